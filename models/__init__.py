@@ -1,0 +1,19 @@
+"""Checkpoints and the shared inference layer.
+
+`models.checkpoints` finds, validates, fingerprints and safely loads Hugging Face
+checkpoint directories; `models.inference.Predictor` is the only place in the
+project that runs a model. This package imports nothing else from Veredicto.
+"""
+from models.errors import VeredictoError, CheckpointError
+from models.checkpoints import CheckpointRef, discover_checkpoints, inspect_checkpoint, load_checkpoint
+from models.inference import Predictor
+
+__all__ = [
+    "VeredictoError",
+    "CheckpointError",
+    "CheckpointRef",
+    "discover_checkpoints",
+    "inspect_checkpoint",
+    "load_checkpoint",
+    "Predictor",
+]

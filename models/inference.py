@@ -1,0 +1,167 @@
+"""The shared inference layer: the only place in Veredicto that runs a model.
+
+`Predictor.predict_proba` is batched, sorted by token length to cut padding,
+runs under `torch.inference_mode()`, is safe to call from several Streamlit
+sessions at once, and remembers probabilities in a bounded cache keyed by
+(checkpoint fingerprint, text), so asking twice costs one forward pass.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from models.checkpoints import CheckpointRef, inspect_checkpoint, load_checkpoint
+from models.errors import DataError
+
+Progress = Callable[[int, int], None]
+
+
+def as_text(value, index: int = 0) -> str:
+    """A model input as `str`: bytes must be UTF-8, None is refused, everything else is rejected clearly."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                f"Text #{index} is not valid UTF-8 (byte 0x{value[exc.start]:02x} at position {exc.start}). "
+                "Re-save the data as UTF-8 or pass the right encoding when loading it."
+            ) from None
+    raise DataError(f"Text #{index} is {type(value).__name__}, not text. Check that the text column holds strings.")
+
+
+class ProbabilityCache:
+    """Bounded LRU map (fingerprint, text) -> probabilities. Thread-safe."""
+
+    def __init__(self, max_items: int = 200_000):
+        self.max_items = max_items
+        self._data: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> np.ndarray | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: tuple[str, str], value: np.ndarray) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.max_items:
+                self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+SHARED_CACHE = ProbabilityCache()
+
+
+@dataclass
+class InferenceStats:
+    texts_requested: int = 0  # texts asked for, cache hits included
+    texts_forwarded: int = 0  # texts that went through the model
+    batches: int = 0
+
+
+def pick_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class Predictor:
+    """One loaded checkpoint and the only door to its forward pass."""
+
+    def __init__(
+        self,
+        checkpoint: CheckpointRef | str,
+        *,
+        device: str | None = None,
+        batch_size: int = 32,
+        cache: ProbabilityCache | None = None,
+    ):
+        self.ref = checkpoint if isinstance(checkpoint, CheckpointRef) else inspect_checkpoint(checkpoint)
+        self.device = device or pick_device()
+        self.model, self.tokenizer = load_checkpoint(self.ref, self.device)
+        self.batch_size = batch_size
+        self.cache = SHARED_CACHE if cache is None else cache
+        self.stats = InferenceStats()
+        self._lock = threading.RLock()  # fast tokenizers raise "Already borrowed" when shared unguarded
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.ref.labels
+
+    @property
+    def max_length(self) -> int:
+        return self.ref.max_length
+
+    def token_counts(self, texts: Sequence[str]) -> np.ndarray:
+        """Tokens per text with special tokens, before truncation."""
+        texts = [as_text(t, i) for i, t in enumerate(texts)]
+        if not texts:
+            return np.zeros(0, dtype=int)
+        with self._lock:
+            enc = self.tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)
+        return np.array([len(ids) for ids in enc["input_ids"]], dtype=int)
+
+    def truncated(self, texts: Sequence[str]) -> np.ndarray:
+        """Which texts are longer than the model reads; only their first `max_length` tokens count."""
+        return self.token_counts(texts) > self.max_length
+
+    def predict_proba(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
+        """Class probabilities, shape (len(texts), len(labels)), columns in `labels` order."""
+        texts = [as_text(t, i) for i, t in enumerate(texts)]
+        n_labels = len(self.labels)
+        out = np.empty((len(texts), n_labels), dtype=np.float32)
+        fp = self.ref.fingerprint
+        missing: dict[str, list[int]] = {}
+        for i, text in enumerate(texts):
+            hit = self.cache.get((fp, text))
+            if hit is None:
+                missing.setdefault(text, []).append(i)
+            else:
+                out[i] = hit
+        self.stats.texts_requested += len(texts)
+        if missing:
+            unique = list(missing)
+            for text, probs in zip(unique, self._forward(unique, progress)):
+                self.cache.put((fp, text), probs)
+                out[missing[text]] = probs
+        elif progress:
+            progress(len(texts), len(texts))
+        return out
+
+    def _forward(self, texts: list[str], progress: Progress | None) -> np.ndarray:
+        import torch
+
+        with self._lock:
+            enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, verbose=False)
+            ids = enc["input_ids"]
+            order = np.argsort([len(x) for x in ids], kind="stable")
+            result = np.empty((len(texts), len(self.labels)), dtype=np.float32)
+            pad = self.tokenizer.pad_token_id
+            with torch.inference_mode():
+                for start in range(0, len(order), self.batch_size):
+                    batch = order[start : start + self.batch_size]
+                    width = len(ids[batch[-1]])
+                    input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+                    mask = torch.zeros((len(batch), width), dtype=torch.long)
+                    for row, j in enumerate(batch):
+                        input_ids[row, : len(ids[j])] = torch.tensor(ids[j])
+                        mask[row, : len(ids[j])] = 1
+                    logits = self.model(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)).logits
+                    result[batch] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+                    self.stats.texts_forwarded += len(batch)
+                    self.stats.batches += 1
+                    if progress:
+                        progress(min(start + self.batch_size, len(order)), len(order))
+        return result

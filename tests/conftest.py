@@ -1,0 +1,42 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).parent))
+
+from tiny import make_tiny_checkpoint  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny-bert", "bert")
+
+
+@pytest.fixture(scope="session")
+def tiny_roberta(tmp_path_factory) -> Path:
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny-roberta", "roberta", labels=("bad", "neutral", "good"))
+
+
+@pytest.fixture(scope="session")
+def tiny_generic(tmp_path_factory) -> Path:
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny-generic", "bert", labels=None, seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_predictor(tiny_bert):
+    from models import Predictor
+
+    return Predictor(str(tiny_bert), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_roberta_predictor(tiny_roberta):
+    from models import Predictor
+
+    return Predictor(str(tiny_roberta), device="cpu")
