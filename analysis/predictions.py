@@ -1,0 +1,82 @@
+"""One checkpoint's predictions on one evaluation set, as a table every analysis reads."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from evaldata.loading import EvalSet, align_labels
+from models.inference import Predictor, Progress
+
+
+@dataclass(frozen=True, eq=False)
+class PredictionTable:
+    """`frame` columns: text, gold, pred, confidence, correct, truncated, n_tokens, p_<label>…, then metadata.
+
+    `probs[i, c]` is the probability of `labels[c]`; `gold_idx`/`pred_idx` index into `labels`.
+    """
+
+    checkpoint_name: str
+    fingerprint: str
+    data_name: str
+    data_fingerprint: str
+    labels: tuple[str, ...]
+    probs: np.ndarray
+    gold_idx: np.ndarray
+    frame: pd.DataFrame
+    metadata: tuple[str, ...]
+
+    @property
+    def pred_idx(self) -> np.ndarray:
+        return self.probs.argmax(axis=1)
+
+    @property
+    def correct(self) -> np.ndarray:
+        return self.pred_idx == self.gold_idx
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def predict_table(
+    predictor: Predictor,
+    evalset: EvalSet,
+    *,
+    label_mapping: Mapping[str, str] | None = None,
+    progress: Progress | None = None,
+) -> PredictionTable:
+    """Score every example once (the inference layer dedups and caches) and lay the result out as a table."""
+    labels = predictor.labels
+    gold_idx = align_labels(evalset, labels, label_mapping)
+    texts = evalset.texts
+    probs = predictor.predict_proba(texts, progress=progress)
+    n_tokens = predictor.token_counts(texts)
+    pred_idx = probs.argmax(axis=1)
+    frame = pd.DataFrame(
+        {
+            "text": texts,
+            "gold": [labels[i] for i in gold_idx],
+            "pred": [labels[i] for i in pred_idx],
+            "confidence": probs.max(axis=1).astype(float),
+            "correct": pred_idx == gold_idx,
+            "n_tokens": n_tokens,
+            "truncated": n_tokens > predictor.max_length,
+        }
+    )
+    for c, label in enumerate(labels):
+        frame[f"p_{label}"] = probs[:, c].astype(float)
+    for column in evalset.metadata:
+        frame[column] = evalset.frame[column].to_numpy()
+    return PredictionTable(
+        checkpoint_name=predictor.ref.name,
+        fingerprint=predictor.ref.fingerprint,
+        data_name=evalset.name,
+        data_fingerprint=evalset.fingerprint,
+        labels=labels,
+        probs=probs,
+        gold_idx=gold_idx,
+        frame=frame,
+        metadata=evalset.metadata,
+    )

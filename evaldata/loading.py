@@ -1,0 +1,194 @@
+"""Load an evaluation file into an `EvalSet`, with a clear message for every way it can be wrong."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from models.errors import DataError
+
+TEXT_NAMES = ("text", "sentence", "review", "content", "document", "body", "utterance", "input")
+LABEL_NAMES = ("label", "labels", "category", "class", "target", "gold", "y", "sentiment")
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+
+
+@dataclass(frozen=True, eq=False)
+class EvalSet:
+    """An evaluation set: `frame` has columns `text`, `label` and the metadata columns, in file order."""
+
+    frame: pd.DataFrame
+    name: str
+    fingerprint: str  # sha256 of the file's bytes plus the column mapping
+    metadata: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def texts(self) -> list[str]:
+        return self.frame["text"].tolist()
+
+    @property
+    def gold(self) -> list[str]:
+        return self.frame["label"].tolist()
+
+    @property
+    def short_fingerprint(self) -> str:
+        return self.fingerprint[:12]
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def _read(raw: bytes, kind: str, name: str) -> pd.DataFrame:
+    if not raw.strip():
+        raise DataError(f"'{name}' is empty. Provide a file with a header row and at least one example.")
+    if kind in ("csv", "tsv", "jsonl"):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise DataError(
+                f"'{name}' is not UTF-8: byte 0x{raw[exc.start]:02x} on line {line} cannot be decoded. "
+                "Re-save the file as UTF-8 (in Excel: 'CSV UTF-8'; or `iconv -f latin1 -t utf-8`)."
+            ) from None
+    try:
+        if kind == "parquet":
+            return pd.read_parquet(io.BytesIO(raw))
+        if kind == "jsonl":
+            text = raw.decode("utf-8").strip()
+            if text.startswith("["):
+                return pd.DataFrame(json.loads(text))
+            return pd.read_json(io.StringIO(text), lines=True)
+        return pd.read_csv(io.BytesIO(raw), sep="\t" if kind == "tsv" else ",", dtype=str, keep_default_na=False, encoding="utf-8")
+    except (ValueError, pd.errors.ParserError, json.JSONDecodeError, OSError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"'{name}' could not be read as {kind.upper()}: {detail}. Check the file format and extension.") from None
+
+
+def _pick(columns: list[str], wanted: str | None, defaults: tuple[str, ...], role: str, name: str) -> str:
+    if wanted is not None:
+        if wanted not in columns:
+            raise DataError(
+                f"'{name}' has no {role} column '{wanted}'. Its columns are: {', '.join(columns)}. "
+                f"Choose one of them as the {role} column."
+            )
+        return wanted
+    lowered = {c.lower(): c for c in columns}
+    for candidate in defaults:
+        if candidate in lowered:
+            return lowered[candidate]
+    raise DataError(
+        f"'{name}' has no column that looks like the {role} (tried {', '.join(defaults)}). "
+        f"Its columns are: {', '.join(columns)}. Choose the {role} column explicitly (--{role}-col in the CLI)."
+    )
+
+
+def load_eval_data(
+    source: str | Path | bytes,
+    *,
+    name: str | None = None,
+    text_col: str | None = None,
+    label_col: str | None = None,
+    fmt: str | None = None,
+) -> EvalSet:
+    """Read a CSV/TSV/JSONL/Parquet file (path or uploaded bytes). The label column may be absent only if label_col == ""."""
+    if isinstance(source, (str, Path)):
+        path = Path(source).expanduser()
+        name = name or path.name
+        if not path.is_file():
+            raise DataError(f"Data file '{path}' does not exist. Check the path, or run `veredicto demo` for the demo data.")
+        raw = path.read_bytes()
+    else:
+        raw = bytes(source)
+        name = name or "uploaded file"
+    kind = fmt or FORMATS.get(Path(name).suffix.lower())
+    if kind is None:
+        raise DataError(f"'{name}' has an unknown extension. Use .csv, .tsv, .jsonl or .parquet.")
+    frame = _read(raw, kind, name)
+    frame.columns = [str(c) for c in frame.columns]
+    columns = list(frame.columns)
+    if len(frame) == 0:
+        raise DataError(f"'{name}' has a header ({', '.join(columns)}) but no rows. Add examples to evaluate.")
+    text = _pick(columns, text_col, TEXT_NAMES, "text", name)
+    label = None if label_col == "" else _pick(columns, label_col, LABEL_NAMES, "label", name)
+    if label == text:
+        raise DataError(f"The text and label columns of '{name}' are both '{text}'. Pick two different columns.")
+
+    warnings = []
+    texts = frame[text]
+    not_text = texts.map(lambda v: not isinstance(v, str))
+    if not_text.any():
+        missing = texts.isna()
+        if missing.any():
+            warnings.append(f"{int(missing.sum())} row(s) have no text; they are kept as empty text (rows {_rows(missing)}).")
+        texts = texts.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+    empty = texts.str.strip() == ""
+    if empty.any():
+        warnings.append(f"{int(empty.sum())} text(s) are empty or only whitespace (rows {_rows(empty)}); the model still scores them.")
+    duplicated = texts.duplicated(keep=False)
+    if duplicated.any():
+        warnings.append(f"{int(texts.duplicated().sum())} duplicate text(s) (rows {_rows(duplicated)}); each row is kept and scored once.")
+
+    out = pd.DataFrame({"text": texts.astype(str)})
+    if label is not None:
+        labels = frame[label]
+        if labels.isna().any() or (labels.astype(str).str.strip() == "").any():
+            bad = labels.isna() | (labels.astype(str).str.strip() == "")
+            raise DataError(f"'{name}' has {int(bad.sum())} row(s) without a label in column '{label}' (rows {_rows(bad)}). Fill or drop them.")
+        out["label"] = labels.astype(str).str.strip()
+    metadata = tuple(c for c in columns if c not in (text, label))
+    for c in metadata:
+        out[c if c not in ("text", "label") else f"meta_{c}"] = frame[c].values
+    metadata = tuple(c if c not in ("text", "label") else f"meta_{c}" for c in metadata)
+    digest = hashlib.sha256(raw)
+    digest.update(f"\0{text}\0{label}".encode())
+    return EvalSet(out.reset_index(drop=True), name, digest.hexdigest(), metadata, tuple(warnings))
+
+
+def _rows(mask: pd.Series, limit: int = 5) -> str:
+    """1-based data-row numbers (header excluded) for messages."""
+    rows = [str(i + 1) for i in np.flatnonzero(mask.to_numpy())]
+    return ", ".join(rows[:limit]) + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
+
+
+def align_labels(evalset: EvalSet, labels: tuple[str, ...], mapping: Mapping[str, str] | None = None) -> np.ndarray:
+    """Gold labels as indices into the checkpoint's `labels`. Unknown labels raise with both sides listed.
+
+    `mapping` renames dataset labels to checkpoint labels (e.g. {"pos": "positive"}); for generic
+    checkpoints (LABEL_0..), dataset labels that are integers map to LABEL_<int> automatically.
+    """
+    if "label" not in evalset.frame:
+        raise DataError(f"'{evalset.name}' has no label column, so it cannot be scored. Choose the label column.")
+    gold = evalset.frame["label"]
+    if mapping:
+        gold = gold.map(lambda v: mapping.get(v, v))
+    index = {label: i for i, label in enumerate(labels)}
+    if all(l.startswith("LABEL_") for l in labels):
+        index.update({l.removeprefix("LABEL_"): i for i, l in enumerate(labels)})
+    unknown = sorted(set(gold) - set(index))
+    if unknown:
+        raise DataError(
+            f"'{evalset.name}' has label(s) the checkpoint does not know: {', '.join(map(repr, unknown[:10]))}"
+            f"{' …' if len(unknown) > 10 else ''}. The checkpoint's labels are: {', '.join(map(repr, labels))}; "
+            f"the data's labels are: {', '.join(map(repr, sorted(set(evalset.frame['label']))[:20]))}. "
+            "Give a label mapping (e.g. pos=positive) or pick the right label column."
+        )
+    return gold.map(index).to_numpy(dtype=int)
+
+
+def parse_mapping(spec: str | None) -> dict[str, str]:
+    """'pos=positive,neg=negative' -> {'pos': 'positive', 'neg': 'negative'}."""
+    if not spec:
+        return {}
+    pairs = {}
+    for item in spec.split(","):
+        if "=" not in item:
+            raise DataError(f"Label mapping item '{item}' has no '='. Write it as data_label=checkpoint_label, separated by commas.")
+        left, right = item.split("=", 1)
+        pairs[left.strip()] = right.strip()
+    return pairs
