@@ -70,7 +70,7 @@ def _read(raw: bytes, kind: str, name: str) -> pd.DataFrame:
         raise DataError(f"'{name}' could not be read as {kind.upper()}: {detail}. Check the file format and extension.") from None
 
 
-def _pick(columns: list[str], wanted: str | None, defaults: tuple[str, ...], role: str, name: str) -> str:
+def _pick(columns: list[str], wanted: str | None, role: str, name: str) -> str:
     if wanted is not None:
         if wanted not in columns:
             raise DataError(
@@ -78,25 +78,17 @@ def _pick(columns: list[str], wanted: str | None, defaults: tuple[str, ...], rol
                 f"Choose one of them as the {role} column."
             )
         return wanted
-    lowered = {c.lower(): c for c in columns}
-    for candidate in defaults:
-        if candidate in lowered:
-            return lowered[candidate]
+    guess = guess_column(columns, role)
+    if guess is not None:
+        return guess
     raise DataError(
-        f"'{name}' has no column that looks like the {role} (tried {', '.join(defaults)}). "
+        f"'{name}' has no column that looks like the {role} (tried {', '.join(TEXT_NAMES if role == 'text' else LABEL_NAMES)}). "
         f"Its columns are: {', '.join(columns)}. Choose the {role} column explicitly (--{role}-col in the CLI)."
     )
 
 
-def load_eval_data(
-    source: str | Path | bytes,
-    *,
-    name: str | None = None,
-    text_col: str | None = None,
-    label_col: str | None = None,
-    fmt: str | None = None,
-) -> EvalSet:
-    """Read a CSV/TSV/JSONL/Parquet file (path or uploaded bytes). The label column may be absent only if label_col == ""."""
+def read_file(source: str | Path | bytes, *, name: str | None = None, fmt: str | None = None) -> tuple[pd.DataFrame, bytes, str]:
+    """Read a CSV/TSV/JSONL/Parquet file (path or uploaded bytes) as it is: (frame, raw bytes, display name)."""
     if isinstance(source, (str, Path)):
         path = Path(source).expanduser()
         name = name or path.name
@@ -111,11 +103,30 @@ def load_eval_data(
         raise DataError(f"'{name}' has an unknown extension. Use .csv, .tsv, .jsonl or .parquet.")
     frame = _read(raw, kind, name)
     frame.columns = [str(c) for c in frame.columns]
-    columns = list(frame.columns)
     if len(frame) == 0:
-        raise DataError(f"'{name}' has a header ({', '.join(columns)}) but no rows. Add examples to evaluate.")
-    text = _pick(columns, text_col, TEXT_NAMES, "text", name)
-    label = None if label_col == "" else _pick(columns, label_col, LABEL_NAMES, "label", name)
+        raise DataError(f"'{name}' has a header ({', '.join(frame.columns)}) but no rows. Add examples to evaluate.")
+    return frame, raw, name
+
+
+def guess_column(columns: list[str], role: str) -> str | None:
+    """The column that looks like the text ('text') or the label ('label') by its name, if any."""
+    lowered = {c.lower(): c for c in columns}
+    return next((lowered[c] for c in (TEXT_NAMES if role == "text" else LABEL_NAMES) if c in lowered), None)
+
+
+def load_eval_data(
+    source: str | Path | bytes,
+    *,
+    name: str | None = None,
+    text_col: str | None = None,
+    label_col: str | None = None,
+    fmt: str | None = None,
+) -> EvalSet:
+    """Read an evaluation file (path or uploaded bytes). The label column may be absent only if label_col == ""."""
+    frame, raw, name = read_file(source, name=name, fmt=fmt)
+    columns = list(frame.columns)
+    text = _pick(columns, text_col, "text", name)
+    label = None if label_col == "" else _pick(columns, label_col, "label", name)
     if label == text:
         raise DataError(f"The text and label columns of '{name}' are both '{text}'. Pick two different columns.")
 

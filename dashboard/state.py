@@ -1,0 +1,213 @@
+"""The sidebar (checkpoints + dataset), the cached loaders, and `current_session()` for pages."""
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import streamlit as st
+
+from analysis.predictions import PredictionTable, predict_table
+from evaldata.loading import FORMATS, EvalSet, guess_column, load_eval_data, parse_mapping, read_file
+from models.checkpoints import CheckpointRef, discover_checkpoints
+from models.errors import VeredictoError
+from models.inference import Predictor
+
+SESSION_KEY = "veredicto_session"
+
+
+@dataclass(frozen=True)
+class Session:
+    """What the user chose in the sidebar. With two checkpoints the first is the baseline ("before")."""
+
+    checkpoints: tuple[CheckpointRef, ...]
+    evalset: EvalSet
+    label_mapping: dict = field(default_factory=dict)
+
+    @property
+    def baseline(self) -> CheckpointRef:
+        return self.checkpoints[0]
+
+    @property
+    def candidate(self) -> CheckpointRef:
+        return self.checkpoints[-1]
+
+
+def demo_defaults() -> tuple[str, str]:
+    """Checkpoints directory and data file to open with: environment first, then the bundled demo."""
+    from training.demo import default_demo_dir, demo_paths
+
+    paths = demo_paths(default_demo_dir())
+    return (
+        os.environ.get("VEREDICTO_CHECKPOINTS", str(paths.checkpoints)),
+        os.environ.get("VEREDICTO_DATA", str(paths.test_data)),
+    )
+
+
+def baseline_first(refs: list[CheckpointRef]) -> list[CheckpointRef]:
+    """Order checkpoints so that a base/'before' model comes first and a fine-tuned/'after' one last."""
+
+    def rank(ref: CheckpointRef) -> tuple[int, str]:
+        name = ref.name.lower()
+        if any(w in name for w in ("before", "base", "baseline", "pretrained")):
+            return (0, name)
+        if any(w in name for w in ("after", "finetuned", "fine-tuned", "tuned")):
+            return (2, name)
+        return (1, name)
+
+    return sorted(refs, key=rank)
+
+
+@st.cache_resource(show_spinner="Loading checkpoint…", max_entries=6)
+def _predictor(path: str, fingerprint: str) -> Predictor:
+    return Predictor(path)
+
+
+def get_predictor(ref: CheckpointRef) -> Predictor:
+    """The one Predictor per checkpoint, shared by every page and every browser session."""
+    return _predictor(str(ref.path), ref.fingerprint)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _discover(root: str, stamp: float):
+    return discover_checkpoints(root)
+
+
+@st.cache_data(show_spinner="Reading data…", max_entries=16)
+def _load_path(path: str, stamp: tuple, text_col: str | None, label_col: str | None) -> EvalSet:
+    return load_eval_data(path, text_col=text_col, label_col=label_col)
+
+
+@st.cache_data(show_spinner="Reading upload…", max_entries=8)
+def _load_bytes(raw: bytes, name: str, text_col: str | None, label_col: str | None) -> EvalSet:
+    return load_eval_data(raw, name=name, text_col=text_col, label_col=label_col)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _columns_path(path: str, stamp: tuple) -> list[str]:
+    return list(read_file(path)[0].columns)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _columns_bytes(raw: bytes, name: str) -> list[str]:
+    return list(read_file(raw, name=name)[0].columns)
+
+
+@st.cache_resource
+def _table_store() -> OrderedDict:
+    return OrderedDict()
+
+
+def get_table(ref: CheckpointRef, evalset: EvalSet, mapping: dict | None = None) -> PredictionTable:
+    """Predictions of one checkpoint on the evaluation set, computed once (with a progress bar) and kept."""
+    key = (ref.fingerprint, evalset.fingerprint, tuple(sorted((mapping or {}).items())))
+    store = _table_store()
+    if key not in store:
+        bar = st.progress(0.0, text=f"Scoring {len(evalset):,} examples with {ref.name}…")
+        try:
+            store[key] = predict_table(
+                get_predictor(ref),
+                evalset,
+                label_mapping=mapping,
+                progress=lambda done, total: bar.progress(done / max(total, 1), text=f"Scoring with {ref.name}: {done:,}/{total:,} texts"),
+            )
+        finally:
+            bar.empty()
+        while len(store) > 12:
+            store.popitem(last=False)
+    store.move_to_end(key)
+    return store[key]
+
+
+def _stamp(path: Path) -> tuple:
+    stat = path.stat()
+    return (stat.st_mtime_ns, stat.st_size)
+
+
+def _column_choice(label: str, columns: list[str], guess: str | None, key: str) -> str | None:
+    choice = st.selectbox(label, columns, index=columns.index(guess) if guess in columns else None, key=key, placeholder="Choose a column")
+    if choice is None:
+        raise VeredictoError(f"Choose the {label.lower()}: no column name looks like it. Columns: {', '.join(columns)}.")
+    return choice
+
+
+def sidebar() -> None:
+    """Draw the sidebar and keep the resulting Session (or the reason there is none) in session state."""
+    default_ckpts, default_data = demo_defaults()
+    st.session_state.pop(SESSION_KEY, None)
+    with st.sidebar:
+        st.subheader("Checkpoints")
+        root = st.text_input("Checkpoints directory", value=default_ckpts, help="A folder holding Hugging Face checkpoint folders (config.json, tokenizer, model.safetensors).")
+        try:
+            root_path = Path(root).expanduser()
+            refs, problems = _discover(str(root_path), root_path.stat().st_mtime if root_path.exists() else 0.0)
+        except VeredictoError as exc:
+            st.error(str(exc))
+            return
+        for path, message in problems.items():
+            st.warning(f"Skipped **{path.name}**: {message}")
+        if not refs:
+            st.error(f"No usable checkpoint under {root}. Run `veredicto demo` to build the demo, or point to another folder.")
+            return
+        by_label = {f"{r.name} · {r.short_fingerprint}": r for r in baseline_first(refs)}
+        chosen = st.multiselect(
+            "Compare up to two (baseline first)",
+            list(by_label),
+            default=list(by_label)[:2],
+            max_selections=2,
+            help="Pick one checkpoint to inspect, or two to compare before/after fine-tuning. The first is the baseline.",
+        )
+        if not chosen:
+            st.info("Choose at least one checkpoint.")
+            return
+
+        st.subheader("Evaluation data")
+        source = st.radio("Source", ["File on this machine", "Upload"], horizontal=True, label_visibility="collapsed")
+        try:
+            if source == "Upload":
+                upload = st.file_uploader("CSV, JSONL or Parquet", type=[s.lstrip(".") for s in FORMATS])
+                if upload is None:
+                    st.info("Upload an evaluation file (it stays on this machine).")
+                    return
+                columns = _columns_bytes(upload.getvalue(), upload.name)
+                load = lambda t, l: _load_bytes(upload.getvalue(), upload.name, t, l)  # noqa: E731
+            else:
+                path = Path(st.text_input("Data file", value=default_data)).expanduser()
+                if not path.is_file():
+                    st.error(f"Data file '{path}' does not exist. Check the path, or run `veredicto demo` for the demo data.")
+                    return
+                columns = _columns_path(str(path), _stamp(path))
+                load = lambda t, l: _load_path(str(path), _stamp(path), t, l)  # noqa: E731
+            with st.expander("Columns and labels", expanded=guess_column(columns, "text") is None or guess_column(columns, "label") is None):
+                text_col = _column_choice("Text column", columns, guess_column(columns, "text"), "text_col")
+                label_col = _column_choice("Label column", columns, guess_column(columns, "label"), "label_col")
+                mapping = parse_mapping(
+                    st.text_input("Label mapping (optional)", key="label_mapping", placeholder="pos=positive,neg=negative", help="Rename dataset labels to the checkpoint's labels.")
+                )
+            evalset = load(text_col, label_col)
+        except VeredictoError as exc:
+            st.error(str(exc))
+            return
+        for warning in evalset.warnings:
+            st.caption(f"⚠️ {warning}")
+        st.caption(f"**{evalset.name}** · {len(evalset):,} examples · data {evalset.short_fingerprint}")
+    st.session_state[SESSION_KEY] = Session(tuple(by_label[c] for c in chosen), evalset, mapping)
+
+
+def current_session() -> Session:
+    """The sidebar's selection; stops the page with a pointer to the sidebar when there is none."""
+    session = st.session_state.get(SESSION_KEY)
+    if session is None:
+        st.info("Choose a checkpoint and an evaluation file in the sidebar to begin.")
+        st.stop()
+    return session
+
+
+def tables(session: Session) -> list[PredictionTable]:
+    """Prediction tables of every chosen checkpoint; a label mismatch stops the page with its message."""
+    try:
+        return [get_table(ref, session.evalset, session.label_mapping) for ref in session.checkpoints]
+    except VeredictoError as exc:
+        st.error(str(exc))
+        st.stop()

@@ -1,0 +1,65 @@
+"""Overview: what is loaded, how well each checkpoint does, and a box to try any sentence."""
+import pandas as pd
+import streamlit as st
+
+from analysis.figures import class_balance_figure
+from analysis.metrics import classification_metrics
+from dashboard.state import current_session, get_predictor, tables
+from dashboard.widgets import explanation_panel
+
+session = current_session()
+st.title("Overview")
+st.caption("Is this classifier fit to deploy? Start with the headline numbers, then use the pages on the left to find where and why it fails.")
+
+evalset = session.evalset
+table_list = tables(session)
+left, right = st.columns([3, 2])
+with left:
+    st.markdown(f"**Evaluation data:** `{evalset.name}` · {len(evalset):,} examples · fingerprint `{evalset.short_fingerprint}`")
+    if evalset.metadata:
+        st.caption("Metadata you can slice by: " + ", ".join(evalset.metadata))
+    truncated = int(table_list[0].frame["truncated"].sum())
+    if truncated:
+        st.warning(f"{truncated:,} text(s) are longer than the model reads ({session.baseline.max_length} tokens); only their beginning is scored.")
+with right:
+    st.plotly_chart(class_balance_figure(table_list[0]), width="stretch")
+
+st.subheader("Headline metrics")
+columns = st.columns(len(table_list))
+for column, ref, table in zip(columns, session.checkpoints, table_list):
+    metrics = classification_metrics(table.gold_idx, table.pred_idx, table.labels)
+    with column:
+        role = "" if len(table_list) == 1 else (" (baseline)" if ref is session.baseline else " (candidate)")
+        st.markdown(f"#### {ref.name}{role}")
+        st.caption(f"{ref.model_type} · max {ref.max_length} tokens · weights `{ref.short_fingerprint}`")
+        a, b = st.columns(2)
+        a.metric("Accuracy", f"{metrics.accuracy:.1%}")
+        b.metric("Macro-F1", f"{metrics.macro_f1:.3f}")
+        st.dataframe(
+            metrics.per_class,
+            column_config={
+                "precision": st.column_config.NumberColumn("Precision", format="%.3f"),
+                "recall": st.column_config.NumberColumn("Recall", format="%.3f"),
+                "f1": st.column_config.NumberColumn("F1", format="%.3f"),
+                "support": st.column_config.NumberColumn("Support", format="%d"),
+            },
+            width="stretch",
+        )
+
+
+@st.fragment
+def try_a_sentence():
+    st.subheader("Try a sentence")
+    text = st.text_area("Type any text to see each checkpoint's prediction and why", value="", placeholder="An uneven but often moving film.")
+    if not text.strip():
+        st.caption("The prediction and its explanation appear here.")
+        return
+    for ref in session.checkpoints:
+        predictor = get_predictor(ref)
+        probs = predictor.predict_proba([text])[0]
+        st.markdown(f"**{ref.name}** predicts **{predictor.labels[probs.argmax()]}** ({probs.max():.1%})")
+        st.dataframe(pd.DataFrame([probs], columns=predictor.labels), hide_index=True)
+        explanation_panel(predictor, text, key=f"try-{ref.short_fingerprint}")
+
+
+try_a_sentence()

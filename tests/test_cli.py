@@ -1,0 +1,70 @@
+"""The `veredicto` command: predict writes a table; bad input exits 2 with a message and no traceback."""
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from cli.main import main
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "cli.main", *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+def test_predict_writes_probabilities_and_prediction(tiny_bert, tmp_path, capsys):
+    data = tmp_path / "e.csv"
+    pd.DataFrame({"text": ["good film", "awful", "good film"], "label": ["positive", "negative", "positive"], "src": list("abc")}).to_csv(data, index=False)
+    out = tmp_path / "out" / "pred.parquet"
+    assert main(["predict", "--model", str(tiny_bert), "--data", str(data), "--out", str(out)]) == 0
+    frame = pd.read_parquet(out)
+    assert list(frame.columns[:3]) == ["text", "gold", "pred"]
+    assert {"p_negative", "p_positive", "confidence", "correct", "src"} <= set(frame.columns)
+    assert (frame[["p_negative", "p_positive"]].sum(axis=1) - 1).abs().max() < 1e-5
+    assert (frame["pred"] == frame[["p_negative", "p_positive"]].idxmax(axis=1).str[2:]).all()
+    assert "Wrote 3 rows" in capsys.readouterr().err
+
+
+def test_predict_unlabelled_data(tiny_bert, tmp_path):
+    data = tmp_path / "e.jsonl"
+    data.write_text('{"text": "good"}\n{"text": "bad"}\n')
+    out = tmp_path / "p.parquet"
+    assert main(["predict", "--model", str(tiny_bert), "--data", str(data), "--out", str(out), "--label-col", ""]) == 0
+    assert pd.read_parquet(out)["pred"].isin(["negative", "positive"]).all()
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing_model", "does not exist"),
+        ("pickle_model", "pickle weights"),
+        ("unknown_labels", "label(s) the checkpoint does not know"),
+        ("missing_column", "no text column 'body'"),
+        ("bad_out", "--out must end in .parquet"),
+    ],
+)
+def test_bad_input_exits_2_without_traceback(case, message, tiny_bert, tmp_path):
+    import shutil
+
+    data = tmp_path / "e.csv"
+    pd.DataFrame({"text": ["good"], "label": ["stellar"] if case == "unknown_labels" else ["positive"]}).to_csv(data, index=False)
+    model = tiny_bert
+    if case == "missing_model":
+        model = tmp_path / "nope"
+    if case == "pickle_model":
+        model = tmp_path / "pickled"
+        shutil.copytree(tiny_bert, model)
+        (model / "model.safetensors").rename(model / "pytorch_model.bin")
+    extra = ["--text-col", "body"] if case == "missing_column" else []
+    out = tmp_path / ("p.csv" if case == "bad_out" else "p.parquet")
+    result = run_cli("predict", "--model", model, "--data", data, "--out", out, *extra)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.startswith("veredicto predict: ")
+
+
+def test_help_lists_commands():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("demo", "predict", "app"):
+        assert command in result.stdout

@@ -1,0 +1,119 @@
+"""Evaluation files: formats, column choice and every way a file can be wrong."""
+import json
+
+import pandas as pd
+import pytest
+
+from evaldata.loading import align_labels, guess_column, load_eval_data, parse_mapping
+from models.errors import DataError
+
+ROWS = [
+    {"review": "good film", "sentiment": "positive", "genre": "drama"},
+    {"review": "awful film", "sentiment": "negative", "genre": "comedy"},
+    {"review": "Café 🎬", "sentiment": "positive", "genre": "drama"},
+]
+
+
+@pytest.fixture(params=["csv", "jsonl", "parquet"])
+def data_file(request, tmp_path):
+    path = tmp_path / f"eval.{request.param}"
+    frame = pd.DataFrame(ROWS)
+    if request.param == "csv":
+        frame.to_csv(path, index=False)
+    elif request.param == "jsonl":
+        path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in ROWS), encoding="utf-8")
+    else:
+        frame.to_parquet(path)
+    return path
+
+
+def test_every_format_loads_the_same(data_file):
+    evalset = load_eval_data(data_file)
+    assert evalset.texts == ["good film", "awful film", "Café 🎬"]
+    assert evalset.gold == ["positive", "negative", "positive"]
+    assert evalset.metadata == ("genre",) and evalset.frame["genre"].tolist() == ["drama", "comedy", "drama"]
+    assert len(evalset.fingerprint) == 64 and not evalset.warnings
+
+
+def test_uploaded_bytes_load_like_files(tmp_path):
+    raw = pd.DataFrame(ROWS).to_csv(index=False).encode()
+    assert load_eval_data(raw, name="upload.csv").texts == ["good film", "awful film", "Café 🎬"]
+
+
+def test_explicit_columns_and_missing_column_message(tmp_path):
+    path = tmp_path / "e.csv"
+    pd.DataFrame(ROWS).to_csv(path, index=False)
+    assert load_eval_data(path, text_col="genre", label_col="sentiment").metadata == ("review",)
+    with pytest.raises(DataError, match="no label column 'stars'. Its columns are: review, sentiment, genre"):
+        load_eval_data(path, label_col="stars")
+
+
+def test_no_guessable_text_column(tmp_path):
+    path = tmp_path / "e.csv"
+    pd.DataFrame({"a": ["x"], "label": ["y"]}).to_csv(path, index=False)
+    with pytest.raises(DataError, match="no column that looks like the text.*Its columns are: a, label"):
+        load_eval_data(path)
+    assert guess_column(["Sentence", "Class"], "text") == "Sentence" and guess_column(["Sentence", "Class"], "label") == "Class"
+
+
+def test_empty_file_and_header_only(tmp_path):
+    (tmp_path / "empty.csv").write_bytes(b"")
+    (tmp_path / "header.csv").write_text("text,label\n")
+    with pytest.raises(DataError, match="is empty"):
+        load_eval_data(tmp_path / "empty.csv")
+    with pytest.raises(DataError, match="has a header \\(text, label\\) but no rows"):
+        load_eval_data(tmp_path / "header.csv")
+
+
+def test_non_utf8_bytes_name_the_line(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("text,label\ngood,pos\ncaf\xe9,pos\n".encode("latin-1"))
+    with pytest.raises(DataError, match="not UTF-8: byte 0xe9 on line 3.*Re-save the file as UTF-8"):
+        load_eval_data(path)
+
+
+def test_malformed_csv_and_unknown_extension(tmp_path):
+    (tmp_path / "bad.csv").write_text('text,label\n"unclosed,pos\n')
+    with pytest.raises(DataError, match="could not be read as CSV"):
+        load_eval_data(tmp_path / "bad.csv")
+    (tmp_path / "data.xlsx").write_bytes(b"PK")
+    with pytest.raises(DataError, match="unknown extension"):
+        load_eval_data(tmp_path / "data.xlsx")
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet")
+    with pytest.raises(DataError, match="could not be read as PARQUET"):
+        load_eval_data(tmp_path / "bad.parquet")
+
+
+def test_empty_texts_and_duplicates_are_warned_not_dropped(tmp_path):
+    path = tmp_path / "e.csv"
+    pd.DataFrame({"text": ["a", "", "a", "  "], "label": ["x", "y", "x", "y"]}).to_csv(path, index=False)
+    evalset = load_eval_data(path)
+    assert len(evalset) == 4
+    assert any("2 text(s) are empty or only whitespace (rows 2, 4)" in w for w in evalset.warnings)
+    assert any("1 duplicate text(s) (rows 1, 3)" in w for w in evalset.warnings)
+
+
+def test_missing_labels_are_refused(tmp_path):
+    path = tmp_path / "e.csv"
+    pd.DataFrame({"text": ["a", "b"], "label": ["x", ""]}).to_csv(path, index=False)
+    with pytest.raises(DataError, match="1 row\\(s\\) without a label.*rows 2"):
+        load_eval_data(path)
+
+
+def test_unknown_labels_list_both_sides_and_mapping_fixes_them(data_file):
+    evalset = load_eval_data(data_file)
+    with pytest.raises(DataError, match=r"'negative', 'positive'.*checkpoint's labels are: 'neg', 'pos'.*mapping"):
+        align_labels(evalset, ("neg", "pos"))
+    mapping = parse_mapping("positive=pos, negative=neg")
+    assert align_labels(evalset, ("neg", "pos"), mapping).tolist() == [1, 0, 1]
+
+
+def test_integer_labels_match_generic_checkpoints(tmp_path):
+    path = tmp_path / "e.csv"
+    pd.DataFrame({"text": ["a", "b"], "label": [1, 0]}).to_csv(path, index=False)
+    assert align_labels(load_eval_data(path), ("LABEL_0", "LABEL_1")).tolist() == [1, 0]
+
+
+def test_bad_mapping_syntax():
+    with pytest.raises(DataError, match="has no '='"):
+        parse_mapping("pos:positive")
