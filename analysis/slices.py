@@ -1,0 +1,298 @@
+"""Slices of an evaluation set — where the model does better or worse than overall.
+
+A `Slice` is a named boolean mask over the examples. Slices come from metadata columns
+(categorical: the most frequent values; numeric: quantile bins), text length, the model's
+confidence, or a keyword. `slice_table` turns a list of slices and a correctness vector
+into size / accuracy / gap-to-overall rows, with a 95% Wilson interval so small slices
+are not over-read.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis.predictions import PredictionTable
+
+SLICE_COLUMNS = ("feature", "slice", "size", "share", "correct", "errors", "accuracy", "gap", "ci_low", "ci_high")
+CONFIDENCE_EDGES = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+MISSING = "(missing)"
+
+
+@dataclass(frozen=True, eq=False)
+class Slice:
+    """Examples where `mask` is True. `feature` says what was sliced on, `name` which part of it."""
+
+    feature: str
+    name: str
+    mask: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return int(self.mask.sum())
+
+    @property
+    def indices(self) -> np.ndarray:
+        return np.flatnonzero(self.mask)
+
+    @property
+    def title(self) -> str:
+        return f"{self.feature}: {self.name}"
+
+
+# --- building slices ---------------------------------------------------------------------------------
+
+def _fmt(x: float, integer: bool) -> str:
+    if integer:
+        return f"{int(round(x)):,}"
+    return f"{x:.3g}"
+
+
+def _as_numbers(values: pd.Series) -> pd.Series | None:
+    """The column as floats if (nearly) every non-empty value is a number, else None."""
+    if pd.api.types.is_bool_dtype(values):
+        return None
+    if pd.api.types.is_numeric_dtype(values):
+        return values.astype(float)
+    as_text = values.astype("string").str.strip()
+    present = values.notna() & (as_text != "")
+    if not present.any():
+        return None
+    numbers = pd.to_numeric(as_text.where(present), errors="coerce")
+    if numbers[present].notna().mean() < 0.95:
+        return None
+    return numbers.astype(float)
+
+
+def column_kind(frame: pd.DataFrame, column: str, top: int = 8) -> str:
+    """'numeric' (sliced into quantile bins), 'categorical' (top values), or 'id' (every value unique)."""
+    values = frame[column]
+    numbers = _as_numbers(values)
+    distinct = values.nunique(dropna=True)
+    if numbers is not None and numbers.nunique(dropna=True) > top:
+        return "numeric"
+    if len(values) > 20 and distinct >= 0.9 * len(values):
+        return "id"
+    return "categorical"
+
+
+def numeric_slices(values, feature: str, bins: int = 4, unit: str = "") -> list[Slice]:
+    """Quantile bins (about equal sizes; ties never split), named by the smallest and largest value inside."""
+    numbers = pd.Series(np.asarray(values, dtype=float))
+    present = numbers.notna().to_numpy()
+    slices: list[Slice] = []
+    if present.any():
+        valid = numbers[present]
+        integer = bool(np.all(np.equal(np.mod(valid, 1), 0)))
+        codes = pd.qcut(valid, q=min(bins, valid.nunique()), labels=False, duplicates="drop")
+        full = np.full(len(numbers), -1)
+        full[present] = codes.to_numpy()
+        suffix = f" {unit}" if unit else ""
+        for code in sorted(set(codes.tolist())):
+            mask = full == code
+            inside = numbers[mask]
+            lo, hi = inside.min(), inside.max()
+            name = _fmt(lo, integer) if lo == hi else f"{_fmt(lo, integer)}–{_fmt(hi, integer)}"
+            slices.append(Slice(feature, name + suffix, mask))
+    if not present.all():
+        slices.append(Slice(feature, MISSING, ~present))
+    return slices
+
+
+def categorical_slices(values, feature: str, top: int = 8) -> list[Slice]:
+    """One slice per frequent value (most frequent first), the rest pooled as 'other (k values)'."""
+    series = pd.Series(values).reset_index(drop=True)
+    missing = series.isna() | (series.astype("string").str.strip() == "")
+    keys = series.astype("string").str.strip().where(~missing)
+    counts = keys.value_counts(dropna=True)
+    numbers = pd.to_numeric(pd.Series(counts.index), errors="coerce")
+    if len(counts) and numbers.notna().all() and len(counts) <= top:
+        counts = counts.iloc[np.argsort(numbers.to_numpy(), kind="stable")]  # ratings 1..5 read in order
+    shown = list(counts.index[:top])
+    slices = [Slice(feature, str(value), (keys == value).fillna(False).to_numpy(dtype=bool)) for value in shown]
+    rest = ~missing.to_numpy() & ~keys.isin(shown).fillna(False).to_numpy(dtype=bool)
+    if rest.any():
+        slices.append(Slice(feature, f"other ({len(counts) - len(shown)} values)", rest))
+    if missing.any():
+        slices.append(Slice(feature, MISSING, missing.to_numpy(dtype=bool)))
+    return slices
+
+
+def metadata_slices(frame: pd.DataFrame, column: str, *, top: int = 8, bins: int = 4) -> list[Slice]:
+    """Slices of any column: numeric columns by quantile bins, everything else by its most frequent values."""
+    if column not in frame.columns:
+        raise KeyError(f"No column '{column}'. Columns: {', '.join(map(str, frame.columns))}")
+    if column_kind(frame, column, top) == "numeric":
+        return numeric_slices(_as_numbers(frame[column]), column, bins)
+    return categorical_slices(frame[column], column, top)
+
+
+def word_counts(texts) -> np.ndarray:
+    return np.array([len(str(t).split()) for t in texts], dtype=int)
+
+
+def length_slices(frame: pd.DataFrame, bins: int = 4, unit: str = "words") -> list[Slice]:
+    """Quantile bins of text length, in words (whitespace-separated) or model tokens (`unit='tokens'`)."""
+    if unit == "tokens":
+        lengths = frame["n_tokens"].to_numpy()
+    elif unit == "words":
+        lengths = word_counts(frame["text"])
+    else:
+        raise ValueError("unit must be 'words' or 'tokens'")
+    return numeric_slices(lengths, f"text length ({unit})", bins, unit)
+
+
+def confidence_slices(confidence, edges: Sequence[float] = CONFIDENCE_EDGES) -> list[Slice]:
+    """Fixed bins of the predicted label's probability, (lower, upper], the first also holding `edges[0]`; empty bins dropped."""
+    confidence = np.asarray(confidence, dtype=float)
+    edges = np.asarray(edges, dtype=float)
+    which = np.clip(np.searchsorted(edges, np.round(confidence, 6), side="left") - 1, 0, len(edges) - 2)
+    slices = []
+    for b in range(len(edges) - 1):
+        mask = which == b
+        if mask.any():
+            name = f"≤ {edges[1]:.2f}" if b == 0 else f"{edges[b]:.2f}–{edges[b + 1]:.2f}"
+            slices.append(Slice("confidence", name, mask))
+    return slices
+
+
+def parse_keywords(text: str) -> list[str]:
+    """'refund, late delivery' -> ['refund', 'late delivery'] (comma-separated, blanks and duplicates dropped)."""
+    seen: list[str] = []
+    for part in str(text or "").split(","):
+        part = part.strip()
+        if part and part.lower() not in (s.lower() for s in seen):
+            seen.append(part)
+    return seen
+
+
+def keyword_mask(texts, keyword: str, *, whole_word: bool = True, case_sensitive: bool = False) -> np.ndarray:
+    """Texts containing `keyword` (a word or phrase; `whole_word` avoids 'bad' matching 'badge')."""
+    pattern = re.escape(keyword.strip())
+    if whole_word:
+        pattern = rf"(?<!\w){pattern}(?!\w)"
+    regex = re.compile(pattern, 0 if case_sensitive else re.IGNORECASE)
+    return np.array([bool(regex.search(str(t))) for t in texts], dtype=bool)
+
+
+def keyword_slices(frame: pd.DataFrame, keywords: str | Sequence[str], *, whole_word: bool = True, case_sensitive: bool = False) -> list[Slice]:
+    """One slice per keyword ('contains "x"'; they may overlap) plus the texts that contain none of them."""
+    if isinstance(keywords, str):
+        keywords = parse_keywords(keywords)
+    texts = frame["text"].tolist()
+    slices = [Slice("keyword", f'contains "{k}"', keyword_mask(texts, k, whole_word=whole_word, case_sensitive=case_sensitive)) for k in keywords]
+    if slices:
+        any_hit = np.logical_or.reduce([s.mask for s in slices])
+        label = f'contains none of them' if len(slices) > 1 else f'does not contain "{keywords[0]}"'
+        slices.append(Slice("keyword", label, ~any_hit))
+    return slices
+
+
+def gold_slices(table: PredictionTable) -> list[Slice]:
+    return [Slice("gold label", label, table.gold_idx == c) for c, label in enumerate(table.labels)]
+
+
+def data_slices(frame: pd.DataFrame, metadata: Sequence[str], *, top: int = 8, bins: int = 4) -> list[Slice]:
+    """Slices that depend only on the data (not on a model): every non-ID metadata column and text length.
+
+    These are the slices two checkpoints can be compared on.
+    """
+    slices: list[Slice] = []
+    for column in metadata:
+        if column in frame.columns and column_kind(frame, column, top) != "id":
+            slices.extend(metadata_slices(frame, column, top=top, bins=bins))
+    slices.extend(length_slices(frame, bins=bins))
+    return slices
+
+
+# --- measuring slices ---------------------------------------------------------------------------------
+
+def wilson_interval(successes, n, z: float = 1.959963984540054) -> tuple[np.ndarray, np.ndarray]:
+    """95% Wilson score interval for a proportion (well behaved for small n and rates near 0 or 1)."""
+    successes = np.asarray(successes, dtype=float)
+    n = np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = successes / n
+        denom = 1 + z**2 / n
+        centre = (p + z**2 / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+    return np.where(n > 0, centre - half, np.nan), np.where(n > 0, centre + half, np.nan)
+
+
+def slice_table(slices: Sequence[Slice], correct) -> pd.DataFrame:
+    """One row per slice (same order): size, share of all examples, accuracy, gap = slice − overall accuracy, 95% interval."""
+    correct = np.asarray(correct, dtype=bool)
+    n = len(correct)
+    overall = float(correct.mean()) if n else float("nan")
+    sizes = np.array([s.size for s in slices], dtype=int)
+    hits = np.array([int(correct[s.mask].sum()) for s in slices], dtype=int)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        accuracy = np.where(sizes > 0, hits / np.maximum(sizes, 1), np.nan)
+    low, high = wilson_interval(hits, sizes)
+    return pd.DataFrame(
+        {
+            "feature": [s.feature for s in slices],
+            "slice": [s.name for s in slices],
+            "size": sizes,
+            "share": sizes / n if n else np.zeros(len(slices)),
+            "correct": hits,
+            "errors": sizes - hits,
+            "accuracy": accuracy,
+            "gap": accuracy - overall,
+            "ci_low": low,
+            "ci_high": high,
+        },
+        columns=list(SLICE_COLUMNS),
+    )
+
+
+def worst_slices(table: pd.DataFrame, min_size: int = 10, limit: int = 5) -> pd.DataFrame:
+    """Slices with at least `min_size` examples, lowest accuracy first."""
+    big = table[table["size"] >= min_size]
+    return big.sort_values(["gap", "size"], ascending=[True, False]).head(limit)
+
+
+def describe_slice(row) -> str:
+    """'movie_name = Inception: 12 examples, accuracy 58% (8 points below overall).'"""
+    gap = row["gap"] * 100
+    if np.isnan(gap):
+        where = "no examples"
+    elif abs(gap) < 0.5:
+        where = "same as overall"
+    else:
+        where = f"{abs(gap):.0f} points {'below' if gap < 0 else 'above'} overall"
+    uncertain = ""
+    overall = row["accuracy"] - row["gap"]
+    if row["size"] and row["ci_low"] <= overall <= row["ci_high"]:
+        uncertain = "; too few examples to call it a real difference"
+    return f"{row['feature']} = {row['slice']}: {int(row['size'])} examples, accuracy {row['accuracy']:.0%} ({where}{uncertain})."
+
+
+# --- mistakes ------------------------------------------------------------------------------------------
+
+def confident_mistakes(table: PredictionTable, limit: int | None = None) -> pd.DataFrame:
+    """Misclassified examples, most confident first (often mislabelled data: check the gold label).
+
+    Index: example position in the evaluation set. Columns: text, gold, pred, confidence,
+    p_gold (the probability the model gave the gold label), then metadata.
+    """
+    frame = table.frame
+    wrong = np.flatnonzero(~table.correct)
+    p_gold = table.probs[np.arange(len(table.gold_idx)), table.gold_idx].astype(float)
+    out = pd.DataFrame(
+        {
+            "text": frame["text"].to_numpy()[wrong],
+            "gold": frame["gold"].to_numpy()[wrong],
+            "pred": frame["pred"].to_numpy()[wrong],
+            "confidence": frame["confidence"].to_numpy()[wrong],
+            "p_gold": p_gold[wrong],
+        },
+        index=pd.Index(wrong, name="example"),
+    )
+    for column in table.metadata:
+        out[column] = frame[column].to_numpy()[wrong]
+    out = out.sort_values("confidence", ascending=False, kind="stable")
+    return out if limit is None else out.head(limit)
