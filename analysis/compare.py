@@ -1,0 +1,369 @@
+"""Before/after comparison of two checkpoints on the same evaluation set.
+
+Everything is paired: the same examples are scored by both checkpoints, so differences
+are measured on each example rather than on two independent samples.
+
+- metric deltas (accuracy, macro-F1, per-class F1) with 95% paired bootstrap intervals
+  (one resample of example indices is shared by both checkpoints; vectorised, seeded);
+- McNemar's test on paired correctness (exact binomial for few disagreements,
+  chi-square with continuity correction otherwise);
+- per-class and per-slice deltas, with slices that got worse flagged even when the total improved;
+- the flipped examples (fixed, broken, or changed between two wrong labels).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from analysis.metrics import Metrics, classification_metrics
+from analysis.predictions import PredictionTable
+from analysis.slices import Slice
+from models.errors import VeredictoError
+
+FLIP_STATUSES = ("fixed", "broken", "changed, still wrong")
+
+
+# --- pairing -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class Paired:
+    """Two checkpoints' predictions on the same examples, in the before checkpoint's label order."""
+
+    labels: tuple[str, ...]
+    gold: np.ndarray
+    pred_before: np.ndarray
+    pred_after: np.ndarray
+    probs_before: np.ndarray
+    probs_after: np.ndarray
+
+    @property
+    def correct_before(self) -> np.ndarray:
+        return self.pred_before == self.gold
+
+    @property
+    def correct_after(self) -> np.ndarray:
+        return self.pred_after == self.gold
+
+
+def pair_tables(before: PredictionTable, after: PredictionTable) -> Paired:
+    """Check that both tables score the same data with the same label set and line them up."""
+    if before.data_fingerprint != after.data_fingerprint or len(before) != len(after):
+        raise VeredictoError(
+            f"'{before.checkpoint_name}' and '{after.checkpoint_name}' were scored on different data "
+            f"({before.data_name}, {len(before)} examples vs {after.data_name}, {len(after)} examples). "
+            "Compare two checkpoints on the same evaluation set."
+        )
+    if set(before.labels) != set(after.labels):
+        raise VeredictoError(
+            f"The checkpoints predict different labels: '{before.checkpoint_name}' has {', '.join(before.labels)}; "
+            f"'{after.checkpoint_name}' has {', '.join(after.labels)}. Only checkpoints with the same label set can be compared."
+        )
+    order = [after.labels.index(label) for label in before.labels]  # after's column for each before label
+    probs_after = np.asarray(after.probs)[:, order]
+    gold_after = np.array([before.labels.index(after.labels[g]) for g in after.gold_idx]) if len(after) else after.gold_idx
+    if not np.array_equal(gold_after, before.gold_idx):
+        raise VeredictoError(
+            "The two prediction tables disagree on the gold labels of the same data; the label mappings differ. "
+            "Use the same label mapping for both checkpoints."
+        )
+    return Paired(
+        labels=tuple(before.labels),
+        gold=np.asarray(before.gold_idx),
+        pred_before=np.asarray(before.probs).argmax(axis=1),
+        pred_after=probs_after.argmax(axis=1),
+        probs_before=np.asarray(before.probs),
+        probs_after=probs_after,
+    )
+
+
+# --- McNemar ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class McNemar:
+    """`fixed`: wrong before, right after. `broken`: right before, wrong after. Only these discordant pairs count."""
+
+    fixed: int
+    broken: int
+    statistic: float
+    p_value: float
+    method: str  # "exact" (binomial) or "continuity" (chi-square, 1 dof, with continuity correction)
+
+    @property
+    def discordant(self) -> int:
+        return self.fixed + self.broken
+
+
+def mcnemar_test(correct_before, correct_after, method: str = "auto") -> McNemar:
+    """McNemar's test of "both checkpoints are equally accurate" on paired correctness.
+
+    method: "exact" (two-sided binomial test on the discordant pairs), "continuity"
+    (max(0, |b−c|−1)² / (b+c) against chi-square with 1 dof), or "auto" (exact below 25 discordant pairs).
+    """
+    before = np.asarray(correct_before, dtype=bool)
+    after = np.asarray(correct_after, dtype=bool)
+    fixed = int(np.sum(~before & after))
+    broken = int(np.sum(before & ~after))
+    n = fixed + broken
+    if method == "auto":
+        method = "exact" if n < 25 else "continuity"
+    if method not in ("exact", "continuity"):
+        raise ValueError("method must be 'auto', 'exact' or 'continuity'")
+    if n == 0:
+        return McNemar(fixed, broken, 0.0, 1.0, method)
+    if method == "exact":
+        statistic = float(min(fixed, broken))
+        p = stats.binomtest(min(fixed, broken), n, 0.5, alternative="two-sided").pvalue
+    else:
+        statistic = max(0, abs(fixed - broken) - 1) ** 2 / n
+        p = stats.chi2.sf(statistic, 1)
+    return McNemar(fixed, broken, float(statistic), float(min(1.0, p)), method)
+
+
+def describe_mcnemar(test: McNemar, before: str = "before", after: str = "after", alpha: float = 0.05) -> str:
+    """The test result in plain words."""
+    if test.discordant == 0:
+        return f"'{before}' and '{after}' are right and wrong on exactly the same examples, so there is no difference to test."
+    counts = (
+        f"'{after}' fixes {test.fixed} example{'s' * (test.fixed != 1)} that '{before}' got wrong "
+        f"and breaks {test.broken} that it got right."
+    )
+    p = f"p = {test.p_value:.3g}" if test.p_value >= 1e-4 else "p < 0.0001"
+    how = "exact McNemar test" if test.method == "exact" else "McNemar test"
+    if test.p_value < alpha:
+        better = after if test.fixed > test.broken else before
+        verdict = f"That difference is unlikely to be chance ({how}, {p}): '{better}' is more accurate on this data."
+    else:
+        verdict = (
+            f"A split like this happens easily by chance ({how}, {p}), so the data does not show "
+            "that either checkpoint is more accurate."
+        )
+    if test.discordant < 10:
+        verdict += f" With only {test.discordant} disagreement{'s' * (test.discordant != 1)}, more data would help."
+    return f"{counts} {verdict}"
+
+
+# --- paired bootstrap -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class BootstrapResult:
+    """Bootstrap distributions of after − before: `accuracy` (n_boot,), `macro_f1` (n_boot,), `f1` (n_boot, n_labels)."""
+
+    accuracy: np.ndarray
+    macro_f1: np.ndarray
+    f1: np.ndarray
+    n_boot: int
+    seed: int
+
+    def interval(self, values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        alpha = (1 - level) / 2
+        return np.quantile(values, alpha, axis=0), np.quantile(values, 1 - alpha, axis=0)
+
+
+def _f1_from_weights(weights: np.ndarray, onehot_gold: np.ndarray, onehot_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class F1 (chunk, k) and macro-F1 (chunk,) for a batch of resample weights (chunk, n)."""
+    tp = weights @ (onehot_gold * onehot_pred)
+    predicted = weights @ onehot_pred
+    support = weights @ onehot_gold
+    denom = predicted + support
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1e-12), 0.0)
+    present = denom > 0
+    macro = (f1 * present).sum(axis=1) / np.maximum(present.sum(axis=1), 1)
+    return f1, macro
+
+
+def paired_bootstrap(gold, pred_before, pred_after, n_labels: int, n_boot: int = 2000, seed: int = 0) -> BootstrapResult:
+    """Resample examples with replacement `n_boot` times (the same resample for both checkpoints).
+
+    Vectorised: each resample is a row of counts, and per-class true positives, predicted
+    and gold totals are matrix products with one-hot matrices, in memory-bounded chunks.
+    """
+    gold = np.asarray(gold, dtype=int)
+    pb = np.asarray(pred_before, dtype=int)
+    pa = np.asarray(pred_after, dtype=int)
+    n = len(gold)
+    if n == 0:
+        raise ValueError("Cannot bootstrap an empty evaluation set")
+    rng = np.random.default_rng(seed)
+    eye = np.eye(n_labels)
+    g1, b1, a1 = eye[gold], eye[pb], eye[pa]
+    diff_correct = (pa == gold).astype(float) - (pb == gold).astype(float)
+    acc = np.empty(n_boot)
+    macro = np.empty(n_boot)
+    f1 = np.empty((n_boot, n_labels))
+    chunk = max(1, min(n_boot, 4_000_000 // max(n, 1)))
+    for start in range(0, n_boot, chunk):
+        stop = min(n_boot, start + chunk)
+        rows = stop - start
+        draws = rng.integers(0, n, size=(rows, n))
+        flat = (draws + (np.arange(rows) * n)[:, None]).ravel()
+        weights = np.bincount(flat, minlength=rows * n).reshape(rows, n).astype(float)
+        acc[start:stop] = weights @ diff_correct / n
+        f1_b, macro_b = _f1_from_weights(weights, g1, b1)
+        f1_a, macro_a = _f1_from_weights(weights, g1, a1)
+        f1[start:stop] = f1_a - f1_b
+        macro[start:stop] = macro_a - macro_b
+    return BootstrapResult(acc, macro, f1, n_boot, seed)
+
+
+# --- the comparison -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class Comparison:
+    """Everything the Compare page shows.
+
+    `deltas`: rows accuracy, macro_f1 with columns before, after, delta, ci_low, ci_high.
+    `per_class`: index label; precision/recall/f1 before and after, their deltas, f1 CI, support, `worse`.
+    """
+
+    before_name: str
+    after_name: str
+    labels: tuple[str, ...]
+    n: int
+    metrics_before: Metrics
+    metrics_after: Metrics
+    deltas: pd.DataFrame
+    per_class: pd.DataFrame
+    mcnemar: McNemar
+    n_boot: int
+    seed: int
+    level: float = 0.95
+    paired: Paired | None = field(default=None, repr=False)
+
+    def delta(self, metric: str) -> float:
+        return float(self.deltas.loc[metric, "delta"])
+
+
+def compare_tables(before: PredictionTable, after: PredictionTable, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> Comparison:
+    paired = pair_tables(before, after)
+    k = len(paired.labels)
+    m_before = classification_metrics(paired.gold, paired.pred_before, paired.labels)
+    m_after = classification_metrics(paired.gold, paired.pred_after, paired.labels)
+    boot = paired_bootstrap(paired.gold, paired.pred_before, paired.pred_after, k, n_boot=n_boot, seed=seed)
+    rows = []
+    for name, dist in (("accuracy", boot.accuracy), ("macro_f1", boot.macro_f1)):
+        b, a = getattr(m_before, name), getattr(m_after, name)
+        lo, hi = boot.interval(dist, level)
+        rows.append({"metric": name, "before": b, "after": a, "delta": a - b, "ci_low": float(lo), "ci_high": float(hi)})
+    deltas = pd.DataFrame(rows).set_index("metric")
+
+    f1_lo, f1_hi = boot.interval(boot.f1, level)
+    pc_b, pc_a = m_before.per_class, m_after.per_class
+    per_class = pd.DataFrame(index=pc_b.index)
+    for metric in ("precision", "recall", "f1"):
+        per_class[f"{metric}_before"] = pc_b[metric]
+        per_class[f"{metric}_after"] = pc_a[metric]
+        per_class[f"{metric}_delta"] = pc_a[metric] - pc_b[metric]
+    per_class["f1_ci_low"] = f1_lo
+    per_class["f1_ci_high"] = f1_hi
+    per_class["support"] = pc_b["support"]
+    per_class["worse"] = per_class["f1_delta"] < -1e-12
+    per_class["clearly_worse"] = per_class["f1_ci_high"] < 0
+    return Comparison(
+        before_name=before.checkpoint_name,
+        after_name=after.checkpoint_name,
+        labels=paired.labels,
+        n=len(paired.gold),
+        metrics_before=m_before,
+        metrics_after=m_after,
+        deltas=deltas,
+        per_class=per_class,
+        mcnemar=mcnemar_test(paired.correct_before, paired.correct_after),
+        n_boot=n_boot,
+        seed=seed,
+        level=level,
+        paired=paired,
+    )
+
+
+SLICE_DELTA_COLUMNS = (
+    "feature", "slice", "size", "accuracy_before", "accuracy_after", "delta", "fixed", "broken", "p_value", "worse", "clearly_worse",
+)
+
+
+def slice_deltas(slices: Sequence[Slice], correct_before, correct_after, alpha: float = 0.05) -> pd.DataFrame:
+    """Accuracy before/after per slice. `worse` flags any drop; `clearly_worse` a drop McNemar finds unlikely by chance."""
+    cb = np.asarray(correct_before, dtype=bool)
+    ca = np.asarray(correct_after, dtype=bool)
+    rows = []
+    for s in slices:
+        m = s.mask
+        size = int(m.sum())
+        test = mcnemar_test(cb[m], ca[m], "exact") if size else McNemar(0, 0, 0.0, 1.0, "exact")
+        acc_b = float(cb[m].mean()) if size else float("nan")
+        acc_a = float(ca[m].mean()) if size else float("nan")
+        delta = acc_a - acc_b
+        rows.append(
+            {
+                "feature": s.feature,
+                "slice": s.name,
+                "size": size,
+                "accuracy_before": acc_b,
+                "accuracy_after": acc_a,
+                "delta": delta,
+                "fixed": test.fixed,
+                "broken": test.broken,
+                "p_value": test.p_value,
+                "worse": bool(size and delta < 0),
+                "clearly_worse": bool(size and delta < 0 and test.p_value < alpha),
+            }
+        )
+    return pd.DataFrame(rows, columns=list(SLICE_DELTA_COLUMNS))
+
+
+def flipped_examples(before: PredictionTable, after: PredictionTable, include_unchanged: bool = False) -> pd.DataFrame:
+    """Examples whose prediction changed. Index: example position. `status`: fixed / broken / changed, still wrong.
+
+    Columns: status, text, gold, pred_before, pred_after, confidence_before, confidence_after,
+    p_gold_before, p_gold_after, p_gold_change, then metadata. Fixed first, then broken, each by how much
+    the probability of the gold label moved.
+    """
+    paired = pair_tables(before, after)
+    labels = np.array(paired.labels, dtype=object)
+    idx = np.arange(len(paired.gold))
+    changed = paired.pred_before != paired.pred_after
+    keep = np.ones_like(changed) if include_unchanged else changed
+    cb, ca = paired.correct_before, paired.correct_after
+    status = np.where(~cb & ca, "fixed", np.where(cb & ~ca, "broken", np.where(changed, "changed, still wrong", "unchanged")))
+    p_gold_b = paired.probs_before[idx, paired.gold].astype(float)
+    p_gold_a = paired.probs_after[idx, paired.gold].astype(float)
+    out = pd.DataFrame(
+        {
+            "status": status,
+            "text": before.frame["text"].to_numpy(),
+            "gold": labels[paired.gold],
+            "pred_before": labels[paired.pred_before],
+            "pred_after": labels[paired.pred_after],
+            "confidence_before": paired.probs_before.max(axis=1).astype(float),
+            "confidence_after": paired.probs_after.max(axis=1).astype(float),
+            "p_gold_before": p_gold_b,
+            "p_gold_after": p_gold_a,
+            "p_gold_change": p_gold_a - p_gold_b,
+        },
+        index=pd.Index(idx, name="example"),
+    )
+    for column in before.metadata:
+        out[column] = before.frame[column].to_numpy()
+    out = out[np.asarray(keep, dtype=bool)]
+    order = {"fixed": 0, "broken": 1, "changed, still wrong": 2, "unchanged": 3}
+    key = out["status"].map(order) * 10 - out["p_gold_change"].abs()
+    return out.iloc[np.argsort(key.to_numpy(), kind="stable")]
+
+
+def describe_comparison(comp: Comparison) -> str:
+    """Headline in plain words: accuracy change with its interval, then the McNemar verdict."""
+    row = comp.deltas.loc["accuracy"]
+    pct = lambda x: f"{x * 100:+.1f}"  # noqa: E731
+    sure = (
+        "the whole interval is above zero" if row.ci_low > 0 else
+        "the whole interval is below zero" if row.ci_high < 0 else
+        "the interval includes zero, so the change may be noise"
+    )
+    return (
+        f"Accuracy went from {row.before:.1%} ('{comp.before_name}') to {row.after:.1%} ('{comp.after_name}'): "
+        f"{pct(row.delta)} points (95% interval {pct(row.ci_low)} to {pct(row.ci_high)}; {sure})."
+    )

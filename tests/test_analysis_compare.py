@@ -1,0 +1,226 @@
+"""Before/after comparison: McNemar by hand, bootstrap coverage on synthetic data, flagged slices, flips."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import f1_score
+
+from analysis.compare import (
+    _f1_from_weights,
+    compare_tables,
+    describe_comparison,
+    describe_mcnemar,
+    flipped_examples,
+    mcnemar_test,
+    pair_tables,
+    paired_bootstrap,
+    slice_deltas,
+)
+from analysis.slices import Slice, categorical_slices
+from analysis.synthetic import probs_for, table_from_arrays
+from models.errors import VeredictoError
+
+LABELS = ("neg", "pos")
+
+
+def correctness(fixed, broken, both_right=0, both_wrong=0):
+    before = [False] * fixed + [True] * broken + [True] * both_right + [False] * both_wrong
+    after = [True] * fixed + [False] * broken + [True] * both_right + [False] * both_wrong
+    return np.array(before), np.array(after)
+
+
+def test_mcnemar_exact_by_hand():
+    before, after = correctness(fixed=9, broken=1, both_right=30, both_wrong=5)
+    test = mcnemar_test(before, after)
+    assert (test.fixed, test.broken, test.method) == (9, 1, "exact")
+    # two-sided binomial: 2 * P(X <= 1 | n=10, p=1/2) = 2 * (1 + 10) / 2**10
+    assert test.p_value == pytest.approx(22 / 1024)
+
+
+def test_mcnemar_continuity_by_hand():
+    before, after = correctness(fixed=9, broken=1)
+    test = mcnemar_test(before, after, method="continuity")
+    assert test.statistic == pytest.approx((9 - 1 - 1) ** 2 / 10)  # 4.9
+    # chi-square with 1 dof: P(X > x) = erfc(sqrt(x / 2))
+    assert test.p_value == pytest.approx(math.erfc(math.sqrt(4.9 / 2)))
+
+
+def test_mcnemar_auto_switches_to_chi_square_with_many_disagreements():
+    before, after = correctness(fixed=20, broken=10)
+    test = mcnemar_test(before, after)
+    assert test.method == "continuity"
+    assert test.statistic == pytest.approx(81 / 30)
+
+
+def test_mcnemar_with_no_disagreement_or_a_tie():
+    before, after = correctness(fixed=0, broken=0, both_right=5)
+    assert mcnemar_test(before, after).p_value == 1.0
+    before, after = correctness(fixed=15, broken=15)
+    assert mcnemar_test(before, after, "continuity").p_value == 1.0
+    assert mcnemar_test(before, after, "exact").p_value == 1.0
+
+
+def test_describe_mcnemar_in_plain_words():
+    test = mcnemar_test(*correctness(fixed=9, broken=1, both_right=30))
+    text = describe_mcnemar(test, "base", "tuned")
+    assert "'tuned' fixes 9 examples that 'base' got wrong and breaks 1 that it got right" in text
+    assert "unlikely to be chance" in text and "'tuned' is more accurate" in text and "p = 0.0215" in text
+    text = describe_mcnemar(mcnemar_test(*correctness(fixed=3, broken=2)), "base", "tuned")
+    assert "does not show" in text and "more data would help" in text
+
+
+def test_vectorised_f1_with_unit_weights_matches_scikit_learn():
+    rng = np.random.default_rng(1)
+    gold = rng.integers(0, 4, 300)
+    pred = np.where(rng.random(300) < 0.6, gold, rng.integers(0, 4, 300))
+    eye = np.eye(4)
+    f1, macro = _f1_from_weights(np.ones((1, 300)), eye[gold], eye[pred])
+    assert f1[0] == pytest.approx(f1_score(gold, pred, average=None))
+    assert macro[0] == pytest.approx(f1_score(gold, pred, average="macro"))
+
+
+def test_bootstrap_is_seeded_and_paired():
+    rng = np.random.default_rng(0)
+    gold = rng.integers(0, 2, 200)
+    pb = np.where(rng.random(200) < 0.7, gold, 1 - gold)
+    a = paired_bootstrap(gold, pb, pb, 2, n_boot=300, seed=3)
+    assert np.all(a.accuracy == 0) and np.all(a.macro_f1 == 0)  # same predictions: every paired resample agrees
+    pa = np.where(rng.random(200) < 0.8, gold, 1 - gold)
+    x = paired_bootstrap(gold, pb, pa, 2, n_boot=300, seed=3)
+    y = paired_bootstrap(gold, pb, pa, 2, n_boot=300, seed=3)
+    z = paired_bootstrap(gold, pb, pa, 2, n_boot=300, seed=4)
+    assert np.array_equal(x.accuracy, y.accuracy) and np.array_equal(x.f1, y.f1)
+    assert not np.array_equal(x.accuracy, z.accuracy)
+    assert x.f1.shape == (300, 2)
+
+
+def test_bootstrap_chunks_do_not_change_the_answer(monkeypatch):
+    """Chunking is only for memory: a large n (several chunks) gives the same distribution shape."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    gold = rng.integers(0, 3, n)
+    pb = np.where(rng.random(n) < 0.6, gold, rng.integers(0, 3, n))
+    pa = np.where(rng.random(n) < 0.7, gold, rng.integers(0, 3, n))
+    res = paired_bootstrap(gold, pb, pa, 3, n_boot=3000, seed=0)  # 3000 x 3000 > one 4M chunk
+    assert np.isfinite(res.accuracy).all() and np.isfinite(res.f1).all()
+    true = (pa == gold).mean() - (pb == gold).mean()
+    assert res.accuracy.mean() == pytest.approx(true, abs=0.003)
+
+
+def _synthetic(seed, n, p_fixed=0.10, p_broken=0.05, p_right=0.65):
+    rng = np.random.default_rng(seed)
+    u = rng.random(n)
+    before = (u >= p_fixed) & (u < p_fixed + p_broken + p_right)  # broken or both right
+    after = (u < p_fixed) | ((u >= p_fixed + p_broken) & (u < p_fixed + p_broken + p_right))
+    gold = rng.integers(0, 2, n)
+    return gold, np.where(before, gold, 1 - gold), np.where(after, gold, 1 - gold)
+
+
+def test_bootstrap_interval_contains_the_true_delta_about_95_percent_of_the_time():
+    true_delta = 0.10 - 0.05  # population accuracy change
+    covered, excludes_zero = 0, 0
+    for seed in range(120):
+        gold, pb, pa = _synthetic(seed, 400)
+        res = paired_bootstrap(gold, pb, pa, 2, n_boot=400, seed=seed)
+        lo, hi = res.interval(res.accuracy)
+        covered += lo <= true_delta <= hi
+        excludes_zero += lo > 0
+    assert 0.88 <= covered / 120 <= 0.995
+    assert excludes_zero > 60  # and it usually sees the improvement
+
+
+def test_bootstrap_interval_width_matches_the_paired_standard_error():
+    gold, pb, pa = _synthetic(7, 4000)
+    res = paired_bootstrap(gold, pb, pa, 2, n_boot=2000, seed=0)
+    lo, hi = res.interval(res.accuracy)
+    d = (pa == gold).astype(int) - (pb == gold).astype(int)
+    se = d.std() / math.sqrt(len(d))
+    assert (hi - lo) / 2 == pytest.approx(1.96 * se, rel=0.1)
+
+
+def _two_tables(order_after=LABELS):
+    """100 examples. Drama (20): all right before, 10 broken after. Comedy (80): 40 right before, all right after."""
+    n = 100
+    gold = np.array([i % 2 for i in range(n)])
+    genre = ["drama"] * 20 + ["comedy"] * 80
+    right_before = np.array([True] * 20 + [True] * 40 + [False] * 40)
+    right_after = np.array([True] * 10 + [False] * 10 + [True] * 80)
+    pb = np.where(right_before, gold, 1 - gold)
+    pa = np.where(right_after, gold, 1 - gold)
+    texts = [f"text {i}" for i in range(n)]
+    before = table_from_arrays(probs_for(pb, 2, 0.8), gold, LABELS, texts=texts, metadata={"genre": genre}, checkpoint_name="before")
+    probs_after = probs_for(pa, 2, np.linspace(0.6, 0.99, n))
+    if order_after != LABELS:  # the tuned checkpoint lists its labels the other way round
+        probs_after = probs_after[:, [LABELS.index(l) for l in order_after]]
+    gold_after = np.array([order_after.index(LABELS[g]) for g in gold])
+    after = table_from_arrays(probs_after, gold_after, order_after, texts=texts, metadata={"genre": genre},
+                              checkpoint_name="after", data_fingerprint=before.data_fingerprint)
+    return before, after, genre
+
+
+def test_comparison_deltas_and_a_slice_that_got_worse_while_the_total_improved():
+    before, after, genre = _two_tables()
+    comp = compare_tables(before, after, n_boot=500, seed=0)
+    assert comp.deltas.loc["accuracy", ["before", "after"]].tolist() == pytest.approx([0.6, 0.9])
+    assert comp.delta("accuracy") == pytest.approx(0.3)
+    assert comp.deltas.loc["accuracy", "ci_low"] > 0
+    assert comp.deltas.loc["accuracy", "ci_low"] <= 0.3 <= comp.deltas.loc["accuracy", "ci_high"]
+    assert (comp.mcnemar.fixed, comp.mcnemar.broken) == (40, 10)
+    assert list(comp.per_class.index) == list(LABELS)
+    assert comp.per_class["f1_delta"].tolist() == pytest.approx(
+        (comp.metrics_after.per_class["f1"] - comp.metrics_before.per_class["f1"]).tolist()
+    )
+
+    table = slice_deltas(categorical_slices(genre, "genre"), comp.paired.correct_before, comp.paired.correct_after)
+    by = table.set_index("slice")
+    assert by.loc["drama", ["accuracy_before", "accuracy_after"]].tolist() == pytest.approx([1.0, 0.5])
+    assert bool(by.loc["drama", "worse"]) and bool(by.loc["drama", "clearly_worse"])
+    assert by.loc["drama", "p_value"] == pytest.approx(2 * 0.5**10)  # 10 broken, 0 fixed
+    assert not by.loc["comedy", "worse"]
+    assert by.loc["comedy", "delta"] == pytest.approx(0.5)
+    assert "+30.0 points" in describe_comparison(comp) and "whole interval is above zero" in describe_comparison(comp)
+
+
+def test_label_order_of_the_second_checkpoint_does_not_matter():
+    before, after, _ = _two_tables()
+    before2, after_swapped, _ = _two_tables(order_after=("pos", "neg"))
+    a = compare_tables(before, after, n_boot=200)
+    b = compare_tables(before2, after_swapped, n_boot=200)
+    assert a.deltas.equals(b.deltas)
+    assert flipped_examples(before, after).equals(flipped_examples(before2, after_swapped))
+
+
+def test_flipped_examples_fixed_first_then_broken_with_both_predictions():
+    before, after, _ = _two_tables()
+    flips = flipped_examples(before, after)
+    assert flips["status"].value_counts().to_dict() == {"fixed": 40, "broken": 10}
+    assert flips["status"].iloc[0] == "fixed" and flips["status"].iloc[-1] == "broken"
+    assert set(flips[flips.status == "broken"].index) == set(range(10, 20))
+    row = flips.loc[10]
+    assert row["gold"] == "neg" and row["pred_before"] == "neg" and row["pred_after"] == "pos"
+    assert row["genre"] == "drama" and row["text"] == "text 10"
+    assert row["p_gold_change"] == pytest.approx(row["p_gold_after"] - row["p_gold_before"])
+    # within a status, the biggest move of the gold-label probability first
+    fixed = flips[flips.status == "fixed"]["p_gold_change"].abs().to_numpy()
+    assert np.all(np.diff(fixed) <= 1e-9)
+    assert len(flipped_examples(before, after, include_unchanged=True)) == 100
+
+
+def test_multiclass_change_between_two_wrong_labels_is_its_own_status():
+    labels = ("a", "b", "c")
+    before = table_from_arrays(probs_for([1, 0], 3, 0.8), [0, 0], labels, checkpoint_name="x")
+    after = table_from_arrays(probs_for([2, 0], 3, 0.8), [0, 0], labels, checkpoint_name="y", data_fingerprint=before.data_fingerprint)
+    flips = flipped_examples(before, after)
+    assert flips["status"].tolist() == ["changed, still wrong"]
+
+
+def test_tables_on_different_data_or_labels_are_refused_with_a_message():
+    before, after, _ = _two_tables()
+    other = table_from_arrays(np.asarray(after.probs), after.gold_idx, LABELS, checkpoint_name="other", data_fingerprint="x")
+    with pytest.raises(VeredictoError, match="different data"):
+        pair_tables(before, other)
+    three = table_from_arrays(probs_for(np.zeros(100, int), 3, 0.8), np.zeros(100, int), ("neg", "pos", "meh"),
+                              checkpoint_name="three", data_fingerprint=before.data_fingerprint)
+    with pytest.raises(VeredictoError, match="different labels.*neg, pos, meh"):
+        pair_tables(before, three)
