@@ -1,0 +1,369 @@
+"""A persistent attribution cache: explanations computed once survive restarts and are shared.
+
+One SQLite file (`attributions.sqlite`) in a directory the user chooses (default `.veredicto/cache`),
+in WAL mode so the dashboard can read while `veredicto precompute` writes. Rows are keyed by
+(checkpoint fingerprint, method, canonical parameter JSON, sha256 of the text); each row is written
+in its own transaction, so an interrupted run keeps everything it finished.
+
+A file that is not a readable SQLite database, or that was written by another schema version, is
+never deleted: it is renamed to `<name>.corrupt-<timestamp>` (or `.v<N>-<timestamp>`), a fresh file
+is started, and `AttributionCache.notice` says what happened and where the old file is.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from explain.attribution import Attribution
+from models.errors import VeredictoError
+
+SCHEMA_VERSION = 1
+FILENAME = "attributions.sqlite"
+DEFAULT_DIR = Path(".veredicto") / "cache"
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS attributions (
+    fingerprint TEXT NOT NULL,
+    method TEXT NOT NULL,
+    params TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    created REAL NOT NULL,
+    seconds REAL NOT NULL,
+    payload TEXT NOT NULL,
+    PRIMARY KEY (fingerprint, method, params, text_hash)
+);
+"""
+
+
+class CacheError(VeredictoError):
+    """The cache directory cannot be used (permissions, disk, a path that is a file…)."""
+
+
+def default_cache_dir() -> Path:
+    """`$VEREDICTO_CACHE_DIR` if set, else `.veredicto/cache` under the working directory."""
+    return Path(os.environ.get("VEREDICTO_CACHE_DIR") or DEFAULT_DIR)
+
+
+def _defaults() -> dict[str, dict[str, Any]]:
+    from explain import lime_explainer, shap_explainer  # light modules: shap/lime load only when computing
+
+    return {
+        "shap": {"max_evals": shap_explainer.DEFAULT_MAX_EVALS, "batch_size": shap_explainer.DEFAULT_BATCH_SIZE, "seed": 0},
+        "lime": {"num_samples": lime_explainer.DEFAULT_NUM_SAMPLES, "seed": 0},
+    }
+
+
+def key_params(method: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The parameters that change a `method`'s result, with defaults filled in.
+
+    So `max_evals=None`, leaving it out, and passing the default all share one cache entry, and
+    LIME's entry does not depend on SHAP's budget (or on callbacks such as `progress`).
+    """
+    defaults = _defaults().get(method)
+    params = {k: v for k, v in (params or {}).items() if v is not None}
+    if defaults is None:  # an unknown method: key on whatever was given
+        return {k: v for k, v in params.items() if not callable(v)}
+    return {name: params.get(name, default) for name, default in defaults.items()}
+
+
+def canonical_params(params: Mapping[str, Any] | None, method: str | None = None) -> str:
+    """Parameters as sorted, compact JSON (`key_params` first when `method` is given)."""
+    clean = key_params(method, params) if method is not None else {k: v for k, v in (params or {}).items() if v is not None}
+    return json.dumps(clean, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    rows: int
+    by_method: Mapping[str, int]
+    path: Path
+    bytes: int
+
+
+class AttributionCache:
+    """Read-first store of `Attribution`s. Safe to share between threads; each call opens its own connection."""
+
+    def __init__(self, directory: str | os.PathLike | None = None):
+        self.directory = Path(directory) if directory is not None else default_cache_dir()
+        self.path = self.directory / FILENAME
+        self.notice: str | None = None  # set when an unusable file was moved aside or rows were unreadable
+        self._lock = threading.Lock()
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CacheError(f"Cannot create the cache directory '{self.directory}': {exc.strerror or exc}. Choose another with --cache-dir.") from None
+        if not self.directory.is_dir():
+            raise CacheError(f"'{self.directory}' is not a directory. Choose a directory for the attribution cache.")
+        self._open_or_recover()
+
+    # ------------------------------------------------------------------ file management
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)  # autocommit; explicit BEGIN below
+        conn.execute("PRAGMA busy_timeout = 30000")
+        return conn
+
+    def _open_or_recover(self) -> None:
+        problem = None
+        try:
+            conn = self._connect()
+            try:
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                if "schema_version" in tables:
+                    row = conn.execute("SELECT version FROM schema_version").fetchone()
+                    found = row[0] if row else None
+                    if found != SCHEMA_VERSION:
+                        problem = ("version", found)
+                elif tables - {"attributions"}:
+                    problem = ("foreign", sorted(tables))
+                if problem is None:
+                    check = conn.execute("PRAGMA quick_check").fetchone()
+                    if not check or check[0] != "ok":
+                        problem = ("corrupt", check[0] if check else "no answer")
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
+            problem = ("corrupt", str(exc))
+        except OSError as exc:
+            raise CacheError(f"Cannot open the attribution cache '{self.path}': {exc}.") from None
+        if problem is not None:
+            self._move_aside(*problem)
+        conn = self._connect()
+        try:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+            except sqlite3.OperationalError:  # some network filesystems refuse WAL; the default journal still works
+                pass
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            if conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 0:
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise CacheError(f"Cannot initialise the attribution cache '{self.path}': {exc}. Choose another directory with --cache-dir.") from None
+        finally:
+            conn.close()
+
+    def _move_aside(self, kind: str, detail) -> None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        suffix = f"corrupt-{stamp}" if kind != "version" else f"v{detail}-{stamp}"
+        target = self.path.with_name(f"{self.path.name}.{suffix}")
+        n = 1
+        while target.exists():
+            target = self.path.with_name(f"{self.path.name}.{suffix}-{n}")
+            n += 1
+        os.replace(self.path, target)
+        for extra in ("-wal", "-shm"):  # WAL pages belong to the old file; keep them with it
+            side = self.path.with_name(self.path.name + extra)
+            if side.exists():
+                os.replace(side, target.with_name(target.name + extra))
+        if kind == "version":
+            why = f"it was written by another version of Veredicto (cache schema {detail}, this version reads {SCHEMA_VERSION})"
+        elif kind == "foreign":
+            why = f"it is an SQLite file of something else (tables: {', '.join(detail)})"
+        else:
+            why = f"it is damaged or not an SQLite database ({detail})"
+        self.notice = (
+            f"The attribution cache '{self.path}' could not be used because {why}. It was moved to '{target.name}' "
+            "(nothing was deleted) and a new, empty cache was started; explanations will be recomputed as needed."
+        )
+        log.warning(self.notice)
+
+    # ------------------------------------------------------------------ reads
+
+    @staticmethod
+    def _decode(payload: str, text: str | None) -> Attribution | None:
+        try:
+            attribution = Attribution.from_dict(json.loads(payload))
+        except Exception:  # noqa: BLE001 - an unreadable row is a miss, never a crash
+            return None
+        if text is not None and attribution.text != text:
+            return None
+        return attribution
+
+    def get(self, fingerprint: str, text: str, method: str, target: str | None = None, **params) -> Attribution | None:
+        """The cached explanation, viewed for `target` if given; None when not cached."""
+        found = self.get_many(fingerprint, [text], method, **params)
+        attribution = found.get(text)
+        if attribution is None:
+            return None
+        wanted = target if target is not None else attribution.predicted  # None means "the predicted class", as in explain_text
+        return attribution if wanted == attribution.target else attribution.for_target(wanted)
+
+    def get_many(self, fingerprint: str, texts: Iterable[str], method: str, **params) -> dict[str, Attribution]:
+        """Every cached explanation among `texts`, as {text: Attribution}; missing texts are absent."""
+        wanted = {text_hash(t): t for t in texts}
+        if not wanted:
+            return {}
+        key = canonical_params(params, method)
+        out: dict[str, Attribution] = {}
+        bad = 0
+        hashes = list(wanted)
+        conn = self._connect()
+        try:
+            for start in range(0, len(hashes), 500):
+                chunk = hashes[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(
+                    f"SELECT text_hash, payload FROM attributions WHERE fingerprint=? AND method=? AND params=? AND text_hash IN ({marks})",
+                    (fingerprint, method, key, *chunk),
+                )
+                for h, payload in rows:
+                    attribution = self._decode(payload, wanted[h])
+                    if attribution is None:
+                        bad += 1
+                    else:
+                        out[wanted[h]] = attribution
+        finally:
+            conn.close()
+        if bad:
+            self.notice = f"{bad} cached explanation(s) in '{self.path}' could not be read; they will be recomputed and replaced."
+            log.warning(self.notice)
+        return out
+
+    def cached_hashes(self, fingerprint: str, method: str, **params) -> set[str]:
+        """Text hashes cached for this checkpoint, method and parameters (cheap: no payload is read)."""
+        conn = self._connect()
+        try:
+            rows = conn.execute(
+                "SELECT text_hash FROM attributions WHERE fingerprint=? AND method=? AND params=?",
+                (fingerprint, method, canonical_params(params, method)),
+            )
+            return {r[0] for r in rows}
+        finally:
+            conn.close()
+
+    def count_cached(self, fingerprint: str, texts: Iterable[str], method: str, **params) -> int:
+        have = self.cached_hashes(fingerprint, method, **params)
+        return sum(1 for t in set(texts) if text_hash(t) in have)
+
+    def stats(self) -> CacheStats:
+        conn = self._connect()
+        try:
+            by_method = dict(conn.execute("SELECT method, COUNT(*) FROM attributions GROUP BY method").fetchall())
+        finally:
+            conn.close()
+        size = sum(p.stat().st_size for p in self.directory.glob(FILENAME + "*") if p.is_file() and "corrupt" not in p.name)
+        return CacheStats(rows=sum(by_method.values()), by_method=by_method, path=self.path, bytes=size)
+
+    def mean_seconds(self, fingerprint: str, method: str, **params) -> float | None:
+        """Average compute time of the cached explanations (used to estimate what is still to do)."""
+        conn = self._connect()
+        try:
+            row = conn.execute(
+                "SELECT AVG(seconds), COUNT(*) FROM attributions WHERE fingerprint=? AND method=? AND params=?",
+                (fingerprint, method, canonical_params(params, method)),
+            ).fetchone()
+        finally:
+            conn.close()
+        return float(row[0]) if row and row[1] else None
+
+    # ------------------------------------------------------------------ writes
+
+    def put(self, attribution: Attribution, **params) -> None:
+        """Store one explanation (committed before returning). Replaces an unreadable or older row."""
+        self.put_many([attribution], **params)
+
+    def put_many(self, attributions: Sequence[Attribution], **params) -> None:
+        rows = [
+            (a.fingerprint, a.method, canonical_params(params, a.method), text_hash(a.text), time.time(), float(a.seconds), a.to_json())
+            for a in attributions
+        ]
+        if not rows:
+            return
+        with self._lock:
+            conn = self._connect()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany("INSERT OR REPLACE INTO attributions VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                conn.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise CacheError(f"Could not write to the attribution cache '{self.path}': {exc}.") from None
+            finally:
+                conn.close()
+
+    # ------------------------------------------------------------------ read first, compute the rest
+
+    def get_or_compute(
+        self,
+        predictor,
+        text: str,
+        method: str,
+        target: str | None = None,
+        *,
+        compute: Callable[..., Attribution] | None = None,
+        **params,
+    ) -> Attribution:
+        """The cached explanation if there is one, else compute it (through `explain.api.explain_text`) and store it."""
+        fingerprint = predictor.ref.fingerprint
+        hit = self.get(fingerprint, text, method, target, **params)
+        if hit is not None:
+            return hit
+        compute = compute or _explain_text
+        attribution = compute(predictor, text, method, target, **_call_params(params))
+        self.put(attribution, **params)
+        return attribution
+
+    def get_or_compute_many(
+        self,
+        predictor,
+        texts: Sequence[str],
+        method: str,
+        *,
+        compute: Callable[..., Attribution] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        on_error: Callable[[str, Exception], None] | None = None,
+        **params,
+    ) -> dict[str, Attribution]:
+        """Explanations of all `texts`: cached ones are read, the rest computed and committed one by one.
+
+        `progress(done, total)` is called after each computed text. An explanation that fails with a
+        user-facing error (empty text…) is reported through `on_error` and skipped; others propagate.
+        """
+        fingerprint = predictor.ref.fingerprint
+        unique = list(dict.fromkeys(texts))
+        found = self.get_many(fingerprint, unique, method, **params)
+        todo = [t for t in unique if t not in found]
+        compute = compute or _explain_text
+        for k, text in enumerate(todo, 1):
+            try:
+                attribution = compute(predictor, text, method, None, **_call_params(params))
+            except VeredictoError as exc:
+                if on_error is None:
+                    raise
+                on_error(text, exc)
+            else:
+                self.put(attribution, **params)
+                found[text] = attribution
+            if progress:
+                progress(k, len(todo))
+        return found
+
+
+def _call_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def _explain_text(predictor, text: str, method: str, target: str | None = None, **params) -> Attribution:
+    from explain.api import explain_text  # imported late: the explainers pull in shap/lime
+
+    return explain_text(predictor, text, method, target, **params)

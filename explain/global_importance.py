@@ -1,0 +1,371 @@
+"""What the model relies on across a dataset: per class, per word, how strongly and how often.
+
+Built from per-example `Attribution`s (SHAP or LIME, usually read from the persistent cache):
+
+- every explanation is cut into *units*: runs of word characters ("movie", "10") and single
+  punctuation marks ("!", ":"), so punctuation cues are visible too; a token's score is shared
+  between the units it overlaps in proportion to the characters it covers (SHAP's sub-word
+  pieces add up to their word, nothing is counted twice);
+- per class and per unit (lower-cased by default): mean |score|, mean signed score, total |score|,
+  number of occurrences and of distinct examples;
+- units that are likely *spurious cues* are flagged with the reason in plain words: numbers,
+  punctuation, names (capitalised in the middle of a sentence, or found in a metadata column such
+  as `movie_name`);
+- drill-down: which examples contain a unit, and what it contributed in each.
+
+Nothing here runs a model; `sample_indices` and `estimate_cost` help a page say what a sample
+will cost before computing it.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from explain.attribution import Attribution
+from explain.plots import AGAINST, TOWARD, method_name
+
+UNIT = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+_SENTENCE_END = re.compile(r"[.!?…:;\"“”()\[\]\n]\s*$")
+SORT_KEYS = {
+    "total_abs": "overall impact (mean |score| × occurrences)",
+    "mean_abs": "strength per occurrence (mean |score|)",
+    "mean_signed": "direction (mean signed score)",
+    "count": "frequency (occurrences)",
+}
+
+
+def explained_end(attribution: Attribution) -> int:
+    """Character offset where the explained part stops (the tail of a truncated text scores 0 by design)."""
+    for key in ("explained_chars", "explained_end", "truncated_at"):
+        value = attribution.extra.get(key) if attribution.extra else None
+        if isinstance(value, (int, np.integer)) and 0 < value <= len(attribution.text):
+            return int(value)
+    if attribution.truncated and len(attribution.tokens) > 1:
+        tail = attribution.tokens[-1]
+        if not np.any(attribution.scores[-1]):
+            return tail.start
+    return len(attribution.text)
+
+
+def unit_scores(attribution: Attribution) -> tuple[list[tuple[str, int, int]], np.ndarray]:
+    """The units of the explained part of the text and their scores for every class, (n_units, n_labels).
+
+    A token covering characters of several units (e.g. LIME's "don't" spans, or a BPE piece with
+    its leading space) gives each unit the share of its score that matches the characters covered.
+    """
+    text = attribution.text
+    end = explained_end(attribution)
+    units = [(m.group(), m.start(), m.end()) for m in UNIT.finditer(text) if m.end() <= end]
+    owner = np.full(len(text), -1, dtype=np.int64)
+    for u, (_, s, e) in enumerate(units):
+        owner[s:e] = u
+    out = np.zeros((len(units), len(attribution.labels)), dtype=np.float64)
+    for t, token in enumerate(attribution.tokens):
+        covered = owner[token.start : token.end]
+        covered = covered[covered >= 0]
+        if covered.size == 0:
+            continue
+        ids, counts = np.unique(covered, return_counts=True)
+        out[ids] += np.outer(counts / covered.size, attribution.scores[t])
+    return units, out
+
+
+def _mid_sentence_capital(text: str, start: int, surface: str) -> bool:
+    """Capitalised although not at the start of a sentence: a hint that the word is a name."""
+    if len(surface) < 2 or not surface[:1].isupper() or surface.isupper():
+        return False  # "I", acronyms and lower-case words are not taken for names
+    before = text[:start]
+    return bool(before.strip()) and not _SENTENCE_END.search(before)
+
+
+def name_hints_from_metadata(frame: pd.DataFrame, columns: Iterable[str] | None = None, max_values: int = 5000) -> dict[str, str]:
+    """Words found in text-valued metadata columns (e.g. `movie_name`), mapped to the column name.
+
+    A model that relies on them has learnt *which item* a text is about, not what it says.
+    """
+    hints: dict[str, str] = {}
+    for column in columns if columns is not None else frame.columns:
+        if column in ("text", "label", "gold", "pred") or column not in frame:
+            continue
+        series = frame[column]
+        if not (pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)):
+            continue
+        for value in series.dropna().astype(str).unique()[:max_values]:
+            for word in re.findall(r"\w+", value):
+                if len(word) > 2 and not word.isdigit():
+                    hints.setdefault(word.lower(), column)
+    return hints
+
+
+@dataclass(frozen=True, eq=False)
+class GlobalImportance:
+    """Per-class, per-word statistics over a sample of explanations.
+
+    `table` columns: label, word, mean_abs, mean_signed, total_abs, count, n_examples, cue, cue_reason.
+    `occurrences` columns: example, label, word, surface, start, end, score (one row per unit, class).
+    """
+
+    labels: tuple[str, ...]
+    method: str
+    n_examples: int
+    table: pd.DataFrame
+    occurrences: pd.DataFrame
+
+    def for_label(self, label: str, *, by: str = "total_abs", min_count: int = 1, k: int | None = None, flagged_only: bool = False) -> pd.DataFrame:
+        """This class's words, strongest first by `by` (see SORT_KEYS); ties broken by count then word."""
+        if label not in self.labels:
+            raise KeyError(f"Unknown label '{label}'. Choose one of: {', '.join(self.labels)}.")
+        if by not in SORT_KEYS:
+            raise KeyError(f"Unknown ordering '{by}'. Choose one of: {', '.join(SORT_KEYS)}.")
+        rows = self.table[(self.table["label"] == label) & (self.table["count"] >= min_count)]
+        if flagged_only:
+            rows = rows[rows["cue"] != ""]
+        key = (rows[by].abs() if by == "mean_signed" else rows[by]).round(12)  # float noise must not break ties
+        rows = rows.assign(_key=key).sort_values(["_key", "count", "word"], ascending=[False, False, True]).drop(columns="_key")
+        rows = rows.reset_index(drop=True)
+        return rows if k is None else rows.head(k)
+
+    def examples_with(self, word: str) -> pd.DataFrame:
+        """Drill-down: one row per example containing `word`, with its occurrences and summed score per class.
+
+        Columns: example, occurrences, then `score_<label>` per class; strongest effect on any class first.
+        """
+        key = word if word in set(self.table["word"]) else word.lower()
+        hits = self.occurrences[self.occurrences["word"] == key]
+        if hits.empty:
+            return pd.DataFrame(columns=["example", "occurrences", *[f"score_{l}" for l in self.labels]])
+        wide = hits.pivot_table(index="example", columns="label", values="score", aggfunc="sum").reindex(columns=list(self.labels))
+        wide.columns = [f"score_{l}" for l in wide.columns]
+        first_label = self.labels[0]
+        counts = hits[hits["label"] == first_label].groupby("example").size().rename("occurrences")
+        out = wide.join(counts).reset_index()
+        out = out[["example", "occurrences", *[c for c in out.columns if c.startswith("score_")]]]
+        strength = out[[c for c in out.columns if c.startswith("score_")]].abs().max(axis=1)
+        return out.assign(_s=strength).sort_values(["_s", "example"], ascending=[False, True]).drop(columns="_s").reset_index(drop=True)
+
+
+def global_importance(
+    attributions: Sequence[Attribution] | Mapping[object, Attribution],
+    *,
+    lowercase: bool = True,
+    name_hints: Mapping[str, str] | None = None,
+) -> GlobalImportance:
+    """Aggregate explanations into per-class word statistics.
+
+    `attributions` is a sequence (example ids are positions) or a mapping {example id: Attribution}
+    (e.g. dataset row numbers, so the drill-down points back to the table). All must share one
+    method and one label set.
+    """
+    items = list(attributions.items()) if isinstance(attributions, Mapping) else list(enumerate(attributions))
+    if not items:
+        raise ValueError("No explanations to aggregate: choose a sample of at least one example.")
+    labels = items[0][1].labels
+    methods = {a.method for _, a in items}
+    if any(a.labels != labels for _, a in items):
+        raise ValueError("Explanations come from checkpoints with different labels; aggregate one checkpoint at a time.")
+    if len(methods) > 1:
+        raise ValueError(f"Explanations mix methods ({', '.join(sorted(methods))}); aggregate one method at a time.")
+    hints = {k.lower(): v for k, v in (name_hints or {}).items()}
+    records: list[tuple] = []
+    capital: dict[str, list[bool]] = {}
+    for example, attribution in items:
+        units, scores = unit_scores(attribution)
+        for (surface, start, end), row in zip(units, scores):
+            word = surface.lower() if lowercase else surface
+            capital.setdefault(word, []).append(_mid_sentence_capital(attribution.text, start, surface))
+            for c, label in enumerate(labels):
+                records.append((example, label, word, surface, start, end, float(row[c])))
+    occurrences = pd.DataFrame(records, columns=["example", "label", "word", "surface", "start", "end", "score"])
+    grouped = occurrences.assign(abs_score=occurrences["score"].abs()).groupby(["label", "word"], sort=False)
+    table = grouped.agg(
+        mean_abs=("abs_score", "mean"),
+        mean_signed=("score", "mean"),
+        total_abs=("abs_score", "sum"),
+        count=("score", "size"),
+        n_examples=("example", "nunique"),
+    ).reset_index()
+    cues = {word: _cue(word, capital[word], hints) for word in capital}
+    table["cue"] = table["word"].map(lambda w: cues[w][0])
+    table["cue_reason"] = table["word"].map(lambda w: cues[w][1])
+    table["count"] = table["count"].astype(int)
+    table["n_examples"] = table["n_examples"].astype(int)
+    return GlobalImportance(labels=tuple(labels), method=methods.pop(), n_examples=len(items), table=table, occurrences=occurrences)
+
+
+def _cue(word: str, mid_capitals: list[bool], hints: Mapping[str, str]) -> tuple[str, str]:
+    if not re.search(r"\w", word):
+        return "punctuation", "punctuation: it carries no meaning about the class by itself"
+    if any(ch.isdigit() for ch in word):
+        return "number", "a number: check it is not a score, date or ID leaking the answer"
+    column = hints.get(word.lower())
+    if column:
+        return "name", f"appears in the metadata column '{column}': the model may recognise the item, not the content"
+    n_cap = sum(mid_capitals)
+    if n_cap and n_cap * 2 >= len(mid_capitals):
+        return "name", f"looks like a name (capitalised mid-sentence in {n_cap} of {len(mid_capitals)} uses)"
+    return "", ""
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def global_importance_figure(gi: GlobalImportance, label: str, *, k: int = 15, by: str = "total_abs", min_count: int = 2) -> go.Figure:
+    """The top words for one class: bar = mean signed score (red toward, blue against), label = occurrences.
+
+    Flagged words (possible spurious cues) carry a ⚠ and a hatched bar, so they stand out without colour.
+    """
+    rows = gi.for_label(label, by=by, min_count=min_count, k=k)
+    rows = rows.iloc[::-1]  # strongest at the top
+    names = [f"⚠ {w}" if cue else w for w, cue in zip(rows["word"], rows["cue"])]
+    values = rows["mean_signed"].to_numpy(dtype=float)
+    fig = go.Figure(
+        go.Bar(
+            orientation="h",
+            x=values,
+            y=names,
+            marker=dict(
+                color=[TOWARD if v > 0 else AGAINST for v in values],
+                pattern=dict(shape=["/" if c else "" for c in rows["cue"]], fgcolor="white", solidity=0.3),
+            ),
+            text=[f"n={n}" for n in rows["count"]],
+            textposition="outside",
+            cliponaxis=False,
+            customdata=np.column_stack([rows["mean_abs"], rows["count"], rows["n_examples"], rows["cue_reason"].replace("", "—")]) if len(rows) else None,
+            hovertemplate=(
+                "<b>%{y}</b><br>mean score: %{x:+.4f}<br>mean |score|: %{customdata[0]:.4f}"
+                "<br>%{customdata[1]} occurrences in %{customdata[2]} examples<br>%{customdata[3]}<extra></extra>"
+            ),
+            showlegend=False,
+        )
+    )
+    peak = float(np.max(np.abs(values))) if values.size else 1.0
+    fig.update_layout(
+        title=dict(text=f"{method_name(gi.method)}: words the model uses for '{label}' ({gi.n_examples} examples)", font=dict(size=15)),
+        xaxis=dict(title=f"mean score: ← against '{label}' · toward '{label}' →", range=[-1.35 * peak, 1.35 * peak], zeroline=True, zerolinecolor="#555", gridcolor="#eee"),
+        yaxis=dict(type="category", automargin=True),
+        height=max(240, 90 + 24 * len(rows)),
+        margin=dict(l=10, r=40, t=50, b=40),
+        plot_bgcolor="white",
+    )
+    if rows.empty:
+        fig.add_annotation(text=f"No word occurs at least {min_count} times in this sample.", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    return fig
+
+
+def global_comparison_figure(gis: Mapping[str, GlobalImportance], label: str, *, k: int = 12, by: str = "total_abs", min_count: int = 2) -> go.Figure:
+    """Mean signed score of the same words under several checkpoints (e.g. before/after fine-tuning)."""
+    names = list(gis)
+    words: list[str] = []
+    for gi in gis.values():
+        for word in gi.for_label(label, by=by, min_count=min_count, k=k)["word"]:
+            if word not in words:
+                words.append(word)
+    fig = go.Figure()
+    palette = ["#7570b3", "#e6ab02", "#66a61e", "#e7298a"]
+    for n, name in enumerate(names):
+        table = gis[name].table
+        rows = table[table["label"] == label].set_index("word").reindex(words)
+        fig.add_trace(
+            go.Bar(
+                orientation="h",
+                name=name,
+                y=words[::-1],
+                x=rows["mean_signed"].to_numpy(dtype=float)[::-1],
+                marker_color=palette[n % len(palette)],
+                customdata=rows["count"].fillna(0).astype(int).to_numpy()[::-1],
+                hovertemplate=f"{name}<br><b>%{{y}}</b><br>mean score: %{{x:+.4f}}<br>%{{customdata}} occurrences<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        barmode="group",
+        title=dict(text=f"Words for '{label}' across checkpoints", font=dict(size=15)),
+        xaxis=dict(title=f"mean score: ← against '{label}' · toward '{label}' →", zeroline=True, zerolinecolor="#555", gridcolor="#eee"),
+        yaxis=dict(type="category", automargin=True),
+        height=max(260, 100 + 34 * len(words)),
+        legend=dict(orientation="h", y=-0.15),
+        margin=dict(l=10, r=10, t=50, b=40),
+        plot_bgcolor="white",
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------- sampling and cost
+
+
+def sample_indices(gold: Sequence[str], size: int, *, seed: int = 0) -> list[int]:
+    """A reproducible sample of `size` row positions, stratified by gold label so every class is represented.
+
+    Each class gets a share proportional to its frequency (at least one row while rows remain).
+    """
+    gold = list(gold)
+    n = len(gold)
+    size = max(0, min(int(size), n))
+    if size >= n:
+        return list(range(n))
+    rng = np.random.default_rng(seed)
+    by_class: dict[str, list[int]] = {}
+    for i, g in enumerate(gold):
+        by_class.setdefault(g, []).append(i)
+    quotas = {c: max(1, math.floor(size * len(rows) / n)) if size >= len(by_class) else 0 for c, rows in by_class.items()}
+    if size < len(by_class):  # fewer picks than classes: the largest classes first
+        for c in sorted(by_class, key=lambda c: (-len(by_class[c]), c))[:size]:
+            quotas[c] = 1
+    while sum(quotas.values()) > size:
+        c = max(quotas, key=lambda c: (quotas[c], c))
+        quotas[c] -= 1
+    spare = sorted(by_class, key=lambda c: (-(len(by_class[c]) - quotas[c]), c))
+    i = 0
+    while sum(quotas.values()) < size:
+        c = spare[i % len(spare)]
+        if quotas[c] < len(by_class[c]):
+            quotas[c] += 1
+        i += 1
+    picked: list[int] = []
+    for c, rows in by_class.items():
+        picked.extend(int(x) for x in rng.choice(rows, size=quotas[c], replace=False))
+    return sorted(picked)
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    n_examples: int
+    n_cached: int
+    model_calls: int  # forward passes still needed
+    seconds: float | None  # estimated wall-clock for what is missing, None when unknown
+
+    @property
+    def n_missing(self) -> int:
+        return self.n_examples - self.n_cached
+
+    def describe(self) -> str:
+        if self.n_missing == 0:
+            return f"All {self.n_examples} explanations are already cached: showing them is instant."
+        parts = [
+            f"{self.n_missing} of {self.n_examples} examples still need an explanation"
+            + (f" ({self.n_cached} are cached)" if self.n_cached else ""),
+            f"about {self.model_calls:,} model calls",
+        ]
+        if self.seconds is not None:
+            parts.append(f"roughly {_duration(self.seconds)} on this machine")
+        return ", ".join(parts) + "."
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def estimate_cost(n_examples: int, n_cached: int, calls_per_explanation: int, seconds_per_explanation: float | None = None) -> CostEstimate:
+    """What computing the missing explanations of a sample will cost, before anything is computed."""
+    missing = max(0, n_examples - n_cached)
+    seconds = None if seconds_per_explanation is None else missing * float(seconds_per_explanation)
+    return CostEstimate(n_examples=n_examples, n_cached=min(n_cached, n_examples), model_calls=missing * int(calls_per_explanation), seconds=seconds)
