@@ -1,0 +1,83 @@
+"""`veredicto audit verify|list`: check the sign-off chain and read the records."""
+from __future__ import annotations
+
+import json
+import sys
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("audit", help="Verify or list the tamper-evident sign-off records.")
+    commands = parser.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    store_help = "SQLAlchemy URL, SQLite file or directory (default: $VEREDICTO_STORE_URL, else .veredicto/store/veredicto.db)."
+
+    verify = commands.add_parser("verify", help="Check every record's hash and the chain; exit 1 and name the first bad record if it is broken.")
+    verify.add_argument("--store", default=None, help=store_help)
+    verify.add_argument("--expect-head", default=None, help="Head hash recorded earlier (at least 12 hex digits): also catches a rewritten tail.")
+    verify.set_defaults(func=run_verify)
+
+    listing = commands.add_parser("list", help="List sign-offs, newest first, with whether the checkpoint still holds the signed weights.")
+    listing.add_argument("--store", default=None, help=store_help)
+    listing.add_argument("--checkpoint", default=None, help="Only records of this checkpoint directory (by path and by its current weights).")
+    listing.add_argument("--limit", type=int, default=50, help="Most records to show (default 50; 0 = all).")
+    listing.add_argument("--json", action="store_true", help="Print the full records as JSON lines.")
+    listing.set_defaults(func=run_list)
+
+
+def run_verify(args) -> int:
+    from store.audit import open_store
+
+    store = open_store(args.store)
+    result = store.verify(expected_head=args.expect_head)
+    print(f"Store: {store.display_url} (schema v{store.schema_version()})")
+    if result.ok:
+        print(f"OK: {result.records} record(s); every hash and link checks out.")
+        print(f"Head: #{result.head_seq} {result.head_hash}")
+        print("Keep the head hash somewhere else (a ticket, a release note) and pass it to --expect-head later to detect a rewritten tail.")
+        return 0
+    print(f"BROKEN: first bad record #{result.first_bad}: {result.problem}")
+    print("Do not trust sign-offs from that record on; restore the store from a backup and investigate who had write access.", file=sys.stderr)
+    return 1
+
+
+def run_list(args) -> int:
+    from pathlib import Path
+
+    from store.audit import current_fingerprint, freshness, open_store
+
+    store = open_store(args.store)
+    fingerprint = path = None
+    if args.checkpoint:
+        path = str(Path(args.checkpoint).expanduser().resolve())
+        fingerprint = current_fingerprint(path)
+        if fingerprint is None:
+            fingerprint = "-"  # gone: show the records for the path only
+    records = store.records(checkpoint_fingerprint=fingerprint, checkpoint_path=path, limit=args.limit or None, newest_first=True)
+    if args.json:
+        for record in records:
+            print(json.dumps(record.to_dict(), ensure_ascii=False))
+        return 0
+    if not records:
+        print(f"No sign-offs in {store.display_url}" + (f" for {args.checkpoint}." if args.checkpoint else "."))
+        return 0
+    now: dict[str, str | None] = {}
+    headers = ("#", "UTC time", "Reviewer", "Decision", "Checkpoint", "Weights now", "Gates", "Comment")
+    rows = []
+    for r in records:
+        if r.checkpoint_path not in now:
+            now[r.checkpoint_path] = current_fingerprint(r.checkpoint_path) if r.checkpoint_path else None
+        state = freshness(r, now[r.checkpoint_path])
+        label = {"current": "same", "stale": "CHANGED (stale)", "missing": "missing"}[state]
+        comment = " ".join(r.comment.split())
+        rows.append((str(r.seq), r.created_at[:19].replace("T", " "), r.reviewer, r.decision_label,
+                     f"{r.checkpoint_name} {r.checkpoint_fingerprint[:12]}", label, f"{r.gates_passed}/{r.gates_total} pass",
+                     comment[:60] + ("…" if len(comment) > 60 else "")))
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
+    fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    print(fmt(headers))
+    print(fmt(["-" * w for w in widths]))
+    for row in rows:
+        print(fmt(row))
+    stale = sum(1 for row in rows if row[5].startswith("CHANGED"))
+    if stale:
+        print(f"\n{stale} record(s) are stale: the checkpoint files changed after the sign-off, so those decisions do not apply to the weights there now.")
+    return 0

@@ -1,0 +1,12 @@
+"""Review and sign-off: release policies, gate evaluation, the tamper-evident audit trail and the stakeholder report.
+
+- `store.policy`: read and validate a policy file (YAML or TOML) into a frozen `Policy`.
+- `store.gates`: evaluate every gate of a policy on prediction tables -> `GateReport`.
+- `store.audit`: append-only, hash-chained sign-off records in any SQLAlchemy database
+  (SQLite file by default, PostgreSQL for a team), `verify()`, staleness.
+- `store.report`: one self-contained HTML report (Plotly JS inline, prints to PDF).
+
+May import `models`, `evaldata`, `analysis` and `explain`; never `pages`, `dashboard` or `cli`,
+and never Streamlit. `store.audit` and `store.policy` import only the standard library,
+SQLAlchemy and PyYAML at module level, so a CI job or an audit check starts fast.
+"""

@@ -1,0 +1,281 @@
+"""Sign-off records: what each holds, tamper evidence (`audit verify` names the first bad record),
+staleness when checkpoint files change, schema versioning, the store URL setting and the CLI."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import sqlalchemy as sa
+
+from cli.main import main
+from store import audit
+from store.audit import (
+    GENESIS_HASH, SCHEMA_VERSION, AuditStore, StoreError, approval_status, canonical_json, current_fingerprint,
+    freshness, resolve_store_url,
+)
+from store_support import BACKENDS, fresh_store_url, signoff
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request, tmp_path):
+    url, cleanup = fresh_store_url(request.param, tmp_path)
+    yield url
+    cleanup()
+
+
+@pytest.fixture
+def store(store_url):
+    return AuditStore(store_url)
+
+
+def run_sql(store: AuditStore, sql: str, **params) -> None:
+    """What someone with direct database access could do, outside Veredicto."""
+    with store.engine.connect() as conn:
+        with conn.begin():
+            conn.execute(sa.text(sql), params)
+
+
+# --------------------------------------------------------------------------- what a record holds
+
+
+def test_record_holds_everything_needed_to_hold_up_later(store):
+    record = store.append(**signoff(1))
+    assert record.seq == 1 and record.prev_hash == GENESIS_HASH
+    assert record.checkpoint_fingerprint == "a" * 64 and record.dataset_fingerprint == "b" * 64
+    assert record.policy_text.startswith("version: 1") and len(record.policy_sha256) == 64
+    assert record.metrics["macro_f1"] == 0.8123 and record.gates[0]["status"] == "pass"
+    assert record.app_version == "0.1.0" and record.created_at.endswith("Z")
+    assert record.timestamp.tzinfo is not None
+    assert record.record_hash == record.computed_hash() == audit.sha256_text(canonical_json(record.payload()))
+    stored = store.records()[0]
+    assert stored.to_dict() == record.to_dict()  # exactly what was hashed comes back
+    second = store.append(**signoff(2, reviewer="bob"))
+    assert second.prev_hash == record.record_hash and second.seq == 2
+
+
+def test_values_that_json_cannot_hold_are_normalised_before_hashing(store):
+    import numpy as np
+
+    record = store.append(**signoff(metrics={"ece": float("nan"), "n": np.int64(5), "f1": np.float32(0.5), "v": (1, 2)}))
+    assert record.metrics == {"ece": None, "n": 5, "f1": 0.5, "v": [1, 2]}
+    assert store.verify().ok
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"reviewer": "  "}, "needs a reviewer"),
+        ({"decision": "maybe"}, "Unknown decision 'maybe'"),
+        ({"decision": "reject", "comment": ""}, "needs a comment saying why"),
+        ({"comment": "bad\x00byte"}, "NUL character"),
+    ],
+)
+def test_invalid_signoffs_are_refused_and_nothing_is_written(store, overrides, message):
+    with pytest.raises(StoreError, match=message):
+        store.append(**signoff(**overrides))
+    assert store.count() == 0 and store.verify().ok
+
+
+def test_decision_aliases(store):
+    assert store.append(**signoff(decision="Changes requested", comment="fix recall")).decision == "changes_requested"
+    assert store.append(**signoff(decision="rejected", comment="no")).decision_label == "Reject"
+
+
+# --------------------------------------------------------------------------- tamper evidence
+
+
+def _three(store):
+    for i, who in enumerate(("alice", "bob", "carol"), start=1):
+        store.append(**signoff(i, reviewer=who))
+
+
+def test_untouched_chain_verifies(store):
+    _three(store)
+    result = store.verify()
+    assert result.ok and result.records == 3 and result.head_seq == 3
+    assert result.head_hash == store.records()[-1].record_hash
+    assert store.verify(expected_head=result.head_hash[:16]).ok
+
+
+def test_edited_comment_is_detected_and_the_record_named(store):
+    _three(store)
+    run_sql(store, "UPDATE veredicto_signoffs SET comment = 'looks fine' WHERE seq = 2")
+    result = store.verify()
+    assert not result.ok and result.first_bad == 2
+    assert "edited" in result.problem and "bob" in result.problem
+
+
+def test_edited_decision_with_recomputed_hash_is_caught_by_the_next_link(store):
+    _three(store)
+    record = store.records()[0]  # alice's approval turned into a rejection, hash recomputed to match
+    forged = audit.SignoffRecord(**{**record.payload(), "decision": "reject", "record_hash": ""})
+    run_sql(store, "UPDATE veredicto_signoffs SET decision = 'reject', record_hash = :h WHERE seq = 1", h=forged.computed_hash())
+    result = store.verify()
+    assert not result.ok and result.first_bad == 1
+    assert "record #2 links to" in result.problem and "rewritten" in result.problem
+
+
+def test_edited_metrics_are_detected(store):
+    _three(store)
+    run_sql(store, """UPDATE veredicto_signoffs SET metrics_json = replace(metrics_json, '0.8123', '0.9123') WHERE seq = 3""")
+    result = store.verify()
+    assert not result.ok and result.first_bad == 3
+
+
+def test_deleted_record_in_the_middle_is_named(store):
+    _three(store)
+    store.append(**signoff(4))
+    run_sql(store, "DELETE FROM veredicto_signoffs WHERE seq = 2")
+    result = store.verify()
+    assert not result.ok and result.first_bad == 2
+    assert "#2 is missing" in result.problem
+
+
+def test_deleted_last_record_is_detected_through_the_head(store):
+    _three(store)
+    run_sql(store, "DELETE FROM veredicto_signoffs WHERE seq = 3")
+    result = store.verify()
+    assert not result.ok and result.first_bad == 3 and "deleted from the end" in result.problem
+
+
+def test_rewritten_tail_with_moved_head_is_caught_only_with_the_expected_head(store):
+    _three(store)
+    head = store.verify().head_hash
+    run_sql(store, "DELETE FROM veredicto_signoffs WHERE seq = 3")
+    previous = store.records()[-1]
+    run_sql(store, "UPDATE veredicto_head SET seq = 2, record_hash = :h", h=previous.record_hash)
+    assert store.verify().ok  # self-consistent: this is what --expect-head is for
+    result = store.verify(expected_head=head)
+    assert not result.ok and "not the expected" in result.problem
+
+
+def test_cli_audit_verify_exits_1_and_names_the_first_bad_record(store_url, capsys):
+    store = AuditStore(store_url)
+    _three(store)
+    assert main(["audit", "verify", "--store", store_url]) == 0
+    assert "OK: 3 record(s)" in capsys.readouterr().out
+    run_sql(store, "UPDATE veredicto_signoffs SET reviewer = 'eve' WHERE seq = 2")
+    assert main(["audit", "verify", "--store", store_url]) == 1
+    out = capsys.readouterr().out
+    assert "BROKEN: first bad record #2" in out
+
+
+# --------------------------------------------------------------------------- approvals and staleness
+
+
+def test_each_reviewers_latest_decision_counts_on_these_exact_weights(store):
+    fp = "a" * 64
+    assert store.status(fp, approvals_required=2).state == "unsigned"
+    store.append(**signoff(reviewer="alice"))
+    assert store.status(fp, approvals_required=2).state == "pending"
+    store.append(**signoff(reviewer="Alice"))  # the same person twice is one approval
+    assert store.status(fp, approvals_required=2).approvals == 1
+    store.append(**signoff(reviewer="bob", decision="changes_requested", comment="check rotten recall"))
+    assert store.status(fp, approvals_required=2).state == "changes_requested"
+    store.append(**signoff(reviewer="bob"))
+    status = store.status(fp, approvals_required=2)
+    assert status.state == "approved" and set(status.approvers) == {"Alice", "bob"}
+    store.append(**signoff(reviewer="carol", decision="reject", comment="bias on short reviews"))
+    assert store.status(fp, approvals_required=2).state == "rejected"
+    assert store.status("e" * 64, approvals_required=1).state == "unsigned"  # other weights: nothing counts
+
+
+def test_changed_checkpoint_files_make_an_approval_stale(store_url, tiny_bert, tmp_path, capsys):
+    from models.checkpoints import inspect_checkpoint
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(tiny_bert, ckpt)
+    ref = inspect_checkpoint(ckpt)
+    store = AuditStore(store_url)
+    record = store.append(**signoff(checkpoint_name=ref.name, checkpoint_path=str(ref.path), checkpoint_fingerprint=ref.fingerprint))
+    assert store.status(ref.fingerprint, ref.path).state == "approved"
+    assert freshness(record, current_fingerprint(ckpt)) == "current"
+
+    config = json.loads((ckpt / "config.json").read_text())
+    config["id2label"] = {"0": "negative", "1": "positive"}
+    config["classifier_dropout"] = 0.3  # any change to the weights or config is a different model
+    (ckpt / "config.json").write_text(json.dumps(config))
+    now = current_fingerprint(ckpt)
+    assert now != ref.fingerprint
+    assert freshness(record, now) == "stale"
+    status = store.status(now, ref.path)
+    assert status.state == "stale" and not status.approved and "changed" in status.message
+
+    assert main(["audit", "list", "--store", store_url]) == 0
+    assert "CHANGED (stale)" in capsys.readouterr().out
+    shutil.rmtree(ckpt)
+    assert freshness(record, current_fingerprint(ckpt)) == "missing"
+
+
+def test_approval_status_is_a_pure_function_of_records():
+    rec = lambda seq, who, decision, fp="a" * 64, path="/m": audit.SignoffRecord(  # noqa: E731
+        seq, "2025-01-01T00:00:00.000000Z", who, "", decision, "", "m", path, fp, "", "", "", "", {}, (), "0.1.0", "", "")
+    assert approval_status([rec(1, "a", "approve")], "a" * 64, 1).state == "approved"
+    assert approval_status([rec(1, "a", "reject"), rec(2, "a", "approve")], "a" * 64, 1).state == "approved"
+    assert approval_status([rec(1, "a", "approve", fp="b" * 64)], "a" * 64, 1, "/m").state == "stale"
+
+
+# --------------------------------------------------------------------------- schema and settings
+
+
+def test_new_store_is_at_the_current_schema_with_its_history(store):
+    assert store.schema_version() == SCHEMA_VERSION
+    assert [v for v, _, _ in store.schema_history()] == list(range(1, SCHEMA_VERSION + 1))
+
+
+def test_old_store_upgrades_itself_and_keeps_its_records(store_url):
+    store = AuditStore(store_url)
+    _three(store)
+    # Turn it into a version-1 store: no lookup indexes, no version-2 row.
+    run_sql(store, "DROP INDEX ix_veredicto_signoffs_fp")
+    run_sql(store, "DROP INDEX ix_veredicto_signoffs_path")
+    run_sql(store, "DELETE FROM veredicto_schema WHERE version = 2")
+    assert store.schema_version() == 1
+    reopened = AuditStore(store_url)
+    assert reopened.schema_version() == 2
+    names = {ix["name"] for ix in sa.inspect(reopened.engine).get_indexes("veredicto_signoffs")}
+    assert {"ix_veredicto_signoffs_fp", "ix_veredicto_signoffs_path"} <= names
+    assert reopened.verify().ok and reopened.count() == 3
+
+
+def test_store_from_a_newer_version_is_refused(store_url):
+    store = AuditStore(store_url)
+    run_sql(store, "INSERT INTO veredicto_schema (version, applied_at, app_version) VALUES (99, 'x', '9.9')")
+    with pytest.raises(StoreError, match="newer Veredicto"):
+        AuditStore(store_url)
+
+
+def test_store_setting_accepts_url_directory_or_file_and_defaults_to_env(tmp_path, monkeypatch):
+    assert resolve_store_url(str(tmp_path)) == f"sqlite:///{tmp_path}/veredicto.db"
+    assert resolve_store_url(str(tmp_path / "x.db")) == f"sqlite:///{tmp_path}/x.db"
+    assert resolve_store_url("postgresql://u@h/db") == "postgresql://u@h/db"
+    monkeypatch.setenv("VEREDICTO_STORE_URL", f"sqlite:///{tmp_path}/env.db")
+    assert resolve_store_url(None) == f"sqlite:///{tmp_path}/env.db"
+    monkeypatch.delenv("VEREDICTO_STORE_URL")
+    monkeypatch.setenv("VEREDICTO_STORE_DIR", str(tmp_path / "dir"))
+    assert resolve_store_url(None) == f"sqlite:///{tmp_path}/dir/veredicto.db"
+
+
+def test_sqlite_store_uses_wal(tmp_path):
+    store = AuditStore(tmp_path)
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 10_000
+
+
+def test_unreachable_server_is_a_clear_error(tmp_path):
+    with pytest.raises(StoreError, match="Check that the database server is running"):
+        AuditStore("postgresql+psycopg2://nobody@127.0.0.1:1/none?connect_timeout=2")
+
+
+def test_cli_audit_list_shows_records_newest_first(store_url, capsys):
+    store = AuditStore(store_url)
+    _three(store)
+    assert main(["audit", "list", "--store", store_url]) == 0
+    out = capsys.readouterr().out
+    assert out.index("carol") < out.index("bob") < out.index("alice")
+    assert "1/1 pass" in out and "missing" in out  # /models/sentiment-after does not exist here
+    assert main(["audit", "list", "--store", store_url, "--json", "--limit", "1"]) == 0
+    line = json.loads(capsys.readouterr().out.strip())
+    assert line["reviewer"] == "carol" and line["seq"] == 3
