@@ -283,3 +283,35 @@ def slice_delta_figure(deltas: pd.DataFrame, *, title: str | None = None) -> go.
     )
     fig.update_xaxes(tickangle=-35)
     return fig
+
+
+# --- explanation change --------------------------------------------------------------------------------------
+
+TOWARD = "#b2182b"  # same ends of RdBu as explain.plots: red toward the class, blue against it
+AGAINST = "#2166ac"
+
+
+def attribution_change_figure(change: pd.DataFrame, label: str, *, before_name: str = "before", after_name: str = "after", method: str = "SHAP", k: int = 12) -> go.Figure:
+    """Bars of after − before contribution toward `label` for the words that moved most (rows of `attribution_change`).
+
+    Red: the word now pushes more toward the class; blue: less (or more against it). Hover gives both scores.
+    """
+    order = change["change"].abs().sort_values(ascending=False, kind="stable").index[:k]
+    top = change.loc[order].iloc[::-1]  # biggest at the top of a horizontal bar chart
+    values = top["change"].astype(float).tolist()
+    fig = go.Figure(
+        go.Bar(
+            x=values,
+            y=top["word"].tolist(),
+            orientation="h",
+            marker_color=[TOWARD if v > 0 else AGAINST for v in values],
+            customdata=[[float(b), float(a)] for b, a in zip(top["before"], top["after"])],
+            hovertemplate="%{y}: %{customdata[0]:+.3f} → %{customdata[1]:+.3f} (change %{x:+.3f})<extra></extra>",
+            showlegend=False,
+        )
+    )
+    _layout(fig, f"What changed: contribution toward '{label}', {after_name} − {before_name} ({method})", int(max(260, 120 + 26 * len(top))))
+    fig.add_vline(x=0, line=dict(color="#222", width=1))
+    fig.update_xaxes(title_text=f"Change in contribution (→ more toward '{label}' after tuning)")
+    fig.update_yaxes(title_text="", type="category")
+    return fig
