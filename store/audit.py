@@ -441,7 +441,7 @@ def _clean(name: str, value: Any, *, required: bool = False, limit: int = 2_000)
         raise StoreError(f"A sign-off needs a {name}.")
     if len(text) > limit:
         raise StoreError(f"The {name} is {len(text)} characters long; the limit is {limit}.")
-    return text.strip() if name != "comment" else text
+    return text if name in ("comment", "policy text") else text.strip()
 
 
 class AuditStore:
@@ -556,6 +556,8 @@ class AuditStore:
             raise StoreError(f"A '{DECISIONS[decision]}' decision needs a comment saying why, so the record holds up later.")
         if policy_text and not policy_sha256:
             policy_sha256 = sha256_text(policy_text)
+        elif policy_text and policy_sha256 != sha256_text(policy_text):
+            raise StoreError("The policy hash does not match the policy text; pass the file's exact text (Policy.text) and its Policy.sha256.")
         metrics_plain = plain(dict(metrics or {}))
         gates_plain = tuple(plain(list(gates)))
         seq, prev_hash = self._lock_head(conn)

@@ -1,0 +1,406 @@
+"""Evaluate a release policy's gates on prediction tables: each gate -> pass / fail / not evaluated,
+with the measured value, the threshold and one plain sentence saying where the number comes from.
+
+Nothing is re-measured here: macro-F1, recall and calibration come from `analysis.metrics`,
+slices from `analysis.slices`, before/after deltas from `analysis.compare`, explanation
+faithfulness from `explain.faithfulness` (explanations via `explain.api.explain_text`), and
+approvals from the audit store. The evidence (metrics, comparison, slice deltas, explanations)
+rides along in `GateReport.evidence` so the report and the sign-off page show exactly what the
+gates judged.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis.metrics import Calibration, Metrics, calibration, table_metrics
+from analysis.predictions import PredictionTable
+from analysis.slices import data_slices, slice_table, wilson_interval, worst_slices
+from models.errors import VeredictoError
+from store.policy import GATES, Policy, PolicyError
+
+PASS, FAIL, NOT_EVALUATED = "pass", "fail", "not evaluated"
+STATUS_MARK = {PASS: "PASS", FAIL: "FAIL", NOT_EVALUATED: "N/A"}
+
+
+@dataclass(frozen=True)
+class GateResult:
+    key: str
+    title: str
+    status: str  # PASS | FAIL | NOT_EVALUATED
+    measured: float | None
+    threshold: Any  # a number, or {label: number} for per-class recall
+    comparator: str  # "≥" or "≤"
+    detail: str  # where the measured value comes from, in words
+
+    @property
+    def passed(self) -> bool:
+        return self.status == PASS
+
+    @property
+    def measured_text(self) -> str:
+        if self.measured is None or (isinstance(self.measured, float) and math.isnan(self.measured)):
+            return "—"
+        return f"{self.measured:.0f}" if GATES[self.key].kind == "count" else f"{self.measured:.3f}"
+
+    @property
+    def threshold_text(self) -> str:
+        if isinstance(self.threshold, Mapping):
+            return ", ".join(f"{k} {self.comparator} {v:.2f}" for k, v in self.threshold.items())
+        if GATES[self.key].kind == "count":
+            return f"{self.comparator} {int(self.threshold)}"
+        return f"{self.comparator} {float(self.threshold):.3f}"
+
+    def to_dict(self) -> dict[str, Any]:
+        threshold = dict(self.threshold) if isinstance(self.threshold, Mapping) else self.threshold
+        measured = None if self.measured is None or (isinstance(self.measured, float) and math.isnan(self.measured)) else float(self.measured)
+        return {"key": self.key, "title": self.title, "status": self.status, "measured": measured,
+                "threshold": threshold, "comparator": self.comparator, "detail": self.detail}
+
+
+@dataclass(frozen=True, eq=False)
+class Evidence:
+    """What the gates were computed from, for the report and the page (not stored in the audit record)."""
+
+    metrics: Metrics
+    calibration: Calibration
+    accuracy_ci: tuple[float, float]
+    recall_ci: pd.DataFrame  # index label: recall, ci_low, ci_high, support
+    slices: pd.DataFrame  # analysis.slices.slice_table of the candidate
+    comparison: Any = None  # analysis.compare.Comparison when a baseline was given
+    slice_deltas: pd.DataFrame | None = None  # analysis.compare.slice_deltas (sizes >= slice_min_size)
+    faithfulness: pd.DataFrame | None = None  # one row per explained example
+    attributions: tuple = ()  # the explain.Attribution objects the faithfulness gate measured
+
+
+@dataclass(frozen=True, eq=False)
+class GateReport:
+    results: tuple[GateResult, ...]
+    policy: Policy
+    checkpoint_name: str
+    checkpoint_path: str
+    fingerprint: str
+    dataset_name: str
+    dataset_fingerprint: str
+    n: int
+    baseline_name: str | None = None
+    baseline_fingerprint: str | None = None
+    evidence: Evidence | None = field(default=None, repr=False)
+
+    @property
+    def passed(self) -> bool:
+        return all(r.status == PASS for r in self.results)
+
+    @property
+    def failed(self) -> tuple[GateResult, ...]:
+        return tuple(r for r in self.results if r.status == FAIL)
+
+    @property
+    def not_evaluated(self) -> tuple[GateResult, ...]:
+        return tuple(r for r in self.results if r.status == NOT_EVALUATED)
+
+    def result(self, key: str) -> GateResult:
+        for r in self.results:
+            if r.key == key:
+                return r
+        raise KeyError(key)
+
+    @property
+    def verdict(self) -> str:
+        if self.not_evaluated:
+            return f"incomplete: {len(self.not_evaluated)} gate(s) could not be evaluated"
+        if self.failed:
+            return f"blocked: {len(self.failed)} of {len(self.results)} gate(s) fail"
+        return f"all {len(self.results)} gate(s) pass"
+
+    def table(self) -> pd.DataFrame:
+        """What a person reads: one row per gate."""
+        return pd.DataFrame(
+            [{"gate": r.title, "status": STATUS_MARK[r.status], "measured": r.measured_text, "threshold": r.threshold_text, "detail": r.detail}
+             for r in self.results],
+            columns=["gate", "status", "measured", "threshold", "detail"],
+        )
+
+    def metrics_snapshot(self) -> dict[str, Any]:
+        """The numbers a sign-off records (plain JSON)."""
+        ev = self.evidence
+        snap: dict[str, Any] = {"n": self.n}
+        if ev is not None:
+            snap.update(ev.metrics.as_dict())
+            snap["accuracy_ci95"] = list(ev.accuracy_ci)
+            snap["ece"] = ev.calibration.ece
+            snap["ece_bins"] = ev.calibration.n_bins
+            if ev.comparison is not None:
+                comp = ev.comparison
+                snap["baseline"] = {
+                    "name": self.baseline_name,
+                    "fingerprint": self.baseline_fingerprint,
+                    "accuracy": comp.metrics_before.accuracy,
+                    "macro_f1": comp.metrics_before.macro_f1,
+                    "deltas": {m: {k: float(comp.deltas.loc[m, k]) for k in ("delta", "ci_low", "ci_high")} for m in comp.deltas.index},
+                    "mcnemar": {"fixed": comp.mcnemar.fixed, "broken": comp.mcnemar.broken, "p_value": comp.mcnemar.p_value},
+                }
+            if ev.faithfulness is not None and len(ev.faithfulness):
+                snap["faithfulness"] = {
+                    "mean": float(ev.faithfulness["faithfulness"].mean()),
+                    "n": int(len(ev.faithfulness)),
+                    "method": self.policy.settings["faithfulness_method"],
+                }
+        return snap
+
+    def signoff_fields(self) -> dict[str, Any]:
+        """Keywords for `AuditStore.append` describing what was judged (add reviewer, decision, comment, identity)."""
+        return {
+            "checkpoint_name": self.checkpoint_name,
+            "checkpoint_path": self.checkpoint_path,
+            "checkpoint_fingerprint": self.fingerprint,
+            "dataset_name": self.dataset_name,
+            "dataset_fingerprint": self.dataset_fingerprint,
+            "policy_sha256": self.policy.sha256,
+            "policy_text": self.policy.text,
+            "metrics": self.metrics_snapshot(),
+            "gates": [r.to_dict() for r in self.results],
+        }
+
+
+# --------------------------------------------------------------------------- single gates
+
+
+def _compare(measured: float, threshold: float, direction: str) -> str:
+    if measured is None or (isinstance(measured, float) and math.isnan(measured)):
+        return FAIL
+    eps = 1e-12  # a value printed equal to its threshold passes
+    return PASS if (measured >= threshold - eps if direction == "min" else measured <= threshold + eps) else FAIL
+
+
+def _result(key: str, measured: float | None, threshold: Any, detail: str, status: str | None = None) -> GateResult:
+    spec = GATES[key]
+    comparator = "≥" if spec.direction == "min" else "≤"
+    if status is None:
+        status = _compare(measured, threshold, spec.direction)
+    return GateResult(key, spec.title, status, measured, threshold, comparator, detail)
+
+
+def _recall_gate(policy: Policy, ev: Evidence) -> GateResult:
+    threshold = policy.gates["min_class_recall"]
+    recall = ev.recall_ci
+    if isinstance(threshold, Mapping):
+        unknown = [label for label in threshold if label not in recall.index]
+        if unknown:
+            raise PolicyError(
+                f"{policy.where('gates.min_class_recall.' + unknown[0])}: min_class_recall names label '{unknown[0]}', "
+                f"which the checkpoint does not have. Its labels are: {', '.join(recall.index)}."
+            )
+        wanted = dict(threshold)
+    else:
+        wanted = {label: float(threshold) for label in recall.index}
+    absent = [label for label in wanted if recall.loc[label, "support"] == 0]
+    checked = {label: t for label, t in wanted.items() if label not in absent}
+    if not checked:
+        return _result("min_class_recall", None, threshold, f"no gold examples of {', '.join(absent)}: recall cannot be measured.", NOT_EVALUATED)
+    # The class furthest below (or closest to) its own minimum decides.
+    margins = {label: float(recall.loc[label, "recall"]) - t for label, t in checked.items()}
+    worst = min(margins, key=margins.get)
+    failing = [label for label, m in margins.items() if m < -1e-12]
+    row = recall.loc[worst]
+    detail = (
+        f"lowest is '{worst}': {row['recall']:.3f} of {int(row['support'])} examples found "
+        f"(95% CI {row['ci_low']:.2f}–{row['ci_high']:.2f})"
+    )
+    if failing:
+        detail += f"; below the minimum: {', '.join(failing)}"
+    if absent:
+        detail += f"; not measured (no examples): {', '.join(absent)}"
+    measured = float(row["recall"])
+    status = FAIL if failing else PASS
+    shown_threshold = threshold if isinstance(threshold, Mapping) else float(threshold)
+    return _result("min_class_recall", measured, shown_threshold, detail + ".", status)
+
+
+def _slice_columns(policy: Policy, table: PredictionTable) -> list[str]:
+    wanted = policy.settings.get("slice_columns")
+    if not wanted:
+        return list(table.metadata)
+    missing = [c for c in wanted if c not in table.frame.columns]
+    if missing:
+        raise PolicyError(
+            f"{policy.where('settings.slice_columns')}: slice_columns names '{missing[0]}', which the data does not have. "
+            f"Its metadata columns are: {', '.join(table.metadata) or '(none)'}."
+        )
+    return list(wanted)
+
+
+def _faithfulness_rows(predictor, table: PredictionTable, policy: Policy, progress) -> tuple[pd.DataFrame, tuple]:
+    """Explain a seeded, label-stratified sample of texts and score how faithful each explanation is."""
+    from explain.api import explain_text
+    from explain.faithfulness import faithfulness_score
+    from explain.global_importance import sample_indices
+
+    size = int(policy.settings["faithfulness_sample"])
+    method = policy.settings["faithfulness_method"]
+    seed = int(policy.settings["seed"])
+    rows, attributions = [], []
+    picked = sample_indices(list(table.frame["gold"]), min(size, len(table)), seed=seed)
+    for done, index in enumerate(picked):
+        text = table.frame["text"].iloc[index]
+        if progress:
+            progress(done, len(picked))
+        try:
+            attribution = explain_text(predictor, text, method=method, seed=seed)
+        except VeredictoError:
+            continue  # e.g. an empty or one-token text has nothing to explain
+        score = faithfulness_score(predictor, attribution)
+        attributions.append(attribution)
+        rows.append({"example": int(index), "text": text, "target": attribution.target, "faithfulness": float(score)})
+    if progress:
+        progress(len(picked), len(picked))
+    return pd.DataFrame(rows, columns=["example", "text", "target", "faithfulness"]), tuple(attributions)
+
+
+# --------------------------------------------------------------------------- all gates
+
+
+def evaluate_gates(
+    policy: Policy,
+    table: PredictionTable,
+    *,
+    baseline: PredictionTable | None = None,
+    predictor=None,
+    store=None,
+    checkpoint_path: str = "",
+    progress: Callable[[int, int], None] | None = None,
+) -> GateReport:
+    """Evaluate every gate the policy sets, in the policy's order.
+
+    baseline: the "before" checkpoint's table on the same data (drop gates).
+    predictor: the candidate's `models.Predictor` (faithfulness gate: explanations are computed).
+    store: an `AuditStore` (approvals gate: distinct approvers of these exact weights).
+    A gate whose input is missing is NOT_EVALUATED, never silently passed.
+    """
+    metrics = table_metrics(table)
+    cal = calibration(table.probs.max(axis=1), table.correct, int(policy.settings["ece_bins"]))
+    correct = np.asarray(table.correct, dtype=bool)
+    lo, hi = wilson_interval(int(correct.sum()), len(correct))
+    per_class = metrics.per_class
+    support = per_class["support"].to_numpy()
+    found = np.rint(per_class["recall"].to_numpy() * support)
+    r_lo, r_hi = wilson_interval(found, support)
+    recall_ci = pd.DataFrame({"recall": per_class["recall"].to_numpy(), "ci_low": r_lo, "ci_high": r_hi, "support": support}, index=per_class.index)
+    columns = _slice_columns(policy, table)
+    slices = data_slices(table.frame, columns)
+    candidate_slices = slice_table(slices, correct)
+
+    comparison = None
+    deltas = None
+    if baseline is not None:
+        from analysis.compare import compare_tables, slice_deltas
+
+        comparison = compare_tables(baseline, table, n_boot=2000, seed=int(policy.settings["seed"]))
+        paired = comparison.paired
+        deltas = slice_deltas(slices, paired.correct_before, paired.correct_after)
+
+    faith_rows, attributions = None, ()
+    if "min_faithfulness" in policy.gates and predictor is not None:
+        faith_rows, attributions = _faithfulness_rows(predictor, table, policy, progress)
+
+    evidence = Evidence(
+        metrics=metrics, calibration=cal, accuracy_ci=(float(lo), float(hi)), recall_ci=recall_ci, slices=candidate_slices,
+        comparison=comparison, slice_deltas=deltas, faithfulness=faith_rows, attributions=attributions,
+    )
+
+    results: list[GateResult] = []
+    for key, threshold in policy.gates.items():
+        if key == "min_macro_f1":
+            results.append(_result(key, metrics.macro_f1, threshold, f"macro-averaged F1 over {len(metrics.labels)} classes on {metrics.n} examples (accuracy {metrics.accuracy:.3f}, 95% CI {lo:.3f}–{hi:.3f})."))
+        elif key == "min_class_recall":
+            results.append(_recall_gate(policy, evidence))
+        elif key == "max_ece":
+            results.append(_result(key, cal.ece, threshold, f"{cal.n_bins} equal-width confidence bins; largest gap in one bin {cal.max_gap:.3f}."))
+        elif key == "max_drop_vs_baseline":
+            metric = policy.settings["drop_metric"]
+            if comparison is None:
+                results.append(_result(key, None, threshold, "needs a baseline checkpoint (--baseline, or pick two checkpoints).", NOT_EVALUATED))
+                continue
+            row = comparison.deltas.loc[metric]
+            drop = -float(row["delta"])
+            detail = (
+                f"{metric} {row['before']:.3f} ('{comparison.before_name}') → {row['after']:.3f}: change {row['delta']:+.3f} "
+                f"(95% paired bootstrap CI {row['ci_low']:+.3f} to {row['ci_high']:+.3f}); the measured value is the drop."
+            )
+            results.append(_result(key, drop, threshold, detail))
+        elif key == "max_slice_drop_vs_baseline":
+            if deltas is None:
+                results.append(_result(key, None, threshold, "needs a baseline checkpoint (--baseline, or pick two checkpoints).", NOT_EVALUATED))
+                continue
+            min_size = int(policy.settings["slice_min_size"])
+            big = deltas[deltas["size"] >= min_size]
+            if big.empty:
+                results.append(_result(key, None, threshold, f"no slice has at least {min_size} examples (settings.slice_min_size); lower it or add data.", NOT_EVALUATED))
+                continue
+            worst = big.sort_values(["delta", "size"], ascending=[True, False]).iloc[0]
+            drop = -float(worst["delta"])
+            detail = (
+                f"worst of {len(big)} slices with ≥ {min_size} examples: {worst['feature']} = {worst['slice']} "
+                f"({int(worst['size'])} examples), accuracy {worst['accuracy_before']:.3f} → {worst['accuracy_after']:.3f} "
+                f"({int(worst['fixed'])} fixed, {int(worst['broken'])} broken, McNemar p = {worst['p_value']:.3g})."
+            )
+            results.append(_result(key, drop, threshold, detail))
+        elif key == "min_faithfulness":
+            if predictor is None:
+                results.append(_result(key, None, threshold, "needs the checkpoint's predictor to compute explanations.", NOT_EVALUATED))
+                continue
+            if faith_rows is None or faith_rows.empty:
+                results.append(_result(key, None, threshold, "no text in the sample could be explained.", NOT_EVALUATED))
+                continue
+            scores = faith_rows["faithfulness"].to_numpy(dtype=float)
+            detail = (
+                f"mean comprehensiveness of {policy.settings['faithfulness_method'].upper()} explanations on {len(scores)} sampled texts "
+                f"(seed {policy.settings['seed']}); lowest {scores.min():.3f}, highest {scores.max():.3f}."
+            )
+            results.append(_result(key, float(scores.mean()), threshold, detail))
+        elif key == "approvals_required":
+            if store is None:
+                results.append(_result(key, None, threshold, "needs the audit store to count approvals.", NOT_EVALUATED))
+                continue
+            status = store.status(table.fingerprint, checkpoint_path or None, max(int(threshold), 1))
+            measured = float(status.approvals)
+            verdict = PASS if status.approvals >= int(threshold) and status.state not in ("rejected", "changes_requested") else FAIL
+            results.append(_result(key, measured, threshold, status.message, verdict))
+    return GateReport(
+        results=tuple(results),
+        policy=policy,
+        checkpoint_name=table.checkpoint_name,
+        checkpoint_path=str(checkpoint_path),
+        fingerprint=table.fingerprint,
+        dataset_name=table.data_name,
+        dataset_fingerprint=table.data_fingerprint,
+        n=len(table),
+        baseline_name=baseline.checkpoint_name if baseline is not None else None,
+        baseline_fingerprint=baseline.fingerprint if baseline is not None else None,
+        evidence=evidence,
+    )
+
+
+def worst_slice_rows(report: GateReport, limit: int = 5) -> pd.DataFrame:
+    """The candidate's weakest slices (at least settings.slice_min_size examples), lowest accuracy first."""
+    if report.evidence is None:
+        return pd.DataFrame()
+    return worst_slices(report.evidence.slices, min_size=int(report.policy.settings["slice_min_size"]), limit=limit)
+
+
+def format_table(report: GateReport) -> str:
+    """A plain-text table for the terminal."""
+    rows = report.table()
+    headers = ["Gate", "Result", "Measured", "Threshold"]
+    body = [[r.gate, r.status, r.measured, r.threshold] for r in rows.itertuples()]
+    widths = [max(len(h), *(len(str(b[i])) for b in body)) if body else len(h) for i, h in enumerate(headers)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    out = [line(headers), line(["-" * w for w in widths])]
+    for cells, detail in zip(body, rows["detail"]):
+        out.append(line(cells))
+        out.append(" " * (widths[0] + 2) + detail)
+    return "\n".join(out)

@@ -1,0 +1,231 @@
+"""Release gates on prediction tables: each gate's measured value is the analysis package's number,
+pass/fail follows the threshold, a missing input is 'not evaluated' (never a silent pass),
+and `veredicto gate` exits 0 / 1 / 2."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.compare import compare_tables
+from analysis.metrics import calibration, table_metrics
+from analysis.synthetic import probs_for, table_from_arrays
+from cli.main import main
+from store.audit import AuditStore
+from store.gates import FAIL, NOT_EVALUATED, PASS, evaluate_gates, format_table, worst_slice_rows
+from store.policy import PolicyError, parse_policy
+
+LABELS = ("neg", "pos")
+GENRES = np.repeat(["drama", "comedy", "horror", "action"], 50)
+
+
+def make_table(name: str, wrong: set[int], confidence=0.8, seed: int = 0):
+    """200 examples, balanced gold, 4 genres of 50; the listed examples are predicted wrong."""
+    gold = np.tile([0, 1], 100)
+    pred = gold.copy()
+    for i in wrong:
+        pred[i] = 1 - pred[i]
+    rng = np.random.default_rng(seed)
+    conf = np.clip(confidence + rng.normal(0, 0.05, 200), 0.55, 0.99)
+    texts = [f"review {i} of a {GENRES[i]} film" for i in range(200)]
+    return table_from_arrays(probs_for(pred, 2, conf), gold, LABELS, texts=texts, metadata={"genre": GENRES},
+                             checkpoint_name=name, data_name="reviews.csv", data_fingerprint="d" * 64)
+
+
+BASELINE = make_table("before", set(range(0, 200, 10)))  # 20 errors spread over every genre: accuracy 0.90
+ALL_GATES = """
+version: 1
+name: test policy
+gates:
+  min_macro_f1: 0.80
+  min_class_recall: 0.80
+  max_ece: 0.20
+  max_drop_vs_baseline: 0.01
+  max_slice_drop_vs_baseline: 0.05
+settings:
+  slice_min_size: 20
+"""
+
+
+def policy(text: str = ALL_GATES):
+    return parse_policy(text, "policy.yaml")
+
+
+def test_every_gate_reports_the_analysis_packages_number_and_passes():
+    after = make_table("after", set(range(0, 200, 20)))  # half the errors fixed, none broken
+    report = evaluate_gates(policy(), after, baseline=BASELINE)
+    assert report.passed and not report.failed and not report.not_evaluated
+    assert [r.key for r in report.results] == list(policy().gates)  # in policy order
+    assert report.result("min_macro_f1").measured == pytest.approx(table_metrics(after).macro_f1)
+    assert report.result("max_ece").measured == pytest.approx(calibration(after.probs.max(axis=1), after.correct, 10).ece)
+    comp = compare_tables(BASELINE, after)
+    assert report.result("max_drop_vs_baseline").measured == pytest.approx(-comp.delta("macro_f1"))
+    assert report.result("max_drop_vs_baseline").measured < 0  # it improved
+    table = report.table()
+    assert list(table["status"]) == ["PASS"] * 5
+    assert table.loc[0, "threshold"] == "≥ 0.800" and table.loc[2, "threshold"] == "≤ 0.200"
+
+
+def test_failing_thresholds_fail_with_the_measured_value():
+    after = make_table("after", set(range(0, 200, 4)))  # 50 errors: accuracy 0.75
+    report = evaluate_gates(policy(), after, baseline=BASELINE)
+    assert not report.passed
+    f1 = report.result("min_macro_f1")
+    assert f1.status == FAIL and f1.measured == pytest.approx(table_metrics(after).macro_f1) and f1.measured < 0.8
+    assert report.result("max_drop_vs_baseline").status == FAIL
+    assert "blocked" in report.verdict
+
+
+def test_per_class_recall_names_the_weakest_class():
+    after = make_table("after", {i for i in range(1, 200, 2) if i % 6 == 1})  # only 'pos' examples wrong
+    report = evaluate_gates(policy("gates:\n  min_class_recall: 0.9\n"), after)
+    gate = report.result("min_class_recall")
+    recall = table_metrics(after).per_class["recall"]
+    assert gate.status == FAIL and gate.measured == pytest.approx(recall["pos"]) and recall["neg"] == 1.0
+    assert "lowest is 'pos'" in gate.detail and "below the minimum: pos" in gate.detail
+    per_label = evaluate_gates(policy("gates:\n  min_class_recall: {neg: 0.95, pos: 0.6}\n"), after)
+    assert per_label.result("min_class_recall").status == PASS
+
+
+def test_recall_for_a_label_the_model_does_not_have_names_the_policy_line():
+    text = "gates:\n  min_class_recall:\n    neg: 0.9\n    positive: 0.9\n"
+    with pytest.raises(PolicyError, match=r"policy.yaml, line 4: min_class_recall names label 'positive'.*neg, pos"):
+        evaluate_gates(policy(text), BASELINE)
+
+
+def test_slice_gate_catches_a_group_that_got_worse_while_the_total_improved():
+    # Fixes every error outside horror, breaks 8 horror reviews: overall better, horror worse.
+    horror = [i for i in range(200) if GENRES[i] == "horror"]
+    wrong = {i for i in range(0, 200, 10) if GENRES[i] == "horror"} | set(horror[1:9])
+    after = make_table("after", wrong)
+    report = evaluate_gates(policy(), after, baseline=BASELINE)
+    assert report.result("max_drop_vs_baseline").status == PASS
+    gate = report.result("max_slice_drop_vs_baseline")
+    assert gate.status == FAIL
+    assert "genre = horror" in gate.detail and "50 examples" in gate.detail
+    assert gate.measured == pytest.approx(8 / 50)
+
+
+def test_small_slices_are_ignored_and_no_big_slice_means_not_evaluated():
+    after = make_table("after", set(range(0, 200, 20)))
+    report = evaluate_gates(policy("gates:\n  max_slice_drop_vs_baseline: 0.05\nsettings:\n  slice_min_size: 500\n"), after, baseline=BASELINE)
+    gate = report.result("max_slice_drop_vs_baseline")
+    assert gate.status == NOT_EVALUATED and "500" in gate.detail and not report.passed
+
+
+def test_unknown_slice_column_names_the_setting():
+    with pytest.raises(PolicyError, match=r"line 4: slice_columns names 'director'.*genre"):
+        evaluate_gates(policy("gates:\n  max_ece: 0.2\nsettings:\n  slice_columns: [director]\n"), BASELINE)
+
+
+def test_gates_needing_a_missing_input_are_not_evaluated_never_passed():
+    text = "gates:\n  max_drop_vs_baseline: 0.5\n  max_slice_drop_vs_baseline: 0.5\n  min_faithfulness: 0.0\n  approvals_required: 0\n"
+    report = evaluate_gates(policy(text), BASELINE)
+    assert [r.status for r in report.results] == [NOT_EVALUATED] * 4
+    assert not report.passed and report.verdict.startswith("incomplete")
+    assert "--baseline" in report.result("max_drop_vs_baseline").detail
+
+
+def test_approvals_gate_counts_distinct_approvers_of_these_weights(tmp_path):
+    store = AuditStore(tmp_path)
+    after = make_table("after", set(range(0, 200, 20)))
+    pol = policy("gates:\n  min_macro_f1: 0.5\n  approvals_required: 2\n")
+    first = evaluate_gates(pol, after, store=store, checkpoint_path="/m/after")
+    assert first.result("approvals_required").status == FAIL and first.result("approvals_required").measured == 0
+    for who in ("alice", "bob"):
+        store.append(reviewer=who, decision="approve", **first.signoff_fields())
+    second = evaluate_gates(pol, after, store=store, checkpoint_path="/m/after")
+    assert second.passed and second.result("approvals_required").measured == 2
+    store.append(reviewer="carol", decision="reject", comment="horror reviews", **second.signoff_fields())
+    third = evaluate_gates(pol, after, store=store, checkpoint_path="/m/after")
+    assert third.result("approvals_required").status == FAIL and "Rejected by carol" in third.result("approvals_required").detail
+
+
+def test_signoff_fields_record_what_was_judged(tmp_path):
+    after = make_table("after", set(range(0, 200, 20)))
+    report = evaluate_gates(policy(), after, baseline=BASELINE, checkpoint_path="/m/after")
+    record = AuditStore(tmp_path).append(reviewer="alice", decision="approve", **report.signoff_fields())
+    assert record.checkpoint_fingerprint == after.fingerprint and record.dataset_fingerprint == "d" * 64
+    assert record.policy_text == ALL_GATES and record.policy_sha256 == report.policy.sha256
+    assert [g["status"] for g in record.gates] == ["pass"] * 5
+    assert record.metrics["macro_f1"] == pytest.approx(table_metrics(after).macro_f1)
+    assert record.metrics["baseline"]["name"] == "before"
+    assert record.metrics["per_class"]["pos"]["recall"] == pytest.approx(table_metrics(after).per_class.loc["pos", "recall"])
+    lo, hi = record.metrics["accuracy_ci95"]
+    assert lo < 0.95 < hi
+
+
+def test_terminal_table_and_worst_slices():
+    after = make_table("after", set(range(0, 200, 4)))
+    report = evaluate_gates(policy(), after, baseline=BASELINE)
+    text = format_table(report)
+    assert "Macro-F1" in text and "FAIL" in text and "genre = " in text
+    worst = worst_slice_rows(report)
+    assert len(worst) >= 1 and (worst["size"] >= 20).all()
+    assert list(worst["accuracy"]) == sorted(worst["accuracy"])
+
+
+# --------------------------------------------------------------------------- the CLI on a real (tiny) checkpoint
+
+
+@pytest.fixture
+def labelled_csv(tmp_path):
+    path = tmp_path / "eval.csv"
+    words = ["good", "bad", "great", "awful", "fine", "poor"]
+    rows = [{"text": f"a {words[i % 6]} film number {i}", "label": ("positive", "negative")[i % 2], "genre": ("a", "b")[i % 2 == 0 and i % 3 == 0]}
+            for i in range(40)]
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def write_policy(tmp_path, text):
+    path = tmp_path / "policy.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_cli_gate_exit_0_when_every_gate_passes(tiny_bert, labelled_csv, tmp_path, capsys):
+    pol = write_policy(tmp_path, "gates:\n  min_macro_f1: 0.0\n  max_ece: 1.0\n  max_drop_vs_baseline: 0.0\n")
+    out = tmp_path / "gates.json"
+    code = main(["gate", "--model", str(tiny_bert), "--baseline", str(tiny_bert), "--data", str(labelled_csv), "--policy", str(pol), "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "Macro-F1" in printed and "Drop vs baseline" in printed and "Verdict: all 3 gate(s) pass" in printed
+    saved = json.loads(out.read_text())
+    assert saved["passed"] is True and [g["status"] for g in saved["gates"]] == ["pass"] * 3
+    assert saved["gates"][2]["measured"] == 0.0  # the same checkpoint as baseline drops nothing
+
+
+def test_cli_gate_exit_1_when_a_gate_fails(tiny_bert, labelled_csv, tmp_path, capsys):
+    pol = write_policy(tmp_path, "gates:\n  min_macro_f1: 1.0\n  max_ece: 0.0\n")
+    code = main(["gate", "--model", str(tiny_bert), "--data", str(labelled_csv), "--policy", str(pol)])
+    printed = capsys.readouterr().out
+    assert code == 1, printed  # a random tiny model is neither perfect nor perfectly calibrated
+    assert "FAIL" in printed and "Verdict: blocked" in printed
+
+
+def test_cli_gate_exit_2_when_a_gate_cannot_be_evaluated(tiny_bert, labelled_csv, tmp_path, capsys):
+    pol = write_policy(tmp_path, "gates:\n  min_macro_f1: 0.0\n  max_drop_vs_baseline: 0.01\n")
+    code = main(["gate", "--model", str(tiny_bert), "--data", str(labelled_csv), "--policy", str(pol)])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "N/A" in captured.out  # the table is still printed
+    assert "could not be evaluated" in captured.err and "--baseline" in captured.err
+
+
+@pytest.mark.parametrize("case", ["missing_model", "unknown_labels", "unlabelled"])
+def test_cli_gate_exit_2_on_bad_input(case, tiny_bert, labelled_csv, tmp_path, capsys):
+    pol = write_policy(tmp_path, "gates:\n  min_macro_f1: 0.5\n")
+    model = tmp_path / "missing" if case == "missing_model" else tiny_bert
+    data = labelled_csv
+    extra = []
+    if case == "unknown_labels":
+        data = tmp_path / "other.csv"
+        pd.DataFrame({"text": ["x y"], "label": ["spam"]}).to_csv(data, index=False)
+    if case == "unlabelled":
+        extra = ["--label-col", ""]
+    code = main(["gate", "--model", str(model), "--data", str(data), "--policy", str(pol), *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("veredicto gate: ") and "Traceback" not in err
