@@ -1,0 +1,94 @@
+"""`veredicto explain`: why one text gets its prediction, as a readable table or as Attribution JSON."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from models.errors import VeredictoError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "explain",
+        help="Explain one prediction with SHAP or LIME: the words that pushed it each way.",
+        description="Explain one prediction with SHAP or LIME. Prints the words that pushed the explained class up "
+        "and down (or the full Attribution as JSON with --json).",
+    )
+    parser.add_argument("--model", required=True, type=Path, help="Checkpoint directory (config.json, tokenizer, model.safetensors).")
+    parser.add_argument("--text", required=True, help="The text to explain ('-' reads it from standard input).")
+    parser.add_argument("--method", choices=("shap", "lime"), default="shap", help="Explanation method (default: shap).")
+    parser.add_argument("--target", default=None, help="Class to explain (default: the predicted class).")
+    parser.add_argument("--json", action="store_true", help="Print the Attribution as JSON instead of a table.")
+    parser.add_argument("--top", type=int, default=8, help="Words to list for and against the class (default: 8).")
+    parser.add_argument("--max-evals", type=int, default=None, help="SHAP budget of masked texts (default: 500).")
+    parser.add_argument("--num-samples", type=int, default=None, help="LIME perturbed samples (default: 1000).")
+    parser.add_argument("--seed", type=int, default=0, help="Random seed (LIME sampling, SHAP tie-breaking).")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="Read the explanation from this attribution cache if present, and store it there (default: no cache).",
+    )
+    parser.set_defaults(func=run)
+
+
+def _bar(value: float, peak: float, width: int = 20) -> str:
+    n = 0 if peak <= 0 else round(abs(value) / peak * width)
+    return ("█" * n) or "·"
+
+
+def format_table(attribution, top: int = 8) -> str:
+    """The human-readable report: prediction, explained class, then the strongest words each way."""
+    from explain.plots import method_name, top_words
+
+    label = attribution.target
+    probs = ", ".join(f"{l} {p:.1%}" for l, p in zip(attribution.labels, attribution.probabilities))
+    preview = attribution.text if len(attribution.text) <= 160 else attribution.text[:157] + "…"
+    lines = [
+        f"Text:        {preview}",
+        f"Prediction:  {attribution.predicted} ({probs})",
+        f"Explaining:  '{label}' with {method_name(attribution.method)}"
+        f" · {attribution.n_model_calls:,} model calls · {attribution.seconds:.2f} s · checkpoint {attribution.fingerprint[:12]}",
+    ]
+    if attribution.truncated:
+        lines.append("Note:        the text is longer than the model reads; only the part it reads is explained.")
+    toward, against = top_words(attribution, label, top)
+    peak = max([abs(v) for _, v in toward + against] or [0.0])
+    unit = "SHAP value" if attribution.method == "shap" else "LIME weight"
+    width = max([len(w) for w, _ in toward + against] + [4])
+    for title, rows in ((f"Toward '{label}'", toward), (f"Against '{label}'", against)):
+        lines.append("")
+        lines.append(f"{title}:")
+        if not rows:
+            lines.append("  (none)")
+        for rank, (word, value) in enumerate(rows, 1):
+            lines.append(f"  {rank:>2}. {word:<{width}}  {value:+.4f}  {_bar(value, peak)}")
+    lines.append("")
+    lines.append(f"Scores are {unit}s for '{label}'; positive pushes toward it, negative away from it.")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from explain.api import explain_text
+    from models.inference import Predictor
+
+    text = sys.stdin.read() if args.text == "-" else args.text
+    if args.top < 1:
+        raise VeredictoError(f"--top must be at least 1 (got {args.top}).")
+    predictor = Predictor(args.model)
+    params = {"max_evals": args.max_evals, "num_samples": args.num_samples, "seed": args.seed}
+    params = {k: v for k, v in params.items() if v is not None}
+    if args.cache_dir is not None:
+        from explain.cache import AttributionCache
+
+        cache = AttributionCache(args.cache_dir)
+        if cache.notice:
+            print(f"warning: {cache.notice}", file=sys.stderr)
+        attribution = cache.get_or_compute(predictor, text, args.method, args.target, **params)
+    else:
+        attribution = explain_text(predictor, text, args.method, args.target, **params)
+    if args.json:
+        print(attribution.to_json())
+    else:
+        print(format_table(attribution, args.top))
+    return 0

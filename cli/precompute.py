@@ -1,0 +1,95 @@
+"""`veredicto precompute`: fill the persistent attribution cache so the dashboard opens on ready explanations.
+
+Resumable: each explanation is committed to the cache as soon as it is computed, so Ctrl-C or a
+kill loses at most the one in flight, and running the same command again skips what is cached.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from models.errors import VeredictoError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "precompute",
+        help="Explain every example of a data file once and keep the results in the attribution cache.",
+        description="Explain the examples of an evaluation file with SHAP and/or LIME and store the results in the "
+        "attribution cache the dashboard reads. Interrupt it at any time; run it again to continue.",
+    )
+    parser.add_argument("--model", required=True, type=Path, help="Checkpoint directory (config.json, tokenizer, model.safetensors).")
+    parser.add_argument("--data", required=True, type=Path, help="CSV, JSONL or Parquet file.")
+    parser.add_argument("--method", choices=("shap", "lime", "both"), default="both", help="Which explanations to compute (default: both).")
+    parser.add_argument("--limit", type=int, default=None, help="Only the first N examples of the file.")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="Cache directory (default: $VEREDICTO_CACHE_DIR or .veredicto/cache).")
+    parser.add_argument("--text-col", default=None, help="Text column (default: guessed from names like 'text').")
+    parser.add_argument("--label-col", default=None, help="Label column (default: guessed; labels are not needed here).")
+    parser.add_argument("--max-evals", type=int, default=None, help="SHAP budget of masked texts (default: 500).")
+    parser.add_argument("--num-samples", type=int, default=None, help="LIME perturbed samples (default: 1000).")
+    parser.add_argument("--seed", type=int, default=0, help="Random seed (LIME sampling, SHAP tie-breaking).")
+    parser.set_defaults(func=run)
+
+
+def method_params(method: str, args) -> dict:
+    """The parameters one method is computed (and cached) with; must match what the dashboard asks for."""
+    if method == "shap":
+        params = {"max_evals": args.max_evals, "seed": args.seed}
+    else:
+        params = {"num_samples": args.num_samples, "seed": args.seed}
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def run(args) -> int:
+    from tqdm import tqdm
+
+    from evaldata.loading import load_eval_data
+    from explain.cache import AttributionCache
+    from models.inference import Predictor
+
+    if args.limit is not None and args.limit < 1:
+        raise VeredictoError(f"--limit must be at least 1 (got {args.limit}).")
+    evalset = load_eval_data(args.data, text_col=args.text_col, label_col=args.label_col)
+    for warning in evalset.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    texts = evalset.texts[: args.limit] if args.limit else evalset.texts
+    unique = list(dict.fromkeys(texts))
+    cache = AttributionCache(args.cache_dir)
+    if cache.notice:
+        print(f"warning: {cache.notice}", file=sys.stderr)
+    predictor = Predictor(args.model)
+    methods = ("shap", "lime") if args.method == "both" else (args.method,)
+    duplicates = len(texts) - len(unique)
+    print(
+        f"Explaining {len(unique):,} distinct text(s) from {evalset.name}"
+        + (f" ({duplicates:,} duplicate(s) share one explanation)" if duplicates else "")
+        + f" with {predictor.ref.name} ({predictor.ref.short_fingerprint}); cache: {cache.path}",
+        file=sys.stderr,
+    )
+    failures: list[tuple[str, str, str]] = []
+    for method in methods:
+        params = method_params(method, args)
+        cached = cache.count_cached(predictor.ref.fingerprint, unique, method, **params)
+        todo = len(unique) - cached
+        print(f"{method.upper()}: {cached:,} of {len(unique):,} already cached, skipped; {todo:,} to compute.", file=sys.stderr)
+        if not todo:
+            continue
+        with tqdm(total=todo, desc=method.upper(), unit="text", file=sys.stderr, dynamic_ncols=True) as bar:
+            cache.get_or_compute_many(
+                predictor,
+                unique,
+                method,
+                progress=lambda done, total: bar.update(done - bar.n),
+                on_error=lambda text, exc, m=method: failures.append((m, text, str(exc))),
+                **params,
+            )
+    for method, text, message in failures:
+        preview = text if len(text) <= 50 else text[:49] + "…"
+        print(f"skipped ({method}) {preview!r}: {message}", file=sys.stderr)
+    stats = cache.stats()
+    print(
+        f"Done. The cache holds {stats.rows:,} explanation(s) ({stats.bytes / 1e6:.1f} MB)"
+        + (f"; {len(failures)} text(s) could not be explained (listed above)." if failures else "."),
+        file=sys.stderr,
+    )
+    return 0

@@ -1,0 +1,155 @@
+"""`veredicto explain` and `veredicto precompute`: readable output, JSON that round-trips, a cache that resumes after a kill."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from cli.main import main
+from explain.attribution import Attribution
+from explain.cache import FILENAME, text_hash
+from explain.plots import top_words
+
+TEXT = "the film was good and the acting was great"
+FAST = ["--method", "lime", "--num-samples", "40"]
+
+
+def explain_json(model, *args, capsys):
+    assert main(["explain", "--model", str(model), "--json", *args]) == 0
+    return Attribution.from_dict(json.loads(capsys.readouterr().out))
+
+
+def test_json_is_the_full_attribution_and_the_table_shows_its_top_words(tiny_bert, capsys):
+    attribution = explain_json(tiny_bert, "--text", TEXT, *FAST, capsys=capsys)
+    assert attribution.text == TEXT and attribution.method == "lime" and attribution.target == attribution.predicted
+    assert attribution.params["num_samples"] == 40
+
+    assert main(["explain", "--model", str(tiny_bert), "--text", TEXT, *FAST, "--top", "3"]) == 0
+    out = capsys.readouterr().out
+    assert f"Text:        {TEXT}" in out
+    assert f"Explaining:  '{attribution.target}' with LIME" in out
+    toward, against = top_words(attribution, k=3)  # same seed, same numbers
+    toward_block = out.split(f"Toward '{attribution.target}':")[1].split("Against")[0]
+    listed = [line.split()[1:3] for line in toward_block.strip().splitlines() if line.strip() != "(none)"]
+    assert listed == [[w, f"{v:+.4f}"] for w, v in toward]
+    for word, value in against:
+        assert f"{value:+.4f}" in out.split("Against")[1]
+
+
+def test_another_target_and_stdin_text(tiny_bert, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO(TEXT))
+    attribution = explain_json(tiny_bert, "--text", "-", "--target", "negative", *FAST, capsys=capsys)
+    assert attribution.text == TEXT and attribution.target == "negative"
+
+
+def test_shap_is_the_default_method(tiny_bert, capsys):
+    attribution = explain_json(tiny_bert, "--text", TEXT, "--max-evals", "20", capsys=capsys)
+    assert attribution.method == "shap" and attribution.params["max_evals"] == 20
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--text", TEXT, "--target", "stellar"], "Unknown target label 'stellar'"),
+        (["--text", "   "], "nothing to explain"),
+        (["--text", TEXT, "--top", "0"], "--top must be at least 1"),
+    ],
+)
+def test_bad_input_gets_a_message_and_exit_2(tiny_bert, capsys, args, message):
+    assert main(["explain", "--model", str(tiny_bert), *FAST, *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_explain_with_a_cache_computes_once(tiny_bert, tmp_path, capsys):
+    first = explain_json(tiny_bert, "--text", TEXT, *FAST, "--cache-dir", str(tmp_path), capsys=capsys)
+    second = explain_json(tiny_bert, "--text", TEXT, *FAST, "--cache-dir", str(tmp_path), capsys=capsys)
+    assert second.to_dict() == first.to_dict()  # seconds included: it was read, not recomputed
+    assert sqlite3.connect(tmp_path / FILENAME).execute("SELECT COUNT(*) FROM attributions").fetchone()[0] == 1
+
+
+def write_data(path, n, extra=()):
+    words = ["good", "awful", "great", "boring", "wonderful", "terrible", "funny", "slow"]
+    texts = [f"the film {i} was {words[i % 8]} and the cast {words[(i * 3) % 8]}" for i in range(n)] + list(extra)
+    pd.DataFrame({"text": texts, "label": ["positive", "negative"] * (len(texts) // 2) + ["positive"] * (len(texts) % 2)}).to_csv(path, index=False)
+    return texts
+
+
+def test_precompute_fills_the_cache_and_a_second_run_skips_it(tiny_bert, tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    texts = write_data(data, 5, extra=["the film 0 was good and the cast good", "good"])  # a duplicate, a one-token text
+    cache = tmp_path / "cache"
+    args = ["precompute", "--model", str(tiny_bert), "--data", str(data), "--cache-dir", str(cache), "--num-samples", "30", "--max-evals", "20"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "Explaining 6 distinct text(s)" in err and "1 duplicate(s) share one explanation" in err
+    assert "SHAP: 0 of 6 already cached, skipped; 6 to compute." in err and "LIME: 0 of 6 already cached" in err
+    assert "skipped (shap) 'good': " in err and "single token" in err
+    assert "2 text(s) could not be explained" in err
+    conn = sqlite3.connect(cache / FILENAME)
+    assert conn.execute("SELECT method, COUNT(*) FROM attributions GROUP BY method ORDER BY method").fetchall() == [("lime", 5), ("shap", 5)]
+
+    assert main([*args, "--method", "lime"]) == 0
+    err = capsys.readouterr().err
+    assert "LIME: 5 of 6 already cached, skipped; 1 to compute." in err  # only the unexplainable one is retried
+    assert "SHAP" not in err.split("LIME")[0]
+    assert main([*args, "--limit", "2"]) == 0
+    assert "SHAP: 2 of 2 already cached" in capsys.readouterr().err
+
+
+def test_precompute_refuses_a_bad_limit(tiny_bert, tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    write_data(data, 2)
+    assert main(["precompute", "--model", str(tiny_bert), "--data", str(data), "--limit", "0", "--cache-dir", str(tmp_path)]) == 2
+    assert "--limit must be at least 1" in capsys.readouterr().err
+
+
+def cached_rows(path):
+    if not path.exists():
+        return []
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:
+        return conn.execute("SELECT fingerprint, method, params, text_hash, payload FROM attributions").fetchall()
+    except sqlite3.OperationalError:  # the table is not created yet
+        return []
+    finally:
+        conn.close()
+
+
+def test_precompute_killed_midway_resumes_without_partial_or_duplicate_rows(tiny_bert, tmp_path):
+    data = tmp_path / "d.csv"
+    n = 40
+    texts = write_data(data, n)
+    cache = tmp_path / "cache"
+    db = cache / FILENAME
+    cmd = [sys.executable, "-m", "cli.main", "precompute", "--model", str(tiny_bert), "--data", str(data), "--method", "lime", "--num-samples", "50", "--cache-dir", str(cache)]
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    deadline = time.monotonic() + 240
+    while len(cached_rows(db)) < 3 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, "precompute finished before it could be killed; give it more work"
+    before = cached_rows(db)
+    assert 3 <= len(before) < n
+    by_hash = {text_hash(t): t for t in texts}
+    for _fp, method, _params, h, payload in before:  # every committed row is whole and readable
+        attribution = Attribution.from_dict(json.loads(payload))
+        assert method == "lime" and attribution.text == by_hash[h]
+
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert f"LIME: {len(before)} of {n} already cached, skipped; {n - len(before)} to compute." in done.stderr
+    after = cached_rows(db)
+    assert len(after) == n == len({row[3] for row in after})  # all there, none twice
+    assert {row[3] for row in before} <= {row[3] for row in after}
+    assert {row[4] for row in before} <= {row[4] for row in after}  # rows from before the kill kept as they were
