@@ -1,0 +1,191 @@
+"""One entry point for per-example explanations: `explain_text` validates, then dispatches.
+
+    from explain.api import explain_text
+    attribution = explain_text(predictor, "the soup was cold", method="shap", target="negative")
+
+Every bad input gets an `ExplainError` whose message says what is wrong and what to do:
+empty or whitespace-only text, a text that is a single token, an unknown target label,
+an unknown method, nonsensical budgets. A text longer than the model reads is explained
+anyway: only the part the model reads (cut at a word boundary) is explained, the rest is one
+trailing token with score 0, and `truncated=True` says so.
+
+Strategies (`STRATEGIES`) receive an already validated `Prepared` text; add one there to add a method.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from explain import lime_explainer, shap_explainer
+from explain.attribution import Attribution, ExplainError
+
+METHODS = ("shap", "lime")
+MIN_BUDGET = 10
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A validated text and how much of it the model reads."""
+
+    text: str
+    explained_chars: int  # text[:explained_chars] is what gets explained
+    truncated: bool
+    n_tokens: int  # model tokens in the whole text, special tokens excluded
+
+
+@dataclass(frozen=True)
+class Options:
+    max_evals: int
+    num_samples: int
+    batch_size: int
+    seed: int
+    progress: Callable[[int, int], None] | None
+
+
+def _run_shap(predictor, prepared: Prepared, target: str | None, options: Options) -> Attribution:
+    return shap_explainer.compute(
+        predictor,
+        prepared.text,
+        explained_chars=prepared.explained_chars,
+        truncated=prepared.truncated,
+        target=target,
+        max_evals=options.max_evals,
+        batch_size=options.batch_size,
+        seed=options.seed,
+        progress=options.progress,
+    )
+
+
+def _run_lime(predictor, prepared: Prepared, target: str | None, options: Options) -> Attribution:
+    return lime_explainer.compute(
+        predictor,
+        prepared.text,
+        explained_chars=prepared.explained_chars,
+        truncated=prepared.truncated,
+        target=target,
+        num_samples=options.num_samples,
+        seed=options.seed,
+        progress=options.progress,
+    )
+
+
+STRATEGIES: dict[str, Callable[..., Attribution]] = {"shap": _run_shap, "lime": _run_lime}
+
+
+def explain_text(
+    predictor,
+    text: str,
+    method: str = "shap",
+    target: str | None = None,
+    *,
+    max_evals: int = shap_explainer.DEFAULT_MAX_EVALS,
+    num_samples: int = lime_explainer.DEFAULT_NUM_SAMPLES,
+    batch_size: int = shap_explainer.DEFAULT_BATCH_SIZE,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> Attribution:
+    """Explain `predictor`'s output on `text` with SHAP or LIME, scores for every class.
+
+    target: the class the user asked about (a label name, or its index); None = the predicted class.
+    max_evals: SHAP's budget of masked texts. num_samples: LIME's number of perturbed texts.
+    batch_size: SHAP tree nodes expanded per round (2 texts each) -- speed only, same budget.
+    seed: makes LIME (and SHAP's tie-breaking) reproducible.
+    progress: optional callback(done, total) for a progress bar.
+    """
+    started = time.perf_counter()
+    method = check_method(method)
+    text = check_text(text)
+    target = check_target(predictor, target)
+    options = Options(
+        max_evals=_check_count("max_evals", max_evals, MIN_BUDGET),
+        num_samples=_check_count("num_samples", num_samples, MIN_BUDGET),
+        batch_size=_check_count("batch_size", batch_size, 1),
+        seed=_check_count("seed", seed, 0),
+        progress=progress,
+    )
+    prepared = prepare(predictor, text)
+    attribution = STRATEGIES[method](predictor, prepared, target, options)
+    return dataclasses.replace(attribution, seconds=time.perf_counter() - started)
+
+
+# --- validation -----------------------------------------------------------------------------
+
+
+def _preview(text: str, width: int = 40) -> str:
+    return repr(text if len(text) <= width else text[: width - 1] + "…")
+
+
+def check_method(method) -> str:
+    name = str(method).strip().lower() if isinstance(method, str) else None
+    if name not in STRATEGIES:
+        raise ExplainError(f"Unknown explanation method {method!r}. Choose one of: {', '.join(STRATEGIES)}.")
+    return name
+
+
+def check_text(text) -> str:
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ExplainError(f"The text is not valid UTF-8 (byte at position {exc.start}). Re-save it as UTF-8.") from None
+    if not isinstance(text, str):
+        raise ExplainError(f"Expected a text to explain, got {type(text).__name__}. Pass the text as a string.")
+    if not text.strip():
+        what = "empty" if not text else "only whitespace"
+        raise ExplainError(f"The text is {what}, so there is nothing to explain. Enter or pick a text with at least two words.")
+    return text
+
+
+def check_target(predictor, target) -> str | None:
+    labels = tuple(predictor.labels)
+    if target is None:
+        return None
+    if isinstance(target, str) and target in labels:
+        return target
+    if isinstance(target, int) and not isinstance(target, bool) and 0 <= target < len(labels):
+        return labels[target]
+    raise ExplainError(
+        f"Unknown target label {target!r}: checkpoint '{predictor.ref.name}' has the labels {', '.join(labels)}. "
+        "Pick one of those (or leave the target empty to explain the predicted class)."
+    )
+
+
+def _check_count(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ExplainError(f"{name} must be a whole number of at least {minimum}, got {value!r}.")
+    return value
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def prepare(predictor, text: str) -> Prepared:
+    """Check the text has something to explain and find how much of it the model reads."""
+    tokenizer = predictor.tokenizer
+    with predictor._lock:
+        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False)
+        n_special = len(tokenizer("", verbose=False)["input_ids"])
+        offsets = enc["offset_mapping"]
+        n_tokens = len(enc["input_ids"])
+        if n_tokens < 2:
+            raise ExplainError(
+                f"{_preview(text)} is a single token for this model, so there is nothing to compare it with: "
+                "an explanation needs at least two tokens. Add some context or pick another example."
+            )
+        limit = predictor.max_length - n_special
+        if n_tokens <= limit:
+            return Prepared(text, len(text), False, n_tokens)
+        for keep in range(limit, 1, -1):
+            cut = offsets[keep][0]
+            back = cut
+            while 0 < back < len(text) and _is_word_char(text[back - 1]) and _is_word_char(text[back]):
+                back -= 1  # never explain half a word: the model saw only some of its pieces
+            if back > 0:
+                cut = back
+            fits = len(tokenizer(text[:cut], add_special_tokens=False, truncation=False, verbose=False)["input_ids"])
+            if 2 <= fits <= limit:
+                return Prepared(text, cut, True, n_tokens)
+    raise ExplainError(f"Could not find a part of {_preview(text)} that fits in the model's {predictor.max_length} tokens.")

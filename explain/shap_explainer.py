@@ -1,0 +1,209 @@
+"""SHAP for one text: `shap.Explainer` + `shap.maskers.Text` on the checkpoint's own tokenizer.
+
+Output space: class *probabilities* (softmax), the same space `shap.Explainer(pipeline)` explains
+by default (`shap.models.TransformersPipeline(rescale_to_logits=False)`), so a score reads as
+"this token moved P(class) by +0.12". Scores come for every class at once.
+
+`compute` assumes a validated input; call `explain.api.explain_text`, which validates first.
+The model is only ever reached through `Predictor.predict_proba` (batched, length-sorted,
+cached: masked strings that repeat cost one forward pass).
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Sequence
+
+import numpy as np
+
+from explain.attribution import Attribution, Token
+
+OUTPUT_SPACE = "probability"
+DEFAULT_MAX_EVALS = 500  # shap's own default
+# Owen-tree nodes expanded per round; each node costs two masked texts, so one
+# predict_proba call scores up to 2 * batch_size texts. shap's default for text is 5
+# (10 texts per call), far too small to keep the CPU busy.
+DEFAULT_BATCH_SIZE = 32
+
+
+@contextlib.contextmanager
+def seeded_numpy(seed: int):
+    """Seed numpy's global generator and restore it afterwards.
+
+    shap's partition explainer breaks priority ties with `np.random.randn()`, so a fixed
+    seed makes the order of evaluation (and results under a tight budget) reproducible.
+    """
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def text_masker(tokenizer):
+    """`shap.maskers.Text(tokenizer)` that never duplicates characters.
+
+    Stock `Text.token_segments` gives every token the slice `s[start:max(end, next_start)]`.
+    When byte-level BPE splits ONE character into several tokens (an emoji, a CJK character,
+    an em dash), those tokens share the same offsets and stock shap repeats the character in
+    every masked text ("🎬" becomes "🎬🎬"), so it explains a string the user never wrote.
+    Here each segment starts where the previous one stopped; for every tokenizer whose pieces do
+    not overlap (WordPiece, SentencePiece, most BPE text) segments are identical to stock shap's.
+    """
+    import shap
+
+    class _Text(shap.maskers.Text):
+        def token_segments(self, s):
+            token_data = self.tokenizer(s, return_offsets_mapping=True)
+            offsets = [(0, 0) if o is None else tuple(o) for o in token_data["offset_mapping"]]
+            parts, covered = [], 0
+            for i, (a, b) in enumerate(offsets):
+                stop = max(b, offsets[i + 1][0]) if i + 1 < len(offsets) else b
+                start = max(a, covered)
+                parts.append(s[start:stop] if stop > start else "")
+                covered = max(covered, stop)
+            return parts, token_data["input_ids"]
+
+    return _Text(tokenizer)
+
+
+def align_to_text(
+    text: str,
+    offsets: Sequence[tuple[int, int]],
+    special: Sequence[int],
+    values: np.ndarray,
+    end: int | None = None,
+) -> tuple[list[Token], np.ndarray, float]:
+    """Turn per-tokenizer-position values into Tokens that cover `text` exactly.
+
+    - a model token's span is its `offset_mapping` in the ORIGINAL text, so accents, emoji,
+      WordPiece `##` pieces and byte-level BPE `Ġ` pieces all map back to the characters they came from;
+    - pieces whose spans overlap (byte-level BPE splitting one emoji into several tokens) become
+      one Token with their values summed;
+    - characters no token covers (whitespace, anything the tokenizer drops) become Tokens with score 0;
+    - special tokens ([CLS], </s>, ...) and zero-width pieces are never masked by shap, but under a
+      tight budget the partition explainer can lower some credit onto them; that credit is folded
+      into the nearest real token (previous, else first) so the sum of scores is unchanged
+      (additivity holds). Returns the absolute amount folded.
+
+    `end` (default len(text)) is where the explained part stops; text[end:] becomes one last
+    zero-score Token (the part past the model's maximum length).
+    """
+    end = len(text) if end is None else end
+    values = np.asarray(values, dtype=np.float64)
+    n_out = values.shape[1]
+    groups: list[list[int]] = []  # [start, end] per real token
+    owner = np.full(len(offsets), -1)
+    for i, ((a, b), sp) in enumerate(zip(offsets, special)):
+        if sp or b <= a:
+            continue
+        if groups and a < groups[-1][1]:
+            groups[-1][1] = max(groups[-1][1], b)
+        else:
+            groups.append([a, b])
+        owner[i] = len(groups) - 1
+    if not groups:
+        raise ValueError("no token of the text maps to characters")
+    # fold specials / zero-width pieces onto the nearest real token (previous one, else the first)
+    folded = 0.0
+    last = 0
+    for i in range(len(offsets)):
+        if owner[i] >= 0:
+            last = owner[i]
+        else:
+            owner[i] = last
+            folded += float(np.abs(values[i]).sum())
+    group_scores = np.zeros((len(groups), n_out))
+    np.add.at(group_scores, owner, values)
+
+    tokens: list[Token] = []
+    rows: list[np.ndarray] = []
+    zero = np.zeros(n_out)
+    pos = 0
+    for (a, b), row in zip(groups, group_scores):
+        if a > pos:
+            tokens.append(Token(text[pos:a], pos, a))
+            rows.append(zero)
+        tokens.append(Token(text[a:b], a, b))
+        rows.append(row)
+        pos = b
+    for stop in (end, len(text)):
+        if stop > pos:
+            tokens.append(Token(text[pos:stop], pos, stop))
+            rows.append(zero)
+            pos = stop
+    return tokens, np.array(rows), folded
+
+
+def compute(
+    predictor,
+    text: str,
+    *,
+    explained_chars: int,
+    truncated: bool,
+    target: str | None,
+    max_evals: int = DEFAULT_MAX_EVALS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> Attribution:
+    """SHAP attribution of `text[:explained_chars]` for every class (no input validation here)."""
+    import shap
+
+    part = text[:explained_chars]
+    requested = 0
+
+    def f(batch) -> np.ndarray:
+        nonlocal requested
+        texts = [str(t) for t in batch]
+        requested += len(texts)
+        out = predictor.predict_proba(texts).astype(np.float64)
+        if progress is not None:
+            progress(min(requested, max_evals), max_evals)
+        return out
+
+    labels = list(predictor.labels)
+    forwarded_before = predictor.stats.texts_forwarded
+    # The masker calls the shared fast tokenizer; hold the predictor's lock for the whole run
+    # (predict_proba takes the same re-entrant lock) so other sessions cannot hit "Already borrowed".
+    with predictor._lock, seeded_numpy(seed):
+        masker = text_masker(predictor.tokenizer)
+        explainer = shap.Explainer(f, masker, output_names=labels, algorithm="partition")
+        explanation = explainer([part], max_evals=max_evals, batch_size=batch_size, silent=True)
+        enc = predictor.tokenizer(part, return_offsets_mapping=True, return_special_tokens_mask=True, verbose=False)
+        values = np.asarray(explanation.values[0], dtype=np.float64)
+        # the exact string shap explains with nothing masked (its masker collapses whitespace)
+        explained_input = str(masker(np.ones(values.shape[0], dtype=bool), part)[0][0])
+        probabilities = predictor.predict_proba([explained_input])[0].astype(np.float64)  # cache hit
+        forwarded = predictor.stats.texts_forwarded - forwarded_before
+    if values.shape[0] != len(enc["input_ids"]):
+        raise RuntimeError(f"shap returned {values.shape[0]} features for {len(enc['input_ids'])} tokens")
+    tokens, scores, folded = align_to_text(text, enc["offset_mapping"], enc["special_tokens_mask"], values, end=explained_chars)
+    base = np.asarray(explanation.base_values[0], dtype=np.float64)
+    if target is None:
+        target = labels[int(np.argmax(probabilities))]
+    extra = {
+        "output_space": OUTPUT_SPACE,
+        "texts_forwarded": int(forwarded),
+        "explained_chars": int(explained_chars),
+        "mask_token": str(masker.mask_token),
+        "folded_credit": folded,
+    }
+    if explained_input != part:
+        extra["explained_input"] = explained_input
+    return Attribution(
+        text=text,
+        tokens=tuple(tokens),
+        labels=tuple(labels),
+        scores=scores,
+        base_values=base,
+        probabilities=probabilities,
+        target=target,
+        method="shap",
+        params={"max_evals": int(max_evals), "batch_size": int(batch_size), "seed": int(seed), "algorithm": "partition", "output": OUTPUT_SPACE},
+        n_model_calls=int(requested),
+        seconds=0.0,
+        fingerprint=predictor.ref.fingerprint,
+        truncated=truncated,
+        extra=extra,
+    )
