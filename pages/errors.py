@@ -1,0 +1,328 @@
+"""Errors: where the model fails — confusion matrix that filters examples, slices, calibration, confident mistakes."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from analysis import figures
+from analysis.metrics import calibration, classification_metrics, confusion, describe_calibration
+from analysis.predictions import PredictionTable
+from analysis.selection import cell_mask, describe_cells, selected_cells, selected_index
+from analysis.slices import (
+    column_kind,
+    confidence_slices,
+    data_slices,
+    describe_slice,
+    keyword_slices,
+    length_slices,
+    metadata_slices,
+    parse_keywords,
+    slice_table,
+    worst_slices,
+)
+from dashboard.state import current_session, tables
+
+EXPLORE_PAGE = "pages/explore.py"
+HIGH_CONFIDENCE = 0.9
+ALL_MISTAKES = "All mistakes, most confident first"
+ALL_EXAMPLES = "All examples"
+
+
+# --- cached computations (keyed by fingerprints; the table itself is not hashed) ------------------------------
+
+def table_key(table: PredictionTable) -> str:
+    return f"{table.fingerprint}:{table.data_fingerprint}:{hashlib.sha1(table.gold_idx.tobytes()).hexdigest()}"
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def slices_for(_table: PredictionTable, key: str, kind: str, column: str = "", keywords: tuple[str, ...] = (), bins: int = 4, whole_word: bool = True):
+    if kind == "metadata":
+        slices = metadata_slices(_table.frame, column, bins=bins)
+    elif kind == "length":
+        slices = length_slices(_table.frame, bins=bins, unit=column or "words")
+    elif kind == "confidence":
+        slices = confidence_slices(_table.frame["confidence"].to_numpy())
+    elif kind == "keyword":
+        slices = keyword_slices(_table.frame, list(keywords), whole_word=whole_word)
+    else:  # "all": everything that does not need user input, for the summary of weak spots
+        slices = data_slices(_table.frame, _table.metadata, bins=bins) + confidence_slices(_table.frame["confidence"].to_numpy())
+    return slice_table(slices, _table.correct), [s.indices for s in slices]
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def calibration_for(_table: PredictionTable, key: str, n_bins: int):
+    return calibration(_table.probs.max(axis=1), _table.correct, n_bins)
+
+
+# --- shared display helpers ---------------------------------------------------------------------------------------
+
+def example_columns(frame: pd.DataFrame) -> dict:
+    config = {
+        "text": st.column_config.TextColumn("Text", width="large"),
+        "gold": st.column_config.TextColumn("Gold"),
+        "pred": st.column_config.TextColumn("Predicted"),
+        "confidence": st.column_config.ProgressColumn("Confidence", min_value=0.0, max_value=1.0, format="%.2f", help="Probability of the predicted label"),
+        "p_gold": st.column_config.NumberColumn("P(gold)", format="%.3f", help="Probability the model gave the gold label: near 0 on a confident mistake often means the gold label is wrong"),
+        "correct": st.column_config.CheckboxColumn("Correct"),
+    }
+    return {k: v for k, v in config.items() if k in frame.columns}
+
+
+def examples_of(table: PredictionTable, mask: np.ndarray, mistakes_first: bool) -> pd.DataFrame:
+    """Rows of `table` under `mask`, as shown: index = example number; mistakes first, most confident first."""
+    frame = table.frame
+    idx = np.flatnonzero(mask)
+    p_gold = table.probs[idx, table.gold_idx[idx]].astype(float)
+    shown = pd.DataFrame(
+        {
+            "text": frame["text"].to_numpy()[idx],
+            "gold": frame["gold"].to_numpy()[idx],
+            "pred": frame["pred"].to_numpy()[idx],
+            "confidence": frame["confidence"].to_numpy()[idx],
+            "p_gold": p_gold,
+            "correct": frame["correct"].to_numpy()[idx],
+        },
+        index=pd.Index(idx, name="example"),
+    )
+    for column in table.metadata:
+        shown[column] = frame[column].to_numpy()[idx]
+    if mistakes_first:
+        shown = shown.sort_values(["correct", "confidence"], ascending=[True, False], kind="stable")
+    return shown
+
+
+def explore_link(example: int) -> None:
+    if Path(EXPLORE_PAGE).is_file():
+        st.page_link(EXPLORE_PAGE, label=f"Explain example {example} on the Explore page (SHAP and LIME)", icon=":material/search:", query_params={"example": str(example)})
+
+
+def example_detail(table: PredictionTable, example: int) -> None:
+    row = table.frame.iloc[example]
+    verdict = "correct" if row["correct"] else "wrong"
+    st.markdown(f"**Example {example}** — gold **{row['gold']}**, predicted **{row['pred']}** ({row['confidence']:.1%}, {verdict})")
+    st.markdown("> " + str(row["text"]).replace("\n", "\n> "))
+    probs = pd.DataFrame({"label": table.labels, "probability": table.probs[example].astype(float)})
+    st.dataframe(probs, hide_index=True, column_config={"probability": st.column_config.ProgressColumn("Probability", min_value=0.0, max_value=1.0, format="%.3f")})
+    if not row["correct"] and row["confidence"] >= HIGH_CONFIDENCE:
+        st.caption("The model is very sure and disagrees with the gold label: check whether the gold label itself is right.")
+    explore_link(example)
+
+
+def slice_display(rows: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "Slice": rows["slice"],
+            "Examples": rows["size"],
+            "Accuracy": rows["accuracy"],
+            "Gap vs overall (points)": rows["gap"] * 100,
+            "Mistakes": rows["errors"],
+            "95% range": [f"{lo:.0%}–{hi:.0%}" if n else "" for lo, hi, n in zip(rows["ci_low"], rows["ci_high"], rows["size"])],
+        }
+    )
+
+
+SLICE_CONFIG = {
+    "Accuracy": st.column_config.ProgressColumn("Accuracy", min_value=0.0, max_value=1.0, format="percent"),
+    "Gap vs overall (points)": st.column_config.NumberColumn("Gap vs overall (points)", format="%+.1f", help="Slice accuracy minus overall accuracy, in percentage points"),
+    "95% range": st.column_config.TextColumn("95% range", help="Where the slice's true accuracy plausibly lies (Wilson interval); wide for small slices"),
+}
+
+
+def show_slices(table: PredictionTable, key: str, rows: pd.DataFrame, members: list, widget: str) -> None:
+    """Slice table (click a row for its examples) and the accuracy bar chart."""
+    if rows.empty:
+        st.info("No slices to show.")
+        return
+    overall = float(table.correct.mean())
+    left, right = st.columns([3, 2])
+    with left:
+        event = st.dataframe(
+            slice_display(rows), hide_index=True, column_config=SLICE_CONFIG, on_select="rerun", selection_mode="single-row", key=f"{widget}-{key[:12]}", width="stretch"
+        )
+        picked = [r for r in event.selection.rows if 0 <= r < len(rows)] if event is not None else []
+    with right:
+        st.plotly_chart(figures.slice_accuracy_figure(rows, overall), width="stretch", key=f"{widget}-fig-{key[:12]}")
+    worse = rows[(rows["gap"] < 0) & (rows["ci_high"] < overall)]
+    if len(worse):
+        st.warning("Clearly below overall accuracy: " + "; ".join(describe_slice(r) for _, r in worse.iterrows()))
+    if picked:
+        row = rows.iloc[picked[0]]
+        mask = np.zeros(len(table), dtype=bool)
+        mask[members[picked[0]]] = True
+        st.markdown(f"**{row['feature']} = {row['slice']}** — {int(row['size'])} examples, {int(row['errors'])} mistakes (mistakes first):")
+        shown = examples_of(table, mask, mistakes_first=True)
+        st.dataframe(shown, column_config=example_columns(shown), width="stretch", height=260)
+    else:
+        st.caption("Select a row to see the examples in that slice.")
+
+
+# --- page ---------------------------------------------------------------------------------------------------------
+
+session = current_session()
+st.title("Errors")
+table_list = tables(session)
+if len(table_list) > 1:
+    names = [t.checkpoint_name for t in table_list]
+    choice = st.radio(
+        "Checkpoint", names, index=len(names) - 1, horizontal=True, key="errors_checkpoint",
+        format_func=lambda n: f"{n} ({'baseline' if n == names[0] else 'candidate'})",
+    )
+    table = table_list[names.index(choice)]
+else:
+    table = table_list[0]
+key = table_key(table)
+labels = table.labels
+st.caption(f"Where **{table.checkpoint_name}** goes wrong on **{table.data_name}**, and whether its confidence can be trusted.")
+
+metrics = classification_metrics(table.gold_idx, table.pred_idx, labels)
+counts = confusion(table.gold_idx, table.pred_idx, labels)
+off = counts.copy()
+np.fill_diagonal(off, 0)
+cal10 = calibration_for(table, key, 10)
+n_wrong = int((~table.correct).sum())
+confident_wrong = int(((~table.correct) & (table.frame["confidence"].to_numpy() >= HIGH_CONFIDENCE)).sum())
+a, b, c, d = st.columns(4)
+a.metric("Accuracy", f"{metrics.accuracy:.1%}", help=f"{len(table) - n_wrong:,} of {len(table):,} examples right")
+b.metric("Mistakes", f"{n_wrong:,}", help=f"{confident_wrong:,} of them with confidence ≥ {HIGH_CONFIDENCE:.0%}")
+if off.max() > 0:
+    g, p = np.unravel_index(off.argmax(), off.shape)
+    c.metric("Most common confusion", f"{labels[g]} → {labels[p]}", help=f"{off[g, p]:,} examples of gold '{labels[g]}' predicted as '{labels[p]}'")
+else:
+    c.metric("Most common confusion", "none")
+d.metric("Calibration error (ECE)", f"{cal10.ece:.3f}", help="0 means the model's confidence matches how often it is right")
+
+# --- confusion matrix -> examples ---------------------------------------------------------------------------------
+st.subheader("Confusion matrix")
+left, right = st.columns([2, 3])
+with left:
+    event = st.plotly_chart(
+        figures.confusion_matrix_figure(counts, labels),
+        on_select="rerun",
+        selection_mode="points",
+        key=f"errors-cm-{key[:12]}",
+        width="stretch",
+    )
+    clicked = selected_cells(event, labels)
+    st.caption("Rows: the gold label; columns: what the model predicted. Colour: share of the gold class. Click a cell (Shift-click for more) to list its examples; double-click the chart to clear.")
+with right:
+    cell_options = [ALL_MISTAKES, ALL_EXAMPLES] + [
+        f"{labels[g]} → {labels[p]}" for g in range(len(labels)) for p in range(len(labels)) if counts[g, p] > 0
+    ]
+    picked = st.selectbox(
+        "Show", cell_options, key=f"errors_cell_{key[:12]}", disabled=bool(clicked),
+        help="Or click a cell of the matrix. 'gold → predicted' pairs with at least one example are listed.",
+    )
+    if clicked:
+        mask = cell_mask(table.frame["gold"], table.frame["pred"], clicked)
+        heading = f"Clicked: {describe_cells(clicked)}"
+    elif picked == ALL_EXAMPLES:
+        mask = np.ones(len(table), dtype=bool)
+        heading = "All examples, mistakes first"
+    elif picked == ALL_MISTAKES:
+        mask = ~table.correct
+        heading = "All mistakes, most confident first"
+    else:
+        gold, pred = picked.split(" → ")
+        mask = cell_mask(table.frame["gold"], table.frame["pred"], [(gold, pred)])
+        heading = f"Gold {gold}, predicted {pred}"
+    shown = examples_of(table, mask, mistakes_first=True)
+    st.markdown(f"**{heading}** — {len(shown):,} example{'s' * (len(shown) != 1)}")
+    if picked == ALL_MISTAKES and not clicked and confident_wrong:
+        st.caption(
+            f"{confident_wrong:,} mistake(s) have confidence ≥ {HIGH_CONFIDENCE:.0%}. A model that is this sure and still 'wrong' is often "
+            "looking at a mislabelled example: check those gold labels first."
+        )
+    if shown.empty:
+        st.info("No examples here.")
+        row_event = None
+    else:
+        row_event = st.dataframe(
+            shown, column_config=example_columns(shown), on_select="rerun", selection_mode="single-row",
+            key=f"errors-examples-{key[:12]}", width="stretch", height=320,
+        )
+chosen = selected_index(row_event, shown) if row_event is not None else []
+if chosen:
+    with st.container(border=True):
+        example_detail(table, int(chosen[0]))
+else:
+    st.caption("Select a row in the table to read the whole example and its probabilities.")
+
+
+# --- slices ---------------------------------------------------------------------------------------------------------
+@st.fragment
+def slices_panel() -> None:
+    st.subheader("Slices")
+    st.caption("Groups of examples where the model does better or worse than overall. The gap is in percentage points; small slices have wide ranges, so read them with care.")
+    bins = st.select_slider("Bins for numbers and lengths", options=[2, 3, 4, 5, 6, 8, 10], value=4, key="errors_bins")
+    every, _ = slices_for(table, key, "all", bins=bins)
+    weak = worst_slices(every, min_size=max(10, len(table) // 50), limit=3)
+    weak = weak[weak["gap"] < 0]
+    if len(weak):
+        st.markdown("**Weakest spots:**\n" + "\n".join(f"- {describe_slice(r)}" for _, r in weak.iterrows()))
+    tab_meta, tab_len, tab_conf, tab_kw = st.tabs(["By metadata", "By text length", "By confidence", "By keyword"])
+    with tab_meta:
+        if not table.metadata:
+            st.info("This dataset has no metadata columns. Add columns to your file (for example source, product or date) to slice by them.")
+        else:
+            kinds = {c: column_kind(table.frame, c) for c in table.metadata}
+            column = st.selectbox(
+                "Column", list(table.metadata), key="errors_meta_column",
+                format_func=lambda c: f"{c} ({'numbers, in quantile bins' if kinds[c] == 'numeric' else 'one value per row' if kinds[c] == 'id' else 'most frequent values'})",
+            )
+            if kinds[column] == "id":
+                st.caption(f"Almost every row has its own '{column}', so each slice holds about one example.")
+            rows, members = slices_for(table, key, "metadata", column, bins=bins)
+            show_slices(table, key, rows, members, f"errors-meta-{column}")
+    with tab_len:
+        unit = st.radio("Length in", ["words", "tokens"], horizontal=True, key="errors_length_unit", help="Tokens are what the model reads; texts past its limit are cut.")
+        rows, members = slices_for(table, key, "length", unit, bins=bins)
+        show_slices(table, key, rows, members, f"errors-length-{unit}")
+        truncated = int(table.frame["truncated"].sum())
+        if truncated:
+            st.caption(f"{truncated:,} text(s) are longer than the model reads; only their beginning was scored.")
+    with tab_conf:
+        rows, members = slices_for(table, key, "confidence")
+        show_slices(table, key, rows, members, "errors-confidence")
+    with tab_kw:
+        text = st.text_input("Keywords (comma-separated)", key="errors_keywords", placeholder="refund, not, never")
+        whole = st.checkbox("Whole words only", value=True, key="errors_whole_word", help="Off: 'bad' also matches 'badly'.")
+        keywords = tuple(parse_keywords(text))
+        if not keywords:
+            st.caption("Type a word or phrase to compare the texts that contain it with those that do not.")
+        else:
+            rows, members = slices_for(table, key, "keyword", keywords=keywords, whole_word=whole)
+            show_slices(table, key, rows, members, "errors-keyword-" + hashlib.sha1("|".join(keywords).encode()).hexdigest()[:8])
+
+
+slices_panel()
+
+
+# --- calibration ------------------------------------------------------------------------------------------------------
+@st.fragment
+def calibration_panel() -> None:
+    st.subheader("Calibration: can the confidence be trusted?")
+    n_bins = st.select_slider("Confidence bins", options=[5, 8, 10, 15, 20], value=10, key="errors_cal_bins")
+    cal = calibration_for(table, key, n_bins)
+    left, right = st.columns([3, 2])
+    with left:
+        st.plotly_chart(figures.reliability_figure(cal), width="stretch", key=f"errors-reliability-{key[:12]}")
+    with right:
+        st.markdown(describe_calibration(cal))
+        st.caption("Each bar is the share of examples predicted correctly among those with that confidence. Bars below the dashed line mean the model is more confident than it is right.")
+        filled = cal.table[cal.table["count"] > 0]
+        st.dataframe(
+            pd.DataFrame({"Confidence": filled["bin"], "Examples": filled["count"], "Mean confidence": filled["mean_confidence"], "Accuracy": filled["accuracy"]}),
+            hide_index=True,
+            column_config={
+                "Mean confidence": st.column_config.NumberColumn(format="percent"),
+                "Accuracy": st.column_config.NumberColumn(format="percent"),
+            },
+            width="stretch",
+        )
+
+
+calibration_panel()

@@ -1,0 +1,134 @@
+"""The Errors page as a person sees it: confusion matrix data, the example table it filters, slices, calibration."""
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import confusion_matrix
+
+from analysis_pages_support import LABELS, ROOT, app_test, build_fixture, dataframe, predictions, select_row
+
+PAGE = "pages/errors.py"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    return build_fixture(tmp_path_factory.mktemp("errors-page"))
+
+
+@pytest.fixture(scope="module")
+def truth(env):
+    probs, pred = predictions(env, "tiny-after")
+    gold = env["frame"]["label"].to_numpy()
+    return {"probs": probs, "pred": pred, "gold": gold, "wrong": np.flatnonzero(pred != gold)}
+
+
+def chart(at, prefix):
+    found = [c for c in at.get("plotly_chart") if prefix in c.proto.id]
+    assert found, [c.proto.id for c in at.get("plotly_chart")]
+    return json.loads(found[0].proto.spec)
+
+
+def test_confusion_matrix_markers_and_counts_match_the_predictions(env, truth, monkeypatch):
+    at = app_test(env, monkeypatch, PAGE)
+    # two checkpoints chosen: the candidate (after) is analysed by default
+    assert at.radio[0].label == "Checkpoint" and at.radio[0].value == "tiny-after"
+    spec = chart(at, "errors-cm-")
+    (trace,) = spec["data"]
+    assert trace["type"] == "scatter" and trace["marker"]["symbol"] == "square"
+    assert len(trace["x"]) == len(LABELS) ** 2
+    shown = {(g, p): int(t) for g, p, t in zip(trace["y"], trace["x"], trace["text"])}
+    expected = confusion_matrix(truth["gold"], truth["pred"], labels=list(LABELS))
+    for gi, g in enumerate(LABELS):
+        for pi, p in enumerate(LABELS):
+            assert shown[(g, p)] == expected[gi, pi]
+    assert spec["layout"]["xaxis"]["title"]["text"] == "Predicted label"
+    assert spec["layout"]["yaxis"]["title"]["text"] == "Gold label"
+    accuracy = (truth["pred"] == truth["gold"]).mean()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Accuracy"] == f"{accuracy:.1%}"
+    assert metrics["Mistakes"] == str(len(truth["wrong"]))
+
+
+def test_default_table_lists_every_mistake_most_confident_first(env, truth, monkeypatch):
+    at = app_test(env, monkeypatch, PAGE)
+    table = dataframe(at, "errors-examples-").value
+    assert sorted(table.index) == sorted(truth["wrong"].tolist())
+    assert not table["correct"].any()
+    assert np.all(np.diff(table["confidence"].to_numpy()) <= 1e-12)
+    first = table.index[0]
+    assert table.loc[first, "p_gold"] == pytest.approx(truth["probs"][first, LABELS.index(truth["gold"][first])], abs=1e-6)
+    assert set(table.columns) >= {"text", "gold", "pred", "confidence", "p_gold", "source", "n_words"}
+
+
+def test_picking_a_cell_filters_the_table_and_a_row_opens_the_example(env, truth, monkeypatch):
+    at = app_test(env, monkeypatch, PAGE)
+    box = at.selectbox(key=[s.key for s in at.selectbox if s.label == "Show"][0])
+    cells = [o for o in box.options if "→" in o]
+    assert cells, box.options
+    gold, pred = cells[0].split(" → ")
+    box.set_value(cells[0]).run()
+    table = dataframe(at, "errors-examples-").value
+    expected = np.flatnonzero((truth["gold"] == gold) & (truth["pred"] == pred))
+    assert sorted(table.index) == expected.tolist()
+    assert set(table["gold"]) == {gold} and set(table["pred"]) == {pred}
+    select_row(at, dataframe(at, "errors-examples-"), 0)
+    example = table.index[0]
+    detail = [m.value for m in at.markdown if m.value.startswith(f"**Example {example}**")]
+    assert detail and f"gold **{gold}**, predicted **{pred}**" in detail[0]
+
+
+def test_metadata_keyword_and_confidence_slices(env, truth, monkeypatch):
+    at = app_test(env, monkeypatch, PAGE)
+    correct = truth["gold"] == truth["pred"]
+    source = env["frame"]["source"].to_numpy()
+    meta = dataframe(at, "errors-meta-source").value  # first metadata column is chosen by default
+    by_slice = meta.set_index("Slice")
+    for value in ("web", "app", "mail"):
+        assert by_slice.loc[value, "Examples"] == 20
+        assert by_slice.loc[value, "Accuracy"] == pytest.approx(correct[source == value].mean())
+        assert by_slice.loc[value, "Gap vs overall (points)"] == pytest.approx((correct[source == value].mean() - correct.mean()) * 100)
+
+    at.text_input(key="errors_keywords").set_value("terrible, loved").run()
+    keyword = dataframe(at, "errors-keyword-").value.set_index("Slice")
+    texts = env["frame"]["text"].str.lower()
+    assert keyword.loc['contains "terrible"', "Examples"] == texts.str.contains("terrible").sum()
+    assert keyword.loc['contains "loved"', "Examples"] == texts.str.contains("loved").sum()
+    assert keyword.loc["contains none of them", "Examples"] == (~texts.str.contains("terrible|loved")).sum()
+
+    conf = dataframe(at, "errors-confidence").value
+    assert conf["Examples"].sum() == len(env["frame"])
+
+
+def test_reliability_diagram_reports_the_ece(env, truth, monkeypatch):
+    from analysis.metrics import expected_calibration_error
+
+    at = app_test(env, monkeypatch, PAGE)
+    conf = truth["probs"].max(axis=1)
+    ece = expected_calibration_error(conf, truth["gold"] == truth["pred"], 10)
+    spec = chart(at, "errors-reliability-")
+    assert f"ECE {ece:.3f}" in spec["layout"]["title"]["text"]
+    bars = spec["data"][0]
+    assert sum(int(t.split("=")[1]) for t in bars["text"]) == len(env["frame"])
+    assert {m.label: m.value for m in at.metric}["Calibration error (ECE)"] == f"{ece:.3f}"
+
+
+def test_with_one_checkpoint_there_is_no_checkpoint_switch(env, monkeypatch):
+    at = app_test(env, monkeypatch, PAGE, single=True)
+    assert not [r for r in at.radio if r.label == "Checkpoint"]
+    assert "Where **tiny-before** goes wrong" in at.caption[0].value
+    assert len(chart(at, "errors-cm-")["data"][0]["x"]) == 4
+
+
+@pytest.mark.demo
+def test_errors_page_on_the_demo(monkeypatch):
+    from training.demo import default_demo_dir, demo_paths
+
+    paths = demo_paths(default_demo_dir())
+    if not (paths.manifest.is_file() and paths.before.is_dir() and paths.after.is_dir() and paths.test_data.is_file()):
+        pytest.skip("the demo is not built; run `veredicto demo` first")
+    import pandas as pd
+
+    env = {"checkpoints": paths.checkpoints, "data": paths.test_data}
+    at = app_test(env, monkeypatch, PAGE)
+    (trace,) = chart(at, "errors-cm-")["data"]
+    assert len(trace["x"]) == 4 and sum(int(t.replace(",", "")) for t in trace["text"]) == len(pd.read_csv(paths.test_data))
