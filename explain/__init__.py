@@ -5,3 +5,28 @@ May import `models` (checkpoints, the shared inference layer); nothing here runs
 from explain.attribution import Attribution, ExplainError, Token
 
 __all__ = ["Attribution", "ExplainError", "Token"]
+
+# per-example explanations and how far to trust them
+from explain.api import explain_text  # noqa: E402
+from explain.faithfulness import (  # noqa: E402
+    Agreement,
+    DeletionCurve,
+    Faithfulness,
+    agreement,
+    deletion_curves,
+    describe_trust,
+    faithfulness_score,
+    measure_faithfulness,
+)
+
+__all__ += [
+    "explain_text",
+    "Agreement",
+    "DeletionCurve",
+    "Faithfulness",
+    "agreement",
+    "deletion_curves",
+    "describe_trust",
+    "faithfulness_score",
+    "measure_faithfulness",
+]
