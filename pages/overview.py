@@ -1,11 +1,12 @@
 """Overview: what is loaded, how well each checkpoint does, and a box to try any sentence."""
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from analysis.figures import class_balance_figure
 from analysis.metrics import classification_metrics
 from dashboard.state import current_session, get_predictor, tables
-from dashboard.widgets import explanation_panel
+from dashboard.explanations import METHODS, get_attribution, method_column
 
 session = current_session()
 st.title("Overview")
@@ -22,7 +23,15 @@ with left:
     if truncated:
         st.warning(f"{truncated:,} text(s) are longer than the model reads ({session.baseline.max_length} tokens); only their beginning is scored.")
 with right:
-    st.plotly_chart(class_balance_figure(table_list[0]), width="stretch")
+    n_labels = len(table_list[0].labels)
+    st.plotly_chart(
+        class_balance_figure(
+            table_list[0].labels,
+            np.bincount(table_list[0].gold_idx, minlength=n_labels),
+            {t.checkpoint_name: np.bincount(t.pred_idx, minlength=n_labels) for t in table_list},
+        ),
+        width="stretch",
+    )
 
 st.subheader("Headline metrics")
 columns = st.columns(len(table_list))
@@ -59,7 +68,12 @@ def try_a_sentence():
         probs = predictor.predict_proba([text])[0]
         st.markdown(f"**{ref.name}** predicts **{predictor.labels[probs.argmax()]}** ({probs.max():.1%})")
         st.dataframe(pd.DataFrame([probs], columns=predictor.labels), hide_index=True)
-        explanation_panel(predictor, text, key=f"try-{ref.short_fingerprint}")
+        columns = st.columns(len(METHODS))
+        for column, method in zip(columns, METHODS):
+            attribution = get_attribution(predictor, text, method)
+            if attribution is not None:
+                with column:
+                    method_column(attribution, attribution.predicted, key=f"try-{ref.short_fingerprint}")
 
 
 try_a_sentence()

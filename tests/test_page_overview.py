@@ -1,0 +1,56 @@
+"""The Overview page as a person sees it: fingerprints, headline metrics, class balance, try-a-sentence."""
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score
+
+from analysis_pages_support import LABELS, app_test, build_fixture, predictions
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    return build_fixture(tmp_path_factory.mktemp("overview-page"))
+
+
+def test_headline_metrics_match_the_predictions(env, monkeypatch):
+    at = app_test(env, monkeypatch, "pages/overview.py")
+    gold = env["frame"]["label"].to_numpy()
+    shown = [m for m in at.metric]
+    for name in ("tiny-before", "tiny-after"):
+        _, pred = predictions(env, name)
+        assert any(m.label == "Accuracy" and m.value == f"{(pred == gold).mean():.1%}" for m in shown), name
+        assert any(m.label == "Macro-F1" and m.value == f"{f1_score(gold, pred, average='macro'):.3f}" for m in shown), name
+    markdown = " ".join(m.value for m in at.markdown)
+    assert "tiny-before (baseline)" in markdown and "tiny-after (candidate)" in markdown
+    per_class = at.dataframe[0].value
+    assert list(per_class.index) == list(LABELS) and per_class["support"].sum() == len(gold)
+
+
+def test_class_balance_counts_gold_and_predictions(env, monkeypatch):
+    at = app_test(env, monkeypatch, "pages/overview.py")
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    gold_trace = spec["data"][0]
+    expected = [int((env["frame"]["label"] == l).sum()) for l in LABELS]
+    assert gold_trace["name"] == "Gold labels" and list(gold_trace["y"]) == expected
+    _, pred = predictions(env, "tiny-after")
+    after = next(t for t in spec["data"] if t["name"] == "Predicted by tiny-after")
+    assert list(after["y"]) == [int((pred == l).sum()) for l in LABELS]
+
+
+def test_try_a_sentence_predicts_and_explains(env, monkeypatch):
+    monkeypatch.setenv("VEREDICTO_SHAP_MAX_EVALS", "40")
+    monkeypatch.setenv("VEREDICTO_LIME_SAMPLES", "40")
+    at = app_test(env, monkeypatch, "pages/overview.py", single=True)
+    at.text_area[0].input("the film was good").run()
+    assert not at.exception, [e.message for e in at.exception]
+    from models import Predictor
+
+    probs = Predictor(str(env["single"] / "tiny-before"), device="cpu").predict_proba(["the film was good"])[0]
+    verdict = f"**tiny-before** predicts **{LABELS[int(np.argmax(probs))]}** ({probs.max():.1%})"
+    assert any(verdict in m.value for m in at.markdown)
+    heat = [json.loads(c.proto.spec) for c in at.get("plotly_chart") if "heat" in c.proto.id]
+    assert len(heat) == 2  # SHAP and LIME side by side
+    for spec in heat:
+        words = "".join(str(t) for trace in spec["data"] for t in (trace.get("text") or []))
+        assert "film" in words and "good" in words
