@@ -220,6 +220,9 @@ def discover_checkpoints(root: str | os.PathLike) -> tuple[list[CheckpointRef], 
 def load_checkpoint(ref: CheckpointRef, device: str = "cpu"):
     """Load (model, tokenizer) for a validated checkpoint: local files, safetensors, no remote code."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(ref.path, local_files_only=True, trust_remote_code=False)
