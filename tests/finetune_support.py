@@ -1,0 +1,54 @@
+"""Helpers for the fine-tuning tests: a small labelled data set the tiny BERT vocabulary covers, and a fast search space."""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pandas as pd
+
+POSITIVE = ["good", "great", "wonderful", "brilliant", "fun", "funny", "best", "loved", "enjoyed"]
+NEGATIVE = ["bad", "awful", "terrible", "boring", "dull", "sad", "worst", "hated", "never"]
+NEUTRAL = ["film", "movie", "story", "plot", "actor", "acting", "script", "scene", "the", "was", "and", "this", "it", "very", "really"]
+
+
+def make_texts(n_per_class: int = 24, seed: int = 0, classes=("negative", "positive")) -> pd.DataFrame:
+    """Distinct short sentences whose label follows from their sentiment words (learnable in seconds)."""
+    rng = random.Random(seed)
+    words = {"positive": POSITIVE, "negative": NEGATIVE, "neutral": NEUTRAL}
+    rows, seen = [], set()
+    for label in classes:
+        while sum(r[1] == label for r in rows) < n_per_class:
+            cue = words[label]
+            tokens = rng.sample(NEUTRAL, 4) + rng.sample(cue, 2)
+            rng.shuffle(tokens)
+            text = " ".join(tokens)
+            if text not in seen:
+                seen.add(text)
+                rows.append((text, label))
+    rng.shuffle(rows)
+    return pd.DataFrame(rows, columns=["review", "sentiment"])
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    return path
+
+
+def fast_space():
+    from training.finetune import SearchSpace
+
+    return SearchSpace(learning_rate=(1e-4, 3e-3), epochs=(1, 3), batch_sizes=(4, 8), weight_decay=(0.0, 0.1), warmup_ratio=(0.0, 0.2))
+
+
+def make_tiny_encoder(path: Path, seed: int = 0) -> Path:
+    """A tiny BERT *encoder* without a classification head, like the demo's base (config, tokenizer, safetensors)."""
+    from transformers import AutoTokenizer, BertModel
+
+    from tiny import make_tiny_checkpoint
+
+    path = Path(path)
+    full = make_tiny_checkpoint(path.with_name(path.name + "-with-head"), "bert", labels=None, seed=seed)
+    BertModel.from_pretrained(full).save_pretrained(path, safe_serialization=True)
+    AutoTokenizer.from_pretrained(full).save_pretrained(path)
+    return path
