@@ -234,7 +234,7 @@ def _slice_columns(policy: Policy, table: PredictionTable) -> list[str]:
     return list(wanted)
 
 
-def _faithfulness_rows(predictor, table: PredictionTable, policy: Policy, progress) -> tuple[pd.DataFrame, tuple]:
+def _faithfulness_rows(predictor, table: PredictionTable, policy: Policy, progress, cache=None) -> tuple[pd.DataFrame, tuple]:
     """Explain a seeded, label-stratified sample of texts and score how faithful each explanation is."""
     from explain.api import explain_text
     from explain.faithfulness import faithfulness_score
@@ -250,7 +250,10 @@ def _faithfulness_rows(predictor, table: PredictionTable, policy: Policy, progre
         if progress:
             progress(done, len(picked))
         try:
-            attribution = explain_text(predictor, text, method=method, seed=seed)
+            if cache is not None:
+                attribution = cache.get_or_compute(predictor, text, method, None, seed=seed)
+            else:
+                attribution = explain_text(predictor, text, method=method, seed=seed)
         except VeredictoError:
             continue  # e.g. an empty or one-token text has nothing to explain
         score = faithfulness_score(predictor, attribution)
@@ -272,6 +275,7 @@ def evaluate_gates(
     predictor=None,
     store=None,
     checkpoint_path: str = "",
+    cache=None,
     progress: Callable[[int, int], None] | None = None,
 ) -> GateReport:
     """Evaluate every gate the policy sets, in the policy's order.
@@ -279,6 +283,7 @@ def evaluate_gates(
     baseline: the "before" checkpoint's table on the same data (drop gates).
     predictor: the candidate's `models.Predictor` (faithfulness gate: explanations are computed).
     store: an `AuditStore` (approvals gate: distinct approvers of these exact weights).
+    cache: an `explain.cache.AttributionCache`, so explanations are computed once across runs.
     A gate whose input is missing is NOT_EVALUATED, never silently passed.
     """
     metrics = table_metrics(table)
@@ -305,7 +310,7 @@ def evaluate_gates(
 
     faith_rows, attributions = None, ()
     if "min_faithfulness" in policy.gates and predictor is not None:
-        faith_rows, attributions = _faithfulness_rows(predictor, table, policy, progress)
+        faith_rows, attributions = _faithfulness_rows(predictor, table, policy, progress, cache)
 
     evidence = Evidence(
         metrics=metrics, calibration=cal, accuracy_ci=(float(lo), float(hi)), recall_ci=recall_ci, slices=candidate_slices,
@@ -386,10 +391,11 @@ def evaluate_gates(
 
 
 def worst_slice_rows(report: GateReport, limit: int = 5) -> pd.DataFrame:
-    """The candidate's weakest slices (at least settings.slice_min_size examples), lowest accuracy first."""
+    """The candidate's slices below its overall accuracy (at least settings.slice_min_size examples), lowest first."""
     if report.evidence is None:
         return pd.DataFrame()
-    return worst_slices(report.evidence.slices, min_size=int(report.policy.settings["slice_min_size"]), limit=limit)
+    slices = report.evidence.slices
+    return worst_slices(slices[slices["gap"] < 0], min_size=int(report.policy.settings["slice_min_size"]), limit=limit)
 
 
 def format_table(report: GateReport) -> str:

@@ -1,0 +1,500 @@
+"""The stakeholder report: one self-contained HTML file that opens offline and prints cleanly to PDF.
+
+Plotly's JavaScript is embedded once, inline (no CDN, no network); every chart is a figure from
+`analysis.figures` or `explain.plots`, every number comes from the `GateReport` evidence the gates
+judged, so the report, the sign-off page and the audit record agree. Print CSS keeps tables and
+charts whole on A4/Letter pages (charts are drawn 700 px wide, which fits both).
+
+    html = make_report(gate_report, candidate_table, baseline=..., predictor=..., store=...)
+    Path("report.html").write_text(html, encoding="utf-8")
+"""
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from analysis.figures import (
+    class_delta_figure, confusion_matrix_figure, metric_delta_figure, reliability_figure, slice_accuracy_figure, slice_delta_figure,
+)
+from analysis.metrics import confusion, describe_calibration
+from analysis.predictions import PredictionTable
+from analysis.slices import confident_mistakes, describe_slice, wilson_interval
+from models.errors import VeredictoError
+from store.audit import ApprovalStatus, SignoffRecord, VerifyResult, app_version, approval_status, freshness
+from store.gates import FAIL, NOT_EVALUATED, PASS, GateReport, worst_slice_rows
+
+FIG_WIDTH = 700  # px: fits an A4 or Letter page in portrait with 12 mm margins
+METHOD_NAMES = {"shap": "SHAP", "lime": "LIME"}
+
+
+def esc(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def pct(x: float, digits: int = 1) -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x * 100:.{digits}f}%"
+
+
+def num(x: float, digits: int = 3) -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def short(text: str, limit: int = 220) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --------------------------------------------------------------------------- explained examples
+
+
+@dataclass(frozen=True, eq=False)
+class ExplainedExample:
+    index: int  # position in the evaluation set
+    reason: str  # why this example is in the report
+    text: str
+    gold: str
+    pred: str
+    confidence: float
+    attributions: tuple  # explain.Attribution, one per method, all for the predicted class
+
+
+def _flips(baseline: PredictionTable, candidate: PredictionTable) -> pd.DataFrame:
+    """`analysis.compare.flipped_examples`, or an empty table when no prediction changed
+    (flipped_examples cannot sort an empty selection under pandas 3)."""
+    from analysis.compare import flipped_examples
+
+    if np.array_equal(baseline.frame["pred"].to_numpy(), candidate.frame["pred"].to_numpy()):
+        return pd.DataFrame(columns=["status", "text", "gold", "pred_before", "pred_after"])
+    return flipped_examples(baseline, candidate)
+
+
+def pick_examples(candidate: PredictionTable, baseline: PredictionTable | None = None, n: int = 3) -> list[tuple[int, str]]:
+    """A few telling examples: the most confident mistake, a prediction fine-tuning broke (or fixed),
+    a confident correct prediction, then more confident mistakes. Deterministic; no duplicates."""
+    picks: list[tuple[int, str]] = []
+
+    def add(index: int, reason: str) -> None:
+        if len(picks) < n and all(index != i for i, _ in picks):
+            picks.append((int(index), reason))
+
+    mistakes = confident_mistakes(candidate)
+    if len(mistakes):
+        add(mistakes.index[0], f"the most confident mistake (confidence {mistakes['confidence'].iloc[0]:.0%})")
+    if baseline is not None:
+        flips = _flips(baseline, candidate)
+        for status, reason in (("broken", "right before fine-tuning, wrong after"), ("fixed", "wrong before fine-tuning, right after")):
+            fresh = [i for i in flips.index[flips["status"] == status] if all(i != j for j, _ in picks)]
+            if fresh:
+                add(fresh[0], reason)
+    correct = np.flatnonzero(candidate.correct)
+    if len(correct):
+        confidence = candidate.frame["confidence"].to_numpy()
+        best = correct[np.argsort(-confidence[correct], kind="stable")]
+        add(best[0], f"a confident correct prediction (confidence {confidence[best[0]]:.0%})")
+    for index, row in mistakes.iloc[1:].iterrows():
+        add(index, f"a confident mistake (confidence {row['confidence']:.0%})")
+    return picks
+
+
+def explain_examples(
+    predictor,
+    candidate: PredictionTable,
+    picks: Sequence[tuple[int, str]],
+    *,
+    methods: Sequence[str] = ("shap", "lime"),
+    cache=None,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[ExplainedExample]:
+    """Explain each picked example's predicted class with every method (through the attribution cache when given)."""
+    from explain.api import explain_text
+
+    out: list[ExplainedExample] = []
+    total, done = len(picks) * len(methods), 0
+    for index, reason in picks:
+        row = candidate.frame.iloc[index]
+        attributions = []
+        for method in methods:
+            try:
+                if cache is not None:
+                    attribution = cache.get_or_compute(predictor, row["text"], method, row["pred"], seed=seed)
+                else:
+                    attribution = explain_text(predictor, row["text"], method=method, target=row["pred"], seed=seed)
+                attributions.append(attribution)
+            except VeredictoError:
+                pass  # an empty or one-token text has nothing to explain; the report says so
+            done += 1
+            if progress:
+                progress(done, total)
+        out.append(ExplainedExample(int(index), reason, row["text"], row["gold"], row["pred"], float(row["confidence"]), tuple(attributions)))
+    return out
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def report_figures(gates: GateReport, candidate: PredictionTable, baseline: PredictionTable | None = None) -> dict[str, go.Figure]:
+    """Every chart of the report except the explanations, keyed by section name. Pure: data in, figures out."""
+    ev = gates.evidence
+    figures: dict[str, go.Figure] = {
+        "confusion": confusion_matrix_figure(
+            confusion(candidate.gold_idx, candidate.pred_idx, candidate.labels), candidate.labels,
+            title="Confusion matrix (rows: gold, columns: predicted)",
+        ),
+        "reliability": reliability_figure(ev.calibration),
+    }
+    worst = worst_slice_rows(gates, limit=8)
+    if len(worst):
+        overall = float(np.mean(candidate.correct))
+        figures["worst_slices"] = slice_accuracy_figure(
+            worst, overall, title=f"Weakest slices (bars: 95% interval; line: overall {overall:.1%})"
+        )
+    if ev.comparison is not None:
+        figures["metric_delta"] = metric_delta_figure(ev.comparison.deltas)
+        figures["class_delta"] = class_delta_figure(ev.comparison.per_class)
+        if ev.slice_deltas is not None:
+            big = ev.slice_deltas[ev.slice_deltas["size"] >= int(gates.policy.settings["slice_min_size"])]
+            if len(big):
+                shown = big.sort_values("delta", kind="stable").head(15)
+                figures["slice_delta"] = slice_delta_figure(shown, title="Accuracy change per slice (after − before)")
+    return figures
+
+
+def _figure_html(fig: go.Figure, div_id: str) -> str:
+    fig = go.Figure(fig)  # a copy: the caller's figure keeps its size
+    fig.update_layout(width=FIG_WIDTH, autosize=False)
+    body = fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id,
+                       config={"displayModeBar": False, "responsive": False, "staticPlot": False})
+    return f'<div class="figure">{body}</div>'
+
+
+# --------------------------------------------------------------------------- HTML pieces
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], classes: Sequence[str] | None = None, numeric: Sequence[int] = ()) -> str:
+    head = "".join(f"<th{' class=num' if i in numeric else ''}>{esc(h)}</th>" for i, h in enumerate(headers))
+    body = []
+    for r, row in enumerate(rows):
+        cls = f' class="{classes[r]}"' if classes and classes[r] else ""
+        cells = "".join(f"<td{' class=num' if i in numeric else ''}>{cell}</td>" for i, cell in enumerate(row))
+        body.append(f"<tr{cls}>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _badge(status: str) -> str:
+    text = {PASS: "PASS", FAIL: "FAIL", NOT_EVALUATED: "NOT EVALUATED"}.get(status, status.upper())
+    cls = {PASS: "pass", FAIL: "fail"}.get(status, "na")
+    return f'<span class="badge {cls}">{esc(text)}</span>'
+
+
+def _per_class_rows(gates: GateReport) -> list[list[str]]:
+    per_class = gates.evidence.metrics.per_class
+    rows = []
+    for label, row in per_class.iterrows():
+        tp = round(row["recall"] * row["support"])
+        p_lo, p_hi = wilson_interval(tp, row["predicted"])
+        r_lo, r_hi = wilson_interval(tp, row["support"])
+        rows.append([
+            esc(label),
+            f"{num(row['precision'])} <span class=ci>({num(float(p_lo), 2)}–{num(float(p_hi), 2)})</span>",
+            f"{num(row['recall'])} <span class=ci>({num(float(r_lo), 2)}–{num(float(r_hi), 2)})</span>",
+            num(row["f1"]),
+            f"{int(row['support']):,}",
+            f"{int(row['predicted']):,}",
+        ])
+    return rows
+
+
+def _signoff_rows(records: Sequence[SignoffRecord], fingerprint: str) -> tuple[list[list[str]], list[str]]:
+    rows, classes = [], []
+    for r in records:
+        state = freshness(r, fingerprint)
+        now = "these weights" if state == "current" else "other weights (stale)"
+        decision = esc(r.decision_label) + (" <em>(stale: does not apply to these weights)</em>" if state != "current" else "")
+        rows.append([str(r.seq), esc(r.created_at[:19].replace("T", " ")) + " UTC", esc(r.reviewer), decision,
+                     f"<code>{esc(r.checkpoint_fingerprint[:12])}</code> · {esc(now)}", f"{r.gates_passed}/{r.gates_total}", esc(short(r.comment, 300))])
+        classes.append("stale" if state != "current" else r.decision)
+    return rows, classes
+
+
+CSS = """
+:root { --ink:#1d1d1f; --muted:#5f6368; --line:#d9dce1; --pass:#0b7a3e; --fail:#b3261e; --na:#8a5a00; --bg:#f6f7f9; }
+* { box-sizing: border-box; }
+body { margin:0; font: 14px/1.5 -apple-system, "Segoe UI", "Source Sans Pro", Roboto, Helvetica, Arial, sans-serif; color:var(--ink); background:#fff; }
+main { max-width: 780px; margin: 0 auto; padding: 28px 24px 60px; }
+h1 { font-size: 26px; margin: 0 0 4px; } h2 { font-size: 20px; margin: 34px 0 10px; padding-bottom: 4px; border-bottom: 2px solid var(--ink); }
+h3 { font-size: 16px; margin: 20px 0 6px; } p { margin: 6px 0 10px; } .muted, .ci { color: var(--muted); } .ci { font-size: 12px; }
+code, pre { font-family: "SFMono-Regular", Menlo, Consolas, monospace; font-size: 12px; }
+pre { background: var(--bg); border: 1px solid var(--line); padding: 10px; white-space: pre-wrap; word-break: break-word; }
+dl.meta { display: grid; grid-template-columns: 150px 1fr; gap: 2px 12px; margin: 14px 0; font-size: 13px; }
+dl.meta dt { color: var(--muted); } dl.meta dd { margin: 0; word-break: break-all; }
+nav.toc { font-size: 13px; margin: 10px 0 0; } nav.toc a { margin-right: 12px; color: #0b57d0; text-decoration: none; }
+.verdict { border-radius: 8px; padding: 14px 16px; margin: 12px 0; border: 2px solid; }
+.verdict.pass { border-color: var(--pass); background: #e9f6ee; } .verdict.fail { border-color: var(--fail); background: #fcebea; }
+.verdict.na { border-color: var(--na); background: #fff5e0; } .verdict strong { font-size: 17px; }
+.cards { display: grid; grid-template-columns: repeat(4, 1fr); gap: 10px; margin: 12px 0; }
+.card { border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px; background: var(--bg); }
+.card .k { font-size: 12px; color: var(--muted); } .card .v { font-size: 22px; font-weight: 600; } .card .s { font-size: 12px; color: var(--muted); }
+table { border-collapse: collapse; width: 100%; margin: 8px 0 14px; font-size: 13px; }
+th, td { border-bottom: 1px solid var(--line); padding: 5px 6px; text-align: left; vertical-align: top; }
+th { background: var(--bg); font-weight: 600; } td.num, th.num { text-align: right; white-space: nowrap; }
+tr.fail td:first-child { border-left: 4px solid var(--fail); } tr.pass td:first-child { border-left: 4px solid var(--pass); }
+tr.na td:first-child, tr.stale td:first-child { border-left: 4px solid var(--na); } tr.stale { color: var(--muted); }
+tr.reject td:first-child { border-left: 4px solid var(--fail); } tr.approve td:first-child { border-left: 4px solid var(--pass); }
+tr.changes_requested td:first-child { border-left: 4px solid var(--na); }
+.badge { display: inline-block; padding: 1px 7px; border-radius: 10px; font-size: 11px; font-weight: 700; color: #fff; white-space: nowrap; }
+.badge.pass { background: var(--pass); } .badge.fail { background: var(--fail); } .badge.na { background: var(--na); }
+.figure { margin: 8px 0 16px; width: 700px; max-width: 100%; overflow: hidden; }
+.example { border: 1px solid var(--line); border-radius: 8px; padding: 10px 14px; margin: 14px 0; }
+.example blockquote { margin: 6px 0; padding: 6px 10px; background: var(--bg); border-left: 3px solid var(--line); }
+.note { font-size: 12px; color: var(--muted); }
+footer { margin-top: 40px; font-size: 12px; color: var(--muted); border-top: 1px solid var(--line); padding-top: 8px; }
+@page { size: A4; margin: 12mm; }
+@media print {
+  body { font-size: 11pt; -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+  main { max-width: none; padding: 0; }
+  nav.toc { display: none; }
+  h2 { break-after: avoid; page-break-after: avoid; } h3 { break-after: avoid; page-break-after: avoid; }
+  .figure, .card, .verdict, .example, tr, pre { break-inside: avoid; page-break-inside: avoid; }
+  section.page { break-before: page; page-break-before: always; }
+  a { color: inherit; text-decoration: none; }
+  .modebar-container { display: none !important; }
+}
+"""
+
+
+def _plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs()
+
+
+def build_report(
+    gates: GateReport,
+    candidate: PredictionTable,
+    *,
+    baseline: PredictionTable | None = None,
+    examples: Sequence[ExplainedExample] = (),
+    records: Sequence[SignoffRecord] | None = None,
+    chain: VerifyResult | None = None,
+    approval: ApprovalStatus | None = None,
+    generated_at: datetime | None = None,
+    title: str | None = None,
+    store_url: str = "",
+) -> str:
+    """Assemble the HTML. Everything it shows is passed in; nothing here runs a model or a query."""
+    ev = gates.evidence
+    if ev is None:
+        raise VeredictoError("This gate report carries no evidence (metrics, slices) to report on; evaluate the gates again.")
+    generated = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
+    title = title or f"Release report: {gates.checkpoint_name}"
+    figures = report_figures(gates, candidate, baseline)
+    m = ev.metrics
+    policy = gates.policy
+    if approval is None and records is not None:
+        approval = approval_status(records, gates.fingerprint, int(policy.gates.get("approvals_required", 1) or 1), gates.checkpoint_path or None)
+    parts: list[str] = []
+    add = parts.append
+
+    # ---- header
+    add(f"<header><h1>{esc(title)}</h1><p class=muted>Generated {esc(generated)} by Veredicto {esc(app_version())}. "
+        "Every number below was computed on the exact weights and data named here.</p>")
+    meta = [
+        ("Checkpoint", f"{esc(gates.checkpoint_name)} <code>{esc(gates.fingerprint)}</code>"),
+        ("Baseline", f"{esc(gates.baseline_name)} <code>{esc(gates.baseline_fingerprint)}</code>" if gates.baseline_name else "none (no before/after comparison)"),
+        ("Evaluation data", f"{esc(gates.dataset_name)} · {gates.n:,} examples <code>{esc(gates.dataset_fingerprint)}</code>"),
+        ("Policy", f"{esc(policy.name or policy.source)} <code>sha256 {esc(policy.sha256)}</code>"),
+    ]
+    if gates.checkpoint_path:
+        meta.insert(1, ("Checkpoint path", f"<code>{esc(gates.checkpoint_path)}</code>"))
+    add("<dl class=meta>" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in meta) + "</dl>")
+    toc = [("summary", "Summary"), ("gates", "Gates"), ("metrics", "Metrics")]
+    if ev.comparison is not None:
+        toc.append(("comparison", "Before / after"))
+    toc += [("slices", "Worst slices"), ("explanations", "Explained examples"), ("signoffs", "Sign-off history"), ("policy", "Policy")]
+    add("<nav class=toc>" + "".join(f'<a href="#{a}">{esc(t)}</a>' for a, t in toc) + "</nav></header>")
+
+    # ---- summary
+    verdict_cls = "na" if gates.not_evaluated else ("fail" if gates.failed else "pass")
+    lines = [f"<strong>Gates: {esc(gates.verdict)}.</strong>"]
+    for r in gates.failed:
+        lines.append(f"Fails <em>{esc(r.title)}</em>: measured {esc(r.measured_text)}, required {esc(r.threshold_text)}.")
+    for r in gates.not_evaluated:
+        lines.append(f"Not evaluated: <em>{esc(r.title)}</em> ({esc(r.detail)})")
+    if approval is not None:
+        lines.append(f"<strong>Sign-off: {esc(approval.state.replace('_', ' '))}.</strong> {esc(approval.message)}")
+    add('<section id="summary"><h2>Summary</h2>' + f'<div class="verdict {verdict_cls}">' + "<br>".join(lines) + "</div>")
+    lo, hi = ev.accuracy_ci
+    cards = [
+        ("Accuracy", pct(m.accuracy), f"95% CI {pct(lo)}–{pct(hi)}"),
+        ("Macro-F1", num(m.macro_f1), f"{len(m.labels)} classes"),
+        ("Calibration error", num(ev.calibration.ece), f"ECE, {ev.calibration.n_bins} bins"),
+        ("Examples", f"{m.n:,}", esc(gates.dataset_name)),
+    ]
+    add("<div class=cards>" + "".join(f"<div class=card><div class=k>{k}</div><div class=v>{v}</div><div class=s>{s}</div></div>" for k, v, s in cards) + "</div>")
+    bullets = [describe_calibration(ev.calibration)]
+    if ev.comparison is not None:
+        from analysis.compare import describe_comparison, describe_mcnemar
+
+        bullets.insert(0, describe_comparison(ev.comparison))
+        bullets.insert(1, describe_mcnemar(ev.comparison.mcnemar, ev.comparison.before_name, ev.comparison.after_name))
+    worst = worst_slice_rows(gates, limit=3)
+    if len(worst):
+        bullets.append("Weakest slice: " + describe_slice(worst.iloc[0]))
+    add("<ul>" + "".join(f"<li>{esc(b)}</li>" for b in bullets) + "</ul></section>")
+
+    # ---- gates
+    rows = [[esc(r.title), _badge(r.status), esc(r.measured_text), esc(r.threshold_text), esc(r.detail)] for r in gates.results]
+    add('<section id="gates"><h2>Release gates</h2>'
+        f"<p>Policy <strong>{esc(policy.name or policy.source)}</strong>: {len(gates.results)} gate(s). "
+        "A gate that could not be evaluated counts as not passed.</p>"
+        + _table(["Gate", "Result", "Measured", "Threshold", "How it was measured"], rows,
+                 classes=[{PASS: "pass", FAIL: "fail"}.get(r.status, "na") for r in gates.results], numeric=(2,))
+        + "</section>")
+
+    # ---- metrics
+    add('<section id="metrics" class="page"><h2>Metrics</h2>'
+        f"<p>On {m.n:,} examples: accuracy {pct(m.accuracy)} (95% Wilson interval {pct(lo)}–{pct(hi)}), macro-F1 {num(m.macro_f1)}. "
+        "Per class, the intervals in brackets are 95% Wilson intervals for precision (among the examples predicted as the class) "
+        "and recall (among the examples that are the class).</p>"
+        + _table(["Class", "Precision (95% CI)", "Recall (95% CI)", "F1", "Gold examples", "Predicted"], _per_class_rows(gates), numeric=(3, 4, 5))
+        + _figure_html(figures["confusion"], "fig-confusion")
+        + f"<h3>Calibration</h3><p>{esc(describe_calibration(ev.calibration))}</p>"
+        + _figure_html(figures["reliability"], "fig-reliability") + "</section>")
+
+    # ---- before / after
+    if ev.comparison is not None:
+        from analysis.compare import describe_comparison, describe_mcnemar
+
+        comp = ev.comparison
+        delta_rows = [[{"accuracy": "Accuracy", "macro_f1": "Macro-F1"}.get(k, k), num(r["before"]), num(r["after"]), f"{r['delta']:+.3f}",
+                       f"{r['ci_low']:+.3f} to {r['ci_high']:+.3f}"] for k, r in comp.deltas.iterrows()]
+        flips = _flips(baseline, candidate) if baseline is not None else pd.DataFrame()
+        counts = flips["status"].value_counts() if len(flips) else pd.Series(dtype=int)
+        flip_rows = [[esc(r["status"]), esc(short(r["text"], 160)), esc(r["gold"]), esc(r["pred_before"]), esc(r["pred_after"])]
+                     for _, r in flips.head(10).iterrows()]
+        worse = comp.per_class[comp.per_class["worse"]]
+        add('<section id="comparison" class="page"><h2>Before / after</h2>'
+            f"<p>{esc(describe_comparison(comp))}</p><p>{esc(describe_mcnemar(comp.mcnemar, comp.before_name, comp.after_name))}</p>"
+            + _table(["Metric", f"Before ({comp.before_name})", f"After ({comp.after_name})", "Change", f"{int(comp.level * 100)}% paired bootstrap CI"], delta_rows, numeric=(1, 2, 3, 4))
+            + _figure_html(figures["metric_delta"], "fig-metric-delta")
+            + (f"<p>Classes whose F1 went down: {esc(', '.join(map(str, worse.index)))}.</p>" if len(worse) else "<p>No class got a lower F1.</p>")
+            + _figure_html(figures["class_delta"], "fig-class-delta")
+            + (_figure_html(figures["slice_delta"], "fig-slice-delta") if "slice_delta" in figures else "")
+            + f"<h3>Flipped predictions</h3><p>{int(counts.get('fixed', 0))} fixed, {int(counts.get('broken', 0))} broken, "
+              f"{int(counts.get('changed, still wrong', 0))} changed but still wrong. The first ten:</p>"
+            + (_table(["Status", "Text", "Gold", "Before", "After"], flip_rows) if flip_rows else "<p>No prediction changed.</p>")
+            + "</section>")
+
+    # ---- worst slices
+    worst = worst_slice_rows(gates, limit=8)
+    min_size = int(policy.settings["slice_min_size"])
+    slice_html = f'<section id="slices"><h2>Worst slices</h2><p>Slices of the data (metadata values, text length) with at least {min_size} examples whose accuracy is below the overall accuracy, lowest first.</p>'
+    if len(worst):
+        slice_html += "<ul>" + "".join(f"<li>{esc(describe_slice(r))}</li>" for _, r in worst.head(5).iterrows()) + "</ul>"
+        slice_html += _table(
+            ["Feature", "Slice", "Examples", "Accuracy", "95% CI", "vs overall"],
+            [[esc(r["feature"]), esc(r["slice"]), f"{int(r['size']):,}", pct(r["accuracy"]), f"{pct(r['ci_low'])}–{pct(r['ci_high'])}", f"{r['gap'] * 100:+.1f} pts"]
+             for _, r in worst.iterrows()], numeric=(2, 3, 4, 5))
+        slice_html += _figure_html(figures["worst_slices"], "fig-worst-slices")
+    else:
+        slice_html += (f"<p>No slice with {min_size} or more examples is below the overall accuracy. "
+                       "Lower <code>settings.slice_min_size</code> in the policy to look at smaller slices.</p>")
+    add(slice_html + "</section>")
+
+    # ---- explanations
+    exp_html = ('<section id="explanations" class="page"><h2>Explained examples</h2>'
+                "<p>Why the model predicted what it did on a few telling examples. Red words push toward the predicted class, blue words against it. "
+                "SHAP values are in probability points and add up to the prediction; LIME weights come from a local linear fit, so compare the "
+                "pattern of colours between the two methods, not the sizes. When the methods disagree, trust neither blindly.</p>")
+    if not examples:
+        exp_html += "<p class=note>No explanations in this report (no model was loaded to compute them).</p>"
+    from explain.plots import token_heat_figure, top_tokens_figure
+
+    for k, example in enumerate(examples, start=1):
+        verdict = "correct" if example.gold == example.pred else "wrong"
+        exp_html += (f'<div class="example"><h3>Example {k}: {esc(example.reason)}</h3>'
+                     f"<p>Example #{example.index} · gold <strong>{esc(example.gold)}</strong> · predicted <strong>{esc(example.pred)}</strong> "
+                     f"({example.confidence:.0%}, {verdict})</p><blockquote>{esc(short(example.text, 1200))}</blockquote>")
+        if not example.attributions:
+            exp_html += "<p class=note>This text could not be explained (empty or a single token).</p>"
+        for attribution in example.attributions:
+            name = METHOD_NAMES.get(attribution.method, attribution.method)
+            exp_html += _figure_html(token_heat_figure(attribution, example.pred, width=70), f"fig-ex{k}-{attribution.method}-heat")
+            exp_html += _figure_html(top_tokens_figure(attribution, example.pred, k=8), f"fig-ex{k}-{attribution.method}-top")
+            exp_html += (f"<p class=note>{esc(name)}: {attribution.n_model_calls:,} model calls"
+                         + (", text truncated to what the model reads" if attribution.truncated else "") + ".</p>")
+        exp_html += "</div>"
+    add(exp_html + "</section>")
+
+    # ---- sign-offs
+    so_html = '<section id="signoffs" class="page"><h2>Sign-off history</h2>'
+    if store_url:
+        so_html += f"<p class=muted>Audit store: <code>{esc(store_url)}</code></p>"
+    if chain is not None:
+        if chain.ok:
+            so_html += (f'<div class="verdict pass">Audit chain verified: {chain.records} record(s), every hash and link checks out. '
+                        f"Head <code>{esc(chain.head_hash)}</code>.</div>")
+        else:
+            so_html += f'<div class="verdict fail"><strong>Audit chain BROKEN</strong> at record #{chain.first_bad}: {esc(chain.problem)} Do not rely on the history below.</div>'
+    if records is None:
+        so_html += "<p class=note>No audit store was consulted.</p>"
+    elif not records:
+        so_html += "<p>No sign-off yet for this checkpoint.</p>"
+    else:
+        rows, classes = _signoff_rows(records, gates.fingerprint)
+        so_html += _table(["#", "When", "Reviewer", "Decision", "Weights", "Gates passed", "Comment"], rows, classes=classes)
+        if any(c == "stale" for c in classes):
+            so_html += "<p class=note>Stale sign-offs were given to other weights at the same path: the checkpoint files changed afterwards, so they do not count.</p>"
+    add(so_html + "</section>")
+
+    # ---- policy
+    add(f'<section id="policy"><h2>Policy</h2><p>The exact policy file, <code>{esc(policy.source)}</code> (sha256 <code>{esc(policy.sha256)}</code>):</p>'
+        f"<pre>{esc(policy.text)}</pre></section>")
+    add(f"<footer>Veredicto {esc(app_version())} · report generated {esc(generated)} · checkpoint <code>{esc(gates.fingerprint)}</code> · "
+        f"data <code>{esc(gates.dataset_fingerprint)}</code></footer>")
+
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(title)}</title><style>{CSS}</style>"
+        f'<script type="text/javascript">{_plotly_js()}</script></head>'
+        f"<body><main>{''.join(parts)}</main></body></html>\n"
+    )
+
+
+def make_report(
+    gates: GateReport,
+    candidate: PredictionTable,
+    *,
+    baseline: PredictionTable | None = None,
+    predictor=None,
+    store=None,
+    cache=None,
+    n_examples: int = 3,
+    methods: Sequence[str] = ("shap", "lime"),
+    progress: Callable[[int, int], None] | None = None,
+    title: str | None = None,
+) -> str:
+    """Gather what the report shows (explanations if a predictor is given, sign-offs if a store is) and build it."""
+    examples: list[ExplainedExample] = []
+    if predictor is not None and n_examples > 0:
+        picks = pick_examples(candidate, baseline, n_examples)
+        examples = explain_examples(predictor, candidate, picks, methods=methods, cache=cache,
+                                    seed=int(gates.policy.settings["seed"]), progress=progress)
+    records = chain = approval = None
+    store_url = ""
+    if store is not None:
+        records = store.records(checkpoint_fingerprint=gates.fingerprint, checkpoint_path=gates.checkpoint_path or None)
+        chain = store.verify()
+        approval = store.status(gates.fingerprint, gates.checkpoint_path or None, int(gates.policy.gates.get("approvals_required", 1) or 1))
+        store_url = store.display_url
+    return build_report(gates, candidate, baseline=baseline, examples=examples, records=records, chain=chain,
+                        approval=approval, title=title, store_url=store_url)

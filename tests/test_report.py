@@ -1,0 +1,197 @@
+"""The stakeholder report: one self-contained HTML file (Plotly inline once, no CDN) with summary,
+gates, metrics with intervals, before/after, worst slices, explained examples and sign-off history;
+it renders offline in a real Chromium and prints to PDF."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from plotly.offline import get_plotlyjs
+
+from analysis.compare import compare_tables, flipped_examples
+from analysis.metrics import table_metrics
+from cli.main import main
+from store.audit import AuditStore
+from store.gates import evaluate_gates
+from store.report import build_report, make_report, pick_examples, report_figures
+from test_gates import ALL_GATES, BASELINE, GENRES, make_table, policy
+
+HORROR = [i for i in range(200) if GENRES[i] == "horror"]
+AFTER = make_table("after", {i for i in range(0, 200, 10) if GENRES[i] == "horror"} | set(HORROR[1:9]))
+
+
+@pytest.fixture
+def store(tmp_path):
+    return AuditStore(tmp_path / "store")
+
+
+@pytest.fixture
+def gates(store):
+    return evaluate_gates(policy(ALL_GATES),
+                          AFTER, baseline=BASELINE, store=store, checkpoint_path="/m/after")
+
+
+def external_resources(html: str) -> list[str]:
+    """Anything the browser would fetch: script/img/iframe src, stylesheet links, CSS @import/url(http…)."""
+    found = re.findall(r"<(?:script|img|iframe|audio|video|source)[^>]*\ssrc=[\"']([^\"']+)", html, flags=re.I)
+    found += re.findall(r"<link[^>]*href=[\"']([^\"']+)", html, flags=re.I)
+    found += re.findall(r"@import\s+url\(([^)]+)\)", html)
+    return found
+
+
+def test_report_is_self_contained_with_plotly_inline_exactly_once(gates):
+    html = build_report(gates, AFTER, baseline=BASELINE)
+    assert html.startswith("<!DOCTYPE html>")
+    assert html.count(get_plotlyjs()) == 1
+    assert external_resources(html) == []
+    assert "cdn.plot.ly/plotly" not in html.split(get_plotlyjs())[0] + html.split(get_plotlyjs())[1]
+    assert "@media print" in html and "@page" in html
+    assert html.count("Plotly.newPlot(") == len(report_figures(gates, AFTER, BASELINE))
+
+
+def test_report_shows_gates_metrics_deltas_and_worst_slices(gates):
+    html = build_report(gates, AFTER, baseline=BASELINE)
+    text = re.sub(r"<[^>]+>", " ", html.split("</script></head>")[1])
+    text = " ".join(text.split())
+    # summary and gates: the failing slice gate with measured value and threshold
+    assert "Gates: blocked: 1 of 5 gate(s) fail." in text
+    assert "Fails Worst slice drop vs baseline : measured 0.160, required ≤ 0.050." in text
+    for r in gates.results:
+        assert f"{r.title} {'PASS' if r.passed else 'FAIL'} {r.measured_text} {r.threshold_text}" in text
+    # metrics with intervals
+    m = table_metrics(AFTER)
+    lo, hi = gates.evidence.accuracy_ci
+    assert f"accuracy {m.accuracy * 100:.1f}% (95% Wilson interval {lo * 100:.1f}%–{hi * 100:.1f}%)" in text
+    assert re.search(r"neg 0\.\d{3} \(0\.\d\d–[01]\.\d\d\) 0\.\d{3} \(0\.\d\d–[01]\.\d\d\)", text)
+    # before/after with the bootstrap interval, and flips counted as compare_tables/flipped_examples count them
+    comp = compare_tables(BASELINE, AFTER)
+    row = comp.deltas.loc["macro_f1"]
+    assert f"Macro-F1 {row['before']:.3f} {row['after']:.3f} {row['delta']:+.3f} {row['ci_low']:+.3f} to {row['ci_high']:+.3f}" in text
+    flips = flipped_examples(BASELINE, AFTER)["status"].value_counts()
+    assert f"{flips['fixed']} fixed, {flips['broken']} broken" in text
+    # worst slices: horror only (everything else is above overall)
+    assert "genre = horror: 50 examples, accuracy 74%" in text
+    assert "genre = drama" not in text.split("Worst slices")[2]
+
+
+def test_report_figures_carry_the_analysis_data(gates):
+    figures = report_figures(gates, AFTER, BASELINE)
+    assert set(figures) == {"confusion", "reliability", "worst_slices", "metric_delta", "class_delta", "slice_delta"}
+    worst = figures["worst_slices"].data[0]
+    assert list(worst.y) == ["horror (n=50)"] and worst.x[0] == pytest.approx(37 / 50)
+    deltas = figures["slice_delta"].data[0]
+    assert deltas.x[0].startswith("genre: horror") and deltas.y[0] == pytest.approx(-16.0)  # percentage points
+    confusion = figures["confusion"].data[0]
+    assert sorted(int(t) for t in confusion.text) == sorted(np.bincount(AFTER.gold_idx * 2 + AFTER.pred_idx, minlength=4).tolist())
+
+
+def test_signoff_history_marks_stale_records_and_escapes_what_people_typed(gates, store):
+    store.append(reviewer="alice", decision="approve", **gates.signoff_fields())
+    fields = {**gates.signoff_fields(), "checkpoint_fingerprint": "0" * 64}  # the same path, older weights
+    store.append(reviewer="bob", decision="approve", **fields)
+    store.append(reviewer="<script>alert(1)</script>", decision="changes_requested", comment="see <b>horror</b>", **gates.signoff_fields())
+    html = make_report(gates, AFTER, baseline=BASELINE, store=store)
+    body = html.split("</script></head>")[1]
+    assert "<script>alert(1)</script>" not in body and "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+    assert "see &lt;b&gt;horror&lt;/b&gt;" in body
+    assert "Audit chain verified: 3 record(s)" in body
+    history = body.split('id="signoffs"')[1]
+    assert history.count("<tr class=") == 3
+    assert '<tr class="stale">' in history and "other weights (stale)" in history
+    assert "Sign-off: changes requested." in body
+
+
+def test_broken_chain_is_shown_in_the_report(gates, store):
+    store.append(reviewer="alice", decision="approve", **gates.signoff_fields())
+    with store.engine.connect() as conn, conn.begin():
+        conn.exec_driver_sql("UPDATE veredicto_signoffs SET reviewer = 'mallory' WHERE seq = 1")
+    html = make_report(gates, AFTER, baseline=BASELINE, store=store)
+    assert "Audit chain BROKEN</strong> at record #1" in html
+
+
+def test_report_without_baseline_or_store_says_so(store):
+    gates = evaluate_gates(policy("gates:\n  min_macro_f1: 0.5\n"), AFTER)
+    html = build_report(gates, AFTER)
+    assert 'id="comparison"' not in html and "none (no before/after comparison)" in html
+    assert "No audit store was consulted." in html and "no model was loaded" in html
+
+
+def test_examples_are_picked_for_a_reason_and_deterministically():
+    picks = pick_examples(AFTER, BASELINE, n=4)
+    assert picks == pick_examples(AFTER, BASELINE, n=4)
+    index, reason = picks[0]
+    assert reason.startswith("the most confident mistake") and not AFTER.correct[index]
+    assert any(r.startswith("right before fine-tuning, wrong after") for _, r in picks)
+    assert any(r.startswith("a confident correct prediction") for _, r in picks)
+    assert len({i for i, _ in picks}) == 4
+
+
+def test_explained_examples_with_shap_and_lime_on_a_real_model(tiny_bert_predictor, tmp_path):
+    from analysis.predictions import predict_table
+    from evaldata.loading import load_eval_data
+
+    data = tmp_path / "e.csv"
+    pd.DataFrame({"text": ["a good film", "an awful boring film", "great acting", "bad plot and bad acting"],
+                  "label": ["positive", "negative", "positive", "negative"]}).to_csv(data, index=False)
+    table = predict_table(tiny_bert_predictor, load_eval_data(data))
+    gates = evaluate_gates(policy("gates:\n  min_macro_f1: 0.0\nsettings:\n  slice_min_size: 1\n"), table)
+    html = make_report(gates, table, predictor=tiny_bert_predictor, n_examples=2)
+    for k in (1, 2):
+        for method in ("shap", "lime"):
+            assert f'id="fig-ex{k}-{method}-heat"' in html and f'id="fig-ex{k}-{method}-top"' in html
+    assert re.search(r'SHAP (—|\\u2014) why', html) and re.search(r'LIME (—|\\u2014) why', html)
+
+
+def test_cli_report_writes_one_offline_file(tiny_bert, tmp_path, capsys):
+    data = tmp_path / "e.csv"
+    pd.DataFrame({"text": [f"a {w} film {i}" for i, w in enumerate(["good", "bad", "fine", "awful"] * 5)],
+                  "label": ["positive", "negative"] * 10}).to_csv(data, index=False)
+    pol = tmp_path / "p.yaml"
+    pol.write_text("name: ci\ngates:\n  min_macro_f1: 0.0\n  max_drop_vs_baseline: 0.0\n  approvals_required: 1\n")
+    out = tmp_path / "out" / "report.html"
+    code = main(["report", "--model", str(tiny_bert), "--baseline", str(tiny_bert), "--data", str(data), "--out", str(out),
+                 "--policy", str(pol), "--store", str(tmp_path / "store"), "--cache-dir", str(tmp_path / "cache"), "--examples", "1"])
+    assert code == 0, capsys.readouterr().err
+    html = out.read_text(encoding="utf-8")
+    assert external_resources(html) == [] and html.count(get_plotlyjs()) == 1
+    assert "Release report: tiny-bert" in html and 'id="fig-ex1-shap-heat"' in html
+    assert "No sign-off yet for this checkpoint." in html
+    assert "Wrote" in capsys.readouterr().err
+
+
+def test_cli_report_refuses_a_non_html_output(tiny_bert, tmp_path, capsys):
+    assert main(["report", "--model", str(tiny_bert), "--data", str(tmp_path / "x.csv"), "--out", str(tmp_path / "r.pdf")]) == 2
+    assert "--out must end in .html" in capsys.readouterr().err
+
+
+@pytest.mark.browser
+def test_report_renders_offline_in_chromium_and_prints_to_pdf(gates, store, tmp_path):
+    from browser import SHOTS, browser_page, chromium_path
+
+    if not chromium_path():
+        pytest.skip("no Chromium: install Debian's chromium package to run browser tests")
+    store.append(reviewer="alice", decision="approve", **gates.signoff_fields())
+    html = make_report(gates, AFTER, baseline=BASELINE, store=store)
+    path = tmp_path / "report.html"
+    path.write_text(html, encoding="utf-8")
+    with browser_page(width=900, height=1200) as page:
+        requests, errors = [], []
+        page.route("**/*", lambda route: (requests.append(route.request.url), route.continue_() if route.request.url.startswith("file:") else route.abort()))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(path.as_uri())
+        page.wait_for_function("() => document.querySelectorAll('div.figure .main-svg').length > 0")
+        page.wait_for_timeout(500)
+        assert errors == []
+        assert [u for u in requests if not u.startswith("file:")] == []  # nothing fetched from the network
+        n_figures = page.locator("div.figure").count()
+        assert n_figures == len(report_figures(gates, AFTER, BASELINE))
+        assert page.locator("div.figure .plotly .main-svg").count() >= n_figures  # every chart was drawn
+        assert page.locator("#gates tbody tr").count() == 5
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "report.png"), full_page=True)
+        page.emulate_media(media="print")
+        pdf = page.pdf(format="A4", print_background=True)
+        (SHOTS / "report.pdf").write_bytes(pdf)
+    assert pdf.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page[^s]", pdf)) >= 3
