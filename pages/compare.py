@@ -1,0 +1,293 @@
+"""Compare: is the fine-tuned checkpoint better than the baseline on the same data — and where did it get worse?"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from analysis import figures
+from analysis.attribution_diff import attribution_change, biggest_changes, describe_change
+from analysis.compare import FLIP_STATUSES, compare_tables, describe_comparison, describe_mcnemar, flipped_examples, pair_tables, slice_deltas
+from analysis.predictions import PredictionTable
+from analysis.selection import selected_index
+from analysis.slices import data_slices, gold_slices, keyword_slices, parse_keywords
+from dashboard.state import current_session, get_predictor, tables
+from models.errors import VeredictoError
+
+N_BOOT = 2000
+SEED = 0
+
+
+def table_key(table: PredictionTable) -> str:
+    return f"{table.fingerprint}:{table.data_fingerprint}:{hashlib.sha1(table.gold_idx.tobytes()).hexdigest()}"
+
+
+@st.cache_data(show_spinner="Bootstrapping confidence intervals…", max_entries=16)
+def comparison_for(_before: PredictionTable, _after: PredictionTable, key: str, n_boot: int, seed: int):
+    return compare_tables(_before, _after, n_boot=n_boot, seed=seed)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def flips_for(_before: PredictionTable, _after: PredictionTable, key: str) -> pd.DataFrame:
+    return flipped_examples(_before, _after)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def slice_deltas_for(_before: PredictionTable, _after: PredictionTable, key: str, keywords: tuple[str, ...], bins: int) -> pd.DataFrame:
+    frame = _before.frame
+    slices = gold_slices(_before) + data_slices(frame, _before.metadata, bins=bins)
+    if keywords:
+        slices += keyword_slices(frame, list(keywords))
+    paired = pair_tables(_before, _after)
+    return slice_deltas(slices, paired.correct_before, paired.correct_after)
+
+
+@st.cache_resource(show_spinner=False)
+def attribution_store():
+    from explain.cache import AttributionCache
+
+    return AttributionCache()
+
+
+def pct_points(x: float) -> str:
+    return f"{x * 100:+.1f} points"
+
+
+# --- page ---------------------------------------------------------------------------------------------------------
+
+session = current_session()
+st.title("Compare")
+if len(session.checkpoints) < 2:
+    st.info(
+        f"Compare needs two checkpoints; only **{session.checkpoints[0].name}** is chosen. In the sidebar, add a second one under "
+        "**Compare up to two (baseline first)**: the first is the baseline (before fine-tuning), the second the candidate (after)."
+    )
+    st.stop()
+
+before_ref, after_ref = session.checkpoints[0], session.checkpoints[-1]
+before, after = tables(session)
+key = table_key(before) + "|" + table_key(after)
+try:
+    comp = comparison_for(before, after, key, N_BOOT, SEED)
+except VeredictoError as exc:
+    st.error(str(exc))
+    st.stop()
+st.caption(
+    f"Baseline **{comp.before_name}** (`{before_ref.short_fingerprint}`) vs candidate **{comp.after_name}** (`{after_ref.short_fingerprint}`) "
+    f"on the same {comp.n:,} examples of **{before.data_name}**. Every difference is measured example by example."
+)
+
+# --- headline ---------------------------------------------------------------------------------------------------------
+acc, f1 = comp.deltas.loc["accuracy"], comp.deltas.loc["macro_f1"]
+a, b, c, d = st.columns(4)
+a.metric("Accuracy (candidate)", f"{acc.after:.1%}", delta=pct_points(acc.delta), help=f"Baseline {acc.before:.1%}; 95% interval of the change {pct_points(acc.ci_low)} to {pct_points(acc.ci_high)}")
+b.metric("Macro-F1 (candidate)", f"{f1.after:.3f}", delta=f"{f1.delta:+.3f}", help=f"Baseline {f1.before:.3f}; 95% interval of the change {f1.ci_low:+.3f} to {f1.ci_high:+.3f}")
+c.metric("Fixed", f"{comp.mcnemar.fixed:,}", help="Wrong before, right after")
+d.metric("Broken", f"{comp.mcnemar.broken:,}", help="Right before, wrong after", delta=f"{-comp.mcnemar.broken:,}" if comp.mcnemar.broken else None)
+verdict = describe_comparison(comp) + " " + describe_mcnemar(comp.mcnemar, comp.before_name, comp.after_name)
+if comp.mcnemar.p_value < 0.05 and comp.mcnemar.fixed > comp.mcnemar.broken:
+    st.success(verdict)
+elif comp.mcnemar.p_value < 0.05:
+    st.error(verdict)
+else:
+    st.info(verdict)
+
+left, right = st.columns(2)
+with left:
+    st.plotly_chart(figures.metric_delta_figure(comp.deltas), width="stretch", key="compare-metric-deltas")
+with right:
+    st.plotly_chart(figures.class_delta_figure(comp.per_class), width="stretch", key="compare-class-deltas")
+st.caption(f"Error bars: 95% paired bootstrap intervals ({comp.n_boot:,} resamples of the examples, seed {comp.seed}). A bar whose interval crosses zero may be noise.")
+
+# --- per class ----------------------------------------------------------------------------------------------------------
+st.subheader("Per class")
+pc = comp.per_class
+per_class = pd.DataFrame(
+    {
+        "Class": pc.index,
+        "Examples": pc["support"].to_numpy(),
+        "F1 before": pc["f1_before"].to_numpy(),
+        "F1 after": pc["f1_after"].to_numpy(),
+        "F1 change (points)": pc["f1_delta"].to_numpy() * 100,
+        "95% interval": [f"{lo * 100:+.1f} to {hi * 100:+.1f}" for lo, hi in zip(pc["f1_ci_low"], pc["f1_ci_high"])],
+        "Precision change (points)": pc["precision_delta"].to_numpy() * 100,
+        "Recall change (points)": pc["recall_delta"].to_numpy() * 100,
+        "Flag": ["⚠ clearly worse" if cw else "⚠ worse" if w else "" for w, cw in zip(pc["worse"], pc["clearly_worse"])],
+    }
+)
+points = st.column_config.NumberColumn(format="%+.1f")
+st.dataframe(
+    per_class,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "F1 before": st.column_config.NumberColumn(format="%.3f"),
+        "F1 after": st.column_config.NumberColumn(format="%.3f"),
+        "F1 change (points)": points,
+        "Precision change (points)": points,
+        "Recall change (points)": points,
+    },
+)
+worse_classes = [str(l) for l in pc.index[pc["worse"]]]
+if worse_classes and acc.delta > 0:
+    st.warning(f"Accuracy improved overall, but F1 dropped for: {', '.join(worse_classes)}.")
+
+
+# --- per slice -----------------------------------------------------------------------------------------------------------
+@st.fragment
+def slices_panel() -> None:
+    st.subheader("Per slice")
+    st.caption("Accuracy before and after in each group of examples (gold label, metadata, text length, keywords). Slices that got worse are flagged even when the total improved; 'clearly worse' means McNemar's test finds the drop unlikely to be chance (p < 0.05).")
+    one, two = st.columns([3, 1])
+    text = one.text_input("Also slice by keywords (comma-separated)", key="compare_keywords", placeholder="not, never, refund")
+    bins = two.select_slider("Bins for numbers", options=[2, 3, 4, 5, 6, 8], value=4, key="compare_bins")
+    deltas = slice_deltas_for(before, after, key, tuple(parse_keywords(text)), bins)
+    deltas = deltas[deltas["size"] > 0]
+    worse = deltas[deltas["worse"]]
+    if len(worse):
+        listed = "; ".join(f"{r.feature} = {r.slice} ({r.size} examples, {r.accuracy_before:.0%} → {r.accuracy_after:.0%})" for r in worse.itertuples())
+        kind = st.error if worse["clearly_worse"].any() else st.warning
+        lead = "Although accuracy improved overall, these slices got worse: " if acc.delta > 0 else "These slices got worse: "
+        kind(lead + listed)
+    else:
+        st.success("No slice got worse.")
+    shown = pd.DataFrame(
+        {
+            "Feature": deltas["feature"],
+            "Slice": deltas["slice"],
+            "Examples": deltas["size"],
+            "Accuracy before": deltas["accuracy_before"],
+            "Accuracy after": deltas["accuracy_after"],
+            "Change (points)": deltas["delta"] * 100,
+            "Fixed": deltas["fixed"],
+            "Broken": deltas["broken"],
+            "p-value": deltas["p_value"],
+            "Flag": ["⚠ clearly worse" if cw else "⚠ worse" if w else "" for w, cw in zip(deltas["worse"], deltas["clearly_worse"])],
+        }
+    ).sort_values(["Change (points)", "Examples"], ascending=[True, False], kind="stable")
+    left, right = st.columns([3, 2])
+    with left:
+        st.dataframe(
+            shown,
+            hide_index=True,
+            width="stretch",
+            height=380,
+            column_config={
+                "Accuracy before": st.column_config.NumberColumn(format="percent"),
+                "Accuracy after": st.column_config.NumberColumn(format="percent"),
+                "Change (points)": st.column_config.NumberColumn(format="%+.1f"),
+                "p-value": st.column_config.NumberColumn(format="%.3g", help="Exact McNemar test on the slice's fixed vs broken examples"),
+            },
+        )
+    with right:
+        st.plotly_chart(figures.slice_delta_figure(deltas), width="stretch", key="compare-slice-deltas")
+
+
+slices_panel()
+
+# --- flipped examples -----------------------------------------------------------------------------------------------------
+st.subheader("Flipped examples")
+flips = flips_for(before, after, key)
+counts = flips["status"].value_counts()
+options = ["fixed", "broken"] + (["changed, still wrong"] if counts.get("changed, still wrong", 0) else []) + ["all"]
+status = st.radio(
+    "Show",
+    options,
+    horizontal=True,
+    key="compare_flip_status",
+    format_func=lambda s: f"{'All flips' if s == 'all' else s.capitalize()} ({len(flips) if s == 'all' else int(counts.get(s, 0)):,})",
+)
+shown = flips if status == "all" else flips[flips["status"] == status]
+if shown.empty:
+    st.info(f"No {status} examples: the two checkpoints agree on every example here." if status == "all" else f"No {status} examples.")
+    picked = []
+else:
+    st.caption("Sorted by how far the probability of the gold label moved. Select a row to compare both checkpoints' explanations.")
+    event = st.dataframe(
+        shown,
+        key=f"compare-flips-{status}-{key[:12]}",
+        on_select="rerun",
+        selection_mode="single-row",
+        width="stretch",
+        height=300,
+        column_config={
+            "status": st.column_config.TextColumn("Status"),
+            "text": st.column_config.TextColumn("Text", width="large"),
+            "gold": "Gold",
+            "pred_before": f"Predicted by {comp.before_name}",
+            "pred_after": f"Predicted by {comp.after_name}",
+            "confidence_before": st.column_config.NumberColumn("Confidence before", format="%.2f"),
+            "confidence_after": st.column_config.NumberColumn("Confidence after", format="%.2f"),
+            "p_gold_before": st.column_config.NumberColumn("P(gold) before", format="%.3f"),
+            "p_gold_after": st.column_config.NumberColumn("P(gold) after", format="%.3f"),
+            "p_gold_change": st.column_config.NumberColumn("P(gold) change", format="%+.3f"),
+        },
+    )
+    picked = selected_index(event, shown)
+
+
+@st.fragment
+def explanation_panel(example: int) -> None:
+    row = flips.loc[example]
+    text = str(row["text"])
+    st.markdown(f"#### Example {example}: {row['status']}")
+    st.markdown("> " + text.replace("\n", "\n> "))
+    st.markdown(
+        f"Gold **{row['gold']}**. {comp.before_name} predicted **{row['pred_before']}** (P(gold) {row['p_gold_before']:.2f}); "
+        f"{comp.after_name} predicts **{row['pred_after']}** (P(gold) {row['p_gold_after']:.2f})."
+    )
+    one, two = st.columns(2)
+    method = one.radio("Method", ["shap", "lime"], horizontal=True, key="compare_method", format_func=str.upper, help="SHAP scores are in probability units; LIME weights come from a local linear fit.")
+    labels = list(comp.labels)
+    label = two.selectbox("Explain the class", labels, index=labels.index(row["gold"]), key=f"compare_label_{example}")
+    store = attribution_store()
+    attributions = []
+    try:
+        with st.status(f"Explaining example {example} with both checkpoints ({method.upper()})…", expanded=False) as status:
+            for ref in (before_ref, after_ref):
+                bar = st.progress(0.0, text=f"{ref.name}…")
+                attributions.append(
+                    store.get_or_compute(
+                        get_predictor(ref), text, method, label,
+                        progress=lambda done, total, bar=bar, name=ref.name: bar.progress(done / max(total, 1), text=f"{name}: {done}/{total}"),
+                    )
+                )
+                bar.empty()
+            status.update(label="Explanations ready", state="complete")
+    except VeredictoError as exc:
+        st.error(str(exc))
+        return
+    from explain.plots import token_heat_comparison
+
+    first, second = attributions
+    titles = [
+        f"{comp.before_name} (before): p('{label}') = {first.probabilities[first.class_index(label)]:.2f}",
+        f"{comp.after_name} (after): p('{label}') = {second.probabilities[second.class_index(label)]:.2f}",
+    ]
+    st.plotly_chart(token_heat_comparison(attributions, label, titles=titles), width="stretch", key="compare-heat")
+    change = attribution_change(first, second, label)
+    st.markdown(describe_change(change, label, comp.before_name, comp.after_name))
+    left, right = st.columns([3, 2])
+    with left:
+        st.plotly_chart(
+            figures.attribution_change_figure(change, label, before_name=comp.before_name, after_name=comp.after_name, method=method.upper()),
+            width="stretch",
+            key="compare-attr-change",
+        )
+    with right:
+        st.dataframe(
+            biggest_changes(change, 10)[["word", "before", "after", "change"]],
+            hide_index=True,
+            width="stretch",
+            column_config={k: st.column_config.NumberColumn(format="%+.3f") for k in ("before", "after", "change")},
+        )
+    st.caption("Red: the word pushes toward the class; blue: against it. The change chart shows after − before for the words that moved most.")
+
+
+if picked:
+    with st.container(border=True):
+        explanation_panel(int(picked[0]))
+elif not shown.empty:
+    st.caption("Select a flipped example to see what changed in the model's reasoning.")

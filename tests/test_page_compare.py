@@ -1,0 +1,129 @@
+"""The Compare page as a person sees it: deltas with intervals, McNemar in words, flagged slices, flips, explanations."""
+import json
+
+import numpy as np
+import pytest
+
+from analysis_pages_support import LABELS, app_test, build_fixture, dataframe, predictions, select_row
+
+PAGE = "pages/compare.py"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    return build_fixture(tmp_path_factory.mktemp("compare-page"))
+
+
+@pytest.fixture(scope="module")
+def truth(env):
+    _, before = predictions(env, "tiny-before")
+    _, after = predictions(env, "tiny-after")
+    gold = env["frame"]["label"].to_numpy()
+    cb, ca = before == gold, after == gold
+    return {"gold": gold, "before": before, "after": after, "fixed": np.flatnonzero(~cb & ca), "broken": np.flatnonzero(cb & ~ca),
+            "acc_before": cb.mean(), "acc_after": ca.mean()}
+
+
+@pytest.fixture(scope="module")
+def page(env, truth):
+    """One app session on Compare, reused by the read-only tests (each AppTest run re-scores nothing: tables are cached)."""
+    mp = pytest.MonkeyPatch()
+    try:
+        yield app_test(env, mp, PAGE)
+    finally:
+        mp.undo()
+
+
+def test_one_checkpoint_says_how_to_choose_a_second(env, monkeypatch):
+    at = app_test(env, monkeypatch, PAGE, single=True)
+    (info,) = at.info
+    assert "Compare needs two checkpoints; only **tiny-before** is chosen" in info.value
+    assert "Compare up to two (baseline first)" in info.value
+    assert not at.get("plotly_chart")
+
+
+def test_headline_metrics_and_mcnemar_in_plain_words(page, truth):
+    metrics = {m.label: (m.value, m.delta) for m in page.metric}
+    assert metrics["Accuracy (candidate)"][0] == f"{truth['acc_after']:.1%}"
+    assert metrics["Accuracy (candidate)"][1] == f"{(truth['acc_after'] - truth['acc_before']) * 100:+.1f} points"
+    assert metrics["Fixed"][0] == str(len(truth["fixed"])) and metrics["Broken"][0] == str(len(truth["broken"]))
+    verdict = [b.value for b in list(page.success) + list(page.info) + list(page.error) if "McNemar" in b.value]
+    assert verdict, "the McNemar verdict is shown"
+    assert f"fixes {len(truth['fixed'])} example" in verdict[0] and f"breaks {len(truth['broken'])} that it got right" in verdict[0]
+    assert f"from {truth['acc_before']:.1%} ('tiny-before') to {truth['acc_after']:.1%} ('tiny-after')" in verdict[0]
+
+
+def test_delta_charts_carry_the_bootstrap_intervals(page, truth):
+    specs = {c.proto.id: json.loads(c.proto.spec) for c in page.get("plotly_chart")}
+    metric = next(v for k, v in specs.items() if k.endswith("compare-metric-deltas"))
+    bar = metric["data"][0]
+    assert bar["x"] == ["Accuracy", "Macro-F1"]
+    delta = (truth["acc_after"] - truth["acc_before"]) * 100
+    assert bar["y"][0] == pytest.approx(delta)
+    low = bar["y"][0] - bar["error_y"]["arrayminus"][0]
+    high = bar["y"][0] + bar["error_y"]["array"][0]
+    assert low <= delta <= high and high > low
+    per_class = next(v for k, v in specs.items() if k.endswith("compare-class-deltas"))
+    assert per_class["data"][0]["x"] == list(LABELS)
+    assert len(per_class["data"][0]["error_y"]["array"]) == len(LABELS)
+
+
+def test_per_slice_table_flags_every_slice_that_got_worse(page, env, truth):
+    table = next(d for d in page.dataframe if "Flag" in d.value.columns and "Feature" in d.value.columns).value
+    source = env["frame"]["source"].to_numpy()
+    gold = truth["gold"]
+    for value in ("web", "app", "mail"):
+        m = source == value
+        row = table[(table["Feature"] == "source") & (table["Slice"] == value)].iloc[0]
+        before, after = (truth["before"][m] == gold[m]).mean(), (truth["after"][m] == gold[m]).mean()
+        assert row["Accuracy before"] == pytest.approx(before) and row["Accuracy after"] == pytest.approx(after)
+        assert row["Flag"].startswith("⚠") == (after < before)
+    worse = table[table["Flag"] != ""]
+    assert len(worse) == (table["Change (points)"] < 0).sum()
+    if len(worse):
+        alerts = [a.value for a in list(page.warning) + list(page.error) if "got worse" in a.value]
+        assert alerts and all(f"{r.Feature} = {r.Slice}" in alerts[0] for r in worse.itertuples())
+    assert table["Change (points)"].is_monotonic_increasing  # worst first
+
+
+def test_flipped_examples_fixed_and_broken_filters(page, truth):
+    radio = page.radio(key="compare_flip_status")
+    assert radio.format_func("fixed") == f"Fixed ({len(truth['fixed'])})"
+    assert radio.format_func("broken") == f"Broken ({len(truth['broken'])})"
+    fixed = dataframe(page, "compare-flips-fixed").value
+    assert sorted(fixed.index) == truth["fixed"].tolist()
+    assert (fixed["pred_after"] == fixed["gold"]).all() and (fixed["pred_before"] != fixed["gold"]).all()
+    radio.set_value("broken").run()
+    broken = dataframe(page, "compare-flips-broken").value
+    assert sorted(broken.index) == truth["broken"].tolist()
+    radio.set_value("fixed").run()
+
+
+def test_selecting_a_flip_shows_both_explanations_and_their_difference(page, truth):
+    flips = dataframe(page, "compare-flips-fixed")
+    example = int(flips.value.index[0])
+    select_row(page, flips, 0)
+    assert any(m.value == f"#### Example {example}: fixed" for m in page.markdown)
+    specs = {c.proto.id: json.loads(c.proto.spec) for c in page.get("plotly_chart")}
+    heat = next(v for k, v in specs.items() if k.endswith("compare-heat"))
+    assert len(heat["data"]) == 2  # one panel per checkpoint
+    titles = [a["text"] for a in heat["layout"]["annotations"][:2]]
+    assert titles[0].startswith("tiny-before (before)") and titles[1].startswith("tiny-after (after)")
+    change = next(v for k, v in specs.items() if k.endswith("compare-attr-change"))
+    assert "tiny-after − tiny-before (SHAP)" in change["layout"]["title"]["text"]
+    words = next(d for d in page.dataframe if list(d.value.columns) == ["word", "before", "after", "change"]).value
+    assert np.allclose(words["after"] - words["before"], words["change"])
+    assert any("leans" in m.value or "same way" in m.value for m in page.markdown)
+
+
+@pytest.mark.demo
+def test_compare_page_on_the_demo(monkeypatch):
+    from training.demo import default_demo_dir, demo_paths
+
+    paths = demo_paths(default_demo_dir())
+    if not (paths.manifest.is_file() and paths.before.is_dir() and paths.after.is_dir() and paths.test_data.is_file()):
+        pytest.skip("the demo is not built; run `veredicto demo` first")
+    at = app_test({"checkpoints": paths.checkpoints, "data": paths.test_data}, monkeypatch, PAGE)
+    names = [m.label for m in at.metric]
+    assert names == ["Accuracy (candidate)", "Macro-F1 (candidate)", "Fixed", "Broken"]
+    assert dataframe(at, "compare-flips-").value["status"].isin(["fixed", "broken", "changed, still wrong"]).all()
