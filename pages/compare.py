@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,9 +14,12 @@ from analysis.compare import FLIP_STATUSES, compare_tables, describe_comparison,
 from analysis.predictions import PredictionTable
 from analysis.selection import selected_index
 from analysis.slices import data_slices, gold_slices, keyword_slices, parse_keywords
+from dashboard.explanations import get_attribution
 from dashboard.state import current_session, get_predictor, tables
+from explain.plots import token_heat_comparison
 from models.errors import VeredictoError
 
+EXPLORE_PAGE = "pages/explore.py"
 N_BOOT = 2000
 SEED = 0
 
@@ -42,13 +46,6 @@ def slice_deltas_for(_before: PredictionTable, _after: PredictionTable, key: str
         slices += keyword_slices(frame, list(keywords))
     paired = pair_tables(_before, _after)
     return slice_deltas(slices, paired.correct_before, paired.correct_after)
-
-
-@st.cache_resource(show_spinner=False)
-def attribution_store():
-    from explain.cache import AttributionCache
-
-    return AttributionCache()
 
 
 def pct_points(x: float) -> str:
@@ -242,25 +239,9 @@ def explanation_panel(example: int) -> None:
     method = one.radio("Method", ["shap", "lime"], horizontal=True, key="compare_method", format_func=str.upper, help="SHAP scores are in probability units; LIME weights come from a local linear fit.")
     labels = list(comp.labels)
     label = two.selectbox("Explain the class", labels, index=labels.index(row["gold"]), key=f"compare_label_{example}")
-    store = attribution_store()
-    attributions = []
-    try:
-        with st.status(f"Explaining example {example} with both checkpoints ({method.upper()})…", expanded=False) as status:
-            for ref in (before_ref, after_ref):
-                bar = st.progress(0.0, text=f"{ref.name}…")
-                attributions.append(
-                    store.get_or_compute(
-                        get_predictor(ref), text, method, label,
-                        progress=lambda done, total, bar=bar, name=ref.name: bar.progress(done / max(total, 1), text=f"{name}: {done}/{total}"),
-                    )
-                )
-                bar.empty()
-            status.update(label="Explanations ready", state="complete")
-    except VeredictoError as exc:
-        st.error(str(exc))
-        return
-    from explain.plots import token_heat_comparison
-
+    attributions = [get_attribution(get_predictor(ref), text, method) for ref in (before_ref, after_ref)]
+    if any(a is None for a in attributions):
+        return  # get_attribution has shown why
     first, second = attributions
     titles = [
         f"{comp.before_name} (before): p('{label}') = {first.probabilities[first.class_index(label)]:.2f}",
@@ -284,6 +265,8 @@ def explanation_panel(example: int) -> None:
             column_config={k: st.column_config.NumberColumn(format="%+.3f") for k in ("before", "after", "change")},
         )
     st.caption("Red: the word pushes toward the class; blue: against it. The change chart shows after − before for the words that moved most.")
+    if Path(EXPLORE_PAGE).is_file():
+        st.page_link(EXPLORE_PAGE, label=f"Open example {example} on the Explore page", icon=":material/search:", query_params={"example": str(example)})
 
 
 if picked:

@@ -40,7 +40,9 @@ def app_test(env: dict, monkeypatch, page: str, single: bool = False):
 
     monkeypatch.setenv("VEREDICTO_CHECKPOINTS", str(env["single" if single else "checkpoints"]))
     monkeypatch.setenv("VEREDICTO_DATA", str(env["data"]))
-    monkeypatch.setenv("VEREDICTO_CACHE_DIR", str(env["checkpoints"].parent / "cache"))
+    monkeypatch.setenv("VEREDICTO_CACHE_DIR", str(env.get("cache") or Path(env["data"]).parent / "attribution-cache"))
+    monkeypatch.setenv("VEREDICTO_SHAP_MAX_EVALS", "64")  # small budgets: these tests check layout and data, not explanation quality
+    monkeypatch.setenv("VEREDICTO_LIME_SAMPLES", "100")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
     at.run()
     at.switch_page(page)

@@ -114,16 +114,21 @@ def test_selecting_a_flip_shows_both_explanations_and_their_difference(page, tru
     words = next(d for d in page.dataframe if list(d.value.columns) == ["word", "before", "after", "change"]).value
     assert np.allclose(words["after"] - words["before"], words["change"])
     assert any("leans" in m.value or "same way" in m.value for m in page.markdown)
+    page.radio(key="compare_method").set_value("lime").run()
+    assert not page.exception
+    specs = {c.proto.id: json.loads(c.proto.spec) for c in page.get("plotly_chart")}
+    change = next(v for k, v in specs.items() if k.endswith("compare-attr-change"))
+    assert "(LIME)" in change["layout"]["title"]["text"]
 
 
 @pytest.mark.demo
-def test_compare_page_on_the_demo(monkeypatch):
+def test_compare_page_on_the_demo(monkeypatch, tmp_path):
     from training.demo import default_demo_dir, demo_paths
 
     paths = demo_paths(default_demo_dir())
     if not (paths.manifest.is_file() and paths.before.is_dir() and paths.after.is_dir() and paths.test_data.is_file()):
         pytest.skip("the demo is not built; run `veredicto demo` first")
-    at = app_test({"checkpoints": paths.checkpoints, "data": paths.test_data}, monkeypatch, PAGE)
+    at = app_test({"checkpoints": paths.checkpoints, "data": paths.test_data, "cache": tmp_path}, monkeypatch, PAGE)
     names = [m.label for m in at.metric]
     assert names == ["Accuracy (candidate)", "Macro-F1 (candidate)", "Fixed", "Broken"]
     assert dataframe(at, "compare-flips-").value["status"].isin(["fixed", "broken", "changed, still wrong"]).all()

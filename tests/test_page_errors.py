@@ -120,7 +120,7 @@ def test_with_one_checkpoint_there_is_no_checkpoint_switch(env, monkeypatch):
 
 
 @pytest.mark.demo
-def test_errors_page_on_the_demo(monkeypatch):
+def test_errors_page_on_the_demo(monkeypatch, tmp_path):
     from training.demo import default_demo_dir, demo_paths
 
     paths = demo_paths(default_demo_dir())
@@ -128,7 +128,7 @@ def test_errors_page_on_the_demo(monkeypatch):
         pytest.skip("the demo is not built; run `veredicto demo` first")
     import pandas as pd
 
-    env = {"checkpoints": paths.checkpoints, "data": paths.test_data}
+    env = {"checkpoints": paths.checkpoints, "data": paths.test_data, "cache": tmp_path}
     at = app_test(env, monkeypatch, PAGE)
     (trace,) = chart(at, "errors-cm-")["data"]
     assert len(trace["x"]) == 4 and sum(int(t.replace(",", "")) for t in trace["text"]) == len(pd.read_csv(paths.test_data))
