@@ -147,6 +147,7 @@ class GateReport:
             if ev.faithfulness is not None and len(ev.faithfulness):
                 snap["faithfulness"] = {
                     "mean": float(ev.faithfulness["faithfulness"].mean()),
+                    "random_mean": float(ev.faithfulness["random"].mean()),
                     "n": int(len(ev.faithfulness)),
                     "method": self.policy.settings["faithfulness_method"],
                 }
@@ -237,7 +238,7 @@ def _slice_columns(policy: Policy, table: PredictionTable) -> list[str]:
 def _faithfulness_rows(predictor, table: PredictionTable, policy: Policy, progress, cache=None) -> tuple[pd.DataFrame, tuple]:
     """Explain a seeded, label-stratified sample of texts and score how faithful each explanation is."""
     from explain.api import explain_text
-    from explain.faithfulness import faithfulness_score
+    from explain.faithfulness import measure_faithfulness
     from explain.global_importance import sample_indices
 
     size = int(policy.settings["faithfulness_sample"])
@@ -256,12 +257,16 @@ def _faithfulness_rows(predictor, table: PredictionTable, policy: Policy, progre
                 attribution = explain_text(predictor, text, method=method, seed=seed)
         except VeredictoError:
             continue  # e.g. an empty or one-token text has nothing to explain
-        score = faithfulness_score(predictor, attribution)
+        try:
+            faith = measure_faithfulness(predictor, attribution, seed=seed)
+        except VeredictoError:
+            continue  # no word units to remove (only punctuation or emoji)
         attributions.append(attribution)
-        rows.append({"example": int(index), "text": text, "target": attribution.target, "faithfulness": float(score)})
+        rows.append({"example": int(index), "text": text, "target": attribution.target,
+                     "faithfulness": faith.aopc_comprehensiveness, "random": faith.aopc_random, "sufficiency": faith.aopc_sufficiency})
     if progress:
         progress(len(picked), len(picked))
-    return pd.DataFrame(rows, columns=["example", "text", "target", "faithfulness"]), tuple(attributions)
+    return pd.DataFrame(rows, columns=["example", "text", "target", "faithfulness", "random", "sufficiency"]), tuple(attributions)
 
 
 # --------------------------------------------------------------------------- all gates
@@ -363,8 +368,10 @@ def evaluate_gates(
                 continue
             scores = faith_rows["faithfulness"].to_numpy(dtype=float)
             detail = (
-                f"mean comprehensiveness of {policy.settings['faithfulness_method'].upper()} explanations on {len(scores)} sampled texts "
-                f"(seed {policy.settings['seed']}); lowest {scores.min():.3f}, highest {scores.max():.3f}."
+                f"mean ERASER comprehensiveness (AOPC: drop of the predicted class's probability when its top 10/20/50% words "
+                f"are removed) of {policy.settings['faithfulness_method'].upper()} explanations on {len(scores)} sampled texts "
+                f"(seed {policy.settings['seed']}); lowest {scores.min():.3f}, highest {scores.max():.3f}; "
+                f"removing as many random words instead drops it by {faith_rows['random'].mean():.3f} on average."
             )
             results.append(_result(key, float(scores.mean()), threshold, detail))
         elif key == "approvals_required":

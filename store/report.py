@@ -63,6 +63,7 @@ class ExplainedExample:
     pred: str
     confidence: float
     attributions: tuple  # explain.Attribution, one per method, all for the predicted class
+    trust: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (method or "agreement", plain sentences) from explain.trust
 
 
 def _flips(baseline: PredictionTable, candidate: PredictionTable) -> pd.DataFrame:
@@ -133,7 +134,17 @@ def explain_examples(
             done += 1
             if progress:
                 progress(done, total)
-        out.append(ExplainedExample(int(index), reason, row["text"], row["gold"], row["pred"], float(row["confidence"]), tuple(attributions)))
+        trust: list[tuple[str, tuple[str, ...]]] = []
+        if attributions:
+            from explain.trust import trust_report
+
+            found = trust_report(predictor, {a.method: a for a in attributions}, row["pred"])
+            trust = [(method, tuple(sentences)) for method, sentences in found.sentences.items()]
+            if found.agreement:
+                trust.append(("agreement", (found.agreement,)))
+            trust += [("note", (p,)) for p in found.problems]
+        out.append(ExplainedExample(int(index), reason, row["text"], row["gold"], row["pred"], float(row["confidence"]),
+                                    tuple(attributions), tuple(trust)))
     return out
 
 
@@ -254,7 +265,7 @@ tr.changes_requested td:first-child { border-left: 4px solid var(--na); }
 .figure { margin: 8px 0 16px; width: 700px; max-width: 100%; overflow: hidden; }
 .example { border: 1px solid var(--line); border-radius: 8px; padding: 10px 14px; margin: 14px 0; }
 .example blockquote { margin: 6px 0; padding: 6px 10px; background: var(--bg); border-left: 3px solid var(--line); }
-.note { font-size: 12px; color: var(--muted); }
+.note { font-size: 12px; color: var(--muted); } h4 { font-size: 14px; margin: 10px 0 4px; } ul.trust { font-size: 13px; }
 footer { margin-top: 40px; font-size: 12px; color: var(--muted); border-top: 1px solid var(--line); padding-top: 8px; }
 @page { size: A4; margin: 12mm; }
 @media print {
@@ -431,6 +442,12 @@ def build_report(
             exp_html += _figure_html(top_tokens_figure(attribution, example.pred, k=8), f"fig-ex{k}-{attribution.method}-top")
             exp_html += (f"<p class=note>{esc(name)}: {attribution.n_model_calls:,} model calls"
                          + (", text truncated to what the model reads" if attribution.truncated else "") + ".</p>")
+        if example.trust:
+            exp_html += "<h4>How far to trust these explanations</h4><ul class=trust>"
+            for method, sentences in example.trust:
+                who = METHOD_NAMES.get(method, "SHAP vs LIME" if method == "agreement" else "Note")
+                exp_html += f"<li><strong>{esc(who)}:</strong> {esc(' '.join(sentences))}</li>"
+            exp_html += "</ul>"
         exp_html += "</div>"
     add(exp_html + "</section>")
 

@@ -229,3 +229,29 @@ def test_cli_gate_exit_2_on_bad_input(case, tiny_bert, labelled_csv, tmp_path, c
     code = main(["gate", "--model", str(model), "--data", str(data), "--policy", str(pol), *extra])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("veredicto gate: ") and "Traceback" not in err
+
+
+def test_faithfulness_gate_explains_a_sample_and_uses_the_explain_package(tiny_bert_predictor, tmp_path):
+    from analysis.predictions import predict_table
+    from evaldata.loading import load_eval_data
+    from explain.api import explain_text
+    from explain.faithfulness import faithfulness_score
+
+    data = tmp_path / "e.csv"
+    pd.DataFrame({"text": ["a good film with great acting", "an awful boring film", "great story", "bad plot and bad acting", "fine"],
+                  "label": ["positive", "negative", "positive", "negative", "positive"]}).to_csv(data, index=False)
+    table = predict_table(tiny_bert_predictor, load_eval_data(data))
+    pol = policy("gates:\n  min_faithfulness: 0.0\nsettings:\n  faithfulness_sample: 3\n  faithfulness_method: lime\n  seed: 3\n")
+    report = evaluate_gates(pol, table, predictor=tiny_bert_predictor)
+    gate = report.result("min_faithfulness")
+    rows = report.evidence.faithfulness
+    assert len(rows) == 3 and len(report.evidence.attributions) == 3
+    assert {a.method for a in report.evidence.attributions} == {"lime"}
+    # the measured value is the mean of explain.faithfulness's score on the same explanations
+    expected = [faithfulness_score(tiny_bert_predictor, explain_text(tiny_bert_predictor, t, method="lime", seed=3)) for t in rows["text"]]
+    assert gate.measured == pytest.approx(float(np.mean(expected)))
+    assert gate.status == (PASS if gate.measured >= 0 else FAIL)
+    assert "LIME explanations on 3 sampled texts" in gate.detail
+    assert report.metrics_snapshot()["faithfulness"]["n"] == 3
+    again = evaluate_gates(pol, table, predictor=tiny_bert_predictor)
+    assert again.result("min_faithfulness").measured == gate.measured  # seeded: the same sample, the same number

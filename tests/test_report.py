@@ -142,6 +142,9 @@ def test_explained_examples_with_shap_and_lime_on_a_real_model(tiny_bert_predict
         for method in ("shap", "lime"):
             assert f'id="fig-ex{k}-{method}-heat"' in html and f'id="fig-ex{k}-{method}-top"' in html
     assert re.search(r'SHAP (—|\\u2014) why', html) and re.search(r'LIME (—|\\u2014) why', html)
+    body = html.split("</script></head>")[1]
+    assert body.count("How far to trust these explanations") == 2
+    assert "<strong>SHAP vs LIME:</strong>" in body and "Verdict:" in body
 
 
 def test_cli_report_writes_one_offline_file(tiny_bert, tmp_path, capsys):
