@@ -121,7 +121,10 @@ def tiny_demo(monkeypatch, tmp_path, tiny_bert):
 
 
 def _mtimes(root: Path) -> dict[str, int]:
-    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+    """Modification times of the sentiment demo's own files (other demos may share the root)."""
+    p = demo_paths(root)
+    files = [p.manifest, *p.checkpoints.rglob("*"), *p.data.glob("sentiment_*.csv")]
+    return {str(f.relative_to(root)): f.stat().st_mtime_ns for f in files if f.is_file()}
 
 
 def test_tiny_build_writes_everything_and_second_call_is_a_no_op(tiny_demo):
