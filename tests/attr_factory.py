@@ -64,3 +64,16 @@ def make_attribution(
         fingerprint=fingerprint,
         truncated=truncated,
     )
+
+
+def plotly_values(value):
+    """A figure array as a list: plotly serialises numpy arrays as typed arrays ({"dtype", "bdata", "shape"})."""
+    import base64
+
+    if isinstance(value, dict) and "bdata" in value:
+        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        if "shape" in value:
+            shape = value["shape"]
+            array = array.reshape([int(x) for x in (shape.split(",") if isinstance(shape, str) else shape)])
+        return array.tolist()
+    return list(value) if value is not None else []

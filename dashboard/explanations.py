@@ -1,0 +1,93 @@
+"""Streamlit glue for explanations: the shared attribution cache, computing what is missing with progress,
+and the SHAP-and-LIME panel that Explore (and any page showing one example) lays out.
+
+Read-first: every explanation is looked up in the persistent cache (`explain.cache`, filled by
+`veredicto precompute` or by earlier visits) and computed only when missing, with a visible
+`st.status`. Budgets default to the explainers' defaults, which `precompute` also uses, so the
+cache is shared; `VEREDICTO_SHAP_MAX_EVALS` / `VEREDICTO_LIME_SAMPLES` change them for slow machines.
+"""
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from explain.attribution import Attribution
+from explain.cache import AttributionCache, default_cache_dir, key_params
+from explain.plots import method_name, token_heat_figure, top_tokens_figure
+from models.errors import VeredictoError
+
+METHODS = ("shap", "lime")
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def default_params(method: str) -> dict:
+    """The budget the dashboard explains with (and looks up in the cache)."""
+    params = key_params(method, {})
+    if method == "shap" and _env_int("VEREDICTO_SHAP_MAX_EVALS"):
+        params["max_evals"] = _env_int("VEREDICTO_SHAP_MAX_EVALS")
+    if method == "lime" and _env_int("VEREDICTO_LIME_SAMPLES"):
+        params["num_samples"] = _env_int("VEREDICTO_LIME_SAMPLES")
+    return params
+
+
+@st.cache_resource(show_spinner=False)
+def _cache(directory: str) -> AttributionCache:
+    return AttributionCache(directory)
+
+
+def attribution_cache() -> AttributionCache:
+    """The one cache object per cache directory, shared by every page and session."""
+    cache = _cache(str(default_cache_dir()))
+    if cache.notice and not st.session_state.get("_cache_notice_shown"):
+        st.warning(cache.notice, icon=":material/warning:")
+        st.session_state["_cache_notice_shown"] = True
+    return cache
+
+
+def cached_attribution(predictor, text: str, method: str, params: dict | None = None) -> Attribution | None:
+    """The cached explanation or None; never computes."""
+    params = default_params(method) if params is None else params
+    return attribution_cache().get(predictor.ref.fingerprint, text, method, **params)
+
+
+def get_attribution(predictor, text: str, method: str, params: dict | None = None) -> Attribution | None:
+    """Read the cache; compute (with a status box and progress bar) only if missing. A bad text shows its message."""
+    params = default_params(method) if params is None else params
+    cache = attribution_cache()
+    hit = cache.get(predictor.ref.fingerprint, text, method, **params)
+    if hit is not None:
+        return hit
+    name = method_name(method)
+    budget = params.get("max_evals") or params.get("num_samples")
+    try:
+        with st.status(f"Computing the {name} explanation ({budget:,} model calls at most)…", expanded=False) as status:
+            bar = st.progress(0.0)
+            attribution = cache.get_or_compute(
+                predictor,
+                text,
+                method,
+                progress=lambda done, total: bar.progress(min(1.0, done / max(total, 1)), text=f"{done:,} / {total:,} perturbed texts"),
+                **params,
+            )
+            status.update(label=f"{name}: {attribution.n_model_calls:,} model calls, {attribution.seconds:.1f} s (now cached)", state="complete")
+    except VeredictoError as exc:
+        st.warning(f"{name}: {exc}")
+        return None
+    return attribution
+
+
+def method_column(attribution: Attribution, label: str, *, key: str, width: int = 44, trust: str | None = None, top: int = 8) -> None:
+    """One method's view of an example: the coloured text, the words for/against, and how far to trust it."""
+    st.plotly_chart(token_heat_figure(attribution, label, width=width), width="stretch", key=f"{key}-heat-{attribution.method}")
+    if trust:
+        st.markdown(trust)
+    st.plotly_chart(top_tokens_figure(attribution, label, k=top), width="stretch", key=f"{key}-top-{attribution.method}")
+    st.caption(
+        f"{method_name(attribution.method)} · {attribution.n_model_calls:,} model calls · computed in {attribution.seconds:.1f} s · "
+        + ", ".join(f"{k}={v}" for k, v in sorted(attribution.params.items()) if k in ("max_evals", "num_samples", "seed"))
+    )

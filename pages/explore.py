@@ -1,0 +1,163 @@
+"""Explore: find an example, see what the model predicted, and why — SHAP and LIME side by side with how far to trust them."""
+from __future__ import annotations
+
+import hashlib
+
+import streamlit as st
+
+from analysis.browse import (
+    ORDERS,
+    ExampleFilter,
+    browse_examples,
+    choose_example,
+    class_from_query,
+    default_example,
+    example_from_query,
+    position_of,
+)
+from analysis.selection import selected_index
+from dashboard.explanations import METHODS, default_params, get_attribution, method_column
+from dashboard.state import current_session, get_predictor, tables
+from explain.plots import deletion_curve_figure, method_name, probability_figure
+from explain.trust import trust_report
+
+session = current_session()
+st.title("Explore")
+st.caption(
+    "Pick any example to see the model's probabilities and which words pushed its decision each way, from two "
+    "independent methods (SHAP and LIME). Red words push toward the class you explain, blue words push against it. "
+    "The address bar always links to the example shown: copy it to send a colleague straight here."
+)
+
+table_list = tables(session)
+names = [ref.name for ref in session.checkpoints]
+if len(names) > 1:
+    chosen = st.radio("Checkpoint", names, index=len(names) - 1, horizontal=True, help="Whose predictions and explanations to show. Compare shows both side by side.")
+    index = names.index(chosen)
+else:
+    index = 0
+ref, table = session.checkpoints[index], table_list[index]
+labels = list(table.labels)
+
+# --- filters ----------------------------------------------------------------------------------------------------------
+with st.container(border=True):
+    c1, c2, c3, c4 = st.columns([2, 2, 2, 3])
+    gold = c1.multiselect("Gold label", labels, key="explore_gold", placeholder="any")
+    pred = c2.multiselect("Predicted label", labels, key="explore_pred", placeholder="any")
+    verdict = c3.radio("Show", ["all", "mistakes", "correct"], horizontal=True, key="explore_verdict")
+    confidence = c4.slider("Confidence (probability of the predicted label)", 0.0, 1.0, (0.0, 1.0), step=0.01, key="explore_conf")
+    c5, c6 = st.columns([3, 2])
+    search = c5.text_input("Text contains", key="explore_search", placeholder="a word or phrase, e.g. refund")
+    order = c6.selectbox("Order", list(ORDERS), format_func=ORDERS.get, key="explore_order")
+flt = ExampleFilter(
+    gold=tuple(gold),
+    pred=tuple(pred),
+    correct=None if verdict == "all" else verdict == "correct",
+    confidence=(float(confidence[0]), float(confidence[1])),
+    search=search,
+)
+shown = browse_examples(table, flt, order)
+
+from_query = example_from_query(st.query_params.get("example"), len(table))
+fallback = default_example(table)
+preselect = from_query if from_query is not None else fallback
+position = position_of(shown, preselect)
+st.caption(f"**{len(shown):,}** of {len(table):,} examples · {flt.describe()} · click a row to explain it (column headers sort).")
+event = st.dataframe(
+    shown,
+    key="explore_table_" + hashlib.sha1(repr((flt, order, ref.fingerprint)).encode()).hexdigest()[:12],  # new filter, fresh selection
+    on_select="rerun",
+    selection_mode="single-row",
+    selection_default={"selection": {"rows": [position]}} if position is not None else None,
+    column_config={
+        "_index": st.column_config.NumberColumn("Example", format="%d"),
+        "text": st.column_config.TextColumn("Text", width="large"),
+        "gold": st.column_config.TextColumn("Gold"),
+        "pred": st.column_config.TextColumn("Predicted"),
+        "confidence": st.column_config.ProgressColumn("Confidence", min_value=0.0, max_value=1.0, format="%.2f"),
+        "correct": st.column_config.CheckboxColumn("Correct"),
+    },
+    height=320,
+    width="stretch",
+)
+selected = selected_index(event, shown)
+example, why = choose_example(selected, from_query, fallback)
+if example is None:
+    st.info("No example to show: the evaluation set is empty.")
+    st.stop()
+if str(example) != st.query_params.get("example"):
+    st.query_params["example"] = str(example)
+    if why == "selected":
+        st.query_params.pop("cls", None)  # a new example opens on its own predicted class
+if why == "default":
+    st.info(
+        f"Showing example {example}, "
+        + ("the model's most confident mistake" if not table.correct[example] else "the prediction the model is least sure of")
+        + ", as a starting point. Click any row above to explain it instead.",
+        icon=":material/lightbulb:",
+    )
+elif why == "link" and example not in shown.index:
+    st.caption(f"Example {example} (from the link) is not in the filtered table above; clear the filters to see its row.")
+
+
+# --- one example --------------------------------------------------------------------------------------------------------
+@st.fragment
+def example_panel(example: int) -> None:
+    row = table.frame.iloc[example]
+    probs = table.probs[example]
+    st.subheader(f"Example {example}")
+    verdict = "✅ correct" if row["correct"] else "❌ wrong"
+    st.markdown(f"Gold **{row['gold']}** · predicted **{row['pred']}** ({row['confidence']:.1%}) · {verdict}")
+    st.markdown("> " + str(row["text"]).replace("\n", "\n> "))
+    if bool(row.get("truncated", False)):
+        st.caption(f"⚠️ This text is longer than the model reads ({ref.max_length} tokens): only its beginning was scored and is explained.")
+
+    wanted = class_from_query(st.query_params.get("cls"), labels) or str(row["pred"])
+    left, right = st.columns([2, 3])
+    with left:
+        label = st.selectbox(
+            "Class to explain",
+            labels,
+            index=labels.index(wanted),
+            key=f"explore_cls_{example}",
+            help="Explanations hold every class: switching is instant. The predicted class is the default.",
+        )
+        if label != str(row["pred"]) or st.query_params.get("cls"):
+            st.query_params["cls"] = label
+        st.plotly_chart(probability_figure(labels, probs, gold=str(row["gold"]), highlight=label), width="stretch", key="explore_probs")
+    with right:
+        st.markdown(
+            f"**How to read this.** Each word is coloured by how much it moved the probability of **{label}**: red raised it, "
+            "blue lowered it, white did nothing. SHAP and LIME estimate this in two independent ways; where they agree, "
+            "the evidence is stronger. Below each view: what happens to the prediction when its top words are removed."
+        )
+
+    text = str(row["text"])
+    predictor = get_predictor(ref)
+    attributions = {m: get_attribution(predictor, text, m, default_params(m)) for m in METHODS}
+    ready = {m: a.for_target(label) for m, a in attributions.items() if a is not None}
+    with st.spinner("Checking how far to trust the explanations…"):
+        report = trust_report(predictor, ready, label)
+    columns = st.columns(len(METHODS))
+    for column, method in zip(columns, METHODS):
+        with column:
+            if method not in ready:
+                st.info(f"No {method_name(method)} explanation for this text (see the message above).")
+                continue
+            trust = report.sentences.get(method)
+            method_column(ready[method], label, key=f"explore-{example}", trust="\n".join(f"- {x}" for x in trust) if trust else None)
+    if report.agreement:
+        st.markdown(f"**Do the two methods agree?** {report.agreement}")
+    for problem in report.problems:
+        st.caption(problem)
+    if report.curves:
+        with st.expander("Deletion curve: does removing the top words really change the prediction?", expanded=False):
+            st.plotly_chart(
+                deletion_curve_figure(report.curves, label, original=float(probs[labels.index(label)])),
+                width="stretch",
+                key="explore_curve",
+            )
+            st.caption("The faster a curve falls below the random one, the better that method found the words the model relies on.")
+
+
+example_panel(example)

@@ -1,0 +1,230 @@
+"""The Explore page as a person sees it: the example table and its filters, links, the demo pick, and the
+SHAP/LIME views with their trust sentences — checked against the figure data and the attribution cache."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.browse import ExampleFilter, browse_examples, choose_example, class_from_query, default_example, example_from_query, position_of
+from analysis.predictions import predict_table
+from analysis.selection import selected_index
+from analysis_pages_support import LABELS, ROOT, build_fixture, dataframe, select_row
+from attr_factory import plotly_values
+from explain.cache import AttributionCache
+
+PAGE = "pages/explore.py"
+BUDGET = {"VEREDICTO_SHAP_MAX_EVALS": "40", "VEREDICTO_LIME_SAMPLES": "40"}
+
+
+# --- pure logic ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_table(tiny_bert_predictor):
+    from evaldata.loading import load_eval_data
+
+    frame = pd.DataFrame(
+        {
+            "text": ["good film", "bad film", "great cast", "awful plot", "fine", "not bad at all"],
+            "label": ["positive", "negative", "positive", "negative", "positive", "positive"],
+            "source": list("ababab"),
+        }
+    )
+    evalset = load_eval_data(frame.to_csv(index=False).encode(), name="small.csv")
+    return predict_table(tiny_bert_predictor, evalset)
+
+
+def test_filters_combine_and_keep_example_ids(small_table):
+    frame = small_table.frame
+    shown = browse_examples(small_table, ExampleFilter(gold=("positive",), correct=False))
+    expected = frame.index[(frame["gold"] == "positive") & ~frame["correct"]].tolist()
+    assert shown.index.tolist() == expected and shown.index.name == "example"
+    assert list(shown.columns) == ["text", "gold", "pred", "confidence", "correct", "source"]
+    assert browse_examples(small_table, ExampleFilter(search="FILM")).index.tolist() == [0, 1]  # case-insensitive
+    assert browse_examples(small_table, ExampleFilter(search="ilm")).index.tolist() == [0, 1]  # substring
+    lo = float(frame["confidence"].median())
+    conf = browse_examples(small_table, ExampleFilter(confidence=(lo, 1.0)))
+    assert (conf["confidence"] >= lo - 1e-9).all() and len(conf) == int((frame["confidence"] >= lo - 1e-9).sum())
+    mistakes = browse_examples(small_table, order="mistakes")
+    assert not mistakes["correct"].iloc[0] or frame["correct"].all()
+    assert ExampleFilter(pred=("negative",), correct=True, search=" film ").describe() == 'predicted negative; correct only; text contains "film"'
+    assert ExampleFilter().describe() == "all examples" and ExampleFilter().is_empty()
+
+
+def test_demo_pick_is_the_most_confident_mistake(small_table):
+    frame = small_table.frame
+    wrong = frame[~frame["correct"]]
+    if len(wrong):
+        assert default_example(small_table) == int(wrong["confidence"].idxmax())
+
+
+def test_links_are_parsed_safely():
+    assert example_from_query("3", 10) == 3 and example_from_query(["1", "4"], 10) == 4
+    assert example_from_query("10", 10) is None and example_from_query("-1", 10) is None
+    assert example_from_query("abc", 10) is None and example_from_query(None, 10) is None
+    assert class_from_query("Positive", LABELS) == "positive" and class_from_query("stellar", LABELS) is None
+
+
+def test_selection_link_and_default_precedence():
+    assert choose_example([5], 3, 7) == (5, "selected")
+    assert choose_example([], 3, 7) == (3, "link")
+    assert choose_example([], None, 7) == (7, "default")
+    assert choose_example([7], None, 7) == (7, "default")  # the table's pre-selection of the demo pick
+    assert choose_example([], None, None) == (None, "none")
+
+
+def test_dataframe_row_position_maps_to_the_example_id(small_table):
+    shown = browse_examples(small_table, ExampleFilter(gold=("negative",)), order="confident")
+    event = {"selection": {"rows": [1], "columns": []}}
+    assert selected_index(event, shown) == [shown.index[1]]
+    assert position_of(shown, shown.index[1]) == 1 and position_of(shown, 999) is None
+
+
+# --- the page -----------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    return build_fixture(tmp_path_factory.mktemp("explore-page"))
+
+
+@pytest.fixture(scope="module")
+def truth(env):
+    from evaldata.loading import load_eval_data
+    from models import Predictor
+
+    predictor = Predictor(str(env["checkpoints"] / "tiny-after"), device="cpu")
+    return predict_table(predictor, load_eval_data(env["data"]))
+
+
+def open_page(env, monkeypatch, **query):
+    """Explore on the two-checkpoint fixture, opened with `query` as the URL's query string."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("VEREDICTO_CHECKPOINTS", str(env["checkpoints"]))
+    monkeypatch.setenv("VEREDICTO_DATA", str(env["data"]))
+    monkeypatch.setenv("VEREDICTO_CACHE_DIR", str(env["checkpoints"].parent / "explore-cache"))
+    for name, value in BUDGET.items():
+        monkeypatch.setenv(name, value)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
+    at.run()
+    at.switch_page(PAGE)
+    at.query_params.update(query)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def charts(at) -> dict[str, dict]:
+    out = {}
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        out[spec["layout"]["title"]["text"].split("<br>")[0]] = spec
+    return out
+
+
+def cached(env, truth, text, method):
+    """What the page stored, read with the budget and directory the page uses (from the environment)."""
+    from dashboard.explanations import default_params
+    from explain.cache import default_cache_dir
+
+    return AttributionCache(default_cache_dir()).get(truth.fingerprint, text, method, **default_params(method))
+
+
+def test_demo_opens_on_the_most_confident_mistake_with_both_explanations(env, truth, monkeypatch):
+    at = open_page(env, monkeypatch)
+    frame = truth.frame
+    wrong = frame[~frame["correct"]]
+    example = int(wrong["confidence"].idxmax())
+    assert [s.value for s in at.subheader] == [f"Example {example}"]
+    assert any("most confident mistake" in i.value for i in at.info)
+    assert at.query_params["example"] == str(example)
+    done = [s.label for s in at.status if "now cached" in s.label]  # computed with a visible status, then stored
+    assert any(l.startswith("SHAP: ") for l in done) and any(l.startswith("LIME: ") for l in done)
+    row = frame.iloc[example]
+    assert any(m.value.startswith(f"Gold **{row['gold']}** · predicted **{row['pred']}**") for m in at.markdown)
+
+    figs = charts(at)
+    label = row["pred"]
+    probs = figs[f"Prediction: '{label}' · gold: '{row['gold']}'"]["data"][0]
+    assert plotly_values(probs["x"]) == pytest.approx(truth.probs[example].tolist(), abs=1e-6)
+    for method, name in (("shap", "SHAP"), ("lime", "LIME")):
+        attribution = cached(env, truth, row["text"], method)
+        assert attribution is not None, f"{method} explanation was not stored in the cache"
+        heat = figs[f"{name} — why '{label}' (p = {truth.probs[example].max():.2f})"]["data"][0]
+        visible = [t.text.strip() for t in attribution.tokens if t.text.strip()]
+        assert "".join(heat["text"]) == "".join(visible)  # the example's own words, in order
+        scores = attribution.scores_for(label)
+        expected = [scores[i] for i, t in enumerate(attribution.tokens) if t.text.strip()]
+        assert plotly_values(heat["marker"]["color"]) == pytest.approx(expected)  # the figure shows the cached numbers
+        bars = figs[f"{name} — words for and against '{label}'"]["data"][0]
+        assert max(plotly_values(bars["x"])) == pytest.approx(max(w[3] for w in attribution.words(label)))
+    text = "\n".join(m.value for m in at.markdown)
+    assert "drops" in text or "raises" in text
+    assert text.count("Verdict:") == 2
+    assert "**Do the two methods agree?** SHAP and LIME agree on" in text
+
+
+def test_a_link_opens_that_example_and_class_without_recomputing(env, truth, monkeypatch):
+    example = 5
+    other = [l for l in LABELS if l != truth.frame.iloc[example]["pred"]][0]
+    at = open_page(env, monkeypatch, example=str(example), cls=other)
+    assert [s.value for s in at.subheader] == [f"Example {example}"]
+    assert at.selectbox(key=f"explore_cls_{example}").value == other
+    figs = charts(at)
+    shap_attr = cached(env, truth, truth.frame.iloc[example]["text"], "shap")
+    heat = next(v for k, v in figs.items() if k.startswith(f"SHAP — why '{other}'"))["data"][0]
+    assert plotly_values(heat["marker"]["color"]) == pytest.approx([s for s, t in zip(shap_attr.scores_for(other), shap_attr.tokens) if t.text.strip()])
+    # opening the same link again reads the cache: the stored explanation is returned unchanged
+    again = open_page(env, monkeypatch, example=str(example), cls=other)
+    assert cached(env, truth, truth.frame.iloc[example]["text"], "shap").to_dict() == shap_attr.to_dict()
+    assert not [s.label for s in again.status]  # nothing computed: no status box at all
+
+
+def test_switching_the_class_recolours_the_same_explanation(env, truth, monkeypatch):
+    at = open_page(env, monkeypatch, example="3")
+    row = truth.frame.iloc[3]
+    other = [l for l in LABELS if l != row["pred"]][0]
+    at.selectbox(key="explore_cls_3").set_value(other).run()
+    assert at.query_params["cls"] == other
+    figs = charts(at)
+    lime_attr = cached(env, truth, row["text"], "lime")
+    heat = next(v for k, v in figs.items() if k.startswith(f"LIME — why '{other}'"))["data"][0]
+    assert plotly_values(heat["marker"]["color"]) == pytest.approx([s for s, t in zip(lime_attr.scores_for(other), lime_attr.tokens) if t.text.strip()])
+
+
+def test_filters_narrow_the_table_and_a_selected_row_is_explained(env, truth, monkeypatch):
+    at = open_page(env, monkeypatch, example="0")
+    at.multiselect(key="explore_gold").set_value(["negative"])
+    at.radio(key="explore_verdict").set_value("mistakes")
+    at.run()
+    table = dataframe(at, "explore_table_").value
+    frame = truth.frame
+    expected = frame.index[(frame["gold"] == "negative") & ~frame["correct"]].tolist()
+    assert table.index.tolist() == expected
+    assert f"**{len(expected):,}** of {len(frame):,} examples · gold negative; mistakes only" in "\n".join(c.value for c in at.caption)
+    assert expected, "the fixture should have negative examples the model gets wrong"
+    if expected:
+        target = table.index[-1]
+        select_row(at, dataframe(at, "explore_table_"), len(table) - 1)
+        assert [s.value for s in at.subheader] == [f"Example {target}"]
+        assert at.query_params["example"] == str(target)
+
+
+def test_a_text_search_with_no_hits_keeps_the_linked_example(env, truth, monkeypatch):
+    at = open_page(env, monkeypatch, example="2")
+    at.text_input(key="explore_search").input("zzzz-not-there").run()
+    assert dataframe(at, "explore_table_").value.empty
+    assert [s.value for s in at.subheader] == ["Example 2"]
+    assert any("not in the filtered table" in c.value for c in at.caption)
+
+
+def test_a_bad_link_falls_back_to_the_demo_pick(env, truth, monkeypatch):
+    at = open_page(env, monkeypatch, example="99999", cls="stellar")
+    frame = truth.frame
+    example = int(frame[~frame["correct"]]["confidence"].idxmax())
+    assert [s.value for s in at.subheader] == [f"Example {example}"]
+    assert at.selectbox(key=f"explore_cls_{example}").value == frame.iloc[example]["pred"]
