@@ -1,0 +1,408 @@
+"""Robustness: does the model break under harmless changes, treat groups of people differently, and which examples look mislabelled?"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import OrderedDict
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from analysis.selection import selected_index
+from dashboard.state import current_session, get_predictor, tables
+from models.embeddings import embed_texts
+from models.errors import VeredictoError
+from probes import cost
+from probes.embeddings import (
+    build_index,
+    embedding_map_frame,
+    label_noise,
+    neighbours,
+    neighbours_of_vector,
+    noise_csv,
+    project,
+    rows_from_selection,
+)
+from probes.figures import embedding_map_figure, failure_rate_figure
+from probes.perturb import KINDS, LANGUAGES, TESTS, DirectionConfig, guess_directions, resolve_tests
+from probes.run import compare_reports, plan_probes, run_probes
+
+EXPLORE_PAGE = "pages/explore.py"
+AUTO_EMBED_SECONDS = 3.0  # embeddings cheaper than this are computed on sight; dearer ones wait for a click
+DEFAULT_LIMIT = 200
+OFF = "off"
+
+
+# --- shared stores (every session sees results computed by any session) ------------------------------------------
+
+@st.cache_resource(show_spinner=False)
+def _store() -> dict[str, OrderedDict]:
+    return {"reports": OrderedDict(), "indexes": OrderedDict(), "maps": OrderedDict(), "checks": OrderedDict()}
+
+
+def _remember(kind: str, key, value, keep: int = 16):
+    store = _store()[kind]
+    store[key] = value
+    store.move_to_end(key)
+    while len(store) > keep:
+        store.popitem(last=False)
+    return value
+
+
+def _recall(kind: str, key):
+    return _store()[kind].get(key)
+
+
+@st.cache_resource(show_spinner="Preparing perturbed texts…", max_entries=16)
+def _plans(_texts: list[str], data_key: str, tests: tuple[str, ...], limit: int | None, seed: int, variants: int, language: str):
+    return plan_probes(_texts, [TESTS[t] for t in tests], limit=limit, seed=seed, n_variants=variants, language=language)
+
+
+def _pct(value: float) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.1%}"
+
+
+# --- page -------------------------------------------------------------------------------------------------------
+
+session = current_session()
+prediction_tables = tables(session)
+refs = session.checkpoints
+predictors = [get_predictor(ref) for ref in refs]
+labels = predictors[0].labels
+evalset = session.evalset
+roles = ["before", "after"] if len(refs) == 2 else [""]
+
+st.title("Robustness")
+st.caption(
+    "Does the model keep its answer when a text changes in ways that should not matter — a typo, capital letters, "
+    "another person's name, another nationality — and does it react the right way to a negation? "
+    + ("Both checkpoints get exactly the same perturbed texts, so the before/after numbers compare like with like. " if len(refs) == 2 else "")
+    + "Below: examples most similar to each other for the model, and labels that look suspicious."
+)
+if len(refs) == 2 and predictors[1].labels != labels:
+    st.error(f"The two checkpoints have different labels ({', '.join(labels)} vs {', '.join(predictors[1].labels)}); probes can only be compared within one task.")
+    st.stop()
+
+tab_probes, tab_similar = st.tabs(["Behaviour and bias probes", "Similar examples and label noise"])
+
+# =================================================================================================================
+with tab_probes:
+    guessed = guess_directions(labels)
+    left, mid, right = st.columns([3, 2, 2])
+    with right:
+        positive_options = [OFF, *labels]
+        positive = st.selectbox(
+            "Directional tests: class a negation should lower",
+            positive_options,
+            index=positive_options.index(guessed.negation[0].label) if guessed else 0,
+            key="robustness_positive",
+            help="For sentiment-like tasks: adding 'not' to a text predicted as this class should lower its probability, and "
+            "'very' before an adjective should not lower the predicted class. Leave 'off' where that makes no sense.",
+        )
+    directions = None if positive == OFF else DirectionConfig.sentiment(positive, next((l for l in labels if l != positive), None) if len(labels) == 2 else None)
+    available = [t for t in TESTS.values() if t.kind != "directional" or directions is not None]
+    with left:
+        chosen_titles = st.multiselect(
+            "Tests",
+            [t.title for t in available],
+            default=[t.title for t in available],
+            key=f"robustness_tests_{directions is not None}",
+            help="; ".join(f"{t.title}: {t.description}" for t in available),
+        )
+    with mid:
+        limit = int(
+            st.number_input(
+                "Examples per test (at most)", min_value=1, max_value=max(1, len(evalset)), value=min(DEFAULT_LIMIT, len(evalset)), step=50,
+                key="robustness_limit", help="A seeded sample of the examples each test applies to (e.g. only texts that mention a person's name).",
+            )
+        )
+    with st.expander("More settings"):
+        a, b, c = st.columns(3)
+        language = a.selectbox("Word lists", ["auto", *LANGUAGES], key="robustness_language", help="auto: English or Spanish, detected per text.")
+        variants = int(b.number_input("Perturbed versions per example", 1, 10, 3, key="robustness_variants", help="An example fails if any of its versions fails."))
+        seed = int(c.number_input("Seed", 0, 10_000, 0, key="robustness_seed"))
+        st.caption(f"Word lists live in `probes/wordlists/` (English and Spanish) and can be edited. Directional expectations: {directions.describe() if directions else 'off'}.")
+
+    chosen = tuple(t.name for t in available if t.title in chosen_titles)
+    if not chosen:
+        st.info("Choose at least one test.")
+    else:
+        resolve_tests(chosen, directional=directions is not None)
+        params = (chosen, limit if limit < len(evalset) else None, seed, variants, language, json.dumps(directions.to_dict() if directions else None))
+        plans = _plans(evalset.texts, evalset.fingerprint, *params[:5])
+        keys = [(ref.fingerprint, evalset.fingerprint, *params) for ref in refs]
+        reports = [_recall("reports", key) for key in keys]
+
+        estimates = []
+        for predictor, report in zip(predictors, reports):
+            if report is None:
+                estimates.append(cost.estimate_probes(predictor, evalset, directions=directions, limit=params[1], plans=plans))
+        if estimates:
+            st.info(
+                "**Before running:** " + " ".join(f"{predictor.ref.name}: {e.describe()}" for predictor, e in zip([p for p, r in zip(predictors, reports) if r is None], estimates)),
+                icon=":material/timer:",
+            )
+        run_clicked = st.button(
+            "Run probes" if any(r is None for r in reports) else "Run probes again", type="primary", key="robustness_run",
+            help="Perturbed texts are scored through the shared cache: stopping midway keeps every test already scored.",
+        )
+        if run_clicked:
+            for i, (predictor, key) in enumerate(zip(predictors, keys)):
+                estimate = cost.estimate_probes(predictor, evalset, directions=directions, limit=params[1], plans=plans)
+                bar = st.progress(0.0, text=f"{predictor.ref.name}: starting…")
+                started = time.perf_counter()
+                try:
+                    report = run_probes(
+                        predictor, evalset, chosen, directions=directions, limit=params[1], seed=seed, n_variants=variants, language=language,
+                        progress=lambda done, total, label, name=predictor.ref.name: bar.progress(min(1.0, done / max(total, 1)), text=f"{name} · {label}: {done:,}/{total:,} texts"),
+                    )
+                except VeredictoError as exc:
+                    bar.empty()
+                    st.error(str(exc))
+                    st.stop()
+                bar.empty()
+                _remember("reports", key, report)
+                _remember("checks", key, cost.check(estimate, time.perf_counter() - started, report.n_model_calls))
+            reports = [_recall("reports", key) for key in keys]
+
+        if any(r is None for r in reports):
+            st.caption("Results appear here once the probes have run (they are kept for everyone using this dashboard).")
+        else:
+            checks = [_recall("checks", key) for key in keys]
+            st.caption(" · ".join(f"{r.checkpoint_name}: {c.describe()}" for r, c in zip(reports, checks) if c is not None))
+            st.plotly_chart(failure_rate_figure(reports), width="stretch", key="robustness-rates")
+            if len(reports) == 2:
+                comparison = compare_reports(*reports)
+                worse = comparison[comparison["verdict"] == "more brittle"]
+                better = comparison[comparison["verdict"] == "more robust"]
+                if len(worse):
+                    st.warning("Fine-tuning made the model **more brittle** on: " + ", ".join(f"{t} ({_pct(b)} → {_pct(a)})" for t, b, a in zip(worse["title"], worse["before"], worse["after"])), icon=":material/trending_down:")
+                if len(better):
+                    st.success("More robust after fine-tuning on: " + ", ".join(f"{t} ({_pct(b)} → {_pct(a)})" for t, b, a in zip(better["title"], better["before"], better["after"])), icon=":material/trending_up:")
+                shown = comparison[["title", "kind", "before", "after", "change", "tried_after", "fixed", "new", "p_value", "verdict"]]
+                st.dataframe(
+                    shown, hide_index=True, key="robustness-compare", width="stretch",
+                    column_config={
+                        "title": "Test", "kind": "Kind",
+                        "before": st.column_config.NumberColumn(f"Before ({reports[0].checkpoint_name})", format="percent"),
+                        "after": st.column_config.NumberColumn(f"After ({reports[1].checkpoint_name})", format="percent"),
+                        "change": st.column_config.NumberColumn("Change", format="percent"),
+                        "tried_after": st.column_config.NumberColumn("Examples", help="Examples tried (after)"),
+                        "fixed": st.column_config.NumberColumn("Fixed", help="Examples that failed before and pass after"),
+                        "new": st.column_config.NumberColumn("New failures", help="Examples that passed before and fail after"),
+                        "p_value": st.column_config.NumberColumn("p (McNemar)", format="%.3f", help="Exact McNemar test on the examples both checkpoints tried"),
+                        "verdict": "Verdict",
+                    },
+                )
+            else:
+                summary = reports[0].summary_frame()[["title", "kind", "failure_rate", "failed", "tried", "applicable", "expectation", "note"]]
+                st.dataframe(
+                    summary, hide_index=True, key="robustness-summary", width="stretch",
+                    column_config={
+                        "title": "Test", "kind": "Kind", "failure_rate": st.column_config.NumberColumn("Failure rate", format="percent"),
+                        "failed": "Failed", "tried": "Tried", "applicable": st.column_config.NumberColumn("Applies to", help="Examples the perturbation can change"),
+                        "expectation": "Expected", "note": "Note",
+                    },
+                )
+
+            # --- failing examples ---------------------------------------------------------------------------
+            st.subheader("Failing examples")
+            c1, c2 = st.columns([2, 3])
+            with c1:
+                which = 0
+                if len(reports) == 2:
+                    which = [r.checkpoint_name for r in reports].index(
+                        st.radio("Checkpoint", [r.checkpoint_name for r in reports], index=1, horizontal=True, key="robustness_failures_of")
+                    )
+                report = reports[which]
+                options = [r.test for r in report.results]
+                test = st.selectbox(
+                    "Test", options, key="robustness_failure_test",
+                    index=max(range(len(options)), key=lambda k: report.results[k].n_failed),
+                    format_func=lambda t: f"{report.result(t).title} — {report.result(t).n_failed} failing of {report.result(t).n_tried}",
+                )
+            result = report.result(test)
+            with c2:
+                st.markdown(f"**{result.title}** · {result.expectation}" + (f" · {result.note}" if result.note else ""))
+            failures = result.failures_frame().drop(columns=["test"])
+            if failures.empty:
+                st.success(f"No failing example for {result.title} on {report.checkpoint_name}." if result.n_tried else result.note)
+                picked = []
+            else:
+                event = st.dataframe(
+                    failures, hide_index=True, on_select="rerun", selection_mode="single-row", key=f"robustness-failures-{test}-{which}",
+                    width="stretch", height=300,
+                    column_config={
+                        "row": st.column_config.NumberColumn("Example", format="%d"), "gold": "Gold",
+                        "original": st.column_config.TextColumn("Original", width="large"), "perturbed": st.column_config.TextColumn("Perturbed", width="large"),
+                        "pred_before": "Predicted (original)", "pred_after": "Predicted (perturbed)", "watched": "Class watched",
+                        "p_before": st.column_config.NumberColumn("P before", format="%.3f"), "p_after": st.column_config.NumberColumn("P after", format="%.3f"),
+                        "change": st.column_config.NumberColumn("Change", format="%+.3f"),
+                    },
+                )
+                picked = selected_index(event, failures)
+                d1, d2 = st.columns(2)
+                d1.download_button(
+                    "Download failing pairs (CSV)", report.failures_frame().to_csv(index=False).encode("utf-8-sig"),
+                    file_name=f"probe-failures-{report.checkpoint_name}.csv", mime="text/csv", key="robustness_failures_csv",
+                )
+                d2.download_button(
+                    "Download probe report (JSON)", json.dumps({"reports": [r.to_dict() for r in reports]}, ensure_ascii=False).encode("utf-8"),
+                    file_name="probe-report.json", mime="application/json", key="robustness_report_json",
+                )
+            if not picked:
+                if not failures.empty:
+                    st.caption("Select a row to compare the original and the perturbed text, and to explain why the prediction moved.")
+            else:
+                f = failures.loc[picked[0]]
+                with st.container(border=True):
+                    st.markdown(f"**Example {int(f['row'])}** · gold **{f['gold']}**")
+                    o, p = st.columns(2)
+                    o.markdown(f"**Original** → {f['pred_before']} (P({f['watched']}) = {f['p_before']:.2f})")
+                    o.code(f["original"], language=None, wrap_lines=True)
+                    p.markdown(f"**Perturbed** → {f['pred_after']} (P({f['watched']}) = {f['p_after']:.2f})")
+                    p.code(f["perturbed"], language=None, wrap_lines=True)
+                    try:
+                        from dashboard.explanations import attribution_cache, cached_attribution, default_params, get_attribution
+                        from explain.plots import token_heat_comparison
+                    except ImportError:  # explanations not installed: the comparison above still stands
+                        st.caption("Explanations are not available in this installation.")
+                    else:
+                        predictor = predictors[which]
+                        method = st.radio("Explain with", ["shap", "lime"], horizontal=True, key="robustness_explain_method", format_func=str.upper)
+                        texts = [f["original"], f["perturbed"]]
+                        ready = [cached_attribution(predictor, t, method) for t in texts]
+                        if any(a is None for a in ready):
+                            estimator = cost.estimate_shap if method == "shap" else cost.estimate_lime
+                            budget = default_params(method)
+                            estimate = estimator(predictor, [t for t, a in zip(texts, ready) if a is None], budget.get("max_evals") or budget.get("num_samples"))
+                            st.caption(estimate.describe())
+                            if st.button("Explain the original and the perturbed text", key="robustness_explain", icon=":material/search:"):
+                                ready = [a or get_attribution(predictor, t, method) for t, a in zip(texts, ready)]
+                        if all(a is not None for a in ready):
+                            st.plotly_chart(
+                                token_heat_comparison(ready, f["watched"], titles=[f"Original → {f['pred_before']}", f"Perturbed → {f['pred_after']}"]),
+                                width="stretch", key="robustness-explain-heat",
+                            )
+                            st.caption(f"Colour: how much each token pushed P({f['watched']}) up (towards) or down (against), {method.upper()}.")
+
+# =================================================================================================================
+with tab_similar:
+    st.caption(
+        "Each example becomes a vector from the checkpoint's own encoder (the mean of its last hidden states): examples "
+        "close together are similar *for this model*. An example whose nearest neighbours mostly carry another gold "
+        "label may be mislabelled."
+    )
+    which = len(refs) - 1
+    if len(refs) == 2:
+        which = [r.name for r in refs].index(st.radio("Encoder of", [r.name for r in refs], index=1, horizontal=True, key="robustness_encoder"))
+    predictor, table = predictors[which], prediction_tables[which]
+    index_key = (table.fingerprint, table.data_fingerprint, json.dumps(session.label_mapping, sort_keys=True))
+    index = _recall("indexes", index_key)
+    if index is None:
+        estimate = cost.estimate_embed(predictor, table.frame["text"].tolist())
+        if estimate.n_model_calls == 0 or estimate.seconds <= AUTO_EMBED_SECONDS or st.button(f"Compute embeddings ({estimate.describe()})", key="robustness_embed", type="primary"):
+            bar = st.progress(0.0, text=f"Embedding {len(table):,} examples with {predictor.ref.name}…")
+            started = time.perf_counter()
+            index = _remember(
+                "indexes", index_key,
+                build_index(predictor, table, progress=lambda done, total: bar.progress(min(1.0, done / max(total, 1)), text=f"Embedding: {done:,}/{total:,} texts")),
+            )
+            bar.empty()
+            _remember("checks", ("embed", *index_key), cost.check(estimate, time.perf_counter() - started, estimate.n_model_calls))
+        else:
+            st.info(f"Embeddings are not computed yet. {estimate.describe()}", icon=":material/timer:")
+    if index is not None:
+        # --- map ------------------------------------------------------------------------------------------------
+        st.subheader("Embedding map")
+        m1, m2 = st.columns(2)
+        method = m1.radio("Projection", ["pca", "tsne"], horizontal=True, key="robustness_projection", format_func=lambda m: {"pca": "PCA", "tsne": "t-SNE"}[m],
+                          help="PCA keeps the big directions and is instant; t-SNE keeps neighbourhoods and takes longer on large sets.")
+        color_by = m2.radio("Colour by", ["gold", "pred", "correct"], horizontal=True, key="robustness_color",
+                            format_func=lambda c: {"gold": "Gold label", "pred": "Prediction", "correct": "Correct?"}[c])
+        map_key = (*index_key, method)
+        coords = _recall("maps", map_key)
+        if coords is None:
+            with st.spinner("Projecting to 2-D…"):
+                coords = _remember("maps", map_key, project(index.vectors, method))
+        frame = embedding_map_frame(index, coords)
+        event = st.plotly_chart(
+            embedding_map_figure(frame, color_by), on_select="rerun", selection_mode=("points", "box", "lasso"),
+            key=f"robustness-map-{table.fingerprint[:12]}", width="stretch",
+        )
+        on_map = [r for r in rows_from_selection(event) if 0 <= r < len(table)]
+        st.caption("Click, box or lasso points to list them below; double-click the map to clear.")
+
+        shown = table.frame.loc[on_map] if on_map else table.frame
+        shown = shown[["text", "gold", "pred", "confidence", "correct"]]
+        st.markdown(f"**{len(shown):,} example{'s' * (len(shown) != 1)}**" + (" selected on the map" if on_map else " (select points on the map to filter)"))
+        row_event = st.dataframe(
+            shown, on_select="rerun", selection_mode="single-row", key=f"robustness-examples-{table.fingerprint[:12]}", width="stretch", height=260,
+            column_config={
+                "text": st.column_config.TextColumn("Text", width="large"), "gold": "Gold", "pred": "Predicted",
+                "confidence": st.column_config.ProgressColumn("Confidence", min_value=0.0, max_value=1.0, format="%.2f"),
+                "correct": st.column_config.CheckboxColumn("Correct"),
+            },
+        )
+        picked = selected_index(row_event, shown)
+
+        # --- nearest neighbours ---------------------------------------------------------------------------------
+        st.subheader("Most similar examples")
+        k = st.slider("Neighbours", 1, max(1, min(25, len(index) - 1)), min(5, max(1, len(index) - 1)), key="robustness_k")
+        query = st.text_input("…of a text you type (or select an example above)", key="robustness_query", placeholder="Type a sentence to find the examples most like it")
+        if query.strip():
+            near = neighbours_of_vector(index, embed_texts(predictor, [query])[0], k)
+            st.markdown(f"Examples most similar to *{query.strip()}*:")
+        elif picked:
+            row = int(picked[0])
+            near = neighbours(index, row, k)
+            st.markdown(f"Examples most similar to **example {row}** (gold **{table.frame['gold'].iat[row]}**, predicted **{table.frame['pred'].iat[row]}**): {table.frame['text'].iat[row]}")
+            other = int((near["gold"] != table.frame["gold"].iat[row]).sum())
+            if other:
+                st.caption(f"{other} of its {len(near)} nearest neighbours carry another gold label.")
+            try:
+                st.page_link(EXPLORE_PAGE, label=f"Explain example {row} on the Explore page", icon=":material/search:", query_params={"example": str(row)})
+            except Exception:  # Explore not registered in this app
+                pass
+        else:
+            near = None
+            st.caption("Select an example in the table above, or type a text, to see its nearest neighbours.")
+        if near is not None:
+            st.dataframe(
+                near, hide_index=True, key="robustness-neighbours", width="stretch",
+                column_config={
+                    "row": st.column_config.NumberColumn("Example", format="%d"), "similarity": st.column_config.NumberColumn("Similarity", format="%.3f"),
+                    "text": st.column_config.TextColumn("Text", width="large"), "gold": "Gold", "pred": "Predicted",
+                    "correct": st.column_config.CheckboxColumn("Correct"), "confidence": st.column_config.NumberColumn("Confidence", format="%.2f"),
+                },
+            )
+
+        # --- label noise ----------------------------------------------------------------------------------------
+        st.subheader("Possible label noise")
+        n1, n2 = st.columns(2)
+        k_noise = n1.slider("Neighbours to look at", 1, max(1, min(50, len(index) - 1)), min(10, max(1, len(index) - 1)), key="robustness_noise_k")
+        threshold = n2.slider("Flag when this share of them agrees on another label", 0.5, 1.0, 0.7, 0.05, key="robustness_noise_threshold")
+        noise = label_noise(index, k=k_noise, threshold=threshold)
+        if noise.empty:
+            st.success(f"No example has {threshold:.0%} or more of its {k_noise} nearest neighbours on one other gold label.")
+        else:
+            agree = int(noise["model_agrees"].sum())
+            st.markdown(
+                f"**{len(noise):,}** example{'s' * (len(noise) != 1)} ({len(noise) / len(index):.1%}) look mislabelled: their neighbours mostly carry another label. "
+                f"For {agree:,} of them the model also predicts that other label — check those first."
+            )
+            st.dataframe(
+                noise.drop(columns=["neighbour_rows", "neighbours"]), hide_index=True, key="robustness-noise", width="stretch", height=300,
+                column_config={
+                    "row": st.column_config.NumberColumn("Example", format="%d"), "text": st.column_config.TextColumn("Text", width="large"),
+                    "gold": "Gold", "suggested": "Neighbours say", "agreement": st.column_config.NumberColumn("Agreement", format="percent"),
+                    "pred": "Predicted", "confidence": st.column_config.NumberColumn("Confidence", format="%.2f"),
+                    "model_agrees": st.column_config.CheckboxColumn("Model agrees"), "mean_similarity": st.column_config.NumberColumn("Mean similarity", format="%.3f"),
+                },
+            )
+            st.download_button(
+                "Download for relabelling (CSV)", noise_csv(noise), file_name=f"label-noise-{evalset.name.rsplit('.', 1)[0]}.csv",
+                mime="text/csv", key="robustness_noise_csv", help="One row per flagged example, with an empty relabel_to column to fill in.",
+            )

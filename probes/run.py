@@ -1,0 +1,519 @@
+"""Run behavioural probes through the shared inference layer and compare two checkpoints.
+
+    from probes.run import run_probes, compare_reports
+    report = run_probes(predictor, evalset, limit=200)          # invariance + fairness
+    report.summary_frame()                                       # one row per test
+    report.failures_frame("names")                               # failing pairs, original vs perturbed
+
+Each test scores its originals and all their perturbed versions in ONE `predict_proba` call
+(the inference layer dedups, sorts by length, batches and caches: originals scored by an
+earlier test or by the prediction table cost nothing). Directional tests first need the
+originals' predictions to know which examples the expectation applies to, so they score
+originals in chunks until `limit` eligible examples are found, then the variants in one call.
+
+An example FAILS a test when any of its perturbed versions fails: for invariance and fairness
+the predicted class changes; for directional tests the watched probability moves the wrong way
+(`Expectation`). The failure rate is failed / tried examples.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from models.errors import VeredictoError
+from probes.perturb import DEFAULT_VARIANTS, DirectionConfig, Expectation, ProbeError, ProbeTest, resolve_tests
+
+ProbeProgress = Callable[[int, int, str], None]  # (texts done, texts planned, what is running)
+FAILURE_COLUMNS = ["test", "row", "gold", "original", "perturbed", "pred_before", "pred_after", "watched", "p_before", "p_after", "change"]
+
+
+def wilson_interval(failed: int, tried: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a failure rate (NaN, NaN when nothing was tried)."""
+    if tried <= 0:
+        return (math.nan, math.nan)
+    p = failed / tried
+    denom = 1 + z * z / tried
+    centre = (p + z * z / (2 * tried)) / denom
+    half = z * math.sqrt(p * (1 - p) / tried + z * z / (4 * tried * tried)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+@dataclass(frozen=True)
+class ProbeFailure:
+    """One perturbed text that broke the expectation, next to its original."""
+
+    row: int  # position in the evaluation set (0-based)
+    original: str
+    perturbed: str
+    gold: str | None
+    pred_before: str
+    pred_after: str
+    watched: str  # the class whose probability p_before / p_after are
+    p_before: float
+    p_after: float
+
+    @property
+    def change(self) -> float:
+        return self.p_after - self.p_before
+
+
+@dataclass(frozen=True, eq=False)
+class ProbeResult:
+    """One test on one checkpoint: how often it failed, on how many examples, and the failing pairs."""
+
+    test: str
+    kind: str
+    title: str
+    expectation: str
+    n_applicable: int  # examples the perturbation applies to (before the limit)
+    n_tried: int  # examples tested (after the limit; for directional tests, those predicted as a watched class)
+    n_failed: int
+    n_perturbed: int  # perturbed texts scored
+    tried_rows: tuple[int, ...]
+    failed_rows: tuple[int, ...]
+    failures: tuple[ProbeFailure, ...]
+    n_model_calls: int  # texts that went through the model (cache misses)
+    seconds: float
+    note: str = ""
+
+    @property
+    def failure_rate(self) -> float:
+        return self.n_failed / self.n_tried if self.n_tried else math.nan
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return wilson_interval(self.n_failed, self.n_tried)
+
+    def failures_frame(self) -> pd.DataFrame:
+        rows = [
+            {"test": self.test, **{k: getattr(f, k) for k in FAILURE_COLUMNS if k not in ("test", "change")}, "change": f.change}
+            for f in self.failures
+        ]
+        return pd.DataFrame(rows, columns=FAILURE_COLUMNS)
+
+    def to_dict(self) -> dict:
+        data = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "failures"}
+        data["tried_rows"] = list(self.tried_rows)
+        data["failed_rows"] = list(self.failed_rows)
+        data["failure_rate"] = None if math.isnan(self.failure_rate) else self.failure_rate
+        data["failures"] = [{k: getattr(f, k) for k in ProbeFailure.__dataclass_fields__} for f in self.failures]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "ProbeResult":
+        kwargs = {k: data[k] for k in cls.__dataclass_fields__ if k in data and k != "failures"}
+        kwargs["tried_rows"] = tuple(int(r) for r in data.get("tried_rows", ()))
+        kwargs["failed_rows"] = tuple(int(r) for r in data.get("failed_rows", ()))
+        kwargs["failures"] = tuple(ProbeFailure(**f) for f in data.get("failures", ()))
+        return cls(**kwargs)
+
+
+SUMMARY_COLUMNS = ["test", "title", "kind", "expectation", "failure_rate", "ci_low", "ci_high", "failed", "tried", "applicable", "perturbed_texts", "model_calls", "seconds", "note"]
+
+
+@dataclass(frozen=True, eq=False)
+class ProbeReport:
+    """All probe results of one checkpoint on one data set, with what is needed to reproduce them."""
+
+    checkpoint_name: str
+    fingerprint: str
+    labels: tuple[str, ...]
+    data_name: str
+    data_fingerprint: str
+    n_examples: int
+    results: tuple[ProbeResult, ...]
+    seed: int
+    n_variants: int
+    language: str
+    limit: int | None
+    directions: DirectionConfig | None
+    n_model_calls: int
+    seconds: float
+    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    def result(self, test: str) -> ProbeResult:
+        for r in self.results:
+            if r.test == test:
+                return r
+        raise ProbeError(f"This report has no '{test}' probe; it has: {', '.join(r.test for r in self.results)}.")
+
+    @property
+    def tests(self) -> tuple[str, ...]:
+        return tuple(r.test for r in self.results)
+
+    def failure_rates(self) -> dict[str, float]:
+        return {r.test: r.failure_rate for r in self.results}
+
+    def summary_frame(self) -> pd.DataFrame:
+        rows = []
+        for r in self.results:
+            low, high = r.interval
+            rows.append(
+                {
+                    "test": r.test, "title": r.title, "kind": r.kind, "expectation": r.expectation,
+                    "failure_rate": r.failure_rate, "ci_low": low, "ci_high": high, "failed": r.n_failed,
+                    "tried": r.n_tried, "applicable": r.n_applicable, "perturbed_texts": r.n_perturbed,
+                    "model_calls": r.n_model_calls, "seconds": r.seconds, "note": r.note,
+                }
+            )
+        return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+    def failures_frame(self, test: str | None = None) -> pd.DataFrame:
+        frames = [r.failures_frame() for r in self.results if test in (None, r.test)]
+        frames = [f for f in frames if len(f)]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FAILURE_COLUMNS)
+
+    def to_dict(self) -> dict:
+        data = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("results", "directions")}
+        data["labels"] = list(self.labels)
+        data["directions"] = self.directions.to_dict() if self.directions else None
+        data["results"] = [r.to_dict() for r in self.results]
+        data["format"] = "veredicto.probes/1"
+        return data
+
+    def to_json(self, **kwargs) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, **kwargs)
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "ProbeReport":
+        kwargs = {k: data[k] for k in cls.__dataclass_fields__ if k in data and k not in ("results", "directions", "labels")}
+        return cls(
+            **kwargs,
+            labels=tuple(data["labels"]),
+            directions=DirectionConfig.from_dict(data.get("directions")),
+            results=tuple(ProbeResult.from_dict(r) for r in data["results"]),
+        )
+
+
+# --- planning (no model) --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class PlannedTest:
+    """The perturbed texts of one test. `rows` are in sampling order; invariance/fairness are already cut to the limit."""
+
+    test: ProbeTest
+    n_applicable: int
+    rows: tuple[int, ...]
+    variants: Mapping[int, tuple[str, ...]]
+
+    def texts(self, originals: Sequence[str], rows: Iterable[int] | None = None) -> list[str]:
+        rows = self.rows if rows is None else rows
+        return [originals[r] for r in rows] + [v for r in rows for v in self.variants[r]]
+
+
+def _as_inputs(data) -> tuple[list[str], list | None, str, str]:
+    """(texts, gold labels or None, data name, data fingerprint) from an EvalSet, PredictionTable or list of texts."""
+    frame = getattr(data, "frame", None)
+    if frame is not None and "text" in frame:
+        if hasattr(data, "data_fingerprint"):  # a PredictionTable
+            name, fp, gold_col = data.data_name, data.data_fingerprint, "gold"
+        else:  # an EvalSet
+            name, fp, gold_col = data.name, data.fingerprint, "label"
+        gold = frame[gold_col].astype(str).tolist() if gold_col in frame else None
+        return frame["text"].astype(str).tolist(), gold, str(name), str(fp)
+    if isinstance(data, str):
+        raise ProbeError("Probes need a list of texts or an evaluation set, not a single string.")
+    texts = [str(t) for t in data]
+    import hashlib
+
+    return texts, None, "texts", hashlib.sha256("\0".join(texts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _sample_order(n: int, seed: int, test: str) -> np.ndarray:
+    import zlib
+
+    return np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(b"sample:" + test.encode())]).permutation(n)
+
+
+def plan_probes(
+    texts: Sequence[str],
+    tests: Sequence[ProbeTest],
+    *,
+    limit: int | None = None,
+    seed: int = 0,
+    n_variants: int = DEFAULT_VARIANTS,
+    language: str = "auto",
+) -> list[PlannedTest]:
+    """Perturb every text for every test (cheap, no model) and choose which examples each test tries.
+
+    The sample is a seeded shuffle of the examples the perturbation applies to, so `limit` caps
+    examples per test without wasting it on texts with, say, no person name in them.
+    """
+    if limit is not None and (not isinstance(limit, (int, np.integer)) or limit < 1):
+        raise ProbeError(f"limit must be a whole number of at least 1 (or empty for every example), got {limit!r}.")
+    plans = []
+    for test in tests:
+        variants: dict[int, tuple[str, ...]] = {}
+        for i, text in enumerate(texts):
+            out = test.variants(text, seed=seed, n_variants=n_variants, language=language)
+            if out:
+                variants[i] = tuple(out)
+        order = [int(i) for i in _sample_order(len(texts), seed, test.name) if int(i) in variants]
+        if test.kind != "directional":
+            order = sorted(order[:limit] if limit else order)
+        plans.append(PlannedTest(test, len(variants), tuple(order), {r: variants[r] for r in order}))
+    return plans
+
+
+# --- running --------------------------------------------------------------------------------------
+
+
+class _Scorer:
+    """predict_proba with an overall progress count and an exact count of cache misses."""
+
+    def __init__(self, predictor, progress: ProbeProgress | None, total: int):
+        self.predictor = predictor
+        self.progress = progress
+        self.total = max(total, 1)
+        self.done = 0
+        self.calls = 0
+
+    def __call__(self, texts: list[str], label: str) -> tuple[np.ndarray, int]:
+        fp = self.predictor.ref.fingerprint
+        misses = len({t for t in texts if self.predictor.cache.get((fp, t)) is None})
+        base = self.done
+        if base + len(texts) > self.total:
+            self.total = base + len(texts)
+
+        def inner(done: int, total: int) -> None:
+            if self.progress:
+                self.progress(base + int(round(len(texts) * done / max(total, 1))), self.total, label)
+
+        if self.progress:
+            self.progress(base, self.total, label)
+        probs = self.predictor.predict_proba(texts, progress=inner)
+        self.done = base + len(texts)
+        self.calls += misses
+        if self.progress:
+            self.progress(self.done, self.total, label)
+        return probs, misses
+
+
+def _run_invariance(plan: PlannedTest, texts, gold, labels, score: _Scorer) -> ProbeResult:
+    started = time.perf_counter()
+    rows = list(plan.rows)
+    test = plan.test
+    if not rows:
+        return _empty(plan, "prediction unchanged", started)
+    probs, misses = score(plan.texts(texts), test.title)
+    before = {r: probs[k] for k, r in enumerate(rows)}
+    offset = len(rows)
+    failures, failed_rows, n_perturbed = [], [], 0
+    for r in rows:
+        p0 = before[r]
+        c0 = int(np.argmax(p0))
+        row_failed = False
+        for variant in plan.variants[r]:
+            p1 = probs[offset]
+            offset += 1
+            n_perturbed += 1
+            c1 = int(np.argmax(p1))
+            if c1 != c0:
+                row_failed = True
+                failures.append(
+                    ProbeFailure(r, texts[r], variant, gold[r] if gold else None, labels[c0], labels[c1], labels[c0], float(p0[c0]), float(p1[c0]))
+                )
+        if row_failed:
+            failed_rows.append(r)
+    failures.sort(key=lambda f: (f.change, f.row))
+    return ProbeResult(
+        test=test.name, kind=test.kind, title=test.title, expectation="prediction unchanged",
+        n_applicable=plan.n_applicable, n_tried=len(rows), n_failed=len(failed_rows), n_perturbed=n_perturbed,
+        tried_rows=tuple(rows), failed_rows=tuple(failed_rows), failures=tuple(failures),
+        n_model_calls=misses, seconds=time.perf_counter() - started,
+    )
+
+
+def _run_directional(plan: PlannedTest, expectations: Sequence[Expectation], texts, gold, labels, score: _Scorer, limit: int | None) -> ProbeResult:
+    started = time.perf_counter()
+    test = plan.test
+    described = "; ".join(e.describe() for e in expectations)
+    watched = {labels.index(e.label): e for e in expectations}
+    candidates = list(plan.rows)
+    if not candidates:
+        return _empty(plan, described, started)
+    chunk = len(candidates) if not limit else max(64, 2 * limit)
+    eligible: list[tuple[int, Expectation, np.ndarray]] = []
+    calls = 0
+    for start in range(0, len(candidates), chunk):
+        part = candidates[start : start + chunk]
+        probs, misses = score([texts[r] for r in part], f"{test.title}: scoring originals")
+        calls += misses
+        for r, p in zip(part, probs):
+            exp = watched.get(int(np.argmax(p)))
+            if exp is not None:
+                eligible.append((r, exp, p))
+        if limit and len(eligible) >= limit:
+            break
+    eligible = sorted(eligible[:limit] if limit else eligible, key=lambda e: e[0])
+    if not eligible:
+        return _empty(plan, described, started, note=f"No example is predicted as {' or '.join(e.label for e in expectations)}, so the expectation applies to none.", calls=calls)
+    variant_texts = [v for r, _, _ in eligible for v in plan.variants[r]]
+    probs, misses = score(variant_texts, test.title)
+    calls += misses
+    failures, failed_rows, offset = [], [], 0
+    for r, exp, p0 in eligible:
+        c = labels.index(exp.label)
+        row_failed = False
+        for variant in plan.variants[r]:
+            p1 = probs[offset]
+            offset += 1
+            if exp.fails(p0[c], p1[c]):
+                row_failed = True
+                failures.append(
+                    ProbeFailure(r, texts[r], variant, gold[r] if gold else None, labels[int(np.argmax(p0))], labels[int(np.argmax(p1))], exp.label, float(p0[c]), float(p1[c]))
+                )
+        if row_failed:
+            failed_rows.append(r)
+    failures.sort(key=lambda f: (-abs(f.change), f.row))
+    return ProbeResult(
+        test=test.name, kind=test.kind, title=test.title, expectation=described,
+        n_applicable=plan.n_applicable, n_tried=len(eligible), n_failed=len(failed_rows), n_perturbed=len(variant_texts),
+        tried_rows=tuple(r for r, _, _ in eligible), failed_rows=tuple(failed_rows), failures=tuple(failures),
+        n_model_calls=calls, seconds=time.perf_counter() - started,
+        note=f"Tried on examples predicted as {' or '.join(e.label for e in expectations)}.",
+    )
+
+
+_NOT_APPLICABLE = {
+    "names": "No person name from the word lists occurs in the data.",
+    "gender": "No gendered word from the word lists occurs in the data.",
+    "nationality": "No country or nationality from the word lists occurs in the data.",
+    "negation": "No text could be negated (none has a negatable verb, or all are already negated).",
+    "intensifier": "No text has an adjective from the word lists to intensify.",
+}
+
+
+def _empty(plan: PlannedTest, expectation: str, started: float, note: str | None = None, calls: int = 0) -> ProbeResult:
+    test = plan.test
+    return ProbeResult(
+        test=test.name, kind=test.kind, title=test.title, expectation=expectation, n_applicable=plan.n_applicable,
+        n_tried=0, n_failed=0, n_perturbed=0, tried_rows=(), failed_rows=(), failures=(), n_model_calls=calls,
+        seconds=time.perf_counter() - started,
+        note=note or _NOT_APPLICABLE.get(test.name, "The perturbation does not apply to any example."),
+    )
+
+
+def planned_texts(plans: Sequence[PlannedTest], texts: Sequence[str], limit: int | None) -> int:
+    """Texts the runs will send to `predict_proba` (directional: assumes half the originals are eligible)."""
+    total = 0
+    for plan in plans:
+        if plan.test.kind == "directional":
+            rows = list(plan.rows)
+            want = min(len(rows), 2 * limit) if limit else len(rows)
+            tried = rows[: (min(limit, want) if limit else max(1, want // 2))]
+            total += want + sum(len(plan.variants[r]) for r in tried)
+        else:
+            total += len(plan.rows) + sum(len(plan.variants[r]) for r in plan.rows)
+    return total
+
+
+def run_probes(
+    predictor,
+    data,
+    tests: Iterable[str] | str | None = None,
+    *,
+    directions: DirectionConfig | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    n_variants: int = DEFAULT_VARIANTS,
+    language: str = "auto",
+    progress: ProbeProgress | None = None,
+) -> ProbeReport:
+    """Run the probes named by `tests` (names, kinds, 'all'; None = all that apply) on `data`.
+
+    data: an EvalSet, a PredictionTable, or a list of texts. Gold labels are only shown next to
+    failures, never needed. limit: at most this many examples per test (a seeded sample of those
+    the perturbation applies to). directions: expectations for the directional tests; without
+    it those tests are left out. progress(done, total, label) follows the scored texts.
+    """
+    started = time.perf_counter()
+    texts, gold, data_name, data_fp = _as_inputs(data)
+    if not texts:
+        raise ProbeError("The evaluation data has no examples to probe.")
+    labels = tuple(predictor.labels)
+    if directions is not None:
+        directions.validate(labels)
+    chosen = resolve_tests(tests, directional=directions is not None)
+    plans = plan_probes(texts, chosen, limit=limit, seed=seed, n_variants=n_variants, language=language)
+    score = _Scorer(predictor, progress, planned_texts(plans, texts, limit))
+    results = []
+    for plan in plans:
+        if plan.test.kind == "directional":
+            results.append(_run_directional(plan, directions.for_test(plan.test.name), texts, gold, list(labels), score, limit))
+        else:
+            results.append(_run_invariance(plan, texts, gold, list(labels), score))
+    if progress:
+        progress(score.total, score.total, "done")
+    return ProbeReport(
+        checkpoint_name=predictor.ref.name, fingerprint=predictor.ref.fingerprint, labels=labels,
+        data_name=data_name, data_fingerprint=data_fp, n_examples=len(texts), results=tuple(results),
+        seed=int(seed), n_variants=int(n_variants), language=language, limit=None if limit is None else int(limit),
+        directions=directions, n_model_calls=score.calls, seconds=time.perf_counter() - started,
+    )
+
+
+def probe_failure_rates(predictor, evalset, tests: Iterable[str] | str | None = None, limit: int | None = None, **kwargs) -> dict[str, float]:
+    """{test name: failure rate} for a release gate. NaN where a test applied to no example."""
+    return run_probes(predictor, evalset, tests, limit=limit, **kwargs).failure_rates()
+
+
+# --- before / after -------------------------------------------------------------------------------
+
+COMPARE_COLUMNS = ["test", "title", "kind", "before", "after", "change", "tried_before", "tried_after", "paired", "fixed", "new", "p_value", "verdict"]
+
+
+def _mcnemar(b: int, c: int) -> float:
+    """Exact two-sided McNemar p-value for b vs c discordant pairs."""
+    if b + c == 0:
+        return 1.0
+    from scipy.stats import binomtest
+
+    return float(binomtest(min(b, c), b + c, 0.5).pvalue)
+
+
+def compare_reports(before: ProbeReport, after: ProbeReport, *, alpha: float = 0.05) -> pd.DataFrame:
+    """Failure rates side by side. On examples both runs tried (same data, same seed), `fixed` failed
+    before only, `new` failed after only, and an exact McNemar test says whether the change is more
+    than chance. verdict: 'more brittle', 'more robust', 'no clear change', or why it cannot be compared."""
+    if before.data_fingerprint != after.data_fingerprint:
+        raise VeredictoError(
+            f"These probe results come from different data ({before.data_name} vs {after.data_name}); "
+            "run both checkpoints on the same evaluation set to compare them."
+        )
+    b_by = {r.test: r for r in before.results}
+    a_by = {r.test: r for r in after.results}
+    rows = []
+    for test in list(dict.fromkeys([*b_by, *a_by])):
+        rb, ra = b_by.get(test), a_by.get(test)
+        ref = rb or ra
+        row = {"test": test, "title": ref.title, "kind": ref.kind,
+               "before": rb.failure_rate if rb else math.nan, "after": ra.failure_rate if ra else math.nan,
+               "tried_before": rb.n_tried if rb else 0, "tried_after": ra.n_tried if ra else 0}
+        row["change"] = row["after"] - row["before"]
+        if rb is None or ra is None:
+            row.update(paired=0, fixed=0, new=0, p_value=math.nan, verdict=f"only run on the {'after' if rb is None else 'before'} checkpoint")
+        elif not rb.n_tried or not ra.n_tried:
+            row.update(paired=0, fixed=0, new=0, p_value=math.nan, verdict="not applicable to this data")
+        else:
+            common = set(rb.tried_rows) & set(ra.tried_rows)
+            fb, fa = set(rb.failed_rows) & common, set(ra.failed_rows) & common
+            fixed, new = len(fb - fa), len(fa - fb)
+            p = _mcnemar(fixed, new)
+            if p < alpha and new > fixed:
+                verdict = "more brittle"
+            elif p < alpha and fixed > new:
+                verdict = "more robust"
+            else:
+                verdict = "no clear change"
+            row.update(paired=len(common), fixed=fixed, new=new, p_value=p, verdict=verdict)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=COMPARE_COLUMNS)

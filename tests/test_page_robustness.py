@@ -1,0 +1,216 @@
+"""The Robustness page as a person sees it: cost first, probe results before/after, failing pairs, the map, neighbours, label noise.
+
+Fixture: two checkpoints with planted behaviour —
+  kw-before: an invariant model (its output ignores the input);
+  kw-after:  a model that says 'positive' exactly when the text holds "john" (it flips on a name swap).
+and a small CSV where one text appears six times, five times labelled positive and once negative.
+"""
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from test_probes_models import make_invariant_checkpoint, make_keyword_checkpoint
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = "pages/robustness.py"
+DUPLICATE = "the acting was wonderful and the story was fun"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("robustness-page")
+    ckpts = root / "ckpts"
+    make_invariant_checkpoint(ckpts / "kw-before")
+    make_keyword_checkpoint(ckpts / "kw-after", {"john": +1})
+    rows = []
+    names = ["John", "Maria", "Carlos", "Emma"]
+    for i in range(24):
+        name = names[i % 4]
+        text = [f"{name} said the film was good", f"I think {name} loved the story", f"the plot was dull, said {name}", f"{name} and his brother enjoyed it"][i % 4]
+        rows.append({"text": f"{text} ({i})", "label": "positive" if i % 3 else "negative"})
+    rows += [{"text": DUPLICATE, "label": "positive"}] * 5 + [{"text": DUPLICATE, "label": "negative"}]
+    data = root / "data.csv"
+    pd.DataFrame(rows).to_csv(data, index=False)
+    single = make_keyword_checkpoint(root / "single" / "kw-after", {"john": +1}).parent
+    return {"checkpoints": ckpts, "single": single, "data": data, "frame": pd.DataFrame(rows), "cache": root / "cache"}
+
+
+def open_page(env, monkeypatch, checkpoints: str = "checkpoints"):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("VEREDICTO_CHECKPOINTS", str(env[checkpoints]))
+    monkeypatch.setenv("VEREDICTO_DATA", str(env["data"]))
+    monkeypatch.setenv("VEREDICTO_CACHE_DIR", str(env["cache"]))
+    monkeypatch.setenv("VEREDICTO_SHAP_MAX_EVALS", "40")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.run()
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def frame_of(at, key_prefix: str):
+    found = [d for d in at.dataframe if d.key and d.key.startswith(key_prefix)]
+    assert found, f"no dataframe {key_prefix}…; keys: {[d.key for d in at.dataframe]}"
+    return found[0]
+
+
+def frame_with(at, column: str) -> pd.DataFrame:
+    """A read-only table (Streamlit keeps no key for those), found by a column only it has."""
+    found = [d.value for d in at.dataframe if column in d.value.columns]
+    assert found, f"no table with a '{column}' column; columns: {[list(d.value.columns) for d in at.dataframe]}"
+    return found[0]
+
+
+def chart(at, key_prefix: str) -> dict:
+    found = [c for c in at.get("plotly_chart") if key_prefix in c.proto.id]
+    assert found, [c.proto.id for c in at.get("plotly_chart")]
+    return json.loads(found[0].proto.spec)
+
+
+def button(at, key: str):
+    return next(b for b in at.button if b.key == key)
+
+
+@pytest.fixture(scope="module")
+def truth(env):
+    """Independent ground truth from the library (no Streamlit): the same probes run directly."""
+    from evaldata.loading import load_eval_data
+    from models import Predictor
+    from probes.perturb import guess_directions
+    from probes.run import run_probes
+
+    evalset = load_eval_data(env["data"])
+    out = {}
+    for name in ("kw-before", "kw-after"):
+        predictor = Predictor(str(env["checkpoints"] / name), device="cpu")
+        out[name] = run_probes(predictor, evalset, directions=guess_directions(predictor.labels))
+    return out
+
+
+def test_cost_is_stated_before_anything_runs(env, monkeypatch):
+    at = open_page(env, monkeypatch)
+    infos = [i.value for i in at.info]
+    assert any(v.startswith("**Before running:**") and "model calls" in v and "on this machine" in v for v in infos), infos
+    assert "kw-before" in " ".join(infos) and "kw-after" in " ".join(infos)
+    assert button(at, "robustness_run").label == "Run probes"
+    assert not [c for c in at.get("plotly_chart") if "robustness-rates" in c.proto.id]
+    # directional tests are on: the labels look like sentiment
+    assert at.selectbox(key="robustness_positive").value == "positive"
+
+
+def test_running_shows_before_after_rates_and_flags_the_name_swap(env, monkeypatch, truth):
+    at = open_page(env, monkeypatch)
+    button(at, "robustness_run").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    spec = chart(at, "robustness-rates")
+    before, after = spec["data"]
+    assert before["name"] == "before: kw-before" and after["name"] == "after: kw-after"
+    tests = before["customdata"]
+    assert "names" in tests and "negation" in tests
+    rates_after = dict(zip(tests, after["y"]))
+    rates_before = dict(zip(tests, before["y"]))
+    expected_after = truth["kw-after"].failure_rates()
+    # every text naming John flips (6 of the 24 texts with a name), no other does
+    assert rates_after["names"] == pytest.approx(expected_after["names"]) == pytest.approx(6 / 24)
+    assert rates_before["names"] == 0.0 and rates_before["typos"] == 0.0
+    table = frame_with(at, "verdict")
+    names_row = table[table["title"] == "Person names"].iloc[0]
+    assert names_row["verdict"] == "more brittle" and names_row["new"] > 0 and names_row["fixed"] == 0
+    assert any("more brittle" in w.value and "Person names" in w.value for w in at.warning)
+    assert any("Estimated" in c.value and "took" in c.value for c in at.caption)
+
+
+def test_failing_pairs_and_explaining_the_perturbed_text(env, monkeypatch, truth):
+    at = open_page(env, monkeypatch)
+    button(at, "robustness_run").click().run()
+    at.selectbox(key="robustness_failure_test").set_value("names").run()
+    failures = frame_of(at, "robustness-failures-names").value
+    expected = truth["kw-after"].result("names").failures_frame()
+    assert len(failures) == len(expected) > 0
+    assert set(zip(failures["original"], failures["perturbed"])) == set(zip(expected["original"], expected["perturbed"]))
+    assert set(failures["pred_before"]) == {"positive"} and set(failures["pred_after"]) == {"negative"}
+    assert all("john" in o.lower() and "john" not in p.lower() for o, p in zip(failures["original"], failures["perturbed"]))
+    element = frame_of(at, "robustness-failures-names")
+    at.session_state[element.key] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    codes = [c.value for c in at.code]
+    assert failures["original"].iloc[0] in codes and failures["perturbed"].iloc[0] in codes
+    assert any("model call" in c.value for c in at.caption)  # the explanation's cost, before it runs
+    button(at, "robustness_explain").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    heat = chart(at, "robustness-explain-heat")
+    assert len(heat["data"]) == 2
+    titles = [a["text"] for a in heat["layout"]["annotations"]]
+    assert "Original → positive" in titles and "Perturbed → negative" in titles
+
+
+def test_one_checkpoint_shows_its_summary_table(env, monkeypatch, truth):
+    at = open_page(env, monkeypatch, checkpoints="single")  # a folder with kw-after only
+    button(at, "robustness_run").click().run()
+    summary = frame_with(at, "failure_rate")
+    rates = dict(zip(summary["title"], summary["failure_rate"]))
+    assert rates["Person names"] == pytest.approx(truth["kw-after"].result("names").failure_rate)
+    assert len(chart(at, "robustness-rates")["data"]) == 1
+
+
+def test_turning_directional_tests_off_removes_them(env, monkeypatch):
+    at = open_page(env, monkeypatch)
+    at.selectbox(key="robustness_positive").set_value("off").run()
+    options = at.multiselect(key="robustness_tests_False").options
+    assert "Negation" not in options and "Intensifier" not in options and "Person names" in options
+
+
+def test_embedding_map_selection_filters_the_table_and_neighbours(env, monkeypatch):
+    at = open_page(env, monkeypatch)
+    at.radio(key="robustness_encoder").set_value("kw-before").run()
+    spec = chart(at, "robustness-map-")
+    rows = sorted(int(r) for trace in spec["data"] for r in trace["customdata"])
+    assert rows == list(range(len(env["frame"])))
+    assert {t["name"] for t in spec["data"]} == {"gold: positive", "gold: negative"}
+    from models.checkpoints import inspect_checkpoint
+
+    map_key = "robustness-map-" + inspect_checkpoint(env["checkpoints"] / "kw-before").fingerprint[:12]
+    at.session_state[map_key] = {"selection": {"points": [{"curve_number": 0, "point_index": 0, "customdata": 3}, {"curve_number": 1, "point_index": 1, "customdata": 7}], "point_indices": [0, 1], "box": [], "lasso": []}}
+    at.run()
+    table = frame_of(at, "robustness-examples-").value
+    assert list(table.index) == [3, 7]
+    assert any("selected on the map" in m.value for m in at.markdown)
+    element = frame_of(at, "robustness-examples-")
+    at.session_state[element.key] = {"selection": {"rows": [1], "columns": [], "cells": []}}
+    at.run()
+    near = frame_with(at, "similarity")
+    assert 7 not in set(near["row"]) and len(near) == 5
+    assert np.all(np.diff(near["similarity"].to_numpy()) <= 1e-6)
+
+
+def test_label_noise_flags_the_conflicting_duplicate_and_exports_it(env, monkeypatch):
+    at = open_page(env, monkeypatch)
+    at.radio(key="robustness_encoder").set_value("kw-before").run()
+    at.slider(key="robustness_noise_k").set_value(5).run()
+    noise = frame_with(at, "suggested")
+    odd_row = len(env["frame"]) - 1  # the one negative copy of the duplicated text
+    flagged = noise.set_index("row")
+    assert odd_row in flagged.index
+    assert flagged.loc[odd_row, "gold"] == "negative" and flagged.loc[odd_row, "suggested"] == "positive"
+    assert flagged.loc[odd_row, "agreement"] == 1.0
+    assert not set(range(odd_row - 5, odd_row)) & set(flagged.index)  # the positive copies are not flagged
+    download = next(d for d in at.get("download_button") if "relabelling" in d.proto.label)
+    assert download is not None
+
+
+def test_a_typed_text_finds_its_neighbours(env, monkeypatch):
+    at = open_page(env, monkeypatch)
+    at.radio(key="robustness_encoder").set_value("kw-before").run()
+    at.text_input(key="robustness_query").input(DUPLICATE).run()
+    near = frame_with(at, "similarity")
+    assert set(near["text"].head(5)) == {DUPLICATE}
+    assert near["similarity"].iloc[0] == pytest.approx(1.0, abs=1e-5)
