@@ -308,13 +308,13 @@ def learning_curves_figure(provenance: Provenance, trial: int | None = None) -> 
     train = frame[frame["split"] == "train"]
     val = frame[frame["split"] == "validation"]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", f"Validation {provenance.metric_label}"), horizontal_spacing=0.12)
-    fig.add_trace(go.Scatter(x=train["epoch"], y=train["loss"], mode="lines+markers", name="training loss", marker=dict(size=5), line=dict(color="#1f77b4")), row=1, col=1)
-    fig.add_trace(go.Scatter(x=val["epoch"], y=val["loss"], mode="lines+markers", name="validation loss", marker=dict(size=8), line=dict(color="#ff7f0e")), row=1, col=1)
+    fig.add_trace(go.Scatter(x=train["epoch"].tolist(), y=train["loss"].tolist(), mode="lines+markers", name="training loss", marker=dict(size=5), line=dict(color="#1f77b4")), row=1, col=1)
+    fig.add_trace(go.Scatter(x=val["epoch"].tolist(), y=val["loss"].tolist(), mode="lines+markers", name="validation loss", marker=dict(size=8), line=dict(color="#ff7f0e")), row=1, col=1)
     if metric in val:
-        fig.add_trace(go.Scatter(x=val["epoch"], y=val[metric], mode="lines+markers", name=f"validation {METRIC_LABELS.get(metric, metric)}", marker=dict(size=8), line=dict(color="#2ca02c")), row=1, col=2)
+        fig.add_trace(go.Scatter(x=val["epoch"].tolist(), y=val[metric].tolist(), mode="lines+markers", name=f"validation {METRIC_LABELS.get(metric, metric)}", marker=dict(size=8), line=dict(color="#2ca02c")), row=1, col=2)
     other = "accuracy" if metric != "accuracy" else "macro_f1"
     if other in val:
-        fig.add_trace(go.Scatter(x=val["epoch"], y=val[other], mode="lines+markers", name=f"validation {METRIC_LABELS[other]}", marker=dict(size=6), line=dict(color="#9467bd", dash="dot")), row=1, col=2)
+        fig.add_trace(go.Scatter(x=val["epoch"].tolist(), y=val[other].tolist(), mode="lines+markers", name=f"validation {METRIC_LABELS[other]}", marker=dict(size=6), line=dict(color="#9467bd", dash="dot")), row=1, col=2)
     fig.update_xaxes(title_text="Epoch")
     fig.update_yaxes(title_text="Cross-entropy", row=1, col=1)
     fig.update_yaxes(title_text="Score", range=[0, 1.02], row=1, col=2)
