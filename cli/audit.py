@@ -22,6 +22,10 @@ def register(subparsers) -> None:
     listing.add_argument("--json", action="store_true", help="Print the full records as JSON lines.")
     listing.set_defaults(func=run_list)
 
+    hashing = commands.add_parser("hash-password", help="Print a salted hash of a reviewer password for [veredicto.reviewers] in Streamlit secrets.")
+    hashing.add_argument("--name", default=None, help="Reviewer name, to print a ready-to-paste secrets line.")
+    hashing.set_defaults(func=run_hash_password)
+
 
 def run_verify(args) -> int:
     from store.audit import open_store
@@ -80,4 +84,27 @@ def run_list(args) -> int:
     stale = sum(1 for row in rows if row[5].startswith("CHANGED"))
     if stale:
         print(f"\n{stale} record(s) are stale: the checkpoint files changed after the sign-off, so those decisions do not apply to the weights there now.")
+    return 0
+
+
+def run_hash_password(args) -> int:
+    import getpass
+
+    from models.errors import VeredictoError
+    from store.identity import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            raise VeredictoError("The two passwords differ; nothing was printed.")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if not password:
+        raise VeredictoError("Empty password; nothing was printed.")
+    hashed = hash_password(password)
+    if args.name:
+        print("[veredicto.reviewers]")
+        print(f"{json.dumps(args.name)} = {json.dumps(hashed)}")
+    else:
+        print(hashed)
     return 0

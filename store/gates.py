@@ -10,6 +10,7 @@ gates judged.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -235,9 +236,22 @@ def _slice_columns(policy: Policy, table: PredictionTable) -> list[str]:
     return list(wanted)
 
 
-def _faithfulness_rows(predictor, table: PredictionTable, policy: Policy, progress, cache=None) -> tuple[pd.DataFrame, tuple]:
-    """Explain a seeded, label-stratified sample of texts and score how faithful each explanation is."""
+def explain_one(predictor, text: str, method: str, target: str | None, *, seed: int = 0, cache=None, params: Mapping[str, Any] | None = None):
+    """One explanation through `explain.api.explain_text`, read from / written to the attribution cache when given.
+
+    `params`: the explainer budget (max_evals / num_samples / batch_size), e.g. the dashboard's
+    `default_params(method)`, so the gates, the report and the pages share cache entries.
+    """
+    budget = {k: v for k, v in dict(params or {}).items() if k in ("max_evals", "num_samples", "batch_size") and v is not None}
+    if cache is not None:
+        return cache.get_or_compute(predictor, text, method, target, seed=seed, **budget)
     from explain.api import explain_text
+
+    return explain_text(predictor, text, method=method, target=target, seed=seed, **budget)
+
+
+def _faithfulness_rows(predictor, table: PredictionTable, policy: Policy, progress, cache=None, params=None) -> tuple[pd.DataFrame, tuple]:
+    """Explain a seeded, label-stratified sample of texts and score how faithful each explanation is."""
     from explain.faithfulness import measure_faithfulness
     from explain.global_importance import sample_indices
 
@@ -251,10 +265,7 @@ def _faithfulness_rows(predictor, table: PredictionTable, policy: Policy, progre
         if progress:
             progress(done, len(picked))
         try:
-            if cache is not None:
-                attribution = cache.get_or_compute(predictor, text, method, None, seed=seed)
-            else:
-                attribution = explain_text(predictor, text, method=method, seed=seed)
+            attribution = explain_one(predictor, text, method, None, seed=seed, cache=cache, params=(params or {}).get(method))
         except VeredictoError:
             continue  # e.g. an empty or one-token text has nothing to explain
         try:
@@ -281,6 +292,7 @@ def evaluate_gates(
     store=None,
     checkpoint_path: str = "",
     cache=None,
+    explain_params: Mapping[str, Mapping[str, Any]] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> GateReport:
     """Evaluate every gate the policy sets, in the policy's order.
@@ -289,6 +301,7 @@ def evaluate_gates(
     predictor: the candidate's `models.Predictor` (faithfulness gate: explanations are computed).
     store: an `AuditStore` (approvals gate: distinct approvers of these exact weights).
     cache: an `explain.cache.AttributionCache`, so explanations are computed once across runs.
+    explain_params: per-method explainer budgets, {"shap": {"max_evals": 500}, "lime": {"num_samples": 1000}}.
     A gate whose input is missing is NOT_EVALUATED, never silently passed.
     """
     metrics = table_metrics(table)
@@ -315,7 +328,7 @@ def evaluate_gates(
 
     faith_rows, attributions = None, ()
     if "min_faithfulness" in policy.gates and predictor is not None:
-        faith_rows, attributions = _faithfulness_rows(predictor, table, policy, progress, cache)
+        faith_rows, attributions = _faithfulness_rows(predictor, table, policy, progress, cache, explain_params)
 
     evidence = Evidence(
         metrics=metrics, calibration=cal, accuracy_ci=(float(lo), float(hi)), recall_ci=recall_ci, slices=candidate_slices,
@@ -379,9 +392,8 @@ def evaluate_gates(
                 results.append(_result(key, None, threshold, "needs the audit store to count approvals.", NOT_EVALUATED))
                 continue
             status = store.status(table.fingerprint, checkpoint_path or None, max(int(threshold), 1))
-            measured = float(status.approvals)
             verdict = PASS if status.approvals >= int(threshold) and status.state not in ("rejected", "changes_requested") else FAIL
-            results.append(_result(key, measured, threshold, status.message, verdict))
+            results.append(_result(key, float(status.approvals), threshold, status.message, verdict))
     return GateReport(
         results=tuple(results),
         policy=policy,
@@ -395,6 +407,17 @@ def evaluate_gates(
         baseline_fingerprint=baseline.fingerprint if baseline is not None else None,
         evidence=evidence,
     )
+
+
+def refresh_approvals(report: GateReport, store) -> GateReport:
+    """The same report with the approvals gate re-counted from the store (sign-offs change it; nothing else does)."""
+    if "approvals_required" not in report.policy.gates:
+        return report
+    threshold = report.policy.gates["approvals_required"]
+    status = store.status(report.fingerprint, report.checkpoint_path or None, max(int(threshold), 1))
+    verdict = PASS if status.approvals >= int(threshold) and status.state not in ("rejected", "changes_requested") else FAIL
+    fresh = _result("approvals_required", float(status.approvals), threshold, status.message, verdict)
+    return dataclasses.replace(report, results=tuple(fresh if r.key == "approvals_required" else r for r in report.results))
 
 
 def worst_slice_rows(report: GateReport, limit: int = 5) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import html
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -66,7 +66,7 @@ class ExplainedExample:
     trust: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (method or "agreement", plain sentences) from explain.trust
 
 
-def _flips(baseline: PredictionTable, candidate: PredictionTable) -> pd.DataFrame:
+def flips_or_empty(baseline: PredictionTable, candidate: PredictionTable) -> pd.DataFrame:
     """`analysis.compare.flipped_examples`, or an empty table when no prediction changed
     (flipped_examples cannot sort an empty selection under pandas 3)."""
     from analysis.compare import flipped_examples
@@ -89,7 +89,7 @@ def pick_examples(candidate: PredictionTable, baseline: PredictionTable | None =
     if len(mistakes):
         add(mistakes.index[0], f"the most confident mistake (confidence {mistakes['confidence'].iloc[0]:.0%})")
     if baseline is not None:
-        flips = _flips(baseline, candidate)
+        flips = flips_or_empty(baseline, candidate)
         for status, reason in (("broken", "right before fine-tuning, wrong after"), ("fixed", "wrong before fine-tuning, right after")):
             fresh = [i for i in flips.index[flips["status"] == status] if all(i != j for j, _ in picks)]
             if fresh:
@@ -111,11 +111,12 @@ def explain_examples(
     *,
     methods: Sequence[str] = ("shap", "lime"),
     cache=None,
+    explain_params: Mapping[str, Mapping[str, Any]] | None = None,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[ExplainedExample]:
     """Explain each picked example's predicted class with every method (through the attribution cache when given)."""
-    from explain.api import explain_text
+    from store.gates import explain_one
 
     out: list[ExplainedExample] = []
     total, done = len(picks) * len(methods), 0
@@ -124,11 +125,8 @@ def explain_examples(
         attributions = []
         for method in methods:
             try:
-                if cache is not None:
-                    attribution = cache.get_or_compute(predictor, row["text"], method, row["pred"], seed=seed)
-                else:
-                    attribution = explain_text(predictor, row["text"], method=method, target=row["pred"], seed=seed)
-                attributions.append(attribution)
+                attributions.append(explain_one(predictor, row["text"], method, row["pred"], seed=seed, cache=cache,
+                                                params=(explain_params or {}).get(method)))
             except VeredictoError:
                 pass  # an empty or one-token text has nothing to explain; the report says so
             done += 1
@@ -387,7 +385,7 @@ def build_report(
         comp = ev.comparison
         delta_rows = [[{"accuracy": "Accuracy", "macro_f1": "Macro-F1"}.get(k, k), num(r["before"]), num(r["after"]), f"{r['delta']:+.3f}",
                        f"{r['ci_low']:+.3f} to {r['ci_high']:+.3f}"] for k, r in comp.deltas.iterrows()]
-        flips = _flips(baseline, candidate) if baseline is not None else pd.DataFrame()
+        flips = flips_or_empty(baseline, candidate) if baseline is not None else pd.DataFrame()
         counts = flips["status"].value_counts() if len(flips) else pd.Series(dtype=int)
         flip_rows = [[esc(r["status"]), esc(short(r["text"], 160)), esc(r["gold"]), esc(r["pred_before"]), esc(r["pred_after"])]
                      for _, r in flips.head(10).iterrows()]
@@ -497,6 +495,7 @@ def make_report(
     cache=None,
     n_examples: int = 3,
     methods: Sequence[str] = ("shap", "lime"),
+    explain_params: Mapping[str, Mapping[str, Any]] | None = None,
     progress: Callable[[int, int], None] | None = None,
     title: str | None = None,
 ) -> str:
@@ -504,7 +503,7 @@ def make_report(
     examples: list[ExplainedExample] = []
     if predictor is not None and n_examples > 0:
         picks = pick_examples(candidate, baseline, n_examples)
-        examples = explain_examples(predictor, candidate, picks, methods=methods, cache=cache,
+        examples = explain_examples(predictor, candidate, picks, methods=methods, cache=cache, explain_params=explain_params,
                                     seed=int(gates.policy.settings["seed"]), progress=progress)
     records = chain = approval = None
     store_url = ""

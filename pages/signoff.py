@@ -1,0 +1,262 @@
+"""Sign-off: the release gates, a metrics snapshot, where to look before deciding, the decision form,
+the sign-off history of these exact weights, and the stakeholder report."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.explanations import METHODS, attribution_cache, default_params
+from dashboard.state import current_session, get_predictor, tables
+from models.errors import VeredictoError
+from store.audit import DECISIONS, StoreError, freshness, open_store
+from store.gates import PASS, FAIL, evaluate_gates, refresh_approvals, worst_slice_rows
+from store.identity import check_reviewer, oidc_configured, oidc_reviewer, secrets_reviewers
+from store.policy import PolicyError, load_policy, parse_policy
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_POLICY = os.environ.get("VEREDICTO_POLICY") or str(ROOT / "policies" / "example.yaml")
+ERRORS_PAGE, COMPARE_PAGE, EXPLORE_PAGE = "pages/errors.py", "pages/compare.py", "pages/explore.py"
+FLASH = "signoff_flash"
+STATE_ICON = {"approved": ":material/verified:", "rejected": ":material/block:", "changes_requested": ":material/edit_note:",
+              "pending": ":material/hourglass_top:", "stale": ":material/warning:", "unsigned": ":material/pending:"}
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def gate_report(_policy, _table, _baseline, _predictor, key: tuple):
+    """Every gate but approvals is a pure function of (weights, data, policy, baseline): compute once, share."""
+    return evaluate_gates(_policy, _table, baseline=_baseline, predictor=_predictor, checkpoint_path=key[1],
+                          cache=attribution_cache(), explain_params={m: default_params(m) for m in METHODS})
+
+
+@st.cache_resource(show_spinner=False)
+def audit_store(url: str | None):
+    return open_store(url)
+
+
+def status_box(state: str, message: str) -> None:
+    box = {"approved": st.success, "rejected": st.error, "stale": st.warning, "changes_requested": st.warning}.get(state, st.info)
+    box(f"**Sign-off status: {state.replace('_', ' ')}.** {message}", icon=STATE_ICON.get(state))
+
+
+# --- inputs -----------------------------------------------------------------------------------------------------
+
+session = current_session()
+st.title("Sign-off")
+candidate_ref = session.candidate
+baseline_ref = session.baseline if len(session.checkpoints) > 1 else None
+all_tables = tables(session)
+table = all_tables[-1]
+baseline = all_tables[0] if baseline_ref is not None else None
+
+with st.expander("Policy and audit store", expanded=False):
+    policy_path = st.text_input("Policy file", value=DEFAULT_POLICY, key="signoff_policy_path",
+                                help="YAML or TOML; see policies/example.yaml and docs/signoff.md.")
+    upload = st.file_uploader("…or upload a policy", type=["yaml", "yml", "toml"], key="signoff_policy_upload")
+try:
+    policy = parse_policy(upload.getvalue(), source=upload.name) if upload is not None else load_policy(policy_path)
+except PolicyError as exc:
+    st.error(f"The policy cannot be used: {exc}", icon=":material/policy:")
+    st.stop()
+try:
+    store = audit_store(os.environ.get("VEREDICTO_STORE_URL") or None)
+except StoreError as exc:
+    st.error(str(exc), icon=":material/database:")
+    st.stop()
+
+st.caption(
+    f"Candidate **{candidate_ref.name}** (`{candidate_ref.short_fingerprint}`)"
+    + (f" against baseline **{baseline_ref.name}** (`{baseline_ref.short_fingerprint}`)" if baseline_ref else "")
+    + f" on **{table.data_name}** ({len(table):,} examples, `{table.data_fingerprint[:12]}`) · policy **{policy.name or Path(policy.source).name}** "
+    f"(`{policy.sha256[:12]}`) · audit store `{store.display_url}`"
+)
+
+key = (candidate_ref.fingerprint, str(candidate_ref.path), table.data_fingerprint, policy.sha256,
+       baseline.fingerprint if baseline is not None else "", tuple(sorted(session.label_mapping.items())))
+sample = int(policy.settings["faithfulness_sample"]) if "min_faithfulness" in policy.gates else 0
+try:
+    with st.spinner("Evaluating the gates" + (f" (explaining {sample} texts for the faithfulness gate)…" if sample else "…")):
+        report = gate_report(policy, table, baseline, get_predictor(candidate_ref), key)
+except (PolicyError, VeredictoError) as exc:
+    st.error(str(exc))
+    st.stop()
+report = refresh_approvals(report, store)
+approval = store.status(candidate_ref.fingerprint, candidate_ref.path, int(policy.gates.get("approvals_required", 1) or 1))
+
+flash = st.session_state.pop(FLASH, None)
+if flash:
+    st.success(flash, icon=":material/task_alt:")
+status_box(approval.state, approval.message)
+
+# --- gates ------------------------------------------------------------------------------------------------------
+
+st.subheader("Release gates")
+if report.not_evaluated:
+    st.warning(f"**Gates {report.verdict}.** A gate that cannot be evaluated is not a pass.", icon=":material/help:")
+elif report.failed:
+    st.error(f"**Gates {report.verdict}:** " + "; ".join(f"{r.title} {r.measured_text} (needs {r.threshold_text})" for r in report.failed) + ".",
+             icon=":material/gpp_bad:")
+else:
+    st.success(f"**Gates: {report.verdict}.**", icon=":material/gpp_good:")
+st.dataframe(
+    report.table().rename(columns={"gate": "Gate", "status": "Result", "measured": "Measured", "threshold": "Threshold", "detail": "How it was measured"}),
+    hide_index=True, width="stretch", key="signoff_gates",
+    column_config={"How it was measured": st.column_config.TextColumn(width="large")},
+)
+
+# --- metrics snapshot -------------------------------------------------------------------------------------------
+
+st.subheader("Metrics snapshot")
+ev = report.evidence
+lo, hi = ev.accuracy_ci
+cols = st.columns(4)
+cols[0].metric("Accuracy", f"{ev.metrics.accuracy:.1%}", help=f"95% Wilson interval {lo:.1%}–{hi:.1%}")
+cols[1].metric("Macro-F1", f"{ev.metrics.macro_f1:.3f}",
+               delta=f"{ev.comparison.delta('macro_f1') * 100:+.1f} points vs baseline" if ev.comparison is not None else None)
+cols[2].metric("Calibration error (ECE)", f"{ev.calibration.ece:.3f}", delta_color="inverse")
+cols[3].metric("Examples", f"{ev.metrics.n:,}")
+per_class = ev.recall_ci.join(ev.metrics.per_class[["precision", "f1"]]).reset_index()
+st.dataframe(
+    per_class[["label", "precision", "recall", "ci_low", "ci_high", "f1", "support"]].rename(
+        columns={"label": "Class", "precision": "Precision", "recall": "Recall", "ci_low": "Recall 95% low", "ci_high": "Recall 95% high",
+                 "f1": "F1", "support": "Gold examples"}),
+    hide_index=True, width="stretch", key="signoff_per_class",
+    column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("Precision", "Recall", "Recall 95% low", "Recall 95% high", "F1")},
+)
+
+# --- where to look ------------------------------------------------------------------------------------------------
+
+st.subheader("Before you decide, look at")
+worst = worst_slice_rows(report, limit=5)
+left, right = st.columns(2)
+with left:
+    st.markdown("**Weakest slices**")
+    if len(worst):
+        st.dataframe(worst[["feature", "slice", "size", "accuracy", "gap"]].rename(
+            columns={"feature": "Feature", "slice": "Slice", "size": "Examples", "accuracy": "Accuracy", "gap": "vs overall"}),
+            hide_index=True, width="stretch", key="signoff_worst_slices",
+            column_config={"Accuracy": st.column_config.NumberColumn(format="percent"), "vs overall": st.column_config.NumberColumn(format="%+.3f")})
+    else:
+        st.caption(f"No slice with at least {policy.settings['slice_min_size']} examples is below the overall accuracy.")
+    st.page_link(ERRORS_PAGE, label="Slices and confident mistakes on the Errors page", icon=":material/error:")
+with right:
+    st.markdown("**Flipped predictions**")
+    if baseline is not None:
+        from store.report import flips_or_empty
+
+        flips = flips_or_empty(baseline, table)
+        broken = flips[flips["status"] == "broken"].head(5)
+        st.caption(f"{int((flips['status'] == 'fixed').sum())} fixed, {int((flips['status'] == 'broken').sum())} broken by the candidate.")
+        for index, row in broken.iterrows():
+            st.page_link(EXPLORE_PAGE, label=f"Broken #{index}: {row['text'][:70]}{'…' if len(row['text']) > 70 else ''}",
+                         icon=":material/search:", query_params={"example": str(index)})
+        st.page_link(COMPARE_PAGE, label="All flips and per-slice changes on the Compare page", icon=":material/compare_arrows:")
+    else:
+        st.caption("Choose a baseline checkpoint in the sidebar to see which predictions the candidate changed.")
+
+# --- the decision -------------------------------------------------------------------------------------------------
+
+st.subheader("Your decision")
+reviewer = None
+use_oidc = oidc_configured(st.secrets)
+reviewers = secrets_reviewers(st.secrets)
+if use_oidc:
+    reviewer = oidc_reviewer(st.user)
+    if reviewer is None:
+        st.info("Log in with your organisation's account to sign off.", icon=":material/login:")
+        st.button("Log in", on_click=st.login, key="signoff_login")
+    else:
+        st.caption(f"Signed in as **{reviewer.name}** ({reviewer.identity}).")
+        st.button("Log out", on_click=st.logout, key="signoff_logout")
+elif not reviewers:
+    st.warning(
+        "No reviewer identity is configured, so sign-offs are disabled. Configure an OIDC provider (`[auth]` in "
+        "`.streamlit/secrets.toml`) or list reviewers under `[veredicto.reviewers]` with `veredicto audit hash-password`; see docs/signoff.md.",
+        icon=":material/lock:",
+    )
+can_sign = reviewer is not None if use_oidc else bool(reviewers)
+if can_sign:
+    with st.form("signoff_form", clear_on_submit=False):
+        if not use_oidc:
+            name = st.selectbox("Reviewer", sorted(reviewers), index=None, placeholder="Choose your name", key="signoff_reviewer")
+            password = st.text_input("Password", type="password", key="signoff_password")
+        decision = st.radio("Decision", list(DECISIONS), format_func=DECISIONS.get, horizontal=True, index=None, key="signoff_decision")
+        comment = st.text_area("Comment", key="signoff_comment", placeholder="Why? Required to reject or request changes.",
+                               help="Recorded verbatim in the audit trail with the gates, metrics and policy shown above.")
+        if report.failed or report.not_evaluated:
+            st.caption(f"Note: the gates are {report.verdict}; whatever you decide is recorded together with those results.")
+        submitted = st.form_submit_button("Record sign-off", type="primary")
+    if submitted:
+        if not use_oidc:
+            reviewer = check_reviewer(reviewers, name or "", password or "")
+            if reviewer is None:
+                st.error("Wrong reviewer or password; nothing was recorded." if name else "Choose your name and enter your password.")
+        if reviewer is not None and decision is None:
+            st.error("Choose a decision: approve, reject or changes requested.")
+            reviewer = None
+        if reviewer is not None:
+            try:
+                record = store.append(reviewer=reviewer.name, identity=reviewer.identity, decision=decision, comment=comment,
+                                      **report.signoff_fields())
+            except StoreError as exc:
+                st.error(str(exc))
+            else:
+                st.session_state[FLASH] = (
+                    f"Recorded sign-off #{record.seq}: **{record.decision_label}** by {record.reviewer} for "
+                    f"{record.checkpoint_name} (`{record.checkpoint_fingerprint[:12]}`), hash `{record.record_hash[:16]}…`."
+                )
+                for field in ("signoff_password", "signoff_comment"):
+                    st.session_state.pop(field, None)
+                st.rerun()
+
+# --- history ------------------------------------------------------------------------------------------------------
+
+st.subheader("Sign-off history")
+records = store.records(checkpoint_fingerprint=candidate_ref.fingerprint, checkpoint_path=candidate_ref.path, newest_first=True)
+chain = store.verify()
+if chain.ok:
+    st.caption(f"Audit chain verified: {chain.records:,} record(s) in the store, every hash and link checks out (head `{chain.head_hash[:16]}…`).")
+else:
+    st.error(f"**Audit chain broken** at record #{chain.first_bad}: {chain.problem} Do not rely on this history; run `veredicto audit verify`.",
+             icon=":material/gpp_bad:")
+if records:
+    history = pd.DataFrame([
+        {"#": r.seq, "When (UTC)": r.created_at[:19].replace("T", " "), "Reviewer": r.reviewer, "Identity": r.identity,
+         "Decision": r.decision_label, "Weights": "these weights" if freshness(r, candidate_ref.fingerprint) == "current" else f"STALE: {r.checkpoint_fingerprint[:12]}",
+         "Gates passed": f"{r.gates_passed}/{r.gates_total}", "Comment": r.comment}
+        for r in records
+    ])
+    st.dataframe(history, hide_index=True, width="stretch", key="signoff_history")
+    if approval.stale:
+        st.caption("STALE rows were signed for other weights at this path: the checkpoint files changed afterwards, so they do not count.")
+else:
+    st.caption("No sign-off yet for this checkpoint.")
+
+# --- report -------------------------------------------------------------------------------------------------------
+
+st.subheader("Stakeholder report")
+st.caption("One self-contained HTML file (opens offline, prints to PDF): summary, gates, metrics with intervals, before/after, "
+           "worst slices, explained examples (SHAP and LIME) and this history.")
+report_key = (key, len(records), chain.head_hash)
+if st.button("Build the report", icon=":material/description:", key="signoff_build_report"):
+    from store.report import make_report
+
+    bar = st.progress(0.0, text="Explaining a few examples with SHAP and LIME…")
+    try:
+        html = make_report(report, table, baseline=baseline, predictor=get_predictor(candidate_ref), store=store, cache=attribution_cache(),
+                           explain_params={m: default_params(m) for m in METHODS},
+                           progress=lambda done, total: bar.progress(done / max(total, 1), text=f"Explaining examples: {done}/{total}"))
+    except VeredictoError as exc:
+        st.error(str(exc))
+    else:
+        st.session_state["signoff_report"] = (report_key, html)
+    finally:
+        bar.empty()
+built = st.session_state.get("signoff_report")
+if built and built[0] == report_key:
+    st.download_button("Download report.html", data=built[1], file_name=f"veredicto-report-{candidate_ref.name}-{candidate_ref.short_fingerprint}.html",
+                       mime="text/html", icon=":material/download:", key="signoff_download")
+elif built:
+    st.caption("The sign-offs changed since the report was built; build it again to include them.")
