@@ -43,11 +43,20 @@ def _layout(fig: go.Figure, title: str, height: int, **kw) -> go.Figure:
 
 # --- confusion matrix ------------------------------------------------------------------------------------
 
-def confusion_matrix_figure(counts, labels: Sequence[str], *, title: str = "Confusion matrix — click a cell to see its examples", height: int | None = None) -> go.Figure:
+def _short(label: str, limit: int = 18) -> str:
+    return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
+def confusion_matrix_figure(counts, labels: Sequence[str], *, title: str | None = None, plot_px: int | None = None) -> go.Figure:
     """A clickable confusion matrix: one square marker per (gold, predicted) cell, n_labels² in all, in row order.
 
     Colour: share of the gold class that lands in the cell (row-normalised, 0–1), so small classes
     read as clearly as big ones; the text is the count. `customdata` per point: [gold, predicted, count, share].
+
+    Marker sizes are in pixels, so the figure has a fixed size (`layout.width`/`height`; show it with
+    `st.plotly_chart(width="content")`): the plot area is `plot_px` square (default 280 px up to 6
+    labels, 46 px per label beyond) and margins are computed from the label lengths, so the squares
+    tile the plot exactly whatever the labels are.
     """
     counts = np.asarray(counts, dtype=int)
     labels = [str(l) for l in labels]
@@ -61,36 +70,60 @@ def confusion_matrix_figure(counts, labels: Sequence[str], *, title: str = "Conf
     flat_counts = counts.ravel()
     flat_share = share.ravel()
     diagonal = np.repeat(np.arange(k), k) == np.tile(np.arange(k), k)
-    height = height or int(min(720, max(360, 140 + 70 * k)))
-    cell_px = max(10, min(110, int(0.88 * (height - 150) / max(k, 1))))
+
+    side = int(plot_px or (280 if k <= 6 else min(46 * k, 900)))
+    cell = side / max(k, 1)
+    longest = max((len(_short(l)) for l in labels), default=1)
+    char_px = 7.5
+    angled = longest * char_px > cell * 0.95
+    left = int(42 + char_px * longest)
+    bottom = int(56 + (0.75 * char_px * longest if angled else 0))
+    top, right = (96 if title else 70), 12
     text_colour = np.where(flat_share > 0.55, "white", "#111")
     fig = go.Figure(
         go.Scatter(
             x=pred,
             y=gold,
-            mode="markers+text" if k <= 15 else "markers",
+            mode="markers+text" if cell >= 26 else "markers",
             text=[f"{c:,}" for c in flat_counts],
-            textfont=dict(color=list(text_colour), size=max(9, min(16, cell_px // 3))),
+            textfont=dict(color=list(text_colour), size=int(max(9, min(16, cell / 4)))),
             customdata=[[g, p, int(c), round(float(s), 4)] for g, p, c, s in zip(gold, pred, flat_counts, flat_share)],
             marker=dict(
                 symbol="square",
-                size=cell_px,
+                size=max(6, int(cell * 0.94)),
                 color=[float(v) for v in flat_share],
                 cmin=0.0,
                 cmax=1.0,
                 colorscale=SEQUENTIAL,
                 line=dict(color=np.where(diagonal, "#222", "#bbb").tolist(), width=np.where(diagonal, 2, 1).tolist()),
-                colorbar=dict(title=dict(text="Share of<br>gold class"), tickformat=".0%", len=0.8),
+                colorbar=dict(
+                    title=dict(text="Share of the gold class", side="top"), tickformat=".0%", orientation="h",
+                    x=0.5, xanchor="center", y=1.0, yanchor="bottom", len=0.9, thickness=10,
+                ),
             ),
+            selected=dict(marker=dict(opacity=1.0)),
+            unselected=dict(marker=dict(opacity=0.35)),
             hovertemplate="Gold <b>%{customdata[0]}</b>, predicted <b>%{customdata[1]}</b><br>"
             "%{customdata[2]} examples (%{customdata[3]:.0%} of gold %{customdata[0]})<extra></extra>",
             name="cells",
             showlegend=False,
         )
     )
-    _layout(fig, title, height, clickmode="event+select", dragmode=False)
-    fig.update_xaxes(title_text="Predicted label", type="category", categoryorder="array", categoryarray=labels, side="bottom", showgrid=False)
-    fig.update_yaxes(title_text="Gold label", type="category", categoryorder="array", categoryarray=labels, autorange="reversed", showgrid=False)
+    fig.update_layout(
+        title=dict(text=title or "", x=0.01, xanchor="left", xref="container", y=0.99, yanchor="top", yref="container", font=dict(size=14)),
+        width=left + side + right,
+        height=top + side + bottom,
+        margin=dict(l=left, r=right, t=top, b=bottom, autoexpand=False),
+        font=FONT,
+        plot_bgcolor="white",
+        clickmode="event+select",
+        dragmode=False,
+    )
+    axis = dict(type="category", categoryorder="array", categoryarray=labels, tickmode="array", tickvals=labels,
+                ticktext=[_short(l) for l in labels], showgrid=False, zeroline=False, fixedrange=True, automargin=False,
+                showline=True, linecolor="#444")
+    fig.update_xaxes(title_text="Predicted label", range=[-0.5, k - 0.5], tickangle=-45 if angled else 0, **axis)
+    fig.update_yaxes(title_text="Gold label", range=[k - 0.5, -0.5], **axis)  # first label on top, like a table
     return fig
 
 
@@ -179,7 +212,7 @@ def class_balance_figure(labels: Sequence[str], gold_counts, predicted: Mapping[
 # --- slices ---------------------------------------------------------------------------------------------------
 
 def slice_accuracy_figure(slices: pd.DataFrame, overall: float, *, title: str | None = None) -> go.Figure:
-    """Horizontal bars of accuracy per slice (rows of `slice_table`), 95% intervals, a line at overall accuracy.
+    """Horizontal bars of accuracy per slice (rows of `slice_table`), 95% interval whiskers, a dashed line at overall accuracy.
 
     Below-overall slices are vermillion, the rest blue. `customdata` per bar: [row position, feature, slice, size].
     """
@@ -208,9 +241,12 @@ def slice_accuracy_figure(slices: pd.DataFrame, overall: float, *, title: str | 
         )
     )
     feature = ", ".join(dict.fromkeys(slices["feature"])) if len(slices) else ""
-    title = title or f"Accuracy by {feature} (bars: 95% interval; line: overall {overall:.1%})"
+    title = title or f"Accuracy by {feature}"
     _layout(fig, title, int(max(260, 110 + 34 * len(slices))), clickmode="event+select", dragmode=False)
-    fig.add_vline(x=float(overall), line=dict(color="#222", dash="dash", width=1.5))
+    fig.add_vline(
+        x=float(overall), line=dict(color="#222", dash="dash", width=1.5),
+        annotation=dict(text=f"overall {overall:.1%}", font=dict(size=11)), annotation_position="top",
+    )
     fig.update_xaxes(title_text="Accuracy", range=[0, 1.02], tickformat=".0%")
     fig.update_yaxes(title_text="", type="category", autorange="reversed")
     return fig
@@ -273,15 +309,35 @@ def class_delta_figure(per_class: pd.DataFrame, metric: str = "f1", *, title: st
 
 
 def slice_delta_figure(deltas: pd.DataFrame, *, title: str | None = None) -> go.Figure:
-    """Accuracy change per slice (rows of `slice_deltas`); slices that got worse are vermillion and hatched."""
+    """Horizontal bars of accuracy change per slice (rows of `slice_deltas`), in the given order from the top.
+
+    Slices that got worse are vermillion and hatched (readable without colour). `customdata`: row position.
+    """
     deltas = deltas.reset_index(drop=True)
     names = [f"{f}: {s} (n={n})" for f, s, n in zip(deltas["feature"], deltas["slice"], deltas["size"])]
-    title = title or "Accuracy change per slice (after − before); hatched = got worse"
-    fig = _delta_figure(
-        names, deltas["delta"].fillna(0), None, None, title, "Change in accuracy (percentage points)",
-        flagged=deltas["worse"], customdata=np.arange(len(deltas)).tolist(), height=int(max(380, 300 + 8 * len(deltas))),
+    values = (deltas["delta"].fillna(0).astype(float) * 100).tolist()
+    worse = deltas["worse"].astype(bool).to_numpy()
+    fig = go.Figure(
+        go.Bar(
+            y=names,
+            x=values,
+            orientation="h",
+            marker_color=np.where(worse, VERMILLION, GREEN).tolist(),
+            marker_pattern_shape=np.where(worse, "/", "").tolist(),
+            customdata=list(range(len(deltas))),
+            text=[f"{v:+.1f}" for v in values],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{y}: %{x:+.1f} points<extra></extra>",
+            showlegend=False,
+        )
     )
-    fig.update_xaxes(tickangle=-35)
+    title = title or "Accuracy change per slice (hatched: worse)"
+    _layout(fig, title, int(max(300, 110 + 26 * len(deltas))))
+    fig.add_vline(x=0, line=dict(color="#222", width=1))
+    peak = max([abs(v) for v in values] + [1.0])
+    fig.update_xaxes(title_text="Change in accuracy (points)", range=[-peak * 1.25, peak * 1.25])
+    fig.update_yaxes(title_text="", type="category", autorange="reversed")
     return fig
 
 
@@ -310,8 +366,8 @@ def attribution_change_figure(change: pd.DataFrame, label: str, *, before_name: 
             showlegend=False,
         )
     )
-    _layout(fig, f"What changed: contribution toward '{label}', {after_name} − {before_name} ({method})", int(max(260, 120 + 26 * len(top))))
+    _layout(fig, f"Change toward '{label}': {after_name} − {before_name} ({method})", int(max(260, 120 + 26 * len(top))))
     fig.add_vline(x=0, line=dict(color="#222", width=1))
-    fig.update_xaxes(title_text=f"Change in contribution (→ more toward '{label}' after tuning)")
+    fig.update_xaxes(title_text=f"← less · more toward '{label}' →")
     fig.update_yaxes(title_text="", type="category")
     return fig

@@ -107,26 +107,28 @@ per_class = pd.DataFrame(
         "Examples": pc["support"].to_numpy(),
         "F1 before": pc["f1_before"].to_numpy(),
         "F1 after": pc["f1_after"].to_numpy(),
-        "F1 change (points)": pc["f1_delta"].to_numpy() * 100,
+        "F1 change": pc["f1_delta"].to_numpy() * 100,
         "95% interval": [f"{lo * 100:+.1f} to {hi * 100:+.1f}" for lo, hi in zip(pc["f1_ci_low"], pc["f1_ci_high"])],
-        "Precision change (points)": pc["precision_delta"].to_numpy() * 100,
-        "Recall change (points)": pc["recall_delta"].to_numpy() * 100,
+        "Precision change": pc["precision_delta"].to_numpy() * 100,
+        "Recall change": pc["recall_delta"].to_numpy() * 100,
         "Flag": ["⚠ clearly worse" if cw else "⚠ worse" if w else "" for w, cw in zip(pc["worse"], pc["clearly_worse"])],
     }
 )
-points = st.column_config.NumberColumn(format="%+.1f")
+points = st.column_config.NumberColumn(format="%+.1f", width="small")
 st.dataframe(
     per_class,
     hide_index=True,
     width="stretch",
     column_config={
-        "F1 before": st.column_config.NumberColumn(format="%.3f"),
-        "F1 after": st.column_config.NumberColumn(format="%.3f"),
-        "F1 change (points)": points,
-        "Precision change (points)": points,
-        "Recall change (points)": points,
+        "Examples": st.column_config.NumberColumn(width="small"),
+        "F1 before": st.column_config.NumberColumn(format="%.3f", width="small"),
+        "F1 after": st.column_config.NumberColumn(format="%.3f", width="small"),
+        "F1 change": points,
+        "Precision change": points,
+        "Recall change": points,
     },
 )
+st.caption("Changes are in percentage points (after − before); the 95% interval is the paired bootstrap interval of the F1 change.")
 worse_classes = [str(l) for l in pc.index[pc["worse"]]]
 if worse_classes and acc.delta > 0:
     st.warning(f"Accuracy improved overall, but F1 dropped for: {', '.join(worse_classes)}.")
@@ -155,8 +157,8 @@ def slices_panel() -> None:
             "Feature": deltas["feature"],
             "Slice": deltas["slice"],
             "Examples": deltas["size"],
-            "Accuracy before": deltas["accuracy_before"],
-            "Accuracy after": deltas["accuracy_after"],
+            "Accuracy before": deltas["accuracy_before"] * 100,
+            "Accuracy after": deltas["accuracy_after"] * 100,
             "Change (points)": deltas["delta"] * 100,
             "Fixed": deltas["fixed"],
             "Broken": deltas["broken"],
@@ -172,14 +174,15 @@ def slices_panel() -> None:
             width="stretch",
             height=380,
             column_config={
-                "Accuracy before": st.column_config.NumberColumn(format="percent"),
-                "Accuracy after": st.column_config.NumberColumn(format="percent"),
+                "Accuracy before": st.column_config.NumberColumn(format="%.1f%%"),
+                "Accuracy after": st.column_config.NumberColumn(format="%.1f%%"),
                 "Change (points)": st.column_config.NumberColumn(format="%+.1f"),
                 "p-value": st.column_config.NumberColumn(format="%.3g", help="Exact McNemar test on the slice's fixed vs broken examples"),
             },
         )
     with right:
-        st.plotly_chart(figures.slice_delta_figure(deltas), width="stretch", key="compare-slice-deltas")
+        order = shown.index  # same order as the table: worst first
+        st.plotly_chart(figures.slice_delta_figure(deltas.loc[order]), width="stretch", key="compare-slice-deltas")
 
 
 slices_panel()

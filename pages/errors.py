@@ -117,18 +117,20 @@ def slice_display(rows: pd.DataFrame) -> pd.DataFrame:
         {
             "Slice": rows["slice"],
             "Examples": rows["size"],
-            "Accuracy": rows["accuracy"],
-            "Gap vs overall (points)": rows["gap"] * 100,
-            "Mistakes": rows["errors"],
+            "Accuracy": rows["accuracy"] * 100,
+            "Gap": rows["gap"] * 100,
             "95% range": [f"{lo:.0%}–{hi:.0%}" if n else "" for lo, hi, n in zip(rows["ci_low"], rows["ci_high"], rows["size"])],
+            "Mistakes": rows["errors"],
         }
     )
 
 
 SLICE_CONFIG = {
-    "Accuracy": st.column_config.ProgressColumn("Accuracy", min_value=0.0, max_value=1.0, format="percent"),
-    "Gap vs overall (points)": st.column_config.NumberColumn("Gap vs overall (points)", format="%+.1f", help="Slice accuracy minus overall accuracy, in percentage points"),
-    "95% range": st.column_config.TextColumn("95% range", help="Where the slice's true accuracy plausibly lies (Wilson interval); wide for small slices"),
+    "Examples": st.column_config.NumberColumn("Examples", width="small"),
+    "Accuracy": st.column_config.NumberColumn("Accuracy", format="%.1f%%", width="small"),
+    "Gap": st.column_config.NumberColumn("Gap", format="%+.1f", width="small", help="Slice accuracy minus overall accuracy, in percentage points"),
+    "95% range": st.column_config.TextColumn("95% range", width="small", help="Where the slice's true accuracy plausibly lies (Wilson interval); wide for small slices"),
+    "Mistakes": st.column_config.NumberColumn("Mistakes", width="small"),
 }
 
 
@@ -138,7 +140,7 @@ def show_slices(table: PredictionTable, key: str, rows: pd.DataFrame, members: l
         st.info("No slices to show.")
         return
     overall = float(table.correct.mean())
-    left, right = st.columns([3, 2])
+    left, right = st.columns([1, 1])
     with left:
         event = st.dataframe(
             slice_display(rows), hide_index=True, column_config=SLICE_CONFIG, on_select="rerun", selection_mode="single-row", key=f"{widget}-{key[:12]}", width="stretch"
@@ -187,27 +189,21 @@ n_wrong = int((~table.correct).sum())
 confident_wrong = int(((~table.correct) & (table.frame["confidence"].to_numpy() >= HIGH_CONFIDENCE)).sum())
 a, b, c, d = st.columns(4)
 a.metric("Accuracy", f"{metrics.accuracy:.1%}", help=f"{len(table) - n_wrong:,} of {len(table):,} examples right")
-b.metric("Mistakes", f"{n_wrong:,}", help=f"{confident_wrong:,} of them with confidence ≥ {HIGH_CONFIDENCE:.0%}")
+b.metric("Mistakes", f"{n_wrong:,}", help="Examples whose predicted label differs from the gold label")
+c.metric(f"Confident mistakes (≥ {HIGH_CONFIDENCE:.0%})", f"{confident_wrong:,}", help="Mistakes the model was very sure of: often mislabelled examples")
+d.metric("Calibration error (ECE)", f"{cal10.ece:.3f}", help="0 means the model's confidence matches how often it is right")
 if off.max() > 0:
     g, p = np.unravel_index(off.argmax(), off.shape)
-    c.metric("Most common confusion", f"{labels[g]} → {labels[p]}", help=f"{off[g, p]:,} examples of gold '{labels[g]}' predicted as '{labels[p]}'")
-else:
-    c.metric("Most common confusion", "none")
-d.metric("Calibration error (ECE)", f"{cal10.ece:.3f}", help="0 means the model's confidence matches how often it is right")
+    st.caption(f"Most common confusion: gold **{labels[g]}** predicted as **{labels[p]}** ({off[g, p]:,} examples, {off[g, p] / max(n_wrong, 1):.0%} of the mistakes).")
 
 # --- confusion matrix -> examples ---------------------------------------------------------------------------------
 st.subheader("Confusion matrix")
-left, right = st.columns([2, 3])
+matrix = figures.confusion_matrix_figure(counts, labels)
+left, right = st.columns([1, 1]) if matrix.layout.width <= 400 else (st.container(), st.container())
 with left:
-    event = st.plotly_chart(
-        figures.confusion_matrix_figure(counts, labels),
-        on_select="rerun",
-        selection_mode="points",
-        key=f"errors-cm-{key[:12]}",
-        width="stretch",
-    )
+    event = st.plotly_chart(matrix, on_select="rerun", selection_mode="points", key=f"errors-cm-{key[:12]}", width="content")
     clicked = selected_cells(event, labels)
-    st.caption("Rows: the gold label; columns: what the model predicted. Colour: share of the gold class. Click a cell (Shift-click for more) to list its examples; double-click the chart to clear.")
+    st.caption("Rows: the gold label; columns: what the model predicted; the diagonal (outlined) is correct. Click a cell (Shift-click for more) to list its examples; double-click the chart to clear.")
 with right:
     cell_options = [ALL_MISTAKES, ALL_EXAMPLES] + [
         f"{labels[g]} → {labels[p]}" for g in range(len(labels)) for p in range(len(labels)) if counts[g, p] > 0
@@ -315,11 +311,11 @@ def calibration_panel() -> None:
         st.caption("Each bar is the share of examples predicted correctly among those with that confidence. Bars below the dashed line mean the model is more confident than it is right.")
         filled = cal.table[cal.table["count"] > 0]
         st.dataframe(
-            pd.DataFrame({"Confidence": filled["bin"], "Examples": filled["count"], "Mean confidence": filled["mean_confidence"], "Accuracy": filled["accuracy"]}),
+            pd.DataFrame({"Confidence": filled["bin"], "Examples": filled["count"], "Accuracy": filled["accuracy"] * 100, "Gap": filled["gap"] * 100}),
             hide_index=True,
             column_config={
-                "Mean confidence": st.column_config.NumberColumn(format="percent"),
-                "Accuracy": st.column_config.NumberColumn(format="percent"),
+                "Accuracy": st.column_config.NumberColumn(format="%.1f%%"),
+                "Gap": st.column_config.NumberColumn(format="%+.1f", help="Accuracy minus mean confidence, in percentage points: negative = over-confident"),
             },
             width="stretch",
         )

@@ -35,8 +35,23 @@ def test_confusion_matrix_is_a_scatter_of_square_markers_with_counts():
     layout = data["layout"]
     assert layout["xaxis"]["title"]["text"] == "Predicted label"
     assert layout["yaxis"]["title"]["text"] == "Gold label"
-    assert layout["yaxis"]["autorange"] == "reversed"  # first label on top, like a table
+    assert layout["yaxis"]["range"] == [2.5, -0.5]  # first label on top, like a table
     assert layout["xaxis"]["categoryarray"] == list(LABELS)
+
+
+@pytest.mark.parametrize("labels", [("a", "b"), ("negative", "positive", "neutral"), tuple(f"a rather long class name {i}" for i in range(9))])
+def test_confusion_squares_tile_the_plot_area_whatever_the_labels(labels):
+    """Marker sizes are pixels: the figure has a fixed size whose plot area is exactly k cells wide and high."""
+    k = len(labels)
+    fig = figures.confusion_matrix_figure(np.ones((k, k), dtype=int), labels)
+    layout = fig.layout
+    plot_w = layout.width - layout.margin.l - layout.margin.r
+    plot_h = layout.height - layout.margin.t - layout.margin.b
+    assert plot_w == plot_h
+    assert fig.data[0].marker.size <= plot_w / k  # no overlap
+    assert fig.data[0].marker.size >= 0.9 * plot_w / k  # and no wide gaps
+    assert list(layout.xaxis.range) == [-0.5, k - 0.5]
+    assert all(len(t) <= 18 for t in layout.xaxis.ticktext)
 
 
 def test_confusion_matrix_text_stays_readable_on_dark_cells():
@@ -90,8 +105,9 @@ def test_slice_accuracy_bars_colour_below_overall_and_carry_row_positions():
     assert list(bar.marker.color) == [figures.BLUE, figures.VERMILLION]
     assert [c[0] for c in bar.customdata] == [0, 1]
     assert bar.error_x.arrayminus[0] == pytest.approx(8 / 9 - table["ci_low"].iloc[0])
-    assert "overall 66.7%" in fig.layout.title.text
+    assert fig.layout.title.text == "Accuracy by src"
     assert fig.layout.shapes[0].x0 == pytest.approx(8 / 12)
+    assert fig.layout.annotations[0].text == "overall 66.7%"
 
 
 def _comparison():
@@ -129,4 +145,6 @@ def test_metric_delta_chart_and_slice_delta_chart_flag_worse_with_colour_and_hat
     bar = fig.data[0]
     assert list(bar.marker.color) == [figures.VERMILLION, figures.GREEN]
     assert list(bar.marker.pattern.shape) == ["/", ""]
-    assert list(bar.x) == ["part: first (n=10)", "part: rest (n=50)"]
+    assert list(bar.y) == ["part: first (n=10)", "part: rest (n=50)"]
+    assert list(bar.x) == pytest.approx((deltas["delta"] * 100).tolist())
+    assert bar.orientation == "h"

@@ -76,7 +76,7 @@ def test_per_slice_table_flags_every_slice_that_got_worse(page, env, truth):
         m = source == value
         row = table[(table["Feature"] == "source") & (table["Slice"] == value)].iloc[0]
         before, after = (truth["before"][m] == gold[m]).mean(), (truth["after"][m] == gold[m]).mean()
-        assert row["Accuracy before"] == pytest.approx(before) and row["Accuracy after"] == pytest.approx(after)
+        assert row["Accuracy before"] == pytest.approx(before * 100) and row["Accuracy after"] == pytest.approx(after * 100)
         assert row["Flag"].startswith("⚠") == (after < before)
     worse = table[table["Flag"] != ""]
     assert len(worse) == (table["Change (points)"] < 0).sum()
@@ -111,6 +111,8 @@ def test_selecting_a_flip_shows_both_explanations_and_their_difference(page, tru
     assert titles[0].startswith("tiny-before (before)") and titles[1].startswith("tiny-after (after)")
     change = next(v for k, v in specs.items() if k.endswith("compare-attr-change"))
     assert "tiny-after − tiny-before (SHAP)" in change["layout"]["title"]["text"]
+    slices = next(v for k, v in specs.items() if k.endswith("compare-slice-deltas"))
+    assert slices["data"][0]["orientation"] == "h"
     words = next(d for d in page.dataframe if list(d.value.columns) == ["word", "before", "after", "change"]).value
     assert np.allclose(words["after"] - words["before"], words["change"])
     assert any("leans" in m.value or "same way" in m.value for m in page.markdown)

@@ -85,8 +85,8 @@ def test_metadata_keyword_and_confidence_slices(env, truth, monkeypatch):
     by_slice = meta.set_index("Slice")
     for value in ("web", "app", "mail"):
         assert by_slice.loc[value, "Examples"] == 20
-        assert by_slice.loc[value, "Accuracy"] == pytest.approx(correct[source == value].mean())
-        assert by_slice.loc[value, "Gap vs overall (points)"] == pytest.approx((correct[source == value].mean() - correct.mean()) * 100)
+        assert by_slice.loc[value, "Accuracy"] == pytest.approx(correct[source == value].mean() * 100)
+        assert by_slice.loc[value, "Gap"] == pytest.approx((correct[source == value].mean() - correct.mean()) * 100)
 
     at.text_input(key="errors_keywords").set_value("terrible, loved").run()
     keyword = dataframe(at, "errors-keyword-").value.set_index("Slice")
