@@ -62,6 +62,7 @@ class ProbabilityCache:
 
 
 SHARED_CACHE = ProbabilityCache()
+EMBEDDING_CACHE = ProbabilityCache(max_items=100_000)
 
 
 @dataclass
@@ -119,49 +120,74 @@ class Predictor:
 
     def predict_proba(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
         """Class probabilities, shape (len(texts), len(labels)), columns in `labels` order."""
+        self.stats.texts_requested += len(texts)
+        return self._run(texts, self.cache, self._probabilities, len(self.labels), self.batch_size, progress)
+
+    def embed(
+        self, texts: Sequence[str], *, batch_size: int | None = None, progress: Progress | None = None, cache: ProbabilityCache | None = None
+    ) -> np.ndarray:
+        """Sentence embeddings: the encoder's last hidden states averaged over real tokens, shape (n, hidden_size).
+
+        The encoder is `model.base_model`, the weights the classification head reads, so neighbours
+        are "similar for this model". Cached like probabilities, in `EMBEDDING_CACHE` by default.
+        """
+        cache = EMBEDDING_CACHE if cache is None else cache
+        width = int(self.model.config.hidden_size)
+        return self._run(texts, cache, self._mean_pooled, width, batch_size or self.batch_size, progress)
+
+    def _probabilities(self, input_ids, mask):
+        import torch
+
+        logits = self.model(input_ids=input_ids, attention_mask=mask).logits
+        return torch.softmax(logits.float(), dim=-1)
+
+    def _mean_pooled(self, input_ids, mask):
+        hidden = self.model.base_model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+
+    def _run(self, texts, cache: ProbabilityCache, head, width: int, batch_size: int, progress: Progress | None) -> np.ndarray:
+        """Look every text up in `cache`; run `head` on the unique missing ones; return rows in input order."""
         texts = [as_text(t, i) for i, t in enumerate(texts)]
-        n_labels = len(self.labels)
-        out = np.empty((len(texts), n_labels), dtype=np.float32)
+        out = np.empty((len(texts), width), dtype=np.float32)
         fp = self.ref.fingerprint
         missing: dict[str, list[int]] = {}
         for i, text in enumerate(texts):
-            hit = self.cache.get((fp, text))
+            hit = cache.get((fp, text))
             if hit is None:
                 missing.setdefault(text, []).append(i)
             else:
                 out[i] = hit
-        self.stats.texts_requested += len(texts)
         if missing:
             unique = list(missing)
-            for text, probs in zip(unique, self._forward(unique, progress)):
-                self.cache.put((fp, text), probs)
-                out[missing[text]] = probs
+            for text, row in zip(unique, self._forward(unique, head, width, max(1, int(batch_size)), progress)):
+                cache.put((fp, text), row)
+                out[missing[text]] = row
         elif progress:
             progress(len(texts), len(texts))
         return out
 
-    def _forward(self, texts: list[str], progress: Progress | None) -> np.ndarray:
+    def _forward(self, texts: list[str], head, width: int, batch_size: int, progress: Progress | None) -> np.ndarray:
+        """Tokenize once, sort by length, pad each batch only to its longest text, run `head` without autograd."""
         import torch
 
         with self._lock:
-            enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, verbose=False)
-            ids = enc["input_ids"]
+            ids = self.tokenizer(texts, truncation=True, max_length=self.max_length, verbose=False)["input_ids"]
             order = np.argsort([len(x) for x in ids], kind="stable")
-            result = np.empty((len(texts), len(self.labels)), dtype=np.float32)
+            result = np.empty((len(texts), width), dtype=np.float32)
             pad = self.tokenizer.pad_token_id
             with torch.inference_mode():
-                for start in range(0, len(order), self.batch_size):
-                    batch = order[start : start + self.batch_size]
-                    width = len(ids[batch[-1]])
-                    input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
-                    mask = torch.zeros((len(batch), width), dtype=torch.long)
+                for start in range(0, len(order), batch_size):
+                    batch = order[start : start + batch_size]
+                    longest = len(ids[batch[-1]])
+                    input_ids = torch.full((len(batch), longest), pad, dtype=torch.long)
+                    mask = torch.zeros((len(batch), longest), dtype=torch.long)
                     for row, j in enumerate(batch):
                         input_ids[row, : len(ids[j])] = torch.tensor(ids[j])
                         mask[row, : len(ids[j])] = 1
-                    logits = self.model(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)).logits
-                    result[batch] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+                    result[batch] = head(input_ids.to(self.device), mask.to(self.device)).float().cpu().numpy()
                     self.stats.texts_forwarded += len(batch)
                     self.stats.batches += 1
                     if progress:
-                        progress(min(start + self.batch_size, len(order)), len(order))
+                        progress(min(start + batch_size, len(order)), len(order))
         return result
