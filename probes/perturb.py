@@ -305,14 +305,26 @@ def _is_punct(ch: str) -> bool:
 
 
 def strip_punctuation(text: str) -> str:
-    """Every punctuation mark removed, except apostrophes and hyphens inside a word."""
+    """Every punctuation mark removed, except apostrophes and hyphens inside a word ("don't", "well-made").
+
+    A run of marks glued between two words ("dijo—¿qué") becomes a space, so the words stay apart.
+    """
     out = []
-    for i, ch in enumerate(text):
-        if _is_punct(ch):
-            inside = 0 < i < len(text) - 1 and text[i - 1].isalnum() and text[i + 1].isalnum()
-            if not (inside and ch in "'’-"):
-                continue
-        out.append(ch)
+    i = 0
+    while i < len(text):
+        if not _is_punct(text[i]):
+            out.append(text[i])
+            i += 1
+            continue
+        j = i
+        while j < len(text) and _is_punct(text[j]):
+            j += 1
+        between = i > 0 and j < len(text) and text[i - 1].isalnum() and text[j].isalnum()
+        if between and j - i == 1 and text[i] in "'’-":
+            out.append(text[i])
+        elif between:
+            out.append(" ")
+        i = j
     return re.sub(r"[ \t]{2,}", " ", "".join(out)).strip()
 
 
