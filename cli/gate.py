@@ -28,6 +28,7 @@ def register(subparsers) -> None:
     parser.add_argument("--baseline", type=Path, default=None, help="Baseline ('before') checkpoint for the drop gates.")
     parser.add_argument("--store", default=None, help="Audit store (SQLAlchemy URL or directory) for the approvals gate; default $VEREDICTO_STORE_URL or .veredicto/store.")
     parser.add_argument("--json", dest="json_out", type=Path, default=None, help="Also write the gate results as JSON to this file.")
+    parser.add_argument("--cache-dir", default=None, help="Attribution cache for the faithfulness gate (default: $VEREDICTO_CACHE_DIR or .veredicto/cache).")
     add_data_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -80,7 +81,20 @@ def run(args) -> int:
     print(f"Policy {policy.name or Path(policy.source).name} (sha256 {policy.sha256[:12]}) on {predictor.ref.name} "
           f"({predictor.ref.short_fingerprint}), {evalset.name} ({len(evalset)} examples)"
           + (f", baseline {baseline.checkpoint_name} ({baseline.fingerprint[:12]})" if baseline is not None else ""))
-    report = evaluate_gates(policy, table, baseline=baseline, predictor=predictor, store=store, checkpoint_path=str(predictor.ref.path))
+    cache = None
+    if "min_faithfulness" in policy.gates:
+        from explain.cache import AttributionCache
+
+        cache = AttributionCache(args.cache_dir)
+    from tqdm import tqdm
+
+    with tqdm(desc="Explaining a sample for the faithfulness gate", unit="text", file=sys.stderr, disable=None if cache else True) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        report = evaluate_gates(policy, table, baseline=baseline, predictor=predictor, store=store, checkpoint_path=str(predictor.ref.path),
+                                cache=cache, progress=progress)
     print(format_table(report))
     print(f"\nVerdict: {report.verdict}.")
     if args.json_out is not None:
