@@ -325,9 +325,6 @@ def slice_delta_figure(deltas: pd.DataFrame, *, title: str | None = None) -> go.
             marker_color=np.where(worse, VERMILLION, GREEN).tolist(),
             marker_pattern_shape=np.where(worse, "/", "").tolist(),
             customdata=list(range(len(deltas))),
-            text=[f"{v:+.1f}" for v in values],
-            textposition="outside",
-            cliponaxis=False,
             hovertemplate="%{y}: %{x:+.1f} points<extra></extra>",
             showlegend=False,
         )
@@ -336,7 +333,7 @@ def slice_delta_figure(deltas: pd.DataFrame, *, title: str | None = None) -> go.
     _layout(fig, title, int(max(300, 110 + 26 * len(deltas))))
     fig.add_vline(x=0, line=dict(color="#222", width=1))
     peak = max([abs(v) for v in values] + [1.0])
-    fig.update_xaxes(title_text="Change in accuracy (points)", range=[-peak * 1.25, peak * 1.25])
+    fig.update_xaxes(title_text="Change in accuracy (percentage points, after − before)", range=[-peak * 1.1, peak * 1.1])
     fig.update_yaxes(title_text="", type="category", autorange="reversed")
     return fig
 

@@ -104,6 +104,7 @@ pc = comp.per_class
 per_class = pd.DataFrame(
     {
         "Class": pc.index,
+        "Flag": ["⚠ clearly worse" if cw else "⚠ worse" if w else "" for w, cw in zip(pc["worse"], pc["clearly_worse"])],
         "Examples": pc["support"].to_numpy(),
         "F1 before": pc["f1_before"].to_numpy(),
         "F1 after": pc["f1_after"].to_numpy(),
@@ -111,7 +112,6 @@ per_class = pd.DataFrame(
         "95% interval": [f"{lo * 100:+.1f} to {hi * 100:+.1f}" for lo, hi in zip(pc["f1_ci_low"], pc["f1_ci_high"])],
         "Precision change": pc["precision_delta"].to_numpy() * 100,
         "Recall change": pc["recall_delta"].to_numpy() * 100,
-        "Flag": ["⚠ clearly worse" if cw else "⚠ worse" if w else "" for w, cw in zip(pc["worse"], pc["clearly_worse"])],
     }
 )
 points = st.column_config.NumberColumn(format="%+.1f", width="small")
@@ -146,7 +146,10 @@ def slices_panel() -> None:
     deltas = deltas[deltas["size"] > 0]
     worse = deltas[deltas["worse"]]
     if len(worse):
-        listed = "; ".join(f"{r.feature} = {r.slice} ({r.size} examples, {r.accuracy_before:.0%} → {r.accuracy_after:.0%})" for r in worse.itertuples())
+        worst = worse.sort_values(["delta", "size"], ascending=[True, False], kind="stable")  # same order as the table
+        listed = "; ".join(f"{r.feature} = {r.slice} ({r.size} examples, {r.accuracy_before:.0%} → {r.accuracy_after:.0%})" for r in worst.head(6).itertuples())
+        if len(worst) > 6:
+            listed += f"; and {len(worst) - 6} more (see the table)"
         kind = st.error if worse["clearly_worse"].any() else st.warning
         lead = "Although accuracy improved overall, these slices got worse: " if acc.delta > 0 else "These slices got worse: "
         kind(lead + listed)
@@ -156,6 +159,7 @@ def slices_panel() -> None:
         {
             "Feature": deltas["feature"],
             "Slice": deltas["slice"],
+            "Flag": ["⚠ clearly worse" if cw else "⚠ worse" if w else "" for w, cw in zip(deltas["worse"], deltas["clearly_worse"])],
             "Examples": deltas["size"],
             "Accuracy before": deltas["accuracy_before"] * 100,
             "Accuracy after": deltas["accuracy_after"] * 100,
@@ -163,11 +167,10 @@ def slices_panel() -> None:
             "Fixed": deltas["fixed"],
             "Broken": deltas["broken"],
             "p-value": deltas["p_value"],
-            "Flag": ["⚠ clearly worse" if cw else "⚠ worse" if w else "" for w, cw in zip(deltas["worse"], deltas["clearly_worse"])],
         }
     ).sort_values(["Change (points)", "Examples"], ascending=[True, False], kind="stable")
-    left, right = st.columns([3, 2])
-    with left:
+    table_tab, chart_tab = st.tabs(["Table", "Chart"])
+    with table_tab:
         st.dataframe(
             shown,
             hide_index=True,
@@ -180,7 +183,7 @@ def slices_panel() -> None:
                 "p-value": st.column_config.NumberColumn(format="%.3g", help="Exact McNemar test on the slice's fixed vs broken examples"),
             },
         )
-    with right:
+    with chart_tab:
         order = shown.index  # same order as the table: worst first
         st.plotly_chart(figures.slice_delta_figure(deltas.loc[order]), width="stretch", key="compare-slice-deltas")
 
