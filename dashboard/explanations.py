@@ -81,7 +81,7 @@ def get_attribution(predictor, text: str, method: str, params: dict | None = Non
     return attribution
 
 
-def method_column(attribution: Attribution, label: str, *, key: str, width: int = 44, trust: str | None = None, top: int = 8) -> None:
+def method_column(attribution: Attribution, label: str, *, key: str, width: int = 40, trust: str | None = None, top: int = 8) -> None:
     """One method's view of an example: the coloured text, the words for/against, and how far to trust it."""
     st.plotly_chart(token_heat_figure(attribution, label, width=width), width="stretch", key=f"{key}-heat-{attribution.method}")
     if trust:

@@ -369,3 +369,32 @@ def estimate_cost(n_examples: int, n_cached: int, calls_per_explanation: int, se
     missing = max(0, n_examples - n_cached)
     seconds = None if seconds_per_explanation is None else missing * float(seconds_per_explanation)
     return CostEstimate(n_examples=n_examples, n_cached=min(n_cached, n_examples), model_calls=missing * int(calls_per_explanation), seconds=seconds)
+
+
+# --------------------------------------------------------------------------- page helpers
+
+
+def drill_down(gi: GlobalImportance, word: str, frame: pd.DataFrame, columns: Sequence[str] = ("text", "gold", "pred", "confidence")) -> pd.DataFrame:
+    """The examples containing `word`, with what it contributed to each class; index = example id.
+
+    `frame` is the prediction table's frame (row position = example id), so the rows can be opened on Explore.
+    """
+    hits = gi.examples_with(word)
+    if hits.empty:
+        return pd.DataFrame(columns=[*columns, "occurrences", *[c for c in hits.columns if c.startswith("score_")]])
+    keep = [c for c in columns if c in frame.columns]
+    rows = frame.iloc[hits["example"].to_numpy()][keep].reset_index(drop=True)
+    out = pd.concat([rows, hits.drop(columns="example").reset_index(drop=True)], axis=1)
+    out.index = pd.Index(hits["example"].to_numpy(), name="example")
+    return out
+
+
+def flagged_summary(gi: GlobalImportance, label: str, *, k: int = 15, by: str = "total_abs", min_count: int = 2) -> list[str]:
+    """Plain-words warnings for the possible spurious cues among the top-k words of one class."""
+    top = gi.for_label(label, by=by, min_count=min_count, k=k)
+    flagged = top[top["cue"] != ""]
+    lines = []
+    for _, row in flagged.iterrows():
+        direction = "toward" if row["mean_signed"] > 0 else "against"
+        lines.append(f"'{row['word']}' pushes {direction} '{label}' ({int(row['count'])}×): {row['cue_reason']}.")
+    return lines

@@ -25,6 +25,7 @@ METHOD_NAMES = {"shap": "SHAP", "lime": "LIME"}
 CURVE_COLORS = {"shap": "#d95f02", "lime": "#1b9e77", "random": "#7f7f7f"}  # Dark2: colour-blind friendly
 CURVE_DASH = {"shap": "solid", "lime": "dash", "random": "dot"}
 _CHUNK = re.compile(r"\S+")
+LINE_PX = 26  # height of one line of text in the heat figures
 
 
 def method_name(method: str) -> str:
@@ -115,11 +116,11 @@ def _heat_trace(attribution: Attribution, label: str, width: int, coloraxis: str
         textposition="inside",
         insidetextanchor="middle",
         textangle=0,
-        textfont=dict(family="DejaVu Sans Mono, Menlo, Consolas, monospace", size=13, color=font_colors),
+        textfont=dict(family="DejaVu Sans Mono, Menlo, Consolas, monospace", size=12, color=font_colors),
         marker=dict(color=seg_scores, coloraxis=coloraxis, line=dict(width=0.5, color="#e0e0e0")),
         customdata=custom,
         hovertemplate=f"<b>%{{customdata[0]}}</b><br>score for '{label}': %{{customdata[1]:+.4f}}<br>token #%{{customdata[2]}}<extra></extra>",
-        width=0.86,
+        width=0.84,
         showlegend=False,
         name=method_name(attribution.method),
     )
@@ -127,14 +128,22 @@ def _heat_trace(attribution: Attribution, label: str, width: int, coloraxis: str
 
 
 def _coloraxis(attribution: Attribution, label: str, **colorbar) -> dict:
+    """Symmetric diverging scale centred at 0; a thin horizontal colour bar under the text (keeps the width for words)."""
     peak = _symmetric_range(attribution.scores_for(label))
-    return dict(
-        colorscale=COLORSCALE,
-        cmin=-peak,
-        cmax=peak,
-        cmid=0,
-        colorbar=dict(title=dict(text=f"toward '{label}' →", side="right"), thickness=12, **colorbar),
+    bar = dict(
+        title=dict(text=f"← against '{label}' · toward '{label}' →", side="top", font=dict(size=12)),
+        orientation="h",
+        x=0.5,
+        xanchor="center",
+        y=0,
+        yanchor="top",
+        ypad=0,
+        len=0.6,
+        thickness=10,
+        tickfont=dict(size=10),
     )
+    bar.update(colorbar)
+    return dict(colorscale=COLORSCALE, cmin=-peak, cmax=peak, cmid=0, colorbar=bar)
 
 
 def _heat_title(attribution: Attribution, label: str) -> str:
@@ -157,11 +166,11 @@ def token_heat_figure(attribution: Attribution, label: str | None = None, *, wid
     fig.update_layout(
         title=dict(text=title if title is not None else _heat_title(attribution, label), font=dict(size=15)),
         coloraxis=_coloraxis(attribution, label),
-        height=110 + 30 * n_lines,
-        margin=dict(l=10, r=10, t=70 if attribution.truncated else 50, b=10),
+        height=(150 if attribution.truncated else 130) + LINE_PX * n_lines,
+        margin=dict(l=10, r=10, t=70 if attribution.truncated else 50, b=75),
         plot_bgcolor="white",
         bargap=0.1,
-        uniformtext=dict(minsize=8, mode="show"),
+        uniformtext=dict(minsize=10, mode="show"),
     )
     fig.update_xaxes(visible=False, range=[-0.5, width + 0.5], fixedrange=True)
     fig.update_yaxes(visible=False, range=[n_lines - 0.5, -0.5], autorange=False, fixedrange=True)
@@ -188,14 +197,13 @@ def token_heat_comparison(attributions: Sequence[Attribution], label: str | None
         max_lines = max(max_lines, n_lines)
         fig.add_trace(trace, row=1, col=k + 1)
         left = k / n
-        layout[axis] = _coloraxis(attribution, label, orientation="h", x=left + 0.5 / n, xanchor="center", y=-0.02, yanchor="top", len=0.8 / n)
-        layout[axis]["colorbar"]["title"] = dict(text=f"← against · toward '{label}' →", side="top")
+        layout[axis] = _coloraxis(attribution, label, x=left + 0.5 / n, len=0.8 / n)
     fig.update_layout(
         **layout,
-        height=150 + 30 * max_lines,
-        margin=dict(l=10, r=10, t=50, b=70),
+        height=130 + LINE_PX * max_lines,
+        margin=dict(l=10, r=10, t=50, b=75),
         plot_bgcolor="white",
-        uniformtext=dict(minsize=8, mode="show"),
+        uniformtext=dict(minsize=10, mode="show"),
     )
     fig.update_xaxes(visible=False, range=[-0.5, width + 0.5], fixedrange=True)
     fig.update_yaxes(visible=False, range=[max_lines - 0.5, -0.5], autorange=False, fixedrange=True)

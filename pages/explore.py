@@ -106,7 +106,7 @@ def example_panel(example: int) -> None:
     row = table.frame.iloc[example]
     probs = table.probs[example]
     st.subheader(f"Example {example}")
-    verdict = "✅ correct" if row["correct"] else "❌ wrong"
+    verdict = "**correct**" if row["correct"] else "**wrong** (the model disagrees with the gold label)"
     st.markdown(f"Gold **{row['gold']}** · predicted **{row['pred']}** ({row['confidence']:.1%}) · {verdict}")
     st.markdown("> " + str(row["text"]).replace("\n", "\n> "))
     if bool(row.get("truncated", False)):

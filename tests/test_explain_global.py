@@ -149,3 +149,19 @@ def test_cost_is_stated_before_computing():
     assert cost.describe() == "150 of 200 examples still need an explanation (50 are cached), about 75,000 model calls, roughly 4 min on this machine."
     assert estimate_cost(10, 10, 500).describe() == "All 10 explanations are already cached: showing them is instant."
     assert "roughly" not in estimate_cost(10, 0, 500).describe()
+
+
+def test_drill_down_joins_the_examples_and_flags_are_summarised():
+    from explain.global_importance import drill_down, flagged_summary
+
+    gi = global_importance({0: A, 1: B, 2: C})
+    frame = pd.DataFrame({"text": [A.text, B.text, C.text], "gold": ["positive", "negative", "positive"], "pred": ["positive"] * 3, "confidence": [0.9, 0.6, 0.7]})
+    rows = drill_down(gi, "maria", frame)
+    assert rows.index.tolist() == [1, 0] and rows.index.name == "example"
+    assert rows["text"].tolist() == [B.text, A.text] and rows["score_positive"].tolist() == pytest.approx([-0.4, 0.2])
+    assert drill_down(gi, "absent", frame).empty
+    lines = flagged_summary(gi, "positive", k=5, min_count=2)
+    assert lines == [
+        "'maria' pushes against 'positive' (2×): looks like a name (capitalised mid-sentence in 1 of 2 uses).",
+        "'10' pushes toward 'positive' (2×): a number: check it is not a score, date or ID leaking the answer.",
+    ]
