@@ -179,8 +179,10 @@ def _f1_from_weights(weights: np.ndarray, onehot_gold: np.ndarray, onehot_pred: 
 def paired_bootstrap(gold, pred_before, pred_after, n_labels: int, n_boot: int = 2000, seed: int = 0) -> BootstrapResult:
     """Resample examples with replacement `n_boot` times (the same resample for both checkpoints).
 
-    Vectorised: each resample is a row of counts, and per-class true positives, predicted
-    and gold totals are matrix products with one-hot matrices, in memory-bounded chunks.
+    Vectorised: examples are grouped by their (gold, before, after) label triple, each resample
+    becomes a row of counts per triple (one `bincount` over small bins), and per-class true positives,
+    predicted and gold totals are matrix products of those counts with one-hot matrices. Memory is
+    bounded by drawing the resamples in chunks.
     """
     gold = np.asarray(gold, dtype=int)
     pb = np.asarray(pred_before, dtype=int)
@@ -189,22 +191,25 @@ def paired_bootstrap(gold, pred_before, pred_after, n_labels: int, n_boot: int =
     if n == 0:
         raise ValueError("Cannot bootstrap an empty evaluation set")
     rng = np.random.default_rng(seed)
+    triples, code = np.unique(np.stack([gold, pb, pa], axis=1), axis=0, return_inverse=True)
+    code = code.ravel()
+    c = len(triples)
     eye = np.eye(n_labels)
-    g1, b1, a1 = eye[gold], eye[pb], eye[pa]
-    diff_correct = (pa == gold).astype(float) - (pb == gold).astype(float)
+    g1, b1, a1 = eye[triples[:, 0]], eye[triples[:, 1]], eye[triples[:, 2]]
+    diff_correct = (triples[:, 2] == triples[:, 0]).astype(float) - (triples[:, 1] == triples[:, 0]).astype(float)
     acc = np.empty(n_boot)
     macro = np.empty(n_boot)
     f1 = np.empty((n_boot, n_labels))
-    chunk = max(1, min(n_boot, 4_000_000 // max(n, 1)))
+    chunk = max(1, min(n_boot, 4_000_000 // n))
     for start in range(0, n_boot, chunk):
         stop = min(n_boot, start + chunk)
         rows = stop - start
-        draws = rng.integers(0, n, size=(rows, n))
-        flat = (draws + (np.arange(rows) * n)[:, None]).ravel()
-        weights = np.bincount(flat, minlength=rows * n).reshape(rows, n).astype(float)
-        acc[start:stop] = weights @ diff_correct / n
-        f1_b, macro_b = _f1_from_weights(weights, g1, b1)
-        f1_a, macro_a = _f1_from_weights(weights, g1, a1)
+        draws = code[rng.integers(0, n, size=(rows, n))]
+        draws += (np.arange(rows) * c)[:, None]
+        counts = np.bincount(draws.ravel(), minlength=rows * c).reshape(rows, c).astype(float)
+        acc[start:stop] = counts @ diff_correct / n
+        f1_b, macro_b = _f1_from_weights(counts, g1, b1)
+        f1_a, macro_a = _f1_from_weights(counts, g1, a1)
         f1[start:stop] = f1_a - f1_b
         macro[start:stop] = macro_a - macro_b
     return BootstrapResult(acc, macro, f1, n_boot, seed)

@@ -224,3 +224,21 @@ def test_tables_on_different_data_or_labels_are_refused_with_a_message():
                               checkpoint_name="three", data_fingerprint=before.data_fingerprint)
     with pytest.raises(VeredictoError, match="different labels.*neg, pos, meh"):
         pair_tables(before, three)
+
+
+def test_bootstrap_equals_a_naive_loop_over_the_same_resamples():
+    """The grouped, vectorised computation gives exactly what resampling and re-scoring with scikit-learn gives."""
+    rng = np.random.default_rng(11)
+    n, k = 120, 3
+    gold = rng.integers(0, k, n)
+    pb = np.where(rng.random(n) < 0.6, gold, rng.integers(0, k, n))
+    pa = np.where(rng.random(n) < 0.7, gold, rng.integers(0, k, n))
+    res = paired_bootstrap(gold, pb, pa, k, n_boot=40, seed=5)
+    draws = np.random.default_rng(5).integers(0, n, size=(40, n))  # one chunk: the same stream
+    for b, idx in enumerate(draws):
+        g, x, y = gold[idx], pb[idx], pa[idx]
+        assert res.accuracy[b] == pytest.approx((y == g).mean() - (x == g).mean())
+        assert res.macro_f1[b] == pytest.approx(f1_score(g, y, average="macro") - f1_score(g, x, average="macro"))
+        assert res.f1[b] == pytest.approx(
+            f1_score(g, y, labels=range(k), average=None, zero_division=0) - f1_score(g, x, labels=range(k), average=None, zero_division=0)
+        )
