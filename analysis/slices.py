@@ -186,7 +186,7 @@ def keyword_slices(frame: pd.DataFrame, keywords: str | Sequence[str], *, whole_
     slices = [Slice("keyword", f'contains "{k}"', keyword_mask(texts, k, whole_word=whole_word, case_sensitive=case_sensitive)) for k in keywords]
     if slices:
         any_hit = np.logical_or.reduce([s.mask for s in slices])
-        label = f'contains none of them' if len(slices) > 1 else f'does not contain "{keywords[0]}"'
+        label = 'contains none of them' if len(slices) > 1 else f'does not contain "{keywords[0]}"'
         slices.append(Slice("keyword", label, ~any_hit))
     return slices
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
 from analysis import figures
 from analysis.attribution_diff import attribution_change, biggest_changes, describe_change
-from analysis.compare import FLIP_STATUSES, compare_tables, describe_comparison, describe_mcnemar, flipped_examples, pair_tables, slice_deltas
+from analysis.compare import compare_tables, describe_comparison, describe_mcnemar, flipped_examples, pair_tables, slice_deltas
 from analysis.predictions import PredictionTable
 from analysis.selection import selected_index
 from analysis.slices import data_slices, gold_slices, keyword_slices, parse_keywords

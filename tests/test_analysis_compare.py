@@ -2,7 +2,6 @@
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 from sklearn.metrics import f1_score
 
@@ -17,7 +16,7 @@ from analysis.compare import (
     paired_bootstrap,
     slice_deltas,
 )
-from analysis.slices import Slice, categorical_slices
+from analysis.slices import categorical_slices
 from analysis.synthetic import probs_for, table_from_arrays
 from models.errors import VeredictoError
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import confusion_matrix
 
-from analysis_pages_support import LABELS, ROOT, app_test, build_fixture, dataframe, predictions, select_row
+from analysis_pages_support import LABELS, app_test, build_fixture, dataframe, predictions, select_row
 
 PAGE = "pages/errors.py"
 
