@@ -11,7 +11,7 @@ import streamlit as st
 from analysis import figures
 from analysis.metrics import calibration, classification_metrics, confusion, describe_calibration
 from analysis.predictions import PredictionTable
-from analysis.selection import cell_mask, describe_cells, selected_cells, selected_index
+from analysis.selection import cell_mask, describe_cells, selected_cells, selected_index, selected_slice_rows
 from analysis.slices import (
     column_kind,
     confidence_slices,
@@ -147,7 +147,11 @@ def show_slices(table: PredictionTable, key: str, rows: pd.DataFrame, members: l
         )
         picked = [r for r in event.selection.rows if 0 <= r < len(rows)] if event is not None else []
     with right:
-        st.plotly_chart(figures.slice_accuracy_figure(rows, overall), width="stretch", key=f"{widget}-fig-{key[:12]}")
+        bars = st.plotly_chart(
+            figures.slice_accuracy_figure(rows, overall), on_select="rerun", selection_mode="points", width="stretch", key=f"{widget}-fig-{key[:12]}"
+        )
+        if not picked:  # a clicked bar works like a selected row
+            picked = [r for r in selected_slice_rows(bars) if 0 <= r < len(rows)]
     worse = rows[(rows["gap"] < 0) & (rows["ci_high"] < overall)]
     if len(worse):
         st.warning("Clearly below overall accuracy: " + "; ".join(describe_slice(r) for _, r in worse.iterrows()))
@@ -159,7 +163,7 @@ def show_slices(table: PredictionTable, key: str, rows: pd.DataFrame, members: l
         shown = examples_of(table, mask, mistakes_first=True)
         st.dataframe(shown, column_config=example_columns(shown), width="stretch", height=260)
     else:
-        st.caption("Select a row to see the examples in that slice.")
+        st.caption("Select a row (or click a bar) to see the examples in that slice.")
 
 
 # --- page ---------------------------------------------------------------------------------------------------------

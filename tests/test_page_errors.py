@@ -88,6 +88,14 @@ def test_metadata_keyword_and_confidence_slices(env, truth, monkeypatch):
         assert by_slice.loc[value, "Accuracy"] == pytest.approx(correct[source == value].mean() * 100)
         assert by_slice.loc[value, "Gap"] == pytest.approx((correct[source == value].mean() - correct.mean()) * 100)
 
+    select_row(at, dataframe(at, "errors-meta-source"), 0)  # the first slice opens its examples, mistakes first
+    first = meta["Slice"].iloc[0]
+    members = [d.value for d in at.dataframe if "source" in d.value.columns and len(d.value) == 20 and set(d.value["source"]) == {first}]
+    assert members, "the slice's examples are listed"
+    assert sorted(members[0].index) == np.flatnonzero(source == first).tolist()
+    assert list(members[0]["correct"]) == sorted(members[0]["correct"])  # mistakes (False) first
+    assert any(m.value.startswith(f"**source = {first}** — 20 examples") for m in at.markdown)
+
     at.text_input(key="errors_keywords").set_value("terrible, loved").run()
     keyword = dataframe(at, "errors-keyword-").value.set_index("Slice")
     texts = env["frame"]["text"].str.lower()
