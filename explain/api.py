@@ -90,7 +90,7 @@ def explain_text(
 
     target: the class the user asked about (a label name, or its index); None = the predicted class.
     max_evals: SHAP's budget of masked texts. num_samples: LIME's number of perturbed texts.
-    batch_size: SHAP tree nodes expanded per round (2 texts each) -- speed only, same budget.
+    batch_size: SHAP's masked texts per round (one predict_proba call) -- speed; same budget.
     seed: makes LIME (and SHAP's tie-breaking) reproducible.
     progress: optional callback(done, total) for a progress bar.
     """

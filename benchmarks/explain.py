@@ -1,0 +1,263 @@
+"""Benchmark: our SHAP and LIME against the libraries used as their docs show, in ONE run.
+
+    .venv/bin/python benchmarks/explain.py [--model DIR] [--data CSV] [--n 20] [--max-evals 500] [--num-samples 1000]
+
+On the first --n texts of the demo test set with the demo "after" checkpoint it measures:
+
+1. our SHAP (`explain_text(..., "shap")`) vs `shap.Explainer(transformers.pipeline(...))` as SHAP's
+   docs use it, same max_evals;
+2. our LIME (`explain_text(..., "lime")`) vs plain `LimeTextExplainer` whose classifier function calls
+   `transformers.pipeline(..., batch_size=32)`, same num_samples and seed;
+3. each of ours vs the bare cost of the forward passes it needed: the texts ours actually forwarded
+   (cache misses), forwarded again with nothing else around them at the best batch size. The best
+   batch size is picked first on a sample of such texts; the bare pass runs right after each
+   explanation, so it sees the same machine load.
+
+Ours, bare and the baseline alternate text by text so that load from other processes hits all alike.
+Both start warm (one explanation each on another text first: numba JIT, torch, tokenizer).
+Prints the ratios and seconds per explanation; never asserts anything about time.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+DEMO = ROOT / ".veredicto" / "demo"
+DEFAULT_MODEL = DEMO / "checkpoints" / "sentiment-after"
+DEFAULT_DATA = DEMO / "data" / "sentiment_test.csv"
+BATCH_SIZES = (8, 16, 32, 64, 128)
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", type=Path, default=DEFAULT_MODEL, help=f"checkpoint directory (default: {DEFAULT_MODEL})")
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"CSV with a 'text' column (default: {DEFAULT_DATA})")
+    ap.add_argument("--n", type=int, default=20, help="texts to explain (default 20)")
+    ap.add_argument("--max-evals", type=int, default=500, help="SHAP budget for both sides (default 500, shap's default)")
+    ap.add_argument("--num-samples", type=int, default=1000, help="LIME samples for both sides (default 1000, ours)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--methods", nargs="+", default=["shap", "lime"], choices=["shap", "lime"])
+    ap.add_argument("--bare-sample", type=int, default=256, help="forwarded texts timed per batch size to pick the best one")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads for both sides (default: torch's choice)")
+    ap.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    return ap.parse_args(argv)
+
+
+class RecordingCache:
+    """A fresh probability cache that remembers which texts were forwarded (every put is one forward)."""
+
+    def __init__(self):
+        from models.inference import ProbabilityCache
+
+        self.inner = ProbabilityCache()
+        self.forwarded: list[str] = []
+
+    def get(self, key):
+        return self.inner.get(key)
+
+    def put(self, key, value):
+        self.forwarded.append(key[1])
+        self.inner.put(key, value)
+
+    def __len__(self):
+        return len(self.inner)
+
+
+def pipeline_probs(pipe, label2id, texts, **kw) -> np.ndarray:
+    out = np.zeros((len(texts), len(label2id)))
+    for i, scores in enumerate(pipe(list(texts), **kw)):
+        for item in scores if isinstance(scores, list) else [scores]:
+            out[i, label2id[item["label"]]] = item["score"]
+    return out
+
+
+def forward_seconds(predictor, texts: list[str], batch_size: int) -> float:
+    """Wall time of predict_proba on `texts` with a fresh cache (every text forwarded) at `batch_size`."""
+    from models.inference import ProbabilityCache
+
+    saved = predictor.batch_size, predictor.cache
+    try:
+        predictor.batch_size, predictor.cache = batch_size, ProbabilityCache()
+        t = time.perf_counter()
+        predictor.predict_proba(texts)
+        return time.perf_counter() - t
+    finally:
+        predictor.batch_size, predictor.cache = saved
+
+
+def per_text_cost(predictor, texts: list[str], batch_sizes=BATCH_SIZES) -> dict[int, float]:
+    """Seconds per text at each batch size, on `texts` (the kind of texts the explainer forwards)."""
+    forward_seconds(predictor, texts[:64], 32)  # warm
+    return {b: forward_seconds(predictor, texts, b) / len(texts) for b in batch_sizes}
+
+
+class Side:
+    """Ours, bare and baseline seconds, accumulated text by text."""
+
+    def __init__(self):
+        self.ours = self.bare = self.baseline = 0.0
+        self.requested = self.forwarded = 0
+
+
+def calibrate(predictor, explain, args, rng):
+    """Warm both sides up on a spare text, then find the best batch size on the texts ours forwarded."""
+    cache = RecordingCache()
+    predictor.cache = cache
+    explain()
+    sample = rng.sample(cache.forwarded, min(args.bare_sample, len(cache.forwarded)))
+    costs = per_text_cost(predictor, sample)
+    return costs, min(costs, key=costs.get)
+
+
+def run_shap(predictor, texts, warm_text, args, rng):
+    import shap
+    import transformers
+
+    from explain.api import explain_text
+    from explain.shap_explainer import align_to_text
+
+    pipe = transformers.pipeline("text-classification", model=str(args.model), top_k=None, device="cpu")
+    docs_explainer = shap.Explainer(pipe)  # as SHAP's docs do it
+    docs_explainer([warm_text], max_evals=args.max_evals, silent=True)
+    costs, best = calibrate(predictor, lambda: explain_text(predictor, warm_text, "shap", max_evals=args.max_evals, seed=args.seed), args, rng)
+
+    side = Side()
+    diffs, scales = [], []
+    for text in texts:
+        cache = RecordingCache()
+        predictor.cache = cache
+        t = time.perf_counter()
+        att = explain_text(predictor, text, "shap", max_evals=args.max_evals, seed=args.seed)
+        side.ours += time.perf_counter() - t
+        side.requested += att.n_model_calls
+        side.forwarded += len(cache.forwarded)
+        side.bare += forward_seconds(predictor, cache.forwarded, best)
+        t = time.perf_counter()
+        exp = docs_explainer([text], max_evals=args.max_evals, silent=True)
+        side.baseline += time.perf_counter() - t
+        with predictor._lock:
+            enc = predictor.tokenizer(text, return_offsets_mapping=True, return_special_tokens_mask=True)
+        _, theirs, _ = align_to_text(text, enc["offset_mapping"], enc["special_tokens_mask"], exp.values[0])
+        if theirs.shape == att.scores.shape:
+            diffs.append(float(np.abs(theirs - att.scores).mean()))
+            scales.append(float(np.abs(att.scores).mean()))
+    extra = dict(mean_abs_diff=float(np.mean(diffs)) if diffs else None, mean_abs_score=float(np.mean(scales)) if scales else None)
+    return side, costs, best, extra
+
+
+def run_lime(predictor, texts, warm_text, args, rng):
+    import transformers
+    from lime.lime_text import LimeTextExplainer
+
+    from explain.api import explain_text
+    from explain.lime_explainer import word_features
+
+    labels = list(predictor.labels)
+    label2id = {l: i for i, l in enumerate(labels)}
+    pipe = transformers.pipeline("text-classification", model=str(args.model), top_k=None, device="cpu", batch_size=32)
+
+    def classifier_fn(batch):
+        return pipeline_probs(pipe, label2id, batch, truncation=True)
+
+    def plain(text):
+        explainer = LimeTextExplainer(class_names=labels, random_state=args.seed)
+        n = word_features(explainer, text).num_words()
+        return explainer.explain_instance(text, classifier_fn, num_features=n, num_samples=args.num_samples, labels=range(len(labels)))
+
+    plain(warm_text)
+    costs, best = calibrate(predictor, lambda: explain_text(predictor, warm_text, "lime", num_samples=args.num_samples, seed=args.seed), args, rng)
+
+    side = Side()
+    max_diff = 0.0
+    for text in texts:
+        cache = RecordingCache()
+        predictor.cache = cache
+        t = time.perf_counter()
+        att = explain_text(predictor, text, "lime", num_samples=args.num_samples, seed=args.seed)
+        side.ours += time.perf_counter() - t
+        side.requested += att.n_model_calls
+        side.forwarded += len(cache.forwarded)
+        side.bare += forward_seconds(predictor, cache.forwarded, best)
+        t = time.perf_counter()
+        exp = plain(text)
+        side.baseline += time.perf_counter() - t
+        for c, label in enumerate(labels):
+            theirs = dict(exp.as_list(label=c))
+            for word, weight in att.extra["feature_weights"][label]:
+                max_diff = max(max_diff, abs(weight - theirs[word]))
+    return side, costs, best, dict(max_weight_diff=max_diff)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import pandas as pd
+    import torch
+
+    from models import Predictor
+
+    for path, what in ((args.model, "--model"), (args.data, "--data")):
+        if not path.exists():
+            print(f"{what} {path} does not exist. Build the demo first (`veredicto demo`) or pass {what}.", file=sys.stderr)
+            return 2
+    frame = pd.read_csv(args.data)
+    texts = [str(t) for t in frame["text"].tolist()[: args.n + 1]]
+    warm_text, texts = texts[-1], texts[: args.n]
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    predictor = Predictor(str(args.model), device="cpu")
+    n_tokens = predictor.token_counts(texts)
+    print(f"model {predictor.ref.name} ({predictor.ref.model_type}, {predictor.ref.short_fingerprint}); {len(texts)} texts, "
+          f"{n_tokens.mean():.1f} tokens on average (min {n_tokens.min()}, max {n_tokens.max()}); "
+          f"torch threads {torch.get_num_threads()}, os.cpu_count {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} at start")
+    results = {"model": str(args.model), "n_texts": len(texts), "max_evals": args.max_evals, "num_samples": args.num_samples,
+               "predictor_batch_size": predictor.batch_size, "load_average_start": os.getloadavg()[0]}
+    rng = random.Random(args.seed)
+    n = len(texts)
+    for method in args.methods:
+        started = time.perf_counter()
+        if method == "shap":
+            side, costs, best, extra = run_shap(predictor, texts, warm_text, args, rng)
+            baseline = f"shap.Explainer(pipeline), max_evals={args.max_evals}"
+        else:
+            side, costs, best, extra = run_lime(predictor, texts, warm_text, args, rng)
+            baseline = f"LimeTextExplainer + pipeline(batch_size=32), num_samples={args.num_samples}"
+        r = dict(
+            ours_seconds=side.ours, baseline_seconds=side.baseline, bare_seconds=side.bare, requested=side.requested,
+            forwarded=side.forwarded, per_text_cost=costs, best_batch_size=best, speedup=side.baseline / side.ours,
+            ours_over_bare=side.ours / side.bare, load_average_end=os.getloadavg()[0], wall_seconds=time.perf_counter() - started, **extra,
+        )
+        results[method] = r
+        print(f"\n== {method.upper()} ==")
+        print(f"  ours      {side.ours / n:7.3f} s/explanation   ({side.requested / n:.0f} texts asked, {side.forwarded / n:.0f} forwarded per explanation)")
+        print(f"  baseline  {side.baseline / n:7.3f} s/explanation   [{baseline}]")
+        print(f"  bare      {side.bare / n:7.3f} s/explanation   (the texts ours forwarded, re-forwarded right after it at the best batch size, {best})")
+        print("  calibration, per-text forward cost by batch size: " + ", ".join(f"{b}: {c * 1e3:.2f} ms" for b, c in costs.items()))
+        print(f"  speed-up vs baseline: {r['speedup']:.1f}x   ours / bare forward cost: {r['ours_over_bare']:.2f}x")
+        if method == "shap" and r.get("mean_abs_diff") is not None:
+            print(f"  values vs docs usage: mean |diff| {r['mean_abs_diff']:.2e} (mean |score| {r['mean_abs_score']:.2e}; "
+                  "differences come from the evaluation order under the budget: our batch_size is larger)")
+        if method == "lime":
+            print(f"  weights vs plain LIME (same seed): max |diff| {r['max_weight_diff']:.1e}")
+        print(f"  load average {r['load_average_end']:.1f} at the end of this part ({r['wall_seconds']:.0f} s)")
+    print("\nsummary: " + "; ".join(
+        f"{m.upper()} {results[m]['speedup']:.1f}x faster than the baseline, {results[m]['ours_over_bare']:.2f}x the bare forward cost"
+        for m in args.methods if m in results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
