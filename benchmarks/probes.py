@@ -65,7 +65,7 @@ def main() -> None:
 
     from models.inference import Predictor, ProbabilityCache
     from probes import cost
-    from probes.perturb import DirectionConfig, guess_directions, resolve_tests
+    from probes.perturb import guess_directions, resolve_tests
     from probes.run import plan_probes, run_probes
 
     model, evalset, what = _inputs(args)

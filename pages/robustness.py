@@ -7,7 +7,6 @@ import time
 from collections import OrderedDict
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from analysis.selection import selected_index
@@ -26,7 +25,7 @@ from probes.embeddings import (
     rows_from_selection,
 )
 from probes.figures import embedding_map_figure, failure_rate_figure
-from probes.perturb import KINDS, LANGUAGES, TESTS, DirectionConfig, guess_directions, resolve_tests
+from probes.perturb import LANGUAGES, TESTS, DirectionConfig, guess_directions, resolve_tests
 from probes.run import compare_reports, plan_probes, run_probes
 
 EXPLORE_PAGE = "pages/explore.py"
@@ -101,7 +100,12 @@ with tab_probes:
             help="For sentiment-like tasks: adding 'not' to a text predicted as this class should lower its probability, and "
             "'very' before an adjective should not lower the predicted class. Leave 'off' where that makes no sense.",
         )
-    directions = None if positive == OFF else DirectionConfig.sentiment(positive, next((l for l in labels if l != positive), None) if len(labels) == 2 else None)
+    if positive == OFF:
+        directions = None
+    elif guessed is not None and positive == guessed.negation[0].label:
+        directions = guessed
+    else:  # with two classes the other one is the negative class; with more, only the chosen class is watched
+        directions = DirectionConfig.sentiment(positive, next((l for l in labels if l != positive), None) if len(labels) == 2 else None)
     available = [t for t in TESTS.values() if t.kind != "directional" or directions is not None]
     with left:
         chosen_titles = st.multiselect(
@@ -265,7 +269,7 @@ with tab_probes:
                     p.markdown(f"**Perturbed** → {f['pred_after']} (P({f['watched']}) = {f['p_after']:.2f})")
                     p.code(f["perturbed"], language=None, wrap_lines=True)
                     try:
-                        from dashboard.explanations import attribution_cache, cached_attribution, default_params, get_attribution
+                        from dashboard.explanations import cached_attribution, default_params, get_attribution
                         from explain.plots import token_heat_comparison
                     except ImportError:  # explanations not installed: the comparison above still stands
                         st.caption("Explanations are not available in this installation.")

@@ -83,12 +83,12 @@ def calibrate(predictor, texts: Sequence[str] | None = None, *, n: int = CALIBRA
     full = _unique_texts(texts or [], n, rng)
     short = [" ".join(t.split()[: max(2, len(t.split()) // 4)]) + f" {secrets.token_hex(3)}{k}" for k, t in enumerate(full)]
     for _ in range(2):  # warm-up: lazy initialisation and first-shape kernel selection are not throughput
-        predictor.predict_proba(_unique_texts(texts or [], n, rng))
+        predictor.predict_proba(_unique_texts(texts or [], 8, rng))
     points = []
     for batch in (full, short):
         tokens = float(np.minimum(predictor.token_counts(batch), predictor.max_length).sum())
         timings = []
-        for repeat in range(3):  # the fastest run: a busy machine only ever slows a run down
+        for repeat in range(2):  # the faster run: a busy machine only ever slows a run down
             texts_now = batch if repeat == 0 else [f"{t}{secrets.token_hex(2)}" for t in batch]
             t0 = time.perf_counter()
             predictor.predict_proba(texts_now)

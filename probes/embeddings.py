@@ -12,8 +12,6 @@ person to relabel or confirm, and exports as CSV.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
-
 import numpy as np
 import pandas as pd
 
