@@ -14,6 +14,7 @@ Strategies (`STRATEGIES`) receive an already validated `Prepared` text; add one 
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -144,8 +145,8 @@ def check_target(predictor, target) -> str | None:
         return None
     if isinstance(target, str) and target in labels:
         return target
-    if isinstance(target, int) and not isinstance(target, bool) and 0 <= target < len(labels):
-        return labels[target]
+    if isinstance(target, numbers.Integral) and not isinstance(target, bool) and 0 <= int(target) < len(labels):
+        return labels[int(target)]
     raise ExplainError(
         f"Unknown target label {target!r}: checkpoint '{predictor.ref.name}' has the labels {', '.join(labels)}. "
         "Pick one of those (or leave the target empty to explain the predicted class)."
@@ -153,9 +154,9 @@ def check_target(predictor, target) -> str | None:
 
 
 def _check_count(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ExplainError(f"{name} must be a whole number of at least {minimum}, got {value!r}.")
-    return value
+    return int(value)
 
 
 def _is_word_char(ch: str) -> bool:
