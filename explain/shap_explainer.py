@@ -4,6 +4,12 @@ Output space: class *probabilities* (softmax), the same space `shap.Explainer(pi
 by default (`shap.models.TransformersPipeline(rescale_to_logits=False)`), so a score reads as
 "this token moved P(class) by +0.12". Scores come for every class at once.
 
+Masker: `text_masker(tokenizer)` is `shap.maskers.Text(tokenizer)` with one fix: byte-level BPE
+pieces that share one character (emoji, CJK, dashes) no longer duplicate it in every masked text.
+Like stock shap, masked texts have whitespace runs collapsed; `probabilities` is the model's output
+on exactly what SHAP explains (shown in `extra["explained_input"]` when that differs from the text),
+so `scores.sum(0) + base_values == probabilities` holds for every class.
+
 `compute` assumes a validated input; call `explain.api.explain_text`, which validates first.
 The model is only ever reached through `Predictor.predict_proba` (batched, length-sorted,
 cached: masked strings that repeat cost one forward pass).
