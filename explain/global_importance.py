@@ -298,38 +298,34 @@ def global_comparison_figure(gis: Mapping[str, GlobalImportance], label: str, *,
 # --------------------------------------------------------------------------- sampling and cost
 
 
-def sample_indices(gold: Sequence[str], size: int, *, seed: int = 0) -> list[int]:
-    """A reproducible sample of `size` row positions, stratified by gold label so every class is represented.
+def sample_order(gold: Sequence[str], *, seed: int = 0) -> list[int]:
+    """Every row position once, in the order a growing stratified sample takes them.
 
-    Each class gets a share proportional to its frequency (at least one row while rows remain).
+    Each class is shuffled (seeded); then rows are dealt out so that any prefix holds every class
+    once as early as possible and otherwise in proportion to its size (the class furthest below its
+    share goes next). So the sample of 50 contains the sample of 20: explanations already cached for
+    a smaller sample are all reused when the user asks for more.
     """
-    gold = list(gold)
-    n = len(gold)
-    size = max(0, min(int(size), n))
-    if size >= n:
-        return list(range(n))
     rng = np.random.default_rng(seed)
     by_class: dict[str, list[int]] = {}
     for i, g in enumerate(gold):
         by_class.setdefault(g, []).append(i)
-    quotas = {c: max(1, math.floor(size * len(rows) / n)) if size >= len(by_class) else 0 for c, rows in by_class.items()}
-    if size < len(by_class):  # fewer picks than classes: the largest classes first
-        for c in sorted(by_class, key=lambda c: (-len(by_class[c]), c))[:size]:
-            quotas[c] = 1
-    while sum(quotas.values()) > size:
-        c = max(quotas, key=lambda c: (quotas[c], c))
-        quotas[c] -= 1
-    spare = sorted(by_class, key=lambda c: (-(len(by_class[c]) - quotas[c]), c))
-    i = 0
-    while sum(quotas.values()) < size:
-        c = spare[i % len(spare)]
-        if quotas[c] < len(by_class[c]):
-            quotas[c] += 1
-        i += 1
-    picked: list[int] = []
-    for c, rows in by_class.items():
-        picked.extend(int(x) for x in rng.choice(rows, size=quotas[c], replace=False))
-    return sorted(picked)
+    queues = {c: [int(x) for x in rng.permutation(rows)] for c, rows in sorted(by_class.items(), key=lambda kv: str(kv[0]))}
+    taken = {c: 0 for c in queues}
+    order: list[int] = []
+    while len(order) < len(gold):
+        open_classes = [c for c in queues if taken[c] < len(queues[c])]
+        c = min(open_classes, key=lambda c: (taken[c] / len(queues[c]), -len(queues[c]), str(c)))
+        order.append(queues[c][taken[c]])
+        taken[c] += 1
+    return order
+
+
+def sample_indices(gold: Sequence[str], size: int, *, seed: int = 0) -> list[int]:
+    """A reproducible, stratified sample of `size` row positions (sorted); samples of one seed are nested."""
+    gold = list(gold)
+    size = max(0, min(int(size), len(gold)))
+    return sorted(sample_order(gold, seed=seed)[:size])
 
 
 @dataclass(frozen=True)

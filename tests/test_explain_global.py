@@ -141,6 +141,9 @@ def test_sample_is_reproducible_stratified_and_bounded():
     assert counts["a"] == 10 and counts["b"] == 9 and counts["c"] == 1
     assert sample_indices(gold, 1000) == list(range(100))
     assert len(sample_indices(gold, 2)) == 2 and sample_indices(gold, 0) == []
+    assert {gold[i] for i in sample_indices(gold, 3)} == {"a", "b", "c"}  # every class as soon as possible
+    for small, large in ((5, 20), (20, 21), (21, 77)):
+        assert set(sample_indices(gold, small, seed=1)) <= set(sample_indices(gold, large, seed=1))  # nested: cache reuse
 
 
 def test_cost_is_stated_before_computing():

@@ -1,0 +1,206 @@
+"""Insights: which words the model relies on across the dataset, per class — and whether some are spurious cues."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import streamlit as st
+
+from analysis.selection import selected_index
+from dashboard.explanations import METHODS, attribution_cache, default_params
+from dashboard.state import current_session, get_predictor, tables
+from explain.global_importance import (
+    SORT_KEYS,
+    drill_down,
+    estimate_cost,
+    flagged_summary,
+    global_comparison_figure,
+    global_importance,
+    global_importance_figure,
+    name_hints_from_metadata,
+    sample_indices,
+)
+from explain.plots import method_name
+from models.errors import VeredictoError
+
+EXPLORE_PAGE = "pages/explore.py"
+SAMPLE_SEED = 0
+
+session = current_session()
+st.title("Insights")
+st.caption(
+    "Which words does the model rely on across many examples? For each class: how strongly each word pushes toward it "
+    "(red) or against it (blue), how often it occurs, and a ⚠ on words that may be spurious cues — names, numbers, "
+    "punctuation — that a sound model should not need. Pick a word to see the examples that contain it."
+)
+
+table_list = tables(session)
+refs = list(session.checkpoints)
+evalset = session.evalset
+n_total = len(table_list[0])
+
+# --- what to aggregate ------------------------------------------------------------------------------------------------
+with st.container(border=True):
+    c1, c2, c3 = st.columns([3, 2, 3])
+    if len(refs) > 1:
+        choices = [r.name for r in refs] + ["both"]
+        shown_names = c1.radio("Checkpoint", choices, index=len(refs) - 1, horizontal=True, key="insights_ckpt", help="'both' puts the baseline and the candidate side by side.")
+        chosen = [i for i, r in enumerate(refs) if shown_names in (r.name, "both")]
+    else:
+        c1.markdown(f"**Checkpoint:** {refs[0].name}")
+        chosen = [0]
+    method = c2.radio("Method", METHODS, format_func=method_name, horizontal=True, key="insights_method")
+    size = c3.slider("Examples to explain (a stratified sample)", min_value=1, max_value=n_total, value=min(60, n_total), key="insights_size")
+
+params = default_params(method)
+sample = sample_indices(table_list[0].frame["gold"].tolist(), size, seed=SAMPLE_SEED)
+texts = [table_list[0].frame["text"].iloc[i] for i in sample]
+cache = attribution_cache()
+calls = params.get("max_evals") or params.get("num_samples")
+costs = []
+for i in chosen:
+    ref = refs[i]
+    n_cached = cache.count_cached(ref.fingerprint, texts, method, **params)
+    per = cache.mean_seconds(ref.fingerprint, method, **params)
+    costs.append((ref, estimate_cost(len(set(texts)), n_cached, calls, per)))
+missing = sum(c.n_missing for _, c in costs)
+for ref, cost in costs:
+    prefix = f"**{ref.name}**: " if len(costs) > 1 else ""
+    (st.success if cost.n_missing == 0 else st.info)(prefix + cost.describe())
+if missing:
+    st.caption(
+        f"{method_name(method)} explanations are kept in the attribution cache, so each is computed once. "
+        "To fill it ahead of a demo, run `veredicto precompute --model DIR --data FILE`."
+    )
+    if st.button(f"Explain the {missing:,} missing example(s) now", type="primary", key="insights_compute"):
+        problems: list[str] = []
+        for ref, cost in costs:
+            if not cost.n_missing:
+                continue
+            bar = st.progress(0.0, text=f"{method_name(method)} with {ref.name}: 0 / {cost.n_missing:,}")
+            try:
+                cache.get_or_compute_many(
+                    get_predictor(ref),
+                    texts,
+                    method,
+                    progress=lambda done, total, bar=bar, ref=ref: bar.progress(done / max(total, 1), text=f"{method_name(method)} with {ref.name}: {done:,} / {total:,}"),
+                    on_error=lambda text, exc: problems.append(f"{text[:60]!r}: {exc}"),
+                    **params,
+                )
+            except VeredictoError as exc:
+                st.error(str(exc))
+            bar.empty()
+        if problems:
+            with st.expander(f"{len(problems)} example(s) could not be explained and are left out"):
+                st.markdown("\n".join(f"- {p}" for p in problems))
+        st.rerun()
+
+
+@st.cache_data(show_spinner="Aggregating explanations…", max_entries=32)
+def importance_for(_attributions: dict, key: str, hints_key: str):
+    return global_importance(_attributions, name_hints=json.loads(hints_key))
+
+
+hints = name_hints_from_metadata(evalset.frame, evalset.metadata)
+results = {}
+for i in chosen:
+    ref = refs[i]
+    found = cache.get_many(ref.fingerprint, texts, method, **params)
+    by_example = {ex: found[t] for ex, t in zip(sample, texts) if t in found}
+    if by_example:
+        key = json.dumps([ref.fingerprint, method, params, sorted(by_example)], default=str)
+        results[ref.name] = (importance_for(by_example, key, json.dumps(hints, sort_keys=True)), len(by_example))
+
+if not results:
+    st.info("Nothing to show yet: explain the sample above (or precompute the cache), then the word importance appears here.")
+    st.stop()
+for name, (_, n) in results.items():
+    if n < len(sample):
+        st.caption(f"{name}: based on the {n:,} of {len(sample):,} sampled examples explained so far.")
+
+# --- per class --------------------------------------------------------------------------------------------------------
+labels = list(table_list[0].labels)
+o1, o2, o3, o4 = st.columns([3, 2, 2, 2])
+by = o1.selectbox("Rank words by", list(SORT_KEYS), format_func=SORT_KEYS.get, key="insights_by")
+min_count = o2.number_input("Seen at least (times)", min_value=1, value=2, key="insights_min_count", help="Words seen once can look important by chance.")
+k = o3.number_input("Words per chart", min_value=5, max_value=50, value=15, key="insights_k")
+flagged_only = o4.toggle("Only ⚠ cues", key="insights_flagged", help="Show only words flagged as possible spurious cues (names, numbers, punctuation).")
+
+tabs = st.tabs([f"Class '{label}'" for label in labels])
+for label, tab in zip(labels, tabs):
+    with tab:
+        columns = st.columns(len(results))
+        for column, (name, (gi, n)) in zip(columns, results.items()):
+            with column:
+                if len(results) > 1:
+                    st.markdown(f"#### {name}")
+                st.plotly_chart(
+                    global_importance_figure(gi, label, k=int(k), by=by, min_count=int(min_count)),
+                    width="stretch",
+                    key=f"insights-bars-{name}-{label}",
+                )
+                for line in flagged_summary(gi, label, k=int(k), by=by, min_count=int(min_count)):
+                    st.warning(line, icon=":material/warning:")
+        if len(results) > 1:
+            st.plotly_chart(
+                global_comparison_figure({name: gi for name, (gi, _) in results.items()}, label, k=max(5, int(k) // 2), by=by, min_count=int(min_count)),
+                width="stretch",
+                key=f"insights-compare-{label}",
+            )
+
+# --- table and drill-down ---------------------------------------------------------------------------------------------
+st.subheader("Words and where they occur")
+t1, t2 = st.columns([2, 3])
+name = t1.selectbox("Checkpoint", list(results), index=len(results) - 1, key="insights_table_ckpt") if len(results) > 1 else next(iter(results))
+label = t2.selectbox("Class", labels, key="insights_table_label")
+gi = results[name][0]
+words = gi.for_label(label, by=by, min_count=int(min_count), flagged_only=flagged_only).set_index("word")
+shown = words[["mean_signed", "mean_abs", "count", "n_examples", "cue_reason"]]
+event = st.dataframe(
+    shown,
+    key=f"insights_words_{name}_{label}_{by}_{min_count}_{flagged_only}",
+    on_select="rerun",
+    selection_mode="single-row",
+    column_config={
+        "_index": st.column_config.TextColumn("Word"),
+        "mean_signed": st.column_config.NumberColumn(f"Mean score for '{label}'", format="%+.4f", help="Positive: pushes toward the class on average."),
+        "mean_abs": st.column_config.NumberColumn("Mean |score|", format="%.4f", help="Strength per occurrence, whatever the direction."),
+        "count": st.column_config.NumberColumn("Occurrences", format="%d"),
+        "n_examples": st.column_config.NumberColumn("Examples", format="%d"),
+        "cue_reason": st.column_config.TextColumn("Possible spurious cue", width="large"),
+    },
+    height=300,
+    width="stretch",
+)
+picked = selected_index(event, shown)
+options = list(shown.index)
+if not options:
+    st.info("No word matches these settings; lower 'Seen at least' or turn off 'Only ⚠ cues'.")
+    st.stop()
+word = st.selectbox(
+    "Drill down: examples containing the word",
+    options,
+    index=options.index(picked[0]) if picked else 0,
+    key=f"insights_word_{name}_{label}_{picked[0] if picked else ''}",
+    help="Select a row in the table above, or pick a word here.",
+)
+frame = table_list[[r.name for r in refs].index(name)].frame
+rows = drill_down(gi, word, frame)
+st.markdown(f"**'{word}'** occurs in **{len(rows)}** of the {results[name][1]} explained examples. Its score in each, per class:")
+st.dataframe(
+    rows,
+    column_config={
+        "_index": st.column_config.NumberColumn("Example", format="%d"),
+        "text": st.column_config.TextColumn("Text", width="large"),
+        "gold": st.column_config.TextColumn("Gold"),
+        "pred": st.column_config.TextColumn("Predicted"),
+        "confidence": st.column_config.ProgressColumn("Confidence", min_value=0.0, max_value=1.0, format="%.2f"),
+        "occurrences": st.column_config.NumberColumn("Times in text", format="%d"),
+        **{c: st.column_config.NumberColumn(f"Score for '{c[6:]}'", format="%+.4f") for c in rows.columns if c.startswith("score_")},
+    },
+    key="insights_drill",
+    width="stretch",
+)
+if len(rows) and Path(EXPLORE_PAGE).is_file():
+    first = int(rows.index[0])
+    st.page_link(EXPLORE_PAGE, label=f"Open example {first} on Explore to see its full explanation", icon=":material/search:", query_params={"example": str(first), "cls": label})

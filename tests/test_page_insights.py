@@ -1,0 +1,166 @@
+"""The Insights page as a person sees it: the cost before computing, per-class word bars and table that match
+an independent aggregation of the cached explanations, spurious-cue warnings, and the drill-down."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from analysis_pages_support import ROOT, build_fixture, dataframe, select_row
+from attr_factory import plotly_values
+from explain.global_importance import global_importance, sample_indices
+
+PAGE = "pages/insights.py"
+BUDGET = {"VEREDICTO_SHAP_MAX_EVALS": "30", "VEREDICTO_LIME_SAMPLES": "30"}
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    return build_fixture(tmp_path_factory.mktemp("insights-page"))
+
+
+def open_page(env, monkeypatch, cache_name="insights-cache"):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("VEREDICTO_CHECKPOINTS", str(env["checkpoints"]))
+    monkeypatch.setenv("VEREDICTO_DATA", str(env["data"]))
+    monkeypatch.setenv("VEREDICTO_CACHE_DIR", str(env["checkpoints"].parent / cache_name))
+    for name, value in BUDGET.items():
+        monkeypatch.setenv(name, value)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.run()
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def rerun(at):
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def bar_charts(at) -> dict[str, dict]:
+    out = {}
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        out[spec["layout"]["title"]["text"]] = spec
+    return out
+
+
+def independent(env, name, method, size):
+    """The same aggregation done outside the page: sample, read the cache, aggregate."""
+    from dashboard.explanations import default_params
+    from explain.cache import AttributionCache, default_cache_dir
+    from models.checkpoints import inspect_checkpoint
+
+    frame = env["frame"]
+    sample = sample_indices(frame["label"].tolist(), size, seed=0)
+    ref = inspect_checkpoint(env["checkpoints"] / name)
+    found = AttributionCache(default_cache_dir()).get_many(ref.fingerprint, frame["text"].tolist(), method, **default_params(method))
+    return global_importance({i: found[frame["text"][i]] for i in sample if frame["text"][i] in found}), sample
+
+
+def test_cost_is_shown_first_then_one_click_explains_the_sample(env, monkeypatch):
+    at = open_page(env, monkeypatch)
+    at.radio(key="insights_method").set_value("lime")
+    at.slider(key="insights_size").set_value(12)
+    rerun(at)
+    info = [i.value for i in at.info]
+    assert "12 of 12 examples still need an explanation, about 360 model calls." in info  # 12 × 30 LIME samples
+    assert any(i.startswith("Nothing to show yet") for i in info)
+    assert not at.get("plotly_chart")  # nothing computed without asking
+    assert at.button(key="insights_compute").label == "Explain the 12 missing example(s) now"
+
+    at.button(key="insights_compute").click()
+    rerun(at)
+    assert any(s.value == "All 12 explanations are already cached: showing them is instant." for s in at.success)
+    gi, sample = independent(env, "tiny-after", "lime", 12)
+    assert gi.n_examples == 12
+    for label in ("negative", "positive"):
+        spec = bar_charts(at)[f"LIME: words the model uses for '{label}' (12 examples)"]
+        expected = gi.for_label(label, by="total_abs", min_count=2, k=15).iloc[::-1]
+        bar = spec["data"][0]
+        assert [y.removeprefix("⚠ ") for y in bar["y"]] == expected["word"].tolist()
+        assert plotly_values(bar["x"]) == pytest.approx(expected["mean_signed"].tolist())
+        assert bar["text"] == [f"n={n}" for n in expected["count"]]
+
+    table = dataframe(at, "insights_words_").value
+    expected = gi.for_label("negative", by="total_abs", min_count=2)
+    assert table.index.tolist() == expected["word"].tolist()
+    assert table["count"].tolist() == expected["count"].tolist()
+    assert table["mean_signed"].to_numpy() == pytest.approx(expected["mean_signed"].to_numpy())
+
+
+def test_spurious_cues_are_flagged_and_a_word_drills_down_to_its_examples(env, monkeypatch):
+    at = open_page(env, monkeypatch)
+    at.radio(key="insights_method").set_value("lime")
+    at.slider(key="insights_size").set_value(12)
+    rerun(at)  # the sample was explained by the test above: read from the cache
+    assert not at.button  # nothing left to compute
+    at.number_input(key="insights_min_count").set_value(1)
+    at.number_input(key="insights_k").set_value(50)
+    rerun(at)
+    gi, sample = independent(env, "tiny-after", "lime", 12)
+    flagged = gi.for_label("negative", by="total_abs", min_count=1, k=50)
+    flagged = flagged[flagged["cue"] != ""]
+    warnings = [w.value for w in at.warning]
+    for word in flagged["word"]:
+        assert any(w.startswith(f"'{word}' pushes") and "'negative'" in w for w in warnings)
+    assert {"name", "number"} <= set(flagged["cue"]), "the fixture has names (Maria, Paris) and numbers ('#12')"
+
+    words = dataframe(at, "insights_words_")
+    select_row(at, words, 2)
+    word = words.value.index[2]
+    assert at.selectbox(key=[s.key for s in at.selectbox if s.label.startswith("Drill down")][0]).value == word
+    drill = at.dataframe[-1].value  # the drill-down table comes last
+    frame = env["frame"]
+    containing = [i for i in sample if word in gi.occurrences[gi.occurrences["example"] == i]["word"].tolist()]
+    assert sorted(drill.index.tolist()) == sorted(containing)
+    for example in drill.index:
+        assert drill.loc[example, "text"] == frame["text"][example]
+        assert word in frame["text"][example].lower()
+    assert any(m.value.startswith(f"**'{word}'** occurs in **{len(containing)}** of the 12 explained examples") for m in at.markdown)
+
+
+def test_both_checkpoints_side_by_side_with_a_comparison_chart(env, monkeypatch):
+    at = open_page(env, monkeypatch)
+    at.radio(key="insights_method").set_value("lime")
+    at.slider(key="insights_size").set_value(6)
+    at.radio(key="insights_ckpt").set_value("both")
+    rerun(at)
+    info = [i.value for i in at.info]
+    assert any(i.startswith("**tiny-before**: 6 of 6 examples still need an explanation") for i in info)
+    assert any(s.value.startswith("**tiny-after**: All 6 explanations are already cached") for s in at.success)
+    at.button(key="insights_compute").click()
+    rerun(at)
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert titles.count("LIME: words the model uses for 'negative' (6 examples)") == 2
+    assert "Words for 'negative' across checkpoints" in titles
+    spec = bar_charts(at)["Words for 'negative' across checkpoints"]
+    assert [t["name"] for t in spec["data"]] == ["tiny-before", "tiny-after"]
+    before, _ = independent(env, "tiny-before", "lime", 6)
+    words = spec["data"][0]["y"]
+    table = before.table[before.table["label"] == "negative"].set_index("word")
+    got = plotly_values(spec["data"][0]["x"])
+    for word, value in zip(words, got):
+        if word in table.index:
+            assert value == pytest.approx(table.loc[word, "mean_signed"])
+        else:
+            assert np.isnan(value)
+
+
+def test_shap_sample_computes_and_aggregates(env, monkeypatch):
+    at = open_page(env, monkeypatch, cache_name="insights-shap-cache")
+    at.slider(key="insights_size").set_value(3)
+    rerun(at)
+    assert at.radio(key="insights_method").value == "shap"
+    assert "3 of 3 examples still need an explanation, about 90 model calls." in [i.value for i in at.info]
+    at.button(key="insights_compute").click()
+    rerun(at)
+    gi, _ = independent(env, "tiny-after", "shap", 3)
+    spec = bar_charts(at)["SHAP: words the model uses for 'positive' (3 examples)"]
+    expected = gi.for_label("positive", by="total_abs", min_count=2, k=15).iloc[::-1]
+    assert plotly_values(spec["data"][0]["x"]) == pytest.approx(expected["mean_signed"].tolist())
