@@ -205,7 +205,9 @@ st.subheader("Confusion matrix")
 matrix = figures.confusion_matrix_figure(counts, labels)
 left, right = st.columns([1, 1]) if matrix.layout.width <= 400 else (st.container(), st.container())
 with left:
-    event = st.plotly_chart(matrix, on_select="rerun", selection_mode="points", key=f"errors-cm-{key[:12]}", width="content")
+    event = st.plotly_chart(
+        matrix, on_select="rerun", selection_mode="points", key=f"errors-cm-{key[:12]}", width="content", config={"displayModeBar": False}
+    )
     clicked = selected_cells(event, labels)
     st.caption("Rows: the gold label; columns: what the model predicted; the diagonal (outlined) is correct. Click a cell (Shift-click for more) to list its examples; double-click the chart to clear.")
 with right:
