@@ -242,7 +242,7 @@ def slice_accuracy_figure(slices: pd.DataFrame, overall: float, *, title: str | 
     )
     feature = ", ".join(dict.fromkeys(slices["feature"])) if len(slices) else ""
     title = title or f"Accuracy by {feature}"
-    _layout(fig, title, int(max(260, 110 + 34 * len(slices))), clickmode="event+select", dragmode=False)
+    _layout(fig, title, int(max(260, 110 + (34 if len(slices) <= 12 else 24) * len(slices))), clickmode="event+select", dragmode=False)
     fig.add_vline(
         x=float(overall), line=dict(color="#222", dash="dash", width=1.5),
         annotation=dict(text=f"overall {overall:.1%}", font=dict(size=11)), annotation_position="top",

@@ -40,7 +40,7 @@ def flips_for(_before: PredictionTable, _after: PredictionTable, key: str) -> pd
 @st.cache_data(show_spinner=False, max_entries=32)
 def slice_deltas_for(_before: PredictionTable, _after: PredictionTable, key: str, keywords: tuple[str, ...], bins: int) -> pd.DataFrame:
     frame = _before.frame
-    slices = gold_slices(_before) + data_slices(frame, _before.metadata, bins=bins)
+    slices = gold_slices(_before) + data_slices(frame, _before.metadata, top=40, bins=bins)  # every frequent value: a worse one must not hide in 'other'
     if keywords:
         slices += keyword_slices(frame, list(keywords))
     paired = pair_tables(_before, _after)

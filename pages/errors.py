@@ -30,6 +30,7 @@ EXPLORE_PAGE = "pages/explore.py"
 HIGH_CONFIDENCE = 0.9
 ALL_MISTAKES = "All mistakes, most confident first"
 ALL_EXAMPLES = "All examples"
+TOP_VALUES = 40  # categorical slices: this many most frequent values, the rest pooled (a bad value must not hide in "other")
 
 
 # --- cached computations (keyed by fingerprints; the table itself is not hashed) ------------------------------
@@ -41,7 +42,7 @@ def table_key(table: PredictionTable) -> str:
 @st.cache_data(show_spinner=False, max_entries=128)
 def slices_for(_table: PredictionTable, key: str, kind: str, column: str = "", keywords: tuple[str, ...] = (), bins: int = 4, whole_word: bool = True):
     if kind == "metadata":
-        slices = metadata_slices(_table.frame, column, bins=bins)
+        slices = metadata_slices(_table.frame, column, top=TOP_VALUES, bins=bins)
     elif kind == "length":
         slices = length_slices(_table.frame, bins=bins, unit=column or "words")
     elif kind == "confidence":
@@ -49,7 +50,7 @@ def slices_for(_table: PredictionTable, key: str, kind: str, column: str = "", k
     elif kind == "keyword":
         slices = keyword_slices(_table.frame, list(keywords), whole_word=whole_word)
     else:  # "all": everything that does not need user input, for the summary of weak spots
-        slices = data_slices(_table.frame, _table.metadata, bins=bins) + confidence_slices(_table.frame["confidence"].to_numpy())
+        slices = data_slices(_table.frame, _table.metadata, top=TOP_VALUES, bins=bins) + confidence_slices(_table.frame["confidence"].to_numpy())
     return slice_table(slices, _table.correct), [s.indices for s in slices]
 
 
@@ -140,10 +141,11 @@ def show_slices(table: PredictionTable, key: str, rows: pd.DataFrame, members: l
         st.info("No slices to show.")
         return
     overall = float(table.correct.mean())
-    left, right = st.columns([1, 1])
+    left, right = st.columns([1, 1]) if len(rows) <= 12 else st.tabs(["Table", "Chart"])  # many slices: each view full width
     with left:
         event = st.dataframe(
-            slice_display(rows), hide_index=True, column_config=SLICE_CONFIG, on_select="rerun", selection_mode="single-row", key=f"{widget}-{key[:12]}", width="stretch"
+            slice_display(rows), hide_index=True, column_config=SLICE_CONFIG, on_select="rerun", selection_mode="single-row",
+            key=f"{widget}-{key[:12]}", width="stretch", height=min(420, 38 + 35 * len(rows)),
         )
         picked = [r for r in event.selection.rows if 0 <= r < len(rows)] if event is not None else []
     with right:
