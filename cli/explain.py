@@ -37,8 +37,8 @@ def _bar(value: float, peak: float, width: int = 20) -> str:
     return ("█" * n) or "·"
 
 
-def format_table(attribution, top: int = 8) -> str:
-    """The human-readable report: prediction, explained class, then the strongest words each way."""
+def format_table(attribution, top: int = 8, trust: list[str] | None = None) -> str:
+    """The human-readable report: prediction, explained class, the strongest words each way, how far to trust them."""
     from explain.plots import method_name, top_words
 
     label = attribution.target
@@ -65,6 +65,10 @@ def format_table(attribution, top: int = 8) -> str:
             lines.append(f"  {rank:>2}. {word:<{width}}  {value:+.4f}  {_bar(value, peak)}")
     lines.append("")
     lines.append(f"Scores are {unit}s for '{label}'; positive pushes toward it, negative away from it.")
+    if trust:
+        lines.append("")
+        lines.append("How far to trust it:")
+        lines.extend(f"  - {sentence}" for sentence in trust)
     return "\n".join(lines)
 
 
@@ -90,5 +94,16 @@ def run(args) -> int:
     if args.json:
         print(attribution.to_json())
     else:
-        print(format_table(attribution, args.top))
+        print(format_table(attribution, args.top, trust_sentences(predictor, attribution)))
     return 0
+
+
+def trust_sentences(predictor, attribution) -> list[str]:
+    """ERASER faithfulness in plain words (a few dozen extra model calls); a note instead when it cannot be measured."""
+    from explain.attribution import ExplainError
+    from explain.faithfulness import describe_trust, measure_faithfulness
+
+    try:
+        return describe_trust(measure_faithfulness(predictor, attribution), None, attribution)
+    except ExplainError as exc:
+        return [str(exc)]

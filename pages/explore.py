@@ -124,6 +124,7 @@ def example_panel(example: int) -> None:
         )
         if label != str(row["pred"]) or st.query_params.get("cls"):
             st.query_params["cls"] = label
+        st.caption(f"Link to this view: this page's address with `?example={example}&cls={label}` (the address bar shows it).")
         st.plotly_chart(probability_figure(labels, probs, gold=str(row["gold"]), highlight=label), width="stretch", key="explore_probs")
     with right:
         st.markdown(

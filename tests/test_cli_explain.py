@@ -42,6 +42,8 @@ def test_json_is_the_full_attribution_and_the_table_shows_its_top_words(tiny_ber
     assert listed == [[w, f"{v:+.4f}"] for w, v in toward]
     for word, value in against:
         assert f"{value:+.4f}" in out.split("Against")[1]
+    trust = out.split("How far to trust it:")[1]
+    assert "Verdict:" in trust and f"'{attribution.target}' from {attribution.probabilities.max():.2f}" in trust
 
 
 def test_another_target_and_stdin_text(tiny_bert, capsys, monkeypatch):

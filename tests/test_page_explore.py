@@ -162,6 +162,11 @@ def test_demo_opens_on_the_most_confident_mistake_with_both_explanations(env, tr
         assert plotly_values(heat["marker"]["color"]) == pytest.approx(expected)  # the figure shows the cached numbers
         bars = figs[f"{name} — words for and against '{label}'"]["data"][0]
         assert max(plotly_values(bars["x"])) == pytest.approx(max(w[3] for w in attribution.words(label)))
+    curve = figs[f"Deletion curve — p('{label}') as the most important words are removed"]["data"]
+    assert [t["name"].split(" (")[0] for t in curve] == ["SHAP order", "LIME order", "random order"]
+    for trace in curve:  # every order starts from the full text's probability
+        assert plotly_values(trace["y"])[0] == pytest.approx(truth.probs[example, LABELS.index(label)], abs=1e-5)
+        assert plotly_values(trace["x"])[0] == 0 and plotly_values(trace["x"])[-1] == 100
     text = "\n".join(m.value for m in at.markdown)
     assert "drops" in text or "raises" in text
     assert text.count("Verdict:") == 2
@@ -228,3 +233,31 @@ def test_a_bad_link_falls_back_to_the_demo_pick(env, truth, monkeypatch):
     example = int(frame[~frame["correct"]]["confidence"].idxmax())
     assert [s.value for s in at.subheader] == [f"Example {example}"]
     assert at.selectbox(key=f"explore_cls_{example}").value == frame.iloc[example]["pred"]
+
+
+@pytest.mark.demo
+def test_explore_on_the_demo_opens_on_a_confident_mistake(monkeypatch, tmp_path):
+    from training.demo import default_demo_dir, demo_paths
+
+    paths = demo_paths(default_demo_dir())
+    if not (paths.manifest.is_file() and paths.before.is_dir() and paths.after.is_dir() and paths.test_data.is_file()):
+        pytest.skip("the demo is not built; run `veredicto demo` first")
+    env = {"checkpoints": paths.checkpoints, "data": paths.test_data}
+    monkeypatch.setenv("VEREDICTO_CHECKPOINTS", str(paths.checkpoints))
+    monkeypatch.setenv("VEREDICTO_DATA", str(paths.test_data))
+    monkeypatch.setenv("VEREDICTO_CACHE_DIR", str(tmp_path))
+    for name, value in BUDGET.items():
+        monkeypatch.setenv(name, value)
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+    at.run()
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    example = int(at.query_params["example"])
+    assert [s.value for s in at.subheader] == [f"Example {example}"]
+    assert any("most confident mistake" in i.value for i in at.info)
+    assert len(dataframe(at, "explore_table_").value) == len(pd.read_csv(paths.test_data))
+    titles = list(charts(at))
+    assert any(t.startswith("SHAP — why") for t in titles) and any(t.startswith("LIME — why") for t in titles)

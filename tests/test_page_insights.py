@@ -164,3 +164,32 @@ def test_shap_sample_computes_and_aggregates(env, monkeypatch):
     spec = bar_charts(at)["SHAP: words the model uses for 'positive' (3 examples)"]
     expected = gi.for_label("positive", by="total_abs", min_count=2, k=15).iloc[::-1]
     assert plotly_values(spec["data"][0]["x"]) == pytest.approx(expected["mean_signed"].tolist())
+
+
+@pytest.mark.demo
+def test_insights_on_the_demo_shows_words_per_class(monkeypatch, tmp_path):
+    from training.demo import default_demo_dir, demo_paths
+
+    paths = demo_paths(default_demo_dir())
+    if not (paths.manifest.is_file() and paths.before.is_dir() and paths.after.is_dir() and paths.test_data.is_file()):
+        pytest.skip("the demo is not built; run `veredicto demo` first")
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("VEREDICTO_CHECKPOINTS", str(paths.checkpoints))
+    monkeypatch.setenv("VEREDICTO_DATA", str(paths.test_data))
+    monkeypatch.setenv("VEREDICTO_CACHE_DIR", str(tmp_path))
+    for name, value in BUDGET.items():
+        monkeypatch.setenv(name, value)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=900)
+    at.run()
+    at.switch_page(PAGE)
+    at.run()
+    at.radio(key="insights_method").set_value("lime")
+    at.slider(key="insights_size").set_value(20)
+    rerun(at)
+    assert "20 of 20 examples still need an explanation, about 600 model calls." in [i.value for i in at.info]
+    at.button(key="insights_compute").click()
+    rerun(at)
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert "LIME: words the model uses for 'fresh' (20 examples)" in titles
+    assert len(dataframe(at, "insights_words_").value) > 0
