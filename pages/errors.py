@@ -156,7 +156,7 @@ def show_slices(table: PredictionTable, key: str, rows: pd.DataFrame, members: l
             picked = [r for r in selected_slice_rows(bars) if 0 <= r < len(rows)]
     worse = rows[(rows["gap"] < 0) & (rows["ci_high"] < overall)]
     if len(worse):
-        st.warning("Clearly below overall accuracy: " + "; ".join(describe_slice(r) for _, r in worse.iterrows()))
+        st.warning("**Clearly below overall accuracy** (the whole 95% range is below it):\n" + "\n".join(f"- {describe_slice(r)}" for _, r in worse.iterrows()))
     if picked:
         row = rows.iloc[picked[0]]
         mask = np.zeros(len(table), dtype=bool)
