@@ -195,6 +195,7 @@ def test_switching_the_class_recolours_the_same_explanation(env, truth, monkeypa
     other = [l for l in LABELS if l != row["pred"]][0]
     at.selectbox(key="explore_cls_3").set_value(other).run()
     assert at.query_params["cls"] == other
+    assert not [s.label for s in at.status]  # only the view changed: nothing was recomputed
     figs = charts(at)
     lime_attr = cached(env, truth, row["text"], "lime")
     heat = next(v for k, v in figs.items() if k.startswith(f"LIME — why '{other}'"))["data"][0]
