@@ -143,8 +143,9 @@ with tab_probes:
         for predictor, report in zip(predictors, reports):
             if report is None:
                 estimates.append(cost.estimate_probes(predictor, evalset, directions=directions, limit=params[1], plans=plans))
+        estimate_slot = st.empty()
         if estimates:
-            st.info(
+            estimate_slot.info(
                 "**Before running:** " + " ".join(f"{predictor.ref.name}: {e.describe()}" for predictor, e in zip([p for p, r in zip(predictors, reports) if r is None], estimates)),
                 icon=":material/timer:",
             )
@@ -170,6 +171,7 @@ with tab_probes:
                 _remember("reports", key, report)
                 _remember("checks", key, cost.check(estimate, time.perf_counter() - started, report.n_model_calls))
             reports = [_recall("reports", key) for key in keys]
+            estimate_slot.empty()  # the run is done: its estimate-vs-actual line below replaces the estimate
 
         if any(r is None for r in reports):
             st.caption("Results appear here once the probes have run (they are kept for everyone using this dashboard).")
