@@ -100,8 +100,10 @@ elif report.failed:
              icon=":material/gpp_bad:")
 else:
     st.success(f"**Gates: {report.verdict}.**", icon=":material/gpp_good:")
+gates_frame = report.table()
+gates_frame["status"] = gates_frame["status"].map({"PASS": "✅ PASS", "FAIL": "❌ FAIL", "N/A": "⚪ N/A"})
 st.dataframe(
-    report.table().rename(columns={"gate": "Gate", "status": "Result", "measured": "Measured", "threshold": "Threshold", "detail": "How it was measured"}),
+    gates_frame.rename(columns={"gate": "Gate", "status": "Result", "measured": "Measured", "threshold": "Threshold", "detail": "How it was measured"}),
     hide_index=True, width="stretch", key="signoff_gates",
     column_config={"How it was measured": st.column_config.TextColumn(width="large")},
 )

@@ -198,3 +198,35 @@ def test_report_renders_offline_in_chromium_and_prints_to_pdf(gates, store, tmp_
         pdf = page.pdf(format="A4", print_background=True)
         (SHOTS / "report.pdf").write_bytes(pdf)
     assert pdf.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page[^s]", pdf)) >= 3
+
+
+@pytest.mark.demo
+def test_gate_and_report_on_the_bundled_demo(tmp_path, capsys):
+    """The example policy on the real demo checkpoints (a 240-review slice of the test split, to keep it quick)."""
+    import json
+
+    from training.demo import demo_paths
+
+    paths = demo_paths()
+    if not (paths.before / "model.safetensors").is_file() or not (paths.after / "model.safetensors").is_file():
+        pytest.skip(f"the demo is not built under {paths.root}: run `veredicto demo` first")
+    data = tmp_path / "demo_test.csv"
+    frame = pd.read_csv(paths.test_data)
+    frame.groupby("label", group_keys=False).apply(lambda g: g.head(120)).to_csv(data, index=False)
+    store, cache = str(tmp_path / "store"), str(tmp_path / "cache")
+    common = ["--model", str(paths.after), "--baseline", str(paths.before), "--data", str(data), "--store", store, "--cache-dir", cache]
+
+    code = main(["gate", *common, "--policy", "policies/example.yaml", "--json", str(tmp_path / "gates.json")])
+    printed = capsys.readouterr().out
+    gates = json.loads((tmp_path / "gates.json").read_text())
+    assert [g["key"] for g in gates["gates"]] == ["min_macro_f1", "min_class_recall", "max_ece", "max_drop_vs_baseline",
+                                                  "max_slice_drop_vs_baseline", "min_faithfulness", "approvals_required"]
+    assert code == 1 and gates["gates"][-1]["status"] == "fail"  # nobody has approved yet
+    assert all(g["status"] in ("pass", "fail") for g in gates["gates"]), printed  # every gate could be evaluated
+    assert gates["metrics"]["baseline"]["name"] == "sentiment-before"
+
+    out = tmp_path / "demo-report.html"
+    assert main(["report", *common, "--out", str(out), "--examples", "2"]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert external_resources(html) == [] and html.count(get_plotlyjs()) == 1
+    assert "Release report: sentiment-after" in html and 'id="comparison"' in html and 'id="fig-ex2-lime-heat"' in html
