@@ -199,6 +199,13 @@ def current_session() -> Session:
     """The sidebar's selection; stops the page with a pointer to the sidebar when there is none."""
     session = st.session_state.get(SESSION_KEY)
     if session is None:
+        from streamlit.runtime.pages_manager import PagesManager
+
+        if PagesManager.uses_pages_directory:
+            # A fresh server whose first request is a shared link (/explore?example=3) runs the page alone,
+            # as a legacy pages/ app; switch to app.py's st.navigation once and rerun so the sidebar exists.
+            PagesManager.uses_pages_directory = False
+            st.rerun()
         st.info("Choose a checkpoint and an evaluation file in the sidebar to begin.")
         st.stop()
     return session
