@@ -46,17 +46,26 @@ def test_probes_before_after_on_the_demo(demo):
     assert (paired["paired"] == 25).all()  # same data, same seed: the same examples for both checkpoints
 
 
-def test_fine_tuned_encoder_puts_same_label_examples_together(demo):
+def neighbour_label_agreement(predictor, subset) -> tuple[float, object]:
     from analysis.predictions import predict_table
+    from probes.embeddings import build_index, neighbours
+
+    table = predict_table(predictor, subset)
+    index = build_index(predictor, table)
+    agreement = float(np.mean([(neighbours(index, r, 10)["gold"] == table.frame["gold"].iat[r]).mean() for r in range(len(index))]))
+    return agreement, index
+
+
+def test_fine_tuned_encoder_puts_same_label_examples_together(demo):
     from evaldata.loading import EvalSet
-    from probes.embeddings import build_index, label_noise, neighbours
+    from probes.embeddings import label_noise
 
     frame = demo["test"].frame.sample(200, random_state=0).reset_index(drop=True)
     subset = EvalSet(frame, "demo-sample", demo["test"].fingerprint + "-sample", demo["test"].metadata)
-    table = predict_table(demo["after"], subset)
-    index = build_index(demo["after"], table)
-    agreement = np.mean([(neighbours(index, r, 10)["gold"] == table.frame["gold"].iat[r]).mean() for r in range(len(index))])
-    assert agreement > 0.6  # well above the 0.5 of a balanced coin: neighbours mostly share the label
+    before, _ = neighbour_label_agreement(demo["before"], subset)  # the frozen pretrained encoder
+    after, index = neighbour_label_agreement(demo["after"], subset)
+    # fine-tuning reshapes the encoder around the labels: neighbours share the gold label more often
+    assert after > before and after > 0.6
     noise = label_noise(index, k=10, threshold=0.8)
     assert len(noise) < len(index) * 0.3
     assert (noise["suggested"] != noise["gold"]).all()
