@@ -319,3 +319,45 @@ def test_storage_urls(tmp_path, monkeypatch):
     assert "secret" not in finetune._safe_url("postgresql://me:secret@db/optuna")
     monkeypatch.setenv("VEREDICTO_STORE_URL", "sqlite:////tmp/team.db")
     assert finetune.default_storage_url() == "sqlite:////tmp/team.db"
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def test_cli_bad_base_exits_2_with_the_message(workdir, data_file, capsys):
+    from cli.main import main
+
+    code = main(["finetune", "--base", str(workdir / "missing"), "--data", str(data_file), "--out", str(workdir / "cli-x")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("veredicto finetune: Base model directory") and "does not exist" in err
+
+
+def test_cli_rejects_a_malformed_range(workdir, data_file, capsys):
+    from cli.main import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["finetune", "--base", "b", "--data", "d", "--out", "o", "--lr", "fast"])
+    assert exc.value.code == 2
+    assert "expected LOW,HIGH" in capsys.readouterr().err
+
+
+def test_cli_runs_a_search_and_prints_the_checkpoint(workdir, base, data_file, capsys):
+    from cli.main import main
+
+    out = workdir / "cli-out"
+    args = ["finetune", "--base", str(base), "--data", str(data_file), "--out", str(out), "--trials", "1", "--quiet",
+            "--lr", "1e-4,3e-3", "--epochs", "1,1", "--batch-sizes", "8", "--no-default-trial",
+            "--text-col", "review", "--label-col", "sentiment", "--store", str(workdir / "cli.db"), "--seed", "3"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == str(out.resolve())
+    assert "Trial 1 (1/1 of this run)" in captured.err
+    prov = load_provenance(out)
+    assert prov.record["search"]["space"]["epochs"] == {"low": 1, "high": 1}
+    assert prov.trials[0]["params"]["batch_size"] == 8 and prov.trials[0]["default_trial"] is False
+    assert prov.record["seed"] == 3 and prov.record["search"]["storage"] == f"sqlite:///{(workdir / 'cli.db').resolve()}"
+    # running the same command again does not silently redo or overwrite the search
+    assert main(args) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(args + ["--resume"]) == 0

@@ -592,12 +592,36 @@ def train_run(
 # --------------------------------------------------------------------------- saving
 
 
+@contextlib.contextmanager
+def _deferred_interrupt():
+    """Hold Ctrl-C until the block ends, so a checkpoint is never half-replaced (main thread only)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            raise KeyboardInterrupt
+
+
 def save_checkpoint(model, tokenizer, dest: Path, provenance: dict, max_length: int) -> str:
     """Write model (safetensors), tokenizer and provenance.json to `dest` atomically; return the weights fingerprint.
 
     The tokenizer is saved with `model_max_length = max_length`, so the dashboard truncates
-    exactly as training did.
+    exactly as training did. Ctrl-C during the save takes effect once it is complete.
     """
+    with _deferred_interrupt():
+        return _save_checkpoint(model, tokenizer, Path(dest), provenance, max_length)
+
+
+def _save_checkpoint(model, tokenizer, dest: Path, provenance: dict, max_length: int) -> str:
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
@@ -700,7 +724,8 @@ def train_single(
         "wall_seconds": round(seconds, 2),
         "versions": versions(),
     }
-    fingerprint = save_checkpoint(run.model, run.tokenizer, Path(out), provenance, base.max_length)
+    with _quiet():
+        fingerprint = save_checkpoint(run.model, run.tokenizer, Path(out), provenance, base.max_length)
     provenance = json.loads((Path(out) / PROVENANCE_FILE).read_text(encoding="utf-8"))
     log(f"Saved {Path(out)} after {seconds:.0f} s: validation {METRIC_NAMES[metric]} {run.metrics.get(metric, float('nan')):.3f}.")
     return SingleRunResult(Path(out), run.params, run.metrics, seconds, fingerprint, provenance)
@@ -1079,7 +1104,8 @@ def run_search(config: SearchConfig, *, log: Log = print, progress: bool = True)
         for entry in record["trials"]:
             if entry["number"] == number:
                 entry.update(state="COMPLETE", value=value, metrics=run.metrics, curves=run.curves, seconds=round(run.seconds, 2))
-        save_checkpoint(run.model, run.tokenizer, out, record, base.max_length)
+        with _quiet():
+            save_checkpoint(run.model, run.tokenizer, out, record, base.max_length)
         state["saved"] = number
 
     interrupted = False
@@ -1106,7 +1132,8 @@ def run_search(config: SearchConfig, *, log: Log = print, progress: bool = True)
         record = provenance("complete")
         record["refit"] = {"trial": best.number, "value": float(run.metrics[config.metric])}
         record["saved_trial"] = best.number
-        save_checkpoint(run.model, run.tokenizer, out, record, base.max_length)
+        with _quiet():
+            save_checkpoint(run.model, run.tokenizer, out, record, base.max_length)
         state["saved"] = best.number
     status = "interrupted" if interrupted else "complete"
     record = provenance(status)
@@ -1120,11 +1147,12 @@ def run_search(config: SearchConfig, *, log: Log = print, progress: bool = True)
             record["note"] = f"The saved weights are those of trial {state['saved']}, not of the best trial {best.number}; resume to re-train it."
         write_provenance(out, record)
     seconds = time.perf_counter() - start
+    saved = out if (out / "config.json").is_file() and state["saved"] is not None else None
     log(
         f"{'Stopped' if interrupted else 'Done'}: {len(complete)} complete, {states.get('PRUNED', 0)} pruned, {states.get('FAIL', 0)} failed trial(s). "
         f"Best: trial {best.number + 1}, validation {metric_name} {best.value:.4f} with {_describe(best.params)}. Checkpoint: {out}."
     )
-    return SearchResult(out, study_name, safe_url, best.number, best.value, _plain(best.params), states, interrupted, seconds, record)
+    return SearchResult(saved, study_name, safe_url, best.number, best.value, _plain(best.params), states, interrupted, seconds, record)
 
 
 def _saved_trial(out: Path, study_name: str) -> int | None:
