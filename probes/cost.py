@@ -340,27 +340,18 @@ def estimate_probes(
     """The probes `run_probes` would run with the same arguments (invariance and fairness exactly;
     directional tests assume half the examples are predicted as a watched class)."""
     from probes.perturb import DEFAULT_VARIANTS, resolve_tests
-    from probes.run import _as_inputs, plan_probes, planned_texts
+    from probes.run import _as_inputs, plan_probes, planned_text_list
 
     texts, _, _, _ = _as_inputs(data)
     n_variants = DEFAULT_VARIANTS if n_variants is None else n_variants
     if plans is None:
         chosen = resolve_tests(tests, directional=directions is not None)
         plans = plan_probes(texts, chosen, limit=limit, seed=seed, n_variants=n_variants, language=language)
-    all_texts = []
-    for plan in plans:
-        if plan.test.kind == "directional":
-            rows = list(plan.rows)
-            want = min(len(rows), 2 * limit) if limit else len(rows)
-            tried = rows[: (min(limit, want) if limit else max(1, want // 2))]
-            all_texts += [texts[r] for r in rows[:want]] + [v for r in tried for v in plan.variants[r]]
-        else:
-            all_texts += plan.texts(texts)
-    requested = planned_texts(plans, texts, limit)
+    all_texts = planned_text_list(plans, texts, limit, predictor=predictor, directions=directions)
     sample = all_texts if len(all_texts) <= _SAMPLE_FOR_LENGTH else [all_texts[int(i)] for i in np.random.default_rng(0).choice(len(all_texts), _SAMPLE_FOR_LENGTH, replace=False)]
     names = ", ".join(p.test.name for p in plans)
     return _estimate(
-        predictor, "probes", f"{len(plans)} probe{'s' if len(plans) != 1 else ''} ({names})", requested, uncached(predictor, all_texts),
+        predictor, "probes", f"{len(plans)} probe{'s' if len(plans) != 1 else ''} ({names})", len(all_texts), uncached(predictor, all_texts),
         _mean_tokens(predictor, sample), throughput, calibrate_with=texts, tests=[p.test.name for p in plans],
     )
 

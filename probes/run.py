@@ -340,7 +340,7 @@ def _run_directional(plan: PlannedTest, expectations: Sequence[Expectation], tex
     candidates = list(plan.rows)
     if not candidates:
         return _empty(plan, described, started)
-    chunk = len(candidates) if not limit else max(64, 2 * limit)
+    chunk = _directional_chunk(limit, len(candidates))
     eligible: list[tuple[int, Expectation, np.ndarray]] = []
     calls = 0
     for start in range(0, len(candidates), chunk):
@@ -402,18 +402,57 @@ def _empty(plan: PlannedTest, expectation: str, started: float, note: str | None
     )
 
 
-def planned_texts(plans: Sequence[PlannedTest], texts: Sequence[str], limit: int | None) -> int:
-    """Texts the runs will send to `predict_proba` (directional: assumes half the originals are eligible)."""
-    total = 0
+def _directional_chunk(limit: int | None, n_candidates: int) -> int:
+    """Originals a directional test scores per round while looking for `limit` eligible examples."""
+    return n_candidates if not limit else max(64, 2 * limit)
+
+
+def _eligible_from_cache(plan: PlannedTest, texts, limit, predictor, directions) -> tuple[list[int], list[int]] | None:
+    """(originals scanned, rows tried) of a directional test, worked out from cached predictions; None if any is missing."""
+    labels = list(predictor.labels)
+    watched = {labels.index(e.label) for e in directions.for_test(plan.test.name) if e.label in labels}
+    rows = list(plan.rows)
+    chunk = _directional_chunk(limit, len(rows))
+    scanned, eligible = [], []
+    for start in range(0, len(rows), chunk):
+        for r in rows[start : start + chunk]:
+            probs = predictor.cache.get((predictor.ref.fingerprint, texts[r]))
+            if probs is None:
+                return None
+            scanned.append(r)
+            if int(np.argmax(probs)) in watched:
+                eligible.append(r)
+        if limit and len(eligible) >= limit:
+            break
+    return scanned, eligible[:limit] if limit else eligible
+
+
+def planned_text_list(plans: Sequence[PlannedTest], texts: Sequence[str], limit: int | None, *, predictor=None, directions: DirectionConfig | None = None) -> list[str]:
+    """The texts the runs will send to `predict_proba`, in order. Exact for invariance and fairness.
+
+    A directional test is exact too when `predictor` and `directions` are given and the originals'
+    predictions are cached (the dashboard has scored them already); otherwise it is assumed to find
+    its eligible examples in its first round of originals, half of them (at most `limit`) eligible.
+    """
+    out: list[str] = []
     for plan in plans:
         if plan.test.kind == "directional":
             rows = list(plan.rows)
-            want = min(len(rows), 2 * limit) if limit else len(rows)
-            tried = rows[: (min(limit, want) if limit else max(1, want // 2))]
-            total += want + sum(len(plan.variants[r]) for r in tried)
+            exact = _eligible_from_cache(plan, texts, limit, predictor, directions) if predictor is not None and directions is not None else None
+            if exact is not None:
+                first, tried = exact
+            else:
+                first = rows[: _directional_chunk(limit, len(rows))]
+                tried = first[: min(limit, len(first)) if limit else max(1, len(first) // 2)]
+            out += [texts[r] for r in first] + [v for r in tried for v in plan.variants[r]]
         else:
-            total += len(plan.rows) + sum(len(plan.variants[r]) for r in plan.rows)
-    return total
+            out += plan.texts(texts)
+    return out
+
+
+def planned_texts(plans: Sequence[PlannedTest], texts: Sequence[str], limit: int | None, *, predictor=None, directions=None) -> int:
+    """How many texts the runs will send to `predict_proba` (see `planned_text_list`)."""
+    return len(planned_text_list(plans, texts, limit, predictor=predictor, directions=directions))
 
 
 def run_probes(
@@ -444,7 +483,7 @@ def run_probes(
         directions.validate(labels)
     chosen = resolve_tests(tests, directional=directions is not None)
     plans = plan_probes(texts, chosen, limit=limit, seed=seed, n_variants=n_variants, language=language)
-    score = _Scorer(predictor, progress, planned_texts(plans, texts, limit))
+    score = _Scorer(predictor, progress, planned_texts(plans, texts, limit, predictor=predictor, directions=directions))
     results = []
     for plan in plans:
         if plan.test.kind == "directional":

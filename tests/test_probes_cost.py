@@ -121,3 +121,17 @@ def test_check_reports_the_error_and_corrects_later_estimates(tiny_bert_predicto
     cost.check(fake, seconds=1.0, learn=False)
     assert cost.correction(estimate.throughput.fingerprint, "predict") == pytest.approx(2.0)
     assert math.isnan(cost.check(fake, seconds=0.0).relative_error)
+
+
+def test_directional_probe_estimate_is_exact_once_originals_are_scored(tiny_bert_predictor):
+    from probes.perturb import DirectionConfig
+
+    texts = [f"the film was good and the acting was great {i}" for i in range(30)] + [f"it is a bad film {i}" for i in range(30)]
+    directions = DirectionConfig.sentiment("positive", "negative")
+    tiny_bert_predictor.predict_proba(texts)  # the dashboard has scored the originals already
+    estimate = cost.estimate_probes(tiny_bert_predictor, texts, ["negation", "intensifier"], directions=directions, limit=5)
+    report = run_probes(tiny_bert_predictor, texts, ["negation", "intensifier"], directions=directions, limit=5)
+    assert estimate.n_model_calls == report.n_model_calls
+    # every applicable original is scanned in the first round (64 >= 60 texts), then the variants of the tried ones
+    assert estimate.n_requested == sum(r.n_applicable + r.n_perturbed for r in report.results)
+    assert all(r.n_tried <= 5 for r in report.results) and sum(r.n_tried for r in report.results) > 0
