@@ -372,6 +372,10 @@ def save_checkpoint(model, tokenizer, dest: str | os.PathLike) -> Path:
         shutil.rmtree(leftover, ignore_errors=True)
     model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
+    mode = (tmp / "config.json").stat().st_mode & 0o777  # what the umask gives a plain file
+    for file in tmp.iterdir():  # the weights are written via a private (0600) temporary file
+        if file.is_file():
+            file.chmod(mode)
     if dest.exists():
         os.replace(dest, old)
     os.replace(tmp, dest)
