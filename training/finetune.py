@@ -690,6 +690,7 @@ def train_single(
     log: Log = print,
     progress: bool = True,
     method: str = "full fine-tune, fixed hyperparameters",
+    base_name: str | None = None,
 ) -> SingleRunResult:
     """Fine-tune once with fixed hyperparameters (default: `DEFAULT_HYPERPARAMETERS`) and save with provenance."""
     if metric not in METRICS:
@@ -709,13 +710,13 @@ def train_single(
         "status": "complete",
         "created_at": _now(),
         "method": method,
-        "base": base.to_dict(),
+        "base": {**base.to_dict(), **({"name": base_name} if base_name else {})},
         "data": data.info["data"],
         "split": data.info["split"],
         "tokenization": encoded.truncation,
         "metric": metric,
         "seed": seed,
-        "hyperparameters": {**_plain(run.params), "max_length": base.max_length, "seed": seed},
+        "hyperparameters": {**_plain(run.params), "max_length": base.max_length, "seed": seed, "trainable": "all weights"},
         "validation": run.metrics,
         "search": None,
         "best": None,
@@ -1043,7 +1044,7 @@ def run_search(config: SearchConfig, *, log: Log = print, progress: bool = True)
             "tokenization": encoded.truncation,
             "metric": config.metric,
             "seed": config.seed,
-            "hyperparameters": {**_plain(best.params), "max_length": base.max_length, "seed": config.seed} if best else {},
+            "hyperparameters": {**_plain(best.params), "max_length": base.max_length, "seed": config.seed, "trainable": "all weights"} if best else {},
             "validation": best.user_attrs.get("metrics", {}) if best else {},
             "search": search_info,
             "best": {"trial": best.number, "value": best.value, "params": _plain(best.params)} if best else None,
@@ -1097,7 +1098,7 @@ def run_search(config: SearchConfig, *, log: Log = print, progress: bool = True)
         record = provenance("running")
         # The current trial is still RUNNING in storage; describe it as the best.
         record["best"] = {"trial": number, "value": value, "params": _plain(run.params)}
-        record["hyperparameters"] = {**_plain(run.params), "max_length": base.max_length, "seed": config.seed}
+        record["hyperparameters"] = {**_plain(run.params), "max_length": base.max_length, "seed": config.seed, "trainable": "all weights"}
         record["validation"] = run.metrics
         record["curves"] = run.curves
         record["saved_trial"] = number

@@ -179,6 +179,8 @@ def _build(paths: NewsDemoPaths, log: Log, *, base_dir, max_length: int, after_t
         )
         data = prepare_data(paths.train_data, validation=paths.validation_data, seed=SEED)
         base_info = resolve_base(base, LABELS, max_length)
+        base_name = "all-MiniLM-L6-v2" if base_dir is None else None  # the wheel's directory is just called "model"
+        base_record = {**base_info.to_dict(), **({"name": base_name} if base_name else {})}
 
         # [1/3] before: frozen encoder, head only (the sentiment demo's recipe).
         t = time.perf_counter()
@@ -204,7 +206,7 @@ def _build(paths: NewsDemoPaths, log: Log, *, base_dir, max_length: int, after_t
                 "status": "complete",
                 "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "method": "frozen encoder, classification head only (pooled features, AdamW)",
-                "base": base_info.to_dict(),
+                "base": base_record,
                 "checkpoint": {"name": BEFORE_NAME, "fingerprint": before_ref.fingerprint, "labels": list(before_ref.labels), "max_length": max_length},
                 "data": data.info["data"],
                 "split": data.info["split"],
@@ -239,7 +241,7 @@ def _build(paths: NewsDemoPaths, log: Log, *, base_dir, max_length: int, after_t
         subsample = f"a stratified subsample of {after_train_limit} training articles" if after_train_limit and after_train_limit < len(train) else "all training articles"
         log(f"[2/3] {AFTER_NAME}: fine-tuning all weights on {subsample} ({params['epochs']} epoch(s), max {max_length} tokens, batch {params['batch_size']})")
         after_data = prepare_data(paths.train_data, validation=paths.validation_data, seed=SEED, limit=after_train_limit)
-        after = train_single(base, after_data, paths.after, params, max_length=max_length, metric="accuracy", seed=SEED, log=log, progress=True)
+        after = train_single(base, after_data, paths.after, params, max_length=max_length, metric="accuracy", seed=SEED, log=log, progress=True, base_name=base_name)
         timings["after"] = time.perf_counter() - t
 
         # [3/3] test accuracy through the dashboard's own inference layer.
