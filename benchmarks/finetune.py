@@ -1,7 +1,7 @@
 """What does a small hyperparameter search cost, and what does it buy, over one run with the defaults?
 
     python benchmarks/finetune.py                      # 6 TPE trials on 3,000 demo reviews vs one default run
-    python benchmarks/finetune.py --train 1000 --trials 4 --validation 300
+    python benchmarks/finetune.py --train 1000 --validation 300 --threads 1   # a busy shared machine
 
 Both sides fine-tune the demo's base encoder (all-MiniLM-L6-v2) on the same stratified
 subsample of the demo's training split and score the same validation subsample, through the
@@ -42,6 +42,7 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=_pairs(int), default=(1, 3), help="Epochs range searched (default 1,3).")
     parser.add_argument("--batch-sizes", type=_pairs(int), default=(8, 16, 32))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice). On an oversubscribed machine 1 is much faster.")
     parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args(argv)
 
@@ -52,6 +53,8 @@ def main(argv=None) -> int:
     from training.demo import base_model_dir, default_demo_dir, demo_paths
     from training.finetune import DEFAULT_HYPERPARAMETERS, SearchConfig, SearchSpace, prepare_data, run_search, train_single
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     paths = demo_paths(default_demo_dir())
     if not paths.train_data.is_file():
         print("The demo data is missing: run `veredicto demo` first.", file=sys.stderr)

@@ -361,3 +361,10 @@ def test_cli_runs_a_search_and_prints_the_checkpoint(workdir, base, data_file, c
     assert main(args) == 2
     assert "--resume" in capsys.readouterr().err
     assert main(args + ["--resume"]) == 0
+
+
+def test_timeout_starts_no_new_trial_after_the_deadline(workdir, base, data_file):
+    space = replace(fast_space(), epochs=(1, 1))
+    result = run_search(config(workdir, base, data_file, "timed", trials=5, timeout=0.001, space=space), log=lambda m: None, progress=False)
+    assert result.states == {"COMPLETE": 1}  # the running trial finishes; none starts after the deadline
+    assert load_provenance(result.out).record["search"]["timeout_seconds"] == 0.001
