@@ -206,7 +206,10 @@ if shown.empty:
     st.info(f"No {status} examples: the two checkpoints agree on every example here." if status == "all" else f"No {status} examples.")
     picked = []
 else:
-    st.caption("Sorted by how far the probability of the gold label moved. Select a row to compare both checkpoints' explanations.")
+    st.caption(
+        "Sorted by how far the probability of the gold label moved. Select a row to compare both checkpoints' explanations "
+        "(an explanation not yet cached can take a minute per checkpoint on a CPU; `veredicto precompute --model DIR --data FILE` fills the cache ahead of a review)."
+    )
     event = st.dataframe(
         shown,
         key=f"compare-flips-{status}-{key[:12]}",
