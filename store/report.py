@@ -271,7 +271,8 @@ footer { margin-top: 40px; font-size: 12px; color: var(--muted); border-top: 1px
   main { max-width: none; padding: 0; }
   nav.toc { display: none; }
   h2 { break-after: avoid; page-break-after: avoid; } h3 { break-after: avoid; page-break-after: avoid; }
-  .figure, .card, .verdict, .example, tr, pre { break-inside: avoid; page-break-inside: avoid; }
+  .figure, .card, .verdict, tr, blockquote { break-inside: avoid; page-break-inside: avoid; }
+  .example h3 + p, .example h3 { break-after: avoid; page-break-after: avoid; }
   section.page { break-before: page; page-break-before: always; }
   a { color: inherit; text-decoration: none; }
   .modebar-container { display: none !important; }
