@@ -180,6 +180,8 @@ def slices_panel() -> None:
                 "Accuracy after": st.column_config.NumberColumn(format="%.1f%%"),
                 "Change (points)": st.column_config.NumberColumn(format="%+.1f"),
                 "p-value": st.column_config.NumberColumn(format="%.3g", help="Exact McNemar test on the slice's fixed vs broken examples"),
+                "Flag": st.column_config.TextColumn("Flag", width="medium", help="worse: accuracy dropped; clearly worse: McNemar p < 0.05"),
+                "Feature": st.column_config.TextColumn("Feature", width="small"),
             },
         )
     with chart_tab:
