@@ -82,7 +82,9 @@ def test_report_figures_carry_the_analysis_data(gates):
     worst = figures["worst_slices"].data[0]
     assert list(worst.y) == ["horror (n=50)"] and worst.x[0] == pytest.approx(37 / 50)
     deltas = figures["slice_delta"].data[0]
-    assert deltas.x[0].startswith("genre: horror") and deltas.y[0] == pytest.approx(-16.0)  # percentage points
+    names, values = (list(deltas.y), list(deltas.x)) if deltas.orientation == "h" else (list(deltas.x), list(deltas.y))
+    horror = [i for i, name in enumerate(names) if str(name).startswith("genre: horror")]
+    assert len(horror) == 1 and values[horror[0]] == pytest.approx(-16.0) == min(values)  # percentage points, the worst
     confusion = figures["confusion"].data[0]
     assert sorted(int(t) for t in confusion.text) == sorted(np.bincount(AFTER.gold_idx * 2 + AFTER.pred_idx, minlength=4).tolist())
 
