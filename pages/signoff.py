@@ -12,7 +12,7 @@ from dashboard.explanations import METHODS, attribution_cache, default_params
 from dashboard.state import current_session, get_predictor, tables
 from models.errors import VeredictoError
 from store.audit import DECISIONS, StoreError, freshness, open_store
-from store.gates import PASS, FAIL, evaluate_gates, refresh_approvals, worst_slice_rows
+from store.gates import evaluate_gates, refresh_approvals, worst_slice_rows
 from store.identity import check_reviewer, oidc_configured, oidc_reviewer, secrets_reviewers
 from store.policy import PolicyError, load_policy, parse_policy
 

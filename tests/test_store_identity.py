@@ -4,7 +4,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
 
 from store.identity import (
     Reviewer, check_reviewer, hash_password, oidc_configured, oidc_reviewer, secrets_reviewers, verify_password,
