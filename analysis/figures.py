@@ -203,7 +203,7 @@ def class_balance_figure(labels: Sequence[str], gold_counts, predicted: Mapping[
                 hovertemplate="%{x}: predicted %{y:,} times<extra>" + name + "</extra>",
             )
         )
-    _layout(fig, title, height, barmode="group", legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right"))
+    _layout(fig, title, height, barmode="group", legend=dict(orientation="h", yanchor="top", y=-0.25, x=0, xanchor="left"))
     fig.update_xaxes(title_text="Label", type="category")
     fig.update_yaxes(title_text="Examples", rangemode="tozero")
     return fig

@@ -73,14 +73,14 @@ def browser_page(width: int = 1280, height: int = 800):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": width, "height": height})
-        page.set_default_timeout(120_000)
+        page.set_default_timeout(300_000)
         try:
             yield page
         finally:
             browser.close()
 
 
-def wait_for_app(page, timeout: float = 180_000) -> None:
+def wait_for_app(page, timeout: float = 900_000) -> None:
     """Wait until Streamlit has finished running the script (no 'running' status widget)."""
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
     page.wait_for_function(
@@ -95,7 +95,13 @@ def wait_for_app(page, timeout: float = 180_000) -> None:
 def screenshot(page, name: str) -> Path:
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
+    # Streamlit scrolls inside its main section, so grow the viewport to the content to capture all of it.
+    size = page.viewport_size
+    height = page.evaluate("() => { const m = document.querySelector('[data-testid=\"stMain\"]'); return m ? m.scrollHeight : 0; }")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height), 8000))})
+    page.wait_for_timeout(800)
     page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(size)
     return path
 
 
