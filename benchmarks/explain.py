@@ -104,6 +104,10 @@ def per_text_cost(predictor, texts: list[str], batch_sizes=BATCH_SIZES) -> dict[
     return {b: forward_seconds(predictor, texts, b) / len(texts) for b in batch_sizes}
 
 
+def note(side: "Side", method: str, i: int, n: int) -> None:
+    print(f"  [{method} {i + 1}/{n}] ours {side.ours:.1f}s  bare {side.bare:.1f}s  baseline {side.baseline:.1f}s", file=sys.stderr, flush=True)
+
+
 def bare_seconds(predictor, forwarded: list[str], batch_size: int, args, rng) -> float:
     """Bare forward cost of `forwarded`: timed on a random sample of them (--bare-per-text), scaled up."""
     if not forwarded:
@@ -144,7 +148,9 @@ def run_shap(predictor, texts, warm_text, args, rng):
 
     side = Side()
     diffs, scales = [], []
-    for text in texts:
+    for i, text in enumerate(texts):
+        if i:
+            note(side, "shap", i - 1, len(texts))
         cache = RecordingCache()
         predictor.cache = cache
         t = time.perf_counter()
@@ -190,7 +196,9 @@ def run_lime(predictor, texts, warm_text, args, rng):
 
     side = Side()
     max_diff = 0.0
-    for text in texts:
+    for i, text in enumerate(texts):
+        if i:
+            note(side, "lime", i - 1, len(texts))
         cache = RecordingCache()
         predictor.cache = cache
         t = time.perf_counter()
