@@ -355,7 +355,7 @@ def flipped_examples(before: PredictionTable, after: PredictionTable, include_un
         out[column] = before.frame[column].to_numpy()
     out = out[np.asarray(keep, dtype=bool)]
     order = {"fixed": 0, "broken": 1, "changed, still wrong": 2, "unchanged": 3}
-    key = out["status"].map(order) * 10 - out["p_gold_change"].abs()
+    key = out["status"].map(order).astype(float) * 10 - out["p_gold_change"].abs()  # float: an empty map is object dtype
     return out.iloc[np.argsort(key.to_numpy(), kind="stable")]
 
 

@@ -146,9 +146,9 @@ with left:
 with right:
     st.markdown("**Flipped predictions**")
     if baseline is not None:
-        from store.report import flips_or_empty
+        from analysis.compare import flipped_examples
 
-        flips = flips_or_empty(baseline, table)
+        flips = flipped_examples(baseline, table)
         broken = flips[flips["status"] == "broken"].head(5)
         st.caption(f"{int((flips['status'] == 'fixed').sum())} fixed, {int((flips['status'] == 'broken').sum())} broken by the candidate.")
         for index, row in broken.iterrows():

@@ -23,6 +23,7 @@ import plotly.graph_objects as go
 from analysis.figures import (
     class_delta_figure, confusion_matrix_figure, metric_delta_figure, reliability_figure, slice_accuracy_figure, slice_delta_figure,
 )
+from analysis.compare import flipped_examples
 from analysis.metrics import confusion, describe_calibration
 from analysis.predictions import PredictionTable
 from analysis.slices import confident_mistakes, describe_slice, wilson_interval
@@ -66,16 +67,6 @@ class ExplainedExample:
     trust: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (method or "agreement", plain sentences) from explain.trust
 
 
-def flips_or_empty(baseline: PredictionTable, candidate: PredictionTable) -> pd.DataFrame:
-    """`analysis.compare.flipped_examples`, or an empty table when no prediction changed
-    (flipped_examples cannot sort an empty selection under pandas 3)."""
-    from analysis.compare import flipped_examples
-
-    if np.array_equal(baseline.frame["pred"].to_numpy(), candidate.frame["pred"].to_numpy()):
-        return pd.DataFrame(columns=["status", "text", "gold", "pred_before", "pred_after"])
-    return flipped_examples(baseline, candidate)
-
-
 def pick_examples(candidate: PredictionTable, baseline: PredictionTable | None = None, n: int = 3) -> list[tuple[int, str]]:
     """A few telling examples: the most confident mistake, a prediction fine-tuning broke (or fixed),
     a confident correct prediction, then more confident mistakes. Deterministic; no duplicates."""
@@ -89,7 +80,7 @@ def pick_examples(candidate: PredictionTable, baseline: PredictionTable | None =
     if len(mistakes):
         add(mistakes.index[0], f"the most confident mistake (confidence {mistakes['confidence'].iloc[0]:.0%})")
     if baseline is not None:
-        flips = flips_or_empty(baseline, candidate)
+        flips = flipped_examples(baseline, candidate)
         for status, reason in (("broken", "right before fine-tuning, wrong after"), ("fixed", "wrong before fine-tuning, right after")):
             fresh = [i for i in flips.index[flips["status"] == status] if all(i != j for j, _ in picks)]
             if fresh:
@@ -386,7 +377,7 @@ def build_report(
         comp = ev.comparison
         delta_rows = [[{"accuracy": "Accuracy", "macro_f1": "Macro-F1"}.get(k, k), num(r["before"]), num(r["after"]), f"{r['delta']:+.3f}",
                        f"{r['ci_low']:+.3f} to {r['ci_high']:+.3f}"] for k, r in comp.deltas.iterrows()]
-        flips = flips_or_empty(baseline, candidate) if baseline is not None else pd.DataFrame()
+        flips = flipped_examples(baseline, candidate) if baseline is not None else pd.DataFrame()
         counts = flips["status"].value_counts() if len(flips) else pd.Series(dtype=int)
         flip_rows = [[esc(r["status"]), esc(short(r["text"], 160)), esc(r["gold"]), esc(r["pred_before"]), esc(r["pred_after"])]
                      for _, r in flips.head(10).iterrows()]

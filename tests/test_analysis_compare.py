@@ -241,3 +241,9 @@ def test_bootstrap_equals_a_naive_loop_over_the_same_resamples():
         assert res.f1[b] == pytest.approx(
             f1_score(g, y, labels=range(k), average=None, zero_division=0) - f1_score(g, x, labels=range(k), average=None, zero_division=0)
         )
+
+
+def test_flipped_examples_when_nothing_changed_is_an_empty_table():
+    before, _, _ = _two_tables()
+    flips = flipped_examples(before, before)
+    assert flips.empty and list(flips.columns[:5]) == ["status", "text", "gold", "pred_before", "pred_after"]
