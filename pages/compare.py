@@ -9,6 +9,7 @@ import streamlit as st
 
 from analysis import figures
 from analysis.attribution_diff import attribution_change, biggest_changes, describe_change
+from analysis.hparams import diff_hyperparameters
 from analysis.compare import compare_tables, describe_comparison, describe_mcnemar, flipped_examples, pair_tables, slice_deltas
 from analysis.predictions import PredictionTable
 from analysis.selection import selected_index
@@ -17,6 +18,7 @@ from dashboard.explanations import get_attribution
 from dashboard.state import current_session, get_predictor, tables
 from explain.plots import token_heat_comparison
 from models.errors import VeredictoError
+from training.provenance import load_provenance
 
 EXPLORE_PAGE = "pages/explore.py"
 N_BOOT = 2000
@@ -284,3 +286,19 @@ if picked:
         explanation_panel(int(picked[0]))
 elif not shown.empty:
     st.caption("Select a flipped example to see what changed in the model's reasoning.")
+
+st.subheader("How they were trained")
+try:
+    records = [load_provenance(ref.path) for ref in (before_ref, after_ref)]
+except VeredictoError as exc:
+    st.warning(str(exc))
+    records = []
+if records and any(r is not None for r in records):
+    st.dataframe(
+        diff_hyperparameters(*(r.record if r is not None else None for r in records), names=(before_ref.name, after_ref.name), only_changed=True),
+        hide_index=True,
+        width="stretch",
+    )
+    st.caption("Only settings that differ are listed; the Training page shows every trial and the learning curves.")
+elif records:
+    st.caption("Neither checkpoint carries a provenance.json, so how they were trained is unknown. `veredicto finetune` writes one.")

@@ -137,3 +137,26 @@ def test_compare_page_on_the_demo(monkeypatch, tmp_path):
     names = [m.label for m in at.metric]
     assert names == ["Accuracy (candidate)", "Macro-F1 (candidate)", "Fixed", "Broken"]
     assert dataframe(at, "compare-flips-").value["status"].isin(["fixed", "broken", "changed, still wrong"]).all()
+
+
+def test_hyperparameter_changes_between_the_two_checkpoints(tmp_path, monkeypatch):
+    from test_finetune_provenance import record
+
+    from training.provenance import write_provenance
+
+    env = build_fixture(tmp_path)
+    before = record()
+    after = record(hyperparameters={**before["hyperparameters"], "learning_rate": 1e-4})
+    write_provenance(env["checkpoints"] / "tiny-before", before)
+    write_provenance(env["checkpoints"] / "tiny-after", after)
+    at = app_test(env, monkeypatch, PAGE)
+    assert at.subheader[-1].value == "How they were trained"
+    diff = at.dataframe[-1].value  # the last table on the page
+    assert diff["setting"].tolist() == ["Learning rate"]  # only what changed
+    row = diff.iloc[0]
+    assert float(row["tiny-after"]) == pytest.approx(1e-4)
+    assert float(row["tiny-before"]) == pytest.approx(before["hyperparameters"]["learning_rate"])
+
+
+def test_without_provenance_the_page_says_how_training_is_recorded(page):
+    assert any("Neither checkpoint carries a provenance.json" in c.value for c in page.caption)
