@@ -10,7 +10,8 @@ export TRANSFORMERS_OFFLINE := 1
 run: demo ## install, build the demo if missing, start the app
 	$(VEREDICTO) app
 
-test: demo browser ## install, build the demo if missing, install Chromium and PostgreSQL, run every test
+test: demo browser ## install, build both demos if missing, install Chromium and PostgreSQL, run every test
+	$(VEREDICTO) demo --task news
 	bash scripts/test.sh
 
 install: $(VENV)/.installed
