@@ -15,6 +15,7 @@ from models.errors import VeredictoError
 from models.inference import Predictor
 
 SESSION_KEY = "veredicto_session"
+PROBLEM_KEY = "veredicto_sidebar_problem"
 
 
 @dataclass(frozen=True)
@@ -132,10 +133,17 @@ def _column_choice(label: str, columns: list[str], guess: str | None, key: str) 
     return choice
 
 
+def _problem(message: str) -> None:
+    """Show why there is no session in the sidebar, and remember it for the page's main area."""
+    st.error(message)
+    st.session_state[PROBLEM_KEY] = message
+
+
 def sidebar() -> None:
     """Draw the sidebar and keep the resulting Session (or the reason there is none) in session state."""
     default_ckpts, default_data = demo_defaults()
     st.session_state.pop(SESSION_KEY, None)
+    st.session_state.pop(PROBLEM_KEY, None)
     with st.sidebar:
         st.subheader("Checkpoints")
         root = st.text_input("Checkpoints directory", value=default_ckpts, help="A folder holding Hugging Face checkpoint folders (config.json, tokenizer, model.safetensors).")
@@ -143,12 +151,12 @@ def sidebar() -> None:
             root_path = Path(root).expanduser()
             refs, problems = _discover(str(root_path), root_path.stat().st_mtime if root_path.exists() else 0.0)
         except VeredictoError as exc:
-            st.error(str(exc))
+            _problem(str(exc))
             return
         for path, message in problems.items():
             st.warning(f"Skipped **{path.name}**: {message}")
         if not refs:
-            st.error(f"No usable checkpoint under {root}. Run `veredicto demo` to build the demo, or point to another folder.")
+            _problem(f"No usable checkpoint under {root}. Run `veredicto demo` to build the demo, or point to another folder.")
             return
         by_label = {f"{r.name} · {r.short_fingerprint}": r for r in baseline_first(refs)}
         chosen = st.multiselect(
@@ -175,7 +183,7 @@ def sidebar() -> None:
             else:
                 path = Path(st.text_input("Data file", value=default_data)).expanduser()
                 if not path.is_file():
-                    st.error(f"Data file '{path}' does not exist. Check the path, or run `veredicto demo` for the demo data.")
+                    _problem(f"Data file '{path}' does not exist. Check the path, or run `veredicto demo` for the demo data.")
                     return
                 columns = _columns_path(str(path), _stamp(path))
                 load = lambda t, l: _load_path(str(path), _stamp(path), t, l)  # noqa: E731
@@ -187,7 +195,7 @@ def sidebar() -> None:
                 )
             evalset = load(text_col, label_col)
         except VeredictoError as exc:
-            st.error(str(exc))
+            _problem(str(exc))
             return
         for warning in evalset.warnings:
             st.caption(f"⚠️ {warning}")
@@ -206,7 +214,11 @@ def current_session() -> Session:
             # as a legacy pages/ app; switch to app.py's st.navigation once and rerun so the sidebar exists.
             PagesManager.uses_pages_directory = False
             st.rerun()
-        st.info("Choose a checkpoint and an evaluation file in the sidebar to begin.")
+        problem = st.session_state.get(PROBLEM_KEY)
+        if problem:
+            st.error(problem)
+        else:
+            st.info("Choose a checkpoint and an evaluation file in the sidebar to begin.")
         st.stop()
     return session
 

@@ -54,3 +54,26 @@ def test_try_a_sentence_predicts_and_explains(env, monkeypatch):
     for spec in heat:
         words = "".join(str(t) for trace in spec["data"] for t in (trace.get("text") or []))
         assert "film" in words and "good" in words
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("review,stars\ncaf\xe9,5\n".encode("latin-1"), "is not UTF-8: byte 0xe9 on line 2"),
+        (b"", "is empty"),
+        (b"text,label\nfine,stellar\n", "label(s) the checkpoint does not know"),
+    ],
+)
+def test_a_bad_data_file_is_explained_in_the_page_not_a_traceback(env, tmp_path, monkeypatch, content, message):
+    from streamlit.testing.v1 import AppTest
+
+    from analysis_pages_support import ROOT
+
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(content)
+    monkeypatch.setenv("VEREDICTO_CHECKPOINTS", str(env["checkpoints"]))
+    monkeypatch.setenv("VEREDICTO_DATA", str(bad))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240).run()
+    assert not at.exception
+    shown = [e.value for e in at.error]
+    assert any(message in m for m in shown), shown
