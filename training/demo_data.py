@@ -71,17 +71,17 @@ def split_corpus(df: pd.DataFrame, *, seed: int = SEED, n_folds: int = 10) -> di
     return {name: df[masks[name]].reset_index(drop=True) for name in SPLITS}
 
 
-def split_path(data_dir: str | os.PathLike, split: str) -> Path:
-    return Path(data_dir) / f"sentiment_{split}.csv"
+def split_path(data_dir: str | os.PathLike, split: str, task: str = "sentiment") -> Path:
+    return Path(data_dir) / f"{task}_{split}.csv"
 
 
-def write_splits(splits: dict[str, pd.DataFrame], data_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write `sentiment_<split>.csv` (UTF-8) atomically, each via a temporary file and a rename."""
+def write_splits(splits: dict[str, pd.DataFrame], data_dir: str | os.PathLike, task: str = "sentiment") -> dict[str, Path]:
+    """Write `<task>_<split>.csv` (UTF-8) atomically, each via a temporary file and a rename."""
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     for name in SPLITS:
-        dest = split_path(data_dir, name)
+        dest = split_path(data_dir, name, task)
         tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
         splits[name].to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
         os.replace(tmp, dest)
@@ -89,9 +89,11 @@ def write_splits(splits: dict[str, pd.DataFrame], data_dir: str | os.PathLike) -
     return written
 
 
-def read_split(data_dir: str | os.PathLike, split: str) -> pd.DataFrame:
-    """Read back one written split with the text column as strings."""
-    path = split_path(data_dir, split)
+def read_split(data_dir: str | os.PathLike, split: str, task: str = "sentiment", text_columns: tuple[str, ...] = ("movie_name",)) -> pd.DataFrame:
+    """Read back one written split with the text, label and `text_columns` as strings."""
+    path = split_path(data_dir, split, task)
     if not path.is_file():
-        raise DataError(f"{path} does not exist. Run `veredicto demo` to build the demo data.")
-    return pd.read_csv(path, encoding="utf-8", dtype={"text": str, "label": str, "movie_name": str}, keep_default_na=False)
+        command = "veredicto demo" + ("" if task == "sentiment" else f" --task {task}")
+        raise DataError(f"{path} does not exist. Run `{command}` to build the demo data.")
+    dtypes = {column: str for column in ("text", "label", *text_columns)}
+    return pd.read_csv(path, encoding="utf-8", dtype=dtypes, keep_default_na=False)

