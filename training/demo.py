@@ -138,7 +138,7 @@ def _all_threads():
 
 
 @contextlib.contextmanager
-def _build_lock(root: Path):
+def build_lock(root: Path):
     """One build per demo directory at a time (advisory lock; a no-op where fcntl is missing)."""
     try:
         import fcntl
@@ -160,7 +160,7 @@ def _seed_everything(seed: int) -> None:
     set_seed(seed)  # python random, numpy, torch (and cuda)
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -417,7 +417,8 @@ def read_manifest(out_dir: str | os.PathLike | None = None) -> dict | None:
     return manifest if isinstance(manifest, dict) else None
 
 
-def _is_current(paths: DemoPaths, manifest: dict | None) -> bool:
+def is_current(paths, manifest: dict | None, split_file: Callable[[Path, str], Path] = split_path) -> bool:
+    """Whether a built demo (`paths` with before/after/data) still matches its manifest: same weights, same data."""
     from models.checkpoints import inspect_checkpoint
 
     if not manifest or manifest.get("format") != MANIFEST_FORMAT:
@@ -427,26 +428,26 @@ def _is_current(paths: DemoPaths, manifest: dict | None) -> bool:
             if inspect_checkpoint(path).fingerprint != manifest["fingerprints"][key]:
                 return False
         for split in SPLITS:
-            if _sha256(split_path(paths.data, split)) != manifest["data"][split]["sha256"]:
+            if sha256_file(split_file(paths.data, split)) != manifest["data"][split]["sha256"]:
                 return False
     except (CheckpointError, OSError, KeyError, TypeError):
         return False
     return True
 
 
-def _pct(x: float) -> str:
+def pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
 def build_demo(out_dir: Path, *, force: bool = False, log: Log = print) -> dict:
     """Build (or, if already complete and intact, keep) the demo in `out_dir`; return its manifest."""
     paths = demo_paths(out_dir)
-    with _build_lock(paths.root):
+    with build_lock(paths.root):
         manifest = read_manifest(paths.root)
-        if not force and _is_current(paths, manifest):
+        if not force and is_current(paths, manifest):
             acc = manifest["test_accuracy"]
             log(
-                f"Demo already built in {paths.root} (before: {_pct(acc['before'])} / after: {_pct(acc['after'])} test accuracy); "
+                f"Demo already built in {paths.root} (before: {pct(acc['before'])} / after: {pct(acc['after'])} test accuracy); "
                 "nothing to do. Use --force to rebuild."
             )
             return manifest
@@ -512,7 +513,7 @@ def _build(paths: DemoPaths, log: Log) -> dict:
         "training": {"before": before_training, "after": after_training},
         "splits": {s: len(splits[s]) for s in SPLITS},
         "data": {
-            s: {"path": split_path(paths.data, s).relative_to(paths.root).as_posix(), "rows": len(splits[s]), "sha256": _sha256(split_path(paths.data, s))}
+            s: {"path": split_path(paths.data, s).relative_to(paths.root).as_posix(), "rows": len(splits[s]), "sha256": sha256_file(split_path(paths.data, s))}
             for s in SPLITS
         },
         "sources": {
@@ -533,7 +534,7 @@ def _build(paths: DemoPaths, log: Log) -> dict:
     tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, paths.manifest)
     log(
-        f"Demo ready in {paths.root} after {manifest['seconds']:.0f} s: test accuracy {_pct(accuracy['before'])} ({BEFORE_NAME}) "
-        f"-> {_pct(accuracy['after'])} ({AFTER_NAME})."
+        f"Demo ready in {paths.root} after {manifest['seconds']:.0f} s: test accuracy {pct(accuracy['before'])} ({BEFORE_NAME}) "
+        f"-> {pct(accuracy['after'])} ({AFTER_NAME})."
     )
     return manifest

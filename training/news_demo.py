@@ -29,7 +29,7 @@ from typing import Callable
 
 from models.checkpoints import inspect_checkpoint
 from models.errors import CheckpointError
-from training import news_data
+from training import demo, news_data
 from training.news_data import LABELS, SEED, SPLITS
 
 Log = Callable[[str], None]
@@ -82,46 +82,6 @@ def read_news_manifest(out_dir: str | os.PathLike | None = None) -> dict | None:
     return manifest if isinstance(manifest, dict) else None
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _is_current(paths: NewsDemoPaths, manifest: dict | None) -> bool:
-    if not manifest or manifest.get("format") != MANIFEST_FORMAT:
-        return False
-    try:
-        for key, path in (("before", paths.before), ("after", paths.after)):
-            if inspect_checkpoint(path).fingerprint != manifest["fingerprints"][key]:
-                return False
-        for split in SPLITS:
-            if _sha256(news_data.split_path(paths.data, split)) != manifest["data"][split]["sha256"]:
-                return False
-    except (CheckpointError, OSError, KeyError, TypeError):
-        return False
-    return True
-
-
-@contextlib.contextmanager
-def _lock(root: Path):
-    """One build per news demo directory at a time (advisory; a no-op where fcntl is missing)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".build.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
-
-
 def build_news_demo(
     out_dir: str | os.PathLike | None = None,
     force: bool = False,
@@ -138,12 +98,12 @@ def build_news_demo(
     other keywords exist so tests can build a small version quickly.
     """
     paths = news_demo_paths(out_dir)
-    with _lock(paths.root):
+    with demo.build_lock(paths.root):
         manifest = read_news_manifest(out_dir)
-        if not force and _is_current(paths, manifest):
+        if not force and demo.is_current(paths, manifest, news_data.split_path):
             acc = manifest["test_accuracy"]
             log(
-                f"News demo already built in {paths.root} (before: {_pct(acc['before'])} / after: {_pct(acc['after'])} test accuracy); "
+                f"News demo already built in {paths.root} (before: {demo.pct(acc['before'])} / after: {demo.pct(acc['after'])} test accuracy); "
                 "nothing to do. Use --force to rebuild."
             )
             return manifest
@@ -155,7 +115,6 @@ def _build(paths: NewsDemoPaths, log: Log, *, base_dir, max_length: int, after_t
     import torch
     import transformers
 
-    from training import demo
     from training.finetune import _quiet, prepare_data, resolve_base, train_single, versions
     from training.provenance import PROVENANCE_FORMAT, write_provenance
 
@@ -273,7 +232,7 @@ def _build(paths: NewsDemoPaths, log: Log, *, base_dir, max_length: int, after_t
             "corpus": notes,
             "splits": {s: len(splits[s]) for s in SPLITS},
             "data": {
-                s: {"path": news_data.split_path(paths.data, s).relative_to(paths.root).as_posix(), "rows": len(splits[s]), "sha256": _sha256(news_data.split_path(paths.data, s))}
+                s: {"path": news_data.split_path(paths.data, s).relative_to(paths.root).as_posix(), "rows": len(splits[s]), "sha256": demo.sha256_file(news_data.split_path(paths.data, s))}
                 for s in SPLITS
             },
             "sources": {
@@ -288,7 +247,7 @@ def _build(paths: NewsDemoPaths, log: Log, *, base_dir, max_length: int, after_t
     tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, paths.manifest)
     log(
-        f"News demo ready in {paths.root} after {manifest['seconds']:.0f} s: test accuracy {_pct(accuracy['before'])} ({BEFORE_NAME}) "
-        f"-> {_pct(accuracy['after'])} ({AFTER_NAME})."
+        f"News demo ready in {paths.root} after {manifest['seconds']:.0f} s: test accuracy {demo.pct(accuracy['before'])} ({BEFORE_NAME}) "
+        f"-> {demo.pct(accuracy['after'])} ({AFTER_NAME})."
     )
     return manifest
