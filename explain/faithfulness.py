@@ -19,7 +19,6 @@ unread text into the model's window.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import NamedTuple, Sequence
 

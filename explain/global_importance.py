@@ -18,7 +18,6 @@ will cost before computing it.
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence

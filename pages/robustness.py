@@ -6,7 +6,6 @@ import math
 import time
 from collections import OrderedDict
 
-import numpy as np
 import streamlit as st
 
 from analysis.selection import selected_index

@@ -1,7 +1,6 @@
 """Fine-tuning with an Optuna search on a tiny model: the checkpoint, its provenance, resume, Ctrl-C, pruning, bad input."""
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -243,7 +242,6 @@ def test_explore_on_the_demo_opens_on_a_confident_mistake(monkeypatch, tmp_path)
     paths = demo_paths(default_demo_dir())
     if not (paths.manifest.is_file() and paths.before.is_dir() and paths.after.is_dir() and paths.test_data.is_file()):
         pytest.skip("the demo is not built; run `veredicto demo` first")
-    env = {"checkpoints": paths.checkpoints, "data": paths.test_data}
     monkeypatch.setenv("VEREDICTO_CHECKPOINTS", str(paths.checkpoints))
     monkeypatch.setenv("VEREDICTO_DATA", str(paths.test_data))
     monkeypatch.setenv("VEREDICTO_CACHE_DIR", str(tmp_path))

@@ -7,7 +7,6 @@ and a small CSV where one text appears six times, five times labelled positive a
 """
 from __future__ import annotations
 
-import io
 import json
 
 import numpy as np

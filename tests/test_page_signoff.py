@@ -138,7 +138,7 @@ def test_approval_with_secrets_is_recorded_with_what_was_judged(page, env):
     assert record.checkpoint_fingerprint == ref.fingerprint and record.checkpoint_path == str(ref.path)
     assert record.policy_text == POLICY and record.metrics["baseline"]["name"] == "tiny-before"
     assert [g["key"] for g in record.gates][-1] == "approvals_required"
-    assert any(f"Recorded sign-off #1: **Approve** by Ana Ruiz" in s.value for s in at.success)
+    assert any("Recorded sign-off #1: **Approve** by Ana Ruiz" in s.value for s in at.success)
     assert any("Sign-off status: approved." in s.value for s in at.success)
     assert gates_table(at).loc["Approvals", "Result"] == "PASS"  # re-counted after the sign-off
     history = table_with(at, "Reviewer")

@@ -17,8 +17,6 @@ fine-tune sees a stratified subsample of the training split (`AFTER_TRAIN_LIMIT`
 """
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import os
 import time
@@ -28,7 +26,6 @@ from pathlib import Path
 from typing import Callable
 
 from models.checkpoints import inspect_checkpoint
-from models.errors import CheckpointError
 from training import demo, news_data
 from training.news_data import LABELS, SEED, SPLITS
 
