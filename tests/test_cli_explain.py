@@ -87,7 +87,7 @@ def write_data(path, n, extra=()):
 
 def test_precompute_fills_the_cache_and_a_second_run_skips_it(tiny_bert, tmp_path, capsys):
     data = tmp_path / "d.csv"
-    texts = write_data(data, 5, extra=["the film 0 was good and the cast good", "good"])  # a duplicate, a one-token text
+    write_data(data, 5, extra=["the film 0 was good and the cast good", "good"])  # a duplicate, a one-token text
     cache = tmp_path / "cache"
     args = ["precompute", "--model", str(tiny_bert), "--data", str(data), "--cache-dir", str(cache), "--num-samples", "30", "--max-evals", "20"]
     assert main(args) == 0
