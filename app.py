@@ -11,19 +11,9 @@ import streamlit as st
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from dashboard.state import sidebar  # noqa: E402
+from dashboard.state import PAGES, sidebar  # noqa: E402
 
 HERE = Path(__file__).parent
-PAGES = [  # (file, title, icon); a page is registered when its file exists
-    ("overview.py", "Overview", ":material/dashboard:"),
-    ("explore.py", "Explore", ":material/search:"),
-    ("errors.py", "Errors", ":material/error:"),
-    ("compare.py", "Compare", ":material/compare_arrows:"),
-    ("insights.py", "Insights", ":material/insights:"),
-    ("robustness.py", "Robustness", ":material/shield:"),
-    ("training.py", "Training", ":material/model_training:"),
-    ("signoff.py", "Sign-off", ":material/verified:"),
-]
 
 st.set_page_config(page_title="Veredicto", page_icon=":material/gavel:", layout="wide")
 pages = [

@@ -14,6 +14,17 @@ from models.checkpoints import CheckpointRef, discover_checkpoints
 from models.errors import VeredictoError
 from models.inference import Predictor
 
+PAGES = [  # (file, title, icon); a page is registered when its file exists
+    ("overview.py", "Overview", ":material/dashboard:"),
+    ("explore.py", "Explore", ":material/search:"),
+    ("errors.py", "Errors", ":material/error:"),
+    ("compare.py", "Compare", ":material/compare_arrows:"),
+    ("insights.py", "Insights", ":material/insights:"),
+    ("robustness.py", "Robustness", ":material/shield:"),
+    ("training.py", "Training", ":material/model_training:"),
+    ("signoff.py", "Sign-off", ":material/verified:"),
+]
+
 SESSION_KEY = "veredicto_session"
 PROBLEM_KEY = "veredicto_sidebar_problem"
 
