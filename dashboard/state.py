@@ -82,7 +82,7 @@ def get_predictor(ref: CheckpointRef) -> Predictor:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _discover(root: str, stamp: float):
+def _discover(root: str, stamp: tuple):
     return discover_checkpoints(root)
 
 
@@ -132,6 +132,15 @@ def get_table(ref: CheckpointRef, evalset: EvalSet, mapping: dict | None = None)
     return store[key]
 
 
+def _tree_stamp(root: Path) -> tuple:
+    """Changes whenever a config or weight file under `root` is added, removed or rewritten,
+    so a replaced checkpoint is re-fingerprinted instead of being judged under its old identity."""
+    if not root.is_dir():
+        return ()
+    files = [*root.rglob("config.json"), *root.rglob("*.safetensors")]
+    return tuple(sorted((str(f), *_stamp(f)) for f in files))
+
+
 def _stamp(path: Path) -> tuple:
     stat = path.stat()
     return (stat.st_mtime_ns, stat.st_size)
@@ -160,7 +169,7 @@ def sidebar() -> None:
         root = st.text_input("Checkpoints directory", value=default_ckpts, help="A folder holding Hugging Face checkpoint folders (config.json, tokenizer, model.safetensors).")
         try:
             root_path = Path(root).expanduser()
-            refs, problems = _discover(str(root_path), root_path.stat().st_mtime if root_path.exists() else 0.0)
+            refs, problems = _discover(str(root_path), _tree_stamp(root_path))
         except VeredictoError as exc:
             _problem(str(exc))
             return

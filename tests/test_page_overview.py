@@ -77,3 +77,30 @@ def test_a_bad_data_file_is_explained_in_the_page_not_a_traceback(env, tmp_path,
     assert not at.exception
     shown = [e.value for e in at.error]
     assert any(message in m for m in shown), shown
+
+
+def test_replacing_weights_in_place_changes_the_fingerprint_shown(tmp_path, monkeypatch):
+    """Sign-offs are tied to weights: a checkpoint rewritten in place must not keep its old identity."""
+    import os
+
+    from streamlit.testing.v1 import AppTest
+
+    from analysis_pages_support import ROOT
+    from models import inspect_checkpoint
+    from tiny import make_tiny_checkpoint
+
+    env = build_fixture(tmp_path)
+    monkeypatch.setenv("VEREDICTO_CHECKPOINTS", str(env["single"]))
+    monkeypatch.setenv("VEREDICTO_DATA", str(env["data"]))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240).run()
+    ckpt = env["single"] / "tiny-before"
+    old = inspect_checkpoint(ckpt).short_fingerprint
+    assert any(old in c.value for c in at.caption)
+    mtime = os.stat(env["single"]).st_mtime_ns
+    make_tiny_checkpoint(ckpt, "bert", seed=7)  # new weights, same folder
+    os.utime(env["single"], ns=(mtime, mtime))  # the parent folder's time does not change
+    new = inspect_checkpoint(ckpt).short_fingerprint
+    assert new != old
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240).run()  # a new visit; the process-wide caches stay
+    captions = " ".join(c.value for c in at.caption)
+    assert new in captions and old not in captions
