@@ -283,6 +283,27 @@ def _faithfulness_rows(predictor, table: PredictionTable, policy: Policy, progre
 # --------------------------------------------------------------------------- all gates
 
 
+def _probe_gate(policy: Policy, table: PredictionTable, predictor, threshold) -> "GateResult":
+    """The worst failure rate among the probes the policy names (default: invariance and fairness)."""
+    key = "max_probe_failure_rate"
+    if predictor is None:
+        return _result(key, None, threshold, "needs the checkpoint's predictor to score perturbed texts.", NOT_EVALUATED)
+    from probes.run import probe_failure_rates
+
+    tests = policy.settings["probe_tests"] or ["invariance", "fairness"]
+    rates = probe_failure_rates(predictor, table, tests, limit=int(policy.settings["probe_limit"]), seed=int(policy.settings["seed"]))
+    applicable = {name: rate for name, rate in rates.items() if not math.isnan(rate)}
+    if not applicable:
+        return _result(key, None, threshold, f"none of the probes ({', '.join(tests)}) applied to any example.", NOT_EVALUATED)
+    worst = max(applicable, key=applicable.get)
+    others = ", ".join(f"{name} {rate:.1%}" for name, rate in sorted(applicable.items()) if name != worst)
+    detail = (
+        f"worst of {len(applicable)} probes: '{worst}' changes the prediction on {applicable[worst]:.1%} of up to "
+        f"{policy.settings['probe_limit']} examples (seed {policy.settings['seed']}); others: {others or 'none'}."
+    )
+    return _result(key, applicable[worst], threshold, detail)
+
+
 def evaluate_gates(
     policy: Policy,
     table: PredictionTable,
@@ -387,6 +408,8 @@ def evaluate_gates(
                 f"removing as many random words instead drops it by {faith_rows['random'].mean():.3f} on average."
             )
             results.append(_result(key, float(scores.mean()), threshold, detail))
+        elif key == "max_probe_failure_rate":
+            results.append(_probe_gate(policy, table, predictor, threshold))
         elif key == "approvals_required":
             if store is None:
                 results.append(_result(key, None, threshold, "needs the audit store to count approvals.", NOT_EVALUATED))

@@ -63,6 +63,8 @@ GATES: dict[str, GateSpec] = {
                  "largest acceptable accuracy drop against the baseline on any slice with at least settings.slice_min_size examples"),
         GateSpec("min_faithfulness", "Explanation faithfulness", "fraction", "min",
                  "lowest acceptable mean faithfulness (comprehensiveness) of explanations on a sample of settings.faithfulness_sample texts"),
+        GateSpec("max_probe_failure_rate", "Worst probe failure rate", "fraction", "max",
+                 "highest acceptable failure rate of any behavioural or bias probe (settings.probe_tests) on settings.probe_limit examples each"),
         GateSpec("approvals_required", "Approvals", "count", "min", "number of distinct reviewers who must approve these exact weights"),
     )
 }
@@ -87,6 +89,8 @@ SETTINGS: dict[str, SettingSpec] = {
         SettingSpec("ece_bins", "int", 10, "number of equal-width confidence bins for the calibration error", minimum=2),
         SettingSpec("faithfulness_sample", "int", 12, "how many texts to explain for the faithfulness gate", minimum=1),
         SettingSpec("faithfulness_method", "choice", "shap", "explainer used for the faithfulness gate", ("shap", "lime")),
+        SettingSpec("probe_tests", "list[str]", None, "probes for the probe gate, by name or kind (default: every invariance and fairness probe)"),
+        SettingSpec("probe_limit", "int", 200, "examples per probe for the probe gate", minimum=1),
         SettingSpec("seed", "int", 0, "seed for sampling texts and for the explainers", minimum=0),
     )
 }

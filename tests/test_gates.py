@@ -255,3 +255,38 @@ def test_faithfulness_gate_explains_a_sample_and_uses_the_explain_package(tiny_b
     assert report.metrics_snapshot()["faithfulness"]["n"] == 3
     again = evaluate_gates(pol, table, predictor=tiny_bert_predictor)
     assert again.result("min_faithfulness").measured == gate.measured  # seeded: the same sample, the same number
+
+
+def test_probe_gate_fails_a_model_that_flips_on_a_name_swap_and_passes_an_invariant_one(tmp_path):
+    """The robustness gate (issue 7) is the worst failure rate of the invariance and fairness probes."""
+    from test_probes_models import make_invariant_checkpoint, make_keyword_checkpoint
+
+    from analysis.predictions import predict_table
+    from evaldata.loading import load_eval_data
+    from models import Predictor
+    from probes.run import probe_failure_rates
+
+    data = tmp_path / "d.csv"
+    texts = [f"john said the film was good {i}" if i % 2 else f"maria thought it was bad {i}" for i in range(30)]
+    pd.DataFrame({"text": texts, "label": ["negative", "positive"] * 15}).to_csv(data, index=False)
+    evalset = load_eval_data(data)
+    rule = policy("gates:\n  max_probe_failure_rate: 0.2\nsettings:\n  probe_tests: [fairness]\n  probe_limit: 30\n")
+    flipping = Predictor(str(make_keyword_checkpoint(tmp_path / "kw", {"john": +1, "maria": -1}, labels=("negative", "positive"))), device="cpu")
+    steady = Predictor(str(make_invariant_checkpoint(tmp_path / "inv", labels=("negative", "positive"))), device="cpu")
+
+    (bad,) = evaluate_gates(rule, predict_table(flipping, evalset), predictor=flipping).results
+    expected = probe_failure_rates(flipping, predict_table(flipping, evalset), ["fairness"], limit=30, seed=0)
+    assert bad.status == FAIL
+    assert bad.measured == pytest.approx(max(v for v in expected.values() if not np.isnan(v)))
+    assert "changes the prediction on" in bad.detail
+
+    (good,) = evaluate_gates(rule, predict_table(steady, evalset), predictor=steady).results
+    assert good.status == PASS and good.measured == 0.0
+
+    (missing,) = evaluate_gates(rule, predict_table(steady, evalset)).results
+    assert missing.status == NOT_EVALUATED
+
+
+def test_probe_gate_settings_are_validated():
+    with pytest.raises(PolicyError, match="probe_limit"):
+        policy("gates:\n  max_probe_failure_rate: 0.2\nsettings:\n  probe_limit: 0\n")

@@ -224,7 +224,8 @@ def test_gate_and_report_on_the_bundled_demo(tmp_path, capsys):
     printed = printed.out
     gates = json.loads((tmp_path / "gates.json").read_text())
     assert [g["key"] for g in gates["gates"]] == ["min_macro_f1", "min_class_recall", "max_ece", "max_drop_vs_baseline",
-                                                  "max_slice_drop_vs_baseline", "min_faithfulness", "approvals_required"]
+                                                  "max_slice_drop_vs_baseline", "min_faithfulness", "max_probe_failure_rate",
+                                                  "approvals_required"]
     assert code == 1 and gates["gates"][-1]["status"] == "fail"  # nobody has approved yet
     assert all(g["status"] in ("pass", "fail") for g in gates["gates"]), printed  # every gate could be evaluated
     assert gates["metrics"]["baseline"]["name"] == "sentiment-before"
