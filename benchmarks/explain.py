@@ -51,6 +51,8 @@ def parse_args(argv=None):
     ap.add_argument("--methods", nargs="+", default=["shap", "lime"], choices=["shap", "lime"])
     ap.add_argument("--bare-sample", type=int, default=256, help="forwarded texts timed per batch size to pick the best one")
     ap.add_argument("--bare-per-text", type=int, default=256, help="forwarded texts re-timed after each explanation (scaled to all)")
+    ap.add_argument("--right-size", action="store_true",
+                    help="run ours at the best batch size found by the calibration (default: the Predictor's default)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads for both sides (default: torch's choice)")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     return ap.parse_args(argv)
@@ -116,6 +118,16 @@ def bare_seconds(predictor, forwarded: list[str], batch_size: int, args, rng) ->
     return forward_seconds(predictor, sample, batch_size) * len(forwarded) / len(sample)
 
 
+def right_size(predictor, best: int, args) -> int:
+    """With --right-size, ours runs at the best batch size found (SHAP rounds of twice that, half repeat).
+
+    Returns SHAP's round size (explain's default unless right-sized)."""
+    from explain.shap_explainer import DEFAULT_BATCH_SIZE
+
+    predictor.batch_size = best if args.right_size else args.default_batch_size
+    return 2 * best if args.right_size else DEFAULT_BATCH_SIZE
+
+
 class Side:
     """Ours, bare and baseline seconds, accumulated text by text."""
 
@@ -145,6 +157,7 @@ def run_shap(predictor, texts, warm_text, args, rng):
     docs_explainer = shap.Explainer(pipe)  # as SHAP's docs do it
     docs_explainer([warm_text], max_evals=args.max_evals, silent=True)
     costs, best = calibrate(predictor, lambda: explain_text(predictor, warm_text, "shap", max_evals=args.max_evals, seed=args.seed), args, rng)
+    rounds = right_size(predictor, best, args)
 
     side = Side()
     diffs, scales = [], []
@@ -154,7 +167,7 @@ def run_shap(predictor, texts, warm_text, args, rng):
         cache = RecordingCache()
         predictor.cache = cache
         t = time.perf_counter()
-        att = explain_text(predictor, text, "shap", max_evals=args.max_evals, seed=args.seed)
+        att = explain_text(predictor, text, "shap", max_evals=args.max_evals, seed=args.seed, batch_size=rounds)
         side.ours += time.perf_counter() - t
         side.requested += att.n_model_calls
         side.forwarded += len(cache.forwarded)
@@ -193,6 +206,7 @@ def run_lime(predictor, texts, warm_text, args, rng):
 
     plain(warm_text)
     costs, best = calibrate(predictor, lambda: explain_text(predictor, warm_text, "lime", num_samples=args.num_samples, seed=args.seed), args, rng)
+    right_size(predictor, best, args)
 
     side = Side()
     max_diff = 0.0
@@ -234,6 +248,7 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     predictor = Predictor(str(args.model), device="cpu")
+    args.default_batch_size = predictor.batch_size
     n_tokens = predictor.token_counts(texts)
     print(f"model {predictor.ref.name} ({predictor.ref.model_type}, {predictor.ref.short_fingerprint}); {len(texts)} texts, "
           f"{n_tokens.mean():.1f} tokens on average (min {n_tokens.min()}, max {n_tokens.max()}); "
@@ -253,11 +268,12 @@ def main(argv=None) -> int:
         r = dict(
             ours_seconds=side.ours, baseline_seconds=side.baseline, bare_seconds=side.bare, requested=side.requested,
             forwarded=side.forwarded, per_text_cost=costs, best_batch_size=best, speedup=side.baseline / side.ours,
-            ours_over_bare=side.ours / side.bare, load_average_end=os.getloadavg()[0], wall_seconds=time.perf_counter() - started, **extra,
+            ours_over_bare=side.ours / side.bare, ours_batch_size=predictor.batch_size, load_average_end=os.getloadavg()[0], wall_seconds=time.perf_counter() - started, **extra,
         )
         results[method] = r
         print(f"\n== {method.upper()} ==")
-        print(f"  ours      {side.ours / n:7.3f} s/explanation   ({side.requested / n:.0f} texts asked, {side.forwarded / n:.0f} forwarded per explanation)")
+        print(f"  ours      {side.ours / n:7.3f} s/explanation   ({side.requested / n:.0f} texts asked, {side.forwarded / n:.0f} forwarded per explanation; "
+              f"Predictor batch size {predictor.batch_size})")
         print(f"  baseline  {side.baseline / n:7.3f} s/explanation   [{baseline}]")
         print(f"  bare      {side.bare / n:7.3f} s/explanation   (texts ours forwarded x their per-text cost at the best batch size, {best}, timed right after each)")
         print("  calibration, per-text forward cost by batch size: " + ", ".join(f"{b}: {c * 1e3:.2f} ms" for b, c in costs.items()))
