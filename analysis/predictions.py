@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,52 @@ class PredictionTable:
         return len(self.frame)
 
 
+def build_table(
+    *,
+    checkpoint_name: str,
+    fingerprint: str,
+    data_name: str,
+    data_fingerprint: str,
+    labels: Sequence[str],
+    probs: np.ndarray,
+    gold_idx: np.ndarray,
+    texts: Sequence[str],
+    n_tokens: np.ndarray,
+    truncated: np.ndarray,
+    metadata: Mapping[str, Sequence] | None = None,
+) -> PredictionTable:
+    """Lay probabilities and gold labels out as the one table every analysis reads."""
+    labels = tuple(labels)
+    pred_idx = probs.argmax(axis=1)
+    frame = pd.DataFrame(
+        {
+            "text": list(texts),
+            "gold": [labels[i] for i in gold_idx],
+            "pred": [labels[i] for i in pred_idx],
+            "confidence": probs.max(axis=1).astype(float),
+            "correct": pred_idx == gold_idx,
+            "n_tokens": n_tokens,
+            "truncated": truncated,
+        }
+    )
+    for c, label in enumerate(labels):
+        frame[f"p_{label}"] = probs[:, c].astype(float)
+    metadata = dict(metadata or {})
+    for column, values in metadata.items():
+        frame[column] = list(values)
+    return PredictionTable(
+        checkpoint_name=checkpoint_name,
+        fingerprint=fingerprint,
+        data_name=data_name,
+        data_fingerprint=data_fingerprint,
+        labels=labels,
+        probs=probs,
+        gold_idx=gold_idx,
+        frame=frame,
+        metadata=tuple(metadata),
+    )
+
+
 def predict_table(
     predictor: Predictor,
     evalset: EvalSet,
@@ -48,35 +94,20 @@ def predict_table(
     progress: Progress | None = None,
 ) -> PredictionTable:
     """Score every example once (the inference layer dedups and caches) and lay the result out as a table."""
-    labels = predictor.labels
-    gold_idx = align_labels(evalset, labels, label_mapping)
+    gold_idx = align_labels(evalset, predictor.labels, label_mapping)
     texts = evalset.texts
     probs = predictor.predict_proba(texts, progress=progress)
     n_tokens = predictor.token_counts(texts)
-    pred_idx = probs.argmax(axis=1)
-    frame = pd.DataFrame(
-        {
-            "text": texts,
-            "gold": [labels[i] for i in gold_idx],
-            "pred": [labels[i] for i in pred_idx],
-            "confidence": probs.max(axis=1).astype(float),
-            "correct": pred_idx == gold_idx,
-            "n_tokens": n_tokens,
-            "truncated": n_tokens > predictor.max_length,
-        }
-    )
-    for c, label in enumerate(labels):
-        frame[f"p_{label}"] = probs[:, c].astype(float)
-    for column in evalset.metadata:
-        frame[column] = evalset.frame[column].to_numpy()
-    return PredictionTable(
+    return build_table(
         checkpoint_name=predictor.ref.name,
         fingerprint=predictor.ref.fingerprint,
         data_name=evalset.name,
         data_fingerprint=evalset.fingerprint,
-        labels=labels,
+        labels=predictor.labels,
         probs=probs,
         gold_idx=gold_idx,
-        frame=frame,
-        metadata=evalset.metadata,
+        texts=texts,
+        n_tokens=n_tokens,
+        truncated=n_tokens > predictor.max_length,
+        metadata={column: evalset.frame[column].to_numpy() for column in evalset.metadata},
     )

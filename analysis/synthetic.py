@@ -5,9 +5,8 @@ import hashlib
 from typing import Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 
-from analysis.predictions import PredictionTable
+from analysis.predictions import PredictionTable, build_table
 
 
 def table_from_arrays(
@@ -33,27 +32,9 @@ def table_from_arrays(
     if probs.shape != (n, len(labels)):
         raise ValueError(f"probs must have shape ({n}, {len(labels)}), got {probs.shape}")
     texts = list(texts) if texts is not None else [f"example {i}" for i in range(n)]
-    pred_idx = probs.argmax(axis=1)
-    n_tokens = np.array([len(t.split()) for t in texts], dtype=int)
-    frame = pd.DataFrame(
-        {
-            "text": texts,
-            "gold": [labels[i] for i in gold_idx],
-            "pred": [labels[i] for i in pred_idx],
-            "confidence": probs.max(axis=1).astype(float),
-            "correct": pred_idx == gold_idx,
-            "n_tokens": n_tokens,
-            "truncated": np.zeros(n, dtype=bool),
-        }
-    )
-    for c, label in enumerate(labels):
-        frame[f"p_{label}"] = probs[:, c].astype(float)
-    metadata = dict(metadata or {})
-    for column, values in metadata.items():
-        frame[column] = list(values)
     if data_fingerprint is None:
         data_fingerprint = hashlib.sha256("\0".join(texts).encode() + gold_idx.tobytes()).hexdigest()
-    return PredictionTable(
+    return build_table(
         checkpoint_name=checkpoint_name,
         fingerprint=hashlib.sha256(checkpoint_name.encode() + probs.tobytes()).hexdigest(),
         data_name=data_name,
@@ -61,8 +42,10 @@ def table_from_arrays(
         labels=labels,
         probs=probs,
         gold_idx=gold_idx,
-        frame=frame,
-        metadata=tuple(metadata),
+        texts=texts,
+        n_tokens=np.array([len(t.split()) for t in texts], dtype=int),
+        truncated=np.zeros(n, dtype=bool),
+        metadata=metadata,
     )
 
 
