@@ -80,16 +80,23 @@ def browser_page(width: int = 1280, height: int = 800):
             browser.close()
 
 
+IDLE = """() => { const app = document.querySelector('[data-testid="stApp"]');
+                   return app && app.getAttribute('data-test-script-state') === 'notRunning'
+                       && !document.querySelector('[data-testid="stStatusWidget"]'); }"""
+
+
 def wait_for_app(page, timeout: float = 900_000) -> None:
-    """Wait until Streamlit has finished running the script (no 'running' status widget)."""
+    """Wait until Streamlit has run the script to the end and stays idle.
+
+    'notRunning' only: before the first run the state is 'initial', which is not 'running' either, and a page read
+    then is half drawn. Idle must hold across a short pause, as a rerun (a fragment, a query-param write) can follow.
+    """
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
-    page.wait_for_function(
-        """() => { const app = document.querySelector('[data-testid="stApp"]');
-                   return app && app.getAttribute('data-test-script-state') !== 'running'
-                       && !document.querySelector('[data-testid="stStatusWidget"]'); }""",
-        timeout=timeout,
-    )
-    page.wait_for_timeout(500)
+    while True:
+        page.wait_for_function(IDLE, timeout=timeout)
+        page.wait_for_timeout(500)
+        if page.evaluate(IDLE):
+            return
 
 
 def screenshot(page, name: str) -> Path:

@@ -69,6 +69,7 @@ def test_select_a_misclassified_example_and_see_its_explanation(app_url):
 def test_compare_lists_flipped_examples(app_url):
     with browser_page() as page:
         open_page(page, app_url, "compare")
+        page.wait_for_selector("text=Flipped examples")
         body = page.inner_text("body")
         assert "McNemar" in body or "mcnemar" in body.lower()
         assert "fixed" in body.lower() and "broken" in body.lower()
