@@ -9,9 +9,11 @@ On the first --n texts of the demo test set with the demo "after" checkpoint it 
 2. our LIME (`explain_text(..., "lime")`) vs plain `LimeTextExplainer` whose classifier function calls
    `transformers.pipeline(..., batch_size=32)`, same num_samples and seed;
 3. each of ours vs the bare cost of the forward passes it needed: the texts ours actually forwarded
-   (cache misses) x their per-text cost at the best batch size. The best batch size is picked first
-   on a sample of such texts; the per-text cost is re-timed right after each explanation on (a
-   random sample of up to --bare-per-text of) the very texts it forwarded, so it sees the same load.
+   (cache misses) x their per-text cost at the best batch size, running the model's full forward
+   (a Predictor with `first_token=False`, so the last layer computes every position, as the
+   library does). The best batch size is picked first on a sample of such texts; the per-text cost
+   is re-timed right after each explanation on (a random sample of up to --bare-per-text of) the
+   very texts it forwarded, so it sees the same load.
 
 Ours, bare and the baseline alternate text by text so that load from other processes hits all alike.
 Both start warm (one explanation each on another text first: numba JIT, torch, tokenizer).
@@ -136,17 +138,17 @@ class Side:
         self.requested = self.forwarded = 0
 
 
-def calibrate(predictor, explain, args, rng):
+def calibrate(predictor, bare, explain, args, rng):
     """Warm both sides up on a spare text, then find the best batch size on the texts ours forwarded."""
     cache = RecordingCache()
     predictor.cache = cache
     explain()
     sample = rng.sample(cache.forwarded, min(args.bare_sample, len(cache.forwarded)))
-    costs = per_text_cost(predictor, sample)
+    costs = per_text_cost(bare, sample)
     return costs, min(costs, key=costs.get)
 
 
-def run_shap(predictor, texts, warm_text, args, rng):
+def run_shap(predictor, bare, texts, warm_text, args, rng):
     import shap
     import transformers
 
@@ -156,7 +158,7 @@ def run_shap(predictor, texts, warm_text, args, rng):
     pipe = transformers.pipeline("text-classification", model=str(args.model), top_k=None, device="cpu")
     docs_explainer = shap.Explainer(pipe)  # as SHAP's docs do it
     docs_explainer([warm_text], max_evals=args.max_evals, silent=True)
-    costs, best = calibrate(predictor, lambda: explain_text(predictor, warm_text, "shap", max_evals=args.max_evals, seed=args.seed), args, rng)
+    costs, best = calibrate(predictor, bare, lambda: explain_text(predictor, warm_text, "shap", max_evals=args.max_evals, seed=args.seed), args, rng)
     rounds = right_size(predictor, best, args)
 
     side = Side()
@@ -171,7 +173,7 @@ def run_shap(predictor, texts, warm_text, args, rng):
         side.ours += time.perf_counter() - t
         side.requested += att.n_model_calls
         side.forwarded += len(cache.forwarded)
-        side.bare += bare_seconds(predictor, cache.forwarded, best, args, rng)
+        side.bare += bare_seconds(bare, cache.forwarded, best, args, rng)
         t = time.perf_counter()
         exp = docs_explainer([text], max_evals=args.max_evals, silent=True)
         side.baseline += time.perf_counter() - t
@@ -185,7 +187,7 @@ def run_shap(predictor, texts, warm_text, args, rng):
     return side, costs, best, extra
 
 
-def run_lime(predictor, texts, warm_text, args, rng):
+def run_lime(predictor, bare, texts, warm_text, args, rng):
     import transformers
     from lime.lime_text import LimeTextExplainer
 
@@ -205,7 +207,7 @@ def run_lime(predictor, texts, warm_text, args, rng):
         return explainer.explain_instance(text, classifier_fn, num_features=n, num_samples=args.num_samples, labels=range(len(labels)))
 
     plain(warm_text)
-    costs, best = calibrate(predictor, lambda: explain_text(predictor, warm_text, "lime", num_samples=args.num_samples, seed=args.seed), args, rng)
+    costs, best = calibrate(predictor, bare, lambda: explain_text(predictor, warm_text, "lime", num_samples=args.num_samples, seed=args.seed), args, rng)
     right_size(predictor, best, args)
 
     side = Side()
@@ -220,7 +222,7 @@ def run_lime(predictor, texts, warm_text, args, rng):
         side.ours += time.perf_counter() - t
         side.requested += att.n_model_calls
         side.forwarded += len(cache.forwarded)
-        side.bare += bare_seconds(predictor, cache.forwarded, best, args, rng)
+        side.bare += bare_seconds(bare, cache.forwarded, best, args, rng)
         t = time.perf_counter()
         exp = plain(text)
         side.baseline += time.perf_counter() - t
@@ -248,11 +250,12 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     predictor = Predictor(str(args.model), device="cpu")
+    bare = Predictor(str(args.model), device="cpu", first_token=False)
     args.default_batch_size = predictor.batch_size
     n_tokens = predictor.token_counts(texts)
     print(f"model {predictor.ref.name} ({predictor.ref.model_type}, {predictor.ref.short_fingerprint}); {len(texts)} texts, "
           f"{n_tokens.mean():.1f} tokens on average (min {n_tokens.min()}, max {n_tokens.max()}); "
-          f"torch threads {torch.get_num_threads()}, os.cpu_count {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} at start")
+          f"first-token shortcut {'on' if predictor.first_token else 'off'}; torch threads {torch.get_num_threads()}, os.cpu_count {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} at start")
     results = {"model": str(args.model), "n_texts": len(texts), "max_evals": args.max_evals, "num_samples": args.num_samples,
                "predictor_batch_size": predictor.batch_size, "load_average_start": os.getloadavg()[0]}
     rng = random.Random(args.seed)
@@ -260,10 +263,10 @@ def main(argv=None) -> int:
     for method in args.methods:
         started = time.perf_counter()
         if method == "shap":
-            side, costs, best, extra = run_shap(predictor, texts, warm_text, args, rng)
+            side, costs, best, extra = run_shap(predictor, bare, texts, warm_text, args, rng)
             baseline = f"shap.Explainer(pipeline), max_evals={args.max_evals}"
         else:
-            side, costs, best, extra = run_lime(predictor, texts, warm_text, args, rng)
+            side, costs, best, extra = run_lime(predictor, bare, texts, warm_text, args, rng)
             baseline = f"LimeTextExplainer + pipeline(batch_size=32), num_samples={args.num_samples}"
         r = dict(
             ours_seconds=side.ours, baseline_seconds=side.baseline, bare_seconds=side.bare, requested=side.requested,

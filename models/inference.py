@@ -1,12 +1,14 @@
 """The shared inference layer: the only place in Veredicto that runs a model.
 
 `Predictor.predict_proba` is batched, sorted by token length to cut padding,
-runs under `torch.inference_mode()`, is safe to call from several Streamlit
+runs under `torch.inference_mode()`, skips the last layer's work on positions
+a BERT-style head never reads (`models.first_token`), is safe to call from several Streamlit
 sessions at once, and remembers probabilities in a bounded cache keyed by
 (checkpoint fingerprint, text), so asking twice costs one forward pass.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ import numpy as np
 
 from models.checkpoints import CheckpointRef, inspect_checkpoint, load_checkpoint
 from models.errors import DataError
+from models.first_token import first_token_layer, first_token_only
 
 Progress = Callable[[int, int], None]
 
@@ -88,7 +91,9 @@ class Predictor:
         device: str | None = None,
         batch_size: int = 32,
         cache: ProbabilityCache | None = None,
+        first_token: bool = True,
     ):
+        """`first_token=False` always runs the full last layer (the benchmark's bare forward does)."""
         self.ref = checkpoint if isinstance(checkpoint, CheckpointRef) else inspect_checkpoint(checkpoint)
         self.device = device or pick_device()
         self.model, self.tokenizer = load_checkpoint(self.ref, self.device)
@@ -96,6 +101,12 @@ class Predictor:
         self.cache = SHARED_CACHE if cache is None else cache
         self.stats = InferenceStats()
         self._lock = threading.RLock()  # fast tokenizers raise "Already borrowed" when shared unguarded
+        self._first_token_layer = first_token_layer(self.model, self.tokenizer, self.device) if first_token else None
+
+    @property
+    def first_token(self) -> bool:
+        """Whether class probabilities skip the last layer's unread positions (checked exact at load)."""
+        return self._first_token_layer is not None
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -138,7 +149,8 @@ class Predictor:
     def _probabilities(self, input_ids, mask):
         import torch
 
-        logits = self.model(input_ids=input_ids, attention_mask=mask).logits
+        with first_token_only(self._first_token_layer) if self.first_token else contextlib.nullcontext():
+            logits = self.model(input_ids=input_ids, attention_mask=mask).logits
         return torch.softmax(logits.float(), dim=-1)
 
     def _mean_pooled(self, input_ids, mask):
