@@ -1,4 +1,4 @@
-"""Shared set-up for the Errors and Compare AppTest tests: two tiny checkpoints and a small CSV with metadata."""
+"""Shared set-up for the pages' AppTest tests: two tiny checkpoints, a small CSV with metadata, opening a page."""
 from __future__ import annotations
 
 import shutil
@@ -30,22 +30,39 @@ def build_fixture(root: Path) -> dict:
     return {"checkpoints": ckpts, "single": single, "data": data, "frame": pd.DataFrame(rows)}
 
 
-def app_test(env: dict, monkeypatch, page: str, single: bool = False):
-    """AppTest on app.py pointed at the fixture, switched to `page`; `single`: a folder with only the baseline checkpoint.
+SMALL_BUDGET = {"VEREDICTO_SHAP_MAX_EVALS": "64", "VEREDICTO_LIME_SAMPLES": "100"}  # layout and data, not explanation quality
 
-    (After `switch_page`, AppTest no longer exposes the sidebar's widgets, so the number of checkpoints
-    is chosen through the folder rather than the multiselect.)
+
+def demo_env(cache: Path) -> dict:
+    """The bundled sentiment demo as an `app_test` env, attributions cached under `cache`; skips when it is not built."""
+    import pytest
+
+    from training.demo import default_demo_dir, demo_paths
+
+    paths = demo_paths(default_demo_dir())
+    if not (paths.manifest.is_file() and paths.before.is_dir() and paths.after.is_dir() and paths.test_data.is_file()):
+        pytest.skip("the demo is not built; run `veredicto demo` first")
+    return {"checkpoints": paths.checkpoints, "data": paths.test_data, "cache": cache}
+
+
+def app_test(env: dict, monkeypatch, page: str, *, checkpoints: str = "checkpoints", budget: dict | None = None, query: dict | None = None,
+             timeout: float = 300):
+    """AppTest on app.py pointed at the fixture `env`, switched to `page` with `query` as the URL's query string.
+
+    `checkpoints` names the folder in `env` to load ("single": only the baseline). After `switch_page`, AppTest
+    no longer exposes the sidebar's widgets, so the number of checkpoints is chosen through the folder.
     """
     from streamlit.testing.v1 import AppTest
 
-    monkeypatch.setenv("VEREDICTO_CHECKPOINTS", str(env["single" if single else "checkpoints"]))
+    monkeypatch.setenv("VEREDICTO_CHECKPOINTS", str(env[checkpoints]))
     monkeypatch.setenv("VEREDICTO_DATA", str(env["data"]))
     monkeypatch.setenv("VEREDICTO_CACHE_DIR", str(env.get("cache") or Path(env["data"]).parent / "attribution-cache"))
-    monkeypatch.setenv("VEREDICTO_SHAP_MAX_EVALS", "64")  # small budgets: these tests check layout and data, not explanation quality
-    monkeypatch.setenv("VEREDICTO_LIME_SAMPLES", "100")
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
+    for name, value in {**SMALL_BUDGET, **(budget or {})}.items():
+        monkeypatch.setenv(name, value)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
     at.run()
     at.switch_page(page)
+    at.query_params.update(query or {})
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     return at

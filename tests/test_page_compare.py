@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from analysis_pages_support import LABELS, app_test, build_fixture, dataframe, predictions, select_row
+from analysis_pages_support import LABELS, app_test, build_fixture, dataframe, demo_env, predictions, select_row
 
 PAGE = "pages/compare.py"
 
@@ -35,7 +35,7 @@ def page(env, truth):
 
 
 def test_one_checkpoint_says_how_to_choose_a_second(env, monkeypatch):
-    at = app_test(env, monkeypatch, PAGE, single=True)
+    at = app_test(env, monkeypatch, PAGE, checkpoints="single")
     (info,) = at.info
     assert "Compare needs two checkpoints; only **tiny-before** is chosen" in info.value
     assert "Compare up to two (baseline first)" in info.value
@@ -128,12 +128,7 @@ def test_selecting_a_flip_shows_both_explanations_and_their_difference(page, tru
 
 @pytest.mark.demo
 def test_compare_page_on_the_demo(monkeypatch, tmp_path):
-    from training.demo import default_demo_dir, demo_paths
-
-    paths = demo_paths(default_demo_dir())
-    if not (paths.manifest.is_file() and paths.before.is_dir() and paths.after.is_dir() and paths.test_data.is_file()):
-        pytest.skip("the demo is not built; run `veredicto demo` first")
-    at = app_test({"checkpoints": paths.checkpoints, "data": paths.test_data, "cache": tmp_path}, monkeypatch, PAGE)
+    at = app_test(demo_env(tmp_path), monkeypatch, PAGE)
     names = [m.label for m in at.metric]
     assert names == ["Accuracy (candidate)", "Macro-F1 (candidate)", "Fixed", "Broken"]
     assert dataframe(at, "compare-flips-").value["status"].isin(["fixed", "broken", "changed, still wrong"]).all()

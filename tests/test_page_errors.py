@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import confusion_matrix
 
-from analysis_pages_support import LABELS, app_test, build_fixture, dataframe, predictions, select_row
+from analysis_pages_support import LABELS, app_test, build_fixture, dataframe, demo_env, predictions, select_row
 
 PAGE = "pages/errors.py"
 
@@ -121,7 +121,7 @@ def test_reliability_diagram_reports_the_ece(env, truth, monkeypatch):
 
 
 def test_with_one_checkpoint_there_is_no_checkpoint_switch(env, monkeypatch):
-    at = app_test(env, monkeypatch, PAGE, single=True)
+    at = app_test(env, monkeypatch, PAGE, checkpoints="single")
     assert not [r for r in at.radio if r.label == "Checkpoint"]
     assert "Where **tiny-before** goes wrong" in at.caption[0].value
     assert len(chart(at, "errors-cm-")["data"][0]["x"]) == 4
@@ -129,14 +129,9 @@ def test_with_one_checkpoint_there_is_no_checkpoint_switch(env, monkeypatch):
 
 @pytest.mark.demo
 def test_errors_page_on_the_demo(monkeypatch, tmp_path):
-    from training.demo import default_demo_dir, demo_paths
-
-    paths = demo_paths(default_demo_dir())
-    if not (paths.manifest.is_file() and paths.before.is_dir() and paths.after.is_dir() and paths.test_data.is_file()):
-        pytest.skip("the demo is not built; run `veredicto demo` first")
     import pandas as pd
 
-    env = {"checkpoints": paths.checkpoints, "data": paths.test_data, "cache": tmp_path}
+    env = demo_env(tmp_path)
     at = app_test(env, monkeypatch, PAGE)
     (trace,) = chart(at, "errors-cm-")["data"]
-    assert len(trace["x"]) == 4 and sum(int(t.replace(",", "")) for t in trace["text"]) == len(pd.read_csv(paths.test_data))
+    assert len(trace["x"]) == 4 and sum(int(t.replace(",", "")) for t in trace["text"]) == len(pd.read_csv(env["data"]))

@@ -10,7 +10,7 @@ import pytest
 from analysis.browse import ExampleFilter, browse_examples, choose_example, class_from_query, default_example, example_from_query, position_of
 from analysis.predictions import predict_table
 from analysis.selection import selected_index
-from analysis_pages_support import LABELS, ROOT, build_fixture, dataframe, select_row
+from analysis_pages_support import LABELS, app_test, build_fixture, dataframe, demo_env, select_row
 from attr_factory import plotly_values
 from explain.cache import AttributionCache
 
@@ -101,20 +101,7 @@ def truth(env):
 
 def open_page(env, monkeypatch, **query):
     """Explore on the two-checkpoint fixture, opened with `query` as the URL's query string."""
-    from streamlit.testing.v1 import AppTest
-
-    monkeypatch.setenv("VEREDICTO_CHECKPOINTS", str(env["checkpoints"]))
-    monkeypatch.setenv("VEREDICTO_DATA", str(env["data"]))
-    monkeypatch.setenv("VEREDICTO_CACHE_DIR", str(env["checkpoints"].parent / "explore-cache"))
-    for name, value in BUDGET.items():
-        monkeypatch.setenv(name, value)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
-    at.run()
-    at.switch_page(PAGE)
-    at.query_params.update(query)
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
+    return app_test({**env, "cache": env["checkpoints"].parent / "explore-cache"}, monkeypatch, PAGE, budget=BUDGET, query=query)
 
 
 def charts(at) -> dict[str, dict]:
@@ -237,26 +224,11 @@ def test_a_bad_link_falls_back_to_the_demo_pick(env, truth, monkeypatch):
 
 @pytest.mark.demo
 def test_explore_on_the_demo_opens_on_a_confident_mistake(monkeypatch, tmp_path):
-    from training.demo import default_demo_dir, demo_paths
-
-    paths = demo_paths(default_demo_dir())
-    if not (paths.manifest.is_file() and paths.before.is_dir() and paths.after.is_dir() and paths.test_data.is_file()):
-        pytest.skip("the demo is not built; run `veredicto demo` first")
-    monkeypatch.setenv("VEREDICTO_CHECKPOINTS", str(paths.checkpoints))
-    monkeypatch.setenv("VEREDICTO_DATA", str(paths.test_data))
-    monkeypatch.setenv("VEREDICTO_CACHE_DIR", str(tmp_path))
-    for name, value in BUDGET.items():
-        monkeypatch.setenv(name, value)
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
-    at.run()
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
+    env = demo_env(tmp_path)
+    at = app_test(env, monkeypatch, PAGE, budget=BUDGET, timeout=600)
     example = int(at.query_params["example"])
     assert [s.value for s in at.subheader] == [f"Example {example}"]
     assert any("most confident mistake" in i.value for i in at.info)
-    assert len(dataframe(at, "explore_table_").value) == len(pd.read_csv(paths.test_data))
+    assert len(dataframe(at, "explore_table_").value) == len(pd.read_csv(env["data"]))
     titles = list(charts(at))
     assert any(t.startswith("SHAP — why") for t in titles) and any(t.startswith("LIME — why") for t in titles)

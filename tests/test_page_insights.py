@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from analysis_pages_support import ROOT, build_fixture, dataframe, select_row
+from analysis_pages_support import app_test, build_fixture, dataframe, demo_env, select_row
 from attr_factory import plotly_values
 from explain.global_importance import global_importance, sample_indices
 
@@ -21,19 +21,7 @@ def env(tmp_path_factory):
 
 
 def open_page(env, monkeypatch, cache_name="insights-cache"):
-    from streamlit.testing.v1 import AppTest
-
-    monkeypatch.setenv("VEREDICTO_CHECKPOINTS", str(env["checkpoints"]))
-    monkeypatch.setenv("VEREDICTO_DATA", str(env["data"]))
-    monkeypatch.setenv("VEREDICTO_CACHE_DIR", str(env["checkpoints"].parent / cache_name))
-    for name, value in BUDGET.items():
-        monkeypatch.setenv(name, value)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
-    at.run()
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
+    return app_test({**env, "cache": env["checkpoints"].parent / cache_name}, monkeypatch, PAGE, budget=BUDGET)
 
 
 def rerun(at):
@@ -168,22 +156,7 @@ def test_shap_sample_computes_and_aggregates(env, monkeypatch):
 
 @pytest.mark.demo
 def test_insights_on_the_demo_shows_words_per_class(monkeypatch, tmp_path):
-    from training.demo import default_demo_dir, demo_paths
-
-    paths = demo_paths(default_demo_dir())
-    if not (paths.manifest.is_file() and paths.before.is_dir() and paths.after.is_dir() and paths.test_data.is_file()):
-        pytest.skip("the demo is not built; run `veredicto demo` first")
-    from streamlit.testing.v1 import AppTest
-
-    monkeypatch.setenv("VEREDICTO_CHECKPOINTS", str(paths.checkpoints))
-    monkeypatch.setenv("VEREDICTO_DATA", str(paths.test_data))
-    monkeypatch.setenv("VEREDICTO_CACHE_DIR", str(tmp_path))
-    for name, value in BUDGET.items():
-        monkeypatch.setenv(name, value)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=900)
-    at.run()
-    at.switch_page(PAGE)
-    at.run()
+    at = app_test(demo_env(tmp_path), monkeypatch, PAGE, budget=BUDGET, timeout=900)
     at.radio(key="insights_method").set_value("lime")
     at.slider(key="insights_size").set_value(20)
     rerun(at)

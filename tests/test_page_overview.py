@@ -41,7 +41,7 @@ def test_class_balance_counts_gold_and_predictions(env, monkeypatch):
 def test_try_a_sentence_predicts_and_explains(env, monkeypatch):
     monkeypatch.setenv("VEREDICTO_SHAP_MAX_EVALS", "40")
     monkeypatch.setenv("VEREDICTO_LIME_SAMPLES", "40")
-    at = app_test(env, monkeypatch, "pages/overview.py", single=True)
+    at = app_test(env, monkeypatch, "pages/overview.py", checkpoints="single")
     at.text_area[0].input("the film was good").run()
     assert not at.exception, [e.message for e in at.exception]
     from models import Predictor

@@ -13,11 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis_pages_support import app_test, dataframe
 from test_probes_models import make_invariant_checkpoint, make_keyword_checkpoint
 
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
 PAGE = "pages/robustness.py"
 DUPLICATE = "the acting was wonderful and the story was fun"
 
@@ -42,24 +40,7 @@ def env(tmp_path_factory):
 
 
 def open_page(env, monkeypatch, checkpoints: str = "checkpoints"):
-    from streamlit.testing.v1 import AppTest
-
-    monkeypatch.setenv("VEREDICTO_CHECKPOINTS", str(env[checkpoints]))
-    monkeypatch.setenv("VEREDICTO_DATA", str(env["data"]))
-    monkeypatch.setenv("VEREDICTO_CACHE_DIR", str(env["cache"]))
-    monkeypatch.setenv("VEREDICTO_SHAP_MAX_EVALS", "40")
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
-    at.run()
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
-
-
-def frame_of(at, key_prefix: str):
-    found = [d for d in at.dataframe if d.key and d.key.startswith(key_prefix)]
-    assert found, f"no dataframe {key_prefix}…; keys: {[d.key for d in at.dataframe]}"
-    return found[0]
+    return app_test(env, monkeypatch, PAGE, checkpoints=checkpoints, budget={"VEREDICTO_SHAP_MAX_EVALS": "40"})
 
 
 def frame_with(at, column: str) -> pd.DataFrame:
@@ -132,13 +113,13 @@ def test_failing_pairs_and_explaining_the_perturbed_text(env, monkeypatch, truth
     at = open_page(env, monkeypatch)
     button(at, "robustness_run").click().run()
     at.selectbox(key="robustness_failure_test").set_value("names").run()
-    failures = frame_of(at, "robustness-failures-names").value
+    failures = dataframe(at, "robustness-failures-names").value
     expected = truth["kw-after"].result("names").failures_frame()
     assert len(failures) == len(expected) > 0
     assert set(zip(failures["original"], failures["perturbed"])) == set(zip(expected["original"], expected["perturbed"]))
     assert set(failures["pred_before"]) == {"positive"} and set(failures["pred_after"]) == {"negative"}
     assert all("john" in o.lower() and "john" not in p.lower() for o, p in zip(failures["original"], failures["perturbed"]))
-    element = frame_of(at, "robustness-failures-names")
+    element = dataframe(at, "robustness-failures-names")
     at.session_state[element.key] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()
     codes = [c.value for c in at.code]
@@ -180,10 +161,10 @@ def test_embedding_map_selection_filters_the_table_and_neighbours(env, monkeypat
     map_key = "robustness-map-" + inspect_checkpoint(env["checkpoints"] / "kw-before").fingerprint[:12]
     at.session_state[map_key] = {"selection": {"points": [{"curve_number": 0, "point_index": 0, "customdata": 3}, {"curve_number": 1, "point_index": 1, "customdata": 7}], "point_indices": [0, 1], "box": [], "lasso": []}}
     at.run()
-    table = frame_of(at, "robustness-examples-").value
+    table = dataframe(at, "robustness-examples-").value
     assert list(table.index) == [3, 7]
     assert any("selected on the map" in m.value for m in at.markdown)
-    element = frame_of(at, "robustness-examples-")
+    element = dataframe(at, "robustness-examples-")
     at.session_state[element.key] = {"selection": {"rows": [1], "columns": [], "cells": []}}
     at.run()
     near = frame_with(at, "similarity")
