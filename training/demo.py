@@ -84,16 +84,21 @@ def default_demo_dir() -> Path:
 
 def demo_paths(out_dir: str | os.PathLike | None = None) -> DemoPaths:
     root = Path(out_dir).expanduser() if out_dir is not None else default_demo_dir()
+    return task_paths(root, "sentiment", BEFORE_NAME, AFTER_NAME)
+
+
+def task_paths(root: Path, task: str, before: str, after: str) -> DemoPaths:
+    """The layout every demo task shares: checkpoints/<before|after>, data/<task>_<split>.csv, demo.json."""
     checkpoints, data = root / "checkpoints", root / "data"
     return DemoPaths(
         root=root,
         checkpoints=checkpoints,
-        before=checkpoints / BEFORE_NAME,
-        after=checkpoints / AFTER_NAME,
+        before=checkpoints / before,
+        after=checkpoints / after,
         data=data,
-        train_data=split_path(data, "train"),
-        validation_data=split_path(data, "validation"),
-        test_data=split_path(data, "test"),
+        train_data=split_path(data, "train", task),
+        validation_data=split_path(data, "validation", task),
+        test_data=split_path(data, "test", task),
         manifest=root / MANIFEST_NAME,
     )
 

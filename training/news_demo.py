@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -39,36 +38,10 @@ AFTER_TRAIN_LIMIT = 800  # articles the full fine-tune trains on (stratified sub
 AFTER_PARAMS = {"learning_rate": 1e-4, "epochs": 1, "batch_size": 16, "weight_decay": 0.01, "warmup_ratio": 0.1}
 
 
-@dataclass(frozen=True)
-class NewsDemoPaths:
-    root: Path  # <demo dir>/news
-    checkpoints: Path
-    before: Path
-    after: Path
-    data: Path
-    train_data: Path
-    validation_data: Path
-    test_data: Path
-    manifest: Path
-
-
-def news_demo_paths(out_dir: str | os.PathLike | None = None) -> NewsDemoPaths:
+def news_demo_paths(out_dir: str | os.PathLike | None = None) -> demo.DemoPaths:
     """Paths of the news demo inside the demo directory `out_dir` (default: the sentiment demo's directory)."""
-    from training.demo import default_demo_dir
-
-    root = (Path(out_dir).expanduser() if out_dir is not None else default_demo_dir()) / "news"
-    checkpoints, data = root / "checkpoints", root / "data"
-    return NewsDemoPaths(
-        root=root,
-        checkpoints=checkpoints,
-        before=checkpoints / BEFORE_NAME,
-        after=checkpoints / AFTER_NAME,
-        data=data,
-        train_data=news_data.split_path(data, "train"),
-        validation_data=news_data.split_path(data, "validation"),
-        test_data=news_data.split_path(data, "test"),
-        manifest=root / "demo.json",
-    )
+    root = Path(out_dir).expanduser() if out_dir is not None else demo.default_demo_dir()
+    return demo.task_paths(root / "news", news_data.TASK, BEFORE_NAME, AFTER_NAME)
 
 
 def read_news_manifest(out_dir: str | os.PathLike | None = None) -> dict | None:
@@ -107,7 +80,7 @@ def build_news_demo(
         return _build(paths, log, base_dir=base_dir, max_length=max_length, after_train_limit=after_train_limit, after_params=after_params)
 
 
-def _build(paths: NewsDemoPaths, log: Log, *, base_dir, max_length: int, after_train_limit: int | None, after_params: dict | None) -> dict:
+def _build(paths: demo.DemoPaths, log: Log, *, base_dir, max_length: int, after_train_limit: int | None, after_params: dict | None) -> dict:
     import numpy as np
     import torch
     import transformers
