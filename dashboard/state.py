@@ -1,7 +1,9 @@
 """The sidebar (checkpoints + dataset), the cached loaders, and `current_session()` for pages."""
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +12,7 @@ import streamlit as st
 
 from analysis.predictions import PredictionTable, predict_table
 from evaldata.loading import FORMATS, EvalSet, guess_column, load_eval_data, parse_mapping, read_file
+from explain.shap_explainer import warm_up
 from models.checkpoints import CheckpointRef, discover_checkpoints
 from models.errors import VeredictoError
 from models.inference import Predictor
@@ -76,9 +79,24 @@ def _predictor(path: str, fingerprint: str) -> Predictor:
     return Predictor(path)
 
 
+@st.cache_resource
+def _shap_warm_up(_tokenizer) -> threading.Thread:
+    """Once per process, in the background: compile shap's kernels before anyone asks for an explanation."""
+
+    def run():
+        with contextlib.suppress(Exception):  # if it fails, the first explanation compiles them instead
+            warm_up(_tokenizer)
+
+    thread = threading.Thread(target=run, name="shap-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def get_predictor(ref: CheckpointRef) -> Predictor:
     """The one Predictor per checkpoint, shared by every page and every browser session."""
-    return _predictor(str(ref.path), ref.fingerprint)
+    predictor = _predictor(str(ref.path), ref.fingerprint)
+    _shap_warm_up(predictor.tokenizer)
+    return predictor
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -17,6 +17,7 @@ cached: masked strings that repeat cost one forward pass).
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Callable, Sequence
 
 import numpy as np
@@ -33,19 +34,24 @@ DEFAULT_MAX_EVALS = 500  # shap's own default
 DEFAULT_BATCH_SIZE = 64
 
 
+_NUMPY_RANDOM = threading.Lock()  # numpy's global generator is one per process
+
+
 @contextlib.contextmanager
 def seeded_numpy(seed: int):
-    """Seed numpy's global generator and restore it afterwards.
+    """Seed numpy's global generator for the block and restore it afterwards; one block at a time.
 
     shap's partition explainer breaks priority ties with `np.random.randn()`, so a fixed
-    seed makes the order of evaluation (and results under a tight budget) reproducible.
+    seed makes the order of evaluation (and results under a tight budget) reproducible, as long
+    as no other thread (another session's explanation, the warm-up) draws from it meanwhile.
     """
-    state = np.random.get_state()
-    np.random.seed(seed)
-    try:
-        yield
-    finally:
-        np.random.set_state(state)
+    with _NUMPY_RANDOM:
+        state = np.random.get_state()
+        np.random.seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(state)
 
 
 def text_masker(tokenizer):
@@ -141,6 +147,22 @@ def align_to_text(
             rows.append(zero)
             pos = stop
     return tokens, np.array(rows), folded
+
+
+def warm_up(tokenizer) -> None:
+    """Compile shap's numba kernels now rather than in a user's first explanation (about 6 s, once per process).
+
+    No model runs: a constant function is explained on a short text with a copy of `tokenizer`, so the
+    caller's tokenizer stays free for other threads; a real explanation started meanwhile waits for it
+    (both hold numpy's generator) rather than compiling the same kernels a second time.
+    """
+    import copy
+
+    import shap
+
+    explainer = shap.Explainer(lambda batch: np.zeros((len(batch), 2)), text_masker(copy.deepcopy(tokenizer)), algorithm="partition")
+    with seeded_numpy(0):
+        explainer(["compile the kernels first"], max_evals=20, batch_size=DEFAULT_BATCH_SIZE, silent=True)
 
 
 def compute(

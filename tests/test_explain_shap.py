@@ -8,6 +8,7 @@ Tolerances (stated once, used below):
   pipeline (one text at a time, float32 softmax): probabilities differ by ~1e-7, SHAP values by less.
 """
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from explain import Attribution, ExplainError
 from explain.api import explain_text
 from explain.shap_explainer import align_to_text, seeded_numpy, text_masker
 
+ROOT = Path(__file__).resolve().parents[1]
 ADDITIVITY_TOL = 1e-6
 PIPELINE_TOL = 1e-5
 
@@ -220,3 +222,51 @@ def test_bad_settings(tiny_bert_predictor, kwargs, match):
 def test_bytes_text_is_decoded(tiny_bert_predictor):
     att = explain_text(tiny_bert_predictor, "the café was good".encode(), "shap", max_evals=20)
     assert att.text == "the café was good"
+
+
+def test_warm_up_compiles_shaps_kernels_without_a_model(tiny_bert):
+    """In a fresh process: no compiled kernel before, one after; the caller's numpy generator is left as it was."""
+    import subprocess
+    import sys
+
+    code = f"""
+import numpy as np
+from shap.explainers._partition import lower_credit
+from transformers import AutoTokenizer
+from explain.shap_explainer import warm_up
+assert not lower_credit.signatures
+np.random.seed(7); state = np.random.get_state()[1].copy()
+warm_up(AutoTokenizer.from_pretrained({str(tiny_bert)!r}))
+assert lower_credit.signatures, "nothing was compiled"
+assert (np.random.get_state()[1] == state).all(), "the global generator moved"
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_seeded_blocks_take_turns():
+    """Sessions explaining at once (and the warm-up) share numpy's one generator: a seeded block must not be
+    re-seeded by another thread halfway through, so the second block waits until the first is done."""
+    import threading
+    import time
+
+    inside, draws = threading.Event(), []
+
+    def first():
+        with seeded_numpy(1):
+            inside.set()
+            time.sleep(0.3)  # the other thread tries to seed now
+            draws.append(np.random.rand())
+
+    def second():
+        inside.wait(5)
+        with seeded_numpy(2):
+            draws.append("second")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert draws == [np.random.RandomState(1).rand(), "second"]

@@ -104,3 +104,19 @@ def test_replacing_weights_in_place_changes_the_fingerprint_shown(tmp_path, monk
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240).run()  # a new visit; the process-wide caches stay
     captions = " ".join(c.value for c in at.caption)
     assert new in captions and old not in captions
+
+
+def test_loading_a_checkpoint_compiles_shap_in_the_background(tiny_bert, monkeypatch):
+    """The first explanation a user asks for should not wait ~6 s for shap's kernels to compile."""
+    import threading
+
+    from dashboard import state
+    from models.checkpoints import inspect_checkpoint
+
+    called = []
+    monkeypatch.setattr(state, "warm_up", lambda tokenizer: called.append((tokenizer, threading.current_thread().name)))
+    state._shap_warm_up.clear()
+    predictor = state.get_predictor(inspect_checkpoint(tiny_bert))
+    state._shap_warm_up(None).join(30)  # the thread the first load started (cached once per process)
+    assert called == [(predictor.tokenizer, "shap-warm-up")]
+    state._shap_warm_up.clear()
