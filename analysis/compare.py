@@ -176,6 +176,23 @@ def _f1_from_weights(weights: np.ndarray, onehot_gold: np.ndarray, onehot_pred: 
     return f1, macro
 
 
+def _resampled_counts(code: np.ndarray, n_groups: int, n_boot: int, seed: int):
+    """Bootstrap resamples of the examples as counts per group: yields (start, stop, counts (stop-start, n_groups)).
+
+    `code[i]` is example i's group. Drawn in chunks so memory stays bounded; one generator, so the
+    draws are the same whoever consumes them.
+    """
+    rng = np.random.default_rng(seed)
+    n = len(code)
+    chunk = max(1, min(n_boot, 4_000_000 // n))
+    for start in range(0, n_boot, chunk):
+        stop = min(n_boot, start + chunk)
+        rows = stop - start
+        draws = code[rng.integers(0, n, size=(rows, n))]
+        draws += (np.arange(rows) * n_groups)[:, None]
+        yield start, stop, np.bincount(draws.ravel(), minlength=rows * n_groups).reshape(rows, n_groups).astype(float)
+
+
 def paired_bootstrap(gold, pred_before, pred_after, n_labels: int, n_boot: int = 2000, seed: int = 0) -> BootstrapResult:
     """Resample examples with replacement `n_boot` times (the same resample for both checkpoints).
 
@@ -187,32 +204,36 @@ def paired_bootstrap(gold, pred_before, pred_after, n_labels: int, n_boot: int =
     gold = np.asarray(gold, dtype=int)
     pb = np.asarray(pred_before, dtype=int)
     pa = np.asarray(pred_after, dtype=int)
-    n = len(gold)
-    if n == 0:
+    if len(gold) == 0:
         raise ValueError("Cannot bootstrap an empty evaluation set")
-    rng = np.random.default_rng(seed)
     triples, code = np.unique(np.stack([gold, pb, pa], axis=1), axis=0, return_inverse=True)
-    code = code.ravel()
-    c = len(triples)
     eye = np.eye(n_labels)
     g1, b1, a1 = eye[triples[:, 0]], eye[triples[:, 1]], eye[triples[:, 2]]
     diff_correct = (triples[:, 2] == triples[:, 0]).astype(float) - (triples[:, 1] == triples[:, 0]).astype(float)
     acc = np.empty(n_boot)
     macro = np.empty(n_boot)
     f1 = np.empty((n_boot, n_labels))
-    chunk = max(1, min(n_boot, 4_000_000 // n))
-    for start in range(0, n_boot, chunk):
-        stop = min(n_boot, start + chunk)
-        rows = stop - start
-        draws = code[rng.integers(0, n, size=(rows, n))]
-        draws += (np.arange(rows) * c)[:, None]
-        counts = np.bincount(draws.ravel(), minlength=rows * c).reshape(rows, c).astype(float)
-        acc[start:stop] = counts @ diff_correct / n
+    for start, stop, counts in _resampled_counts(code.ravel(), len(triples), n_boot, seed):
+        acc[start:stop] = counts @ diff_correct / len(gold)
         f1_b, macro_b = _f1_from_weights(counts, g1, b1)
         f1_a, macro_a = _f1_from_weights(counts, g1, a1)
         f1[start:stop] = f1_a - f1_b
         macro[start:stop] = macro_a - macro_b
     return BootstrapResult(acc, macro, f1, n_boot, seed)
+
+
+def macro_f1_interval(gold, pred, n_labels: int, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of one checkpoint's macro-F1 (examples resampled with replacement)."""
+    gold = np.asarray(gold, dtype=int)
+    if len(gold) == 0:
+        raise ValueError("Cannot bootstrap an empty evaluation set")
+    pairs, code = np.unique(np.stack([gold, np.asarray(pred, dtype=int)], axis=1), axis=0, return_inverse=True)
+    eye = np.eye(n_labels)
+    macro = np.concatenate([
+        _f1_from_weights(counts, eye[pairs[:, 0]], eye[pairs[:, 1]])[1] for _, _, counts in _resampled_counts(code.ravel(), len(pairs), n_boot, seed)
+    ])
+    alpha = (1 - level) / 2
+    return float(np.quantile(macro, alpha)), float(np.quantile(macro, 1 - alpha))
 
 
 # --- the comparison -----------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """One checkpoint's predictions on one evaluation set, as a table every analysis reads."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -27,6 +28,11 @@ class PredictionTable:
     gold_idx: np.ndarray
     frame: pd.DataFrame
     metadata: tuple[str, ...]
+
+    @property
+    def cache_key(self) -> str:
+        """Identifies the table for Streamlit's caches: checkpoint, data and the gold labels (a column mapping changes them)."""
+        return f"{self.fingerprint}:{self.data_fingerprint}:{hashlib.sha1(self.gold_idx.tobytes()).hexdigest()}"
 
     @property
     def pred_idx(self) -> np.ndarray:

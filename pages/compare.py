@@ -1,7 +1,6 @@
 """Compare: is the fine-tuned checkpoint better than the baseline on the same data — and where did it get worse?"""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pandas as pd
@@ -23,10 +22,6 @@ from training.provenance import load_provenance
 EXPLORE_PAGE = "pages/explore.py"
 N_BOOT = 2000
 SEED = 0
-
-
-def table_key(table: PredictionTable) -> str:
-    return f"{table.fingerprint}:{table.data_fingerprint}:{hashlib.sha1(table.gold_idx.tobytes()).hexdigest()}"
 
 
 @st.cache_data(show_spinner="Bootstrapping confidence intervals…", max_entries=16)
@@ -66,7 +61,7 @@ if len(session.checkpoints) < 2:
 
 before_ref, after_ref = session.checkpoints[0], session.checkpoints[-1]
 before, after = tables(session)
-key = table_key(before) + "|" + table_key(after)
+key = before.cache_key + "|" + after.cache_key
 try:
     comp = comparison_for(before, after, key, N_BOOT, SEED)
 except VeredictoError as exc:

@@ -35,10 +35,6 @@ TOP_VALUES = 40  # categorical slices: this many most frequent values, the rest 
 
 # --- cached computations (keyed by fingerprints; the table itself is not hashed) ------------------------------
 
-def table_key(table: PredictionTable) -> str:
-    return f"{table.fingerprint}:{table.data_fingerprint}:{hashlib.sha1(table.gold_idx.tobytes()).hexdigest()}"
-
-
 @st.cache_data(show_spinner=False, max_entries=128)
 def slices_for(_table: PredictionTable, key: str, kind: str, column: str = "", keywords: tuple[str, ...] = (), bins: int = 4, whole_word: bool = True):
     if kind == "metadata":
@@ -182,7 +178,7 @@ if len(table_list) > 1:
     table = table_list[names.index(choice)]
 else:
     table = table_list[0]
-key = table_key(table)
+key = table.cache_key
 labels = table.labels
 st.caption(f"Where **{table.checkpoint_name}** goes wrong on **{table.data_name}**, and whether its confidence can be trusted.")
 

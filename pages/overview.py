@@ -3,10 +3,22 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from analysis.compare import macro_f1_interval
 from analysis.figures import class_balance_figure
 from analysis.metrics import classification_metrics
+from analysis.slices import wilson_interval
 from dashboard.state import current_session, get_predictor, tables
 from dashboard.explanations import METHODS, get_attribution, method_column
+
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def headline(_table, key: str):
+    """Metrics and 95% intervals (accuracy: Wilson; macro-F1: bootstrap) of one prediction table."""
+    metrics = classification_metrics(_table.gold_idx, _table.pred_idx, _table.labels)
+    correct = int(np.sum(_table.correct))
+    return metrics, wilson_interval(correct, len(_table)), macro_f1_interval(_table.gold_idx, _table.pred_idx, len(_table.labels))
+
 
 session = current_session()
 st.title("Overview")
@@ -36,14 +48,15 @@ with right:
 st.subheader("Headline metrics")
 columns = st.columns(len(table_list))
 for column, ref, table in zip(columns, session.checkpoints, table_list):
-    metrics = classification_metrics(table.gold_idx, table.pred_idx, table.labels)
+    metrics, (acc_lo, acc_hi), (f1_lo, f1_hi) = headline(table, table.cache_key)
     with column:
         role = "" if len(table_list) == 1 else (" (baseline)" if ref is session.baseline else " (candidate)")
         st.markdown(f"#### {ref.name}{role}")
         st.caption(f"{ref.model_type} · max {ref.max_length} tokens · weights `{ref.short_fingerprint}`")
         a, b = st.columns(2)
-        a.metric("Accuracy", f"{metrics.accuracy:.1%}")
-        b.metric("Macro-F1", f"{metrics.macro_f1:.3f}")
+        a.metric("Accuracy", f"{metrics.accuracy:.1%}", help="Share of examples whose prediction matches the gold label")
+        b.metric("Macro-F1", f"{metrics.macro_f1:.3f}", help="F1 averaged over classes, each class counting the same")
+        st.caption(f"95% intervals: accuracy {acc_lo:.1%}–{acc_hi:.1%} (Wilson), macro-F1 {f1_lo:.3f}–{f1_hi:.3f} (2,000 bootstrap resamples).")
         st.dataframe(
             metrics.per_class,
             column_config={

@@ -23,7 +23,7 @@ import plotly.graph_objects as go
 from analysis.figures import (
     class_delta_figure, confusion_matrix_figure, metric_delta_figure, reliability_figure, slice_accuracy_figure, slice_delta_figure,
 )
-from analysis.compare import flipped_examples
+from analysis.compare import flipped_examples, macro_f1_interval
 from analysis.metrics import confusion, describe_calibration
 from analysis.predictions import PredictionTable
 from analysis.slices import confident_mistakes, describe_slice, wilson_interval
@@ -361,8 +361,10 @@ def build_report(
         + "</section>")
 
     # ---- metrics
+    f1_lo, f1_hi = macro_f1_interval(candidate.gold_idx, candidate.pred_idx, len(candidate.labels)) if len(candidate) else (math.nan, math.nan)
     add('<section id="metrics" class="page"><h2>Metrics</h2>'
-        f"<p>On {m.n:,} examples: accuracy {pct(m.accuracy)} (95% Wilson interval {pct(lo)}–{pct(hi)}), macro-F1 {num(m.macro_f1)}. "
+        f"<p>On {m.n:,} examples: accuracy {pct(m.accuracy)} (95% Wilson interval {pct(lo)}–{pct(hi)}), "
+        f"macro-F1 {num(m.macro_f1)} (95% bootstrap interval {num(f1_lo)}–{num(f1_hi)}, 2,000 resamples of the examples). "
         "Per class, the intervals in brackets are 95% Wilson intervals for precision (among the examples predicted as the class) "
         "and recall (among the examples that are the class).</p>"
         + _table(["Class", "Precision (95% CI)", "Recall (95% CI)", "F1", "Gold examples", "Predicted"], _per_class_rows(gates), numeric=(3, 4, 5))

@@ -11,6 +11,7 @@ from analysis.compare import (
     describe_comparison,
     describe_mcnemar,
     flipped_examples,
+    macro_f1_interval,
     mcnemar_test,
     pair_tables,
     paired_bootstrap,
@@ -247,3 +248,28 @@ def test_flipped_examples_when_nothing_changed_is_an_empty_table():
     before, _, _ = _two_tables()
     flips = flipped_examples(before, before)
     assert flips.empty and list(flips.columns[:5]) == ["status", "text", "gold", "pred_before", "pred_after"]
+
+
+def test_macro_f1_interval_equals_a_plain_bootstrap_with_sklearn():
+    rng = np.random.default_rng(1)
+    gold = rng.integers(0, 3, 150)
+    pred = np.where(rng.random(150) < 0.7, gold, rng.integers(0, 3, 150))
+    lo, hi = macro_f1_interval(gold, pred, 3, n_boot=200, seed=9)
+    draws = np.random.default_rng(9).integers(0, 150, size=(200, 150))  # the same resamples, one by one
+    plain = [f1_score(gold[i], pred[i], average="macro") for i in draws]
+    assert (lo, hi) == pytest.approx((np.quantile(plain, 0.025), np.quantile(plain, 0.975)), abs=1e-12)
+    assert lo < f1_score(gold, pred, average="macro") < hi
+    assert macro_f1_interval(gold, gold, 3) == (1.0, 1.0)
+
+
+def test_macro_f1_interval_covers_the_population_value_about_95_percent_of_the_time():
+    def sample(rng, n):
+        gold = rng.integers(0, 3, n)
+        return gold, np.where(rng.random(n) < 0.75, gold, rng.integers(0, 3, n))
+
+    population = f1_score(*sample(np.random.default_rng(123), 400_000), average="macro")
+    covered = 0
+    for seed in range(100):
+        lo, hi = macro_f1_interval(*sample(np.random.default_rng(seed), 400), 3, n_boot=400, seed=seed)
+        covered += lo <= population <= hi
+    assert 0.88 <= covered / 100 <= 0.995

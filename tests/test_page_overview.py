@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
+from analysis.compare import macro_f1_interval
+from analysis.slices import wilson_interval
 from analysis_pages_support import LABELS, app_test, build_fixture, predictions
 
 
@@ -21,6 +23,15 @@ def test_headline_metrics_match_the_predictions(env, monkeypatch):
         _, pred = predictions(env, name)
         assert any(m.label == "Accuracy" and m.value == f"{(pred == gold).mean():.1%}" for m in shown), name
         assert any(m.label == "Macro-F1" and m.value == f"{f1_score(gold, pred, average='macro'):.3f}" for m in shown), name
+    # the intervals under each pair of numbers, recomputed independently of the page
+    captions = [c.value for c in at.caption if c.value.startswith("95% intervals")]
+    assert len(captions) == 2
+    for caption, name in zip(captions, ("tiny-before", "tiny-after")):
+        _, pred = predictions(env, name)
+        gold_idx, pred_idx = (np.array([LABELS.index(l) for l in x]) for x in (gold, pred))
+        (a_lo, a_hi), (f_lo, f_hi) = wilson_interval(int((pred == gold).sum()), len(gold)), macro_f1_interval(gold_idx, pred_idx, len(LABELS))
+        assert caption == f"95% intervals: accuracy {a_lo:.1%}–{a_hi:.1%} (Wilson), macro-F1 {f_lo:.3f}–{f_hi:.3f} (2,000 bootstrap resamples)."
+        assert a_lo <= (pred == gold).mean() <= a_hi and f_lo <= f1_score(gold, pred, average="macro") <= f_hi
     markdown = " ".join(m.value for m in at.markdown)
     assert "tiny-before (baseline)" in markdown and "tiny-after (candidate)" in markdown
     per_class = at.dataframe[0].value

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from plotly.offline import get_plotlyjs
 
-from analysis.compare import compare_tables, flipped_examples
+from analysis.compare import compare_tables, flipped_examples, macro_f1_interval
 from analysis.metrics import table_metrics
 from cli.main import main
 from store.audit import AuditStore
@@ -64,6 +64,9 @@ def test_report_shows_gates_metrics_deltas_and_worst_slices(gates):
     m = table_metrics(AFTER)
     lo, hi = gates.evidence.accuracy_ci
     assert f"accuracy {m.accuracy * 100:.1f}% (95% Wilson interval {lo * 100:.1f}%–{hi * 100:.1f}%)" in text
+    f1_lo, f1_hi = macro_f1_interval(AFTER.gold_idx, AFTER.pred_idx, len(AFTER.labels))
+    assert f1_lo < m.macro_f1 < f1_hi
+    assert f"macro-F1 {m.macro_f1:.3f} (95% bootstrap interval {f1_lo:.3f}–{f1_hi:.3f}" in text
     assert re.search(r"neg 0\.\d{3} \(0\.\d\d–[01]\.\d\d\) 0\.\d{3} \(0\.\d\d–[01]\.\d\d\)", text)
     # before/after with the bootstrap interval, and flips counted as compare_tables/flipped_examples count them
     comp = compare_tables(BASELINE, AFTER)
