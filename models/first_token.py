@@ -6,10 +6,11 @@ needed only as keys and values; its query projection, attention output and feed-
 for the first position alone: 10 of the layer's 12 hidden-size-squared products per token. Same
 arithmetic on the same numbers, about 12% less work for the 6-layer demo model.
 
-`first_token_layer(model)` returns the layer to patch when the model is one of these and the patched
-forward reproduces the full one on a probe batch (padded, several lengths); otherwise None, and the
-Predictor runs the model as it is. `first_token_only(layer)` patches it for the duration of one
-forward; outside that block the layer is the library's own (embeddings need every position).
+`first_token_layer(model, tokenizer)` returns the layer to patch when the model is one of these and
+the patched forward reproduces the full one on a probe batch (padded, several lengths); otherwise
+None, and the Predictor runs the model as it is. `first_token_only(layer)` patches it for the
+duration of one forward, which the Predictor runs under its lock; outside that block the layer is
+the library's own (embeddings need every position).
 """
 from __future__ import annotations
 
