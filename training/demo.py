@@ -75,6 +75,9 @@ class DemoPaths:
     test_data: Path
     manifest: Path
 
+    def split_file(self, split: str) -> Path:
+        return {"train": self.train_data, "validation": self.validation_data, "test": self.test_data}[split]
+
 
 def default_demo_dir() -> Path:
     """`$VEREDICTO_DEMO_DIR`, else `.veredicto/demo` in the repository (the directory holding pyproject.toml)."""
@@ -422,7 +425,7 @@ def read_manifest(out_dir: str | os.PathLike | None = None) -> dict | None:
     return manifest if isinstance(manifest, dict) else None
 
 
-def is_current(paths, manifest: dict | None, split_file: Callable[[Path, str], Path] = split_path) -> bool:
+def is_current(paths: DemoPaths, manifest: dict | None) -> bool:
     """Whether a built demo (`paths` with before/after/data) still matches its manifest: same weights, same data."""
     from models.checkpoints import inspect_checkpoint
 
@@ -433,7 +436,7 @@ def is_current(paths, manifest: dict | None, split_file: Callable[[Path, str], P
             if inspect_checkpoint(path).fingerprint != manifest["fingerprints"][key]:
                 return False
         for split in SPLITS:
-            if sha256_file(split_file(paths.data, split)) != manifest["data"][split]["sha256"]:
+            if sha256_file(paths.split_file(split)) != manifest["data"][split]["sha256"]:
                 return False
     except (CheckpointError, OSError, KeyError, TypeError):
         return False
@@ -518,7 +521,7 @@ def _build(paths: DemoPaths, log: Log) -> dict:
         "training": {"before": before_training, "after": after_training},
         "splits": {s: len(splits[s]) for s in SPLITS},
         "data": {
-            s: {"path": split_path(paths.data, s).relative_to(paths.root).as_posix(), "rows": len(splits[s]), "sha256": sha256_file(split_path(paths.data, s))}
+            s: {"path": paths.split_file(s).relative_to(paths.root).as_posix(), "rows": len(splits[s]), "sha256": sha256_file(paths.split_file(s))}
             for s in SPLITS
         },
         "sources": {

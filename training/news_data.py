@@ -114,10 +114,6 @@ def split_news(df: pd.DataFrame, *, seed: int = SEED) -> dict[str, pd.DataFrame]
     return {name: df.iloc[np.sort(parts[name])].reset_index(drop=True) for name in SPLITS}
 
 
-def split_path(data_dir: str | os.PathLike, split: str) -> Path:
-    return demo_data.split_path(data_dir, split, TASK)
-
-
 def write_splits(splits: dict[str, pd.DataFrame], data_dir: str | os.PathLike) -> dict[str, Path]:
     """Write `news_<split>.csv` (UTF-8) atomically, as the sentiment demo does."""
     return demo_data.write_splits(splits, data_dir, TASK)

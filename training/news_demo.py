@@ -70,7 +70,7 @@ def build_news_demo(
     paths = news_demo_paths(out_dir)
     with demo.build_lock(paths.root):
         manifest = read_news_manifest(out_dir)
-        if not force and demo.is_current(paths, manifest, news_data.split_path):
+        if not force and demo.is_current(paths, manifest):
             acc = manifest["test_accuracy"]
             log(
                 f"News demo already built in {paths.root} (before: {demo.pct(acc['before'])} / after: {demo.pct(acc['after'])} test accuracy); "
@@ -202,7 +202,7 @@ def _build(paths: demo.DemoPaths, log: Log, *, base_dir, max_length: int, after_
             "corpus": notes,
             "splits": {s: len(splits[s]) for s in SPLITS},
             "data": {
-                s: {"path": news_data.split_path(paths.data, s).relative_to(paths.root).as_posix(), "rows": len(splits[s]), "sha256": demo.sha256_file(news_data.split_path(paths.data, s))}
+                s: {"path": paths.split_file(s).relative_to(paths.root).as_posix(), "rows": len(splits[s]), "sha256": demo.sha256_file(paths.split_file(s))}
                 for s in SPLITS
             },
             "sources": {
