@@ -40,7 +40,7 @@ for container, ref in zip(containers, session.checkpoints):
         if prov is None:
             st.info(
                 f"**{ref.name}** has no provenance.json, so how it was trained is not recorded. Checkpoints made with "
-                "`veredicto finetune` (or `veredicto demo --task news`) carry one: base and data fingerprints, the split, "
+                "`veredicto finetune` or `veredicto demo` carry one: base and data fingerprints, the split, "
                 "the hyperparameters, every trial of the search and the learning curves."
             )
             continue

@@ -143,6 +143,13 @@ def test_tiny_build_writes_everything_and_second_call_is_a_no_op(tiny_demo):
         assert manifest["checkpoints"][key] == f"checkpoints/{path.name}"
         assert 0.0 <= manifest["test_accuracy"][key] <= 1.0
     assert manifest["fingerprints"]["before"] != manifest["fingerprints"]["after"]
+    from training.provenance import fingerprint_matches, load_provenance
+
+    for key, path in (("before", p.before), ("after", p.after)):  # the Training page has something to show
+        prov = load_provenance(path)
+        assert fingerprint_matches(prov, manifest["fingerprints"][key]) is True
+        assert prov.record["data"]["fingerprint"] and prov.record["split"] and prov.record["validation"]["accuracy"] >= 0
+        assert prov.record["hyperparameters"]["trainable"] == ("classification head only" if key == "before" else "all weights")
     assert {"torch", "transformers"} <= set(manifest["environment"])
     assert manifest["seconds"] > 0
     assert not [q for q in p.checkpoints.iterdir() if q.name.startswith(".")]  # no temp dirs left
@@ -169,6 +176,11 @@ def test_tiny_build_rebuilds_when_forced_or_tampered(tiny_demo):
     rebuilt = build_demo(tiny_demo, log=logs.append)
     assert not any("nothing to do" in line for line in logs)
     assert rebuilt["fingerprints"] == first["fingerprints"]
+    # A demo built before checkpoints carried provenance is rebuilt, so the Training page has it.
+    (p.before / "provenance.json").unlink()
+    logs.clear()
+    build_demo(tiny_demo, log=logs.append)
+    assert not any("nothing to do" in line for line in logs) and (p.before / "provenance.json").is_file()
 
 
 # --------------------------------------------------------------------------- the real demo
@@ -201,6 +213,10 @@ def test_demo_manifest_and_accuracies(built_demo):
     assert len(test) == manifest["splits"]["test"]
     assert set(test["label"]) == set(LABELS)
     assert {"torch", "transformers"} <= set(manifest["environment"])
+    from training.provenance import curves_frame, load_provenance
+
+    curve = curves_frame(load_provenance(p.after))  # the full fine-tune's training loss, logged every 20 steps
+    assert len(curve) >= 10 and curve["loss"].iloc[-1] < curve["loss"].iloc[0]
 
 
 @pytest.mark.demo

