@@ -510,7 +510,8 @@ def _build(paths: DemoPaths, log: Log) -> dict:
     t = time.perf_counter()
     log(f"[1/3] {BEFORE_NAME}: frozen encoder, training the classification head only")
     model, tokenizer = load_base_model(base, LABELS, seed=SEED)
-    tokenization = {"max_length": MAX_LENGTH, **{f"{s}_{k}": truncation_report(tokenizer, splits[s]["text"].tolist(), MAX_LENGTH)[k] for s in ("train", "validation") for k in ("truncated", "texts")}}
+    reports = {s: truncation_report(tokenizer, splits[s]["text"].tolist(), MAX_LENGTH) for s in ("train", "validation")}
+    tokenization = {"max_length": MAX_LENGTH, **{f"{s}_{k}": r[k] for s, r in reports.items() for k in ("truncated", "texts")}}
     before_training = train_head(model, tokenizer, train["text"].tolist(), train["label"].tolist(), seed=SEED)
     save_checkpoint(model, tokenizer, paths.before)
     del model
