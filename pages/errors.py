@@ -24,6 +24,7 @@ from analysis.slices import (
     slice_table,
     worst_slices,
 )
+from dashboard.columns import example_columns
 from dashboard.state import current_session, tables
 
 EXPLORE_PAGE = "pages/explore.py"
@@ -56,18 +57,6 @@ def calibration_for(_table: PredictionTable, key: str, n_bins: int):
 
 
 # --- shared display helpers ---------------------------------------------------------------------------------------
-
-def example_columns(frame: pd.DataFrame) -> dict:
-    config = {
-        "text": st.column_config.TextColumn("Text", width="large"),
-        "gold": st.column_config.TextColumn("Gold"),
-        "pred": st.column_config.TextColumn("Predicted"),
-        "confidence": st.column_config.ProgressColumn("Confidence", min_value=0.0, max_value=1.0, format="%.2f", help="Probability of the predicted label"),
-        "p_gold": st.column_config.NumberColumn("P(gold)", format="%.3f", help="Probability the model gave the gold label: near 0 on a confident mistake often means the gold label is wrong"),
-        "correct": st.column_config.CheckboxColumn("Correct"),
-    }
-    return {k: v for k, v in config.items() if k in frame.columns}
-
 
 def examples_of(table: PredictionTable, mask: np.ndarray, mistakes_first: bool) -> pd.DataFrame:
     """Rows of `table` under `mask`, as shown: index = example number; mistakes first, most confident first."""

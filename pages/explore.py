@@ -16,6 +16,7 @@ from analysis.browse import (
     position_of,
 )
 from analysis.selection import selected_index
+from dashboard.columns import EXAMPLE_INDEX, example_columns
 from dashboard.explanations import METHODS, default_params, get_attribution, method_column
 from dashboard.state import current_session, get_predictor, tables
 from explain.plots import deletion_curve_figure, method_name, probability_figure
@@ -69,14 +70,7 @@ event = st.dataframe(
     on_select="rerun",
     selection_mode="single-row",
     selection_default={"selection": {"rows": [position]}} if position is not None else None,
-    column_config={
-        "_index": st.column_config.NumberColumn("Example", format="%d"),
-        "text": st.column_config.TextColumn("Text", width="large"),
-        "gold": st.column_config.TextColumn("Gold"),
-        "pred": st.column_config.TextColumn("Predicted"),
-        "confidence": st.column_config.ProgressColumn("Confidence", min_value=0.0, max_value=1.0, format="%.2f"),
-        "correct": st.column_config.CheckboxColumn("Correct"),
-    },
+    column_config=example_columns(shown, _index=EXAMPLE_INDEX),
     height=320,
     width="stretch",
 )

@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from analysis.selection import selected_index
+from dashboard.columns import EXAMPLE_INDEX, example_columns
 from dashboard.explanations import METHODS, attribution_cache, default_params
 from dashboard.state import current_session, get_predictor, tables
 from explain.global_importance import (
@@ -189,15 +190,12 @@ rows = drill_down(gi, word, frame)
 st.markdown(f"**'{word}'** occurs in **{len(rows)}** of the {results[name][1]} explained examples. Its score in each, per class:")
 st.dataframe(
     rows,
-    column_config={
-        "_index": st.column_config.NumberColumn("Example", format="%d"),
-        "text": st.column_config.TextColumn("Text", width="large"),
-        "gold": st.column_config.TextColumn("Gold"),
-        "pred": st.column_config.TextColumn("Predicted"),
-        "confidence": st.column_config.ProgressColumn("Confidence", min_value=0.0, max_value=1.0, format="%.2f"),
-        "occurrences": st.column_config.NumberColumn("Times in text", format="%d"),
+    column_config=example_columns(
+        rows,
+        _index=EXAMPLE_INDEX,
+        occurrences=st.column_config.NumberColumn("Times in text", format="%d"),
         **{c: st.column_config.NumberColumn(f"Score for '{c[6:]}'", format="%+.4f") for c in rows.columns if c.startswith("score_")},
-    },
+    ),
     key="insights_drill",
     width="stretch",
 )

@@ -9,6 +9,7 @@ from collections import OrderedDict
 import streamlit as st
 
 from analysis.selection import selected_index
+from dashboard.columns import example_columns
 from dashboard.state import current_session, get_predictor, tables
 from models.embeddings import embed_texts
 from models.errors import VeredictoError
@@ -345,11 +346,7 @@ with tab_similar:
         st.markdown(f"**{len(shown):,} example{'s' * (len(shown) != 1)}**" + (" selected on the map" if on_map else " (select points on the map to filter)"))
         row_event = st.dataframe(
             shown, on_select="rerun", selection_mode="single-row", key=f"robustness-examples-{table.fingerprint[:12]}", width="stretch", height=260,
-            column_config={
-                "text": st.column_config.TextColumn("Text", width="large"), "gold": "Gold", "pred": "Predicted",
-                "confidence": st.column_config.ProgressColumn("Confidence", min_value=0.0, max_value=1.0, format="%.2f"),
-                "correct": st.column_config.CheckboxColumn("Correct"),
-            },
+            column_config=example_columns(shown),
         )
         picked = selected_index(row_event, shown)
 
