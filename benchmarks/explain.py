@@ -137,6 +137,24 @@ class Side:
         self.ours = self.bare = self.baseline = 0.0
         self.requested = self.forwarded = 0
 
+    def time_ours(self, predictor, bare, explain, best: int, args, rng):
+        """One explanation of ours on a fresh recording cache, then the bare cost of what it forwarded."""
+        cache = RecordingCache()
+        predictor.cache = cache
+        t = time.perf_counter()
+        att = explain()
+        self.ours += time.perf_counter() - t
+        self.requested += att.n_model_calls
+        self.forwarded += len(cache.forwarded)
+        self.bare += bare_seconds(bare, cache.forwarded, best, args, rng)
+        return att
+
+    def time_baseline(self, explain):
+        t = time.perf_counter()
+        out = explain()
+        self.baseline += time.perf_counter() - t
+        return out
+
 
 def calibrate(predictor, bare, explain, args, rng):
     """Warm both sides up on a spare text, then find the best batch size on the texts ours forwarded."""
@@ -166,17 +184,8 @@ def run_shap(predictor, bare, texts, warm_text, args, rng):
     for i, text in enumerate(texts):
         if i:
             note(side, "shap", i - 1, len(texts))
-        cache = RecordingCache()
-        predictor.cache = cache
-        t = time.perf_counter()
-        att = explain_text(predictor, text, "shap", max_evals=args.max_evals, seed=args.seed, batch_size=rounds)
-        side.ours += time.perf_counter() - t
-        side.requested += att.n_model_calls
-        side.forwarded += len(cache.forwarded)
-        side.bare += bare_seconds(bare, cache.forwarded, best, args, rng)
-        t = time.perf_counter()
-        exp = docs_explainer([text], max_evals=args.max_evals, silent=True)
-        side.baseline += time.perf_counter() - t
+        att = side.time_ours(predictor, bare, lambda: explain_text(predictor, text, "shap", max_evals=args.max_evals, seed=args.seed, batch_size=rounds), best, args, rng)
+        exp = side.time_baseline(lambda: docs_explainer([text], max_evals=args.max_evals, silent=True))
         with predictor._lock:
             enc = predictor.tokenizer(text, return_offsets_mapping=True, return_special_tokens_mask=True)
         _, theirs, _ = align_to_text(text, enc["offset_mapping"], enc["special_tokens_mask"], exp.values[0])
@@ -215,17 +224,8 @@ def run_lime(predictor, bare, texts, warm_text, args, rng):
     for i, text in enumerate(texts):
         if i:
             note(side, "lime", i - 1, len(texts))
-        cache = RecordingCache()
-        predictor.cache = cache
-        t = time.perf_counter()
-        att = explain_text(predictor, text, "lime", num_samples=args.num_samples, seed=args.seed)
-        side.ours += time.perf_counter() - t
-        side.requested += att.n_model_calls
-        side.forwarded += len(cache.forwarded)
-        side.bare += bare_seconds(bare, cache.forwarded, best, args, rng)
-        t = time.perf_counter()
-        exp = plain(text)
-        side.baseline += time.perf_counter() - t
+        att = side.time_ours(predictor, bare, lambda: explain_text(predictor, text, "lime", num_samples=args.num_samples, seed=args.seed), best, args, rng)
+        exp = side.time_baseline(lambda: plain(text))
         for c, label in enumerate(labels):
             theirs = dict(exp.as_list(label=c))
             for word, weight in att.extra["feature_weights"][label]:
