@@ -76,7 +76,9 @@ def baseline_first(refs: list[CheckpointRef]) -> list[CheckpointRef]:
 
 @st.cache_resource(show_spinner="Loading checkpoint…", max_entries=6)
 def _predictor(path: str, fingerprint: str) -> Predictor:
-    return Predictor(path)
+    predictor = Predictor(path)
+    _shap_warm_up(predictor.tokenizer)  # once per process, whichever checkpoint loads first
+    return predictor
 
 
 @st.cache_resource
@@ -94,9 +96,7 @@ def _shap_warm_up(_tokenizer) -> threading.Thread:
 
 def get_predictor(ref: CheckpointRef) -> Predictor:
     """The one Predictor per checkpoint, shared by every page and every browser session."""
-    predictor = _predictor(str(ref.path), ref.fingerprint)
-    _shap_warm_up(predictor.tokenizer)
-    return predictor
+    return _predictor(str(ref.path), ref.fingerprint)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -127,6 +127,7 @@ def test_loading_a_checkpoint_compiles_shap_in_the_background(tiny_bert, monkeyp
     called = []
     monkeypatch.setattr(state, "warm_up", lambda tokenizer: called.append((tokenizer, threading.current_thread().name)))
     state._shap_warm_up.clear()
+    state._predictor.clear()  # a fresh load, as on a new server
     predictor = state.get_predictor(inspect_checkpoint(tiny_bert))
     state._shap_warm_up(None).join(30)  # the thread the first load started (cached once per process)
     assert called == [(predictor.tokenizer, "shap-warm-up")]
