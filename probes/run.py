@@ -337,23 +337,18 @@ def _run_directional(plan: PlannedTest, expectations: Sequence[Expectation], tex
     test = plan.test
     described = "; ".join(e.describe() for e in expectations)
     watched = {labels.index(e.label): e for e in expectations}
-    candidates = list(plan.rows)
-    if not candidates:
+    if not plan.rows:
         return _empty(plan, described, started)
-    chunk = _directional_chunk(limit, len(candidates))
-    eligible: list[tuple[int, Expectation, np.ndarray]] = []
     calls = 0
-    for start in range(0, len(candidates), chunk):
-        part = candidates[start : start + chunk]
+
+    def score_originals(part):
+        nonlocal calls
         probs, misses = score([texts[r] for r in part], f"{test.title}: scoring originals")
         calls += misses
-        for r, p in zip(part, probs):
-            exp = watched.get(int(np.argmax(p)))
-            if exp is not None:
-                eligible.append((r, exp, p))
-        if limit and len(eligible) >= limit:
-            break
-    eligible = sorted(eligible[:limit] if limit else eligible, key=lambda e: e[0])
+        return probs
+
+    _, found = _scan_originals(list(plan.rows), limit, score_originals, watched)
+    eligible = sorted(((r, watched[c], p) for r, c, p in found), key=lambda e: e[0])
     if not eligible:
         return _empty(plan, described, started, note=f"No example is predicted as {' or '.join(e.label for e in expectations)}, so the expectation applies to none.", calls=calls)
     variant_texts = [v for r, _, _ in eligible for v in plan.variants[r]]
@@ -407,24 +402,37 @@ def _directional_chunk(limit: int | None, n_candidates: int) -> int:
     return n_candidates if not limit else max(64, 2 * limit)
 
 
+def _scan_originals(rows: list[int], limit: int | None, probs_of, watched) -> tuple[list[int], list[tuple[int, int, np.ndarray]]] | None:
+    """Go through a directional test's originals a round at a time until `limit` are predicted as a `watched` class.
+
+    `probs_of(rows)` gives their probabilities (None: not available). Returns (rows scanned, eligible
+    (row, predicted class, probabilities)), or None when `probs_of` gave None.
+    """
+    chunk = _directional_chunk(limit, len(rows))
+    scanned, eligible = [], []
+    for start in range(0, len(rows), chunk):
+        part = rows[start : start + chunk]
+        probs = probs_of(part)
+        if probs is None:
+            return None
+        scanned += part
+        eligible += [(r, int(np.argmax(p)), p) for r, p in zip(part, probs) if int(np.argmax(p)) in watched]
+        if limit and len(eligible) >= limit:
+            break
+    return scanned, eligible[:limit] if limit else eligible
+
+
 def _eligible_from_cache(plan: PlannedTest, texts, limit, predictor, directions) -> tuple[list[int], list[int]] | None:
     """(originals scanned, rows tried) of a directional test, worked out from cached predictions; None if any is missing."""
     labels = list(predictor.labels)
     watched = {labels.index(e.label) for e in directions.for_test(plan.test.name) if e.label in labels}
-    rows = list(plan.rows)
-    chunk = _directional_chunk(limit, len(rows))
-    scanned, eligible = [], []
-    for start in range(0, len(rows), chunk):
-        for r in rows[start : start + chunk]:
-            probs = predictor.cache.get((predictor.ref.fingerprint, texts[r]))
-            if probs is None:
-                return None
-            scanned.append(r)
-            if int(np.argmax(probs)) in watched:
-                eligible.append(r)
-        if limit and len(eligible) >= limit:
-            break
-    return scanned, eligible[:limit] if limit else eligible
+
+    def cached(part):
+        probs = [predictor.cache.get((predictor.ref.fingerprint, texts[r])) for r in part]
+        return None if any(p is None for p in probs) else probs
+
+    scan = _scan_originals(list(plan.rows), limit, cached, watched)
+    return None if scan is None else (scan[0], [r for r, _, _ in scan[1]])
 
 
 def planned_text_list(plans: Sequence[PlannedTest], texts: Sequence[str], limit: int | None, *, predictor=None, directions: DirectionConfig | None = None) -> list[str]:
