@@ -297,8 +297,8 @@ def global_comparison_figure(gis: Mapping[str, GlobalImportance], label: str, *,
 # --------------------------------------------------------------------------- sampling and cost
 
 
-def sample_order(gold: Sequence[str], *, seed: int = 0) -> list[int]:
-    """Every row position once, in the order a growing stratified sample takes them.
+def sample_order(gold: Sequence[str], *, seed: int = 0, limit: int | None = None) -> list[int]:
+    """Every row position once (the first `limit`, if given), in the order a growing stratified sample takes them.
 
     Each class is shuffled (seeded); then rows are dealt out so that any prefix holds every class
     once as early as possible and otherwise in proportion to its size (the class furthest below its
@@ -312,7 +312,7 @@ def sample_order(gold: Sequence[str], *, seed: int = 0) -> list[int]:
     queues = {c: [int(x) for x in rng.permutation(rows)] for c, rows in sorted(by_class.items(), key=lambda kv: str(kv[0]))}
     taken = {c: 0 for c in queues}
     order: list[int] = []
-    while len(order) < len(gold):
+    while len(order) < (len(gold) if limit is None else min(limit, len(gold))):
         open_classes = [c for c in queues if taken[c] < len(queues[c])]
         c = min(open_classes, key=lambda c: (taken[c] / len(queues[c]), -len(queues[c]), str(c)))
         order.append(queues[c][taken[c]])
@@ -324,7 +324,7 @@ def sample_indices(gold: Sequence[str], size: int, *, seed: int = 0) -> list[int
     """A reproducible, stratified sample of `size` row positions (sorted); samples of one seed are nested."""
     gold = list(gold)
     size = max(0, min(int(size), len(gold)))
-    return sorted(sample_order(gold, seed=seed)[:size])
+    return sorted(sample_order(gold, seed=seed, limit=size))
 
 
 @dataclass(frozen=True)
