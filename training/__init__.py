@@ -7,7 +7,7 @@ What lives here:
   wheel trained into `sentiment-before` (head only) and `sentiment-after`
   (full fine-tune), with a `demo.json` manifest written last. `build_demo` and
   `demo_paths` are what the CLI and the app call; `load_base_model`,
-  `train_head`, `fine_tune`, `save_checkpoint` and `test_accuracy` are reused
+  `train_head`, `fine_tune`, `save_checkpoint` and `accuracy_on` are reused
   by the other builders.
 - `news_data`, `news_demo`: the second, five-class demo (BBC news).
 - `finetune`, `provenance`: `veredicto finetune` (Optuna search over

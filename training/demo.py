@@ -31,9 +31,10 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from models.errors import CheckpointError, VeredictoError
 from training.demo_data import LABELS, SEED, SPLITS, load_corpus, read_split, split_corpus, split_path, write_splits
@@ -409,25 +410,28 @@ def save_checkpoint(model, tokenizer, dest: str | os.PathLike) -> Path:
     return dest
 
 
-def test_accuracy(checkpoint_dir: str | os.PathLike, texts: Sequence[str], labels: Sequence[str], *, desc: str = "Evaluating") -> float:
-    """Accuracy of a saved checkpoint, measured through the shared inference layer."""
+def accuracy_on(checkpoint_dir: str | os.PathLike, splits: Mapping[str, pd.DataFrame], *, desc: str = "Evaluating") -> dict[str, float]:
+    """Accuracy of a saved checkpoint on each named split (`text`, `label` columns), loaded once and
+    measured through the shared inference layer in one pass."""
     from tqdm.auto import tqdm
 
     from models.checkpoints import inspect_checkpoint
     from models.inference import Predictor
 
     ref = inspect_checkpoint(checkpoint_dir)
-    y = np.array(_label_ids(labels, ref.labels))
+    texts = [t for frame in splits.values() for t in frame["text"].tolist()]
     with tqdm(total=len(texts), desc=desc, unit="text", file=sys.stderr, dynamic_ncols=True) as bar:
 
         def progress(done: int, total: int) -> None:
             bar.update(done - bar.n)
 
-        probs = Predictor(ref).predict_proba(list(texts), progress=progress)
-    return float((probs.argmax(axis=1) == y).mean())
-
-
-test_accuracy.__test__ = False  # not a pytest test, despite the name
+        predicted = Predictor(ref).predict_proba(texts, progress=progress).argmax(axis=1)
+    accuracy, start = {}, 0
+    for name, frame in splits.items():
+        y = np.array(_label_ids(frame["label"].tolist(), ref.labels))
+        accuracy[name] = float((predicted[start : start + len(y)] == y).mean())
+        start += len(y)
+    return accuracy
 
 
 # --------------------------------------------------------------------------- build
@@ -530,10 +534,9 @@ def _build(paths: DemoPaths, log: Log) -> dict:
     log(f"[3/3] Measuring accuracy on {len(test)} held-out test and {len(splits['validation'])} validation snippets")
     test = read_split(paths.data, "test")  # exactly what a user will load
     validation = read_split(paths.data, "validation")
-    accuracy, validation_accuracy = {}, {}
-    for key, path in (("before", paths.before), ("after", paths.after)):
-        accuracy[key] = test_accuracy(path, test["text"].tolist(), test["label"].tolist(), desc=f"Testing {path.name}")
-        validation_accuracy[key] = test_accuracy(path, validation["text"].tolist(), validation["label"].tolist(), desc=f"Validating {path.name}")
+    measured = {key: accuracy_on(path, {"test": test, "validation": validation}, desc=f"Testing {path.name}") for key, path in (("before", paths.before), ("after", paths.after))}
+    accuracy = {key: m["test"] for key, m in measured.items()}
+    validation_accuracy = {key: m["validation"] for key, m in measured.items()}
     timings["evaluate"] = time.perf_counter() - t
 
     refs = {"before": inspect_checkpoint(paths.before), "after": inspect_checkpoint(paths.after)}

@@ -8,7 +8,7 @@ Layout, inside the demo directory (default `.veredicto/demo`):
     news/demo.json                  manifest, written last: timings, accuracies, truncation, fingerprints
 
 It is built the same way as the sentiment demo (`training.demo`, whose training functions it
-reuses: `load_base_model`, `train_head`, `save_checkpoint`, `test_accuracy`) so every page is
+reuses: `load_base_model`, `train_head`, `save_checkpoint`, `accuracy_on`) so every page is
 exercised on more than two classes. The articles are long (median ~420 tokens) and the demo
 reads only their first `MAX_LENGTH` tokens: the checkpoints' tokenizers are saved with that
 limit, so the dashboard truncates exactly as training did, and the manifest records how many
@@ -159,7 +159,7 @@ def _build(paths: demo.DemoPaths, log: Log, *, base_dir, max_length: int, after_
         test = news_data.read_split(paths.data, "test")
         log(f"[3/3] Measuring test accuracy on {len(test)} held-out articles")
         accuracy = {
-            key: demo.test_accuracy(path, test["text"].tolist(), test["label"].tolist(), desc=f"Testing {path.name}")
+            key: demo.accuracy_on(path, {"test": test}, desc=f"Testing {path.name}")["test"]
             for key, path in (("before", paths.before), ("after", paths.after))
         }
         timings["evaluate"] = time.perf_counter() - t
