@@ -6,14 +6,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
+from analysis_pages_support import app_test, demo_env
 from finetune_support import fast_space, make_texts, write_csv
 from tiny import make_tiny_checkpoint
 from training.finetune import SearchConfig, run_search
 from training.provenance import PROVENANCE_FILE
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -30,15 +28,8 @@ def searched(tmp_path_factory):
     return work, result, data
 
 
-def _app(checkpoints: Path, data: Path, monkeypatch) -> AppTest:
-    monkeypatch.setenv("VEREDICTO_CHECKPOINTS", str(checkpoints))
-    monkeypatch.setenv("VEREDICTO_DATA", str(data))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
-    at.run()
-    at.switch_page("pages/training.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+def _app(checkpoints: Path, data: Path, monkeypatch):
+    return app_test({"checkpoints": checkpoints, "data": data}, monkeypatch, "pages/training.py")
 
 
 def _spec(chart) -> dict:
@@ -166,8 +157,6 @@ def test_changed_weights_and_damaged_provenance_are_flagged(searched, tmp_path, 
 
 @pytest.mark.demo
 def test_the_bundled_demo_shows_how_both_checkpoints_were_trained(tmp_path, monkeypatch):
-    from analysis_pages_support import app_test, demo_env
-
     env = demo_env(tmp_path)
     at = app_test(env, monkeypatch, "pages/training.py")
     assert not [i.value for i in at.info if "no provenance.json" in i.value]
