@@ -1,7 +1,6 @@
 """Compare: is the fine-tuned checkpoint better than the baseline on the same data — and where did it get worse?"""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -14,12 +13,12 @@ from analysis.predictions import PredictionTable
 from analysis.selection import selected_index
 from analysis.slices import data_slices, gold_slices, keyword_slices, parse_keywords
 from dashboard.explanations import get_attribution
+from dashboard.links import explore_link
 from dashboard.state import current_session, get_predictor, tables
 from explain.plots import token_heat_comparison
 from models.errors import VeredictoError
 from training.provenance import load_provenance
 
-EXPLORE_PAGE = "pages/explore.py"
 N_BOOT = 2000
 SEED = 0
 
@@ -272,8 +271,7 @@ def explanation_panel(example: int) -> None:
             column_config={k: st.column_config.NumberColumn(format="%+.3f") for k in ("before", "after", "change")},
         )
     st.caption("Red: the word pushes toward the class; blue: against it. The change chart shows after − before for the words that moved most.")
-    if Path(EXPLORE_PAGE).is_file():
-        st.page_link(EXPLORE_PAGE, label=f"Open example {example} on the Explore page", icon=":material/search:", query_params={"example": str(example)})
+    explore_link(example, f"Open example {example} on the Explore page")
 
 
 if picked:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,9 +24,9 @@ from analysis.slices import (
     worst_slices,
 )
 from dashboard.columns import example_columns
+from dashboard.links import explore_link
 from dashboard.state import current_session, tables
 
-EXPLORE_PAGE = "pages/explore.py"
 HIGH_CONFIDENCE = 0.9
 ALL_MISTAKES = "All mistakes, most confident first"
 ALL_EXAMPLES = "All examples"
@@ -81,11 +80,6 @@ def examples_of(table: PredictionTable, mask: np.ndarray, mistakes_first: bool) 
     return shown
 
 
-def explore_link(example: int) -> None:
-    if Path(EXPLORE_PAGE).is_file():
-        st.page_link(EXPLORE_PAGE, label=f"Explain example {example} on the Explore page (SHAP and LIME)", icon=":material/search:", query_params={"example": str(example)})
-
-
 def example_detail(table: PredictionTable, example: int) -> None:
     row = table.frame.iloc[example]
     verdict = "correct" if row["correct"] else "wrong"
@@ -95,7 +89,7 @@ def example_detail(table: PredictionTable, example: int) -> None:
     st.dataframe(probs, hide_index=True, column_config={"probability": st.column_config.ProgressColumn("Probability", min_value=0.0, max_value=1.0, format="%.3f")})
     if not row["correct"] and row["confidence"] >= HIGH_CONFIDENCE:
         st.caption("The model is very sure and disagrees with the gold label: check whether the gold label itself is right.")
-    explore_link(example)
+    explore_link(example, f"Explain example {example} on the Explore page (SHAP and LIME)")
 
 
 def slice_display(rows: pd.DataFrame) -> pd.DataFrame:

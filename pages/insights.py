@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import streamlit as st
 
 from analysis.selection import selected_index
 from dashboard.columns import EXAMPLE_INDEX, example_columns
 from dashboard.explanations import METHODS, attribution_cache, default_params
+from dashboard.links import explore_link
 from dashboard.state import current_session, get_predictor, tables
 from explain.global_importance import (
     SORT_KEYS,
@@ -24,7 +24,6 @@ from explain.global_importance import (
 from explain.plots import method_name
 from models.errors import VeredictoError
 
-EXPLORE_PAGE = "pages/explore.py"
 SAMPLE_SEED = 0
 
 session = current_session()
@@ -199,6 +198,6 @@ st.dataframe(
     key="insights_drill",
     width="stretch",
 )
-if len(rows) and Path(EXPLORE_PAGE).is_file():
+if len(rows):
     first = int(rows.index[0])
-    st.page_link(EXPLORE_PAGE, label=f"Open example {first} on Explore to see its full explanation", icon=":material/search:", query_params={"example": str(first), "cls": label})
+    explore_link(first, f"Open example {first} on Explore to see its full explanation", query={"cls": label})

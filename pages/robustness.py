@@ -10,6 +10,7 @@ import streamlit as st
 
 from analysis.selection import selected_index
 from dashboard.columns import example_columns
+from dashboard.links import explore_link
 from dashboard.state import current_session, get_predictor, tables
 from models.embeddings import embed_texts
 from models.errors import VeredictoError
@@ -28,7 +29,6 @@ from probes.figures import embedding_map_figure, failure_rate_figure
 from probes.perturb import LANGUAGES, TESTS, DirectionConfig, guess_directions, resolve_tests
 from probes.run import compare_reports, plan_probes, run_probes
 
-EXPLORE_PAGE = "pages/explore.py"
 AUTO_EMBED_SECONDS = 3.0  # embeddings cheaper than this are computed on sight; dearer ones wait for a click
 DEFAULT_LIMIT = 200
 OFF = "off"
@@ -364,10 +364,7 @@ with tab_similar:
             other = int((near["gold"] != table.frame["gold"].iat[row]).sum())
             if other:
                 st.caption(f"{other} of its {len(near)} nearest neighbours carry another gold label.")
-            try:
-                st.page_link(EXPLORE_PAGE, label=f"Explain example {row} on the Explore page", icon=":material/search:", query_params={"example": str(row)})
-            except Exception:  # Explore not registered in this app
-                pass
+            explore_link(row, f"Explain example {row} on the Explore page")
         else:
             near = None
             st.caption("Select an example in the table above, or type a text, to see its nearest neighbours.")

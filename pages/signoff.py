@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.explanations import METHODS, attribution_cache, default_params
+from dashboard.links import explore_link
 from dashboard.state import current_session, get_predictor, tables
 from models.errors import VeredictoError
 from store.audit import DECISIONS, StoreError, freshness, open_store
@@ -18,7 +19,7 @@ from store.policy import PolicyError, load_policy, parse_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_POLICY = os.environ.get("VEREDICTO_POLICY") or str(ROOT / "policies" / "example.yaml")
-ERRORS_PAGE, COMPARE_PAGE, EXPLORE_PAGE = "pages/errors.py", "pages/compare.py", "pages/explore.py"
+ERRORS_PAGE, COMPARE_PAGE = "pages/errors.py", "pages/compare.py"
 FLASH = "signoff_flash"
 STATE_ICON = {"approved": ":material/verified:", "rejected": ":material/block:", "changes_requested": ":material/edit_note:",
               "pending": ":material/hourglass_top:", "stale": ":material/warning:", "unsigned": ":material/pending:"}
@@ -152,8 +153,7 @@ with right:
         broken = flips[flips["status"] == "broken"].head(5)
         st.caption(f"{int((flips['status'] == 'fixed').sum())} fixed, {int((flips['status'] == 'broken').sum())} broken by the candidate.")
         for index, row in broken.iterrows():
-            st.page_link(EXPLORE_PAGE, label=f"Broken #{index}: {row['text'][:70]}{'…' if len(row['text']) > 70 else ''}",
-                         icon=":material/search:", query_params={"example": str(index)})
+            explore_link(index, f"Broken #{index}: {row['text'][:70]}{'…' if len(row['text']) > 70 else ''}")
         st.page_link(COMPARE_PAGE, label="All flips and per-slice changes on the Compare page", icon=":material/compare_arrows:")
     else:
         st.caption("Choose a baseline checkpoint in the sidebar to see which predictions the candidate changed.")
