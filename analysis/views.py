@@ -126,3 +126,61 @@ def flip_summary(baseline: PredictionTable, candidate: PredictionTable, show: in
     flips = flipped_examples(baseline, candidate)
     broken = flips[flips["status"] == "broken"]
     return FlipSummary(int((flips["status"] == "fixed").sum()), len(broken), broken.head(show))
+
+
+# --- Explore --------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ExploreListing:
+    """The filtered table, the example a link (`?example=`) names, the example a demo opens on, and the row to preselect."""
+
+    shown: pd.DataFrame
+    from_query: int | None
+    fallback: int | None
+    position: int | None  # row of `shown` to preselect; None when the preselected example is filtered out
+
+
+def explore_listing(table: PredictionTable, flt, order: str, query_example) -> ExploreListing:
+    from analysis.browse import default_example, example_from_query, position_of
+
+    shown = browse_examples(table, flt, order)
+    from_query = example_from_query(query_example, len(table))
+    fallback = default_example(table)
+    return ExploreListing(shown, from_query, fallback, position_of(shown, from_query if from_query is not None else fallback))
+
+
+# --- Compare --------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CompareVerdict:
+    """The sentence under Compare's headline and its tone: 'success' (significantly better), 'error' (significantly worse), 'info'."""
+
+    text: str
+    tone: str
+
+
+def compare_verdict(comp, alpha: float = 0.05) -> CompareVerdict:
+    from analysis.compare import describe_comparison, describe_mcnemar
+
+    text = describe_comparison(comp) + " " + describe_mcnemar(comp.mcnemar, comp.before_name, comp.after_name)
+    if comp.mcnemar.p_value < alpha:
+        return CompareVerdict(text, "success" if comp.mcnemar.fixed > comp.mcnemar.broken else "error")
+    return CompareVerdict(text, "info")
+
+
+def per_class_changes(comp) -> pd.DataFrame:
+    """Compare's per-class table: flags, F1 before/after and the changes in percentage points."""
+    pc = comp.per_class
+    return pd.DataFrame(
+        {
+            "Class": pc.index,
+            "Flag": ["⚠ clearly worse" if cw else "⚠ worse" if w else "" for w, cw in zip(pc["worse"], pc["clearly_worse"])],
+            "Examples": pc["support"].to_numpy(),
+            "F1 before": pc["f1_before"].to_numpy(),
+            "F1 after": pc["f1_after"].to_numpy(),
+            "F1 change": pc["f1_delta"].to_numpy() * 100,
+            "95% interval": [f"{lo * 100:+.1f} to {hi * 100:+.1f}" for lo, hi in zip(pc["f1_ci_low"], pc["f1_ci_high"])],
+            "Precision change": pc["precision_delta"].to_numpy() * 100,
+            "Recall change": pc["recall_delta"].to_numpy() * 100,
+        }
+    )
