@@ -13,15 +13,14 @@ from dashboard.state import current_session, get_predictor, tables
 from explain.global_importance import (
     SORT_KEYS,
     drill_down,
-    estimate_cost,
     flagged_summary,
     global_comparison_figure,
     global_importance,
     global_importance_figure,
     name_hints_from_metadata,
-    sample_indices,
 )
 from explain.plots import method_name
+from explain.views import insights_plan
 from models.errors import VeredictoError
 
 SAMPLE_SEED = 0
@@ -53,17 +52,9 @@ with st.container(border=True):
     size = c3.slider("Examples to explain (a stratified sample)", min_value=1, max_value=n_total, value=min(60, n_total), key="insights_size")
 
 params = default_params(method)
-sample = sample_indices(table_list[0].frame["gold"].tolist(), size, seed=SAMPLE_SEED)
-texts = [table_list[0].frame["text"].iloc[i] for i in sample]
 cache = attribution_cache()
-calls = params.get("max_evals") or params.get("num_samples")
-costs = []
-for i in chosen:
-    ref = refs[i]
-    n_cached = cache.count_cached(ref.fingerprint, texts, method, **params)
-    per = cache.mean_seconds(ref.fingerprint, method, **params)
-    costs.append((ref, estimate_cost(len(set(texts)), n_cached, calls, per)))
-missing = sum(c.n_missing for _, c in costs)
+plan = insights_plan(table_list[0], [refs[i] for i in chosen], method, size, params, cache, seed=SAMPLE_SEED)
+sample, texts, costs, missing = list(plan.sample), list(plan.texts), plan.costs, plan.missing
 for ref, cost in costs:
     prefix = f"**{ref.name}**: " if len(costs) > 1 else ""
     (st.success if cost.n_missing == 0 else st.info)(prefix + cost.describe())

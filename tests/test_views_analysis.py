@@ -101,3 +101,20 @@ def test_explore_listing_preselects_the_linked_example_or_the_demo_default(t):
     assert listing.from_query is None and listing.fallback == 1 and listing.position == 1  # the most confident mistake
     filtered = explore_listing(t, ExampleFilter(correct=True), "file", "1")
     assert list(filtered.shown.index) == [0, 3, 5] and filtered.position is None  # example 1 is filtered out
+
+
+def test_compare_verdict_is_green_only_for_a_significant_improvement():
+    from analysis.compare import compare_tables
+    from analysis.views import compare_verdict, per_class_changes
+
+    n = 40
+    gold = np.zeros(n, dtype=int)
+    wrong, right = [[.1, .8, .1]] * n, [[.8, .1, .1]] * n
+    before, after = table(wrong, gold, name="before"), table(right, gold, name="after")  # 40 fixed, none broken
+    verdict = compare_verdict(compare_tables(before, after, n_boot=50))
+    assert verdict.tone == "success" and "before" in verdict.text and "after" in verdict.text
+    assert compare_verdict(compare_tables(after, before, n_boot=50)).tone == "error"
+    assert compare_verdict(compare_tables(before, before, n_boot=50)).tone == "info"
+    changes = per_class_changes(compare_tables(before, after, n_boot=50)).set_index("Class")
+    assert list(changes.columns) == ["Flag", "Examples", "F1 before", "F1 after", "F1 change", "95% interval", "Precision change", "Recall change"]
+    assert changes.loc["neg", "F1 before"] == 0 and changes.loc["neg", "F1 after"] == 1 and changes.loc["neg", "F1 change"] == pytest.approx(100)
