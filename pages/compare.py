@@ -1,7 +1,6 @@
 """Compare: is the fine-tuned checkpoint better than the baseline on the same data — and where did it get worse?"""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -9,17 +8,18 @@ import streamlit as st
 from analysis import figures
 from analysis.attribution_diff import attribution_change, biggest_changes, describe_change
 from analysis.hparams import diff_hyperparameters
-from analysis.compare import compare_tables, describe_comparison, describe_mcnemar, flipped_examples, pair_tables, slice_deltas
+from analysis.compare import compare_tables, flipped_examples, pair_tables, slice_deltas
 from analysis.predictions import PredictionTable
 from analysis.selection import selected_index
 from analysis.slices import data_slices, gold_slices, keyword_slices, parse_keywords
+from analysis.views import compare_verdict, per_class_changes
 from dashboard.explanations import get_attribution
+from dashboard.links import explore_link
 from dashboard.state import current_session, get_predictor, tables
 from explain.plots import token_heat_comparison
 from models.errors import VeredictoError
 from training.provenance import load_provenance
 
-EXPLORE_PAGE = "pages/explore.py"
 N_BOOT = 2000
 SEED = 0
 
@@ -79,13 +79,8 @@ a.metric("Accuracy (candidate)", f"{acc.after:.1%}", delta=pct_points(acc.delta)
 b.metric("Macro-F1 (candidate)", f"{f1.after:.3f}", delta=f"{f1.delta:+.3f}", help=f"Baseline {f1.before:.3f}; 95% interval of the change {f1.ci_low:+.3f} to {f1.ci_high:+.3f}")
 c.metric("Fixed", f"{comp.mcnemar.fixed:,}", help="Wrong before, right after")
 d.metric("Broken", f"{comp.mcnemar.broken:,}", help="Right before, wrong after", delta=f"{-comp.mcnemar.broken:,}" if comp.mcnemar.broken else None)
-verdict = describe_comparison(comp) + " " + describe_mcnemar(comp.mcnemar, comp.before_name, comp.after_name)
-if comp.mcnemar.p_value < 0.05 and comp.mcnemar.fixed > comp.mcnemar.broken:
-    st.success(verdict)
-elif comp.mcnemar.p_value < 0.05:
-    st.error(verdict)
-else:
-    st.info(verdict)
+verdict = compare_verdict(comp)
+{"success": st.success, "error": st.error, "info": st.info}[verdict.tone](verdict.text)
 
 left, right = st.columns(2)
 with left:
@@ -96,20 +91,7 @@ st.caption(f"Error bars: 95% paired bootstrap intervals ({comp.n_boot:,} resampl
 
 # --- per class ----------------------------------------------------------------------------------------------------------
 st.subheader("Per class")
-pc = comp.per_class
-per_class = pd.DataFrame(
-    {
-        "Class": pc.index,
-        "Flag": ["⚠ clearly worse" if cw else "⚠ worse" if w else "" for w, cw in zip(pc["worse"], pc["clearly_worse"])],
-        "Examples": pc["support"].to_numpy(),
-        "F1 before": pc["f1_before"].to_numpy(),
-        "F1 after": pc["f1_after"].to_numpy(),
-        "F1 change": pc["f1_delta"].to_numpy() * 100,
-        "95% interval": [f"{lo * 100:+.1f} to {hi * 100:+.1f}" for lo, hi in zip(pc["f1_ci_low"], pc["f1_ci_high"])],
-        "Precision change": pc["precision_delta"].to_numpy() * 100,
-        "Recall change": pc["recall_delta"].to_numpy() * 100,
-    }
-)
+per_class = per_class_changes(comp)
 points = st.column_config.NumberColumn(format="%+.1f", width="small")
 st.dataframe(
     per_class,
@@ -125,7 +107,7 @@ st.dataframe(
     },
 )
 st.caption("Changes are in percentage points (after − before); the 95% interval is the paired bootstrap interval of the F1 change.")
-worse_classes = [str(l) for l in pc.index[pc["worse"]]]
+worse_classes = [str(l) for l in comp.per_class.index[comp.per_class["worse"]]]
 if worse_classes and acc.delta > 0:
     st.warning(f"Accuracy improved overall, but F1 dropped for: {', '.join(worse_classes)}.")
 
@@ -272,8 +254,7 @@ def explanation_panel(example: int) -> None:
             column_config={k: st.column_config.NumberColumn(format="%+.3f") for k in ("before", "after", "change")},
         )
     st.caption("Red: the word pushes toward the class; blue: against it. The change chart shows after − before for the words that moved most.")
-    if Path(EXPLORE_PAGE).is_file():
-        st.page_link(EXPLORE_PAGE, label=f"Open example {example} on the Explore page", icon=":material/search:", query_params={"example": str(example)})
+    explore_link(example, f"Open example {example} on the Explore page")
 
 
 if picked:

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from analysis import figures
-from analysis.metrics import calibration, classification_metrics, confusion, describe_calibration
+from analysis.metrics import describe_calibration, table_calibration
 from analysis.predictions import PredictionTable
 from analysis.selection import cell_mask, describe_cells, selected_cells, selected_index, selected_slice_rows
 from analysis.slices import (
@@ -24,11 +23,11 @@ from analysis.slices import (
     slice_table,
     worst_slices,
 )
+from analysis.views import HIGH_CONFIDENCE, errors_summary, examples_of
 from dashboard.columns import example_columns
+from dashboard.links import explore_link
 from dashboard.state import current_session, tables
 
-EXPLORE_PAGE = "pages/explore.py"
-HIGH_CONFIDENCE = 0.9
 ALL_MISTAKES = "All mistakes, most confident first"
 ALL_EXAMPLES = "All examples"
 TOP_VALUES = 40  # categorical slices: this many most frequent values, the rest pooled (a bad value must not hide in "other")
@@ -51,40 +50,17 @@ def slices_for(_table: PredictionTable, key: str, kind: str, column: str = "", k
     return slice_table(slices, _table.correct), [s.indices for s in slices]
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def summary_for(_table: PredictionTable, key: str):
+    return errors_summary(_table)
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def calibration_for(_table: PredictionTable, key: str, n_bins: int):
-    return calibration(_table.probs.max(axis=1), _table.correct, n_bins)
+    return table_calibration(_table, n_bins)
 
 
 # --- shared display helpers ---------------------------------------------------------------------------------------
-
-def examples_of(table: PredictionTable, mask: np.ndarray, mistakes_first: bool) -> pd.DataFrame:
-    """Rows of `table` under `mask`, as shown: index = example number; mistakes first, most confident first."""
-    frame = table.frame
-    idx = np.flatnonzero(mask)
-    p_gold = table.probs[idx, table.gold_idx[idx]].astype(float)
-    shown = pd.DataFrame(
-        {
-            "text": frame["text"].to_numpy()[idx],
-            "gold": frame["gold"].to_numpy()[idx],
-            "pred": frame["pred"].to_numpy()[idx],
-            "confidence": frame["confidence"].to_numpy()[idx],
-            "p_gold": p_gold,
-            "correct": frame["correct"].to_numpy()[idx],
-        },
-        index=pd.Index(idx, name="example"),
-    )
-    for column in table.metadata:
-        shown[column] = frame[column].to_numpy()[idx]
-    if mistakes_first:
-        shown = shown.sort_values(["correct", "confidence"], ascending=[True, False], kind="stable")
-    return shown
-
-
-def explore_link(example: int) -> None:
-    if Path(EXPLORE_PAGE).is_file():
-        st.page_link(EXPLORE_PAGE, label=f"Explain example {example} on the Explore page (SHAP and LIME)", icon=":material/search:", query_params={"example": str(example)})
-
 
 def example_detail(table: PredictionTable, example: int) -> None:
     row = table.frame.iloc[example]
@@ -95,7 +71,7 @@ def example_detail(table: PredictionTable, example: int) -> None:
     st.dataframe(probs, hide_index=True, column_config={"probability": st.column_config.ProgressColumn("Probability", min_value=0.0, max_value=1.0, format="%.3f")})
     if not row["correct"] and row["confidence"] >= HIGH_CONFIDENCE:
         st.caption("The model is very sure and disagrees with the gold label: check whether the gold label itself is right.")
-    explore_link(example)
+    explore_link(example, f"Explain example {example} on the Explore page (SHAP and LIME)")
 
 
 def slice_display(rows: pd.DataFrame) -> pd.DataFrame:
@@ -147,7 +123,7 @@ def show_slices(table: PredictionTable, key: str, rows: pd.DataFrame, members: l
         mask = np.zeros(len(table), dtype=bool)
         mask[members[picked[0]]] = True
         st.markdown(f"**{row['feature']} = {row['slice']}** — {int(row['size'])} examples, {int(row['errors'])} mistakes (mistakes first):")
-        shown = examples_of(table, mask, mistakes_first=True)
+        shown = examples_of(table, mask)
         st.dataframe(shown, column_config=example_columns(shown), width="stretch", height=260)
     else:
         st.caption("Select a row (or click a bar) to see the examples in that slice.")
@@ -171,21 +147,16 @@ key = table.cache_key
 labels = table.labels
 st.caption(f"Where **{table.checkpoint_name}** goes wrong on **{table.data_name}**, and whether its confidence can be trusted.")
 
-metrics = classification_metrics(table.gold_idx, table.pred_idx, labels)
-counts = confusion(table.gold_idx, table.pred_idx, labels)
-off = counts.copy()
-np.fill_diagonal(off, 0)
-cal10 = calibration_for(table, key, 10)
-n_wrong = int((~table.correct).sum())
-confident_wrong = int(((~table.correct) & (table.frame["confidence"].to_numpy() >= HIGH_CONFIDENCE)).sum())
+summary = summary_for(table, key)
+metrics, counts, n_wrong, confident_wrong = summary.metrics, summary.counts, summary.n_wrong, summary.confident_wrong
 a, b, c, d = st.columns(4)
 a.metric("Accuracy", f"{metrics.accuracy:.1%}", help=f"{len(table) - n_wrong:,} of {len(table):,} examples right")
 b.metric("Mistakes", f"{n_wrong:,}", help="Examples whose predicted label differs from the gold label")
 c.metric(f"Confident mistakes (≥ {HIGH_CONFIDENCE:.0%})", f"{confident_wrong:,}", help="Mistakes the model was very sure of: often mislabelled examples")
-d.metric("Calibration error (ECE)", f"{cal10.ece:.3f}", help="0 means the model's confidence matches how often it is right")
-if off.max() > 0:
-    g, p = np.unravel_index(off.argmax(), off.shape)
-    st.caption(f"Most common confusion: gold **{labels[g]}** predicted as **{labels[p]}** ({off[g, p]:,} examples, {off[g, p] / max(n_wrong, 1):.0%} of the mistakes).")
+d.metric("Calibration error (ECE)", f"{summary.calibration.ece:.3f}", help="0 means the model's confidence matches how often it is right")
+if summary.top_confusion is not None:
+    top = summary.top_confusion
+    st.caption(f"Most common confusion: gold **{top.gold}** predicted as **{top.pred}** ({top.count:,} examples, {top.share_of_mistakes:.0%} of the mistakes).")
 
 # --- confusion matrix -> examples ---------------------------------------------------------------------------------
 st.subheader("Confusion matrix")
@@ -218,7 +189,7 @@ with right:
         gold, pred = picked.split(" → ")
         mask = cell_mask(table.frame["gold"], table.frame["pred"], [(gold, pred)])
         heading = f"Gold {gold}, predicted {pred}"
-    shown = examples_of(table, mask, mistakes_first=True)
+    shown = examples_of(table, mask)
     st.markdown(f"**{heading}** — {len(shown):,} example{'s' * (len(shown) != 1)}")
     if picked == ALL_MISTAKES and not clicked and confident_wrong:
         st.caption(

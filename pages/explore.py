@@ -5,17 +5,9 @@ import hashlib
 
 import streamlit as st
 
-from analysis.browse import (
-    ORDERS,
-    ExampleFilter,
-    browse_examples,
-    choose_example,
-    class_from_query,
-    default_example,
-    example_from_query,
-    position_of,
-)
+from analysis.browse import ORDERS, ExampleFilter, choose_example, class_from_query
 from analysis.selection import selected_index
+from analysis.views import explore_listing
 from dashboard.columns import EXAMPLE_INDEX, example_columns
 from dashboard.explanations import METHODS, default_params, get_attribution, method_column
 from dashboard.state import current_session, get_predictor, tables
@@ -57,12 +49,8 @@ flt = ExampleFilter(
     confidence=(float(confidence[0]), float(confidence[1])),
     search=search,
 )
-shown = browse_examples(table, flt, order)
-
-from_query = example_from_query(st.query_params.get("example"), len(table))
-fallback = default_example(table)
-preselect = from_query if from_query is not None else fallback
-position = position_of(shown, preselect)
+listing = explore_listing(table, flt, order, st.query_params.get("example"))
+shown, from_query, fallback, position = listing.shown, listing.from_query, listing.fallback, listing.position
 st.caption(f"**{len(shown):,}** of {len(table):,} examples · {flt.describe()} · click a row to explain it (column headers sort).")
 event = st.dataframe(
     shown,

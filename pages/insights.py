@@ -2,29 +2,27 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import streamlit as st
 
 from analysis.selection import selected_index
 from dashboard.columns import EXAMPLE_INDEX, example_columns
 from dashboard.explanations import METHODS, attribution_cache, default_params
+from dashboard.links import explore_link
 from dashboard.state import current_session, get_predictor, tables
 from explain.global_importance import (
     SORT_KEYS,
     drill_down,
-    estimate_cost,
     flagged_summary,
     global_comparison_figure,
     global_importance,
     global_importance_figure,
     name_hints_from_metadata,
-    sample_indices,
 )
 from explain.plots import method_name
+from explain.views import insights_plan
 from models.errors import VeredictoError
 
-EXPLORE_PAGE = "pages/explore.py"
 SAMPLE_SEED = 0
 
 session = current_session()
@@ -54,17 +52,9 @@ with st.container(border=True):
     size = c3.slider("Examples to explain (a stratified sample)", min_value=1, max_value=n_total, value=min(60, n_total), key="insights_size")
 
 params = default_params(method)
-sample = sample_indices(table_list[0].frame["gold"].tolist(), size, seed=SAMPLE_SEED)
-texts = [table_list[0].frame["text"].iloc[i] for i in sample]
 cache = attribution_cache()
-calls = params.get("max_evals") or params.get("num_samples")
-costs = []
-for i in chosen:
-    ref = refs[i]
-    n_cached = cache.count_cached(ref.fingerprint, texts, method, **params)
-    per = cache.mean_seconds(ref.fingerprint, method, **params)
-    costs.append((ref, estimate_cost(len(set(texts)), n_cached, calls, per)))
-missing = sum(c.n_missing for _, c in costs)
+plan = insights_plan(table_list[0], [refs[i] for i in chosen], method, size, params, cache, seed=SAMPLE_SEED)
+sample, texts, costs, missing = list(plan.sample), list(plan.texts), plan.costs, plan.missing
 for ref, cost in costs:
     prefix = f"**{ref.name}**: " if len(costs) > 1 else ""
     (st.success if cost.n_missing == 0 else st.info)(prefix + cost.describe())
@@ -199,6 +189,6 @@ st.dataframe(
     key="insights_drill",
     width="stretch",
 )
-if len(rows) and Path(EXPLORE_PAGE).is_file():
+if len(rows):
     first = int(rows.index[0])
-    st.page_link(EXPLORE_PAGE, label=f"Open example {first} on Explore to see its full explanation", icon=":material/search:", query_params={"example": str(first), "cls": label})
+    explore_link(first, f"Open example {first} on Explore to see its full explanation", query={"cls": label})

@@ -1,23 +1,18 @@
 """Overview: what is loaded, how well each checkpoint does, and a box to try any sentence."""
-import numpy as np
 import pandas as pd
 import streamlit as st
 
-from analysis.compare import macro_f1_interval
 from analysis.figures import class_balance_figure
-from analysis.metrics import classification_metrics
-from analysis.slices import wilson_interval
-from dashboard.state import current_session, get_predictor, tables
+from analysis.views import class_balance
+from analysis.views import headline as table_headline
 from dashboard.explanations import METHODS, get_attribution, method_column
-
+from dashboard.state import current_session, get_predictor, tables
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def headline(_table, key: str):
     """Metrics and 95% intervals (accuracy: Wilson; macro-F1: bootstrap) of one prediction table."""
-    metrics = classification_metrics(_table.gold_idx, _table.pred_idx, _table.labels)
-    correct = int(np.sum(_table.correct))
-    return metrics, wilson_interval(correct, len(_table)), macro_f1_interval(_table.gold_idx, _table.pred_idx, len(_table.labels))
+    return table_headline(_table)
 
 
 session = current_session()
@@ -31,24 +26,17 @@ with left:
     st.markdown(f"**Evaluation data:** `{evalset.name}` · {len(evalset):,} examples · fingerprint `{evalset.short_fingerprint}`")
     if evalset.metadata:
         st.caption("Metadata you can slice by: " + ", ".join(evalset.metadata))
-    truncated = int(table_list[0].frame["truncated"].sum())
-    if truncated:
-        st.warning(f"{truncated:,} text(s) are longer than the model reads ({session.baseline.max_length} tokens); only their beginning is scored.")
+    balance = class_balance(table_list)
+    if balance.truncated:
+        st.warning(f"{balance.truncated:,} text(s) are longer than the model reads ({session.baseline.max_length} tokens); only their beginning is scored.")
 with right:
-    n_labels = len(table_list[0].labels)
-    st.plotly_chart(
-        class_balance_figure(
-            table_list[0].labels,
-            np.bincount(table_list[0].gold_idx, minlength=n_labels),
-            {t.checkpoint_name: np.bincount(t.pred_idx, minlength=n_labels) for t in table_list},
-        ),
-        width="stretch",
-    )
+    st.plotly_chart(class_balance_figure(balance.labels, balance.gold, balance.predicted), width="stretch")
 
 st.subheader("Headline metrics")
 columns = st.columns(len(table_list))
 for column, ref, table in zip(columns, session.checkpoints, table_list):
-    metrics, (acc_lo, acc_hi), (f1_lo, f1_hi) = headline(table, table.cache_key)
+    numbers = headline(table, table.cache_key)
+    metrics, (acc_lo, acc_hi), (f1_lo, f1_hi) = numbers.metrics, numbers.accuracy_ci, numbers.macro_f1_ci
     with column:
         role = "" if len(table_list) == 1 else (" (baseline)" if ref is session.baseline else " (candidate)")
         st.markdown(f"#### {ref.name}{role}")

@@ -4,14 +4,16 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections import OrderedDict
 
 import streamlit as st
 
 from analysis.selection import selected_index
 from dashboard.columns import example_columns
+from dashboard.explanations import cached_attribution, default_params, get_attribution
+from dashboard.links import explore_link
 from dashboard.state import current_session, get_predictor, tables
 from models.embeddings import embed_texts
+from explain.plots import token_heat_comparison
 from models.errors import VeredictoError
 from probes import cost
 from probes.embeddings import (
@@ -26,32 +28,12 @@ from probes.embeddings import (
 )
 from probes.figures import embedding_map_figure, failure_rate_figure
 from probes.perturb import LANGUAGES, TESTS, DirectionConfig, guess_directions, resolve_tests
-from probes.run import compare_reports, plan_probes, run_probes
+from probes.run import plan_probes, run_probes
+from probes.views import PROBE_RESULTS, ProbeParams, probe_comparison, probe_summary
 
-EXPLORE_PAGE = "pages/explore.py"
 AUTO_EMBED_SECONDS = 3.0  # embeddings cheaper than this are computed on sight; dearer ones wait for a click
 DEFAULT_LIMIT = 200
 OFF = "off"
-
-
-# --- shared stores (every session sees results computed by any session) ------------------------------------------
-
-@st.cache_resource(show_spinner=False)
-def _store() -> dict[str, OrderedDict]:
-    return {"reports": OrderedDict(), "indexes": OrderedDict(), "maps": OrderedDict(), "checks": OrderedDict()}
-
-
-def _remember(kind: str, key, value, keep: int = 16):
-    store = _store()[kind]
-    store[key] = value
-    store.move_to_end(key)
-    while len(store) > keep:
-        store.popitem(last=False)
-    return value
-
-
-def _recall(kind: str, key):
-    return _store()[kind].get(key)
 
 
 @st.cache_resource(show_spinner="Preparing perturbed texts…", max_entries=16)
@@ -134,15 +116,15 @@ with tab_probes:
         st.info("Choose at least one test.")
     else:
         resolve_tests(chosen, directional=directions is not None)
-        params = (chosen, limit if limit < len(evalset) else None, seed, variants, language, json.dumps(directions.to_dict() if directions else None))
-        plans = _plans(evalset.texts, evalset.fingerprint, *params[:5])
-        keys = [(ref.fingerprint, evalset.fingerprint, *params) for ref in refs]
-        reports = [_recall("reports", key) for key in keys]
+        params = ProbeParams.of(chosen, limit, len(evalset), seed, variants, language, directions)
+        plans = _plans(evalset.texts, evalset.fingerprint, params.tests, params.limit, params.seed, params.variants, params.language)
+        keys = [params.key(ref.fingerprint, evalset.fingerprint) for ref in refs]
+        reports = [PROBE_RESULTS.get("reports", key) for key in keys]
 
         estimates = []
         for predictor, report in zip(predictors, reports):
             if report is None:
-                estimates.append(cost.estimate_probes(predictor, evalset, directions=directions, limit=params[1], plans=plans))
+                estimates.append(cost.estimate_probes(predictor, evalset, directions=directions, limit=params.limit, plans=plans))
         estimate_slot = st.empty()
         if estimates:
             estimate_slot.info(
@@ -155,12 +137,12 @@ with tab_probes:
         )
         if run_clicked:
             for i, (predictor, key) in enumerate(zip(predictors, keys)):
-                estimate = cost.estimate_probes(predictor, evalset, directions=directions, limit=params[1], plans=plans)
+                estimate = cost.estimate_probes(predictor, evalset, directions=directions, limit=params.limit, plans=plans)
                 bar = st.progress(0.0, text=f"{predictor.ref.name}: starting…")
                 started = time.perf_counter()
                 try:
                     report = run_probes(
-                        predictor, evalset, chosen, directions=directions, limit=params[1], seed=seed, n_variants=variants, language=language,
+                        predictor, evalset, chosen, directions=directions, limit=params.limit, seed=seed, n_variants=variants, language=language,
                         progress=lambda done, total, label, name=predictor.ref.name: bar.progress(min(1.0, done / max(total, 1)), text=f"{name} · {label}: {done:,}/{total:,} texts"),
                     )
                 except VeredictoError as exc:
@@ -168,26 +150,24 @@ with tab_probes:
                     st.error(str(exc))
                     st.stop()
                 bar.empty()
-                _remember("reports", key, report)
-                _remember("checks", key, cost.check(estimate, time.perf_counter() - started, report.n_model_calls))
-            reports = [_recall("reports", key) for key in keys]
+                PROBE_RESULTS.put("reports", key, report)
+                PROBE_RESULTS.put("checks", key, cost.check(estimate, time.perf_counter() - started, report.n_model_calls))
+            reports = [PROBE_RESULTS.get("reports", key) for key in keys]
             estimate_slot.empty()  # the run is done: its estimate-vs-actual line below replaces the estimate
 
         if any(r is None for r in reports):
             st.caption("Results appear here once the probes have run (they are kept for everyone using this dashboard).")
         else:
-            checks = [_recall("checks", key) for key in keys]
+            checks = [PROBE_RESULTS.get("checks", key) for key in keys]
             st.caption(" · ".join(f"{r.checkpoint_name}: {c.describe()}" for r, c in zip(reports, checks) if c is not None))
             st.plotly_chart(failure_rate_figure(reports), width="stretch", key="robustness-rates")
             if len(reports) == 2:
-                comparison = compare_reports(*reports)
-                worse = comparison[comparison["verdict"] == "more brittle"]
-                better = comparison[comparison["verdict"] == "more robust"]
-                if len(worse):
-                    st.warning("Fine-tuning made the model **more brittle** on: " + ", ".join(f"{t} ({_pct(b)} → {_pct(a)})" for t, b, a in zip(worse["title"], worse["before"], worse["after"])), icon=":material/trending_down:")
-                if len(better):
-                    st.success("More robust after fine-tuning on: " + ", ".join(f"{t} ({_pct(b)} → {_pct(a)})" for t, b, a in zip(better["title"], better["before"], better["after"])), icon=":material/trending_up:")
-                shown = comparison[["title", "kind", "before", "after", "change", "tried_after", "fixed", "new", "p_value", "verdict"]]
+                comparison = probe_comparison(*reports)
+                if comparison.more_brittle:
+                    st.warning("Fine-tuning made the model **more brittle** on: " + ", ".join(f"{t} ({_pct(b)} → {_pct(a)})" for t, b, a in comparison.more_brittle), icon=":material/trending_down:")
+                if comparison.more_robust:
+                    st.success("More robust after fine-tuning on: " + ", ".join(f"{t} ({_pct(b)} → {_pct(a)})" for t, b, a in comparison.more_robust), icon=":material/trending_up:")
+                shown = comparison.table
                 st.dataframe(
                     shown, hide_index=True, key="robustness-compare", width="stretch",
                     column_config={
@@ -203,7 +183,7 @@ with tab_probes:
                     },
                 )
             else:
-                summary = reports[0].summary_frame()[["title", "kind", "failure_rate", "failed", "tried", "applicable", "expectation", "note"]]
+                summary = probe_summary(reports[0])
                 st.dataframe(
                     summary, hide_index=True, key="robustness-summary", width="stretch",
                     column_config={
@@ -270,29 +250,23 @@ with tab_probes:
                     o.code(f["original"], language=None, wrap_lines=True)
                     p.markdown(f"**Perturbed** → {f['pred_after']} (P({f['watched']}) = {f['p_after']:.2f})")
                     p.code(f["perturbed"], language=None, wrap_lines=True)
-                    try:
-                        from dashboard.explanations import cached_attribution, default_params, get_attribution
-                        from explain.plots import token_heat_comparison
-                    except ImportError:  # explanations not installed: the comparison above still stands
-                        st.caption("Explanations are not available in this installation.")
-                    else:
-                        predictor = predictors[which]
-                        method = st.radio("Explain with", ["shap", "lime"], horizontal=True, key="robustness_explain_method", format_func=str.upper)
-                        texts = [f["original"], f["perturbed"]]
-                        ready = [cached_attribution(predictor, t, method) for t in texts]
-                        if any(a is None for a in ready):
-                            estimator = cost.estimate_shap if method == "shap" else cost.estimate_lime
-                            budget = default_params(method)
-                            estimate = estimator(predictor, [t for t, a in zip(texts, ready) if a is None], budget.get("max_evals") or budget.get("num_samples"))
-                            st.caption(estimate.describe())
-                            if st.button("Explain the original and the perturbed text", key="robustness_explain", icon=":material/search:"):
-                                ready = [a or get_attribution(predictor, t, method) for t, a in zip(texts, ready)]
-                        if all(a is not None for a in ready):
-                            st.plotly_chart(
-                                token_heat_comparison(ready, f["watched"], titles=[f"Original → {f['pred_before']}", f"Perturbed → {f['pred_after']}"]),
-                                width="stretch", key="robustness-explain-heat",
-                            )
-                            st.caption(f"Colour: how much each token pushed P({f['watched']}) up (towards) or down (against), {method.upper()}.")
+                    predictor = predictors[which]
+                    method = st.radio("Explain with", ["shap", "lime"], horizontal=True, key="robustness_explain_method", format_func=str.upper)
+                    texts = [f["original"], f["perturbed"]]
+                    ready = [cached_attribution(predictor, t, method) for t in texts]
+                    if any(a is None for a in ready):
+                        estimator = cost.estimate_shap if method == "shap" else cost.estimate_lime
+                        budget = default_params(method)
+                        estimate = estimator(predictor, [t for t, a in zip(texts, ready) if a is None], budget.get("max_evals") or budget.get("num_samples"))
+                        st.caption(estimate.describe())
+                        if st.button("Explain the original and the perturbed text", key="robustness_explain", icon=":material/search:"):
+                            ready = [a or get_attribution(predictor, t, method) for t, a in zip(texts, ready)]
+                    if all(a is not None for a in ready):
+                        st.plotly_chart(
+                            token_heat_comparison(ready, f["watched"], titles=[f"Original → {f['pred_before']}", f"Perturbed → {f['pred_after']}"]),
+                            width="stretch", key="robustness-explain-heat",
+                        )
+                        st.caption(f"Colour: how much each token pushed P({f['watched']}) up (towards) or down (against), {method.upper()}.")
 
 # =================================================================================================================
 with tab_similar:
@@ -306,18 +280,18 @@ with tab_similar:
         which = [r.name for r in refs].index(st.radio("Encoder of", [r.name for r in refs], index=1, horizontal=True, key="robustness_encoder"))
     predictor, table = predictors[which], prediction_tables[which]
     index_key = (table.fingerprint, table.data_fingerprint, json.dumps(session.label_mapping, sort_keys=True))
-    index = _recall("indexes", index_key)
+    index = PROBE_RESULTS.get("indexes", index_key)
     if index is None:
         estimate = cost.estimate_embed(predictor, table.frame["text"].tolist())
         if estimate.n_model_calls == 0 or estimate.seconds <= AUTO_EMBED_SECONDS or st.button(f"Compute embeddings ({estimate.describe()})", key="robustness_embed", type="primary"):
             bar = st.progress(0.0, text=f"Embedding {len(table):,} examples with {predictor.ref.name}…")
             started = time.perf_counter()
-            index = _remember(
+            index = PROBE_RESULTS.put(
                 "indexes", index_key,
                 build_index(predictor, table, progress=lambda done, total: bar.progress(min(1.0, done / max(total, 1)), text=f"Embedding: {done:,}/{total:,} texts")),
             )
             bar.empty()
-            _remember("checks", ("embed", *index_key), cost.check(estimate, time.perf_counter() - started, estimate.n_model_calls))
+            PROBE_RESULTS.put("checks", ("embed", *index_key), cost.check(estimate, time.perf_counter() - started, estimate.n_model_calls))
         else:
             st.info(f"Embeddings are not computed yet. {estimate.describe()}", icon=":material/timer:")
     if index is not None:
@@ -329,10 +303,10 @@ with tab_similar:
         color_by = m2.radio("Colour by", ["gold", "pred", "correct"], horizontal=True, key="robustness_color",
                             format_func=lambda c: {"gold": "Gold label", "pred": "Prediction", "correct": "Correct?"}[c])
         map_key = (*index_key, method)
-        coords = _recall("maps", map_key)
+        coords = PROBE_RESULTS.get("maps", map_key)
         if coords is None:
             with st.spinner("Projecting to 2-D…"):
-                coords = _remember("maps", map_key, project(index.vectors, method))
+                coords = PROBE_RESULTS.put("maps", map_key, project(index.vectors, method))
         frame = embedding_map_frame(index, coords)
         event = st.plotly_chart(
             embedding_map_figure(frame, color_by), on_select="rerun", selection_mode=("points", "box", "lasso"),
@@ -364,10 +338,7 @@ with tab_similar:
             other = int((near["gold"] != table.frame["gold"].iat[row]).sum())
             if other:
                 st.caption(f"{other} of its {len(near)} nearest neighbours carry another gold label.")
-            try:
-                st.page_link(EXPLORE_PAGE, label=f"Explain example {row} on the Explore page", icon=":material/search:", query_params={"example": str(row)})
-            except Exception:  # Explore not registered in this app
-                pass
+            explore_link(row, f"Explain example {row} on the Explore page")
         else:
             near = None
             st.caption("Select an example in the table above, or type a text, to see its nearest neighbours.")

@@ -5,20 +5,22 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
+from analysis.views import flip_summary
 from dashboard.explanations import METHODS, attribution_cache, default_params
+from dashboard.links import explore_link
 from dashboard.state import current_session, get_predictor, tables
 from models.errors import VeredictoError
-from store.audit import DECISIONS, StoreError, freshness, open_store
+from store.audit import DECISIONS, StoreError, open_store
 from store.gates import evaluate_gates, refresh_approvals, worst_slice_rows
-from store.identity import check_reviewer, oidc_configured, oidc_reviewer, secrets_reviewers
+from store.identity import oidc_configured, oidc_reviewer, secrets_reviewers
 from store.policy import PolicyError, load_policy, parse_policy
+from store.views import CHAIN_CHECKS, history_frame, record_signoff
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_POLICY = os.environ.get("VEREDICTO_POLICY") or str(ROOT / "policies" / "example.yaml")
-ERRORS_PAGE, COMPARE_PAGE, EXPLORE_PAGE = "pages/errors.py", "pages/compare.py", "pages/explore.py"
+ERRORS_PAGE, COMPARE_PAGE = "pages/errors.py", "pages/compare.py"
 FLASH = "signoff_flash"
 STATE_ICON = {"approved": ":material/verified:", "rejected": ":material/block:", "changes_requested": ":material/edit_note:",
               "pending": ":material/hourglass_top:", "stale": ":material/warning:", "unsigned": ":material/pending:"}
@@ -29,6 +31,12 @@ def gate_report(_policy, _table, _baseline, _predictor, key: tuple):
     """Every gate but approvals is a pure function of (weights, data, policy, baseline): compute once, share."""
     return evaluate_gates(_policy, _table, baseline=_baseline, predictor=_predictor, checkpoint_path=key[1],
                           cache=attribution_cache(), explain_params={m: default_params(m) for m in METHODS})
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def flips_for(_baseline, _table, baseline_key: str, table_key: str):
+    """Which predictions the candidate fixed or broke: a pure function of the two tables, so computed once per pair."""
+    return flip_summary(_baseline, _table)
 
 
 @st.cache_resource(show_spinner=False)
@@ -146,14 +154,10 @@ with left:
 with right:
     st.markdown("**Flipped predictions**")
     if baseline is not None:
-        from analysis.compare import flipped_examples
-
-        flips = flipped_examples(baseline, table)
-        broken = flips[flips["status"] == "broken"].head(5)
-        st.caption(f"{int((flips['status'] == 'fixed').sum())} fixed, {int((flips['status'] == 'broken').sum())} broken by the candidate.")
-        for index, row in broken.iterrows():
-            st.page_link(EXPLORE_PAGE, label=f"Broken #{index}: {row['text'][:70]}{'…' if len(row['text']) > 70 else ''}",
-                         icon=":material/search:", query_params={"example": str(index)})
+        flips = flips_for(baseline, table, baseline.cache_key, table.cache_key)
+        st.caption(f"{flips.fixed} fixed, {flips.broken} broken by the candidate.")
+        for index, row in flips.first_broken.iterrows():
+            explore_link(index, f"Broken #{index}: {row['text'][:70]}{'…' if len(row['text']) > 70 else ''}")
         st.page_link(COMPARE_PAGE, label="All flips and per-slice changes on the Compare page", icon=":material/compare_arrows:")
     else:
         st.caption("Choose a baseline checkpoint in the sidebar to see which predictions the candidate changed.")
@@ -191,46 +195,28 @@ if can_sign:
             st.caption(f"Note: the gates are {report.verdict}; whatever you decide is recorded together with those results.")
         submitted = st.form_submit_button("Record sign-off", type="primary")
     if submitted:
-        if not use_oidc:
-            reviewer = check_reviewer(reviewers, name or "", password or "")
-            if reviewer is None:
-                st.error("Wrong reviewer or password; nothing was recorded." if name else "Choose your name and enter your password.")
-        if reviewer is not None and decision is None:
-            st.error("Choose a decision: approve, reject or changes requested.")
-            reviewer = None
-        if reviewer is not None:
-            try:
-                record = store.append(reviewer=reviewer.name, identity=reviewer.identity, decision=decision, comment=comment,
-                                      **report.signoff_fields())
-            except StoreError as exc:
-                st.error(str(exc))
-            else:
-                st.session_state[FLASH] = (
-                    f"Recorded sign-off #{record.seq}: **{record.decision_label}** by {record.reviewer} for "
-                    f"{record.checkpoint_name} (`{record.checkpoint_fingerprint[:12]}`), hash `{record.record_hash[:16]}…`."
-                )
-                for field in ("signoff_password", "signoff_comment"):
-                    st.session_state.pop(field, None)
-                st.rerun()
+        outcome = record_signoff(store, report.signoff_fields(), decision=decision, comment=comment, reviewer=reviewer if use_oidc else None,
+                                 reviewers=reviewers, name=None if use_oidc else name, password=None if use_oidc else password)
+        if outcome.error:
+            st.error(outcome.error)
+        else:
+            st.session_state[FLASH] = outcome.message
+            for field in ("signoff_password", "signoff_comment"):
+                st.session_state.pop(field, None)
+            st.rerun()
 
 # --- history ------------------------------------------------------------------------------------------------------
 
 st.subheader("Sign-off history")
 records = store.records(checkpoint_fingerprint=candidate_ref.fingerprint, checkpoint_path=candidate_ref.path, newest_first=True)
-chain = store.verify()
+chain = CHAIN_CHECKS.verify(store)
 if chain.ok:
     st.caption(f"Audit chain verified: {chain.records:,} record(s) in the store, every hash and link checks out (head `{chain.head_hash[:16]}…`).")
 else:
     st.error(f"**Audit chain broken** at record #{chain.first_bad}: {chain.problem} Do not rely on this history; run `veredicto audit verify`.",
              icon=":material/gpp_bad:")
 if records:
-    history = pd.DataFrame([
-        {"#": r.seq, "When (UTC)": r.created_at[:19].replace("T", " "), "Reviewer": r.reviewer, "Identity": r.identity,
-         "Decision": r.decision_label, "Weights": "these weights" if freshness(r, candidate_ref.fingerprint) == "current" else f"STALE: {r.checkpoint_fingerprint[:12]}",
-         "Gates passed": f"{r.gates_passed}/{r.gates_total}", "Comment": r.comment}
-        for r in records
-    ])
-    st.dataframe(history, hide_index=True, width="stretch", key="signoff_history")
+    st.dataframe(history_frame(records, candidate_ref.fingerprint), hide_index=True, width="stretch", key="signoff_history")
     if approval.stale:
         st.caption("STALE rows were signed for other weights at this path: the checkpoint files changed afterwards, so they do not count.")
 else:

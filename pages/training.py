@@ -1,20 +1,10 @@
 """Training: how each chosen checkpoint was made, read from the provenance.json written by `veredicto finetune`."""
-import pandas as pd
 import streamlit as st
 
 from analysis.hparams import diff_hyperparameters
 from dashboard.state import current_session
-from models.errors import VeredictoError
-from training.provenance import (
-    PARAM_LABELS,
-    fingerprint_matches,
-    learning_curves_figure,
-    load_provenance,
-    optimization_history_figure,
-    param_importance_figure,
-    summary,
-    trials_frame,
-)
+from training.provenance import learning_curves_figure, optimization_history_figure, param_importance_figure, trials_frame
+from training.views import training_view
 
 session = current_session()
 st.title("Training")
@@ -23,19 +13,15 @@ st.caption(
     "and the learning curves. Read from the checkpoint's provenance.json (written by `veredicto finetune`)."
 )
 
-loaded = {}
-for ref in session.checkpoints:
-    try:
-        loaded[ref] = load_provenance(ref.path)
-    except VeredictoError as exc:
-        loaded[ref] = exc
+loaded = {ref: training_view(ref) for ref in session.checkpoints}
 
 containers = st.tabs([ref.name for ref in session.checkpoints]) if len(session.checkpoints) > 1 else [st.container()]
 for container, ref in zip(containers, session.checkpoints):
     with container:
-        prov = loaded[ref]
-        if isinstance(prov, VeredictoError):
-            st.error(f"**{ref.name}**: its provenance.json cannot be read. {prov}")
+        view = loaded[ref]
+        prov = view.provenance
+        if view.error is not None:
+            st.error(f"**{ref.name}**: its provenance.json cannot be read. {view.error}")
             continue
         if prov is None:
             st.info(
@@ -44,40 +30,20 @@ for container, ref in zip(containers, session.checkpoints):
                 "the hyperparameters, every trial of the search and the learning curves."
             )
             continue
-        match = fingerprint_matches(prov, ref.fingerprint)
-        if match is False:
-            recorded = (prov.record.get("checkpoint") or {}).get("fingerprint", "")
-            st.warning(
-                f"The provenance describes weights `{recorded[:12]}`, but this checkpoint's weights are `{ref.short_fingerprint}`: "
-                "the model was changed after training, so this record may not describe it."
-            )
-        if prov.status == "interrupted":
-            st.warning("The search was interrupted: the checkpoint is the best trial found before it stopped. `veredicto finetune ... --resume` continues it.")
-        elif prov.status == "running":
-            st.warning("The search was still running when this record was written (or it was killed): the list of trials may be incomplete.")
+        for warning in view.warnings:
+            st.warning(warning)
 
         st.subheader(f"{ref.name}")
-        facts = summary(prov)
-        st.dataframe(pd.DataFrame({"about": list(facts), "value": list(facts.values())}), hide_index=True, width="stretch")
+        st.dataframe(view.facts, hide_index=True, width="stretch")
 
         st.markdown("**Hyperparameters of this checkpoint**")
-        params = prov.hyperparameters
-        if params:
-            st.dataframe(
-                pd.DataFrame({"hyperparameter": [PARAM_LABELS.get(k, k) for k in params], "value": [str(v) for v in params.values()]}),
-                hide_index=True,
-                width="stretch",
-            )
+        if view.hyperparameters is not None:
+            st.dataframe(view.hyperparameters, hide_index=True, width="stretch")
         else:
             st.caption("No hyperparameters recorded (no trial finished).")
 
-        if prov.is_search:
-            best = prov.best or {}
-            n_trials = len(prov.trials)
-            st.markdown(
-                f"**Search:** {n_trials} trial(s), TPE sampler, {((prov.record.get('search') or {}).get('pruner') or {}).get('name', 'no pruner')}; "
-                + (f"best trial {best['trial'] + 1} with validation {prov.metric_label} **{best['value']:.4f}**." if best else "no trial completed.")
-            )
+        if view.search is not None:
+            st.markdown(view.search)
             st.dataframe(
                 trials_frame(prov),
                 hide_index=True,
@@ -125,7 +91,7 @@ for container, ref in zip(containers, session.checkpoints):
 
 if len(session.checkpoints) == 2:
     first, second = session.checkpoints
-    records = [loaded[r].record if hasattr(loaded[r], "record") else None for r in session.checkpoints]
+    records = [loaded[r].provenance.record if loaded[r].provenance is not None else None for r in session.checkpoints]
     if all(records):
         st.subheader("What changed between the two")
         st.dataframe(diff_hyperparameters(records[0], records[1], (first.name, second.name)), hide_index=True, width="stretch")

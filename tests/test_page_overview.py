@@ -18,11 +18,11 @@ def env(tmp_path_factory):
 def test_headline_metrics_match_the_predictions(env, monkeypatch):
     at = app_test(env, monkeypatch, "pages/overview.py")
     gold = env["frame"]["label"].to_numpy()
-    shown = [m for m in at.metric]
-    for name in ("tiny-before", "tiny-after"):
-        _, pred = predictions(env, name)
-        assert any(m.label == "Accuracy" and m.value == f"{(pred == gold).mean():.1%}" for m in shown), name
-        assert any(m.label == "Macro-F1" and m.value == f"{f1_score(gold, pred, average='macro'):.3f}" for m in shown), name
+    # one column per checkpoint, baseline first: each shows its own numbers, not merely some checkpoint's
+    expected = {name: predictions(env, name)[1] for name in ("tiny-before", "tiny-after")}
+    assert [m.value for m in at.metric if m.label == "Accuracy"] == [f"{(pred == gold).mean():.1%}" for pred in expected.values()]
+    assert [m.value for m in at.metric if m.label == "Macro-F1"] == [f"{f1_score(gold, pred, average='macro'):.3f}" for pred in expected.values()]
+    assert not np.array_equal(expected["tiny-before"], expected["tiny-after"])  # the two checkpoints really differ here
     # the intervals under each pair of numbers, recomputed independently of the page
     captions = [c.value for c in at.caption if c.value.startswith("95% intervals")]
     assert len(captions) == 2

@@ -7,6 +7,7 @@ and a small CSV where one text appears six times, five times labelled positive a
 """
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -60,20 +61,21 @@ def button(at, key: str):
     return next(b for b in at.button if b.key == key)
 
 
-@pytest.fixture(scope="module")
-def truth(env):
-    """Independent ground truth from the library (no Streamlit): the same probes run directly."""
-    from evaldata.loading import load_eval_data
-    from models import Predictor
-    from probes.perturb import guess_directions
-    from probes.run import run_probes
+@pytest.fixture
+def downloads(monkeypatch):
+    """Every file the page hands to a download button, as {file name: bytes} (Streamlit keeps them in its media store)."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
-    evalset = load_eval_data(env["data"])
-    out = {}
-    for name in ("kw-before", "kw-after"):
-        predictor = Predictor(str(env["checkpoints"] / name), device="cpu")
-        out[name] = run_probes(predictor, evalset, directions=guess_directions(predictor.labels))
-    return out
+    seen: dict[str, bytes] = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def spy(self, path_or_data, mimetype, kind, filename=None):
+        if isinstance(path_or_data, bytes) and filename:
+            seen[filename] = path_or_data
+        return original(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
+    return seen
 
 
 def test_cost_is_stated_before_anything_runs(env, monkeypatch):
@@ -87,7 +89,7 @@ def test_cost_is_stated_before_anything_runs(env, monkeypatch):
     assert at.selectbox(key="robustness_positive").value == "positive"
 
 
-def test_running_shows_before_after_rates_and_flags_the_name_swap(env, monkeypatch, truth):
+def test_running_shows_before_after_rates_and_flags_the_name_swap(env, monkeypatch):
     at = open_page(env, monkeypatch)
     button(at, "robustness_run").click().run()
     assert not at.exception, [e.message for e in at.exception]
@@ -98,9 +100,12 @@ def test_running_shows_before_after_rates_and_flags_the_name_swap(env, monkeypat
     assert "names" in tests and "negation" in tests
     rates_after = dict(zip(tests, after["y"]))
     rates_before = dict(zip(tests, before["y"]))
-    expected_after = truth["kw-after"].failure_rates()
-    # every text naming John flips (6 of the 24 texts with a name), no other does
-    assert rates_after["names"] == pytest.approx(expected_after["names"]) == pytest.approx(6 / 24)
+    # worked out by hand from the planted models: kw-after answers 'positive' exactly when a text holds "john", so swapping
+    # the name flips every text that names John and no other; kw-before ignores its input, so nothing flips
+    with_a_name = env["frame"]["text"].str.contains("John|Maria|Carlos|Emma")
+    naming_john = env["frame"]["text"].str.lower().str.contains("john")
+    assert with_a_name.sum() == 24 and naming_john.sum() == 6
+    assert rates_after["names"] == pytest.approx(naming_john.sum() / with_a_name.sum())
     assert rates_before["names"] == 0.0 and rates_before["typos"] == 0.0
     table = frame_with(at, "verdict")
     names_row = table[table["title"] == "Person names"].iloc[0]
@@ -109,14 +114,13 @@ def test_running_shows_before_after_rates_and_flags_the_name_swap(env, monkeypat
     assert any("Estimated" in c.value and "took" in c.value for c in at.caption)
 
 
-def test_failing_pairs_and_explaining_the_perturbed_text(env, monkeypatch, truth):
+def test_failing_pairs_and_explaining_the_perturbed_text(env, monkeypatch):
     at = open_page(env, monkeypatch)
     button(at, "robustness_run").click().run()
     at.selectbox(key="robustness_failure_test").set_value("names").run()
     failures = dataframe(at, "robustness-failures-names").value
-    expected = truth["kw-after"].result("names").failures_frame()
-    assert len(failures) == len(expected) > 0
-    assert set(zip(failures["original"], failures["perturbed"])) == set(zip(expected["original"], expected["perturbed"]))
+    naming_john = {t for t in env["frame"]["text"] if "john" in t.lower()}  # by hand: exactly these flip when the name changes
+    assert set(failures["original"]) == naming_john and len(failures) >= len(naming_john) == 6
     assert set(failures["pred_before"]) == {"positive"} and set(failures["pred_after"]) == {"negative"}
     assert all("john" in o.lower() and "john" not in p.lower() for o, p in zip(failures["original"], failures["perturbed"]))
     element = dataframe(at, "robustness-failures-names")
@@ -133,12 +137,12 @@ def test_failing_pairs_and_explaining_the_perturbed_text(env, monkeypatch, truth
     assert "Original → positive" in titles and "Perturbed → negative" in titles
 
 
-def test_one_checkpoint_shows_its_summary_table(env, monkeypatch, truth):
+def test_one_checkpoint_shows_its_summary_table(env, monkeypatch):
     at = open_page(env, monkeypatch, checkpoints="single")  # a folder with kw-after only
     button(at, "robustness_run").click().run()
     summary = frame_with(at, "failure_rate")
     rates = dict(zip(summary["title"], summary["failure_rate"]))
-    assert rates["Person names"] == pytest.approx(truth["kw-after"].result("names").failure_rate)
+    assert rates["Person names"] == pytest.approx(6 / 24)  # the 6 texts naming John, of the 24 that name someone
     assert len(chart(at, "robustness-rates")["data"]) == 1
 
 
@@ -172,7 +176,7 @@ def test_embedding_map_selection_filters_the_table_and_neighbours(env, monkeypat
     assert np.all(np.diff(near["similarity"].to_numpy()) <= 1e-6)
 
 
-def test_label_noise_flags_the_conflicting_duplicate_and_exports_it(env, monkeypatch):
+def test_label_noise_flags_the_conflicting_duplicate_and_exports_it(env, monkeypatch, downloads):
     at = open_page(env, monkeypatch)
     at.radio(key="robustness_encoder").set_value("kw-before").run()
     at.slider(key="robustness_noise_k").set_value(5).run()
@@ -183,8 +187,12 @@ def test_label_noise_flags_the_conflicting_duplicate_and_exports_it(env, monkeyp
     assert flagged.loc[odd_row, "gold"] == "negative" and flagged.loc[odd_row, "suggested"] == "positive"
     assert flagged.loc[odd_row, "agreement"] == 1.0
     assert not set(range(odd_row - 5, odd_row)) & set(flagged.index)  # the positive copies are not flagged
-    download = next(d for d in at.get("download_button") if "relabelling" in d.proto.label)
-    assert download is not None
+    assert [d for d in at.get("download_button") if "relabelling" in d.proto.label]
+    exported = pd.read_csv(io.BytesIO(downloads[f"label-noise-{env['data'].stem}.csv"]), encoding="utf-8-sig", keep_default_na=False)
+    assert list(exported["row"]) == list(noise["row"])  # one row per flagged example, as listed on the page
+    assert {"row", "text", "gold", "suggested", "relabel_to"} <= set(exported.columns)
+    odd = exported.set_index("row").loc[odd_row]
+    assert odd["text"] == DUPLICATE and odd["gold"] == "negative" and odd["suggested"] == "positive" and odd["relabel_to"] == ""
 
 
 def test_a_typed_text_finds_its_neighbours(env, monkeypatch):

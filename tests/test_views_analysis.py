@@ -1,0 +1,119 @@
+"""The Overview, Errors, Explore and Compare view models (analysis.views), on hand-made prediction tables: no model, no Streamlit."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analysis.browse import ExampleFilter
+from analysis.predictions import build_table
+from analysis.views import class_balance, errors_summary, examples_of, explore_listing, flip_summary, headline
+
+LABELS = ("neg", "pos", "neu")
+
+
+def table(probs, gold, name="ckpt", metadata=None, truncated=None):
+    probs = np.asarray(probs, dtype=float)
+    n = len(probs)
+    return build_table(
+        checkpoint_name=name, fingerprint=f"fp-{name}", data_name="d.csv", data_fingerprint="data-fp", labels=LABELS, probs=probs,
+        gold_idx=np.asarray(gold), texts=[f"text {i}" for i in range(n)], n_tokens=np.full(n, 5),
+        truncated=np.zeros(n, dtype=bool) if truncated is None else np.asarray(truncated), metadata=metadata,
+    )
+
+
+# rows:        0 right   1 wrong .95  2 wrong .60  3 right .70  4 wrong .95  5 right .99
+PROBS = [[.8, .1, .1], [.95, .03, .02], [.2, .6, .2], [.1, .7, .2], [.02, .95, .03], [.005, .005, .99]]
+GOLD = [0, 1, 0, 1, 2, 2]
+
+
+@pytest.fixture
+def t():
+    return table(PROBS, GOLD, metadata={"source": ["a", "b", "a", "b", "a", "b"]}, truncated=[False, True, False, False, True, False])
+
+
+def test_errors_summary_counts_mistakes_and_the_top_confusion(t):
+    s = errors_summary(t)
+    assert s.n_wrong == 3 and s.confident_wrong == 2  # rows 1 and 4 at 0.95; row 2 at 0.60 is not confident
+    assert s.metrics.accuracy == pytest.approx(3 / 6)
+    assert s.counts.tolist() == [[1, 1, 0], [1, 1, 0], [0, 1, 1]]
+    # three off-diagonal cells hold one mistake each: the first of them (row-major) is reported, as 1 of 3 mistakes
+    assert (s.top_confusion.gold, s.top_confusion.pred, s.top_confusion.count) == ("neg", "pos", 1)
+    assert s.top_confusion.share_of_mistakes == pytest.approx(1 / 3)
+    assert s.calibration.n == 6
+
+
+def test_errors_summary_without_mistakes_has_no_confusion():
+    s = errors_summary(table([[.9, .05, .05], [.1, .8, .1]], [0, 1]))
+    assert s.n_wrong == 0 and s.confident_wrong == 0 and s.top_confusion is None
+
+
+def test_examples_of_lists_mistakes_most_confident_first_then_the_rest(t):
+    shown = examples_of(t, np.ones(6, dtype=bool))
+    assert list(shown.index) == [1, 4, 2, 5, 0, 3]  # mistakes by confidence (ties keep file order), then correct ones
+    assert list(shown.columns) == ["text", "gold", "pred", "confidence", "p_gold", "correct", "source"]
+    assert list(shown["correct"]) == [False, False, False, True, True, True]
+    assert shown.loc[1, "p_gold"] == pytest.approx(0.03) and shown.loc[5, "p_gold"] == pytest.approx(0.99)
+    assert shown.index.name == "example"
+
+
+def test_examples_of_keeps_only_the_masked_rows(t):
+    mask = np.array([True, False, True, False, False, True])
+    assert list(examples_of(t, mask).index) == [2, 5, 0]
+    assert list(examples_of(t, np.array([True, False, False, True, False, False])).index) == [0, 3]  # no mistakes
+    assert list(examples_of(t, ~t.correct).index) == [1, 4, 2]  # no correct rows
+    assert examples_of(t, np.zeros(6, dtype=bool)).empty
+
+
+def test_headline_intervals_contain_the_estimates(t):
+    h = headline(t)
+    assert h.metrics.accuracy == pytest.approx(0.5)
+    lo, hi = h.accuracy_ci
+    assert lo < 0.5 < hi and 0 <= lo and hi <= 1
+    # Wilson interval for 3 of 6, by hand: (p + z²/2n ± z·sqrt(p(1−p)/n + z²/4n²)) / (1 + z²/n)
+    z, n, p = 1.959963984540054, 6, 0.5
+    centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    assert (lo, hi) == pytest.approx((centre - half, centre + half))
+    f_lo, f_hi = h.macro_f1_ci
+    assert f_lo <= h.metrics.macro_f1 <= f_hi
+
+
+def test_class_balance_counts_gold_and_each_checkpoints_predictions(t):
+    other = table([[.1, .1, .8]] * 6, GOLD, name="other")
+    b = class_balance([t, other])
+    assert b.labels == LABELS and b.gold.tolist() == [2, 2, 2]
+    assert b.predicted["ckpt"].tolist() == [2, 3, 1] and b.predicted["other"].tolist() == [0, 0, 6]
+    assert b.truncated == 2
+
+
+def test_flip_summary_counts_fixed_and_broken():
+    before = table([[.9, .05, .05], [.9, .05, .05], [.1, .8, .1], [.1, .8, .1]], [0, 1, 1, 0], name="before")
+    after = table([[.1, .8, .1], [.1, .8, .1], [.1, .8, .1], [.9, .05, .05]], [0, 1, 1, 0], name="after")
+    flips = flip_summary(before, after)
+    assert (flips.fixed, flips.broken) == (2, 1)  # rows 1 and 3 fixed, row 0 broken, row 2 unchanged
+    assert list(flips.first_broken.index) == [0]
+
+
+def test_explore_listing_preselects_the_linked_example_or_the_demo_default(t):
+    listing = explore_listing(t, ExampleFilter(), "file", "3")
+    assert listing.from_query == 3 and listing.position == 3
+    listing = explore_listing(t, ExampleFilter(), "file", "junk")
+    assert listing.from_query is None and listing.fallback == 1 and listing.position == 1  # the most confident mistake
+    filtered = explore_listing(t, ExampleFilter(correct=True), "file", "1")
+    assert list(filtered.shown.index) == [0, 3, 5] and filtered.position is None  # example 1 is filtered out
+
+
+def test_compare_verdict_is_green_only_for_a_significant_improvement():
+    from analysis.compare import compare_tables
+    from analysis.views import compare_verdict, per_class_changes
+
+    n = 40
+    gold = np.zeros(n, dtype=int)
+    wrong, right = [[.1, .8, .1]] * n, [[.8, .1, .1]] * n
+    before, after = table(wrong, gold, name="before"), table(right, gold, name="after")  # 40 fixed, none broken
+    verdict = compare_verdict(compare_tables(before, after, n_boot=50))
+    assert verdict.tone == "success" and "before" in verdict.text and "after" in verdict.text
+    assert compare_verdict(compare_tables(after, before, n_boot=50)).tone == "error"
+    assert compare_verdict(compare_tables(before, before, n_boot=50)).tone == "info"
+    changes = per_class_changes(compare_tables(before, after, n_boot=50)).set_index("Class")
+    assert list(changes.columns) == ["Flag", "Examples", "F1 before", "F1 after", "F1 change", "95% interval", "Precision change", "Recall change"]
+    assert changes.loc["neg", "F1 before"] == 0 and changes.loc["neg", "F1 after"] == 1 and changes.loc["neg", "F1 change"] == pytest.approx(100)
