@@ -67,7 +67,8 @@ class LRUCache:
             return key in self._data
 
     def __len__(self) -> int:
-        return len(self._data)
+        with self._lock:  # never the transient size between an insert and its eviction
+            return len(self._data)
 
 
 class Calibrations:
