@@ -8,7 +8,7 @@ import sys
 def register(subparsers) -> None:
     parser = subparsers.add_parser("audit", help="Verify or list the tamper-evident sign-off records.")
     commands = parser.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
-    store_help = "SQLAlchemy URL, SQLite file or directory (default: $VEREDICTO_STORE_URL, else .veredicto/store/veredicto.db)."
+    store_help = "SQLAlchemy URL, SQLite file or directory (default: $VEREDICTO_STORE_URL, else store/veredicto.db in the Veredicto home: $VEREDICTO_HOME, the checkout's .veredicto, or ~/.veredicto)."
 
     verify = commands.add_parser("verify", help="Check every record's hash and the chain; exit 1 and name the first bad record if it is broken.")
     verify.add_argument("--store", default=None, help=store_help)

@@ -26,9 +26,9 @@ def register(subparsers) -> None:
     parser.add_argument("--model", required=True, type=Path, help="Candidate checkpoint directory.")
     parser.add_argument("--policy", required=True, type=Path, help="Policy file (.yaml/.yml or .toml); see policies/example.yaml.")
     parser.add_argument("--baseline", type=Path, default=None, help="Baseline ('before') checkpoint for the drop gates.")
-    parser.add_argument("--store", default=None, help="Audit store (SQLAlchemy URL or directory) for the approvals gate; default $VEREDICTO_STORE_URL or .veredicto/store.")
+    parser.add_argument("--store", default=None, help="Audit store (SQLAlchemy URL or directory) for the approvals gate; default $VEREDICTO_STORE_URL, else store/veredicto.db in the Veredicto home.")
     parser.add_argument("--json", dest="json_out", type=Path, default=None, help="Also write the gate results as JSON to this file.")
-    parser.add_argument("--cache-dir", default=None, help="Attribution cache for the faithfulness gate (default: $VEREDICTO_CACHE_DIR or .veredicto/cache).")
+    parser.add_argument("--cache-dir", default=None, help="Attribution cache for the faithfulness gate (default: $VEREDICTO_CACHE_DIR, else cache/ in the Veredicto home).")
     add_data_arguments(parser)
     parser.set_defaults(func=run)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import streamlit as st
 
@@ -16,6 +16,7 @@ from explain.shap_explainer import warm_up
 from models.checkpoints import CheckpointRef, discover_checkpoints
 from models.errors import VeredictoError
 from models.inference import Predictor
+from runtime import LRUCache, current
 
 PAGES = [  # (file, title, icon); a page is registered when its file exists
     ("overview.py", "Overview", ":material/dashboard:"),
@@ -124,19 +125,24 @@ def _columns_bytes(raw: bytes, name: str) -> list[str]:
     return list(read_file(raw, name=name)[0].columns)
 
 
-@st.cache_resource
-def _table_store() -> OrderedDict:
-    return OrderedDict()
+def _table_store() -> LRUCache:
+    """The prediction tables every session shares (at most 12), owned by the runtime and guarded by its lock."""
+    return current().tables
+
+
+def cached_table(key: tuple, compute: Callable[[], PredictionTable]) -> PredictionTable:
+    """The shared table for `key`, else `compute()` kept in the shared store (the least recently used beyond its bound is dropped)."""
+    return _table_store().get_or_compute(key, compute)
 
 
 def get_table(ref: CheckpointRef, evalset: EvalSet, mapping: dict | None = None) -> PredictionTable:
     """Predictions of one checkpoint on the evaluation set, computed once (with a progress bar) and kept."""
     key = (ref.fingerprint, evalset.fingerprint, tuple(sorted((mapping or {}).items())))
-    store = _table_store()
-    if key not in store:
+
+    def compute() -> PredictionTable:
         bar = st.progress(0.0, text=f"Scoring {len(evalset):,} examples with {ref.name}…")
         try:
-            store[key] = predict_table(
+            return predict_table(
                 get_predictor(ref),
                 evalset,
                 label_mapping=mapping,
@@ -144,10 +150,8 @@ def get_table(ref: CheckpointRef, evalset: EvalSet, mapping: dict | None = None)
             )
         finally:
             bar.empty()
-        while len(store) > 12:
-            store.popitem(last=False)
-    store.move_to_end(key)
-    return store[key]
+
+    return cached_table(key, compute)
 
 
 def _tree_stamp(root: Path) -> tuple:

@@ -1,6 +1,6 @@
 """A persistent attribution cache: explanations computed once survive restarts and are shared.
 
-One SQLite file (`attributions.sqlite`) in a directory the user chooses (default `.veredicto/cache`),
+One SQLite file (`attributions.sqlite`) in a directory the user chooses (default `cache/` in the Veredicto home, see `runtime.settings`),
 in WAL mode so the dashboard can read while `veredicto precompute` writes. Rows are keyed by
 (checkpoint fingerprint, method, canonical parameter JSON, sha256 of the text); each row is written
 in its own transaction, so an interrupted run keeps everything it finished.
@@ -24,10 +24,10 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from explain.attribution import Attribution
 from models.errors import VeredictoError
+from runtime import settings
 
 SCHEMA_VERSION = 1
 FILENAME = "attributions.sqlite"
-DEFAULT_DIR = Path(".veredicto") / "cache"
 log = logging.getLogger(__name__)
 
 _SCHEMA = """
@@ -50,8 +50,8 @@ class CacheError(VeredictoError):
 
 
 def default_cache_dir() -> Path:
-    """`$VEREDICTO_CACHE_DIR` if set, else `.veredicto/cache` under the working directory."""
-    return Path(os.environ.get("VEREDICTO_CACHE_DIR") or DEFAULT_DIR)
+    """`$VEREDICTO_CACHE_DIR` if set, else `cache/` in the Veredicto home (`runtime.settings`), wherever the process was started."""
+    return settings.cache_dir()
 
 
 def _defaults() -> dict[str, dict[str, Any]]:
@@ -367,3 +367,12 @@ def _explain_text(predictor, text: str, method: str, target: str | None = None, 
     from explain.api import explain_text  # imported late: the explainers pull in shap/lime
 
     return explain_text(predictor, text, method, target, **params)
+
+
+def shared_cache(directory: str | os.PathLike | None = None) -> AttributionCache:
+    """The one `AttributionCache` per folder in this process (default folder: `default_cache_dir()`), owned by
+    `runtime.current()`, so every page, session and thread reads and writes through the same object."""
+    from runtime import current
+
+    folder = Path(directory).expanduser() if directory is not None else default_cache_dir()
+    return current().shared(("attribution_cache", str(folder.resolve())), lambda: AttributionCache(folder))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -19,6 +18,7 @@ import numpy as np
 from models.checkpoints import CheckpointRef, inspect_checkpoint, load_checkpoint
 from models.errors import DataError
 from models.first_token import first_token_layer, first_token_only
+from runtime import LRUCache, current
 
 Progress = Callable[[int, int], None]
 
@@ -38,34 +38,12 @@ def as_text(value, index: int = 0) -> str:
     raise DataError(f"Text #{index} is {type(value).__name__}, not text. Check that the text column holds strings.")
 
 
-class ProbabilityCache:
-    """Bounded LRU map (fingerprint, text) -> probabilities. Thread-safe."""
+# Bounded LRU map (fingerprint, text) -> probabilities. Thread-safe. The runtime's LRUCache (default 200,000 items).
+ProbabilityCache = LRUCache
 
-    def __init__(self, max_items: int = 200_000):
-        self.max_items = max_items
-        self._data: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, str]) -> np.ndarray | None:
-        with self._lock:
-            value = self._data.get(key)
-            if value is not None:
-                self._data.move_to_end(key)
-            return value
-
-    def put(self, key: tuple[str, str], value: np.ndarray) -> None:
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.max_items:
-                self._data.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-
-SHARED_CACHE = ProbabilityCache()
-EMBEDDING_CACHE = ProbabilityCache(max_items=100_000)
+# The process-wide caches are owned by the runtime (`runtime.current()`); these names are the accessors.
+SHARED_CACHE = current().probabilities
+EMBEDDING_CACHE = current().embeddings
 
 
 @dataclass

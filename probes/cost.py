@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -30,6 +29,7 @@ import numpy as np
 
 from models.embeddings import EMBEDDING_CACHE
 from models.inference import as_text
+from runtime import current
 
 # Time spent outside the model per evaluated text, in seconds (defaults; corrected by `check`).
 OVERHEAD = {"shap": 0.0015, "lime": 0.0003, "probes": 0.0001, "predict": 0.0, "embed": 0.0}
@@ -40,9 +40,10 @@ SHAP_UNIQUE_SHARE = 0.7
 _SAMPLE_FOR_LENGTH = 256
 _FALLBACK_TEXT = "the film was good and the acting was great, but the story was too long for me"
 
-_lock = threading.Lock()
-_THROUGHPUT: dict[tuple[str, str], "Throughput"] = {}
-_CORRECTION: dict[tuple[str, str], float] = {}
+# Measured throughput and learned corrections are process-wide state owned by the runtime; these names are its accessors.
+_lock = current().calibrations.lock
+_THROUGHPUT: dict[tuple[str, str], "Throughput"] = current().calibrations.throughput
+_CORRECTION: dict[tuple[str, str], float] = current().calibrations.correction
 
 
 @dataclass(frozen=True)
@@ -123,9 +124,7 @@ def cached_throughput(predictor) -> Throughput | None:
 
 
 def forget_calibrations() -> None:
-    with _lock:
-        _THROUGHPUT.clear()
-        _CORRECTION.clear()
+    current().calibrations.clear()
 
 
 # --- estimates ------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ deleting a record breaks the chain and `verify()` names the first bad record.
 Storage
 - One setting picks the database: `VEREDICTO_STORE_URL` (or `--store` in the CLI), any
   SQLAlchemy URL or a plain path (a directory or a `.db` file). Default: the SQLite file
-  `.veredicto/store/veredicto.db` in the project directory (`VEREDICTO_STORE_DIR` moves it).
+  `store/veredicto.db` in the Veredicto home (`runtime.settings`; `VEREDICTO_STORE_DIR` moves it).
 - SQLite runs in WAL mode with `synchronous=FULL` and a busy timeout; each record is one
   transaction opened with `BEGIN IMMEDIATE`, so reading the chain head and inserting the next
   record happen under the database write lock. On PostgreSQL (and other servers) the head row
@@ -41,13 +41,14 @@ from sqlalchemy import event
 from sqlalchemy.exc import SQLAlchemyError
 
 from models.errors import VeredictoError
+from runtime import settings
 
 SCHEMA_VERSION = 2
 RECORD_FORMAT = 1
 GENESIS_HASH = "0" * 64
-STORE_URL_ENV = "VEREDICTO_STORE_URL"
-STORE_DIR_ENV = "VEREDICTO_STORE_DIR"
-DB_FILENAME = "veredicto.db"
+STORE_URL_ENV = settings.STORE_URL_ENV
+STORE_DIR_ENV = settings.STORE_DIR_ENV
+DB_FILENAME = settings.AUDIT_DB
 SQLITE_BUSY_TIMEOUT_S = 60
 MAX_COMMENT_CHARS = 20_000
 
@@ -240,31 +241,17 @@ _PG_LOCK_KEY = 0x56455244  # "VERD": advisory lock taken while upgrading the sch
 
 
 def default_store_dir() -> Path:
-    env = os.environ.get(STORE_DIR_ENV)
-    if env:
-        return Path(env).expanduser()
-    return Path(__file__).resolve().parents[1] / ".veredicto" / "store"
+    """`$VEREDICTO_STORE_DIR`, else `store/` in the Veredicto home (`runtime.settings`)."""
+    return settings.store_dir()
 
 
 def resolve_store_url(value: str | os.PathLike | None = None) -> str:
     """An SQLAlchemy URL from `--store`/`VEREDICTO_STORE_URL`: a URL as is, a path as a SQLite file
-    (a directory gets `veredicto.db` inside it), nothing as the default SQLite file."""
-    if value is None or str(value).strip() == "":
-        value = os.environ.get(STORE_URL_ENV) or None
-    if value is None:
-        path = default_store_dir() / DB_FILENAME
-    else:
-        text = str(value).strip()
-        if "://" in text:
-            try:
-                sa.engine.make_url(text)
-            except (SQLAlchemyError, ValueError) as exc:
-                raise StoreError(f"'{text}' is not a valid database URL ({exc}). Example: postgresql://user@host/dbname or sqlite:///path/to/veredicto.db.") from None
-            return text
-        path = Path(text).expanduser()
-        if path.is_dir() or not path.suffix:
-            path = path / DB_FILENAME
-    return f"sqlite:///{path.resolve()}"
+    (a directory gets `veredicto.db` inside it), nothing as the default SQLite file (`runtime.settings.store_url`)."""
+    try:
+        return settings.store_url(value, default_file=DB_FILENAME)
+    except settings.StoreURLError as exc:
+        raise StoreError(f"'{exc.url}' is not a valid database URL ({exc.reason}). Example: postgresql://user@host/dbname or sqlite:///path/to/veredicto.db.") from None
 
 
 _engines: dict[tuple[int, str], sa.Engine] = {}

@@ -7,6 +7,9 @@ faithfulness from `explain.faithfulness` (explanations via `explain.api.explain_
 approvals from the audit store. The evidence (metrics, comparison, slice deltas, explanations)
 rides along in `GateReport.evidence` so the report and the sign-off page show exactly what the
 gates judged.
+
+Each gate kind is one evaluator in `EVALUATORS` (registered with `@evaluator(key)`, one per `store.policy.GATES`
+entry), called with a `GateContext` and the policy's threshold: adding a gate is adding a GateSpec and one evaluator.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from analysis.metrics import Calibration, Metrics, calibration, table_metrics
+from analysis.metrics import Calibration, Metrics, table_calibration, table_metrics
 from analysis.predictions import PredictionTable
 from analysis.slices import data_slices, slice_table, wilson_interval, worst_slices
 from models.errors import VeredictoError
@@ -304,6 +307,129 @@ def _probe_gate(policy: Policy, table: PredictionTable, predictor, threshold) ->
     return _result(key, applicable[worst], threshold, detail)
 
 
+# --------------------------------------------------------------------------- the gate evaluators
+
+
+@dataclass(frozen=True, eq=False)
+class GateContext:
+    """What a gate evaluator may read: the policy, the candidate's table and evidence, and the optional inputs."""
+
+    policy: Policy
+    table: PredictionTable
+    evidence: Evidence
+    predictor: Any = None  # the candidate's models.Predictor (faithfulness, probes)
+    store: Any = None  # an AuditStore (approvals)
+    checkpoint_path: str = ""
+
+
+GateEvaluator = Callable[[GateContext, Any], GateResult]
+# One evaluator per gate in `store.policy.GATES`, by key: adding a gate is a GateSpec there and one evaluator here.
+EVALUATORS: dict[str, GateEvaluator] = {}
+
+
+def evaluator(key: str) -> Callable[[GateEvaluator], GateEvaluator]:
+    """Register `fn(context, threshold) -> GateResult` as the evaluator of gate `key`."""
+
+    def register(fn: GateEvaluator) -> GateEvaluator:
+        if key not in GATES:
+            raise KeyError(f"gate '{key}' has no GateSpec in store.policy.GATES")
+        EVALUATORS[key] = fn
+        return fn
+
+    return register
+
+
+_NEEDS_BASELINE = "needs a baseline checkpoint (--baseline, or pick two checkpoints)."
+
+
+@evaluator("min_macro_f1")
+def _macro_f1_gate(ctx: GateContext, threshold) -> GateResult:
+    metrics = ctx.evidence.metrics
+    lo, hi = ctx.evidence.accuracy_ci
+    detail = f"macro-averaged F1 over {len(metrics.labels)} classes on {metrics.n} examples (accuracy {metrics.accuracy:.3f}, 95% CI {lo:.3f}–{hi:.3f})."
+    return _result("min_macro_f1", metrics.macro_f1, threshold, detail)
+
+
+@evaluator("min_class_recall")
+def _class_recall_gate(ctx: GateContext, threshold) -> GateResult:
+    return _recall_gate(ctx.policy, ctx.evidence)
+
+
+@evaluator("max_ece")
+def _ece_gate(ctx: GateContext, threshold) -> GateResult:
+    cal = ctx.evidence.calibration
+    return _result("max_ece", cal.ece, threshold, f"{cal.n_bins} equal-width confidence bins; largest gap in one bin {cal.max_gap:.3f}.")
+
+
+@evaluator("max_drop_vs_baseline")
+def _drop_gate(ctx: GateContext, threshold) -> GateResult:
+    key, comparison = "max_drop_vs_baseline", ctx.evidence.comparison
+    if comparison is None:
+        return _result(key, None, threshold, _NEEDS_BASELINE, NOT_EVALUATED)
+    metric = ctx.policy.settings["drop_metric"]
+    row = comparison.deltas.loc[metric]
+    detail = (
+        f"{metric} {row['before']:.3f} ('{comparison.before_name}') → {row['after']:.3f}: change {row['delta']:+.3f} "
+        f"(95% paired bootstrap CI {row['ci_low']:+.3f} to {row['ci_high']:+.3f}); the measured value is the drop."
+    )
+    return _result(key, -float(row["delta"]), threshold, detail)
+
+
+@evaluator("max_slice_drop_vs_baseline")
+def _slice_drop_gate(ctx: GateContext, threshold) -> GateResult:
+    key, deltas = "max_slice_drop_vs_baseline", ctx.evidence.slice_deltas
+    if deltas is None:
+        return _result(key, None, threshold, _NEEDS_BASELINE, NOT_EVALUATED)
+    min_size = int(ctx.policy.settings["slice_min_size"])
+    big = deltas[deltas["size"] >= min_size]
+    if big.empty:
+        return _result(key, None, threshold, f"no slice has at least {min_size} examples (settings.slice_min_size); lower it or add data.", NOT_EVALUATED)
+    worst = big.sort_values(["delta", "size"], ascending=[True, False]).iloc[0]
+    detail = (
+        f"worst of {len(big)} slices with ≥ {min_size} examples: {worst['feature']} = {worst['slice']} "
+        f"({int(worst['size'])} examples), accuracy {worst['accuracy_before']:.3f} → {worst['accuracy_after']:.3f} "
+        f"({int(worst['fixed'])} fixed, {int(worst['broken'])} broken, McNemar p = {worst['p_value']:.3g})."
+    )
+    return _result(key, -float(worst["delta"]), threshold, detail)
+
+
+@evaluator("min_faithfulness")
+def _faithfulness_gate(ctx: GateContext, threshold) -> GateResult:
+    key, rows, settings = "min_faithfulness", ctx.evidence.faithfulness, ctx.policy.settings
+    if ctx.predictor is None:
+        return _result(key, None, threshold, "needs the checkpoint's predictor to compute explanations.", NOT_EVALUATED)
+    if rows is None or rows.empty:
+        return _result(key, None, threshold, "no text in the sample could be explained.", NOT_EVALUATED)
+    scores = rows["faithfulness"].to_numpy(dtype=float)
+    detail = (
+        f"mean ERASER comprehensiveness (AOPC: drop of the predicted class's probability when its top 10/20/50% words "
+        f"are removed) of {settings['faithfulness_method'].upper()} explanations on {len(scores)} sampled texts "
+        f"(seed {settings['seed']}); lowest {scores.min():.3f}, highest {scores.max():.3f}; "
+        f"removing as many random words instead drops it by {rows['random'].mean():.3f} on average."
+    )
+    return _result(key, float(scores.mean()), threshold, detail)
+
+
+@evaluator("max_probe_failure_rate")
+def _probe_rate_gate(ctx: GateContext, threshold) -> GateResult:
+    return _probe_gate(ctx.policy, ctx.table, ctx.predictor, threshold)
+
+
+def _approvals_result(store, fingerprint: str, checkpoint_path: str, threshold) -> GateResult:
+    """Distinct approvers of these exact weights; a standing rejection or change request fails the gate."""
+    key = "approvals_required"
+    if store is None:
+        return _result(key, None, threshold, "needs the audit store to count approvals.", NOT_EVALUATED)
+    status = store.status(fingerprint, checkpoint_path or None, max(int(threshold), 1))
+    verdict = PASS if status.approvals >= int(threshold) and status.state not in ("rejected", "changes_requested") else FAIL
+    return _result(key, float(status.approvals), threshold, status.message, verdict)
+
+
+@evaluator("approvals_required")
+def _approvals_gate(ctx: GateContext, threshold) -> GateResult:
+    return _approvals_result(ctx.store, ctx.table.fingerprint, ctx.checkpoint_path, threshold)
+
+
 def evaluate_gates(
     policy: Policy,
     table: PredictionTable,
@@ -326,7 +452,7 @@ def evaluate_gates(
     A gate whose input is missing is NOT_EVALUATED, never silently passed.
     """
     metrics = table_metrics(table)
-    cal = calibration(table.probs.max(axis=1), table.correct, int(policy.settings["ece_bins"]))
+    cal = table_calibration(table, int(policy.settings["ece_bins"]))
     correct = np.asarray(table.correct, dtype=bool)
     lo, hi = wilson_interval(int(correct.sum()), len(correct))
     per_class = metrics.per_class
@@ -356,67 +482,8 @@ def evaluate_gates(
         comparison=comparison, slice_deltas=deltas, faithfulness=faith_rows, attributions=attributions,
     )
 
-    results: list[GateResult] = []
-    for key, threshold in policy.gates.items():
-        if key == "min_macro_f1":
-            results.append(_result(key, metrics.macro_f1, threshold, f"macro-averaged F1 over {len(metrics.labels)} classes on {metrics.n} examples (accuracy {metrics.accuracy:.3f}, 95% CI {lo:.3f}–{hi:.3f})."))
-        elif key == "min_class_recall":
-            results.append(_recall_gate(policy, evidence))
-        elif key == "max_ece":
-            results.append(_result(key, cal.ece, threshold, f"{cal.n_bins} equal-width confidence bins; largest gap in one bin {cal.max_gap:.3f}."))
-        elif key == "max_drop_vs_baseline":
-            metric = policy.settings["drop_metric"]
-            if comparison is None:
-                results.append(_result(key, None, threshold, "needs a baseline checkpoint (--baseline, or pick two checkpoints).", NOT_EVALUATED))
-                continue
-            row = comparison.deltas.loc[metric]
-            drop = -float(row["delta"])
-            detail = (
-                f"{metric} {row['before']:.3f} ('{comparison.before_name}') → {row['after']:.3f}: change {row['delta']:+.3f} "
-                f"(95% paired bootstrap CI {row['ci_low']:+.3f} to {row['ci_high']:+.3f}); the measured value is the drop."
-            )
-            results.append(_result(key, drop, threshold, detail))
-        elif key == "max_slice_drop_vs_baseline":
-            if deltas is None:
-                results.append(_result(key, None, threshold, "needs a baseline checkpoint (--baseline, or pick two checkpoints).", NOT_EVALUATED))
-                continue
-            min_size = int(policy.settings["slice_min_size"])
-            big = deltas[deltas["size"] >= min_size]
-            if big.empty:
-                results.append(_result(key, None, threshold, f"no slice has at least {min_size} examples (settings.slice_min_size); lower it or add data.", NOT_EVALUATED))
-                continue
-            worst = big.sort_values(["delta", "size"], ascending=[True, False]).iloc[0]
-            drop = -float(worst["delta"])
-            detail = (
-                f"worst of {len(big)} slices with ≥ {min_size} examples: {worst['feature']} = {worst['slice']} "
-                f"({int(worst['size'])} examples), accuracy {worst['accuracy_before']:.3f} → {worst['accuracy_after']:.3f} "
-                f"({int(worst['fixed'])} fixed, {int(worst['broken'])} broken, McNemar p = {worst['p_value']:.3g})."
-            )
-            results.append(_result(key, drop, threshold, detail))
-        elif key == "min_faithfulness":
-            if predictor is None:
-                results.append(_result(key, None, threshold, "needs the checkpoint's predictor to compute explanations.", NOT_EVALUATED))
-                continue
-            if faith_rows is None or faith_rows.empty:
-                results.append(_result(key, None, threshold, "no text in the sample could be explained.", NOT_EVALUATED))
-                continue
-            scores = faith_rows["faithfulness"].to_numpy(dtype=float)
-            detail = (
-                f"mean ERASER comprehensiveness (AOPC: drop of the predicted class's probability when its top 10/20/50% words "
-                f"are removed) of {policy.settings['faithfulness_method'].upper()} explanations on {len(scores)} sampled texts "
-                f"(seed {policy.settings['seed']}); lowest {scores.min():.3f}, highest {scores.max():.3f}; "
-                f"removing as many random words instead drops it by {faith_rows['random'].mean():.3f} on average."
-            )
-            results.append(_result(key, float(scores.mean()), threshold, detail))
-        elif key == "max_probe_failure_rate":
-            results.append(_probe_gate(policy, table, predictor, threshold))
-        elif key == "approvals_required":
-            if store is None:
-                results.append(_result(key, None, threshold, "needs the audit store to count approvals.", NOT_EVALUATED))
-                continue
-            status = store.status(table.fingerprint, checkpoint_path or None, max(int(threshold), 1))
-            verdict = PASS if status.approvals >= int(threshold) and status.state not in ("rejected", "changes_requested") else FAIL
-            results.append(_result(key, float(status.approvals), threshold, status.message, verdict))
+    context = GateContext(policy=policy, table=table, evidence=evidence, predictor=predictor, store=store, checkpoint_path=str(checkpoint_path))
+    results = [EVALUATORS[key](context, threshold) for key, threshold in policy.gates.items()]
     return GateReport(
         results=tuple(results),
         policy=policy,
@@ -436,10 +503,7 @@ def refresh_approvals(report: GateReport, store) -> GateReport:
     """The same report with the approvals gate re-counted from the store (sign-offs change it; nothing else does)."""
     if "approvals_required" not in report.policy.gates:
         return report
-    threshold = report.policy.gates["approvals_required"]
-    status = store.status(report.fingerprint, report.checkpoint_path or None, max(int(threshold), 1))
-    verdict = PASS if status.approvals >= int(threshold) and status.state not in ("rejected", "changes_requested") else FAIL
-    fresh = _result("approvals_required", float(status.approvals), threshold, status.message, verdict)
+    fresh = _approvals_result(store, report.fingerprint, report.checkpoint_path, report.policy.gates["approvals_required"])
     return dataclasses.replace(report, results=tuple(fresh if r.key == "approvals_required" else r for r in report.results))
 
 

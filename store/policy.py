@@ -43,6 +43,8 @@ class PolicyError(VeredictoError):
 
 @dataclass(frozen=True)
 class GateSpec:
+    """What a policy may set for one gate; `store.gates.EVALUATORS[key]` measures it (a new gate needs both)."""
+
     key: str
     title: str
     kind: str  # "fraction" (0..1), "count" (int >= 0), "recall" (fraction or {label: fraction})

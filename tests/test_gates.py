@@ -8,14 +8,14 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import f1_score
 
-from analysis.compare import compare_tables
-from analysis.metrics import calibration, table_metrics
+from analysis.metrics import table_metrics
 from analysis.synthetic import probs_for, table_from_arrays
 from cli.main import main
 from store.audit import AuditStore
-from store.gates import FAIL, NOT_EVALUATED, PASS, evaluate_gates, format_table, worst_slice_rows
-from store.policy import PolicyError, parse_policy
+from store.gates import EVALUATORS, FAIL, NOT_EVALUATED, PASS, GateResult, evaluate_gates, format_table, worst_slice_rows
+from store.policy import GATES, PolicyError, parse_policy
 
 LABELS = ("neg", "pos")
 GENRES = np.repeat(["drama", "comedy", "horror", "action"], 50)
@@ -53,15 +53,35 @@ def policy(text: str = ALL_GATES):
     return parse_policy(text, "policy.yaml")
 
 
+def predictions(wrong: set[int]) -> tuple[np.ndarray, np.ndarray]:
+    """make_table's gold and predicted labels, rebuilt here so the expected numbers do not come from the code under test."""
+    gold = np.tile([0, 1], 100)
+    pred = gold.copy()
+    pred[sorted(wrong)] = 1 - pred[sorted(wrong)]
+    return gold, pred
+
+
+def expected_ece(confidence: np.ndarray, correct: np.ndarray, n_bins: int) -> float:
+    """Expected calibration error written out: equal-width bins, |accuracy - mean confidence| weighted by bin size."""
+    bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
+    return sum(abs(correct[bins == b].mean() - confidence[bins == b].mean()) * (bins == b).mean() for b in np.unique(bins))
+
+
 def test_every_gate_reports_the_analysis_packages_number_and_passes():
-    after = make_table("after", set(range(0, 200, 20)))  # half the errors fixed, none broken
+    fixed_half = set(range(0, 200, 20))  # half the errors fixed, none broken
+    after = make_table("after", fixed_half)
     report = evaluate_gates(policy(), after, baseline=BASELINE)
     assert report.passed and not report.failed and not report.not_evaluated
     assert [r.key for r in report.results] == list(policy().gates)  # in policy order
-    assert report.result("min_macro_f1").measured == pytest.approx(table_metrics(after).macro_f1)
-    assert report.result("max_ece").measured == pytest.approx(calibration(after.probs.max(axis=1), after.correct, 10).ece)
-    comp = compare_tables(BASELINE, after)
-    assert report.result("max_drop_vs_baseline").measured == pytest.approx(-comp.delta("macro_f1"))
+    gold, pred = predictions(fixed_half)
+    f1_after = f1_score(gold, pred, average="macro")
+    assert f1_after == pytest.approx(0.95, abs=1e-3)  # 10 of 200 wrong, evenly over both classes
+    assert report.result("min_macro_f1").measured == pytest.approx(f1_after)
+    ece = expected_ece(after.probs.max(axis=1), gold == pred, 10)
+    assert 0.01 < ece < 0.2  # confidence ~0.8 against accuracy 0.95: a real gap, inside the threshold
+    assert report.result("max_ece").measured == pytest.approx(ece)
+    f1_before = f1_score(*predictions(set(range(0, 200, 10))), average="macro")
+    assert report.result("max_drop_vs_baseline").measured == pytest.approx(f1_before - f1_after)
     assert report.result("max_drop_vs_baseline").measured < 0  # it improved
     table = report.table()
     assert list(table["status"]) == ["PASS"] * 5
@@ -290,3 +310,17 @@ def test_probe_gate_fails_a_model_that_flips_on_a_name_swap_and_passes_an_invari
 def test_probe_gate_settings_are_validated():
     with pytest.raises(PolicyError, match="probe_limit"):
         policy("gates:\n  max_probe_failure_rate: 0.2\nsettings:\n  probe_limit: 0\n")
+
+
+def test_every_gate_has_one_registered_evaluator_and_evaluate_gates_dispatches_through_it(monkeypatch):
+    assert set(EVALUATORS) == set(GATES)
+    seen = []
+
+    def stub(ctx, threshold):
+        seen.append((ctx.table.checkpoint_name, threshold))
+        return GateResult("max_ece", "stub", PASS, 0.5, threshold, "≤", "from the stub")
+
+    monkeypatch.setitem(EVALUATORS, "max_ece", stub)
+    report = evaluate_gates(policy("gates:\n  min_macro_f1: 0.5\n  max_ece: 0.01\n"), BASELINE)
+    assert seen == [("before", 0.01)]
+    assert report.result("max_ece").detail == "from the stub" and report.result("min_macro_f1").status == PASS
