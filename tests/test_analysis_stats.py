@@ -76,7 +76,7 @@ def test_probe_comparison_and_compare_page_report_the_same_p():
             results=(result,), seed=0, n_variants=1, language="en", limit=None, directions=None, n_model_calls=0, seconds=0.0,
         )
 
-    before, after = report(range(0, 40)), report(range(30, 50))  # fixed 30 (0..29), new 10 (40..49)
+    before, after = report(range(40)), report(range(30, 50))  # fixed 30 (0..29), new 10 (40..49)
     row = compare_reports(before, after).iloc[0]
     assert (row["fixed"], row["new"]) == (30, 10)
     assert row["p_value"] == pytest.approx(contingency.mcnemar(np.array([[50, 10], [30, 10]]), exact=True).pvalue, rel=1e-9)
