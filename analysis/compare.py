@@ -5,8 +5,8 @@ are measured on each example rather than on two independent samples.
 
 - metric deltas (accuracy, macro-F1, per-class F1) with 95% paired bootstrap intervals
   (one resample of example indices is shared by both checkpoints; vectorised, seeded);
-- McNemar's test on paired correctness (exact binomial for few disagreements,
-  chi-square with continuity correction otherwise);
+- McNemar's test on paired correctness (`analysis.stats.mcnemar_test`: the exact binomial test, for any
+  number of disagreements);
 - per-class and per-slice deltas, with slices that got worse flagged even when the total improved;
 - the flipped examples (fixed, broken, or changed between two wrong labels).
 """
@@ -17,11 +17,11 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from analysis.metrics import Metrics, classification_metrics
 from analysis.predictions import PredictionTable
 from analysis.slices import Slice
+from analysis.stats import McNemar, bootstrap_counts, mcnemar, mcnemar_test, percentile_interval
 from models.errors import VeredictoError
 
 FLIP_STATUSES = ("fixed", "broken", "changed, still wrong")
@@ -82,45 +82,7 @@ def pair_tables(before: PredictionTable, after: PredictionTable) -> Paired:
 
 # --- McNemar ---------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class McNemar:
-    """`fixed`: wrong before, right after. `broken`: right before, wrong after. Only these discordant pairs count."""
-
-    fixed: int
-    broken: int
-    statistic: float
-    p_value: float
-    method: str  # "exact" (binomial) or "continuity" (chi-square, 1 dof, with continuity correction)
-
-    @property
-    def discordant(self) -> int:
-        return self.fixed + self.broken
-
-
-def mcnemar_test(correct_before, correct_after, method: str = "auto") -> McNemar:
-    """McNemar's test of "both checkpoints are equally accurate" on paired correctness.
-
-    method: "exact" (two-sided binomial test on the discordant pairs), "continuity"
-    (max(0, |b−c|−1)² / (b+c) against chi-square with 1 dof), or "auto" (exact below 25 discordant pairs).
-    """
-    before = np.asarray(correct_before, dtype=bool)
-    after = np.asarray(correct_after, dtype=bool)
-    fixed = int(np.sum(~before & after))
-    broken = int(np.sum(before & ~after))
-    n = fixed + broken
-    if method == "auto":
-        method = "exact" if n < 25 else "continuity"
-    if method not in ("exact", "continuity"):
-        raise ValueError("method must be 'auto', 'exact' or 'continuity'")
-    if n == 0:
-        return McNemar(fixed, broken, 0.0, 1.0, method)
-    if method == "exact":
-        statistic = float(min(fixed, broken))
-        p = stats.binomtest(min(fixed, broken), n, 0.5, alternative="two-sided").pvalue
-    else:
-        statistic = max(0, abs(fixed - broken) - 1) ** 2 / n
-        p = stats.chi2.sf(statistic, 1)
-    return McNemar(fixed, broken, float(statistic), float(min(1.0, p)), method)
+# `McNemar` and `mcnemar_test` live in analysis.stats (one test, also used by the probes); imported above.
 
 
 def describe_mcnemar(test: McNemar, before: str = "before", after: str = "after", alpha: float = 0.05) -> str:
@@ -132,7 +94,7 @@ def describe_mcnemar(test: McNemar, before: str = "before", after: str = "after"
         f"and breaks {test.broken} that it got right."
     )
     p = f"p = {test.p_value:.3g}" if test.p_value >= 1e-4 else "p < 0.0001"
-    how = "exact McNemar test" if test.method == "exact" else "McNemar test"
+    how = "exact McNemar test"
     if test.p_value < alpha:
         better = after if test.fixed > test.broken else before
         verdict = f"That difference is unlikely to be chance ({how}, {p}): '{better}' is more accurate on this data."
@@ -159,8 +121,7 @@ class BootstrapResult:
     seed: int
 
     def interval(self, values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-        alpha = (1 - level) / 2
-        return np.quantile(values, alpha, axis=0), np.quantile(values, 1 - alpha, axis=0)
+        return percentile_interval(values, level)
 
 
 def _f1_from_weights(weights: np.ndarray, onehot_gold: np.ndarray, onehot_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -174,23 +135,6 @@ def _f1_from_weights(weights: np.ndarray, onehot_gold: np.ndarray, onehot_pred: 
     present = denom > 0
     macro = (f1 * present).sum(axis=1) / np.maximum(present.sum(axis=1), 1)
     return f1, macro
-
-
-def _resampled_counts(code: np.ndarray, n_groups: int, n_boot: int, seed: int):
-    """Bootstrap resamples of the examples as counts per group: yields (start, stop, counts (stop-start, n_groups)).
-
-    `code[i]` is example i's group. Drawn in chunks so memory stays bounded; one generator, so the
-    draws are the same whoever consumes them.
-    """
-    rng = np.random.default_rng(seed)
-    n = len(code)
-    chunk = max(1, min(n_boot, 4_000_000 // n))
-    for start in range(0, n_boot, chunk):
-        stop = min(n_boot, start + chunk)
-        rows = stop - start
-        draws = code[rng.integers(0, n, size=(rows, n))]
-        draws += (np.arange(rows) * n_groups)[:, None]
-        yield start, stop, np.bincount(draws.ravel(), minlength=rows * n_groups).reshape(rows, n_groups).astype(float)
 
 
 def paired_bootstrap(gold, pred_before, pred_after, n_labels: int, n_boot: int = 2000, seed: int = 0) -> BootstrapResult:
@@ -213,7 +157,7 @@ def paired_bootstrap(gold, pred_before, pred_after, n_labels: int, n_boot: int =
     acc = np.empty(n_boot)
     macro = np.empty(n_boot)
     f1 = np.empty((n_boot, n_labels))
-    for start, stop, counts in _resampled_counts(code.ravel(), len(triples), n_boot, seed):
+    for start, stop, counts in bootstrap_counts(code.ravel(), len(triples), n_boot, seed):
         acc[start:stop] = counts @ diff_correct / len(gold)
         f1_b, macro_b = _f1_from_weights(counts, g1, b1)
         f1_a, macro_a = _f1_from_weights(counts, g1, a1)
@@ -230,10 +174,10 @@ def macro_f1_interval(gold, pred, n_labels: int, *, n_boot: int = 2000, seed: in
     pairs, code = np.unique(np.stack([gold, np.asarray(pred, dtype=int)], axis=1), axis=0, return_inverse=True)
     eye = np.eye(n_labels)
     macro = np.concatenate([
-        _f1_from_weights(counts, eye[pairs[:, 0]], eye[pairs[:, 1]])[1] for _, _, counts in _resampled_counts(code.ravel(), len(pairs), n_boot, seed)
+        _f1_from_weights(counts, eye[pairs[:, 0]], eye[pairs[:, 1]])[1] for _, _, counts in bootstrap_counts(code.ravel(), len(pairs), n_boot, seed)
     ])
-    alpha = (1 - level) / 2
-    return float(np.quantile(macro, alpha)), float(np.quantile(macro, 1 - alpha))
+    low, high = percentile_interval(macro, level)
+    return float(low), float(high)
 
 
 # --- the comparison -----------------------------------------------------------------------------------------
@@ -319,7 +263,7 @@ def slice_deltas(slices: Sequence[Slice], correct_before, correct_after, alpha: 
     for s in slices:
         m = s.mask
         size = int(m.sum())
-        test = mcnemar_test(cb[m], ca[m], "exact") if size else McNemar(0, 0, 0.0, 1.0, "exact")
+        test = mcnemar_test(cb[m], ca[m]) if size else mcnemar(0, 0)
         acc_b = float(cb[m].mean()) if size else float("nan")
         acc_a = float(ca[m].mean()) if size else float("nan")
         delta = acc_a - acc_b

@@ -150,16 +150,15 @@ def reliability_table(confidence, correct, n_bins: int = 10) -> pd.DataFrame:
 
 
 def expected_calibration_error(confidence, correct, n_bins: int = 10) -> float:
-    """ECE = Σ_bins (n_b / n) · |accuracy_b − mean confidence_b| over equal-width bins."""
-    table = reliability_table(confidence, correct, n_bins)
-    n = int(table["count"].sum())
-    if n == 0:
-        return float("nan")
-    filled = table[table["count"] > 0]
-    return float((filled["count"] / n * filled["gap"].abs()).sum())
+    """ECE = Σ_bins (n_b / n) · |accuracy_b − mean confidence_b| over equal-width bins (NaN without examples)."""
+    return calibration(confidence, correct, n_bins).ece
 
 
 def calibration(confidence, correct, n_bins: int = 10) -> Calibration:
+    """Expected calibration error, largest bin gap and the reliability table of confidences and their correctness.
+
+    The one place ECE is computed: `expected_calibration_error` and `table_calibration` read it from here.
+    """
     table = reliability_table(confidence, correct, n_bins)
     n = int(table["count"].sum())
     filled = table[table["count"] > 0]
@@ -169,6 +168,11 @@ def calibration(confidence, correct, n_bins: int = 10) -> Calibration:
 
 
 def table_calibration(table: PredictionTable, n_bins: int = 10) -> Calibration:
+    """Calibration of a prediction table: the confidence of each predicted label against whether it was right.
+
+    The entry point for pages, gates and reports (the reliability diagram, the `max_ece` gate), so they
+    all measure the same confidence the same way.
+    """
     return calibration(table.probs.max(axis=1), table.correct, n_bins)
 
 

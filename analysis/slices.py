@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.predictions import PredictionTable
+from analysis.stats import wilson_interval
 
 SLICE_COLUMNS = ("feature", "slice", "size", "share", "correct", "errors", "accuracy", "gap", "ci_low", "ci_high")
 CONFIDENCE_EDGES = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -209,18 +210,6 @@ def data_slices(frame: pd.DataFrame, metadata: Sequence[str], *, top: int = 8, b
 
 
 # --- measuring slices ---------------------------------------------------------------------------------
-
-def wilson_interval(successes, n, z: float = 1.959963984540054) -> tuple[np.ndarray, np.ndarray]:
-    """95% Wilson score interval for a proportion (well behaved for small n and rates near 0 or 1)."""
-    successes = np.asarray(successes, dtype=float)
-    n = np.asarray(n, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = successes / n
-        denom = 1 + z**2 / n
-        centre = (p + z**2 / (2 * n)) / denom
-        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    return np.where(n > 0, centre - half, np.nan), np.where(n > 0, centre + half, np.nan)
-
 
 def slice_table(slices: Sequence[Slice], correct) -> pd.DataFrame:
     """One row per slice (same order): size, share of all examples, accuracy, gap = slice − overall accuracy, 95% interval."""

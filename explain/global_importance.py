@@ -28,6 +28,7 @@ import plotly.graph_objects as go
 
 from explain.attribution import Attribution
 from explain.plots import AGAINST, TOWARD, method_name
+from models.cost import CostEstimate
 
 UNIT = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 _SENTENCE_END = re.compile(r"[.!?…:;\"“”()\[\]\n]\s*$")
@@ -327,43 +328,15 @@ def sample_indices(gold: Sequence[str], size: int, *, seed: int = 0) -> list[int
     return sorted(sample_order(gold, seed=seed, limit=size))
 
 
-@dataclass(frozen=True)
-class CostEstimate:
-    n_examples: int
-    n_cached: int
-    model_calls: int  # forward passes still needed
-    seconds: float | None  # estimated wall-clock for what is missing, None when unknown
-
-    @property
-    def n_missing(self) -> int:
-        return self.n_examples - self.n_cached
-
-    def describe(self) -> str:
-        if self.n_missing == 0:
-            return f"All {self.n_examples} explanations are already cached: showing them is instant."
-        parts = [
-            f"{self.n_missing} of {self.n_examples} examples still need an explanation"
-            + (f" ({self.n_cached} are cached)" if self.n_cached else ""),
-            f"about {self.model_calls:,} model calls",
-        ]
-        if self.seconds is not None:
-            parts.append(f"roughly {_duration(self.seconds)} on this machine")
-        return ", ".join(parts) + "."
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{max(1, round(seconds))} s"
-    if seconds < 5400:
-        return f"{round(seconds / 60)} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 def estimate_cost(n_examples: int, n_cached: int, calls_per_explanation: int, seconds_per_explanation: float | None = None) -> CostEstimate:
     """What computing the missing explanations of a sample will cost, before anything is computed."""
     missing = max(0, n_examples - n_cached)
     seconds = None if seconds_per_explanation is None else missing * float(seconds_per_explanation)
-    return CostEstimate(n_examples=n_examples, n_cached=min(n_cached, n_examples), model_calls=missing * int(calls_per_explanation), seconds=seconds)
+    calls = missing * int(calls_per_explanation)
+    return CostEstimate(
+        task="explanations", description=f"{n_examples} explanations", n_requested=calls, n_model_calls=calls, seconds=seconds,
+        n_examples=n_examples, n_cached=min(n_cached, n_examples),
+    )
 
 
 # --------------------------------------------------------------------------- page helpers

@@ -21,12 +21,13 @@ from __future__ import annotations
 import math
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Sequence
 
 import numpy as np
 
+from models.cost import CostEstimate, format_duration
 from models.embeddings import EMBEDDING_CACHE
 from models.inference import as_text
 from runtime import current
@@ -130,40 +131,6 @@ def forget_calibrations() -> None:
 # --- estimates ------------------------------------------------------------------------------------
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 1:
-        return "under a second"
-    if seconds < 90:
-        return f"~{round(seconds)} s"
-    if seconds < 5400:
-        return f"~{round(seconds / 60)} min"
-    return f"~{seconds / 3600:.1f} h"
-
-
-@dataclass(frozen=True)
-class CostEstimate:
-    """What a run will cost before it starts."""
-
-    task: str  # shap | lime | probes | predict | embed
-    description: str  # what exactly, e.g. "SHAP (max_evals=500) on 3 texts"
-    n_requested: int  # texts handed to the inference layer
-    n_model_calls: int  # of those, texts that will go through the model (not cached yet)
-    seconds: float  # estimated wall-clock time, correction included
-    raw_seconds: float  # before the correction learnt from earlier runs
-    throughput: Throughput | None
-    details: dict = field(default_factory=dict)
-
-    def describe(self) -> str:
-        if self.n_requested and self.n_model_calls == 0 and self.task not in ("shap", "lime"):
-            return f"{self.description}: everything is cached, no model call needed."
-        speed = f" ({self.throughput.describe()})" if self.throughput else ""
-        cached = self.n_requested - self.n_model_calls
-        parts = f"{self.description}: about {self.n_model_calls:,} model call{'s' if self.n_model_calls != 1 else ''}"
-        if cached > 0:
-            parts += f" ({cached:,} more answered from the cache)"
-        return f"{parts}, {_duration(self.seconds)} on this machine{speed}."
-
-
 @dataclass(frozen=True)
 class CostCheck:
     """An estimate next to what the run really took."""
@@ -182,7 +149,7 @@ class CostCheck:
         return self.seconds_error / self.actual_seconds if self.actual_seconds > 0 else math.nan
 
     def describe(self) -> str:
-        text = f"Estimated {_duration(self.estimate.seconds)}, took {_duration(self.actual_seconds)}"
+        text = f"Estimated {format_duration(self.estimate.seconds, about='~')}, took {format_duration(self.actual_seconds, about='~')}"
         if not math.isnan(self.relative_error):
             text += f" ({self.relative_error:+.0%})"
         if self.actual_model_calls is not None:

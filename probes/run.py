@@ -27,22 +27,12 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from analysis.stats import mcnemar, wilson_interval
 from models.errors import VeredictoError
 from probes.perturb import DEFAULT_VARIANTS, DirectionConfig, Expectation, ProbeError, ProbeTest, resolve_tests
 
 ProbeProgress = Callable[[int, int, str], None]  # (texts done, texts planned, what is running)
 FAILURE_COLUMNS = ["test", "row", "gold", "original", "perturbed", "pred_before", "pred_after", "watched", "p_before", "p_after", "change"]
-
-
-def wilson_interval(failed: int, tried: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a failure rate (NaN, NaN when nothing was tried)."""
-    if tried <= 0:
-        return (math.nan, math.nan)
-    p = failed / tried
-    denom = 1 + z * z / tried
-    centre = (p + z * z / (2 * tried)) / denom
-    half = z * math.sqrt(p * (1 - p) / tried + z * z / (4 * tried * tried)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 @dataclass(frozen=True)
@@ -518,15 +508,6 @@ def probe_failure_rates(predictor, evalset, tests: Iterable[str] | str | None = 
 COMPARE_COLUMNS = ["test", "title", "kind", "before", "after", "change", "tried_before", "tried_after", "paired", "fixed", "new", "p_value", "verdict"]
 
 
-def _mcnemar(b: int, c: int) -> float:
-    """Exact two-sided McNemar p-value for b vs c discordant pairs."""
-    if b + c == 0:
-        return 1.0
-    from scipy.stats import binomtest
-
-    return float(binomtest(min(b, c), b + c, 0.5).pvalue)
-
-
 def compare_reports(before: ProbeReport, after: ProbeReport, *, alpha: float = 0.05) -> pd.DataFrame:
     """Failure rates side by side. On examples both runs tried (same data, same seed), `fixed` failed
     before only, `new` failed after only, and an exact McNemar test says whether the change is more
@@ -554,7 +535,7 @@ def compare_reports(before: ProbeReport, after: ProbeReport, *, alpha: float = 0
             common = set(rb.tried_rows) & set(ra.tried_rows)
             fb, fa = set(rb.failed_rows) & common, set(ra.failed_rows) & common
             fixed, new = len(fb - fa), len(fa - fb)
-            p = _mcnemar(fixed, new)
+            p = mcnemar(fixed, new).p_value
             if p < alpha and new > fixed:
                 verdict = "more brittle"
             elif p < alpha and fixed > new:

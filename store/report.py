@@ -26,7 +26,8 @@ from analysis.figures import (
 from analysis.compare import flipped_examples, macro_f1_interval
 from analysis.metrics import confusion, describe_calibration
 from analysis.predictions import PredictionTable
-from analysis.slices import confident_mistakes, describe_slice, wilson_interval
+from analysis.slices import confident_mistakes, describe_slice
+from analysis.stats import wilson_interval
 from models.errors import VeredictoError
 from store.audit import ApprovalStatus, SignoffRecord, VerifyResult, app_version, approval_status, freshness
 from store.gates import FAIL, NOT_EVALUATED, PASS, GateReport, worst_slice_rows

@@ -38,27 +38,20 @@ def test_mcnemar_exact_by_hand():
     assert test.p_value == pytest.approx(22 / 1024)
 
 
-def test_mcnemar_continuity_by_hand():
-    before, after = correctness(fixed=9, broken=1)
-    test = mcnemar_test(before, after, method="continuity")
-    assert test.statistic == pytest.approx((9 - 1 - 1) ** 2 / 10)  # 4.9
-    # chi-square with 1 dof: P(X > x) = erfc(sqrt(x / 2))
-    assert test.p_value == pytest.approx(math.erfc(math.sqrt(4.9 / 2)))
-
-
-def test_mcnemar_auto_switches_to_chi_square_with_many_disagreements():
+def test_mcnemar_stays_exact_with_many_disagreements():
+    """One policy for every n: the exact binomial test (Compare and Robustness report the same p for the same counts)."""
     before, after = correctness(fixed=20, broken=10)
     test = mcnemar_test(before, after)
-    assert test.method == "continuity"
-    assert test.statistic == pytest.approx(81 / 30)
+    assert (test.fixed, test.broken, test.method, test.statistic) == (20, 10, "exact", 10)
+    # two-sided binomial: 2 * P(X <= 10 | n=30, p=1/2)
+    assert test.p_value == pytest.approx(2 * sum(math.comb(30, k) for k in range(11)) / 2**30)
 
 
 def test_mcnemar_with_no_disagreement_or_a_tie():
     before, after = correctness(fixed=0, broken=0, both_right=5)
     assert mcnemar_test(before, after).p_value == 1.0
     before, after = correctness(fixed=15, broken=15)
-    assert mcnemar_test(before, after, "continuity").p_value == 1.0
-    assert mcnemar_test(before, after, "exact").p_value == 1.0
+    assert mcnemar_test(before, after).p_value == 1.0
 
 
 def test_describe_mcnemar_in_plain_words():
@@ -96,13 +89,30 @@ def test_bootstrap_is_seeded_and_paired():
 
 
 def test_bootstrap_chunks_do_not_change_the_answer(monkeypatch):
-    """Chunking is only for memory: a large n (several chunks) gives the same distribution shape."""
+    """Chunking is only for memory: the same seed gives the same resamples, in one chunk or in many."""
+    import analysis.stats
+
     rng = np.random.default_rng(5)
     n = 3000
     gold = rng.integers(0, 3, n)
     pb = np.where(rng.random(n) < 0.6, gold, rng.integers(0, 3, n))
     pa = np.where(rng.random(n) < 0.7, gold, rng.integers(0, 3, n))
+    chunks = []
+    real = analysis.stats.bootstrap_counts
+
+    def counting(*args, **kwargs):
+        parts = list(real(*args, **kwargs))
+        chunks.append(len(parts))
+        yield from parts
+
+    monkeypatch.setattr("analysis.compare.bootstrap_counts", counting)
     res = paired_bootstrap(gold, pb, pa, 3, n_boot=3000, seed=0)  # 3000 x 3000 > one 4M chunk
+    monkeypatch.setattr(analysis.stats, "_BOOTSTRAP_CELLS", 3000 * 3000)
+    whole = paired_bootstrap(gold, pb, pa, 3, n_boot=3000, seed=0)
+    assert chunks == [3, 1]
+    np.testing.assert_array_equal(res.accuracy, whole.accuracy)
+    np.testing.assert_array_equal(res.macro_f1, whole.macro_f1)
+    np.testing.assert_array_equal(res.f1, whole.f1)
     assert np.isfinite(res.accuracy).all() and np.isfinite(res.f1).all()
     true = (pa == gold).mean() - (pb == gold).mean()
     assert res.accuracy.mean() == pytest.approx(true, abs=0.003)

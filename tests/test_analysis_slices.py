@@ -19,9 +19,9 @@ from analysis.slices import (
     numeric_slices,
     parse_keywords,
     slice_table,
-    wilson_interval,
     worst_slices,
 )
+from analysis.stats import wilson_interval
 from analysis.synthetic import probs_for, table_from_arrays
 
 

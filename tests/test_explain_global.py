@@ -148,7 +148,7 @@ def test_sample_is_reproducible_stratified_and_bounded():
 
 def test_cost_is_stated_before_computing():
     cost = estimate_cost(200, 50, 500, 1.5)
-    assert cost.n_missing == 150 and cost.model_calls == 75_000 and cost.seconds == pytest.approx(225)
+    assert cost.n_missing == 150 and cost.n_model_calls == 75_000 and cost.seconds == pytest.approx(225)
     assert cost.describe() == "150 of 200 examples still need an explanation (50 are cached), about 75,000 model calls, roughly 4 min on this machine."
     assert estimate_cost(10, 10, 500).describe() == "All 10 explanations are already cached: showing them is instant."
     assert "roughly" not in estimate_cost(10, 0, 500).describe()

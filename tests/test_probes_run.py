@@ -11,9 +11,10 @@ import math
 import pandas as pd
 import pytest
 
+from analysis.stats import wilson_interval
 from models import Predictor
 from probes.perturb import DirectionConfig, ProbeError, TESTS
-from probes.run import ProbeReport, compare_reports, probe_failure_rates, run_probes, wilson_interval
+from probes.run import ProbeReport, compare_reports, probe_failure_rates, run_probes
 from test_probes_models import make_invariant_checkpoint, make_keyword_checkpoint
 
 INVARIANCE_AND_FAIRNESS = [t for t in TESTS if TESTS[t].kind != "directional"]

@@ -31,6 +31,7 @@ from typing import Any, Mapping
 import pandas as pd
 import plotly.graph_objects as go
 
+from models.cost import format_duration
 from models.errors import VeredictoError
 
 PROVENANCE_FILE = "provenance.json"
@@ -210,19 +211,10 @@ def summary(provenance: Provenance) -> dict[str, str]:
         total = int(tok.get("train_texts", 0)) + int(tok.get("validation_texts", 0))
         facts["Truncation"] = f"{cut:,} of {total:,} texts longer than {tok.get('max_length')} tokens (cut)"
     if r.get("wall_seconds") is not None:
-        facts["Wall time"] = _duration(r["wall_seconds"]) + (f" (all trials: {_duration(r['search_seconds'])})" if r.get("search_seconds") else "")
+        facts["Wall time"] = format_duration(r["wall_seconds"]) + (f" (all trials: {format_duration(r['search_seconds'])})" if r.get("search_seconds") else "")
     versions = r.get("versions") or {}
     facts["Libraries"] = ", ".join(f"{k} {versions[k]}" for k in ("transformers", "torch", "optuna") if k in versions)
     return facts
-
-
-def _duration(seconds: float) -> str:
-    seconds = float(seconds)
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 # --------------------------------------------------------------------------- Optuna study from the file
