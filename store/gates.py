@@ -23,7 +23,8 @@ import pandas as pd
 
 from analysis.metrics import Calibration, Metrics, table_calibration, table_metrics
 from analysis.predictions import PredictionTable
-from analysis.slices import data_slices, slice_table, wilson_interval, worst_slices
+from analysis.slices import data_slices, slice_table, worst_slices
+from analysis.stats import wilson_interval
 from models.errors import VeredictoError
 from store.policy import GATES, Policy, PolicyError
 
