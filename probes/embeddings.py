@@ -17,6 +17,7 @@ import pandas as pd
 
 from models.embeddings import embed_texts
 from models.errors import VeredictoError
+from models.protocol import InferenceLayer
 
 MAP_METHODS = ("pca", "tsne")
 NEIGHBOUR_COLUMNS = ["row", "similarity", "text", "gold", "pred", "correct", "confidence"]
@@ -60,7 +61,7 @@ def index_from_vectors(vectors: np.ndarray, table, *, checkpoint_name: str = "",
     )
 
 
-def build_index(predictor, table, *, batch_size: int = 32, progress=None) -> EmbeddingIndex:
+def build_index(predictor: InferenceLayer, table, *, batch_size: int = 32, progress=None) -> EmbeddingIndex:
     """Embed every text of `table` (a PredictionTable of this predictor) with the checkpoint's encoder."""
     if getattr(table, "fingerprint", predictor.ref.fingerprint) != predictor.ref.fingerprint:
         raise VeredictoError(
