@@ -178,14 +178,14 @@ class KeywordLayer:
     protocol is all the probes need.
     """
 
-    def __init__(self):
+    def __init__(self, tokenizer=None):
         self.ref = SimpleNamespace(name="keyword", fingerprint="f" * 64, labels=("negative", "positive"), max_length=64)
         self.labels = self.ref.labels
         self.max_length = self.ref.max_length
         self.device = "cpu"
-        self.tokenizer = None
+        self.tokenizer = tokenizer
         self._cache: dict[str, np.ndarray] = {}
-        self._lock = threading.RLock()
+        self._held = threading.RLock()  # not `_lock`: code reaching for the real one must fail here
         self.forwarded = 0
 
     def token_counts(self, texts):
@@ -206,7 +206,7 @@ class KeywordLayer:
 
     @contextlib.contextmanager
     def exclusive(self):
-        with self._lock:
+        with self._held:
             yield Usage(lambda: self.forwarded)
 
     def cached(self, texts, *, embeddings=False):
@@ -232,3 +232,17 @@ def test_a_fake_inference_layer_is_enough_for_the_probes():
     assert report.n_model_calls == fake.forwarded > 0  # misses counted through uncached_count
     again = run_probes(fake, texts, ["names", "casing"])
     assert again.n_model_calls == 0 and fake.forwarded == report.n_model_calls
+
+
+@pytest.mark.parametrize("method", ["shap", "lime"])
+def test_a_fake_inference_layer_is_enough_for_the_explainers(tiny_bert, method):
+    from transformers import AutoTokenizer
+
+    from explain import explain_text
+
+    fake = KeywordLayer(AutoTokenizer.from_pretrained(str(tiny_bert), local_files_only=True))
+    att = explain_text(fake, "the film with john was long", method, max_evals=60, num_samples=200, seed=0)
+    positive = att.scores[:, att.labels.index("positive")]
+    assert att.tokens[int(np.argmax(positive))].text.strip().lower() == "john"  # the only word the fake reads
+    np.testing.assert_allclose(att.probabilities, [0.1, 0.9])
+    assert att.extra["texts_forwarded"] == fake.forwarded > 0  # counted through exclusive()'s Usage
