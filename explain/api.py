@@ -21,6 +21,7 @@ from typing import Callable
 
 from explain import lime_explainer, shap_explainer
 from explain.attribution import Attribution, ExplainError
+from models.protocol import InferenceLayer
 
 METHODS = ("shap", "lime")
 MIN_BUDGET = 10
@@ -45,7 +46,7 @@ class Options:
     progress: Callable[[int, int], None] | None
 
 
-def _run_shap(predictor, prepared: Prepared, target: str | None, options: Options) -> Attribution:
+def _run_shap(predictor: InferenceLayer, prepared: Prepared, target: str | None, options: Options) -> Attribution:
     return shap_explainer.compute(
         predictor,
         prepared.text,
@@ -59,7 +60,7 @@ def _run_shap(predictor, prepared: Prepared, target: str | None, options: Option
     )
 
 
-def _run_lime(predictor, prepared: Prepared, target: str | None, options: Options) -> Attribution:
+def _run_lime(predictor: InferenceLayer, prepared: Prepared, target: str | None, options: Options) -> Attribution:
     return lime_explainer.compute(
         predictor,
         prepared.text,
@@ -76,7 +77,7 @@ STRATEGIES: dict[str, Callable[..., Attribution]] = {"shap": _run_shap, "lime": 
 
 
 def explain_text(
-    predictor,
+    predictor: InferenceLayer,
     text: str,
     method: str = "shap",
     target: str | None = None,
@@ -139,7 +140,7 @@ def check_text(text) -> str:
     return text
 
 
-def check_target(predictor, target) -> str | None:
+def check_target(predictor: InferenceLayer, target) -> str | None:
     labels = tuple(predictor.labels)
     if target is None:
         return None
@@ -163,10 +164,10 @@ def _is_word_char(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
 
 
-def prepare(predictor, text: str) -> Prepared:
+def prepare(predictor: InferenceLayer, text: str) -> Prepared:
     """Check the text has something to explain and find how much of it the model reads."""
     tokenizer = predictor.tokenizer
-    with predictor._lock:
+    with predictor.exclusive():  # the fast tokenizer is not thread-safe
         enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False)
         n_special = len(tokenizer("", verbose=False)["input_ids"])
         offsets = enc["offset_mapping"]

@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from explain.attribution import Attribution, ExplainError, Token
+from models.protocol import InferenceLayer
 
 DEFAULT_NUM_SAMPLES = 1000  # LIME's default is 5000; 1000 is plenty for sentence-length texts
 
@@ -38,7 +39,7 @@ def word_features(explainer, text: str):
 
 
 def compute(
-    predictor,
+    predictor: InferenceLayer,
     text: str,
     *,
     explained_chars: int,
@@ -77,12 +78,11 @@ def compute(
         requested += len(texts)
         return predictor.predict_proba(list(texts), progress=progress).astype(np.float64)
 
-    with predictor._lock:  # predict_proba re-enters it; holding it keeps the stats delta ours
-        forwarded_before = predictor.stats.texts_forwarded
+    with predictor.exclusive() as usage:  # predict_proba re-enters it; holding it keeps the forwarded count ours
         exp = explainer.explain_instance(
             part, classifier_fn, labels=range(len(labels)), num_features=n_words, num_samples=num_samples
         )
-        forwarded = predictor.stats.texts_forwarded - forwarded_before
+        forwarded = usage.texts_forwarded
 
     indexed = exp.domain_mapper.indexed_string
     pieces = list(indexed.as_list)

@@ -23,6 +23,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from explain.attribution import Attribution, Token
+from models.protocol import InferenceLayer
 
 OUTPUT_SPACE = "probability"
 DEFAULT_MAX_EVALS = 500  # shap's own default
@@ -166,7 +167,7 @@ def warm_up(tokenizer) -> None:
 
 
 def compute(
-    predictor,
+    predictor: InferenceLayer,
     text: str,
     *,
     explained_chars: int,
@@ -193,10 +194,9 @@ def compute(
         return out
 
     labels = list(predictor.labels)
-    forwarded_before = predictor.stats.texts_forwarded
-    # The masker calls the shared fast tokenizer; hold the predictor's lock for the whole run
-    # (predict_proba takes the same re-entrant lock) so other sessions cannot hit "Already borrowed".
-    with predictor._lock, seeded_numpy(seed):
+    # The masker calls the shared fast tokenizer; hold the predictor for the whole run (predict_proba
+    # re-enters it) so other sessions cannot hit "Already borrowed" and the forwarded count is ours.
+    with predictor.exclusive() as usage, seeded_numpy(seed):
         masker = text_masker(predictor.tokenizer)
         explainer = shap.Explainer(f, masker, output_names=labels, algorithm="partition")
         explanation = explainer([part], max_evals=max_evals, batch_size=batch_size, silent=True)
@@ -205,7 +205,7 @@ def compute(
         # the exact string shap explains with nothing masked (its masker collapses whitespace)
         explained_input = str(masker(np.ones(values.shape[0], dtype=bool), part)[0][0])
         probabilities = predictor.predict_proba([explained_input])[0].astype(np.float64)  # cache hit
-        forwarded = predictor.stats.texts_forwarded - forwarded_before
+        forwarded = usage.texts_forwarded
     if values.shape[0] != len(enc["input_ids"]):
         raise RuntimeError(f"shap returned {values.shape[0]} features for {len(enc['input_ids'])} tokens")
     tokens, scores, folded = align_to_text(text, enc["offset_mapping"], enc["special_tokens_mask"], values, end=explained_chars)

@@ -2,11 +2,14 @@
 
 `models.checkpoints` finds, validates, fingerprints and safely loads Hugging Face
 checkpoint directories; `models.inference.Predictor` is the only place in the
-project that runs a model. This package imports nothing else from Veredicto.
+project that runs a model; `models.protocol.InferenceLayer` is what the rest of Veredicto may use of
+it (explainers, probes and analysis take an `InferenceLayer`, never the lock or the cache keys).
+This package imports nothing else from Veredicto.
 """
 from models.errors import VeredictoError, CheckpointError
 from models.checkpoints import CheckpointRef, discover_checkpoints, inspect_checkpoint, load_checkpoint
 from models.inference import Predictor
+from models.protocol import InferenceLayer, Usage
 
 __all__ = [
     "VeredictoError",
@@ -16,4 +19,6 @@ __all__ = [
     "inspect_checkpoint",
     "load_checkpoint",
     "Predictor",
+    "InferenceLayer",
+    "Usage",
 ]

@@ -5,22 +5,24 @@ runs under `torch.inference_mode()`, skips the last layer's work on positions
 a BERT-style head never reads (`models.first_token`), is safe to call from several Streamlit
 sessions at once, and remembers probabilities in a bounded cache keyed by
 (checkpoint fingerprint, text), so asking twice costs one forward pass.
+
+Code outside `models/` sees it through `models.protocol.InferenceLayer`: `exclusive()` instead of the
+lock, `cached` / `uncached_count` / `cached_proba` instead of the cache-key format.
 """
 from __future__ import annotations
 
 import contextlib
 import threading
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
 from models.checkpoints import CheckpointRef, inspect_checkpoint, load_checkpoint
 from models.errors import DataError
 from models.first_token import first_token_layer, first_token_only
+from models.protocol import Progress, Usage
 from runtime import LRUCache, current
-
-Progress = Callable[[int, int], None]
 
 
 def as_text(value, index: int = 0) -> str:
@@ -93,6 +95,39 @@ class Predictor:
     @property
     def max_length(self) -> int:
         return self.ref.max_length
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[Usage]:
+        """Hold this predictor for the calling thread alone until the block ends; yields its `Usage`.
+
+        No other thread tokenizes or runs a forward pass of this predictor meanwhile (they wait), so the
+        fast tokenizer (not thread-safe) may be called directly and `Usage.texts_forwarded` is this
+        block's own count. Re-entrant: `predict_proba`, `embed` and `token_counts` work inside it.
+        """
+        with self._lock:
+            yield Usage(lambda: self.stats.texts_forwarded)
+
+    def cached(self, texts: Sequence[str], *, embeddings: bool = False) -> np.ndarray:
+        """Bool mask: which of `texts` have probabilities (with `embeddings`: `embed`'s default cache) cached. Runs nothing."""
+        cache = EMBEDDING_CACHE if embeddings else self.cache
+        fp = self.ref.fingerprint
+        return np.array([cache.get((fp, t)) is not None for t in texts], dtype=bool)
+
+    def uncached_count(self, texts: Sequence[str], *, embeddings: bool = False) -> int:
+        """How many distinct texts of `texts` a `predict_proba` (with `embeddings`: `embed`) call would run through the model."""
+        unique = list(dict.fromkeys(texts))
+        return int((~self.cached(unique, embeddings=embeddings)).sum())
+
+    def cached_proba(self, texts: Sequence[str]) -> np.ndarray | None:
+        """Probabilities of `texts` when every one is cached (no model call, stats untouched), else None."""
+        fp = self.ref.fingerprint
+        rows = []
+        for text in texts:
+            hit = self.cache.get((fp, text))
+            if hit is None:
+                return None
+            rows.append(hit)
+        return np.stack(rows) if rows else np.empty((0, len(self.labels)), dtype=np.float32)
 
     def token_counts(self, texts: Sequence[str]) -> np.ndarray:
         """Tokens per text with special tokens, before truncation."""

@@ -28,8 +28,8 @@ from typing import Sequence
 import numpy as np
 
 from models.cost import CostEstimate, format_duration
-from models.embeddings import EMBEDDING_CACHE
 from models.inference import as_text
+from models.protocol import InferenceLayer
 from runtime import current
 
 # Time spent outside the model per evaluated text, in seconds (defaults; corrected by `check`).
@@ -174,13 +174,12 @@ def correction(fingerprint: str, task: str) -> float:
         return _CORRECTION.get((fingerprint, task), 1.0)
 
 
-def uncached(predictor, texts: Sequence[str]) -> int:
+def uncached(predictor: InferenceLayer, texts: Sequence[str]) -> int:
     """How many distinct texts of `texts` the inference layer would have to run through the model."""
-    fp = predictor.ref.fingerprint
-    return sum(1 for t in dict.fromkeys(texts) if predictor.cache.get((fp, t)) is None)
+    return predictor.uncached_count(texts)
 
 
-def _mean_tokens(predictor, texts: Sequence[str]) -> float:
+def _mean_tokens(predictor: InferenceLayer, texts: Sequence[str]) -> float:
     texts = [as_text(t, i) for i, t in enumerate(texts)]
     if not texts:
         return 0.0
@@ -201,7 +200,7 @@ def _estimate(predictor, task: str, description: str, requested: int, calls: flo
     )
 
 
-def estimate_predict(predictor, texts: Sequence[str], *, throughput: Throughput | None = None) -> CostEstimate:
+def estimate_predict(predictor: InferenceLayer, texts: Sequence[str], *, throughput: Throughput | None = None) -> CostEstimate:
     """Scoring `texts` once (the prediction table, `veredicto precompute`)."""
     texts = list(texts)
     return _estimate(
@@ -210,11 +209,10 @@ def estimate_predict(predictor, texts: Sequence[str], *, throughput: Throughput 
     )
 
 
-def estimate_embed(predictor, texts: Sequence[str], *, throughput: Throughput | None = None) -> CostEstimate:
+def estimate_embed(predictor: InferenceLayer, texts: Sequence[str], *, throughput: Throughput | None = None) -> CostEstimate:
     """Sentence embeddings of `texts` (one encoder pass per text not cached yet; about a forward pass each)."""
     texts = list(texts)
-    fp = predictor.ref.fingerprint
-    missing = sum(1 for t in dict.fromkeys(texts) if EMBEDDING_CACHE.get((fp, t)) is None)
+    missing = predictor.uncached_count(texts, embeddings=True)
     return _estimate(predictor, "embed", f"Embedding {len(texts):,} texts", len(texts), missing, _mean_tokens(predictor, texts), throughput, calibrate_with=texts)
 
 
@@ -244,7 +242,7 @@ def lime_unique_samples(n_words: int, num_samples: int) -> float:
     return min(total, float(num_samples))
 
 
-def _explain_cached(attribution_cache, predictor, texts, method: str, params: dict) -> int:
+def _explain_cached(attribution_cache, predictor: InferenceLayer, texts, method: str, params: dict) -> int:
     if attribution_cache is None:
         return 0
     try:
@@ -253,7 +251,7 @@ def _explain_cached(attribution_cache, predictor, texts, method: str, params: di
         return 0
 
 
-def estimate_shap(predictor, texts: Sequence[str] | str, max_evals: int | None = None, *, throughput: Throughput | None = None, attribution_cache=None) -> CostEstimate:
+def estimate_shap(predictor: InferenceLayer, texts: Sequence[str] | str, max_evals: int | None = None, *, throughput: Throughput | None = None, attribution_cache=None) -> CostEstimate:
     """SHAP explanations of `texts` with `max_evals` (explain's default when None)."""
     from explain import shap_explainer
 
@@ -273,7 +271,7 @@ def estimate_shap(predictor, texts: Sequence[str] | str, max_evals: int | None =
     )
 
 
-def estimate_lime(predictor, texts: Sequence[str] | str, num_samples: int | None = None, *, throughput: Throughput | None = None, attribution_cache=None) -> CostEstimate:
+def estimate_lime(predictor: InferenceLayer, texts: Sequence[str] | str, num_samples: int | None = None, *, throughput: Throughput | None = None, attribution_cache=None) -> CostEstimate:
     """LIME explanations of `texts` with `num_samples` (explain's default when None)."""
     import re
 
@@ -294,7 +292,7 @@ def estimate_lime(predictor, texts: Sequence[str] | str, num_samples: int | None
 
 
 def estimate_probes(
-    predictor,
+    predictor: InferenceLayer,
     data,
     tests=None,
     *,
@@ -325,6 +323,6 @@ def estimate_probes(
     )
 
 
-def _n_special(predictor) -> int:
+def _n_special(predictor: InferenceLayer) -> int:
     """Special tokens the tokenizer adds to every text ([CLS] and [SEP], <s> and </s>)."""
     return int(predictor.token_counts([""])[0])

@@ -1,6 +1,6 @@
 """Similar examples, label-noise hints and a 2-D map, from the checkpoint's own sentence embeddings.
 
-    index = build_index(predictor, table)          # embeddings via models.embeddings (cached)
+    index = build_index(predictor, table)          # embeddings via the inference layer's embed (cached)
     neighbours(index, row=12, k=5)                 # the 5 most similar examples, with labels and predictions
     label_noise(index, k=10, threshold=0.7)        # examples whose neighbours mostly carry another gold label
     coords = project(index.vectors, "pca")         # 2-D map; embedding_map_frame(index, coords) for the figure
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from models.embeddings import embed_texts
 from models.errors import VeredictoError
+from models.protocol import InferenceLayer
 
 MAP_METHODS = ("pca", "tsne")
 NEIGHBOUR_COLUMNS = ["row", "similarity", "text", "gold", "pred", "correct", "confidence"]
@@ -60,14 +60,14 @@ def index_from_vectors(vectors: np.ndarray, table, *, checkpoint_name: str = "",
     )
 
 
-def build_index(predictor, table, *, batch_size: int = 32, progress=None) -> EmbeddingIndex:
+def build_index(predictor: InferenceLayer, table, *, batch_size: int = 32, progress=None) -> EmbeddingIndex:
     """Embed every text of `table` (a PredictionTable of this predictor) with the checkpoint's encoder."""
     if getattr(table, "fingerprint", predictor.ref.fingerprint) != predictor.ref.fingerprint:
         raise VeredictoError(
             f"The prediction table belongs to checkpoint '{table.checkpoint_name}', not '{predictor.ref.name}'. "
             "Embed each checkpoint's own table."
         )
-    vectors = embed_texts(predictor, table.frame["text"].tolist(), batch_size=batch_size, progress=progress)
+    vectors = predictor.embed(table.frame["text"].tolist(), batch_size=batch_size, progress=progress)
     return index_from_vectors(vectors, table, checkpoint_name=predictor.ref.name, fingerprint=predictor.ref.fingerprint)
 
 

@@ -29,6 +29,7 @@ import pandas as pd
 
 from analysis.stats import mcnemar, wilson_interval
 from models.errors import VeredictoError
+from models.protocol import InferenceLayer
 from probes.perturb import DEFAULT_VARIANTS, DirectionConfig, Expectation, ProbeError, ProbeTest, resolve_tests
 
 ProbeProgress = Callable[[int, int, str], None]  # (texts done, texts planned, what is running)
@@ -259,7 +260,7 @@ def plan_probes(
 class _Scorer:
     """predict_proba with an overall progress count and an exact count of cache misses."""
 
-    def __init__(self, predictor, progress: ProbeProgress | None, total: int):
+    def __init__(self, predictor: InferenceLayer, progress: ProbeProgress | None, total: int):
         self.predictor = predictor
         self.progress = progress
         self.total = max(total, 1)
@@ -267,8 +268,7 @@ class _Scorer:
         self.calls = 0
 
     def __call__(self, texts: list[str], label: str) -> tuple[np.ndarray, int]:
-        fp = self.predictor.ref.fingerprint
-        misses = len({t for t in texts if self.predictor.cache.get((fp, t)) is None})
+        misses = self.predictor.uncached_count(texts)
         base = self.done
         if base + len(texts) > self.total:
             self.total = base + len(texts)
@@ -412,20 +412,16 @@ def _scan_originals(rows: list[int], limit: int | None, probs_of, watched) -> tu
     return scanned, eligible[:limit] if limit else eligible
 
 
-def _eligible_from_cache(plan: PlannedTest, texts, limit, predictor, directions) -> tuple[list[int], list[int]] | None:
+def _eligible_from_cache(plan: PlannedTest, texts, limit, predictor: InferenceLayer, directions) -> tuple[list[int], list[int]] | None:
     """(originals scanned, rows tried) of a directional test, worked out from cached predictions; None if any is missing."""
     labels = list(predictor.labels)
     watched = {labels.index(e.label) for e in directions.for_test(plan.test.name) if e.label in labels}
 
-    def cached(part):
-        probs = [predictor.cache.get((predictor.ref.fingerprint, texts[r])) for r in part]
-        return None if any(p is None for p in probs) else probs
-
-    scan = _scan_originals(list(plan.rows), limit, cached, watched)
+    scan = _scan_originals(list(plan.rows), limit, lambda part: predictor.cached_proba([texts[r] for r in part]), watched)
     return None if scan is None else (scan[0], [r for r, _, _ in scan[1]])
 
 
-def planned_text_list(plans: Sequence[PlannedTest], texts: Sequence[str], limit: int | None, *, predictor=None, directions: DirectionConfig | None = None) -> list[str]:
+def planned_text_list(plans: Sequence[PlannedTest], texts: Sequence[str], limit: int | None, *, predictor: InferenceLayer | None = None, directions: DirectionConfig | None = None) -> list[str]:
     """The texts the runs will send to `predict_proba`, in order. Exact for invariance and fairness.
 
     A directional test is exact too when `predictor` and `directions` are given and the originals'
@@ -448,13 +444,13 @@ def planned_text_list(plans: Sequence[PlannedTest], texts: Sequence[str], limit:
     return out
 
 
-def planned_texts(plans: Sequence[PlannedTest], texts: Sequence[str], limit: int | None, *, predictor=None, directions=None) -> int:
+def planned_texts(plans: Sequence[PlannedTest], texts: Sequence[str], limit: int | None, *, predictor: InferenceLayer | None = None, directions=None) -> int:
     """How many texts the runs will send to `predict_proba` (see `planned_text_list`)."""
     return len(planned_text_list(plans, texts, limit, predictor=predictor, directions=directions))
 
 
 def run_probes(
-    predictor,
+    predictor: InferenceLayer,
     data,
     tests: Iterable[str] | str | None = None,
     *,
@@ -498,7 +494,7 @@ def run_probes(
     )
 
 
-def probe_failure_rates(predictor, evalset, tests: Iterable[str] | str | None = None, limit: int | None = None, **kwargs) -> dict[str, float]:
+def probe_failure_rates(predictor: InferenceLayer, evalset, tests: Iterable[str] | str | None = None, limit: int | None = None, **kwargs) -> dict[str, float]:
     """{test name: failure rate} for a release gate. NaN where a test applied to no example."""
     return run_probes(predictor, evalset, tests, limit=limit, **kwargs).failure_rates()
 

@@ -1,0 +1,112 @@
+"""What explainers, probes and analysis may use of the inference layer: the `InferenceLayer` protocol.
+
+`models.inference.Predictor` is the one implementation; tests and tools may pass anything else that
+has these members (see tests/test_inference.py's fake). Code outside `models/` uses only this: it
+never takes the predictor's lock or builds a probability-cache key itself.
+
+- `exclusive()` is the public way to hold the predictor (it replaces reaching into `predictor._lock`).
+- `cached(texts)` / `uncached_count(texts)` say what a call would cost without running anything
+  (they replace building `(fingerprint, text)` cache keys by hand); `cached_proba(texts)` reads
+  probabilities that are all cached already, or gives None.
+"""
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from models.checkpoints import CheckpointRef
+    from models.inference import ProbabilityCache
+
+Progress = Callable[[int, int], None]
+
+
+class Usage:
+    """What one `exclusive()` block has cost so far: `texts_forwarded`, the texts it sent through the model.
+
+    Built on a counter of forwarded texts (read when the block starts); exact because nobody else can
+    forward while the block holds the predictor.
+    """
+
+    def __init__(self, forwarded: Callable[[], int]):
+        self._forwarded = forwarded
+        self._start = forwarded()
+
+    @property
+    def texts_forwarded(self) -> int:
+        return self._forwarded() - self._start
+
+
+@runtime_checkable
+class InferenceLayer(Protocol):
+    """One loaded classifier, reached only through these members.
+
+    `predict_proba` and `embed` are batched, cached and safe to call from several threads at once.
+    `exclusive()` guarantees, until its block ends, that no other thread tokenizes with this
+    predictor's `tokenizer` or runs its forward pass (they wait for the block); so inside it
+      - the fast tokenizer (not thread-safe: it raises "Already borrowed" when shared) may be called directly,
+      - `Usage.texts_forwarded` counts exactly the texts this block sent through the model.
+    It is re-entrant: `predict_proba`, `embed`, `token_counts` and nested `exclusive()` work inside it
+    on the same thread. It does not stop other threads from reading cached results (those run nothing).
+    """
+
+    @property
+    def ref(self) -> CheckpointRef:
+        """The checkpoint: name, path, labels, task kind, sha256 `fingerprint`."""
+        ...
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Class names, in the order of `predict_proba`'s columns."""
+        ...
+
+    @property
+    def max_length(self) -> int:
+        """Tokens the model reads (with special tokens); longer texts are truncated."""
+        ...
+
+    @property
+    def device(self) -> str:
+        """Where the forward pass runs ("cpu", "cuda", ...)."""
+        ...
+
+    @property
+    def tokenizer(self) -> Any:
+        """The checkpoint's (fast) tokenizer. Not thread-safe: call it only inside `exclusive()`."""
+        ...
+
+    def token_counts(self, texts: Sequence[str]) -> np.ndarray:
+        """Tokens per text with special tokens, before truncation."""
+        ...
+
+    def truncated(self, texts: Sequence[str]) -> np.ndarray:
+        """Bool mask: which texts are longer than `max_length` tokens."""
+        ...
+
+    def predict_proba(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
+        """Class probabilities, shape (len(texts), len(labels)); cached."""
+        ...
+
+    def embed(
+        self, texts: Sequence[str], *, batch_size: int | None = None, progress: Progress | None = None, cache: ProbabilityCache | None = None
+    ) -> np.ndarray:
+        """Sentence embeddings, shape (len(texts), hidden size), float32; cached."""
+        ...
+
+    def exclusive(self) -> AbstractContextManager[Usage]:
+        """Hold the predictor for this thread alone (see the class docstring for what that guarantees)."""
+        ...
+
+    def cached(self, texts: Sequence[str], *, embeddings: bool = False) -> np.ndarray:
+        """Bool mask: which of `texts` have probabilities (embeddings: `embed`'s default cache) cached. Runs nothing."""
+        ...
+
+    def uncached_count(self, texts: Sequence[str], *, embeddings: bool = False) -> int:
+        """How many distinct texts of `texts` a `predict_proba` (or `embed`) call would send through the model."""
+        ...
+
+    def cached_proba(self, texts: Sequence[str]) -> np.ndarray | None:
+        """Probabilities of `texts` when every one is cached (no model call), else None."""
+        ...
