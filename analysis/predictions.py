@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from evaldata.loading import EvalSet, align_labels
-from models.inference import Predictor, Progress
+from models.protocol import InferenceLayer, Progress
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,7 +93,7 @@ def build_table(
 
 
 def predict_table(
-    predictor: Predictor,
+    predictor: InferenceLayer,
     evalset: EvalSet,
     *,
     label_mapping: Mapping[str, str] | None = None,

@@ -186,7 +186,7 @@ def run_shap(predictor, bare, texts, warm_text, args, rng):
             note(side, "shap", i - 1, len(texts))
         att = side.time_ours(predictor, bare, lambda: explain_text(predictor, text, "shap", max_evals=args.max_evals, seed=args.seed, batch_size=rounds), best, args, rng)
         exp = side.time_baseline(lambda: docs_explainer([text], max_evals=args.max_evals, silent=True))
-        with predictor._lock:
+        with predictor.exclusive():
             enc = predictor.tokenizer(text, return_offsets_mapping=True, return_special_tokens_mask=True)
         _, theirs, _ = align_to_text(text, enc["offset_mapping"], enc["special_tokens_mask"], exp.values[0])
         if theirs.shape == att.scores.shape:

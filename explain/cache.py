@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from explain.attribution import Attribution
 from models.errors import VeredictoError
+from models.protocol import InferenceLayer
 from runtime import settings
 
 SCHEMA_VERSION = 1
@@ -363,7 +364,7 @@ def _call_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if v is not None}
 
 
-def _explain_text(predictor, text: str, method: str, target: str | None = None, **params) -> Attribution:
+def _explain_text(predictor: InferenceLayer, text: str, method: str, target: str | None = None, **params) -> Attribution:
     from explain.api import explain_text  # imported late: the explainers pull in shap/lime
 
     return explain_text(predictor, text, method, target, **params)

@@ -25,6 +25,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from explain.attribution import Attribution, ExplainError
+from models.protocol import InferenceLayer
 
 KS = (0.1, 0.2, 0.5)
 RANDOM_DRAWS = 5
@@ -90,7 +91,7 @@ def _k_count(k: float, n: int) -> int:
     return min(n, max(1, math.ceil(k * n - 1e-9)))
 
 
-def _check(predictor, att: Attribution, label: str | None) -> tuple[str, int]:
+def _check(predictor: InferenceLayer, att: Attribution, label: str | None) -> tuple[str, int]:
     if att.fingerprint != predictor.ref.fingerprint:
         raise ExplainError(
             f"This explanation was computed for checkpoint {att.fingerprint[:12]}, not for '{predictor.ref.name}' "
@@ -205,7 +206,7 @@ def measure_faithfulness(
     )
 
 
-def faithfulness_score(predictor, attribution: Attribution, *, label: str | None = None) -> float:
+def faithfulness_score(predictor: InferenceLayer, attribution: Attribution, *, label: str | None = None) -> float:
     """One number per explanation: AOPC comprehensiveness over k = 10, 20, 50% (higher = more faithful)."""
     return measure_faithfulness(predictor, attribution, label=label).aopc_comprehensiveness
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from explain.attribution import Attribution, ExplainError
+from models.protocol import InferenceLayer
 from explain.faithfulness import Agreement, DeletionCurve, Faithfulness, agreement, deletion_curves, describe_trust, measure_faithfulness
 
 
@@ -25,7 +26,7 @@ class TrustReport:
     problems: tuple[str, ...] = ()
 
 
-def trust_report(predictor, attributions: Mapping[str, Attribution], label: str, *, k: float = 0.2) -> TrustReport:
+def trust_report(predictor: InferenceLayer, attributions: Mapping[str, Attribution], label: str, *, k: float = 0.2) -> TrustReport:
     """Faithfulness and plain-words trust per method, their agreement, and the deletion curves, for class `label`."""
     faith: dict[str, Faithfulness] = {}
     sentences: dict[str, list[str]] = {}

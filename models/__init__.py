@@ -3,8 +3,9 @@
 `models.checkpoints` finds, validates, fingerprints and safely loads Hugging Face
 checkpoint directories; `models.inference.Predictor` is the only place in the
 project that runs a model; `models.protocol.InferenceLayer` is what the rest of Veredicto may use of
-it (explainers, probes and analysis take an `InferenceLayer`, never the lock or the cache keys).
-This package imports nothing else from Veredicto.
+it (explainers, probes and analysis take an `InferenceLayer`, never the lock or the cache keys);
+`models.cost` holds the one `CostEstimate` and duration format that explain, probes and training share.
+This package imports only `runtime` (settings and the process-wide caches) from Veredicto.
 """
 from models.errors import VeredictoError, CheckpointError
 from models.checkpoints import CheckpointRef, discover_checkpoints, inspect_checkpoint, load_checkpoint

@@ -77,7 +77,7 @@ def _unique_texts(texts: Sequence[str], n: int, rng: np.random.Generator) -> lis
     return [f"{t} {nonce}{k}" for k, t in enumerate(picks)]
 
 
-def calibrate(predictor, texts: Sequence[str] | None = None, *, n: int = CALIBRATION_TEXTS, force: bool = False) -> Throughput:
+def calibrate(predictor: InferenceLayer, texts: Sequence[str] | None = None, *, n: int = CALIBRATION_TEXTS, force: bool = False) -> Throughput:
     """Time `predict_proba` on `n` unique texts like `texts` (full length and cut short); cached per fingerprint and device."""
     key = (predictor.ref.fingerprint, str(predictor.device))
     with _lock:
@@ -118,7 +118,7 @@ def calibrate(predictor, texts: Sequence[str] | None = None, *, n: int = CALIBRA
     return result
 
 
-def cached_throughput(predictor) -> Throughput | None:
+def cached_throughput(predictor: InferenceLayer) -> Throughput | None:
     """The calibration already measured for this checkpoint and device, if any (never measures)."""
     with _lock:
         return _THROUGHPUT.get((predictor.ref.fingerprint, str(predictor.device)))
@@ -189,7 +189,7 @@ def _mean_tokens(predictor: InferenceLayer, texts: Sequence[str]) -> float:
     return float(np.minimum(predictor.token_counts(texts), predictor.max_length).mean())
 
 
-def _estimate(predictor, task: str, description: str, requested: int, calls: float, mean_tokens: float, throughput: Throughput | None, *, calibrate_with=None, **details) -> CostEstimate:
+def _estimate(predictor: InferenceLayer, task: str, description: str, requested: int, calls: float, mean_tokens: float, throughput: Throughput | None, *, calibrate_with=None, **details) -> CostEstimate:
     if throughput is None:
         throughput = calibrate(predictor, calibrate_with)
     raw = throughput.seconds_for(calls, mean_tokens) + OVERHEAD.get(task, 0.0) * requested

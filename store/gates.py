@@ -26,6 +26,7 @@ from analysis.predictions import PredictionTable
 from analysis.slices import data_slices, slice_table, worst_slices
 from analysis.stats import wilson_interval
 from models.errors import VeredictoError
+from models.protocol import InferenceLayer
 from store.policy import GATES, Policy, PolicyError
 
 PASS, FAIL, NOT_EVALUATED = "pass", "fail", "not evaluated"
@@ -240,7 +241,7 @@ def _slice_columns(policy: Policy, table: PredictionTable) -> list[str]:
     return list(wanted)
 
 
-def explain_one(predictor, text: str, method: str, target: str | None, *, seed: int = 0, cache=None, params: Mapping[str, Any] | None = None):
+def explain_one(predictor: InferenceLayer, text: str, method: str, target: str | None, *, seed: int = 0, cache=None, params: Mapping[str, Any] | None = None):
     """One explanation through `explain.api.explain_text`, read from / written to the attribution cache when given.
 
     `params`: the explainer budget (max_evals / num_samples / batch_size), e.g. the dashboard's
@@ -254,7 +255,7 @@ def explain_one(predictor, text: str, method: str, target: str | None, *, seed: 
     return explain_text(predictor, text, method=method, target=target, seed=seed, **budget)
 
 
-def _faithfulness_rows(predictor, table: PredictionTable, policy: Policy, progress, cache=None, params=None) -> tuple[pd.DataFrame, tuple]:
+def _faithfulness_rows(predictor: InferenceLayer, table: PredictionTable, policy: Policy, progress, cache=None, params=None) -> tuple[pd.DataFrame, tuple]:
     """Explain a seeded, label-stratified sample of texts and score how faithful each explanation is."""
     from explain.faithfulness import measure_faithfulness
     from explain.global_importance import sample_indices
@@ -287,7 +288,7 @@ def _faithfulness_rows(predictor, table: PredictionTable, policy: Policy, progre
 # --------------------------------------------------------------------------- all gates
 
 
-def _probe_gate(policy: Policy, table: PredictionTable, predictor, threshold) -> "GateResult":
+def _probe_gate(policy: Policy, table: PredictionTable, predictor: InferenceLayer, threshold) -> "GateResult":
     """The worst failure rate among the probes the policy names (default: invariance and fairness)."""
     key = "max_probe_failure_rate"
     if predictor is None:
