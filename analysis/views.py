@@ -263,3 +263,46 @@ def calibration_rows(cal: Calibration) -> pd.DataFrame:
     """The calibration bins that hold examples, as shown: accuracy and its gap to the mean confidence in percent."""
     filled = cal.table[cal.table["count"] > 0]
     return pd.DataFrame({"Confidence": filled["bin"], "Examples": filled["count"], "Accuracy": filled["accuracy"] * 100, "Gap": filled["gap"] * 100})
+
+
+# --- Compare: per slice ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SliceChanges:
+    """Compare's per-slice panel: the sentence on top and its tone ('error' when some slice is clearly worse, 'warning' when
+    some is worse, 'success' when none is), the table as shown (worst first) and the same rows for the chart."""
+
+    message: str
+    tone: str
+    table: pd.DataFrame
+    chart: pd.DataFrame  # `analysis.compare.slice_deltas` rows in the table's order
+
+
+def slice_changes(deltas: pd.DataFrame, accuracy_improved: bool, listed: int = 6) -> SliceChanges:
+    """`deltas` from `analysis.compare.slice_deltas`; empty slices are left out, at most `listed` worse slices are named."""
+    deltas = deltas[deltas["size"] > 0]
+    worse = deltas[deltas["worse"]]
+    if len(worse):
+        worst = worse.sort_values(["delta", "size"], ascending=[True, False], kind="stable")  # same order as the table
+        names = "; ".join(f"{r.feature} = {r.slice} ({r.size} examples, {r.accuracy_before:.0%} → {r.accuracy_after:.0%})" for r in worst.head(listed).itertuples())
+        if len(worst) > listed:
+            names += f"; and {len(worst) - listed} more (see the table)"
+        lead = "Although accuracy improved overall, these slices got worse: " if accuracy_improved else "These slices got worse: "
+        message, tone = lead + names, "error" if worse["clearly_worse"].any() else "warning"
+    else:
+        message, tone = "No slice got worse.", "success"
+    shown = pd.DataFrame(
+        {
+            "Feature": deltas["feature"],
+            "Slice": deltas["slice"],
+            "Flag": ["⚠ clearly worse" if cw else "⚠ worse" if w else "" for w, cw in zip(deltas["worse"], deltas["clearly_worse"])],
+            "Examples": deltas["size"],
+            "Accuracy before": deltas["accuracy_before"] * 100,
+            "Accuracy after": deltas["accuracy_after"] * 100,
+            "Change (points)": deltas["delta"] * 100,
+            "Fixed": deltas["fixed"],
+            "Broken": deltas["broken"],
+            "p-value": deltas["p_value"],
+        }
+    ).sort_values(["Change (points)", "Examples"], ascending=[True, False], kind="stable")
+    return SliceChanges(message, tone, shown, deltas.loc[shown.index])

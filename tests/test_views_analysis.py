@@ -159,3 +159,34 @@ def test_metadata_columns_and_calibration_rows(t):
     # the 0.9-1.0 bin holds rows 1 and 4 (0.95, wrong) and 5 (0.99, right): accuracy 1/3, minus the mean confidence 0.9633
     top = rows.iloc[-1]
     assert top["Examples"] == 3 and top["Accuracy"] == pytest.approx(100 / 3) and top["Gap"] == pytest.approx(100 / 3 - (0.95 + 0.95 + 0.99) / 3 * 100)
+
+
+def deltas_frame(rows):
+    import pandas as pd
+
+    columns = ["feature", "slice", "size", "accuracy_before", "accuracy_after", "delta", "fixed", "broken", "p_value", "worse", "clearly_worse"]
+    return pd.DataFrame([dict(zip(columns, r)) for r in rows])
+
+
+def test_slice_changes_name_the_worse_slices_worst_first_and_skip_empty_ones():
+    from analysis.views import slice_changes
+
+    deltas = deltas_frame([
+        ("gold", "neg", 20, .9, .8, -.1, 0, 2, .5, True, False),
+        ("source", "web", 30, .5, .9, .4, 12, 0, .001, False, False),
+        ("source", "mail", 10, .8, .4, -.4, 0, 4, .04, True, True),
+        ("keyword", "refund", 0, float("nan"), float("nan"), float("nan"), 0, 0, float("nan"), False, False),
+    ])
+    changes = slice_changes(deltas, accuracy_improved=True)
+    assert changes.tone == "error"  # one slice is clearly worse
+    assert changes.message == ("Although accuracy improved overall, these slices got worse: source = mail (10 examples, 80% → 40%); "
+                               "gold = neg (20 examples, 90% → 80%)")
+    assert list(changes.table["Slice"]) == ["mail", "neg", "web"] and list(changes.chart["slice"]) == ["mail", "neg", "web"]
+    assert list(changes.table["Flag"]) == ["⚠ clearly worse", "⚠ worse", ""]
+    assert changes.table["Change (points)"].tolist() == pytest.approx([-40, -10, 40])
+    only_worse = slice_changes(deltas.iloc[[0, 1]], accuracy_improved=False)
+    assert only_worse.tone == "warning" and only_worse.message.startswith("These slices got worse: gold = neg")
+    many = slice_changes(deltas_frame([("f", str(i), 10, .9, .5, -.4, 0, 4, .2, True, False) for i in range(8)]), False)
+    assert many.message.endswith("; and 2 more (see the table)") and many.message.count("examples") == 6
+    none = slice_changes(deltas.iloc[[1]], True)
+    assert (none.tone, none.message) == ("success", "No slice got worse.")
