@@ -184,3 +184,125 @@ def per_class_changes(comp) -> pd.DataFrame:
             "Recall change": pc["recall_delta"].to_numpy() * 100,
         }
     )
+
+
+# --- Errors: slices and calibration ---------------------------------------------------------------------------------
+
+TOP_VALUES = 40  # categorical slices: this many most frequent values, the rest pooled (a bad value must not hide in "other")
+
+
+@dataclass(frozen=True)
+class ErrorSlices:
+    """One set of slices of a prediction table, as the Errors page shows them.
+
+    `rows` is `analysis.slices.slice_table`'s frame (one row per slice) and `members` the example indices of each; `display`
+    is the table a person reads; `clearly_worse` describes the slices whose whole 95% range lies below `overall`.
+    """
+
+    rows: pd.DataFrame
+    members: tuple[np.ndarray, ...]
+    display: pd.DataFrame
+    overall: float
+    clearly_worse: tuple[str, ...]
+
+    def examples(self, table: PredictionTable, picked: int) -> tuple[str, pd.DataFrame]:
+        """The heading and the examples (mistakes first) of slice number `picked`."""
+        row = self.rows.iloc[picked]
+        mask = np.zeros(len(table), dtype=bool)
+        mask[self.members[picked]] = True
+        return f"**{row['feature']} = {row['slice']}** — {int(row['size'])} examples, {int(row['errors'])} mistakes (mistakes first):", examples_of(table, mask)
+
+
+def error_slices(table: PredictionTable, kind: str, column: str = "", keywords: tuple[str, ...] = (), bins: int = 4, whole_word: bool = True) -> ErrorSlices:
+    """Slices of `kind`: 'metadata' (by `column`), 'length' (`column` is the unit: words or tokens), 'confidence', 'keyword'
+    (texts containing each of `keywords`), or 'all' (everything that needs no input from the user, for the weakest spots)."""
+    from analysis.slices import confidence_slices, data_slices, describe_slice, keyword_slices, length_slices, metadata_slices, slice_table
+
+    if kind == "metadata":
+        slices = metadata_slices(table.frame, column, top=TOP_VALUES, bins=bins)
+    elif kind == "length":
+        slices = length_slices(table.frame, bins=bins, unit=column or "words")
+    elif kind == "confidence":
+        slices = confidence_slices(table.frame["confidence"].to_numpy())
+    elif kind == "keyword":
+        slices = keyword_slices(table.frame, list(keywords), whole_word=whole_word)
+    else:
+        slices = data_slices(table.frame, table.metadata, top=TOP_VALUES, bins=bins) + confidence_slices(table.frame["confidence"].to_numpy())
+    rows = slice_table(slices, table.correct)
+    overall = float(table.correct.mean())
+    display = pd.DataFrame(
+        {
+            "Slice": rows["slice"],
+            "Examples": rows["size"],
+            "Accuracy": rows["accuracy"] * 100,
+            "Gap": rows["gap"] * 100,
+            "95% range": [f"{lo:.0%}–{hi:.0%}" if n else "" for lo, hi, n in zip(rows["ci_low"], rows["ci_high"], rows["size"])],
+            "Mistakes": rows["errors"],
+        }
+    )
+    worse = rows[(rows["gap"] < 0) & (rows["ci_high"] < overall)] if len(rows) else rows
+    return ErrorSlices(rows, tuple(s.indices for s in slices), display, overall, tuple(describe_slice(r) for _, r in worse.iterrows()))
+
+
+def weakest_spots(table: PredictionTable, every: ErrorSlices, limit: int = 3) -> tuple[str, ...]:
+    """The `limit` slices furthest below overall accuracy among those of a fair size (at least 10 examples or 2% of them)."""
+    from analysis.slices import describe_slice, worst_slices
+
+    weak = worst_slices(every.rows, min_size=max(10, len(table) // 50), limit=limit)
+    return tuple(describe_slice(r) for _, r in weak[weak["gap"] < 0].iterrows())
+
+
+def metadata_columns(table: PredictionTable) -> dict[str, str]:
+    """Each metadata column and how it is sliced: 'numeric' (quantile bins), 'id' (one value per row) or 'categorical'."""
+    from analysis.slices import column_kind
+
+    return {c: column_kind(table.frame, c) for c in table.metadata}
+
+
+def calibration_rows(cal: Calibration) -> pd.DataFrame:
+    """The calibration bins that hold examples, as shown: accuracy and its gap to the mean confidence in percent."""
+    filled = cal.table[cal.table["count"] > 0]
+    return pd.DataFrame({"Confidence": filled["bin"], "Examples": filled["count"], "Accuracy": filled["accuracy"] * 100, "Gap": filled["gap"] * 100})
+
+
+# --- Compare: per slice ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SliceChanges:
+    """Compare's per-slice panel: the sentence on top and its tone ('error' when some slice is clearly worse, 'warning' when
+    some is worse, 'success' when none is), the table as shown (worst first) and the same rows for the chart."""
+
+    message: str
+    tone: str
+    table: pd.DataFrame
+    chart: pd.DataFrame  # `analysis.compare.slice_deltas` rows in the table's order
+
+
+def slice_changes(deltas: pd.DataFrame, accuracy_improved: bool, listed: int = 6) -> SliceChanges:
+    """`deltas` from `analysis.compare.slice_deltas`; empty slices are left out, at most `listed` worse slices are named."""
+    deltas = deltas[deltas["size"] > 0]
+    worse = deltas[deltas["worse"]]
+    if len(worse):
+        worst = worse.sort_values(["delta", "size"], ascending=[True, False], kind="stable")  # same order as the table
+        names = "; ".join(f"{r.feature} = {r.slice} ({r.size} examples, {r.accuracy_before:.0%} → {r.accuracy_after:.0%})" for r in worst.head(listed).itertuples())
+        if len(worst) > listed:
+            names += f"; and {len(worst) - listed} more (see the table)"
+        lead = "Although accuracy improved overall, these slices got worse: " if accuracy_improved else "These slices got worse: "
+        message, tone = lead + names, "error" if worse["clearly_worse"].any() else "warning"
+    else:
+        message, tone = "No slice got worse.", "success"
+    shown = pd.DataFrame(
+        {
+            "Feature": deltas["feature"],
+            "Slice": deltas["slice"],
+            "Flag": ["⚠ clearly worse" if cw else "⚠ worse" if w else "" for w, cw in zip(deltas["worse"], deltas["clearly_worse"])],
+            "Examples": deltas["size"],
+            "Accuracy before": deltas["accuracy_before"] * 100,
+            "Accuracy after": deltas["accuracy_after"] * 100,
+            "Change (points)": deltas["delta"] * 100,
+            "Fixed": deltas["fixed"],
+            "Broken": deltas["broken"],
+            "p-value": deltas["p_value"],
+        }
+    ).sort_values(["Change (points)", "Examples"], ascending=[True, False], kind="stable")
+    return SliceChanges(message, tone, shown, deltas.loc[shown.index])

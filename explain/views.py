@@ -35,3 +35,60 @@ def insights_plan(table, refs, method: str, size: int, params: dict[str, Any], c
         per = cache.mean_seconds(ref.fingerprint, method, **params)
         costs.append((ref, estimate_cost(len(set(texts)), n_cached, calls, per)))
     return InsightsPlan(tuple(int(i) for i in sample), tuple(texts), dict(params), tuple(costs))
+
+
+# --- Explore: one example -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ExploreExample:
+    """One example as the Explore panel shows it: its text and prediction, the probabilities, and the class to open on
+    (the one a `?cls=` link names when it is a label, else the predicted class)."""
+
+    example: int
+    text: str
+    gold: str
+    pred: str
+    confidence: float
+    correct: bool
+    truncated: bool
+    labels: tuple[str, ...]
+    probs: Any  # np.ndarray, one probability per label
+    wanted: str
+
+    @property
+    def verdict(self) -> str:
+        return "**correct**" if self.correct else "**wrong** (the model disagrees with the gold label)"
+
+    def probability(self, label: str) -> float:
+        return float(self.probs[self.labels.index(label)])
+
+
+def explore_example(table, example: int, cls_query=None) -> ExploreExample:
+    from analysis.browse import class_from_query
+
+    row = table.frame.iloc[example]
+    labels = tuple(str(l) for l in table.labels)
+    return ExploreExample(
+        example, str(row["text"]), str(row["gold"]), str(row["pred"]), float(row["confidence"]), bool(row["correct"]), bool(row.get("truncated", False)),
+        labels, table.probs[example], class_from_query(cls_query, labels) or str(row["pred"]),
+    )
+
+
+@dataclass(frozen=True)
+class ExploreExplanations:
+    """The explanations of one example for one class (`ready`: method -> Attribution for that class; a method whose explainer
+    failed is missing), their trust report, and each method's trust sentences as a bullet list (None: nothing to say)."""
+
+    ready: dict[str, Any]
+    report: Any  # explain.trust.TrustReport
+    trust: dict[str, str | None]
+
+
+def explore_explanations(predictor, attributions: dict[str, Any], label: str) -> ExploreExplanations:
+    """`attributions` maps each method to its Attribution for the text (all classes), or None where it could not be made."""
+    from explain.trust import trust_report
+
+    ready = {m: a.for_target(label) for m, a in attributions.items() if a is not None}
+    report = trust_report(predictor, ready, label)
+    trust = {m: "\n".join(f"- {x}" for x in report.sentences[m]) if report.sentences.get(m) else None for m in ready}
+    return ExploreExplanations(ready, report, trust)

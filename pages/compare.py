@@ -12,7 +12,7 @@ from analysis.compare import compare_tables, flipped_examples, pair_tables, slic
 from analysis.predictions import PredictionTable
 from analysis.selection import selected_index
 from analysis.slices import data_slices, gold_slices, keyword_slices, parse_keywords
-from analysis.views import compare_verdict, per_class_changes
+from analysis.views import compare_verdict, per_class_changes, slice_changes
 from dashboard.explanations import get_attribution
 from dashboard.links import explore_link
 from dashboard.state import current_session, get_predictor, tables
@@ -120,37 +120,12 @@ def slices_panel() -> None:
     one, two = st.columns([3, 1])
     text = one.text_input("Also slice by keywords (comma-separated)", key="compare_keywords", placeholder="not, never, refund")
     bins = two.select_slider("Bins for numbers", options=[2, 3, 4, 5, 6, 8], value=4, key="compare_bins")
-    deltas = slice_deltas_for(before, after, key, tuple(parse_keywords(text)), bins)
-    deltas = deltas[deltas["size"] > 0]
-    worse = deltas[deltas["worse"]]
-    if len(worse):
-        worst = worse.sort_values(["delta", "size"], ascending=[True, False], kind="stable")  # same order as the table
-        listed = "; ".join(f"{r.feature} = {r.slice} ({r.size} examples, {r.accuracy_before:.0%} → {r.accuracy_after:.0%})" for r in worst.head(6).itertuples())
-        if len(worst) > 6:
-            listed += f"; and {len(worst) - 6} more (see the table)"
-        kind = st.error if worse["clearly_worse"].any() else st.warning
-        lead = "Although accuracy improved overall, these slices got worse: " if acc.delta > 0 else "These slices got worse: "
-        kind(lead + listed)
-    else:
-        st.success("No slice got worse.")
-    shown = pd.DataFrame(
-        {
-            "Feature": deltas["feature"],
-            "Slice": deltas["slice"],
-            "Flag": ["⚠ clearly worse" if cw else "⚠ worse" if w else "" for w, cw in zip(deltas["worse"], deltas["clearly_worse"])],
-            "Examples": deltas["size"],
-            "Accuracy before": deltas["accuracy_before"] * 100,
-            "Accuracy after": deltas["accuracy_after"] * 100,
-            "Change (points)": deltas["delta"] * 100,
-            "Fixed": deltas["fixed"],
-            "Broken": deltas["broken"],
-            "p-value": deltas["p_value"],
-        }
-    ).sort_values(["Change (points)", "Examples"], ascending=[True, False], kind="stable")
+    changes = slice_changes(slice_deltas_for(before, after, key, tuple(parse_keywords(text)), bins), acc.delta > 0)
+    {"error": st.error, "warning": st.warning, "success": st.success}[changes.tone](changes.message)
     table_tab, chart_tab = st.tabs(["Table", "Chart"])
     with table_tab:
         st.dataframe(
-            shown,
+            changes.table,
             hide_index=True,
             width="stretch",
             height=380,
@@ -164,8 +139,7 @@ def slices_panel() -> None:
             },
         )
     with chart_tab:
-        order = shown.index  # same order as the table: worst first
-        st.plotly_chart(figures.slice_delta_figure(deltas.loc[order]), width="stretch", key="compare-slice-deltas")
+        st.plotly_chart(figures.slice_delta_figure(changes.chart), width="stretch", key="compare-slice-deltas")
 
 
 slices_panel()

@@ -11,43 +11,21 @@ from analysis import figures
 from analysis.metrics import describe_calibration, table_calibration
 from analysis.predictions import PredictionTable
 from analysis.selection import cell_mask, describe_cells, selected_cells, selected_index, selected_slice_rows
-from analysis.slices import (
-    column_kind,
-    confidence_slices,
-    data_slices,
-    describe_slice,
-    keyword_slices,
-    length_slices,
-    metadata_slices,
-    parse_keywords,
-    slice_table,
-    worst_slices,
-)
-from analysis.views import HIGH_CONFIDENCE, errors_summary, examples_of
+from analysis.slices import parse_keywords
+from analysis.views import HIGH_CONFIDENCE, ErrorSlices, calibration_rows, error_slices, errors_summary, examples_of, metadata_columns, weakest_spots
 from dashboard.columns import example_columns
 from dashboard.links import explore_link
 from dashboard.state import current_session, tables
 
 ALL_MISTAKES = "All mistakes, most confident first"
 ALL_EXAMPLES = "All examples"
-TOP_VALUES = 40  # categorical slices: this many most frequent values, the rest pooled (a bad value must not hide in "other")
 
 
 # --- cached computations (keyed by fingerprints; the table itself is not hashed) ------------------------------
 
 @st.cache_data(show_spinner=False, max_entries=128)
-def slices_for(_table: PredictionTable, key: str, kind: str, column: str = "", keywords: tuple[str, ...] = (), bins: int = 4, whole_word: bool = True):
-    if kind == "metadata":
-        slices = metadata_slices(_table.frame, column, top=TOP_VALUES, bins=bins)
-    elif kind == "length":
-        slices = length_slices(_table.frame, bins=bins, unit=column or "words")
-    elif kind == "confidence":
-        slices = confidence_slices(_table.frame["confidence"].to_numpy())
-    elif kind == "keyword":
-        slices = keyword_slices(_table.frame, list(keywords), whole_word=whole_word)
-    else:  # "all": everything that does not need user input, for the summary of weak spots
-        slices = data_slices(_table.frame, _table.metadata, top=TOP_VALUES, bins=bins) + confidence_slices(_table.frame["confidence"].to_numpy())
-    return slice_table(slices, _table.correct), [s.indices for s in slices]
+def slices_for(_table: PredictionTable, key: str, kind: str, column: str = "", keywords: tuple[str, ...] = (), bins: int = 4, whole_word: bool = True) -> ErrorSlices:
+    return error_slices(_table, kind, column, keywords, bins, whole_word)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -74,19 +52,6 @@ def example_detail(table: PredictionTable, example: int) -> None:
     explore_link(example, f"Explain example {example} on the Explore page (SHAP and LIME)")
 
 
-def slice_display(rows: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "Slice": rows["slice"],
-            "Examples": rows["size"],
-            "Accuracy": rows["accuracy"] * 100,
-            "Gap": rows["gap"] * 100,
-            "95% range": [f"{lo:.0%}–{hi:.0%}" if n else "" for lo, hi, n in zip(rows["ci_low"], rows["ci_high"], rows["size"])],
-            "Mistakes": rows["errors"],
-        }
-    )
-
-
 SLICE_CONFIG = {
     "Examples": st.column_config.NumberColumn("Examples", width="small"),
     "Accuracy": st.column_config.NumberColumn("Accuracy", format="%.1f%%", width="small"),
@@ -96,34 +61,30 @@ SLICE_CONFIG = {
 }
 
 
-def show_slices(table: PredictionTable, key: str, rows: pd.DataFrame, members: list, widget: str) -> None:
+def show_slices(table: PredictionTable, key: str, slices: ErrorSlices, widget: str) -> None:
     """Slice table (click a row for its examples) and the accuracy bar chart."""
+    rows = slices.rows
     if rows.empty:
         st.info("No slices to show.")
         return
-    overall = float(table.correct.mean())
     left, right = st.columns([1, 1]) if len(rows) <= 12 else st.tabs(["Table", "Chart"])  # many slices: each view full width
     with left:
         event = st.dataframe(
-            slice_display(rows), hide_index=True, column_config=SLICE_CONFIG, on_select="rerun", selection_mode="single-row",
+            slices.display, hide_index=True, column_config=SLICE_CONFIG, on_select="rerun", selection_mode="single-row",
             key=f"{widget}-{key[:12]}", width="stretch", height=min(420, 38 + 35 * len(rows)),
         )
         picked = [r for r in event.selection.rows if 0 <= r < len(rows)] if event is not None else []
     with right:
         bars = st.plotly_chart(
-            figures.slice_accuracy_figure(rows, overall), on_select="rerun", selection_mode="points", width="stretch", key=f"{widget}-fig-{key[:12]}"
+            figures.slice_accuracy_figure(rows, slices.overall), on_select="rerun", selection_mode="points", width="stretch", key=f"{widget}-fig-{key[:12]}"
         )
         if not picked:  # a clicked bar works like a selected row
             picked = [r for r in selected_slice_rows(bars) if 0 <= r < len(rows)]
-    worse = rows[(rows["gap"] < 0) & (rows["ci_high"] < overall)]
-    if len(worse):
-        st.warning("**Clearly below overall accuracy** (the whole 95% range is below it):\n" + "\n".join(f"- {describe_slice(r)}" for _, r in worse.iterrows()))
+    if slices.clearly_worse:
+        st.warning("**Clearly below overall accuracy** (the whole 95% range is below it):\n" + "\n".join(f"- {line}" for line in slices.clearly_worse))
     if picked:
-        row = rows.iloc[picked[0]]
-        mask = np.zeros(len(table), dtype=bool)
-        mask[members[picked[0]]] = True
-        st.markdown(f"**{row['feature']} = {row['slice']}** — {int(row['size'])} examples, {int(row['errors'])} mistakes (mistakes first):")
-        shown = examples_of(table, mask)
+        heading, shown = slices.examples(table, picked[0])
+        st.markdown(heading)
         st.dataframe(shown, column_config=example_columns(shown), width="stretch", height=260)
     else:
         st.caption("Select a row (or click a bar) to see the examples in that slice.")
@@ -218,35 +179,30 @@ def slices_panel() -> None:
     st.subheader("Slices")
     st.caption("Groups of examples where the model does better or worse than overall. The gap is in percentage points; small slices have wide ranges, so read them with care.")
     bins = st.select_slider("Bins for numbers and lengths", options=[2, 3, 4, 5, 6, 8, 10], value=4, key="errors_bins")
-    every, _ = slices_for(table, key, "all", bins=bins)
-    weak = worst_slices(every, min_size=max(10, len(table) // 50), limit=3)
-    weak = weak[weak["gap"] < 0]
-    if len(weak):
-        st.markdown("**Weakest spots:**\n" + "\n".join(f"- {describe_slice(r)}" for _, r in weak.iterrows()))
+    weak = weakest_spots(table, slices_for(table, key, "all", bins=bins))
+    if weak:
+        st.markdown("**Weakest spots:**\n" + "\n".join(f"- {line}" for line in weak))
     tab_meta, tab_len, tab_conf, tab_kw = st.tabs(["By metadata", "By text length", "By confidence", "By keyword"])
     with tab_meta:
         if not table.metadata:
             st.info("This dataset has no metadata columns. Add columns to your file (for example source, product or date) to slice by them.")
         else:
-            kinds = {c: column_kind(table.frame, c) for c in table.metadata}
+            kinds = metadata_columns(table)
             column = st.selectbox(
                 "Column", list(table.metadata), key="errors_meta_column",
                 format_func=lambda c: f"{c} ({'numbers, in quantile bins' if kinds[c] == 'numeric' else 'one value per row' if kinds[c] == 'id' else 'most frequent values'})",
             )
             if kinds[column] == "id":
                 st.caption(f"Almost every row has its own '{column}', so each slice holds about one example.")
-            rows, members = slices_for(table, key, "metadata", column, bins=bins)
-            show_slices(table, key, rows, members, f"errors-meta-{column}")
+            show_slices(table, key, slices_for(table, key, "metadata", column, bins=bins), f"errors-meta-{column}")
     with tab_len:
         unit = st.radio("Length in", ["words", "tokens"], horizontal=True, key="errors_length_unit", help="Tokens are what the model reads; texts past its limit are cut.")
-        rows, members = slices_for(table, key, "length", unit, bins=bins)
-        show_slices(table, key, rows, members, f"errors-length-{unit}")
+        show_slices(table, key, slices_for(table, key, "length", unit, bins=bins), f"errors-length-{unit}")
         truncated = int(table.frame["truncated"].sum())
         if truncated:
             st.caption(f"{truncated:,} text(s) are longer than the model reads; only their beginning was scored.")
     with tab_conf:
-        rows, members = slices_for(table, key, "confidence")
-        show_slices(table, key, rows, members, "errors-confidence")
+        show_slices(table, key, slices_for(table, key, "confidence"), "errors-confidence")
     with tab_kw:
         text = st.text_input("Keywords (comma-separated)", key="errors_keywords", placeholder="refund, not, never")
         whole = st.checkbox("Whole words only", value=True, key="errors_whole_word", help="Off: 'bad' also matches 'badly'.")
@@ -254,8 +210,7 @@ def slices_panel() -> None:
         if not keywords:
             st.caption("Type a word or phrase to compare the texts that contain it with those that do not.")
         else:
-            rows, members = slices_for(table, key, "keyword", keywords=keywords, whole_word=whole)
-            show_slices(table, key, rows, members, "errors-keyword-" + hashlib.sha1("|".join(keywords).encode()).hexdigest()[:8])
+            show_slices(table, key, slices_for(table, key, "keyword", keywords=keywords, whole_word=whole), "errors-keyword-" + hashlib.sha1("|".join(keywords).encode()).hexdigest()[:8])
 
 
 slices_panel()
@@ -273,9 +228,8 @@ def calibration_panel() -> None:
     with right:
         st.markdown(describe_calibration(cal))
         st.caption("Each bar is the share of examples predicted correctly among those with that confidence. Bars below the dashed line mean the model is more confident than it is right.")
-        filled = cal.table[cal.table["count"] > 0]
         st.dataframe(
-            pd.DataFrame({"Confidence": filled["bin"], "Examples": filled["count"], "Accuracy": filled["accuracy"] * 100, "Gap": filled["gap"] * 100}),
+            calibration_rows(cal),
             hide_index=True,
             column_config={
                 "Accuracy": st.column_config.NumberColumn(format="%.1f%%"),

@@ -5,14 +5,14 @@ import hashlib
 
 import streamlit as st
 
-from analysis.browse import ORDERS, ExampleFilter, choose_example, class_from_query
+from analysis.browse import ORDERS, ExampleFilter, choose_example
 from analysis.selection import selected_index
 from analysis.views import explore_listing
 from dashboard.columns import EXAMPLE_INDEX, example_columns
 from dashboard.explanations import METHODS, default_params, get_attribution, method_column
 from dashboard.state import current_session, get_predictor, tables
 from explain.plots import deletion_curve_figure, method_name, probability_figure
-from explain.trust import trust_report
+from explain.views import explore_example, explore_explanations
 
 session = current_session()
 st.title("Explore")
@@ -85,29 +85,26 @@ elif why == "link" and example not in shown.index:
 # --- one example --------------------------------------------------------------------------------------------------------
 @st.fragment
 def example_panel(example: int) -> None:
-    row = table.frame.iloc[example]
-    probs = table.probs[example]
+    ex = explore_example(table, example, st.query_params.get("cls"))
     st.subheader(f"Example {example}")
-    verdict = "**correct**" if row["correct"] else "**wrong** (the model disagrees with the gold label)"
-    st.markdown(f"Gold **{row['gold']}** · predicted **{row['pred']}** ({row['confidence']:.1%}) · {verdict}")
-    st.markdown("> " + str(row["text"]).replace("\n", "\n> "))
-    if bool(row.get("truncated", False)):
+    st.markdown(f"Gold **{ex.gold}** · predicted **{ex.pred}** ({ex.confidence:.1%}) · {ex.verdict}")
+    st.markdown("> " + ex.text.replace("\n", "\n> "))
+    if ex.truncated:
         st.caption(f"⚠️ This text is longer than the model reads ({ref.max_length} tokens): only its beginning was scored and is explained.")
 
-    wanted = class_from_query(st.query_params.get("cls"), labels) or str(row["pred"])
     left, right = st.columns([2, 3])
     with left:
         label = st.selectbox(
             "Class to explain",
             labels,
-            index=labels.index(wanted),
+            index=labels.index(ex.wanted),
             key=f"explore_cls_{example}",
             help="Explanations hold every class: switching is instant. The predicted class is the default.",
         )
-        if label != str(row["pred"]) or st.query_params.get("cls"):
+        if label != ex.pred or st.query_params.get("cls"):
             st.query_params["cls"] = label
         st.caption(f"Link to this view: this page's address with `?example={example}&cls={label}` (the address bar shows it).")
-        st.plotly_chart(probability_figure(labels, probs, gold=str(row["gold"]), highlight=label), width="stretch", key="explore_probs")
+        st.plotly_chart(probability_figure(labels, ex.probs, gold=ex.gold, highlight=label), width="stretch", key="explore_probs")
     with right:
         st.markdown(
             f"**How to read this.** Each word is coloured by how much it moved the probability of **{label}**: red raised it, "
@@ -115,20 +112,18 @@ def example_panel(example: int) -> None:
             "the evidence is stronger. Below each view: what happens to the prediction when its top words are removed."
         )
 
-    text = str(row["text"])
     predictor = get_predictor(ref)
-    attributions = {m: get_attribution(predictor, text, m, default_params(m)) for m in METHODS}
-    ready = {m: a.for_target(label) for m, a in attributions.items() if a is not None}
+    attributions = {m: get_attribution(predictor, ex.text, m, default_params(m)) for m in METHODS}
     with st.spinner("Checking how far to trust the explanations…"):
-        report = trust_report(predictor, ready, label)
+        explained = explore_explanations(predictor, attributions, label)
+    ready, report = explained.ready, explained.report
     columns = st.columns(len(METHODS))
     for column, method in zip(columns, METHODS):
         with column:
             if method not in ready:
                 st.info(f"No {method_name(method)} explanation for this text (see the message above).")
                 continue
-            trust = report.sentences.get(method)
-            method_column(ready[method], label, key=f"explore-{example}", trust="\n".join(f"- {x}" for x in trust) if trust else None)
+            method_column(ready[method], label, key=f"explore-{example}", trust=explained.trust[method])
     if report.agreement:
         st.markdown(f"**Do the two methods agree?** {report.agreement}")
     for problem in report.problems:
@@ -136,7 +131,7 @@ def example_panel(example: int) -> None:
     if report.curves:
         with st.expander("Deletion curve: does removing the top words really change the prediction?", expanded=False):
             st.plotly_chart(
-                deletion_curve_figure(report.curves, label, original=float(probs[labels.index(label)])),
+                deletion_curve_figure(report.curves, label, original=ex.probability(label)),
                 width="stretch",
                 key="explore_curve",
             )

@@ -1,9 +1,7 @@
 """Robustness: does the model break under harmless changes, treat groups of people differently, and which examples look mislabelled?"""
 from __future__ import annotations
 
-import json
 import math
-import time
 
 import streamlit as st
 
@@ -12,26 +10,29 @@ from dashboard.columns import example_columns
 from dashboard.explanations import cached_attribution, default_params, get_attribution
 from dashboard.links import explore_link
 from dashboard.state import current_session, get_predictor, tables
-from models.embeddings import embed_texts
 from explain.plots import token_heat_comparison
 from models.errors import VeredictoError
-from probes import cost
-from probes.embeddings import (
-    build_index,
-    embedding_map_frame,
-    label_noise,
-    neighbours,
-    neighbours_of_vector,
-    noise_csv,
-    project,
-    rows_from_selection,
-)
 from probes.figures import embedding_map_figure, failure_rate_figure
 from probes.perturb import LANGUAGES, TESTS, DirectionConfig, guess_directions, resolve_tests
-from probes.run import plan_probes, run_probes
-from probes.views import PROBE_RESULTS, ProbeParams, probe_comparison, probe_summary
+from probes.run import plan_probes
+from probes.views import (
+    PROBE_RESULTS,
+    ProbeParams,
+    build_embeddings,
+    embedding_map,
+    embedding_state,
+    failing_examples,
+    failure_choices,
+    label_noise_view,
+    map_examples,
+    nearest,
+    pair_explain_cost,
+    pending_estimates,
+    probe_comparison,
+    probe_summary,
+    run_and_keep,
+)
 
-AUTO_EMBED_SECONDS = 3.0  # embeddings cheaper than this are computed on sight; dearer ones wait for a click
 DEFAULT_LIMIT = 200
 OFF = "off"
 
@@ -121,37 +122,27 @@ with tab_probes:
         keys = [params.key(ref.fingerprint, evalset.fingerprint) for ref in refs]
         reports = [PROBE_RESULTS.get("reports", key) for key in keys]
 
-        estimates = []
-        for predictor, report in zip(predictors, reports):
-            if report is None:
-                estimates.append(cost.estimate_probes(predictor, evalset, directions=directions, limit=params.limit, plans=plans))
+        pending = pending_estimates(predictors, reports, evalset, directions=directions, limit=params.limit, plans=plans)
         estimate_slot = st.empty()
-        if estimates:
-            estimate_slot.info(
-                "**Before running:** " + " ".join(f"{predictor.ref.name}: {e.describe()}" for predictor, e in zip([p for p, r in zip(predictors, reports) if r is None], estimates)),
-                icon=":material/timer:",
-            )
+        if pending:
+            estimate_slot.info(pending, icon=":material/timer:")
         run_clicked = st.button(
             "Run probes" if any(r is None for r in reports) else "Run probes again", type="primary", key="robustness_run",
             help="Perturbed texts are scored through the shared cache: stopping midway keeps every test already scored.",
         )
         if run_clicked:
-            for i, (predictor, key) in enumerate(zip(predictors, keys)):
-                estimate = cost.estimate_probes(predictor, evalset, directions=directions, limit=params.limit, plans=plans)
+            for predictor, key in zip(predictors, keys):
                 bar = st.progress(0.0, text=f"{predictor.ref.name}: starting…")
-                started = time.perf_counter()
                 try:
-                    report = run_probes(
-                        predictor, evalset, chosen, directions=directions, limit=params.limit, seed=seed, n_variants=variants, language=language,
-                        progress=lambda done, total, label, name=predictor.ref.name: bar.progress(min(1.0, done / max(total, 1)), text=f"{name} · {label}: {done:,}/{total:,} texts"),
+                    run_and_keep(
+                        predictor, evalset, params, key, directions=directions, plans=plans,
+                        progress=lambda done, total, label, name=predictor.ref.name, bar=bar: bar.progress(min(1.0, done / max(total, 1)), text=f"{name} · {label}: {done:,}/{total:,} texts"),
                     )
                 except VeredictoError as exc:
                     bar.empty()
                     st.error(str(exc))
                     st.stop()
                 bar.empty()
-                PROBE_RESULTS.put("reports", key, report)
-                PROBE_RESULTS.put("checks", key, cost.check(estimate, time.perf_counter() - started, report.n_model_calls))
             reports = [PROBE_RESULTS.get("reports", key) for key in keys]
             estimate_slot.empty()  # the run is done: its estimate-vs-actual line below replaces the estimate
 
@@ -202,19 +193,14 @@ with tab_probes:
                     which = [r.checkpoint_name for r in reports].index(
                         st.radio("Checkpoint", [r.checkpoint_name for r in reports], index=1, horizontal=True, key="robustness_failures_of")
                     )
-                report = reports[which]
-                options = [r.test for r in report.results]
-                test = st.selectbox(
-                    "Test", options, key="robustness_failure_test",
-                    index=max(range(len(options)), key=lambda k: report.results[k].n_failed),
-                    format_func=lambda t: f"{report.result(t).title} — {report.result(t).n_failed} failing of {report.result(t).n_tried}",
-                )
-            result = report.result(test)
+                choices = failure_choices(reports[which])
+                test = st.selectbox("Test", choices.tests, key="robustness_failure_test", index=choices.default, format_func=choices.names.get)
+            failing = failing_examples(reports, which, test)
             with c2:
-                st.markdown(f"**{result.title}** · {result.expectation}" + (f" · {result.note}" if result.note else ""))
-            failures = result.failures_frame().drop(columns=["test"])
+                st.markdown(failing.heading)
+            failures = failing.failures
             if failures.empty:
-                st.success(f"No failing example for {result.title} on {report.checkpoint_name}." if result.n_tried else result.note)
+                st.success(failing.none_message)
                 picked = []
             else:
                 event = st.dataframe(
@@ -231,11 +217,11 @@ with tab_probes:
                 picked = selected_index(event, failures)
                 d1, d2 = st.columns(2)
                 d1.download_button(
-                    "Download failing pairs (CSV)", report.failures_frame().to_csv(index=False).encode("utf-8-sig"),
-                    file_name=f"probe-failures-{report.checkpoint_name}.csv", mime="text/csv", key="robustness_failures_csv",
+                    "Download failing pairs (CSV)", failing.csv,
+                    file_name=f"probe-failures-{reports[which].checkpoint_name}.csv", mime="text/csv", key="robustness_failures_csv",
                 )
                 d2.download_button(
-                    "Download probe report (JSON)", json.dumps({"reports": [r.to_dict() for r in reports]}, ensure_ascii=False).encode("utf-8"),
+                    "Download probe report (JSON)", failing.json,
                     file_name="probe-report.json", mime="application/json", key="robustness_report_json",
                 )
             if not picked:
@@ -255,10 +241,7 @@ with tab_probes:
                     texts = [f["original"], f["perturbed"]]
                     ready = [cached_attribution(predictor, t, method) for t in texts]
                     if any(a is None for a in ready):
-                        estimator = cost.estimate_shap if method == "shap" else cost.estimate_lime
-                        budget = default_params(method)
-                        estimate = estimator(predictor, [t for t, a in zip(texts, ready) if a is None], budget.get("max_evals") or budget.get("num_samples"))
-                        st.caption(estimate.describe())
+                        st.caption(pair_explain_cost(predictor, texts, ready, method, default_params(method)))
                         if st.button("Explain the original and the perturbed text", key="robustness_explain", icon=":material/search:"):
                             ready = [a or get_attribution(predictor, t, method) for t, a in zip(texts, ready)]
                     if all(a is not None for a in ready):
@@ -279,21 +262,15 @@ with tab_similar:
     if len(refs) == 2:
         which = [r.name for r in refs].index(st.radio("Encoder of", [r.name for r in refs], index=1, horizontal=True, key="robustness_encoder"))
     predictor, table = predictors[which], prediction_tables[which]
-    index_key = (table.fingerprint, table.data_fingerprint, json.dumps(session.label_mapping, sort_keys=True))
-    index = PROBE_RESULTS.get("indexes", index_key)
+    state = embedding_state(predictor, table, session.label_mapping)
+    index = state.index
     if index is None:
-        estimate = cost.estimate_embed(predictor, table.frame["text"].tolist())
-        if estimate.n_model_calls == 0 or estimate.seconds <= AUTO_EMBED_SECONDS or st.button(f"Compute embeddings ({estimate.describe()})", key="robustness_embed", type="primary"):
+        if state.auto or st.button(f"Compute embeddings ({state.estimate.describe()})", key="robustness_embed", type="primary"):
             bar = st.progress(0.0, text=f"Embedding {len(table):,} examples with {predictor.ref.name}…")
-            started = time.perf_counter()
-            index = PROBE_RESULTS.put(
-                "indexes", index_key,
-                build_index(predictor, table, progress=lambda done, total: bar.progress(min(1.0, done / max(total, 1)), text=f"Embedding: {done:,}/{total:,} texts")),
-            )
+            index = build_embeddings(predictor, table, state, progress=lambda done, total: bar.progress(min(1.0, done / max(total, 1)), text=f"Embedding: {done:,}/{total:,} texts"))
             bar.empty()
-            PROBE_RESULTS.put("checks", ("embed", *index_key), cost.check(estimate, time.perf_counter() - started, estimate.n_model_calls))
         else:
-            st.info(f"Embeddings are not computed yet. {estimate.describe()}", icon=":material/timer:")
+            st.info(f"Embeddings are not computed yet. {state.estimate.describe()}", icon=":material/timer:")
     if index is not None:
         # --- map ------------------------------------------------------------------------------------------------
         st.subheader("Embedding map")
@@ -302,22 +279,17 @@ with tab_similar:
                           help="PCA keeps the big directions and is instant; t-SNE keeps neighbourhoods and takes longer on large sets.")
         color_by = m2.radio("Colour by", ["gold", "pred", "correct"], horizontal=True, key="robustness_color",
                             format_func=lambda c: {"gold": "Gold label", "pred": "Prediction", "correct": "Correct?"}[c])
-        map_key = (*index_key, method)
-        coords = PROBE_RESULTS.get("maps", map_key)
-        if coords is None:
-            with st.spinner("Projecting to 2-D…"):
-                coords = PROBE_RESULTS.put("maps", map_key, project(index.vectors, method))
-        frame = embedding_map_frame(index, coords)
+        with st.spinner("Projecting to 2-D…"):
+            frame = embedding_map(index, state.key, method)
         event = st.plotly_chart(
             embedding_map_figure(frame, color_by), on_select="rerun", selection_mode=("points", "box", "lasso"),
             key=f"robustness-map-{table.fingerprint[:12]}", width="stretch",
         )
-        on_map = [r for r in rows_from_selection(event) if 0 <= r < len(table)]
+        listed = map_examples(table, event)
         st.caption("Click, box or lasso points to list them below; double-click the map to clear.")
 
-        shown = table.frame.loc[on_map] if on_map else table.frame
-        shown = shown[["text", "gold", "pred", "confidence", "correct"]]
-        st.markdown(f"**{len(shown):,} example{'s' * (len(shown) != 1)}**" + (" selected on the map" if on_map else " (select points on the map to filter)"))
+        shown = listed.shown
+        st.markdown(listed.heading)
         row_event = st.dataframe(
             shown, on_select="rerun", selection_mode="single-row", key=f"robustness-examples-{table.fingerprint[:12]}", width="stretch", height=260,
             column_config=example_columns(shown),
@@ -328,20 +300,16 @@ with tab_similar:
         st.subheader("Most similar examples")
         k = st.slider("Neighbours", 1, max(1, min(25, len(index) - 1)), min(5, max(1, len(index) - 1)), key="robustness_k")
         query = st.text_input("…of a text you type (or select an example above)", key="robustness_query", placeholder="Type a sentence to find the examples most like it")
-        if query.strip():
-            near = neighbours_of_vector(index, embed_texts(predictor, [query])[0], k)
-            st.markdown(f"Examples most similar to *{query.strip()}*:")
-        elif picked:
-            row = int(picked[0])
-            near = neighbours(index, row, k)
-            st.markdown(f"Examples most similar to **example {row}** (gold **{table.frame['gold'].iat[row]}**, predicted **{table.frame['pred'].iat[row]}**): {table.frame['text'].iat[row]}")
-            other = int((near["gold"] != table.frame["gold"].iat[row]).sum())
-            if other:
-                st.caption(f"{other} of its {len(near)} nearest neighbours carry another gold label.")
-            explore_link(row, f"Explain example {row} on the Explore page")
-        else:
-            near = None
+        similar = nearest(index, table, predictor, query, picked, k)
+        near = similar.frame
+        if near is None:
             st.caption("Select an example in the table above, or type a text, to see its nearest neighbours.")
+        else:
+            st.markdown(similar.heading)
+        if similar.row is not None:
+            if similar.other_gold:
+                st.caption(f"{similar.other_gold} of its {len(near)} nearest neighbours carry another gold label.")
+            explore_link(similar.row, f"Explain example {similar.row} on the Explore page")
         if near is not None:
             st.dataframe(
                 near, hide_index=True, key="robustness-neighbours", width="stretch",
@@ -357,17 +325,13 @@ with tab_similar:
         n1, n2 = st.columns(2)
         k_noise = n1.slider("Neighbours to look at", 1, max(1, min(50, len(index) - 1)), min(10, max(1, len(index) - 1)), key="robustness_noise_k")
         threshold = n2.slider("Flag when this share of them agrees on another label", 0.5, 1.0, 0.7, 0.05, key="robustness_noise_threshold")
-        noise = label_noise(index, k=k_noise, threshold=threshold)
-        if noise.empty:
-            st.success(f"No example has {threshold:.0%} or more of its {k_noise} nearest neighbours on one other gold label.")
+        noise = label_noise_view(index, k_noise, threshold)
+        if noise.frame.empty:
+            st.success(noise.summary)
         else:
-            agree = int(noise["model_agrees"].sum())
-            st.markdown(
-                f"**{len(noise):,}** example{'s' * (len(noise) != 1)} ({len(noise) / len(index):.1%}) look mislabelled: their neighbours mostly carry another label. "
-                f"For {agree:,} of them the model also predicts that other label — check those first."
-            )
+            st.markdown(noise.summary)
             st.dataframe(
-                noise.drop(columns=["neighbour_rows", "neighbours"]), hide_index=True, key="robustness-noise", width="stretch", height=300,
+                noise.frame, hide_index=True, key="robustness-noise", width="stretch", height=300,
                 column_config={
                     "row": st.column_config.NumberColumn("Example", format="%d"), "text": st.column_config.TextColumn("Text", width="large"),
                     "gold": "Gold", "suggested": "Neighbours say", "agreement": st.column_config.NumberColumn("Agreement", format="percent"),
@@ -376,6 +340,6 @@ with tab_similar:
                 },
             )
             st.download_button(
-                "Download for relabelling (CSV)", noise_csv(noise), file_name=f"label-noise-{evalset.name.rsplit('.', 1)[0]}.csv",
+                "Download for relabelling (CSV)", noise.csv, file_name=f"label-noise-{evalset.name.rsplit('.', 1)[0]}.csv",
                 mime="text/csv", key="robustness_noise_csv", help="One row per flagged example, with an empty relabel_to column to fill in.",
             )

@@ -13,10 +13,10 @@ from dashboard.links import explore_link
 from dashboard.state import current_session, get_predictor, tables
 from models.errors import VeredictoError
 from store.audit import DECISIONS, StoreError, open_store
-from store.gates import evaluate_gates, refresh_approvals, worst_slice_rows
+from store.gates import evaluate_gates
 from store.identity import oidc_configured, oidc_reviewer, secrets_reviewers
 from store.policy import PolicyError, load_policy, parse_policy
-from store.views import CHAIN_CHECKS, history_frame, record_signoff
+from store.views import record_signoff, signoff_view
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_POLICY = os.environ.get("VEREDICTO_POLICY") or str(ROOT / "policies" / "example.yaml")
@@ -90,8 +90,8 @@ try:
 except (PolicyError, VeredictoError) as exc:
     st.error(str(exc))
     st.stop()
-report = refresh_approvals(report, store)
-approval = store.status(candidate_ref.fingerprint, candidate_ref.path, int(policy.gates.get("approvals_required", 1) or 1))
+view = signoff_view(report, store, candidate_ref, baseline=baseline, table=table, flips=lambda b, t: flips_for(b, t, b.cache_key, t.cache_key))
+report, approval = view.report, view.approval
 
 flash = st.session_state.pop(FLASH, None)
 if flash:
@@ -101,18 +101,11 @@ status_box(approval.state, approval.message)
 # --- gates ------------------------------------------------------------------------------------------------------
 
 st.subheader("Release gates")
-if report.not_evaluated:
-    st.warning(f"**Gates {report.verdict}.** A gate that cannot be evaluated is not a pass.", icon=":material/help:")
-elif report.failed:
-    st.error(f"**Gates {report.verdict}:** " + "; ".join(f"{r.title} {r.measured_text} (needs {r.threshold_text})" for r in report.failed) + ".",
-             icon=":material/gpp_bad:")
-else:
-    st.success(f"**Gates: {report.verdict}.**", icon=":material/gpp_good:")
-gates_frame = report.table()
-gates_frame["status"] = gates_frame["status"].map({"PASS": "✅ PASS", "FAIL": "❌ FAIL", "N/A": "⚪ N/A"})
+gates_box = {"warning": (st.warning, ":material/help:"), "error": (st.error, ":material/gpp_bad:"), "success": (st.success, ":material/gpp_good:")}
+box, icon = gates_box[view.gates_tone]
+box(view.gates_text, icon=icon)
 st.dataframe(
-    gates_frame.rename(columns={"gate": "Gate", "status": "Result", "measured": "Measured", "threshold": "Threshold", "detail": "How it was measured"}),
-    hide_index=True, width="stretch", key="signoff_gates",
+    view.gates, hide_index=True, width="stretch", key="signoff_gates",
     column_config={"How it was measured": st.column_config.TextColumn(width="large")},
 )
 
@@ -127,34 +120,28 @@ cols[1].metric("Macro-F1", f"{ev.metrics.macro_f1:.3f}",
                delta=f"{ev.comparison.delta('macro_f1') * 100:+.1f} points vs baseline" if ev.comparison is not None else None)
 cols[2].metric("Calibration error (ECE)", f"{ev.calibration.ece:.3f}", delta_color="inverse")
 cols[3].metric("Examples", f"{ev.metrics.n:,}")
-per_class = ev.recall_ci.join(ev.metrics.per_class[["precision", "f1"]]).reset_index()
 st.dataframe(
-    per_class[["label", "precision", "recall", "ci_low", "ci_high", "f1", "support"]].rename(
-        columns={"label": "Class", "precision": "Precision", "recall": "Recall", "ci_low": "Recall 95% low", "ci_high": "Recall 95% high",
-                 "f1": "F1", "support": "Gold examples"}),
-    hide_index=True, width="stretch", key="signoff_per_class",
+    view.per_class, hide_index=True, width="stretch", key="signoff_per_class",
     column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("Precision", "Recall", "Recall 95% low", "Recall 95% high", "F1")},
 )
 
 # --- where to look ------------------------------------------------------------------------------------------------
 
 st.subheader("Before you decide, look at")
-worst = worst_slice_rows(report, limit=5)
+worst = view.worst_slices
 left, right = st.columns(2)
 with left:
     st.markdown("**Weakest slices**")
     if len(worst):
-        st.dataframe(worst[["feature", "slice", "size", "accuracy", "gap"]].rename(
-            columns={"feature": "Feature", "slice": "Slice", "size": "Examples", "accuracy": "Accuracy", "gap": "vs overall"}),
-            hide_index=True, width="stretch", key="signoff_worst_slices",
+        st.dataframe(worst, hide_index=True, width="stretch", key="signoff_worst_slices",
             column_config={"Accuracy": st.column_config.NumberColumn(format="percent"), "vs overall": st.column_config.NumberColumn(format="%+.3f")})
     else:
         st.caption(f"No slice with at least {policy.settings['slice_min_size']} examples is below the overall accuracy.")
     st.page_link(ERRORS_PAGE, label="Slices and confident mistakes on the Errors page", icon=":material/error:")
 with right:
     st.markdown("**Flipped predictions**")
-    if baseline is not None:
-        flips = flips_for(baseline, table, baseline.cache_key, table.cache_key)
+    if view.flips is not None:
+        flips = view.flips
         st.caption(f"{flips.fixed} fixed, {flips.broken} broken by the candidate.")
         for index, row in flips.first_broken.iterrows():
             explore_link(index, f"Broken #{index}: {row['text'][:70]}{'…' if len(row['text']) > 70 else ''}")
@@ -208,15 +195,14 @@ if can_sign:
 # --- history ------------------------------------------------------------------------------------------------------
 
 st.subheader("Sign-off history")
-records = store.records(checkpoint_fingerprint=candidate_ref.fingerprint, checkpoint_path=candidate_ref.path, newest_first=True)
-chain = CHAIN_CHECKS.verify(store)
+chain = view.chain
 if chain.ok:
     st.caption(f"Audit chain verified: {chain.records:,} record(s) in the store, every hash and link checks out (head `{chain.head_hash[:16]}…`).")
 else:
     st.error(f"**Audit chain broken** at record #{chain.first_bad}: {chain.problem} Do not rely on this history; run `veredicto audit verify`.",
              icon=":material/gpp_bad:")
-if records:
-    st.dataframe(history_frame(records, candidate_ref.fingerprint), hide_index=True, width="stretch", key="signoff_history")
+if view.history is not None:
+    st.dataframe(view.history, hide_index=True, width="stretch", key="signoff_history")
     if approval.stale:
         st.caption("STALE rows were signed for other weights at this path: the checkpoint files changed afterwards, so they do not count.")
 else:
@@ -227,7 +213,7 @@ else:
 st.subheader("Stakeholder report")
 st.caption("One self-contained HTML file (opens offline, prints to PDF): summary, gates, metrics with intervals, before/after, "
            "worst slices, explained examples (SHAP and LIME) and this history.")
-report_key = (key, len(records), chain.head_hash)
+report_key = (key, view.n_records, chain.head_hash)
 if st.button("Build the report", icon=":material/description:", key="signoff_build_report"):
     from store.report import make_report
 

@@ -101,3 +101,198 @@ def probe_comparison(before: ProbeReport, after: ProbeReport) -> ProbeComparison
 
 def probe_summary(report: ProbeReport) -> pd.DataFrame:
     return report.summary_frame()[SUMMARY_COLUMNS]
+
+
+# --- running the probes ---------------------------------------------------------------------------------------------
+
+def pending_estimates(predictors, reports, evalset, *, directions, limit: int | None, plans) -> str | None:
+    """The 'before running' line for the checkpoints without a result yet; None when every one has a result."""
+    from probes import cost
+
+    waiting = [p for p, r in zip(predictors, reports) if r is None]
+    if not waiting:
+        return None
+    estimates = [cost.estimate_probes(p, evalset, directions=directions, limit=limit, plans=plans) for p in waiting]
+    return "**Before running:** " + " ".join(f"{p.ref.name}: {e.describe()}" for p, e in zip(waiting, estimates))
+
+
+def run_and_keep(predictor, evalset, params: ProbeParams, key: tuple, *, directions, plans, progress=None, results: ResultCache = PROBE_RESULTS) -> ProbeReport:
+    """Run the probes of `params` on one checkpoint, keep the report and how its estimate compared with the run under `key`.
+
+    Raises what `run_probes` raises (a VeredictoError with a message for the page); nothing is kept then.
+    """
+    import time
+
+    from probes import cost
+    from probes.run import run_probes
+
+    estimate = cost.estimate_probes(predictor, evalset, directions=directions, limit=params.limit, plans=plans)
+    started = time.perf_counter()
+    report = run_probes(predictor, evalset, params.tests, directions=directions, limit=params.limit, seed=params.seed, n_variants=params.variants,
+                        language=params.language, progress=progress)
+    results.put("reports", key, report)
+    results.put("checks", key, cost.check(estimate, time.perf_counter() - started, report.n_model_calls))
+    return report
+
+
+# --- failing examples -----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FailureChoices:
+    """The tests of one report to pick from, how each is named in the list, and the one to open on (the most failures)."""
+
+    tests: tuple[str, ...]
+    names: dict[str, str]
+    default: int
+
+
+def failure_choices(report: ProbeReport) -> FailureChoices:
+    tests = tuple(r.test for r in report.results)
+    names = {r.test: f"{r.title} — {r.n_failed} failing of {r.n_tried}" for r in report.results}
+    return FailureChoices(tests, names, max(range(len(tests)), key=lambda k: report.results[k].n_failed) if tests else 0)
+
+
+@dataclass(frozen=True)
+class FailingExamples:
+    """One test's failing pairs on one checkpoint, with the line above them, the message when there are none, and the downloads."""
+
+    title: str
+    heading: str
+    failures: pd.DataFrame  # one row per failing pair; no 'test' column
+    none_message: str  # shown when `failures` is empty
+    csv: bytes  # every failing pair of the report, every test
+    json: bytes  # all the reports shown
+
+
+def failing_examples(reports: list[ProbeReport], which: int, test: str) -> FailingExamples:
+    report = reports[which]
+    result = report.result(test)
+    return FailingExamples(
+        result.title,
+        f"**{result.title}** · {result.expectation}" + (f" · {result.note}" if result.note else ""),
+        result.failures_frame().drop(columns=["test"]),
+        f"No failing example for {result.title} on {report.checkpoint_name}." if result.n_tried else result.note,
+        report.failures_frame().to_csv(index=False).encode("utf-8-sig"),
+        json.dumps({"reports": [r.to_dict() for r in reports]}, ensure_ascii=False).encode("utf-8"),
+    )
+
+
+def pair_explain_cost(predictor, texts, ready, method: str, budget: dict[str, Any]) -> str:
+    """What explaining the texts of a failing pair that have no attribution yet (`ready[i] is None`) would cost."""
+    from probes import cost
+
+    estimator = cost.estimate_shap if method == "shap" else cost.estimate_lime
+    return estimator(predictor, [t for t, a in zip(texts, ready) if a is None], budget.get("max_evals") or budget.get("num_samples")).describe()
+
+
+# --- similar examples and label noise ---------------------------------------------------------------------------------
+
+AUTO_EMBED_SECONDS = 3.0  # embeddings cheaper than this are computed on sight; dearer ones wait for a click
+
+
+@dataclass(frozen=True)
+class EmbeddingState:
+    """The embedding index of a prediction table if some session built it; else what building it costs and whether that is
+    cheap enough to do without asking (`auto`)."""
+
+    key: tuple
+    index: Any  # probes.embeddings.EmbeddingIndex | None
+    estimate: Any  # the cost estimate; None when the index exists
+    auto: bool
+
+
+def embedding_state(predictor, table, label_mapping: dict, results: ResultCache = PROBE_RESULTS) -> EmbeddingState:
+    from probes import cost
+
+    key = (table.fingerprint, table.data_fingerprint, json.dumps(label_mapping, sort_keys=True))
+    index = results.get("indexes", key)
+    if index is not None:
+        return EmbeddingState(key, index, None, False)
+    estimate = cost.estimate_embed(predictor, table.frame["text"].tolist())
+    return EmbeddingState(key, None, estimate, estimate.n_model_calls == 0 or estimate.seconds <= AUTO_EMBED_SECONDS)
+
+
+def build_embeddings(predictor, table, state: EmbeddingState, progress=None, results: ResultCache = PROBE_RESULTS):
+    """Embed every example of `table`, keep the index for every session, and how the estimate compared with the run."""
+    import time
+
+    from probes import cost
+    from probes.embeddings import build_index
+
+    started = time.perf_counter()
+    index = results.put("indexes", state.key, build_index(predictor, table, progress=progress))
+    results.put("checks", ("embed", *state.key), cost.check(state.estimate, time.perf_counter() - started, state.estimate.n_model_calls))
+    return index
+
+
+def embedding_map(index, index_key: tuple, method: str, results: ResultCache = PROBE_RESULTS) -> pd.DataFrame:
+    """The 2-D map of the examples (`method` 'pca' or 'tsne'), the projection computed once per index and method."""
+    from probes.embeddings import embedding_map_frame, project
+
+    coords = results.get("maps", (*index_key, method))
+    if coords is None:
+        coords = results.put("maps", (*index_key, method), project(index.vectors, method))
+    return embedding_map_frame(index, coords)
+
+
+@dataclass(frozen=True)
+class MapExamples:
+    """The examples listed under the map: those selected on it, or all of them."""
+
+    shown: pd.DataFrame
+    heading: str
+
+
+def map_examples(table, event) -> MapExamples:
+    from probes.embeddings import rows_from_selection
+
+    on_map = [r for r in rows_from_selection(event) if 0 <= r < len(table)]
+    shown = (table.frame.loc[on_map] if on_map else table.frame)[["text", "gold", "pred", "confidence", "correct"]]
+    return MapExamples(shown, f"**{len(shown):,} example{'s' * (len(shown) != 1)}**" + (" selected on the map" if on_map else " (select points on the map to filter)"))
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """The nearest examples of a typed text or of a selected example (`row`), with the line above them; `frame` None: neither."""
+
+    frame: pd.DataFrame | None
+    heading: str = ""
+    other_gold: int = 0  # of a selected example's neighbours, how many carry another gold label
+    row: int | None = None
+
+
+def nearest(index, table, predictor, query: str, picked: list, k: int) -> Neighbours:
+    from models.embeddings import embed_texts
+    from probes.embeddings import neighbours, neighbours_of_vector
+
+    if query.strip():
+        return Neighbours(neighbours_of_vector(index, embed_texts(predictor, [query])[0], k), f"Examples most similar to *{query.strip()}*:")
+    if not picked:
+        return Neighbours(None)
+    row = int(picked[0])
+    near = neighbours(index, row, k)
+    frame = table.frame
+    heading = (f"Examples most similar to **example {row}** (gold **{frame['gold'].iat[row]}**, predicted **{frame['pred'].iat[row]}**): "
+               f"{frame['text'].iat[row]}")
+    return Neighbours(near, heading, int((near["gold"] != frame["gold"].iat[row]).sum()), row)
+
+
+@dataclass(frozen=True)
+class LabelNoise:
+    """Examples whose neighbours mostly carry one other gold label: the table shown, the sentence above it, the CSV to relabel."""
+
+    frame: pd.DataFrame  # empty when nothing is flagged
+    summary: str
+    csv: bytes
+
+
+def label_noise_view(index, k: int, threshold: float) -> LabelNoise:
+    from probes.embeddings import label_noise, noise_csv
+
+    noise = label_noise(index, k=k, threshold=threshold)
+    if noise.empty:
+        return LabelNoise(noise, f"No example has {threshold:.0%} or more of its {k} nearest neighbours on one other gold label.", b"")
+    agree = int(noise["model_agrees"].sum())
+    summary = (f"**{len(noise):,}** example{'s' * (len(noise) != 1)} ({len(noise) / len(index):.1%}) look mislabelled: their neighbours mostly carry another label. "
+               f"For {agree:,} of them the model also predicts that other label — check those first.")
+    return LabelNoise(noise.drop(columns=["neighbour_rows", "neighbours"]), summary, noise_csv(noise))

@@ -103,3 +103,71 @@ def history_frame(records: list[SignoffRecord], fingerprint_now: str) -> pd.Data
          "Gates passed": f"{r.gates_passed}/{r.gates_total}", "Comment": r.comment}
         for r in records
     ])
+
+
+# --- the page, read side --------------------------------------------------------------------------------------------
+
+GATE_MARKS = {"PASS": "✅ PASS", "FAIL": "❌ FAIL", "N/A": "⚪ N/A"}
+GATE_COLUMNS = {"gate": "Gate", "status": "Result", "measured": "Measured", "threshold": "Threshold", "detail": "How it was measured"}
+PER_CLASS_COLUMNS = {"label": "Class", "precision": "Precision", "recall": "Recall", "ci_low": "Recall 95% low", "ci_high": "Recall 95% high",
+                     "f1": "F1", "support": "Gold examples"}
+WORST_SLICE_COLUMNS = {"feature": "Feature", "slice": "Slice", "size": "Examples", "accuracy": "Accuracy", "gap": "vs overall"}
+
+
+@dataclass(frozen=True)
+class SignoffView:
+    """Everything the Sign-off page reads, in the order it shows it.
+
+    `report` has its approvals re-counted from the store; `gates_tone` is 'warning' (some gate could not be evaluated),
+    'error' (some failed) or 'success', with `gates_text` the sentence to show. `flips` is None without a baseline.
+    `history` is None when nothing was signed for this checkpoint yet.
+    """
+
+    report: Any  # store.gates.GateReport
+    approval: Any  # store.audit.ApprovalStatus
+    gates_tone: str
+    gates_text: str
+    gates: pd.DataFrame
+    per_class: pd.DataFrame
+    worst_slices: pd.DataFrame
+    flips: Any  # analysis.views.FlipSummary | None
+    chain: VerifyResult
+    history: pd.DataFrame | None
+    n_records: int
+
+
+def signoff_view(report, store: AuditStore, candidate, *, baseline=None, table=None, flips=None, chain_checks: ChainChecks | None = None) -> SignoffView:
+    """Read the store once per rerun: the approvals, the chain check (reused per head), the history of `candidate`'s weights.
+
+    `report` is the gate report (computed once per weights, data, policy and baseline, so the caller caches it); `flips`
+    computes the fixed/broken summary from (baseline, table) — by default `analysis.views.flip_summary`, which a caller
+    may wrap in its own cache.
+    """
+    from store.gates import refresh_approvals, worst_slice_rows
+
+    report = refresh_approvals(report, store)
+    approval = store.status(candidate.fingerprint, candidate.path, int(report.policy.gates.get("approvals_required", 1) or 1))
+    if report.not_evaluated:
+        tone, text = "warning", f"**Gates {report.verdict}.** A gate that cannot be evaluated is not a pass."
+    elif report.failed:
+        tone, text = "error", f"**Gates {report.verdict}:** " + "; ".join(f"{r.title} {r.measured_text} (needs {r.threshold_text})" for r in report.failed) + "."
+    else:
+        tone, text = "success", f"**Gates: {report.verdict}.**"
+    gates = report.table()
+    gates["status"] = gates["status"].map(GATE_MARKS)
+    ev = report.evidence
+    per_class = pd.DataFrame(columns=list(PER_CLASS_COLUMNS.values()))
+    if ev is not None:
+        joined = ev.recall_ci.join(ev.metrics.per_class[["precision", "f1"]]).reset_index()
+        per_class = joined[list(PER_CLASS_COLUMNS)].rename(columns=PER_CLASS_COLUMNS)
+    worst = worst_slice_rows(report, limit=5)
+    worst = worst[list(WORST_SLICE_COLUMNS)].rename(columns=WORST_SLICE_COLUMNS) if len(worst) else pd.DataFrame(columns=list(WORST_SLICE_COLUMNS.values()))
+    flip = None
+    if baseline is not None:
+        if flips is None:
+            from analysis.views import flip_summary as flips
+        flip = flips(baseline, table)
+    records = store.records(checkpoint_fingerprint=candidate.fingerprint, checkpoint_path=candidate.path, newest_first=True)
+    chain = (chain_checks or CHAIN_CHECKS).verify(store)
+    return SignoffView(report, approval, tone, text, gates.rename(columns=GATE_COLUMNS), per_class, worst, flip, chain,
+                       history_frame(records, candidate.fingerprint) if records else None, len(records))

@@ -117,3 +117,76 @@ def test_compare_verdict_is_green_only_for_a_significant_improvement():
     changes = per_class_changes(compare_tables(before, after, n_boot=50)).set_index("Class")
     assert list(changes.columns) == ["Flag", "Examples", "F1 before", "F1 after", "F1 change", "95% interval", "Precision change", "Recall change"]
     assert changes.loc["neg", "F1 before"] == 0 and changes.loc["neg", "F1 after"] == 1 and changes.loc["neg", "F1 change"] == pytest.approx(100)
+
+
+def test_error_slices_by_metadata_show_accuracy_gaps_and_the_examples_of_a_slice(t):
+    from analysis.views import error_slices
+
+    s = error_slices(t, "metadata", "source")
+    assert list(s.display.columns) == ["Slice", "Examples", "Accuracy", "Gap", "95% range", "Mistakes"]
+    shown = s.display.set_index("Slice")
+    # source a: rows 0 (right), 2 and 4 (wrong) -> 1/3; source b: rows 1 (wrong), 3 and 5 (right) -> 2/3; overall 1/2
+    assert shown.loc["a", "Examples"] == 3 and shown.loc["a", "Accuracy"] == pytest.approx(100 / 3) and shown.loc["a", "Mistakes"] == 2
+    assert shown.loc["a", "Gap"] == pytest.approx(100 / 3 - 50) and shown.loc["b", "Gap"] == pytest.approx(200 / 3 - 50)
+    assert s.overall == pytest.approx(0.5) and s.clearly_worse == ()  # three examples: the range is far too wide to be sure
+    a = list(s.rows["slice"]).index("a")
+    heading, examples = s.examples(t, a)
+    assert heading == "**source = a** — 3 examples, 2 mistakes (mistakes first):"
+    assert list(examples.index) == [4, 2, 0]  # the mistakes, most confident first, then the correct one
+
+
+def test_error_slices_flag_a_slice_clearly_below_overall_and_list_the_weakest_spots():
+    from analysis.views import error_slices, weakest_spots
+
+    n = 60  # 30 'x' all wrong, 30 'y' all right: x's whole range lies below the overall 50%
+    gold = [0] * n
+    probs = [[.2, .7, .1]] * 30 + [[.8, .1, .1]] * 30
+    big = table(probs, gold, metadata={"source": ["x"] * 30 + ["y"] * 30})
+    s = error_slices(big, "metadata", "source")
+    assert len(s.clearly_worse) == 1 and s.clearly_worse[0].startswith("source = x: 30 examples")
+    spots = weakest_spots(big, error_slices(big, "all"))
+    assert spots and spots[0].startswith("source = x") and all("below" in line for line in spots)
+    assert error_slices(big, "keyword", keywords=("nothing-like-this",)).rows["size"].tolist() == [0, 60]
+
+
+def test_metadata_columns_and_calibration_rows(t):
+    from analysis.metrics import table_calibration
+    from analysis.views import calibration_rows, metadata_columns
+
+    assert metadata_columns(t) == {"source": "categorical"}
+    rows = calibration_rows(table_calibration(t, 10))
+    assert list(rows.columns) == ["Confidence", "Examples", "Accuracy", "Gap"] and rows["Examples"].sum() == 6 and (rows["Examples"] > 0).all()
+    # the 0.9-1.0 bin holds rows 1 and 4 (0.95, wrong) and 5 (0.99, right): accuracy 1/3, minus the mean confidence 0.9633
+    top = rows.iloc[-1]
+    assert top["Examples"] == 3 and top["Accuracy"] == pytest.approx(100 / 3) and top["Gap"] == pytest.approx(100 / 3 - (0.95 + 0.95 + 0.99) / 3 * 100)
+
+
+def deltas_frame(rows):
+    import pandas as pd
+
+    columns = ["feature", "slice", "size", "accuracy_before", "accuracy_after", "delta", "fixed", "broken", "p_value", "worse", "clearly_worse"]
+    return pd.DataFrame([dict(zip(columns, r)) for r in rows])
+
+
+def test_slice_changes_name_the_worse_slices_worst_first_and_skip_empty_ones():
+    from analysis.views import slice_changes
+
+    deltas = deltas_frame([
+        ("gold", "neg", 20, .9, .8, -.1, 0, 2, .5, True, False),
+        ("source", "web", 30, .5, .9, .4, 12, 0, .001, False, False),
+        ("source", "mail", 10, .8, .4, -.4, 0, 4, .04, True, True),
+        ("keyword", "refund", 0, float("nan"), float("nan"), float("nan"), 0, 0, float("nan"), False, False),
+    ])
+    changes = slice_changes(deltas, accuracy_improved=True)
+    assert changes.tone == "error"  # one slice is clearly worse
+    assert changes.message == ("Although accuracy improved overall, these slices got worse: source = mail (10 examples, 80% → 40%); "
+                               "gold = neg (20 examples, 90% → 80%)")
+    assert list(changes.table["Slice"]) == ["mail", "neg", "web"] and list(changes.chart["slice"]) == ["mail", "neg", "web"]
+    assert list(changes.table["Flag"]) == ["⚠ clearly worse", "⚠ worse", ""]
+    assert changes.table["Change (points)"].tolist() == pytest.approx([-40, -10, 40])
+    only_worse = slice_changes(deltas.iloc[[0, 1]], accuracy_improved=False)
+    assert only_worse.tone == "warning" and only_worse.message.startswith("These slices got worse: gold = neg")
+    many = slice_changes(deltas_frame([("f", str(i), 10, .9, .5, -.4, 0, 4, .2, True, False) for i in range(8)]), False)
+    assert many.message.endswith("; and 2 more (see the table)") and many.message.count("examples") == 6
+    none = slice_changes(deltas.iloc[[1]], True)
+    assert (none.tone, none.message) == ("success", "No slice got worse.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pytest
 
 from analysis.predictions import build_table
 from explain.views import insights_plan
@@ -43,3 +44,46 @@ def test_the_plan_samples_by_gold_label_and_counts_what_is_missing_per_checkpoin
     assert (ref_a.name, ref_b.name) == ("a", "b")
     assert cost_a.n_missing == 6 - held and cost_b.n_missing == 6
     assert plan.missing == 12 - held and plan.params == {"max_evals": 64}
+
+
+def explore_table():
+    labels = ("neg", "pos")
+    return build_table(checkpoint_name="a", fingerprint="fp-a", data_name="d", data_fingerprint="d", labels=labels,
+                       probs=np.array([[.9, .1], [.3, .7], [.6, .4]]), gold_idx=np.array([0, 0, 1]), texts=["fine", "bad\nvery", "so so"],
+                       n_tokens=np.full(3, 3), truncated=np.array([False, True, False]))
+
+
+def test_explore_example_opens_on_the_linked_class_or_the_prediction():
+    from explain.views import explore_example
+
+    ex = explore_example(explore_table(), 1, None)
+    assert (ex.text, ex.gold, ex.pred, ex.correct, ex.truncated, ex.wanted) == ("bad\nvery", "neg", "pos", False, True, "pos")
+    assert ex.confidence == pytest.approx(0.7) and ex.probability("neg") == pytest.approx(0.3)
+    assert ex.verdict == "**wrong** (the model disagrees with the gold label)"
+    assert explore_example(explore_table(), 1, "NEG").wanted == "neg"  # case-insensitive, as links are typed
+    assert explore_example(explore_table(), 1, "nonsense").wanted == "pos"
+    right = explore_example(explore_table(), 0, None)
+    assert right.verdict == "**correct**" and not right.truncated and right.wanted == "neg"
+
+
+def test_explore_explanations_view_each_method_for_the_class_and_word_its_trust(monkeypatch):
+    import explain.trust
+    from attr_factory import make_attribution
+    from explain.trust import TrustReport
+    from explain.views import explore_explanations
+
+    seen = {}
+
+    def fake_trust(predictor, ready, label):
+        seen.update(ready=ready, label=label)
+        return TrustReport(label, sentences={"shap": ["Removing its top words lowers P(neg) a lot.", "Stable."], "lime": []})
+
+    monkeypatch.setattr(explain.trust, "trust_report", fake_trust)
+    shap = make_attribution("bad very", {"bad": 0.5}, labels=("neg", "pos"), method="shap")
+    lime = make_attribution("bad very", {"bad": 0.4}, labels=("neg", "pos"), method="lime")
+    explained = explore_explanations(object(), {"shap": shap, "lime": lime}, "neg")
+    assert seen["label"] == "neg" and set(seen["ready"]) == {"shap", "lime"}
+    assert all(a.target == "neg" for a in explained.ready.values())  # viewed for the chosen class
+    assert explained.trust == {"shap": "- Removing its top words lowers P(neg) a lot.\n- Stable.", "lime": None}
+    failed = explore_explanations(object(), {"shap": shap, "lime": None}, "pos")  # LIME could not explain this text
+    assert set(failed.ready) == {"shap"} and set(failed.trust) == {"shap"} and failed.ready["shap"].target == "pos"

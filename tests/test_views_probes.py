@@ -86,3 +86,99 @@ def test_the_summary_has_the_columns_the_page_shows():
     summary = probe_summary(report("one", (result("names", range(40), (0, 1)),)))
     assert list(summary.columns) == SUMMARY_COLUMNS
     assert summary["failure_rate"].tolist() == [pytest.approx(2 / 40)] and summary["failed"].tolist() == [2]
+
+
+def with_failures(name: str) -> ProbeReport:
+    from probes.run import ProbeFailure
+
+    fail = ProbeFailure(3, "Anna liked it", "Maria liked it", "positive", "positive", "negative", "positive", 0.8, 0.4)
+    names = ProbeResult("names", "invariance", "Names", "same prediction", 40, 40, 1, 40, tuple(range(40)), (3,), (fail,), 0, 0.0, note="swapped names")
+    typos = ProbeResult("typos", "invariance", "Typos", "same prediction", 40, 40, 0, 40, tuple(range(40)), (), (), 0, 0.0)
+    empty = ProbeResult("case", "invariance", "Case", "same prediction", 0, 0, 0, 0, (), (), (), 0, 0.0, note="No text to change.")
+    return report(name, (typos, names, empty))
+
+
+def test_the_failure_picker_opens_on_the_test_with_most_failures():
+    from probes.views import failure_choices
+
+    choices = failure_choices(with_failures("one"))
+    assert choices.tests == ("typos", "names", "case") and choices.default == 1
+    assert choices.names["names"] == "Names — 1 failing of 40" and choices.names["case"] == "Case — 0 failing of 0"
+
+
+def test_failing_examples_hold_the_pairs_the_downloads_and_the_message_without_any():
+    import io
+
+    import pandas as pd
+
+    from probes.views import failing_examples
+
+    reports = [with_failures("before"), with_failures("after")]
+    shown = failing_examples(reports, 1, "names")
+    assert shown.heading == "**Names** · same prediction · swapped names"
+    assert "test" not in shown.failures.columns and shown.failures["row"].tolist() == [3]
+    assert shown.failures["change"].tolist() == [pytest.approx(-0.4)]
+    csv = pd.read_csv(io.BytesIO(shown.csv), encoding="utf-8-sig")
+    assert csv["test"].tolist() == ["names"] and csv["perturbed"].tolist() == ["Maria liked it"]
+    assert [r["checkpoint_name"] for r in json.loads(shown.json)["reports"]] == ["before", "after"]
+    assert failing_examples(reports, 0, "typos").none_message == "No failing example for Typos on before."
+    assert failing_examples(reports, 0, "case").none_message == "No text to change."  # nothing tried: the note says why
+
+
+def noise_index():
+    """Six examples in two tight groups; example 2 sits among the 'neg' group but is labelled 'pos' (and predicted 'neg')."""
+    import numpy as np
+
+    from analysis.synthetic import probs_for, table_from_arrays
+    from probes.embeddings import index_from_vectors
+
+    gold = np.array([0, 0, 1, 1, 1, 1])
+    pred = np.array([0, 0, 0, 1, 1, 1])
+    table = table_from_arrays(probs_for(pred, 2, np.full(6, 0.9)), gold, ("neg", "pos"), texts=[f"t{i}" for i in range(6)], checkpoint_name="m")
+    vectors = np.array([[1, 0.01], [1, 0.02], [1, 0.03], [0.01, 1], [0.02, 1], [0.03, 1]])
+    return table, index_from_vectors(vectors, table)
+
+
+def test_label_noise_view_flags_the_outlier_and_counts_where_the_model_agrees():
+    from probes.views import label_noise_view
+
+    _, index = noise_index()
+    noise = label_noise_view(index, 2, 1.0)
+    assert noise.frame["row"].tolist() == [2] and noise.frame["suggested"].tolist() == ["neg"]
+    assert "neighbour_rows" not in noise.frame.columns and "neighbours" not in noise.frame.columns
+    assert noise.summary.startswith("**1** example (16.7%) look mislabelled") and "For 1 of them the model also predicts" in noise.summary
+    assert b"relabel_to" in noise.csv
+    one = label_noise_view(index, 1, 1.0)  # one neighbour each: 1's nearest is 2 (labelled 'pos'), so 1 is flagged too
+    assert sorted(one.frame["row"].tolist()) == [1, 2]
+    clean = label_noise_view(index, 5, 1.0)
+    assert clean.frame.empty and clean.summary == "No example has 100% or more of its 5 nearest neighbours on one other gold label." and clean.csv == b""
+
+
+def test_the_map_lists_selected_points_and_the_neighbours_of_a_picked_example():
+    from probes.views import embedding_map, map_examples, nearest
+
+    table, index = noise_index()
+    cache = ResultCache()
+    frame = embedding_map(index, ("k",), "pca", results=cache)
+    assert list(frame.columns[:3]) == ["row", "x", "y"] and len(frame) == 6
+    assert cache.get("maps", ("k", "pca")) is not None  # projected once, then reused
+    listed = map_examples(table, [{"customdata": [4]}, {"customdata": [1]}, {"customdata": [99]}])
+    assert list(listed.shown.index) == [1, 4] and listed.heading == "**2 examples** selected on the map"
+    everything = map_examples(table, [])
+    assert len(everything.shown) == 6 and everything.heading == "**6 examples** (select points on the map to filter)"
+    assert list(everything.shown.columns) == ["text", "gold", "pred", "confidence", "correct"]
+    near = nearest(index, table, None, "  ", [2], 2)
+    assert near.row == 2 and near.frame["row"].tolist() == [1, 0] and near.other_gold == 2
+    assert near.heading == "Examples most similar to **example 2** (gold **pos**, predicted **neg**): t2"
+    assert nearest(index, table, None, "", [], 2).frame is None
+
+
+def test_embedding_state_reuses_an_index_some_session_built():
+    from probes.views import embedding_state
+
+    table, index = noise_index()
+    cache = ResultCache()
+    key = (table.fingerprint, table.data_fingerprint, json.dumps({"b": 1, "a": 2}, sort_keys=True))
+    cache.put("indexes", key, index)
+    state = embedding_state(None, table, {"a": 2, "b": 1}, results=cache)  # no predictor needed: nothing to estimate
+    assert state.index is index and state.estimate is None and state.key == key

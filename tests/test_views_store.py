@@ -1,11 +1,12 @@
 """The Sign-off page's workflow and chain check (store.views), on a real SQLite audit store: no Streamlit."""
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from store.audit import AuditStore
 from store.identity import Reviewer, hash_password
-from store.views import ChainChecks, history_frame, record_signoff
+from store.views import ChainChecks, history_frame, record_signoff, signoff_view
 from store_support import signoff
 
 REVIEWERS = {"alice": hash_password("s3cret", iterations=1_000), "bob": hash_password("pw", iterations=1_000)}
@@ -111,3 +112,66 @@ def test_history_marks_records_for_other_weights_stale(tmp_path):
     assert list(history["#"]) == [2, 1]
     assert list(history["Weights"]) == ["these weights", "STALE: aaaaaaaaaaaa"]
     assert list(history["Comment"]) == ["record 1", "record 0"] and list(history["Gates passed"]) == ["1/1", "1/1"]
+
+
+def gated_tables():
+    """A baseline and a candidate on 40 examples: the candidate fixes examples 0-3 and breaks 4-5 (metadata 'genre': the
+    first 20 'drama', where all of the candidate's 4 remaining mistakes sit)."""
+    import numpy as np
+
+    from analysis.synthetic import probs_for, table_from_arrays
+
+    gold = np.tile([0, 1], 20)
+    before_pred, after_pred = gold.copy(), gold.copy()
+    before_pred[[0, 1, 2, 3, 10, 11]] = 1 - gold[[0, 1, 2, 3, 10, 11]]
+    after_pred[[4, 5, 10, 11]] = 1 - gold[[4, 5, 10, 11]]
+    genre = np.repeat(["drama", "comedy"], 20)
+
+    def made(name, pred):
+        return table_from_arrays(probs_for(pred, 2, np.full(40, 0.8)), gold, ("neg", "pos"), texts=[f"text {i}" for i in range(40)],
+                                 metadata={"genre": genre}, checkpoint_name=name, data_name="d.csv", data_fingerprint="d" * 64)
+
+    return made("before", before_pred), made("after", after_pred)
+
+
+class Ref:
+    def __init__(self, report):
+        self.fingerprint, self.path = report.fingerprint, report.checkpoint_path
+
+
+def test_signoff_view_reads_gates_flips_chain_and_history_in_one_call(tmp_path):
+    from store.gates import evaluate_gates
+    from store.policy import parse_policy
+
+    before, after = gated_tables()
+    policy = parse_policy("version: 1\nname: p\ngates:\n  min_macro_f1: 0.95\n  max_ece: 1.0\n  approvals_required: 1\nsettings:\n  slice_min_size: 5\n", "p.yaml")
+    report = evaluate_gates(policy, after, baseline=before)
+    store = store_at(tmp_path)
+    view = signoff_view(report, store, Ref(report), baseline=before, table=after, chain_checks=ChainChecks())
+    assert view.gates_tone == "error" and view.gates_text == "**Gates blocked: 2 of 3 gate(s) fail:** Macro-F1 0.900 (needs ≥ 0.950); Approvals 0 (needs ≥ 1)."
+    assert list(view.gates.columns) == ["Gate", "Result", "Measured", "Threshold", "How it was measured"]
+    assert list(view.gates["Result"]) == ["❌ FAIL", "✅ PASS", "❌ FAIL"]  # 36/40 right < 0.95; no approval yet
+    assert list(view.per_class.columns) == ["Class", "Precision", "Recall", "Recall 95% low", "Recall 95% high", "F1", "Gold examples"]
+    assert list(view.per_class["Gold examples"]) == [20, 20]
+    assert list(view.worst_slices.columns) == ["Feature", "Slice", "Examples", "Accuracy", "vs overall"]
+    drama = view.worst_slices.set_index("Slice").loc["drama"]
+    assert drama["Examples"] == 20 and drama["Accuracy"] == pytest.approx(16 / 20) and drama["vs overall"] == pytest.approx(16 / 20 - 36 / 40)
+    assert (view.flips.fixed, view.flips.broken, list(view.flips.first_broken.index)) == (4, 2, [4, 5])
+    assert view.history is None and view.n_records == 0 and view.chain.ok and view.approval.state == "unsigned"
+
+    store.append(reviewer="alice", identity="secrets:alice", decision="approve", comment="ok", **report.signoff_fields())
+    seen = []
+    view = signoff_view(report, store, Ref(report), baseline=before, table=after, flips=lambda b, t: seen.append((b, t)) or "flips")
+    assert seen == [(before, after)] and view.flips == "flips"  # the caller's (cached) flip function is the one used
+    assert view.n_records == 1 and list(view.history["Weights"]) == ["these weights"] and view.chain.records == 1
+    assert view.approval.state == "approved" and list(view.gates["Result"])[-1] == "✅ PASS"  # approvals re-counted from the store
+
+
+def test_signoff_view_without_a_baseline_has_no_flips_and_says_when_gates_pass(tmp_path):
+    from store.gates import evaluate_gates
+    from store.policy import parse_policy
+
+    _, after = gated_tables()
+    report = evaluate_gates(parse_policy("version: 1\nname: p\ngates:\n  max_ece: 1.0\n", "p.yaml"), after)
+    view = signoff_view(report, store_at(tmp_path), Ref(report), table=after, flips=lambda b, t: pytest.fail("no baseline, no flips"))
+    assert view.flips is None and view.gates_tone == "success" and view.gates_text == "**Gates: all 1 gate(s) pass.**"
