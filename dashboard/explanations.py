@@ -13,7 +13,7 @@ import os
 import streamlit as st
 
 from explain.attribution import Attribution
-from explain.cache import AttributionCache, default_cache_dir, key_params
+from explain.cache import AttributionCache, key_params, shared_cache
 from explain.plots import method_name, token_heat_figure, top_tokens_figure
 from models.errors import VeredictoError
 
@@ -35,14 +35,9 @@ def default_params(method: str) -> dict:
     return params
 
 
-@st.cache_resource(show_spinner=False)
-def _cache(directory: str) -> AttributionCache:
-    return AttributionCache(directory)
-
-
 def attribution_cache() -> AttributionCache:
-    """The one cache object per cache directory, shared by every page and session."""
-    cache = _cache(str(default_cache_dir()))
+    """The one cache object per cache directory, shared by every page and session (owned by `runtime.current()`)."""
+    cache = shared_cache()
     if cache.notice and not st.session_state.get("_cache_notice_shown"):
         st.warning(cache.notice, icon=":material/warning:")
         st.session_state["_cache_notice_shown"] = True
