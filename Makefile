@@ -5,14 +5,19 @@ VEREDICTO := $(VENV)/bin/veredicto
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test install demo browser postgres bench
+.PHONY: run test lint install demo browser postgres bench
 
 run: demo ## install, build the demo if missing, start the app
 	$(VEREDICTO) app
 
-test: demo browser ## install, build both demos if missing, install Chromium and PostgreSQL, run every test
+test: lint demo browser ## install, lint and type-check, build both demos if missing, install Chromium and PostgreSQL, run every test
 	$(VEREDICTO) demo --task news
 	bash scripts/test.sh
+
+lint: install ## ruff (lint + format check) and mypy over the whole tree, configured in pyproject.toml
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 install: $(VENV)/.installed
 
