@@ -20,7 +20,7 @@ from explain.global_importance import (
     name_hints_from_metadata,
 )
 from explain.plots import method_name
-from explain.views import insights_plan
+from explain.views import insights_plan, insights_results
 from models.errors import VeredictoError
 
 SAMPLE_SEED = 0
@@ -92,15 +92,9 @@ def importance_for(_attributions: dict, key: str, hints_key: str):
     return global_importance(_attributions, name_hints=json.loads(hints_key))
 
 
-hints = name_hints_from_metadata(evalset.frame, evalset.metadata)
-results = {}
-for i in chosen:
-    ref = refs[i]
-    found = cache.get_many(ref.fingerprint, texts, method, **params)
-    by_example = {ex: found[t] for ex, t in zip(sample, texts) if t in found}
-    if by_example:
-        key = json.dumps([ref.fingerprint, method, params, sorted(by_example)], default=str)
-        results[ref.name] = (importance_for(by_example, key, json.dumps(hints, sort_keys=True)), len(by_example))
+hints_key = json.dumps(name_hints_from_metadata(evalset.frame, evalset.metadata), sort_keys=True)
+insights = insights_results(plan, [refs[i] for i in chosen], method, cache, lambda by_example, key: importance_for(by_example, key, hints_key))
+results = {name: (found.importance, found.n_explained) for name, found in insights.items()}
 
 if not results:
     st.info("Nothing to show yet: explain the sample above (or precompute the cache), then the word importance appears here.")
