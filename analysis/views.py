@@ -49,6 +49,11 @@ class ClassBalance:
     predicted: dict[str, np.ndarray]
     truncated: int  # texts longer than the model reads
 
+    @property
+    def predicted_counts(self) -> dict[str, list[int]]:
+        """`predicted` as plain lists, as the class-balance figure takes them."""
+        return {name: [int(c) for c in counts] for name, counts in self.predicted.items()}
+
 
 def class_balance(tables: list[PredictionTable]) -> ClassBalance:
     first = tables[0]

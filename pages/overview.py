@@ -31,7 +31,7 @@ with left:
     if balance.truncated:
         st.warning(f"{balance.truncated:,} text(s) are longer than the model reads ({session.baseline.max_length} tokens); only their beginning is scored.")
 with right:
-    st.plotly_chart(class_balance_figure(balance.labels, balance.gold, balance.predicted), width="stretch")
+    st.plotly_chart(class_balance_figure(balance.labels, balance.gold, balance.predicted_counts), width="stretch")
 
 st.subheader("Headline metrics")
 columns = st.columns(len(table_list))

@@ -101,6 +101,7 @@ def test_class_balance_counts_gold_and_each_checkpoints_predictions(t):
     assert b.labels == LABELS and b.gold.tolist() == [2, 2, 2]
     assert b.predicted["ckpt"].tolist() == [2, 3, 1] and b.predicted["other"].tolist() == [0, 0, 6]
     assert b.truncated == 2
+    assert b.predicted_counts == {"ckpt": [2, 3, 1], "other": [0, 0, 6]}
 
 
 def test_flip_summary_counts_fixed_and_broken():
