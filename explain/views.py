@@ -3,8 +3,9 @@ settings, and what explaining the missing ones would cost per checkpoint. No Str
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from explain.global_importance import estimate_cost, sample_indices
 
