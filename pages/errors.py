@@ -141,7 +141,7 @@ with right:
         "Show", cell_options(labels, counts), key=f"errors_cell_{key[:12]}", disabled=bool(clicked),
         help="Or click a cell of the matrix. 'gold → predicted' pairs with at least one example are listed.",
     )
-    mask, heading = cell_selection(table, clicked, picked or ALL_MISTAKES)
+    mask, heading = cell_selection(table, clicked, picked)
     shown = examples_of(table, mask)
     st.markdown(f"**{heading}** — {len(shown):,} example{'s' * (len(shown) != 1)}")
     if picked == ALL_MISTAKES and not clicked and confident_wrong:
