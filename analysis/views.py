@@ -10,11 +10,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analysis.attribution_diff import attribution_change, biggest_changes, describe_change
 from analysis.browse import ExampleFilter, browse_examples
 from analysis.compare import macro_f1_interval
 from analysis.metrics import Calibration, Metrics, classification_metrics, confusion, table_calibration
 from analysis.predictions import PredictionTable
-from analysis.slices import confident_mistakes, wilson_interval
+from analysis.selection import cell_mask, describe_cells
+from analysis.slices import confident_mistakes
+from analysis.stats import wilson_interval
 
 HIGH_CONFIDENCE = 0.9  # a mistake at or above this confidence is a "confident mistake"
 
@@ -33,7 +36,8 @@ class Headline:
 def headline(table: PredictionTable) -> Headline:
     metrics = classification_metrics(table.gold_idx, table.pred_idx, table.labels)
     lo, hi = wilson_interval(int(np.sum(table.correct)), len(table))
-    return Headline(metrics, (float(lo), float(hi)), tuple(float(x) for x in macro_f1_interval(table.gold_idx, table.pred_idx, len(table.labels))))
+    f1_lo, f1_hi = macro_f1_interval(table.gold_idx, table.pred_idx, len(table.labels))
+    return Headline(metrics, (float(lo), float(hi)), (float(f1_lo), float(f1_hi)))
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,11 @@ class ClassBalance:
     gold: np.ndarray
     predicted: dict[str, np.ndarray]
     truncated: int  # texts longer than the model reads
+
+    @property
+    def predicted_counts(self) -> dict[str, list[int]]:
+        """`predicted` as plain lists, as the class-balance figure takes them."""
+        return {name: [int(c) for c in counts] for name, counts in self.predicted.items()}
 
 
 def class_balance(tables: list[PredictionTable]) -> ClassBalance:
@@ -107,6 +116,53 @@ def examples_of(table: PredictionTable, mask: np.ndarray) -> pd.DataFrame:
     rows = right.index.to_numpy()
     right.insert(4, "p_gold", table.probs[rows, table.gold_idx[rows]].astype(float))
     return pd.concat([wrong, right]) if len(right) and len(wrong) else (wrong if len(wrong) else right)
+
+
+ALL_MISTAKES = "All mistakes, most confident first"
+ALL_EXAMPLES = "All examples"
+
+
+def cell_options(labels, counts: np.ndarray) -> list[str]:
+    """The Errors page's 'Show' choices: all mistakes, all examples, then each 'gold → predicted' pair with an example."""
+    n = len(labels)
+    return [ALL_MISTAKES, ALL_EXAMPLES] + [f"{labels[g]} → {labels[p]}" for g in range(n) for p in range(n) if counts[g, p] > 0]
+
+
+def cell_selection(table: PredictionTable, clicked: list[tuple[str, str]], picked: str) -> tuple[np.ndarray, str]:
+    """Which rows the confusion-matrix panel lists, and its heading: the clicked cells win over the 'Show' choice."""
+    if clicked:
+        return cell_mask(table.frame["gold"], table.frame["pred"], clicked), f"Clicked: {describe_cells(clicked)}"
+    if picked == ALL_EXAMPLES:
+        return np.ones(len(table), dtype=bool), "All examples, mistakes first"
+    if picked == ALL_MISTAKES:
+        return ~np.asarray(table.correct, dtype=bool), "All mistakes, most confident first"
+    gold, pred = picked.split(" → ")
+    return cell_mask(table.frame["gold"], table.frame["pred"], [(gold, pred)]), f"Gold {gold}, predicted {pred}"
+
+
+def example_probabilities(table: PredictionTable, example: int) -> pd.DataFrame:
+    """label, probability: what the model gave each class for one example."""
+    return pd.DataFrame({"label": table.labels, "probability": table.probs[example].astype(float)})
+
+
+def truncated_count(table: PredictionTable) -> int:
+    """How many texts are longer than the model reads (only their beginning was scored)."""
+    return int(table.frame["truncated"].sum())
+
+
+@dataclass(frozen=True)
+class SentencePrediction:
+    """One checkpoint's prediction for a typed sentence (Overview's 'Try a sentence')."""
+
+    label: str
+    confidence: float
+    probabilities: pd.DataFrame  # one row, a column per label
+
+
+def sentence_prediction(predictor, text: str) -> SentencePrediction:
+    probs = predictor.predict_proba([text])[0]
+    labels = list(predictor.labels)
+    return SentencePrediction(labels[int(probs.argmax())], float(probs.max()), pd.DataFrame([probs], columns=labels))
 
 
 # --- flips (Sign-off) -----------------------------------------------------------------------------------------------
@@ -306,3 +362,53 @@ def slice_changes(deltas: pd.DataFrame, accuracy_improved: bool, listed: int = 6
         }
     ).sort_values(["Change (points)", "Examples"], ascending=[True, False], kind="stable")
     return SliceChanges(message, tone, shown, deltas.loc[shown.index])
+
+
+# --- Compare: flipped examples and what changed in the reasoning ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FlipChoices:
+    """The 'Show' choices over the flipped examples (frame from analysis.compare.flipped_examples) and their counts."""
+
+    flips: pd.DataFrame
+    counts: dict[str, int]  # status -> examples
+    options: tuple[str, ...]  # fixed, broken, (changed, still wrong when any), all
+
+    def label(self, status: str) -> str:
+        n = len(self.flips) if status == "all" else self.counts.get(status, 0)
+        return f"{'All flips' if status == 'all' else status.capitalize()} ({n:,})"
+
+    def rows(self, status: str) -> pd.DataFrame:
+        return self.flips if status == "all" else self.flips[self.flips["status"] == status]
+
+    @staticmethod
+    def empty_message(status: str) -> str:
+        return f"No {status} examples: the two checkpoints agree on every example here." if status == "all" else f"No {status} examples."
+
+
+def flip_choices(flips: pd.DataFrame) -> FlipChoices:
+    counts = {str(k): int(v) for k, v in flips["status"].value_counts().items()}
+    options = ("fixed", "broken") + (("changed, still wrong",) if counts.get("changed, still wrong", 0) else ()) + ("all",)
+    return FlipChoices(flips, counts, options)
+
+
+@dataclass(frozen=True)
+class ExplanationDifference:
+    """Two checkpoints' explanations of one text for one class, side by side: chart titles, the per-word change
+    (analysis.attribution_diff.attribution_change), its description, and the words that moved most."""
+
+    titles: tuple[str, str]
+    change: pd.DataFrame
+    description: str
+    biggest: pd.DataFrame  # word, before, after, change
+
+
+def explanation_difference(first, second, label: str, before_name: str, after_name: str, listed: int = 10) -> ExplanationDifference:
+    titles = (
+        f"{before_name} (before): p('{label}') = {first.probabilities[first.class_index(label)]:.2f}",
+        f"{after_name} (after): p('{label}') = {second.probabilities[second.class_index(label)]:.2f}",
+    )
+    change = attribution_change(first, second, label)
+    return ExplanationDifference(
+        titles, change, describe_change(change, label, before_name, after_name), biggest_changes(change, listed)[["word", "before", "after", "change"]]
+    )

@@ -141,13 +141,12 @@ def get_table(ref: CheckpointRef, evalset: EvalSet, mapping: dict | None = None)
 
     def compute() -> PredictionTable:
         bar = st.progress(0.0, text=f"Scoring {len(evalset):,} examples with {ref.name}…")
+
+        def progress(done: int, total: int) -> None:
+            bar.progress(done / max(total, 1), text=f"Scoring with {ref.name}: {done:,}/{total:,} texts")
+
         try:
-            return predict_table(
-                get_predictor(ref),
-                evalset,
-                label_mapping=mapping,
-                progress=lambda done, total: bar.progress(done / max(total, 1), text=f"Scoring with {ref.name}: {done:,}/{total:,} texts"),
-            )
+            return predict_table(get_predictor(ref), evalset, label_mapping=mapping, progress=progress)
         finally:
             bar.empty()
 

@@ -2,6 +2,8 @@
 settings, and what explaining the missing ones would cost per checkpoint. No Streamlit here."""
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,13 +30,36 @@ def insights_plan(table, refs, method: str, size: int, params: dict[str, Any], c
     checkpoint in `refs`; the cost counts only what `cache` does not hold yet."""
     sample = sample_indices(table.frame["gold"].tolist(), size, seed=seed)
     texts = [table.frame["text"].iloc[i] for i in sample]
-    calls = params.get("max_evals") or params.get("num_samples")
+    calls = int(params.get("max_evals") or params.get("num_samples") or 0)  # every explainer has one of the two budgets
     costs = []
     for ref in refs:
         n_cached = cache.count_cached(ref.fingerprint, texts, method, **params)
         per = cache.mean_seconds(ref.fingerprint, method, **params)
         costs.append((ref, estimate_cost(len(set(texts)), n_cached, calls, per)))
     return InsightsPlan(tuple(int(i) for i in sample), tuple(texts), dict(params), tuple(costs))
+
+
+@dataclass(frozen=True)
+class CheckpointInsights:
+    """One checkpoint's word importance over the explained part of the sample."""
+
+    name: str
+    importance: Any  # explain.global_importance.GlobalImportance
+    n_explained: int  # sampled examples whose explanation was in the cache
+
+
+def insights_results(plan: InsightsPlan, refs, method: str, cache, aggregate: Callable[[dict[int, Any], str], Any]) -> dict[str, CheckpointInsights]:
+    """Word importance per checkpoint in `refs` (name -> result), over the sampled examples `cache` holds explanations of;
+    a checkpoint with none is left out. `aggregate(by_example, key)` builds the importance (the page caches it by `key`,
+    which names the checkpoint, method, settings and examples)."""
+    results = {}
+    for ref in refs:
+        found = cache.get_many(ref.fingerprint, list(plan.texts), method, **plan.params)
+        by_example = {ex: found[t] for ex, t in zip(plan.sample, plan.texts) if t in found}
+        if by_example:
+            key = json.dumps([ref.fingerprint, method, plan.params, sorted(by_example)], default=str)
+            results[ref.name] = CheckpointInsights(ref.name, aggregate(by_example, key), len(by_example))
+    return results
 
 
 # --- Explore: one example -------------------------------------------------------------------------------------------

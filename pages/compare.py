@@ -1,24 +1,21 @@
 """Compare: is the fine-tuned checkpoint better than the baseline on the same data — and where did it get worse?"""
 from __future__ import annotations
 
-
 import pandas as pd
 import streamlit as st
 
 from analysis import figures
-from analysis.attribution_diff import attribution_change, biggest_changes, describe_change
-from analysis.hparams import diff_hyperparameters
 from analysis.compare import compare_tables, flipped_examples, pair_tables, slice_deltas
 from analysis.predictions import PredictionTable
 from analysis.selection import selected_index
 from analysis.slices import data_slices, gold_slices, keyword_slices, parse_keywords
-from analysis.views import compare_verdict, per_class_changes, slice_changes
+from analysis.views import compare_verdict, explanation_difference, flip_choices, per_class_changes, slice_changes
 from dashboard.explanations import get_attribution
 from dashboard.links import explore_link
 from dashboard.state import current_session, get_predictor, tables
 from explain.plots import token_heat_comparison
 from models.errors import VeredictoError
-from training.provenance import load_provenance
+from training.views import provenance_diff
 
 N_BOOT = 2000
 SEED = 0
@@ -147,18 +144,11 @@ slices_panel()
 # --- flipped examples -----------------------------------------------------------------------------------------------------
 st.subheader("Flipped examples")
 flips = flips_for(before, after, key)
-counts = flips["status"].value_counts()
-options = ["fixed", "broken"] + (["changed, still wrong"] if counts.get("changed, still wrong", 0) else []) + ["all"]
-status = st.radio(
-    "Show",
-    options,
-    horizontal=True,
-    key="compare_flip_status",
-    format_func=lambda s: f"{'All flips' if s == 'all' else s.capitalize()} ({len(flips) if s == 'all' else int(counts.get(s, 0)):,})",
-)
-shown = flips if status == "all" else flips[flips["status"] == status]
+choices = flip_choices(flips)
+status = st.radio("Show", choices.options, horizontal=True, key="compare_flip_status", format_func=choices.label)
+shown = choices.rows(status)
 if shown.empty:
-    st.info(f"No {status} examples: the two checkpoints agree on every example here." if status == "all" else f"No {status} examples.")
+    st.info(choices.empty_message(status))
     picked = []
 else:
     st.caption(
@@ -203,26 +193,22 @@ def explanation_panel(example: int) -> None:
     labels = list(comp.labels)
     label = two.selectbox("Explain the class", labels, index=labels.index(row["gold"]), key=f"compare_label_{example}")
     attributions = [get_attribution(get_predictor(ref), text, method) for ref in (before_ref, after_ref)]
-    if any(a is None for a in attributions):
-        return  # get_attribution has shown why
     first, second = attributions
-    titles = [
-        f"{comp.before_name} (before): p('{label}') = {first.probabilities[first.class_index(label)]:.2f}",
-        f"{comp.after_name} (after): p('{label}') = {second.probabilities[second.class_index(label)]:.2f}",
-    ]
-    st.plotly_chart(token_heat_comparison(attributions, label, titles=titles), width="stretch", key="compare-heat")
-    change = attribution_change(first, second, label)
-    st.markdown(describe_change(change, label, comp.before_name, comp.after_name))
+    if first is None or second is None:
+        return  # get_attribution has shown why
+    diff = explanation_difference(first, second, label, comp.before_name, comp.after_name)
+    st.plotly_chart(token_heat_comparison([first, second], label, titles=list(diff.titles)), width="stretch", key="compare-heat")
+    st.markdown(diff.description)
     left, right = st.columns([3, 2])
     with left:
         st.plotly_chart(
-            figures.attribution_change_figure(change, label, before_name=comp.before_name, after_name=comp.after_name, method=method.upper()),
+            figures.attribution_change_figure(diff.change, label, before_name=comp.before_name, after_name=comp.after_name, method=method.upper()),
             width="stretch",
             key="compare-attr-change",
         )
     with right:
         st.dataframe(
-            biggest_changes(change, 10)[["word", "before", "after", "change"]],
+            diff.biggest,
             hide_index=True,
             width="stretch",
             column_config={k: st.column_config.NumberColumn(format="%+.3f") for k in ("before", "after", "change")},
@@ -238,17 +224,11 @@ elif not shown.empty:
     st.caption("Select a flipped example to see what changed in the model's reasoning.")
 
 st.subheader("How they were trained")
-try:
-    records = [load_provenance(ref.path) for ref in (before_ref, after_ref)]
-except VeredictoError as exc:
-    st.warning(str(exc))
-    records = []
-if records and any(r is not None for r in records):
-    st.dataframe(
-        diff_hyperparameters(*(r.record if r is not None else None for r in records), names=(before_ref.name, after_ref.name), only_changed=True),
-        hide_index=True,
-        width="stretch",
-    )
+trained = provenance_diff(before_ref, after_ref)
+if trained.error is not None:
+    st.warning(trained.error)
+elif trained.table is not None:
+    st.dataframe(trained.table, hide_index=True, width="stretch")
     st.caption("Only settings that differ are listed; the Training page shows every trial and the learning curves.")
-elif records:
+else:
     st.caption("Neither checkpoint carries a provenance.json, so how they were trained is unknown. `veredicto finetune` writes one.")

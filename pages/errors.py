@@ -3,23 +3,31 @@ from __future__ import annotations
 
 import hashlib
 
-import numpy as np
-import pandas as pd
 import streamlit as st
 
 from analysis import figures
 from analysis.metrics import describe_calibration, table_calibration
 from analysis.predictions import PredictionTable
-from analysis.selection import cell_mask, describe_cells, selected_cells, selected_index, selected_slice_rows
+from analysis.selection import selected_cells, selected_index, selected_slice_rows
 from analysis.slices import parse_keywords
-from analysis.views import HIGH_CONFIDENCE, ErrorSlices, calibration_rows, error_slices, errors_summary, examples_of, metadata_columns, weakest_spots
+from analysis.views import (
+    ALL_MISTAKES,
+    HIGH_CONFIDENCE,
+    ErrorSlices,
+    calibration_rows,
+    cell_options,
+    cell_selection,
+    error_slices,
+    errors_summary,
+    example_probabilities,
+    examples_of,
+    metadata_columns,
+    truncated_count,
+    weakest_spots,
+)
 from dashboard.columns import example_columns
 from dashboard.links import explore_link
 from dashboard.state import current_session, tables
-
-ALL_MISTAKES = "All mistakes, most confident first"
-ALL_EXAMPLES = "All examples"
-
 
 # --- cached computations (keyed by fingerprints; the table itself is not hashed) ------------------------------
 
@@ -45,8 +53,7 @@ def example_detail(table: PredictionTable, example: int) -> None:
     verdict = "correct" if row["correct"] else "wrong"
     st.markdown(f"**Example {example}** — gold **{row['gold']}**, predicted **{row['pred']}** ({row['confidence']:.1%}, {verdict})")
     st.markdown("> " + str(row["text"]).replace("\n", "\n> "))
-    probs = pd.DataFrame({"label": table.labels, "probability": table.probs[example].astype(float)})
-    st.dataframe(probs, hide_index=True, column_config={"probability": st.column_config.ProgressColumn("Probability", min_value=0.0, max_value=1.0, format="%.3f")})
+    st.dataframe(example_probabilities(table, example), hide_index=True, column_config={"probability": st.column_config.ProgressColumn("Probability", min_value=0.0, max_value=1.0, format="%.3f")})
     if not row["correct"] and row["confidence"] >= HIGH_CONFIDENCE:
         st.caption("The model is very sure and disagrees with the gold label: check whether the gold label itself is right.")
     explore_link(example, f"Explain example {example} on the Explore page (SHAP and LIME)")
@@ -130,26 +137,11 @@ with left:
     clicked = selected_cells(event, labels)
     st.caption("Rows: the gold label; columns: what the model predicted; the diagonal (outlined) is correct. Click a cell (Shift-click for more) to list its examples; double-click the chart to clear.")
 with right:
-    cell_options = [ALL_MISTAKES, ALL_EXAMPLES] + [
-        f"{labels[g]} → {labels[p]}" for g in range(len(labels)) for p in range(len(labels)) if counts[g, p] > 0
-    ]
     picked = st.selectbox(
-        "Show", cell_options, key=f"errors_cell_{key[:12]}", disabled=bool(clicked),
+        "Show", cell_options(labels, counts), key=f"errors_cell_{key[:12]}", disabled=bool(clicked),
         help="Or click a cell of the matrix. 'gold → predicted' pairs with at least one example are listed.",
     )
-    if clicked:
-        mask = cell_mask(table.frame["gold"], table.frame["pred"], clicked)
-        heading = f"Clicked: {describe_cells(clicked)}"
-    elif picked == ALL_EXAMPLES:
-        mask = np.ones(len(table), dtype=bool)
-        heading = "All examples, mistakes first"
-    elif picked == ALL_MISTAKES:
-        mask = ~table.correct
-        heading = "All mistakes, most confident first"
-    else:
-        gold, pred = picked.split(" → ")
-        mask = cell_mask(table.frame["gold"], table.frame["pred"], [(gold, pred)])
-        heading = f"Gold {gold}, predicted {pred}"
+    mask, heading = cell_selection(table, clicked, picked)
     shown = examples_of(table, mask)
     st.markdown(f"**{heading}** — {len(shown):,} example{'s' * (len(shown) != 1)}")
     if picked == ALL_MISTAKES and not clicked and confident_wrong:
@@ -198,7 +190,7 @@ def slices_panel() -> None:
     with tab_len:
         unit = st.radio("Length in", ["words", "tokens"], horizontal=True, key="errors_length_unit", help="Tokens are what the model reads; texts past its limit are cut.")
         show_slices(table, key, slices_for(table, key, "length", unit, bins=bins), f"errors-length-{unit}")
-        truncated = int(table.frame["truncated"].sum())
+        truncated = truncated_count(table)
         if truncated:
             st.caption(f"{truncated:,} text(s) are longer than the model reads; only their beginning was scored.")
     with tab_conf:

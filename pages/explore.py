@@ -41,7 +41,7 @@ with st.container(border=True):
     confidence = c4.slider("Confidence (probability of the predicted label)", 0.0, 1.0, (0.0, 1.0), step=0.01, key="explore_conf")
     c5, c6 = st.columns([3, 2])
     search = c5.text_input("Text contains", key="explore_search", placeholder="a word or phrase, e.g. refund")
-    order = c6.selectbox("Order", list(ORDERS), format_func=ORDERS.get, key="explore_order")
+    order = c6.selectbox("Order", list(ORDERS), format_func=lambda o: str(ORDERS.get(o)), key="explore_order")
 flt = ExampleFilter(
     gold=tuple(gold),
     pred=tuple(pred),

@@ -20,7 +20,7 @@ from explain.global_importance import (
     name_hints_from_metadata,
 )
 from explain.plots import method_name
-from explain.views import insights_plan
+from explain.views import insights_plan, insights_results
 from models.errors import VeredictoError
 
 SAMPLE_SEED = 0
@@ -69,12 +69,16 @@ if missing:
             if not cost.n_missing:
                 continue
             bar = st.progress(0.0, text=f"{method_name(method)} with {ref.name}: 0 / {cost.n_missing:,}")
+
+            def progress(done: int, total: int, bar=bar, ref=ref) -> None:
+                bar.progress(done / max(total, 1), text=f"{method_name(method)} with {ref.name}: {done:,} / {total:,}")
+
             try:
                 cache.get_or_compute_many(
                     get_predictor(ref),
                     texts,
                     method,
-                    progress=lambda done, total, bar=bar, ref=ref: bar.progress(done / max(total, 1), text=f"{method_name(method)} with {ref.name}: {done:,} / {total:,}"),
+                    progress=progress,
                     on_error=lambda text, exc: problems.append(f"{text[:60]!r}: {exc}"),
                     **params,
                 )
@@ -92,15 +96,9 @@ def importance_for(_attributions: dict, key: str, hints_key: str):
     return global_importance(_attributions, name_hints=json.loads(hints_key))
 
 
-hints = name_hints_from_metadata(evalset.frame, evalset.metadata)
-results = {}
-for i in chosen:
-    ref = refs[i]
-    found = cache.get_many(ref.fingerprint, texts, method, **params)
-    by_example = {ex: found[t] for ex, t in zip(sample, texts) if t in found}
-    if by_example:
-        key = json.dumps([ref.fingerprint, method, params, sorted(by_example)], default=str)
-        results[ref.name] = (importance_for(by_example, key, json.dumps(hints, sort_keys=True)), len(by_example))
+hints_key = json.dumps(name_hints_from_metadata(evalset.frame, evalset.metadata), sort_keys=True)
+insights = insights_results(plan, [refs[i] for i in chosen], method, cache, lambda by_example, key: importance_for(by_example, key, hints_key))
+results = {name: (found.importance, found.n_explained) for name, found in insights.items()}
 
 if not results:
     st.info("Nothing to show yet: explain the sample above (or precompute the cache), then the word importance appears here.")
@@ -112,7 +110,7 @@ for name, (_, n) in results.items():
 # --- per class --------------------------------------------------------------------------------------------------------
 labels = list(table_list[0].labels)
 o1, o2, o3, o4 = st.columns([3, 2, 2, 2])
-by = o1.selectbox("Rank words by", list(SORT_KEYS), format_func=SORT_KEYS.get, key="insights_by")
+by = o1.selectbox("Rank words by", list(SORT_KEYS), format_func=lambda s: str(SORT_KEYS.get(s)), key="insights_by")
 min_count = o2.number_input("Seen at least (times)", min_value=1, value=2, key="insights_min_count", help="Words seen once can look important by chance.")
 k = o3.number_input("Words per chart", min_value=5, max_value=50, value=15, key="insights_k")
 flagged_only = o4.toggle("Only ⚠ cues", key="insights_flagged", help="Show only words flagged as possible spurious cues (names, numbers, punctuation).")

@@ -1,9 +1,10 @@
 """Overview: what is loaded, how well each checkpoint does, and a box to try any sentence."""
-import pandas as pd
+from __future__ import annotations
+
 import streamlit as st
 
 from analysis.figures import class_balance_figure
-from analysis.views import class_balance
+from analysis.views import class_balance, sentence_prediction
 from analysis.views import headline as table_headline
 from dashboard.explanations import METHODS, get_attribution, method_column
 from dashboard.state import current_session, get_predictor, tables
@@ -30,7 +31,7 @@ with left:
     if balance.truncated:
         st.warning(f"{balance.truncated:,} text(s) are longer than the model reads ({session.baseline.max_length} tokens); only their beginning is scored.")
 with right:
-    st.plotly_chart(class_balance_figure(balance.labels, balance.gold, balance.predicted), width="stretch")
+    st.plotly_chart(class_balance_figure(balance.labels, balance.gold, balance.predicted_counts), width="stretch")
 
 st.subheader("Headline metrics")
 columns = st.columns(len(table_list))
@@ -66,9 +67,9 @@ def try_a_sentence():
         return
     for ref in session.checkpoints:
         predictor = get_predictor(ref)
-        probs = predictor.predict_proba([text])[0]
-        st.markdown(f"**{ref.name}** predicts **{predictor.labels[probs.argmax()]}** ({probs.max():.1%})")
-        st.dataframe(pd.DataFrame([probs], columns=predictor.labels), hide_index=True)
+        said = sentence_prediction(predictor, text)
+        st.markdown(f"**{ref.name}** predicts **{said.label}** ({said.confidence:.1%})")
+        st.dataframe(said.probabilities, hide_index=True)
         columns = st.columns(len(METHODS))
         for column, method in zip(columns, METHODS):
             attribution = get_attribution(predictor, text, method)

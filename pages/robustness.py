@@ -194,7 +194,7 @@ with tab_probes:
                         st.radio("Checkpoint", [r.checkpoint_name for r in reports], index=1, horizontal=True, key="robustness_failures_of")
                     )
                 choices = failure_choices(reports[which])
-                test = st.selectbox("Test", choices.tests, key="robustness_failure_test", index=choices.default, format_func=choices.names.get)
+                test = st.selectbox("Test", choices.tests, key="robustness_failure_test", index=choices.default, format_func=lambda t: str(choices.names.get(t)))
             failing = failing_examples(reports, which, test)
             with c2:
                 st.markdown(failing.heading)
@@ -244,9 +244,10 @@ with tab_probes:
                         st.caption(pair_explain_cost(predictor, texts, ready, method, default_params(method)))
                         if st.button("Explain the original and the perturbed text", key="robustness_explain", icon=":material/search:"):
                             ready = [a or get_attribution(predictor, t, method) for t, a in zip(texts, ready)]
-                    if all(a is not None for a in ready):
+                    original, perturbed = ready
+                    if original is not None and perturbed is not None:
                         st.plotly_chart(
-                            token_heat_comparison(ready, f["watched"], titles=[f"Original → {f['pred_before']}", f"Perturbed → {f['pred_after']}"]),
+                            token_heat_comparison([original, perturbed], f["watched"], titles=[f"Original → {f['pred_before']}", f"Perturbed → {f['pred_after']}"]),
                             width="stretch", key="robustness-explain-heat",
                         )
                         st.caption(f"Colour: how much each token pushed P({f['watched']}) up (towards) or down (against), {method.upper()}.")
@@ -281,11 +282,11 @@ with tab_similar:
                             format_func=lambda c: {"gold": "Gold label", "pred": "Prediction", "correct": "Correct?"}[c])
         with st.spinner("Projecting to 2-D…"):
             frame = embedding_map(index, state.key, method)
-        event = st.plotly_chart(
+        map_event = st.plotly_chart(
             embedding_map_figure(frame, color_by), on_select="rerun", selection_mode=("points", "box", "lasso"),
             key=f"robustness-map-{table.fingerprint[:12]}", width="stretch",
         )
-        listed = map_examples(table, event)
+        listed = map_examples(table, map_event)
         st.caption("Click, box or lasso points to list them below; double-click the map to clear.")
 
         shown = listed.shown
@@ -307,7 +308,7 @@ with tab_similar:
         else:
             st.markdown(similar.heading)
         if similar.row is not None:
-            if similar.other_gold:
+            if similar.other_gold and near is not None:
                 st.caption(f"{similar.other_gold} of its {len(near)} nearest neighbours carry another gold label.")
             explore_link(similar.row, f"Explain example {similar.row} on the Explore page")
         if near is not None:

@@ -218,10 +218,14 @@ if st.button("Build the report", icon=":material/description:", key="signoff_bui
     from store.report import make_report
 
     bar = st.progress(0.0, text="Explaining a few examples with SHAP and LIME…")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / max(total, 1), text=f"Explaining examples: {done}/{total}")
+
     try:
         html = make_report(report, table, baseline=baseline, predictor=get_predictor(candidate_ref), store=store, cache=attribution_cache(),
                            explain_params={m: default_params(m) for m in METHODS},
-                           progress=lambda done, total: bar.progress(done / max(total, 1), text=f"Explaining examples: {done}/{total}"))
+                           progress=progress)
     except VeredictoError as exc:
         st.error(str(exc))
     else:

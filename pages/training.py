@@ -1,10 +1,11 @@
 """Training: how each chosen checkpoint was made, read from the provenance.json written by `veredicto finetune`."""
+from __future__ import annotations
+
 import streamlit as st
 
-from analysis.hparams import diff_hyperparameters
 from dashboard.state import current_session
 from training.provenance import learning_curves_figure, optimization_history_figure, param_importance_figure, trials_frame
-from training.views import training_view
+from training.views import curve_choices, hyperparameter_changes, learning_curves, training_view
 
 session = current_session()
 st.title("Training")
@@ -74,8 +75,8 @@ for container, ref in zip(containers, session.checkpoints):
 
         st.markdown("**Learning curves**")
         trial = None
-        if prov.is_search and prov.trials:
-            options = [-1] + [t["number"] for t in prov.trials if (t.get("curves") or {}).get("validation") or (t.get("curves") or {}).get("train")]
+        options = curve_choices(prov)
+        if options:
             choice = st.selectbox(
                 "Curves of",
                 options,
@@ -83,15 +84,13 @@ for container, ref in zip(containers, session.checkpoints):
                 key=f"curves-{ref.fingerprint}",
             )
             trial = None if choice == -1 else choice
-        curves = prov.record.get("curves") if trial is None else next(t.get("curves") for t in prov.trials if t["number"] == trial)
-        if not curves or not (curves.get("train") or curves.get("validation")):
+        if learning_curves(prov, trial) is None:
             st.info("No learning curves were recorded for this model (a head-only run, or no trial finished).")
         else:
             st.plotly_chart(learning_curves_figure(prov, trial), width="stretch", key=f"curves-fig-{ref.fingerprint}")
 
 if len(session.checkpoints) == 2:
-    first, second = session.checkpoints
-    records = [loaded[r].provenance.record if loaded[r].provenance is not None else None for r in session.checkpoints]
-    if all(records):
+    changes = hyperparameter_changes(loaded[session.checkpoints[0]], loaded[session.checkpoints[1]])
+    if changes is not None:
         st.subheader("What changed between the two")
-        st.dataframe(diff_hyperparameters(records[0], records[1], (first.name, second.name)), hide_index=True, width="stretch")
+        st.dataframe(changes, hide_index=True, width="stretch")

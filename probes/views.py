@@ -209,7 +209,7 @@ def embedding_state(predictor, table, label_mapping: dict, results: ResultCache 
     if index is not None:
         return EmbeddingState(key, index, None, False)
     estimate = cost.estimate_embed(predictor, table.frame["text"].tolist())
-    return EmbeddingState(key, None, estimate, estimate.n_model_calls == 0 or estimate.seconds <= AUTO_EMBED_SECONDS)
+    return EmbeddingState(key, None, estimate, estimate.n_model_calls == 0 or (estimate.seconds is not None and estimate.seconds <= AUTO_EMBED_SECONDS))
 
 
 def build_embeddings(predictor, table, state: EmbeddingState, progress=None, results: ResultCache = PROBE_RESULTS):

@@ -49,14 +49,12 @@ def test_confusion_matrix_markers_and_counts_match_the_predictions(env, truth, m
     assert metrics["Mistakes"] == str(len(truth["wrong"]))
 
 
-def test_default_table_lists_every_mistake_most_confident_first(env, truth, monkeypatch):
+def test_default_table_lists_every_mistake(env, truth, monkeypatch):
+    """The order and p_gold of the rows: tests/test_views_analysis.py (examples_of)."""
     at = app_test(env, monkeypatch, PAGE)
     table = dataframe(at, "errors-examples-").value
     assert sorted(table.index) == sorted(truth["wrong"].tolist())
     assert not table["correct"].any()
-    assert np.all(np.diff(table["confidence"].to_numpy()) <= 1e-12)
-    first = table.index[0]
-    assert table.loc[first, "p_gold"] == pytest.approx(truth["probs"][first, LABELS.index(truth["gold"][first])], abs=1e-6)
     assert set(table.columns) >= {"text", "gold", "pred", "confidence", "p_gold", "source", "n_words"}
 
 
@@ -78,15 +76,13 @@ def test_picking_a_cell_filters_the_table_and_a_row_opens_the_example(env, truth
 
 
 def test_metadata_keyword_and_confidence_slices(env, truth, monkeypatch):
+    """Each slice's accuracy, gap and range are checked by hand in tests/test_views_analysis.py (error_slices)."""
     at = app_test(env, monkeypatch, PAGE)
-    correct = truth["gold"] == truth["pred"]
     source = env["frame"]["source"].to_numpy()
     meta = dataframe(at, "errors-meta-source").value  # first metadata column is chosen by default
     by_slice = meta.set_index("Slice")
     for value in ("web", "app", "mail"):
         assert by_slice.loc[value, "Examples"] == 20
-        assert by_slice.loc[value, "Accuracy"] == pytest.approx(correct[source == value].mean() * 100)
-        assert by_slice.loc[value, "Gap"] == pytest.approx((correct[source == value].mean() - correct.mean()) * 100)
 
     select_row(at, dataframe(at, "errors-meta-source"), 0)  # the first slice opens its examples, mistakes first
     first = meta["Slice"].iloc[0]

@@ -6,7 +6,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from analysis.compare import macro_f1_interval
-from analysis.slices import wilson_interval
+from analysis.stats import wilson_interval
 from analysis_pages_support import LABELS, app_test, build_fixture, predictions
 
 

@@ -2,11 +2,29 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from analysis.browse import ExampleFilter
 from analysis.predictions import build_table
-from analysis.views import class_balance, errors_summary, examples_of, explore_listing, flip_summary, headline
+from analysis.views import (
+    ALL_EXAMPLES,
+    ALL_MISTAKES,
+    cell_options,
+    cell_selection,
+    class_balance,
+    errors_summary,
+    example_probabilities,
+    examples_of,
+    explanation_difference,
+    explore_listing,
+    flip_choices,
+    flip_summary,
+    headline,
+    sentence_prediction,
+    truncated_count,
+)
+from explain.attribution import Attribution, Token
 
 LABELS = ("neg", "pos", "neu")
 
@@ -83,6 +101,7 @@ def test_class_balance_counts_gold_and_each_checkpoints_predictions(t):
     assert b.labels == LABELS and b.gold.tolist() == [2, 2, 2]
     assert b.predicted["ckpt"].tolist() == [2, 3, 1] and b.predicted["other"].tolist() == [0, 0, 6]
     assert b.truncated == 2
+    assert b.predicted_counts == {"ckpt": [2, 3, 1], "other": [0, 0, 6]}
 
 
 def test_flip_summary_counts_fixed_and_broken():
@@ -190,3 +209,74 @@ def test_slice_changes_name_the_worse_slices_worst_first_and_skip_empty_ones():
     assert many.message.endswith("; and 2 more (see the table)") and many.message.count("examples") == 6
     none = slice_changes(deltas.iloc[[1]], True)
     assert (none.tone, none.message) == ("success", "No slice got worse.")
+
+
+def test_cell_options_list_every_confusion_cell_that_holds_an_example(t):
+    counts = errors_summary(t).counts  # [[1, 1, 0], [1, 1, 0], [0, 1, 1]]
+    assert cell_options(t.labels, counts) == [
+        ALL_MISTAKES, ALL_EXAMPLES, "neg → neg", "neg → pos", "pos → neg", "pos → pos", "neu → pos", "neu → neu",
+    ]
+
+
+def test_cell_selection_clicked_cells_win_over_the_show_choice(t):
+    mask, heading = cell_selection(t, [("neg", "pos"), ("neu", "neu")], ALL_EXAMPLES)
+    assert np.flatnonzero(mask).tolist() == [2, 5] and heading == "Clicked: gold neg → predicted pos; neu predicted correctly"
+    mask, heading = cell_selection(t, [], ALL_MISTAKES)
+    assert np.flatnonzero(mask).tolist() == [1, 2, 4] and heading == "All mistakes, most confident first"
+    mask, heading = cell_selection(t, [], ALL_EXAMPLES)
+    assert mask.all() and len(mask) == 6 and heading == "All examples, mistakes first"
+    mask, heading = cell_selection(t, [], "neu → pos")
+    assert np.flatnonzero(mask).tolist() == [4] and heading == "Gold neu, predicted pos"
+
+
+def test_example_probabilities_and_the_truncated_count(t):
+    probs = example_probabilities(t, 2)
+    assert probs["label"].tolist() == list(LABELS) and probs["probability"].tolist() == pytest.approx([.2, .6, .2])
+    assert truncated_count(t) == 2 and truncated_count(table(PROBS, GOLD)) == 0
+
+
+class Predictor:
+    labels = ("neg", "pos")
+
+    def predict_proba(self, texts):
+        return np.array([[0.25, 0.75] for _ in texts])
+
+
+def test_sentence_prediction_names_the_most_likely_label():
+    said = sentence_prediction(Predictor(), "fine film")
+    assert (said.label, said.confidence) == ("pos", pytest.approx(0.75))
+    assert said.probabilities.columns.tolist() == ["neg", "pos"] and said.probabilities.iloc[0].tolist() == pytest.approx([0.25, 0.75])
+
+
+def test_flip_choices_offer_still_wrong_changes_only_when_there_are_some():
+    flips = pd.DataFrame({"status": ["fixed", "fixed", "broken"]}, index=[4, 7, 9])
+    choices = flip_choices(flips)
+    assert choices.options == ("fixed", "broken", "all")
+    assert [choices.label(s) for s in choices.options] == ["Fixed (2)", "Broken (1)", "All flips (3)"]
+    assert choices.rows("broken").index.tolist() == [9] and len(choices.rows("all")) == 3
+    assert choices.label("changed, still wrong") == "Changed, still wrong (0)"
+    assert choices.empty_message("all") == "No all examples: the two checkpoints agree on every example here."
+    assert choices.empty_message("fixed") == "No fixed examples."
+    more = flip_choices(pd.DataFrame({"status": ["changed, still wrong", "broken"]}))
+    assert more.options == ("fixed", "broken", "changed, still wrong", "all") and more.label("fixed") == "Fixed (0)"
+
+
+def attribution(pieces, pos_scores, probabilities):
+    tokens, start = [], 0
+    for piece in pieces:
+        tokens.append(Token(piece, start, start + len(piece)))
+        start += len(piece)
+    scores = np.column_stack([-np.asarray(pos_scores, float), np.asarray(pos_scores, float)])
+    return Attribution("".join(pieces), tuple(tokens), ("neg", "pos"), scores, np.zeros(2), np.array(probabilities), "pos", "shap", {}, 1, 0.0, "fp")
+
+
+def test_explanation_difference_titles_each_side_with_its_probability_and_lists_the_biggest_changes():
+    before = attribution(["good", " ", "not", " ", "good"], [0.3, 0, -0.1, 0, 0.3], [0.3, 0.7])
+    after = attribution(["good", " ", "not", " ", "good"], [0.2, 0, -0.5, 0, 0.45], [0.1, 0.9])
+    diff = explanation_difference(before, after, "pos", "base", "tuned")
+    assert diff.titles == ("base (before): p('pos') = 0.70", "tuned (after): p('pos') = 0.90")
+    assert diff.change["change"].tolist() == pytest.approx([-0.1, -0.4, 0.15])
+    assert diff.biggest.columns.tolist() == ["word", "before", "after", "change"] and diff.biggest["word"].tolist() == ["not", "good (2nd)", "good"]
+    assert "'tuned' leans more on 'good (2nd)' toward 'pos'" in diff.description
+    neg = explanation_difference(before, after, "neg", "base", "tuned")
+    assert neg.titles[1] == "tuned (after): p('neg') = 0.10"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from analysis.predictions import build_table
-from explain.views import insights_plan
+from explain.views import insights_plan, insights_results
 
 
 @dataclass(frozen=True)
@@ -87,3 +87,26 @@ def test_explore_explanations_view_each_method_for_the_class_and_word_its_trust(
     assert explained.trust == {"shap": "- Removing its top words lowers P(neg) a lot.\n- Stable.", "lime": None}
     failed = explore_explanations(object(), {"shap": shap, "lime": None}, "pos")  # LIME could not explain this text
     assert set(failed.ready) == {"shap"} and set(failed.trust) == {"shap"} and failed.ready["shap"].target == "pos"
+
+
+class HeldCache(Cache):
+    """Returns the held texts' explanations (the text upper-cased stands in for an Attribution) for checkpoint "fp-a"."""
+
+    def get_many(self, fingerprint, texts, method, **params):
+        return {t: t.upper() for t in texts if t in self.held} if fingerprint == "fp-a" else {}
+
+
+def test_insights_results_aggregate_each_checkpoint_over_its_cached_examples_only():
+    labels = ("neg", "pos")
+    gold = np.array([0] * 4 + [1] * 4)
+    t = build_table(checkpoint_name="a", fingerprint="fp-a", data_name="d", data_fingerprint="d", labels=labels, probs=np.tile([[.7, .3]], (8, 1)),
+                    gold_idx=gold, texts=[f"text {i}" for i in range(8)], n_tokens=np.full(8, 3), truncated=np.zeros(8, dtype=bool))
+    cache = HeldCache(["text 0", "text 5"])
+    plan = insights_plan(t, [Ref("a", "fp-a"), Ref("b", "fp-b")], "shap", 8, {"max_evals": 64}, cache)
+    seen = []
+    results = insights_results(plan, [Ref("a", "fp-a"), Ref("b", "fp-b")], "shap", cache, lambda by_example, key: seen.append((by_example, key)) or len(seen))
+    assert list(results) == ["a"]  # b has nothing cached: left out
+    assert results["a"].n_explained == 2 and results["a"].importance == 1
+    by_example, key = seen[0]
+    assert by_example == {0: "TEXT 0", 5: "TEXT 5"}
+    assert key == '["fp-a", "shap", {"max_evals": 64}, [0, 5]]'  # names checkpoint, method, settings and examples
