@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ import pandas as pd
 
 from probes.perturb import DirectionConfig
 from probes.run import ProbeReport, compare_reports
+from runtime import LRUCache, current
 
 
 @dataclass(frozen=True)
@@ -38,42 +38,37 @@ class ProbeParams:
 
 
 class ResultCache:
-    """Results any session computed, shared by all: per kind, the `keep` most recently used, behind one lock."""
+    """Results any session computed, shared by all: per kind, the `keep` most recently used (one `LRUCache` each)."""
 
     def __init__(self, keep: int = 16):
         if keep < 1:
             raise ValueError("keep must be at least 1")
         self.keep = keep
-        self._lock = threading.Lock()
-        self._kinds: dict[str, OrderedDict[Hashable, Any]] = {}
+        self._lock = threading.Lock()  # guards the kinds map; each LRUCache locks itself
+        self._kinds: dict[str, LRUCache] = {}
+
+    def _of(self, kind: str) -> LRUCache:
+        with self._lock:
+            return self._kinds.setdefault(kind, LRUCache(max_items=self.keep))
 
     def put(self, kind: str, key: Hashable, value: Any) -> Any:
-        with self._lock:
-            store = self._kinds.setdefault(kind, OrderedDict())
-            store[key] = value
-            store.move_to_end(key)
-            while len(store) > self.keep:
-                store.popitem(last=False)
+        self._of(kind).put(key, value)
         return value
 
     def get(self, kind: str, key: Hashable) -> Any:
-        with self._lock:
-            store = self._kinds.get(kind)
-            if store is None or key not in store:
-                return None
-            store.move_to_end(key)
-            return store[key]
+        return self._of(kind).get(key)
 
     def __len__(self) -> int:
         with self._lock:
-            return sum(len(s) for s in self._kinds.values())
+            caches = list(self._kinds.values())
+        return sum(len(c) for c in caches)
 
     def clear(self) -> None:
         with self._lock:
             self._kinds.clear()
 
 
-PROBE_RESULTS = ResultCache(keep=16)  # process-wide for now; meant to be owned by the app's runtime object
+PROBE_RESULTS: ResultCache = current().shared("probe_results", lambda: ResultCache(keep=16))  # one per process, owned by the runtime
 
 
 @dataclass(frozen=True)

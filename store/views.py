@@ -3,15 +3,15 @@ audit-chain check reused until the chain's head moves, and the history as rows.
 """
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
+import time
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import pandas as pd
 
 from store.audit import AuditStore, SignoffRecord, StoreError, VerifyResult, freshness
 from store.identity import check_reviewer
+from runtime import LRUCache, current
 
 
 # --- the decision ---------------------------------------------------------------------------------------------------
@@ -61,36 +61,31 @@ def record_signoff(
 
 class ChainChecks:
     """`AuditStore.verify()` re-hashes every record: do it once per (store, chain head) and reuse the result until the
-    head moves (a new sign-off, or records removed from the end). Bounded; safe to share between sessions.
+    head moves (a new sign-off, or records removed from the end) or `max_age` seconds have passed. Bounded; safe to
+    share between sessions.
 
-    Editing an older record in place leaves the head as it is, so that is caught on the next check after the head
-    moves (and always by `veredicto audit verify`), not on every rerun of the page.
+    Editing an older record in place leaves the head as it is, so that is caught on the first check after the head
+    moves or the result ages out (within `max_age`), and always at once by `veredicto audit verify`.
     """
 
-    def __init__(self, keep: int = 32):
-        self.keep = keep
-        self._lock = threading.Lock()
-        self._results: OrderedDict[tuple[str, tuple[int, str]], VerifyResult] = OrderedDict()
+    def __init__(self, keep: int = 32, max_age: float = 60.0, clock: Callable[[], float] = time.monotonic):
+        self.keep, self.max_age, self._clock = keep, max_age, clock
+        self._results = LRUCache(max_items=keep)  # (store url, head) -> (checked at, VerifyResult)
 
     def verify(self, store: AuditStore) -> VerifyResult:
-        key = (store.url, store.head())
-        with self._lock:
-            if key in self._results:
-                self._results.move_to_end(key)
-                return self._results[key]
+        key, now = (store.url, store.head()), self._clock()
+        cached = self._results.get(key)
+        if cached is not None and now - cached[0] <= self.max_age:
+            return cached[1]
         result = store.verify()
-        with self._lock:
-            self._results[key] = result
-            while len(self._results) > self.keep:
-                self._results.popitem(last=False)
+        self._results.put(key, (now, result))
         return result
 
     def clear(self) -> None:
-        with self._lock:
-            self._results.clear()
+        self._results.clear()
 
 
-CHAIN_CHECKS = ChainChecks()  # process-wide for now; meant to be owned by the app's runtime object
+CHAIN_CHECKS: ChainChecks = current().shared("chain_checks", ChainChecks)  # one per process, owned by the runtime
 
 
 # --- the history ----------------------------------------------------------------------------------------------------

@@ -96,6 +96,21 @@ def test_tampering_shows_once_the_head_moves(tmp_path):
     assert not result.ok and result.first_bad == 1
 
 
+def test_tampering_shows_once_the_result_ages_out_even_if_nobody_signs(tmp_path):
+    store = store_at(tmp_path)
+    store.append(**signoff(0))
+    now = [0.0]
+    checks = ChainChecks(max_age=60, clock=lambda: now[0])
+    assert checks.verify(store).ok
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE veredicto_signoffs SET comment = 'edited' WHERE seq = 1"))
+    now[0] = 59.0
+    assert checks.verify(store).ok  # still the cached walk: same head, not yet stale
+    now[0] = 61.0
+    result = checks.verify(store)
+    assert not result.ok and result.first_bad == 1
+
+
 def test_the_check_cache_is_bounded(tmp_path):
     checks = ChainChecks(keep=2)
     stores = [AuditStore(f"sqlite:///{tmp_path / f'audit{i}.db'}") for i in range(3)]
