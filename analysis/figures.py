@@ -190,8 +190,8 @@ def class_balance_figure(labels: Sequence[str], gold_counts, predicted: Mapping[
             hovertemplate="%{x}: %{y:,} gold examples (%{customdata:.1%})<extra></extra>",
         )
     )
-    for i, (name, counts) in enumerate((predicted or {}).items()):
-        counts = np.asarray(counts, dtype=int)
+    for i, (name, predicted_counts) in enumerate((predicted or {}).items()):
+        counts = np.asarray(predicted_counts, dtype=int)
         fig.add_trace(
             go.Bar(
                 x=labels,

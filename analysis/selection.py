@@ -75,14 +75,14 @@ def selected_cells(event: Any, labels: Sequence[str] | None = None) -> list[Cell
 
 def cell_mask(gold: Sequence[str], pred: Sequence[str], cells: Iterable[Cell]) -> np.ndarray:
     """True for examples in any of the cells; an empty selection means every example."""
-    gold = np.asarray(gold, dtype=object)
-    pred = np.asarray(pred, dtype=object)
+    gold_values = np.asarray(gold, dtype=object)
+    pred_values = np.asarray(pred, dtype=object)
     cells = list(cells)
     if not cells:
-        return np.ones(len(gold), dtype=bool)
-    mask = np.zeros(len(gold), dtype=bool)
+        return np.ones(len(gold_values), dtype=bool)
+    mask = np.zeros(len(gold_values), dtype=bool)
     for g, p in cells:
-        mask |= (gold == g) & (pred == p)
+        mask |= (gold_values == g) & (pred_values == p)
     return mask
 
 

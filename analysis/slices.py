@@ -149,13 +149,13 @@ def length_slices(frame: pd.DataFrame, bins: int = 4, unit: str = "words") -> li
 def confidence_slices(confidence, edges: Sequence[float] = CONFIDENCE_EDGES) -> list[Slice]:
     """Fixed bins of the predicted label's probability, (lower, upper], the first also holding `edges[0]`; empty bins dropped."""
     confidence = np.asarray(confidence, dtype=float)
-    edges = np.asarray(edges, dtype=float)
-    which = np.clip(np.searchsorted(edges, np.round(confidence, 6), side="left") - 1, 0, len(edges) - 2)
+    bounds = np.asarray(edges, dtype=float)
+    which = np.clip(np.searchsorted(bounds, np.round(confidence, 6), side="left") - 1, 0, len(bounds) - 2)
     slices = []
-    for b in range(len(edges) - 1):
+    for b in range(len(bounds) - 1):
         mask = which == b
         if mask.any():
-            name = f"≤ {edges[1]:.2f}" if b == 0 else f"{edges[b]:.2f}–{edges[b + 1]:.2f}"
+            name = f"≤ {bounds[1]:.2f}" if b == 0 else f"{bounds[b]:.2f}–{bounds[b + 1]:.2f}"
             slices.append(Slice("confidence", name, mask))
     return slices
 

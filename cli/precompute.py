@@ -74,13 +74,17 @@ def run(args) -> int:
         print(f"{method.upper()}: {cached:,} of {len(unique):,} already cached, skipped; {todo:,} to compute.", file=sys.stderr)
         if not todo:
             continue
+
+        def record_failure(text: str, exc: Exception, method: str = method) -> None:
+            failures.append((method, text, str(exc)))
+
         with tqdm(total=todo, desc=method.upper(), unit="text", file=sys.stderr, dynamic_ncols=True) as bar:
             cache.get_or_compute_many(
                 predictor,
                 unique,
                 method,
                 progress=lambda done, total: bar.update(done - bar.n),
-                on_error=lambda text, exc, m=method: failures.append((m, text, str(exc))),
+                on_error=record_failure,
                 **params,
             )
     for method, text, message in failures:

@@ -138,10 +138,11 @@ class CostCheck:
     estimate: CostEstimate
     actual_seconds: float
     actual_model_calls: int | None
+    estimated_seconds: float  # the estimate's seconds: `check` refuses an estimate that has none
 
     @property
     def seconds_error(self) -> float:
-        return self.estimate.seconds - self.actual_seconds
+        return self.estimated_seconds - self.actual_seconds
 
     @property
     def relative_error(self) -> float:
@@ -149,7 +150,7 @@ class CostCheck:
         return self.seconds_error / self.actual_seconds if self.actual_seconds > 0 else math.nan
 
     def describe(self) -> str:
-        text = f"Estimated {format_duration(self.estimate.seconds, about='~')}, took {format_duration(self.actual_seconds, about='~')}"
+        text = f"Estimated {format_duration(self.estimated_seconds, about='~')}, took {format_duration(self.actual_seconds, about='~')}"
         if not math.isnan(self.relative_error):
             text += f" ({self.relative_error:+.0%})"
         if self.actual_model_calls is not None:
@@ -159,8 +160,10 @@ class CostCheck:
 
 def check(estimate: CostEstimate, seconds: float, model_calls: int | None = None, *, learn: bool = True) -> CostCheck:
     """Compare an estimate with the measured run and (learn=True) correct later estimates of the same task."""
-    result = CostCheck(estimate, float(seconds), None if model_calls is None else int(model_calls))
-    if learn and estimate.throughput is not None and estimate.raw_seconds > 0.05 and seconds > 0.05:
+    if estimate.seconds is None:
+        raise ValueError(f"{estimate.description}: the estimate has no time (nothing was timed), so there is nothing to check it against.")
+    result = CostCheck(estimate, float(seconds), None if model_calls is None else int(model_calls), estimate.seconds)
+    if learn and estimate.throughput is not None and estimate.raw_seconds is not None and estimate.raw_seconds > 0.05 and seconds > 0.05:
         key = (estimate.throughput.fingerprint, estimate.task)
         ratio = min(max(seconds / estimate.raw_seconds, 0.1), 10.0)
         with _lock:

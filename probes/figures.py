@@ -44,21 +44,21 @@ def failure_rate_figure(reports: Sequence[ProbeReport] | Mapping[str, ProbeRepor
         by = {r.test: r for r in report.results}
         y, low, high, text, hover = [], [], [], [], []
         for test in tests:
-            r = by.get(test)
-            rate = r.failure_rate if r else math.nan
-            lo, hi = r.interval if r else (math.nan, math.nan)
+            result = by.get(test)
+            rate = result.failure_rate if result else math.nan
+            lo, hi = result.interval if result else (math.nan, math.nan)
             y.append(None if math.isnan(rate) else rate)
             low.append(0 if math.isnan(rate) else rate - lo)
             high.append(0 if math.isnan(rate) else hi - rate)
-            if r is None:
+            if result is None:
                 text.append("")
                 hover.append(f"{titles[test]}: not run")
-            elif not r.n_tried:
+            elif not result.n_tried:
                 text.append("n/a")
-                hover.append(f"{titles[test]}: n/a — {r.note}")
+                hover.append(f"{titles[test]}: n/a — {result.note}")
             else:
                 text.append(f"{rate:.0%}")
-                hover.append(f"{titles[test]}: {r.n_failed}/{r.n_tried} failed ({rate:.1%}, 95% CI {lo:.0%}–{hi:.0%})<br>{r.expectation}")
+                hover.append(f"{titles[test]}: {result.n_failed}/{result.n_tried} failed ({rate:.1%}, 95% CI {lo:.0%}–{hi:.0%})<br>{result.expectation}")
         fig.add_trace(
             go.Bar(
                 name=name, x=[titles[t] for t in tests], y=y, text=text, textposition="outside",

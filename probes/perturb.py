@@ -189,7 +189,7 @@ class _Swapper:
     groups: Mapping[str, tuple[str, ...]]
     same_group: bool
     pattern: re.Pattern = field(init=False)
-    group_of: dict = field(init=False)
+    group_of: dict[str, str] = field(init=False)
 
     def __post_init__(self):
         object.__setattr__(self, "pattern", _alternation(w for ws in self.groups.values() for w in ws))
@@ -205,7 +205,11 @@ class _Swapper:
         everything = [w for ws in pools.values() for w in ws]
         choices = {}
         for term in found:
-            pool = list(pools.get(self.group_of.get(term), ())) if self.same_group else everything
+            if self.same_group:
+                group = self.group_of.get(term)
+                pool = list(pools.get(group, ())) if group is not None else []
+            else:
+                pool = everything
             pool = [w for w in dict.fromkeys(pool) if w.lower() not in found]
             if not pool:
                 continue
@@ -228,7 +232,7 @@ class _Swapper:
 @lru_cache(maxsize=16)
 def _resources(language: str) -> dict:
     wl = load_wordlist(language)
-    all_names = {}
+    all_names: dict[str, tuple[str, ...]] = {}
     for lang in LANGUAGES:
         for group, words in load_wordlist(lang).names.items():
             all_names[group] = tuple(dict.fromkeys(all_names.get(group, ()) + words))

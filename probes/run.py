@@ -22,7 +22,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -337,7 +337,10 @@ def _run_directional(plan: PlannedTest, expectations: Sequence[Expectation], tex
         calls += misses
         return probs
 
-    _, found = _scan_originals(list(plan.rows), limit, score_originals, watched)
+    scan = _scan_originals(list(plan.rows), limit, score_originals, watched)
+    if scan is None:  # only a cache lookup gives no probabilities; score_originals always scores
+        raise ProbeError(f"{test.title}: the originals could not be scored.")
+    found = scan[1]
     eligible = sorted(((r, watched[c], p) for r, c, p in found), key=lambda e: e[0])
     if not eligible:
         return _empty(plan, described, started, note=f"No example is predicted as {' or '.join(e.label for e in expectations)}, so the expectation applies to none.", calls=calls)
@@ -481,6 +484,8 @@ def run_probes(
     results = []
     for plan in plans:
         if plan.test.kind == "directional":
+            if directions is None:  # resolve_tests leaves directional probes out without a direction config
+                raise ProbeError(f"The '{plan.test.name}' probe needs to know which class should move: give the positive class.")
             results.append(_run_directional(plan, directions.for_test(plan.test.name), texts, gold, list(labels), score, limit))
         else:
             results.append(_run_invariance(plan, texts, gold, list(labels), score))
@@ -518,11 +523,12 @@ def compare_reports(before: ProbeReport, after: ProbeReport, *, alpha: float = 0
     rows = []
     for test in list(dict.fromkeys([*b_by, *a_by])):
         rb, ra = b_by.get(test), a_by.get(test)
-        ref = rb or ra
-        row = {"test": test, "title": ref.title, "kind": ref.kind,
-               "before": rb.failure_rate if rb else math.nan, "after": ra.failure_rate if ra else math.nan,
-               "tried_before": rb.n_tried if rb else 0, "tried_after": ra.n_tried if ra else 0}
-        row["change"] = row["after"] - row["before"]
+        ref = rb if rb is not None else a_by[test]  # every test name comes from one of the two runs
+        rate_before = rb.failure_rate if rb else math.nan
+        rate_after = ra.failure_rate if ra else math.nan
+        row: dict[str, Any] = {"test": test, "title": ref.title, "kind": ref.kind, "before": rate_before, "after": rate_after,
+                               "tried_before": rb.n_tried if rb else 0, "tried_after": ra.n_tried if ra else 0}
+        row["change"] = rate_after - rate_before
         if rb is None or ra is None:
             row.update(paired=0, fixed=0, new=0, p_value=math.nan, verdict=f"only run on the {'after' if rb is None else 'before'} checkpoint")
         elif not rb.n_tried or not ra.n_tried:

@@ -396,7 +396,7 @@ def freshness(record: SignoffRecord, fingerprint_now: str | None) -> str:
 # --------------------------------------------------------------------------- the store
 
 
-def _row_to_record(row: Mapping[str, Any]) -> SignoffRecord:
+def _row_to_record(row: sa.RowMapping) -> SignoffRecord:
     return SignoffRecord(
         seq=int(row["seq"]),
         created_at=row["created_at"],
@@ -659,9 +659,10 @@ class AuditStore:
             return self._bad(count, head_seq, head_hash, prev_seq + 1, f"record {span} is missing (deleted from the end): the chain head says #{head_seq}.")
         if (head_seq, head_hash) != (prev_seq, prev_hash):
             return self._bad(count, head_seq, head_hash, prev_seq, f"the chain head (#{head_seq} {head_hash[:16]}…) does not match the last record (#{prev_seq} {prev_hash[:16]}…).")
-        expected = (expected_head or "").strip().lower()
+        given = (expected_head or "").strip()
+        expected = given.lower()
         if expected and (len(expected) < 12 or not prev_hash.startswith(expected)):
-            return self._bad(count, head_seq, head_hash, prev_seq, f"the chain is self-consistent but its head {prev_hash[:16]}… is not the expected {expected_head.strip()[:16]}…: records were rewritten or removed.")
+            return self._bad(count, head_seq, head_hash, prev_seq, f"the chain is self-consistent but its head {prev_hash[:16]}… is not the expected {given[:16]}…: records were rewritten or removed.")
         return VerifyResult(True, count, prev_seq, prev_hash)
 
     @staticmethod

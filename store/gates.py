@@ -177,7 +177,7 @@ class GateReport:
 # --------------------------------------------------------------------------- single gates
 
 
-def _compare(measured: float, threshold: float, direction: str) -> str:
+def _compare(measured: float | None, threshold: float, direction: str) -> str:
     if measured is None or (isinstance(measured, float) and math.isnan(measured)):
         return FAIL
     eps = 1e-12  # a value printed equal to its threshold passes
@@ -211,7 +211,7 @@ def _recall_gate(policy: Policy, ev: Evidence) -> GateResult:
         return _result("min_class_recall", None, threshold, f"no gold examples of {', '.join(absent)}: recall cannot be measured.", NOT_EVALUATED)
     # The class furthest below (or closest to) its own minimum decides.
     margins = {label: float(recall.loc[label, "recall"]) - t for label, t in checked.items()}
-    worst = min(margins, key=margins.get)
+    worst = min(margins, key=margins.__getitem__)
     failing = [label for label, m in margins.items() if m < -1e-12]
     row = recall.loc[worst]
     detail = (
@@ -300,7 +300,7 @@ def _probe_gate(policy: Policy, table: PredictionTable, predictor: InferenceLaye
     applicable = {name: rate for name, rate in rates.items() if not math.isnan(rate)}
     if not applicable:
         return _result(key, None, threshold, f"none of the probes ({', '.join(tests)}) applied to any example.", NOT_EVALUATED)
-    worst = max(applicable, key=applicable.get)
+    worst = max(applicable, key=applicable.__getitem__)
     others = ", ".join(f"{name} {rate:.1%}" for name, rate in sorted(applicable.items()) if name != worst)
     detail = (
         f"worst of {len(applicable)} probes: '{worst}' changes the prediction on {applicable[worst]:.1%} of up to "
@@ -473,6 +473,8 @@ def evaluate_gates(
 
         comparison = compare_tables(baseline, table, n_boot=2000, seed=int(policy.settings["seed"]))
         paired = comparison.paired
+        if paired is None:  # compare_tables always sets it; only a hand-built Comparison lacks it
+            raise ValueError("the baseline comparison carries no paired correctness; build it with analysis.compare.compare_tables.")
         deltas = slice_deltas(slices, paired.correct_before, paired.correct_after)
 
     faith_rows, attributions = None, ()

@@ -272,14 +272,14 @@ def _validate(data: Any, text: str, source: str, fmt: str, lines: dict[str, int]
         dotted = f"settings.{key}"
         if key not in SETTINGS:
             raise PolicyError(f"{at(dotted)}: unknown setting '{key}'.{_suggest(str(key), SETTINGS)} Known settings: {', '.join(SETTINGS)}.")
-        spec = SETTINGS[key]
-        if spec.kind == "int":
-            if isinstance(value, bool) or not isinstance(value, int) or (spec.minimum is not None and value < spec.minimum):
-                raise PolicyError(f"{at(dotted)}: '{dotted}' must be a whole number ≥ {spec.minimum}, not {_type_name(value)}.")
-        elif spec.kind == "choice":
-            if value not in spec.choices:
-                raise PolicyError(f"{at(dotted)}: '{dotted}' must be one of {', '.join(spec.choices)}, not {_type_name(value)}.")
-        elif spec.kind == "list[str]":
+        setting = SETTINGS[key]
+        if setting.kind == "int":
+            if isinstance(value, bool) or not isinstance(value, int) or (setting.minimum is not None and value < setting.minimum):
+                raise PolicyError(f"{at(dotted)}: '{dotted}' must be a whole number ≥ {setting.minimum}, not {_type_name(value)}.")
+        elif setting.kind == "choice":
+            if value not in setting.choices:
+                raise PolicyError(f"{at(dotted)}: '{dotted}' must be one of {', '.join(setting.choices)}, not {_type_name(value)}.")
+        elif setting.kind == "list[str]":
             if isinstance(value, str):
                 value = [value]
             if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
@@ -320,10 +320,11 @@ def parse_policy(text: str | bytes, source: str = "policy.yaml", fmt: str | None
     """Validate policy text (e.g. an uploaded file); `fmt` defaults to the extension of `source`."""
     fmt = _format_of(source, fmt)
     if isinstance(text, bytes):
+        raw = text
         try:
-            text = text.decode("utf-8")
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            line = text[: exc.start].count(b"\n") + 1
+            line = raw[: exc.start].count(b"\n") + 1
             raise PolicyError(f"{source}, line {line}: the file is not UTF-8 text. Save it as UTF-8.") from None
     text = text.lstrip("\ufeff")
     if fmt == "yaml":
@@ -332,8 +333,8 @@ def parse_policy(text: str | bytes, source: str = "policy.yaml", fmt: str | None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            line = f", line {mark.line + 1}" if mark is not None else ""
-            raise PolicyError(f"{source}{line}: not valid YAML ({problem}). Check indentation and that every key ends with ':'.") from None
+            where = f", line {mark.line + 1}" if mark is not None else ""
+            raise PolicyError(f"{source}{where}: not valid YAML ({problem}). Check indentation and that every key ends with ':'.") from None
         lines = _yaml_lines(text, source)
     else:
         try:

@@ -30,7 +30,7 @@ from analysis.slices import confident_mistakes, describe_slice
 from analysis.stats import wilson_interval
 from models.errors import VeredictoError
 from store.audit import ApprovalStatus, SignoffRecord, VerifyResult, app_version, approval_status, freshness
-from store.gates import FAIL, NOT_EVALUATED, PASS, GateReport, worst_slice_rows
+from store.gates import FAIL, NOT_EVALUATED, PASS, Evidence, GateReport, worst_slice_rows
 
 FIG_WIDTH = 700  # px: fits an A4 or Letter page in portrait with 12 mm margins
 METHOD_NAMES = {"shap": "SHAP", "lime": "LIME"}
@@ -141,9 +141,16 @@ def explain_examples(
 # --------------------------------------------------------------------------- figures
 
 
+def _evidence(gates: GateReport) -> Evidence:
+    """The numbers behind the gates; `evaluate_gates` always attaches them, so a report without is refused, not half drawn."""
+    if gates.evidence is None:
+        raise VeredictoError("This gate report carries no evidence (metrics, slices) to report on; evaluate the gates again.")
+    return gates.evidence
+
+
 def report_figures(gates: GateReport, candidate: PredictionTable, baseline: PredictionTable | None = None) -> dict[str, go.Figure]:
     """Every chart of the report except the explanations, keyed by section name. Pure: data in, figures out."""
-    ev = gates.evidence
+    ev = _evidence(gates)
     figures: dict[str, go.Figure] = {
         "confusion": confusion_matrix_figure(
             confusion(candidate.gold_idx, candidate.pred_idx, candidate.labels), candidate.labels,
@@ -196,7 +203,7 @@ def _badge(status: str) -> str:
 
 
 def _per_class_rows(gates: GateReport) -> list[list[str]]:
-    per_class = gates.evidence.metrics.per_class
+    per_class = _evidence(gates).metrics.per_class
     rows = []
     for label, row in per_class.iterrows():
         tp = round(row["recall"] * row["support"])
@@ -292,9 +299,7 @@ def build_report(
     store_url: str = "",
 ) -> str:
     """Assemble the HTML. Everything it shows is passed in; nothing here runs a model or a query."""
-    ev = gates.evidence
-    if ev is None:
-        raise VeredictoError("This gate report carries no evidence (metrics, slices) to report on; evaluate the gates again.")
+    ev = _evidence(gates)
     generated = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
     title = title or f"Release report: {gates.checkpoint_name}"
     figures = report_figures(gates, candidate, baseline)

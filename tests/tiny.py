@@ -6,6 +6,7 @@ is trained on a small corpus with `tokenizers`. Weights are random but seeded.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -50,6 +51,7 @@ def make_tiny_checkpoint(path: Path, kind: str = "bert", labels: tuple[str, ...]
     torch.manual_seed(seed)
     tokenizer = _bert_tokenizer(path) if kind == "bert" else _roberta_tokenizer(path)
     common = dict(initializer_range=0.5, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37, vocab_size=len(tokenizer))
+    label_kw: dict[str, Any]  # config keywords: a count, and with names the two label maps
     if labels is None:
         label_kw = dict(num_labels=2)
     else:
