@@ -58,7 +58,7 @@ def build_table(
     texts: Sequence[str],
     n_tokens: np.ndarray,
     truncated: np.ndarray,
-    metadata: Mapping[str, Sequence] | None = None,
+    metadata: Mapping[str, Sequence | np.ndarray] | None = None,
 ) -> PredictionTable:
     """Lay probabilities and gold labels out as the one table every analysis reads."""
     labels = tuple(labels)

@@ -15,7 +15,7 @@ def table_from_arrays(
     labels: Sequence[str],
     *,
     texts: Sequence[str] | None = None,
-    metadata: Mapping[str, Sequence] | None = None,
+    metadata: Mapping[str, Sequence | np.ndarray] | None = None,
     checkpoint_name: str = "model",
     data_name: str = "data",
     data_fingerprint: str | None = None,

@@ -12,6 +12,7 @@ lock, `cached` / `uncached_count` / `cached_proba` instead of the cache-key form
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from dataclasses import dataclass
 from typing import Iterator, Sequence
@@ -66,7 +67,7 @@ class Predictor:
 
     def __init__(
         self,
-        checkpoint: CheckpointRef | str,
+        checkpoint: CheckpointRef | str | os.PathLike,
         *,
         device: str | None = None,
         batch_size: int = 32,
