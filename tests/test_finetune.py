@@ -8,7 +8,7 @@ import optuna
 import pytest
 
 from evaldata.loading import load_eval_data
-from finetune_support import fast_space, make_texts, write_csv
+from finetune_support import fast_space, file_modes, make_texts, umask, write_csv
 from models.checkpoints import inspect_checkpoint
 from models.errors import CheckpointError, DataError, VeredictoError
 from tiny import make_tiny_checkpoint
@@ -96,6 +96,16 @@ def test_provenance_records_base_data_split_trials_and_versions(search, base, da
     assert r["search"]["space"]["learning_rate"]["log"] is True
     assert {"python", "torch", "transformers", "optuna"} <= set(r["versions"])
     assert r["wall_seconds"] > 0
+
+
+def test_checkpoint_files_get_the_plain_file_mode(workdir, base, data_file):
+    """Weights, config, tokenizer files and provenance.json all get the mode the umask gives a plain file (transformers
+    writes the weights through a private 0600 temporary file)."""
+    with umask(0o027):
+        result = run_search(config(workdir, base, data_file, "modes", trials=1), log=lambda m: None, progress=False)
+    modes = file_modes(result.out)
+    assert {"model.safetensors", "config.json", "provenance.json"} <= set(modes) and any(name.startswith("tokenizer") for name in modes)
+    assert modes == dict.fromkeys(modes, 0o640)
 
 
 def test_saved_weights_are_the_best_trials(search, workdir, base, data_file):
