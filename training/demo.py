@@ -13,6 +13,8 @@ to a hidden temporary directory and renamed into place, and the manifest is
 written only once both are complete, so a directory with a valid manifest whose
 fingerprints match (and whose checkpoints carry their provenance) is a finished build and
 `build_demo` leaves it alone.
+Training and saving go through the shared stack (`training.model`, `training.run`,
+`training.checkpoint`), as `veredicto finetune` and the news demo do.
 Test accuracy is measured through `models.inference.Predictor`, the one
 inference layer the dashboard itself uses.
 """
