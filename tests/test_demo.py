@@ -240,6 +240,17 @@ def test_demo_manifest_and_accuracies(built_demo):
 
 
 @pytest.mark.demo
+def test_demo_recorded_test_accuracy_is_that_of_the_saved_checkpoints(built_demo):
+    """The manifest's test accuracies are recomputed from the saved weights on the saved test split with plain transformers
+    (one text at a time, so a near-tie may fall the other way than in batched inference: at most two texts' worth)."""
+    p = demo_paths(built_demo)
+    manifest = json.loads(p.manifest.read_text(encoding="utf-8"))
+    test = read_split(p.data, "test")
+    for key, path in (("before", p.before), ("after", p.after)):
+        assert manifest["test_accuracy"][key] == pytest.approx(accuracy_by_hand(path, test), abs=2 / len(test) + 1e-9), key
+
+
+@pytest.mark.demo
 def test_demo_second_build_is_a_no_op(built_demo, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("build_demo rebuilt a complete, intact demo")
