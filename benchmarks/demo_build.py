@@ -25,20 +25,22 @@ def quick(threads: int) -> None:
     import torch
 
     from training import demo
-    from training.demo_data import load_corpus, split_corpus
+    from training.demo_data import LABELS, SEED, load_corpus, split_corpus
+    from training.model import load_base_model
+    from training.run import fine_tune, pooled_features
 
     torch.set_num_threads(threads)
     train = split_corpus(load_corpus())["train"]
     texts, labels = train["text"].tolist(), train["label"].tolist()
     n_feat, n_steps = 1024, 24
-    model, tok = demo.load_base_model(demo.base_model_dir())
+    model, tok = load_base_model(demo.base_model_dir(), LABELS, seed=SEED)
     t = time.perf_counter()
-    demo.pooled_features(model, tok, texts[:n_feat])
+    pooled_features(model, tok, texts[:n_feat], max_length=demo.MAX_LENGTH)
     feat_s = (time.perf_counter() - t) * len(texts) / n_feat
-    model, tok = demo.load_base_model(demo.base_model_dir())
+    model, tok = load_base_model(demo.base_model_dir(), LABELS, seed=SEED)
     n = n_steps * demo.BATCH_SIZE
     t = time.perf_counter()
-    demo.fine_tune(model, tok, texts[:n], labels[:n])
+    fine_tune(model, tok, texts[:n], labels[:n], demo.after_params(), max_length=demo.MAX_LENGTH, seed=SEED)
     tune_s = (time.perf_counter() - t) * demo.EPOCHS * len(texts) / n
     total = feat_s + tune_s + 30  # data, loading, saving, testing: ~30 s
     print(f"threads={threads}  features ~{feat_s:.0f} s  fine-tune ~{tune_s:.0f} s  build ~{total:.0f} s  = {total / BUDGET_S:.2f} x budget")

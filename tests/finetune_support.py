@@ -1,6 +1,9 @@
-"""Helpers for the fine-tuning tests: a small labelled data set the tiny BERT vocabulary covers, and a fast search space."""
+"""Helpers for the fine-tuning and demo tests: a small labelled data set the tiny BERT vocabulary covers, a fast search space,
+a umask context, file modes, and accuracy recomputed with plain transformers."""
 from __future__ import annotations
 
+import contextlib
+import os
 import random
 from pathlib import Path
 
@@ -52,3 +55,34 @@ def make_tiny_encoder(path: Path, seed: int = 0) -> Path:
     BertModel.from_pretrained(full).save_pretrained(path, safe_serialization=True)
     AutoTokenizer.from_pretrained(full).save_pretrained(path)
     return path
+
+
+@contextlib.contextmanager
+def umask(mask: int):
+    """Run the block with the process umask set to `mask` (the previous one restored afterwards)."""
+    previous = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def file_modes(directory: Path) -> dict[str, int]:
+    """Permission bits of each plain file directly in `directory`, by name."""
+    return {p.name: p.stat().st_mode & 0o777 for p in Path(directory).iterdir() if p.is_file()}
+
+
+def accuracy_by_hand(checkpoint: Path, frame: pd.DataFrame) -> float:
+    """Accuracy of a saved checkpoint on `frame` (text, label), computed with plain transformers, one text at a time
+    (not through models.inference, so a wrong recorded accuracy cannot be reproduced by the same code)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint, local_files_only=True)
+    model = AutoModelForSequenceClassification.from_pretrained(checkpoint, local_files_only=True, use_safetensors=True).eval()
+    right = 0
+    with torch.no_grad():
+        for text, label in zip(frame["text"], frame["label"]):
+            logits = model(**tokenizer(text, truncation=True, return_tensors="pt")).logits[0]
+            right += model.config.id2label[int(logits.argmax())] == label
+    return right / len(frame)

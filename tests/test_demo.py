@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from finetune_support import accuracy_by_hand, file_modes, umask
 from training import demo as demo_mod
 from training import demo_data
 from training.demo import build_demo, default_demo_dir, demo_paths
@@ -141,17 +142,24 @@ def test_tiny_build_writes_everything_and_second_call_is_a_no_op(tiny_demo):
         assert ref.labels == LABELS
         assert ref.fingerprint == manifest["fingerprints"][key]
         assert manifest["checkpoints"][key] == f"checkpoints/{path.name}"
-        assert 0.0 <= manifest["test_accuracy"][key] <= 1.0
+        # The recorded accuracies are those of the saved weights on the saved splits (recomputed here without models.inference).
+        assert manifest["test_accuracy"][key] == pytest.approx(accuracy_by_hand(path, read_split(p.data, "test")), abs=1e-9)
+        assert manifest["validation_accuracy"][key] == pytest.approx(accuracy_by_hand(path, read_split(p.data, "validation")), abs=1e-9)
     assert manifest["fingerprints"]["before"] != manifest["fingerprints"]["after"]
     from training.provenance import fingerprint_matches, load_provenance
 
     for key, path in (("before", p.before), ("after", p.after)):  # the Training page has something to show
         prov = load_provenance(path)
         assert fingerprint_matches(prov, manifest["fingerprints"][key]) is True
-        assert prov.record["data"]["fingerprint"] and prov.record["split"] and prov.record["validation"]["accuracy"] >= 0
+        assert prov.record["data"]["fingerprint"] and prov.record["split"]
+        assert prov.record["validation"]["accuracy"] == manifest["validation_accuracy"][key]
+        assert prov.record["wall_seconds"] == pytest.approx(manifest["seconds_by_step"][key], abs=0.05 + 1e-9)  # the same step, rounded to 2 and 1 places
         assert prov.record["hyperparameters"]["trainable"] == ("classification head only" if key == "before" else "all weights")
     assert {"torch", "transformers"} <= set(manifest["environment"])
-    assert manifest["seconds"] > 0
+    # The steps are disjoint parts of the build, so together they take no longer than the whole (each rounded to 0.1 s).
+    steps = manifest["seconds_by_step"]
+    assert set(steps) == {"data", "before", "after", "evaluate"} and min(steps.values()) >= 0
+    assert manifest["seconds"] > 0 and sum(steps.values()) <= manifest["seconds"] + 0.05 * (len(steps) + 1)
     assert not [q for q in p.checkpoints.iterdir() if q.name.startswith(".")]  # no temp dirs left
 
     before = _mtimes(tiny_demo)
@@ -181,6 +189,18 @@ def test_tiny_build_rebuilds_when_forced_or_tampered(tiny_demo):
     logs.clear()
     build_demo(tiny_demo, log=logs.append)
     assert not any("nothing to do" in line for line in logs) and (p.before / "provenance.json").is_file()
+
+
+def test_tiny_build_checkpoint_files_get_the_plain_file_mode(tiny_demo):
+    """Weights, config, tokenizer files and provenance.json all get the mode the umask gives a plain file (transformers
+    writes the weights through a private 0600 temporary file, which would keep other users of a shared demo out)."""
+    with umask(0o027):
+        build_demo(tiny_demo, log=lambda _: None)
+    p = demo_paths(tiny_demo)
+    for path in (p.before, p.after):
+        modes = file_modes(path)
+        assert {"model.safetensors", "config.json", "provenance.json"} <= set(modes) and any(name.startswith("tokenizer") for name in modes)
+        assert modes == dict.fromkeys(modes, 0o640), path.name
 
 
 # --------------------------------------------------------------------------- the real demo
@@ -217,6 +237,17 @@ def test_demo_manifest_and_accuracies(built_demo):
 
     curve = curves_frame(load_provenance(p.after))  # the full fine-tune's training loss, logged every 20 steps
     assert len(curve) >= 10 and curve["loss"].iloc[-1] < curve["loss"].iloc[0]
+
+
+@pytest.mark.demo
+def test_demo_recorded_test_accuracy_is_that_of_the_saved_checkpoints(built_demo):
+    """The manifest's test accuracies are recomputed from the saved weights on the saved test split with plain transformers
+    (one text at a time, so a near-tie may fall the other way than in batched inference: at most two texts' worth)."""
+    p = demo_paths(built_demo)
+    manifest = json.loads(p.manifest.read_text(encoding="utf-8"))
+    test = read_split(p.data, "test")
+    for key, path in (("before", p.before), ("after", p.after)):
+        assert manifest["test_accuracy"][key] == pytest.approx(accuracy_by_hand(path, test), abs=2 / len(test) + 1e-9), key
 
 
 @pytest.mark.demo

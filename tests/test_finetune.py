@@ -8,12 +8,15 @@ import optuna
 import pytest
 
 from evaldata.loading import load_eval_data
-from finetune_support import fast_space, make_texts, write_csv
+from finetune_support import fast_space, file_modes, make_texts, umask, write_csv
 from models.checkpoints import inspect_checkpoint
 from models.errors import CheckpointError, DataError, VeredictoError
 from tiny import make_tiny_checkpoint
 from training import finetune
+from training import search as search_mod
 from training.finetune import DEFAULT_HYPERPARAMETERS, SearchConfig, prepare_data, run_search
+from training.model import quiet
+from training.run import _trial_callback
 from training.provenance import load_provenance
 
 
@@ -95,12 +98,22 @@ def test_provenance_records_base_data_split_trials_and_versions(search, base, da
     assert r["wall_seconds"] > 0
 
 
+def test_checkpoint_files_get_the_plain_file_mode(workdir, base, data_file):
+    """Weights, config, tokenizer files and provenance.json all get the mode the umask gives a plain file (transformers
+    writes the weights through a private 0600 temporary file)."""
+    with umask(0o027):
+        result = run_search(config(workdir, base, data_file, "modes", trials=1), log=lambda m: None, progress=False)
+    modes = file_modes(result.out)
+    assert {"model.safetensors", "config.json", "provenance.json"} <= set(modes) and any(name.startswith("tokenizer") for name in modes)
+    assert modes == dict.fromkeys(modes, 0o640)
+
+
 def test_saved_weights_are_the_best_trials(search, workdir, base, data_file):
     """Re-training the best trial's hyperparameters with the same seed gives the saved model's validation score."""
     result, _ = search
     data = prepare_data(data_file, seed=0)
     b = finetune.resolve_base(base, data.labels)
-    with finetune._quiet():
+    with quiet():
         _, tok = finetune.load_model(b, seed=0)
         encoded = finetune.encode(tok, data, b.labels, b.max_length)
         run = finetune.train_run(b, encoded, result.best_params, seed=0)
@@ -146,7 +159,7 @@ def test_a_finished_search_is_not_silently_repeated_and_resume_continues_it(sear
 
 
 def test_ctrl_c_keeps_the_best_checkpoint_so_far_and_resume_finishes(workdir, base, data_file, monkeypatch):
-    real = finetune.train_run
+    real = search_mod.train_run
     calls = {"n": 0}
 
     def interrupt_second_trial(*args, **kwargs):
@@ -155,7 +168,7 @@ def test_ctrl_c_keeps_the_best_checkpoint_so_far_and_resume_finishes(workdir, ba
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(finetune, "train_run", interrupt_second_trial)
+    monkeypatch.setattr(search_mod, "train_run", interrupt_second_trial)
     cfg = config(workdir, base, data_file, "interrupted", trials=3, seed=1)
     lines: list[str] = []
     result = run_search(cfg, log=lines.append, progress=False)
@@ -167,7 +180,7 @@ def test_ctrl_c_keeps_the_best_checkpoint_so_far_and_resume_finishes(workdir, ba
     assert [t["state"] for t in prov.trials] == ["COMPLETE", "FAIL"]
     assert prov.record["checkpoint"]["fingerprint"] == inspect_checkpoint(result.out).fingerprint
 
-    monkeypatch.setattr(finetune, "train_run", real)
+    monkeypatch.setattr(search_mod, "train_run", real)
     done = run_search(replace(cfg, resume=True), log=lambda m: None, progress=False)
     states = [t["state"] for t in load_provenance(done.out).trials]
     assert states == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]  # the interrupted trial stays recorded as failed
@@ -179,7 +192,7 @@ def test_poor_trials_are_pruned_after_an_epoch(workdir, base, data_file, monkeyp
         def prune(self, study, trial):
             return trial.number >= 1
 
-    monkeypatch.setattr(finetune, "_make_pruner", lambda name, space: (PruneAfterFirstTrial(), {"name": "PruneAfterFirstTrial"}))
+    monkeypatch.setattr(search_mod, "_make_pruner", lambda name, space: (PruneAfterFirstTrial(), {"name": "PruneAfterFirstTrial"}))
     space = replace(fast_space(), epochs=(2, 2))
     lines: list[str] = []
     result = run_search(config(workdir, base, data_file, "pruned", trials=2, space=space), log=lines.append, progress=False)
@@ -208,7 +221,7 @@ def test_the_pruning_callback_reports_each_epoch_and_stops_training():
         epoch = 1.0
 
     trial, control, state = FakeTrial(), Control(), State()
-    callback = finetune._trial_callback(trial, "accuracy", None)
+    callback = _trial_callback(trial, "accuracy", None)
     callback.on_evaluate(None, state, control, metrics={"eval_accuracy": 0.5, "eval_loss": 1.0})
     assert control.should_training_stop is False
     state.epoch = 2.0
@@ -315,7 +328,7 @@ def test_storage_urls(tmp_path, monkeypatch):
     assert finetune.default_storage_url() == f"sqlite:///{(tmp_path / 'store' / 'optuna.db').resolve()}"
     assert finetune.resolve_storage(tmp_path / "x.db") == f"sqlite:///{(tmp_path / 'x.db').resolve()}"
     assert finetune.resolve_storage("postgresql://me:secret@db/optuna") == "postgresql://me:secret@db/optuna"
-    assert "secret" not in finetune._safe_url("postgresql://me:secret@db/optuna")
+    assert "secret" not in search_mod._safe_url("postgresql://me:secret@db/optuna")
     monkeypatch.setenv("VEREDICTO_STORE_URL", "sqlite:////tmp/team.db")
     assert finetune.default_storage_url() == "sqlite:////tmp/team.db"
 

@@ -6,7 +6,7 @@ import json
 import pandas as pd
 import pytest
 
-from finetune_support import make_tiny_encoder
+from finetune_support import accuracy_by_hand, file_modes, make_tiny_encoder, umask
 from models.checkpoints import inspect_checkpoint
 from training import news_data
 from training.news_data import LABELS, load_news_corpus, split_news, truncation_report
@@ -91,7 +91,8 @@ def tiny_news_demo(tmp_path_factory):
     root = tmp_path_factory.mktemp("news-demo")
     base = make_tiny_encoder(root / "encoder")
     lines: list[str] = []
-    manifest = build_news_demo(root / "demo", log=lines.append, base_dir=base, max_length=32, after_train_limit=40, after_params={"learning_rate": 1e-3})
+    with umask(0o027):  # a distinctive umask, so the file-mode test below can tell it from transformers' private 0600
+        manifest = build_news_demo(root / "demo", log=lines.append, base_dir=base, max_length=32, after_train_limit=40, after_params={"learning_rate": 1e-3})
     return root / "demo", base, manifest, lines
 
 
@@ -108,7 +109,9 @@ def test_news_demo_builds_five_class_before_and_after_checkpoints(tiny_news_demo
     for path in (paths.train_data, paths.validation_data, paths.test_data):
         assert path.is_file()
     assert set(manifest["test_accuracy"]) == {"before", "after"}
-    assert all(0.0 <= v <= 1.0 for v in manifest["test_accuracy"].values())
+    test = news_data.read_split(paths.data, "test")
+    for key, path in (("before", paths.before), ("after", paths.after)):  # recomputed from the saved weights, one text at a time
+        assert manifest["test_accuracy"][key] == pytest.approx(accuracy_by_hand(path, test), abs=2 / len(test) + 1e-9), key
     assert json.loads(paths.manifest.read_text()) == manifest
     assert manifest["fingerprints"]["after"] == inspect_checkpoint(paths.after).fingerprint
     # truncation is explicit: counted per split and announced
@@ -131,6 +134,17 @@ def test_news_demo_checkpoints_carry_provenance(tiny_news_demo):
     assert after.record["split"]["method"] == "separate validation file"
     assert after.record["hyperparameters"]["learning_rate"] == 1e-3
     assert len(after.record["curves"]["validation"]) == 1 and after.is_search is False
+
+
+def test_news_demo_checkpoint_files_get_the_plain_file_mode(tiny_news_demo):
+    """The head-only save and train_single's save both give every file the umask's plain-file mode (0640 under umask 027)."""
+    from training.news_demo import news_demo_paths
+
+    paths = news_demo_paths(tiny_news_demo[0])
+    for path in (paths.before, paths.after):
+        modes = file_modes(path)
+        assert {"model.safetensors", "config.json", "provenance.json"} <= set(modes) and any(name.startswith("tokenizer") for name in modes)
+        assert modes == dict.fromkeys(modes, 0o640), path.name
 
 
 def test_news_demo_build_is_idempotent(tiny_news_demo):

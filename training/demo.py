@@ -13,31 +13,34 @@ to a hidden temporary directory and renamed into place, and the manifest is
 written only once both are complete, so a directory with a valid manifest whose
 fingerprints match (and whose checkpoints carry their provenance) is a finished build and
 `build_demo` leaves it alone.
+Training and saving go through the shared stack (`training.model`, `training.run`,
+`training.checkpoint`), as `veredicto finetune` and the news demo do.
 Test accuracy is measured through `models.inference.Predictor`, the one
 inference layer the dashboard itself uses.
 """
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import json
 import os
 import platform
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
 from models.errors import CheckpointError, VeredictoError
+from training.checkpoint import save_checkpoint, sha256_file
+from training.data import label_ids
 from training.demo_data import LABELS, SEED, SPLITS, load_corpus, read_split, split_corpus, split_path, write_splits
+from training.model import all_threads, load_base_model
+from training.run import HEAD_BATCH_SIZE, HEAD_EPOCHS, HEAD_LEARNING_RATE, fine_tune, train_head
 
 Log = Callable[[str], None]
 
@@ -55,11 +58,7 @@ LEARNING_RATE = 5e-5
 WARMUP_RATIO = 0.1
 WEIGHT_DECAY = 0.01
 EPOCHS = 1
-# Head only ("before"), trained on frozen pooled features computed once.
-HEAD_EPOCHS = 20
-HEAD_BATCH_SIZE = 64
-HEAD_LEARNING_RATE = 3e-3
-FEATURE_BATCH_SIZE = 64
+# Head only ("before"): training.run.train_head with HEAD_EPOCHS, HEAD_BATCH_SIZE, HEAD_LEARNING_RATE (imported above).
 NUM_THREADS: int | None = None  # torch threads while building; None means every CPU core
 
 
@@ -123,31 +122,6 @@ def base_model_dir() -> Path:
 
 
 @contextlib.contextmanager
-def _quiet_transformers():
-    """Silence expected load/training chatter (e.g. 'classifier weights newly initialized')."""
-    from transformers.utils import logging as hf_logging
-
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(level)
-
-
-@contextlib.contextmanager
-def _all_threads():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(NUM_THREADS or os.cpu_count() or 1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-@contextlib.contextmanager
 def build_lock(root: Path):
     """One build per demo directory at a time (advisory lock; a no-op where fcntl is missing)."""
     try:
@@ -164,126 +138,6 @@ def build_lock(root: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _seed_everything(seed: int) -> None:
-    from transformers import set_seed
-
-    set_seed(seed)  # python random, numpy, torch (and cuda)
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _label_ids(labels: Sequence[str], names: Sequence[str]) -> list[int]:
-    index = {name: i for i, name in enumerate(names)}
-    unknown = sorted(set(labels) - set(index))
-    if unknown:
-        raise VeredictoError(f"Training labels {unknown} are not among the model's labels {list(names)}.")
-    return [index[label] for label in labels]
-
-
-# --------------------------------------------------------------------------- training
-
-
-def load_base_model(base_dir: str | os.PathLike, labels: Sequence[str] = LABELS, *, seed: int = SEED):
-    """(model, tokenizer): the encoder in `base_dir` with a fresh, seeded classification head for `labels`."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    _seed_everything(seed)
-    with _quiet_transformers():
-        tokenizer = AutoTokenizer.from_pretrained(base_dir, local_files_only=True, trust_remote_code=False)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            base_dir,
-            num_labels=len(labels),
-            id2label=dict(enumerate(labels)),
-            label2id={label: i for i, label in enumerate(labels)},
-            local_files_only=True,
-            trust_remote_code=False,
-            use_safetensors=True,
-        )
-    return model, tokenizer
-
-
-def _head_parts(model):
-    encoder = getattr(model, model.base_model_prefix, None)
-    if encoder is None or not hasattr(model, "classifier") or not hasattr(model, "dropout"):
-        raise VeredictoError(
-            f"Head-only training expects a BERT-style classifier (encoder -> pooled output -> dropout -> classifier); got {type(model).__name__}."
-        )
-    return encoder, model.dropout, model.classifier
-
-
-def pooled_features(model, tokenizer, texts: Sequence[str], *, max_length: int = MAX_LENGTH, batch_size: int = FEATURE_BATCH_SIZE, desc: str = "Encoding"):
-    """The frozen encoder's pooled output for each text, shape (n, hidden); batches sorted by length."""
-    import torch
-    from tqdm.auto import tqdm
-
-    encoder, _, _ = _head_parts(model)
-    device = next(model.parameters()).device
-    enc = tokenizer(list(texts), truncation=True, max_length=max_length)
-    order = np.argsort([len(ids) for ids in enc["input_ids"]], kind="stable")
-    features = None
-    model.eval()
-    with torch.inference_mode(), tqdm(total=len(texts), desc=desc, unit="text", file=sys.stderr, dynamic_ncols=True) as bar:
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            batch = tokenizer.pad([{k: enc[k][i] for k in enc.keys()} for i in idx], return_tensors="pt").to(device)
-            pooled = encoder(**batch).pooler_output
-            if pooled is None:
-                raise VeredictoError(f"{type(encoder).__name__} has no pooler, so its head cannot be trained on pooled features.")
-            if features is None:
-                features = torch.empty(len(texts), pooled.shape[-1], dtype=pooled.dtype, device=device)
-            features[torch.as_tensor(idx, device=device)] = pooled
-            bar.update(len(idx))
-    if features is None:
-        raise VeredictoError("No texts to encode.")
-    return features.clone()  # a normal tensor (inference-mode tensors cannot take part in autograd)
-
-
-def train_head(
-    model,
-    tokenizer,
-    texts: Sequence[str],
-    labels: Sequence[str],
-    *,
-    max_length: int = MAX_LENGTH,
-    epochs: int = HEAD_EPOCHS,
-    batch_size: int = HEAD_BATCH_SIZE,
-    learning_rate: float = HEAD_LEARNING_RATE,
-    seed: int = SEED,
-) -> dict:
-    """Train only the classification head of `model` in place, the encoder frozen: features once, then `epochs` passes."""
-    import torch
-    from tqdm.auto import tqdm
-
-    names = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    y = torch.tensor(_label_ids(labels, names))
-    features = pooled_features(model, tokenizer, texts, max_length=max_length, desc="Encoding (frozen)")
-    _, dropout, classifier = _head_parts(model)
-    y = y.to(features.device)
-    generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.AdamW(classifier.parameters(), lr=learning_rate, weight_decay=WEIGHT_DECAY)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    dropout.train()
-    classifier.train()
-    losses = []
-    for _ in tqdm(range(epochs), desc="Training head", unit="epoch", file=sys.stderr, dynamic_ncols=True):
-        total = 0.0
-        for batch in torch.randperm(len(y), generator=generator).split(batch_size):
-            batch = batch.to(features.device)
-            loss = loss_fn(classifier(dropout(features[batch])), y[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(batch)
-        losses.append(total / len(y))
-    model.eval()
-    with torch.no_grad():
-        train_acc = (classifier(features).argmax(-1) == y).float().mean().item()
-    return {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "max_length": max_length, "final_loss": losses[-1], "train_accuracy": train_acc}
-
-
 def head_hyperparameters(head: dict) -> dict:
     """What `train_head` used, as a provenance record lists hyperparameters."""
     return {
@@ -298,116 +152,9 @@ def head_hyperparameters(head: dict) -> dict:
     }
 
 
-def _progress_callback(desc: str):
-    from tqdm.auto import tqdm
-    from transformers import TrainerCallback
-
-    class TqdmCallback(TrainerCallback):
-        bar = None
-
-        def on_train_begin(self, args, state, control, **kwargs):
-            self.bar = tqdm(total=state.max_steps, desc=desc, unit="step", file=sys.stderr, dynamic_ncols=True)
-
-        def on_step_end(self, args, state, control, **kwargs):
-            self.bar.update(state.global_step - self.bar.n)
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if self.bar is not None and logs and "loss" in logs:
-                self.bar.set_postfix(loss=f"{logs['loss']:.3f}")
-
-        def on_train_end(self, args, state, control, **kwargs):
-            if self.bar is not None:
-                self.bar.close()
-
-    return TqdmCallback()
-
-
-def fine_tune(
-    model,
-    tokenizer,
-    texts: Sequence[str],
-    labels: Sequence[str],
-    *,
-    max_length: int = MAX_LENGTH,
-    batch_size: int = BATCH_SIZE,
-    learning_rate: float = LEARNING_RATE,
-    epochs: float = EPOCHS,
-    warmup_ratio: float = WARMUP_RATIO,
-    seed: int = SEED,
-) -> dict:
-    """Fine-tune all weights of `model` in place with `transformers.Trainer` (AdamW, linear warm-up/decay, length-grouped batches)."""
-    from transformers import DataCollatorWithPadding, PrinterCallback, ProgressCallback, Trainer, TrainingArguments
-
-    from training.finetune import _curves
-
-    names = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    y = _label_ids(labels, names)
-    enc = tokenizer(list(texts), truncation=True, max_length=max_length)
-    dataset = [{**{k: enc[k][i] for k in enc.keys()}, "labels": y[i]} for i in range(len(y))]
-    with tempfile.TemporaryDirectory(prefix="veredicto-train-") as work, _quiet_transformers():
-        args = TrainingArguments(
-            output_dir=work,
-            per_device_train_batch_size=batch_size,
-            learning_rate=learning_rate,
-            lr_scheduler_type="linear",
-            warmup_steps=warmup_ratio,
-            weight_decay=WEIGHT_DECAY,
-            num_train_epochs=epochs,
-            train_sampling_strategy="group_by_length",
-            seed=seed,
-            data_seed=seed,
-            save_strategy="no",
-            eval_strategy="no",
-            logging_strategy="steps",
-            logging_steps=20,
-            report_to="none",
-            disable_tqdm=True,
-            dataloader_num_workers=0,
-            dataloader_pin_memory=False,
-        )
-        trainer = Trainer(
-            model=model,
-            args=args,
-            train_dataset=dataset,
-            data_collator=DataCollatorWithPadding(tokenizer),
-            processing_class=tokenizer,
-            callbacks=[_progress_callback("Fine-tuning")],
-        )
-        trainer.remove_callback(PrinterCallback)
-        trainer.remove_callback(ProgressCallback)
-        result = trainer.train()
-    model.eval()
-    return {
-        "epochs": epochs,
-        "steps": result.global_step,
-        "batch_size": batch_size,
-        "learning_rate": learning_rate,
-        "warmup_ratio": warmup_ratio,
-        "max_length": max_length,
-        "train_loss": result.training_loss,
-        "curves": _curves(trainer.state.log_history),
-    }
-
-
-def save_checkpoint(model, tokenizer, dest: str | os.PathLike) -> Path:
-    """Save model (safetensors) and tokenizer to `dest` atomically: a hidden sibling directory, then renames."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
-    old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
-    for leftover in (tmp, old):
-        shutil.rmtree(leftover, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    mode = (tmp / "config.json").stat().st_mode & 0o777  # what the umask gives a plain file
-    for file in tmp.iterdir():  # the weights are written via a private (0600) temporary file
-        if file.is_file():
-            file.chmod(mode)
-    if dest.exists():
-        os.replace(dest, old)
-    os.replace(tmp, dest)
-    shutil.rmtree(old, ignore_errors=True)
-    return dest
+def after_params() -> dict:
+    """The full fine-tune's hyperparameters, as `training.run.fine_tune` takes them."""
+    return {"learning_rate": LEARNING_RATE, "epochs": EPOCHS, "batch_size": BATCH_SIZE, "weight_decay": WEIGHT_DECAY, "warmup_ratio": WARMUP_RATIO}
 
 
 def accuracy_on(checkpoint_dir: str | os.PathLike, splits: Mapping[str, pd.DataFrame], *, desc: str = "Evaluating") -> dict[str, float]:
@@ -428,7 +175,7 @@ def accuracy_on(checkpoint_dir: str | os.PathLike, splits: Mapping[str, pd.DataF
         predicted = Predictor(ref).predict_proba(texts, progress=progress).argmax(axis=1)
     accuracy, start = {}, 0
     for name, frame in splits.items():
-        y = np.array(_label_ids(frame["label"].tolist(), ref.labels))
+        y = np.array(label_ids(frame["label"].tolist(), ref.labels))
         accuracy[name] = float((predicted[start : start + len(y)] == y).mean())
         start += len(y)
     return accuracy
@@ -482,7 +229,7 @@ def build_demo(out_dir: Path, *, force: bool = False, log: Log = print) -> dict:
                 "nothing to do. Use --force to rebuild."
             )
             return manifest
-        with _all_threads():
+        with all_threads(NUM_THREADS):
             return _build(paths, log)
 
 
@@ -491,7 +238,9 @@ def _build(paths: DemoPaths, log: Log) -> dict:
     import transformers
 
     from models.checkpoints import inspect_checkpoint
-    from training.finetune import prepare_data, resolve_base, single_run_record
+    from training.checkpoint import single_run_record
+    from training.data import prepare_data
+    from training.model import resolve_base
     from training.news_data import truncation_report
     from training.provenance import write_provenance
 
@@ -516,7 +265,10 @@ def _build(paths: DemoPaths, log: Log) -> dict:
     model, tokenizer = load_base_model(base, LABELS, seed=SEED)
     reports = {s: truncation_report(tokenizer, splits[s]["text"].tolist(), MAX_LENGTH) for s in ("train", "validation")}
     tokenization = {"max_length": MAX_LENGTH, **{f"{s}_{k}": r[k] for s, r in reports.items() for k in ("truncated", "texts")}}
-    before_training = train_head(model, tokenizer, train["text"].tolist(), train["label"].tolist(), seed=SEED)
+    before_training = train_head(
+        model, tokenizer, train["text"].tolist(), train["label"].tolist(), max_length=MAX_LENGTH, seed=SEED,
+        epochs=HEAD_EPOCHS, batch_size=HEAD_BATCH_SIZE, learning_rate=HEAD_LEARNING_RATE, weight_decay=WEIGHT_DECAY,
+    )
     save_checkpoint(model, tokenizer, paths.before)
     del model
     timings["before"] = time.perf_counter() - t
@@ -524,7 +276,7 @@ def _build(paths: DemoPaths, log: Log) -> dict:
     t = time.perf_counter()
     log(f"[2/3] {AFTER_NAME}: fine-tuning all weights ({EPOCHS} epoch(s), max {MAX_LENGTH} tokens, batch {BATCH_SIZE})")
     model, tokenizer = load_base_model(base, LABELS, seed=SEED)
-    after_training = fine_tune(model, tokenizer, train["text"].tolist(), train["label"].tolist(), seed=SEED)
+    after_training = fine_tune(model, tokenizer, train["text"].tolist(), train["label"].tolist(), after_params(), max_length=MAX_LENGTH, seed=SEED)
     curves = after_training.pop("curves")
     save_checkpoint(model, tokenizer, paths.after)
     del model

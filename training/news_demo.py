@@ -7,8 +7,9 @@ Layout, inside the demo directory (default `.veredicto/demo`):
     news/checkpoints/news-after/    the same encoder fully fine-tuned with transformers.Trainer (+ provenance.json)
     news/demo.json                  manifest, written last: timings, accuracies, truncation, fingerprints
 
-It is built the same way as the sentiment demo (`training.demo`, whose training functions it
-reuses: `load_base_model`, `train_head`, `save_checkpoint`, `accuracy_on`) so every page is
+It is built the same way as the sentiment demo (`training.demo`), through the same training stack
+(`training.model.load_base_model`, `training.run.train_head` and `train_single`,
+`training.checkpoint.save_checkpoint`, `training.demo.accuracy_on`) so every page is
 exercised on more than two classes. The articles are long (median ~420 tokens) and the demo
 reads only their first `MAX_LENGTH` tokens: the checkpoints' tokenizers are saved with that
 limit, so the dashboard truncates exactly as training did, and the manifest records how many
@@ -85,16 +86,17 @@ def _build(paths: demo.DemoPaths, log: Log, *, base_dir, max_length: int, after_
     import torch
     import transformers
 
-    from training.finetune import _quiet, prepare_data, resolve_base, single_run_record, train_single, versions
+    from training.checkpoint import save_checkpoint, sha256_file, single_run_record, versions
+    from training.data import prepare_data
+    from training.model import all_threads, load_base_model, quiet, resolve_base
     from training.provenance import write_provenance
+    from training.run import train_head, train_single
 
     start = time.perf_counter()
     timings: dict[str, float] = {}
     paths.manifest.unlink(missing_ok=True)  # the manifest marks a finished build
     base = Path(base_dir) if base_dir is not None else demo.base_model_dir()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(os.cpu_count() or 1)
-    try:
+    with all_threads():
         log(f"Building the news demo in {paths.root} on {torch.get_num_threads()} CPU thread(s); this takes a few minutes.")
 
         t = time.perf_counter()
@@ -114,16 +116,15 @@ def _build(paths: demo.DemoPaths, log: Log, *, base_dir, max_length: int, after_
         # [1/3] before: frozen encoder, head only (the sentiment demo's recipe).
         t = time.perf_counter()
         log(f"[1/3] {BEFORE_NAME}: frozen encoder, training the classification head only (first {max_length} tokens of each article)")
-        model, tokenizer = demo.load_base_model(base, LABELS, seed=SEED)
+        model, tokenizer = load_base_model(base, LABELS, seed=SEED)
         truncation = {s: news_data.truncation_report(tokenizer, splits[s]["text"].tolist(), max_length) for s in SPLITS}
         for s in SPLITS:
             r = truncation[s]
             log(f"      {s}: {r['truncated']:,} of {r['texts']:,} articles ({r['truncated_fraction']:.0%}) are longer than {max_length} tokens and are cut (median {r['tokens_median']} tokens).")
         train = splits["train"]
-        with _quiet():
-            head = demo.train_head(model, tokenizer, train["text"].tolist(), train["label"].tolist(), max_length=max_length, seed=SEED)
-        tokenizer.model_max_length = max_length  # the dashboard then reads the same first tokens
-        demo.save_checkpoint(model, tokenizer, paths.before)
+        with quiet():
+            head = train_head(model, tokenizer, train["text"].tolist(), train["label"].tolist(), max_length=max_length, seed=SEED)
+        save_checkpoint(model, tokenizer, paths.before, max_length=max_length)  # the dashboard then reads the same first tokens
         del model
         before_seconds = time.perf_counter() - t
         before_ref = inspect_checkpoint(paths.before)
@@ -183,7 +184,7 @@ def _build(paths: demo.DemoPaths, log: Log, *, base_dir, max_length: int, after_
             "corpus": notes,
             "splits": {s: len(splits[s]) for s in SPLITS},
             "data": {
-                s: {"path": paths.split_file(s).relative_to(paths.root).as_posix(), "rows": len(splits[s]), "sha256": demo.sha256_file(paths.split_file(s))}
+                s: {"path": paths.split_file(s).relative_to(paths.root).as_posix(), "rows": len(splits[s]), "sha256": sha256_file(paths.split_file(s))}
                 for s in SPLITS
             },
             "sources": {
@@ -192,8 +193,6 @@ def _build(paths: demo.DemoPaths, log: Log, *, base_dir, max_length: int, after_
             },
             "environment": {**versions(), "numpy": np.__version__, "transformers": transformers.__version__, "cpu_count": os.cpu_count()},
         }
-    finally:
-        torch.set_num_threads(threads)
     tmp = paths.manifest.with_name(f".{paths.manifest.name}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, paths.manifest)
