@@ -35,6 +35,7 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
+from runtime import settings
 from models.errors import CheckpointError, VeredictoError
 from training.checkpoint import save_checkpoint, sha256_file
 from training.data import label_ids
@@ -81,9 +82,8 @@ class DemoPaths:
 
 
 def default_demo_dir() -> Path:
-    """`$VEREDICTO_DEMO_DIR`, else `.veredicto/demo` in the repository (the directory holding pyproject.toml)."""
-    env = os.environ.get("VEREDICTO_DEMO_DIR")
-    return Path(env).expanduser() if env else Path(__file__).resolve().parents[1] / ".veredicto" / "demo"
+    """`$VEREDICTO_DEMO_DIR`, else `demo/` in the Veredicto home (`runtime.settings`: the checkout's `.veredicto`)."""
+    return settings.demo_dir()
 
 
 def demo_paths(out_dir: str | os.PathLike | None = None) -> DemoPaths:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from models.checkpoints import inspect_checkpoint
 from models.errors import CheckpointError, VeredictoError
+from runtime import settings
 from training.checkpoint import _now, _plain, save_checkpoint, versions
 from training.data import TrainingData, prepare_data
 from training.model import Base, load_model, quiet, resolve_base
@@ -25,9 +26,9 @@ from training.provenance import PROVENANCE_FILE, PROVENANCE_FORMAT, write_proven
 from training.run import DEFAULT_HYPERPARAMETERS, DEFAULT_METRIC, METRIC_NAMES, METRICS, Encoded, Log, RunResult, _log_truncation, encode, train_run
 
 PRUNERS = ("median", "hyperband", "none")
-STORE_DIR_ENV = "VEREDICTO_STORE_DIR"
-STORE_URL_ENV = "VEREDICTO_STORE_URL"
-OPTUNA_DB = "optuna.db"
+STORE_DIR_ENV = settings.STORE_DIR_ENV
+STORE_URL_ENV = settings.STORE_URL_ENV
+OPTUNA_DB = settings.OPTUNA_DB
 
 
 
@@ -110,31 +111,15 @@ def _suggest(trial, name: str, dist) -> Any:
 
 def default_storage_url() -> str:
     """`$VEREDICTO_STORE_URL` if set (the project's shared store), else SQLite `optuna.db` in the store directory."""
-    env = os.environ.get(STORE_URL_ENV)
-    if env:
-        return resolve_storage(env)
-    store = os.environ.get(STORE_DIR_ENV)
-    folder = Path(store).expanduser() if store else Path(__file__).resolve().parents[1] / ".veredicto" / "store"
-    return f"sqlite:///{(folder / OPTUNA_DB).resolve()}"
+    return resolve_storage(None)
 
 
 def resolve_storage(value: str | os.PathLike | None) -> str:
-    """An SQLAlchemy URL as is; a plain path as a SQLite file (a directory gets optuna.db inside it)."""
-    if value is None or not str(value).strip():
-        return default_storage_url()
-    text = str(value).strip()
-    if "://" in text:
-        from sqlalchemy.engine import make_url
-
-        try:
-            make_url(text)
-        except Exception as exc:  # sqlalchemy raises ArgumentError
-            raise VeredictoError(f"'{text}' is not a valid database URL ({exc}). Example: sqlite:///path/to/optuna.db or postgresql://user@host/db.") from None
-        return text
-    path = Path(text).expanduser()
-    if path.is_dir() or not path.suffix:
-        path = path / OPTUNA_DB
-    return f"sqlite:///{path.resolve()}"
+    """An SQLAlchemy URL as is; a plain path as a SQLite file (a directory gets optuna.db inside it); nothing as the default."""
+    try:
+        return settings.store_url(value, default_file=OPTUNA_DB)
+    except settings.StoreURLError as exc:
+        raise VeredictoError(f"{exc}. Example: sqlite:///path/to/optuna.db or postgresql://user@host/db.") from None
 
 
 def _safe_url(url: str) -> str:
