@@ -60,8 +60,8 @@ def main(argv=None) -> int:
         print("The demo data is missing: run `veredicto demo` first.", file=sys.stderr)
         return 2
     base = base_model_dir()
-    with tempfile.TemporaryDirectory(prefix="veredicto-bench-finetune-") as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="veredicto-bench-finetune-") as tmp_name:
+        tmp = Path(tmp_name)
         files = {}
         for name, source, n in (("train", paths.train_data, args.train), ("validation", paths.validation_data, args.validation)):
             frame = pd.read_csv(source, dtype=str, keep_default_na=False)[["text", "label"]]
@@ -100,7 +100,10 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         result = run_search(config, log=lambda m: print(m, flush=True), progress=False)
         search_s = time.perf_counter() - t
-        trials = result.provenance["trials"]
+        if result.provenance is None or result.best_trial is None or result.best_value is None:
+            print("The search finished no trial, so there is nothing to compare.", file=sys.stderr)
+            return 1
+        trials, best_trial, best_value = result.provenance["trials"], result.best_trial, result.best_value
 
     done = [t for t in trials if t["state"] == "COMPLETE"]
     pruned = [t for t in trials if t["state"] == "PRUNED"]
@@ -109,9 +112,9 @@ def main(argv=None) -> int:
     print(f"{'':34}{'seconds':>10}{'macro-F1':>10}")
     if baseline is not None:
         print(f"{'one run, Trainer defaults':34}{baseline_s:>10.0f}{baseline.metrics['macro_f1']:>10.4f}")
-    print(f"{f'TPE search, {len(trials)} trials (best)':34}{search_s:>10.0f}{result.best_value:>10.4f}")
+    print(f"{f'TPE search, {len(trials)} trials (best)':34}{search_s:>10.0f}{best_value:>10.4f}")
     print(f"  seconds per trial: {per_trial:.0f} overall; completed {_mean(done):.0f} (n={len(done)}), pruned {_mean(pruned):.0f} (n={len(pruned)})")
-    print(f"  best trial {result.best_trial + 1}: {result.best_params}")
+    print(f"  best trial {best_trial + 1}: {result.best_params}")
     if baseline is not None:
         print(f"  search / baseline time: {search_s / baseline_s:.2f}x; per trial / baseline: {per_trial / baseline_s:.2f}x")
         print(f"  macro-F1 gain of the search over the defaults: {result.best_value - baseline.metrics['macro_f1']:+.4f}")

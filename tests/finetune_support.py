@@ -18,7 +18,8 @@ def make_texts(n_per_class: int = 24, seed: int = 0, classes=("negative", "posit
     """Distinct short sentences whose label follows from their sentiment words (learnable in seconds)."""
     rng = random.Random(seed)
     words = {"positive": POSITIVE, "negative": NEGATIVE, "neutral": NEUTRAL}
-    rows, seen = [], set()
+    rows: list[tuple[str, str]] = []
+    seen: set[str] = set()
     for label in classes:
         while sum(r[1] == label for r in rows) < n_per_class:
             cue = words[label]

@@ -88,7 +88,9 @@ def record(**changes):
 @pytest.fixture
 def prov(tmp_path) -> Provenance:
     write_provenance(tmp_path, record())
-    return load_provenance(tmp_path)
+    loaded = load_provenance(tmp_path)
+    assert loaded is not None
+    return loaded
 
 
 def test_absent_provenance_is_none_not_an_error(tmp_path):

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -222,7 +222,7 @@ def build_demo(out_dir: Path, *, force: bool = False, log: Log = print) -> dict:
     paths = demo_paths(out_dir)
     with build_lock(paths.root):
         manifest = read_manifest(paths.root)
-        if not force and is_current(paths, manifest):
+        if not force and manifest is not None and is_current(paths, manifest):
             acc = manifest["test_accuracy"]
             log(
                 f"Demo already built in {paths.root} (before: {pct(acc['before'])} / after: {pct(acc['after'])} test accuracy); "
@@ -293,7 +293,7 @@ def _build(paths: DemoPaths, log: Log) -> dict:
 
     refs = {"before": inspect_checkpoint(paths.before), "after": inspect_checkpoint(paths.after)}
     checkpoint = {k: {"name": r.name, "fingerprint": r.fingerprint, "labels": list(r.labels), "max_length": MAX_LENGTH} for k, r in refs.items()}
-    common = dict(base=base_record, data=data, tokenization=tokenization, curves={"train": [], "validation": []}, seed=SEED)
+    common: dict[str, Any] = dict(base=base_record, data=data, tokenization=tokenization, curves={"train": [], "validation": []}, seed=SEED)
     write_provenance(paths.before, single_run_record(
         method="frozen encoder, classification head only (pooled features, AdamW)", hyperparameters=head_hyperparameters(before_training),
         validation={"accuracy": validation_accuracy["before"]}, seconds=timings["before"], checkpoint=checkpoint["before"],

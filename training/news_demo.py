@@ -71,7 +71,7 @@ def build_news_demo(
     paths = news_demo_paths(out_dir)
     with demo.build_lock(paths.root):
         manifest = read_news_manifest(out_dir)
-        if not force and demo.is_current(paths, manifest):
+        if not force and manifest is not None and demo.is_current(paths, manifest):
             acc = manifest["test_accuracy"]
             log(
                 f"News demo already built in {paths.root} (before: {demo.pct(acc['before'])} / after: {demo.pct(acc['after'])} test accuracy); "

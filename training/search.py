@@ -62,12 +62,15 @@ class SearchSpace:
     def distributions(self) -> dict:
         from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
+        def floats(pair, **kw) -> FloatDistribution:
+            return FloatDistribution(float(pair[0]), float(pair[1]), **kw)
+
         return {
-            "learning_rate": FloatDistribution(*map(float, self.learning_rate), log=True),
-            "epochs": IntDistribution(*map(int, self.epochs)),
+            "learning_rate": floats(self.learning_rate, log=True),
+            "epochs": IntDistribution(int(self.epochs[0]), int(self.epochs[1])),
             "batch_size": CategoricalDistribution([int(b) for b in self.batch_sizes]),
-            "weight_decay": FloatDistribution(*map(float, self.weight_decay)),
-            "warmup_ratio": FloatDistribution(*map(float, self.warmup_ratio)),
+            "weight_decay": floats(self.weight_decay),
+            "warmup_ratio": floats(self.warmup_ratio),
         }
 
     def suggest(self, trial) -> dict:
@@ -379,7 +382,8 @@ def run_search(config: SearchConfig, *, log: Log = print, progress: bool = True)
             log("No trial finished, so nothing was saved. Run again with --resume to continue.")
             return SearchResult(None, study_name, safe_url, None, None, {}, states, True, time.perf_counter() - start, None)
         raise VeredictoError(f"No trial of the search finished (states: {states}). Check the data and the search space.")
-    best = min((t for t in complete if t.value == max(c.value for c in complete)), key=lambda t: t.number)
+    best_value = max(c.value for c in complete if c.value is not None)  # a COMPLETE trial always has its value
+    best = min((t for t in complete if t.value == best_value), key=lambda t: t.number)
     if search.saved != best.number and not interrupted:
         log(f"The weights of the best trial ({best.number + 1}) are not in {out}; training them again with its hyperparameters.")
         search.refit(best)
