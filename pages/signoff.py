@@ -11,13 +11,13 @@ import streamlit as st
 from dashboard.explanations import METHODS, attribution_cache, default_params
 from dashboard.state import current_session, get_predictor, tables
 from models.errors import VeredictoError
+from policies import example_policy
 from store.audit import DECISIONS, StoreError, freshness, open_store
 from store.gates import evaluate_gates, refresh_approvals, worst_slice_rows
 from store.identity import check_reviewer, oidc_configured, oidc_reviewer, secrets_reviewers
 from store.policy import PolicyError, load_policy, parse_policy
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_POLICY = os.environ.get("VEREDICTO_POLICY") or str(ROOT / "policies" / "example.yaml")
+DEFAULT_POLICY = os.environ.get("VEREDICTO_POLICY") or str(example_policy())
 ERRORS_PAGE, COMPARE_PAGE, EXPLORE_PAGE = "pages/errors.py", "pages/compare.py", "pages/explore.py"
 FLASH = "signoff_flash"
 STATE_ICON = {"approved": ":material/verified:", "rejected": ":material/block:", "changes_requested": ":material/edit_note:",
