@@ -6,7 +6,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+# app.py is a top-level module installed beside the cli package (py-modules in pyproject.toml), with the pages/ package
+# next to it: the same layout in the checkout and in site-packages.
 ROOT = Path(__file__).resolve().parents[1]
+# .streamlit/config.toml of the checkout, for an installed copy, which has no such file beside app.py (kept equal by a test)
+STREAMLIT_SETTINGS = {
+    "client.showErrorDetails": "false",
+    "client.toolbarMode": "minimal",
+    "server.headless": "true",
+    "server.maxUploadSize": "200",
+    "browser.gatherUsageStats": "false",
+    "theme.base": "light",
+}
 
 
 def register(subparsers) -> None:
@@ -17,11 +28,23 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+def app_script() -> Path:
+    """The dashboard's entry script."""
+    return ROOT / "app.py"
+
+
+def streamlit_command(port: int) -> list[str]:
+    """`streamlit run app.py`, with the checkout's Streamlit settings where app.py has none of its own beside it."""
+    command = [sys.executable, "-m", "streamlit", "run", str(app_script()), "--server.port", str(port)]
+    if not (ROOT / ".streamlit" / "config.toml").is_file():
+        command += [arg for key, value in STREAMLIT_SETTINGS.items() for arg in (f"--{key}", value)]
+    return command
+
+
 def run(args) -> int:
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     if args.checkpoints:
         env["VEREDICTO_CHECKPOINTS"] = str(args.checkpoints.resolve())
     if args.data:
         env["VEREDICTO_DATA"] = str(args.data.resolve())
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(args.port)]
-    return subprocess.call(command, cwd=ROOT, env=env)
+    return subprocess.call(streamlit_command(args.port), cwd=ROOT, env=env)

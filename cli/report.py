@@ -6,8 +6,9 @@ from pathlib import Path
 
 from cli.gate import add_data_arguments, load_labelled, score
 from models.errors import VeredictoError
+from policies import example_policy
 
-DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "policies" / "example.yaml"
+DEFAULT_POLICY = example_policy()
 
 
 def register(subparsers) -> None:

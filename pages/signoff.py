@@ -12,14 +12,14 @@ from dashboard.explanations import METHODS, attribution_cache, default_params
 from dashboard.links import explore_link
 from dashboard.state import current_session, get_predictor, tables
 from models.errors import VeredictoError
+from policies import example_policy
 from store.audit import DECISIONS, StoreError, open_store
 from store.gates import evaluate_gates
 from store.identity import oidc_configured, oidc_reviewer, secrets_reviewers
 from store.policy import PolicyError, load_policy, parse_policy
 from store.views import record_signoff, signoff_view
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_POLICY = os.environ.get("VEREDICTO_POLICY") or str(ROOT / "policies" / "example.yaml")
+DEFAULT_POLICY = os.environ.get("VEREDICTO_POLICY") or str(example_policy())
 ERRORS_PAGE, COMPARE_PAGE = "pages/errors.py", "pages/compare.py"
 FLASH = "signoff_flash"
 STATE_ICON = {"approved": ":material/verified:", "rejected": ":material/block:", "changes_requested": ":material/edit_note:",

@@ -80,16 +80,25 @@ def browser_page(width: int = 1280, height: int = 800):
             browser.close()
 
 
+SCRIPT_DONE = """() => { const app = document.querySelector('[data-testid="stApp"]');
+                          return app && app.getAttribute('data-test-script-state') === 'notRunning'
+                              && !document.querySelector('[data-testid="stStatusWidget"]'); }"""
+# Streamlit loads most element components (st.metric, st.radio, st.dataframe, charts…) as separate JavaScript chunks,
+# on first use, and shows a placeholder with data-testid="stSkeleton" until the chunk has loaded and rendered. The
+# script can be long finished by then, so 'done' means: the script finished AND no element is still a placeholder.
 IDLE = """() => { const app = document.querySelector('[data-testid="stApp"]');
                    return app && app.getAttribute('data-test-script-state') === 'notRunning'
-                       && !document.querySelector('[data-testid="stStatusWidget"]'); }"""
+                       && !document.querySelector('[data-testid="stStatusWidget"]')
+                       && !document.querySelector('[data-testid="stSkeleton"]'); }"""
 
 
 def wait_for_app(page, timeout: float = 900_000) -> None:
-    """Wait until Streamlit has run the script to the end and stays idle.
+    """Wait until Streamlit has run the script to the end, every element is drawn, and it stays so.
 
     'notRunning' only: before the first run the state is 'initial', which is not 'running' either, and a page read
-    then is half drawn. Idle must hold across a short pause, as a rerun (a fragment, a query-param write) can follow.
+    then is half drawn. No skeleton: an element whose component is still loading in the browser is a placeholder
+    without its text (see IDLE). Idle must hold across a short pause, as a rerun (a fragment, a query-param write)
+    can follow.
     """
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
     while True:

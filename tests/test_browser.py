@@ -3,10 +3,12 @@
 Screenshots land in test-output/screenshots/ for a person to open and check.
 """
 import os
+import re
+import time
 
 import pytest
 
-from browser import browser_page, chromium_path, page_has_no_error, running_app, screenshot, wait_for_app
+from browser import IDLE, SCRIPT_DONE, browser_page, chromium_path, page_has_no_error, running_app, screenshot, wait_for_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.demo]
 
@@ -73,7 +75,37 @@ def test_compare_lists_flipped_examples(app_url):
         body = page.inner_text("body")
         assert "McNemar" in body or "mcnemar" in body.lower()
         assert "fixed" in body.lower() and "broken" in body.lower()
+        # where those words are: the headline's counts and the flipped examples' filter (the table's cells are drawn on a canvas)
+        assert {"Fixed", "Broken"} <= {t.strip() for t in page.locator('[data-testid="stMetricLabel"]').all_inner_texts()}
+        options = page.locator('[data-testid="stRadio"]').filter(has_text="All flips").inner_text()
+        assert re.search(r"Fixed \([\d,]+\)", options) and re.search(r"Broken \([\d,]+\)", options), options
         screenshot(page, "03-compare")
+
+
+def test_the_page_is_read_only_once_lazily_loaded_elements_are_drawn(app_url):
+    """The cause of a flaky Compare test: the script had finished ('notRunning') while st.metric's JavaScript chunk was
+    still loading, so the headline was a placeholder (stSkeleton) without its text. Here that chunk is held back until
+    the test lets it go, which makes the slow case certain: wait_for_app must not return while it is held."""
+    with browser_page() as page:  # a server's first request may be a deep link, which runs the page twice (see current_session)
+        open_page(page, app_url, "compare")
+    held = []
+    with browser_page() as page:  # a new browser: nothing of Streamlit's JavaScript is cached yet
+        page.route(re.compile(r"/static/js/Metric\.[^/]*\.js$"), lambda route: held.append(route))  # not answered until released
+        page.goto(f"{app_url}/compare")
+        page.wait_for_function(SCRIPT_DONE, timeout=900_000)
+        page.wait_for_function("() => document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=60_000)
+        deadline = time.monotonic() + 60
+        while not held:  # the browser asked for the chunk; its route reaches this thread at the next Playwright call
+            if time.monotonic() > deadline:
+                screenshot(page, "99-metric-never-requested")
+                pytest.fail("the Metric component was never requested")
+            page.wait_for_timeout(50)
+        assert page.locator('[data-testid="stMetricLabel"]').count() == 0
+        assert not page.evaluate(IDLE), "the script is done but the headline is a placeholder: the page is not ready"
+        for route in held:
+            route.continue_()
+        wait_for_app(page)
+        assert {"Fixed", "Broken"} <= {t.strip() for t in page.locator('[data-testid="stMetricLabel"]').all_inner_texts()}
 
 
 @pytest.mark.parametrize("name", ["errors", "insights", "robustness", "training", "signoff"])

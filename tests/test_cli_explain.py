@@ -8,7 +8,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 import pandas as pd
 import pytest
@@ -126,23 +125,70 @@ def cached_rows(path):
         conn.close()
 
 
+# `veredicto precompute`, paused where a kill does the most harm: after three explanations are committed, the fourth
+# row is inserted and its transaction is open when the process stops for good, waiting to be killed. Deterministic on
+# any hardware (a loop that polls the cache and kills "soon" lost the race when the run finished first).
+PAUSED_PRECOMPUTE = r"""
+import sqlite3, sys, threading
+
+committed = 0
+
+def writes_attributions(sql):
+    return sql.lstrip().upper().startswith("INSERT") and "attributions" in sql
+
+class PausesBeforeTheFourthCommit(sqlite3.Connection):
+    rows = 0
+
+    def execute(self, sql, *args):
+        global committed
+        if writes_attributions(sql):
+            self.rows += 1
+        if sql.strip().upper() == "COMMIT" and self.rows:
+            if committed >= 3:
+                print("paused", flush=True)
+                threading.Event().wait()
+            committed += self.rows
+        return super().execute(sql, *args)
+
+    def executemany(self, sql, rows):
+        rows = list(rows)
+        if writes_attributions(sql):
+            self.rows += len(rows)
+        return super().executemany(sql, rows)
+
+connect = sqlite3.connect
+sqlite3.connect = lambda *a, **k: connect(*a, factory=PausesBeforeTheFourthCommit, **k)
+from cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def test_precompute_killed_midway_resumes_without_partial_or_duplicate_rows(tiny_bert, tmp_path):
     data = tmp_path / "d.csv"
     n = 40
     texts = write_data(data, n)
     cache = tmp_path / "cache"
     db = cache / FILENAME
-    cmd = [sys.executable, "-m", "cli.main", "precompute", "--model", str(tiny_bert), "--data", str(data), "--method", "lime", "--num-samples", "50", "--cache-dir", str(cache)]
+    args = ["precompute", "--model", str(tiny_bert), "--data", str(data), "--method", "lime", "--num-samples", "50", "--cache-dir", str(cache)]
+    cmd = [sys.executable, "-m", "cli.main", *args]
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    deadline = time.monotonic() + 240
-    while len(cached_rows(db)) < 3 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    log = tmp_path / "precompute.err"
+    with open(log, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-c", PAUSED_PRECOMPUTE, *args], stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+    try:
+        paused = any(line.strip() == "paused" for line in iter(proc.stdout.readline, ""))
+        assert paused, f"precompute ended without reaching its fourth commit: {log.read_text()[-2000:]}"
+        assert len(cached_rows(db)) == 3  # the fourth row is written but not committed: invisible
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL, "precompute finished before it could be killed; give it more work"
     before = cached_rows(db)
     assert 3 <= len(before) < n
+    assert len(before) == 3  # the open transaction died with the process
     by_hash = {text_hash(t): t for t in texts}
     for _fp, method, _params, h, payload in before:  # every committed row is whole and readable
         attribution = Attribution.from_dict(json.loads(payload))

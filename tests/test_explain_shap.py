@@ -247,26 +247,55 @@ print("ok")
 
 def test_seeded_blocks_take_turns():
     """Sessions explaining at once (and the warm-up) share numpy's one generator: a seeded block must not be
-    re-seeded by another thread halfway through, so the second block waits until the first is done."""
+    re-seeded by another thread halfway through, so the second block waits until the first is done.
+
+    No sleep: the first block draws only once the second thread is inside `seeded_numpy(2)` (a frame of its
+    module is on that thread's stack) or already through it. With the turn-taking the second thread is parked there
+    and the order below is fixed whatever the timing; without it the second block runs through and lands first.
+    """
+    import inspect
+    import sys
     import threading
     import time
 
-    inside, draws = threading.Event(), []
+    inside, draws, errors = threading.Event(), [], []
+    seeding_file = inspect.unwrap(seeded_numpy).__code__.co_filename
+
+    def second_is_trying() -> bool:
+        if draws or not worker.is_alive():
+            return True
+        frame = sys._current_frames().get(worker.ident)
+        while frame is not None:
+            if frame.f_code.co_filename == seeding_file:
+                return True
+            frame = frame.f_back
+        return False
 
     def first():
-        with seeded_numpy(1):
-            inside.set()
-            time.sleep(0.3)  # the other thread tries to seed now
-            draws.append(np.random.rand())
+        try:
+            with seeded_numpy(1):
+                inside.set()
+                deadline = time.monotonic() + 120
+                while not second_is_trying():  # the other thread tries to seed now
+                    assert time.monotonic() < deadline, "the second thread never reached seeded_numpy"
+                    time.sleep(0.001)
+                draws.append(np.random.rand())
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
 
     def second():
-        inside.wait(5)
+        if not inside.wait(120):
+            errors.append(AssertionError("the first block never started"))
+            return
         with seeded_numpy(2):
             draws.append("second")
 
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
+    worker = threading.Thread(target=second)
+    worker.start()
+    leader = threading.Thread(target=first)
+    leader.start()
+    for t in (leader, worker):
+        t.join(300)
+        assert not t.is_alive(), "a seeded block never finished"
+    assert not errors, errors
     assert draws == [np.random.RandomState(1).rand(), "second"]

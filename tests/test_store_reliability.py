@@ -15,14 +15,22 @@ from store.audit import AuditStore
 from store_support import BACKENDS, fresh_store_url, python
 
 WRITER = r"""
-import os, sys, time
-url, writer, count, go = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+import glob, os, sys, time
+url, writer, count, go, writers, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
 from store.audit import AuditStore     # import first, so that every writer is ready when the gate opens
 open(f"{go}.ready-{writer}", "w").close()
 while not os.path.exists(go):          # start together: maximum contention
     time.sleep(0.005)
 store = AuditStore(url)                 # a brand-new store: the schema is created by whoever gets there first
 for i in range(count):
+    if i and i % (count // rounds) == 0:  # a barrier between rounds: no writer starts round r+1 before all finished round r,
+        r = i // (count // rounds)        # so however the OS schedules them, every round interleaves all the writers
+        open(f"{go}.round{r}-{writer}", "w").close()
+        deadline = time.time() + 300
+        while len(glob.glob(f"{go}.round{r}-*")) < writers:
+            if time.time() > deadline:
+                sys.exit(f"writer {writer}: the others never reached round {r}")
+            time.sleep(0.005)
     store.append(reviewer=f"writer-{writer}", decision="approve", comment=f"{writer}:{i}",
                  checkpoint_name="m", checkpoint_path="/m", checkpoint_fingerprint=f"{writer:064x}",
                  dataset_name="d", dataset_fingerprint="d" * 64, metrics={"i": i, "writer": writer},
@@ -40,7 +48,8 @@ def store_url(request, tmp_path):
 
 def test_eight_processes_writing_fifty_each_lose_nothing_and_the_chain_verifies(store_url, tmp_path):
     go = tmp_path / "go"
-    writers = [python(WRITER, store_url, str(w), "50", str(go), stdout=-1, stderr=-1) for w in range(8)]
+    rounds = 5
+    writers = [python(WRITER, store_url, str(w), "50", str(go), "8", str(rounds), stdout=-1, stderr=-1) for w in range(8)]
     deadline = time.time() + 300
     while len(list(tmp_path.glob("go.ready-*"))) < 8 and time.time() < deadline:  # every writer imported and waiting
         time.sleep(0.05)
@@ -60,6 +69,8 @@ def test_eight_processes_writing_fifty_each_lose_nothing_and_the_chain_verifies(
     assert sorted(written) == [(w, i) for w in range(8) for i in range(50)]  # every sign-off exactly once
     for w in range(8):  # each writer's records appear in the order it wrote them
         assert [i for (ww, i) in written if ww == w] == list(range(50))
+    for r in range(rounds):  # the barrier held: each round's 80 records are all eight writers' records of that round
+        assert sorted(written[r * 80:(r + 1) * 80]) == [(w, i) for w in range(8) for i in range(r * 10, (r + 1) * 10)]
     switches = sum(1 for a, b in zip(written, written[1:]) if a[0] != b[0])
     assert switches > 7, "the writers ran one after another; the test did not exercise contention"
     assert all(r.prev_hash == p.record_hash for p, r in zip(records, records[1:]))
