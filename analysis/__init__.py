@@ -5,6 +5,7 @@
 
 May import `runtime`, `models` and `evaldata`; runs models only through `models.Predictor`.
 """
+
 from analysis.predictions import PredictionTable, predict_table
 
 __all__ = ["PredictionTable", "predict_table"]

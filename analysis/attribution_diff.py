@@ -4,6 +4,7 @@ Works on any two explanations of the same text with the same method (duck-typed 
 `Attribution.words(label)`, so this package does not import `explain`). Word units (\\w+ runs
 of the text) line up across checkpoints even when their tokenizers split words differently.
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -24,9 +25,7 @@ def attribution_change(before, after, label: str) -> pd.DataFrame:
     if before.text != after.text:
         raise ValueError("The two explanations are of different texts; explain the same text with both checkpoints.")
     if before.method != after.method:
-        raise ValueError(
-            f"The explanations use different methods ({before.method} and {after.method}); their scores are not on one scale."
-        )
+        raise ValueError(f"The explanations use different methods ({before.method} and {after.method}); their scores are not on one scale.")
     words_before = before.words(label)
     words_after = after.words(label)
     seen: dict[str, int] = {}
@@ -54,6 +53,9 @@ def describe_change(change: pd.DataFrame, label: str, before_name: str = "before
     if len(up):
         parts.append(f"'{after_name}' leans more on {', '.join(repr(w) for w in up['word'])} toward '{label}'")
     if len(down):
-        parts.append(f"less on {', '.join(repr(w) for w in down['word'])}" if parts else
-                     f"'{after_name}' leans less on {', '.join(repr(w) for w in down['word'])} toward '{label}'")
+        parts.append(
+            f"less on {', '.join(repr(w) for w in down['word'])}"
+            if parts
+            else f"'{after_name}' leans less on {', '.join(repr(w) for w in down['word'])} toward '{label}'"
+        )
     return "Compared with '" + before_name + "', " + " and ".join(parts) + "."

@@ -3,10 +3,12 @@
 Pure functions on a `PredictionTable`; rows are always identified by their *example id*, the
 row position in the evaluation set, which is also what shareable links (`?example=12`) carry.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

@@ -10,10 +10,11 @@ are measured on each example rather than on two independent samples.
 - per-class and per-slice deltas, with slices that got worse flagged even when the total improved;
 - the flipped examples (fixed, broken, or changed between two wrong labels).
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,7 @@ FLIP_STATUSES = ("fixed", "broken", "changed, still wrong")
 
 
 # --- pairing -------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, eq=False)
 class Paired:
@@ -89,26 +91,21 @@ def describe_mcnemar(test: McNemar, before: str = "before", after: str = "after"
     """The test result in plain words."""
     if test.discordant == 0:
         return f"'{before}' and '{after}' are right and wrong on exactly the same examples, so there is no difference to test."
-    counts = (
-        f"'{after}' fixes {test.fixed} example{'s' * (test.fixed != 1)} that '{before}' got wrong "
-        f"and breaks {test.broken} that it got right."
-    )
+    counts = f"'{after}' fixes {test.fixed} example{'s' * (test.fixed != 1)} that '{before}' got wrong and breaks {test.broken} that it got right."
     p = f"p = {test.p_value:.3g}" if test.p_value >= 1e-4 else "p < 0.0001"
     how = "exact McNemar test"
     if test.p_value < alpha:
         better = after if test.fixed > test.broken else before
         verdict = f"That difference is unlikely to be chance ({how}, {p}): '{better}' is more accurate on this data."
     else:
-        verdict = (
-            f"A split like this happens easily by chance ({how}, {p}), so the data does not show "
-            "that either checkpoint is more accurate."
-        )
+        verdict = f"A split like this happens easily by chance ({how}, {p}), so the data does not show that either checkpoint is more accurate."
     if test.discordant < 10:
         verdict += f" With only {test.discordant} disagreement{'s' * (test.discordant != 1)}, more data would help."
     return f"{counts} {verdict}"
 
 
 # --- paired bootstrap -------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, eq=False)
 class BootstrapResult:
@@ -173,14 +170,15 @@ def macro_f1_interval(gold, pred, n_labels: int, *, n_boot: int = 2000, seed: in
         raise ValueError("Cannot bootstrap an empty evaluation set")
     pairs, code = np.unique(np.stack([gold, np.asarray(pred, dtype=int)], axis=1), axis=0, return_inverse=True)
     eye = np.eye(n_labels)
-    macro = np.concatenate([
-        _f1_from_weights(counts, eye[pairs[:, 0]], eye[pairs[:, 1]])[1] for _, _, counts in bootstrap_counts(code.ravel(), len(pairs), n_boot, seed)
-    ])
+    macro = np.concatenate(
+        [_f1_from_weights(counts, eye[pairs[:, 0]], eye[pairs[:, 1]])[1] for _, _, counts in bootstrap_counts(code.ravel(), len(pairs), n_boot, seed)]
+    )
     low, high = percentile_interval(macro, level)
     return float(low), float(high)
 
 
 # --- the comparison -----------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, eq=False)
 class Comparison:
@@ -251,7 +249,17 @@ def compare_tables(before: PredictionTable, after: PredictionTable, *, n_boot: i
 
 
 SLICE_DELTA_COLUMNS = (
-    "feature", "slice", "size", "accuracy_before", "accuracy_after", "delta", "fixed", "broken", "p_value", "worse", "clearly_worse",
+    "feature",
+    "slice",
+    "size",
+    "accuracy_before",
+    "accuracy_after",
+    "delta",
+    "fixed",
+    "broken",
+    "p_value",
+    "worse",
+    "clearly_worse",
 )
 
 
@@ -329,9 +337,11 @@ def describe_comparison(comp: Comparison) -> str:
     row = comp.deltas.loc["accuracy"]
     pct = lambda x: f"{x * 100:+.1f}"  # noqa: E731
     sure = (
-        "the whole interval is above zero" if row.ci_low > 0 else
-        "the whole interval is below zero" if row.ci_high < 0 else
-        "the interval includes zero, so the change may be noise"
+        "the whole interval is above zero"
+        if row.ci_low > 0
+        else "the whole interval is below zero"
+        if row.ci_high < 0
+        else "the interval includes zero, so the change may be noise"
     )
     return (
         f"Accuracy went from {row.before:.1%} ('{comp.before_name}') to {row.after:.1%} ('{comp.after_name}'): "

@@ -4,9 +4,10 @@ Colours come from the Okabe–Ito palette and single-hue sequential scales, whic
 distinguishable for the common forms of colour blindness. Every point that a page lets
 the user click carries `customdata` that `analysis.selection` maps back to examples.
 """
+
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,7 @@ def _layout(fig: go.Figure, title: str, height: int, **kw) -> go.Figure:
 
 
 # --- confusion matrix ------------------------------------------------------------------------------------
+
 
 def _short(label: str, limit: int = 18) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"
@@ -97,8 +99,15 @@ def confusion_matrix_figure(counts, labels: Sequence[str], *, title: str | None 
                 colorscale=SEQUENTIAL,
                 line=dict(color=np.where(diagonal, "#222", "#bbb").tolist(), width=np.where(diagonal, 2, 1).tolist()),
                 colorbar=dict(
-                    title=dict(text="Share of the gold class", side="top"), tickformat=".0%", orientation="h",
-                    x=0.5, xanchor="center", y=1.0, yanchor="bottom", len=0.9, thickness=10,
+                    title=dict(text="Share of the gold class", side="top"),
+                    tickformat=".0%",
+                    orientation="h",
+                    x=0.5,
+                    xanchor="center",
+                    y=1.0,
+                    yanchor="bottom",
+                    len=0.9,
+                    thickness=10,
                 ),
             ),
             selected=dict(marker=dict(opacity=1.0)),
@@ -119,15 +128,27 @@ def confusion_matrix_figure(counts, labels: Sequence[str], *, title: str | None 
         clickmode="event+select",
         dragmode=False,
     )
-    axis = dict(type="category", categoryorder="array", categoryarray=labels, tickmode="array", tickvals=labels,
-                ticktext=[_short(l) for l in labels], showgrid=False, zeroline=False, fixedrange=True, automargin=False,
-                showline=True, linecolor="#444")
+    axis = dict(
+        type="category",
+        categoryorder="array",
+        categoryarray=labels,
+        tickmode="array",
+        tickvals=labels,
+        ticktext=[_short(l) for l in labels],
+        showgrid=False,
+        zeroline=False,
+        fixedrange=True,
+        automargin=False,
+        showline=True,
+        linecolor="#444",
+    )
     fig.update_xaxes(title_text="Predicted label", range=[-0.5, k - 0.5], tickangle=-45 if angled else 0, **axis)
     fig.update_yaxes(title_text="Gold label", range=[k - 0.5, -0.5], **axis)  # first label on top, like a table
     return fig
 
 
 # --- calibration -------------------------------------------------------------------------------------------
+
 
 def reliability_figure(cal: Calibration, *, title: str | None = None, height: int = 420) -> go.Figure:
     """Accuracy per confidence bin against the diagonal of perfect calibration; ECE in the title."""
@@ -145,8 +166,7 @@ def reliability_figure(cal: Calibration, *, title: str | None = None, height: in
             name="Accuracy in bin",
             marker=dict(color=BLUE, line=dict(color="#003f63", width=1)),
             customdata=[[b, int(c), float(m), float(g)] for b, c, m, g in zip(filled["bin"], filled["count"], filled["mean_confidence"], filled["gap"])],
-            hovertemplate="Confidence %{customdata[0]}<br>%{customdata[1]} examples<br>"
-            "accuracy %{y:.1%}, mean confidence %{customdata[2]:.1%}<extra></extra>",
+            hovertemplate="Confidence %{customdata[0]}<br>%{customdata[1]} examples<br>accuracy %{y:.1%}, mean confidence %{customdata[2]:.1%}<extra></extra>",
             text=[f"n={c}" for c in filled["count"]],
             textposition="outside",
         )
@@ -161,9 +181,7 @@ def reliability_figure(cal: Calibration, *, title: str | None = None, height: in
             hovertemplate="mean confidence %{x:.1%}, accuracy %{y:.1%}<extra></extra>",
         )
     )
-    fig.add_trace(
-        go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="Perfect calibration", line=dict(color="#444", dash="dash"), hoverinfo="skip")
-    )
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="Perfect calibration", line=dict(color="#444", dash="dash"), hoverinfo="skip"))
     _layout(fig, title, height, legend=dict(orientation="h", yanchor="bottom", y=-0.35, x=0), bargap=0)
     lower = float(filled["lower"].min()) if len(filled) else 0.0
     fig.update_xaxes(title_text="Confidence (probability of the predicted label)", range=[min(lower, 0.5) - 0.02, 1.02], tickformat=".0%")
@@ -173,7 +191,10 @@ def reliability_figure(cal: Calibration, *, title: str | None = None, height: in
 
 # --- class balance ----------------------------------------------------------------------------------------
 
-def class_balance_figure(labels: Sequence[str], gold_counts, predicted: Mapping[str, Sequence[int]] | None = None, *, title: str = "Class balance", height: int = 360) -> go.Figure:
+
+def class_balance_figure(
+    labels: Sequence[str], gold_counts, predicted: Mapping[str, Sequence[int]] | None = None, *, title: str = "Class balance", height: int = 360
+) -> go.Figure:
     """Bars of examples per label in the gold data and, optionally, as predicted by each named checkpoint."""
     labels = [str(l) for l in labels]
     gold_counts = np.asarray(gold_counts, dtype=int)
@@ -211,6 +232,7 @@ def class_balance_figure(labels: Sequence[str], gold_counts, predicted: Mapping[
 
 # --- slices ---------------------------------------------------------------------------------------------------
 
+
 def slice_accuracy_figure(slices: pd.DataFrame, overall: float, *, title: str | None = None) -> go.Figure:
     """Horizontal bars of accuracy per slice (rows of `slice_table`), 95% interval whiskers, a dashed line at overall accuracy.
 
@@ -244,8 +266,10 @@ def slice_accuracy_figure(slices: pd.DataFrame, overall: float, *, title: str | 
     title = title or f"Accuracy by {feature}"
     _layout(fig, title, int(max(260, 110 + (34 if len(slices) <= 12 else 24) * len(slices))), clickmode="event+select", dragmode=False)
     fig.add_vline(
-        x=float(overall), line=dict(color="#222", dash="dash", width=1.5),
-        annotation=dict(text=f"overall {overall:.1%}", font=dict(size=11)), annotation_position="top",
+        x=float(overall),
+        line=dict(color="#222", dash="dash", width=1.5),
+        annotation=dict(text=f"overall {overall:.1%}", font=dict(size=11)),
+        annotation_position="top",
     )
     fig.update_xaxes(title_text="Accuracy", range=[0, 1.02], tickformat=".0%")
     fig.update_yaxes(title_text="", type="category", autorange="reversed")
@@ -254,6 +278,7 @@ def slice_accuracy_figure(slices: pd.DataFrame, overall: float, *, title: str | 
 
 # --- before / after --------------------------------------------------------------------------------------------
 
+
 def _delta_figure(names, delta, lo, hi, title: str, axis: str, flagged=None, customdata=None, height: int | None = None) -> go.Figure:
     delta = np.asarray(delta, dtype=float) * 100
     worse = delta < 0 if flagged is None else np.asarray(flagged, dtype=bool)
@@ -261,7 +286,14 @@ def _delta_figure(names, delta, lo, hi, title: str, axis: str, flagged=None, cus
     if lo is not None:
         lo = np.asarray(lo, dtype=float) * 100
         hi = np.asarray(hi, dtype=float) * 100
-        error = dict(type="data", symmetric=False, array=np.clip(hi - delta, 0, None).tolist(), arrayminus=np.clip(delta - lo, 0, None).tolist(), color="#333", thickness=1.4)
+        error = dict(
+            type="data",
+            symmetric=False,
+            array=np.clip(hi - delta, 0, None).tolist(),
+            arrayminus=np.clip(delta - lo, 0, None).tolist(),
+            color="#333",
+            thickness=1.4,
+        )
     fig = go.Figure(
         go.Bar(
             x=list(names),
@@ -287,8 +319,13 @@ def metric_delta_figure(deltas: pd.DataFrame, *, title: str = "Change after − 
     """Accuracy and macro-F1 deltas (rows of `Comparison.deltas`) in percentage points with CI error bars."""
     pretty = {"accuracy": "Accuracy", "macro_f1": "Macro-F1"}
     return _delta_figure(
-        [pretty.get(m, m) for m in deltas.index], deltas["delta"], deltas["ci_low"], deltas["ci_high"],
-        title, "Change (percentage points)", customdata=list(deltas.index),
+        [pretty.get(m, m) for m in deltas.index],
+        deltas["delta"],
+        deltas["ci_low"],
+        deltas["ci_high"],
+        title,
+        "Change (percentage points)",
+        customdata=list(deltas.index),
     )
 
 
@@ -344,7 +381,9 @@ TOWARD = "#b2182b"  # same ends of RdBu as explain.plots: red toward the class, 
 AGAINST = "#2166ac"
 
 
-def attribution_change_figure(change: pd.DataFrame, label: str, *, before_name: str = "before", after_name: str = "after", method: str = "SHAP", k: int = 12) -> go.Figure:
+def attribution_change_figure(
+    change: pd.DataFrame, label: str, *, before_name: str = "before", after_name: str = "after", method: str = "SHAP", k: int = 12
+) -> go.Figure:
     """Bars of after − before contribution toward `label` for the words that moved most (rows of `attribution_change`).
 
     Red: the word now pushes more toward the class; blue: less (or more against it). Hover gives both scores.

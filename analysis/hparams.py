@@ -3,10 +3,12 @@
 Input is the JSON object of `provenance.json` (see `training.provenance`), or None when a
 checkpoint has no provenance. The result is a table a person can read, one row per setting.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -91,7 +93,14 @@ def diff_hyperparameters(
             b = b if b is not None else _get(second, ("validation", str(_get(second, ("metric",)))))
         if a is None and b is None:
             continue
-        rows.append({"setting": label, names[0]: _display(label, a), names[1]: _display(label, b), "changed": not _same(a, b) if label != "Trials" else len(a or []) != len(b or [])})
+        rows.append(
+            {
+                "setting": label,
+                names[0]: _display(label, a),
+                names[1]: _display(label, b),
+                "changed": not _same(a, b) if label != "Trials" else len(a or []) != len(b or []),
+            }
+        )
     frame = pd.DataFrame(rows, columns=["setting", names[0], names[1], "changed"])
     if only_changed:
         frame = frame[frame["changed"]].reset_index(drop=True)

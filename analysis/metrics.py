@@ -4,10 +4,11 @@ Point metrics come from scikit-learn; calibration (expected calibration error an
 reliability table behind the reliability diagram) is a few lines of numpy on the
 confidence of the predicted label.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -68,9 +69,7 @@ def classification_metrics(gold, pred, labels: Sequence[str]) -> Metrics:
     if n == 0:
         per_class = pd.DataFrame(0.0, index=pd.Index(labels, name="label"), columns=list(PER_CLASS_COLUMNS))
         return Metrics(float("nan"), float("nan"), per_class.astype({"support": int, "predicted": int}), 0, labels)
-    precision, recall, f1, support = precision_recall_fscore_support(
-        gold_idx, pred_idx, labels=everything, average=None, zero_division=0.0
-    )
+    precision, recall, f1, support = precision_recall_fscore_support(gold_idx, pred_idx, labels=everything, average=None, zero_division=0.0)
     predicted = np.bincount(pred_idx, minlength=len(labels))
     per_class = pd.DataFrame(
         {"precision": precision, "recall": recall, "f1": f1, "support": support.astype(int), "predicted": predicted.astype(int)},

@@ -1,9 +1,10 @@
 """One checkpoint's predictions on one evaluation set, as a table every analysis reads."""
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd

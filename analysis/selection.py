@@ -6,9 +6,11 @@
 the dataframe as passed (they survive the user sorting it in the browser). Both are dict-like with
 attribute access; these functions accept either, plus None for "no event yet".
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

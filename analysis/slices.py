@@ -6,11 +6,12 @@ confidence, or a keyword. `slice_table` turns a list of slices and a correctness
 into size / accuracy / gap-to-overall rows, with a 95% Wilson interval so small slices
 are not over-read.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,7 @@ class Slice:
 
 
 # --- building slices ---------------------------------------------------------------------------------
+
 
 def _fmt(x: float, integer: bool) -> str:
     if integer:
@@ -187,7 +189,7 @@ def keyword_slices(frame: pd.DataFrame, keywords: str | Sequence[str], *, whole_
     slices = [Slice("keyword", f'contains "{k}"', keyword_mask(texts, k, whole_word=whole_word, case_sensitive=case_sensitive)) for k in keywords]
     if slices:
         any_hit = np.logical_or.reduce([s.mask for s in slices])
-        label = 'contains none of them' if len(slices) > 1 else f'does not contain "{keywords[0]}"'
+        label = "contains none of them" if len(slices) > 1 else f'does not contain "{keywords[0]}"'
         slices.append(Slice("keyword", label, ~any_hit))
     return slices
 
@@ -210,6 +212,7 @@ def data_slices(frame: pd.DataFrame, metadata: Sequence[str], *, top: int = 8, b
 
 
 # --- measuring slices ---------------------------------------------------------------------------------
+
 
 def slice_table(slices: Sequence[Slice], correct) -> pd.DataFrame:
     """One row per slice (same order): size, share of all examples, accuracy, gap = slice − overall accuracy, 95% interval."""
@@ -261,6 +264,7 @@ def describe_slice(row) -> str:
 
 
 # --- mistakes ------------------------------------------------------------------------------------------
+
 
 def confident_mistakes(table: PredictionTable, limit: int | None = None) -> pd.DataFrame:
     """Misclassified examples, most confident first (often mislabelled data: check the gold label).

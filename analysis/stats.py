@@ -15,10 +15,11 @@ prediction table in `analysis.metrics` (`table_calibration`).
 
 Only numpy and scipy; nothing here knows about models, tables or pages.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 from scipy import stats as _scipy_stats

@@ -1,8 +1,9 @@
 """Build a `PredictionTable` from arrays — for tests, benchmarks and what-if analyses without running a model."""
+
 from __future__ import annotations
 
 import hashlib
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 

@@ -3,6 +3,7 @@
 Each page calls one function here and lays its result out; the numbers come from analysis.metrics, analysis.slices
 and analysis.compare, so a page never computes them itself.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ HIGH_CONFIDENCE = 0.9  # a mistake at or above this confidence is a "confident m
 
 
 # --- Overview -------------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Headline:
@@ -59,12 +61,15 @@ def class_balance(tables: list[PredictionTable]) -> ClassBalance:
     first = tables[0]
     n = len(first.labels)
     return ClassBalance(
-        tuple(first.labels), np.bincount(first.gold_idx, minlength=n), {t.checkpoint_name: np.bincount(t.pred_idx, minlength=n) for t in tables},
+        tuple(first.labels),
+        np.bincount(first.gold_idx, minlength=n),
+        {t.checkpoint_name: np.bincount(t.pred_idx, minlength=n) for t in tables},
         int(first.frame["truncated"].sum()),
     )
 
 
 # --- Errors ---------------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Confusion:
@@ -167,6 +172,7 @@ def sentence_prediction(predictor, text: str) -> SentencePrediction:
 
 # --- flips (Sign-off) -----------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class FlipSummary:
     """How the candidate changed the baseline's predictions: counts, and the first few examples it broke (index = example)."""
@@ -185,6 +191,7 @@ def flip_summary(baseline: PredictionTable, candidate: PredictionTable, show: in
 
 
 # --- Explore --------------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ExploreListing:
@@ -206,6 +213,7 @@ def explore_listing(table: PredictionTable, flt, order: str, query_example) -> E
 
 
 # --- Compare --------------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class CompareVerdict:
@@ -323,6 +331,7 @@ def calibration_rows(cal: Calibration) -> pd.DataFrame:
 
 # --- Compare: per slice ---------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class SliceChanges:
     """Compare's per-slice panel: the sentence on top and its tone ('error' when some slice is clearly worse, 'warning' when
@@ -340,7 +349,9 @@ def slice_changes(deltas: pd.DataFrame, accuracy_improved: bool, listed: int = 6
     worse = deltas[deltas["worse"]]
     if len(worse):
         worst = worse.sort_values(["delta", "size"], ascending=[True, False], kind="stable")  # same order as the table
-        names = "; ".join(f"{r.feature} = {r.slice} ({r.size} examples, {r.accuracy_before:.0%} → {r.accuracy_after:.0%})" for r in worst.head(listed).itertuples())
+        names = "; ".join(
+            f"{r.feature} = {r.slice} ({r.size} examples, {r.accuracy_before:.0%} → {r.accuracy_after:.0%})" for r in worst.head(listed).itertuples()
+        )
         if len(worst) > listed:
             names += f"; and {len(worst) - listed} more (see the table)"
         lead = "Although accuracy improved overall, these slices got worse: " if accuracy_improved else "These slices got worse: "
@@ -365,6 +376,7 @@ def slice_changes(deltas: pd.DataFrame, accuracy_improved: bool, listed: int = 6
 
 
 # --- Compare: flipped examples and what changed in the reasoning ------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class FlipChoices:

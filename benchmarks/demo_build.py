@@ -6,6 +6,7 @@
 Prints the time of each step and the ratio to the budget. Timings are only
 meaningful on an otherwise idle machine; `--threads 2` mimics CI on a bigger one.
 """
+
 from __future__ import annotations
 
 import argparse

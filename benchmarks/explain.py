@@ -19,6 +19,7 @@ Ours, bare and the baseline alternate text by text so that load from other proce
 Both start warm (one explanation each on another text first: numba JIT, torch, tokenizer).
 Prints the ratios and seconds per explanation; never asserts anything about time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,8 +54,7 @@ def parse_args(argv=None):
     ap.add_argument("--methods", nargs="+", default=["shap", "lime"], choices=["shap", "lime"])
     ap.add_argument("--bare-sample", type=int, default=256, help="forwarded texts timed per batch size to pick the best one")
     ap.add_argument("--bare-per-text", type=int, default=256, help="forwarded texts re-timed after each explanation (scaled to all)")
-    ap.add_argument("--right-size", action="store_true",
-                    help="run ours at the best batch size found by the calibration (default: the Predictor's default)")
+    ap.add_argument("--right-size", action="store_true", help="run ours at the best batch size found by the calibration (default: the Predictor's default)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads for both sides (default: torch's choice)")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     return ap.parse_args(argv)
@@ -108,7 +108,7 @@ def per_text_cost(predictor, texts: list[str], batch_sizes=BATCH_SIZES) -> dict[
     return {b: forward_seconds(predictor, texts, b) / len(texts) for b in batch_sizes}
 
 
-def note(side: "Side", method: str, i: int, n: int) -> None:
+def note(side: Side, method: str, i: int, n: int) -> None:
     print(f"  [{method} {i + 1}/{n}] ours {side.ours:.1f}s  bare {side.bare:.1f}s  baseline {side.baseline:.1f}s", file=sys.stderr, flush=True)
 
 
@@ -184,7 +184,9 @@ def run_shap(predictor, bare, texts, warm_text, args, rng):
     for i, text in enumerate(texts):
         if i:
             note(side, "shap", i - 1, len(texts))
-        att = side.time_ours(predictor, bare, lambda: explain_text(predictor, text, "shap", max_evals=args.max_evals, seed=args.seed, batch_size=rounds), best, args, rng)
+        att = side.time_ours(
+            predictor, bare, lambda: explain_text(predictor, text, "shap", max_evals=args.max_evals, seed=args.seed, batch_size=rounds), best, args, rng
+        )
         exp = side.time_baseline(lambda: docs_explainer([text], max_evals=args.max_evals, silent=True))
         with predictor.exclusive():
             enc = predictor.tokenizer(text, return_offsets_mapping=True, return_special_tokens_mask=True)
@@ -253,11 +255,19 @@ def main(argv=None) -> int:
     bare = Predictor(str(args.model), device="cpu", first_token=False)
     args.default_batch_size = predictor.batch_size
     n_tokens = predictor.token_counts(texts)
-    print(f"model {predictor.ref.name} ({predictor.ref.model_type}, {predictor.ref.short_fingerprint}); {len(texts)} texts, "
-          f"{n_tokens.mean():.1f} tokens on average (min {n_tokens.min()}, max {n_tokens.max()}); "
-          f"first-token shortcut {'on' if predictor.first_token else 'off'}; torch threads {torch.get_num_threads()}, os.cpu_count {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} at start")
-    results = {"model": str(args.model), "n_texts": len(texts), "max_evals": args.max_evals, "num_samples": args.num_samples,
-               "predictor_batch_size": predictor.batch_size, "load_average_start": os.getloadavg()[0]}
+    print(
+        f"model {predictor.ref.name} ({predictor.ref.model_type}, {predictor.ref.short_fingerprint}); {len(texts)} texts, "
+        f"{n_tokens.mean():.1f} tokens on average (min {n_tokens.min()}, max {n_tokens.max()}); "
+        f"first-token shortcut {'on' if predictor.first_token else 'off'}; torch threads {torch.get_num_threads()}, os.cpu_count {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} at start"
+    )
+    results = {
+        "model": str(args.model),
+        "n_texts": len(texts),
+        "max_evals": args.max_evals,
+        "num_samples": args.num_samples,
+        "predictor_batch_size": predictor.batch_size,
+        "load_average_start": os.getloadavg()[0],
+    }
     rng = random.Random(args.seed)
     n = len(texts)
     for method in args.methods:
@@ -269,27 +279,48 @@ def main(argv=None) -> int:
             side, costs, best, extra = run_lime(predictor, bare, texts, warm_text, args, rng)
             baseline = f"LimeTextExplainer + pipeline(batch_size=32), num_samples={args.num_samples}"
         r = dict(
-            ours_seconds=side.ours, baseline_seconds=side.baseline, bare_seconds=side.bare, requested=side.requested,
-            forwarded=side.forwarded, per_text_cost=costs, best_batch_size=best, speedup=side.baseline / side.ours,
-            ours_over_bare=side.ours / side.bare, ours_batch_size=predictor.batch_size, load_average_end=os.getloadavg()[0], wall_seconds=time.perf_counter() - started, **extra,
+            ours_seconds=side.ours,
+            baseline_seconds=side.baseline,
+            bare_seconds=side.bare,
+            requested=side.requested,
+            forwarded=side.forwarded,
+            per_text_cost=costs,
+            best_batch_size=best,
+            speedup=side.baseline / side.ours,
+            ours_over_bare=side.ours / side.bare,
+            ours_batch_size=predictor.batch_size,
+            load_average_end=os.getloadavg()[0],
+            wall_seconds=time.perf_counter() - started,
+            **extra,
         )
         results[method] = r
         print(f"\n== {method.upper()} ==")
-        print(f"  ours      {side.ours / n:7.3f} s/explanation   ({side.requested / n:.0f} texts asked, {side.forwarded / n:.0f} forwarded per explanation; "
-              f"Predictor batch size {predictor.batch_size})")
+        print(
+            f"  ours      {side.ours / n:7.3f} s/explanation   ({side.requested / n:.0f} texts asked, {side.forwarded / n:.0f} forwarded per explanation; "
+            f"Predictor batch size {predictor.batch_size})"
+        )
         print(f"  baseline  {side.baseline / n:7.3f} s/explanation   [{baseline}]")
-        print(f"  bare      {side.bare / n:7.3f} s/explanation   (texts ours forwarded x their per-text cost at the best batch size, {best}, timed right after each)")
+        print(
+            f"  bare      {side.bare / n:7.3f} s/explanation   (texts ours forwarded x their per-text cost at the best batch size, {best}, timed right after each)"
+        )
         print("  calibration, per-text forward cost by batch size: " + ", ".join(f"{b}: {c * 1e3:.2f} ms" for b, c in costs.items()))
         print(f"  speed-up vs baseline: {r['speedup']:.1f}x   ours / bare forward cost: {r['ours_over_bare']:.2f}x")
         if method == "shap" and r.get("mean_abs_diff") is not None:
-            print(f"  values vs docs usage: mean |diff| {r['mean_abs_diff']:.2e} (mean |score| {r['mean_abs_score']:.2e}; "
-                  "differences come from the evaluation order under the budget: our batch_size is larger)")
+            print(
+                f"  values vs docs usage: mean |diff| {r['mean_abs_diff']:.2e} (mean |score| {r['mean_abs_score']:.2e}; "
+                "differences come from the evaluation order under the budget: our batch_size is larger)"
+            )
         if method == "lime":
             print(f"  weights vs plain LIME (same seed): max |diff| {r['max_weight_diff']:.1e}")
         print(f"  load average {r['load_average_end']:.1f} at the end of this part ({r['wall_seconds']:.0f} s)")
-    print("\nsummary: " + "; ".join(
-        f"{m.upper()} {results[m]['speedup']:.1f}x faster than the baseline, {results[m]['ours_over_bare']:.2f}x the bare forward cost"
-        for m in args.methods if m in results))
+    print(
+        "\nsummary: "
+        + "; ".join(
+            f"{m.upper()} {results[m]['speedup']:.1f}x faster than the baseline, {results[m]['ours_over_bare']:.2f}x the bare forward cost"
+            for m in args.methods
+            if m in results
+        )
+    )
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=float))
     return 0

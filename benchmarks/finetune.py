@@ -15,6 +15,7 @@ same `training.finetune` code (transformers.Trainer):
 Prints seconds per trial (completed and pruned separately), the best validation macro-F1,
 and both ratios measured in this one run. Timings depend on the machine and its load.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -80,9 +81,14 @@ def main(argv=None) -> int:
         baseline = None
         if not args.skip_baseline:
             t = time.perf_counter()
-            baseline = train_single(base, data, tmp / "baseline", DEFAULT_HYPERPARAMETERS, max_length=args.max_length, seed=args.seed, log=lambda m: None, progress=False)
+            baseline = train_single(
+                base, data, tmp / "baseline", DEFAULT_HYPERPARAMETERS, max_length=args.max_length, seed=args.seed, log=lambda m: None, progress=False
+            )
             baseline_s = time.perf_counter() - t
-            print(f"Baseline (Trainer defaults {DEFAULT_HYPERPARAMETERS}): {baseline_s:.0f} s, validation macro-F1 {baseline.metrics['macro_f1']:.4f}, accuracy {baseline.metrics['accuracy']:.4f}", flush=True)
+            print(
+                f"Baseline (Trainer defaults {DEFAULT_HYPERPARAMETERS}): {baseline_s:.0f} s, validation macro-F1 {baseline.metrics['macro_f1']:.4f}, accuracy {baseline.metrics['accuracy']:.4f}",
+                flush=True,
+            )
 
         space = SearchSpace(learning_rate=(1e-5, 2e-4), epochs=args.epochs, batch_sizes=args.batch_sizes)
         config = SearchConfig(

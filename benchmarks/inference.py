@@ -3,6 +3,7 @@
 Prints examples/second for both, measured in one run on the same model and texts, and the ratio.
 Run: .venv/bin/python benchmarks/inference.py [--model DIR] [--data FILE]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,9 +15,9 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evaldata.loading import load_eval_data  # noqa: E402
-from models.inference import Predictor, ProbabilityCache  # noqa: E402
-from training.demo import default_demo_dir, demo_paths  # noqa: E402
+from evaldata.loading import load_eval_data
+from models.inference import Predictor, ProbabilityCache
+from training.demo import default_demo_dir, demo_paths
 
 
 def best_of(repeats: int, fn) -> float:
@@ -42,8 +43,14 @@ def main() -> None:
     texts = load_eval_data(args.data).texts
     ours = Predictor(args.model, device="cpu")
     pipe = pipeline(
-        "text-classification", model=ours.model, tokenizer=ours.tokenizer, batch_size=32, top_k=None,
-        device=-1, truncation=True, max_length=ours.max_length,
+        "text-classification",
+        model=ours.model,
+        tokenizer=ours.tokenizer,
+        batch_size=32,
+        top_k=None,
+        device=-1,
+        truncation=True,
+        max_length=ours.max_length,
     )
     print(f"{len(texts):,} texts, model {ours.ref.name} ({ours.ref.short_fingerprint}), {torch.get_num_threads()} threads")
 

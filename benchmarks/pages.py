@@ -8,6 +8,7 @@ run stays short; the warm runs are what this measures.
 
 Run: .venv/bin/python benchmarks/pages.py [--repeats 3]
 """
+
 from __future__ import annotations
 
 import argparse

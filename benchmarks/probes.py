@@ -12,6 +12,7 @@ Prints:
    seconds, measured seconds, relative error, and model calls estimated vs made.
 Timings are only meaningful on an otherwise idle machine; nothing here is asserted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,7 +39,6 @@ def _inputs(args):
     if paths.manifest.is_file():
         return paths.after, load_eval_data(paths.test_data), "demo (sentiment-after, test split)"
     import pandas as pd
-
     from tiny import CORPUS, make_tiny_checkpoint
 
     root = Path(tempfile.mkdtemp(prefix="veredicto-bench-"))
@@ -93,8 +93,10 @@ def main() -> None:
     report = run_probes(predictor, evalset, [t.name for t in tests], directions=directions, limit=args.limit)
     probe_s = time.perf_counter() - t0
     n_scored = sum(r.n_perturbed for r in report.results)
-    print(f"  run_probes: {n_scored:,} perturbed texts (+ originals) in {probe_s:.2f} s = {n_scored / probe_s:,.0f} perturbed texts/s, "
-          f"{report.n_model_calls:,} model calls")
+    print(
+        f"  run_probes: {n_scored:,} perturbed texts (+ originals) in {probe_s:.2f} s = {n_scored / probe_s:,.0f} perturbed texts/s, "
+        f"{report.n_model_calls:,} model calls"
+    )
 
     perturbed = [v for plan in plans if plan.test.kind != "directional" for r in plan.rows for v in plan.variants[r]]
     sample = perturbed[: min(len(perturbed), 1000)]
@@ -110,8 +112,10 @@ def main() -> None:
     t0 = time.perf_counter()
     fresh.predict_proba(sample)
     ours_s = time.perf_counter() - t0
-    print(f"  same {len(sample):,} perturbed texts: transformers pipeline {len(sample) / pipe_s:,.0f} texts/s, "
-          f"Predictor.predict_proba {len(sample) / ours_s:,.0f} texts/s  ->  {pipe_s / ours_s:.1f}x")
+    print(
+        f"  same {len(sample):,} perturbed texts: transformers pipeline {len(sample) / pipe_s:,.0f} texts/s, "
+        f"Predictor.predict_proba {len(sample) / ours_s:,.0f} texts/s  ->  {pipe_s / ours_s:.1f}x"
+    )
 
     print("\n3. Cost estimate vs measured (estimate made before the run; negative error = underestimate)")
     print(_line("probes (all tests)", estimate, probe_s, report.n_model_calls))

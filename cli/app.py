@@ -1,4 +1,5 @@
 """`veredicto app`: start the Streamlit dashboard."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """`veredicto audit verify|list`: check the sign-off chain and read the records."""
+
 from __future__ import annotations
 
 import json
@@ -72,9 +73,18 @@ def run_list(args) -> int:
         state = freshness(r, now[r.checkpoint_path])
         label = {"current": "same", "stale": "CHANGED (stale)", "missing": "missing"}[state]
         comment = " ".join(r.comment.split())
-        rows.append((str(r.seq), r.created_at[:19].replace("T", " "), r.reviewer, r.decision_label,
-                     f"{r.checkpoint_name} {r.checkpoint_fingerprint[:12]}", label, f"{r.gates_passed}/{r.gates_total} pass",
-                     comment[:60] + ("…" if len(comment) > 60 else "")))
+        rows.append(
+            (
+                str(r.seq),
+                r.created_at[:19].replace("T", " "),
+                r.reviewer,
+                r.decision_label,
+                f"{r.checkpoint_name} {r.checkpoint_fingerprint[:12]}",
+                label,
+                f"{r.gates_passed}/{r.gates_total} pass",
+                comment[:60] + ("…" if len(comment) > 60 else ""),
+            )
+        )
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
     fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
     print(fmt(headers))

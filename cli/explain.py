@@ -1,4 +1,5 @@
 """`veredicto explain`: why one text gets its prediction, as a readable table or as Attribution JSON."""
+
 from __future__ import annotations
 
 import sys

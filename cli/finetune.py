@@ -1,4 +1,5 @@
 """`veredicto finetune`: fine-tune a local encoder with an Optuna (TPE) search and write a checkpoint with provenance."""
+
 from __future__ import annotations
 
 import argparse
@@ -41,7 +42,9 @@ def register(subparsers) -> None:
             "The best model so far is always in --out (Ctrl-C keeps it); the study is stored so --resume continues it."
         ),
     )
-    parser.add_argument("--base", required=True, type=Path, help="Base checkpoint directory (config.json, tokenizer, model.safetensors). Nothing is downloaded.")
+    parser.add_argument(
+        "--base", required=True, type=Path, help="Base checkpoint directory (config.json, tokenizer, model.safetensors). Nothing is downloaded."
+    )
     parser.add_argument("--data", required=True, type=Path, help="Training data: CSV, TSV, JSONL or Parquet with a text and a label column.")
     parser.add_argument("--out", required=True, type=Path, help="Directory for the fine-tuned checkpoint (created; never overwrites unrelated files).")
     parser.add_argument("--trials", type=int, default=10, help="Trials in the whole search, earlier ones included when resuming (default 10).")
@@ -52,13 +55,20 @@ def register(subparsers) -> None:
     parser.add_argument("--validation-fraction", type=float, default=0.2, help="Share of --data held out for validation (default 0.2).")
     parser.add_argument("--limit", type=int, default=None, help="Train on a stratified, seeded subsample of this many examples.")
     parser.add_argument("--metric", choices=["macro_f1", "accuracy"], default="macro_f1", help="Validation metric to maximise (default macro_f1).")
-    parser.add_argument("--max-length", type=int, default=None, help="Tokens per text; longer texts are truncated and counted (default: min(model limit, 256)).")
+    parser.add_argument(
+        "--max-length", type=int, default=None, help="Tokens per text; longer texts are truncated and counted (default: min(model limit, 256))."
+    )
     parser.add_argument("--pruner", choices=["median", "hyperband", "none"], default="median", help="How poor trials are stopped early (default median).")
     parser.add_argument("--lr", type=_range(float), default=None, metavar="LOW,HIGH", help="Learning-rate range, searched on a log scale (default 1e-5,2e-4).")
     parser.add_argument("--epochs", type=_range(int), default=None, metavar="LOW,HIGH", help="Epochs range (default 1,4).")
     parser.add_argument("--batch-sizes", type=_ints, default=None, metavar="B1,B2,..", help="Batch sizes to choose from (default 8,16,32).")
     parser.add_argument("--no-default-trial", action="store_true", help="Do not start with the library-default hyperparameters as trial 1.")
-    parser.add_argument("--store", default=None, metavar="URL", help="SQLAlchemy URL or SQLite path of the study database (default: $VEREDICTO_STORE_URL or .veredicto/store/optuna.db).")
+    parser.add_argument(
+        "--store",
+        default=None,
+        metavar="URL",
+        help="SQLAlchemy URL or SQLite path of the study database (default: $VEREDICTO_STORE_URL or .veredicto/store/optuna.db).",
+    )
     parser.add_argument("--study", default=None, help="Study name (default: derived from --out, base, data and settings).")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--resume", action="store_true", help="Continue the stored search for the same base, data, settings and --out.")

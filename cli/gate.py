@@ -1,4 +1,5 @@
 """`veredicto gate`: evaluate a release policy on a checkpoint and exit 0 (all pass), 1 (a gate fails) or 2 (bad input)."""
+
 from __future__ import annotations
 
 import json
@@ -26,9 +27,15 @@ def register(subparsers) -> None:
     parser.add_argument("--model", required=True, type=Path, help="Candidate checkpoint directory.")
     parser.add_argument("--policy", required=True, type=Path, help="Policy file (.yaml/.yml or .toml); see policies/example.yaml.")
     parser.add_argument("--baseline", type=Path, default=None, help="Baseline ('before') checkpoint for the drop gates.")
-    parser.add_argument("--store", default=None, help="Audit store (SQLAlchemy URL or directory) for the approvals gate; default $VEREDICTO_STORE_URL, else store/veredicto.db in the Veredicto home.")
+    parser.add_argument(
+        "--store",
+        default=None,
+        help="Audit store (SQLAlchemy URL or directory) for the approvals gate; default $VEREDICTO_STORE_URL, else store/veredicto.db in the Veredicto home.",
+    )
     parser.add_argument("--json", dest="json_out", type=Path, default=None, help="Also write the gate results as JSON to this file.")
-    parser.add_argument("--cache-dir", default=None, help="Attribution cache for the faithfulness gate (default: $VEREDICTO_CACHE_DIR, else cache/ in the Veredicto home).")
+    parser.add_argument(
+        "--cache-dir", default=None, help="Attribution cache for the faithfulness gate (default: $VEREDICTO_CACHE_DIR, else cache/ in the Veredicto home)."
+    )
     add_data_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -44,6 +51,7 @@ def score(model: Path, evalset, mapping, batch_size: int, label: str):
     predictor = Predictor(model, batch_size=batch_size)
     align_labels(evalset, predictor.labels, mapping)  # fail on unknown labels before any scoring
     with tqdm(total=len(evalset), desc=f"Scoring {label} {predictor.ref.name}", unit="text", file=sys.stderr, disable=None) as bar:
+
         def progress(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
@@ -78,9 +86,11 @@ def run(args) -> int:
         from store.audit import open_store
 
         store = open_store(args.store)
-    print(f"Policy {policy.name or Path(policy.source).name} (sha256 {policy.sha256[:12]}) on {predictor.ref.name} "
-          f"({predictor.ref.short_fingerprint}), {evalset.name} ({len(evalset)} examples)"
-          + (f", baseline {baseline.checkpoint_name} ({baseline.fingerprint[:12]})" if baseline is not None else ""))
+    print(
+        f"Policy {policy.name or Path(policy.source).name} (sha256 {policy.sha256[:12]}) on {predictor.ref.name} "
+        f"({predictor.ref.short_fingerprint}), {evalset.name} ({len(evalset)} examples)"
+        + (f", baseline {baseline.checkpoint_name} ({baseline.fingerprint[:12]})" if baseline is not None else "")
+    )
     cache = None
     if "min_faithfulness" in policy.gates:
         from explain.cache import AttributionCache
@@ -89,12 +99,14 @@ def run(args) -> int:
     from tqdm import tqdm
 
     with tqdm(desc="Explaining a sample for the faithfulness gate", unit="text", file=sys.stderr, disable=None if cache else True) as bar:
+
         def progress(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
 
-        report = evaluate_gates(policy, table, baseline=baseline, predictor=predictor, store=store, checkpoint_path=str(predictor.ref.path),
-                                cache=cache, progress=progress)
+        report = evaluate_gates(
+            policy, table, baseline=baseline, predictor=predictor, store=store, checkpoint_path=str(predictor.ref.path), cache=cache, progress=progress
+        )
     print(format_table(report))
     print(f"\nVerdict: {report.verdict}.")
     if args.json_out is not None:

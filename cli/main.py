@@ -1,4 +1,5 @@
 """Entry point of the `veredicto` command: bad input exits 2 with a one-paragraph message, never a traceback."""
+
 from __future__ import annotations
 
 import argparse

@@ -3,6 +3,7 @@
 Resumable: each explanation is committed to the cache as soon as it is computed, so Ctrl-C or a
 kill loses at most the one in flight, and running the same command again skips what is cached.
 """
+
 from __future__ import annotations
 
 import sys
@@ -22,7 +23,12 @@ def register(subparsers) -> None:
     parser.add_argument("--data", required=True, type=Path, help="CSV, JSONL or Parquet file.")
     parser.add_argument("--method", choices=("shap", "lime", "both"), default="both", help="Which explanations to compute (default: both).")
     parser.add_argument("--limit", type=int, default=None, help="Only the first N examples of the file.")
-    parser.add_argument("--cache-dir", type=Path, default=None, help="Cache directory (default: $VEREDICTO_CACHE_DIR, else cache/ in the Veredicto home; see runtime/settings.py).")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="Cache directory (default: $VEREDICTO_CACHE_DIR, else cache/ in the Veredicto home; see runtime/settings.py).",
+    )
     parser.add_argument("--text-col", default=None, help="Text column (default: guessed from names like 'text').")
     parser.add_argument("--label-col", default=None, help="Label column (default: guessed; labels are not needed here).")
     parser.add_argument("--max-evals", type=int, default=None, help="SHAP budget of masked texts (default: 500).")

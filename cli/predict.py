@@ -1,4 +1,5 @@
 """`veredicto predict`: one row per example with the probabilities and the predicted label."""
+
 from __future__ import annotations
 
 import sys
@@ -36,6 +37,7 @@ def run(args) -> int:
     if "label" in evalset.frame:
         align_labels(evalset, predictor.labels, mapping)  # fail on unknown labels before any scoring
     with tqdm(total=len(evalset), desc=f"Scoring with {predictor.ref.name}", unit="text", file=sys.stderr) as bar:
+
         def progress(done: int, total: int) -> None:
             bar.total = total  # duplicates are scored once, so the count of texts to score can be lower
             bar.update(done - bar.n)

@@ -5,6 +5,7 @@ runs with a progress bar, then one line per test. `--out report.json` keeps ever
 pairs included); `--out failures.csv` keeps the failing pairs only. `--fail-above RATE` exits 1
 when any test fails more often than RATE, so a CI job can block a brittle checkpoint.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,7 +31,10 @@ def register(subparsers) -> None:
     parser.add_argument("--model", required=True, type=Path, action="append", help="Checkpoint directory; give it twice for before/after (baseline first).")
     parser.add_argument("--data", required=True, type=Path, help="CSV, JSONL or Parquet file with a text column.")
     parser.add_argument(
-        "--tests", nargs="+", default=None, metavar="TEST",
+        "--tests",
+        nargs="+",
+        default=None,
+        metavar="TEST",
         help=f"Tests or kinds to run (default: all that apply). Tests: {', '.join(TESTS)}. Kinds: {', '.join(KINDS)}.",
     )
     parser.add_argument("--limit", type=int, default=None, help="At most N examples per test (a seeded sample of those the test applies to).")
@@ -67,15 +71,21 @@ def _rate(value: float) -> str:
 
 
 def _print_report(report, examples: int) -> None:
-    print(f"\n{report.checkpoint_name} ({report.fingerprint[:12]}) on {report.data_name}: {report.n_examples:,} examples, "
-          f"{report.n_model_calls:,} model calls, {report.seconds:.1f} s")
+    print(
+        f"\n{report.checkpoint_name} ({report.fingerprint[:12]}) on {report.data_name}: {report.n_examples:,} examples, "
+        f"{report.n_model_calls:,} model calls, {report.seconds:.1f} s"
+    )
     width = max(len(r.title) for r in report.results)
     for r in report.results:
         low, high = r.interval
         ci = "" if math.isnan(low) else f"  95% CI {low:.0%}–{high:.0%}"
-        print(f"  {r.title:<{width}}  {_rate(r.failure_rate)}  {r.n_failed:>5}/{r.n_tried:<5} failed{ci}" + (f"  · {r.note}" if r.note and not r.n_tried else ""))
+        print(
+            f"  {r.title:<{width}}  {_rate(r.failure_rate)}  {r.n_failed:>5}/{r.n_tried:<5} failed{ci}" + (f"  · {r.note}" if r.note and not r.n_tried else "")
+        )
         for f in r.failures[:examples]:
-            print(f"      {f.original!r}\n   -> {f.perturbed!r}\n      {f.pred_before} ({f.p_before:.2f}) -> {f.pred_after}; P({f.watched}) {f.p_before:.2f} -> {f.p_after:.2f}")
+            print(
+                f"      {f.original!r}\n   -> {f.perturbed!r}\n      {f.pred_before} ({f.p_before:.2f}) -> {f.pred_after}; P({f.watched}) {f.p_before:.2f} -> {f.p_after:.2f}"
+            )
 
 
 def run(args) -> int:
@@ -129,8 +139,15 @@ def run(args) -> int:
 
             started = time.perf_counter()
             report = run_probes(
-                predictor, evalset, [t.name for t in tests], directions=directions, limit=args.limit,
-                seed=args.seed, n_variants=args.variants, language=args.language, progress=progress,
+                predictor,
+                evalset,
+                [t.name for t in tests],
+                directions=directions,
+                limit=args.limit,
+                seed=args.seed,
+                n_variants=args.variants,
+                language=args.language,
+                progress=progress,
             )
         reports.append(report)
         print(cost.check(estimate, time.perf_counter() - started, report.n_model_calls).describe(), file=sys.stderr)
@@ -168,8 +185,8 @@ def run(args) -> int:
         over = [r for r in report.results if r.n_tried and r.failure_rate > args.fail_above]
         if over:
             print(
-                f"FAIL: {', '.join(f'{r.test} {r.failure_rate:.1%}' for r in over)} above {args.fail_above:.1%} "
-                f"({report.checkpoint_name}).", file=sys.stderr,
+                f"FAIL: {', '.join(f'{r.test} {r.failure_rate:.1%}' for r in over)} above {args.fail_above:.1%} ({report.checkpoint_name}).",
+                file=sys.stderr,
             )
             return 1
     return 0

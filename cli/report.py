@@ -1,4 +1,5 @@
 """`veredicto report`: one self-contained HTML file (opens offline, prints to PDF) for stakeholders."""
+
 from __future__ import annotations
 
 import sys
@@ -20,7 +21,11 @@ def register(subparsers) -> None:
     parser.add_argument("--baseline", type=Path, default=None, help="Baseline ('before') checkpoint for the before/after section.")
     parser.add_argument("--out", required=True, type=Path, help="Output .html file.")
     parser.add_argument("--policy", type=Path, default=None, help=f"Policy file for the gates (default: {DEFAULT_POLICY.name}, the documented example).")
-    parser.add_argument("--store", default=None, help="Audit store for the sign-off history (default: $VEREDICTO_STORE_URL, else store/veredicto.db in the Veredicto home; see runtime/settings.py).")
+    parser.add_argument(
+        "--store",
+        default=None,
+        help="Audit store for the sign-off history (default: $VEREDICTO_STORE_URL, else store/veredicto.db in the Veredicto home; see runtime/settings.py).",
+    )
     parser.add_argument("--examples", type=int, default=3, help="How many examples to explain with SHAP and LIME (0 = none).")
     parser.add_argument("--cache-dir", default=None, help="Attribution cache directory (default: $VEREDICTO_CACHE_DIR, else cache/ in the Veredicto home).")
     parser.add_argument("--title", default=None, help="Report title.")
@@ -50,15 +55,18 @@ def run(args) -> int:
     store = open_store(args.store)
     cache = AttributionCache(args.cache_dir)
     with tqdm(desc="Gates and explanations", unit="step", file=sys.stderr, disable=None) as bar:
+
         def progress(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
 
-        gates = evaluate_gates(policy, table, baseline=baseline, predictor=predictor, store=store, checkpoint_path=str(predictor.ref.path),
-                               cache=cache, progress=progress)
+        gates = evaluate_gates(
+            policy, table, baseline=baseline, predictor=predictor, store=store, checkpoint_path=str(predictor.ref.path), cache=cache, progress=progress
+        )
         bar.reset()
-        html = make_report(gates, table, baseline=baseline, predictor=predictor, store=store, cache=cache,
-                           n_examples=args.examples, progress=progress, title=args.title)
+        html = make_report(
+            gates, table, baseline=baseline, predictor=predictor, store=store, cache=cache, n_examples=args.examples, progress=progress, title=args.title
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(html, encoding="utf-8")
     print(f"Wrote {args.out} ({len(html.encode('utf-8')) / 1e6:.1f} MB, opens offline). Gates: {gates.verdict}.", file=sys.stderr)

@@ -1,4 +1,5 @@
 """How the example tables look on every page: one column configuration for text, labels and confidence."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -14,8 +15,9 @@ def example_columns(frame: pd.DataFrame, **extra) -> dict:
         "gold": st.column_config.TextColumn("Gold"),
         "pred": st.column_config.TextColumn("Predicted"),
         "confidence": st.column_config.ProgressColumn("Confidence", min_value=0.0, max_value=1.0, format="%.2f", help="Probability of the predicted label"),
-        "p_gold": st.column_config.NumberColumn("P(gold)", format="%.3f", help="Probability the model gave the gold label: near 0 on a confident mistake often means the gold label is wrong"),
+        "p_gold": st.column_config.NumberColumn(
+            "P(gold)", format="%.3f", help="Probability the model gave the gold label: near 0 on a confident mistake often means the gold label is wrong"
+        ),
         "correct": st.column_config.CheckboxColumn("Correct"),
     }
     return {**{k: v for k, v in config.items() if k in frame.columns}, **extra}
-

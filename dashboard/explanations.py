@@ -6,6 +6,7 @@ Read-first: every explanation is looked up in the persistent cache (`explain.cac
 `st.status`. Budgets default to the explainers' defaults, which `precompute` also uses, so the
 cache is shared; `VEREDICTO_SHAP_MAX_EVALS` / `VEREDICTO_LIME_SAMPLES` change them for slow machines.
 """
+
 from __future__ import annotations
 
 import os

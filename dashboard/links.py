@@ -1,4 +1,5 @@
 """One link to the Explore page, used by every page that points at an example."""
+
 from __future__ import annotations
 
 import streamlit as st

@@ -1,12 +1,13 @@
 """The sidebar (checkpoints + dataset), the cached loaders, and `current_session()` for pages."""
+
 from __future__ import annotations
 
 import contextlib
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import streamlit as st
 
@@ -187,7 +188,9 @@ def sidebar() -> None:
     st.session_state.pop(PROBLEM_KEY, None)
     with st.sidebar:
         st.subheader("Checkpoints")
-        root = st.text_input("Checkpoints directory", value=default_ckpts, help="A folder holding Hugging Face checkpoint folders (config.json, tokenizer, model.safetensors).")
+        root = st.text_input(
+            "Checkpoints directory", value=default_ckpts, help="A folder holding Hugging Face checkpoint folders (config.json, tokenizer, model.safetensors)."
+        )
         try:
             root_path = Path(root).expanduser()
             refs, problems = _discover(str(root_path), _tree_stamp(root_path))
@@ -232,7 +235,12 @@ def sidebar() -> None:
                 text_col = _column_choice("Text column", columns, guess_column(columns, "text"), "text_col")
                 label_col = _column_choice("Label column", columns, guess_column(columns, "label"), "label_col")
                 mapping = parse_mapping(
-                    st.text_input("Label mapping (optional)", key="label_mapping", placeholder="pos=positive,neg=negative", help="Rename dataset labels to the checkpoint's labels.")
+                    st.text_input(
+                        "Label mapping (optional)",
+                        key="label_mapping",
+                        placeholder="pos=positive,neg=negative",
+                        help="Rename dataset labels to the checkpoint's labels.",
+                    )
                 )
             evalset = load(text_col, label_col)
         except VeredictoError as exc:

@@ -1,12 +1,13 @@
 """Load an evaluation file into an `EvalSet`, with a clear message for every way it can be wrong."""
+
 from __future__ import annotations
 
 import hashlib
 import io
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -73,10 +74,7 @@ def _read(raw: bytes, kind: str, name: str) -> pd.DataFrame:
 def _pick(columns: list[str], wanted: str | None, role: str, name: str) -> str:
     if wanted is not None:
         if wanted not in columns:
-            raise DataError(
-                f"'{name}' has no {role} column '{wanted}'. Its columns are: {', '.join(columns)}. "
-                f"Choose one of them as the {role} column."
-            )
+            raise DataError(f"'{name}' has no {role} column '{wanted}'. Its columns are: {', '.join(columns)}. Choose one of them as the {role} column.")
         return wanted
     guess = guess_column(columns, role)
     if guess is not None:

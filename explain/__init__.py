@@ -2,13 +2,14 @@
 
 May import `models` (checkpoints, the shared inference layer); nothing here runs a model directly.
 """
+
 from explain.attribution import Attribution, ExplainError, Token
 
 __all__ = ["Attribution", "ExplainError", "Token"]
 
 # per-example explanations and how far to trust them
-from explain.api import explain_text  # noqa: E402
-from explain.faithfulness import (  # noqa: E402
+from explain.api import explain_text
+from explain.faithfulness import (
     Agreement,
     DeletionCurve,
     Faithfulness,
@@ -20,13 +21,13 @@ from explain.faithfulness import (  # noqa: E402
 )
 
 __all__ += [
-    "explain_text",
     "Agreement",
     "DeletionCurve",
     "Faithfulness",
     "agreement",
     "deletion_curves",
     "describe_trust",
+    "explain_text",
     "faithfulness_score",
     "measure_faithfulness",
 ]

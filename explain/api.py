@@ -11,13 +11,14 @@ trailing token with score 0, and `truncated=True` says so.
 
 Strategies (`STRATEGIES`) receive an already validated `Prepared` text; add one there to add a method.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import numbers
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from explain import lime_explainer, shap_explainer
 from explain.attribution import Attribution, ExplainError

@@ -1,11 +1,13 @@
 """The one result type every explainer returns and every plot, cache and report consumes."""
+
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -119,7 +121,7 @@ class Attribution:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "Attribution":
+    def from_dict(cls, data: Mapping) -> Attribution:
         data = dict(data)
         data.pop("predicted", None)
         data["tokens"] = tuple(Token(*t) for t in data["tokens"])
@@ -128,7 +130,7 @@ class Attribution:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False)
 
-    def for_target(self, label: str) -> "Attribution":
+    def for_target(self, label: str) -> Attribution:
         """The same explanation viewed for another class (scores hold every class already)."""
         self.class_index(label)
         data = self.to_dict()

@@ -9,6 +9,7 @@ A file that is not a readable SQLite database, or that was written by another sc
 never deleted: it is renamed to `<name>.corrupt-<timestamp>` (or `.v<N>-<timestamp>`), a fresh file
 is started, and `AttributionCache.notice` says what happened and where the old file is.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,9 +19,10 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from explain.attribution import Attribution
 from models.errors import VeredictoError
@@ -284,8 +286,7 @@ class AttributionCache:
 
     def put_many(self, attributions: Sequence[Attribution], **params) -> None:
         rows = [
-            (a.fingerprint, a.method, canonical_params(params, a.method), text_hash(a.text), time.time(), float(a.seconds), a.to_json())
-            for a in attributions
+            (a.fingerprint, a.method, canonical_params(params, a.method), text_hash(a.text), time.time(), float(a.seconds), a.to_json()) for a in attributions
         ]
         if not rows:
             return

@@ -16,11 +16,13 @@ Every text goes through `Predictor.predict_proba` in ONE call per function (all 
 For a truncated explanation only the part the model reads is used, so removed words never pull
 unread text into the model's window.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -54,9 +56,7 @@ def _units(att: Attribution, label: str) -> _Units:
     text = _explained_text(att)
     rows = [(w, s, e, score) for w, s, e, score in att.words(label) if e <= len(text)]
     if not rows:
-        raise ExplainError(
-            "This text has no words to remove (only punctuation, symbols or emoji), so faithfulness cannot be measured."
-        )
+        raise ExplainError("This text has no words to remove (only punctuation, symbols or emoji), so faithfulness cannot be measured.")
     scores = np.array([r[3] for r in rows], dtype=np.float64)
     ranking = tuple(int(i) for i in np.lexsort((np.arange(len(rows)), -scores)))
     return _Units(text, tuple(r[0] for r in rows), tuple((r[1], r[2]) for r in rows), scores, ranking)
@@ -400,7 +400,9 @@ def describe_trust(
     elif gain >= SOMEWHAT_FAITHFUL:
         sentences.append("Verdict: partly faithful — the marked words matter, but not much more than random words; read the colours loosely.")
     else:
-        sentences.append("Verdict: not faithful — removing the marked words changes the prediction no more than removing random words; do not rely on the colours.")
+        sentences.append(
+            "Verdict: not faithful — removing the marked words changes the prediction no more than removing random words; do not rely on the colours."
+        )
     if agreement is not None:
         names = " and ".join(m.upper() for m in agreement.methods)
         top = f"{round(agreement.top_k_overlap * agreement.k)} of the {agreement.k} most important words"

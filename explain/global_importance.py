@@ -16,11 +16,12 @@ Built from per-example `Attribution`s (SHAP or LIME, usually read from the persi
 Nothing here runs a model; `sample_indices` and `estimate_cost` help a page say what a sample
 will cost before computing it.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -247,7 +248,13 @@ def global_importance_figure(gi: GlobalImportance, label: str, *, k: int = 15, b
     peak = float(np.max(np.abs(values))) if values.size else 1.0
     fig.update_layout(
         title=dict(text=f"{method_name(gi.method)}: words the model uses for '{label}' ({gi.n_examples} examples)", font=dict(size=15)),
-        xaxis=dict(title=f"mean score: ← against '{label}' · toward '{label}' →", range=[-1.35 * peak, 1.35 * peak], zeroline=True, zerolinecolor="#555", gridcolor="#eee"),
+        xaxis=dict(
+            title=f"mean score: ← against '{label}' · toward '{label}' →",
+            range=[-1.35 * peak, 1.35 * peak],
+            zeroline=True,
+            zerolinecolor="#555",
+            gridcolor="#eee",
+        ),
         yaxis=dict(type="category", automargin=True),
         height=max(240, 90 + 24 * len(rows)),
         margin=dict(l=10, r=40, t=50, b=40),
@@ -311,7 +318,7 @@ def sample_order(gold: Sequence[str], *, seed: int = 0, limit: int | None = None
     for i, g in enumerate(gold):
         by_class.setdefault(g, []).append(i)
     queues = {c: [int(x) for x in rng.permutation(rows)] for c, rows in sorted(by_class.items(), key=lambda kv: str(kv[0]))}
-    taken = {c: 0 for c in queues}
+    taken = dict.fromkeys(queues, 0)
     order: list[int] = []
     while len(order) < (len(gold) if limit is None else min(limit, len(gold))):
         open_classes = [c for c in queues if taken[c] < len(queues[c])]
@@ -334,8 +341,13 @@ def estimate_cost(n_examples: int, n_cached: int, calls_per_explanation: int, se
     seconds = None if seconds_per_explanation is None else missing * float(seconds_per_explanation)
     calls = missing * int(calls_per_explanation)
     return CostEstimate(
-        task="explanations", description=f"{n_examples} explanations", n_requested=calls, n_model_calls=calls, seconds=seconds,
-        n_examples=n_examples, n_cached=min(n_cached, n_examples),
+        task="explanations",
+        description=f"{n_examples} explanations",
+        n_requested=calls,
+        n_model_calls=calls,
+        seconds=seconds,
+        n_examples=n_examples,
+        n_cached=min(n_cached, n_examples),
     )
 
 

@@ -13,9 +13,10 @@ the unsplit weights are kept in `extra["feature_weights"]`. Separators score 0.
 
 `compute` assumes a validated input; call `explain.api.explain_text`, which validates first.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -56,8 +57,7 @@ def compute(
     n_words = word_features(explainer, part).num_words()
     if n_words == 0:
         raise ExplainError(
-            "LIME explains words, and this text has none it can remove (only punctuation, symbols or emoji). "
-            "Use SHAP, which works on the model's own tokens."
+            "LIME explains words, and this text has none it can remove (only punctuation, symbols or emoji). Use SHAP, which works on the model's own tokens."
         )
 
     # LimeTextExplainer keeps only the last class's R² and local prediction; record each one.
@@ -79,9 +79,7 @@ def compute(
         return predictor.predict_proba(list(texts), progress=progress).astype(np.float64)
 
     with predictor.exclusive() as usage:  # predict_proba re-enters it; holding it keeps the forwarded count ours
-        exp = explainer.explain_instance(
-            part, classifier_fn, labels=range(len(labels)), num_features=n_words, num_samples=num_samples
-        )
+        exp = explainer.explain_instance(part, classifier_fn, labels=range(len(labels)), num_features=n_words, num_samples=num_samples)
         forwarded = usage.texts_forwarded
 
     indexed = exp.domain_mapper.indexed_string

@@ -5,11 +5,12 @@ white is neutral. "RdBu" reversed is a diverging scale that reads for the common
 colour blindness (it avoids red/green) and is centred at zero, so the colour of a word tells
 the direction and its strength, and the hover gives the exact value.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go

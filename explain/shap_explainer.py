@@ -14,11 +14,12 @@ so `scores.sum(0) + base_values == probabilities` holds for every class.
 The model is only ever reached through `Predictor.predict_proba` (batched, length-sorted,
 cached: masked strings that repeat cost one forward pass).
 """
+
 from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

@@ -5,14 +5,15 @@ plain-words sentences) for the explanations of one text, so a page makes one cal
 result out. Measurements that cannot be made (a text with no words to remove…) become a short
 note in `problems` instead of an error.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from explain.attribution import Attribution, ExplainError
-from models.protocol import InferenceLayer
 from explain.faithfulness import Agreement, DeletionCurve, Faithfulness, agreement, deletion_curves, describe_trust, measure_faithfulness
+from models.protocol import InferenceLayer
 
 
 @dataclass(frozen=True)

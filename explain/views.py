@@ -1,5 +1,6 @@
 """What the Insights page shows before it aggregates anything, as plain data: which examples it explains, with what
 settings, and what explaining the missing ones would cost per checkpoint. No Streamlit here."""
+
 from __future__ import annotations
 
 import json
@@ -64,6 +65,7 @@ def insights_results(plan: InsightsPlan, refs, method: str, cache, aggregate: Ca
 
 # --- Explore: one example -------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ExploreExample:
     """One example as the Explore panel shows it: its text and prediction, the probabilities, and the class to open on
@@ -94,8 +96,16 @@ def explore_example(table, example: int, cls_query=None) -> ExploreExample:
     row = table.frame.iloc[example]
     labels = tuple(str(l) for l in table.labels)
     return ExploreExample(
-        example, str(row["text"]), str(row["gold"]), str(row["pred"]), float(row["confidence"]), bool(row["correct"]), bool(row.get("truncated", False)),
-        labels, table.probs[example], class_from_query(cls_query, labels) or str(row["pred"]),
+        example,
+        str(row["text"]),
+        str(row["gold"]),
+        str(row["pred"]),
+        float(row["confidence"]),
+        bool(row["correct"]),
+        bool(row.get("truncated", False)),
+        labels,
+        table.probs[example],
+        class_from_query(cls_query, labels) or str(row["pred"]),
     )
 
 

@@ -7,19 +7,20 @@ it (explainers, probes and analysis take an `InferenceLayer`, never the lock or 
 `models.cost` holds the one `CostEstimate` and duration format that explain, probes and training share.
 This package imports only `runtime` (settings and the process-wide caches) from Veredicto.
 """
-from models.errors import VeredictoError, CheckpointError
+
 from models.checkpoints import CheckpointRef, discover_checkpoints, inspect_checkpoint, load_checkpoint
+from models.errors import CheckpointError, VeredictoError
 from models.inference import Predictor
 from models.protocol import InferenceLayer, Usage
 
 __all__ = [
-    "VeredictoError",
     "CheckpointError",
     "CheckpointRef",
+    "InferenceLayer",
+    "Predictor",
+    "Usage",
+    "VeredictoError",
     "discover_checkpoints",
     "inspect_checkpoint",
     "load_checkpoint",
-    "Predictor",
-    "InferenceLayer",
-    "Usage",
 ]

@@ -3,6 +3,7 @@
 Safety rules: weights are read from `model.safetensors` only (never a pickle),
 `trust_remote_code` is always off, and nothing is fetched from a hub.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -43,9 +44,7 @@ class CheckpointRef:
         try:
             return self.labels.index(label)
         except ValueError:
-            raise CheckpointError(
-                f"Checkpoint '{self.name}' has no label '{label}'. Its labels are: {', '.join(self.labels)}."
-            ) from None
+            raise CheckpointError(f"Checkpoint '{self.name}' has no label '{label}'. Its labels are: {', '.join(self.labels)}.") from None
 
 
 def _read_config(path: Path) -> dict:
@@ -55,11 +54,12 @@ def _read_config(path: Path) -> dict:
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
-        raise CheckpointError(f"{config_path} is not UTF-8 text, so it cannot be a Hugging Face config. Re-save the checkpoint with `save_pretrained`.") from None
+        raise CheckpointError(
+            f"{config_path} is not UTF-8 text, so it cannot be a Hugging Face config. Re-save the checkpoint with `save_pretrained`."
+        ) from None
     except json.JSONDecodeError as exc:
         raise CheckpointError(
-            f"{config_path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}). "
-            "Fix or regenerate it with `save_pretrained`."
+            f"{config_path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}). Fix or regenerate it with `save_pretrained`."
         ) from None
     if not isinstance(config, dict):
         raise CheckpointError(f"{config_path} must hold a JSON object, not {type(config).__name__}.")
@@ -117,9 +117,7 @@ def _check_safetensors(file: Path) -> None:
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, IndexError, AttributeError):
         problem = "its header is not valid safetensors JSON"
     if problem:
-        raise CheckpointError(
-            f"{file} is corrupt: {problem}. Copy the checkpoint again or re-save it with `save_pretrained(safe_serialization=True)`."
-        )
+        raise CheckpointError(f"{file} is corrupt: {problem}. Copy the checkpoint again or re-save it with `save_pretrained(safe_serialization=True)`.")
 
 
 def _labels(config: dict, path: Path) -> tuple[str, ...]:
@@ -229,13 +227,10 @@ def load_checkpoint(ref: CheckpointRef, device: str = "cpu"):
     except Exception as exc:  # transformers raises many types for a broken tokenizer
         raise CheckpointError(f"The tokenizer of '{ref.name}' could not be loaded: {exc}. Re-save it with `tokenizer.save_pretrained(DIR)`.") from None
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            ref.path, local_files_only=True, trust_remote_code=False, use_safetensors=True
-        )
+        model = AutoModelForSequenceClassification.from_pretrained(ref.path, local_files_only=True, trust_remote_code=False, use_safetensors=True)
     except Exception as exc:
         raise CheckpointError(
-            f"The model '{ref.name}' could not be loaded as a sequence classifier: {exc}. "
-            "Check that config.json and model.safetensors belong together."
+            f"The model '{ref.name}' could not be loaded as a sequence classifier: {exc}. Check that config.json and model.safetensors belong together."
         ) from None
     if model.config.num_labels != len(ref.labels):
         raise CheckpointError(f"'{ref.name}' has {model.config.num_labels} outputs but {len(ref.labels)} labels in id2label.")

@@ -9,6 +9,7 @@ wall times ("3.5 min").
 It lives in `models` because every package that states a cost or a duration (`explain`, `probes`,
 `training`) may import `models` and nothing else in common. Standard library only.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,7 +1,8 @@
 """Sentence embeddings from a checkpoint's own encoder (computed by `Predictor.embed`, the shared inference layer)."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -12,6 +12,7 @@ None, and the Predictor runs the model as it is. `first_token_only(layer)` patch
 duration of one forward, which the Predictor runs under its lock; outside that block the layer is
 the library's own (embeddings need every position).
 """
+
 from __future__ import annotations
 
 import sys
@@ -20,13 +21,15 @@ from types import MethodType
 
 # Heads that read features[:, 0] (or a pooler over position 0) and encoders built from BertLayer-like
 # layers: attention.self.{query,key,value}, attention.output, feed_forward_chunk.
-FIRST_TOKEN_CLASSIFIERS = frozenset({
-    "BertForSequenceClassification",
-    "RobertaForSequenceClassification",
-    "XLMRobertaForSequenceClassification",
-    "ElectraForSequenceClassification",
-    "CamembertForSequenceClassification",
-})
+FIRST_TOKEN_CLASSIFIERS = frozenset(
+    {
+        "BertForSequenceClassification",
+        "RobertaForSequenceClassification",
+        "XLMRobertaForSequenceClassification",
+        "ElectraForSequenceClassification",
+        "CamembertForSequenceClassification",
+    }
+)
 PROBE_TEXTS = ("a", "the film is long, slow and oddly moving", "not good at all")
 TOLERANCE = 1e-5
 
@@ -69,8 +72,12 @@ def _candidate(model):
         return None
     last = layers[-1]
     attn = getattr(getattr(last, "attention", None), "self", None)
-    needed = (attn, getattr(last.attention, "output", None), getattr(last, "feed_forward_chunk", None),
-              getattr(sys.modules.get(type(attn).__module__), "eager_attention_forward", None))
+    needed = (
+        attn,
+        getattr(last.attention, "output", None),
+        getattr(last, "feed_forward_chunk", None),
+        getattr(sys.modules.get(type(attn).__module__), "eager_attention_forward", None),
+    )
     if any(x is None for x in needed) or not all(hasattr(attn, a) for a in ("query", "key", "value", "scaling", "attention_head_size")):
         return None
     return last

@@ -9,13 +9,14 @@ sessions at once, and remembers probabilities in a bounded cache keyed by
 Code outside `models/` sees it through `models.protocol.InferenceLayer`: `exclusive()` instead of the
 lock, `cached` / `uncached_count` / `cached_proba` instead of the cache-key format.
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import numpy as np
 

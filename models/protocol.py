@@ -9,10 +9,12 @@ never takes the predictor's lock or builds a probability-cache key itself.
   (they replace building `(fingerprint, text)` cache keys by hand); `cached_proba(texts)` reads
   probabilities that are all cached already, or gives None.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 

@@ -1,4 +1,5 @@
 """Compare: is the fine-tuned checkpoint better than the baseline on the same data — and where did it get worse?"""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -72,8 +73,18 @@ st.caption(
 # --- headline ---------------------------------------------------------------------------------------------------------
 acc, f1 = comp.deltas.loc["accuracy"], comp.deltas.loc["macro_f1"]
 a, b, c, d = st.columns(4)
-a.metric("Accuracy (candidate)", f"{acc.after:.1%}", delta=pct_points(acc.delta), help=f"Baseline {acc.before:.1%}; 95% interval of the change {pct_points(acc.ci_low)} to {pct_points(acc.ci_high)}")
-b.metric("Macro-F1 (candidate)", f"{f1.after:.3f}", delta=f"{f1.delta:+.3f}", help=f"Baseline {f1.before:.3f}; 95% interval of the change {f1.ci_low:+.3f} to {f1.ci_high:+.3f}")
+a.metric(
+    "Accuracy (candidate)",
+    f"{acc.after:.1%}",
+    delta=pct_points(acc.delta),
+    help=f"Baseline {acc.before:.1%}; 95% interval of the change {pct_points(acc.ci_low)} to {pct_points(acc.ci_high)}",
+)
+b.metric(
+    "Macro-F1 (candidate)",
+    f"{f1.after:.3f}",
+    delta=f"{f1.delta:+.3f}",
+    help=f"Baseline {f1.before:.3f}; 95% interval of the change {f1.ci_low:+.3f} to {f1.ci_high:+.3f}",
+)
 c.metric("Fixed", f"{comp.mcnemar.fixed:,}", help="Wrong before, right after")
 d.metric("Broken", f"{comp.mcnemar.broken:,}", help="Right before, wrong after", delta=f"{-comp.mcnemar.broken:,}" if comp.mcnemar.broken else None)
 verdict = compare_verdict(comp)
@@ -84,7 +95,9 @@ with left:
     st.plotly_chart(figures.metric_delta_figure(comp.deltas), width="stretch", key="compare-metric-deltas")
 with right:
     st.plotly_chart(figures.class_delta_figure(comp.per_class), width="stretch", key="compare-class-deltas")
-st.caption(f"Error bars: 95% paired bootstrap intervals ({comp.n_boot:,} resamples of the examples, seed {comp.seed}). A bar whose interval crosses zero may be noise.")
+st.caption(
+    f"Error bars: 95% paired bootstrap intervals ({comp.n_boot:,} resamples of the examples, seed {comp.seed}). A bar whose interval crosses zero may be noise."
+)
 
 # --- per class ----------------------------------------------------------------------------------------------------------
 st.subheader("Per class")
@@ -113,7 +126,9 @@ if worse_classes and acc.delta > 0:
 @st.fragment
 def slices_panel() -> None:
     st.subheader("Per slice")
-    st.caption("Accuracy before and after in each group of examples (gold label, metadata, text length, keywords). Slices that got worse are flagged even when the total improved; 'clearly worse' means McNemar's test finds the drop unlikely to be chance (p < 0.05).")
+    st.caption(
+        "Accuracy before and after in each group of examples (gold label, metadata, text length, keywords). Slices that got worse are flagged even when the total improved; 'clearly worse' means McNemar's test finds the drop unlikely to be chance (p < 0.05)."
+    )
     one, two = st.columns([3, 1])
     text = one.text_input("Also slice by keywords (comma-separated)", key="compare_keywords", placeholder="not, never, refund")
     bins = two.select_slider("Bins for numbers", options=[2, 3, 4, 5, 6, 8], value=4, key="compare_bins")
@@ -189,7 +204,14 @@ def explanation_panel(example: int) -> None:
         f"{comp.after_name} predicts **{row['pred_after']}** (P(gold) {row['p_gold_after']:.2f})."
     )
     one, two = st.columns(2)
-    method = one.radio("Method", ["shap", "lime"], horizontal=True, key="compare_method", format_func=str.upper, help="SHAP scores are in probability units; LIME weights come from a local linear fit.")
+    method = one.radio(
+        "Method",
+        ["shap", "lime"],
+        horizontal=True,
+        key="compare_method",
+        format_func=str.upper,
+        help="SHAP scores are in probability units; LIME weights come from a local linear fit.",
+    )
     labels = list(comp.labels)
     label = two.selectbox("Explain the class", labels, index=labels.index(row["gold"]), key=f"compare_label_{example}")
     attributions = [get_attribution(get_predictor(ref), text, method) for ref in (before_ref, after_ref)]

@@ -1,4 +1,5 @@
 """Errors: where the model fails — confusion matrix that filters examples, slices, calibration, confident mistakes."""
+
 from __future__ import annotations
 
 import hashlib
@@ -31,8 +32,11 @@ from dashboard.state import current_session, tables
 
 # --- cached computations (keyed by fingerprints; the table itself is not hashed) ------------------------------
 
+
 @st.cache_data(show_spinner=False, max_entries=128)
-def slices_for(_table: PredictionTable, key: str, kind: str, column: str = "", keywords: tuple[str, ...] = (), bins: int = 4, whole_word: bool = True) -> ErrorSlices:
+def slices_for(
+    _table: PredictionTable, key: str, kind: str, column: str = "", keywords: tuple[str, ...] = (), bins: int = 4, whole_word: bool = True
+) -> ErrorSlices:
     return error_slices(_table, kind, column, keywords, bins, whole_word)
 
 
@@ -48,12 +52,17 @@ def calibration_for(_table: PredictionTable, key: str, n_bins: int):
 
 # --- shared display helpers ---------------------------------------------------------------------------------------
 
+
 def example_detail(table: PredictionTable, example: int) -> None:
     row = table.frame.iloc[example]
     verdict = "correct" if row["correct"] else "wrong"
     st.markdown(f"**Example {example}** — gold **{row['gold']}**, predicted **{row['pred']}** ({row['confidence']:.1%}, {verdict})")
     st.markdown("> " + str(row["text"]).replace("\n", "\n> "))
-    st.dataframe(example_probabilities(table, example), hide_index=True, column_config={"probability": st.column_config.ProgressColumn("Probability", min_value=0.0, max_value=1.0, format="%.3f")})
+    st.dataframe(
+        example_probabilities(table, example),
+        hide_index=True,
+        column_config={"probability": st.column_config.ProgressColumn("Probability", min_value=0.0, max_value=1.0, format="%.3f")},
+    )
     if not row["correct"] and row["confidence"] >= HIGH_CONFIDENCE:
         st.caption("The model is very sure and disagrees with the gold label: check whether the gold label itself is right.")
     explore_link(example, f"Explain example {example} on the Explore page (SHAP and LIME)")
@@ -63,7 +72,9 @@ SLICE_CONFIG = {
     "Examples": st.column_config.NumberColumn("Examples", width="small"),
     "Accuracy": st.column_config.NumberColumn("Accuracy", format="%.1f%%", width="small"),
     "Gap": st.column_config.NumberColumn("Gap", format="%+.1f", width="small", help="Slice accuracy minus overall accuracy, in percentage points"),
-    "95% range": st.column_config.TextColumn("95% range", width="small", help="Where the slice's true accuracy plausibly lies (Wilson interval); wide for small slices"),
+    "95% range": st.column_config.TextColumn(
+        "95% range", width="small", help="Where the slice's true accuracy plausibly lies (Wilson interval); wide for small slices"
+    ),
     "Mistakes": st.column_config.NumberColumn("Mistakes", width="small"),
 }
 
@@ -77,8 +88,14 @@ def show_slices(table: PredictionTable, key: str, slices: ErrorSlices, widget: s
     left, right = st.columns([1, 1]) if len(rows) <= 12 else st.tabs(["Table", "Chart"])  # many slices: each view full width
     with left:
         event = st.dataframe(
-            slices.display, hide_index=True, column_config=SLICE_CONFIG, on_select="rerun", selection_mode="single-row",
-            key=f"{widget}-{key[:12]}", width="stretch", height=min(420, 38 + 35 * len(rows)),
+            slices.display,
+            hide_index=True,
+            column_config=SLICE_CONFIG,
+            on_select="rerun",
+            selection_mode="single-row",
+            key=f"{widget}-{key[:12]}",
+            width="stretch",
+            height=min(420, 38 + 35 * len(rows)),
         )
         picked = [r for r in event.selection.rows if 0 <= r < len(rows)] if event is not None else []
     with right:
@@ -105,7 +122,11 @@ table_list = tables(session)
 if len(table_list) > 1:
     names = [t.checkpoint_name for t in table_list]
     choice = st.radio(
-        "Checkpoint", names, index=len(names) - 1, horizontal=True, key="errors_checkpoint",
+        "Checkpoint",
+        names,
+        index=len(names) - 1,
+        horizontal=True,
+        key="errors_checkpoint",
         format_func=lambda n: f"{n} ({'baseline' if n == names[0] else 'candidate'})",
     )
     table = table_list[names.index(choice)]
@@ -131,14 +152,17 @@ st.subheader("Confusion matrix")
 matrix = figures.confusion_matrix_figure(counts, labels)
 left, right = st.columns([1, 1]) if matrix.layout.width <= 400 else (st.container(), st.container())
 with left:
-    event = st.plotly_chart(
-        matrix, on_select="rerun", selection_mode="points", key=f"errors-cm-{key[:12]}", width="content", config={"displayModeBar": False}
-    )
+    event = st.plotly_chart(matrix, on_select="rerun", selection_mode="points", key=f"errors-cm-{key[:12]}", width="content", config={"displayModeBar": False})
     clicked = selected_cells(event, labels)
-    st.caption("Rows: the gold label; columns: what the model predicted; the diagonal (outlined) is correct. Click a cell (Shift-click for more) to list its examples; double-click the chart to clear.")
+    st.caption(
+        "Rows: the gold label; columns: what the model predicted; the diagonal (outlined) is correct. Click a cell (Shift-click for more) to list its examples; double-click the chart to clear."
+    )
 with right:
     picked = st.selectbox(
-        "Show", cell_options(labels, counts), key=f"errors_cell_{key[:12]}", disabled=bool(clicked),
+        "Show",
+        cell_options(labels, counts),
+        key=f"errors_cell_{key[:12]}",
+        disabled=bool(clicked),
         help="Or click a cell of the matrix. 'gold → predicted' pairs with at least one example are listed.",
     )
     mask, heading = cell_selection(table, clicked, picked)
@@ -154,8 +178,13 @@ with right:
         row_event = None
     else:
         row_event = st.dataframe(
-            shown, column_config=example_columns(shown), on_select="rerun", selection_mode="single-row",
-            key=f"errors-examples-{key[:12]}", width="stretch", height=320,
+            shown,
+            column_config=example_columns(shown),
+            on_select="rerun",
+            selection_mode="single-row",
+            key=f"errors-examples-{key[:12]}",
+            width="stretch",
+            height=320,
         )
 chosen = selected_index(row_event, shown) if row_event is not None else []
 if chosen:
@@ -169,7 +198,9 @@ else:
 @st.fragment
 def slices_panel() -> None:
     st.subheader("Slices")
-    st.caption("Groups of examples where the model does better or worse than overall. The gap is in percentage points; small slices have wide ranges, so read them with care.")
+    st.caption(
+        "Groups of examples where the model does better or worse than overall. The gap is in percentage points; small slices have wide ranges, so read them with care."
+    )
     bins = st.select_slider("Bins for numbers and lengths", options=[2, 3, 4, 5, 6, 8, 10], value=4, key="errors_bins")
     weak = weakest_spots(table, slices_for(table, key, "all", bins=bins))
     if weak:
@@ -181,14 +212,20 @@ def slices_panel() -> None:
         else:
             kinds = metadata_columns(table)
             column = st.selectbox(
-                "Column", list(table.metadata), key="errors_meta_column",
-                format_func=lambda c: f"{c} ({'numbers, in quantile bins' if kinds[c] == 'numeric' else 'one value per row' if kinds[c] == 'id' else 'most frequent values'})",
+                "Column",
+                list(table.metadata),
+                key="errors_meta_column",
+                format_func=lambda c: (
+                    f"{c} ({'numbers, in quantile bins' if kinds[c] == 'numeric' else 'one value per row' if kinds[c] == 'id' else 'most frequent values'})"
+                ),
             )
             if kinds[column] == "id":
                 st.caption(f"Almost every row has its own '{column}', so each slice holds about one example.")
             show_slices(table, key, slices_for(table, key, "metadata", column, bins=bins), f"errors-meta-{column}")
     with tab_len:
-        unit = st.radio("Length in", ["words", "tokens"], horizontal=True, key="errors_length_unit", help="Tokens are what the model reads; texts past its limit are cut.")
+        unit = st.radio(
+            "Length in", ["words", "tokens"], horizontal=True, key="errors_length_unit", help="Tokens are what the model reads; texts past its limit are cut."
+        )
         show_slices(table, key, slices_for(table, key, "length", unit, bins=bins), f"errors-length-{unit}")
         truncated = truncated_count(table)
         if truncated:
@@ -202,7 +239,12 @@ def slices_panel() -> None:
         if not keywords:
             st.caption("Type a word or phrase to compare the texts that contain it with those that do not.")
         else:
-            show_slices(table, key, slices_for(table, key, "keyword", keywords=keywords, whole_word=whole), "errors-keyword-" + hashlib.sha1("|".join(keywords).encode()).hexdigest()[:8])
+            show_slices(
+                table,
+                key,
+                slices_for(table, key, "keyword", keywords=keywords, whole_word=whole),
+                "errors-keyword-" + hashlib.sha1("|".join(keywords).encode()).hexdigest()[:8],
+            )
 
 
 slices_panel()
@@ -219,7 +261,9 @@ def calibration_panel() -> None:
         st.plotly_chart(figures.reliability_figure(cal), width="stretch", key=f"errors-reliability-{key[:12]}")
     with right:
         st.markdown(describe_calibration(cal))
-        st.caption("Each bar is the share of examples predicted correctly among those with that confidence. Bars below the dashed line mean the model is more confident than it is right.")
+        st.caption(
+            "Each bar is the share of examples predicted correctly among those with that confidence. Bars below the dashed line mean the model is more confident than it is right."
+        )
         st.dataframe(
             calibration_rows(cal),
             hide_index=True,

@@ -1,4 +1,5 @@
 """Explore: find an example, see what the model predicted, and why — SHAP and LIME side by side with how far to trust them."""
+
 from __future__ import annotations
 
 import hashlib
@@ -25,7 +26,9 @@ st.caption(
 table_list = tables(session)
 names = [ref.name for ref in session.checkpoints]
 if len(names) > 1:
-    chosen = st.radio("Checkpoint", names, index=len(names) - 1, horizontal=True, help="Whose predictions and explanations to show. Compare shows both side by side.")
+    chosen = st.radio(
+        "Checkpoint", names, index=len(names) - 1, horizontal=True, help="Whose predictions and explanations to show. Compare shows both side by side."
+    )
     index = names.index(chosen)
 else:
     index = 0

@@ -1,4 +1,5 @@
 """Insights: which words the model relies on across the dataset, per class — and whether some are spurious cues."""
+
 from __future__ import annotations
 
 import json
@@ -43,7 +44,9 @@ with st.container(border=True):
     c1, c2, c3 = st.columns([3, 2, 3])
     if len(refs) > 1:
         choices = [r.name for r in refs] + ["both"]
-        shown_names = c1.radio("Checkpoint", choices, index=len(refs) - 1, horizontal=True, key="insights_ckpt", help="'both' puts the baseline and the candidate side by side.")
+        shown_names = c1.radio(
+            "Checkpoint", choices, index=len(refs) - 1, horizontal=True, key="insights_ckpt", help="'both' puts the baseline and the candidate side by side."
+        )
         chosen = [i for i, r in enumerate(refs) if shown_names in (r.name, "both")]
     else:
         c1.markdown(f"**Checkpoint:** {refs[0].name}")

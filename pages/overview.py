@@ -1,4 +1,5 @@
 """Overview: what is loaded, how well each checkpoint does, and a box to try any sentence."""
+
 from __future__ import annotations
 
 import streamlit as st

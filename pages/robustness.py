@@ -1,4 +1,5 @@
 """Robustness: does the model break under harmless changes, treat groups of people differently, and which examples look mislabelled?"""
+
 from __future__ import annotations
 
 import math
@@ -64,7 +65,9 @@ st.caption(
     + "Below: examples most similar to each other for the model, and labels that look suspicious."
 )
 if len(refs) == 2 and predictors[1].labels != labels:
-    st.error(f"The two checkpoints have different labels ({', '.join(labels)} vs {', '.join(predictors[1].labels)}); probes can only be compared within one task.")
+    st.error(
+        f"The two checkpoints have different labels ({', '.join(labels)} vs {', '.join(predictors[1].labels)}); probes can only be compared within one task."
+    )
     st.stop()
 
 tab_probes, tab_similar = st.tabs(["Behaviour and bias probes", "Similar examples and label noise"])
@@ -101,16 +104,25 @@ with tab_probes:
     with mid:
         limit = int(
             st.number_input(
-                "Examples per test (at most)", min_value=1, max_value=max(1, len(evalset)), value=min(DEFAULT_LIMIT, len(evalset)), step=50,
-                key="robustness_limit", help="A seeded sample of the examples each test applies to (e.g. only texts that mention a person's name).",
+                "Examples per test (at most)",
+                min_value=1,
+                max_value=max(1, len(evalset)),
+                value=min(DEFAULT_LIMIT, len(evalset)),
+                step=50,
+                key="robustness_limit",
+                help="A seeded sample of the examples each test applies to (e.g. only texts that mention a person's name).",
             )
         )
     with st.expander("More settings"):
         a, b, c = st.columns(3)
         language = a.selectbox("Word lists", ["auto", *LANGUAGES], key="robustness_language", help="auto: English or Spanish, detected per text.")
-        variants = int(b.number_input("Perturbed versions per example", 1, 10, 3, key="robustness_variants", help="An example fails if any of its versions fails."))
+        variants = int(
+            b.number_input("Perturbed versions per example", 1, 10, 3, key="robustness_variants", help="An example fails if any of its versions fails.")
+        )
         seed = int(c.number_input("Seed", 0, 10_000, 0, key="robustness_seed"))
-        st.caption(f"Word lists live in `probes/wordlists/` (English and Spanish) and can be edited. Directional expectations: {directions.describe() if directions else 'off'}.")
+        st.caption(
+            f"Word lists live in `probes/wordlists/` (English and Spanish) and can be edited. Directional expectations: {directions.describe() if directions else 'off'}."
+        )
 
     chosen = tuple(t.name for t in available if t.title in chosen_titles)
     if not chosen:
@@ -127,7 +139,9 @@ with tab_probes:
         if pending:
             estimate_slot.info(pending, icon=":material/timer:")
         run_clicked = st.button(
-            "Run probes" if any(r is None for r in reports) else "Run probes again", type="primary", key="robustness_run",
+            "Run probes" if any(r is None for r in reports) else "Run probes again",
+            type="primary",
+            key="robustness_run",
             help="Perturbed texts are scored through the shared cache: stopping midway keeps every test already scored.",
         )
         if run_clicked:
@@ -135,8 +149,15 @@ with tab_probes:
                 bar = st.progress(0.0, text=f"{predictor.ref.name}: starting…")
                 try:
                     run_and_keep(
-                        predictor, evalset, params, key, directions=directions, plans=plans,
-                        progress=lambda done, total, label, name=predictor.ref.name, bar=bar: bar.progress(min(1.0, done / max(total, 1)), text=f"{name} · {label}: {done:,}/{total:,} texts"),
+                        predictor,
+                        evalset,
+                        params,
+                        key,
+                        directions=directions,
+                        plans=plans,
+                        progress=lambda done, total, label, name=predictor.ref.name, bar=bar: bar.progress(
+                            min(1.0, done / max(total, 1)), text=f"{name} · {label}: {done:,}/{total:,} texts"
+                        ),
                     )
                 except VeredictoError as exc:
                     bar.empty()
@@ -155,32 +176,52 @@ with tab_probes:
             if len(reports) == 2:
                 comparison = probe_comparison(*reports)
                 if comparison.more_brittle:
-                    st.warning("Fine-tuning made the model **more brittle** on: " + ", ".join(f"{t} ({_pct(b)} → {_pct(a)})" for t, b, a in comparison.more_brittle), icon=":material/trending_down:")
+                    st.warning(
+                        "Fine-tuning made the model **more brittle** on: " + ", ".join(f"{t} ({_pct(b)} → {_pct(a)})" for t, b, a in comparison.more_brittle),
+                        icon=":material/trending_down:",
+                    )
                 if comparison.more_robust:
-                    st.success("More robust after fine-tuning on: " + ", ".join(f"{t} ({_pct(b)} → {_pct(a)})" for t, b, a in comparison.more_robust), icon=":material/trending_up:")
+                    st.success(
+                        "More robust after fine-tuning on: " + ", ".join(f"{t} ({_pct(b)} → {_pct(a)})" for t, b, a in comparison.more_robust),
+                        icon=":material/trending_up:",
+                    )
                 shown = comparison.table
                 st.dataframe(
-                    shown, hide_index=True, key="robustness-compare", width="stretch",
+                    shown,
+                    hide_index=True,
+                    key="robustness-compare",
+                    width="stretch",
                     column_config={
-                        "title": "Test", "kind": "Kind",
+                        "title": "Test",
+                        "kind": "Kind",
                         "before": st.column_config.NumberColumn(f"Before ({reports[0].checkpoint_name})", format="percent"),
                         "after": st.column_config.NumberColumn(f"After ({reports[1].checkpoint_name})", format="percent"),
                         "change": st.column_config.NumberColumn("Change", format="percent"),
                         "tried_after": st.column_config.NumberColumn("Examples", help="Examples tried (after)"),
                         "fixed": st.column_config.NumberColumn("Fixed", help="Examples that failed before and pass after"),
                         "new": st.column_config.NumberColumn("New failures", help="Examples that passed before and fail after"),
-                        "p_value": st.column_config.NumberColumn("p (McNemar)", format="%.3f", help="Exact McNemar test on the examples both checkpoints tried"),
+                        "p_value": st.column_config.NumberColumn(
+                            "p (McNemar)", format="%.3f", help="Exact McNemar test on the examples both checkpoints tried"
+                        ),
                         "verdict": "Verdict",
                     },
                 )
             else:
                 summary = probe_summary(reports[0])
                 st.dataframe(
-                    summary, hide_index=True, key="robustness-summary", width="stretch",
+                    summary,
+                    hide_index=True,
+                    key="robustness-summary",
+                    width="stretch",
                     column_config={
-                        "title": "Test", "kind": "Kind", "failure_rate": st.column_config.NumberColumn("Failure rate", format="percent"),
-                        "failed": "Failed", "tried": "Tried", "applicable": st.column_config.NumberColumn("Applies to", help="Examples the perturbation can change"),
-                        "expectation": "Expected", "note": "Note",
+                        "title": "Test",
+                        "kind": "Kind",
+                        "failure_rate": st.column_config.NumberColumn("Failure rate", format="percent"),
+                        "failed": "Failed",
+                        "tried": "Tried",
+                        "applicable": st.column_config.NumberColumn("Applies to", help="Examples the perturbation can change"),
+                        "expectation": "Expected",
+                        "note": "Note",
                     },
                 )
 
@@ -194,7 +235,9 @@ with tab_probes:
                         st.radio("Checkpoint", [r.checkpoint_name for r in reports], index=1, horizontal=True, key="robustness_failures_of")
                     )
                 choices = failure_choices(reports[which])
-                test = st.selectbox("Test", choices.tests, key="robustness_failure_test", index=choices.default, format_func=lambda t: str(choices.names.get(t)))
+                test = st.selectbox(
+                    "Test", choices.tests, key="robustness_failure_test", index=choices.default, format_func=lambda t: str(choices.names.get(t))
+                )
             failing = failing_examples(reports, which, test)
             with c2:
                 st.markdown(failing.heading)
@@ -204,25 +247,41 @@ with tab_probes:
                 picked = []
             else:
                 event = st.dataframe(
-                    failures, hide_index=True, on_select="rerun", selection_mode="single-row", key=f"robustness-failures-{test}-{which}",
-                    width="stretch", height=300,
+                    failures,
+                    hide_index=True,
+                    on_select="rerun",
+                    selection_mode="single-row",
+                    key=f"robustness-failures-{test}-{which}",
+                    width="stretch",
+                    height=300,
                     column_config={
-                        "row": st.column_config.NumberColumn("Example", format="%d"), "gold": "Gold",
-                        "original": st.column_config.TextColumn("Original", width="large"), "perturbed": st.column_config.TextColumn("Perturbed", width="large"),
-                        "pred_before": "Predicted (original)", "pred_after": "Predicted (perturbed)", "watched": "Class watched",
-                        "p_before": st.column_config.NumberColumn("P before", format="%.3f"), "p_after": st.column_config.NumberColumn("P after", format="%.3f"),
+                        "row": st.column_config.NumberColumn("Example", format="%d"),
+                        "gold": "Gold",
+                        "original": st.column_config.TextColumn("Original", width="large"),
+                        "perturbed": st.column_config.TextColumn("Perturbed", width="large"),
+                        "pred_before": "Predicted (original)",
+                        "pred_after": "Predicted (perturbed)",
+                        "watched": "Class watched",
+                        "p_before": st.column_config.NumberColumn("P before", format="%.3f"),
+                        "p_after": st.column_config.NumberColumn("P after", format="%.3f"),
                         "change": st.column_config.NumberColumn("Change", format="%+.3f"),
                     },
                 )
                 picked = selected_index(event, failures)
                 d1, d2 = st.columns(2)
                 d1.download_button(
-                    "Download failing pairs (CSV)", failing.csv,
-                    file_name=f"probe-failures-{reports[which].checkpoint_name}.csv", mime="text/csv", key="robustness_failures_csv",
+                    "Download failing pairs (CSV)",
+                    failing.csv,
+                    file_name=f"probe-failures-{reports[which].checkpoint_name}.csv",
+                    mime="text/csv",
+                    key="robustness_failures_csv",
                 )
                 d2.download_button(
-                    "Download probe report (JSON)", failing.json,
-                    file_name="probe-report.json", mime="application/json", key="robustness_report_json",
+                    "Download probe report (JSON)",
+                    failing.json,
+                    file_name="probe-report.json",
+                    mime="application/json",
+                    key="robustness_report_json",
                 )
             if not picked:
                 if not failures.empty:
@@ -247,8 +306,11 @@ with tab_probes:
                     original, perturbed = ready
                     if original is not None and perturbed is not None:
                         st.plotly_chart(
-                            token_heat_comparison([original, perturbed], f["watched"], titles=[f"Original → {f['pred_before']}", f"Perturbed → {f['pred_after']}"]),
-                            width="stretch", key="robustness-explain-heat",
+                            token_heat_comparison(
+                                [original, perturbed], f["watched"], titles=[f"Original → {f['pred_before']}", f"Perturbed → {f['pred_after']}"]
+                            ),
+                            width="stretch",
+                            key="robustness-explain-heat",
                         )
                         st.caption(f"Colour: how much each token pushed P({f['watched']}) up (towards) or down (against), {method.upper()}.")
 
@@ -268,7 +330,9 @@ with tab_similar:
     if index is None:
         if state.auto or st.button(f"Compute embeddings ({state.estimate.describe()})", key="robustness_embed", type="primary"):
             bar = st.progress(0.0, text=f"Embedding {len(table):,} examples with {predictor.ref.name}…")
-            index = build_embeddings(predictor, table, state, progress=lambda done, total: bar.progress(min(1.0, done / max(total, 1)), text=f"Embedding: {done:,}/{total:,} texts"))
+            index = build_embeddings(
+                predictor, table, state, progress=lambda done, total: bar.progress(min(1.0, done / max(total, 1)), text=f"Embedding: {done:,}/{total:,} texts")
+            )
             bar.empty()
         else:
             st.info(f"Embeddings are not computed yet. {state.estimate.describe()}", icon=":material/timer:")
@@ -276,15 +340,29 @@ with tab_similar:
         # --- map ------------------------------------------------------------------------------------------------
         st.subheader("Embedding map")
         m1, m2 = st.columns(2)
-        method = m1.radio("Projection", ["pca", "tsne"], horizontal=True, key="robustness_projection", format_func=lambda m: {"pca": "PCA", "tsne": "t-SNE"}[m],
-                          help="PCA keeps the big directions and is instant; t-SNE keeps neighbourhoods and takes longer on large sets.")
-        color_by = m2.radio("Colour by", ["gold", "pred", "correct"], horizontal=True, key="robustness_color",
-                            format_func=lambda c: {"gold": "Gold label", "pred": "Prediction", "correct": "Correct?"}[c])
+        method = m1.radio(
+            "Projection",
+            ["pca", "tsne"],
+            horizontal=True,
+            key="robustness_projection",
+            format_func=lambda m: {"pca": "PCA", "tsne": "t-SNE"}[m],
+            help="PCA keeps the big directions and is instant; t-SNE keeps neighbourhoods and takes longer on large sets.",
+        )
+        color_by = m2.radio(
+            "Colour by",
+            ["gold", "pred", "correct"],
+            horizontal=True,
+            key="robustness_color",
+            format_func=lambda c: {"gold": "Gold label", "pred": "Prediction", "correct": "Correct?"}[c],
+        )
         with st.spinner("Projecting to 2-D…"):
             frame = embedding_map(index, state.key, method)
         map_event = st.plotly_chart(
-            embedding_map_figure(frame, color_by), on_select="rerun", selection_mode=("points", "box", "lasso"),
-            key=f"robustness-map-{table.fingerprint[:12]}", width="stretch",
+            embedding_map_figure(frame, color_by),
+            on_select="rerun",
+            selection_mode=("points", "box", "lasso"),
+            key=f"robustness-map-{table.fingerprint[:12]}",
+            width="stretch",
         )
         listed = map_examples(table, map_event)
         st.caption("Click, box or lasso points to list them below; double-click the map to clear.")
@@ -292,7 +370,12 @@ with tab_similar:
         shown = listed.shown
         st.markdown(listed.heading)
         row_event = st.dataframe(
-            shown, on_select="rerun", selection_mode="single-row", key=f"robustness-examples-{table.fingerprint[:12]}", width="stretch", height=260,
+            shown,
+            on_select="rerun",
+            selection_mode="single-row",
+            key=f"robustness-examples-{table.fingerprint[:12]}",
+            width="stretch",
+            height=260,
             column_config=example_columns(shown),
         )
         picked = selected_index(row_event, shown)
@@ -300,7 +383,9 @@ with tab_similar:
         # --- nearest neighbours ---------------------------------------------------------------------------------
         st.subheader("Most similar examples")
         k = st.slider("Neighbours", 1, max(1, min(25, len(index) - 1)), min(5, max(1, len(index) - 1)), key="robustness_k")
-        query = st.text_input("…of a text you type (or select an example above)", key="robustness_query", placeholder="Type a sentence to find the examples most like it")
+        query = st.text_input(
+            "…of a text you type (or select an example above)", key="robustness_query", placeholder="Type a sentence to find the examples most like it"
+        )
         similar = nearest(index, table, predictor, query, picked, k)
         near = similar.frame
         if near is None:
@@ -313,11 +398,18 @@ with tab_similar:
             explore_link(similar.row, f"Explain example {similar.row} on the Explore page")
         if near is not None:
             st.dataframe(
-                near, hide_index=True, key="robustness-neighbours", width="stretch",
+                near,
+                hide_index=True,
+                key="robustness-neighbours",
+                width="stretch",
                 column_config={
-                    "row": st.column_config.NumberColumn("Example", format="%d"), "similarity": st.column_config.NumberColumn("Similarity", format="%.3f"),
-                    "text": st.column_config.TextColumn("Text", width="large"), "gold": "Gold", "pred": "Predicted",
-                    "correct": st.column_config.CheckboxColumn("Correct"), "confidence": st.column_config.NumberColumn("Confidence", format="%.2f"),
+                    "row": st.column_config.NumberColumn("Example", format="%d"),
+                    "similarity": st.column_config.NumberColumn("Similarity", format="%.3f"),
+                    "text": st.column_config.TextColumn("Text", width="large"),
+                    "gold": "Gold",
+                    "pred": "Predicted",
+                    "correct": st.column_config.CheckboxColumn("Correct"),
+                    "confidence": st.column_config.NumberColumn("Confidence", format="%.2f"),
                 },
             )
 
@@ -332,15 +424,28 @@ with tab_similar:
         else:
             st.markdown(noise.summary)
             st.dataframe(
-                noise.frame, hide_index=True, key="robustness-noise", width="stretch", height=300,
+                noise.frame,
+                hide_index=True,
+                key="robustness-noise",
+                width="stretch",
+                height=300,
                 column_config={
-                    "row": st.column_config.NumberColumn("Example", format="%d"), "text": st.column_config.TextColumn("Text", width="large"),
-                    "gold": "Gold", "suggested": "Neighbours say", "agreement": st.column_config.NumberColumn("Agreement", format="percent"),
-                    "pred": "Predicted", "confidence": st.column_config.NumberColumn("Confidence", format="%.2f"),
-                    "model_agrees": st.column_config.CheckboxColumn("Model agrees"), "mean_similarity": st.column_config.NumberColumn("Mean similarity", format="%.3f"),
+                    "row": st.column_config.NumberColumn("Example", format="%d"),
+                    "text": st.column_config.TextColumn("Text", width="large"),
+                    "gold": "Gold",
+                    "suggested": "Neighbours say",
+                    "agreement": st.column_config.NumberColumn("Agreement", format="percent"),
+                    "pred": "Predicted",
+                    "confidence": st.column_config.NumberColumn("Confidence", format="%.2f"),
+                    "model_agrees": st.column_config.CheckboxColumn("Model agrees"),
+                    "mean_similarity": st.column_config.NumberColumn("Mean similarity", format="%.3f"),
                 },
             )
             st.download_button(
-                "Download for relabelling (CSV)", noise.csv, file_name=f"label-noise-{evalset.name.rsplit('.', 1)[0]}.csv",
-                mime="text/csv", key="robustness_noise_csv", help="One row per flagged example, with an empty relabel_to column to fill in.",
+                "Download for relabelling (CSV)",
+                noise.csv,
+                file_name=f"label-noise-{evalset.name.rsplit('.', 1)[0]}.csv",
+                mime="text/csv",
+                key="robustness_noise_csv",
+                help="One row per flagged example, with an empty relabel_to column to fill in.",
             )

@@ -1,5 +1,6 @@
 """Sign-off: the release gates, a metrics snapshot, where to look before deciding, the decision form,
 the sign-off history of these exact weights, and the stakeholder report."""
+
 from __future__ import annotations
 
 import os
@@ -22,15 +23,28 @@ from store.views import record_signoff, signoff_view
 DEFAULT_POLICY = os.environ.get("VEREDICTO_POLICY") or str(example_policy())
 ERRORS_PAGE, COMPARE_PAGE = "pages/errors.py", "pages/compare.py"
 FLASH = "signoff_flash"
-STATE_ICON = {"approved": ":material/verified:", "rejected": ":material/block:", "changes_requested": ":material/edit_note:",
-              "pending": ":material/hourglass_top:", "stale": ":material/warning:", "unsigned": ":material/pending:"}
+STATE_ICON = {
+    "approved": ":material/verified:",
+    "rejected": ":material/block:",
+    "changes_requested": ":material/edit_note:",
+    "pending": ":material/hourglass_top:",
+    "stale": ":material/warning:",
+    "unsigned": ":material/pending:",
+}
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def gate_report(_policy, _table, _baseline, _predictor, key: tuple):
     """Every gate but approvals is a pure function of (weights, data, policy, baseline): compute once, share."""
-    return evaluate_gates(_policy, _table, baseline=_baseline, predictor=_predictor, checkpoint_path=key[1],
-                          cache=attribution_cache(), explain_params={m: default_params(m) for m in METHODS})
+    return evaluate_gates(
+        _policy,
+        _table,
+        baseline=_baseline,
+        predictor=_predictor,
+        checkpoint_path=key[1],
+        cache=attribution_cache(),
+        explain_params={m: default_params(m) for m in METHODS},
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -60,8 +74,9 @@ table = all_tables[-1]
 baseline = all_tables[0] if baseline_ref is not None else None
 
 with st.expander("Policy and audit store", expanded=False):
-    policy_path = st.text_input("Policy file", value=DEFAULT_POLICY, key="signoff_policy_path",
-                                help="YAML or TOML; see policies/example.yaml and docs/signoff.md.")
+    policy_path = st.text_input(
+        "Policy file", value=DEFAULT_POLICY, key="signoff_policy_path", help="YAML or TOML; see policies/example.yaml and docs/signoff.md."
+    )
     upload = st.file_uploader("…or upload a policy", type=["yaml", "yml", "toml"], key="signoff_policy_upload")
 try:
     policy = parse_policy(upload.getvalue(), source=upload.name) if upload is not None else load_policy(policy_path)
@@ -81,8 +96,14 @@ st.caption(
     f"(`{policy.sha256[:12]}`) · audit store `{store.display_url}`"
 )
 
-key = (candidate_ref.fingerprint, str(candidate_ref.path), table.data_fingerprint, policy.sha256,
-       baseline.fingerprint if baseline is not None else "", tuple(sorted(session.label_mapping.items())))
+key = (
+    candidate_ref.fingerprint,
+    str(candidate_ref.path),
+    table.data_fingerprint,
+    policy.sha256,
+    baseline.fingerprint if baseline is not None else "",
+    tuple(sorted(session.label_mapping.items())),
+)
 sample = int(policy.settings["faithfulness_sample"]) if "min_faithfulness" in policy.gates else 0
 try:
     with st.spinner("Evaluating the gates" + (f" (explaining {sample} texts for the faithfulness gate)…" if sample else "…")):
@@ -105,7 +126,10 @@ gates_box = {"warning": (st.warning, ":material/help:"), "error": (st.error, ":m
 box, icon = gates_box[view.gates_tone]
 box(view.gates_text, icon=icon)
 st.dataframe(
-    view.gates, hide_index=True, width="stretch", key="signoff_gates",
+    view.gates,
+    hide_index=True,
+    width="stretch",
+    key="signoff_gates",
     column_config={"How it was measured": st.column_config.TextColumn(width="large")},
 )
 
@@ -116,12 +140,16 @@ ev = report.evidence
 lo, hi = ev.accuracy_ci
 cols = st.columns(4)
 cols[0].metric("Accuracy", f"{ev.metrics.accuracy:.1%}", help=f"95% Wilson interval {lo:.1%}–{hi:.1%}")
-cols[1].metric("Macro-F1", f"{ev.metrics.macro_f1:.3f}",
-               delta=f"{ev.comparison.delta('macro_f1') * 100:+.1f} points vs baseline" if ev.comparison is not None else None)
+cols[1].metric(
+    "Macro-F1", f"{ev.metrics.macro_f1:.3f}", delta=f"{ev.comparison.delta('macro_f1') * 100:+.1f} points vs baseline" if ev.comparison is not None else None
+)
 cols[2].metric("Calibration error (ECE)", f"{ev.calibration.ece:.3f}", delta_color="inverse")
 cols[3].metric("Examples", f"{ev.metrics.n:,}")
 st.dataframe(
-    view.per_class, hide_index=True, width="stretch", key="signoff_per_class",
+    view.per_class,
+    hide_index=True,
+    width="stretch",
+    key="signoff_per_class",
     column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("Precision", "Recall", "Recall 95% low", "Recall 95% high", "F1")},
 )
 
@@ -133,8 +161,13 @@ left, right = st.columns(2)
 with left:
     st.markdown("**Weakest slices**")
     if len(worst):
-        st.dataframe(worst, hide_index=True, width="stretch", key="signoff_worst_slices",
-            column_config={"Accuracy": st.column_config.NumberColumn(format="percent"), "vs overall": st.column_config.NumberColumn(format="%+.3f")})
+        st.dataframe(
+            worst,
+            hide_index=True,
+            width="stretch",
+            key="signoff_worst_slices",
+            column_config={"Accuracy": st.column_config.NumberColumn(format="percent"), "vs overall": st.column_config.NumberColumn(format="%+.3f")},
+        )
     else:
         st.caption(f"No slice with at least {policy.settings['slice_min_size']} examples is below the overall accuracy.")
     st.page_link(ERRORS_PAGE, label="Slices and confident mistakes on the Errors page", icon=":material/error:")
@@ -176,14 +209,26 @@ if can_sign:
             name = st.selectbox("Reviewer", sorted(reviewers), index=None, placeholder="Choose your name", key="signoff_reviewer")
             password = st.text_input("Password", type="password", key="signoff_password")
         decision = st.radio("Decision", list(DECISIONS), format_func=DECISIONS.get, horizontal=True, index=None, key="signoff_decision")
-        comment = st.text_area("Comment", key="signoff_comment", placeholder="Why? Required to reject or request changes.",
-                               help="Recorded verbatim in the audit trail with the gates, metrics and policy shown above.")
+        comment = st.text_area(
+            "Comment",
+            key="signoff_comment",
+            placeholder="Why? Required to reject or request changes.",
+            help="Recorded verbatim in the audit trail with the gates, metrics and policy shown above.",
+        )
         if report.failed or report.not_evaluated:
             st.caption(f"Note: the gates are {report.verdict}; whatever you decide is recorded together with those results.")
         submitted = st.form_submit_button("Record sign-off", type="primary")
     if submitted:
-        outcome = record_signoff(store, report.signoff_fields(), decision=decision, comment=comment, reviewer=reviewer if use_oidc else None,
-                                 reviewers=reviewers, name=None if use_oidc else name, password=None if use_oidc else password)
+        outcome = record_signoff(
+            store,
+            report.signoff_fields(),
+            decision=decision,
+            comment=comment,
+            reviewer=reviewer if use_oidc else None,
+            reviewers=reviewers,
+            name=None if use_oidc else name,
+            password=None if use_oidc else password,
+        )
         if outcome.error:
             st.error(outcome.error)
         else:
@@ -199,8 +244,10 @@ chain = view.chain
 if chain.ok:
     st.caption(f"Audit chain verified: {chain.records:,} record(s) in the store, every hash and link checks out (head `{chain.head_hash[:16]}…`).")
 else:
-    st.error(f"**Audit chain broken** at record #{chain.first_bad}: {chain.problem} Do not rely on this history; run `veredicto audit verify`.",
-             icon=":material/gpp_bad:")
+    st.error(
+        f"**Audit chain broken** at record #{chain.first_bad}: {chain.problem} Do not rely on this history; run `veredicto audit verify`.",
+        icon=":material/gpp_bad:",
+    )
 if view.history is not None:
     st.dataframe(view.history, hide_index=True, width="stretch", key="signoff_history")
     if approval.stale:
@@ -211,8 +258,10 @@ else:
 # --- report -------------------------------------------------------------------------------------------------------
 
 st.subheader("Stakeholder report")
-st.caption("One self-contained HTML file (opens offline, prints to PDF): summary, gates, metrics with intervals, before/after, "
-           "worst slices, explained examples (SHAP and LIME) and this history.")
+st.caption(
+    "One self-contained HTML file (opens offline, prints to PDF): summary, gates, metrics with intervals, before/after, "
+    "worst slices, explained examples (SHAP and LIME) and this history."
+)
 report_key = (key, view.n_records, chain.head_hash)
 if st.button("Build the report", icon=":material/description:", key="signoff_build_report"):
     from store.report import make_report
@@ -223,9 +272,16 @@ if st.button("Build the report", icon=":material/description:", key="signoff_bui
         bar.progress(done / max(total, 1), text=f"Explaining examples: {done}/{total}")
 
     try:
-        html = make_report(report, table, baseline=baseline, predictor=get_predictor(candidate_ref), store=store, cache=attribution_cache(),
-                           explain_params={m: default_params(m) for m in METHODS},
-                           progress=progress)
+        html = make_report(
+            report,
+            table,
+            baseline=baseline,
+            predictor=get_predictor(candidate_ref),
+            store=store,
+            cache=attribution_cache(),
+            explain_params={m: default_params(m) for m in METHODS},
+            progress=progress,
+        )
     except VeredictoError as exc:
         st.error(str(exc))
     else:
@@ -234,7 +290,13 @@ if st.button("Build the report", icon=":material/description:", key="signoff_bui
         bar.empty()
 built = st.session_state.get("signoff_report")
 if built and built[0] == report_key:
-    st.download_button("Download report.html", data=built[1], file_name=f"veredicto-report-{candidate_ref.name}-{candidate_ref.short_fingerprint}.html",
-                       mime="text/html", icon=":material/download:", key="signoff_download")
+    st.download_button(
+        "Download report.html",
+        data=built[1],
+        file_name=f"veredicto-report-{candidate_ref.name}-{candidate_ref.short_fingerprint}.html",
+        mime="text/html",
+        icon=":material/download:",
+        key="signoff_download",
+    )
 elif built:
     st.caption("The sign-offs changed since the report was built; build it again to include them.")

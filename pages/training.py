@@ -1,4 +1,5 @@
 """Training: how each chosen checkpoint was made, read from the provenance.json written by `veredicto finetune`."""
+
 from __future__ import annotations
 
 import streamlit as st

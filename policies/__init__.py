@@ -1,6 +1,7 @@
 """Release policies shipped with Veredicto: `example.yaml`, the documented example that `veredicto report` and the
 Sign-off page start from. A package (its YAML is package data) so that it is found the same way in the checkout and
 in an installed copy."""
+
 from __future__ import annotations
 
 from importlib.resources import files

@@ -16,14 +16,15 @@ a per-evaluation overhead with a conservative default. Every `check` of an estim
 measured time updates a per-(checkpoint, task) correction factor, so estimates on this machine
 get better as it is used.
 """
+
 from __future__ import annotations
 
 import math
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Sequence
 
 import numpy as np
 
@@ -43,7 +44,7 @@ _FALLBACK_TEXT = "the film was good and the acting was great, but the story was 
 
 # Measured throughput and learned corrections are process-wide state owned by the runtime; these names are its accessors.
 _lock = current().calibrations.lock
-_THROUGHPUT: dict[tuple[str, str], "Throughput"] = current().calibrations.throughput
+_THROUGHPUT: dict[tuple[str, str], Throughput] = current().calibrations.throughput
 _CORRECTION: dict[tuple[str, str], float] = current().calibrations.correction
 
 
@@ -109,9 +110,15 @@ def calibrate(predictor: InferenceLayer, texts: Sequence[str] | None = None, *, 
         per_text = s1 / n1
     mean_tokens = k1 / n1
     result = Throughput(
-        fingerprint=key[0], device=key[1], per_text=per_text, per_token=per_token,
-        texts_per_second=n1 / s1, mean_tokens=mean_tokens, n_texts=n1 + n2,
-        seconds=time.perf_counter() - started, measured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        fingerprint=key[0],
+        device=key[1],
+        per_text=per_text,
+        per_token=per_token,
+        texts_per_second=n1 / s1,
+        mean_tokens=mean_tokens,
+        n_texts=n1 + n2,
+        seconds=time.perf_counter() - started,
+        measured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
     with _lock:
         _THROUGHPUT[key] = result
@@ -192,13 +199,29 @@ def _mean_tokens(predictor: InferenceLayer, texts: Sequence[str]) -> float:
     return float(np.minimum(predictor.token_counts(texts), predictor.max_length).mean())
 
 
-def _estimate(predictor: InferenceLayer, task: str, description: str, requested: int, calls: float, mean_tokens: float, throughput: Throughput | None, *, calibrate_with=None, **details) -> CostEstimate:
+def _estimate(
+    predictor: InferenceLayer,
+    task: str,
+    description: str,
+    requested: int,
+    calls: float,
+    mean_tokens: float,
+    throughput: Throughput | None,
+    *,
+    calibrate_with=None,
+    **details,
+) -> CostEstimate:
     if throughput is None:
         throughput = calibrate(predictor, calibrate_with)
     raw = throughput.seconds_for(calls, mean_tokens) + OVERHEAD.get(task, 0.0) * requested
     return CostEstimate(
-        task=task, description=description, n_requested=int(requested), n_model_calls=int(round(calls)),
-        seconds=raw * correction(throughput.fingerprint, task), raw_seconds=raw, throughput=throughput,
+        task=task,
+        description=description,
+        n_requested=int(requested),
+        n_model_calls=int(round(calls)),
+        seconds=raw * correction(throughput.fingerprint, task),
+        raw_seconds=raw,
+        throughput=throughput,
         details={"mean_tokens": mean_tokens, **details},
     )
 
@@ -207,8 +230,14 @@ def estimate_predict(predictor: InferenceLayer, texts: Sequence[str], *, through
     """Scoring `texts` once (the prediction table, `veredicto precompute`)."""
     texts = list(texts)
     return _estimate(
-        predictor, "predict", f"Scoring {len(texts):,} texts", len(texts), uncached(predictor, texts),
-        _mean_tokens(predictor, texts), throughput, calibrate_with=texts,
+        predictor,
+        "predict",
+        f"Scoring {len(texts):,} texts",
+        len(texts),
+        uncached(predictor, texts),
+        _mean_tokens(predictor, texts),
+        throughput,
+        calibrate_with=texts,
     )
 
 
@@ -216,7 +245,9 @@ def estimate_embed(predictor: InferenceLayer, texts: Sequence[str], *, throughpu
     """Sentence embeddings of `texts` (one encoder pass per text not cached yet; about a forward pass each)."""
     texts = list(texts)
     missing = predictor.uncached_count(texts, embeddings=True)
-    return _estimate(predictor, "embed", f"Embedding {len(texts):,} texts", len(texts), missing, _mean_tokens(predictor, texts), throughput, calibrate_with=texts)
+    return _estimate(
+        predictor, "embed", f"Embedding {len(texts):,} texts", len(texts), missing, _mean_tokens(predictor, texts), throughput, calibrate_with=texts
+    )
 
 
 def shap_evaluations(n_tokens: int, max_evals: int) -> int:
@@ -254,7 +285,9 @@ def _explain_cached(attribution_cache, predictor: InferenceLayer, texts, method:
         return 0
 
 
-def estimate_shap(predictor: InferenceLayer, texts: Sequence[str] | str, max_evals: int | None = None, *, throughput: Throughput | None = None, attribution_cache=None) -> CostEstimate:
+def estimate_shap(
+    predictor: InferenceLayer, texts: Sequence[str] | str, max_evals: int | None = None, *, throughput: Throughput | None = None, attribution_cache=None
+) -> CostEstimate:
     """SHAP explanations of `texts` with `max_evals` (explain's default when None)."""
     from explain import shap_explainer
 
@@ -269,12 +302,22 @@ def estimate_shap(predictor: InferenceLayer, texts: Sequence[str] | str, max_eva
     requested = int(sum(evals))
     mean_tokens = float(n_tokens.mean() + _n_special(predictor)) if len(n_tokens) else 0.0
     return _estimate(
-        predictor, "shap", f"SHAP (max_evals={max_evals}) on {len(texts):,} text{'s' if len(texts) != 1 else ''}",
-        requested, SHAP_UNIQUE_SHARE * requested, mean_tokens, throughput, calibrate_with=texts, cached_explanations=cached, max_evals=max_evals,
+        predictor,
+        "shap",
+        f"SHAP (max_evals={max_evals}) on {len(texts):,} text{'s' if len(texts) != 1 else ''}",
+        requested,
+        SHAP_UNIQUE_SHARE * requested,
+        mean_tokens,
+        throughput,
+        calibrate_with=texts,
+        cached_explanations=cached,
+        max_evals=max_evals,
     )
 
 
-def estimate_lime(predictor: InferenceLayer, texts: Sequence[str] | str, num_samples: int | None = None, *, throughput: Throughput | None = None, attribution_cache=None) -> CostEstimate:
+def estimate_lime(
+    predictor: InferenceLayer, texts: Sequence[str] | str, num_samples: int | None = None, *, throughput: Throughput | None = None, attribution_cache=None
+) -> CostEstimate:
     """LIME explanations of `texts` with `num_samples` (explain's default when None)."""
     import re
 
@@ -289,8 +332,16 @@ def estimate_lime(predictor: InferenceLayer, texts: Sequence[str] | str, num_sam
     full = float(np.mean(np.minimum(predictor.token_counts(todo), predictor.max_length))) if todo else 0.0
     mean_tokens = _n_special(predictor) + max(full - _n_special(predictor), 0.0) / 2  # half the words remain on average
     return _estimate(
-        predictor, "lime", f"LIME (num_samples={num_samples}) on {len(texts):,} text{'s' if len(texts) != 1 else ''}",
-        num_samples * len(todo), calls, mean_tokens, throughput, calibrate_with=texts, cached_explanations=cached, num_samples=num_samples,
+        predictor,
+        "lime",
+        f"LIME (num_samples={num_samples}) on {len(texts):,} text{'s' if len(texts) != 1 else ''}",
+        num_samples * len(todo),
+        calls,
+        mean_tokens,
+        throughput,
+        calibrate_with=texts,
+        cached_explanations=cached,
+        num_samples=num_samples,
     )
 
 
@@ -318,11 +369,22 @@ def estimate_probes(
         chosen = resolve_tests(tests, directional=directions is not None)
         plans = plan_probes(texts, chosen, limit=limit, seed=seed, n_variants=n_variants, language=language)
     all_texts = planned_text_list(plans, texts, limit, predictor=predictor, directions=directions)
-    sample = all_texts if len(all_texts) <= _SAMPLE_FOR_LENGTH else [all_texts[int(i)] for i in np.random.default_rng(0).choice(len(all_texts), _SAMPLE_FOR_LENGTH, replace=False)]
+    sample = (
+        all_texts
+        if len(all_texts) <= _SAMPLE_FOR_LENGTH
+        else [all_texts[int(i)] for i in np.random.default_rng(0).choice(len(all_texts), _SAMPLE_FOR_LENGTH, replace=False)]
+    )
     names = ", ".join(p.test.name for p in plans)
     return _estimate(
-        predictor, "probes", f"{len(plans)} probe{'s' if len(plans) != 1 else ''} ({names})", len(all_texts), uncached(predictor, all_texts),
-        _mean_tokens(predictor, sample), throughput, calibrate_with=texts, tests=[p.test.name for p in plans],
+        predictor,
+        "probes",
+        f"{len(plans)} probe{'s' if len(plans) != 1 else ''} ({names})",
+        len(all_texts),
+        uncached(predictor, all_texts),
+        _mean_tokens(predictor, sample),
+        throughput,
+        calibrate_with=texts,
+        tests=[p.test.name for p in plans],
     )
 
 

@@ -9,9 +9,11 @@ Similarity is cosine similarity between mean-pooled last hidden states: "similar
 A flagged example is only a hint (the text may be genuinely unusual); the list is meant for a
 person to relabel or confirm, and exports as CSV.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -64,8 +66,7 @@ def build_index(predictor: InferenceLayer, table, *, batch_size: int = 32, progr
     """Embed every text of `table` (a PredictionTable of this predictor) with the checkpoint's encoder."""
     if getattr(table, "fingerprint", predictor.ref.fingerprint) != predictor.ref.fingerprint:
         raise VeredictoError(
-            f"The prediction table belongs to checkpoint '{table.checkpoint_name}', not '{predictor.ref.name}'. "
-            "Embed each checkpoint's own table."
+            f"The prediction table belongs to checkpoint '{table.checkpoint_name}', not '{predictor.ref.name}'. Embed each checkpoint's own table."
         )
     vectors = predictor.embed(table.frame["text"].tolist(), batch_size=batch_size, progress=progress)
     return index_from_vectors(vectors, table, checkpoint_name=predictor.ref.name, fingerprint=predictor.ref.fingerprint)
@@ -145,10 +146,17 @@ def label_noise(index: EmbeddingIndex, k: int = 10, threshold: float = 0.7) -> p
         if share >= threshold:
             flagged.append(
                 {
-                    "row": int(r), "text": index.frame["text"].iat[r], "gold": gold[r], "suggested": labels[best],
-                    "agreement": float(share), "neighbours": int(k), "pred": pred[r],
-                    "confidence": index.frame["confidence"].iat[r], "model_agrees": bool(pred[r] == labels[best]),
-                    "mean_similarity": float(sims[r].mean()), "neighbour_rows": " ".join(str(int(i)) for i in idx[r]),
+                    "row": int(r),
+                    "text": index.frame["text"].iat[r],
+                    "gold": gold[r],
+                    "suggested": labels[best],
+                    "agreement": float(share),
+                    "neighbours": int(k),
+                    "pred": pred[r],
+                    "confidence": index.frame["confidence"].iat[r],
+                    "model_agrees": bool(pred[r] == labels[best]),
+                    "mean_similarity": float(sims[r].mean()),
+                    "neighbour_rows": " ".join(str(int(i)) for i in idx[r]),
                 }
             )
     out = pd.DataFrame(flagged, columns=NOISE_COLUMNS)

@@ -1,8 +1,9 @@
 """Plotly figures for the Robustness page: pure functions, data in, `go.Figure` out."""
+
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -61,17 +62,26 @@ def failure_rate_figure(reports: Sequence[ProbeReport] | Mapping[str, ProbeRepor
                 hover.append(f"{titles[test]}: {result.n_failed}/{result.n_tried} failed ({rate:.1%}, 95% CI {lo:.0%}–{hi:.0%})<br>{result.expectation}")
         fig.add_trace(
             go.Bar(
-                name=name, x=[titles[t] for t in tests], y=y, text=text, textposition="outside",
-                marker_color=SERIES_COLORS[k % len(SERIES_COLORS)], customdata=tests,
+                name=name,
+                x=[titles[t] for t in tests],
+                y=y,
+                text=text,
+                textposition="outside",
+                marker_color=SERIES_COLORS[k % len(SERIES_COLORS)],
+                customdata=tests,
                 error_y=dict(type="data", symmetric=False, array=high, arrayminus=low, thickness=1, width=3),
-                hovertext=hover, hoverinfo="text",
+                hovertext=hover,
+                hoverinfo="text",
             )
         )
     top = max([v for tr in fig.data for v in tr.y if v is not None] + [0.1])
     fig.update_layout(
-        barmode="group", title=title or "Failure rate per probe (lower is better)",
+        barmode="group",
+        title=title or "Failure rate per probe (lower is better)",
         yaxis=dict(title="failure rate", tickformat=".0%", range=[0, min(1.0, top * 1.25 + 0.05)]),
-        xaxis_title=None, legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0), margin=dict(t=70, b=40),
+        xaxis_title=None,
+        legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0),
+        margin=dict(t=70, b=40),
     )
     return fig
 
@@ -108,9 +118,13 @@ def embedding_map_figure(frame: pd.DataFrame, color_by: str = "gold", *, highlig
         ]
         fig.add_trace(
             scatter(
-                x=part["x"].astype(float).tolist(), y=part["y"].astype(float).tolist(), mode="markers",
+                x=part["x"].astype(float).tolist(),
+                y=part["y"].astype(float).tolist(),
+                mode="markers",
                 name=f"{color_by}: {name}" if color_by != "correct" else name,
-                customdata=[int(r) for r in part["row"]], hovertext=hover, hoverinfo="text",
+                customdata=[int(r) for r in part["row"]],
+                hovertext=hover,
+                hoverinfo="text",
                 marker=dict(size=7, opacity=0.8, color=colors[name]),
             )
         )
@@ -118,14 +132,21 @@ def embedding_map_figure(frame: pd.DataFrame, color_by: str = "gold", *, highlig
         part = frame[frame["row"].isin(list(highlight))]
         fig.add_trace(
             go.Scatter(
-                x=part["x"].astype(float).tolist(), y=part["y"].astype(float).tolist(), mode="markers", name="selected",
+                x=part["x"].astype(float).tolist(),
+                y=part["y"].astype(float).tolist(),
+                mode="markers",
+                name="selected",
                 customdata=[int(r) for r in part["row"]],
-                marker=dict(size=13, color="rgba(0,0,0,0)", line=dict(color="black", width=2)), hoverinfo="skip",
+                marker=dict(size=13, color="rgba(0,0,0,0)", line=dict(color="black", width=2)),
+                hoverinfo="skip",
             )
         )
     fig.update_layout(
         title=title or f"Embedding map (coloured by {'gold label' if color_by == 'gold' else 'prediction' if color_by == 'pred' else 'correctness'})",
-        xaxis=dict(title=None, showticklabels=False, zeroline=False), yaxis=dict(title=None, showticklabels=False, zeroline=False),
-        legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0), dragmode="lasso", margin=dict(t=70, b=20),
+        xaxis=dict(title=None, showticklabels=False, zeroline=False),
+        yaxis=dict(title=None, showticklabels=False, zeroline=False),
+        legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0),
+        dragmode="lasso",
+        margin=dict(t=70, b=20),
     )
     return fig

@@ -14,15 +14,16 @@ Every perturbation is deterministic: its random choices come from a generator se
 (seed, test name, text), so the same text gets the same perturbations whatever the sample
 or its order, and two checkpoints are probed with exactly the same inputs.
 """
+
 from __future__ import annotations
 
 import re
 import unicodedata
 import zlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import yaml
@@ -258,10 +259,32 @@ def _is_negated(text: str, res: dict) -> bool:
 # --- the perturbations ----------------------------------------------------------------------------
 
 _NEIGHBOURS = {
-    "a": "qwsz", "b": "vghn", "c": "xdfv", "d": "serfcx", "e": "wsdr", "f": "drtgvc", "g": "ftyhbv", "h": "gyujnb",
-    "i": "ujko", "j": "huikmn", "k": "jiolm", "l": "kop", "m": "njk", "n": "bhjm", "o": "iklp", "p": "ol",
-    "q": "wa", "r": "edft", "s": "awedxz", "t": "rfgy", "u": "yhji", "v": "cfgb", "w": "qase", "x": "zsdc",
-    "y": "tghu", "z": "asx",
+    "a": "qwsz",
+    "b": "vghn",
+    "c": "xdfv",
+    "d": "serfcx",
+    "e": "wsdr",
+    "f": "drtgvc",
+    "g": "ftyhbv",
+    "h": "gyujnb",
+    "i": "ujko",
+    "j": "huikmn",
+    "k": "jiolm",
+    "l": "kop",
+    "m": "njk",
+    "n": "bhjm",
+    "o": "iklp",
+    "p": "ol",
+    "q": "wa",
+    "r": "edft",
+    "s": "awedxz",
+    "t": "rfgy",
+    "u": "yhji",
+    "v": "cfgb",
+    "w": "qase",
+    "x": "zsdc",
+    "y": "tghu",
+    "z": "asx",
 }
 _TYPO_WORD = re.compile(r"[^\W\d_]{3,}")
 
@@ -453,14 +476,34 @@ class ProbeTest:
 _TESTS = (
     ProbeTest("typos", "invariance", "Typos", "One keyboard typo per variant; the prediction should not change.", typos),
     ProbeTest("casing", "invariance", "Casing", "All lowercase / ALL CAPS; the prediction should not change.", casing),
-    ProbeTest("punctuation", "invariance", "Punctuation", "Final punctuation removed or added, all punctuation removed; the prediction should not change.", punctuation),
-    ProbeTest("whitespace", "invariance", "Extra whitespace", "Doubled spaces, spaces and a line break around the text; the prediction should not change.", whitespace),
-    ProbeTest("neutral_clause", "invariance", "Neutral clause", "A sentence that says nothing about the label is appended; the prediction should not change.", neutral_clause),
+    ProbeTest(
+        "punctuation",
+        "invariance",
+        "Punctuation",
+        "Final punctuation removed or added, all punctuation removed; the prediction should not change.",
+        punctuation,
+    ),
+    ProbeTest(
+        "whitespace", "invariance", "Extra whitespace", "Doubled spaces, spaces and a line break around the text; the prediction should not change.", whitespace
+    ),
+    ProbeTest(
+        "neutral_clause",
+        "invariance",
+        "Neutral clause",
+        "A sentence that says nothing about the label is appended; the prediction should not change.",
+        neutral_clause,
+    ),
     ProbeTest("names", "fairness", "Person names", "Person names swapped for other names (female and male); the prediction should not change.", names),
     ProbeTest("gender", "fairness", "Gendered words", "Gendered words swapped (he/she, actor/actress, …); the prediction should not change.", gender),
     ProbeTest("nationality", "fairness", "Nationalities", "Countries and nationalities swapped for others; the prediction should not change.", nationality),
     ProbeTest("negation", "directional", "Negation", "A negation is added; the configured class's probability should move the configured way.", negation),
-    ProbeTest("intensifier", "directional", "Intensifier", "An intensifier is added before an adjective; the configured class's probability should not move against the configured way.", intensifier),
+    ProbeTest(
+        "intensifier",
+        "directional",
+        "Intensifier",
+        "An intensifier is added before an adjective; the configured class's probability should not move against the configured way.",
+        intensifier,
+    ),
 )
 TESTS: dict[str, ProbeTest] = {t.name: t for t in _TESTS}
 
@@ -555,7 +598,7 @@ class DirectionConfig:
     intensifier: tuple[Expectation, ...] = ()
 
     @classmethod
-    def sentiment(cls, positive: str, negative: str | None = None, *, negation_drop: float = 0.1, tolerance: float = 0.05) -> "DirectionConfig":
+    def sentiment(cls, positive: str, negative: str | None = None, *, negation_drop: float = 0.1, tolerance: float = 0.05) -> DirectionConfig:
         """Negating a positive text should lower P(positive) by `negation_drop`; an intensifier should not
         lower the predicted class's probability by more than `tolerance` (positive, and negative if given).
         Negating a negative text ("not bad") is ambiguous, so it is not tested."""
@@ -567,14 +610,11 @@ class DirectionConfig:
     def for_test(self, name: str) -> tuple[Expectation, ...]:
         return tuple(getattr(self, name, ()) or ())
 
-    def validate(self, labels: Sequence[str]) -> "DirectionConfig":
+    def validate(self, labels: Sequence[str]) -> DirectionConfig:
         for name in ("negation", "intensifier"):
             for exp in self.for_test(name):
                 if exp.label not in labels:
-                    raise ProbeError(
-                        f"The {name} probe watches class '{exp.label}', which the checkpoint does not have. "
-                        f"Its labels are: {', '.join(labels)}."
-                    )
+                    raise ProbeError(f"The {name} probe watches class '{exp.label}', which the checkpoint does not have. Its labels are: {', '.join(labels)}.")
             seen = [e.label for e in self.for_test(name)]
             if len(seen) != len(set(seen)):
                 raise ProbeError(f"The {name} probe has two expectations for the same class: {seen}.")
@@ -588,14 +628,29 @@ class DirectionConfig:
         return {n: [vars(e).copy() for e in self.for_test(n)] for n in ("negation", "intensifier")}
 
     @classmethod
-    def from_dict(cls, data: Mapping | None) -> "DirectionConfig | None":
+    def from_dict(cls, data: Mapping | None) -> DirectionConfig | None:
         if not data:
             return None
         return cls(**{n: tuple(Expectation(**e) for e in data.get(n, ())) for n in ("negation", "intensifier")})
 
 
 POSITIVE_NAMES = ("positive", "pos", "fresh", "good", "favorable", "favourable", "like", "praise", "positivo", "positiva", "bueno", "buena", "happy", "joy")
-NEGATIVE_NAMES = ("negative", "neg", "rotten", "bad", "unfavorable", "unfavourable", "dislike", "complaint", "negativo", "negativa", "malo", "mala", "sad", "anger")
+NEGATIVE_NAMES = (
+    "negative",
+    "neg",
+    "rotten",
+    "bad",
+    "unfavorable",
+    "unfavourable",
+    "dislike",
+    "complaint",
+    "negativo",
+    "negativa",
+    "malo",
+    "mala",
+    "sad",
+    "anger",
+)
 
 
 def guess_directions(labels: Sequence[str]) -> DirectionConfig | None:

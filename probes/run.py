@@ -15,14 +15,16 @@ An example FAILS a test when any of its perturbed versions fails: for invariance
 the predicted class changes; for directional tests the watched probability moves the wrong way
 (`Expectation`). The failure rate is failed / tried examples.
 """
+
 from __future__ import annotations
 
 import json
 import math
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -83,10 +85,7 @@ class ProbeResult:
         return wilson_interval(self.n_failed, self.n_tried)
 
     def failures_frame(self) -> pd.DataFrame:
-        rows = [
-            {"test": self.test, **{k: getattr(f, k) for k in FAILURE_COLUMNS if k not in ("test", "change")}, "change": f.change}
-            for f in self.failures
-        ]
+        rows = [{"test": self.test, **{k: getattr(f, k) for k in FAILURE_COLUMNS if k not in ("test", "change")}, "change": f.change} for f in self.failures]
         return pd.DataFrame(rows, columns=FAILURE_COLUMNS)
 
     def to_dict(self) -> dict:
@@ -98,7 +97,7 @@ class ProbeResult:
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "ProbeResult":
+    def from_dict(cls, data: Mapping) -> ProbeResult:
         kwargs = {k: data[k] for k in cls.__dataclass_fields__ if k in data and k != "failures"}
         kwargs["tried_rows"] = tuple(int(r) for r in data.get("tried_rows", ()))
         kwargs["failed_rows"] = tuple(int(r) for r in data.get("failed_rows", ()))
@@ -106,7 +105,22 @@ class ProbeResult:
         return cls(**kwargs)
 
 
-SUMMARY_COLUMNS = ["test", "title", "kind", "expectation", "failure_rate", "ci_low", "ci_high", "failed", "tried", "applicable", "perturbed_texts", "model_calls", "seconds", "note"]
+SUMMARY_COLUMNS = [
+    "test",
+    "title",
+    "kind",
+    "expectation",
+    "failure_rate",
+    "ci_low",
+    "ci_high",
+    "failed",
+    "tried",
+    "applicable",
+    "perturbed_texts",
+    "model_calls",
+    "seconds",
+    "note",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,10 +162,20 @@ class ProbeReport:
             low, high = r.interval
             rows.append(
                 {
-                    "test": r.test, "title": r.title, "kind": r.kind, "expectation": r.expectation,
-                    "failure_rate": r.failure_rate, "ci_low": low, "ci_high": high, "failed": r.n_failed,
-                    "tried": r.n_tried, "applicable": r.n_applicable, "perturbed_texts": r.n_perturbed,
-                    "model_calls": r.n_model_calls, "seconds": r.seconds, "note": r.note,
+                    "test": r.test,
+                    "title": r.title,
+                    "kind": r.kind,
+                    "expectation": r.expectation,
+                    "failure_rate": r.failure_rate,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "failed": r.n_failed,
+                    "tried": r.n_tried,
+                    "applicable": r.n_applicable,
+                    "perturbed_texts": r.n_perturbed,
+                    "model_calls": r.n_model_calls,
+                    "seconds": r.seconds,
+                    "note": r.note,
                 }
             )
         return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
@@ -173,7 +197,7 @@ class ProbeReport:
         return json.dumps(self.to_dict(), ensure_ascii=False, **kwargs)
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "ProbeReport":
+    def from_dict(cls, data: Mapping) -> ProbeReport:
         kwargs = {k: data[k] for k in cls.__dataclass_fields__ if k in data and k not in ("results", "directions", "labels")}
         return cls(
             **kwargs,
@@ -308,17 +332,24 @@ def _run_invariance(plan: PlannedTest, texts, gold, labels, score: _Scorer) -> P
             c1 = int(np.argmax(p1))
             if c1 != c0:
                 row_failed = True
-                failures.append(
-                    ProbeFailure(r, texts[r], variant, gold[r] if gold else None, labels[c0], labels[c1], labels[c0], float(p0[c0]), float(p1[c0]))
-                )
+                failures.append(ProbeFailure(r, texts[r], variant, gold[r] if gold else None, labels[c0], labels[c1], labels[c0], float(p0[c0]), float(p1[c0])))
         if row_failed:
             failed_rows.append(r)
     failures.sort(key=lambda f: (f.change, f.row))
     return ProbeResult(
-        test=test.name, kind=test.kind, title=test.title, expectation="prediction unchanged",
-        n_applicable=plan.n_applicable, n_tried=len(rows), n_failed=len(failed_rows), n_perturbed=n_perturbed,
-        tried_rows=tuple(rows), failed_rows=tuple(failed_rows), failures=tuple(failures),
-        n_model_calls=misses, seconds=time.perf_counter() - started,
+        test=test.name,
+        kind=test.kind,
+        title=test.title,
+        expectation="prediction unchanged",
+        n_applicable=plan.n_applicable,
+        n_tried=len(rows),
+        n_failed=len(failed_rows),
+        n_perturbed=n_perturbed,
+        tried_rows=tuple(rows),
+        failed_rows=tuple(failed_rows),
+        failures=tuple(failures),
+        n_model_calls=misses,
+        seconds=time.perf_counter() - started,
     )
 
 
@@ -343,7 +374,13 @@ def _run_directional(plan: PlannedTest, expectations: Sequence[Expectation], tex
     found = scan[1]
     eligible = sorted(((r, watched[c], p) for r, c, p in found), key=lambda e: e[0])
     if not eligible:
-        return _empty(plan, described, started, note=f"No example is predicted as {' or '.join(e.label for e in expectations)}, so the expectation applies to none.", calls=calls)
+        return _empty(
+            plan,
+            described,
+            started,
+            note=f"No example is predicted as {' or '.join(e.label for e in expectations)}, so the expectation applies to none.",
+            calls=calls,
+        )
     variant_texts = [v for r, _, _ in eligible for v in plan.variants[r]]
     probs, misses = score(variant_texts, test.title)
     calls += misses
@@ -357,16 +394,35 @@ def _run_directional(plan: PlannedTest, expectations: Sequence[Expectation], tex
             if exp.fails(p0[c], p1[c]):
                 row_failed = True
                 failures.append(
-                    ProbeFailure(r, texts[r], variant, gold[r] if gold else None, labels[int(np.argmax(p0))], labels[int(np.argmax(p1))], exp.label, float(p0[c]), float(p1[c]))
+                    ProbeFailure(
+                        r,
+                        texts[r],
+                        variant,
+                        gold[r] if gold else None,
+                        labels[int(np.argmax(p0))],
+                        labels[int(np.argmax(p1))],
+                        exp.label,
+                        float(p0[c]),
+                        float(p1[c]),
+                    )
                 )
         if row_failed:
             failed_rows.append(r)
     failures.sort(key=lambda f: (-abs(f.change), f.row))
     return ProbeResult(
-        test=test.name, kind=test.kind, title=test.title, expectation=described,
-        n_applicable=plan.n_applicable, n_tried=len(eligible), n_failed=len(failed_rows), n_perturbed=len(variant_texts),
-        tried_rows=tuple(r for r, _, _ in eligible), failed_rows=tuple(failed_rows), failures=tuple(failures),
-        n_model_calls=calls, seconds=time.perf_counter() - started,
+        test=test.name,
+        kind=test.kind,
+        title=test.title,
+        expectation=described,
+        n_applicable=plan.n_applicable,
+        n_tried=len(eligible),
+        n_failed=len(failed_rows),
+        n_perturbed=len(variant_texts),
+        tried_rows=tuple(r for r, _, _ in eligible),
+        failed_rows=tuple(failed_rows),
+        failures=tuple(failures),
+        n_model_calls=calls,
+        seconds=time.perf_counter() - started,
         note=f"Tried on examples predicted as {' or '.join(e.label for e in expectations)}.",
     )
 
@@ -383,8 +439,18 @@ _NOT_APPLICABLE = {
 def _empty(plan: PlannedTest, expectation: str, started: float, note: str | None = None, calls: int = 0) -> ProbeResult:
     test = plan.test
     return ProbeResult(
-        test=test.name, kind=test.kind, title=test.title, expectation=expectation, n_applicable=plan.n_applicable,
-        n_tried=0, n_failed=0, n_perturbed=0, tried_rows=(), failed_rows=(), failures=(), n_model_calls=calls,
+        test=test.name,
+        kind=test.kind,
+        title=test.title,
+        expectation=expectation,
+        n_applicable=plan.n_applicable,
+        n_tried=0,
+        n_failed=0,
+        n_perturbed=0,
+        tried_rows=(),
+        failed_rows=(),
+        failures=(),
+        n_model_calls=calls,
         seconds=time.perf_counter() - started,
         note=note or _NOT_APPLICABLE.get(test.name, "The perturbation does not apply to any example."),
     )
@@ -424,7 +490,9 @@ def _eligible_from_cache(plan: PlannedTest, texts, limit, predictor: InferenceLa
     return None if scan is None else (scan[0], [r for r, _, _ in scan[1]])
 
 
-def planned_text_list(plans: Sequence[PlannedTest], texts: Sequence[str], limit: int | None, *, predictor: InferenceLayer | None = None, directions: DirectionConfig | None = None) -> list[str]:
+def planned_text_list(
+    plans: Sequence[PlannedTest], texts: Sequence[str], limit: int | None, *, predictor: InferenceLayer | None = None, directions: DirectionConfig | None = None
+) -> list[str]:
     """The texts the runs will send to `predict_proba`, in order. Exact for invariance and fairness.
 
     A directional test is exact too when `predictor` and `directions` are given and the originals'
@@ -492,10 +560,20 @@ def run_probes(
     if progress:
         progress(score.total, score.total, "done")
     return ProbeReport(
-        checkpoint_name=predictor.ref.name, fingerprint=predictor.ref.fingerprint, labels=labels,
-        data_name=data_name, data_fingerprint=data_fp, n_examples=len(texts), results=tuple(results),
-        seed=int(seed), n_variants=int(n_variants), language=language, limit=None if limit is None else int(limit),
-        directions=directions, n_model_calls=score.calls, seconds=time.perf_counter() - started,
+        checkpoint_name=predictor.ref.name,
+        fingerprint=predictor.ref.fingerprint,
+        labels=labels,
+        data_name=data_name,
+        data_fingerprint=data_fp,
+        n_examples=len(texts),
+        results=tuple(results),
+        seed=int(seed),
+        n_variants=int(n_variants),
+        language=language,
+        limit=None if limit is None else int(limit),
+        directions=directions,
+        n_model_calls=score.calls,
+        seconds=time.perf_counter() - started,
     )
 
 
@@ -526,8 +604,15 @@ def compare_reports(before: ProbeReport, after: ProbeReport, *, alpha: float = 0
         ref = rb if rb is not None else a_by[test]  # every test name comes from one of the two runs
         rate_before = rb.failure_rate if rb else math.nan
         rate_after = ra.failure_rate if ra else math.nan
-        row: dict[str, Any] = {"test": test, "title": ref.title, "kind": ref.kind, "before": rate_before, "after": rate_after,
-                               "tried_before": rb.n_tried if rb else 0, "tried_after": ra.n_tried if ra else 0}
+        row: dict[str, Any] = {
+            "test": test,
+            "title": ref.title,
+            "kind": ref.kind,
+            "before": rate_before,
+            "after": rate_after,
+            "tried_before": rb.n_tried if rb else 0,
+            "tried_after": ra.n_tried if ra else 0,
+        }
         row["change"] = rate_after - rate_before
         if rb is None or ra is None:
             row.update(paired=0, fixed=0, new=0, p_value=math.nan, verdict=f"only run on the {'after' if rb is None else 'before'} checkpoint")

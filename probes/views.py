@@ -2,6 +2,7 @@
 
 The page lays these out; nothing here imports Streamlit, so it is tested directly.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,9 @@ class ProbeParams:
     directions: str  # DirectionConfig.to_dict() as JSON, "null" when directional tests are off
 
     @classmethod
-    def of(cls, tests: tuple[str, ...], limit: int, n_examples: int, seed: int, variants: int, language: str, directions: DirectionConfig | None) -> ProbeParams:
+    def of(
+        cls, tests: tuple[str, ...], limit: int, n_examples: int, seed: int, variants: int, language: str, directions: DirectionConfig | None
+    ) -> ProbeParams:
         """A limit as large as the data means no limit, so both settings share one result."""
         return cls(tuple(tests), limit if limit < n_examples else None, seed, variants, language, json.dumps(directions.to_dict() if directions else None))
 
@@ -100,6 +103,7 @@ def probe_summary(report: ProbeReport) -> pd.DataFrame:
 
 # --- running the probes ---------------------------------------------------------------------------------------------
 
+
 def pending_estimates(predictors, reports, evalset, *, directions, limit: int | None, plans) -> str | None:
     """The 'before running' line for the checkpoints without a result yet; None when every one has a result."""
     from probes import cost
@@ -123,14 +127,24 @@ def run_and_keep(predictor, evalset, params: ProbeParams, key: tuple, *, directi
 
     estimate = cost.estimate_probes(predictor, evalset, directions=directions, limit=params.limit, plans=plans)
     started = time.perf_counter()
-    report = run_probes(predictor, evalset, params.tests, directions=directions, limit=params.limit, seed=params.seed, n_variants=params.variants,
-                        language=params.language, progress=progress)
+    report = run_probes(
+        predictor,
+        evalset,
+        params.tests,
+        directions=directions,
+        limit=params.limit,
+        seed=params.seed,
+        n_variants=params.variants,
+        language=params.language,
+        progress=progress,
+    )
     results.put("reports", key, report)
     results.put("checks", key, cost.check(estimate, time.perf_counter() - started, report.n_model_calls))
     return report
 
 
 # --- failing examples -----------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class FailureChoices:
@@ -243,7 +257,9 @@ def map_examples(table, event) -> MapExamples:
 
     on_map = [r for r in rows_from_selection(event) if 0 <= r < len(table)]
     shown = (table.frame.loc[on_map] if on_map else table.frame)[["text", "gold", "pred", "confidence", "correct"]]
-    return MapExamples(shown, f"**{len(shown):,} example{'s' * (len(shown) != 1)}**" + (" selected on the map" if on_map else " (select points on the map to filter)"))
+    return MapExamples(
+        shown, f"**{len(shown):,} example{'s' * (len(shown) != 1)}**" + (" selected on the map" if on_map else " (select points on the map to filter)")
+    )
 
 
 @dataclass(frozen=True)
@@ -267,8 +283,9 @@ def nearest(index, table, predictor, query: str, picked: list, k: int) -> Neighb
     row = int(picked[0])
     near = neighbours(index, row, k)
     frame = table.frame
-    heading = (f"Examples most similar to **example {row}** (gold **{frame['gold'].iat[row]}**, predicted **{frame['pred'].iat[row]}**): "
-               f"{frame['text'].iat[row]}")
+    heading = (
+        f"Examples most similar to **example {row}** (gold **{frame['gold'].iat[row]}**, predicted **{frame['pred'].iat[row]}**): {frame['text'].iat[row]}"
+    )
     return Neighbours(near, heading, int((near["gold"] != frame["gold"].iat[row]).sum()), row)
 
 
@@ -288,6 +305,8 @@ def label_noise_view(index, k: int, threshold: float) -> LabelNoise:
     if noise.empty:
         return LabelNoise(noise, f"No example has {threshold:.0%} or more of its {k} nearest neighbours on one other gold label.", b"")
     agree = int(noise["model_agrees"].sum())
-    summary = (f"**{len(noise):,}** example{'s' * (len(noise) != 1)} ({len(noise) / len(index):.1%}) look mislabelled: their neighbours mostly carry another label. "
-               f"For {agree:,} of them the model also predicts that other label — check those first.")
+    summary = (
+        f"**{len(noise):,}** example{'s' * (len(noise) != 1)} ({len(noise) / len(index):.1%}) look mislabelled: their neighbours mostly carry another label. "
+        f"For {agree:,} of them the model also predicts that other label — check those first."
+    )
     return LabelNoise(noise.drop(columns=["neighbour_rows", "neighbours"]), summary, noise_csv(noise))

@@ -3,6 +3,7 @@
 
 The bottom of the import graph: this package imports nothing from the project, so every package may import it.
 """
+
 from __future__ import annotations
 
 from runtime.process import LRUCache, Runtime, current

@@ -10,11 +10,13 @@ mutable structure with its own lock.
 
 There is one Runtime per process; `clear()` empties it in place, so names bound to its parts stay valid.
 """
+
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any, Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
+from typing import Any
 
 PROBABILITY_ITEMS = 200_000
 EMBEDDING_ITEMS = 100_000

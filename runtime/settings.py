@@ -12,12 +12,13 @@ The home folder holds the demo checkpoints (`demo/`), the attribution cache (`ca
 Each part can be moved on its own, as before: `VEREDICTO_DEMO_DIR`, `VEREDICTO_CACHE_DIR`, `VEREDICTO_STORE_DIR`
 (the folder of both SQLite stores) and `VEREDICTO_STORE_URL` (any SQLAlchemy URL or path; it wins over the folder).
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 HOME_ENV = "VEREDICTO_HOME"
 DEMO_DIR_ENV = "VEREDICTO_DEMO_DIR"

@@ -23,6 +23,7 @@ What the chain does not do: someone with write access who rewrites the last reco
 recomputes every later hash and the head is only caught when the head hash was kept elsewhere;
 `verify(expected_head=...)` / `veredicto audit verify --expect-head` check that.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,11 +31,12 @@ import json
 import math
 import os
 import threading
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields, is_dataclass, asdict
+from dataclasses import asdict, dataclass, fields, is_dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -251,7 +253,9 @@ def resolve_store_url(value: str | os.PathLike | None = None) -> str:
     try:
         return settings.store_url(value, default_file=DB_FILENAME)
     except settings.StoreURLError as exc:
-        raise StoreError(f"'{exc.url}' is not a valid database URL ({exc.reason}). Example: postgresql://user@host/dbname or sqlite:///path/to/veredicto.db.") from None
+        raise StoreError(
+            f"'{exc.url}' is not a valid database URL ({exc.reason}). Example: postgresql://user@host/dbname or sqlite:///path/to/veredicto.db."
+        ) from None
 
 
 _engines: dict[tuple[int, str], sa.Engine] = {}
@@ -264,7 +268,9 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
         try:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreError(f"Cannot create the directory for the audit store '{database}': {exc.strerror}. Choose a writable directory with --store or {STORE_URL_ENV}.") from None
+            raise StoreError(
+                f"Cannot create the directory for the audit store '{database}': {exc.strerror}. Choose a writable directory with --store or {STORE_URL_ENV}."
+            ) from None
     engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
 
     @event.listens_for(engine, "connect")
@@ -296,7 +302,9 @@ def _engine(url_text: str) -> sa.Engine:
                 else:
                     engine = sa.create_engine(url, pool_pre_ping=True)
             except (SQLAlchemyError, ModuleNotFoundError) as exc:
-                raise StoreError(f"Cannot use the audit store {url.render_as_string(hide_password=True)}: {exc}. Install the database driver or check the URL.") from None
+                raise StoreError(
+                    f"Cannot use the audit store {url.render_as_string(hide_password=True)}: {exc}. Install the database driver or check the URL."
+                ) from None
             _engines[key] = engine
         return engine
 
@@ -340,9 +348,7 @@ class ApprovalStatus:
         return self.state == "approved"
 
 
-def approval_status(
-    records: Sequence[SignoffRecord], fingerprint: str, approvals_required: int = 1, checkpoint_path: str | None = None
-) -> ApprovalStatus:
+def approval_status(records: Sequence[SignoffRecord], fingerprint: str, approvals_required: int = 1, checkpoint_path: str | None = None) -> ApprovalStatus:
     """Each reviewer's latest decision on these exact weights decides: any reject -> rejected, any
     changes requested -> changes_requested, else enough distinct approvers -> approved."""
     required = max(int(approvals_required), 1)
@@ -386,7 +392,7 @@ def current_fingerprint(path: str | os.PathLike) -> str | None:
 
 
 def freshness(record: SignoffRecord, fingerprint_now: str | None) -> str:
-    """"current" when the checkpoint still holds the signed weights, "stale" when its files changed,
+    """ "current" when the checkpoint still holds the signed weights, "stale" when its files changed,
     "missing" when it is gone. A stale approval is never an approval."""
     if fingerprint_now is None:
         return "missing"
@@ -448,9 +454,12 @@ class AuditStore:
 
     def _fail(self, action: str, exc: Exception) -> StoreError:
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        hint = "Check that the database server is running and the URL is right." if self.dialect != "sqlite" else (
-            "Check that the directory is writable and not on a network share that lacks file locks; "
-            "another process may hold the write lock for too long."
+        hint = (
+            "Check that the database server is running and the URL is right."
+            if self.dialect != "sqlite"
+            else (
+                "Check that the directory is writable and not on a network share that lacks file locks; another process may hold the write lock for too long."
+            )
         )
         return StoreError(f"Could not {action} the audit store {self.display_url}: {detail}. {hint}")
 
@@ -636,18 +645,29 @@ class AuditStore:
                 try:
                     record = _row_to_record(row._mapping)
                 except (ValueError, TypeError, KeyError) as exc:
-                    return self._bad(count, head_seq, head_hash, int(row._mapping["seq"]), f"its stored metrics/gates are not valid JSON any more ({exc}); the record was edited.")
+                    return self._bad(
+                        count,
+                        head_seq,
+                        head_hash,
+                        int(row._mapping["seq"]),
+                        f"its stored metrics/gates are not valid JSON any more ({exc}); the record was edited.",
+                    )
                 where = f"(written {record.created_at} by {record.reviewer}, {record.decision_label} for {record.checkpoint_name})"
                 if record.seq != prev_seq + 1:
                     missing = prev_seq + 1 if record.seq > prev_seq + 1 else record.seq
                     span = f"#{prev_seq + 1}" if record.seq == prev_seq + 2 else f"#{prev_seq + 1}..#{record.seq - 1}"
                     return self._bad(count, head_seq, head_hash, missing, f"record {span} is missing (deleted); record #{record.seq} follows #{prev_seq}.")
                 if record.computed_hash() != record.record_hash:
-                    return self._bad(count, head_seq, head_hash, record.seq, f"its content no longer matches its hash: the record was edited after it was written {where}.")
+                    return self._bad(
+                        count, head_seq, head_hash, record.seq, f"its content no longer matches its hash: the record was edited after it was written {where}."
+                    )
                 if record.prev_hash != prev_hash:
                     bad = record.seq - 1 if record.seq > 1 else record.seq
                     return self._bad(
-                        count, head_seq, head_hash, bad,
+                        count,
+                        head_seq,
+                        head_hash,
+                        bad,
                         f"record #{record.seq} links to {record.prev_hash[:16]}… but record #{bad} now hashes to {prev_hash[:16]}…: "
                         f"record #{bad} was rewritten after #{record.seq} was written.",
                     )
@@ -658,11 +678,23 @@ class AuditStore:
             span = f"#{prev_seq + 1}" if head_seq == prev_seq + 1 else f"#{prev_seq + 1}..#{head_seq}"
             return self._bad(count, head_seq, head_hash, prev_seq + 1, f"record {span} is missing (deleted from the end): the chain head says #{head_seq}.")
         if (head_seq, head_hash) != (prev_seq, prev_hash):
-            return self._bad(count, head_seq, head_hash, prev_seq, f"the chain head (#{head_seq} {head_hash[:16]}…) does not match the last record (#{prev_seq} {prev_hash[:16]}…).")
+            return self._bad(
+                count,
+                head_seq,
+                head_hash,
+                prev_seq,
+                f"the chain head (#{head_seq} {head_hash[:16]}…) does not match the last record (#{prev_seq} {prev_hash[:16]}…).",
+            )
         given = (expected_head or "").strip()
         expected = given.lower()
         if expected and (len(expected) < 12 or not prev_hash.startswith(expected)):
-            return self._bad(count, head_seq, head_hash, prev_seq, f"the chain is self-consistent but its head {prev_hash[:16]}… is not the expected {given[:16]}…: records were rewritten or removed.")
+            return self._bad(
+                count,
+                head_seq,
+                head_hash,
+                prev_seq,
+                f"the chain is self-consistent but its head {prev_hash[:16]}… is not the expected {given[:16]}…: records were rewritten or removed.",
+            )
         return VerifyResult(True, count, prev_seq, prev_hash)
 
     @staticmethod

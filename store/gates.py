@@ -11,12 +11,14 @@ gates judged.
 Each gate kind is one evaluator in `EVALUATORS` (registered with `@evaluator(key)`, one per `store.policy.GATES`
 entry), called with a `GateContext` and the policy's threshold: adding a gate is adding a GateSpec and one evaluator.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -64,8 +66,15 @@ class GateResult:
     def to_dict(self) -> dict[str, Any]:
         threshold = dict(self.threshold) if isinstance(self.threshold, Mapping) else self.threshold
         measured = None if self.measured is None or (isinstance(self.measured, float) and math.isnan(self.measured)) else float(self.measured)
-        return {"key": self.key, "title": self.title, "status": self.status, "measured": measured,
-                "threshold": threshold, "comparator": self.comparator, "detail": self.detail}
+        return {
+            "key": self.key,
+            "title": self.title,
+            "status": self.status,
+            "measured": measured,
+            "threshold": threshold,
+            "comparator": self.comparator,
+            "detail": self.detail,
+        }
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,8 +135,10 @@ class GateReport:
     def table(self) -> pd.DataFrame:
         """What a person reads: one row per gate."""
         return pd.DataFrame(
-            [{"gate": r.title, "status": STATUS_MARK[r.status], "measured": r.measured_text, "threshold": r.threshold_text, "detail": r.detail}
-             for r in self.results],
+            [
+                {"gate": r.title, "status": STATUS_MARK[r.status], "measured": r.measured_text, "threshold": r.threshold_text, "detail": r.detail}
+                for r in self.results
+            ],
             columns=["gate", "status", "measured", "threshold", "detail"],
         )
 
@@ -154,7 +165,7 @@ class GateReport:
                 snap["faithfulness"] = {
                     "mean": float(ev.faithfulness["faithfulness"].mean()),
                     "random_mean": float(ev.faithfulness["random"].mean()),
-                    "n": int(len(ev.faithfulness)),
+                    "n": len(ev.faithfulness),
                     "method": self.policy.settings["faithfulness_method"],
                 }
         return snap
@@ -214,10 +225,7 @@ def _recall_gate(policy: Policy, ev: Evidence) -> GateResult:
     worst = min(margins, key=margins.__getitem__)
     failing = [label for label, m in margins.items() if m < -1e-12]
     row = recall.loc[worst]
-    detail = (
-        f"lowest is '{worst}': {row['recall']:.3f} of {int(row['support'])} examples found "
-        f"(95% CI {row['ci_low']:.2f}–{row['ci_high']:.2f})"
-    )
+    detail = f"lowest is '{worst}': {row['recall']:.3f} of {int(row['support'])} examples found (95% CI {row['ci_low']:.2f}–{row['ci_high']:.2f})"
     if failing:
         detail += f"; below the minimum: {', '.join(failing)}"
     if absent:
@@ -278,8 +286,16 @@ def _faithfulness_rows(predictor: InferenceLayer, table: PredictionTable, policy
         except VeredictoError:
             continue  # no word units to remove (only punctuation or emoji)
         attributions.append(attribution)
-        rows.append({"example": int(index), "text": text, "target": attribution.target,
-                     "faithfulness": faith.aopc_comprehensiveness, "random": faith.aopc_random, "sufficiency": faith.aopc_sufficiency})
+        rows.append(
+            {
+                "example": int(index),
+                "text": text,
+                "target": attribution.target,
+                "faithfulness": faith.aopc_comprehensiveness,
+                "random": faith.aopc_random,
+                "sufficiency": faith.aopc_sufficiency,
+            }
+        )
     if progress:
         progress(len(picked), len(picked))
     return pd.DataFrame(rows, columns=["example", "text", "target", "faithfulness", "random", "sufficiency"]), tuple(attributions)
@@ -288,7 +304,7 @@ def _faithfulness_rows(predictor: InferenceLayer, table: PredictionTable, policy
 # --------------------------------------------------------------------------- all gates
 
 
-def _probe_gate(policy: Policy, table: PredictionTable, predictor: InferenceLayer, threshold) -> "GateResult":
+def _probe_gate(policy: Policy, table: PredictionTable, predictor: InferenceLayer, threshold) -> GateResult:
     """The worst failure rate among the probes the policy names (default: invariance and fairness)."""
     key = "max_probe_failure_rate"
     if predictor is None:
@@ -482,8 +498,15 @@ def evaluate_gates(
         faith_rows, attributions = _faithfulness_rows(predictor, table, policy, progress, cache, explain_params)
 
     evidence = Evidence(
-        metrics=metrics, calibration=cal, accuracy_ci=(float(lo), float(hi)), recall_ci=recall_ci, slices=candidate_slices,
-        comparison=comparison, slice_deltas=deltas, faithfulness=faith_rows, attributions=attributions,
+        metrics=metrics,
+        calibration=cal,
+        accuracy_ci=(float(lo), float(hi)),
+        recall_ci=recall_ci,
+        slices=candidate_slices,
+        comparison=comparison,
+        slice_deltas=deltas,
+        faithfulness=faith_rows,
+        attributions=attributions,
     )
 
     context = GateContext(policy=policy, table=table, evidence=evidence, predictor=predictor, store=store, checkpoint_path=str(checkpoint_path))

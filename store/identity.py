@@ -10,14 +10,16 @@ Every comparison goes through `hmac.compare_digest` (constant time), and an unkn
 same as a known one, so timing does not reveal which reviewers exist. Nothing here imports Streamlit:
 the page passes `st.user` and `st.secrets` in.
 """
+
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 HASH_SCHEME = "pbkdf2_sha256"
 DEFAULT_ITERATIONS = 600_000  # OWASP's 2023 recommendation for PBKDF2-HMAC-SHA256

@@ -18,18 +18,20 @@ A policy is a YAML or TOML file (see `policies/example.yaml`)::
 Every mistake (unknown key, wrong type, value out of range, duplicate key, syntax error,
 missing file) raises `PolicyError` with the file, the line and the key, and a hint.
 """
+
 from __future__ import annotations
 
 import difflib
 import hashlib
 import os
 import re
-import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
+import tomllib
 import yaml
 
 from models.errors import VeredictoError
@@ -56,17 +58,42 @@ GATES: dict[str, GateSpec] = {
     g.key: g
     for g in (
         GateSpec("min_macro_f1", "Macro-F1", "fraction", "min", "lowest acceptable macro-averaged F1 on the evaluation set (0..1)"),
-        GateSpec("min_class_recall", "Recall of every class", "recall", "min",
-                 "lowest acceptable recall of each class: one number for all classes, or a mapping label -> minimum"),
+        GateSpec(
+            "min_class_recall",
+            "Recall of every class",
+            "recall",
+            "min",
+            "lowest acceptable recall of each class: one number for all classes, or a mapping label -> minimum",
+        ),
         GateSpec("max_ece", "Expected calibration error", "fraction", "max", "highest acceptable expected calibration error (0..1, 10 bins)"),
-        GateSpec("max_drop_vs_baseline", "Drop vs baseline", "fraction", "max",
-                 "largest acceptable drop of settings.drop_metric (macro_f1 or accuracy) against the baseline checkpoint, e.g. 0.01 = 1 point"),
-        GateSpec("max_slice_drop_vs_baseline", "Worst slice drop vs baseline", "fraction", "max",
-                 "largest acceptable accuracy drop against the baseline on any slice with at least settings.slice_min_size examples"),
-        GateSpec("min_faithfulness", "Explanation faithfulness", "fraction", "min",
-                 "lowest acceptable mean faithfulness (comprehensiveness) of explanations on a sample of settings.faithfulness_sample texts"),
-        GateSpec("max_probe_failure_rate", "Worst probe failure rate", "fraction", "max",
-                 "highest acceptable failure rate of any behavioural or bias probe (settings.probe_tests) on settings.probe_limit examples each"),
+        GateSpec(
+            "max_drop_vs_baseline",
+            "Drop vs baseline",
+            "fraction",
+            "max",
+            "largest acceptable drop of settings.drop_metric (macro_f1 or accuracy) against the baseline checkpoint, e.g. 0.01 = 1 point",
+        ),
+        GateSpec(
+            "max_slice_drop_vs_baseline",
+            "Worst slice drop vs baseline",
+            "fraction",
+            "max",
+            "largest acceptable accuracy drop against the baseline on any slice with at least settings.slice_min_size examples",
+        ),
+        GateSpec(
+            "min_faithfulness",
+            "Explanation faithfulness",
+            "fraction",
+            "min",
+            "lowest acceptable mean faithfulness (comprehensiveness) of explanations on a sample of settings.faithfulness_sample texts",
+        ),
+        GateSpec(
+            "max_probe_failure_rate",
+            "Worst probe failure rate",
+            "fraction",
+            "max",
+            "highest acceptable failure rate of any behavioural or bias probe (settings.probe_tests) on settings.probe_limit examples each",
+        ),
         GateSpec("approvals_required", "Approvals", "count", "min", "number of distinct reviewers who must approve these exact weights"),
     )
 }
@@ -221,7 +248,9 @@ def _validate(data: Any, text: str, source: str, fmt: str, lines: dict[str, int]
             raise PolicyError(f"{at(str(key))}: unknown key '{key}'. A policy has: {', '.join(TOP_LEVEL)}.{_suggest(str(key), TOP_LEVEL)}")
     version = data.get("version", POLICY_VERSION)
     if isinstance(version, bool) or version != POLICY_VERSION:
-        raise PolicyError(f"{at('version')}: 'version' must be {POLICY_VERSION} (this Veredicto reads policy version {POLICY_VERSION}), not {_type_name(version)}.")
+        raise PolicyError(
+            f"{at('version')}: 'version' must be {POLICY_VERSION} (this Veredicto reads policy version {POLICY_VERSION}), not {_type_name(version)}."
+        )
     name = data.get("name", "") or ""
     description = data.get("description", "") or ""
     for key, value in (("name", name), ("description", description)):
@@ -230,7 +259,9 @@ def _validate(data: Any, text: str, source: str, fmt: str, lines: dict[str, int]
 
     raw_gates = data.get("gates")
     if raw_gates is None:
-        raise PolicyError(f"{at('gates') if 'gates' in data else source}: the policy has no gates. Add a 'gates' section with at least one of: {', '.join(GATES)}.")
+        raise PolicyError(
+            f"{at('gates') if 'gates' in data else source}: the policy has no gates. Add a 'gates' section with at least one of: {', '.join(GATES)}."
+        )
     if not isinstance(raw_gates, dict):
         raise PolicyError(f"{at('gates')}: 'gates' must be a mapping of gate name to threshold, not {_type_name(raw_gates)}.")
     if not raw_gates:
@@ -239,9 +270,7 @@ def _validate(data: Any, text: str, source: str, fmt: str, lines: dict[str, int]
     for key, value in raw_gates.items():
         dotted = f"gates.{key}"
         if key not in GATES:
-            raise PolicyError(
-                f"{at(dotted)}: unknown gate '{key}'.{_suggest(str(key), GATES)} Known gates: {', '.join(GATES)}."
-            )
+            raise PolicyError(f"{at(dotted)}: unknown gate '{key}'.{_suggest(str(key), GATES)} Known gates: {', '.join(GATES)}.")
         spec = GATES[key]
         if value is None:
             raise PolicyError(f"{at(dotted)}: gate '{key}' has no value. Give it a threshold ({spec.help}) or remove the line.")
@@ -259,8 +288,7 @@ def _validate(data: Any, text: str, source: str, fmt: str, lines: dict[str, int]
             else:
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
                     raise PolicyError(
-                        f"{at(dotted)}: '{dotted}' must be a number between 0 and 1 (for every class) or a mapping label -> number, "
-                        f"not {_type_name(value)}."
+                        f"{at(dotted)}: '{dotted}' must be a number between 0 and 1 (for every class) or a mapping label -> number, not {_type_name(value)}."
                     )
                 gates[key] = _fraction(value, at(dotted), dotted)
 

@@ -8,22 +8,29 @@ charts whole on A4/Letter pages (charts are drawn 700 px wide, which fits both).
     html = make_report(gate_report, candidate_table, baseline=..., predictor=..., store=...)
     Path("report.html").write_text(html, encoding="utf-8")
 """
+
 from __future__ import annotations
 
 import html
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.figures import (
-    class_delta_figure, confusion_matrix_figure, metric_delta_figure, reliability_figure, slice_accuracy_figure, slice_delta_figure,
-)
 from analysis.compare import flipped_examples, macro_f1_interval
+from analysis.figures import (
+    class_delta_figure,
+    confusion_matrix_figure,
+    metric_delta_figure,
+    reliability_figure,
+    slice_accuracy_figure,
+    slice_delta_figure,
+)
 from analysis.metrics import confusion, describe_calibration
 from analysis.predictions import PredictionTable
 from analysis.slices import confident_mistakes, describe_slice
@@ -117,8 +124,7 @@ def explain_examples(
         attributions = []
         for method in methods:
             try:
-                attributions.append(explain_one(predictor, row["text"], method, row["pred"], seed=seed, cache=cache,
-                                                params=(explain_params or {}).get(method)))
+                attributions.append(explain_one(predictor, row["text"], method, row["pred"], seed=seed, cache=cache, params=(explain_params or {}).get(method)))
             except VeredictoError:
                 pass  # an empty or one-token text has nothing to explain; the report says so
             done += 1
@@ -133,8 +139,7 @@ def explain_examples(
             if found.agreement:
                 trust.append(("agreement", (found.agreement,)))
             trust += [("note", (p,)) for p in found.problems]
-        out.append(ExplainedExample(int(index), reason, row["text"], row["gold"], row["pred"], float(row["confidence"]),
-                                    tuple(attributions), tuple(trust)))
+        out.append(ExplainedExample(int(index), reason, row["text"], row["gold"], row["pred"], float(row["confidence"]), tuple(attributions), tuple(trust)))
     return out
 
 
@@ -153,7 +158,8 @@ def report_figures(gates: GateReport, candidate: PredictionTable, baseline: Pred
     ev = _evidence(gates)
     figures: dict[str, go.Figure] = {
         "confusion": confusion_matrix_figure(
-            confusion(candidate.gold_idx, candidate.pred_idx, candidate.labels), candidate.labels,
+            confusion(candidate.gold_idx, candidate.pred_idx, candidate.labels),
+            candidate.labels,
             title="Confusion matrix (rows: gold, columns: predicted)",
         ),
         "reliability": reliability_figure(ev.calibration),
@@ -161,9 +167,7 @@ def report_figures(gates: GateReport, candidate: PredictionTable, baseline: Pred
     worst = worst_slice_rows(gates, limit=8)
     if len(worst):
         overall = float(np.mean(candidate.correct))
-        figures["worst_slices"] = slice_accuracy_figure(
-            worst, overall, title=f"Weakest slices (bars: 95% interval; line: overall {overall:.1%})"
-        )
+        figures["worst_slices"] = slice_accuracy_figure(worst, overall, title=f"Weakest slices (bars: 95% interval; line: overall {overall:.1%})")
     if ev.comparison is not None:
         figures["metric_delta"] = metric_delta_figure(ev.comparison.deltas)
         figures["class_delta"] = class_delta_figure(ev.comparison.per_class)
@@ -178,8 +182,7 @@ def report_figures(gates: GateReport, candidate: PredictionTable, baseline: Pred
 def _figure_html(fig: go.Figure, div_id: str) -> str:
     fig = go.Figure(fig)  # a copy: the caller's figure keeps its size
     fig.update_layout(width=FIG_WIDTH, autosize=False)
-    body = fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id,
-                       config={"displayModeBar": False, "responsive": False, "staticPlot": False})
+    body = fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config={"displayModeBar": False, "responsive": False, "staticPlot": False})
     return f'<div class="figure">{body}</div>'
 
 
@@ -209,14 +212,16 @@ def _per_class_rows(gates: GateReport) -> list[list[str]]:
         tp = round(row["recall"] * row["support"])
         p_lo, p_hi = wilson_interval(tp, row["predicted"])
         r_lo, r_hi = wilson_interval(tp, row["support"])
-        rows.append([
-            esc(label),
-            f"{num(row['precision'])} <span class=ci>({num(float(p_lo), 2)}–{num(float(p_hi), 2)})</span>",
-            f"{num(row['recall'])} <span class=ci>({num(float(r_lo), 2)}–{num(float(r_hi), 2)})</span>",
-            num(row["f1"]),
-            f"{int(row['support']):,}",
-            f"{int(row['predicted']):,}",
-        ])
+        rows.append(
+            [
+                esc(label),
+                f"{num(row['precision'])} <span class=ci>({num(float(p_lo), 2)}–{num(float(p_hi), 2)})</span>",
+                f"{num(row['recall'])} <span class=ci>({num(float(r_lo), 2)}–{num(float(r_hi), 2)})</span>",
+                num(row["f1"]),
+                f"{int(row['support']):,}",
+                f"{int(row['predicted']):,}",
+            ]
+        )
     return rows
 
 
@@ -226,8 +231,17 @@ def _signoff_rows(records: Sequence[SignoffRecord], fingerprint: str) -> tuple[l
         state = freshness(r, fingerprint)
         now = "these weights" if state == "current" else "other weights (stale)"
         decision = esc(r.decision_label) + (" <em>(stale: does not apply to these weights)</em>" if state != "current" else "")
-        rows.append([str(r.seq), esc(r.created_at[:19].replace("T", " ")) + " UTC", esc(r.reviewer), decision,
-                     f"<code>{esc(r.checkpoint_fingerprint[:12])}</code> · {esc(now)}", f"{r.gates_passed}/{r.gates_total}", esc(short(r.comment, 300))])
+        rows.append(
+            [
+                str(r.seq),
+                esc(r.created_at[:19].replace("T", " ")) + " UTC",
+                esc(r.reviewer),
+                decision,
+                f"<code>{esc(r.checkpoint_fingerprint[:12])}</code> · {esc(now)}",
+                f"{r.gates_passed}/{r.gates_total}",
+                esc(short(r.comment, 300)),
+            ]
+        )
         classes.append("stale" if state != "current" else r.decision)
     return rows, classes
 
@@ -311,11 +325,16 @@ def build_report(
     add = parts.append
 
     # ---- header
-    add(f"<header><h1>{esc(title)}</h1><p class=muted>Generated {esc(generated)} by Veredicto {esc(app_version())}. "
-        "Every number below was computed on the exact weights and data named here.</p>")
+    add(
+        f"<header><h1>{esc(title)}</h1><p class=muted>Generated {esc(generated)} by Veredicto {esc(app_version())}. "
+        "Every number below was computed on the exact weights and data named here.</p>"
+    )
     meta = [
         ("Checkpoint", f"{esc(gates.checkpoint_name)} <code>{esc(gates.fingerprint)}</code>"),
-        ("Baseline", f"{esc(gates.baseline_name)} <code>{esc(gates.baseline_fingerprint)}</code>" if gates.baseline_name else "none (no before/after comparison)"),
+        (
+            "Baseline",
+            f"{esc(gates.baseline_name)} <code>{esc(gates.baseline_fingerprint)}</code>" if gates.baseline_name else "none (no before/after comparison)",
+        ),
         ("Evaluation data", f"{esc(gates.dataset_name)} · {gates.n:,} examples <code>{esc(gates.dataset_fingerprint)}</code>"),
         ("Policy", f"{esc(policy.name or policy.source)} <code>sha256 {esc(policy.sha256)}</code>"),
     ]
@@ -345,7 +364,11 @@ def build_report(
         ("Calibration error", num(ev.calibration.ece), f"ECE, {ev.calibration.n_bins} bins"),
         ("Examples", f"{m.n:,}", esc(gates.dataset_name)),
     ]
-    add("<div class=cards>" + "".join(f"<div class=card><div class=k>{k}</div><div class=v>{v}</div><div class=s>{s}</div></div>" for k, v, s in cards) + "</div>")
+    add(
+        "<div class=cards>"
+        + "".join(f"<div class=card><div class=k>{k}</div><div class=v>{v}</div><div class=s>{s}</div></div>" for k, v, s in cards)
+        + "</div>"
+    )
     bullets = [describe_calibration(ev.calibration)]
     if ev.comparison is not None:
         from analysis.compare import describe_comparison, describe_mcnemar
@@ -359,16 +382,23 @@ def build_report(
 
     # ---- gates
     rows = [[esc(r.title), _badge(r.status), esc(r.measured_text), esc(r.threshold_text), esc(r.detail)] for r in gates.results]
-    add('<section id="gates"><h2>Release gates</h2>'
+    add(
+        '<section id="gates"><h2>Release gates</h2>'
         f"<p>Policy <strong>{esc(policy.name or policy.source)}</strong>: {len(gates.results)} gate(s). "
         "A gate that could not be evaluated counts as not passed.</p>"
-        + _table(["Gate", "Result", "Measured", "Threshold", "How it was measured"], rows,
-                 classes=[{PASS: "pass", FAIL: "fail"}.get(r.status, "na") for r in gates.results], numeric=(2,))
-        + "</section>")
+        + _table(
+            ["Gate", "Result", "Measured", "Threshold", "How it was measured"],
+            rows,
+            classes=[{PASS: "pass", FAIL: "fail"}.get(r.status, "na") for r in gates.results],
+            numeric=(2,),
+        )
+        + "</section>"
+    )
 
     # ---- metrics
     f1_lo, f1_hi = macro_f1_interval(candidate.gold_idx, candidate.pred_idx, len(candidate.labels)) if len(candidate) else (math.nan, math.nan)
-    add('<section id="metrics" class="page"><h2>Metrics</h2>'
+    add(
+        '<section id="metrics" class="page"><h2>Metrics</h2>'
         f"<p>On {m.n:,} examples: accuracy {pct(m.accuracy)} (95% Wilson interval {pct(lo)}–{pct(hi)}), "
         f"macro-F1 {num(m.macro_f1)} (95% bootstrap interval {num(f1_lo)}–{num(f1_hi)}, 2,000 resamples of the examples). "
         "Per class, the intervals in brackets are 95% Wilson intervals for precision (among the examples predicted as the class) "
@@ -376,31 +406,48 @@ def build_report(
         + _table(["Class", "Precision (95% CI)", "Recall (95% CI)", "F1", "Gold examples", "Predicted"], _per_class_rows(gates), numeric=(3, 4, 5))
         + _figure_html(figures["confusion"], "fig-confusion")
         + f"<h3>Calibration</h3><p>{esc(describe_calibration(ev.calibration))}</p>"
-        + _figure_html(figures["reliability"], "fig-reliability") + "</section>")
+        + _figure_html(figures["reliability"], "fig-reliability")
+        + "</section>"
+    )
 
     # ---- before / after
     if ev.comparison is not None:
         from analysis.compare import describe_comparison, describe_mcnemar
 
         comp = ev.comparison
-        delta_rows = [[{"accuracy": "Accuracy", "macro_f1": "Macro-F1"}.get(k, k), num(r["before"]), num(r["after"]), f"{r['delta']:+.3f}",
-                       f"{r['ci_low']:+.3f} to {r['ci_high']:+.3f}"] for k, r in comp.deltas.iterrows()]
+        delta_rows = [
+            [
+                {"accuracy": "Accuracy", "macro_f1": "Macro-F1"}.get(k, k),
+                num(r["before"]),
+                num(r["after"]),
+                f"{r['delta']:+.3f}",
+                f"{r['ci_low']:+.3f} to {r['ci_high']:+.3f}",
+            ]
+            for k, r in comp.deltas.iterrows()
+        ]
         flips = flipped_examples(baseline, candidate) if baseline is not None else pd.DataFrame()
         counts = flips["status"].value_counts() if len(flips) else pd.Series(dtype=int)
-        flip_rows = [[esc(r["status"]), esc(short(r["text"], 160)), esc(r["gold"]), esc(r["pred_before"]), esc(r["pred_after"])]
-                     for _, r in flips.head(10).iterrows()]
+        flip_rows = [
+            [esc(r["status"]), esc(short(r["text"], 160)), esc(r["gold"]), esc(r["pred_before"]), esc(r["pred_after"])] for _, r in flips.head(10).iterrows()
+        ]
         worse = comp.per_class[comp.per_class["worse"]]
-        add('<section id="comparison" class="page"><h2>Before / after</h2>'
+        add(
+            '<section id="comparison" class="page"><h2>Before / after</h2>'
             f"<p>{esc(describe_comparison(comp))}</p><p>{esc(describe_mcnemar(comp.mcnemar, comp.before_name, comp.after_name))}</p>"
-            + _table(["Metric", f"Before ({comp.before_name})", f"After ({comp.after_name})", "Change", f"{int(comp.level * 100)}% paired bootstrap CI"], delta_rows, numeric=(1, 2, 3, 4))
+            + _table(
+                ["Metric", f"Before ({comp.before_name})", f"After ({comp.after_name})", "Change", f"{int(comp.level * 100)}% paired bootstrap CI"],
+                delta_rows,
+                numeric=(1, 2, 3, 4),
+            )
             + _figure_html(figures["metric_delta"], "fig-metric-delta")
             + (f"<p>Classes whose F1 went down: {esc(', '.join(map(str, worse.index)))}.</p>" if len(worse) else "<p>No class got a lower F1.</p>")
             + _figure_html(figures["class_delta"], "fig-class-delta")
             + (_figure_html(figures["slice_delta"], "fig-slice-delta") if "slice_delta" in figures else "")
             + f"<h3>Flipped predictions</h3><p>{int(counts.get('fixed', 0))} fixed, {int(counts.get('broken', 0))} broken, "
-              f"{int(counts.get('changed, still wrong', 0))} changed but still wrong. The first ten:</p>"
+            f"{int(counts.get('changed, still wrong', 0))} changed but still wrong. The first ten:</p>"
             + (_table(["Status", "Text", "Gold", "Before", "After"], flip_rows) if flip_rows else "<p>No prediction changed.</p>")
-            + "</section>")
+            + "</section>"
+        )
 
     # ---- worst slices
     worst = worst_slice_rows(gates, limit=8)
@@ -410,36 +457,56 @@ def build_report(
         slice_html += "<ul>" + "".join(f"<li>{esc(describe_slice(r))}</li>" for _, r in worst.head(5).iterrows()) + "</ul>"
         slice_html += _table(
             ["Feature", "Slice", "Examples", "Accuracy", "95% CI", "vs overall"],
-            [[esc(r["feature"]), esc(r["slice"]), f"{int(r['size']):,}", pct(r["accuracy"]), f"{pct(r['ci_low'])}–{pct(r['ci_high'])}", f"{r['gap'] * 100:+.1f} pts"]
-             for _, r in worst.iterrows()], numeric=(2, 3, 4, 5))
+            [
+                [
+                    esc(r["feature"]),
+                    esc(r["slice"]),
+                    f"{int(r['size']):,}",
+                    pct(r["accuracy"]),
+                    f"{pct(r['ci_low'])}–{pct(r['ci_high'])}",
+                    f"{r['gap'] * 100:+.1f} pts",
+                ]
+                for _, r in worst.iterrows()
+            ],
+            numeric=(2, 3, 4, 5),
+        )
         slice_html += _figure_html(figures["worst_slices"], "fig-worst-slices")
     else:
-        slice_html += (f"<p>No slice with {min_size} or more examples is below the overall accuracy. "
-                       "Lower <code>settings.slice_min_size</code> in the policy to look at smaller slices.</p>")
+        slice_html += (
+            f"<p>No slice with {min_size} or more examples is below the overall accuracy. "
+            "Lower <code>settings.slice_min_size</code> in the policy to look at smaller slices.</p>"
+        )
     add(slice_html + "</section>")
 
     # ---- explanations
-    exp_html = ('<section id="explanations" class="page"><h2>Explained examples</h2>'
-                "<p>Why the model predicted what it did on a few telling examples. Red words push toward the predicted class, blue words against it. "
-                "SHAP values are in probability points and add up to the prediction; LIME weights come from a local linear fit, so compare the "
-                "pattern of colours between the two methods, not the sizes. When the methods disagree, trust neither blindly.</p>")
+    exp_html = (
+        '<section id="explanations" class="page"><h2>Explained examples</h2>'
+        "<p>Why the model predicted what it did on a few telling examples. Red words push toward the predicted class, blue words against it. "
+        "SHAP values are in probability points and add up to the prediction; LIME weights come from a local linear fit, so compare the "
+        "pattern of colours between the two methods, not the sizes. When the methods disagree, trust neither blindly.</p>"
+    )
     if not examples:
         exp_html += "<p class=note>No explanations in this report (no model was loaded to compute them).</p>"
     from explain.plots import token_heat_figure, top_tokens_figure
 
     for k, example in enumerate(examples, start=1):
         verdict = "correct" if example.gold == example.pred else "wrong"
-        exp_html += (f'<div class="example"><h3>Example {k}: {esc(example.reason)}</h3>'
-                     f"<p>Example #{example.index} · gold <strong>{esc(example.gold)}</strong> · predicted <strong>{esc(example.pred)}</strong> "
-                     f"({example.confidence:.0%}, {verdict})</p><blockquote>{esc(short(example.text, 1200))}</blockquote>")
+        exp_html += (
+            f'<div class="example"><h3>Example {k}: {esc(example.reason)}</h3>'
+            f"<p>Example #{example.index} · gold <strong>{esc(example.gold)}</strong> · predicted <strong>{esc(example.pred)}</strong> "
+            f"({example.confidence:.0%}, {verdict})</p><blockquote>{esc(short(example.text, 1200))}</blockquote>"
+        )
         if not example.attributions:
             exp_html += "<p class=note>This text could not be explained (empty or a single token).</p>"
         for attribution in example.attributions:
             name = METHOD_NAMES.get(attribution.method, attribution.method)
             exp_html += _figure_html(token_heat_figure(attribution, example.pred, width=70), f"fig-ex{k}-{attribution.method}-heat")
             exp_html += _figure_html(top_tokens_figure(attribution, example.pred, k=8), f"fig-ex{k}-{attribution.method}-top")
-            exp_html += (f"<p class=note>{esc(name)}: {attribution.n_model_calls:,} model calls"
-                         + (", text truncated to what the model reads" if attribution.truncated else "") + ".</p>")
+            exp_html += (
+                f"<p class=note>{esc(name)}: {attribution.n_model_calls:,} model calls"
+                + (", text truncated to what the model reads" if attribution.truncated else "")
+                + ".</p>"
+            )
         if example.trust:
             exp_html += "<h4>How far to trust these explanations</h4><ul class=trust>"
             for method, sentences in example.trust:
@@ -455,8 +522,10 @@ def build_report(
         so_html += f"<p class=muted>Audit store: <code>{esc(store_url)}</code></p>"
     if chain is not None:
         if chain.ok:
-            so_html += (f'<div class="verdict pass">Audit chain verified: {chain.records} record(s), every hash and link checks out. '
-                        f"Head <code>{esc(chain.head_hash)}</code>.</div>")
+            so_html += (
+                f'<div class="verdict pass">Audit chain verified: {chain.records} record(s), every hash and link checks out. '
+                f"Head <code>{esc(chain.head_hash)}</code>.</div>"
+            )
         else:
             so_html += f'<div class="verdict fail"><strong>Audit chain BROKEN</strong> at record #{chain.first_bad}: {esc(chain.problem)} Do not rely on the history below.</div>'
     if records is None:
@@ -467,14 +536,20 @@ def build_report(
         rows, classes = _signoff_rows(records, gates.fingerprint)
         so_html += _table(["#", "When", "Reviewer", "Decision", "Weights", "Gates passed", "Comment"], rows, classes=classes)
         if any(c == "stale" for c in classes):
-            so_html += "<p class=note>Stale sign-offs were given to other weights at the same path: the checkpoint files changed afterwards, so they do not count.</p>"
+            so_html += (
+                "<p class=note>Stale sign-offs were given to other weights at the same path: the checkpoint files changed afterwards, so they do not count.</p>"
+            )
     add(so_html + "</section>")
 
     # ---- policy
-    add(f'<section id="policy"><h2>Policy</h2><p>The exact policy file, <code>{esc(policy.source)}</code> (sha256 <code>{esc(policy.sha256)}</code>):</p>'
-        f"<pre>{esc(policy.text)}</pre></section>")
-    add(f"<footer>Veredicto {esc(app_version())} · report generated {esc(generated)} · checkpoint <code>{esc(gates.fingerprint)}</code> · "
-        f"data <code>{esc(gates.dataset_fingerprint)}</code></footer>")
+    add(
+        f'<section id="policy"><h2>Policy</h2><p>The exact policy file, <code>{esc(policy.source)}</code> (sha256 <code>{esc(policy.sha256)}</code>):</p>'
+        f"<pre>{esc(policy.text)}</pre></section>"
+    )
+    add(
+        f"<footer>Veredicto {esc(app_version())} · report generated {esc(generated)} · checkpoint <code>{esc(gates.fingerprint)}</code> · "
+        f"data <code>{esc(gates.dataset_fingerprint)}</code></footer>"
+    )
 
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -503,8 +578,9 @@ def make_report(
     examples: list[ExplainedExample] = []
     if predictor is not None and n_examples > 0:
         picks = pick_examples(candidate, baseline, n_examples)
-        examples = explain_examples(predictor, candidate, picks, methods=methods, cache=cache, explain_params=explain_params,
-                                    seed=int(gates.policy.settings["seed"]), progress=progress)
+        examples = explain_examples(
+            predictor, candidate, picks, methods=methods, cache=cache, explain_params=explain_params, seed=int(gates.policy.settings["seed"]), progress=progress
+        )
     records = chain = approval = None
     store_url = ""
     if store is not None:
@@ -512,5 +588,6 @@ def make_report(
         chain = store.verify()
         approval = store.status(gates.fingerprint, gates.checkpoint_path or None, int(gates.policy.gates.get("approvals_required", 1) or 1))
         store_url = store.display_url
-    return build_report(gates, candidate, baseline=baseline, examples=examples, records=records, chain=chain,
-                        approval=approval, title=title, store_url=store_url)
+    return build_report(
+        gates, candidate, baseline=baseline, examples=examples, records=records, chain=chain, approval=approval, title=title, store_url=store_url
+    )

@@ -1,20 +1,22 @@
 """What the Sign-off page shows and does, without Streamlit: the decision workflow (validate, then record), the
 audit-chain check reused until the chain's head moves, and the history as rows.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import pandas as pd
 
+from runtime import LRUCache, current
 from store.audit import AuditStore, SignoffRecord, StoreError, VerifyResult, freshness
 from store.identity import check_reviewer
-from runtime import LRUCache, current
-
 
 # --- the decision ---------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SignoffOutcome:
@@ -36,8 +38,15 @@ class SignoffOutcome:
 
 
 def record_signoff(
-    store: AuditStore, judged: Mapping[str, Any], *, decision: str | None, comment: str, reviewer=None,
-    reviewers: Mapping[str, Any] | None = None, name: str | None = None, password: str | None = None,
+    store: AuditStore,
+    judged: Mapping[str, Any],
+    *,
+    decision: str | None,
+    comment: str,
+    reviewer=None,
+    reviewers: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    password: str | None = None,
 ) -> SignoffOutcome:
     """Validate a submitted decision and append it to the audit chain.
 
@@ -58,6 +67,7 @@ def record_signoff(
 
 
 # --- the chain check ------------------------------------------------------------------------------------------------
+
 
 class ChainChecks:
     """`AuditStore.verify()` re-hashes every record: do it once per (store, chain head) and reuse the result until the
@@ -90,22 +100,39 @@ CHAIN_CHECKS: ChainChecks = current().shared("chain_checks", ChainChecks)  # one
 
 # --- the history ----------------------------------------------------------------------------------------------------
 
+
 def history_frame(records: list[SignoffRecord], fingerprint_now: str) -> pd.DataFrame:
     """The sign-off history as shown: one row per record, records for other weights marked STALE."""
-    return pd.DataFrame([
-        {"#": r.seq, "When (UTC)": r.created_at[:19].replace("T", " "), "Reviewer": r.reviewer, "Identity": r.identity,
-         "Decision": r.decision_label, "Weights": "these weights" if freshness(r, fingerprint_now) == "current" else f"STALE: {r.checkpoint_fingerprint[:12]}",
-         "Gates passed": f"{r.gates_passed}/{r.gates_total}", "Comment": r.comment}
-        for r in records
-    ])
+    return pd.DataFrame(
+        [
+            {
+                "#": r.seq,
+                "When (UTC)": r.created_at[:19].replace("T", " "),
+                "Reviewer": r.reviewer,
+                "Identity": r.identity,
+                "Decision": r.decision_label,
+                "Weights": "these weights" if freshness(r, fingerprint_now) == "current" else f"STALE: {r.checkpoint_fingerprint[:12]}",
+                "Gates passed": f"{r.gates_passed}/{r.gates_total}",
+                "Comment": r.comment,
+            }
+            for r in records
+        ]
+    )
 
 
 # --- the page, read side --------------------------------------------------------------------------------------------
 
 GATE_MARKS = {"PASS": "✅ PASS", "FAIL": "❌ FAIL", "N/A": "⚪ N/A"}
 GATE_COLUMNS = {"gate": "Gate", "status": "Result", "measured": "Measured", "threshold": "Threshold", "detail": "How it was measured"}
-PER_CLASS_COLUMNS = {"label": "Class", "precision": "Precision", "recall": "Recall", "ci_low": "Recall 95% low", "ci_high": "Recall 95% high",
-                     "f1": "F1", "support": "Gold examples"}
+PER_CLASS_COLUMNS = {
+    "label": "Class",
+    "precision": "Precision",
+    "recall": "Recall",
+    "ci_low": "Recall 95% low",
+    "ci_high": "Recall 95% high",
+    "f1": "F1",
+    "support": "Gold examples",
+}
 WORST_SLICE_COLUMNS = {"feature": "Feature", "slice": "Slice", "size": "Examples", "accuracy": "Accuracy", "gap": "vs overall"}
 
 
@@ -145,7 +172,10 @@ def signoff_view(report, store: AuditStore, candidate, *, baseline=None, table=N
     if report.not_evaluated:
         tone, text = "warning", f"**Gates {report.verdict}.** A gate that cannot be evaluated is not a pass."
     elif report.failed:
-        tone, text = "error", f"**Gates {report.verdict}:** " + "; ".join(f"{r.title} {r.measured_text} (needs {r.threshold_text})" for r in report.failed) + "."
+        tone, text = (
+            "error",
+            f"**Gates {report.verdict}:** " + "; ".join(f"{r.title} {r.measured_text} (needs {r.threshold_text})" for r in report.failed) + ".",
+        )
     else:
         tone, text = "success", f"**Gates: {report.verdict}.**"
     gates = report.table()
@@ -164,5 +194,16 @@ def signoff_view(report, store: AuditStore, candidate, *, baseline=None, table=N
         flip = flips(baseline, table)
     records = store.records(checkpoint_fingerprint=candidate.fingerprint, checkpoint_path=candidate.path, newest_first=True)
     chain = (chain_checks or CHAIN_CHECKS).verify(store)
-    return SignoffView(report, approval, tone, text, gates.rename(columns=GATE_COLUMNS), per_class, worst, flip, chain,
-                       history_frame(records, candidate.fingerprint) if records else None, len(records))
+    return SignoffView(
+        report,
+        approval,
+        tone,
+        text,
+        gates.rename(columns=GATE_COLUMNS),
+        per_class,
+        worst,
+        flip,
+        chain,
+        history_frame(records, candidate.fingerprint) if records else None,
+        len(records),
+    )

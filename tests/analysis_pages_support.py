@@ -1,4 +1,5 @@
 """Shared set-up for the pages' AppTest tests: two tiny checkpoints, a small CSV with metadata, opening a page."""
+
 from __future__ import annotations
 
 import shutil
@@ -6,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from tiny import CORPUS, make_tiny_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,8 +45,9 @@ def demo_env(cache: Path) -> dict:
     return {"checkpoints": paths.checkpoints, "data": paths.test_data, "cache": cache}
 
 
-def app_test(env: dict, monkeypatch, page: str, *, checkpoints: str = "checkpoints", budget: dict | None = None, query: dict | None = None,
-             timeout: float = 300):
+def app_test(
+    env: dict, monkeypatch, page: str, *, checkpoints: str = "checkpoints", budget: dict | None = None, query: dict | None = None, timeout: float = 300
+):
     """AppTest on app.py pointed at the fixture `env`, switched to `page` with `query` as the URL's query string.
 
     `checkpoints` names the folder in `env` to load ("single": only the baseline). After `switch_page`, AppTest

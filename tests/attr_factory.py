@@ -1,4 +1,5 @@
 """Hand-built `Attribution`s for fast, deterministic tests of plots, caches and global views."""
+
 from __future__ import annotations
 
 import re

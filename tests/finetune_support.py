@@ -1,5 +1,6 @@
 """Helpers for the fine-tuning and demo tests: a small labelled data set the tiny BERT vocabulary covers, a fast search space,
 a umask context, file modes, and accuracy recomputed with plain transformers."""
+
 from __future__ import annotations
 
 import contextlib
@@ -47,9 +48,8 @@ def fast_space():
 
 def make_tiny_encoder(path: Path, seed: int = 0) -> Path:
     """A tiny BERT *encoder* without a classification head, like the demo's base (config, tokenizer, safetensors)."""
-    from transformers import AutoTokenizer, BertModel
-
     from tiny import make_tiny_checkpoint
+    from transformers import AutoTokenizer, BertModel
 
     path = Path(path)
     full = make_tiny_checkpoint(path.with_name(path.name + "-with-head"), "bert", labels=None, seed=seed)

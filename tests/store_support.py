@@ -1,4 +1,5 @@
 """Helpers for the store tests: a fresh SQLite file or a fresh PostgreSQL database per test, and writer processes."""
+
 from __future__ import annotations
 
 import os
@@ -11,10 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_ENV = "VEREDICTO_TEST_PG_URL"
-PG_SKIP = (
-    f"{PG_ENV} is not set: start a throwaway server with `export {PG_ENV}=$(scripts/start_postgres.sh)` "
-    "to run the PostgreSQL variant of this test"
-)
+PG_SKIP = f"{PG_ENV} is not set: start a throwaway server with `export {PG_ENV}=$(scripts/start_postgres.sh)` to run the PostgreSQL variant of this test"
 BACKENDS = ["sqlite", "postgresql"]
 
 

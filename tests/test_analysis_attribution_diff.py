@@ -1,4 +1,5 @@
 """Word-level before/after explanation differences, on hand-made attributions."""
+
 import numpy as np
 import pytest
 

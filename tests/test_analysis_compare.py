@@ -1,4 +1,5 @@
 """Before/after comparison: McNemar by hand, bootstrap coverage on synthetic data, flagged slices, flips."""
+
 import math
 
 import numpy as np
@@ -164,8 +165,9 @@ def _two_tables(order_after=LABELS):
     if order_after != LABELS:  # the tuned checkpoint lists its labels the other way round
         probs_after = probs_after[:, [LABELS.index(l) for l in order_after]]
     gold_after = np.array([order_after.index(LABELS[g]) for g in gold])
-    after = table_from_arrays(probs_after, gold_after, order_after, texts=texts, metadata={"genre": genre},
-                              checkpoint_name="after", data_fingerprint=before.data_fingerprint)
+    after = table_from_arrays(
+        probs_after, gold_after, order_after, texts=texts, metadata={"genre": genre}, checkpoint_name="after", data_fingerprint=before.data_fingerprint
+    )
     return before, after, genre
 
 
@@ -178,9 +180,7 @@ def test_comparison_deltas_and_a_slice_that_got_worse_while_the_total_improved()
     assert comp.deltas.loc["accuracy", "ci_low"] <= 0.3 <= comp.deltas.loc["accuracy", "ci_high"]
     assert (comp.mcnemar.fixed, comp.mcnemar.broken) == (40, 10)
     assert list(comp.per_class.index) == list(LABELS)
-    assert comp.per_class["f1_delta"].tolist() == pytest.approx(
-        (comp.metrics_after.per_class["f1"] - comp.metrics_before.per_class["f1"]).tolist()
-    )
+    assert comp.per_class["f1_delta"].tolist() == pytest.approx((comp.metrics_after.per_class["f1"] - comp.metrics_before.per_class["f1"]).tolist())
 
     table = slice_deltas(categorical_slices(genre, "genre"), comp.paired.correct_before, comp.paired.correct_after)
     by = table.set_index("slice")
@@ -230,8 +230,9 @@ def test_tables_on_different_data_or_labels_are_refused_with_a_message():
     other = table_from_arrays(np.asarray(after.probs), after.gold_idx, LABELS, checkpoint_name="other", data_fingerprint="x")
     with pytest.raises(VeredictoError, match="different data"):
         pair_tables(before, other)
-    three = table_from_arrays(probs_for(np.zeros(100, int), 3, 0.8), np.zeros(100, int), ("neg", "pos", "meh"),
-                              checkpoint_name="three", data_fingerprint=before.data_fingerprint)
+    three = table_from_arrays(
+        probs_for(np.zeros(100, int), 3, 0.8), np.zeros(100, int), ("neg", "pos", "meh"), checkpoint_name="three", data_fingerprint=before.data_fingerprint
+    )
     with pytest.raises(VeredictoError, match="different labels.*neg, pos, meh"):
         pair_tables(before, three)
 

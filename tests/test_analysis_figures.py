@@ -1,4 +1,5 @@
 """Figures are checked through the data a person sees: markers, counts, colours, titles, error bars."""
+
 import json
 
 import numpy as np
@@ -138,7 +139,8 @@ def test_metric_delta_chart_and_slice_delta_chart_flag_worse_with_colour_and_hat
     assert fig.data[0].y[0] == pytest.approx(comp.delta("accuracy") * 100)
     deltas = slice_deltas(
         [Slice("part", "first", np.arange(60) < 10), Slice("part", "rest", np.arange(60) >= 10)],
-        comp.paired.correct_before, comp.paired.correct_after,
+        comp.paired.correct_before,
+        comp.paired.correct_after,
     )
     fig = figures.slice_delta_figure(deltas)
     bar = fig.data[0]

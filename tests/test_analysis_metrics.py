@@ -1,4 +1,5 @@
 """Metrics and calibration against values worked out by hand."""
+
 import numpy as np
 import pytest
 from sklearn.metrics import f1_score

@@ -1,4 +1,5 @@
 """Selection events -> examples, on the exact event shapes Streamlit 1.67 returns."""
+
 import numpy as np
 import pandas as pd
 from streamlit.elements.arrow import DataframeSelectionState, DataframeState
@@ -17,7 +18,9 @@ from analysis.selection import (
 
 
 def plotly_event(points):
-    return PlotlyState({"selection": PlotlySelectionState({"points": points, "point_indices": [p.get("point_index", 0) for p in points], "box": [], "lasso": []})})
+    return PlotlyState(
+        {"selection": PlotlySelectionState({"points": points, "point_indices": [p.get("point_index", 0) for p in points], "box": [], "lasso": []})}
+    )
 
 
 def test_a_clicked_confusion_cell_maps_to_gold_and_predicted_labels():

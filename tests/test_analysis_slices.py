@@ -1,4 +1,5 @@
 """Slices: how examples are grouped, and the size / accuracy / gap of each group, checked by hand."""
+
 import numpy as np
 import pandas as pd
 import pytest

@@ -1,4 +1,5 @@
 """analysis.stats against statsmodels and scipy where they compute the same thing; ECE and durations by hand."""
+
 import math
 
 import numpy as np
@@ -68,12 +69,35 @@ def test_probe_comparison_and_compare_page_report_the_same_p():
     def report(failed):
         rows = tuple(range(100))
         result = ProbeResult(
-            test="typos", kind="invariance", title="Typos", expectation="same label", n_applicable=100, n_tried=100,
-            n_failed=len(failed), n_perturbed=100, tried_rows=rows, failed_rows=tuple(failed), failures=(), n_model_calls=0, seconds=0.0,
+            test="typos",
+            kind="invariance",
+            title="Typos",
+            expectation="same label",
+            n_applicable=100,
+            n_tried=100,
+            n_failed=len(failed),
+            n_perturbed=100,
+            tried_rows=rows,
+            failed_rows=tuple(failed),
+            failures=(),
+            n_model_calls=0,
+            seconds=0.0,
         )
         return ProbeReport(
-            checkpoint_name="m", fingerprint="f" * 64, labels=("a", "b"), data_name="d", data_fingerprint="x", n_examples=100,
-            results=(result,), seed=0, n_variants=1, language="en", limit=None, directions=None, n_model_calls=0, seconds=0.0,
+            checkpoint_name="m",
+            fingerprint="f" * 64,
+            labels=("a", "b"),
+            data_name="d",
+            data_fingerprint="x",
+            n_examples=100,
+            results=(result,),
+            seed=0,
+            n_variants=1,
+            language="en",
+            limit=None,
+            directions=None,
+            n_model_calls=0,
+            seconds=0.0,
         )
 
     before, after = report(range(40)), report(range(30, 50))  # fixed 30 (0..29), new 10 (40..49)
@@ -140,16 +164,19 @@ def test_table_calibration_measures_the_predicted_labels_confidence():
 # --- durations and cost estimates (models.cost) -------------------------------------------------------
 
 
-@pytest.mark.parametrize("seconds,measured,estimated", [
-    (0.4, "0 s", "under a second"),
-    (1.4, "1 s", "~1 s"),
-    (42, "42 s", "~42 s"),
-    (89.4, "89 s", "~89 s"),
-    (90, "1.5 min", "~2 min"),
-    (225, "3.8 min", "~4 min"),
-    (5399, "90.0 min", "~90 min"),
-    (5400, "1.5 h", "~1.5 h"),
-])
+@pytest.mark.parametrize(
+    "seconds,measured,estimated",
+    [
+        (0.4, "0 s", "under a second"),
+        (1.4, "1 s", "~1 s"),
+        (42, "42 s", "~42 s"),
+        (89.4, "89 s", "~89 s"),
+        (90, "1.5 min", "~2 min"),
+        (225, "3.8 min", "~4 min"),
+        (5399, "90.0 min", "~90 min"),
+        (5400, "1.5 h", "~1.5 h"),
+    ],
+)
 def test_one_duration_format_for_measurements_and_estimates(seconds, measured, estimated):
     assert format_duration(seconds) == measured
     assert format_duration(seconds, about="~") == estimated

@@ -2,12 +2,12 @@
 
 Screenshots land in test-output/screenshots/ for a person to open and check.
 """
+
 import os
 import re
 import time
 
 import pytest
-
 from browser import IDLE, SCRIPT_DONE, browser_page, chromium_path, page_has_no_error, running_app, screenshot, wait_for_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.demo]

@@ -1,4 +1,5 @@
 """Checkpoint discovery, validation, fingerprints and safe loading, including every refusal."""
+
 import json
 import shutil
 

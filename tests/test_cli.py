@@ -1,4 +1,5 @@
 """The `veredicto` command: predict writes a table; bad input exits 2 with a message and no traceback."""
+
 import subprocess
 import sys
 

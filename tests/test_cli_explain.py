@@ -1,4 +1,5 @@
 """`veredicto explain` and `veredicto precompute`: readable output, JSON that round-trips, a cache that resumes after a kill."""
+
 from __future__ import annotations
 
 import io

@@ -1,4 +1,5 @@
 """The bundled demo: data split (fast), a full build on a tiny BERT (seconds), and the real build (marker `demo`)."""
+
 from __future__ import annotations
 
 import json
@@ -6,13 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from finetune_support import accuracy_by_hand, file_modes, umask
+
 from training import demo as demo_mod
 from training import demo_data
 from training.demo import build_demo, default_demo_dir, demo_paths
 from training.demo_data import COLUMNS, LABELS, SPLITS, load_corpus, read_split, split_corpus, write_splits
-
 
 # --------------------------------------------------------------------------- data (no model)
 

@@ -1,4 +1,5 @@
 """Sentence embeddings from the checkpoint's own encoder, nearest neighbours, label-noise flags and the 2-D map."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -77,7 +78,13 @@ def fake_table(gold, pred=None, texts=None):
     n = len(gold)
     pred = gold if pred is None else pred
     frame = pd.DataFrame(
-        {"text": texts or [f"text {i}" for i in range(n)], "gold": gold, "pred": pred, "correct": [g == p for g, p in zip(gold, pred)], "confidence": np.linspace(0.6, 0.9, n)}
+        {
+            "text": texts or [f"text {i}" for i in range(n)],
+            "gold": gold,
+            "pred": pred,
+            "correct": [g == p for g, p in zip(gold, pred)],
+            "confidence": np.linspace(0.6, 0.9, n),
+        }
     )
     return SimpleNamespace(frame=frame, checkpoint_name="ckpt", fingerprint="f" * 64, data_fingerprint="d" * 64)
 

@@ -1,4 +1,5 @@
 """Evaluation files: formats, column choice and every way a file can be wrong."""
+
 import json
 
 import pandas as pd

@@ -1,4 +1,5 @@
 """The persistent attribution cache: hits are identical, only misses are computed, bad files are moved aside, never lost."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -7,8 +8,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
 from attr_factory import make_attribution
+
 from explain.attribution import ExplainError
 from explain.cache import FILENAME, SCHEMA_VERSION, AttributionCache, CacheError, canonical_params, key_params, text_hash
 

@@ -1,10 +1,11 @@
 """Global token importance: exact per-class statistics, spurious-cue flags, drill-down, sampling and cost."""
+
 from __future__ import annotations
 
 import pandas as pd
 import pytest
-
 from attr_factory import make_attribution
+
 from explain.attribution import Token
 from explain.global_importance import (
     estimate_cost,
@@ -158,7 +159,9 @@ def test_drill_down_joins_the_examples_and_flags_are_summarised():
     from explain.global_importance import drill_down, flagged_summary
 
     gi = global_importance({0: A, 1: B, 2: C})
-    frame = pd.DataFrame({"text": [A.text, B.text, C.text], "gold": ["positive", "negative", "positive"], "pred": ["positive"] * 3, "confidence": [0.9, 0.6, 0.7]})
+    frame = pd.DataFrame(
+        {"text": [A.text, B.text, C.text], "gold": ["positive", "negative", "positive"], "pred": ["positive"] * 3, "confidence": [0.9, 0.6, 0.7]}
+    )
     rows = drill_down(gi, "maria", frame)
     assert rows.index.tolist() == [1, 0] and rows.index.name == "example"
     assert rows["text"].tolist() == [B.text, A.text] and rows["score_positive"].tolist() == pytest.approx([-0.4, 0.2])

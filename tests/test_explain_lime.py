@@ -4,6 +4,7 @@
 Tolerance: LIME_TOL -- our predict_proba vs the pipeline differ by ~1e-7 in probability; LIME's
 weighted ridge is linear in those, so weights differ by far less than 1e-5.
 """
+
 import numpy as np
 import pytest
 
@@ -63,10 +64,7 @@ def test_fixed_seed_is_identical_and_seed_matters(tiny_bert):
     from models.inference import ProbabilityCache
 
     text = "the film was good and the acting was great but the script was awful"
-    runs = [
-        explain_text(Predictor(str(tiny_bert), device="cpu", cache=ProbabilityCache()), text, "lime", num_samples=300, seed=7)
-        for _ in range(2)
-    ]
+    runs = [explain_text(Predictor(str(tiny_bert), device="cpu", cache=ProbabilityCache()), text, "lime", num_samples=300, seed=7) for _ in range(2)]
     np.testing.assert_array_equal(runs[0].scores, runs[1].scores)
     np.testing.assert_array_equal(runs[0].base_values, runs[1].base_values)
     assert runs[0].extra["r2"] == runs[1].extra["r2"]

@@ -1,10 +1,11 @@
 """Figures for one explanation: what a person sees (colours, words, hover values), read from the figure data."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from attr_factory import make_attribution, tokens_of
+
 from explain.attribution import Attribution, Token
 from explain.plots import (
     AGAINST,

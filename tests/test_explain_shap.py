@@ -7,6 +7,7 @@ Tolerances (stated once, used below):
 - PIPELINE_TOL: our predict_proba (float32 softmax in torch, length-sorted padded batches) vs the
   pipeline (one text at a time, float32 softmax): probabilities differ by ~1e-7, SHAP values by less.
 """
+
 import json
 from pathlib import Path
 

@@ -1,5 +1,6 @@
 """How far to trust an explanation: ERASER faithfulness, deletion curves, SHAP-vs-LIME agreement,
 and the plain-words sentences, on tiny models and on hand-built attributions with known scores."""
+
 import numpy as np
 import pytest
 
@@ -55,9 +56,20 @@ def hand_made(predictor, text, word_scores, *, method="shap", target=None, trunc
         rows.append(np.zeros(len(labels)))
     probs = predictor.predict_proba([text])[0]
     return Attribution(
-        text=text, tokens=tokens, labels=labels, scores=np.array(rows), base_values=np.zeros(len(labels)), probabilities=probs,
-        target=target or labels[-1], method=method, params={}, n_model_calls=0, seconds=0.0,
-        fingerprint=predictor.ref.fingerprint, truncated=truncated, extra=extra or {},
+        text=text,
+        tokens=tokens,
+        labels=labels,
+        scores=np.array(rows),
+        base_values=np.zeros(len(labels)),
+        probabilities=probs,
+        target=target or labels[-1],
+        method=method,
+        params={},
+        n_model_calls=0,
+        seconds=0.0,
+        fingerprint=predictor.ref.fingerprint,
+        truncated=truncated,
+        extra=extra or {},
     )
 
 
@@ -246,10 +258,16 @@ def test_bad_input_for_agreement(tiny_bert_predictor, tiny_roberta_predictor):
 
 def fake_faith(**kw):
     base = dict(
-        method="shap", label="fresh", ks=(0.1, 0.2, 0.5), n_words=15, full=0.91,
+        method="shap",
+        label="fresh",
+        ks=(0.1, 0.2, 0.5),
+        n_words=15,
+        full=0.91,
         rationale=(("crisp", "new"), ("crisp", "new", "today"), ("crisp", "new", "today", "just", "picked", "green", "the", "a")),
         rationale_scores=((0.3, 0.2), (0.3, 0.2, 0.1), (0.3, 0.2, 0.1, 0.05, 0.04, 0.03, 0.02, 0.01)),
-        without=(0.5, 0.22, 0.1), only=(0.8, 0.85, 0.9), without_random=(0.9, 0.88, 0.8),
+        without=(0.5, 0.22, 0.1),
+        only=(0.8, 0.85, 0.9),
+        without_random=(0.9, 0.88, 0.8),
     )
     base.update(kw)
     return Faithfulness(**base)
@@ -279,7 +297,10 @@ def test_describe_trust_verdicts_and_extras(tiny_bert_predictor):
 
     ag = Agreement(("shap", "lime"), "fresh", 12, 0.78, 5, 0.8, ("crisp", "new", "today", "picked"))
     text = " ".join(describe_trust(fake_faith(), ag))
-    assert "SHAP and LIME agree on 4 of the 5 most important words ('crisp', 'new', 'today', 'picked'); their rankings of 12 words correlate at 0.78 (strong)." in text
+    assert (
+        "SHAP and LIME agree on 4 of the 5 most important words ('crisp', 'new', 'today', 'picked'); their rankings of 12 words correlate at 0.78 (strong)."
+        in text
+    )
     undefined = " ".join(describe_trust(fake_faith(), Agreement(("shap", "lime"), "fresh", 1, None, 1, 1.0, ("crisp",))))
     assert "cannot be compared word by word" in undefined
     lime_att = explain_text(tiny_bert_predictor, TEXT, "lime", num_samples=100)

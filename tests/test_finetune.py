@@ -1,4 +1,5 @@
 """Fine-tuning with an Optuna search on a tiny model: the checkpoint, its provenance, resume, Ctrl-C, pruning, bad input."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -6,18 +7,18 @@ from pathlib import Path
 
 import optuna
 import pytest
+from finetune_support import fast_space, file_modes, make_texts, umask, write_csv
+from tiny import make_tiny_checkpoint
 
 from evaldata.loading import load_eval_data
-from finetune_support import fast_space, file_modes, make_texts, umask, write_csv
 from models.checkpoints import inspect_checkpoint
 from models.errors import CheckpointError, DataError, VeredictoError
-from tiny import make_tiny_checkpoint
 from training import finetune
 from training import search as search_mod
 from training.finetune import DEFAULT_HYPERPARAMETERS, SearchConfig, prepare_data, run_search
 from training.model import quiet
-from training.run import _trial_callback
 from training.provenance import load_provenance
+from training.run import _trial_callback
 
 
 @pytest.fixture(scope="module")
@@ -295,7 +296,9 @@ def test_out_directory_with_unrelated_files_is_never_overwritten(workdir, base, 
 
 def test_out_inside_the_base_is_refused(workdir, base, data_file):
     with pytest.raises(VeredictoError, match="inside it"):
-        run_search(SearchConfig(base=base, data=data_file, out=base / "tuned", space=fast_space(), storage=f"sqlite:///{workdir / 'optuna.db'}"), log=lambda m: None)
+        run_search(
+            SearchConfig(base=base, data=data_file, out=base / "tuned", space=fast_space(), storage=f"sqlite:///{workdir / 'optuna.db'}"), log=lambda m: None
+        )
 
 
 @pytest.mark.parametrize(
@@ -358,9 +361,33 @@ def test_cli_runs_a_search_and_prints_the_checkpoint(workdir, base, data_file, c
     from cli.main import main
 
     out = workdir / "cli-out"
-    args = ["finetune", "--base", str(base), "--data", str(data_file), "--out", str(out), "--trials", "1", "--quiet",
-            "--lr", "1e-4,3e-3", "--epochs", "1,1", "--batch-sizes", "8", "--no-default-trial",
-            "--text-col", "review", "--label-col", "sentiment", "--store", str(workdir / "cli.db"), "--seed", "3"]
+    args = [
+        "finetune",
+        "--base",
+        str(base),
+        "--data",
+        str(data_file),
+        "--out",
+        str(out),
+        "--trials",
+        "1",
+        "--quiet",
+        "--lr",
+        "1e-4,3e-3",
+        "--epochs",
+        "1,1",
+        "--batch-sizes",
+        "8",
+        "--no-default-trial",
+        "--text-col",
+        "review",
+        "--label-col",
+        "sentiment",
+        "--store",
+        str(workdir / "cli.db"),
+        "--seed",
+        "3",
+    ]
     assert main(args) == 0
     captured = capsys.readouterr()
     assert captured.out.strip() == str(out.resolve())

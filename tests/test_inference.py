@@ -1,4 +1,5 @@
 """The shared inference layer: batching, ordering, caching, thread safety and awkward texts."""
+
 import contextlib
 import threading
 from types import SimpleNamespace

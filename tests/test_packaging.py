@@ -4,6 +4,7 @@ The wheel is built from a copy of the checkout and installed with `--target` int
 come from the running virtual environment. Every command runs from a folder outside the checkout, and each one
 checks that the modules it imported lie under the install folder, so the source tree cannot stand in for the package.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from browser import free_port
+
 from dashboard.state import PAGES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +37,9 @@ def installed(tmp_path_factory):
     cwd.mkdir()
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", "--no-cache-dir"]
     offline = {**os.environ, "PIP_NO_INDEX": "1"}
-    build = subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(source)], capture_output=True, text=True, env=offline, timeout=600)
+    build = subprocess.run(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(source)], capture_output=True, text=True, env=offline, timeout=600
+    )
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     (wheel,) = wheels.glob("veredicto-*.whl")
     install = subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)], capture_output=True, text=True, env=offline, timeout=600)
@@ -119,7 +122,9 @@ def test_veredicto_app_serves_from_the_installed_copy(installed):
     log = cwd / f"app-{port}.log"
     with open(log, "w") as out:
         # its own process group: `veredicto app` runs streamlit as a child, and both must go at the end
-        proc = subprocess.Popen([str(site / "bin" / "veredicto"), "app", "--port", str(port)], stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True)
+        proc = subprocess.Popen(
+            [str(site / "bin" / "veredicto"), "app", "--port", str(port)], stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True
+        )
     try:
         deadline, status = time.monotonic() + 180, None
         while status != 200:
@@ -148,5 +153,9 @@ def test_the_installed_app_gets_the_checkouts_streamlit_settings():
 
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
-    flat = {f"{section}.{key}": str(value).lower() if isinstance(value, bool) else str(value) for section, options in config.items() for key, value in options.items()}
-    assert STREAMLIT_SETTINGS == flat
+    flat = {
+        f"{section}.{key}": str(value).lower() if isinstance(value, bool) else str(value)
+        for section, options in config.items()
+        for key, value in options.items()
+    }
+    assert flat == STREAMLIT_SETTINGS

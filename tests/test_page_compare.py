@@ -1,9 +1,9 @@
 """The Compare page as a person sees it: deltas with intervals, McNemar in words, flagged slices, flips, explanations."""
+
 import json
 
 import numpy as np
 import pytest
-
 from analysis_pages_support import LABELS, app_test, build_fixture, dataframe, demo_env, predictions, select_row
 
 PAGE = "pages/compare.py"
@@ -20,8 +20,15 @@ def truth(env):
     _, after = predictions(env, "tiny-after")
     gold = env["frame"]["label"].to_numpy()
     cb, ca = before == gold, after == gold
-    return {"gold": gold, "before": before, "after": after, "fixed": np.flatnonzero(~cb & ca), "broken": np.flatnonzero(cb & ~ca),
-            "acc_before": cb.mean(), "acc_after": ca.mean()}
+    return {
+        "gold": gold,
+        "before": before,
+        "after": after,
+        "fixed": np.flatnonzero(~cb & ca),
+        "broken": np.flatnonzero(cb & ~ca),
+        "acc_before": cb.mean(),
+        "acc_after": ca.mean(),
+    }
 
 
 @pytest.fixture(scope="module")

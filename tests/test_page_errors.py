@@ -1,11 +1,11 @@
 """The Errors page as a person sees it: confusion matrix data, the example table it filters, slices, calibration."""
+
 import json
 
 import numpy as np
 import pytest
-from sklearn.metrics import confusion_matrix
-
 from analysis_pages_support import LABELS, app_test, build_fixture, dataframe, demo_env, predictions, select_row
+from sklearn.metrics import confusion_matrix
 
 PAGE = "pages/errors.py"
 

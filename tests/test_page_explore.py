@@ -1,15 +1,16 @@
 """The Explore page as a person sees it: the example table and its filters, links, the demo pick, and the
 SHAP/LIME views with their trust sentences — checked against the figure data and the attribution cache."""
+
 from __future__ import annotations
 
 import json
 
 import pandas as pd
 import pytest
-
-from analysis.predictions import predict_table
 from analysis_pages_support import LABELS, app_test, build_fixture, dataframe, demo_env, select_row
 from attr_factory import plotly_values
+
+from analysis.predictions import predict_table
 from explain.cache import AttributionCache
 
 PAGE = "pages/explore.py"

@@ -1,14 +1,15 @@
 """The Insights page as a person sees it: the cost before computing, per-class word bars and table that match
 an independent aggregation of the cached explanations, spurious-cue warnings, and the drill-down."""
+
 from __future__ import annotations
 
 import json
 
 import numpy as np
 import pytest
-
 from analysis_pages_support import app_test, build_fixture, dataframe, demo_env, select_row
 from attr_factory import plotly_values
+
 from explain.global_importance import global_importance, sample_indices
 
 PAGE = "pages/insights.py"

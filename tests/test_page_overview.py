@@ -1,13 +1,14 @@
 """The Overview page as a person sees it: fingerprints, headline metrics, class balance, try-a-sentence."""
+
 import json
 
 import numpy as np
 import pytest
+from analysis_pages_support import LABELS, app_test, build_fixture, predictions
 from sklearn.metrics import f1_score
 
 from analysis.compare import macro_f1_interval
 from analysis.stats import wilson_interval
-from analysis_pages_support import LABELS, app_test, build_fixture, predictions
 
 
 @pytest.fixture(scope="module")
@@ -76,9 +77,8 @@ def test_try_a_sentence_predicts_and_explains(env, monkeypatch):
     ],
 )
 def test_a_bad_data_file_is_explained_in_the_page_not_a_traceback(env, tmp_path, monkeypatch, content, message):
-    from streamlit.testing.v1 import AppTest
-
     from analysis_pages_support import ROOT
+    from streamlit.testing.v1 import AppTest
 
     bad = tmp_path / "bad.csv"
     bad.write_bytes(content)
@@ -94,11 +94,11 @@ def test_replacing_weights_in_place_changes_the_fingerprint_shown(tmp_path, monk
     """Sign-offs are tied to weights: a checkpoint rewritten in place must not keep its old identity."""
     import os
 
-    from streamlit.testing.v1 import AppTest
-
     from analysis_pages_support import ROOT
-    from models import inspect_checkpoint
+    from streamlit.testing.v1 import AppTest
     from tiny import make_tiny_checkpoint
+
+    from models import inspect_checkpoint
 
     env = build_fixture(tmp_path)
     monkeypatch.setenv("VEREDICTO_CHECKPOINTS", str(env["single"]))

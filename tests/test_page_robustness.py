@@ -5,6 +5,7 @@ Fixture: two checkpoints with planted behaviour —
   kw-after:  a model that says 'positive' exactly when the text holds "john" (it flips on a name swap).
 and a small CSV where one text appears six times, five times labelled positive and once negative.
 """
+
 from __future__ import annotations
 
 import io
@@ -13,7 +14,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from analysis_pages_support import app_test, dataframe
 from test_probes_models import make_invariant_checkpoint, make_keyword_checkpoint
 
@@ -31,7 +31,9 @@ def env(tmp_path_factory):
     names = ["John", "Maria", "Carlos", "Emma"]
     for i in range(24):
         name = names[i % 4]
-        text = [f"{name} said the film was good", f"I think {name} loved the story", f"the plot was dull, said {name}", f"{name} and his brother enjoyed it"][i % 4]
+        text = [f"{name} said the film was good", f"I think {name} loved the story", f"the plot was dull, said {name}", f"{name} and his brother enjoyed it"][
+            i % 4
+        ]
         rows.append({"text": f"{text} ({i})", "label": "positive" if i % 3 else "negative"})
     rows += [{"text": DUPLICATE, "label": "positive"}] * 5 + [{"text": DUPLICATE, "label": "negative"}]
     data = root / "data.csv"
@@ -163,7 +165,14 @@ def test_embedding_map_selection_filters_the_table_and_neighbours(env, monkeypat
     from models.checkpoints import inspect_checkpoint
 
     map_key = "robustness-map-" + inspect_checkpoint(env["checkpoints"] / "kw-before").fingerprint[:12]
-    at.session_state[map_key] = {"selection": {"points": [{"curve_number": 0, "point_index": 0, "customdata": 3}, {"curve_number": 1, "point_index": 1, "customdata": 7}], "point_indices": [0, 1], "box": [], "lasso": []}}
+    at.session_state[map_key] = {
+        "selection": {
+            "points": [{"curve_number": 0, "point_index": 0, "customdata": 3}, {"curve_number": 1, "point_index": 1, "customdata": 7}],
+            "point_indices": [0, 1],
+            "box": [],
+            "lasso": [],
+        }
+    }
     at.run()
     table = dataframe(at, "robustness-examples-").value
     assert list(table.index) == [3, 7]

@@ -1,12 +1,13 @@
 """The Sign-off page as a reviewer sees it: gates with measured values, metrics, where to look, the decision
 form with secrets or OIDC identity, the history (stale rows marked) and the report download."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from analysis_pages_support import LABELS, app_test, build_fixture, predictions
 
 from analysis.metrics import classification_metrics
-from analysis_pages_support import LABELS, app_test, build_fixture, predictions
 from store.audit import AuditStore
 from store.identity import hash_password
 
@@ -79,8 +80,14 @@ def gates_table(at):
 
 def test_gates_show_measured_values_from_the_models_predictions(page, env):
     frame = gates_table(page)
-    assert list(frame.index) == ["Macro-F1", "Expected calibration error", "Drop vs baseline", "Worst slice drop vs baseline",
-                                 "Explanation faithfulness", "Approvals"]
+    assert list(frame.index) == [
+        "Macro-F1",
+        "Expected calibration error",
+        "Drop vs baseline",
+        "Worst slice drop vs baseline",
+        "Explanation faithfulness",
+        "Approvals",
+    ]
     _, after = predictions(env, "tiny-after")
     _, before = predictions(env, "tiny-before")
     gold = env["frame"]["label"].to_numpy()
@@ -158,8 +165,13 @@ def test_rejection_needs_a_comment(page):
 
 def test_oidc_identity_comes_from_st_user(page):
     at = page
-    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x", "client_id": "id",
-                          "client_secret": "s", "server_metadata_url": "https://idp.example/.well-known/openid-configuration"}
+    at.secrets["auth"] = {
+        "redirect_uri": "http://localhost:8501/oauth2callback",
+        "cookie_secret": "x",
+        "client_id": "id",
+        "client_secret": "s",
+        "server_metadata_url": "https://idp.example/.well-known/openid-configuration",
+    }
     at.user = {"is_logged_in": False}
     at.run()
     assert any("Log in with your organisation's account" in i.value for i in at.info)
@@ -176,8 +188,15 @@ def test_a_signoff_for_other_weights_at_the_same_path_shows_as_stale(page, env):
     from models.checkpoints import inspect_checkpoint
 
     ref = inspect_checkpoint(env["checkpoints"] / "tiny-after")
-    page.store.append(reviewer="Old Reviewer", decision="approve", checkpoint_name=ref.name, checkpoint_path=str(ref.path),
-                      checkpoint_fingerprint="0" * 64, dataset_name="data.csv", dataset_fingerprint="d" * 64)
+    page.store.append(
+        reviewer="Old Reviewer",
+        decision="approve",
+        checkpoint_name=ref.name,
+        checkpoint_path=str(ref.path),
+        checkpoint_fingerprint="0" * 64,
+        dataset_name="data.csv",
+        dataset_fingerprint="d" * 64,
+    )
     page.run()
     assert any("Sign-off status: stale." in w.value and "have not been reviewed" in w.value for w in page.warning)
     history = table_with(page, "Reviewer")

@@ -1,4 +1,5 @@
 """The Training page, as a person sees it: provenance facts, trials, Optuna's figures, learning curves, and what changed."""
+
 from __future__ import annotations
 
 import json
@@ -9,9 +10,9 @@ import pytest
 from analysis_pages_support import app_test, demo_env
 from finetune_support import fast_space, make_texts, write_csv
 from tiny import make_tiny_checkpoint
+
 from training.finetune import SearchConfig, run_search
 from training.provenance import PROVENANCE_FILE
-
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,14 @@
 """`veredicto probe`: cost first, a line per test, before/after, report files, an exit code a CI job can use."""
+
 from __future__ import annotations
 
 import json
+
 import pandas as pd
 import pytest
+from test_probes_models import make_invariant_checkpoint, make_keyword_checkpoint
 
 from cli.main import main
-from test_probes_models import make_invariant_checkpoint, make_keyword_checkpoint
 
 TEXTS = [
     "John said the film was good.",
@@ -35,7 +37,9 @@ def expected_name_failures(texts) -> tuple[int, int]:
 def env(tmp_path_factory):
     root = tmp_path_factory.mktemp("probe-cli")
     data = root / "data.csv"
-    pd.DataFrame({"text": [f"{t} ({i})" for i, t in enumerate(TEXTS * 3)], "label": ["positive", "positive", "positive", "positive", "negative", "negative"] * 3}).to_csv(data, index=False)
+    pd.DataFrame(
+        {"text": [f"{t} ({i})" for i, t in enumerate(TEXTS * 3)], "label": ["positive", "positive", "positive", "positive", "negative", "negative"] * 3}
+    ).to_csv(data, index=False)
     failed, tried = expected_name_failures(pd.read_csv(data)["text"])
     return {
         "data": data,
@@ -56,7 +60,11 @@ def test_one_checkpoint_prints_cost_then_results_and_writes_json(env, capsys, tm
     cost_at = err.index("Cost of john:")
     assert "model calls" in err[cost_at:] and "on this machine" in err[cost_at:]
     assert err.index("Cost of john:") < err.index("Estimated")  # the estimate is printed before the run's check
-    lines = {line.split()[0]: line for line in captured.out.splitlines() if line.startswith("  ") and line.strip() and line.split()[0] in ("Person", "Gendered", "Typos")}
+    lines = {
+        line.split()[0]: line
+        for line in captured.out.splitlines()
+        if line.startswith("  ") and line.strip() and line.split()[0] in ("Person", "Gendered", "Typos")
+    }
     names_line = lines["Person"]
     failed, tried = env["names_failed"], env["names_tried"]
     assert tried == 12 and failed >= 9  # 12 texts name someone, 9 of them John
@@ -73,8 +81,23 @@ def test_one_checkpoint_prints_cost_then_results_and_writes_json(env, capsys, tm
 def test_two_checkpoints_compare_and_fail_above_gates(env, capsys, tmp_path):
     out = tmp_path / "failures.csv"
     code = main(
-        ["probe", "--model", str(env["invariant"]), "--model", str(env["john"]), "--data", str(env["data"]), "--tests", "fairness",
-         "--out", str(out), "--fail-above", "0.2", "--examples", "0"]
+        [
+            "probe",
+            "--model",
+            str(env["invariant"]),
+            "--model",
+            str(env["john"]),
+            "--data",
+            str(env["data"]),
+            "--tests",
+            "fairness",
+            "--out",
+            str(out),
+            "--fail-above",
+            "0.2",
+            "--examples",
+            "0",
+        ]
     )
     assert code == 1
     captured = capsys.readouterr()

@@ -1,4 +1,5 @@
 """Cost before compute: model-call counts are checked against what the runs really do; times are never asserted."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -10,7 +11,13 @@ import pytest
 from probes import cost
 from probes.run import run_probes
 
-TEXTS = ["John said the film was good.", "the film was good and he loved it", "a great movie, john!", "the plot was dull", "Maria hated it, she said it was awful"]
+TEXTS = [
+    "John said the film was good.",
+    "the film was good and he loved it",
+    "a great movie, john!",
+    "the plot was dull",
+    "Maria hated it, she said it was awful",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -98,7 +105,30 @@ def test_lime_estimate_matches_the_explainer(tiny_bert_predictor):
 def test_shap_estimate_matches_the_explainer(tiny_bert_predictor, words, max_evals):
     from explain.api import explain_text
 
-    vocab = "the film was good and the acting was great but story plot never again boring dull fun sad best worst love hate".split()
+    vocab = [
+        "the",
+        "film",
+        "was",
+        "good",
+        "and",
+        "the",
+        "acting",
+        "was",
+        "great",
+        "but",
+        "story",
+        "plot",
+        "never",
+        "again",
+        "boring",
+        "dull",
+        "fun",
+        "sad",
+        "best",
+        "worst",
+        "love",
+        "hate",
+    ]
     text = " ".join(vocab[i % len(vocab)] for i in range(words))
     estimate = cost.estimate_shap(tiny_bert_predictor, text, max_evals=max_evals)
     attribution = explain_text(tiny_bert_predictor, text, "shap", max_evals=max_evals)

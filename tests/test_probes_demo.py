@@ -1,4 +1,5 @@
 """Probes, cost estimates and similar examples on the bundled demo (MiniLM sentiment, fresh vs rotten)."""
+
 from __future__ import annotations
 
 import numpy as np

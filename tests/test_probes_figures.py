@@ -1,7 +1,9 @@
 """Figures as a person reads them: bar heights are failure rates, error bars are the intervals, map points carry their rows."""
+
 from __future__ import annotations
 
 import json
+
 import pandas as pd
 import pytest
 
@@ -11,15 +13,39 @@ from probes.run import ProbeReport, ProbeResult
 
 def result(test, title, failed, tried, note=""):
     return ProbeResult(
-        test=test, kind="fairness", title=title, expectation="prediction unchanged", n_applicable=tried, n_tried=tried, n_failed=failed,
-        n_perturbed=3 * tried, tried_rows=tuple(range(tried)), failed_rows=tuple(range(failed)), failures=(), n_model_calls=0, seconds=0.0, note=note,
+        test=test,
+        kind="fairness",
+        title=title,
+        expectation="prediction unchanged",
+        n_applicable=tried,
+        n_tried=tried,
+        n_failed=failed,
+        n_perturbed=3 * tried,
+        tried_rows=tuple(range(tried)),
+        failed_rows=tuple(range(failed)),
+        failures=(),
+        n_model_calls=0,
+        seconds=0.0,
+        note=note,
     )
 
 
 def report(name, results):
     return ProbeReport(
-        checkpoint_name=name, fingerprint=name * 8, labels=("negative", "positive"), data_name="d.csv", data_fingerprint="d" * 64,
-        n_examples=50, results=tuple(results), seed=0, n_variants=3, language="auto", limit=None, directions=None, n_model_calls=0, seconds=0.0,
+        checkpoint_name=name,
+        fingerprint=name * 8,
+        labels=("negative", "positive"),
+        data_name="d.csv",
+        data_fingerprint="d" * 64,
+        n_examples=50,
+        results=tuple(results),
+        seed=0,
+        n_variants=3,
+        language="auto",
+        limit=None,
+        directions=None,
+        n_model_calls=0,
+        seconds=0.0,
     )
 
 
@@ -28,8 +54,14 @@ def spec(fig) -> dict:
 
 
 def test_failure_rate_bars_before_and_after():
-    before = report("base", [result("names", "Person names", 2, 40), result("gender", "Gendered words", 0, 10), result("negation", "Negation", 0, 0, "No text could be negated")])
-    after = report("tuned", [result("names", "Person names", 10, 40), result("gender", "Gendered words", 1, 10), result("negation", "Negation", 0, 0, "No text could be negated")])
+    before = report(
+        "base",
+        [result("names", "Person names", 2, 40), result("gender", "Gendered words", 0, 10), result("negation", "Negation", 0, 0, "No text could be negated")],
+    )
+    after = report(
+        "tuned",
+        [result("names", "Person names", 10, 40), result("gender", "Gendered words", 1, 10), result("negation", "Negation", 0, 0, "No text could be negated")],
+    )
     data = spec(failure_rate_figure([before, after]))
     b, a = data["data"]
     assert (b["name"], a["name"]) == ("before: base", "after: tuned")
@@ -52,14 +84,26 @@ def test_one_report_and_named_series():
 def map_frame():
     return pd.DataFrame(
         {
-            "row": [0, 1, 2, 3, 4], "x": [0.0, 1.0, 2.0, 3.0, 4.0], "y": [0.0, -1.0, 1.0, 0.5, 2.0],
-            "text": ["a", "b", "c", "d", "a very long text " * 20], "gold": ["pos", "neg", "pos", "neg", "pos"],
-            "pred": ["pos", "pos", "pos", "neg", "neg"], "correct": [True, False, True, True, False], "confidence": [0.9, 0.8, 0.7, 0.6, 0.55],
+            "row": [0, 1, 2, 3, 4],
+            "x": [0.0, 1.0, 2.0, 3.0, 4.0],
+            "y": [0.0, -1.0, 1.0, 0.5, 2.0],
+            "text": ["a", "b", "c", "d", "a very long text " * 20],
+            "gold": ["pos", "neg", "pos", "neg", "pos"],
+            "pred": ["pos", "pos", "pos", "neg", "neg"],
+            "correct": [True, False, True, True, False],
+            "confidence": [0.9, 0.8, 0.7, 0.6, 0.55],
         }
     )
 
 
-@pytest.mark.parametrize("color_by,groups", [("gold", {"gold: neg": [1, 3], "gold: pos": [0, 2, 4]}), ("pred", {"pred: neg": [3, 4], "pred: pos": [0, 1, 2]}), ("correct", {"correct": [0, 2, 3], "wrong": [1, 4]})])
+@pytest.mark.parametrize(
+    "color_by,groups",
+    [
+        ("gold", {"gold: neg": [1, 3], "gold: pos": [0, 2, 4]}),
+        ("pred", {"pred: neg": [3, 4], "pred: pos": [0, 1, 2]}),
+        ("correct", {"correct": [0, 2, 3], "wrong": [1, 4]}),
+    ],
+)
 def test_embedding_map_traces_by_colour_carry_rows(color_by, groups):
     data = spec(embedding_map_figure(map_frame(), color_by))
     traces = {t["name"]: t for t in data["data"]}

@@ -15,6 +15,7 @@ So with triggers {"john": +1} the model says "positive" exactly when "john" is i
 model built to flip on a name swap. `make_invariant_checkpoint` zeroes a random tiny model's
 classifier weights and keeps a bias: its output ignores the input.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from tiny import FIXTURES, make_tiny_checkpoint
 
 LABELS = ("negative", "positive")
@@ -55,9 +55,17 @@ def make_keyword_checkpoint(
     if kind == "bert":
         tokenizer = _bert_tokenizer(cased)
         config = BertConfig(
-            vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=1, num_attention_heads=1, intermediate_size=4,
-            max_position_embeddings=128, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-            num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)},
+            vocab_size=len(tokenizer),
+            hidden_size=hidden,
+            num_hidden_layers=1,
+            num_attention_heads=1,
+            intermediate_size=4,
+            max_position_embeddings=128,
+            hidden_dropout_prob=0.0,
+            attention_probs_dropout_prob=0.0,
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={l: i for i, l in enumerate(labels)},
         )
         model = BertForSequenceClassification(config)
     else:
@@ -65,10 +73,20 @@ def make_keyword_checkpoint(
 
         tokenizer = _roberta_tokenizer(path)
         config = RobertaConfig(
-            vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=1, num_attention_heads=1, intermediate_size=4,
-            max_position_embeddings=66, pad_token_id=tokenizer.pad_token_id, bos_token_id=0, eos_token_id=2,
-            hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-            num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)},
+            vocab_size=len(tokenizer),
+            hidden_size=hidden,
+            num_hidden_layers=1,
+            num_attention_heads=1,
+            intermediate_size=4,
+            max_position_embeddings=66,
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=0,
+            eos_token_id=2,
+            hidden_dropout_prob=0.0,
+            attention_probs_dropout_prob=0.0,
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={l: i for i, l in enumerate(labels)},
         )
         model = RobertaForSequenceClassification(config)
     eye = torch.eye(hidden)

@@ -1,4 +1,5 @@
 """Perturbations: exactly what each probe does to a text, in English and Spanish, deterministically."""
+
 from __future__ import annotations
 
 import re
@@ -91,9 +92,9 @@ def test_casing_punctuation_whitespace():
 def test_neutral_clause_is_appended_from_the_list():
     clauses = load_wordlist("en").neutral_clauses
     for variant in perturb("neutral_clause", "the film was good", n_variants=3):
-        assert variant.startswith("the film was good. ") and variant[len("the film was good. "):] in clauses
+        assert variant.startswith("the film was good. ") and variant[len("the film was good. ") :] in clauses
     for variant in perturb("neutral_clause", "¡Qué película tan buena!"):
-        assert variant[len("¡Qué película tan buena! "):] in load_wordlist("es").neutral_clauses
+        assert variant[len("¡Qué película tan buena! ") :] in load_wordlist("es").neutral_clauses
 
 
 def test_names_are_swapped_everywhere_with_case_and_possessive_kept():

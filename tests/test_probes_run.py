@@ -3,6 +3,7 @@
 The planted models (tests/test_probes_models.py) decide only from trigger tokens, so for every
 test the expected failure rate can be worked out from the texts alone.
 """
+
 from __future__ import annotations
 
 import json
@@ -10,12 +11,12 @@ import math
 
 import pandas as pd
 import pytest
+from test_probes_models import make_invariant_checkpoint, make_keyword_checkpoint
 
 from analysis.stats import wilson_interval
 from models import Predictor
-from probes.perturb import DirectionConfig, ProbeError, TESTS
+from probes.perturb import TESTS, DirectionConfig, ProbeError
 from probes.run import ProbeReport, compare_reports, probe_failure_rates, run_probes
-from test_probes_models import make_invariant_checkpoint, make_keyword_checkpoint
 
 INVARIANCE_AND_FAIRNESS = [t for t in TESTS if TESTS[t].kind != "directional"]
 SENTIMENT = DirectionConfig.sentiment("positive", "negative")
@@ -52,7 +53,7 @@ def models(tmp_path_factory):
         "invariant": load(make_invariant_checkpoint(root / "invariant")),
         "invariant_positive": load(make_invariant_checkpoint(root / "invariant-pos", bias=(-0.3, 0.2))),
         "names": load(make_keyword_checkpoint(root / "names", {"john": +1})),
-        "gender": load(make_keyword_checkpoint(root / "gender", {w: +1 for w in ("he", "his", "him", "man")} | {w: -1 for w in ("she", "her", "woman")})),
+        "gender": load(make_keyword_checkpoint(root / "gender", dict.fromkeys(("he", "his", "him", "man"), +1) | dict.fromkeys(("she", "her", "woman"), -1))),
         "nationality": load(make_keyword_checkpoint(root / "nation", {"mexico": +1})),
         "casing": load(make_keyword_checkpoint(root / "cased", {"john": +1}, cased=True)),
         "punctuation": load(make_keyword_checkpoint(root / "punct", {"!": +1})),

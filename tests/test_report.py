@@ -1,6 +1,7 @@
 """The stakeholder report: one self-contained HTML file (Plotly inline once, no CDN) with summary,
 gates, metrics with intervals, before/after, worst slices, explained examples and sign-off history;
 it renders offline in a real Chromium and prints to PDF."""
+
 from __future__ import annotations
 
 import re
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from plotly.offline import get_plotlyjs
+from test_gates import ALL_GATES, BASELINE, GENRES, make_table, policy
 
 from analysis.compare import compare_tables, flipped_examples, macro_f1_interval
 from analysis.metrics import table_metrics
@@ -16,7 +18,6 @@ from cli.main import main
 from store.audit import AuditStore
 from store.gates import evaluate_gates
 from store.report import build_report, make_report, pick_examples, report_figures
-from test_gates import ALL_GATES, BASELINE, GENRES, make_table, policy
 
 HORROR = [i for i in range(200) if GENRES[i] == "horror"]
 AFTER = make_table("after", {i for i in range(0, 200, 10) if GENRES[i] == "horror"} | set(HORROR[1:9]))
@@ -29,8 +30,7 @@ def store(tmp_path):
 
 @pytest.fixture
 def gates(store):
-    return evaluate_gates(policy(ALL_GATES),
-                          AFTER, baseline=BASELINE, store=store, checkpoint_path="/m/after")
+    return evaluate_gates(policy(ALL_GATES), AFTER, baseline=BASELINE, store=store, checkpoint_path="/m/after")
 
 
 def external_resources(html: str) -> list[str]:
@@ -138,15 +138,16 @@ def test_explained_examples_with_shap_and_lime_on_a_real_model(tiny_bert_predict
     from evaldata.loading import load_eval_data
 
     data = tmp_path / "e.csv"
-    pd.DataFrame({"text": ["a good film", "an awful boring film", "great acting", "bad plot and bad acting"],
-                  "label": ["positive", "negative", "positive", "negative"]}).to_csv(data, index=False)
+    pd.DataFrame(
+        {"text": ["a good film", "an awful boring film", "great acting", "bad plot and bad acting"], "label": ["positive", "negative", "positive", "negative"]}
+    ).to_csv(data, index=False)
     table = predict_table(tiny_bert_predictor, load_eval_data(data))
     gates = evaluate_gates(policy("gates:\n  min_macro_f1: 0.0\nsettings:\n  slice_min_size: 1\n"), table)
     html = make_report(gates, table, predictor=tiny_bert_predictor, n_examples=2)
     for k in (1, 2):
         for method in ("shap", "lime"):
             assert f'id="fig-ex{k}-{method}-heat"' in html and f'id="fig-ex{k}-{method}-top"' in html
-    assert re.search(r'SHAP (—|\\u2014) why', html) and re.search(r'LIME (—|\\u2014) why', html)
+    assert re.search(r"SHAP (—|\\u2014) why", html) and re.search(r"LIME (—|\\u2014) why", html)
     body = html.split("</script></head>")[1]
     assert body.count("How far to trust these explanations") == 2
     assert "<strong>SHAP vs LIME:</strong>" in body and "Verdict:" in body
@@ -154,13 +155,33 @@ def test_explained_examples_with_shap_and_lime_on_a_real_model(tiny_bert_predict
 
 def test_cli_report_writes_one_offline_file(tiny_bert, tmp_path, capsys):
     data = tmp_path / "e.csv"
-    pd.DataFrame({"text": [f"a {w} film {i}" for i, w in enumerate(["good", "bad", "fine", "awful"] * 5)],
-                  "label": ["positive", "negative"] * 10}).to_csv(data, index=False)
+    pd.DataFrame({"text": [f"a {w} film {i}" for i, w in enumerate(["good", "bad", "fine", "awful"] * 5)], "label": ["positive", "negative"] * 10}).to_csv(
+        data, index=False
+    )
     pol = tmp_path / "p.yaml"
     pol.write_text("name: ci\ngates:\n  min_macro_f1: 0.0\n  max_drop_vs_baseline: 0.0\n  approvals_required: 1\n")
     out = tmp_path / "out" / "report.html"
-    code = main(["report", "--model", str(tiny_bert), "--baseline", str(tiny_bert), "--data", str(data), "--out", str(out),
-                 "--policy", str(pol), "--store", str(tmp_path / "store"), "--cache-dir", str(tmp_path / "cache"), "--examples", "1"])
+    code = main(
+        [
+            "report",
+            "--model",
+            str(tiny_bert),
+            "--baseline",
+            str(tiny_bert),
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--policy",
+            str(pol),
+            "--store",
+            str(tmp_path / "store"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--examples",
+            "1",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     html = out.read_text(encoding="utf-8")
     assert external_resources(html) == [] and html.count(get_plotlyjs()) == 1
@@ -226,9 +247,16 @@ def test_gate_and_report_on_the_bundled_demo(tmp_path, capsys):
     assert code in (0, 1), printed.err
     printed = printed.out
     gates = json.loads((tmp_path / "gates.json").read_text())
-    assert [g["key"] for g in gates["gates"]] == ["min_macro_f1", "min_class_recall", "max_ece", "max_drop_vs_baseline",
-                                                  "max_slice_drop_vs_baseline", "min_faithfulness", "max_probe_failure_rate",
-                                                  "approvals_required"]
+    assert [g["key"] for g in gates["gates"]] == [
+        "min_macro_f1",
+        "min_class_recall",
+        "max_ece",
+        "max_drop_vs_baseline",
+        "max_slice_drop_vs_baseline",
+        "min_faithfulness",
+        "max_probe_failure_rate",
+        "approvals_required",
+    ]
     assert code == 1 and gates["gates"][-1]["status"] == "fail"  # nobody has approved yet
     assert all(g["status"] in ("pass", "fail") for g in gates["gates"]), printed  # every gate could be evaluated
     assert gates["metrics"]["baseline"]["name"] == "sentiment-before"

@@ -1,5 +1,6 @@
 """runtime.process: one Runtime owns the process-wide caches, each with its lock. The dashboard's table store is
 shared by every browser session, so it is hammered here from many threads with more keys than it may hold."""
+
 from __future__ import annotations
 
 import random

@@ -1,6 +1,7 @@
 """runtime.settings: where Veredicto keeps its files. From a checkout the home is `<checkout>/.veredicto`
 (what `make run` / `make test` use), installed it is `$VEREDICTO_HOME` or `~/.veredicto` (never site-packages),
 the four VEREDICTO_* variables still move their part, and one `store_url` serves the audit and optuna stores."""
+
 from __future__ import annotations
 
 import json
@@ -67,8 +68,14 @@ def _settings_in(folder: Path, home: Path, extra_env: dict[str, str] | None = No
         "print(json.dumps({'root': str(s.source_root()), 'home': str(x.home), 'cache': str(x.cache_dir), 'file': s.__file__}))"
     )
     env = {"HOME": str(home), "PATH": "/usr/bin:/bin", **(extra_env or {})}
-    out = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(folder)!r}); {code}"],
-                         env=env, capture_output=True, text=True, check=True, cwd=folder)
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(folder)!r}); {code}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=folder,
+    )
     return json.loads(out.stdout)
 
 
@@ -84,8 +91,10 @@ def test_installed_the_home_is_veredicto_home_or_the_users_never_site_packages(t
 
 
 def test_runtime_imports_nothing_from_the_project():
-    code = ("import sys, runtime, runtime.settings, runtime.process; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'models', 'explain', 'evaldata', 'analysis', 'store', 'cli', 'training', 'dashboard', 'probes', 'pages'}))")
+    code = (
+        "import sys, runtime, runtime.settings, runtime.process; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'models', 'explain', 'evaldata', 'analysis', 'store', 'cli', 'training', 'dashboard', 'probes', 'pages'}))"
+    )
     out = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); {code}"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

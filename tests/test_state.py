@@ -1,4 +1,5 @@
 """`baseline_first`: the sidebar offers checkpoints baseline first, so its default pick of two is (before, after)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -12,7 +13,14 @@ from models.checkpoints import CheckpointRef
 
 
 def ref(name: str) -> CheckpointRef:
-    return CheckpointRef(path=Path("/checkpoints") / name, name=name, labels=("negative", "positive"), fingerprint=hashlib.sha256(name.encode()).hexdigest(), model_type="bert", max_length=128)
+    return CheckpointRef(
+        path=Path("/checkpoints") / name,
+        name=name,
+        labels=("negative", "positive"),
+        fingerprint=hashlib.sha256(name.encode()).hexdigest(),
+        model_type="bert",
+        max_length=128,
+    )
 
 
 def names(refs) -> list[str]:

@@ -1,5 +1,6 @@
 """Sign-off records: what each holds, tamper evidence (`audit verify` names the first bad record),
 staleness when checkpoint files change, schema versioning, the store URL setting and the CLI."""
+
 from __future__ import annotations
 
 import json
@@ -7,14 +8,21 @@ import shutil
 
 import pytest
 import sqlalchemy as sa
+from store_support import BACKENDS, fresh_store_url, signoff
 
 from cli.main import main
 from store import audit
 from store.audit import (
-    GENESIS_HASH, SCHEMA_VERSION, AuditStore, StoreError, approval_status, canonical_json, current_fingerprint,
-    freshness, resolve_store_url,
+    GENESIS_HASH,
+    SCHEMA_VERSION,
+    AuditStore,
+    StoreError,
+    approval_status,
+    canonical_json,
+    current_fingerprint,
+    freshness,
+    resolve_store_url,
 )
-from store_support import BACKENDS, fresh_store_url, signoff
 
 
 @pytest.fixture(params=BACKENDS)
@@ -31,9 +39,8 @@ def store(store_url):
 
 def run_sql(store: AuditStore, sql: str, **params) -> None:
     """What someone with direct database access could do, outside Veredicto."""
-    with store.engine.connect() as conn:
-        with conn.begin():
-            conn.execute(sa.text(sql), params)
+    with store.engine.connect() as conn, conn.begin():
+        conn.execute(sa.text(sql), params)
 
 
 # --------------------------------------------------------------------------- what a record holds
@@ -210,7 +217,8 @@ def test_changed_checkpoint_files_make_an_approval_stale(store_url, tiny_bert, t
 
 def test_approval_status_is_a_pure_function_of_records():
     rec = lambda seq, who, decision, fp="a" * 64, path="/m": audit.SignoffRecord(  # noqa: E731
-        seq, "2025-01-01T00:00:00.000000Z", who, "", decision, "", "m", path, fp, "", "", "", "", {}, (), "0.1.0", "", "")
+        seq, "2025-01-01T00:00:00.000000Z", who, "", decision, "", "m", path, fp, "", "", "", "", {}, (), "0.1.0", "", ""
+    )
     assert approval_status([rec(1, "a", "approve")], "a" * 64, 1).state == "approved"
     assert approval_status([rec(1, "a", "reject"), rec(2, "a", "approve")], "a" * 64, 1).state == "approved"
     assert approval_status([rec(1, "a", "approve", fp="b" * 64)], "a" * 64, 1, "/m").state == "stale"

@@ -1,12 +1,18 @@
 """Reviewer identity: hashed or plain passwords from secrets (constant-time checks), OIDC users from st.user."""
+
 from __future__ import annotations
 
 import subprocess
 import sys
 
-
 from store.identity import (
-    Reviewer, check_reviewer, hash_password, oidc_configured, oidc_reviewer, secrets_reviewers, verify_password,
+    Reviewer,
+    check_reviewer,
+    hash_password,
+    oidc_configured,
+    oidc_reviewer,
+    secrets_reviewers,
+    verify_password,
 )
 
 
@@ -57,8 +63,9 @@ def test_oidc_reviewer_from_user_info():
 
 
 def test_cli_hash_password_prints_a_secrets_line(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "cli.main", "audit", "hash-password", "--name", "Ana Ruiz"], input="s3cret\n",
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "cli.main", "audit", "hash-password", "--name", "Ana Ruiz"], input="s3cret\n", capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     import tomllib
 

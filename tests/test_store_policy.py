@@ -1,4 +1,5 @@
 """Policy files: the documented example loads; every mistake gets a message naming the file, line and key."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,9 +25,11 @@ def test_example_policy_sets_every_gate_and_documents_it():
 
 def test_toml_policy_is_equivalent_to_yaml():
     yaml_policy = parse_policy("gates:\n  min_macro_f1: 0.8\n  min_class_recall: {pos: 0.7, neg: 0.6}\nsettings:\n  slice_min_size: 5\n", "p.yaml")
-    toml_policy = parse_policy('[gates]\nmin_macro_f1 = 0.8\nmin_class_recall = { pos = 0.7, neg = 0.6 }\n\n[settings]\nslice_min_size = 5\n', "p.toml")
+    toml_policy = parse_policy("[gates]\nmin_macro_f1 = 0.8\nmin_class_recall = { pos = 0.7, neg = 0.6 }\n\n[settings]\nslice_min_size = 5\n", "p.toml")
     assert dict(yaml_policy.gates) == {"min_macro_f1": 0.8, "min_class_recall": {"pos": 0.7, "neg": 0.6}}
-    assert {k: dict(v) if hasattr(v, "items") else v for k, v in toml_policy.gates.items()} == {k: dict(v) if hasattr(v, "items") else v for k, v in yaml_policy.gates.items()}
+    assert {k: dict(v) if hasattr(v, "items") else v for k, v in toml_policy.gates.items()} == {
+        k: dict(v) if hasattr(v, "items") else v for k, v in yaml_policy.gates.items()
+    }
     assert toml_policy.settings["slice_min_size"] == 5 and toml_policy.settings["drop_metric"] == "macro_f1"
     assert toml_policy.lines["gates.min_class_recall"] == 3
 
@@ -64,7 +67,7 @@ def test_bad_yaml_policy_names_the_line_and_key(case, text, line, fragments):
 
 TOML_CASES = [
     ("unknown gate", "version = 1\n[gates]\nmin_macro_f1 = 0.8\nmin_f1 = 0.7\n", "line 4", ["unknown gate 'min_f1'"]),
-    ("wrong type", "[gates]\nmax_ece = \"0.1\"\n", "line 2", ["not the text '0.1'"]),
+    ("wrong type", '[gates]\nmax_ece = "0.1"\n', "line 2", ["not the text '0.1'"]),
     ("syntax error", "[gates]\nmax_ece = \n", "line 2", ["not valid TOML"]),
     ("dotted key", "gates.min_macro_f1 = 2\n", "line 1", ["between 0 and 1"]),
     ("unknown setting", "[gates]\nmax_ece = 0.1\n[settings]\nseeed = 1\n", "line 4", ["unknown setting 'seeed'", "Did you mean 'seed'?"]),

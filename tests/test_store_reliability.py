@@ -3,6 +3,7 @@
 Each test runs on SQLite and, when VEREDICTO_TEST_PG_URL points at a server
 (`scripts/start_postgres.sh` starts one), on PostgreSQL.
 """
+
 from __future__ import annotations
 
 import os
@@ -10,9 +11,9 @@ import signal
 import time
 
 import pytest
+from store_support import BACKENDS, fresh_store_url, python
 
 from store.audit import AuditStore
-from store_support import BACKENDS, fresh_store_url, python
 
 WRITER = r"""
 import glob, os, sys, time
@@ -70,7 +71,7 @@ def test_eight_processes_writing_fifty_each_lose_nothing_and_the_chain_verifies(
     for w in range(8):  # each writer's records appear in the order it wrote them
         assert [i for (ww, i) in written if ww == w] == list(range(50))
     for r in range(rounds):  # the barrier held: each round's 80 records are all eight writers' records of that round
-        assert sorted(written[r * 80:(r + 1) * 80]) == [(w, i) for w in range(8) for i in range(r * 10, (r + 1) * 10)]
+        assert sorted(written[r * 80 : (r + 1) * 80]) == [(w, i) for w in range(8) for i in range(r * 10, (r + 1) * 10)]
     switches = sum(1 for a, b in zip(written, written[1:]) if a[0] != b[0])
     assert switches > 7, "the writers ran one after another; the test did not exercise contention"
     assert all(r.prev_hash == p.record_hash for p, r in zip(records, records[1:]))
@@ -93,8 +94,16 @@ with store._transaction(write=True) as conn:   # the transaction append() uses
 def test_writer_killed_mid_transaction_leaves_no_partial_record(store_url):
     store = AuditStore(store_url)
     for i in range(3):
-        store.append(reviewer="alice", decision="approve", comment=str(i), checkpoint_name="m", checkpoint_path="/m",
-                     checkpoint_fingerprint="a" * 64, dataset_name="d", dataset_fingerprint="d" * 64)
+        store.append(
+            reviewer="alice",
+            decision="approve",
+            comment=str(i),
+            checkpoint_name="m",
+            checkpoint_path="/m",
+            checkpoint_fingerprint="a" * 64,
+            dataset_name="d",
+            dataset_fingerprint="d" * 64,
+        )
     holder = python(HOLDER, store_url, stdout=-1, stderr=-1)
     try:
         assert holder.stdout.readline().strip() == "inserted", holder.stderr.read()
@@ -109,8 +118,15 @@ def test_writer_killed_mid_transaction_leaves_no_partial_record(store_url):
     assert reopened.count() == 3
     assert [r.reviewer for r in reopened.records()] == ["alice"] * 3  # mallory's row never became visible
     assert reopened.verify().ok
-    record = reopened.append(reviewer="bob", decision="approve", checkpoint_name="m", checkpoint_path="/m",
-                             checkpoint_fingerprint="a" * 64, dataset_name="d", dataset_fingerprint="d" * 64)
+    record = reopened.append(
+        reviewer="bob",
+        decision="approve",
+        checkpoint_name="m",
+        checkpoint_path="/m",
+        checkpoint_fingerprint="a" * 64,
+        dataset_name="d",
+        dataset_fingerprint="d" * 64,
+    )
     assert record.seq == 4  # the lock was released and the chain continues where it was
     assert reopened.verify().ok and reopened.verify().records == 4
 

@@ -1,4 +1,5 @@
 """The Overview, Errors, Explore and Compare view models (analysis.views), on hand-made prediction tables: no model, no Streamlit."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,14 +34,22 @@ def table(probs, gold, name="ckpt", metadata=None, truncated=None):
     probs = np.asarray(probs, dtype=float)
     n = len(probs)
     return build_table(
-        checkpoint_name=name, fingerprint=f"fp-{name}", data_name="d.csv", data_fingerprint="data-fp", labels=LABELS, probs=probs,
-        gold_idx=np.asarray(gold), texts=[f"text {i}" for i in range(n)], n_tokens=np.full(n, 5),
-        truncated=np.zeros(n, dtype=bool) if truncated is None else np.asarray(truncated), metadata=metadata,
+        checkpoint_name=name,
+        fingerprint=f"fp-{name}",
+        data_name="d.csv",
+        data_fingerprint="data-fp",
+        labels=LABELS,
+        probs=probs,
+        gold_idx=np.asarray(gold),
+        texts=[f"text {i}" for i in range(n)],
+        n_tokens=np.full(n, 5),
+        truncated=np.zeros(n, dtype=bool) if truncated is None else np.asarray(truncated),
+        metadata=metadata,
     )
 
 
 # rows:        0 right   1 wrong .95  2 wrong .60  3 right .70  4 wrong .95  5 right .99
-PROBS = [[.8, .1, .1], [.95, .03, .02], [.2, .6, .2], [.1, .7, .2], [.02, .95, .03], [.005, .005, .99]]
+PROBS = [[0.8, 0.1, 0.1], [0.95, 0.03, 0.02], [0.2, 0.6, 0.2], [0.1, 0.7, 0.2], [0.02, 0.95, 0.03], [0.005, 0.005, 0.99]]
 GOLD = [0, 1, 0, 1, 2, 2]
 
 
@@ -61,7 +70,7 @@ def test_errors_summary_counts_mistakes_and_the_top_confusion(t):
 
 
 def test_errors_summary_without_mistakes_has_no_confusion():
-    s = errors_summary(table([[.9, .05, .05], [.1, .8, .1]], [0, 1]))
+    s = errors_summary(table([[0.9, 0.05, 0.05], [0.1, 0.8, 0.1]], [0, 1]))
     assert s.n_wrong == 0 and s.confident_wrong == 0 and s.top_confusion is None
 
 
@@ -86,7 +95,7 @@ def test_headline_intervals_contain_the_estimates(t):
     h = headline(t)
     assert h.metrics.accuracy == pytest.approx(0.5)
     lo, hi = h.accuracy_ci
-    assert lo < 0.5 < hi and 0 <= lo and hi <= 1
+    assert lo < 0.5 < hi and lo >= 0 and hi <= 1
     # Wilson interval for 3 of 6, by hand: (p + z²/2n ± z·sqrt(p(1−p)/n + z²/4n²)) / (1 + z²/n)
     z, n, p = 1.959963984540054, 6, 0.5
     centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
@@ -96,7 +105,7 @@ def test_headline_intervals_contain_the_estimates(t):
 
 
 def test_class_balance_counts_gold_and_each_checkpoints_predictions(t):
-    other = table([[.1, .1, .8]] * 6, GOLD, name="other")
+    other = table([[0.1, 0.1, 0.8]] * 6, GOLD, name="other")
     b = class_balance([t, other])
     assert b.labels == LABELS and b.gold.tolist() == [2, 2, 2]
     assert b.predicted["ckpt"].tolist() == [2, 3, 1] and b.predicted["other"].tolist() == [0, 0, 6]
@@ -105,8 +114,8 @@ def test_class_balance_counts_gold_and_each_checkpoints_predictions(t):
 
 
 def test_flip_summary_counts_fixed_and_broken():
-    before = table([[.9, .05, .05], [.9, .05, .05], [.1, .8, .1], [.1, .8, .1]], [0, 1, 1, 0], name="before")
-    after = table([[.1, .8, .1], [.1, .8, .1], [.1, .8, .1], [.9, .05, .05]], [0, 1, 1, 0], name="after")
+    before = table([[0.9, 0.05, 0.05], [0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.1, 0.8, 0.1]], [0, 1, 1, 0], name="before")
+    after = table([[0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.9, 0.05, 0.05]], [0, 1, 1, 0], name="after")
     flips = flip_summary(before, after)
     assert (flips.fixed, flips.broken) == (2, 1)  # rows 1 and 3 fixed, row 0 broken, row 2 unchanged
     assert list(flips.first_broken.index) == [0]
@@ -127,7 +136,7 @@ def test_compare_verdict_is_green_only_for_a_significant_improvement():
 
     n = 40
     gold = np.zeros(n, dtype=int)
-    wrong, right = [[.1, .8, .1]] * n, [[.8, .1, .1]] * n
+    wrong, right = [[0.1, 0.8, 0.1]] * n, [[0.8, 0.1, 0.1]] * n
     before, after = table(wrong, gold, name="before"), table(right, gold, name="after")  # 40 fixed, none broken
     verdict = compare_verdict(compare_tables(before, after, n_boot=50))
     assert verdict.tone == "success" and "before" in verdict.text and "after" in verdict.text
@@ -159,7 +168,7 @@ def test_error_slices_flag_a_slice_clearly_below_overall_and_list_the_weakest_sp
 
     n = 60  # 30 'x' all wrong, 30 'y' all right: x's whole range lies below the overall 50%
     gold = [0] * n
-    probs = [[.2, .7, .1]] * 30 + [[.8, .1, .1]] * 30
+    probs = [[0.2, 0.7, 0.1]] * 30 + [[0.8, 0.1, 0.1]] * 30
     big = table(probs, gold, metadata={"source": ["x"] * 30 + ["y"] * 30})
     s = error_slices(big, "metadata", "source")
     assert len(s.clearly_worse) == 1 and s.clearly_worse[0].startswith("source = x: 30 examples")
@@ -190,22 +199,25 @@ def deltas_frame(rows):
 def test_slice_changes_name_the_worse_slices_worst_first_and_skip_empty_ones():
     from analysis.views import slice_changes
 
-    deltas = deltas_frame([
-        ("gold", "neg", 20, .9, .8, -.1, 0, 2, .5, True, False),
-        ("source", "web", 30, .5, .9, .4, 12, 0, .001, False, False),
-        ("source", "mail", 10, .8, .4, -.4, 0, 4, .04, True, True),
-        ("keyword", "refund", 0, float("nan"), float("nan"), float("nan"), 0, 0, float("nan"), False, False),
-    ])
+    deltas = deltas_frame(
+        [
+            ("gold", "neg", 20, 0.9, 0.8, -0.1, 0, 2, 0.5, True, False),
+            ("source", "web", 30, 0.5, 0.9, 0.4, 12, 0, 0.001, False, False),
+            ("source", "mail", 10, 0.8, 0.4, -0.4, 0, 4, 0.04, True, True),
+            ("keyword", "refund", 0, float("nan"), float("nan"), float("nan"), 0, 0, float("nan"), False, False),
+        ]
+    )
     changes = slice_changes(deltas, accuracy_improved=True)
     assert changes.tone == "error"  # one slice is clearly worse
-    assert changes.message == ("Although accuracy improved overall, these slices got worse: source = mail (10 examples, 80% → 40%); "
-                               "gold = neg (20 examples, 90% → 80%)")
+    assert changes.message == (
+        "Although accuracy improved overall, these slices got worse: source = mail (10 examples, 80% → 40%); gold = neg (20 examples, 90% → 80%)"
+    )
     assert list(changes.table["Slice"]) == ["mail", "neg", "web"] and list(changes.chart["slice"]) == ["mail", "neg", "web"]
     assert list(changes.table["Flag"]) == ["⚠ clearly worse", "⚠ worse", ""]
     assert changes.table["Change (points)"].tolist() == pytest.approx([-40, -10, 40])
     only_worse = slice_changes(deltas.iloc[[0, 1]], accuracy_improved=False)
     assert only_worse.tone == "warning" and only_worse.message.startswith("These slices got worse: gold = neg")
-    many = slice_changes(deltas_frame([("f", str(i), 10, .9, .5, -.4, 0, 4, .2, True, False) for i in range(8)]), False)
+    many = slice_changes(deltas_frame([("f", str(i), 10, 0.9, 0.5, -0.4, 0, 4, 0.2, True, False) for i in range(8)]), False)
     assert many.message.endswith("; and 2 more (see the table)") and many.message.count("examples") == 6
     none = slice_changes(deltas.iloc[[1]], True)
     assert (none.tone, none.message) == ("success", "No slice got worse.")
@@ -214,7 +226,14 @@ def test_slice_changes_name_the_worse_slices_worst_first_and_skip_empty_ones():
 def test_cell_options_list_every_confusion_cell_that_holds_an_example(t):
     counts = errors_summary(t).counts  # [[1, 1, 0], [1, 1, 0], [0, 1, 1]]
     assert cell_options(t.labels, counts) == [
-        ALL_MISTAKES, ALL_EXAMPLES, "neg → neg", "neg → pos", "pos → neg", "pos → pos", "neu → pos", "neu → neu",
+        ALL_MISTAKES,
+        ALL_EXAMPLES,
+        "neg → neg",
+        "neg → pos",
+        "pos → neg",
+        "pos → pos",
+        "neu → pos",
+        "neu → neu",
     ]
 
 
@@ -231,7 +250,7 @@ def test_cell_selection_clicked_cells_win_over_the_show_choice(t):
 
 def test_example_probabilities_and_the_truncated_count(t):
     probs = example_probabilities(t, 2)
-    assert probs["label"].tolist() == list(LABELS) and probs["probability"].tolist() == pytest.approx([.2, .6, .2])
+    assert probs["label"].tolist() == list(LABELS) and probs["probability"].tolist() == pytest.approx([0.2, 0.6, 0.2])
     assert truncated_count(t) == 2 and truncated_count(table(PROBS, GOLD)) == 0
 
 

@@ -1,4 +1,5 @@
 """The Insights view model (explain.views.insights_plan): the sample, and the cost of what the cache does not hold yet."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,9 +33,19 @@ class Cache:
 def test_the_plan_samples_by_gold_label_and_counts_what_is_missing_per_checkpoint():
     labels = ("neg", "pos")
     gold = np.array([0] * 10 + [1] * 10)
-    probs = np.tile([[.7, .3]], (20, 1))
-    t = build_table(checkpoint_name="a", fingerprint="fp-a", data_name="d", data_fingerprint="d", labels=labels, probs=probs, gold_idx=gold,
-                    texts=[f"text {i}" for i in range(20)], n_tokens=np.full(20, 3), truncated=np.zeros(20, dtype=bool))
+    probs = np.tile([[0.7, 0.3]], (20, 1))
+    t = build_table(
+        checkpoint_name="a",
+        fingerprint="fp-a",
+        data_name="d",
+        data_fingerprint="d",
+        labels=labels,
+        probs=probs,
+        gold_idx=gold,
+        texts=[f"text {i}" for i in range(20)],
+        n_tokens=np.full(20, 3),
+        truncated=np.zeros(20, dtype=bool),
+    )
     plan = insights_plan(t, [Ref("a", "fp-a"), Ref("b", "fp-b")], "shap", 6, {"max_evals": 64}, Cache(["text 0", "text 1", "text 2"]), seed=0)
     assert len(plan.sample) == 6 and list(plan.sample) == sorted(plan.sample)
     assert sum(i < 10 for i in plan.sample) == 3  # stratified: half from each gold label
@@ -48,9 +59,18 @@ def test_the_plan_samples_by_gold_label_and_counts_what_is_missing_per_checkpoin
 
 def explore_table():
     labels = ("neg", "pos")
-    return build_table(checkpoint_name="a", fingerprint="fp-a", data_name="d", data_fingerprint="d", labels=labels,
-                       probs=np.array([[.9, .1], [.3, .7], [.6, .4]]), gold_idx=np.array([0, 0, 1]), texts=["fine", "bad\nvery", "so so"],
-                       n_tokens=np.full(3, 3), truncated=np.array([False, True, False]))
+    return build_table(
+        checkpoint_name="a",
+        fingerprint="fp-a",
+        data_name="d",
+        data_fingerprint="d",
+        labels=labels,
+        probs=np.array([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4]]),
+        gold_idx=np.array([0, 0, 1]),
+        texts=["fine", "bad\nvery", "so so"],
+        n_tokens=np.full(3, 3),
+        truncated=np.array([False, True, False]),
+    )
 
 
 def test_explore_example_opens_on_the_linked_class_or_the_prediction():
@@ -67,8 +87,9 @@ def test_explore_example_opens_on_the_linked_class_or_the_prediction():
 
 
 def test_explore_explanations_view_each_method_for_the_class_and_word_its_trust(monkeypatch):
-    import explain.trust
     from attr_factory import make_attribution
+
+    import explain.trust
     from explain.trust import TrustReport
     from explain.views import explore_explanations
 
@@ -99,8 +120,18 @@ class HeldCache(Cache):
 def test_insights_results_aggregate_each_checkpoint_over_its_cached_examples_only():
     labels = ("neg", "pos")
     gold = np.array([0] * 4 + [1] * 4)
-    t = build_table(checkpoint_name="a", fingerprint="fp-a", data_name="d", data_fingerprint="d", labels=labels, probs=np.tile([[.7, .3]], (8, 1)),
-                    gold_idx=gold, texts=[f"text {i}" for i in range(8)], n_tokens=np.full(8, 3), truncated=np.zeros(8, dtype=bool))
+    t = build_table(
+        checkpoint_name="a",
+        fingerprint="fp-a",
+        data_name="d",
+        data_fingerprint="d",
+        labels=labels,
+        probs=np.tile([[0.7, 0.3]], (8, 1)),
+        gold_idx=gold,
+        texts=[f"text {i}" for i in range(8)],
+        n_tokens=np.full(8, 3),
+        truncated=np.zeros(8, dtype=bool),
+    )
     cache = HeldCache(["text 0", "text 5"])
     plan = insights_plan(t, [Ref("a", "fp-a"), Ref("b", "fp-b")], "shap", 8, {"max_evals": 64}, cache)
     seen = []

@@ -1,15 +1,16 @@
 """What the Explore page's listing is built from (analysis.browse, through analysis.views.explore_listing): filters that keep
 example ids, the demo pick, links parsed safely, which example wins (selection, link, default), and row positions — on a
 table the tiny model predicted, no Streamlit. (Moved here from the page tests, which now check only what the page shows.)"""
+
 from __future__ import annotations
 
 import pandas as pd
 import pytest
+from analysis_pages_support import LABELS
 
 from analysis.browse import ExampleFilter, browse_examples, choose_example, class_from_query, default_example, example_from_query, position_of
 from analysis.predictions import predict_table
 from analysis.selection import selected_index
-from analysis_pages_support import LABELS
 
 
 @pytest.fixture(scope="module")

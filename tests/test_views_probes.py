@@ -1,4 +1,5 @@
 """The Robustness view models (probes.views): the named probe settings, the shared bounded result store, the before/after verdicts."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,12 @@ def test_the_key_names_every_setting_and_the_directions():
     assert ProbeParams.of(("names",), 10, 50, 7, 2, "en", None).directions == "null"
     key = params.key("ckpt", "data")
     assert key[:2] == ("ckpt", "data") and ("names", "negation") in key and 7 in key and "en" in key
-    others = [ProbeParams.of(("names", "negation"), 10, 50, 8, 2, "en", directions), ProbeParams.of(("names", "negation"), 10, 50, 7, 3, "en", directions),
-              ProbeParams.of(("names", "negation"), 10, 50, 7, 2, "es", directions), ProbeParams.of(("names", "negation"), 10, 50, 7, 2, "en", None)]
+    others = [
+        ProbeParams.of(("names", "negation"), 10, 50, 8, 2, "en", directions),
+        ProbeParams.of(("names", "negation"), 10, 50, 7, 3, "en", directions),
+        ProbeParams.of(("names", "negation"), 10, 50, 7, 2, "es", directions),
+        ProbeParams.of(("names", "negation"), 10, 50, 7, 2, "en", None),
+    ]
     assert len({key, *(p.key("ckpt", "data") for p in others), params.key("other", "data")}) == 6
     with pytest.raises(AttributeError):
         params.seed = 1  # frozen

@@ -1,13 +1,14 @@
 """The Sign-off page's workflow and chain check (store.views), on a real SQLite audit store: no Streamlit."""
+
 from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from store_support import signoff
 
 from store.audit import AuditStore
 from store.identity import Reviewer, hash_password
 from store.views import ChainChecks, history_frame, record_signoff, signoff_view
-from store_support import signoff
 
 REVIEWERS = {"alice": hash_password("s3cret", iterations=1_000), "bob": hash_password("pw", iterations=1_000)}
 
@@ -143,8 +144,16 @@ def gated_tables():
     genre = np.repeat(["drama", "comedy"], 20)
 
     def made(name, pred):
-        return table_from_arrays(probs_for(pred, 2, np.full(40, 0.8)), gold, ("neg", "pos"), texts=[f"text {i}" for i in range(40)],
-                                 metadata={"genre": genre}, checkpoint_name=name, data_name="d.csv", data_fingerprint="d" * 64)
+        return table_from_arrays(
+            probs_for(pred, 2, np.full(40, 0.8)),
+            gold,
+            ("neg", "pos"),
+            texts=[f"text {i}" for i in range(40)],
+            metadata={"genre": genre},
+            checkpoint_name=name,
+            data_name="d.csv",
+            data_fingerprint="d" * 64,
+        )
 
     return made("before", before_pred), made("after", after_pred)
 
@@ -159,7 +168,9 @@ def test_signoff_view_reads_gates_flips_chain_and_history_in_one_call(tmp_path):
     from store.policy import parse_policy
 
     before, after = gated_tables()
-    policy = parse_policy("version: 1\nname: p\ngates:\n  min_macro_f1: 0.95\n  max_ece: 1.0\n  approvals_required: 1\nsettings:\n  slice_min_size: 5\n", "p.yaml")
+    policy = parse_policy(
+        "version: 1\nname: p\ngates:\n  min_macro_f1: 0.95\n  max_ece: 1.0\n  approvals_required: 1\nsettings:\n  slice_min_size: 5\n", "p.yaml"
+    )
     report = evaluate_gates(policy, after, baseline=before)
     store = store_at(tmp_path)
     view = signoff_view(report, store, Ref(report), baseline=before, table=after, chain_checks=ChainChecks())

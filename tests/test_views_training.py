@@ -1,4 +1,5 @@
 """The Training view model (training.views): what the page says for a checkpoint with, without, or with a broken provenance.json."""
+
 from __future__ import annotations
 
 import json
@@ -6,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from test_finetune_provenance import record
+
 from training.provenance import load_provenance, write_provenance
 from training.views import curve_choices, hyperparameter_changes, learning_curves, provenance_diff, training_view
 

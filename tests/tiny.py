@@ -3,6 +3,7 @@
 WordPiece (BERT) uses the committed vocabulary in fixtures/; byte-level BPE (RoBERTa)
 is trained on a small corpus with `tokenizers`. Weights are random but seeded.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

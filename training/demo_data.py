@@ -6,6 +6,7 @@ are dropped, duplicate snippets are kept once, and the rest is split 80/10/10
 by movie (no movie appears in two splits) and stratified on the label, with a
 fixed seed, so every build yields byte-identical CSV files.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -95,5 +96,5 @@ def read_split(data_dir: str | os.PathLike, split: str, task: str = "sentiment",
     if not path.is_file():
         command = "veredicto demo" + ("" if task == "sentiment" else f" --task {task}")
         raise DataError(f"{path} does not exist. Run `{command}` to build the demo data.")
-    dtypes = {column: str for column in ("text", "label", *text_columns)}
+    dtypes = dict.fromkeys(("text", "label", *text_columns), str)
     return pd.read_csv(path, encoding="utf-8", dtype=dtypes, keep_default_na=False)

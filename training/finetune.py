@@ -29,6 +29,7 @@ search and its study storage). This module gathers what `veredicto finetune` and
 Nothing here is downloaded: the base is a local checkpoint directory, loaded with
 `local_files_only=True`, `trust_remote_code=False` and safetensors only.
 """
+
 from __future__ import annotations
 
 from training.checkpoint import save_checkpoint, single_run_record, versions

@@ -4,20 +4,20 @@ Also the small process settings every training path shares: quieting transformer
 and running torch on every CPU core while a demo builds. Nothing is downloaded: bases are local directories,
 loaded with `local_files_only=True`, `trust_remote_code=False` and safetensors only.
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from models.checkpoints import CheckpointRef, inspect_checkpoint
 from models.errors import CheckpointError, VeredictoError
 
 DEFAULT_MAX_LENGTH = 256  # tokens; capped by what the base model supports
-
 
 
 @dataclass(frozen=True)

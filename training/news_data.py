@@ -12,13 +12,14 @@ The articles are long (about 390 words, roughly 500 tokens, on average), far
 beyond what the demo fine-tunes on: `truncation_report` says exactly how many
 texts exceed a given token budget, so truncation is never silent.
 """
+
 from __future__ import annotations
 
 import importlib.util
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -107,9 +108,7 @@ def split_news(df: pd.DataFrame, *, seed: int = SEED) -> dict[str, pd.DataFrame]
     index = np.arange(len(df))
     held_out = FRACTIONS["validation"] + FRACTIONS["test"]
     train_idx, rest_idx = train_test_split(index, test_size=held_out, stratify=df["label"], random_state=seed)
-    val_idx, test_idx = train_test_split(
-        rest_idx, test_size=FRACTIONS["test"] / held_out, stratify=df["label"].iloc[rest_idx], random_state=seed
-    )
+    val_idx, test_idx = train_test_split(rest_idx, test_size=FRACTIONS["test"] / held_out, stratify=df["label"].iloc[rest_idx], random_state=seed)
     parts = {"train": train_idx, "validation": val_idx, "test": test_idx}
     return {name: df.iloc[np.sort(parts[name])].reset_index(drop=True) for name in SPLITS}
 
@@ -131,7 +130,7 @@ def truncation_report(tokenizer, texts: Sequence[str], max_length: int) -> dict:
         return {"max_length": max_length, "texts": 0, "truncated": 0, "truncated_fraction": 0.0}
     return {
         "max_length": int(max_length),
-        "texts": int(len(lengths)),
+        "texts": len(lengths),
         "truncated": int((lengths > max_length).sum()),
         "truncated_fraction": round(float((lengths > max_length).mean()), 4),
         "tokens_median": int(np.median(lengths)),

@@ -16,14 +16,15 @@ limit, so the dashboard truncates exactly as training did, and the manifest reco
 texts of each split are cut. To stay within a few minutes on two CPU cores, the full
 fine-tune sees a stratified subsample of the training split (`AFTER_TRAIN_LIMIT` articles).
 """
+
 from __future__ import annotations
 
 import json
 import os
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 from models.checkpoints import inspect_checkpoint
 from training import demo, news_data
@@ -120,7 +121,9 @@ def _build(paths: demo.DemoPaths, log: Log, *, base_dir, max_length: int, after_
         truncation = {s: news_data.truncation_report(tokenizer, splits[s]["text"].tolist(), max_length) for s in SPLITS}
         for s in SPLITS:
             r = truncation[s]
-            log(f"      {s}: {r['truncated']:,} of {r['texts']:,} articles ({r['truncated_fraction']:.0%}) are longer than {max_length} tokens and are cut (median {r['tokens_median']} tokens).")
+            log(
+                f"      {s}: {r['truncated']:,} of {r['texts']:,} articles ({r['truncated_fraction']:.0%}) are longer than {max_length} tokens and are cut (median {r['tokens_median']} tokens)."
+            )
         train = splits["train"]
         with quiet():
             head = train_head(model, tokenizer, train["text"].tolist(), train["label"].tolist(), max_length=max_length, seed=SEED)
@@ -134,7 +137,13 @@ def _build(paths: demo.DemoPaths, log: Log, *, base_dir, max_length: int, after_
                 method="frozen encoder, classification head only (pooled features, AdamW)",
                 base=base_record,
                 data=data,
-                tokenization={"max_length": max_length, "train_truncated": truncation["train"]["truncated"], "train_texts": truncation["train"]["texts"], "validation_truncated": 0, "validation_texts": 0},
+                tokenization={
+                    "max_length": max_length,
+                    "train_truncated": truncation["train"]["truncated"],
+                    "train_texts": truncation["train"]["texts"],
+                    "validation_truncated": 0,
+                    "validation_texts": 0,
+                },
                 hyperparameters=demo.head_hyperparameters(head),
                 validation={},
                 curves={"train": [], "validation": []},
@@ -149,10 +158,16 @@ def _build(paths: demo.DemoPaths, log: Log, *, base_dir, max_length: int, after_
         # [2/3] after: full fine-tune with transformers.Trainer, evaluated on validation after each epoch.
         t = time.perf_counter()
         params = {**AFTER_PARAMS, **(after_params or {})}
-        subsample = f"a stratified subsample of {after_train_limit} training articles" if after_train_limit and after_train_limit < len(train) else "all training articles"
+        subsample = (
+            f"a stratified subsample of {after_train_limit} training articles"
+            if after_train_limit and after_train_limit < len(train)
+            else "all training articles"
+        )
         log(f"[2/3] {AFTER_NAME}: fine-tuning all weights on {subsample} ({params['epochs']} epoch(s), max {max_length} tokens, batch {params['batch_size']})")
         after_data = prepare_data(paths.train_data, validation=paths.validation_data, seed=SEED, limit=after_train_limit)
-        after = train_single(base, after_data, paths.after, params, max_length=max_length, metric="accuracy", seed=SEED, log=log, progress=True, base_name=base_name)
+        after = train_single(
+            base, after_data, paths.after, params, max_length=max_length, metric="accuracy", seed=SEED, log=log, progress=True, base_name=base_name
+        )
         timings["after"] = time.perf_counter() - t
 
         # [3/3] test accuracy through the dashboard's own inference layer.
@@ -160,8 +175,7 @@ def _build(paths: demo.DemoPaths, log: Log, *, base_dir, max_length: int, after_
         test = news_data.read_split(paths.data, "test")
         log(f"[3/3] Measuring test accuracy on {len(test)} held-out articles")
         accuracy = {
-            key: demo.accuracy_on(path, {"test": test}, desc=f"Testing {path.name}")["test"]
-            for key, path in (("before", paths.before), ("after", paths.after))
+            key: demo.accuracy_on(path, {"test": test}, desc=f"Testing {path.name}")["test"] for key, path in (("before", paths.before), ("after", paths.after))
         }
         timings["evaluate"] = time.perf_counter() - t
 

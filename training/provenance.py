@@ -20,13 +20,15 @@ Figures are pure functions (provenance -> plotly Figure).
 This module imports only the standard library, pandas and plotly at module level (Optuna
 lazily), so the dashboard can read provenance without torch.
 """
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -277,11 +279,13 @@ def param_importance_figure(provenance: Provenance, seed: int = 0) -> tuple[go.F
         return None, f"Hyperparameter importance needs at least two completed trials; this search has {len(complete)}."
     if len({round(float(t["value"]), 12) for t in complete}) == 1:
         return None, f"Every completed trial scored the same validation {provenance.metric_label.lower()}, so no hyperparameter made a difference to measure."
-    varied = [p for p in PARAMS if len({json.dumps((t.get('params') or {}).get(p)) for t in complete}) > 1]
+    varied = [p for p in PARAMS if len({json.dumps((t.get("params") or {}).get(p)) for t in complete}) > 1]
     if not varied:
         return None, "Every completed trial used the same hyperparameters, so none can be more important than another."
     try:
-        fig = plot_param_importances(rebuild_study(provenance), evaluator=FanovaImportanceEvaluator(seed=seed), target_name=f"Validation {provenance.metric_label}")
+        fig = plot_param_importances(
+            rebuild_study(provenance), evaluator=FanovaImportanceEvaluator(seed=seed), target_name=f"Validation {provenance.metric_label}"
+        )
     except (RuntimeError, ValueError) as exc:
         return None, f"Optuna could not estimate importances from these trials: {exc}"
     fig.update_layout(title="Hyperparameter importance (fANOVA)", height=380, margin=dict(t=50, b=40))
@@ -300,13 +304,47 @@ def learning_curves_figure(provenance: Provenance, trial: int | None = None) -> 
     train = frame[frame["split"] == "train"]
     val = frame[frame["split"] == "validation"]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", f"Validation {provenance.metric_label}"), horizontal_spacing=0.12)
-    fig.add_trace(go.Scatter(x=train["epoch"].tolist(), y=train["loss"].tolist(), mode="lines+markers", name="training loss", marker=dict(size=5), line=dict(color="#1f77b4")), row=1, col=1)
-    fig.add_trace(go.Scatter(x=val["epoch"].tolist(), y=val["loss"].tolist(), mode="lines+markers", name="validation loss", marker=dict(size=8), line=dict(color="#ff7f0e")), row=1, col=1)
+    fig.add_trace(
+        go.Scatter(
+            x=train["epoch"].tolist(), y=train["loss"].tolist(), mode="lines+markers", name="training loss", marker=dict(size=5), line=dict(color="#1f77b4")
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=val["epoch"].tolist(), y=val["loss"].tolist(), mode="lines+markers", name="validation loss", marker=dict(size=8), line=dict(color="#ff7f0e")
+        ),
+        row=1,
+        col=1,
+    )
     if metric in val:
-        fig.add_trace(go.Scatter(x=val["epoch"].tolist(), y=val[metric].tolist(), mode="lines+markers", name=f"validation {METRIC_LABELS.get(metric, metric)}", marker=dict(size=8), line=dict(color="#2ca02c")), row=1, col=2)
+        fig.add_trace(
+            go.Scatter(
+                x=val["epoch"].tolist(),
+                y=val[metric].tolist(),
+                mode="lines+markers",
+                name=f"validation {METRIC_LABELS.get(metric, metric)}",
+                marker=dict(size=8),
+                line=dict(color="#2ca02c"),
+            ),
+            row=1,
+            col=2,
+        )
     other = "accuracy" if metric != "accuracy" else "macro_f1"
     if other in val:
-        fig.add_trace(go.Scatter(x=val["epoch"].tolist(), y=val[other].tolist(), mode="lines+markers", name=f"validation {METRIC_LABELS[other]}", marker=dict(size=6), line=dict(color="#9467bd", dash="dot")), row=1, col=2)
+        fig.add_trace(
+            go.Scatter(
+                x=val["epoch"].tolist(),
+                y=val[other].tolist(),
+                mode="lines+markers",
+                name=f"validation {METRIC_LABELS[other]}",
+                marker=dict(size=6),
+                line=dict(color="#9467bd", dash="dot"),
+            ),
+            row=1,
+            col=2,
+        )
     fig.update_xaxes(title_text="Epoch")
     fig.update_yaxes(title_text="Cross-entropy", row=1, col=1)
     fig.update_yaxes(title_text="Score", range=[0, 1.02], row=1, col=2)

@@ -4,6 +4,7 @@ frozen encoder, and `train_single` (one run with fixed hyperparameters, saved wi
 `veredicto finetune`'s trials (`train_run`), the sentiment demo's full fine-tune (`fine_tune`) and the news
 demo's (`train_single`) all train through `trainer_run`; both demos' head-only checkpoints through `train_head`.
 """
+
 from __future__ import annotations
 
 import gc
@@ -13,9 +14,10 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -63,7 +65,13 @@ def encode(tokenizer, data: TrainingData, labels: Sequence[str], max_length: int
 
     train, train_cut = part(data.train_texts, data.train_labels)
     val, val_cut = part(data.val_texts, data.val_labels)
-    truncation = {"max_length": max_length, "train_truncated": train_cut, "validation_truncated": val_cut, "train_texts": len(train), "validation_texts": len(val)}
+    truncation = {
+        "max_length": max_length,
+        "train_truncated": train_cut,
+        "validation_truncated": val_cut,
+        "train_texts": len(train),
+        "validation_texts": len(val),
+    }
     return Encoded(train, val, truncation)
 
 
@@ -148,7 +156,14 @@ def _curves(log_history: list[dict]) -> dict:
     train, val = [], []
     for entry in log_history:
         if "loss" in entry and "eval_loss" not in entry:
-            train.append({"step": int(entry.get("step", 0)), "epoch": round(float(entry.get("epoch", 0)), 4), "loss": float(entry["loss"]), "learning_rate": float(entry.get("learning_rate", 0.0))})
+            train.append(
+                {
+                    "step": int(entry.get("step", 0)),
+                    "epoch": round(float(entry.get("epoch", 0)), 4),
+                    "loss": float(entry["loss"]),
+                    "learning_rate": float(entry.get("learning_rate", 0.0)),
+                }
+            )
         elif "eval_loss" in entry:
             val.append(
                 {
@@ -376,7 +391,14 @@ def train_head(
     model.eval()
     with torch.no_grad():
         train_acc = (classifier(features).argmax(-1) == y).float().mean().item()
-    return {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "max_length": max_length, "final_loss": losses[-1], "train_accuracy": train_acc}
+    return {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "max_length": max_length,
+        "final_loss": losses[-1],
+        "train_accuracy": train_acc,
+    }
 
 
 # --------------------------------------------------------------------------- single run (no search)

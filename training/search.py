@@ -2,6 +2,7 @@
 `training.run.train_run`, the study kept in an SQLAlchemy database so a search can resume, the best model so far
 always saved (with provenance) through `training.checkpoint.save_checkpoint`. See `training.finetune` for the steps.
 """
+
 from __future__ import annotations
 
 import gc
@@ -10,9 +11,10 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -29,8 +31,6 @@ PRUNERS = ("median", "hyperband", "none")
 STORE_DIR_ENV = settings.STORE_DIR_ENV
 STORE_URL_ENV = settings.STORE_URL_ENV
 OPTUNA_DB = settings.OPTUNA_DB
-
-
 
 
 # --------------------------------------------------------------------------- search space
@@ -257,7 +257,12 @@ def _make_pruner(name: str, space: SearchSpace):
     import optuna
 
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0), {"name": "MedianPruner", "n_startup_trials": 2, "n_warmup_steps": 0, "step": "epoch"}
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0), {
+            "name": "MedianPruner",
+            "n_startup_trials": 2,
+            "n_warmup_steps": 0,
+            "step": "epoch",
+        }
     if name == "hyperband":
         return (
             optuna.pruners.HyperbandPruner(min_resource=1, max_resource=space.epochs[1], reduction_factor=3),
@@ -411,8 +416,22 @@ class _Search:
     """One `run_search` call in progress: the Optuna objective, the provenance of the study so far, and which
     trial's weights `out` holds (`saved`) and how many trials this call has run (`ran`)."""
 
-    def __init__(self, config: SearchConfig, study, base: Base, data: TrainingData, encoded: Encoded, out: Path, search_info: dict,
-                 remaining: int, start: float, log: Log, progress: bool, *, saved: int | None):
+    def __init__(
+        self,
+        config: SearchConfig,
+        study,
+        base: Base,
+        data: TrainingData,
+        encoded: Encoded,
+        out: Path,
+        search_info: dict,
+        remaining: int,
+        start: float,
+        log: Log,
+        progress: bool,
+        *,
+        saved: int | None,
+    ):
         self.config, self.study, self.base, self.data, self.encoded = config, study, base, data, encoded
         self.out, self.search_info, self.remaining, self.start, self.log, self.progress = out, search_info, remaining, start, log, progress
         self.metric_name = METRIC_NAMES[config.metric]
@@ -470,10 +489,14 @@ class _Search:
         )
 
         def on_epoch(epoch: int, metrics: dict) -> None:
-            log(f"  epoch {epoch}: validation {metric_name} {metrics.get(f'eval_{config.metric}', float('nan')):.4f}, loss {metrics.get('eval_loss', float('nan')):.4f}")
+            log(
+                f"  epoch {epoch}: validation {metric_name} {metrics.get(f'eval_{config.metric}', float('nan')):.4f}, loss {metrics.get('eval_loss', float('nan')):.4f}"
+            )
 
         with quiet():
-            run = train_run(self.base, self.encoded, params, seed=config.seed, metric=config.metric, trial=trial, desc=tag, progress=self.progress, on_epoch=on_epoch)
+            run = train_run(
+                self.base, self.encoded, params, seed=config.seed, metric=config.metric, trial=trial, desc=tag, progress=self.progress, on_epoch=on_epoch
+            )
         trial.set_user_attr("curves", run.curves)
         trial.set_user_attr("metrics", run.metrics)
         trial.set_user_attr("seconds", round(run.seconds, 2))

@@ -1,5 +1,6 @@
 """What the Training page shows for one checkpoint, as plain data: whether its provenance could be read, the warnings
 about it, its facts and hyperparameters, and the one-line account of its search. No Streamlit here."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
