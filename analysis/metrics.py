@@ -7,6 +7,7 @@ confidence of the predicted label.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -137,7 +138,7 @@ def reliability_table(confidence, correct, n_bins: int = 10) -> pd.DataFrame:
         accuracy = np.where(count > 0, hit_sum / np.maximum(count, 1), np.nan)
     return pd.DataFrame(
         {
-            "bin": [f"{lo:.2f}–{hi:.2f}" for lo, hi in zip(edges[:-1], edges[1:])],
+            "bin": [f"{lo:.2f}–{hi:.2f}" for lo, hi in itertools.pairwise(edges)],
             "lower": edges[:-1],
             "upper": edges[1:],
             "count": count.astype(int),

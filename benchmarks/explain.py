@@ -185,9 +185,14 @@ def run_shap(predictor, bare, texts, warm_text, args, rng):
         if i:
             note(side, "shap", i - 1, len(texts))
         att = side.time_ours(
-            predictor, bare, lambda: explain_text(predictor, text, "shap", max_evals=args.max_evals, seed=args.seed, batch_size=rounds), best, args, rng
+            predictor,
+            bare,
+            lambda text=text: explain_text(predictor, text, "shap", max_evals=args.max_evals, seed=args.seed, batch_size=rounds),
+            best,
+            args,
+            rng,
         )
-        exp = side.time_baseline(lambda: docs_explainer([text], max_evals=args.max_evals, silent=True))
+        exp = side.time_baseline(lambda text=text: docs_explainer([text], max_evals=args.max_evals, silent=True))
         with predictor.exclusive():
             enc = predictor.tokenizer(text, return_offsets_mapping=True, return_special_tokens_mask=True)
         _, theirs, _ = align_to_text(text, enc["offset_mapping"], enc["special_tokens_mask"], exp.values[0])
@@ -226,8 +231,10 @@ def run_lime(predictor, bare, texts, warm_text, args, rng):
     for i, text in enumerate(texts):
         if i:
             note(side, "lime", i - 1, len(texts))
-        att = side.time_ours(predictor, bare, lambda: explain_text(predictor, text, "lime", num_samples=args.num_samples, seed=args.seed), best, args, rng)
-        exp = side.time_baseline(lambda: plain(text))
+        att = side.time_ours(
+            predictor, bare, lambda text=text: explain_text(predictor, text, "lime", num_samples=args.num_samples, seed=args.seed), best, args, rng
+        )
+        exp = side.time_baseline(lambda text=text: plain(text))
         for c, label in enumerate(labels):
             theirs = dict(exp.as_list(label=c))
             for word, weight in att.extra["feature_weights"][label]:

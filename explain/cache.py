@@ -12,6 +12,7 @@ is started, and `AttributionCache.notice` says what happened and where the old f
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -147,10 +148,8 @@ class AttributionCache:
             self._move_aside(*problem)
         conn = self._connect()
         try:
-            try:
+            with contextlib.suppress(sqlite3.OperationalError):  # some network filesystems refuse WAL; the default journal works
                 conn.execute("PRAGMA journal_mode = WAL")
-            except sqlite3.OperationalError:  # some network filesystems refuse WAL; the default journal still works
-                pass
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("BEGIN IMMEDIATE")
             for statement in _SCHEMA.split(";"):

@@ -228,7 +228,7 @@ def top_words(attribution: Attribution, label: str | None = None, k: int = 10) -
     words = attribution.words(label)
     seen: dict[str, int] = {}
     named = []
-    for word, start, _end, score in words:
+    for word, _start, _end, score in words:
         seen[word] = seen.get(word, 0) + 1
         named.append((word if seen[word] == 1 else f"{word} ({_ordinal(seen[word])})", score))
     ordered = sorted(named, key=lambda item: item[1], reverse=True)

@@ -224,11 +224,11 @@ def load_checkpoint(ref: CheckpointRef, device: str = "cpu"):
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(ref.path, local_files_only=True, trust_remote_code=False)
-    except Exception as exc:  # transformers raises many types for a broken tokenizer
+    except Exception as exc:  # noqa: BLE001 - transformers raises many types for a broken tokenizer
         raise CheckpointError(f"The tokenizer of '{ref.name}' could not be loaded: {exc}. Re-save it with `tokenizer.save_pretrained(DIR)`.") from None
     try:
         model = AutoModelForSequenceClassification.from_pretrained(ref.path, local_files_only=True, trust_remote_code=False, use_safetensors=True)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - and as many for weights that do not fit the config
         raise CheckpointError(
             f"The model '{ref.name}' could not be loaded as a sequence classifier: {exc}. Check that config.json and model.safetensors belong together."
         ) from None

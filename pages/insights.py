@@ -122,7 +122,7 @@ tabs = st.tabs([f"Class '{label}'" for label in labels])
 for label, tab in zip(labels, tabs):
     with tab:
         columns = st.columns(len(results))
-        for column, (name, (gi, n)) in zip(columns, results.items()):
+        for column, (name, (gi, _n)) in zip(columns, results.items()):
             with column:
                 if len(results) > 1:
                     st.markdown(f"#### {name}")

@@ -281,7 +281,7 @@ def _explain_cached(attribution_cache, predictor: InferenceLayer, texts, method:
         return 0
     try:
         return int(attribution_cache.count_cached(predictor.ref.fingerprint, texts, method, **params))
-    except Exception:  # a cache that cannot answer must not block an estimate
+    except Exception:  # noqa: BLE001 - a cache that cannot answer (locked, corrupt, moved) must not block an estimate
         return 0
 
 
@@ -327,7 +327,7 @@ def estimate_lime(
     texts = [texts] if isinstance(texts, str) else list(texts)
     cached = _explain_cached(attribution_cache, predictor, texts, "lime", {"num_samples": num_samples})
     todo = texts[: max(len(texts) - cached, 0)]
-    words = [len(set(w for w in re.split(r"\W+", t) if w)) for t in todo]
+    words = [len({w for w in re.split(r"\W+", t) if w}) for t in todo]
     calls = sum(lime_unique_samples(n, num_samples) for n in words)
     full = float(np.mean(np.minimum(predictor.token_counts(todo), predictor.max_length))) if todo else 0.0
     mean_tokens = _n_special(predictor) + max(full - _n_special(predictor), 0.0) / 2  # half the words remain on average

@@ -222,7 +222,7 @@ class _Swapper:
         for v in range(max(len(c) for c in choices.values())):
             mapping = {term: picks[v % len(picks)] for term, picks in choices.items()}
 
-            def swap(m: re.Match) -> str:
+            def swap(m: re.Match, mapping: dict[str, str] = mapping) -> str:
                 term = re.sub(r"\s+", " ", m.group(1).lower())
                 return match_case(m.group(1), mapping[term]) if term in mapping else m.group(1)
 

@@ -60,7 +60,7 @@ def secrets_reviewers(secrets: Any) -> dict[str, str]:
         section = secrets.get("veredicto", {}) if hasattr(secrets, "get") else {}
         reviewers = section.get("reviewers", {}) if hasattr(section, "get") else {}
         return {str(name): str(value) for name, value in dict(reviewers).items()}
-    except Exception:  # no secrets.toml at all raises on access in Streamlit
+    except Exception:  # noqa: BLE001 - no secrets.toml at all raises on access, with a type that varies across Streamlit versions
         return {}
 
 
@@ -75,7 +75,7 @@ def oidc_reviewer(user: Any) -> Reviewer | None:
     """The logged-in OIDC user (`st.user`) as a reviewer, or None when nobody is logged in."""
     try:
         info = dict(user.to_dict()) if hasattr(user, "to_dict") else dict(user)
-    except Exception:
+    except Exception:  # noqa: BLE001 - st.user's shape varies across Streamlit versions; unreadable means not logged in
         return None
     if not info.get("is_logged_in"):
         return None
@@ -91,5 +91,5 @@ def oidc_configured(secrets: Any) -> bool:
     """True when `[auth]` is set in Streamlit secrets (st.login can then reach an identity provider)."""
     try:
         return bool(secrets.get("auth")) if hasattr(secrets, "get") else False
-    except Exception:
+    except Exception:  # noqa: BLE001 - as in secrets_reviewers: a missing secrets.toml raises on access
         return False

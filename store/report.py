@@ -11,6 +11,7 @@ charts whole on A4/Letter pages (charts are drawn 700 px wide, which fits both).
 
 from __future__ import annotations
 
+import contextlib
 import html
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -123,10 +124,8 @@ def explain_examples(
         row = candidate.frame.iloc[index]
         attributions = []
         for method in methods:
-            try:
+            with contextlib.suppress(VeredictoError):  # an empty or one-token text has nothing to explain; the report says so
                 attributions.append(explain_one(predictor, row["text"], method, row["pred"], seed=seed, cache=cache, params=(explain_params or {}).get(method)))
-            except VeredictoError:
-                pass  # an empty or one-token text has nothing to explain; the report says so
             done += 1
             if progress:
                 progress(done, total)

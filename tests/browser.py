@@ -45,7 +45,7 @@ def running_app(checkpoints: Path, data: Path, timeout: float = 120):
     """Start `streamlit run app.py` on a free port; yield its URL once /_stcore/health answers."""
     port = free_port()
     env = dict(os.environ, VEREDICTO_CHECKPOINTS=str(checkpoints), VEREDICTO_DATA=str(data), HF_HUB_OFFLINE="1")
-    log = open(ROOT / "test-output" / f"streamlit-{port}.log", "w")
+    log = open(ROOT / "test-output" / f"streamlit-{port}.log", "w")  # noqa: SIM115 - the app writes to it until it stops; closed in the finally below
     proc = subprocess.Popen(
         [
             sys.executable,

@@ -40,7 +40,7 @@ def test_json_is_the_full_attribution_and_the_table_shows_its_top_words(tiny_ber
     toward_block = out.split(f"Toward '{attribution.target}':")[1].split("Against")[0]
     listed = [line.split()[1:3] for line in toward_block.strip().splitlines() if line.strip() != "(none)"]
     assert listed == [[w, f"{v:+.4f}"] for w, v in toward]
-    for word, value in against:
+    for _word, value in against:
         assert f"{value:+.4f}" in out.split("Against")[1]
     trust = out.split("How far to trust it:")[1]
     assert "Verdict:" in trust and f"'{attribution.target}' from {attribution.probabilities.max():.2f}" in trust

@@ -168,7 +168,7 @@ def test_build_index_from_a_prediction_table(tiny_bert_predictor, tiny_roberta_p
     from evaldata.loading import load_eval_data
 
     path = tmp_path / "d.csv"
-    pd.DataFrame({"text": TEXTS + ["the film was good"], "label": ["positive", "negative", "positive", "negative", "negative"]}).to_csv(path, index=False)
+    pd.DataFrame({"text": [*TEXTS, "the film was good"], "label": ["positive", "negative", "positive", "negative", "negative"]}).to_csv(path, index=False)
     table = predict_table(tiny_bert_predictor, load_eval_data(path))
     index = build_index(tiny_bert_predictor, table)
     assert len(index) == 5 and np.allclose(np.linalg.norm(index.vectors, axis=1), 1.0)

@@ -399,7 +399,7 @@ def test_cli_runs_a_search_and_prints_the_checkpoint(workdir, base, data_file, c
     # running the same command again does not silently redo or overwrite the search
     assert main(args) == 2
     assert "--resume" in capsys.readouterr().err
-    assert main(args + ["--resume"]) == 0
+    assert main([*args, "--resume"]) == 0
 
 
 def test_timeout_starts_no_new_trial_after_the_deadline(workdir, base, data_file):

@@ -147,7 +147,7 @@ def test_optimization_history_is_optunas_figure_of_the_completed_trials(prov):
     scatter = [t for t in fig.data if t.mode == "markers"]
     assert list(scatter[0].x) == [0, 1, 3]
     assert list(scatter[0].y) == [0.75, 0.85, 0.65]
-    best_line = [t for t in fig.data if t.name == "Best Value"][0]
+    best_line = next(t for t in fig.data if t.name == "Best Value")
     assert list(best_line.x) == [0, 1, 2, 3, 4]  # Optuna draws the best-so-far line across every trial
     assert list(best_line.y) == [0.75, 0.85, 0.85, 0.85, 0.85]
     assert "Macro-F1" in fig.layout.yaxis.title.text

@@ -74,7 +74,7 @@ def test_thread_safe_under_concurrent_sessions(tiny_bert):
     def work(k):
         try:
             results[k] = predictor.predict_proba([f"thread {i} text" for i in range(40)])
-        except Exception as exc:  # "Already borrowed" would land here without the lock
+        except Exception as exc:  # noqa: BLE001 - "Already borrowed" would land here without the lock
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]

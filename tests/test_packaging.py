@@ -51,7 +51,7 @@ def installed(tmp_path_factory):
 
 def python(installed, code: str, timeout: float = 300) -> dict:
     """Run `code` with the installed package, outside the checkout; it prints one JSON object as its last line."""
-    site, env, cwd = installed
+    _site, env, cwd = installed
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -60,7 +60,7 @@ def test_default_table_lists_every_mistake(env, truth, monkeypatch):
 
 def test_picking_a_cell_filters_the_table_and_a_row_opens_the_example(env, truth, monkeypatch):
     at = app_test(env, monkeypatch, PAGE)
-    box = at.selectbox(key=[s.key for s in at.selectbox if s.label == "Show"][0])
+    box = at.selectbox(key=next(s.key for s in at.selectbox if s.label == "Show"))
     cells = [o for o in box.options if "→" in o]
     assert cells, box.options
     gold, pred = cells[0].split(" → ")

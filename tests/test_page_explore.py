@@ -96,7 +96,7 @@ def test_demo_opens_on_the_most_confident_mistake_with_both_explanations(env, tr
 
 def test_a_link_opens_that_example_and_class_without_recomputing(env, truth, monkeypatch):
     example = 5
-    other = [l for l in LABELS if l != truth.frame.iloc[example]["pred"]][0]
+    other = next(l for l in LABELS if l != truth.frame.iloc[example]["pred"])
     at = open_page(env, monkeypatch, example=str(example), cls=other)
     assert [s.value for s in at.subheader] == [f"Example {example}"]
     assert at.selectbox(key=f"explore_cls_{example}").value == other
@@ -113,7 +113,7 @@ def test_a_link_opens_that_example_and_class_without_recomputing(env, truth, mon
 def test_switching_the_class_recolours_the_same_explanation(env, truth, monkeypatch):
     at = open_page(env, monkeypatch, example="3")
     row = truth.frame.iloc[3]
-    other = [l for l in LABELS if l != row["pred"]][0]
+    other = next(l for l in LABELS if l != row["pred"])
     at.selectbox(key="explore_cls_3").set_value(other).run()
     assert at.query_params["cls"] == other
     assert not [s.label for s in at.status]  # only the view changed: nothing was recomputed

@@ -66,7 +66,7 @@ def test_cost_is_shown_first_then_one_click_explains_the_sample(env, monkeypatch
     at.button(key="insights_compute").click()
     rerun(at)
     assert any(s.value == "All 12 explanations are already cached: showing them is instant." for s in at.success)
-    gi, sample = independent(env, "tiny-after", "lime", 12)
+    gi, _sample = independent(env, "tiny-after", "lime", 12)
     assert gi.n_examples == 12
     for label in ("negative", "positive"):
         spec = bar_charts(at)[f"LIME: words the model uses for '{label}' (12 examples)"]
@@ -103,7 +103,7 @@ def test_spurious_cues_are_flagged_and_a_word_drills_down_to_its_examples(env, m
     words = dataframe(at, "insights_words_")
     select_row(at, words, 2)
     word = words.value.index[2]
-    assert at.selectbox(key=[s.key for s in at.selectbox if s.label.startswith("Drill down")][0]).value == word
+    assert at.selectbox(key=next(s.key for s in at.selectbox if s.label.startswith("Drill down"))).value == word
     drill = at.dataframe[-1].value  # the drill-down table comes last
     frame = env["frame"]
     containing = [i for i in sample if word in gi.occurrences[gi.occurrences["example"] == i]["word"].tolist()]

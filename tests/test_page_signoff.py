@@ -123,7 +123,7 @@ def test_links_to_the_worst_slices_and_flipped_examples(page, env):
 
 def test_without_any_identity_configured_signing_is_disabled(page):
     assert any("No reviewer identity is configured" in w.value for w in page.warning)
-    assert not [f for f in page.get("form")]
+    assert not list(page.get("form"))
 
 
 def test_wrong_password_records_nothing(page):
@@ -221,4 +221,4 @@ def test_report_button_builds_a_self_contained_file(page):
     _, html = at.session_state["signoff_report"]
     assert "Release report: tiny-after" in html and "<script src=" not in html
     assert "Ana Ruiz" in html and 'id="fig-ex1-shap-heat"' in html
-    assert [d for d in at.get("download_button")], "the download button is shown"
+    assert list(at.get("download_button")), "the download button is shown"

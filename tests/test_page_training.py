@@ -53,7 +53,7 @@ def _frames(at):
 
 
 def test_search_provenance_and_a_checkpoint_without_one(searched, tmp_path, monkeypatch):
-    work, result, data = searched
+    _work, result, data = searched
     shutil.copytree(result.out, tmp_path / "ckpts" / "tuned")
     make_tiny_checkpoint(tmp_path / "ckpts" / "base", "bert")  # no provenance.json
     at = _app(tmp_path / "ckpts", data, monkeypatch)
@@ -90,7 +90,7 @@ def test_search_provenance_and_a_checkpoint_without_one(searched, tmp_path, monk
 
 
 def test_choosing_a_trial_shows_its_curves(searched, tmp_path, monkeypatch):
-    work, result, data = searched
+    _work, result, data = searched
     shutil.copytree(result.out, tmp_path / "ckpts" / "tuned")
     at = _app(tmp_path / "ckpts", data, monkeypatch)
     record = json.loads((result.out / PROVENANCE_FILE).read_text())
@@ -108,7 +108,7 @@ def _fingerprint(path: Path) -> str:
 
 
 def test_two_checkpoints_with_provenance_show_what_changed(searched, tmp_path, monkeypatch):
-    work, result, data = searched
+    _work, result, data = searched
     after = tmp_path / "ckpts" / "model-after"
     before = tmp_path / "ckpts" / "model-before"
     shutil.copytree(result.out, after)
@@ -138,7 +138,7 @@ def test_two_checkpoints_with_provenance_show_what_changed(searched, tmp_path, m
 
 
 def test_changed_weights_and_damaged_provenance_are_flagged(searched, tmp_path, monkeypatch):
-    work, result, data = searched
+    _work, result, data = searched
     stale = tmp_path / "ckpts" / "stale"
     broken = tmp_path / "ckpts" / "broken"
     shutil.copytree(result.out, stale)

@@ -96,7 +96,7 @@ def test_name_swap_model_is_caught_by_the_names_probe_only(models):
 
 
 def test_gender_model_is_caught_by_the_gender_probe(models):
-    report = run_probes(models["gender"], GENDER_TEXTS + ["the film was good", "never again!"], ["gender", "names", "punctuation"])
+    report = run_probes(models["gender"], [*GENDER_TEXTS, "the film was good", "never again!"], ["gender", "names", "punctuation"])
     assert tried(report, "gender") == len(GENDER_TEXTS)
     assert rates(report)["gender"] == 1.0
     assert rates(report)["punctuation"] == 0.0

@@ -6,6 +6,7 @@ Each test runs on SQLite and, when VEREDICTO_TEST_PG_URL points at a server
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import time
@@ -72,9 +73,9 @@ def test_eight_processes_writing_fifty_each_lose_nothing_and_the_chain_verifies(
         assert [i for (ww, i) in written if ww == w] == list(range(50))
     for r in range(rounds):  # the barrier held: each round's 80 records are all eight writers' records of that round
         assert sorted(written[r * 80 : (r + 1) * 80]) == [(w, i) for w in range(8) for i in range(r * 10, (r + 1) * 10)]
-    switches = sum(1 for a, b in zip(written, written[1:]) if a[0] != b[0])
+    switches = sum(1 for a, b in itertools.pairwise(written) if a[0] != b[0])
     assert switches > 7, "the writers ran one after another; the test did not exercise contention"
-    assert all(r.prev_hash == p.record_hash for p, r in zip(records, records[1:]))
+    assert all(r.prev_hash == p.record_hash for p, r in itertools.pairwise(records))
     assert store.head() == (400, records[-1].record_hash)
 
 

