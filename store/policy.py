@@ -17,6 +17,12 @@ A policy is a YAML or TOML file (see `policies/example.yaml`)::
 
 Every mistake (unknown key, wrong type, value out of range, duplicate key, syntax error,
 missing file) raises `PolicyError` with the file, the line and the key, and a hint.
+
+Policies come from uploads, so parsing one must cost work in proportion to its size. Before
+anything builds or walks the document, one linear pass refuses what would make the work grow
+faster than the input: files over `MAX_POLICY_BYTES`, YAML anchors and aliases (each alias level
+multiplies the document: "billion laughs"), nesting deeper than `MAX_NESTING`, and TOML dotted
+keys with more than `MAX_NESTING` parts (tomllib's dotted-key handling is quadratic).
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ import yaml
 from models.errors import VeredictoError
 
 POLICY_VERSION = 1
+MAX_POLICY_BYTES = 64 * 1024  # policies/example.yaml, every gate and setting documented, is about 3 KiB
+MAX_NESTING = 16  # a policy needs 3 levels (gates -> min_class_recall -> label); headroom for flow style and [[headers]]
 
 
 class PolicyError(VeredictoError):
@@ -150,6 +158,113 @@ class Policy:
         return self.gates.get(key)
 
 
+# --------------------------------------------------------------------------- bounded work, before anything walks the document
+
+ALIAS_MESSAGE = "policy files may not use YAML anchors/aliases (&name / *name); write the values out"
+
+
+def _yaml_syntax_error(exc: yaml.YAMLError, source: str) -> PolicyError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f", line {mark.line + 1}" if mark is not None else ""
+    return PolicyError(f"{source}{where}: not valid YAML ({problem}). Check indentation and that every key ends with ':'.")
+
+
+def _check_yaml_events(text: str, source: str) -> int:
+    """Stream the parser's events once and refuse anchors, aliases and deep nesting; returns the number of events examined.
+
+    The parser keeps no document in memory and an alias is one event however much it would expand to, so this pass
+    is linear in the text; it stops at the first offending event, before `yaml.compose`/`safe_load` build anything.
+    """
+    depth = 0
+    events = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            events += 1
+            mark = event.start_mark  # the pure-Python parser always sets it; the stubs allow None
+            where = f"{source}, line {mark.line + 1}" if mark is not None else source
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+                raise PolicyError(f"{where}: {ALIAS_MESSAGE}.")
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_NESTING:
+                    raise PolicyError(
+                        f"{where}: the policy nests more than {MAX_NESTING} levels deep; a policy needs 3 "
+                        "(gates -> min_class_recall -> label). See policies/example.yaml."
+                    )
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except yaml.YAMLError as exc:
+        raise _yaml_syntax_error(exc, source) from None
+    return events
+
+
+def _check_toml_shape(text: str, source: str) -> None:
+    """One pass over the text, outside strings and comments: refuse brackets nested, or dotted keys longer, than MAX_NESTING.
+
+    tomllib's cost per dotted key grows with the square of its parts, and it recurses per nested array/inline table,
+    so both are bounded here before it runs. Malformed strings are left for tomllib to report with their line.
+    """
+    depth = 0  # open [ and { outside strings
+    parts = 1  # parts of the dotted name being read (a.b.c -> 3); any other punctuation ends it
+    line = 1
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\n":
+            line += 1
+            parts = 1
+        elif c == "#":
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        elif c in "\"'":
+            multi = text.startswith(c * 3, i)
+            i += 3 if multi else 1
+            while i < n:
+                d = text[i]
+                if c == '"' and d == "\\":
+                    line += text[i + 1 : i + 2] == "\n"
+                    i += 2
+                    continue
+                if d == "\n":
+                    if not multi:
+                        break  # unterminated: tomllib says where
+                    line += 1
+                elif d == c and not multi:
+                    i += 1
+                    break
+                elif d == c and text.startswith(c * 3, i):
+                    run = 3
+                    while run < 5 and text[i + run : i + run + 1] == c:  # a closing run of 4 or 5: the content ends with 1 or 2 quotes
+                        run += 1
+                    i += run
+                    break
+                i += 1
+            continue
+        elif c == ".":
+            parts += 1
+            if parts > MAX_NESTING:
+                raise PolicyError(
+                    f"{source}, line {line}: a dotted key with more than {MAX_NESTING} parts; a policy needs at most 3 "
+                    "(gates.min_class_recall.label). See policies/example.yaml."
+                )
+        elif c in "[{":
+            depth += 1
+            parts = 1
+            if depth > MAX_NESTING:
+                raise PolicyError(
+                    f"{source}, line {line}: the policy nests more than {MAX_NESTING} levels of [ ] or {{ }}; a policy needs 3 "
+                    "(gates -> min_class_recall -> label). See policies/example.yaml."
+                )
+        elif c in "]}":
+            depth = max(depth - 1, 0)
+            parts = 1
+        elif not (c.isalnum() or c in "_- \t\r"):
+            parts = 1
+        i += 1
+
+
 # --------------------------------------------------------------------------- line numbers
 
 
@@ -178,7 +293,9 @@ def _yaml_lines(text: str, source: str) -> dict[str, int]:
     return lines
 
 
-_TOML_TABLE = re.compile(r"^\s*\[+\s*([^\]]+?)\s*\]+\s*(#.*)?$")
+# Each quantifier is followed by something it cannot match, so a line is matched in one pass: the earlier
+# r"^\s*\[+\s*([^\]]+?)\s*\]+..." backtracked cubically on a '[' followed by spaces (a 2,000-character line took 14 s).
+_TOML_TABLE = re.compile(r"^[ \t]*\[\[?([^\[\]\n]*)\]\]?[ \t]*(?:#.*)?$")
 _TOML_KEY = re.compile(r"^\s*(\"[^\"]+\"|'[^']+'|[A-Za-z0-9_.-]+)\s*=")
 
 
@@ -197,7 +314,7 @@ def _toml_lines(text: str) -> dict[str, int]:
             full = f"{table}.{dotted}" if table else dotted
             lines.setdefault(full, number)
             parts = full.split(".")
-            for i in range(1, len(parts)):
+            for i in range(1, min(len(parts), MAX_NESTING + 1)):  # a line inside a multi-line string may look like a 30,000-part key
                 lines.setdefault(".".join(parts[:i]), number)
     return lines
 
@@ -347,6 +464,12 @@ def _format_of(source: str, fmt: str | None) -> str:
 def parse_policy(text: str | bytes, source: str = "policy.yaml", fmt: str | None = None) -> Policy:
     """Validate policy text (e.g. an uploaded file); `fmt` defaults to the extension of `source`."""
     fmt = _format_of(source, fmt)
+    # checked before decoding; a str longer than the limit in characters is too long in bytes too, without encoding it
+    if len(text) > MAX_POLICY_BYTES or (isinstance(text, str) and len(text.encode("utf-8")) > MAX_POLICY_BYTES):
+        raise PolicyError(
+            f"{source}: the policy file is larger than {MAX_POLICY_BYTES // 1024} KiB, the most a policy may be "
+            "(policies/example.yaml, with every gate documented, is about 3 KiB). Keep only the gates, settings and comments the release needs."
+        )
     if isinstance(text, bytes):
         raw = text
         try:
@@ -356,15 +479,14 @@ def parse_policy(text: str | bytes, source: str = "policy.yaml", fmt: str | None
             raise PolicyError(f"{source}, line {line}: the file is not UTF-8 text. Save it as UTF-8.") from None
     text = text.lstrip("\ufeff")
     if fmt == "yaml":
+        _check_yaml_events(text, source)  # anchors, aliases and deep nesting are refused before anything builds the document
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            where = f", line {mark.line + 1}" if mark is not None else ""
-            raise PolicyError(f"{source}{where}: not valid YAML ({problem}). Check indentation and that every key ends with ':'.") from None
+            raise _yaml_syntax_error(exc, source) from None
         lines = _yaml_lines(text, source)
     else:
+        _check_toml_shape(text, source)  # deep nesting and long dotted keys are refused before tomllib reads them
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -387,7 +509,8 @@ def load_policy(path: str | os.PathLike) -> Policy:
     if path.is_dir():
         raise PolicyError(f"'{path}' is a directory; give the path of a .yaml or .toml policy file.")
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_POLICY_BYTES + 1)  # one byte over is enough for parse_policy to refuse it; never read a huge file whole
     except OSError as exc:
         raise PolicyError(f"Policy file '{path}' cannot be read: {exc.strerror}.") from None
     return parse_policy(raw, source=str(path))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,159 @@ def test_cli_gate_with_bad_policy_exits_2_naming_the_line(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert f"{policy}, line 3: unknown gate 'max_eec'. Did you mean 'max_ece'?" in err
+
+
+# --------------------------------------------------------------------------- uploads cannot burn the server's CPU
+
+
+@pytest.fixture
+def yaml_work(monkeypatch):
+    """Counts the work PyYAML does for any caller: tokens scanned, events parsed, nodes composed, objects constructed."""
+    import yaml
+
+    counts = {"tokens": 0, "events": 0, "nodes": 0, "objects": 0}
+
+    def counting(cls, name, key):
+        original = getattr(cls, name)
+
+        def wrapper(self, *args, **kwargs):
+            counts[key] += 1
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, name, wrapper)
+
+    counting(yaml.scanner.Scanner, "fetch_more_tokens", "tokens")
+    counting(yaml.parser.Parser, "get_event", "events")
+    counting(yaml.composer.Composer, "compose_node", "nodes")
+    counting(yaml.constructor.BaseConstructor, "construct_object", "objects")
+    return counts
+
+
+def billion_laughs(levels: int, anchor: str = "lol") -> str:
+    """Each level is a mapping of four aliases to the level below: 4**levels nodes for anything that follows aliases."""
+    lines = [f"{anchor}0: &{anchor}0 {{x: 1}}"]
+    for i in range(1, levels):
+        below = f"*{anchor}{i - 1}"
+        lines.append(f"{anchor}{i}: &{anchor}{i} {{a: {below}, b: {below}, c: {below}, d: {below}}}")
+    return "\n".join(lines) + "\ngates:\n  max_ece: 0.1\n"
+
+
+@pytest.mark.parametrize("levels", [3, 8, 12])
+def test_billion_laughs_policy_is_refused_before_anything_expands_it(levels, yaml_work):
+    text = billion_laughs(levels, anchor="hunter")
+    assert len(text) < 1000  # under a kilobyte expanding to 4**levels nodes; before this guard, 516 bytes took 18 s of server CPU
+    with pytest.raises(PolicyError) as info:
+        parse_policy(text, "upload.yaml")
+    message = str(info.value)
+    assert message == "upload.yaml, line 1: policy files may not use YAML anchors/aliases (&name / *name); write the values out."
+    assert "hunter" not in message  # names the line, never quotes the file
+    assert yaml_work["nodes"] == 0 and yaml_work["objects"] == 0, "nothing may compose or construct the document before the refusal"
+    assert yaml_work["events"] <= 10 and yaml_work["tokens"] <= len(text), yaml_work  # stops at the first anchor
+
+
+def test_alias_late_in_a_long_policy_costs_work_in_proportion_to_the_text(yaml_work):
+    padding = "".join(f"  # note {i}\n" for i in range(2000))
+    text = "version: 1\nname: late\ngates:\n  min_macro_f1: 0.8\n" + padding + "description: *missing\n"
+    with pytest.raises(PolicyError, match=r"upload.yaml, line 2005: policy files may not use YAML anchors/aliases"):
+        parse_policy(text, "upload.yaml")
+    assert yaml_work["nodes"] == 0 and yaml_work["objects"] == 0
+    assert yaml_work["events"] <= 20 and yaml_work["tokens"] <= text.count("\n") + 20, yaml_work
+
+
+@pytest.mark.parametrize(
+    "text, line",
+    [
+        ("gates: &g\n  max_ece: 0.1\n", 1),  # an anchor on a mapping, never used
+        ("gates:\n  max_ece: &t 0.1\n", 2),  # an anchor on a scalar, never used
+        ("base: &b {max_ece: 0.1}\ngates:\n  <<: *b\n", 1),  # a merge key needs an alias
+        ("gates:\n  min_class_recall: &r [0.7]\n", 2),
+    ],
+)
+def test_anchor_without_alias_is_refused_too(text, line, yaml_work):
+    with pytest.raises(PolicyError) as info:
+        parse_policy(text, "p.yaml")
+    assert str(info.value).startswith(f"p.yaml, line {line}: policy files may not use YAML anchors/aliases (&name / *name)")
+    assert yaml_work["nodes"] == 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "gates: " + "[" * 60_000,  # flow style: PyYAML's composer would recurse until RecursionError
+        "gates: " + "{a: " * 15_000,
+        "".join(" " * i + f"k{i}:\n" for i in range(300)),  # block style, by indentation
+    ],
+    ids=["flow sequences", "flow mappings", "block mappings"],
+)
+def test_deeply_nested_yaml_is_refused_at_the_limit_not_at_the_end(text, yaml_work):
+    from store.policy import MAX_NESTING
+
+    with pytest.raises(PolicyError, match=rf"nests more than {MAX_NESTING} levels deep; a policy needs 3"):
+        parse_policy(text, "p.yaml")
+    assert yaml_work["nodes"] == 0
+    assert yaml_work["events"] <= 2 * MAX_NESTING + 5, yaml_work
+    assert yaml_work["tokens"] < len(text) // 10, yaml_work  # the scanner stops too, well before the end of the text
+
+
+def test_oversized_policy_is_refused_before_it_is_decoded_or_parsed(tmp_path, yaml_work):
+    from store.policy import MAX_POLICY_BYTES
+
+    valid = b"gates:\n  max_ece: 0.1\n"
+    at_limit = valid + b"#" * (MAX_POLICY_BYTES - len(valid) - 1) + b"\n"
+    assert len(at_limit) == MAX_POLICY_BYTES
+    assert parse_policy(at_limit, "p.yaml").gates["max_ece"] == 0.1  # the limit itself is allowed
+    yaml_work.update(dict.fromkeys(yaml_work, 0))
+    with pytest.raises(PolicyError, match=r"p.yaml: the policy file is larger than 64 KiB"):
+        parse_policy(at_limit + b"#", "p.yaml")
+    with pytest.raises(PolicyError, match=r"larger than 64 KiB"):
+        parse_policy("gates:\n  max_ece: 0.1\n# " + "é" * (MAX_POLICY_BYTES // 2), "p.yaml")  # counted in UTF-8 bytes, not characters
+    big = tmp_path / "big.yaml"
+    big.write_bytes(valid + b"#" * (8 * MAX_POLICY_BYTES))
+    with pytest.raises(PolicyError, match=rf"{big}: the policy file is larger than 64 KiB"):
+        load_policy(big)
+    assert yaml_work == {"tokens": 0, "events": 0, "nodes": 0, "objects": 0}
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("[gates]\n" + ".".join(["a"] * 30_000) + " = 1\n", "line 2: a dotted key with more than 16 parts"),  # quadratic in tomllib
+        ("[" + ".".join(["a"] * 20) + "]\nx = 1\n", "line 1: a dotted key with more than 16 parts"),
+        ("a = " + "[" * 30_000 + "]" * 30_000 + "\n", "line 1: the policy nests more than 16 levels of [ ] or { }"),  # RecursionError in tomllib
+        ("[gates]\nx = " + "{a = " * 20 + "1" + "}" * 20 + "\n", "line 2: the policy nests more than 16 levels"),
+    ],
+    ids=["long dotted key", "long table header", "nested arrays", "nested inline tables"],
+)
+def test_toml_shapes_that_grow_work_faster_than_the_text_are_refused_before_tomllib_reads_them(text, fragment, monkeypatch):
+    import tomllib
+
+    def must_not_run(_text):
+        raise AssertionError("tomllib read the policy before the shape check refused it")
+
+    monkeypatch.setattr(tomllib, "loads", must_not_run)
+    with pytest.raises(PolicyError, match="^" + re.escape(f"p.toml, {fragment}")):
+        parse_policy(text, "p.toml")
+
+
+def test_dots_and_brackets_inside_toml_strings_and_comments_are_not_nesting():
+    dots, brackets = ".".join("abcdefghijklmnopqrstuvwxyz"), "[" * 40 + "{" * 40
+    text = (
+        f'name = "{dots} {brackets} \\" {dots}"  # {dots} {brackets}\n'
+        f"description = '''\n{dots} = 1\n[{' ' * 3000}x\n{brackets}\n''''\n"  # ends with one quote inside the string
+        f'[ gates ]  # {dots}\nmin_macro_f1 = 0.8\n"min_class_recall" = {{ pos = 0.7 }}\n'
+        f'[settings]\nslice_columns = ["{dots}", \'{brackets}\', """a\\"""]b""" ]\n'
+    )
+    policy = parse_policy(text, "p.toml")
+    assert policy.name == f'{dots} {brackets} " {dots}' and policy.description.endswith("'")
+    assert dict(policy.gates) == {"min_macro_f1": 0.8, "min_class_recall": {"pos": 0.7}}
+    assert policy.settings["slice_columns"] == (dots, brackets, 'a"""]b')
+    assert policy.lines["gates"] == 7 and policy.lines["gates.min_macro_f1"] == 8 and policy.lines["settings"] == 10
+
+
+def test_every_policy_shape_the_docs_show_still_loads():
+    for name in ("example.yaml",):
+        assert load_policy(ROOT / "policies" / name).gates
+    flow = parse_policy("version: 1\ngates: {min_class_recall: {pos: 0.7, neg: 0.6}, max_ece: 0.1}\nsettings: {slice_columns: [genre, year]}\n", "p.yaml")
+    assert dict(flow.gates["min_class_recall"]) == {"pos": 0.7, "neg": 0.6} and flow.settings["slice_columns"] == ("genre", "year")
+    headers = parse_policy("[gates]\nmin_macro_f1 = 0.8\n[gates.min_class_recall]\npos = 0.7\n", "p.toml")
+    assert dict(headers.gates["min_class_recall"]) == {"pos": 0.7} and headers.lines["gates.min_class_recall"] == 3
