@@ -216,3 +216,4 @@ def test_cli_hash_password_prints_a_secrets_line(tmp_path):
     parsed = tomllib.loads(result.stdout)
     stored = parsed["veredicto"]["reviewers"]["Ana Ruiz"]
     assert verify_password(stored, "s3cret") and not verify_password(stored, "s3cret ")
+    assert stored.startswith(f"pbkdf2_sha256${DEFAULT_ITERATIONS}$")  # the cost unknown names are checked with too
