@@ -23,7 +23,10 @@ def register(subparsers) -> None:
     listing.add_argument("--json", action="store_true", help="Print the full records as JSON lines.")
     listing.set_defaults(func=run_list)
 
-    hashing = commands.add_parser("hash-password", help="Print a salted hash of a reviewer password for [veredicto.reviewers] in Streamlit secrets.")
+    hashing = commands.add_parser(
+        "hash-password",
+        help="Print a salted PBKDF2-SHA256 hash (the iteration count logins expect) of a reviewer password for [veredicto.reviewers] in Streamlit secrets; plain-text passwords there are refused at login.",
+    )
     hashing.add_argument("--name", default=None, help="Reviewer name, to print a ready-to-paste secrets line.")
     hashing.set_defaults(func=run_hash_password)
 

@@ -228,6 +228,7 @@ if can_sign:
             reviewers=reviewers,
             name=None if use_oidc else name,
             password=None if use_oidc else password,
+            client=st.context.ip_address,  # failed logins are also throttled per client where Streamlit knows its address
         )
         if outcome.error:
             st.error(outcome.error)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from runtime import LRUCache, current
 from store.audit import AuditStore, SignoffRecord, StoreError, VerifyResult, freshness
-from store.identity import check_reviewer
+from store.identity import LoginRefused, LoginThrottle, login
 
 # --- the decision ---------------------------------------------------------------------------------------------------
 
@@ -47,16 +47,23 @@ def record_signoff(
     reviewers: Mapping[str, Any] | None = None,
     name: str | None = None,
     password: str | None = None,
+    client: str | None = None,
+    throttle: LoginThrottle | None = None,
 ) -> SignoffOutcome:
     """Validate a submitted decision and append it to the audit chain.
 
     The reviewer is either already known (`reviewer`, e.g. from an OIDC login) or checked here against `reviewers`
-    (name and password). `judged` is what the reviewer saw (`GateReport.signoff_fields()`), recorded with the decision.
+    (name and password; failed attempts are throttled per name and per `client`, e.g. the browser's IP address, by the
+    process's `LoginThrottle` unless `throttle` is given). `judged` is what the reviewer saw
+    (`GateReport.signoff_fields()`), recorded with the decision.
     """
     if reviewer is None:
-        reviewer = check_reviewer(reviewers or {}, name or "", password or "")
-        if reviewer is None:
-            return SignoffOutcome(error="Wrong reviewer or password; nothing was recorded." if name else "Choose your name and enter your password.")
+        if not name:
+            return SignoffOutcome(error="Choose your name and enter your password.")
+        try:
+            reviewer = login(reviewers or {}, name, password or "", client=client, throttle=throttle)
+        except LoginRefused as exc:
+            return SignoffOutcome(error=str(exc))
     if decision is None:
         return SignoffOutcome(error="Choose a decision: approve, reject or changes requested.")
     try:

@@ -47,7 +47,9 @@ def page(env, tmp_path, monkeypatch):
 
 
 def with_reviewers(at):
-    at.secrets["veredicto"] = {"reviewers": {"Ana Ruiz": hash_password("correct horse", iterations=1000), "Bo Chen": "plain-pw"}}
+    at.secrets["veredicto"] = {
+        "reviewers": {"Ana Ruiz": hash_password("correct horse", iterations=1000), "Bo Chen": hash_password("plain-pw", iterations=1000)}
+    }
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     return at

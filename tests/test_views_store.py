@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from store_support import signoff
 
 from store.audit import AuditStore
-from store.identity import Reviewer, hash_password
+from store.identity import LoginThrottle, Reviewer, hash_password
 from store.views import ChainChecks, history_frame, record_signoff, signoff_view
 
 REVIEWERS = {"alice": hash_password("s3cret", iterations=1_000), "bob": hash_password("pw", iterations=1_000)}
@@ -31,6 +31,29 @@ def test_a_wrong_password_records_nothing(tmp_path):
     outcome = record_signoff(store, judged(), decision="approve", comment="", reviewers=REVIEWERS, name=None, password="")
     assert outcome.error == "Choose your name and enter your password."
     assert store.count() == 0
+
+
+def test_a_brute_force_through_the_form_is_locked_out_and_records_nothing(tmp_path):
+    store = store_at(tmp_path)
+    throttle = LoginThrottle(max_per_name=3, cooldown=240, clock=lambda: 0.0)
+
+    def attempt(password):
+        return record_signoff(
+            store, judged(), decision="approve", comment="", reviewers=REVIEWERS, name="alice", password=password, client="203.0.113.9", throttle=throttle
+        )
+
+    assert [attempt(guess).error for guess in ("a", "b", "c")] == ["Wrong reviewer or password; nothing was recorded."] * 3
+    outcome = attempt("s3cret")  # the right password, too late
+    assert outcome.record is None and outcome.error == "Too many failed attempts for this reviewer; try again in 4 min. Nothing was recorded."
+    assert store.count() == 0
+
+
+def test_a_plain_text_entry_is_refused_at_the_form_without_echoing_it(tmp_path):
+    store = store_at(tmp_path)
+    reviewers = {**REVIEWERS, "carol": "letmein"}
+    outcome = record_signoff(store, judged(), decision="approve", comment="", reviewers=reviewers, name="carol", password="letmein", throttle=LoginThrottle())
+    assert outcome.record is None and store.count() == 0
+    assert '"carol"' in outcome.error and "letmein" not in outcome.error and "veredicto audit hash-password" in outcome.error
 
 
 def test_a_decision_is_required(tmp_path):
