@@ -16,6 +16,7 @@ import pandas as pd
 from probes.perturb import DirectionConfig
 from probes.run import ProbeReport, compare_reports
 from runtime import LRUCache, current
+from runtime.escaping import csv_bytes
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,7 @@ def failing_examples(reports: list[ProbeReport], which: int, test: str) -> Faili
         f"**{result.title}** · {result.expectation}" + (f" · {result.note}" if result.note else ""),
         result.failures_frame().drop(columns=["test"]),
         f"No failing example for {result.title} on {report.checkpoint_name}." if result.n_tried else result.note,
-        report.failures_frame().to_csv(index=False).encode("utf-8-sig"),
+        csv_bytes(report.failures_frame()),  # formula-looking texts neutralised: a spreadsheet opens this
         json.dumps({"reports": [r.to_dict() for r in reports]}, ensure_ascii=False).encode("utf-8"),
     )
 
