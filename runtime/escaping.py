@@ -21,9 +21,12 @@ from typing import Any
 
 import pandas as pd
 
-# Every ASCII punctuation character CommonMark lets a backslash escape that Markdown, GFM (tables, strikethrough),
-# Streamlit's directives (`:red[...]`, `:material/icon:`, emoji shortcodes) or KaTeX (`$`) give a meaning to.
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:=&\"'])")
+# Characters that mean something anywhere in a line: emphasis, code, links and images, raw HTML and entities, GFM tables
+# and strikethrough, Streamlit's directives (`:red[...]`, `:material/icon:`, emoji shortcodes) and KaTeX (`$`).
+_MD_INLINE = re.compile(r"([\\`*_{}\[\]<>|~$:&])")
+# Characters that only mean something where a block starts (heading, list, rule, setext underline, ordered list "1."):
+# escaped when the value opens with them, so that a value placed after "- " or at the start of a line stays text.
+_MD_BLOCK_START = re.compile(r"^(\s*)([#+\-=]|\d+[.)](?=\s|$))")
 _LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029]+")
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -31,9 +34,11 @@ _PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 def md(value: Any) -> str:
-    """`value` as literal text inside Markdown: control characters backslash-escaped, line breaks turned into spaces."""
-    text = "" if value is None else str(value)
-    return _MD_SPECIAL.sub(r"\\\1", _LINE_BREAKS.sub(" ", text))
+    """`value` as literal text inside Markdown: control characters backslash-escaped, line breaks turned into spaces.
+
+    Plain sentences keep their full stops and hyphens ("No text to change." stays as it is)."""
+    text = _MD_INLINE.sub(r"\\\1", _LINE_BREAKS.sub(" ", "" if value is None else str(value)))
+    return _MD_BLOCK_START.sub(lambda m: m.group(1) + m.group(2)[:-1] + "\\" + m.group(2)[-1], text)
 
 
 def csv_cell(value: Any) -> Any:

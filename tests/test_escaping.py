@@ -192,12 +192,24 @@ def test_markdown_values_render_as_the_characters_typed(typed):
     assert [t for t, _ in found.tags] == ["p", "strong"]  # no link, image, code, heading, list, quote or raw HTML
     text = " ".join(typed.split())
     assert text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;") in rendered
-    for control in ":$|=":  # Streamlit's directives, KaTeX and tables get their characters escaped too
+    for control in ":$|":  # Streamlit's directives, KaTeX and tables get their characters escaped too
         assert control not in md(typed).replace("\\" + control, "")
 
 
-def test_plain_words_stay_readable():
+@pytest.mark.parametrize("typed", ["1. first", "- item", "+ item", "# heading", "=== rule", "12) twelve", "> quoted"])
+def test_a_value_that_opens_a_line_does_not_open_a_block(typed):
+    """The app lists values as "- {value}" and quotes texts line by line: a value must not start a list, heading or quote."""
+    from markdown_it import MarkdownIt
+
+    for template in ("- {}", "> {}", "{}"):
+        rendered = MarkdownIt("commonmark").render(template.format(md(typed)))
+        expected = {"- {}": ["ul", "li"], "> {}": ["blockquote", "p"], "{}": ["p"]}[template]
+        assert [t for t, _ in parse(rendered).tags] == expected, (template, rendered)
+
+
+def test_plain_words_and_sentences_stay_readable():
     assert md("Ana Ruiz") == "Ana Ruiz" and md(None) == "" and md(3) == "3"
+    assert md("No text to change.") == "No text to change." and md("distilbert-base (v2), 3 + 4 = 7!") == "distilbert-base (v2), 3 + 4 = 7!"
 
 
 # --------------------------------------------------------------------------- CSV
@@ -221,3 +233,41 @@ def test_a_formula_cell_reads_back_as_a_literal_and_numbers_stay_numbers():
     assert back["count"].tolist() == frame["count"].tolist()
     assert csv_cell(-0.5) == -0.5 and csv_cell("-0.5") == "-0.5" and csv_cell("=1+1") == "'=1+1"
     assert list(csv_safe(pd.DataFrame({"=evil": ["x"]})).columns) == ["'=evil"]
+
+
+def rendered_tags(markdown: str) -> list[str]:
+    from markdown_it import MarkdownIt
+
+    return [t for t, _ in parse(MarkdownIt("commonmark").enable("table").enable("strikethrough").render(markdown)).tags]
+
+
+LINK = "[verify here](javascript:alert(1)) ![](http://tracker.example/p.png) <b>x</b>"
+
+
+def test_view_model_messages_show_a_hostile_slice_or_checkpoint_name_as_text():
+    """The view models build the Markdown the pages show; a metadata value or checkpoint name must not become a link or image."""
+    from analysis.views import slice_changes
+    from probes.run import ProbeReport, ProbeResult
+    from probes.views import failing_examples
+
+    deltas = pd.DataFrame(
+        {
+            "feature": ["genre"],
+            "slice": [LINK],
+            "size": [30],
+            "worse": [True],
+            "clearly_worse": [True],
+            "accuracy_before": [0.9],
+            "accuracy_after": [0.6],
+            "delta": [-0.3],
+            "fixed": [0],
+            "broken": [9],
+            "p_value": [0.004],
+        }
+    )
+    message = slice_changes(deltas, accuracy_improved=True).message
+    assert set(rendered_tags(message)) == {"p"} and "verify here" in message
+
+    result = ProbeResult("names", "invariance", "Names", "same prediction", 40, 40, 0, 40, tuple(range(40)), (), (), 0, 0.0)
+    report = ProbeReport(LINK, "fp", ("negative", "positive"), "d.csv", "data-fp", 40, (result,), 0, 3, "auto", None, None, 0, 0.0)
+    assert set(rendered_tags(failing_examples([report], 0, "names").none_message)) == {"p"}
