@@ -19,6 +19,7 @@ from analysis.predictions import PredictionTable
 from analysis.selection import cell_mask, describe_cells
 from analysis.slices import confident_mistakes
 from analysis.stats import wilson_interval
+from runtime.escaping import md
 
 HIGH_CONFIDENCE = 0.9  # a mistake at or above this confidence is a "confident mistake"
 
@@ -226,7 +227,7 @@ class CompareVerdict:
 def compare_verdict(comp, alpha: float = 0.05) -> CompareVerdict:
     from analysis.compare import describe_comparison, describe_mcnemar
 
-    text = describe_comparison(comp) + " " + describe_mcnemar(comp.mcnemar, comp.before_name, comp.after_name)
+    text = md(describe_comparison(comp) + " " + describe_mcnemar(comp.mcnemar, comp.before_name, comp.after_name))  # Markdown: names escaped
     if comp.mcnemar.p_value < alpha:
         return CompareVerdict(text, "success" if comp.mcnemar.fixed > comp.mcnemar.broken else "error")
     return CompareVerdict(text, "info")
@@ -274,7 +275,9 @@ class ErrorSlices:
         row = self.rows.iloc[picked]
         mask = np.zeros(len(table), dtype=bool)
         mask[self.members[picked]] = True
-        return f"**{row['feature']} = {row['slice']}** — {int(row['size'])} examples, {int(row['errors'])} mistakes (mistakes first):", examples_of(table, mask)
+        return f"**{md(row['feature'])} = {md(row['slice'])}** — {int(row['size'])} examples, {int(row['errors'])} mistakes (mistakes first):", examples_of(
+            table, mask
+        )
 
 
 def error_slices(table: PredictionTable, kind: str, column: str = "", keywords: tuple[str, ...] = (), bins: int = 4, whole_word: bool = True) -> ErrorSlices:
@@ -350,7 +353,7 @@ def slice_changes(deltas: pd.DataFrame, accuracy_improved: bool, listed: int = 6
     if len(worse):
         worst = worse.sort_values(["delta", "size"], ascending=[True, False], kind="stable")  # same order as the table
         names = "; ".join(
-            f"{r.feature} = {r.slice} ({r.size} examples, {r.accuracy_before:.0%} → {r.accuracy_after:.0%})" for r in worst.head(listed).itertuples()
+            f"{md(r.feature)} = {md(r.slice)} ({r.size} examples, {r.accuracy_before:.0%} → {r.accuracy_after:.0%})" for r in worst.head(listed).itertuples()
         )
         if len(worst) > listed:
             names += f"; and {len(worst) - listed} more (see the table)"

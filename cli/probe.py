@@ -177,7 +177,10 @@ def run(args) -> int:
                 frame = report.failures_frame()
                 frame.insert(0, "checkpoint", report.checkpoint_name)
                 frames.append(frame)
-            pd.concat(frames, ignore_index=True).to_csv(args.out, index=False)
+            from runtime.escaping import csv_bytes
+
+            # formula-looking cells neutralised, as every CSV export is: the failing pairs are opened in spreadsheets
+            args.out.write_bytes(csv_bytes(pd.concat(frames, ignore_index=True), bom=False))
         print(f"Wrote {args.out}", file=sys.stderr)
 
     if args.fail_above is not None:

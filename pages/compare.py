@@ -16,6 +16,7 @@ from dashboard.links import explore_link
 from dashboard.state import current_session, get_predictor, tables
 from explain.plots import token_heat_comparison
 from models.errors import VeredictoError
+from runtime.escaping import md
 from training.views import provenance_diff
 
 N_BOOT = 2000
@@ -119,7 +120,7 @@ st.dataframe(
 st.caption("Changes are in percentage points (after − before); the 95% interval is the paired bootstrap interval of the F1 change.")
 worse_classes = [str(l) for l in comp.per_class.index[comp.per_class["worse"]]]
 if worse_classes and acc.delta > 0:
-    st.warning(f"Accuracy improved overall, but F1 dropped for: {', '.join(worse_classes)}.")
+    st.warning(f"Accuracy improved overall, but F1 dropped for: {md(', '.join(map(str, worse_classes)))}.")
 
 
 # --- per slice -----------------------------------------------------------------------------------------------------------
@@ -197,7 +198,7 @@ else:
 def explanation_panel(example: int) -> None:
     row = flips.loc[example]
     text = str(row["text"])
-    st.markdown(f"#### Example {example}: {row['status']}")
+    st.markdown(f"#### Example {example}: {md(row['status'])}")
     st.markdown("> " + text.replace("\n", "\n> "))
     st.markdown(
         f"Gold **{row['gold']}**. {comp.before_name} predicted **{row['pred_before']}** (P(gold) {row['p_gold_before']:.2f}); "
@@ -220,7 +221,7 @@ def explanation_panel(example: int) -> None:
         return  # get_attribution has shown why
     diff = explanation_difference(first, second, label, comp.before_name, comp.after_name)
     st.plotly_chart(token_heat_comparison([first, second], label, titles=list(diff.titles)), width="stretch", key="compare-heat")
-    st.markdown(diff.description)
+    st.markdown(md(diff.description))
     left, right = st.columns([3, 2])
     with left:
         st.plotly_chart(

@@ -29,6 +29,7 @@ from analysis.views import (
 from dashboard.columns import example_columns
 from dashboard.links import explore_link
 from dashboard.state import current_session, tables
+from runtime.escaping import md
 
 # --- cached computations (keyed by fingerprints; the table itself is not hashed) ------------------------------
 
@@ -56,7 +57,7 @@ def calibration_for(_table: PredictionTable, key: str, n_bins: int):
 def example_detail(table: PredictionTable, example: int) -> None:
     row = table.frame.iloc[example]
     verdict = "correct" if row["correct"] else "wrong"
-    st.markdown(f"**Example {example}** — gold **{row['gold']}**, predicted **{row['pred']}** ({row['confidence']:.1%}, {verdict})")
+    st.markdown(f"**Example {example}** — gold **{md(row['gold'])}**, predicted **{md(row['pred'])}** ({row['confidence']:.1%}, {verdict})")
     st.markdown("> " + str(row["text"]).replace("\n", "\n> "))
     st.dataframe(
         example_probabilities(table, example),
@@ -105,7 +106,7 @@ def show_slices(table: PredictionTable, key: str, slices: ErrorSlices, widget: s
         if not picked:  # a clicked bar works like a selected row
             picked = [r for r in selected_slice_rows(bars) if 0 <= r < len(rows)]
     if slices.clearly_worse:
-        st.warning("**Clearly below overall accuracy** (the whole 95% range is below it):\n" + "\n".join(f"- {line}" for line in slices.clearly_worse))
+        st.warning("**Clearly below overall accuracy** (the whole 95% range is below it):\n" + "\n".join(f"- {md(line)}" for line in slices.clearly_worse))
     if picked:
         heading, shown = slices.examples(table, picked[0])
         st.markdown(heading)
@@ -134,7 +135,7 @@ else:
     table = table_list[0]
 key = table.cache_key
 labels = table.labels
-st.caption(f"Where **{table.checkpoint_name}** goes wrong on **{table.data_name}**, and whether its confidence can be trusted.")
+st.caption(f"Where **{md(table.checkpoint_name)}** goes wrong on **{md(table.data_name)}**, and whether its confidence can be trusted.")
 
 summary = summary_for(table, key)
 metrics, counts, n_wrong, confident_wrong = summary.metrics, summary.counts, summary.n_wrong, summary.confident_wrong
@@ -145,7 +146,9 @@ c.metric(f"Confident mistakes (≥ {HIGH_CONFIDENCE:.0%})", f"{confident_wrong:,
 d.metric("Calibration error (ECE)", f"{summary.calibration.ece:.3f}", help="0 means the model's confidence matches how often it is right")
 if summary.top_confusion is not None:
     top = summary.top_confusion
-    st.caption(f"Most common confusion: gold **{top.gold}** predicted as **{top.pred}** ({top.count:,} examples, {top.share_of_mistakes:.0%} of the mistakes).")
+    st.caption(
+        f"Most common confusion: gold **{md(top.gold)}** predicted as **{md(top.pred)}** ({top.count:,} examples, {top.share_of_mistakes:.0%} of the mistakes)."
+    )
 
 # --- confusion matrix -> examples ---------------------------------------------------------------------------------
 st.subheader("Confusion matrix")
@@ -167,7 +170,7 @@ with right:
     )
     mask, heading = cell_selection(table, clicked, picked)
     shown = examples_of(table, mask)
-    st.markdown(f"**{heading}** — {len(shown):,} example{'s' * (len(shown) != 1)}")
+    st.markdown(f"**{md(heading)}** — {len(shown):,} example{'s' * (len(shown) != 1)}")
     if picked == ALL_MISTAKES and not clicked and confident_wrong:
         st.caption(
             f"{confident_wrong:,} mistake(s) have confidence ≥ {HIGH_CONFIDENCE:.0%}. A model that is this sure and still 'wrong' is often "
@@ -204,7 +207,7 @@ def slices_panel() -> None:
     bins = st.select_slider("Bins for numbers and lengths", options=[2, 3, 4, 5, 6, 8, 10], value=4, key="errors_bins")
     weak = weakest_spots(table, slices_for(table, key, "all", bins=bins))
     if weak:
-        st.markdown("**Weakest spots:**\n" + "\n".join(f"- {line}" for line in weak))
+        st.markdown("**Weakest spots:**\n" + "\n".join(f"- {md(line)}" for line in weak))
     tab_meta, tab_len, tab_conf, tab_kw = st.tabs(["By metadata", "By text length", "By confidence", "By keyword"])
     with tab_meta:
         if not table.metadata:
@@ -220,7 +223,7 @@ def slices_panel() -> None:
                 ),
             )
             if kinds[column] == "id":
-                st.caption(f"Almost every row has its own '{column}', so each slice holds about one example.")
+                st.caption(f"Almost every row has its own '{md(column)}', so each slice holds about one example.")
             show_slices(table, key, slices_for(table, key, "metadata", column, bins=bins), f"errors-meta-{column}")
     with tab_len:
         unit = st.radio(

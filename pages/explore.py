@@ -14,6 +14,7 @@ from dashboard.explanations import METHODS, default_params, get_attribution, met
 from dashboard.state import current_session, get_predictor, tables
 from explain.plots import deletion_curve_figure, method_name, probability_figure
 from explain.views import explore_example, explore_explanations
+from runtime.escaping import md
 
 session = current_session()
 st.title("Explore")
@@ -54,7 +55,7 @@ flt = ExampleFilter(
 )
 listing = explore_listing(table, flt, order, st.query_params.get("example"))
 shown, from_query, fallback, position = listing.shown, listing.from_query, listing.fallback, listing.position
-st.caption(f"**{len(shown):,}** of {len(table):,} examples · {flt.describe()} · click a row to explain it (column headers sort).")
+st.caption(f"**{len(shown):,}** of {len(table):,} examples · {md(flt.describe())} · click a row to explain it (column headers sort).")
 event = st.dataframe(
     shown,
     key="explore_table_" + hashlib.sha1(repr((flt, order, ref.fingerprint)).encode()).hexdigest()[:12],  # new filter, fresh selection
@@ -90,8 +91,8 @@ elif why == "link" and example not in shown.index:
 def example_panel(example: int) -> None:
     ex = explore_example(table, example, st.query_params.get("cls"))
     st.subheader(f"Example {example}")
-    st.markdown(f"Gold **{ex.gold}** · predicted **{ex.pred}** ({ex.confidence:.1%}) · {ex.verdict}")
-    st.markdown("> " + ex.text.replace("\n", "\n> "))
+    st.markdown(f"Gold **{md(ex.gold)}** · predicted **{md(ex.pred)}** ({ex.confidence:.1%}) · {ex.verdict}")
+    st.markdown("> " + "\n> ".join(md(line) for line in str(ex.text).split("\n")))
     if ex.truncated:
         st.caption(f"⚠️ This text is longer than the model reads ({ref.max_length} tokens): only its beginning was scored and is explained.")
 
@@ -106,7 +107,7 @@ def example_panel(example: int) -> None:
         )
         if label != ex.pred or st.query_params.get("cls"):
             st.query_params["cls"] = label
-        st.caption(f"Link to this view: this page's address with `?example={example}&cls={label}` (the address bar shows it).")
+        st.caption(f"Link to this view: this page's address with `?example={example}&cls={md(label)}` (the address bar shows it).")
         st.plotly_chart(probability_figure(labels, ex.probs, gold=ex.gold, highlight=label), width="stretch", key="explore_probs")
     with right:
         st.markdown(
@@ -128,7 +129,7 @@ def example_panel(example: int) -> None:
                 continue
             method_column(ready[method], label, key=f"explore-{example}", trust=explained.trust[method])
     if report.agreement:
-        st.markdown(f"**Do the two methods agree?** {report.agreement}")
+        st.markdown(f"**Do the two methods agree?** {md(report.agreement)}")
     for problem in report.problems:
         st.caption(problem)
     if report.curves:

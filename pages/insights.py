@@ -23,6 +23,7 @@ from explain.global_importance import (
 from explain.plots import method_name
 from explain.views import insights_plan, insights_results
 from models.errors import VeredictoError
+from runtime.escaping import md
 
 SAMPLE_SEED = 0
 
@@ -49,7 +50,7 @@ with st.container(border=True):
         )
         chosen = [i for i, r in enumerate(refs) if shown_names in (r.name, "both")]
     else:
-        c1.markdown(f"**Checkpoint:** {refs[0].name}")
+        c1.markdown(f"**Checkpoint:** {md(refs[0].name)}")
         chosen = [0]
     method = c2.radio("Method", METHODS, format_func=method_name, horizontal=True, key="insights_method")
     size = c3.slider("Examples to explain (a stratified sample)", min_value=1, max_value=n_total, value=min(60, n_total), key="insights_size")
@@ -90,7 +91,7 @@ if missing:
             bar.empty()
         if problems:
             with st.expander(f"{len(problems)} example(s) could not be explained and are left out"):
-                st.markdown("\n".join(f"- {p}" for p in problems))
+                st.markdown("\n".join(f"- {md(p)}" for p in problems))
         st.rerun()
 
 
@@ -118,7 +119,7 @@ min_count = o2.number_input("Seen at least (times)", min_value=1, value=2, key="
 k = o3.number_input("Words per chart", min_value=5, max_value=50, value=15, key="insights_k")
 flagged_only = o4.toggle("Only ⚠ cues", key="insights_flagged", help="Show only words flagged as possible spurious cues (names, numbers, punctuation).")
 
-tabs = st.tabs([f"Class '{label}'" for label in labels])
+tabs = st.tabs([f"Class '{md(label)}'" for label in labels])
 for label, tab in zip(labels, tabs):
     with tab:
         columns = st.columns(len(results))
@@ -178,7 +179,7 @@ word = st.selectbox(
 )
 frame = table_list[[r.name for r in refs].index(name)].frame
 rows = drill_down(gi, word, frame)
-st.markdown(f"**'{word}'** occurs in **{len(rows)}** of the {results[name][1]} explained examples. Its score in each, per class:")
+st.markdown(f"**'{md(word)}'** occurs in **{len(rows)}** of the {results[name][1]} explained examples. Its score in each, per class:")
 st.dataframe(
     rows,
     column_config=example_columns(

@@ -9,6 +9,7 @@ from analysis.views import class_balance, sentence_prediction
 from analysis.views import headline as table_headline
 from dashboard.explanations import METHODS, get_attribution, method_column
 from dashboard.state import current_session, get_predictor, tables
+from runtime.escaping import md
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -25,7 +26,7 @@ evalset = session.evalset
 table_list = tables(session)
 left, right = st.columns([3, 2])
 with left:
-    st.markdown(f"**Evaluation data:** `{evalset.name}` · {len(evalset):,} examples · fingerprint `{evalset.short_fingerprint}`")
+    st.markdown(f"**Evaluation data:** {md(evalset.name)} · {len(evalset):,} examples · fingerprint `{evalset.short_fingerprint}`")
     if evalset.metadata:
         st.caption("Metadata you can slice by: " + ", ".join(evalset.metadata))
     balance = class_balance(table_list)
@@ -41,8 +42,8 @@ for column, ref, table in zip(columns, session.checkpoints, table_list):
     metrics, (acc_lo, acc_hi), (f1_lo, f1_hi) = numbers.metrics, numbers.accuracy_ci, numbers.macro_f1_ci
     with column:
         role = "" if len(table_list) == 1 else (" (baseline)" if ref is session.baseline else " (candidate)")
-        st.markdown(f"#### {ref.name}{role}")
-        st.caption(f"{ref.model_type} · max {ref.max_length} tokens · weights `{ref.short_fingerprint}`")
+        st.markdown(f"#### {md(ref.name)}{role}")
+        st.caption(f"{md(ref.model_type)} · max {ref.max_length} tokens · weights `{ref.short_fingerprint}`")
         a, b = st.columns(2)
         a.metric("Accuracy", f"{metrics.accuracy:.1%}", help="Share of examples whose prediction matches the gold label")
         b.metric("Macro-F1", f"{metrics.macro_f1:.3f}", help="F1 averaged over classes, each class counting the same")
@@ -69,7 +70,7 @@ def try_a_sentence():
     for ref in session.checkpoints:
         predictor = get_predictor(ref)
         said = sentence_prediction(predictor, text)
-        st.markdown(f"**{ref.name}** predicts **{said.label}** ({said.confidence:.1%})")
+        st.markdown(f"**{md(ref.name)}** predicts **{md(said.label)}** ({said.confidence:.1%})")
         st.dataframe(said.probabilities, hide_index=True)
         columns = st.columns(len(METHODS))
         for column, method in zip(columns, METHODS):

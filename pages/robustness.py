@@ -33,6 +33,7 @@ from probes.views import (
     probe_summary,
     run_and_keep,
 )
+from runtime.escaping import md
 
 DEFAULT_LIMIT = 200
 OFF = "off"
@@ -171,7 +172,7 @@ with tab_probes:
             st.caption("Results appear here once the probes have run (they are kept for everyone using this dashboard).")
         else:
             checks = [PROBE_RESULTS.get("checks", key) for key in keys]
-            st.caption(" · ".join(f"{r.checkpoint_name}: {c.describe()}" for r, c in zip(reports, checks) if c is not None))
+            st.caption(" · ".join(f"{md(r.checkpoint_name)}: {c.describe()}" for r, c in zip(reports, checks) if c is not None))
             st.plotly_chart(failure_rate_figure(reports), width="stretch", key="robustness-rates")
             if len(reports) == 2:
                 comparison = probe_comparison(*reports)
@@ -289,11 +290,11 @@ with tab_probes:
             else:
                 f = failures.loc[picked[0]]
                 with st.container(border=True):
-                    st.markdown(f"**Example {int(f['row'])}** · gold **{f['gold']}**")
+                    st.markdown(f"**Example {int(f['row'])}** · gold **{md(f['gold'])}**")
                     o, p = st.columns(2)
-                    o.markdown(f"**Original** → {f['pred_before']} (P({f['watched']}) = {f['p_before']:.2f})")
+                    o.markdown(f"**Original** → {md(f['pred_before'])} (P({md(f['watched'])}) = {f['p_before']:.2f})")
                     o.code(f["original"], language=None, wrap_lines=True)
-                    p.markdown(f"**Perturbed** → {f['pred_after']} (P({f['watched']}) = {f['p_after']:.2f})")
+                    p.markdown(f"**Perturbed** → {md(f['pred_after'])} (P({md(f['watched'])}) = {f['p_after']:.2f})")
                     p.code(f["perturbed"], language=None, wrap_lines=True)
                     predictor = predictors[which]
                     method = st.radio("Explain with", ["shap", "lime"], horizontal=True, key="robustness_explain_method", format_func=str.upper)
@@ -312,7 +313,7 @@ with tab_probes:
                             width="stretch",
                             key="robustness-explain-heat",
                         )
-                        st.caption(f"Colour: how much each token pushed P({f['watched']}) up (towards) or down (against), {method.upper()}.")
+                        st.caption(f"Colour: how much each token pushed P({md(f['watched'])}) up (towards) or down (against), {method.upper()}.")
 
 # =================================================================================================================
 with tab_similar:

@@ -14,6 +14,7 @@ from dashboard.links import explore_link
 from dashboard.state import current_session, get_predictor, tables
 from models.errors import VeredictoError
 from policies import example_policy
+from runtime.escaping import md
 from store.audit import DECISIONS, StoreError, open_store
 from store.gates import evaluate_gates
 from store.identity import oidc_configured, oidc_reviewer, secrets_reviewers
@@ -60,7 +61,7 @@ def audit_store(url: str | None):
 
 def status_box(state: str, message: str) -> None:
     box = {"approved": st.success, "rejected": st.error, "stale": st.warning, "changes_requested": st.warning}.get(state, st.info)
-    box(f"**Sign-off status: {state.replace('_', ' ')}.** {message}", icon=STATE_ICON.get(state))
+    box(f"**Sign-off status: {md(state.replace('_', ' '))}.** {md(message)}", icon=STATE_ICON.get(state))
 
 
 # --- inputs -----------------------------------------------------------------------------------------------------
@@ -194,7 +195,7 @@ if use_oidc:
         st.info("Log in with your organisation's account to sign off.", icon=":material/login:")
         st.button("Log in", on_click=st.login, key="signoff_login")
     else:
-        st.caption(f"Signed in as **{reviewer.name}** ({reviewer.identity}).")
+        st.caption(f"Signed in as **{md(reviewer.name)}** ({md(reviewer.identity)}).")
         st.button("Log out", on_click=st.logout, key="signoff_logout")
 elif not reviewers:
     st.warning(

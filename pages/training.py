@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.state import current_session
+from runtime.escaping import md
 from training.provenance import learning_curves_figure, optimization_history_figure, param_importance_figure, trials_frame
 from training.views import curve_choices, hyperparameter_changes, learning_curves, training_view
 
@@ -23,7 +24,7 @@ for container, ref in zip(containers, session.checkpoints):
         view = loaded[ref]
         prov = view.provenance
         if view.error is not None:
-            st.error(f"**{ref.name}**: its provenance.json cannot be read. {view.error}")
+            st.error(f"**{md(ref.name)}**: its provenance.json cannot be read. {view.error}")
             continue
         if prov is None:
             st.info(
@@ -35,7 +36,7 @@ for container, ref in zip(containers, session.checkpoints):
         for warning in view.warnings:
             st.warning(warning)
 
-        st.subheader(f"{ref.name}")
+        st.subheader(md(ref.name))
         st.dataframe(view.facts, hide_index=True, width="stretch")
 
         st.markdown("**Hyperparameters of this checkpoint**")

@@ -196,11 +196,15 @@ def embedding_map_frame(index: EmbeddingIndex, coords: np.ndarray) -> pd.DataFra
 
 
 def noise_csv(frame: pd.DataFrame) -> bytes:
-    """The label-noise list as UTF-8 CSV (with BOM, so spreadsheet programs read accents right), ready for relabelling."""
+    """The label-noise list as UTF-8 CSV (with BOM, so spreadsheet programs read accents right), ready for relabelling.
+
+    Written by `runtime.escaping.csv_bytes`: a text such as `=HYPERLINK(...)` arrives in the spreadsheet as text, not a formula."""
+    from runtime.escaping import csv_bytes
+
     out = frame.copy()
     if "relabel_to" not in out:
         out["relabel_to"] = ""
-    return out.to_csv(index=False).encode("utf-8-sig")
+    return csv_bytes(out)
 
 
 def rows_from_selection(event) -> list[int]:

@@ -16,6 +16,7 @@ import pandas as pd
 from probes.perturb import DirectionConfig
 from probes.run import ProbeReport, compare_reports
 from runtime import LRUCache, current
+from runtime.escaping import csv_bytes, md
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ def pending_estimates(predictors, reports, evalset, *, directions, limit: int | 
     if not waiting:
         return None
     estimates = [cost.estimate_probes(p, evalset, directions=directions, limit=limit, plans=plans) for p in waiting]
-    return "**Before running:** " + " ".join(f"{p.ref.name}: {e.describe()}" for p, e in zip(waiting, estimates))
+    return "**Before running:** " + " ".join(f"{md(p.ref.name)}: {e.describe()}" for p, e in zip(waiting, estimates))
 
 
 def run_and_keep(predictor, evalset, params: ProbeParams, key: tuple, *, directions, plans, progress=None, results: ResultCache = PROBE_RESULTS) -> ProbeReport:
@@ -178,10 +179,10 @@ def failing_examples(reports: list[ProbeReport], which: int, test: str) -> Faili
     result = report.result(test)
     return FailingExamples(
         result.title,
-        f"**{result.title}** · {result.expectation}" + (f" · {result.note}" if result.note else ""),
+        f"**{md(result.title)}** · {md(result.expectation)}" + (f" · {md(result.note)}" if result.note else ""),
         result.failures_frame().drop(columns=["test"]),
-        f"No failing example for {result.title} on {report.checkpoint_name}." if result.n_tried else result.note,
-        report.failures_frame().to_csv(index=False).encode("utf-8-sig"),
+        f"No failing example for {md(result.title)} on {md(report.checkpoint_name)}." if result.n_tried else md(result.note),
+        csv_bytes(report.failures_frame()),  # formula-looking texts neutralised: a spreadsheet opens this
         json.dumps({"reports": [r.to_dict() for r in reports]}, ensure_ascii=False).encode("utf-8"),
     )
 
@@ -277,15 +278,13 @@ def nearest(index, table, predictor, query: str, picked: list, k: int) -> Neighb
     from probes.embeddings import neighbours, neighbours_of_vector
 
     if query.strip():
-        return Neighbours(neighbours_of_vector(index, embed_texts(predictor, [query])[0], k), f"Examples most similar to *{query.strip()}*:")
+        return Neighbours(neighbours_of_vector(index, embed_texts(predictor, [query])[0], k), f"Examples most similar to *{md(query.strip())}*:")
     if not picked:
         return Neighbours(None)
     row = int(picked[0])
     near = neighbours(index, row, k)
     frame = table.frame
-    heading = (
-        f"Examples most similar to **example {row}** (gold **{frame['gold'].iat[row]}**, predicted **{frame['pred'].iat[row]}**): {frame['text'].iat[row]}"
-    )
+    heading = f"Examples most similar to **example {row}** (gold **{md(frame['gold'].iat[row])}**, predicted **{md(frame['pred'].iat[row])}**): {md(frame['text'].iat[row])}"
     return Neighbours(near, heading, int((near["gold"] != frame["gold"].iat[row]).sum()), row)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import html
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -181,6 +182,7 @@ def report_figures(gates: GateReport, candidate: PredictionTable, baseline: Pred
 def _figure_html(fig: go.Figure, div_id: str) -> str:
     fig = go.Figure(fig)  # a copy: the caller's figure keeps its size
     fig.update_layout(width=FIG_WIDTH, autosize=False)
+    div_id = re.sub(r"[^A-Za-z0-9_-]", "_", div_id)  # Plotly writes it unescaped into an id attribute and a script string
     body = fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config={"displayModeBar": False, "responsive": False, "staticPlot": False})
     return f'<div class="figure">{body}</div>'
 
@@ -188,11 +190,21 @@ def _figure_html(fig: go.Figure, div_id: str) -> str:
 # --------------------------------------------------------------------------- HTML pieces
 
 
+# The only CSS classes a table row may carry; anything else (a decision edited in the database, say) gets none, so
+# no stored value ever reaches an attribute.
+ROW_CLASSES = frozenset({"pass", "fail", "na", "stale", "approve", "reject", "changes_requested"})
+
+
+def _row_class(value: Any) -> str:
+    return value if isinstance(value, str) and value in ROW_CLASSES else ""
+
+
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], classes: Sequence[str] | None = None, numeric: Sequence[int] = ()) -> str:
+    """`rows` are cells of HTML the caller built (escaping every value it took from data); `classes` come from ROW_CLASSES."""
     head = "".join(f"<th{' class=num' if i in numeric else ''}>{esc(h)}</th>" for i, h in enumerate(headers))
     body = []
     for r, row in enumerate(rows):
-        cls = f' class="{classes[r]}"' if classes and classes[r] else ""
+        cls = f' class="{_row_class(classes[r])}"' if classes and _row_class(classes[r]) else ""
         cells = "".join(f"<td{' class=num' if i in numeric else ''}>{cell}</td>" for i, cell in enumerate(row))
         body.append(f"<tr{cls}>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -232,16 +244,16 @@ def _signoff_rows(records: Sequence[SignoffRecord], fingerprint: str) -> tuple[l
         decision = esc(r.decision_label) + (" <em>(stale: does not apply to these weights)</em>" if state != "current" else "")
         rows.append(
             [
-                str(r.seq),
+                esc(r.seq),
                 esc(r.created_at[:19].replace("T", " ")) + " UTC",
                 esc(r.reviewer),
                 decision,
                 f"<code>{esc(r.checkpoint_fingerprint[:12])}</code> · {esc(now)}",
-                f"{r.gates_passed}/{r.gates_total}",
+                f"{esc(r.gates_passed)}/{esc(r.gates_total)}",
                 esc(short(r.comment, 300)),
             ]
         )
-        classes.append("stale" if state != "current" else r.decision)
+        classes.append("stale" if state != "current" else _row_class(r.decision))
     return rows, classes
 
 
@@ -416,7 +428,7 @@ def build_report(
         comp = ev.comparison
         delta_rows = [
             [
-                {"accuracy": "Accuracy", "macro_f1": "Macro-F1"}.get(k, k),
+                esc({"accuracy": "Accuracy", "macro_f1": "Macro-F1"}.get(k, k)),
                 num(r["before"]),
                 num(r["after"]),
                 f"{r['delta']:+.3f}",
@@ -522,11 +534,11 @@ def build_report(
     if chain is not None:
         if chain.ok:
             so_html += (
-                f'<div class="verdict pass">Audit chain verified: {chain.records} record(s), every hash and link checks out. '
+                f'<div class="verdict pass">Audit chain verified: {esc(chain.records)} record(s), every hash and link checks out. '
                 f"Head <code>{esc(chain.head_hash)}</code>.</div>"
             )
         else:
-            so_html += f'<div class="verdict fail"><strong>Audit chain BROKEN</strong> at record #{chain.first_bad}: {esc(chain.problem)} Do not rely on the history below.</div>'
+            so_html += f'<div class="verdict fail"><strong>Audit chain BROKEN</strong> at record #{esc(chain.first_bad)}: {esc(chain.problem)} Do not rely on the history below.</div>'
     if records is None:
         so_html += "<p class=note>No audit store was consulted.</p>"
     elif not records:

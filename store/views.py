@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from runtime import LRUCache, current
+from runtime.escaping import md
 from store.audit import AuditStore, SignoffRecord, StoreError, VerifyResult, freshness
 from store.identity import LoginRefused, LoginThrottle, login
 
@@ -32,8 +33,8 @@ class SignoffOutcome:
         if r is None:
             return ""
         return (
-            f"Recorded sign-off #{r.seq}: **{r.decision_label}** by {r.reviewer} for "
-            f"{r.checkpoint_name} (`{r.checkpoint_fingerprint[:12]}`), hash `{r.record_hash[:16]}…`."
+            f"Recorded sign-off #{r.seq}: **{md(r.decision_label)}** by {md(r.reviewer)} for "
+            f"{md(r.checkpoint_name)} (`{md(r.checkpoint_fingerprint[:12])}`), hash `{md(r.record_hash[:16])}…`."
         )
 
 
@@ -181,7 +182,7 @@ def signoff_view(report, store: AuditStore, candidate, *, baseline=None, table=N
     elif report.failed:
         tone, text = (
             "error",
-            f"**Gates {report.verdict}:** " + "; ".join(f"{r.title} {r.measured_text} (needs {r.threshold_text})" for r in report.failed) + ".",
+            f"**Gates {report.verdict}:** " + "; ".join(f"{md(r.title)} {md(r.measured_text)} (needs {md(r.threshold_text)})" for r in report.failed) + ".",
         )
     else:
         tone, text = "success", f"**Gates: {report.verdict}.**"

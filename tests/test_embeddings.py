@@ -140,6 +140,20 @@ def test_noise_csv_is_ready_for_relabelling():
     assert list(back["row"]) == [3] and back["relabel_to"].tolist() == [""] and back["text"].tolist() == ["texto «3»"]
 
 
+def test_a_formula_text_in_the_label_noise_list_opens_as_text_in_a_spreadsheet():
+    """The attack: an example text `=HYPERLINK(...)` in the eval data runs as a formula in whoever relabels the export."""
+    import csv
+    import io
+
+    vectors, gold, pred = clusters()
+    texts = [f'=HYPERLINK("http://x/{i}","relabel me")' if i % 2 else f"-{i} stars" for i in range(24)]
+    noise = label_noise(index_from_vectors(vectors, fake_table(gold, pred, texts=texts)), k=8)
+    rows = list(csv.DictReader(io.StringIO(noise_csv(noise).decode("utf-8-sig"), newline="")))
+    assert [r["text"] for r in rows] == ['\'=HYPERLINK("http://x/3","relabel me")']
+    back = pd.read_csv(io.BytesIO(noise_csv(noise)), encoding="utf-8-sig", keep_default_na=False)
+    assert back["row"].tolist() == [3] and back["confidence"].dtype == float  # numbers are still numbers
+
+
 def test_projection_and_map_frame():
     vectors, gold, pred = clusters()
     coords = project(vectors, "pca")

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from analysis_pages_support import LABELS, app_test, build_fixture, dataframe, demo_env, predictions, select_row
 
+from runtime.escaping import md
+
 PAGE = "pages/compare.py"
 
 
@@ -90,7 +92,7 @@ def test_per_slice_table_flags_every_slice_that_got_worse(page, env, truth):
     if len(worse):
         alerts = [a.value for a in list(page.warning) + list(page.error) if "got worse" in a.value]
         named = worse.head(6)  # the alert names the six worst and counts the rest
-        assert alerts and all(f"{r.Feature} = {r.Slice}" in alerts[0] for r in named.itertuples())
+        assert alerts and all(f"{md(r.Feature)} = {md(r.Slice)}" in alerts[0] for r in named.itertuples())  # as Markdown: names escaped
         if len(worse) > 6:
             assert f"and {len(worse) - 6} more" in alerts[0]
     assert table["Change (points)"].is_monotonic_increasing  # worst first

@@ -8,6 +8,7 @@ import pytest
 from analysis_pages_support import LABELS, app_test, build_fixture, predictions
 
 from analysis.metrics import classification_metrics
+from runtime.escaping import md
 from store.audit import AuditStore
 from store.identity import hash_password
 
@@ -180,7 +181,7 @@ def test_oidc_identity_comes_from_st_user(page):
     assert [b.label for b in at.button if b.key == "signoff_login"] == ["Log in"]
     at.user = {"is_logged_in": True, "name": "Ana Ruiz", "email": "ana@example.org"}
     at.run()
-    assert any("Signed in as **Ana Ruiz** (oidc:ana@example.org)" in c.value for c in at.caption)
+    assert any(f"Signed in as **Ana Ruiz** ({md('oidc:ana@example.org')})" in c.value for c in at.caption)  # Markdown: the identity escaped
     submit(at, decision="changes_requested", comment="Check the 'mail' source slice first.")
     (record,) = at.store.records()
     assert record.identity == "oidc:ana@example.org" and record.decision == "changes_requested"

@@ -187,3 +187,23 @@ def test_embedding_state_reuses_an_index_some_session_built():
     cache.put("indexes", key, index)
     state = embedding_state(None, table, {"a": 2, "b": 1}, results=cache)  # no predictor needed: nothing to estimate
     assert state.index is index and state.estimate is None and state.key == key
+
+
+def test_a_formula_in_a_failing_pair_downloads_as_text_and_the_numbers_stay_numbers():
+    """The attack: a data row `=HYPERLINK(...)` becomes a clickable formula in whoever opens the probe-failures CSV."""
+    import csv
+    import io
+
+    import pandas as pd
+
+    from probes.run import ProbeFailure
+    from probes.views import failing_examples
+
+    formula = '=HYPERLINK("http://x","see")'
+    fail = ProbeFailure(3, formula, "@" + formula, "-negative", "positive", "negative", "positive", 0.8, 0.3)
+    names = ProbeResult("names", "invariance", "Names", "same prediction", 40, 40, 1, 40, tuple(range(40)), (3,), (fail,), 0, 0.0)
+    shown = failing_examples([report("one", (names,))], 0, "names")
+    rows = list(csv.DictReader(io.StringIO(shown.csv.decode("utf-8-sig"), newline="")))
+    assert rows[0]["original"] == "'" + formula and rows[0]["perturbed"] == "'@" + formula and rows[0]["gold"] == "'-negative"
+    back = pd.read_csv(io.BytesIO(shown.csv), encoding="utf-8-sig")
+    assert back["change"].tolist() == [pytest.approx(-0.5)] and back["p_before"].dtype == float  # a negative number is not a formula
