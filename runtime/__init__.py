@@ -1,5 +1,6 @@
 """Where Veredicto keeps its files (`runtime.settings`) and the process-wide state every session shares
-(`runtime.process`: caches and their locks, owned by one `Runtime`; `runtime.current()` returns it).
+(`runtime.process`: caches and their locks, owned by one `Runtime`; `runtime.current()` returns it), and the
+output escaping every layer shares (`runtime.escaping`: Markdown values and spreadsheet-safe CSV).
 
 The bottom of the import graph: this package imports nothing from the project, so every package may import it.
 """
