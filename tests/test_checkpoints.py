@@ -258,3 +258,20 @@ def test_legacy_fingerprint_is_the_version_1_value(tiny_bert, tmp_path):
     ckpt = copy(tiny_bert, tmp_path)
     _edit_json(ckpt / "tokenizer_config.json", model_max_length=16)
     assert legacy_fingerprint(ckpt) == legacy_fingerprint(tiny_bert)  # the blind spot version 2 closes
+
+
+def test_a_signoff_with_a_version_1_fingerprint_still_verifies_and_is_now_stale(tiny_bert, tmp_path):
+    """Records hash the fingerprint they were given, so the chain holds; the approval no longer counts for the (now fully fingerprinted) model."""
+    from store_support import signoff
+
+    from models.checkpoints import legacy_fingerprint
+    from store.audit import AuditStore, current_fingerprint, freshness
+
+    ckpt = copy(tiny_bert, tmp_path)
+    store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
+    old = store.append(**signoff(1, checkpoint_name="ckpt", checkpoint_path=str(ckpt.resolve()), checkpoint_fingerprint=legacy_fingerprint(ckpt)))
+    assert store.verify().ok
+    now = inspect_checkpoint(ckpt)
+    assert now.fingerprint != old.checkpoint_fingerprint and freshness(old, current_fingerprint(ckpt)) == "stale"
+    status = store.status(now.fingerprint, now.path)
+    assert status.state == "stale" and not status.approved
