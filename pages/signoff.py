@@ -17,7 +17,7 @@ from policies import example_policy
 from runtime.escaping import md
 from store.audit import DECISIONS, StoreError, open_store
 from store.gates import evaluate_gates
-from store.identity import oidc_configured, oidc_reviewer, secrets_reviewers
+from store.identity import LoginRefused, TeamConfigError, oidc_configured, oidc_reviewer, secrets_reviewers, team_config
 from store.policy import PolicyError, load_policy, parse_policy
 from store.views import record_signoff, signoff_view
 
@@ -27,6 +27,7 @@ FLASH = "signoff_flash"
 STATE_ICON = {
     "approved": ":material/verified:",
     "rejected": ":material/block:",
+    "chain broken": ":material/gpp_bad:",
     "changes_requested": ":material/edit_note:",
     "pending": ":material/hourglass_top:",
     "stale": ":material/warning:",
@@ -60,7 +61,7 @@ def audit_store(url: str | None):
 
 
 def status_box(state: str, message: str) -> None:
-    box = {"approved": st.success, "rejected": st.error, "stale": st.warning, "changes_requested": st.warning}.get(state, st.info)
+    box = {"approved": st.success, "rejected": st.error, "chain broken": st.error, "stale": st.warning, "changes_requested": st.warning}.get(state, st.info)
     box(f"**Sign-off status: {md(state.replace('_', ' '))}.** {md(message)}", icon=STATE_ICON.get(state))
 
 
@@ -189,13 +190,33 @@ st.subheader("Your decision")
 reviewer = None
 use_oidc = oidc_configured(st.secrets)
 reviewers = secrets_reviewers(st.secrets)
+try:
+    team = team_config(st.secrets)
+except TeamConfigError as exc:
+    st.error(str(exc), icon=":material/lock:")
+    st.stop()
 if use_oidc:
-    reviewer = oidc_reviewer(st.user)
-    if reviewer is None:
+    try:
+        reviewer = oidc_reviewer(st.user)
+        refusal = None
+    except LoginRefused as exc:
+        refusal = str(exc)
+    if refusal:
+        st.error(refusal, icon=":material/lock:")
+        st.button("Log out", on_click=st.logout, key="signoff_logout")
+    elif reviewer is None:
         st.info("Log in with your organisation's account to sign off.", icon=":material/login:")
         st.button("Log in", on_click=st.login, key="signoff_login")
     else:
-        st.caption(f"Signed in as **{md(reviewer.name)}** ({md(reviewer.identity)}).")
+        role = team.role(reviewer.identity) if team is not None else None
+        role_text = {"approver": "may approve", "reviewer": "may reject or request changes, not approve"}.get(role or "", "not on the reviewer allow-list")
+        st.caption(f"Signed in as **{md(reviewer.name)}** ({md(reviewer.identity)}; {role_text}).")
+        if team is None:
+            st.warning(
+                "No reviewer allow-list (`[veredicto.team]` in `.streamlit/secrets.toml`) is configured, so OIDC logins cannot sign off. "
+                "List who may sign and who may approve by identity; see docs/signoff.md.",
+                icon=":material/lock:",
+            )
         st.button("Log out", on_click=st.logout, key="signoff_logout")
 elif not reviewers:
     st.warning(
@@ -203,7 +224,7 @@ elif not reviewers:
         "`.streamlit/secrets.toml`) or list reviewers under `[veredicto.reviewers]` with `veredicto audit hash-password`; see docs/signoff.md.",
         icon=":material/lock:",
     )
-can_sign = reviewer is not None if use_oidc else bool(reviewers)
+can_sign = (reviewer is not None and team is not None and team.role(reviewer.identity) is not None) if use_oidc else bool(reviewers)
 if can_sign:
     with st.form("signoff_form", clear_on_submit=False):
         if not use_oidc:
@@ -230,6 +251,7 @@ if can_sign:
             name=None if use_oidc else name,
             password=None if use_oidc else password,
             client=st.context.ip_address,  # failed logins are also throttled per client where Streamlit knows its address
+            team=team,
         )
         if outcome.error:
             st.error(outcome.error)
