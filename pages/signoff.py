@@ -88,7 +88,7 @@ with st.expander("Policy and audit store", expanded=False):
         policy_path = st.selectbox(
             "Policy file",
             policy_files,
-            format_func=lambda p: Path(p).name,
+            format_func=lambda p: f"{Path(p).parent.name}/{Path(p).name}",
             key="signoff_policy_choice",
             help="Policies under the folders this server shares; or upload one.",
         )

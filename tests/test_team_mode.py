@@ -218,11 +218,13 @@ def test_the_signoff_policy_path_outside_the_roots_is_refused(env, monkeypatch):
     assert not at.exception, [e.message for e in at.exception]
     assert not [t for t in at.text_input if t.label == "Policy file"]
     choice = at.selectbox(key="signoff_policy_choice")
-    assert {"quick.yaml", "example.yaml"} <= set(choice.options) and "policy.yaml" not in choice.options  # nothing from outside
+    assert {"data/quick.yaml", "policies/example.yaml"} <= set(choice.options) and "private/policy.yaml" not in choice.options  # nothing from outside
 
     # as if the listing were fooled into offering it: the page still resolves and checks the path before reading it
-    monkeypatch.setattr(state, "allowed_files", lambda roots, suffixes: [str(outside)])
+    listing = state.allowed_files  # the sidebar's data listing stays real: only the policy listing is fooled
+    monkeypatch.setattr(state, "allowed_files", lambda roots, suffixes: [str(outside)] if ".yaml" in suffixes else listing(roots, suffixes))
     monkeypatch.setenv("VEREDICTO_POLICY", str(outside.parent / "missing.yaml"))
     at = open_app(env, monkeypatch, team=True, page="pages/signoff.py", state={"signoff_policy_choice": str(outside)})
-    assert "outside the folders this server shares" in " ".join(e.value for e in at.error)
+    assert at.session_state["veredicto_session"].evalset.name == "eval.csv"  # the sidebar is fine: the refusal is the policy's
+    assert "The policy cannot be used: That policy file is outside the folders this server shares" in " ".join(e.value for e in at.error)
     assert SECRET not in shown(at)
