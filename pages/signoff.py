@@ -11,19 +11,21 @@ import streamlit as st
 from analysis.views import flip_summary
 from dashboard.explanations import METHODS, attribution_cache, default_params
 from dashboard.links import explore_link
-from dashboard.state import current_session, get_predictor, tables
+from dashboard.state import allowed_files, current_session, get_predictor, tables, team_mode
 from models.errors import VeredictoError
 from policies import example_policy
+from runtime import settings
 from runtime.escaping import md
 from store.audit import DECISIONS, StoreError, open_store
 from store.gates import evaluate_gates
 from store.identity import LoginRefused, TeamConfigError, oidc_configured, oidc_reviewer, secrets_reviewers, team_config
-from store.policy import PolicyError, load_policy, parse_policy
+from store.policy import MAX_POLICY_BYTES, PolicyError, load_policy, parse_policy
 from store.views import record_signoff, signoff_view
 
 DEFAULT_POLICY = os.environ.get("VEREDICTO_POLICY") or str(example_policy())
 ERRORS_PAGE, COMPARE_PAGE = "pages/errors.py", "pages/compare.py"
 FLASH = "signoff_flash"
+POLICY_SUFFIXES = (".yaml", ".yml", ".toml")
 STATE_ICON = {
     "approved": ":material/verified:",
     "rejected": ":material/block:",
@@ -75,13 +77,41 @@ all_tables = tables(session)
 table = all_tables[-1]
 baseline = all_tables[0] if baseline_ref is not None else None
 
+team = team_mode()
 with st.expander("Policy and audit store", expanded=False):
-    policy_path = st.text_input(
-        "Policy file", value=DEFAULT_POLICY, key="signoff_policy_path", help="YAML or TOML; see policies/example.yaml and docs/signoff.md."
-    )
-    upload = st.file_uploader("…or upload a policy", type=["yaml", "yml", "toml"], key="signoff_policy_upload")
+    if team:  # no free path: a policy under the roots this server shares, the one it was started with, or the bundled example
+        policy_roots = (*settings.data_roots(), *settings.checkpoint_roots())
+        policy_files = list(
+            dict.fromkeys(
+                [str(Path(DEFAULT_POLICY).resolve()), str(example_policy().resolve()), *allowed_files(tuple(map(str, policy_roots)), POLICY_SUFFIXES)]
+            )
+        )
+        policy_path = st.selectbox(
+            "Policy file",
+            policy_files,
+            format_func=lambda p: f"{Path(p).parent.name}/{Path(p).name}",
+            key="signoff_policy_choice",
+            help="Policies under the folders this server shares; or upload one.",
+        )
+    else:
+        policy_path = st.text_input(
+            "Policy file", value=DEFAULT_POLICY, key="signoff_policy_path", help="YAML or TOML; see policies/example.yaml and docs/signoff.md."
+        )
+    upload = st.file_uploader("…or upload a policy", type=["yaml", "yml", "toml"], key="signoff_policy_upload", help=f"At most {MAX_POLICY_BYTES // 1024} KiB.")
+    st.caption(f"A policy upload may be up to {MAX_POLICY_BYTES // 1024} KiB.")
 try:
-    policy = parse_policy(upload.getvalue(), source=upload.name) if upload is not None else load_policy(policy_path)
+    if upload is not None:
+        if upload.size > MAX_POLICY_BYTES:  # refused before a byte of it is parsed
+            raise PolicyError(f"{upload.name}: the policy file is larger than {MAX_POLICY_BYTES // 1024} KiB, the most a policy may be.")
+        policy = parse_policy(upload.getvalue(), source=upload.name, quote_values=not team)
+    elif team:
+        allowed = [*policy_roots, Path(DEFAULT_POLICY), example_policy()]
+        policy = load_policy(settings.allowed_path(policy_path or "", allowed, "policy file"), quote_values=False)  # a crafted session value is refused
+    else:
+        policy = load_policy(policy_path)
+except settings.PathNotAllowed as exc:
+    st.error(f"The policy cannot be used: {exc}", icon=":material/policy:")
+    st.stop()
 except PolicyError as exc:
     st.error(f"The policy cannot be used: {exc}", icon=":material/policy:")
     st.stop()
