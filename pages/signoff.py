@@ -77,9 +77,9 @@ all_tables = tables(session)
 table = all_tables[-1]
 baseline = all_tables[0] if baseline_ref is not None else None
 
-team = team_mode()
+in_team_mode = team_mode()
 with st.expander("Policy and audit store", expanded=False):
-    if team:  # no free path: a policy under the roots this server shares, the one it was started with, or the bundled example
+    if in_team_mode:  # no free path: a policy under the roots this server shares, the one it was started with, or the bundled example
         policy_roots = (*settings.data_roots(), *settings.checkpoint_roots())
         policy_files = list(
             dict.fromkeys(
@@ -103,8 +103,8 @@ try:
     if upload is not None:
         if upload.size > MAX_POLICY_BYTES:  # refused before a byte of it is parsed
             raise PolicyError(f"{upload.name}: the policy file is larger than {MAX_POLICY_BYTES // 1024} KiB, the most a policy may be.")
-        policy = parse_policy(upload.getvalue(), source=upload.name, quote_values=not team)
-    elif team:
+        policy = parse_policy(upload.getvalue(), source=upload.name, quote_values=not in_team_mode)
+    elif in_team_mode:
         allowed = [*policy_roots, Path(DEFAULT_POLICY), example_policy()]
         policy = load_policy(settings.allowed_path(policy_path or "", allowed, "policy file"), quote_values=False)  # a crafted session value is refused
     else:
