@@ -1,4 +1,4 @@
-"""`veredicto audit verify|list`: check the sign-off chain and read the records."""
+"""`veredicto audit verify|head|list`: check the sign-off chain, print an anchor to keep elsewhere, and read the records."""
 
 from __future__ import annotations
 
@@ -13,8 +13,21 @@ def register(subparsers) -> None:
 
     verify = commands.add_parser("verify", help="Check every record's hash and the chain; exit 1 and name the first bad record if it is broken.")
     verify.add_argument("--store", default=None, help=store_help)
-    verify.add_argument("--expect-head", default=None, help="Head hash recorded earlier (at least 12 hex digits): also catches a rewritten tail.")
+    verify.add_argument(
+        "--expect",
+        default=None,
+        metavar="SEQ:HASH",
+        help="An anchor printed earlier by `veredicto audit head` (SEQ:HASH or SEQ:HASH:HMAC): the record at SEQ must still have that hash, so a rewritten history is caught; later sign-offs are fine.",
+    )
+    verify.add_argument(
+        "--expect-head", default=None, help="Deprecated: the head hash itself, which stops matching at the next sign-off; use --expect SEQ:HASH."
+    )
     verify.set_defaults(func=run_verify)
+
+    head = commands.add_parser("head", help="Verify the chain and print its head as SEQ:HASH, an anchor to keep outside the database.")
+    head.add_argument("--store", default=None, help=store_help)
+    head.add_argument("--sign", action="store_true", help="Append an HMAC-SHA256 under $VEREDICTO_AUDIT_KEY (kept outside the database): SEQ:HASH:HMAC.")
+    head.set_defaults(func=run_head)
 
     listing = commands.add_parser("list", help="List sign-offs, newest first, with whether the checkpoint still holds the signed weights.")
     listing.add_argument("--store", default=None, help=store_help)
@@ -35,16 +48,32 @@ def run_verify(args) -> int:
     from store.audit import open_store
 
     store = open_store(args.store)
-    result = store.verify(expected_head=args.expect_head)
+    if args.expect_head:
+        print(
+            "--expect-head is deprecated: it compares with the current head, so it fails after any later sign-off. "
+            "Use `veredicto audit head` to print SEQ:HASH and `--expect SEQ:HASH` to check it.",
+            file=sys.stderr,
+        )
+    result = store.verify(expected_head=args.expect_head, expect=args.expect)
     print(f"Store: {store.display_url} (schema v{store.schema_version()})")
     if result.ok:
-        print(f"OK: {result.records} record(s); every hash and link checks out.")
-        print(f"Head: #{result.head_seq} {result.head_hash}")
-        print("Keep the head hash somewhere else (a ticket, a release note) and pass it to --expect-head later to detect a rewritten tail.")
+        print(
+            f"OK: {result.records} record(s); every hash and link checks out"
+            + (f"; record #{args.expect.split(':')[0]} matches the anchor." if args.expect else ".")
+        )
+        print(f"Head: {result.head_seq}:{result.head_hash}")
+        print("Keep this SEQ:HASH somewhere else (a ticket, a release note) and pass it to --expect later to detect a rewritten history.")
         return 0
     print(f"BROKEN: first bad record #{result.first_bad}: {result.problem}")
     print("Do not trust sign-offs from that record on; restore the store from a backup and investigate who had write access.", file=sys.stderr)
     return 1
+
+
+def run_head(args) -> int:
+    from store.audit import open_store
+
+    print(open_store(args.store).anchor(sign=args.sign))
+    return 0
 
 
 def run_list(args) -> int:

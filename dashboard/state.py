@@ -12,12 +12,12 @@ from pathlib import Path
 import streamlit as st
 
 from analysis.predictions import PredictionTable, predict_table
-from evaldata.loading import FORMATS, EvalSet, guess_column, load_eval_data, parse_mapping, read_file
+from evaldata.loading import FORMATS, EvalSet, LabelMismatchError, guess_column, load_eval_data, parse_mapping, read_file
 from explain.shap_explainer import warm_up
 from models.checkpoints import CheckpointRef, discover_checkpoints
-from models.errors import VeredictoError
+from models.errors import DataError, VeredictoError
 from models.inference import Predictor
-from runtime import LRUCache, current
+from runtime import LRUCache, current, settings
 
 PAGES = [  # (file, title, icon); a page is registered when its file exists
     ("overview.py", "Overview", ":material/dashboard:"),
@@ -31,6 +31,7 @@ PAGES = [  # (file, title, icon); a page is registered when its file exists
 ]
 
 SESSION_KEY = "veredicto_session"
+LISTING_TTL_S = 30  # how long a listing of the allowed roots is reused before the folders are looked at again
 PROBLEM_KEY = "veredicto_sidebar_problem"
 
 
@@ -101,6 +102,42 @@ def get_predictor(ref: CheckpointRef) -> Predictor:
     return _predictor(str(ref.path), ref.fingerprint)
 
 
+def team_mode() -> bool:
+    """Team mode (runtime.settings): `VEREDICTO_TEAM_MODE=1`, or reviewer identity configured in this app's secrets."""
+    return settings.team_mode(st.secrets)
+
+
+@st.cache_data(show_spinner=False, max_entries=16, ttl=LISTING_TTL_S)
+def allowed_files(roots: tuple[str, ...], suffixes: tuple[str, ...]) -> list[str]:
+    """Files with `suffixes` under `roots` (bounded listing, no symlink out of a root), reused for a short while."""
+    return [str(p) for p in settings.list_allowed([Path(r) for r in roots], suffixes=suffixes)]
+
+
+@st.cache_data(show_spinner=False, max_entries=16, ttl=LISTING_TTL_S)
+def allowed_checkpoint_folders(roots: tuple[str, ...]) -> list[str]:
+    """Folders under `roots` that hold a checkpoint (config.json) themselves or one level down: what team mode offers."""
+
+    def holds_checkpoint(folder: Path) -> bool:
+        if (folder / "config.json").is_file():
+            return True
+        try:
+            return any((child / "config.json").is_file() for child in folder.iterdir() if child.is_dir() and not child.name.startswith("."))
+        except OSError:
+            return False
+
+    return [str(p) for p in settings.list_allowed([Path(r) for r in roots], folders=True) if holds_checkpoint(p)]
+
+
+def _short(path: str, roots: tuple[str, ...]) -> str:
+    """A path as the sidebar shows it: relative to the root it lies under, prefixed by that root's name."""
+    for root in roots:
+        base = Path(root).expanduser().resolve()
+        if Path(path).is_relative_to(base):
+            rel = Path(path).relative_to(base)
+            return f"{base.name}/{rel}" if str(rel) != "." else base.name
+    return Path(path).name
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def _discover(root: str, stamp: tuple):
     return discover_checkpoints(root)
@@ -148,6 +185,10 @@ def get_table(ref: CheckpointRef, evalset: EvalSet, mapping: dict | None = None)
 
         try:
             return predict_table(get_predictor(ref), evalset, label_mapping=mapping, progress=progress)
+        except LabelMismatchError as exc:
+            if team_mode():  # the file may not be the reader's to see: counts and the checkpoint's labels only
+                raise DataError(exc.without_values) from None
+            raise
         finally:
             bar.empty()
 
@@ -188,19 +229,42 @@ def sidebar() -> None:
     st.session_state.pop(PROBLEM_KEY, None)
     with st.sidebar:
         st.subheader("Checkpoints")
-        root = st.text_input(
-            "Checkpoints directory", value=default_ckpts, help="A folder holding Hugging Face checkpoint folders (config.json, tokenizer, model.safetensors)."
-        )
+        team = team_mode()
         try:
-            root_path = Path(root).expanduser()
+            if team:
+                roots = tuple(str(r) for r in settings.checkpoint_roots())
+                folders = allowed_checkpoint_folders(roots)
+                if not folders:
+                    _problem("No checkpoint under the folders this server shares. Ask whoever runs Veredicto to set VEREDICTO_CHECKPOINT_ROOTS.")
+                    return
+                wanted = str(Path(default_ckpts).expanduser().resolve())
+                root = st.selectbox(
+                    "Checkpoints folder",
+                    folders,
+                    index=folders.index(wanted) if wanted in folders else 0,
+                    format_func=lambda p: _short(p, roots),
+                    key="team_checkpoints",
+                    help="Folders holding checkpoints under the roots this server shares (VEREDICTO_CHECKPOINT_ROOTS).",
+                )
+                root_path = settings.allowed_path(root, [Path(r) for r in roots], "folder")  # a crafted session value is refused here
+            else:
+                root = st.text_input(
+                    "Checkpoints directory",
+                    value=default_ckpts,
+                    help="A folder holding Hugging Face checkpoint folders (config.json, tokenizer, model.safetensors).",
+                )
+                root_path = Path(root).expanduser()
             refs, problems = _discover(str(root_path), _tree_stamp(root_path))
+        except settings.PathNotAllowed as exc:
+            _problem(str(exc))
+            return
         except VeredictoError as exc:
             _problem(str(exc))
             return
         for path, message in problems.items():
             st.warning(f"Skipped **{path.name}**: {message}")
         if not refs:
-            _problem(f"No usable checkpoint under {root}. Run `veredicto demo` to build the demo, or point to another folder.")
+            _problem(f"No usable checkpoint under {_short(root, roots) if team else root}. Run `veredicto demo` to build the demo, or point to another folder.")
             return
         by_label = {f"{r.name} · {r.short_fingerprint}": r for r in baseline_first(refs)}
         chosen = st.multiselect(
@@ -215,17 +279,41 @@ def sidebar() -> None:
             return
 
         st.subheader("Evaluation data")
-        source = st.radio("Source", ["File on this machine", "Upload"], horizontal=True, label_visibility="collapsed")
+        source = st.radio(
+            "Source", ["File on the server" if team else "File on this machine", "Upload"], horizontal=True, label_visibility="collapsed", key="data_source"
+        )
         try:
             if source == "Upload":
-                upload = st.file_uploader("CSV, JSONL or Parquet", type=[s.lstrip(".") for s in FORMATS])
+                upload = st.file_uploader(
+                    "CSV, JSONL or Parquet",
+                    type=[s.lstrip(".") for s in FORMATS],
+                    help=f"At most {settings.MAX_UPLOAD_MB} MB (server.maxUploadSize).",
+                )
+                st.caption(f"Up to {settings.MAX_UPLOAD_MB} MB.")
                 if upload is None:
-                    st.info("Upload an evaluation file (it stays on this machine).")
+                    st.info("Upload an evaluation file (it stays on this server)." if team else "Upload an evaluation file (it stays on this machine).")
                     return
                 columns = _columns_bytes(upload.getvalue(), upload.name)
                 load = lambda t, l: _load_bytes(upload.getvalue(), upload.name, t, l)  # noqa: E731
             else:
-                path = Path(st.text_input("Data file", value=default_data)).expanduser()
+                if team:
+                    data_roots = tuple(str(r) for r in settings.data_roots())
+                    files = allowed_files(data_roots, tuple(FORMATS))
+                    if not files:
+                        _problem("No data file under the folders this server shares. Upload one, or ask whoever runs Veredicto to set VEREDICTO_DATA_ROOTS.")
+                        return
+                    wanted = str(Path(default_data).expanduser().resolve())
+                    chosen_file = st.selectbox(
+                        "Data file",
+                        files,
+                        index=files.index(wanted) if wanted in files else 0,
+                        format_func=lambda p: _short(p, data_roots),
+                        key="team_data_file",
+                        help="Evaluation files under the roots this server shares (VEREDICTO_DATA_ROOTS); or upload one.",
+                    )
+                    path = settings.allowed_path(chosen_file, [Path(r) for r in data_roots])  # a crafted session value is refused here
+                else:
+                    path = Path(st.text_input("Data file", value=default_data)).expanduser()
                 if not path.is_file():
                     _problem(f"Data file '{path}' does not exist. Check the path, or run `veredicto demo` for the demo data.")
                     return
@@ -243,6 +331,9 @@ def sidebar() -> None:
                     )
                 )
             evalset = load(text_col, label_col)
+        except settings.PathNotAllowed as exc:
+            _problem(str(exc))
+            return
         except VeredictoError as exc:
             _problem(str(exc))
             return

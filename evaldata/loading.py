@@ -198,6 +198,26 @@ def _rows(mask: pd.Series, limit: int = 5) -> str:
     return ", ".join(rows[:limit]) + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
 
 
+class LabelMismatchError(DataError):
+    """The data holds labels the checkpoint does not know. `str()` lists both sides (the values too: for a user reading
+    their own file); `without_values` says the same with counts and the checkpoint's labels only, for team mode, where
+    the file may not be the reader's to see (pointed at a credentials file, the "labels" would be its secrets)."""
+
+    def __init__(self, name: str, labels: tuple[str, ...], unknown: list[str], data_labels: list[str]):
+        super().__init__(
+            f"'{name}' has label(s) the checkpoint does not know: {', '.join(map(repr, unknown[:10]))}"
+            f"{' …' if len(unknown) > 10 else ''}. The checkpoint's labels are: {', '.join(map(repr, labels))}; "
+            f"the data's labels are: {', '.join(map(repr, data_labels[:20]))}. "
+            "Give a label mapping (e.g. pos=positive) or pick the right label column."
+        )
+        self.labels = tuple(labels)
+        self.unknown_count = len(unknown)
+        self.without_values = (
+            f"The label column holds {len(unknown)} value(s) that are not among the checkpoint's labels "
+            f"({', '.join(labels)}). Choose the right label column, or give a label mapping (data_label=checkpoint_label)."
+        )
+
+
 def align_labels(evalset: EvalSet, labels: tuple[str, ...], mapping: Mapping[str, str] | None = None) -> np.ndarray:
     """Gold labels as indices into the checkpoint's `labels`. Unknown labels raise with both sides listed.
 
@@ -214,12 +234,7 @@ def align_labels(evalset: EvalSet, labels: tuple[str, ...], mapping: Mapping[str
         index.update({l.removeprefix("LABEL_"): i for i, l in enumerate(labels)})
     unknown = sorted(set(gold) - set(index))
     if unknown:
-        raise DataError(
-            f"'{evalset.name}' has label(s) the checkpoint does not know: {', '.join(map(repr, unknown[:10]))}"
-            f"{' …' if len(unknown) > 10 else ''}. The checkpoint's labels are: {', '.join(map(repr, labels))}; "
-            f"the data's labels are: {', '.join(map(repr, sorted(set(evalset.frame['label']))[:20]))}. "
-            "Give a label mapping (e.g. pos=positive) or pick the right label column."
-        )
+        raise LabelMismatchError(evalset.name, labels, unknown, sorted(set(evalset.frame["label"])))
     return gold.map(index).to_numpy(dtype=int)
 
 

@@ -11,22 +11,25 @@ import streamlit as st
 from analysis.views import flip_summary
 from dashboard.explanations import METHODS, attribution_cache, default_params
 from dashboard.links import explore_link
-from dashboard.state import current_session, get_predictor, tables
+from dashboard.state import allowed_files, current_session, get_predictor, tables, team_mode
 from models.errors import VeredictoError
 from policies import example_policy
+from runtime import settings
 from runtime.escaping import md
 from store.audit import DECISIONS, StoreError, open_store
 from store.gates import evaluate_gates
-from store.identity import oidc_configured, oidc_reviewer, secrets_reviewers
-from store.policy import PolicyError, load_policy, parse_policy
+from store.identity import LoginRefused, TeamConfigError, oidc_configured, oidc_reviewer, secrets_reviewers, team_config
+from store.policy import MAX_POLICY_BYTES, PolicyError, load_policy, parse_policy
 from store.views import record_signoff, signoff_view
 
 DEFAULT_POLICY = os.environ.get("VEREDICTO_POLICY") or str(example_policy())
 ERRORS_PAGE, COMPARE_PAGE = "pages/errors.py", "pages/compare.py"
 FLASH = "signoff_flash"
+POLICY_SUFFIXES = (".yaml", ".yml", ".toml")
 STATE_ICON = {
     "approved": ":material/verified:",
     "rejected": ":material/block:",
+    "chain broken": ":material/gpp_bad:",
     "changes_requested": ":material/edit_note:",
     "pending": ":material/hourglass_top:",
     "stale": ":material/warning:",
@@ -60,7 +63,7 @@ def audit_store(url: str | None):
 
 
 def status_box(state: str, message: str) -> None:
-    box = {"approved": st.success, "rejected": st.error, "stale": st.warning, "changes_requested": st.warning}.get(state, st.info)
+    box = {"approved": st.success, "rejected": st.error, "chain broken": st.error, "stale": st.warning, "changes_requested": st.warning}.get(state, st.info)
     box(f"**Sign-off status: {md(state.replace('_', ' '))}.** {md(message)}", icon=STATE_ICON.get(state))
 
 
@@ -74,13 +77,41 @@ all_tables = tables(session)
 table = all_tables[-1]
 baseline = all_tables[0] if baseline_ref is not None else None
 
+in_team_mode = team_mode()
 with st.expander("Policy and audit store", expanded=False):
-    policy_path = st.text_input(
-        "Policy file", value=DEFAULT_POLICY, key="signoff_policy_path", help="YAML or TOML; see policies/example.yaml and docs/signoff.md."
-    )
-    upload = st.file_uploader("…or upload a policy", type=["yaml", "yml", "toml"], key="signoff_policy_upload")
+    if in_team_mode:  # no free path: a policy under the roots this server shares, the one it was started with, or the bundled example
+        policy_roots = (*settings.data_roots(), *settings.checkpoint_roots())
+        policy_files = list(
+            dict.fromkeys(
+                [str(Path(DEFAULT_POLICY).resolve()), str(example_policy().resolve()), *allowed_files(tuple(map(str, policy_roots)), POLICY_SUFFIXES)]
+            )
+        )
+        policy_path = st.selectbox(
+            "Policy file",
+            policy_files,
+            format_func=lambda p: f"{Path(p).parent.name}/{Path(p).name}",
+            key="signoff_policy_choice",
+            help="Policies under the folders this server shares; or upload one.",
+        )
+    else:
+        policy_path = st.text_input(
+            "Policy file", value=DEFAULT_POLICY, key="signoff_policy_path", help="YAML or TOML; see policies/example.yaml and docs/signoff.md."
+        )
+    upload = st.file_uploader("…or upload a policy", type=["yaml", "yml", "toml"], key="signoff_policy_upload", help=f"At most {MAX_POLICY_BYTES // 1024} KiB.")
+    st.caption(f"A policy upload may be up to {MAX_POLICY_BYTES // 1024} KiB.")
 try:
-    policy = parse_policy(upload.getvalue(), source=upload.name) if upload is not None else load_policy(policy_path)
+    if upload is not None:
+        if upload.size > MAX_POLICY_BYTES:  # refused before a byte of it is parsed
+            raise PolicyError(f"{upload.name}: the policy file is larger than {MAX_POLICY_BYTES // 1024} KiB, the most a policy may be.")
+        policy = parse_policy(upload.getvalue(), source=upload.name, quote_values=not in_team_mode)
+    elif in_team_mode:
+        allowed = [*policy_roots, Path(DEFAULT_POLICY), example_policy()]
+        policy = load_policy(settings.allowed_path(policy_path or "", allowed, "policy file"), quote_values=False)  # a crafted session value is refused
+    else:
+        policy = load_policy(policy_path)
+except settings.PathNotAllowed as exc:
+    st.error(f"The policy cannot be used: {exc}", icon=":material/policy:")
+    st.stop()
 except PolicyError as exc:
     st.error(f"The policy cannot be used: {exc}", icon=":material/policy:")
     st.stop()
@@ -189,13 +220,33 @@ st.subheader("Your decision")
 reviewer = None
 use_oidc = oidc_configured(st.secrets)
 reviewers = secrets_reviewers(st.secrets)
+try:
+    team = team_config(st.secrets)
+except TeamConfigError as exc:
+    st.error(str(exc), icon=":material/lock:")
+    st.stop()
 if use_oidc:
-    reviewer = oidc_reviewer(st.user)
-    if reviewer is None:
+    try:
+        reviewer = oidc_reviewer(st.user)
+        refusal = None
+    except LoginRefused as exc:
+        refusal = str(exc)
+    if refusal:
+        st.error(refusal, icon=":material/lock:")
+        st.button("Log out", on_click=st.logout, key="signoff_logout")
+    elif reviewer is None:
         st.info("Log in with your organisation's account to sign off.", icon=":material/login:")
         st.button("Log in", on_click=st.login, key="signoff_login")
     else:
-        st.caption(f"Signed in as **{md(reviewer.name)}** ({md(reviewer.identity)}).")
+        role = team.role(reviewer.identity) if team is not None else None
+        role_text = {"approver": "may approve", "reviewer": "may reject or request changes, not approve"}.get(role or "", "not on the reviewer allow-list")
+        st.caption(f"Signed in as **{md(reviewer.name)}** ({md(reviewer.identity)}; {role_text}).")
+        if team is None:
+            st.warning(
+                "No reviewer allow-list (`[veredicto.team]` in `.streamlit/secrets.toml`) is configured, so OIDC logins cannot sign off. "
+                "List who may sign and who may approve by identity; see docs/signoff.md.",
+                icon=":material/lock:",
+            )
         st.button("Log out", on_click=st.logout, key="signoff_logout")
 elif not reviewers:
     st.warning(
@@ -203,7 +254,7 @@ elif not reviewers:
         "`.streamlit/secrets.toml`) or list reviewers under `[veredicto.reviewers]` with `veredicto audit hash-password`; see docs/signoff.md.",
         icon=":material/lock:",
     )
-can_sign = reviewer is not None if use_oidc else bool(reviewers)
+can_sign = (reviewer is not None and team is not None and team.role(reviewer.identity) is not None) if use_oidc else bool(reviewers)
 if can_sign:
     with st.form("signoff_form", clear_on_submit=False):
         if not use_oidc:
@@ -230,6 +281,7 @@ if can_sign:
             name=None if use_oidc else name,
             password=None if use_oidc else password,
             client=st.context.ip_address,  # failed logins are also throttled per client where Streamlit knows its address
+            team=team,
         )
         if outcome.error:
             st.error(outcome.error)

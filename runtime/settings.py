@@ -11,6 +11,14 @@ The home folder holds the demo checkpoints (`demo/`), the attribution cache (`ca
 
 Each part can be moved on its own, as before: `VEREDICTO_DEMO_DIR`, `VEREDICTO_CACHE_DIR`, `VEREDICTO_STORE_DIR`
 (the folder of both SQLite stores) and `VEREDICTO_STORE_URL` (any SQLAlchemy URL or path; it wins over the folder).
+
+Team mode (one server, several people in browsers) is on when `VEREDICTO_TEAM_MODE=1` and whenever reviewer identity
+is configured (`[auth]` or `[veredicto.reviewers]` in Streamlit secrets, which the page passes in: nothing here imports
+Streamlit). In team mode the app reads data and checkpoints only under allow-listed roots (`VEREDICTO_DATA_ROOTS`,
+`VEREDICTO_CHECKPOINT_ROOTS`, os.pathsep-separated folders or files; by default what the operator opened the app with,
+`veredicto app --data/--checkpoints`, else the demo's data and checkpoint folders) or from uploads: `allowed_path`
+resolves a path (symlinks included) and refuses it unless it lies inside a root, and `list_allowed` lists what the
+roots hold, boundedly, for the sidebar's choices.
 """
 
 from __future__ import annotations
@@ -19,13 +27,20 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HOME_ENV = "VEREDICTO_HOME"
 DEMO_DIR_ENV = "VEREDICTO_DEMO_DIR"
 CACHE_DIR_ENV = "VEREDICTO_CACHE_DIR"
 STORE_DIR_ENV = "VEREDICTO_STORE_DIR"
 STORE_URL_ENV = "VEREDICTO_STORE_URL"
+TEAM_MODE_ENV = "VEREDICTO_TEAM_MODE"
+DATA_ROOTS_ENV = "VEREDICTO_DATA_ROOTS"
+CHECKPOINT_ROOTS_ENV = "VEREDICTO_CHECKPOINT_ROOTS"
 HOME_NAME = ".veredicto"
+MAX_UPLOAD_MB = 200  # server.maxUploadSize (.streamlit/config.toml and `veredicto app`): the most an uploaded data file may be
+LISTING_DEPTH = 2  # list_allowed looks into folders at most this many levels below a root (root/a/b/file), no deeper
+LISTING_LIMIT = 500  # and returns at most this many entries, so a huge root cannot stall a rerun
 AUDIT_DB = "veredicto.db"
 OPTUNA_DB = "optuna.db"
 
@@ -120,3 +135,124 @@ def store_url(value: str | os.PathLike | None = None, default_file: str = AUDIT_
         if path.is_dir() or not path.suffix:
             path = path / default_file
     return f"sqlite:///{path.resolve()}"
+
+
+# --------------------------------------------------------------------------- team mode
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def identity_configured(secrets: Any) -> bool:
+    """True when Streamlit secrets configure reviewers: `[auth]` (OIDC) or `[veredicto.reviewers]` (accounts)."""
+    try:
+        if not hasattr(secrets, "get"):
+            return False
+        section = secrets.get("veredicto") or {}
+        return bool(secrets.get("auth")) or bool(section.get("reviewers") if hasattr(section, "get") else None)
+    except Exception:  # noqa: BLE001 - no secrets.toml at all raises on access, with a type that varies across Streamlit versions
+        return False
+
+
+def team_mode(secrets: Any = None, environ: Mapping[str, str] | None = None) -> bool:
+    """Team mode: `VEREDICTO_TEAM_MODE=1`, or reviewer identity configured in `secrets` (it cannot be switched off then)."""
+    env = os.environ if environ is None else environ
+    return _truthy(env.get(TEAM_MODE_ENV)) or identity_configured(secrets)
+
+
+def _roots(env: Mapping[str, str], variable: str, opened_with: str, default: Path) -> tuple[Path, ...]:
+    listed = [Path(p).expanduser() for p in (env.get(variable) or "").split(os.pathsep) if p.strip()]
+    if listed:
+        return tuple(listed)
+    opened = _path(env.get(opened_with))
+    return (opened,) if opened is not None else (default,)
+
+
+def data_roots(environ: Mapping[str, str] | None = None) -> tuple[Path, ...]:
+    """Where team mode may read data: `$VEREDICTO_DATA_ROOTS`, else `$VEREDICTO_DATA` (`veredicto app --data`), else the demo's data folder."""
+    env = os.environ if environ is None else environ
+    return _roots(env, DATA_ROOTS_ENV, "VEREDICTO_DATA", load(env).demo_dir / "data")
+
+
+def checkpoint_roots(environ: Mapping[str, str] | None = None) -> tuple[Path, ...]:
+    """Where team mode may load checkpoints: `$VEREDICTO_CHECKPOINT_ROOTS`, else `$VEREDICTO_CHECKPOINTS`, else the demo's checkpoints."""
+    env = os.environ if environ is None else environ
+    return _roots(env, CHECKPOINT_ROOTS_ENV, "VEREDICTO_CHECKPOINTS", load(env).demo_dir / "checkpoints")
+
+
+class PathNotAllowed(ValueError):
+    """A path outside every allowed root (after resolving symlinks). The message does not repeat the path or anything in it."""
+
+
+def allowed_path(path: str | os.PathLike, roots: tuple[Path, ...] | list[Path], what: str = "file") -> Path:
+    """`path` resolved (symlinks followed) when it lies inside one of `roots` (also resolved); else `PathNotAllowed`."""
+    try:
+        resolved = Path(path).expanduser().resolve()
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte
+        resolved = None
+    if resolved is not None:
+        for root in roots:
+            try:
+                if resolved.is_relative_to(Path(root).expanduser().resolve()):
+                    return resolved
+            except (OSError, RuntimeError, ValueError):
+                continue
+    raise PathNotAllowed(
+        f"That {what} is outside the folders this server shares, so it is not read. Choose one from the list, upload it, "
+        f"or ask whoever runs Veredicto to add its folder to {DATA_ROOTS_ENV} or {CHECKPOINT_ROOTS_ENV}."
+    )
+
+
+def list_allowed(
+    roots: tuple[Path, ...] | list[Path],
+    *,
+    suffixes: tuple[str, ...] = (),
+    folders: bool = False,
+    depth: int = LISTING_DEPTH,
+    limit: int = LISTING_LIMIT,
+) -> list[Path]:
+    """Files with one of `suffixes` (or, with `folders`, folders: each root first) under `roots`, at most `depth` levels
+    down and `limit` entries in all; hidden entries are skipped and so is anything whose resolved path leaves its root."""
+    found: list[Path] = []
+    for root in roots:
+        try:
+            base = Path(root).expanduser().resolve()
+        except (OSError, RuntimeError):
+            continue
+        if base.is_file():
+            if not folders and base.suffix.lower() in suffixes:
+                found.append(base)
+            continue
+        if not base.is_dir():
+            continue
+        if folders:
+            found.append(base)
+        level = [base]
+        for level_index in range(depth + 1):  # the root's own entries, then those of folders 1..depth levels below it
+            below: list[Path] = []
+            for folder in level:
+                try:
+                    entries = sorted(os.scandir(folder), key=lambda e: e.name)
+                except OSError:
+                    continue
+                for entry in entries:
+                    if len(found) >= limit:
+                        return found
+                    if entry.name.startswith(".") or entry.name == "__pycache__":
+                        continue
+                    try:
+                        resolved = Path(entry.path).resolve()
+                    except (OSError, RuntimeError):
+                        continue
+                    if not resolved.is_relative_to(base):
+                        continue  # a symlink out of the root
+                    if resolved.is_dir():
+                        if level_index < depth:
+                            below.append(resolved)
+                            if folders:
+                                found.append(resolved)
+                    elif not folders and resolved.suffix.lower() in suffixes:
+                        found.append(resolved)
+            level = below
+    return list(dict.fromkeys(found))

@@ -19,14 +19,21 @@ Storage
 - The schema has a version (`veredicto_schema`, one row per applied step) and upgrades itself
   on open, under the same lock, so two processes opening an old store upgrade it once.
 
-What the chain does not do: someone with write access who rewrites the last records *and*
-recomputes every later hash and the head is only caught when the head hash was kept elsewhere;
-`verify(expected_head=...)` / `veredicto audit verify --expect-head` check that.
+What the chain does not do: someone with write access who rewrites records *and* recomputes
+every later hash and the head is only caught against an anchor kept elsewhere: `anchor()` /
+`veredicto audit head` prints `SEQ:HASH` (optionally HMAC-signed with `$VEREDICTO_AUDIT_KEY`),
+and `verify(expect=...)` / `veredicto audit verify --expect SEQ:HASH` checks the record at that
+position, so later sign-offs are no false alarm. `verify` reads the head and the records in one
+snapshot (REPEATABLE READ on PostgreSQL), so a sign-off made meanwhile never looks like a break.
+
+Approvals (`approval_status`, `AuditStore.status`) count reviewers by identity, only on a chain
+that verifies, and only for the same weights, data and policy.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import math
 import os
@@ -331,8 +338,9 @@ class VerifyResult:
 class ApprovalStatus:
     """Where one checkpoint (by its current fingerprint) stands.
 
-    state: "approved" | "rejected" | "changes_requested" | "pending" | "stale" | "unsigned".
-    A sign-off given to other weights at the same path never counts: those records are `stale`.
+    state: "approved" | "rejected" | "changes_requested" | "pending" | "stale" | "unsigned" | "chain broken".
+    A sign-off given to other weights at the same path never counts: those records are `stale`. Reviewers are told
+    apart by identity, not display name; `approvers` holds the display names of those whose approval counts.
     """
 
     state: str
@@ -348,17 +356,52 @@ class ApprovalStatus:
         return self.state == "approved"
 
 
-def approval_status(records: Sequence[SignoffRecord], fingerprint: str, approvals_required: int = 1, checkpoint_path: str | None = None) -> ApprovalStatus:
-    """Each reviewer's latest decision on these exact weights decides: any reject -> rejected, any
-    changes requested -> changes_requested, else enough distinct approvers -> approved."""
+CHAIN_BROKEN = "chain broken"
+
+
+def reviewer_key(record: SignoffRecord) -> str:
+    """Who a record is from, for counting: its identity (`oidc:<issuer>|<subject>`, `secrets:<account>`), never the
+    display name. Records written without an identity fall back to the lower-cased name, marked so it cannot collide
+    with an identity."""
+    identity = record.identity.strip()
+    return identity if identity else f"name:{record.reviewer.strip().lower()}"
+
+
+def approval_status(
+    records: Sequence[SignoffRecord],
+    fingerprint: str,
+    approvals_required: int = 1,
+    checkpoint_path: str | None = None,
+    *,
+    dataset_fingerprint: str | None = None,
+    policy_sha256: str | None = None,
+    chain: VerifyResult | None = None,
+) -> ApprovalStatus:
+    """Each reviewer's (identity's) latest decision on these exact weights decides: any reject -> rejected, any
+    changes requested -> changes_requested, else enough distinct approvers -> approved.
+
+    An approval counts only when it was given for the same data (`dataset_fingerprint`) and under the same policy
+    (`policy_sha256`), where those are given; a rejection or change request stands whatever data or policy it was
+    given under, until that reviewer decides again. A broken `chain` counts nothing: state "chain broken".
+    """
     required = max(int(approvals_required), 1)
+    if chain is not None and not chain.ok:
+        message = (
+            f"Chain broken at record #{chain.first_bad}: {chain.problem} No sign-off counts until the audit store is restored; run `veredicto audit verify`."
+        )
+        return ApprovalStatus(CHAIN_BROKEN, 0, required, (), (), (), message)
     mine = [r for r in records if r.checkpoint_fingerprint == fingerprint]
     stale = tuple(r for r in records if checkpoint_path and r.checkpoint_path == str(checkpoint_path) and r.checkpoint_fingerprint != fingerprint)
     latest: dict[str, SignoffRecord] = {}
     for record in sorted(mine, key=lambda r: r.seq):
-        latest[record.reviewer.strip().lower()] = record
+        latest[reviewer_key(record)] = record
     current = tuple(sorted(latest.values(), key=lambda r: r.seq))
-    approvers = tuple(r.reviewer for r in current if r.decision == "approve")
+
+    def same_context(r: SignoffRecord) -> bool:
+        return (not dataset_fingerprint or r.dataset_fingerprint == dataset_fingerprint) and (not policy_sha256 or r.policy_sha256 == policy_sha256)
+
+    approvers = tuple(r.reviewer for r in current if r.decision == "approve" and same_context(r))
+    elsewhere = [r for r in current if r.decision == "approve" and not same_context(r)]
     rejecters = [r.reviewer for r in current if r.decision == "reject"]
     changers = [r.reviewer for r in current if r.decision == "changes_requested"]
     if rejecters:
@@ -378,6 +421,11 @@ def approval_status(records: Sequence[SignoffRecord], fingerprint: str, approval
         )
     else:
         state, message = "unsigned", f"No sign-off yet for these weights ({fingerprint[:12]}); {required} approval(s) required."
+    if elsewhere and state not in ("approved", "rejected", "changes_requested"):
+        message += (
+            f" {len(elsewhere)} approval(s) of these weights ({', '.join(r.reviewer for r in elsewhere)}) were given for other data "
+            "or under another policy and do not count here."
+        )
     return ApprovalStatus(state, len(approvers), required, approvers, current, stale, message)
 
 
@@ -397,6 +445,65 @@ def freshness(record: SignoffRecord, fingerprint_now: str | None) -> str:
     if fingerprint_now is None:
         return "missing"
     return "current" if fingerprint_now == record.checkpoint_fingerprint else "stale"
+
+
+# --------------------------------------------------------------------------- anchors
+
+AUDIT_KEY_ENV = "VEREDICTO_AUDIT_KEY"
+_MIN_ANCHOR_HEX = 12
+
+
+def _audit_key() -> bytes:
+    key = os.environ.get(AUDIT_KEY_ENV, "")
+    if len(key) < 16:
+        raise StoreError(
+            f"A signed anchor needs a key of at least 16 characters in ${AUDIT_KEY_ENV}, kept outside the database "
+            "(a secrets manager, the CI's secret store); it is not set or too short."
+        )
+    return key.encode("utf-8")
+
+
+def sign_anchor(seq: int, record_hash: str) -> str:
+    """HMAC-SHA256 of `SEQ:HASH` under `$VEREDICTO_AUDIT_KEY`."""
+    return hmac.new(_audit_key(), f"{int(seq)}:{record_hash}".encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A chain position kept outside the database: record `seq` had `record_hash` (a prefix of at least 12 hex digits;
+    the full hash when signed), optionally with an HMAC over both."""
+
+    seq: int
+    record_hash: str
+    mac: str = ""
+
+    def mismatch(self, found: str | None, last_seq: int) -> str:
+        """Why the chain does not match this anchor ("" when it does)."""
+        if found is None:
+            return f"the anchor names record #{self.seq} but the chain ends at #{last_seq}: records were removed (or the anchor comes from another store)."
+        if not found.startswith(self.record_hash):
+            return f"record #{self.seq} now hashes to {found[:16]}… but the anchor says {self.record_hash[:16]}…: the history up to that record was rewritten."
+        if self.mac and not hmac.compare_digest(self.mac, sign_anchor(self.seq, self.record_hash)):
+            return (
+                f"the anchor's signature does not match under ${AUDIT_KEY_ENV}: the anchor was forged or altered, or the key is not the one it was signed with."
+            )
+        return ""
+
+
+def parse_anchor(text: str) -> Anchor:
+    """`SEQ:HASH` or `SEQ:HASH:HMAC` as printed by `veredicto audit head`; `StoreError` saying the format otherwise."""
+    parts = str(text).strip().lower().split(":")
+    hexdigits = set("0123456789abcdef")
+    ok = len(parts) in (2, 3) and parts[0].isdigit() and int(parts[0]) > 0
+    ok = ok and len(parts[1]) >= _MIN_ANCHOR_HEX and len(parts[1]) <= 64 and set(parts[1]) <= hexdigits
+    if ok and len(parts) == 3:
+        ok = len(parts[1]) == 64 and len(parts[2]) == 64 and set(parts[2]) <= hexdigits
+    if not ok:
+        raise StoreError(
+            "The anchor must look like SEQ:HASH (e.g. 12:3f9a…, at least 12 hex digits) or SEQ:HASH:HMAC (full hashes), "
+            "as printed by `veredicto audit head [--sign]`."
+        )
+    return Anchor(int(parts[0]), parts[1], parts[2] if len(parts) == 3 else "")
 
 
 # --------------------------------------------------------------------------- the store
@@ -464,11 +571,15 @@ class AuditStore:
         return StoreError(f"Could not {action} the audit store {self.display_url}: {detail}. {hint}")
 
     @contextmanager
-    def _transaction(self, write: bool) -> Iterator[sa.Connection]:
+    def _transaction(self, write: bool, snapshot: bool = False) -> Iterator[sa.Connection]:
+        """One transaction. `snapshot`: every statement sees the same committed state (REPEATABLE READ on a server;
+        on SQLite a read transaction already reads one snapshot from its first statement on, in WAL mode)."""
         try:
             with self.engine.connect() as conn:
                 if write:
                     conn.execution_options(veredicto_write=True)
+                if snapshot and self.dialect != "sqlite":
+                    conn.execution_options(isolation_level="REPEATABLE READ")
                 with conn.begin():
                     yield conn
         except StoreError:
@@ -627,16 +738,53 @@ class AuditStore:
             row = conn.execute(sa.select(head_table.c.seq, head_table.c.record_hash).where(head_table.c.id == 1)).first()
         return (int(row.seq), str(row.record_hash)) if row else (0, GENESIS_HASH)
 
-    def status(self, checkpoint_fingerprint: str, checkpoint_path: str | os.PathLike | None = None, approvals_required: int = 1) -> ApprovalStatus:
+    def status(
+        self,
+        checkpoint_fingerprint: str,
+        checkpoint_path: str | os.PathLike | None = None,
+        approvals_required: int = 1,
+        *,
+        dataset_fingerprint: str | None = None,
+        policy_sha256: str | None = None,
+        chain: VerifyResult | None = None,
+    ) -> ApprovalStatus:
+        """Where these weights stand (see `approval_status`). The chain is verified first (`chain`, when the caller
+        already holds a fresh `verify()` result, else here): a broken chain counts nothing."""
+        chain = chain if chain is not None else self.verify()
         records = self.records(checkpoint_fingerprint=checkpoint_fingerprint, checkpoint_path=checkpoint_path)
-        return approval_status(records, checkpoint_fingerprint, approvals_required, str(checkpoint_path) if checkpoint_path else None)
+        return approval_status(
+            records,
+            checkpoint_fingerprint,
+            approvals_required,
+            str(checkpoint_path) if checkpoint_path else None,
+            dataset_fingerprint=dataset_fingerprint,
+            policy_sha256=policy_sha256,
+            chain=chain,
+        )
 
     # -- verification -----------------------------------------------------------------------
 
-    def verify(self, expected_head: str | None = None) -> VerifyResult:
-        """Walk the chain in order; stop at the first record that does not hold up and say why."""
+    def anchor(self, *, sign: bool = False) -> str:
+        """The chain head as an anchor to keep outside the database: `SEQ:HASH`, or `SEQ:HASH:HMAC` with `sign`
+        (HMAC-SHA256 under `$VEREDICTO_AUDIT_KEY`). Refused when the chain does not verify: never anchor a broken chain."""
+        result = self.verify()
+        if not result.ok:
+            raise StoreError(f"The chain is broken at record #{result.first_bad}: {result.problem} No anchor was printed; run `veredicto audit verify`.")
+        text = f"{result.head_seq}:{result.head_hash}"
+        return f"{text}:{sign_anchor(result.head_seq, result.head_hash)}" if sign else text
+
+    def verify(self, expected_head: str | None = None, *, expect: str | None = None) -> VerifyResult:
+        """Walk the chain in order; stop at the first record that does not hold up and say why.
+
+        `expect`: an anchor printed earlier by `anchor()` (`SEQ:HASH` or `SEQ:HASH:HMAC`): the record at SEQ must still
+        have that hash, so a rewritten history is caught and later sign-offs are no false alarm; a signed anchor's HMAC
+        is checked with `$VEREDICTO_AUDIT_KEY`. `expected_head` (deprecated): the head hash itself, which stops matching
+        at the next sign-off. The head and the rows are read in one snapshot, so a concurrent sign-off is never a break.
+        """
+        anchor = parse_anchor(expect) if expect else None
+        anchored_hash: str | None = None
         prev_seq, prev_hash, count = 0, GENESIS_HASH, 0
-        with self._transaction(write=False) as conn:
+        with self._transaction(write=False, snapshot=True) as conn:
             head = conn.execute(sa.select(head_table.c.seq, head_table.c.record_hash).where(head_table.c.id == 1)).first()
             head_seq, head_hash = (int(head.seq), str(head.record_hash)) if head else (-1, "")
             rows = conn.execute(sa.select(signoffs).order_by(signoffs.c.seq))
@@ -672,6 +820,8 @@ class AuditStore:
                         f"record #{bad} was rewritten after #{record.seq} was written.",
                     )
                 prev_seq, prev_hash = record.seq, record.record_hash
+                if anchor is not None and record.seq == anchor.seq:
+                    anchored_hash = record.record_hash
         if head is None:
             return self._bad(count, head_seq, head_hash, prev_seq + 1, "the chain head row is missing; the store was tampered with.")
         if head_seq > prev_seq:
@@ -695,6 +845,10 @@ class AuditStore:
                 prev_seq,
                 f"the chain is self-consistent but its head {prev_hash[:16]}… is not the expected {given[:16]}…: records were rewritten or removed.",
             )
+        if anchor is not None:
+            problem = anchor.mismatch(anchored_hash, prev_seq)
+            if problem:
+                return self._bad(count, head_seq, head_hash, anchor.seq, problem)
         return VerifyResult(True, count, prev_seq, prev_hash)
 
     @staticmethod

@@ -433,19 +433,27 @@ def _probe_rate_gate(ctx: GateContext, threshold) -> GateResult:
     return _probe_gate(ctx.policy, ctx.table, ctx.predictor, threshold)
 
 
-def _approvals_result(store, fingerprint: str, checkpoint_path: str, threshold) -> GateResult:
-    """Distinct approvers of these exact weights; a standing rejection or change request fails the gate."""
+def _approvals_result(store, fingerprint: str, checkpoint_path: str, threshold, dataset_fingerprint: str, policy_sha256: str, chain=None) -> GateResult:
+    """Distinct approvers (by identity) of these exact weights, for this data and under this policy; a standing
+    rejection or change request fails the gate, and so does a chain that does not verify (checked first)."""
     key = "approvals_required"
     if store is None:
         return _result(key, None, threshold, "needs the audit store to count approvals.", NOT_EVALUATED)
-    status = store.status(fingerprint, checkpoint_path or None, max(int(threshold), 1))
-    verdict = PASS if status.approvals >= int(threshold) and status.state not in ("rejected", "changes_requested") else FAIL
-    return _result(key, float(status.approvals), threshold, status.message, verdict)
+    status = store.status(
+        fingerprint,
+        checkpoint_path or None,
+        max(int(threshold), 1),
+        dataset_fingerprint=dataset_fingerprint,
+        policy_sha256=policy_sha256,
+        chain=chain,
+    )
+    counted = status.approvals >= int(threshold) and status.state not in ("rejected", "changes_requested", "chain broken")
+    return _result(key, float(status.approvals), threshold, status.message, PASS if counted else FAIL)
 
 
 @evaluator("approvals_required")
 def _approvals_gate(ctx: GateContext, threshold) -> GateResult:
-    return _approvals_result(ctx.store, ctx.table.fingerprint, ctx.checkpoint_path, threshold)
+    return _approvals_result(ctx.store, ctx.table.fingerprint, ctx.checkpoint_path, threshold, ctx.table.data_fingerprint, ctx.policy.sha256)
 
 
 def evaluate_gates(
@@ -464,7 +472,8 @@ def evaluate_gates(
 
     baseline: the "before" checkpoint's table on the same data (drop gates).
     predictor: the candidate's `models.Predictor` (faithfulness gate: explanations are computed).
-    store: an `AuditStore` (approvals gate: distinct approvers of these exact weights).
+    store: an `AuditStore` (approvals gate: distinct approvers, by identity, of these exact weights, data and policy,
+        counted only when the chain verifies).
     cache: an `explain.cache.AttributionCache`, so explanations are computed once across runs.
     explain_params: per-method explainer budgets, {"shap": {"max_evals": 500}, "lime": {"num_samples": 1000}}.
     A gate whose input is missing is NOT_EVALUATED, never silently passed.
@@ -526,11 +535,14 @@ def evaluate_gates(
     )
 
 
-def refresh_approvals(report: GateReport, store) -> GateReport:
-    """The same report with the approvals gate re-counted from the store (sign-offs change it; nothing else does)."""
+def refresh_approvals(report: GateReport, store, chain=None) -> GateReport:
+    """The same report with the approvals gate re-counted from the store (sign-offs change it; nothing else does).
+    `chain`: a fresh `store.verify()` result the caller already holds (else the store verifies the chain itself)."""
     if "approvals_required" not in report.policy.gates:
         return report
-    fresh = _approvals_result(store, report.fingerprint, report.checkpoint_path, report.policy.gates["approvals_required"])
+    fresh = _approvals_result(
+        store, report.fingerprint, report.checkpoint_path, report.policy.gates["approvals_required"], report.dataset_fingerprint, report.policy.sha256, chain
+    )
     return dataclasses.replace(report, results=tuple(fresh if r.key == "approvals_required" else r for r in report.results))
 
 

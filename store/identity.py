@@ -5,6 +5,16 @@ Secrets (`.streamlit/secrets.toml`)::
     [veredicto.reviewers]
     "Ana Ruiz" = "pbkdf2_sha256$600000$<salt>$<hash>"   # from `veredicto audit hash-password`
 
+    [veredicto.team]                                    # who may sign, and who may approve
+    approvers = ["oidc:https://login.example.org|0a1b2c", "secrets:Ana Ruiz"]
+    reviewers = ["oidc:https://login.example.org|9f8e7d"]   # may reject or request changes, not approve
+
+A reviewer IS their identity: `oidc:<issuer>|<subject>` for an OIDC login (the token's `iss` and `sub`, which the
+provider never reassigns) or `secrets:<account>` for a password account. The display name (the `name` claim, the
+account name) is only shown, never compared: two people called "Ana Ruiz" are two reviewers. A token that carries an
+e-mail must say `email_verified: true`. OIDC sign-offs need `[veredicto.team]` (fail closed: without it nobody signs);
+password accounts without it keep working, the configured accounts being the allow-list and each one an approver.
+
 A plain-text password (or anything else that is not such a hash) is refused at login with a message naming the
 entry. Every comparison goes through `hmac.compare_digest` (constant time), and an unknown name runs the same
 PBKDF2 work as a known one (same algorithm, same iteration count), so timing does not reveal which reviewers
@@ -40,10 +50,14 @@ class LoginRefused(VeredictoError):
     """A login that was not checked or did not succeed; the message says why and what to do (never a secret)."""
 
 
+class TeamConfigError(VeredictoError):
+    """`[veredicto.team]` in secrets is malformed; the message names the key and shows the expected format."""
+
+
 @dataclass(frozen=True)
 class Reviewer:
-    name: str  # shown and recorded as the reviewer
-    identity: str  # how it was established, recorded too: "oidc:<email>" or "secrets:<name>"
+    name: str  # shown and recorded as the reviewer's display name; never used to tell reviewers apart
+    identity: str  # who it is, recorded and compared: "oidc:<issuer>|<subject>" or "secrets:<account>"
 
 
 def hash_password(password: str, *, iterations: int = DEFAULT_ITERATIONS, salt: bytes | None = None) -> str:
@@ -229,20 +243,135 @@ def login(reviewers: Mapping[str, str], name: str, password: str, *, client: str
     return reviewer
 
 
+def _claim_true(value: Any) -> bool:
+    """A boolean claim as providers send it: true, or (some providers) the string "true"."""
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
 def oidc_reviewer(user: Any) -> Reviewer | None:
-    """The logged-in OIDC user (`st.user`) as a reviewer, or None when nobody is logged in."""
+    """The logged-in OIDC user (`st.user`) as a reviewer identified by issuer + subject, or None when nobody is logged in.
+
+    Raises `LoginRefused` for a login that cannot identify a reviewer: no `iss` or `sub` claim, or an e-mail the
+    provider has not verified (`email_verified` is not true) — anyone could otherwise register a look-alike address.
+    """
     try:
         info = dict(user.to_dict()) if hasattr(user, "to_dict") else dict(user)
     except Exception:  # noqa: BLE001 - st.user's shape varies across Streamlit versions; unreadable means not logged in
         return None
     if not info.get("is_logged_in"):
         return None
-    email = str(info.get("email") or "").strip()
+    issuer = str(info.get("iss") or "").strip()
     subject = str(info.get("sub") or "").strip()
+    if not issuer or not subject:
+        raise LoginRefused(
+            "Your login carries no issuer or subject (`iss`/`sub` claims), so it cannot identify you as a reviewer. "
+            "Ask the administrator to check the identity provider's ID token settings; nothing was recorded."
+        )
+    email = str(info.get("email") or "").strip()
+    if email and not _claim_true(info.get("email_verified")):
+        raise LoginRefused(
+            "Your identity provider has not verified your e-mail address (`email_verified` is not true), so you cannot sign off. "
+            "Verify the address with the provider, then log out and in again; nothing was recorded."
+        )
     name = str(info.get("name") or email or subject).strip()
-    if not name:
+    return Reviewer(name, oidc_identity(issuer, subject))
+
+
+def oidc_identity(issuer: str, subject: str) -> str:
+    """The identity of an OIDC reviewer, as written in `[veredicto.team]` and recorded: `oidc:<issuer>|<subject>`."""
+    return f"oidc:{issuer.strip()}|{subject.strip()}"
+
+
+# --- who may sign, who may approve --------------------------------------------------------------------------------
+
+TEAM_HELP = (
+    "Add a [veredicto.team] table to .streamlit/secrets.toml listing identities: "
+    '`approvers = ["oidc:<issuer>|<subject>", "secrets:<account>"]` (may approve) and `reviewers = [...]` (may sign, not approve); '
+    "see docs/signoff.md."
+)
+
+
+def _shown(identity: str) -> str:
+    """An identity inside a message, as a code span (no backticks from the token can end it)."""
+    return "`" + identity.replace("`", "'") + "`"
+
+
+@dataclass(frozen=True)
+class Team:
+    """The allow-list: identities that may sign at all (`reviewers` and `approvers`) and those that may approve."""
+
+    approvers: frozenset[str]
+    reviewers: frozenset[str] = frozenset()
+
+    def role(self, identity: str) -> str | None:
+        """ "approver", "reviewer" (may reject or request changes) or None (may not sign)."""
+        if identity in self.approvers:
+            return "approver"
+        return "reviewer" if identity in self.reviewers else None
+
+
+def _identities(section: Mapping[str, Any], key: str) -> frozenset[str]:
+    value = section.get(key, [])
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise TeamConfigError(f"[veredicto.team] {key} must be a list of identities in quotes. {TEAM_HELP}")
+    out = set()
+    for i, item in enumerate(value):
+        text = str(item).strip() if isinstance(item, str) else ""
+        ok = text.startswith("secrets:") and len(text) > len("secrets:")
+        if text.startswith("oidc:"):
+            issuer, bar, subject = text[len("oidc:") :].rpartition("|")
+            ok = bool(bar and issuer.strip() and subject.strip())
+        if not ok:
+            raise TeamConfigError(
+                f"[veredicto.team] {key}, entry {i + 1}, is not an identity: write `oidc:<issuer>|<subject>` (the ID token's iss and sub) "
+                f"or `secrets:<account>` (a [veredicto.reviewers] name). {TEAM_HELP}"
+            )
+        out.add(text)
+    return frozenset(out)
+
+
+def team_config(secrets: Any) -> Team | None:
+    """`[veredicto.team]` from Streamlit secrets, or None when it is absent. A malformed section raises `TeamConfigError`
+    (never silently an empty list: that would lock everyone out without saying why, or worse, be read as "no list")."""
+    try:
+        section = secrets.get("veredicto", {}) if hasattr(secrets, "get") else {}
+        team = section.get("team") if hasattr(section, "get") else None
+    except Exception:  # noqa: BLE001 - as in secrets_reviewers: a missing secrets.toml raises on access
         return None
-    return Reviewer(name, f"oidc:{email or subject}")
+    if team is None:
+        return None
+    if not hasattr(team, "get"):
+        raise TeamConfigError(f"[veredicto.team] must be a table. {TEAM_HELP}")
+    unknown = sorted(set(dict(team)) - {"approvers", "reviewers"})
+    if unknown:
+        raise TeamConfigError(f"[veredicto.team] has unknown key(s) {', '.join(json.dumps(k) for k in unknown)}; use approvers and reviewers. {TEAM_HELP}")
+    return Team(approvers=_identities(team, "approvers"), reviewers=_identities(team, "reviewers"))
+
+
+def authorize(reviewer: Reviewer, decision: str, team: Team | None) -> None:
+    """Raise `LoginRefused` unless `reviewer` may record `decision` (a key of store.audit.DECISIONS).
+
+    With `[veredicto.team]`: only listed identities sign, only approvers approve. Without it, password accounts may
+    sign and approve (the configured accounts are the allow-list); anyone else — an OIDC login — is refused (fail
+    closed: a provider lets in everyone in the organisation, not just the reviewers).
+    """
+    if team is None:
+        if reviewer.identity.startswith("secrets:"):
+            return
+        raise LoginRefused(
+            f"No reviewer allow-list is configured, so OIDC logins cannot sign off. Your identity is {_shown(reviewer.identity)}. {TEAM_HELP} Nothing was recorded."
+        )
+    role = team.role(reviewer.identity)
+    if role is None:
+        raise LoginRefused(
+            f"{_shown(reviewer.identity)} is not on the reviewer allow-list ([veredicto.team] in secrets), so it cannot sign off. "
+            "Ask the administrator to add it; nothing was recorded."
+        )
+    if decision == "approve" and role != "approver":
+        raise LoginRefused(
+            f"{_shown(reviewer.identity)} may reject or request changes but not approve: only identities listed under "
+            "[veredicto.team] approvers may approve. Nothing was recorded."
+        )
 
 
 def oidc_configured(secrets: Any) -> bool:

@@ -322,7 +322,18 @@ def _toml_lines(text: str) -> dict[str, int]:
 # --------------------------------------------------------------------------- validation
 
 
-def _type_name(value: Any) -> str:
+def _type_name(value: Any, quote: bool = True) -> str:
+    """What `value` is, for a message; with `quote=False` (team mode) only its kind, never the value from the file."""
+    if not quote and value is not None:
+        return (
+            "a true/false value"
+            if isinstance(value, bool)
+            else "a number"
+            if isinstance(value, (int, float))
+            else "text"
+            if isinstance(value, str)
+            else _type_name(value)
+        )
     if value is None:
         return "nothing (empty value)"
     if isinstance(value, bool):
@@ -343,36 +354,38 @@ def _suggest(key: str, known) -> str:
     return f" Did you mean '{close[0]}'?" if close else ""
 
 
-def _fraction(value: Any, where: str, key: str) -> float:
+def _fraction(value: Any, where: str, key: str, quote: bool = True) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise PolicyError(f"{where}: '{key}' must be a number between 0 and 1, not {_type_name(value)}.")
+        raise PolicyError(f"{where}: '{key}' must be a number between 0 and 1, not {_type_name(value, quote)}.")
     value = float(value)
     if not 0.0 <= value <= 1.0:
+        if not quote:
+            raise PolicyError(f"{where}: '{key}' must be between 0 and 1 (a fraction: 0.95, not 95).")
         hint = f" (write {value / 100:g} for {value:g}%)" if 1 < value <= 100 else ""
         raise PolicyError(f"{where}: '{key}' must be between 0 and 1, not {value:g}{hint}.")
     return value
 
 
-def _validate(data: Any, text: str, source: str, fmt: str, lines: dict[str, int]) -> Policy:
+def _validate(data: Any, text: str, source: str, fmt: str, lines: dict[str, int], quote: bool = True) -> Policy:
     def at(key: str) -> str:
         line = lines.get(key)
         return f"{source}, line {line}" if line else source
 
     if not isinstance(data, dict):
-        raise PolicyError(f"{source}: a policy must be a mapping with a 'gates' section, not {_type_name(data)}. See policies/example.yaml.")
+        raise PolicyError(f"{source}: a policy must be a mapping with a 'gates' section, not {_type_name(data, quote)}. See policies/example.yaml.")
     for key in data:
         if key not in TOP_LEVEL:
             raise PolicyError(f"{at(str(key))}: unknown key '{key}'. A policy has: {', '.join(TOP_LEVEL)}.{_suggest(str(key), TOP_LEVEL)}")
     version = data.get("version", POLICY_VERSION)
     if isinstance(version, bool) or version != POLICY_VERSION:
         raise PolicyError(
-            f"{at('version')}: 'version' must be {POLICY_VERSION} (this Veredicto reads policy version {POLICY_VERSION}), not {_type_name(version)}."
+            f"{at('version')}: 'version' must be {POLICY_VERSION} (this Veredicto reads policy version {POLICY_VERSION}), not {_type_name(version, quote)}."
         )
     name = data.get("name", "") or ""
     description = data.get("description", "") or ""
     for key, value in (("name", name), ("description", description)):
         if not isinstance(value, str):
-            raise PolicyError(f"{at(key)}: '{key}' must be text, not {_type_name(value)}.")
+            raise PolicyError(f"{at(key)}: '{key}' must be text, not {_type_name(value, quote)}.")
 
     raw_gates = data.get("gates")
     if raw_gates is None:
@@ -380,7 +393,7 @@ def _validate(data: Any, text: str, source: str, fmt: str, lines: dict[str, int]
             f"{at('gates') if 'gates' in data else source}: the policy has no gates. Add a 'gates' section with at least one of: {', '.join(GATES)}."
         )
     if not isinstance(raw_gates, dict):
-        raise PolicyError(f"{at('gates')}: 'gates' must be a mapping of gate name to threshold, not {_type_name(raw_gates)}.")
+        raise PolicyError(f"{at('gates')}: 'gates' must be a mapping of gate name to threshold, not {_type_name(raw_gates, quote)}.")
     if not raw_gates:
         raise PolicyError(f"{at('gates')}: 'gates' is empty. Set at least one of: {', '.join(GATES)}.")
     gates: dict[str, Any] = {}
@@ -392,26 +405,26 @@ def _validate(data: Any, text: str, source: str, fmt: str, lines: dict[str, int]
         if value is None:
             raise PolicyError(f"{at(dotted)}: gate '{key}' has no value. Give it a threshold ({spec.help}) or remove the line.")
         if spec.kind == "fraction":
-            gates[key] = _fraction(value, at(dotted), dotted)
+            gates[key] = _fraction(value, at(dotted), dotted, quote)
         elif spec.kind == "count":
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise PolicyError(f"{at(dotted)}: '{dotted}' must be a whole number of reviewers (0 or more), not {_type_name(value)}.")
+                raise PolicyError(f"{at(dotted)}: '{dotted}' must be a whole number of reviewers (0 or more), not {_type_name(value, quote)}.")
             gates[key] = int(value)
         else:  # recall: a number for every class, or {label: number}
             if isinstance(value, dict):
                 if not value:
                     raise PolicyError(f"{at(dotted)}: '{dotted}' is an empty mapping. Give one number for all classes or label: minimum pairs.")
-                gates[key] = MappingProxyType({str(label): _fraction(v, at(f"{dotted}.{label}"), f"{dotted}.{label}") for label, v in value.items()})
+                gates[key] = MappingProxyType({str(label): _fraction(v, at(f"{dotted}.{label}"), f"{dotted}.{label}", quote) for label, v in value.items()})
             else:
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
                     raise PolicyError(
-                        f"{at(dotted)}: '{dotted}' must be a number between 0 and 1 (for every class) or a mapping label -> number, not {_type_name(value)}."
+                        f"{at(dotted)}: '{dotted}' must be a number between 0 and 1 (for every class) or a mapping label -> number, not {_type_name(value, quote)}."
                     )
-                gates[key] = _fraction(value, at(dotted), dotted)
+                gates[key] = _fraction(value, at(dotted), dotted, quote)
 
     raw_settings = data.get("settings") or {}
     if not isinstance(raw_settings, dict):
-        raise PolicyError(f"{at('settings')}: 'settings' must be a mapping, not {_type_name(raw_settings)}.")
+        raise PolicyError(f"{at('settings')}: 'settings' must be a mapping, not {_type_name(raw_settings, quote)}.")
     settings = {key: spec.default for key, spec in SETTINGS.items()}
     for key, value in raw_settings.items():
         dotted = f"settings.{key}"
@@ -420,15 +433,15 @@ def _validate(data: Any, text: str, source: str, fmt: str, lines: dict[str, int]
         setting = SETTINGS[key]
         if setting.kind == "int":
             if isinstance(value, bool) or not isinstance(value, int) or (setting.minimum is not None and value < setting.minimum):
-                raise PolicyError(f"{at(dotted)}: '{dotted}' must be a whole number ≥ {setting.minimum}, not {_type_name(value)}.")
+                raise PolicyError(f"{at(dotted)}: '{dotted}' must be a whole number ≥ {setting.minimum}, not {_type_name(value, quote)}.")
         elif setting.kind == "choice":
             if value not in setting.choices:
-                raise PolicyError(f"{at(dotted)}: '{dotted}' must be one of {', '.join(setting.choices)}, not {_type_name(value)}.")
+                raise PolicyError(f"{at(dotted)}: '{dotted}' must be one of {', '.join(setting.choices)}, not {_type_name(value, quote)}.")
         elif setting.kind == "list[str]":
             if isinstance(value, str):
                 value = [value]
             if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-                raise PolicyError(f"{at(dotted)}: '{dotted}' must be a list of column names, not {_type_name(value)}.")
+                raise PolicyError(f"{at(dotted)}: '{dotted}' must be a list of column names, not {_type_name(value, quote)}.")
             value = tuple(v.strip() for v in value)
         settings[key] = value
 
@@ -461,8 +474,11 @@ def _format_of(source: str, fmt: str | None) -> str:
     return fmt
 
 
-def parse_policy(text: str | bytes, source: str = "policy.yaml", fmt: str | None = None) -> Policy:
-    """Validate policy text (e.g. an uploaded file); `fmt` defaults to the extension of `source`."""
+def parse_policy(text: str | bytes, source: str = "policy.yaml", fmt: str | None = None, *, quote_values: bool = True) -> Policy:
+    """Validate policy text (e.g. an uploaded file); `fmt` defaults to the extension of `source`.
+
+    `quote_values=False` (team mode): messages name the file, line and key but never repeat a value from the file,
+    which may not be the reader's to see."""
     fmt = _format_of(source, fmt)
     # checked before decoding; a str longer than the limit in characters is too long in bytes too, without encoding it
     if len(text) > MAX_POLICY_BYTES or (isinstance(text, str) and len(text.encode("utf-8")) > MAX_POLICY_BYTES):
@@ -498,10 +514,10 @@ def parse_policy(text: str | bytes, source: str = "policy.yaml", fmt: str | None
         lines = _toml_lines(text)
     if data is None:
         raise PolicyError(f"{source}: the policy file is empty. Start from policies/example.yaml.")
-    return _validate(data, text, source, fmt, lines)
+    return _validate(data, text, source, fmt, lines, quote_values)
 
 
-def load_policy(path: str | os.PathLike) -> Policy:
+def load_policy(path: str | os.PathLike, *, quote_values: bool = True) -> Policy:
     """Read and validate a policy file; every problem is a PolicyError naming the file, the line and the key."""
     path = Path(path).expanduser()
     if not path.exists():
@@ -513,4 +529,4 @@ def load_policy(path: str | os.PathLike) -> Policy:
             raw = handle.read(MAX_POLICY_BYTES + 1)  # one byte over is enough for parse_policy to refuse it; never read a huge file whole
     except OSError as exc:
         raise PolicyError(f"Policy file '{path}' cannot be read: {exc.strerror}.") from None
-    return parse_policy(raw, source=str(path))
+    return parse_policy(raw, source=str(path), quote_values=quote_values)

@@ -331,7 +331,15 @@ def build_report(
     m = ev.metrics
     policy = gates.policy
     if approval is None and records is not None:
-        approval = approval_status(records, gates.fingerprint, int(policy.gates.get("approvals_required", 1) or 1), gates.checkpoint_path or None)
+        approval = approval_status(
+            records,
+            gates.fingerprint,
+            int(policy.gates.get("approvals_required", 1) or 1),
+            gates.checkpoint_path or None,
+            dataset_fingerprint=gates.dataset_fingerprint,
+            policy_sha256=policy.sha256,
+            chain=chain,
+        )
     parts: list[str] = []
     add = parts.append
 
@@ -597,7 +605,14 @@ def make_report(
     if store is not None:
         records = store.records(checkpoint_fingerprint=gates.fingerprint, checkpoint_path=gates.checkpoint_path or None)
         chain = store.verify()
-        approval = store.status(gates.fingerprint, gates.checkpoint_path or None, int(gates.policy.gates.get("approvals_required", 1) or 1))
+        approval = store.status(
+            gates.fingerprint,
+            gates.checkpoint_path or None,
+            int(gates.policy.gates.get("approvals_required", 1) or 1),
+            dataset_fingerprint=gates.dataset_fingerprint,
+            policy_sha256=gates.policy.sha256,
+            chain=chain,
+        )
         store_url = store.display_url
     return build_report(
         gates, candidate, baseline=baseline, examples=examples, records=records, chain=chain, approval=approval, title=title, store_url=store_url

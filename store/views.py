@@ -13,8 +13,8 @@ import pandas as pd
 
 from runtime import LRUCache, current
 from runtime.escaping import md
-from store.audit import AuditStore, SignoffRecord, StoreError, VerifyResult, freshness
-from store.identity import LoginRefused, LoginThrottle, login
+from store.audit import AuditStore, SignoffRecord, StoreError, VerifyResult, freshness, normalise_decision
+from store.identity import LoginRefused, LoginThrottle, Team, authorize, login
 
 # --- the decision ---------------------------------------------------------------------------------------------------
 
@@ -50,13 +50,15 @@ def record_signoff(
     password: str | None = None,
     client: str | None = None,
     throttle: LoginThrottle | None = None,
+    team: Team | None = None,
 ) -> SignoffOutcome:
     """Validate a submitted decision and append it to the audit chain.
 
     The reviewer is either already known (`reviewer`, e.g. from an OIDC login) or checked here against `reviewers`
     (name and password; failed attempts are throttled per name and per `client`, e.g. the browser's IP address, by the
     process's `LoginThrottle` unless `throttle` is given). `judged` is what the reviewer saw
-    (`GateReport.signoff_fields()`), recorded with the decision.
+    (`GateReport.signoff_fields()`), recorded with the decision. `team` (`[veredicto.team]`) says who may sign and who
+    may approve; without it only password accounts may sign (`store.identity.authorize`: OIDC fails closed).
     """
     if reviewer is None:
         if not name:
@@ -67,6 +69,10 @@ def record_signoff(
             return SignoffOutcome(error=str(exc))
     if decision is None:
         return SignoffOutcome(error="Choose a decision: approve, reject or changes requested.")
+    try:
+        authorize(reviewer, normalise_decision(decision), team)
+    except (LoginRefused, StoreError) as exc:
+        return SignoffOutcome(error=str(exc))
     try:
         record = store.append(reviewer=reviewer.name, identity=reviewer.identity, decision=decision, comment=comment, **judged)
     except StoreError as exc:
@@ -175,8 +181,16 @@ def signoff_view(report, store: AuditStore, candidate, *, baseline=None, table=N
     """
     from store.gates import refresh_approvals, worst_slice_rows
 
-    report = refresh_approvals(report, store)
-    approval = store.status(candidate.fingerprint, candidate.path, int(report.policy.gates.get("approvals_required", 1) or 1))
+    chain = (chain_checks or CHAIN_CHECKS).verify(store)  # first: a broken chain counts no approval
+    report = refresh_approvals(report, store, chain)
+    approval = store.status(
+        candidate.fingerprint,
+        candidate.path,
+        int(report.policy.gates.get("approvals_required", 1) or 1),
+        dataset_fingerprint=report.dataset_fingerprint,
+        policy_sha256=report.policy.sha256,
+        chain=chain,
+    )
     if report.not_evaluated:
         tone, text = "warning", f"**Gates {report.verdict}.** A gate that cannot be evaluated is not a pass."
     elif report.failed:
@@ -201,7 +215,6 @@ def signoff_view(report, store: AuditStore, candidate, *, baseline=None, table=N
             from analysis.views import flip_summary as flips
         flip = flips(baseline, table)
     records = store.records(checkpoint_fingerprint=candidate.fingerprint, checkpoint_path=candidate.path, newest_first=True)
-    chain = (chain_checks or CHAIN_CHECKS).verify(store)
     return SignoffView(
         report,
         approval,

@@ -69,3 +69,30 @@ def test_help_lists_commands():
     assert result.returncode == 0
     for command in ("demo", "predict", "app"):
         assert command in result.stdout
+
+
+def test_veredicto_app_listens_on_localhost_unless_a_host_is_given(monkeypatch):
+    """The attack: `veredicto app` on a laptop in a café served the dashboard (and its files) to every interface."""
+    import cli.app
+    from runtime.settings import MAX_UPLOAD_MB
+
+    calls = []
+    monkeypatch.setattr(cli.app.subprocess, "call", lambda command, **kwargs: calls.append(command) or 0)
+    assert main(["app"]) == 0
+    assert main(["app", "--host", "0.0.0.0", "--port", "9000"]) == 0
+
+    def flag(command, name):
+        return command[command.index(name) + 1]
+
+    local, team = calls
+    assert flag(local, "--server.address") == "127.0.0.1"
+    assert flag(team, "--server.address") == "0.0.0.0" and flag(team, "--server.port") == "9000"
+    for command in calls:  # the upload limit is stated on every start, with or without a config.toml beside app.py
+        assert flag(command, "--server.maxUploadSize") == str(MAX_UPLOAD_MB) and command.count("--server.maxUploadSize") == 1
+
+
+def test_the_app_help_documents_the_host_option(capsys):
+    with pytest.raises(SystemExit):
+        main(["app", "--help"])
+    out = capsys.readouterr().out
+    assert "--host" in out and "127.0.0.1" in out and "0.0.0.0" in out

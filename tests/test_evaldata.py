@@ -120,6 +120,30 @@ def test_bad_mapping_syntax():
         parse_mapping("pos:positive")
 
 
+def test_a_label_mismatch_without_values_repeats_nothing_from_the_file(tmp_path):
+    """The attack: a JSON credentials file read as data, its secret chosen as the label column; the mismatch message
+    (shown to whoever is in the browser) must not carry the secret in team mode, yet still say what to do."""
+    from evaldata.loading import LabelMismatchError
+
+    secret = "-----BEGIN PRIVATE KEY-----MIIEvQIBADANBgkq"
+    path = tmp_path / "service-account.json"
+    path.write_text(json.dumps({"client_email": "bot@example.iam", "private_key": secret, "type": "service_account"}) + "\n")
+    evalset = load_eval_data(path, text_col="client_email", label_col="private_key")
+    with pytest.raises(LabelMismatchError) as caught:
+        align_labels(evalset, ("fresh", "rotten"))
+    safe = caught.value.without_values
+    assert secret not in safe and "MIIE" not in safe and "bot@example" not in safe
+    assert "1 value(s)" in safe and "fresh, rotten" in safe and "label mapping" in safe
+    assert secret in str(caught.value)  # outside team mode, a user reading their own file still gets the full listing
+
+
+def test_the_full_mismatch_listing_is_still_a_data_error():
+    """Callers that catch DataError (the CLI, gates) keep working: the team-mode variant is a subclass, not a new kind."""
+    from evaldata.loading import LabelMismatchError
+
+    assert issubclass(LabelMismatchError, DataError)
+
+
 # --------------------------------------------------------------------------- the data fingerprint covers the label mapping
 
 

@@ -4,6 +4,7 @@ and `veredicto gate` exits 0 / 1 / 2."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -170,6 +171,53 @@ def test_approvals_gate_counts_distinct_approvers_of_these_weights(tmp_path):
     store.append(reviewer="carol", decision="reject", comment="horror reviews", **second.signoff_fields())
     third = evaluate_gates(pol, after, store=store, checkpoint_path="/m/after")
     assert third.result("approvals_required").status == FAIL and "Rejected by carol" in third.result("approvals_required").detail
+
+
+def test_approvals_gate_counts_identities_not_display_names(tmp_path):
+    """The attack: an approval under the display name "ana ruiz" cancelled Ana Ruiz's rejection (keyed on the name)."""
+    store = AuditStore(tmp_path)
+    after = make_table("after", set(range(0, 200, 20)))
+    pol = policy("gates:\n  approvals_required: 1\n")
+    report = evaluate_gates(pol, after, store=store, checkpoint_path="/m/after")
+    store.append(reviewer="Ana Ruiz", identity="secrets:Ana Ruiz", decision="reject", comment="bias", **report.signoff_fields())
+    store.append(reviewer="ana ruiz", identity="oidc:https://login.example.org|m-42", decision="approve", **report.signoff_fields())
+    gate = evaluate_gates(pol, after, store=store, checkpoint_path="/m/after").result("approvals_required")
+    assert gate.status == FAIL and "Rejected by Ana Ruiz" in gate.detail
+
+
+def test_approvals_gate_does_not_count_an_approval_under_another_policy(tmp_path):
+    """The attack: approve under a lax policy, then gate the release under the strict one."""
+    store = AuditStore(tmp_path)
+    after = make_table("after", set(range(0, 200, 20)))
+    lax, strict = policy("gates:\n  approvals_required: 1\n"), policy("gates:\n  min_macro_f1: 0.5\n  approvals_required: 1\n")
+    lax_report = evaluate_gates(lax, after, store=store, checkpoint_path="/m/after")
+    store.append(reviewer="alice", identity="secrets:alice", decision="approve", **lax_report.signoff_fields())
+    assert evaluate_gates(lax, after, store=store, checkpoint_path="/m/after").passed
+    gate = evaluate_gates(strict, after, store=store, checkpoint_path="/m/after").result("approvals_required")
+    assert gate.status == FAIL and gate.measured == 0 and "under another policy" in gate.detail
+    # the same weights and policy on other data: the approval does not carry over either
+    other_data = dataclasses.replace(after, data_fingerprint="e" * 64)
+    assert evaluate_gates(lax, other_data, store=store, checkpoint_path="/m/after").result("approvals_required").status == FAIL
+
+
+def test_approvals_gate_fails_closed_on_a_broken_chain(tmp_path):
+    """The attack: edit a rejection into an approval in the database; `audit verify` saw it, the gate counted it."""
+    import sqlalchemy as sa
+
+    from store.gates import refresh_approvals
+
+    store = AuditStore(tmp_path)
+    after = make_table("after", set(range(0, 200, 20)))
+    pol = policy("gates:\n  approvals_required: 1\n")
+    report = evaluate_gates(pol, after, store=store, checkpoint_path="/m/after")
+    store.append(reviewer="alice", identity="secrets:alice", decision="reject", comment="no", **report.signoff_fields())
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE veredicto_signoffs SET decision = 'approve' WHERE seq = 1"))
+    for gate in (
+        evaluate_gates(pol, after, store=store, checkpoint_path="/m/after").result("approvals_required"),
+        refresh_approvals(report, store).result("approvals_required"),
+    ):
+        assert gate.status == FAIL and gate.measured == 0 and "Chain broken at record #1" in gate.detail
 
 
 def test_signoff_fields_record_what_was_judged(tmp_path):

@@ -179,12 +179,21 @@ def test_oidc_identity_comes_from_st_user(page):
     at.run()
     assert any("Log in with your organisation's account" in i.value for i in at.info)
     assert [b.label for b in at.button if b.key == "signoff_login"] == ["Log in"]
-    at.user = {"is_logged_in": True, "name": "Ana Ruiz", "email": "ana@example.org"}
+    ana = {"is_logged_in": True, "iss": "https://idp.example", "sub": "0a1b", "name": "Ana Ruiz", "email": "ana@example.org", "email_verified": False}
+    at.user = ana
     at.run()
-    assert any(f"Signed in as **Ana Ruiz** ({md('oidc:ana@example.org')})" in c.value for c in at.caption)  # Markdown: the identity escaped
+    assert any("not verified your e-mail" in e.value for e in at.error) and not at.get("form")  # an unverified e-mail cannot sign
+    at.user = {**ana, "email_verified": True}
+    at.run()
+    identity = "oidc:https://idp.example|0a1b"
+    assert any(f"Signed in as **Ana Ruiz** ({md(identity)}; not on the reviewer allow-list)" in c.value for c in at.caption)  # Markdown: escaped
+    assert any("No reviewer allow-list" in w.value for w in at.warning) and not at.get("form")  # fail closed without [veredicto.team]
+    at.secrets["veredicto"] = {"team": {"reviewers": [identity]}}
+    at.run()
+    assert any(f"({md(identity)}; may reject or request changes, not approve)" in c.value for c in at.caption)
     submit(at, decision="changes_requested", comment="Check the 'mail' source slice first.")
     (record,) = at.store.records()
-    assert record.identity == "oidc:ana@example.org" and record.decision == "changes_requested"
+    assert record.identity == identity and record.reviewer == "Ana Ruiz" and record.decision == "changes_requested"
 
 
 def test_a_signoff_for_other_weights_at_the_same_path_shows_as_stale(page, env):

@@ -116,6 +116,20 @@ def test_broken_chain_is_shown_in_the_report(gates, store):
     assert "Audit chain BROKEN</strong> at record #1" in html
 
 
+def test_the_report_counts_an_approval_only_for_this_policy_and_data(gates, store):
+    """An approval given under another policy (or on other data) must not make the stakeholder report say 'approved'."""
+    other = policy("gates:\n  min_macro_f1: 0.1\n")
+    store.append(
+        reviewer="alice", identity="secrets:alice", decision="approve", **{**gates.signoff_fields(), "policy_sha256": other.sha256, "policy_text": other.text}
+    )
+    store.append(reviewer="bob", identity="secrets:bob", decision="approve", **{**gates.signoff_fields(), "dataset_fingerprint": "e" * 64})
+    html = make_report(gates, AFTER, baseline=BASELINE, store=store)
+    assert "Sign-off: approved." not in html and "Sign-off: unsigned." in html
+    assert "2 approval(s) of these weights (alice, bob) were given for other data or under another policy" in html
+    store.append(reviewer="carol", identity="secrets:carol", decision="approve", **gates.signoff_fields())
+    assert "Sign-off: approved." in make_report(gates, AFTER, baseline=BASELINE, store=store)
+
+
 def test_report_without_baseline_or_store_says_so(store):
     gates = evaluate_gates(policy("gates:\n  min_macro_f1: 0.5\n"), AFTER)
     html = build_report(gates, AFTER)

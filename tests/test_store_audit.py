@@ -168,24 +168,158 @@ def test_cli_audit_verify_exits_1_and_names_the_first_bad_record(store_url, caps
     assert "BROKEN: first bad record #2" in out
 
 
+def test_an_anchor_holds_after_later_signoffs_and_catches_a_rewritten_history(store, store_url, capsys):
+    """The attack: rewrite a record and recompute every later hash and the head; only an anchor kept outside catches it.
+    --expect-head gave a false alarm after the next legitimate sign-off; --expect SEQ:HASH does not."""
+    _three(store)
+    assert main(["audit", "head", "--store", store_url]) == 0
+    anchor = capsys.readouterr().out.strip()
+    seq, digest = anchor.split(":")
+    assert seq == "3" and digest == store.head()[1]
+    store.append(**signoff(3))  # a later, legitimate sign-off: no alarm
+    store.append(**signoff(4))
+    assert store.verify(expect=anchor).ok and store.verify(expect=f"{seq}:{digest[:12]}").ok
+    assert main(["audit", "verify", "--store", store_url, "--expect", anchor]) == 0
+    assert "matches the anchor" in capsys.readouterr().out
+
+    # rewrite #2 and recompute every hash after it, and the head: self-consistent, caught only by the anchor
+    records = store.records()
+    prev = records[0].record_hash
+    run_sql(store, "DELETE FROM veredicto_signoffs WHERE seq >= 2")
+    for record in records[1:]:
+        fields = {**record.payload(), "comment": "rewritten" if record.seq == 2 else record.comment, "prev_hash": prev}
+        forged = audit.SignoffRecord(**fields, record_hash="")
+        forged = audit.SignoffRecord(**fields, record_hash=forged.computed_hash())
+        row = {k: v for k, v in forged.payload().items() if k not in ("metrics", "gates")}
+        row.update(metrics_json=canonical_json(forged.metrics), gates_json=canonical_json(list(forged.gates)), record_hash=forged.record_hash)
+        with store.engine.connect() as conn, conn.begin():
+            conn.execute(audit.signoffs.insert().values(**row))
+            conn.execute(audit.head_table.update().values(seq=forged.seq, record_hash=forged.record_hash))
+        prev = forged.record_hash
+    assert store.verify().ok  # the rewrite is self-consistent
+    result = store.verify(expect=anchor)
+    assert not result.ok and result.first_bad == 3 and "rewritten" in result.problem
+    assert main(["audit", "verify", "--store", store_url, "--expect", anchor]) == 1
+    assert "BROKEN: first bad record #3" in capsys.readouterr().out
+
+
+def test_anchor_from_before_a_truncation_is_caught(store):
+    _three(store)
+    anchor = store.anchor()
+    run_sql(store, "DELETE FROM veredicto_signoffs WHERE seq = 3")
+    run_sql(store, "UPDATE veredicto_head SET seq = 2, record_hash = :h", h=store.records()[-1].record_hash)
+    result = store.verify(expect=anchor)
+    assert not result.ok and "removed" in result.problem
+
+
+def test_a_signed_anchor_needs_the_key_and_catches_a_forged_one(store, monkeypatch):
+    _three(store)
+    monkeypatch.delenv(audit.AUDIT_KEY_ENV, raising=False)
+    with pytest.raises(StoreError, match="VEREDICTO_AUDIT_KEY"):
+        store.anchor(sign=True)
+    monkeypatch.setenv(audit.AUDIT_KEY_ENV, "k" * 32)
+    signed = store.anchor(sign=True)
+    assert store.verify(expect=signed).ok
+    seq, digest, _mac = signed.split(":")
+    forged = f"{seq}:{digest}:{'0' * 64}"  # someone who can edit the anchor's copy but has no key
+    result = store.verify(expect=forged)
+    assert not result.ok and "signature does not match" in result.problem
+    monkeypatch.setenv(audit.AUDIT_KEY_ENV, "another key of enough length")
+    assert not store.verify(expect=signed).ok
+
+
+@pytest.mark.parametrize("text", ["3", "x:abcdefabcdef", "3:abc", "0:abcdefabcdef", "3:abcdefabcdef:ff", "3:zzzzzzzzzzzzzz"])
+def test_a_malformed_anchor_is_refused_with_the_format(store, text):
+    with pytest.raises(StoreError, match="SEQ:HASH"):
+        store.verify(expect=text)
+
+
+def test_expect_head_still_works_but_says_it_is_deprecated(store, store_url, capsys):
+    _three(store)
+    head = store.head()[1]
+    assert main(["audit", "verify", "--store", store_url, "--expect-head", head]) == 0
+    assert "deprecated" in capsys.readouterr().err
+
+
+def test_verify_reads_the_head_and_the_records_in_one_snapshot(store):
+    """The race: a sign-off committed between reading the head and reading the records looked like a broken chain
+    (PostgreSQL read each statement at its own snapshot)."""
+    _three(store)
+    writer = AuditStore(store.url)
+    state = {"armed": True}
+
+    @sa.event.listens_for(store.engine, "after_cursor_execute")
+    def sign_meanwhile(conn, cursor, statement, parameters, context, executemany):
+        if state["armed"] and "FROM veredicto_head" in statement and "FOR UPDATE" not in statement and "veredicto_signoffs" not in statement:
+            state["armed"] = False
+            writer.append(**signoff(9))  # another connection, committed at once
+
+    try:
+        result = store.verify()
+    finally:
+        sa.event.remove(store.engine, "after_cursor_execute", sign_meanwhile)
+    assert not state["armed"], "the head was never read: the test did not exercise the race"
+    assert result.ok and result.records == 3 and result.head_seq == 3
+    assert store.verify().records == 4
+
+
 # --------------------------------------------------------------------------- approvals and staleness
 
 
 def test_each_reviewers_latest_decision_counts_on_these_exact_weights(store):
     fp = "a" * 64
+    alice, bob, carol = "secrets:alice", "oidc:https://login.example.org|bob-1", "oidc:https://login.example.org|carol-7"
     assert store.status(fp, approvals_required=2).state == "unsigned"
-    store.append(**signoff(reviewer="alice"))
+    store.append(**signoff(reviewer="alice", identity=alice))
     assert store.status(fp, approvals_required=2).state == "pending"
-    store.append(**signoff(reviewer="Alice"))  # the same person twice is one approval
+    store.append(**signoff(reviewer="Alice R.", identity=alice))  # the same identity twice is one approval, whatever the name
     assert store.status(fp, approvals_required=2).approvals == 1
-    store.append(**signoff(reviewer="bob", decision="changes_requested", comment="check rotten recall"))
+    store.append(**signoff(reviewer="bob", identity=bob, decision="changes_requested", comment="check rotten recall"))
     assert store.status(fp, approvals_required=2).state == "changes_requested"
-    store.append(**signoff(reviewer="bob"))
+    store.append(**signoff(reviewer="bob", identity=bob))
     status = store.status(fp, approvals_required=2)
-    assert status.state == "approved" and set(status.approvers) == {"Alice", "bob"}
-    store.append(**signoff(reviewer="carol", decision="reject", comment="bias on short reviews"))
+    assert status.state == "approved" and set(status.approvers) == {"Alice R.", "bob"}
+    store.append(**signoff(reviewer="carol", identity=carol, decision="reject", comment="bias on short reviews"))
     assert store.status(fp, approvals_required=2).state == "rejected"
     assert store.status("e" * 64, approvals_required=1).state == "unsigned"  # other weights: nothing counts
+
+
+def test_a_look_alike_display_name_cannot_cancel_anothers_rejection(store):
+    """The attack: an OIDC user whose `name` claim is "ana ruiz" approved over Ana Ruiz's rejection (keyed on the name)."""
+    fp = "a" * 64
+    store.append(**signoff(reviewer="Ana Ruiz", identity="secrets:Ana Ruiz", decision="reject", comment="rotten recall too low"))
+    store.append(**signoff(reviewer="ana ruiz", identity="oidc:https://login.example.org|mallory-42"))
+    status = store.status(fp, approvals_required=1)
+    assert status.state == "rejected" and not status.approved and "Rejected by Ana Ruiz" in status.message
+    assert len(status.latest) == 2  # two reviewers, one display name
+
+
+def test_an_approval_counts_only_for_the_same_data_and_policy(store):
+    """The attack: an approval given under a lax policy (or on easier data) carried over to the policy now in force."""
+    fp, data, strict = "a" * 64, "b" * 64, "version: 1\ngates:\n  min_macro_f1: 0.95\n"
+    lax = store.append(**signoff(identity="secrets:alice", policy_text="version: 1\ngates:\n  min_macro_f1: 0.1\n"))
+    strict_sha = audit.sha256_text(strict)
+    status = store.status(fp, approvals_required=1, dataset_fingerprint=data, policy_sha256=strict_sha)
+    assert status.state == "unsigned" and status.approvals == 0 and "under another policy and do not count" in status.message
+    assert store.status(fp, approvals_required=1, dataset_fingerprint=data, policy_sha256=lax.policy_sha256).approved
+    store.append(**signoff(identity="secrets:bob", dataset_fingerprint="c" * 64, policy_text=strict))  # other data
+    assert store.status(fp, approvals_required=1, dataset_fingerprint=data, policy_sha256=strict_sha).approvals == 0
+    store.append(**signoff(identity="secrets:bob", policy_text=strict))  # the same weights, data and policy
+    assert store.status(fp, approvals_required=1, dataset_fingerprint=data, policy_sha256=strict_sha).approved
+    # a rejection stands whatever policy it was given under, until that reviewer decides again
+    store.append(**signoff(identity="secrets:carol", decision="reject", comment="no", dataset_fingerprint="c" * 64))
+    assert store.status(fp, approvals_required=1, dataset_fingerprint=data, policy_sha256=strict_sha).state == "rejected"
+
+
+def test_an_edited_record_makes_the_status_fail_closed(store):
+    """The attack: a rejection edited into an approval in the database; `audit verify` saw it, the status counted it."""
+    store.append(**signoff(identity="secrets:alice"))
+    store.append(**signoff(identity="secrets:bob", decision="reject", comment="too many false positives"))
+    assert store.status("a" * 64).state == "rejected"
+    run_sql(store, "UPDATE veredicto_signoffs SET decision = 'approve' WHERE seq = 2")
+    status = store.status("a" * 64, approvals_required=1)
+    assert status.state == "chain broken" and not status.approved and status.approvals == 0
+    assert "record #2" in status.message and "veredicto audit verify" in status.message
 
 
 def test_changed_checkpoint_files_make_an_approval_stale(store_url, tiny_bert, tmp_path, capsys):

@@ -15,6 +15,9 @@ from store.identity import (
     LoginRefused,
     LoginThrottle,
     Reviewer,
+    Team,
+    TeamConfigError,
+    authorize,
     check_reviewer,
     hash_password,
     login,
@@ -22,6 +25,7 @@ from store.identity import (
     oidc_configured,
     oidc_reviewer,
     secrets_reviewers,
+    team_config,
     verify_password,
 )
 
@@ -199,11 +203,86 @@ def test_secrets_sections_are_read_safely():
     assert oidc_configured({"auth": {"client_id": "x"}}) is True and oidc_configured({}) is False
 
 
-def test_oidc_reviewer_from_user_info():
+ISS = "https://login.example.org"
+
+
+def test_oidc_reviewer_is_issuer_and_subject_and_the_name_only_for_display():
     assert oidc_reviewer({"is_logged_in": False}) is None
     assert oidc_reviewer({"email": "test@example.com"}) is None  # no login state: not logged in
-    assert oidc_reviewer({"is_logged_in": True, "name": "Ana", "email": "ana@x.org"}) == Reviewer("Ana", "oidc:ana@x.org")
-    assert oidc_reviewer({"is_logged_in": True, "email": "bo@x.org"}) == Reviewer("bo@x.org", "oidc:bo@x.org")
+    ana = {"is_logged_in": True, "iss": ISS, "sub": "0a1b", "name": "Ana Ruiz", "email": "ana@x.org", "email_verified": True}
+    assert oidc_reviewer(ana) == Reviewer("Ana Ruiz", f"oidc:{ISS}|0a1b")
+    # the attack: someone sets their name claim (or e-mail) to Ana's; they are still someone else
+    mallory = {**ana, "sub": "m-42", "name": "ana ruiz"}
+    assert oidc_reviewer(mallory).identity != oidc_reviewer(ana).identity
+    # the same subject at another issuer is another person
+    assert oidc_reviewer({**ana, "iss": "https://evil.example.com"}).identity != oidc_reviewer(ana).identity
+    assert oidc_reviewer({"is_logged_in": True, "iss": ISS, "sub": "s9"}) == Reviewer("s9", f"oidc:{ISS}|s9")  # no e-mail: nothing to verify
+    assert oidc_reviewer({**ana, "email_verified": "true"}) is not None  # some providers send the claim as a string
+
+
+@pytest.mark.parametrize("verified", [None, False, "false", "", 0])
+def test_an_unverified_email_cannot_sign(verified):
+    """The attack: register ana@x.org at a provider that does not verify addresses, and sign as "ana@x.org"."""
+    info = {"is_logged_in": True, "iss": ISS, "sub": "m-42", "email": "ana@x.org"}
+    if verified is not None:
+        info["email_verified"] = verified
+    with pytest.raises(LoginRefused, match="not verified your e-mail"):
+        oidc_reviewer(info)
+
+
+@pytest.mark.parametrize("missing", ["iss", "sub"])
+def test_a_login_without_issuer_or_subject_cannot_sign(missing):
+    info = {"is_logged_in": True, "iss": ISS, "sub": "0a1b", "name": "Ana"}
+    info.pop(missing)
+    with pytest.raises(LoginRefused, match="no issuer or subject"):
+        oidc_reviewer(info)
+
+
+TEAM = Team(approvers=frozenset({f"oidc:{ISS}|0a1b", "secrets:Ana"}), reviewers=frozenset({f"oidc:{ISS}|bo-2"}))
+
+
+def test_an_unlisted_subject_cannot_sign_and_a_reviewer_cannot_approve():
+    authorize(Reviewer("Ana", f"oidc:{ISS}|0a1b"), "approve", TEAM)
+    authorize(Reviewer("Ana", "secrets:Ana"), "approve", TEAM)
+    authorize(Reviewer("Bo", f"oidc:{ISS}|bo-2"), "reject", TEAM)
+    authorize(Reviewer("Bo", f"oidc:{ISS}|bo-2"), "changes_requested", TEAM)
+    with pytest.raises(LoginRefused, match="may reject or request changes but not approve"):
+        authorize(Reviewer("Bo", f"oidc:{ISS}|bo-2"), "approve", TEAM)
+    for outsider in (Reviewer("Ana", f"oidc:{ISS}|m-42"), Reviewer("Ana", "secrets:Bo"), Reviewer("Ana", "oidc:https://evil.example.com|0a1b")):
+        for decision in ("approve", "reject"):
+            with pytest.raises(LoginRefused, match="not on the reviewer allow-list"):
+                authorize(outsider, decision, TEAM)
+
+
+def test_without_an_allow_list_oidc_fails_closed_and_password_accounts_keep_working():
+    with pytest.raises(LoginRefused, match=r"No reviewer allow-list.*\[veredicto.team\]") as refused:
+        authorize(Reviewer("Ana", f"oidc:{ISS}|0a1b"), "reject", None)
+    assert f"oidc:{ISS}|0a1b" in str(refused.value)  # the message tells the user what to ask the administrator to add
+    authorize(Reviewer("Ana", "secrets:Ana"), "approve", None)  # the configured accounts are the allow-list
+
+
+def test_team_config_from_secrets():
+    assert team_config({}) is None and team_config({"veredicto": {"reviewers": {}}}) is None
+    team = team_config({"veredicto": {"team": {"approvers": [f"oidc:{ISS}|0a1b", "secrets:Ana"], "reviewers": [f"oidc:{ISS}|bo-2"]}}})
+    assert team == TEAM and team.role("secrets:Ana") == "approver" and team.role(f"oidc:{ISS}|bo-2") == "reviewer" and team.role("secrets:Eve") is None
+    assert team_config({"veredicto": {"team": {"approvers": []}}}) == Team(frozenset(), frozenset())  # listed, empty: nobody signs
+
+
+@pytest.mark.parametrize(
+    "team, match",
+    [
+        ({"approvers": "secrets:Ana"}, "must be a list"),
+        ({"approvers": ["ana@x.org"]}, "entry 1, is not an identity"),
+        ({"approvers": [f"oidc:{ISS}"]}, "is not an identity"),
+        ({"approvers": ["secrets:"]}, "is not an identity"),
+        ({"approver": ["secrets:Ana"]}, "unknown key"),
+        ("secrets:Ana", "must be a table"),
+    ],
+)
+def test_a_malformed_team_section_is_refused_with_the_format(team, match):
+    with pytest.raises(TeamConfigError, match=match) as refused:
+        team_config({"veredicto": {"team": team}})
+    assert "oidc:<issuer>|<subject>" in str(refused.value)
 
 
 def test_cli_hash_password_prints_a_secrets_line(tmp_path):

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from store_support import signoff
 
 from store.audit import AuditStore
-from store.identity import LoginThrottle, Reviewer, hash_password
+from store.identity import LoginThrottle, Reviewer, Team, hash_password
 from store.views import ChainChecks, history_frame, record_signoff, signoff_view
 
 REVIEWERS = {"alice": hash_password("s3cret", iterations=1_000), "bob": hash_password("pw", iterations=1_000)}
@@ -73,13 +73,38 @@ def test_an_approval_is_recorded_with_what_was_judged(tmp_path):
     assert store.count() == 1
 
 
+CAROL = Reviewer("Carol", "oidc:https://login.example.org|carol-7")
+TEAM = Team(approvers=frozenset({"secrets:alice"}), reviewers=frozenset({CAROL.identity}))
+
+
 def test_a_known_reviewer_skips_the_password_and_store_refusals_come_back_as_errors(tmp_path):
     store = store_at(tmp_path)
-    oidc = Reviewer("Carol", "oidc:carol@example.org")
-    outcome = record_signoff(store, judged(), decision="reject", comment="", reviewer=oidc)
+    outcome = record_signoff(store, judged(), decision="reject", comment="", reviewer=CAROL, team=TEAM)
     assert outcome.record is None and outcome.error and "comment" in outcome.error.lower()  # rejecting needs a reason
-    outcome = record_signoff(store, judged(), decision="reject", comment="F1 on 'neutral' dropped", reviewer=oidc)
-    assert outcome.record.identity == "oidc:carol@example.org" and store.count() == 1
+    outcome = record_signoff(store, judged(), decision="reject", comment="F1 on 'neutral' dropped", reviewer=CAROL, team=TEAM)
+    assert outcome.record.identity == CAROL.identity and outcome.record.reviewer == "Carol" and store.count() == 1
+
+
+def test_oidc_without_an_allow_list_cannot_sign(tmp_path):
+    """Fail closed: an identity provider lets in the whole organisation, not just the reviewers."""
+    store = store_at(tmp_path)
+    outcome = record_signoff(store, judged(), decision="reject", comment="no", reviewer=CAROL)
+    assert outcome.record is None and "No reviewer allow-list" in outcome.error and "[veredicto.team]" in outcome.error
+    assert store.count() == 0
+
+
+def test_an_unlisted_subject_cannot_sign_and_a_listed_reviewer_cannot_approve(tmp_path):
+    store = store_at(tmp_path)
+    mallory = Reviewer("Carol", "oidc:https://login.example.org|m-42")  # Carol's display name, another subject
+    outcome = record_signoff(store, judged(), decision="reject", comment="no", reviewer=mallory, team=TEAM)
+    assert outcome.record is None and "not on the reviewer allow-list" in outcome.error
+    outcome = record_signoff(store, judged(), decision="approve", comment="", reviewer=CAROL, team=TEAM)
+    assert outcome.record is None and "not approve" in outcome.error
+    outcome = record_signoff(store, judged(), decision="approve", comment="", reviewers=REVIEWERS, name="bob", password="pw", team=TEAM)
+    assert outcome.record is None and "`secrets:bob` is not on the reviewer allow-list" in outcome.error  # the right password is not enough
+    assert store.count() == 0
+    outcome = record_signoff(store, judged(), decision="approved", comment="", reviewers=REVIEWERS, name="alice", password="s3cret", team=TEAM)
+    assert outcome.record is not None and outcome.record.identity == "secrets:alice"
 
 
 class CountingStore:
@@ -224,3 +249,19 @@ def test_signoff_view_without_a_baseline_has_no_flips_and_says_when_gates_pass(t
     report = evaluate_gates(parse_policy("version: 1\nname: p\ngates:\n  max_ece: 1.0\n", "p.yaml"), after)
     view = signoff_view(report, store_at(tmp_path), Ref(report), table=after, flips=lambda b, t: pytest.fail("no baseline, no flips"))
     assert view.flips is None and view.gates_tone == "success" and view.gates_text == "**Gates: all 1 gate(s) pass.**"
+
+
+def test_signoff_view_fails_closed_on_a_broken_chain(tmp_path):
+    """An edited record: the history said "chain broken" while the status above it still said "approved"."""
+    from store.gates import evaluate_gates
+    from store.policy import parse_policy
+
+    _, after = gated_tables()
+    report = evaluate_gates(parse_policy("version: 1\nname: p\ngates:\n  approvals_required: 1\n", "p.yaml"), after)
+    store = store_at(tmp_path)
+    store.append(reviewer="alice", identity="secrets:alice", decision="reject", comment="no", **report.signoff_fields())
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE veredicto_signoffs SET decision = 'approve' WHERE seq = 1"))
+    view = signoff_view(report, store, Ref(report), table=after, chain_checks=ChainChecks())
+    assert not view.chain.ok and view.approval.state == "chain broken" and not view.approval.approved
+    assert list(view.gates["Result"]) == ["❌ FAIL"] and view.gates_tone == "error"
