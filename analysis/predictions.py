@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from evaldata.loading import EvalSet, align_labels
+from evaldata.loading import EvalSet, align_labels, data_fingerprint
 from models.protocol import InferenceLayer, Progress
 
 
@@ -32,7 +32,7 @@ class PredictionTable:
 
     @property
     def cache_key(self) -> str:
-        """Identifies the table for Streamlit's caches: checkpoint, data and the gold labels (a column mapping changes them)."""
+        """Identifies the table for Streamlit's caches: checkpoint, data as judged (label mapping included) and the gold labels."""
         return f"{self.fingerprint}:{self.data_fingerprint}:{hashlib.sha1(self.gold_idx.tobytes()).hexdigest()}"
 
     @property
@@ -109,7 +109,7 @@ def predict_table(
         checkpoint_name=predictor.ref.name,
         fingerprint=predictor.ref.fingerprint,
         data_name=evalset.name,
-        data_fingerprint=evalset.fingerprint,
+        data_fingerprint=data_fingerprint(evalset, label_mapping),
         labels=predictor.labels,
         probs=probs,
         gold_idx=gold_idx,

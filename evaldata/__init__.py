@@ -3,6 +3,6 @@
 May import `models.errors`; knows nothing about models otherwise.
 """
 
-from evaldata.loading import EvalSet, align_labels, load_eval_data
+from evaldata.loading import EvalSet, align_labels, data_fingerprint, load_eval_data
 
-__all__ = ["EvalSet", "align_labels", "load_eval_data"]
+__all__ = ["EvalSet", "align_labels", "data_fingerprint", "load_eval_data"]

@@ -25,7 +25,7 @@ class EvalSet:
 
     frame: pd.DataFrame
     name: str
-    fingerprint: str  # sha256 of the file's bytes plus the column mapping
+    fingerprint: str  # sha256 of the file's bytes plus the column mapping; `data_fingerprint` adds the label mapping
     metadata: tuple[str, ...]
     warnings: tuple[str, ...] = ()
 
@@ -157,6 +157,39 @@ def load_eval_data(
     digest = hashlib.sha256(raw)
     digest.update(f"\0{text}\0{label}".encode())
     return EvalSet(out.reset_index(drop=True), name, digest.hexdigest(), metadata, tuple(warnings))
+
+
+def data_fingerprint(
+    evalset: EvalSet,
+    label_mapping: Mapping[str, str] | None = None,
+    *,
+    task: str | None = None,
+    thresholds: Mapping[str, float] | None = None,
+) -> str:
+    """The fingerprint of the evaluation *as judged*: the file and columns (`evalset.fingerprint`) plus how its labels are read.
+
+    The one value that names the data in prediction-table cache keys, gates, reports and sign-off records
+    (`analysis.predictions.predict_table` computes it; everything downstream reads `table.data_fingerprint`).
+    The same file with two label mappings scores differently, so it gets two fingerprints. `task` and
+    per-label `thresholds` (multi-label) enter the same way once callers pass them.
+
+    With no mapping (or only identity pairs such as pos=pos), no task and no thresholds, it is exactly
+    `evalset.fingerprint`, the value recorded before the mapping counted: gates, reports and sign-offs
+    made without a mapping keep naming the same data.
+    """
+    extras: dict[str, object] = {}
+    mapping = {str(k): str(v) for k, v in (label_mapping or {}).items() if str(k) != str(v)}
+    if mapping:
+        extras["label_mapping"] = mapping
+    if task:
+        extras["task"] = str(task)
+    if thresholds:
+        extras["thresholds"] = {str(k): float(v) for k, v in thresholds.items()}
+    if not extras:
+        return evalset.fingerprint
+    digest = hashlib.sha256(b"veredicto-data-v2\0" + evalset.fingerprint.encode() + b"\0")
+    digest.update(json.dumps(extras, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode())
+    return digest.hexdigest()
 
 
 def _rows(mask: pd.Series, limit: int = 5) -> str:

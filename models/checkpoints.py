@@ -1,5 +1,8 @@
 """Find, validate, fingerprint and safely load Hugging Face checkpoint directories.
 
+The fingerprint covers every file that changes how the model behaves (weights, config, tokenizer files),
+so an approval given to one model never carries over to one that tokenizes or truncates differently.
+
 Safety rules: weights are read from `model.safetensors` only (never a pickle),
 `trust_remote_code` is always off, and nothing is fetched from a hub.
 """
@@ -32,7 +35,7 @@ class CheckpointRef:
     path: Path
     name: str
     labels: tuple[str, ...]
-    fingerprint: str  # sha256 over config.json and the safetensors weight files
+    fingerprint: str  # sha256 over every file that decides behaviour: config, weights, tokenizer (`checkpoint_fingerprint`)
     model_type: str
     max_length: int  # tokens per text, special tokens included
 
@@ -155,21 +158,106 @@ def _max_length(config: dict, path: Path) -> int:
     return min(limits) if limits else 512
 
 
+# What makes up a checkpoint's behaviour, and so its fingerprint (`checkpoint_fingerprint`). A file is in when
+# loading the checkpoint reads it and its content can change a prediction:
+# - config.json: architecture, id2label (what each output means), problem type, dropout and pad ids;
+# - the weights: model.safetensors, or model.safetensors.index.json plus every shard it lists (the index decides
+#   which shard each tensor is read from);
+# - every file AutoTokenizer reads (`TOKENIZER_BEHAVIOUR_FILES`): tokenizer_config.json (model_max_length, so the
+#   truncation point, do_lower_case, strip_accents, special tokens), special_tokens_map.json, added_tokens.json,
+#   tokenizer.json (the fast tokenizer: vocabulary, normalizer, pre-tokenizer, post-processor), and each slow
+#   tokenizer's vocabulary files (vocab.txt, vocab.json + merges.txt, sentencepiece models, ...: the union of
+#   `vocab_files_names` over the tokenizers transformers ships; tests/test_checkpoints.py checks the installed
+#   transformers adds none we miss) and the chat template (read by AutoTokenizer, even if a classifier never uses it);
+# - adapter_config.json / adapter_model.safetensors: with `peft` installed, from_pretrained applies a PEFT adapter
+#   found next to the config, so it changes the model.
+# Out, because loading never reads them or they describe rather than define the model: README.md and other notes,
+# provenance.json (the training record; it stores this very fingerprint, so it cannot be part of it), trainer_state.json,
+# training_args.bin, logs and runs/ (training history), generation_config.json (only `generate()` reads it; a
+# sequence classifier never generates), pickle weights (never loaded: safetensors only), and subfolders (Trainer's
+# intermediate checkpoint-N/ folders are checkpoints of their own).
+FINGERPRINT_VERSION = 2  # 1: config.json + weights only (before tokenizer files counted); see `legacy_fingerprint`
+TOKENIZER_BEHAVIOUR_FILES = (
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "tokenizer.json",
+    "chat_template.jinja",
+    "chat_template.json",
+    # slow tokenizers' vocabulary files (`vocab_files_names` across transformers' tokenizers)
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "spiece.model",
+    "sentencepiece.model",
+    "sentencepiece.bpe.model",
+    "spm.model",
+    "tokenizer.model",
+    "source.spm",
+    "target.spm",
+    "bpe.codes",
+    "byte_maps.json",
+    "emoji.json",
+    "entity_vocab.json",
+    "normalizer.json",
+    "prophetnet.tokenizer",
+    "vocab-src.json",
+    "vocab-tgt.json",
+    "word_pronunciation.json",
+    "word_shape.json",
+)
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+
+
 @lru_cache(maxsize=256)
-def _fingerprint_cached(files: tuple[tuple[str, int, int], ...]) -> str:
+def _fingerprint_cached(files: tuple[tuple[str, int, int], ...], version: int) -> str:
     digest = hashlib.sha256()
-    for name, _, _ in files:
+    if version >= 2:
+        digest.update(b"veredicto-checkpoint-v2\0")
+    for name, size, _ in files:
         digest.update(Path(name).name.encode() + b"\0")
+        if version >= 2:  # the length frames each file, so bytes cannot move from one file to the next unnoticed
+            digest.update(size.to_bytes(8, "big"))
         with open(name, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
     return digest.hexdigest()
 
 
-def fingerprint_files(files: list[Path]) -> str:
-    """sha256 over the files' names and bytes, memoised on (path, size, mtime)."""
+def fingerprint_files(files: list[Path], *, version: int = FINGERPRINT_VERSION) -> str:
+    """sha256 over the files' names, sizes and bytes in the order given, memoised on (path, size, mtime)."""
     key = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
-    return _fingerprint_cached(key)
+    return _fingerprint_cached(key, version)
+
+
+def behaviour_files(path: Path) -> list[Path]:
+    """The files of checkpoint `path` that decide how it behaves (see the list above), sorted by name."""
+    named = ["config.json", *TOKENIZER_BEHAVIOUR_FILES, *ADAPTER_FILES]
+    files = {p.name: p for p in (path / n for n in named) if p.is_file()}
+    weights = _weight_files(path)
+    index = path / "model.safetensors.index.json"
+    if index.is_file() and (path / "model.safetensors") not in weights:
+        weights.append(index)
+    files.update((w.name, w) for w in weights)
+    return [files[n] for n in sorted(files)]
+
+
+def checkpoint_fingerprint(path: str | os.PathLike) -> str:
+    """The fingerprint of checkpoint directory `path`: sha256 over the name, size and bytes of each behaviour file, by name.
+
+    A rename of one of them is a change; where the folder lives is not (byte-identical copies share it).
+    """
+    return fingerprint_files(behaviour_files(Path(path)))
+
+
+def legacy_fingerprint(path: str | os.PathLike) -> str:
+    """The version-1 fingerprint (config.json and weights only), as recorded before tokenizer files counted.
+
+    Only for recognising what an old record or manifest meant; it does not cover the tokenizer, so nothing
+    should be approved or trusted on it.
+    """
+    path = Path(path)
+    return fingerprint_files([path / "config.json", *_weight_files(path)], version=1)
 
 
 def inspect_checkpoint(path: str | os.PathLike) -> CheckpointRef:
@@ -192,7 +280,7 @@ def inspect_checkpoint(path: str | os.PathLike) -> CheckpointRef:
         path=path,
         name=path.name,
         labels=_labels(config, path),
-        fingerprint=fingerprint_files([path / "config.json", *weights]),
+        fingerprint=checkpoint_fingerprint(path),
         model_type=str(config.get("model_type", "unknown")),
         max_length=_max_length(config, path),
     )

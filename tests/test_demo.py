@@ -191,6 +191,70 @@ def test_tiny_build_rebuilds_when_forced_or_tampered(tiny_demo):
     assert not any("nothing to do" in line for line in logs) and (p.before / "provenance.json").is_file()
 
 
+def _as_version_1(root: Path) -> dict:
+    """Turn a fresh build into what a build from before tokenizer files counted looks like: legacy fingerprints, no version."""
+    from models.checkpoints import legacy_fingerprint
+    from training.provenance import PROVENANCE_FILE
+
+    p = demo_paths(root)
+    manifest = json.loads(p.manifest.read_text(encoding="utf-8"))
+    manifest.pop("fingerprint_version")
+    for key, path in (("before", p.before), ("after", p.after)):
+        manifest["fingerprints"][key] = legacy_fingerprint(path)
+        record = json.loads((path / PROVENANCE_FILE).read_text(encoding="utf-8"))
+        record["checkpoint"]["fingerprint"] = manifest["fingerprints"][key]
+        (path / PROVENANCE_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
+    p.manifest.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    return manifest
+
+
+def test_a_demo_built_with_version_1_fingerprints_is_upgraded_once_not_retrained(tiny_demo, monkeypatch):
+    """An intact older demo is neither treated as broken forever nor rebuilt: its manifest and provenance get the new fingerprints."""
+    from models.checkpoints import FINGERPRINT_VERSION, inspect_checkpoint
+    from training.provenance import fingerprint_matches, load_provenance
+
+    fresh = build_demo(tiny_demo, log=lambda _: None)
+    assert fresh["fingerprint_version"] == FINGERPRINT_VERSION
+    p = demo_paths(tiny_demo)
+    old = _as_version_1(tiny_demo)
+    assert old["fingerprints"] != fresh["fingerprints"] and demo_mod.is_current(p, old)
+    weights = {f: f.stat().st_mtime_ns for f in p.checkpoints.rglob("*.safetensors")}
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("build_demo retrained a demo whose weights are intact")
+
+    monkeypatch.setattr(demo_mod, "_build", no_training)
+    logs: list[str] = []
+    upgraded = build_demo(tiny_demo, log=logs.append)
+    assert upgraded["fingerprints"] == fresh["fingerprints"] and upgraded["fingerprint_version"] == FINGERPRINT_VERSION
+    assert json.loads(p.manifest.read_text(encoding="utf-8")) == upgraded
+    assert {f: f.stat().st_mtime_ns for f in weights} == weights
+    assert any("nothing was retrained" in line for line in logs)
+    for key, path in (("before", p.before), ("after", p.after)):
+        assert inspect_checkpoint(path).fingerprint == upgraded["fingerprints"][key]
+        assert fingerprint_matches(load_provenance(path), upgraded["fingerprints"][key]) is True  # the Training page agrees
+    logs.clear()
+    assert build_demo(tiny_demo, log=logs.append) == upgraded and len(logs) == 1 and "nothing to do" in logs[0]  # once
+
+
+def test_a_version_1_demo_with_changed_weights_is_still_rebuilt(tiny_demo):
+    build_demo(tiny_demo, log=lambda _: None)
+    p = demo_paths(tiny_demo)
+    old = _as_version_1(tiny_demo)
+    config = p.after / "config.json"
+    config.write_text(config.read_text(encoding="utf-8").replace('"fresh"', '"Fresh"'), encoding="utf-8")
+    assert not demo_mod.is_current(p, old)
+
+
+def test_a_tokenizer_edit_after_the_build_makes_the_demo_not_current(tiny_demo):
+    """With version-2 fingerprints, lower-casing switched off after the build is a different model, so it is rebuilt."""
+    manifest = build_demo(tiny_demo, log=lambda _: None)
+    p = demo_paths(tiny_demo)
+    tok = p.after / "tokenizer_config.json"
+    tok.write_text(json.dumps({**json.loads(tok.read_text(encoding="utf-8")), "do_lower_case": False}), encoding="utf-8")
+    assert not demo_mod.is_current(p, manifest)
+
+
 def test_tiny_build_checkpoint_files_get_the_plain_file_mode(tiny_demo):
     """Weights, config, tokenizer files and provenance.json all get the mode the umask gives a plain file (transformers
     writes the weights through a private 0600 temporary file, which would keep other users of a shared demo out)."""

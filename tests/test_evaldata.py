@@ -142,3 +142,62 @@ def test_the_full_mismatch_listing_is_still_a_data_error():
     from evaldata.loading import LabelMismatchError
 
     assert issubclass(LabelMismatchError, DataError)
+
+
+# --------------------------------------------------------------------------- the data fingerprint covers the label mapping
+
+
+def test_the_same_file_with_two_label_mappings_gets_two_fingerprints(data_file):
+    """The attack: a swapped mapping (positive=neg) inverts every gold label of a file that a sign-off names by fingerprint."""
+    from evaldata.loading import data_fingerprint
+
+    evalset = load_eval_data(data_file)
+    straight = data_fingerprint(evalset, {"positive": "pos", "negative": "neg"})
+    swapped = data_fingerprint(evalset, {"positive": "neg", "negative": "pos"})
+    assert len({straight, swapped, evalset.fingerprint}) == 3 and len(straight) == len(swapped) == 64
+    assert data_fingerprint(evalset, {"negative": "neg", "positive": "pos"}) == straight  # the order it was typed in does not matter
+
+
+def test_no_mapping_keeps_todays_fingerprint(data_file):
+    """Sign-offs, gates and reports made without a mapping keep naming the same data."""
+    from evaldata.loading import data_fingerprint
+
+    evalset = load_eval_data(data_file)
+    assert data_fingerprint(evalset) == data_fingerprint(evalset, {}) == data_fingerprint(evalset, None) == evalset.fingerprint
+    assert data_fingerprint(evalset, {"positive": "positive"}) == evalset.fingerprint  # an identity pair changes nothing
+
+
+def test_task_and_thresholds_enter_the_fingerprint(data_file):
+    from evaldata.loading import data_fingerprint
+
+    evalset = load_eval_data(data_file)
+    values = {
+        data_fingerprint(evalset),
+        data_fingerprint(evalset, task="multi_label"),
+        data_fingerprint(evalset, task="single_label"),
+        data_fingerprint(evalset, task="multi_label", thresholds={"positive": 0.5}),
+        data_fingerprint(evalset, task="multi_label", thresholds={"positive": 0.3}),
+    }
+    assert len(values) == 5
+
+
+def test_prediction_table_gates_and_signoff_carry_the_mapped_fingerprint(tiny_bert_predictor, tmp_path):
+    """Cache keys, the gate report (what the report and the sign-off record show) all read the one value."""
+    from analysis.predictions import predict_table
+    from evaldata.loading import data_fingerprint
+    from store.audit import AuditStore
+    from store.gates import evaluate_gates
+    from store.policy import parse_policy
+
+    path = tmp_path / "eval.csv"
+    pd.DataFrame({"text": ["good film", "awful film"] * 5, "label": ["p", "n"] * 5}).to_csv(path, index=False)
+    evalset = load_eval_data(path)
+    straight = predict_table(tiny_bert_predictor, evalset, label_mapping={"p": "positive", "n": "negative"})
+    swapped = predict_table(tiny_bert_predictor, evalset, label_mapping={"p": "negative", "n": "positive"})
+    assert straight.data_fingerprint == data_fingerprint(evalset, {"p": "positive", "n": "negative"})
+    assert straight.data_fingerprint != swapped.data_fingerprint and straight.cache_key != swapped.cache_key
+    report = evaluate_gates(parse_policy("gates:\n  min_macro_f1: 0.0\n", "policy.yaml"), swapped)
+    assert report.dataset_fingerprint == swapped.data_fingerprint  # what the HTML report prints
+    store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
+    record = store.append(reviewer="ana", decision="approve", comment="", identity="cli:test", **report.signoff_fields())
+    assert record.dataset_fingerprint == swapped.data_fingerprint != evalset.fingerprint

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from models.checkpoints import fingerprint_files
+from models.checkpoints import checkpoint_fingerprint
 from training.provenance import PROVENANCE_FORMAT, write_provenance
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def _deferred_interrupt():
 
 
 def save_checkpoint(model, tokenizer, dest: str | os.PathLike, provenance: Mapping[str, Any] | None = None, max_length: int | None = None) -> str:
-    """Write model (safetensors), tokenizer and, given a record, provenance.json to `dest` atomically; return the weights fingerprint.
+    """Write model (safetensors), tokenizer and, given a record, provenance.json to `dest` atomically; return the checkpoint fingerprint.
 
     Everything is written to a hidden sibling directory first and renamed into place, so `dest` is
     either the old checkpoint or the complete new one. Every file gets the mode the umask gives a plain
@@ -68,8 +68,7 @@ def _save_checkpoint(model, tokenizer, dest: Path, provenance: Mapping[str, Any]
         tokenizer.model_max_length = max_length
     model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
-    weights = sorted(tmp.glob("model*.safetensors"))
-    fingerprint = fingerprint_files([tmp / "config.json", *weights])  # names + bytes: unchanged by the rename
+    fingerprint = checkpoint_fingerprint(tmp)  # weights, config and tokenizer files by name: unchanged by the rename
     if provenance is not None:
         labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
         write_provenance(tmp, {**provenance, "checkpoint": {"name": dest.name, "fingerprint": fingerprint, "labels": labels, "max_length": max_length}})

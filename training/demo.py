@@ -199,15 +199,24 @@ def read_manifest(out_dir: str | os.PathLike | None = None) -> dict | None:
 
 
 def is_current(paths: DemoPaths, manifest: dict | None) -> bool:
-    """Whether a built demo (`paths` with before/after/data) still matches its manifest: same weights, same data, provenance."""
-    from models.checkpoints import inspect_checkpoint
+    """Whether a built demo (`paths` with before/after/data) still matches its manifest: same checkpoints, same data, provenance.
+
+    A manifest from before tokenizer files counted in the fingerprint (no `fingerprint_version`, i.e. version 1)
+    is checked with `legacy_fingerprint` (weights and config, all it ever recorded), so an intact older demo is
+    not rebuilt; `upgrade_fingerprints` then records the version-2 fingerprints once.
+    """
+    from models.checkpoints import FINGERPRINT_VERSION, inspect_checkpoint, legacy_fingerprint
     from training.provenance import PROVENANCE_FILE
 
     if not manifest or manifest.get("format") != MANIFEST_FORMAT:
         return False
+    old = manifest.get("fingerprint_version", 1) != FINGERPRINT_VERSION
     try:
         for key, path in (("before", paths.before), ("after", paths.after)):
-            if inspect_checkpoint(path).fingerprint != manifest["fingerprints"][key] or not (path / PROVENANCE_FILE).is_file():
+            recorded = manifest["fingerprints"][key]
+            if inspect_checkpoint(path).fingerprint != recorded and not (old and legacy_fingerprint(path) == recorded):
+                return False
+            if not (path / PROVENANCE_FILE).is_file():
                 return False
         for split in SPLITS:
             if sha256_file(paths.split_file(split)) != manifest["data"][split]["sha256"]:
@@ -215,6 +224,39 @@ def is_current(paths: DemoPaths, manifest: dict | None) -> bool:
     except (CheckpointError, OSError, KeyError, TypeError):
         return False
     return True
+
+
+def upgrade_fingerprints(paths: DemoPaths, manifest: dict, log: Log = print) -> dict:
+    """A current demo's manifest with version-2 fingerprints (tokenizer files included), written once in place.
+
+    For a manifest `is_current` accepted on its version-1 (weights and config) fingerprints: the manifest and each
+    checkpoint's provenance.json get the fingerprint `inspect_checkpoint` computes now, so the Training page and
+    the manifest agree with the dashboard again, without retraining. Sign-offs given under version 1 stay as
+    written (and show as stale). A manifest already at the current version is returned unchanged.
+    """
+    from models.checkpoints import FINGERPRINT_VERSION, inspect_checkpoint
+    from training.provenance import PROVENANCE_FILE, write_provenance
+
+    if manifest.get("fingerprint_version", 1) == FINGERPRINT_VERSION:
+        return manifest
+    fingerprints = {}
+    for key, path in (("before", paths.before), ("after", paths.after)):
+        fingerprints[key] = inspect_checkpoint(path).fingerprint
+        record = json.loads((path / PROVENANCE_FILE).read_text(encoding="utf-8"))
+        checkpoint = record.get("checkpoint") if isinstance(record, dict) else None
+        if isinstance(checkpoint, dict) and checkpoint.get("fingerprint") == manifest["fingerprints"][key]:
+            write_provenance(path, {**record, "checkpoint": {**checkpoint, "fingerprint": fingerprints[key]}})
+    upgraded = {**manifest, "fingerprints": {**manifest["fingerprints"], **fingerprints}, "fingerprint_version": FINGERPRINT_VERSION}
+    write_manifest(paths, upgraded)
+    log(f"Recorded the new checkpoint fingerprints (tokenizer files included) in {paths.manifest}; nothing was retrained.")
+    return upgraded
+
+
+def write_manifest(paths: DemoPaths, manifest: dict) -> None:
+    """Write the manifest atomically (temporary file, then rename): it is the mark of a finished build."""
+    tmp = paths.manifest.with_name(f".{paths.manifest.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, paths.manifest)
 
 
 def pct(x: float) -> str:
@@ -227,6 +269,7 @@ def build_demo(out_dir: Path, *, force: bool = False, log: Log = print) -> dict:
     with build_lock(paths.root):
         manifest = read_manifest(paths.root)
         if not force and manifest is not None and is_current(paths, manifest):
+            manifest = upgrade_fingerprints(paths, manifest, log)
             acc = manifest["test_accuracy"]
             log(
                 f"Demo already built in {paths.root} (before: {pct(acc['before'])} / after: {pct(acc['after'])} test accuracy); "
@@ -241,7 +284,7 @@ def _build(paths: DemoPaths, log: Log) -> dict:
     import torch
     import transformers
 
-    from models.checkpoints import inspect_checkpoint
+    from models.checkpoints import FINGERPRINT_VERSION, inspect_checkpoint
     from training.checkpoint import single_run_record
     from training.data import prepare_data
     from training.model import resolve_base
@@ -353,6 +396,7 @@ def _build(paths: DemoPaths, log: Log) -> dict:
         "test_accuracy": accuracy,
         "validation_accuracy": validation_accuracy,
         "fingerprints": {k: r.fingerprint for k, r in refs.items()},
+        "fingerprint_version": FINGERPRINT_VERSION,
         "checkpoints": {k: r.path.relative_to(paths.root.resolve()).as_posix() for k, r in refs.items()},
         "training": {"before": before_training, "after": after_training},
         "splits": {s: len(splits[s]) for s in SPLITS},
@@ -374,9 +418,7 @@ def _build(paths: DemoPaths, log: Log) -> dict:
             "device": "cuda" if torch.cuda.is_available() else "cpu",
         },
     }
-    tmp = paths.manifest.with_name(f".{paths.manifest.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, paths.manifest)
+    write_manifest(paths, manifest)
     log(
         f"Demo ready in {paths.root} after {manifest['seconds']:.0f} s: test accuracy {pct(accuracy['before'])} ({BEFORE_NAME}) "
         f"-> {pct(accuracy['after'])} ({AFTER_NAME})."

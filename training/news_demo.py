@@ -26,7 +26,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from models.checkpoints import inspect_checkpoint
+from models.checkpoints import FINGERPRINT_VERSION, inspect_checkpoint
 from training import demo, news_data
 from training.news_data import LABELS, SEED, SPLITS
 
@@ -73,6 +73,7 @@ def build_news_demo(
     with demo.build_lock(paths.root):
         manifest = read_news_manifest(out_dir)
         if not force and manifest is not None and demo.is_current(paths, manifest):
+            manifest = demo.upgrade_fingerprints(paths, manifest, log)
             acc = manifest["test_accuracy"]
             log(
                 f"News demo already built in {paths.root} (before: {demo.pct(acc['before'])} / after: {demo.pct(acc['after'])} test accuracy); "
@@ -193,6 +194,7 @@ def _build(paths: demo.DemoPaths, log: Log, *, base_dir, max_length: int, after_
             "validation_accuracy": {"after": after.metrics.get("accuracy")},
             "truncation": truncation,
             "fingerprints": {k: r.fingerprint for k, r in refs.items()},
+            "fingerprint_version": FINGERPRINT_VERSION,
             "checkpoints": {k: r.path.relative_to(paths.root.resolve()).as_posix() for k, r in refs.items()},
             "training": {"before": head, "after": {**after.params, "train_rows": after_data.info["split"]["train_rows"], "seconds": round(after.seconds, 1)}},
             "corpus": notes,
