@@ -105,6 +105,8 @@ def explain_text(
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
     waiting: OnWait | None = None,
+    reuse: Callable[[], Attribution | None] | None = None,
+    store: Callable[[Attribution], None] | None = None,
 ) -> Attribution:
     """Explain `predictor`'s output on `text` with SHAP or LIME, scores for every class.
 
@@ -114,6 +116,9 @@ def explain_text(
     seed: makes LIME (and SHAP's tie-breaking) reproducible.
     progress: optional callback(done, total) for a progress bar.
     waiting: optional callback(ahead, in_line) while this run waits for its turn (see the module docstring).
+    reuse: optional lookup run once this run's turn has come (e.g. the attribution cache): a result it gives
+    (another session computed the same explanation while this one waited) is returned instead of computing.
+    store: optional callback given the result before the turn passes on, so the next `reuse` in line finds it.
     `seconds` on the result is the time spent explaining, not waiting in line.
     """
     started = time.perf_counter()
@@ -143,8 +148,14 @@ def explain_text(
         in_line = time.perf_counter() - queued
         if waited and waiting is not None:
             waiting(0, queue.in_line())
+        found = reuse() if reuse is not None and waited else None
+        if found is not None:
+            return found
         attribution = STRATEGIES[method](predictor, prepared, target, options)
-    return dataclasses.replace(attribution, seconds=time.perf_counter() - started - in_line)
+        attribution = dataclasses.replace(attribution, seconds=time.perf_counter() - started - in_line)
+        if store is not None:
+            store(attribution)
+    return attribution
 
 
 # --- validation -----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ OnWait = Callable[[int, int], None]
 
 
 class FairLock:
-    """Re-entrant, first-come-first-served; `turn(on_wait)` reports the waiter's place each time it changes."""
+    """Re-entrant, first-come-first-served; `turn(on_wait)` reports the waiter's place each time it moves up."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition(threading.Lock())
@@ -43,12 +43,12 @@ class FairLock:
             reported = None
             try:
                 while self._line[0] is not ticket:
-                    place = (self._line.index(ticket), len(self._line))
-                    if on_wait is not None and place != reported:
-                        reported = place
+                    ahead = self._line.index(ticket)
+                    if on_wait is not None and ahead != reported:
+                        reported, in_line = ahead, len(self._line)
                         self._cond.release()
                         try:
-                            on_wait(*place)
+                            on_wait(ahead, in_line)
                         finally:
                             self._cond.acquire()
                         continue  # the line may have moved while on_wait ran
