@@ -5,6 +5,11 @@ Read-first: every explanation is looked up in the persistent cache (`explain.cac
 `veredicto precompute` or by earlier visits) and computed only when missing, with a visible
 `st.status`. Budgets default to the explainers' defaults, which `precompute` also uses, so the
 cache is shared; `VEREDICTO_SHAP_MAX_EVALS` / `VEREDICTO_LIME_SAMPLES` change them for slow machines.
+
+Several reviewers at once: SHAP/LIME runs on one checkpoint take turns (first come, first served, see
+`explain.api`); a session whose run waits sees its place in line in the status box ("waiting: 2
+explanations ahead of yours"), then the run's progress ("computing SHAP: 300/500 evaluations"), never a
+silent wait. Cached explanations are read without queueing.
 """
 
 from __future__ import annotations
@@ -51,6 +56,20 @@ def cached_attribution(predictor, text: str, method: str, params: dict | None = 
     return attribution_cache().get(predictor.ref.fingerprint, text, method, **params)
 
 
+def waiting_message(name: str, ahead: int, in_line: int) -> str:
+    """The status line while a run waits for its turn (`ahead` runs before it, `in_line` in all, this one included)."""
+    if ahead <= 0:
+        return f"Your turn: computing the {name} explanation…"
+    runs = "explanation" if ahead == 1 else "explanations"
+    return f"{name} — waiting: {ahead} {runs} ahead of yours (place {ahead + 1} of {in_line}; other reviewers are explaining on this server)"
+
+
+def progress_message(method: str, name: str, done: int, total: int) -> str:
+    """The progress bar's text: SHAP counts its budget of evaluations, LIME the perturbed texts still to score."""
+    unit = "evaluations" if method == "shap" else "perturbed texts scored"
+    return f"computing {name}: {done:,}/{total:,} {unit}"
+
+
 def get_attribution(predictor, text: str, method: str, params: dict | None = None) -> Attribution | None:
     """Read the cache; compute (with a status box and progress bar) only if missing. A bad text shows its message."""
     params = default_params(method) if params is None else params
@@ -63,11 +82,25 @@ def get_attribution(predictor, text: str, method: str, params: dict | None = Non
     try:
         with st.status(f"Computing the {name} explanation ({budget:,} model calls at most)…", expanded=False) as status:
             bar = st.progress(0.0)
+
+            def waiting(ahead: int, in_line: int) -> None:
+                status.update(label=waiting_message(name, ahead, in_line), state="running")
+                bar.progress(0.0, text=waiting_message(name, ahead, in_line))
+
+            def progress(done: int, total: int) -> None:
+                message = progress_message(method, name, done, total)
+                status.update(label=message, state="running")
+                bar.progress(min(1.0, done / max(total, 1)), text=message)
+
             attribution = cache.get_or_compute(
                 predictor,
                 text,
                 method,
-                progress=lambda done, total: bar.progress(min(1.0, done / max(total, 1)), text=f"{done:,} / {total:,} perturbed texts"),
+                progress=progress,
+                waiting=waiting,
+                # another reviewer's run on the same text, stored before our turn comes: read it instead of running again
+                reuse=lambda: cache.get(predictor.ref.fingerprint, text, method, **params),
+                store=lambda attribution: cache.put(attribution, **params),
                 **params,
             )
             status.update(label=f"{name}: {attribution.n_model_calls:,} model calls, {attribution.seconds:.1f} s (now cached)", state="complete")

@@ -10,6 +10,13 @@ anyway: only the part the model reads (cut at a word boundary) is explained, the
 trailing token with score 0, and `truncated=True` says so.
 
 Strategies (`STRATEGIES`) receive an already validated `Prepared` text; add one there to add a method.
+
+Several sessions at once: SHAP and LIME runs on one checkpoint take turns in one first-come-first-served
+line (`explanation_queue`, a `models.fairlock.FairLock` owned by `runtime.current()`); a waiting caller is
+told its place through `waiting(ahead, in_line)` each time it changes, and `waiting(0, in_line)` when its
+turn comes. Only explanation runs queue there: cached explanations and predictions never do, and since a
+run holds the predictor only per forward batch, another session's one-text prediction gets in between.
+Never call `explain_text` inside `exclusive()`: the run ahead in line could be waiting for that predictor.
 """
 
 from __future__ import annotations
@@ -22,7 +29,9 @@ from dataclasses import dataclass
 
 from explain import lime_explainer, shap_explainer
 from explain.attribution import Attribution, ExplainError
+from models.fairlock import FairLock, OnWait
 from models.protocol import InferenceLayer
+from runtime import current
 
 METHODS = ("shap", "lime")
 MIN_BUDGET = 10
@@ -45,6 +54,7 @@ class Options:
     batch_size: int
     seed: int
     progress: Callable[[int, int], None] | None
+    waiting: OnWait | None = None
 
 
 def _run_shap(predictor: InferenceLayer, prepared: Prepared, target: str | None, options: Options) -> Attribution:
@@ -58,6 +68,7 @@ def _run_shap(predictor: InferenceLayer, prepared: Prepared, target: str | None,
         batch_size=options.batch_size,
         seed=options.seed,
         progress=options.progress,
+        waiting=options.waiting,
     )
 
 
@@ -77,6 +88,11 @@ def _run_lime(predictor: InferenceLayer, prepared: Prepared, target: str | None,
 STRATEGIES: dict[str, Callable[..., Attribution]] = {"shap": _run_shap, "lime": _run_lime}
 
 
+def explanation_queue(predictor: InferenceLayer) -> FairLock:
+    """The one line of SHAP/LIME runs for `predictor`'s checkpoint in this process (first come, first served)."""
+    return current().shared(("explanation_queue", predictor.ref.fingerprint), FairLock)
+
+
 def explain_text(
     predictor: InferenceLayer,
     text: str,
@@ -88,6 +104,9 @@ def explain_text(
     batch_size: int = shap_explainer.DEFAULT_BATCH_SIZE,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    waiting: OnWait | None = None,
+    reuse: Callable[[], Attribution | None] | None = None,
+    store: Callable[[Attribution], None] | None = None,
 ) -> Attribution:
     """Explain `predictor`'s output on `text` with SHAP or LIME, scores for every class.
 
@@ -96,6 +115,11 @@ def explain_text(
     batch_size: SHAP's masked texts per round (one predict_proba call) -- speed; same budget.
     seed: makes LIME (and SHAP's tie-breaking) reproducible.
     progress: optional callback(done, total) for a progress bar.
+    waiting: optional callback(ahead, in_line) while this run waits for its turn (see the module docstring).
+    reuse: optional lookup run once this run's turn has come (e.g. the attribution cache): a result it gives
+    (another session computed the same explanation while this one waited) is returned instead of computing.
+    store: optional callback given the result before the turn passes on, so the next `reuse` in line finds it.
+    `seconds` on the result is the time spent explaining, not waiting in line.
     """
     started = time.perf_counter()
     method = check_method(method)
@@ -107,10 +131,31 @@ def explain_text(
         batch_size=_check_count("batch_size", batch_size, 1),
         seed=_check_count("seed", seed, 0),
         progress=progress,
+        waiting=waiting,
     )
     prepared = prepare(predictor, text)
-    attribution = STRATEGIES[method](predictor, prepared, target, options)
-    return dataclasses.replace(attribution, seconds=time.perf_counter() - started)
+    queue = explanation_queue(predictor)
+    waited = False
+
+    def on_wait(ahead: int, in_line: int) -> None:
+        nonlocal waited
+        waited = True
+        if waiting is not None:
+            waiting(ahead, in_line)
+
+    queued = time.perf_counter()
+    with queue.turn(on_wait):
+        in_line = time.perf_counter() - queued
+        if waited and waiting is not None:
+            waiting(0, queue.in_line())
+        found = reuse() if reuse is not None and waited else None
+        if found is not None:
+            return found
+        attribution = STRATEGIES[method](predictor, prepared, target, options)
+        attribution = dataclasses.replace(attribution, seconds=time.perf_counter() - started - in_line)
+        if store is not None:
+            store(attribution)
+    return attribution
 
 
 # --- validation -----------------------------------------------------------------------------

@@ -78,7 +78,9 @@ def compute(
         requested += len(texts)
         return predictor.predict_proba(list(texts), progress=progress).astype(np.float64)
 
-    with predictor.exclusive() as usage:  # predict_proba re-enters it; holding it keeps the forwarded count ours
+    # LIME never tokenizes; predict_proba takes the predictor per batch, so other sessions' predictions run
+    # in between, and usage() counts this thread's forwards only.
+    with predictor.usage() as usage:
         exp = explainer.explain_instance(part, classifier_fn, labels=range(len(labels)), num_features=n_words, num_samples=num_samples)
         forwarded = usage.texts_forwarded
 

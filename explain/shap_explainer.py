@@ -12,18 +12,21 @@ so `scores.sum(0) + base_values == probabilities` holds for every class.
 
 `compute` assumes a validated input; call `explain.api.explain_text`, which validates first.
 The model is only ever reached through `Predictor.predict_proba` (batched, length-sorted,
-cached: masked strings that repeat cost one forward pass).
+cached: masked strings that repeat cost one forward pass). The run does not hold the predictor: the
+masker tokenizes with a private copy of the tokenizer (taken under `exclusive()`), so other sessions'
+predictions run between SHAP's forward batches; `texts_forwarded` is this run's own count (`usage()`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
+import copy
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from explain.attribution import Attribution, Token
+from models.fairlock import FairLock, OnWait
 from models.protocol import InferenceLayer
 
 OUTPUT_SPACE = "probability"
@@ -36,18 +39,19 @@ DEFAULT_MAX_EVALS = 500  # shap's own default
 DEFAULT_BATCH_SIZE = 64
 
 
-_NUMPY_RANDOM = threading.Lock()  # numpy's global generator is one per process
+_NUMPY_RANDOM = FairLock()  # numpy's global generator is one per process
 
 
 @contextlib.contextmanager
-def seeded_numpy(seed: int):
-    """Seed numpy's global generator for the block and restore it afterwards; one block at a time.
+def seeded_numpy(seed: int, waiting: OnWait | None = None):
+    """Seed numpy's global generator for the block and restore it afterwards; one block at a time, in arrival order.
 
     shap's partition explainer breaks priority ties with `np.random.randn()`, so a fixed
     seed makes the order of evaluation (and results under a tight budget) reproducible, as long
-    as no other thread (another session's explanation, the warm-up) draws from it meanwhile.
+    as no other thread (another checkpoint's SHAP run, the warm-up) draws from it meanwhile.
+    `waiting(ahead, in_line)` is told when the block has to wait for one of those.
     """
-    with _NUMPY_RANDOM:
+    with _NUMPY_RANDOM.turn(waiting):
         state = np.random.get_state()
         np.random.seed(seed)
         try:
@@ -178,6 +182,7 @@ def compute(
     batch_size: int = DEFAULT_BATCH_SIZE,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    waiting: OnWait | None = None,
 ) -> Attribution:
     """SHAP attribution of `text[:explained_chars]` for every class (no input validation here)."""
     import shap
@@ -195,13 +200,16 @@ def compute(
         return out
 
     labels = list(predictor.labels)
-    # The masker calls the shared fast tokenizer; hold the predictor for the whole run (predict_proba
-    # re-enters it) so other sessions cannot hit "Already borrowed" and the forwarded count is ours.
-    with predictor.exclusive() as usage, seeded_numpy(seed):
-        masker = text_masker(predictor.tokenizer)
+    # The masker calls its tokenizer on every round. The shared fast tokenizer is not thread-safe ("Already
+    # borrowed") and holding the predictor for the whole run would make every other session wait minutes, so
+    # the masker gets this run's own copy (same files, same tokens); predict_proba takes the predictor per batch.
+    with predictor.exclusive():
+        tokenizer = copy.deepcopy(predictor.tokenizer)
+    with predictor.usage() as usage, seeded_numpy(seed, waiting):
+        masker = text_masker(tokenizer)
         explainer = shap.Explainer(f, masker, output_names=labels, algorithm="partition")
         explanation = explainer([part], max_evals=max_evals, batch_size=batch_size, silent=True)
-        enc = predictor.tokenizer(part, return_offsets_mapping=True, return_special_tokens_mask=True, verbose=False)
+        enc = tokenizer(part, return_offsets_mapping=True, return_special_tokens_mask=True, verbose=False)
         values = np.asarray(explanation.values[0], dtype=np.float64)
         # the exact string shap explains with nothing masked (its masker collapses whitespace)
         explained_input = str(masker(np.ones(values.shape[0], dtype=bool), part)[0][0])

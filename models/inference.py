@@ -6,6 +6,11 @@ a BERT-style head never reads (`models.first_token`), is safe to call from sever
 sessions at once, and remembers probabilities in a bounded cache keyed by
 (checkpoint fingerprint, text), so asking twice costs one forward pass.
 
+Several sessions share one predictor fairly: its lock (`models.fairlock.FairLock`, first come first
+served) is held per tokenization and per forward batch, never for a whole call, so one session's short
+`predict_proba` gets in between the batches of another's long one (a SHAP or LIME run). Forwards are
+counted per thread as well as in `stats`, so `usage()` tells a job exactly what it ran while others run too.
+
 Code outside `models/` sees it through `models.protocol.InferenceLayer`: `exclusive()` instead of the
 lock, `cached` / `uncached_count` / `cached_proba` instead of the cache-key format.
 """
@@ -22,6 +27,7 @@ import numpy as np
 
 from models.checkpoints import CheckpointRef, inspect_checkpoint, load_checkpoint
 from models.errors import DataError
+from models.fairlock import FairLock
 from models.first_token import first_token_layer, first_token_only
 from models.protocol import Progress, Usage
 from runtime import LRUCache, current
@@ -82,7 +88,10 @@ class Predictor:
         self.batch_size = batch_size
         self.cache = SHARED_CACHE if cache is None else cache
         self.stats = InferenceStats()
-        self._lock = threading.RLock()  # fast tokenizers raise "Already borrowed" when shared unguarded
+        # Fast tokenizers raise "Already borrowed" when shared unguarded; the forward pass swaps a layer (first_token_only).
+        # Held per tokenization / per batch, first come first served (see the module docstring).
+        self._lock = FairLock()
+        self._mine = threading.local()  # .forwarded: texts this thread sent through the model
         self._first_token_layer = first_token_layer(self.model, self.tokenizer, self.device) if first_token else None
 
     @property
@@ -98,16 +107,25 @@ class Predictor:
     def max_length(self) -> int:
         return self.ref.max_length
 
+    def _forwarded_here(self) -> int:
+        return getattr(self._mine, "forwarded", 0)
+
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[Usage]:
         """Hold this predictor for the calling thread alone until the block ends; yields its `Usage`.
 
-        No other thread tokenizes or runs a forward pass of this predictor meanwhile (they wait), so the
-        fast tokenizer (not thread-safe) may be called directly and `Usage.texts_forwarded` is this
-        block's own count. Re-entrant: `predict_proba`, `embed` and `token_counts` work inside it.
+        No other thread tokenizes or runs a forward pass of this predictor meanwhile (they wait, in
+        arrival order), so the fast tokenizer (not thread-safe) may be called directly. Re-entrant:
+        `predict_proba`, `embed` and `token_counts` work inside it. Keep it short: every other session's
+        prediction waits for it.
         """
         with self._lock:
-            yield Usage(lambda: self.stats.texts_forwarded)
+            yield Usage(self._forwarded_here)
+
+    @contextlib.contextmanager
+    def usage(self) -> Iterator[Usage]:
+        """Count what this thread sends through the model during the block, without holding the predictor."""
+        yield Usage(self._forwarded_here)
 
     def cached(self, texts: Sequence[str], *, embeddings: bool = False) -> np.ndarray:
         """Bool mask: which of `texts` have probabilities (with `embeddings`: `embed`'s default cache) cached. Runs nothing."""
@@ -195,26 +213,32 @@ class Predictor:
         return out
 
     def _forward(self, texts: list[str], head, width: int, batch_size: int, progress: Progress | None) -> np.ndarray:
-        """Tokenize once, sort by length, pad each batch only to its longest text, run `head` without autograd."""
+        """Tokenize once, sort by length, pad each batch only to its longest text, run `head` without autograd.
+
+        The lock is held for the tokenization and for each batch's forward pass, not in between: another
+        thread waiting for the predictor (a one-text prediction) runs before this call's next batch.
+        `progress` is called outside the lock.
+        """
         import torch
 
         with self._lock:
             ids = self.tokenizer(texts, truncation=True, max_length=self.max_length, verbose=False)["input_ids"]
-            order = np.argsort([len(x) for x in ids], kind="stable")
-            result = np.empty((len(texts), width), dtype=np.float32)
             pad = self.tokenizer.pad_token_id
-            with torch.inference_mode():
-                for start in range(0, len(order), batch_size):
-                    batch = order[start : start + batch_size]
-                    longest = len(ids[batch[-1]])
-                    input_ids = torch.full((len(batch), longest), pad, dtype=torch.long)
-                    mask = torch.zeros((len(batch), longest), dtype=torch.long)
-                    for row, j in enumerate(batch):
-                        input_ids[row, : len(ids[j])] = torch.tensor(ids[j])
-                        mask[row, : len(ids[j])] = 1
-                    result[batch] = head(input_ids.to(self.device), mask.to(self.device)).float().cpu().numpy()
-                    self.stats.texts_forwarded += len(batch)
-                    self.stats.batches += 1
-                    if progress:
-                        progress(min(start + batch_size, len(order)), len(order))
+        order = np.argsort([len(x) for x in ids], kind="stable")
+        result = np.empty((len(texts), width), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            longest = len(ids[batch[-1]])
+            input_ids = torch.full((len(batch), longest), pad, dtype=torch.long)
+            mask = torch.zeros((len(batch), longest), dtype=torch.long)
+            for row, j in enumerate(batch):
+                input_ids[row, : len(ids[j])] = torch.tensor(ids[j])
+                mask[row, : len(ids[j])] = 1
+            with self._lock, torch.inference_mode():
+                result[batch] = head(input_ids.to(self.device), mask.to(self.device)).float().cpu().numpy()
+                self.stats.texts_forwarded += len(batch)
+                self.stats.batches += 1
+            self._mine.forwarded = self._forwarded_here() + len(batch)
+            if progress:
+                progress(min(start + batch_size, len(order)), len(order))
         return result

@@ -4,7 +4,8 @@
 has these members (see tests/test_inference.py's fake). Code outside `models/` uses only this: it
 never takes the predictor's lock or builds a probability-cache key itself.
 
-- `exclusive()` is the public way to hold the predictor (it replaces reaching into `predictor._lock`).
+- `exclusive()` is the public way to hold the predictor (it replaces reaching into `predictor._lock`);
+  `usage()` counts a job's own forwards without holding it, so long jobs (SHAP, LIME) leave room for others.
 - `cached(texts)` / `uncached_count(texts)` say what a call would cost without running anything
   (they replace building `(fingerprint, text)` cache keys by hand); `cached_proba(texts)` reads
   probabilities that are all cached already, or gives None.
@@ -26,10 +27,10 @@ Progress = Callable[[int, int], None]
 
 
 class Usage:
-    """What one `exclusive()` block has cost so far: `texts_forwarded`, the texts it sent through the model.
+    """What one `usage()` (or `exclusive()`) block has cost so far: `texts_forwarded`, the texts it sent through the model.
 
-    Built on a counter of forwarded texts (read when the block starts); exact because nobody else can
-    forward while the block holds the predictor.
+    Built on a counter of the texts the calling thread forwarded (read when the block starts), so it stays
+    exact while other threads (other sessions) forward through the same predictor at the same time.
     """
 
     def __init__(self, forwarded: Callable[[], int]):
@@ -47,11 +48,15 @@ class InferenceLayer(Protocol):
 
     `predict_proba` and `embed` are batched, cached and safe to call from several threads at once.
     `exclusive()` guarantees, until its block ends, that no other thread tokenizes with this
-    predictor's `tokenizer` or runs its forward pass (they wait for the block); so inside it
-      - the fast tokenizer (not thread-safe: it raises "Already borrowed" when shared) may be called directly,
-      - `Usage.texts_forwarded` counts exactly the texts this block sent through the model.
+    predictor's `tokenizer` or runs its forward pass (they wait for the block); so inside it the fast
+    tokenizer (not thread-safe: it raises "Already borrowed" when shared) may be called directly.
     It is re-entrant: `predict_proba`, `embed`, `token_counts` and nested `exclusive()` work inside it
     on the same thread. It does not stop other threads from reading cached results (those run nothing).
+    Hold it only for short work (tokenizing): every other session's prediction waits for it.
+
+    `usage()` holds nothing: its `Usage.texts_forwarded` counts exactly the texts the calling thread sent
+    through the model during the block, whatever other threads forward meanwhile (SHAP and LIME count
+    their `texts_forwarded` with it).
     """
 
     @property
@@ -99,6 +104,10 @@ class InferenceLayer(Protocol):
 
     def exclusive(self) -> AbstractContextManager[Usage]:
         """Hold the predictor for this thread alone (see the class docstring for what that guarantees)."""
+        ...
+
+    def usage(self) -> AbstractContextManager[Usage]:
+        """Count this thread's forwards during the block, without holding the predictor."""
         ...
 
     def cached(self, texts: Sequence[str], *, embeddings: bool = False) -> np.ndarray:

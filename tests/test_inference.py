@@ -210,6 +210,10 @@ class KeywordLayer:
         with self._held:
             yield Usage(lambda: self.forwarded)
 
+    @contextlib.contextmanager
+    def usage(self):
+        yield Usage(lambda: self.forwarded)
+
     def cached(self, texts, *, embeddings=False):
         return np.array([not embeddings and t in self._cache for t in texts], dtype=bool)
 
