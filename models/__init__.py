@@ -5,6 +5,8 @@ checkpoint directories; `models.inference.Predictor` is the only place in the
 project that runs a model; `models.protocol.InferenceLayer` is what the rest of Veredicto may use of
 it (explainers, probes and analysis take an `InferenceLayer`, never the lock or the cache keys);
 `models.cost` holds the one `CostEstimate` and duration format that explain, probes and training share.
+`models.fairlock` is the first-come-first-served lock that lets sessions take turns on a predictor (and the line
+explanation runs wait in, with their place reported).
 This package imports only `runtime` (settings and the process-wide caches) from Veredicto.
 """
 
