@@ -22,6 +22,7 @@ from explain.attribution import Attribution
 from explain.cache import AttributionCache, key_params, shared_cache
 from explain.plots import method_name, token_heat_figure, top_tokens_figure
 from models.errors import VeredictoError
+from runtime.escaping import md
 
 METHODS = ("shap", "lime")
 
@@ -105,7 +106,7 @@ def get_attribution(predictor, text: str, method: str, params: dict | None = Non
             )
             status.update(label=f"{name}: {attribution.n_model_calls:,} model calls, {attribution.seconds:.1f} s (now cached)", state="complete")
     except VeredictoError as exc:
-        st.warning(f"{name}: {exc}")
+        st.warning(f"{name}: {md(exc)}")
         return None
     return attribution
 

@@ -18,6 +18,7 @@ from models.checkpoints import CheckpointRef, discover_checkpoints
 from models.errors import DataError, VeredictoError
 from models.inference import Predictor
 from runtime import LRUCache, current, settings
+from runtime.escaping import md
 
 PAGES = [  # (file, title, icon); a page is registered when its file exists
     ("overview.py", "Overview", ":material/dashboard:"),
@@ -262,7 +263,7 @@ def sidebar() -> None:
             _problem(str(exc))
             return
         for path, message in problems.items():
-            st.warning(f"Skipped **{path.name}**: {message}")
+            st.warning(f"Skipped **{md(path.name)}**: {md(message)}")
         if not refs:
             _problem(f"No usable checkpoint under {_short(root, roots) if team else root}. Run `veredicto demo` to build the demo, or point to another folder.")
             return
@@ -338,8 +339,8 @@ def sidebar() -> None:
             _problem(str(exc))
             return
         for warning in evalset.warnings:
-            st.caption(f"⚠️ {warning}")
-        st.caption(f"**{evalset.name}** · {len(evalset):,} examples · data {evalset.short_fingerprint}")
+            st.caption(f"⚠️ {md(warning)}")
+        st.caption(f"**{md(evalset.name)}** · {len(evalset):,} examples · data {evalset.short_fingerprint}")
     st.session_state[SESSION_KEY] = Session(tuple(by_label[c] for c in chosen), evalset, mapping)
 
 

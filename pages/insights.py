@@ -109,7 +109,7 @@ if not results:
     st.stop()
 for name, (_, n) in results.items():
     if n < len(sample):
-        st.caption(f"{name}: based on the {n:,} of {len(sample):,} sampled examples explained so far.")
+        st.caption(f"{md(name)}: based on the {n:,} of {len(sample):,} sampled examples explained so far.")
 
 # --- per class --------------------------------------------------------------------------------------------------------
 labels = list(table_list[0].labels)
@@ -126,7 +126,7 @@ for label, tab in zip(labels, tabs):
         for column, (name, (gi, _n)) in zip(columns, results.items()):
             with column:
                 if len(results) > 1:
-                    st.markdown(f"#### {name}")
+                    st.markdown(f"#### {md(name)}")
                 st.plotly_chart(
                     global_importance_figure(gi, label, k=int(k), by=by, min_count=int(min_count)),
                     width="stretch",

@@ -110,10 +110,10 @@ try:
     else:
         policy = load_policy(policy_path)
 except settings.PathNotAllowed as exc:
-    st.error(f"The policy cannot be used: {exc}", icon=":material/policy:")
+    st.error(f"The policy cannot be used: {md(exc)}", icon=":material/policy:")
     st.stop()
 except PolicyError as exc:
-    st.error(f"The policy cannot be used: {exc}", icon=":material/policy:")
+    st.error(f"The policy cannot be used: {md(exc)}", icon=":material/policy:")
     st.stop()
 try:
     store = audit_store(os.environ.get("VEREDICTO_STORE_URL") or None)

@@ -271,3 +271,26 @@ def test_view_model_messages_show_a_hostile_slice_or_checkpoint_name_as_text():
     result = ProbeResult("names", "invariance", "Names", "same prediction", 40, 40, 0, 40, tuple(range(40)), (), (), 0, 0.0)
     report = ProbeReport(LINK, "fp", ("negative", "positive"), "d.csv", "data-fp", 40, (result,), 0, 3, "auto", None, None, 0, 0.0)
     assert set(rendered_tags(failing_examples([report], 0, "names").none_message)) == {"p"}
+
+
+def test_the_sidebar_shows_a_hostile_data_file_and_checkpoint_name_as_text(tmp_path, monkeypatch):
+    """A data file named `**loud**_[click].csv` and a broken checkpoint folder named `broken_**folder**` are shown as
+    the characters typed (escaped Markdown), never as bold text or a link."""
+    import shutil
+
+    from analysis_pages_support import ROOT, build_fixture
+    from streamlit.testing.v1 import AppTest
+
+    env = build_fixture(tmp_path)
+    hostile = tmp_path / "**loud**_[click].csv"
+    shutil.copy(env["data"], hostile)
+    (env["checkpoints"] / "broken_**folder**").mkdir()
+    (env["checkpoints"] / "broken_**folder**" / "config.json").write_text("{not json")
+    monkeypatch.setenv("VEREDICTO_CHECKPOINTS", str(env["checkpoints"]))
+    monkeypatch.setenv("VEREDICTO_DATA", str(hostile))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
+    assert not at.exception
+    captions = [c.value for c in at.sidebar.caption]
+    assert any(value.startswith(r"**\*\*loud\*\*\_\[click\].csv** · 60 examples") for value in captions), captions
+    skipped = [w.value for w in at.sidebar.warning if w.value.startswith("Skipped")]
+    assert skipped and all(value.startswith(r"Skipped **broken\_\*\*folder\*\***: ") for value in skipped), skipped
