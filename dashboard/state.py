@@ -139,6 +139,13 @@ def _short(path: str, roots: tuple[str, ...]) -> str:
     return Path(path).name
 
 
+def _root_choice(label: str, options: list[str], default: str, roots: tuple[str, ...], *, key: str, help: str) -> str:
+    """Team mode's pick of a folder or file under the shared roots (never a free path box), opening on `default`."""
+    wanted = str(Path(default).expanduser().resolve())
+    index = options.index(wanted) if wanted in options else 0
+    return st.selectbox(label, options, index=index, format_func=lambda p: _short(p, roots), key=key, help=help)
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def _discover(root: str, stamp: tuple):
     return discover_checkpoints(root)
@@ -238,12 +245,11 @@ def sidebar() -> None:
                 if not folders:
                     _problem("No checkpoint under the folders this server shares. Ask whoever runs Veredicto to set VEREDICTO_CHECKPOINT_ROOTS.")
                     return
-                wanted = str(Path(default_ckpts).expanduser().resolve())
-                root = st.selectbox(
+                root = _root_choice(
                     "Checkpoints folder",
                     folders,
-                    index=folders.index(wanted) if wanted in folders else 0,
-                    format_func=lambda p: _short(p, roots),
+                    default_ckpts,
+                    roots,
                     key="team_checkpoints",
                     help="Folders holding checkpoints under the roots this server shares (VEREDICTO_CHECKPOINT_ROOTS).",
                 )
@@ -303,12 +309,11 @@ def sidebar() -> None:
                     if not files:
                         _problem("No data file under the folders this server shares. Upload one, or ask whoever runs Veredicto to set VEREDICTO_DATA_ROOTS.")
                         return
-                    wanted = str(Path(default_data).expanduser().resolve())
-                    chosen_file = st.selectbox(
+                    chosen_file = _root_choice(
                         "Data file",
                         files,
-                        index=files.index(wanted) if wanted in files else 0,
-                        format_func=lambda p: _short(p, data_roots),
+                        default_data,
+                        data_roots,
                         key="team_data_file",
                         help="Evaluation files under the roots this server shares (VEREDICTO_DATA_ROOTS); or upload one.",
                     )
