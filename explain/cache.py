@@ -314,12 +314,24 @@ class AttributionCache:
         compute: Callable[..., Attribution] | None = None,
         **params,
     ) -> Attribution:
-        """The cached explanation if there is one, else compute it (through `explain.api.explain_text`) and store it."""
+        """The cached explanation if there is one, else compute it (through `explain.api.explain_text`) and store it.
+
+        Through `explain_text`, a run that waited in line for its turn first reads what the run ahead stored for the
+        same text, and stores its own result before the line moves on, so the next waiter finds it (one write each)."""
         fingerprint = predictor.ref.fingerprint
         hit = self.get(fingerprint, text, method, target, **params)
         if hit is not None:
             return hit
-        compute = compute or _explain_text
+        if compute is None:
+            return _explain_text(
+                predictor,
+                text,
+                method,
+                target,
+                reuse=lambda: self.get(fingerprint, text, method, target, **params),
+                store=lambda attribution: self.put(attribution, **params),
+                **_call_params(params),
+            )
         attribution = compute(predictor, text, method, target, **_call_params(params))
         self.put(attribution, **params)
         return attribution

@@ -186,19 +186,19 @@ def test_a_second_session_waits_in_line_and_is_told_so_then_reuses_the_first_res
     results: dict[str, object] = {}
     heard: list[tuple[int, int]] = []
     told = threading.Event()
-
-    # what dashboard.explanations.get_attribution passes: read what the run ahead stored before our turn
-    shared = dict(reuse=lambda: cache.get(layer.ref.fingerprint, text, "lime", num_samples=50), store=lambda a: cache.put(a, num_samples=50))
+    writes: list[str] = []
+    put = cache.put
+    cache.put = lambda attribution, **params: (writes.append(attribution.text), put(attribution, **params))[1]
 
     def first():
-        results["first"] = cache.get_or_compute(layer, text, "lime", num_samples=50, **shared)
+        results["first"] = cache.get_or_compute(layer, text, "lime", num_samples=50)
 
     def second():
         def waiting(ahead, total):
             heard.append((ahead, total))
             told.set()
 
-        results["second"] = cache.get_or_compute(layer, text, "lime", num_samples=50, waiting=waiting, **shared)
+        results["second"] = cache.get_or_compute(layer, text, "lime", num_samples=50, waiting=waiting)
 
     a = threading.Thread(target=first)
     a.start()
@@ -213,6 +213,7 @@ def test_a_second_session_waits_in_line_and_is_told_so_then_reuses_the_first_res
     b.join(HANG)
     assert heard == [(1, 2), (0, 1)]  # then its turn came
     assert forwarded_by_first_so_far == 0 and layer.forwarded == 50  # the second read the first's result: no second run
+    assert writes == [text]  # stored once, before the line moved on: neither a second run nor a second write
     np.testing.assert_array_equal(results["first"].scores, results["second"].scores)
 
 
