@@ -6,15 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from models.errors import DataError, VeredictoError
-
-
-def add_data_arguments(parser) -> None:
-    parser.add_argument("--data", required=True, type=Path, help="Labelled evaluation file (CSV, TSV, JSONL or Parquet).")
-    parser.add_argument("--text-col", default=None, help="Text column (default: guessed from names like 'text').")
-    parser.add_argument("--label-col", default=None, help="Label column (default: guessed from names like 'label').")
-    parser.add_argument("--label-map", default=None, help="Rename data labels to checkpoint labels, e.g. pos=positive,neg=negative.")
-    parser.add_argument("--batch-size", type=int, default=32, help="Texts per forward pass.")
+from cli.common import add_data_arguments, describe_thresholds, load_labelled, score, thresholds_json
+from models.errors import VeredictoError
 
 
 def register(subparsers) -> None:
@@ -36,39 +29,8 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--cache-dir", default=None, help="Attribution cache for the faithfulness gate (default: $VEREDICTO_CACHE_DIR, else cache/ in the Veredicto home)."
     )
-    add_data_arguments(parser)
+    add_data_arguments(parser, data_help="Labelled evaluation file (CSV, TSV, JSONL or Parquet).")
     parser.set_defaults(func=run)
-
-
-def score(model: Path, evalset, mapping, batch_size: int, label: str):
-    """Predictor and prediction table for one checkpoint, with a progress bar on stderr."""
-    from tqdm import tqdm
-
-    from analysis.predictions import predict_table
-    from evaldata.loading import align_labels
-    from models.inference import Predictor
-
-    predictor = Predictor(model, batch_size=batch_size)
-    align_labels(evalset, predictor.labels, mapping)  # fail on unknown labels before any scoring
-    with tqdm(total=len(evalset), desc=f"Scoring {label} {predictor.ref.name}", unit="text", file=sys.stderr, disable=None) as bar:
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
-        table = predict_table(predictor, evalset, label_mapping=mapping, progress=progress)
-    return predictor, table
-
-
-def load_labelled(args):
-    from evaldata.loading import load_eval_data, parse_mapping
-
-    if args.label_col == "":
-        raise DataError("Gates need gold labels: --label-col cannot be empty.")
-    evalset = load_eval_data(args.data, text_col=args.text_col, label_col=args.label_col)
-    for warning in evalset.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    return evalset, parse_mapping(args.label_map)
 
 
 def run(args) -> int:
@@ -76,11 +38,11 @@ def run(args) -> int:
     from store.policy import load_policy
 
     policy = load_policy(args.policy)  # cheapest check first
-    evalset, mapping = load_labelled(args)
-    predictor, table = score(args.model, evalset, mapping, args.batch_size, "candidate")
+    evalset, mapping = load_labelled(args, args.model)
+    predictor, table = score(args.model, args, evalset, mapping, "candidate")
     baseline = None
     if args.baseline is not None:
-        _, baseline = score(args.baseline, evalset, mapping, args.batch_size, "baseline")
+        _, baseline = score(args.baseline, args, evalset, mapping, "baseline")
     store = None
     if "approvals_required" in policy.gates:
         from store.audit import open_store
@@ -88,7 +50,10 @@ def run(args) -> int:
         store = open_store(args.store)
     print(
         f"Policy {policy.name or Path(policy.source).name} (sha256 {policy.sha256[:12]}) on {predictor.ref.name} "
-        f"({predictor.ref.short_fingerprint}), {evalset.name} ({len(evalset)} examples)"
+        f"({predictor.ref.short_fingerprint}, {predictor.ref.task_description}), {evalset.name} ({len(evalset)} examples"
+        + (", sentence pairs" if evalset.pair else "")
+        + ")"
+        + (f"; thresholds {describe_thresholds(table.thresholds)}" if table.thresholds is not None else "")
         + (f", baseline {baseline.checkpoint_name} ({baseline.fingerprint[:12]})" if baseline is not None else "")
     )
     cache = None
@@ -111,7 +76,21 @@ def run(args) -> int:
     print(f"\nVerdict: {report.verdict}.")
     if args.json_out is not None:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps({"verdict": report.verdict, "passed": report.passed, **report.signoff_fields()}, indent=2, ensure_ascii=False))
+        args.json_out.write_text(
+            json.dumps(
+                {
+                    "verdict": report.verdict,
+                    "passed": report.passed,
+                    "task": table.task,
+                    "task_source": predictor.ref.task_source,
+                    "pair": table.pair,
+                    "thresholds": thresholds_json(table),
+                    **report.signoff_fields(),
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
     if report.not_evaluated:
         missing = "; ".join(f"{r.title}: {r.detail}" for r in report.not_evaluated)
         raise VeredictoError(f"{len(report.not_evaluated)} gate(s) could not be evaluated, so the result is not a pass: {missing}")

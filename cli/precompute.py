@@ -9,7 +9,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from cli.common import add_data_arguments
 from models.errors import VeredictoError
+from models.protocol import TextInput
 
 
 def register(subparsers) -> None:
@@ -20,7 +22,13 @@ def register(subparsers) -> None:
         "attribution cache the dashboard reads. Interrupt it at any time; run it again to continue.",
     )
     parser.add_argument("--model", required=True, type=Path, help="Checkpoint directory (config.json, tokenizer, model.safetensors).")
-    parser.add_argument("--data", required=True, type=Path, help="CSV, JSONL or Parquet file.")
+    add_data_arguments(
+        parser,
+        data_help="CSV, TSV, JSONL or Parquet file.",
+        label_help="Label column (default: guessed; labels are not needed here).",
+        gold=False,
+        thresholds=False,
+    )
     parser.add_argument("--method", choices=("shap", "lime", "both"), default="both", help="Which explanations to compute (default: both).")
     parser.add_argument("--limit", type=int, default=None, help="Only the first N examples of the file.")
     parser.add_argument(
@@ -29,8 +37,6 @@ def register(subparsers) -> None:
         default=None,
         help="Cache directory (default: $VEREDICTO_CACHE_DIR, else cache/ in the Veredicto home; see runtime/settings.py).",
     )
-    parser.add_argument("--text-col", default=None, help="Text column (default: guessed from names like 'text').")
-    parser.add_argument("--label-col", default=None, help="Label column (default: guessed; labels are not needed here).")
     parser.add_argument("--max-evals", type=int, default=None, help="SHAP budget of masked texts (default: 500).")
     parser.add_argument("--num-samples", type=int, default=None, help="LIME perturbed samples (default: 1000).")
     parser.add_argument("--seed", type=int, default=0, help="Random seed (LIME sampling, SHAP tie-breaking).")
@@ -49,39 +55,39 @@ def method_params(method: str, args) -> dict:
 def run(args) -> int:
     from tqdm import tqdm
 
-    from evaldata.loading import load_eval_data
+    from cli.common import check_pairs, checkpoint, read_data
     from explain.cache import AttributionCache
     from models.inference import Predictor
 
     if args.limit is not None and args.limit < 1:
         raise VeredictoError(f"--limit must be at least 1 (got {args.limit}).")
-    evalset = load_eval_data(args.data, text_col=args.text_col, label_col=args.label_col)
-    for warning in evalset.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    texts = evalset.texts[: args.limit] if args.limit else evalset.texts
+    ref = checkpoint(args.model, args)  # --task: a multi-label reading is explained (and cached) per label's sigmoid
+    evalset = read_data(args, ref, labelled=False)
+    texts = evalset.inputs[: args.limit] if args.limit else evalset.inputs  # sentence pairs are explained as pairs
     unique = list(dict.fromkeys(texts))
+    predictor = Predictor(ref, batch_size=args.batch_size)
+    check_pairs(predictor, evalset)
     cache = AttributionCache(args.cache_dir)
     if cache.notice:
         print(f"warning: {cache.notice}", file=sys.stderr)
-    predictor = Predictor(args.model)
     methods = ("shap", "lime") if args.method == "both" else (args.method,)
     duplicates = len(texts) - len(unique)
     print(
         f"Explaining {len(unique):,} distinct text(s) from {evalset.name}"
         + (f" ({duplicates:,} duplicate(s) share one explanation)" if duplicates else "")
-        + f" with {predictor.ref.name} ({predictor.ref.short_fingerprint}); cache: {cache.path}",
+        + f" with {predictor.ref.name} ({predictor.ref.short_fingerprint}, {predictor.ref.task_description}); cache: {cache.path}",
         file=sys.stderr,
     )
-    failures: list[tuple[str, str, str]] = []
+    failures: list[tuple[str, TextInput, str]] = []
     for method in methods:
         params = method_params(method, args)
-        cached = cache.count_cached(predictor.ref.fingerprint, unique, method, **params)
+        cached = cache.count_cached(predictor.ref.scoring_key, unique, method, **params)
         todo = len(unique) - cached
         print(f"{method.upper()}: {cached:,} of {len(unique):,} already cached, skipped; {todo:,} to compute.", file=sys.stderr)
         if not todo:
             continue
 
-        def record_failure(text: str, exc: Exception, method: str = method) -> None:
+        def record_failure(text: TextInput, exc: Exception, method: str = method) -> None:
             failures.append((method, text, str(exc)))
 
         with tqdm(total=todo, desc=method.upper(), unit="text", file=sys.stderr, dynamic_ncols=True) as bar:
@@ -94,6 +100,7 @@ def run(args) -> int:
                 **params,
             )
     for method, text, message in failures:
+        text = text if isinstance(text, str) else " ‖ ".join(text)
         preview = text if len(text) <= 50 else text[:49] + "…"
         print(f"skipped ({method}) {preview!r}: {message}", file=sys.stderr)
     stats = cache.stats()

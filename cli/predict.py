@@ -1,62 +1,106 @@
-"""`veredicto predict`: one row per example with the probabilities and the predicted label."""
+"""`veredicto predict`: one row per example with the probabilities and the prediction (a label, or a multi-label set)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+from cli.common import add_data_arguments
 from models.errors import DataError
+
+SHOWN_ROWS = 20  # multi-label: predicted sets printed per row (the whole table is in --out)
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("predict", help="Score an evaluation file with a checkpoint and write a Parquet table.")
     parser.add_argument("--model", required=True, type=Path, help="Checkpoint directory (config.json, tokenizer, model.safetensors).")
-    parser.add_argument("--data", required=True, type=Path, help="CSV, JSONL or Parquet file.")
     parser.add_argument("--out", required=True, type=Path, help="Output .parquet file.")
-    parser.add_argument("--text-col", default=None, help="Text column (default: guessed from names like 'text').")
-    parser.add_argument("--label-col", default=None, help="Label column (default: guessed; pass '' for unlabelled data).")
-    parser.add_argument("--label-map", default=None, help="Rename data labels to checkpoint labels, e.g. pos=positive,neg=negative.")
-    parser.add_argument("--batch-size", type=int, default=32)
+    add_data_arguments(parser, data_help="CSV, TSV, JSONL or Parquet file.", label_help="Label column (default: guessed; pass '' for unlabelled data).")
     parser.set_defaults(func=run)
+
+
+def _unlabelled_frame(predictor, evalset, thresholds, progress):
+    from analysis.predictions import join_tags, predicted_sets, set_probability
+
+    probs = predictor.predict_proba(evalset.inputs, progress=progress)
+    frame = evalset.frame.copy()
+    if thresholds is not None:
+        predicted = predicted_sets(probs, thresholds)
+        frame["pred"] = join_tags(predicted, predictor.labels)
+        frame["confidence"] = set_probability(probs.astype(float), predicted)
+    else:
+        frame["pred"] = [predictor.labels[i] for i in probs.argmax(axis=1)]
+        frame["confidence"] = probs.max(axis=1)
+    for c, label in enumerate(predictor.labels):
+        frame[f"p_{label}"] = probs[:, c]
+    return frame
+
+
+def multi_label_summary(table) -> list[str]:
+    """Multi-label headline metrics and per-label precision/recall/F1 (scikit-learn on the indicator matrices)."""
+    from sklearn.metrics import accuracy_score, f1_score, hamming_loss, precision_recall_fscore_support
+
+    gold, pred = table.gold_matrix, table.pred_matrix
+    lines = [
+        f"Subset accuracy (exact set) {accuracy_score(gold, pred):.1%} · Hamming loss {hamming_loss(gold, pred):.4f} · "
+        f"F1 micro {f1_score(gold, pred, average='micro', zero_division=0):.3f}, macro {f1_score(gold, pred, average='macro', zero_division=0):.3f}, "
+        f"samples {f1_score(gold, pred, average='samples', zero_division=0):.3f}"
+    ]
+    precision, recall, f1, support = precision_recall_fscore_support(gold, pred, average=None, zero_division=0)
+    width = max(len(label) for label in table.labels)
+    for c, label in enumerate(table.labels):
+        lines.append(
+            f"  {label:<{width}}  precision {precision[c]:.3f}  recall {recall[c]:.3f}  F1 {f1[c]:.3f}  support {int(support[c])}  threshold {table.thresholds.values[c]:.3g}"
+        )
+    return lines
 
 
 def run(args) -> int:
     from tqdm import tqdm
 
-    from analysis.predictions import predict_table
-    from evaldata.loading import align_labels, load_eval_data, parse_mapping
+    from cli.common import check_pairs, checkpoint, read_data, thresholds_for
+    from evaldata.loading import align_labels, parse_mapping
     from models.inference import Predictor
 
     if args.out.suffix.lower() != ".parquet":
         raise DataError(f"--out must end in .parquet (got '{args.out}').")
-    evalset = load_eval_data(args.data, text_col=args.text_col, label_col=args.label_col)
-    for warning in evalset.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    predictor = Predictor(args.model, batch_size=args.batch_size)
+    ref = checkpoint(args.model, args)
+    evalset = read_data(args, ref)
+    predictor = Predictor(ref, batch_size=args.batch_size)
+    check_pairs(predictor, evalset)
     mapping = parse_mapping(args.label_map)
-    if "label" in evalset.frame:
-        align_labels(evalset, predictor.labels, mapping)  # fail on unknown labels before any scoring
+    labelled = "label" in evalset.frame
+    if labelled:
+        align_labels(evalset, predictor.labels, mapping, multi_label=ref.multi_label)  # fail on unknown labels before any scoring
+    thresholds = thresholds_for(args, predictor, evalset, mapping)
+    table = None
     with tqdm(total=len(evalset), desc=f"Scoring with {predictor.ref.name}", unit="text", file=sys.stderr) as bar:
 
         def progress(done: int, total: int) -> None:
             bar.total = total  # duplicates are scored once, so the count of texts to score can be lower
             bar.update(done - bar.n)
 
-        if "label" in evalset.frame:
-            frame = predict_table(predictor, evalset, label_mapping=mapping, progress=progress).frame
+        if labelled:
+            from analysis.predictions import predict_table
+
+            table = predict_table(predictor, evalset, label_mapping=mapping, thresholds=thresholds, progress=progress)
+            frame = table.frame
         else:
-            probs = predictor.predict_proba(evalset.texts, progress=progress)
-            frame = evalset.frame.copy()
-            frame["pred"] = [predictor.labels[i] for i in probs.argmax(axis=1)]
-            frame["confidence"] = probs.max(axis=1)
-            for c, label in enumerate(predictor.labels):
-                frame[f"p_{label}"] = probs[:, c]
+            frame = _unlabelled_frame(predictor, evalset, thresholds, progress)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(args.out, index=False)
+    if ref.multi_label:
+        print(f"Task: {ref.task_description}" + ("; sentence pairs" if evalset.pair else ""))
+        if table is not None:
+            print("\n".join(multi_label_summary(table)))
+        for i, tags in enumerate(frame["pred"].head(SHOWN_ROWS), 1):
+            print(f"row {i}: {{{', '.join(t for t in tags.split(' | ') if t)}}}")
+        if len(frame) > SHOWN_ROWS:
+            print(f"… {len(frame) - SHOWN_ROWS:,} more row(s) in {args.out}")
     summary = f"Wrote {len(frame):,} rows to {args.out}"
     if "correct" in frame:
-        summary += f" (accuracy {frame['correct'].mean():.1%})"
-    truncated = int(predictor.truncated(evalset.texts).sum())
+        summary += f" ({'exact-set accuracy' if ref.multi_label else 'accuracy'} {frame['correct'].mean():.1%})"
+    truncated = int(predictor.truncated(evalset.inputs).sum())
     if truncated:
         summary += f"; {truncated:,} text(s) were longer than {predictor.max_length} tokens and were truncated"
     print(summary + ".", file=sys.stderr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from cli.gate import add_data_arguments, load_labelled, score
+from cli.common import add_data_arguments, load_labelled, score
 from models.errors import VeredictoError
 from policies import example_policy
 
@@ -29,7 +29,7 @@ def register(subparsers) -> None:
     parser.add_argument("--examples", type=int, default=3, help="How many examples to explain with SHAP and LIME (0 = none).")
     parser.add_argument("--cache-dir", default=None, help="Attribution cache directory (default: $VEREDICTO_CACHE_DIR, else cache/ in the Veredicto home).")
     parser.add_argument("--title", default=None, help="Report title.")
-    add_data_arguments(parser)
+    add_data_arguments(parser, data_help="Labelled evaluation file (CSV, TSV, JSONL or Parquet).")
     parser.set_defaults(func=run)
 
 
@@ -47,11 +47,11 @@ def run(args) -> int:
     if args.examples < 0:
         raise VeredictoError("--examples must be 0 or more.")
     policy = load_policy(args.policy or DEFAULT_POLICY)
-    evalset, mapping = load_labelled(args)
-    predictor, table = score(args.model, evalset, mapping, args.batch_size, "candidate")
+    evalset, mapping = load_labelled(args, args.model)
+    predictor, table = score(args.model, args, evalset, mapping, "candidate")
     baseline = None
     if args.baseline is not None:
-        _, baseline = score(args.baseline, evalset, mapping, args.batch_size, "baseline")
+        _, baseline = score(args.baseline, args, evalset, mapping, "baseline")
     store = open_store(args.store)
     cache = AttributionCache(args.cache_dir)
     with tqdm(desc="Gates and explanations", unit="step", file=sys.stderr, disable=None) as bar:
