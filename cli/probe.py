@@ -14,11 +14,13 @@ import sys
 import time
 from pathlib import Path
 
+from cli.common import add_data_arguments
 from models.errors import VeredictoError
 
 
 def register(subparsers) -> None:
     from probes.perturb import KINDS, LANGUAGES, TESTS
+    from probes.run import DEFAULT_SEGMENT, SEGMENTS
 
     parser = subparsers.add_parser(
         "probe",
@@ -29,7 +31,17 @@ def register(subparsers) -> None:
         "Give --model twice to compare a baseline (first) with a fine-tuned checkpoint.",
     )
     parser.add_argument("--model", required=True, type=Path, action="append", help="Checkpoint directory; give it twice for before/after (baseline first).")
-    parser.add_argument("--data", required=True, type=Path, help="CSV, JSONL or Parquet file with a text column.")
+    add_data_arguments(
+        parser,
+        data_help="CSV, TSV, JSONL or Parquet file with a text column.",
+        label_help="Label column, shown next to failures (default: guessed; use '' for none).",
+    )
+    parser.add_argument(
+        "--perturb",
+        choices=SEGMENTS,
+        default=DEFAULT_SEGMENT,
+        help=f"Sentence pairs (--pair-col): which text the probes change, the other staying as it is (default {DEFAULT_SEGMENT}).",
+    )
     parser.add_argument(
         "--tests",
         nargs="+",
@@ -44,8 +56,6 @@ def register(subparsers) -> None:
     parser.add_argument("--positive-label", default=None, help="Class that negation should lower and intensifiers should not (turns on directional tests).")
     parser.add_argument("--negative-label", default=None, help="Class whose probability intensifiers should not lower either.")
     parser.add_argument("--no-directional", action="store_true", help="Skip negation/intensifier tests even when the labels look like sentiment.")
-    parser.add_argument("--text-col", default=None, help="Text column (default: guessed from names like 'text').")
-    parser.add_argument("--label-col", default=None, help="Label column, shown next to failures (default: guessed; use '' for none).")
     parser.add_argument("--out", type=Path, default=None, help="Write the full report (.json) or the failing pairs (.csv).")
     parser.add_argument("--fail-above", type=float, default=None, metavar="RATE", help="Exit 1 when a test's failure rate is above RATE (0..1).")
     parser.add_argument("--examples", type=int, default=2, help="Failing pairs to print per test (default 2; 0 for none).")
@@ -82,6 +92,8 @@ def _print_report(report, examples: int) -> None:
         print(
             f"  {r.title:<{width}}  {_rate(r.failure_rate)}  {r.n_failed:>5}/{r.n_tried:<5} failed{ci}" + (f"  · {r.note}" if r.note and not r.n_tried else "")
         )
+        if r.label_flips:
+            print("      label flips: " + ", ".join(f"{label} {n}" for label, n in r.label_flips.items()))
         for f in r.failures[:examples]:
             print(
                 f"      {f.original!r}\n   -> {f.perturbed!r}\n      {f.pred_before} ({f.p_before:.2f}) -> {f.pred_after}; P({f.watched}) {f.p_before:.2f} -> {f.p_after:.2f}"
@@ -91,7 +103,8 @@ def _print_report(report, examples: int) -> None:
 def run(args) -> int:
     from tqdm import tqdm
 
-    from evaldata.loading import load_eval_data
+    from cli.common import check_pairs, checkpoint, read_data, thresholds_for
+    from evaldata.loading import parse_mapping
     from models.inference import Predictor
     from probes import cost
     from probes.perturb import resolve_tests
@@ -107,20 +120,25 @@ def run(args) -> int:
         raise VeredictoError(f"--fail-above is a failure rate between 0 and 1 (got {args.fail_above}).")
     if args.out is not None and args.out.suffix.lower() not in (".json", ".csv"):
         raise VeredictoError(f"--out must end in .json (full report) or .csv (failing pairs), got '{args.out.name}'.")
-    evalset = load_eval_data(args.data, text_col=args.text_col, label_col=args.label_col)
-    for warning in evalset.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    predictors = [Predictor(path) for path in args.model]
-    labels = predictors[0].labels
-    if len(predictors) == 2 and predictors[1].labels != labels:
+    refs = [checkpoint(path, args) for path in args.model]
+    evalset = read_data(args, refs[0])
+    mapping = parse_mapping(args.label_map)
+    if len(refs) == 2 and (refs[1].labels, refs[1].task) != (refs[0].labels, refs[0].task):
         raise VeredictoError(
-            f"The two checkpoints have different labels ({', '.join(labels)} vs {', '.join(predictors[1].labels)}); "
-            "probe results can only be compared between checkpoints of the same task."
+            f"The two checkpoints have different labels or tasks ({', '.join(refs[0].labels)}, {refs[0].task} vs "
+            f"{', '.join(refs[1].labels)}, {refs[1].task}); probe results can only be compared between checkpoints of the same task."
         )
+    predictors = [Predictor(ref, batch_size=args.batch_size) for ref in refs]
+    labels = predictors[0].labels
+    for predictor in predictors:
+        check_pairs(predictor, evalset)
+    thresholds = [thresholds_for(args, predictor, evalset, mapping) for predictor in predictors]
+    if evalset.pair:
+        print(f"Sentence pairs: perturbing the {'two segments' if args.perturb == 'both' else args.perturb + ' segment'}.", file=sys.stderr)
     directions, said = _directions(args, labels)
     tests = resolve_tests(args.tests, directional=directions is not None)
     print(f"Directional probes: {said}", file=sys.stderr)
-    plans = plan_probes(evalset.texts, tests, limit=args.limit, seed=args.seed, n_variants=args.variants, language=args.language)
+    plans = plan_probes(evalset.inputs, tests, limit=args.limit, seed=args.seed, n_variants=args.variants, language=args.language, segment=args.perturb)
     estimates = []
     for predictor in predictors:
         estimate = cost.estimate_probes(predictor, evalset, directions=directions, limit=args.limit, plans=plans)
@@ -128,7 +146,7 @@ def run(args) -> int:
         print(f"Cost of {predictor.ref.name}: {estimate.describe()}", file=sys.stderr)
 
     reports = []
-    for predictor, estimate in zip(predictors, estimates):
+    for predictor, estimate, cuts in zip(predictors, estimates, thresholds):
         with tqdm(total=max(estimate.n_requested, 1), desc=predictor.ref.name, unit="text", file=sys.stderr, dynamic_ncols=True) as bar:
 
             def progress(done, total, label, bar=bar):
@@ -148,6 +166,8 @@ def run(args) -> int:
                 n_variants=args.variants,
                 language=args.language,
                 progress=progress,
+                segment=args.perturb,
+                thresholds=cuts,
             )
         reports.append(report)
         print(cost.check(estimate, time.perf_counter() - started, report.n_model_calls).describe(), file=sys.stderr)

@@ -29,8 +29,8 @@ from datetime import datetime, timezone
 import numpy as np
 
 from models.cost import CostEstimate, format_duration
-from models.inference import as_text
-from models.protocol import InferenceLayer
+from models.inference import as_input
+from models.protocol import InferenceLayer, TextInput
 from runtime import current
 
 # Time spent outside the model per evaluated text, in seconds (defaults; corrected by `check`).
@@ -189,8 +189,8 @@ def uncached(predictor: InferenceLayer, texts: Sequence[str]) -> int:
     return predictor.uncached_count(texts)
 
 
-def _mean_tokens(predictor: InferenceLayer, texts: Sequence[str]) -> float:
-    texts = [as_text(t, i) for i, t in enumerate(texts)]
+def _mean_tokens(predictor: InferenceLayer, texts: Sequence[TextInput]) -> float:
+    texts = [as_input(t, i) for i, t in enumerate(texts)]  # sentence pairs count both texts
     if not texts:
         return 0.0
     if len(texts) > _SAMPLE_FOR_LENGTH:
@@ -361,7 +361,7 @@ def estimate_probes(
     """The probes `run_probes` would run with the same arguments (invariance and fairness exactly;
     directional tests assume half the examples are predicted as a watched class)."""
     from probes.perturb import DEFAULT_VARIANTS, resolve_tests
-    from probes.run import _as_inputs, plan_probes, planned_text_list
+    from probes.run import _as_inputs, plan_probes, planned_text_list, shown
 
     texts, _, _, _ = _as_inputs(data)
     n_variants = DEFAULT_VARIANTS if n_variants is None else n_variants
@@ -383,7 +383,7 @@ def estimate_probes(
         uncached(predictor, all_texts),
         _mean_tokens(predictor, sample),
         throughput,
-        calibrate_with=texts,
+        calibrate_with=[shown(t) for t in texts],  # timed on single texts as long as the pairs
         tests=[p.test.name for p in plans],
     )
 

@@ -11,8 +11,13 @@ earlier test or by the prediction table cost nothing). Directional tests first n
 originals' predictions to know which examples the expectation applies to, so they score
 originals in chunks until `limit` eligible examples are found, then the variants in one call.
 
+Sentence pairs are probed by perturbing the segment the user picks (`segment`: the second, the first,
+or both, each where the test applies); the other segment stays as it is. Multi-label checkpoints: a
+prediction changes when the predicted set (each label at or above its threshold) changes, and each
+result counts the flips per label (`ProbeResult.label_flips`).
+
 An example FAILS a test when any of its perturbed versions fails: for invariance and fairness
-the predicted class changes; for directional tests the watched probability moves the wrong way
+the predicted class (multi-label: the predicted set) changes; for directional tests the watched probability moves the wrong way
 (`Expectation`). The failure rate is failed / tried examples.
 """
 
@@ -31,10 +36,13 @@ import pandas as pd
 
 from analysis.stats import mcnemar, wilson_interval
 from models.errors import VeredictoError
-from models.protocol import InferenceLayer
+from models.protocol import InferenceLayer, TextInput
 from probes.perturb import DEFAULT_VARIANTS, DirectionConfig, Expectation, ProbeError, ProbeTest, resolve_tests
 
 ProbeProgress = Callable[[int, int, str], None]  # (texts done, texts planned, what is running)
+SEGMENTS = ("second", "first", "both")  # which text of a sentence pair the probes perturb
+DEFAULT_SEGMENT = "second"
+PAIR_MARK = " ‖ "  # how a sentence pair is shown in one cell (failing pairs, CSV, JSON)
 FAILURE_COLUMNS = ["test", "row", "gold", "original", "perturbed", "pred_before", "pred_after", "watched", "p_before", "p_after", "change"]
 
 
@@ -75,6 +83,7 @@ class ProbeResult:
     n_model_calls: int  # texts that went through the model (cache misses)
     seconds: float
     note: str = ""
+    label_flips: Mapping[str, int] = field(default_factory=dict)  # multi-label: perturbed texts where each label's decision flipped
 
     @property
     def failure_rate(self) -> float:
@@ -102,6 +111,7 @@ class ProbeResult:
         kwargs["tried_rows"] = tuple(int(r) for r in data.get("tried_rows", ()))
         kwargs["failed_rows"] = tuple(int(r) for r in data.get("failed_rows", ()))
         kwargs["failures"] = tuple(ProbeFailure(**f) for f in data.get("failures", ()))
+        kwargs["label_flips"] = {str(k): int(v) for k, v in (data.get("label_flips") or {}).items()}
         return cls(**kwargs)
 
 
@@ -142,6 +152,8 @@ class ProbeReport:
     n_model_calls: int
     seconds: float
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    segment: str | None = None  # sentence pairs: which segment was perturbed; None for single texts
+    thresholds: Mapping[str, float] | None = None  # multi-label: the per-label thresholds that decided the sets
 
     def result(self, test: str) -> ProbeResult:
         for r in self.results:
@@ -180,6 +192,14 @@ class ProbeReport:
             )
         return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
+    def label_flips_frame(self) -> pd.DataFrame:
+        """Multi-label: one row per test, one column per label: perturbed texts where that label's decision flipped."""
+        return pd.DataFrame(
+            [[r.label_flips.get(label, 0) for label in self.labels] for r in self.results],
+            index=pd.Index([r.title for r in self.results], name="test"),
+            columns=list(self.labels),
+        )
+
     def failures_frame(self, test: str | None = None) -> pd.DataFrame:
         frames = [r.failures_frame() for r in self.results if test in (None, r.test)]
         frames = [f for f in frames if len(f)]
@@ -217,15 +237,17 @@ class PlannedTest:
     test: ProbeTest
     n_applicable: int
     rows: tuple[int, ...]
-    variants: Mapping[int, tuple[str, ...]]
+    variants: Mapping[int, tuple[TextInput, ...]]
 
-    def texts(self, originals: Sequence[str], rows: Iterable[int] | None = None) -> list[str]:
+    def texts(self, originals: Sequence[TextInput], rows: Iterable[int] | None = None) -> list[TextInput]:
         rows = self.rows if rows is None else rows
         return [originals[r] for r in rows] + [v for r in rows for v in self.variants[r]]
 
 
-def _as_inputs(data) -> tuple[list[str], list | None, str, str]:
-    """(texts, gold labels or None, data name, data fingerprint) from an EvalSet, PredictionTable or list of texts."""
+def _as_inputs(data) -> tuple[list[TextInput], list | None, str, str]:
+    """(inputs, gold labels or None, data name, data fingerprint) from an EvalSet, PredictionTable or list of texts / pairs.
+
+    Sentence-pair data gives `(text, text_pair)` inputs."""
     frame = getattr(data, "frame", None)
     if frame is not None and "text" in frame:
         if hasattr(data, "data_fingerprint"):  # a PredictionTable
@@ -233,13 +255,36 @@ def _as_inputs(data) -> tuple[list[str], list | None, str, str]:
         else:  # an EvalSet
             name, fp, gold_col = data.name, data.fingerprint, "label"
         gold = frame[gold_col].astype(str).tolist() if gold_col in frame else None
-        return frame["text"].astype(str).tolist(), gold, str(name), str(fp)
+        firsts = frame["text"].astype(str).tolist()
+        if "text_pair" in frame:
+            return list(zip(firsts, frame["text_pair"].astype(str).tolist())), gold, str(name), str(fp)
+        return firsts, gold, str(name), str(fp)
     if isinstance(data, str):
         raise ProbeError("Probes need a list of texts or an evaluation set, not a single string.")
-    texts = [str(t) for t in data]
+    texts: list[TextInput] = [(str(t[0]), str(t[1])) if isinstance(t, tuple) else str(t) for t in data]
     import hashlib
 
-    return texts, None, "texts", hashlib.sha256("\0".join(texts).encode("utf-8", "surrogatepass")).hexdigest()
+    joined = "\0".join(t if isinstance(t, str) else f"{t[0]}\x1f{t[1]}" for t in texts)
+    return texts, None, "texts", hashlib.sha256(joined.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def shown(item: TextInput) -> str:
+    """An input as one line of text: a sentence pair as 'first ‖ second'."""
+    return item if isinstance(item, str) else PAIR_MARK.join(item)
+
+
+def _variants(test: ProbeTest, item: TextInput, segment: str, **kwargs) -> list[TextInput]:
+    """The perturbed versions of one input; for a pair, of the chosen segment(s) with the other kept as it is.
+
+    With `both`, variant k perturbs each segment the test applies to (its k-th variant; a segment with fewer
+    variants keeps its text), so a name swap probes whichever segment mentions a name."""
+    if isinstance(item, str):
+        return list(test.variants(item, **kwargs))
+    first, second = item
+    firsts = list(test.variants(first, **kwargs)) if segment in ("first", "both") else []
+    seconds = list(test.variants(second, **kwargs)) if segment in ("second", "both") else []
+    n = max(len(firsts), len(seconds))
+    return [(firsts[k] if k < len(firsts) else first, seconds[k] if k < len(seconds) else second) for k in range(n)]
 
 
 def _sample_order(n: int, seed: int, test: str) -> np.ndarray:
@@ -249,26 +294,30 @@ def _sample_order(n: int, seed: int, test: str) -> np.ndarray:
 
 
 def plan_probes(
-    texts: Sequence[str],
+    texts: Sequence[TextInput],
     tests: Sequence[ProbeTest],
     *,
     limit: int | None = None,
     seed: int = 0,
     n_variants: int = DEFAULT_VARIANTS,
     language: str = "auto",
+    segment: str = DEFAULT_SEGMENT,
 ) -> list[PlannedTest]:
     """Perturb every text for every test (cheap, no model) and choose which examples each test tries.
 
     The sample is a seeded shuffle of the examples the perturbation applies to, so `limit` caps
     examples per test without wasting it on texts with, say, no person name in them.
+    Sentence pairs: `segment` says which text is perturbed ("second", "first" or "both").
     """
     if limit is not None and (not isinstance(limit, (int, np.integer)) or limit < 1):
         raise ProbeError(f"limit must be a whole number of at least 1 (or empty for every example), got {limit!r}.")
+    if segment not in SEGMENTS:
+        raise ProbeError(f"Which segment of a sentence pair to perturb: one of {', '.join(SEGMENTS)}, not {segment!r}.")
     plans = []
     for test in tests:
-        variants: dict[int, tuple[str, ...]] = {}
+        variants: dict[int, tuple[TextInput, ...]] = {}
         for i, text in enumerate(texts):
-            out = test.variants(text, seed=seed, n_variants=n_variants, language=language)
+            out = _variants(test, text, segment, seed=seed, n_variants=n_variants, language=language)
             if out:
                 variants[i] = tuple(out)
         order = [int(i) for i in _sample_order(len(texts), seed, test.name) if int(i) in variants]
@@ -291,7 +340,7 @@ class _Scorer:
         self.done = 0
         self.calls = 0
 
-    def __call__(self, texts: list[str], label: str) -> tuple[np.ndarray, int]:
+    def __call__(self, texts: list[TextInput], label: str) -> tuple[np.ndarray, int]:
         misses = self.predictor.uncached_count(texts)
         base = self.done
         if base + len(texts) > self.total:
@@ -311,16 +360,23 @@ class _Scorer:
         return probs, misses
 
 
-def _run_invariance(plan: PlannedTest, texts, gold, labels, score: _Scorer) -> ProbeResult:
+def _tags(decided: np.ndarray, labels) -> str:
+    return " | ".join(labels[int(c)] for c in np.flatnonzero(decided))
+
+
+def _run_invariance(plan: PlannedTest, texts, gold, labels, score: _Scorer, thresholds: np.ndarray | None = None) -> ProbeResult:
+    """`thresholds` (multi-label): a prediction is the set of labels at or above them, and changes when the set does."""
     started = time.perf_counter()
     rows = list(plan.rows)
     test = plan.test
+    expectation = "prediction unchanged" if thresholds is None else "predicted set unchanged"
     if not rows:
-        return _empty(plan, "prediction unchanged", started)
+        return _empty(plan, expectation, started)
     probs, misses = score(plan.texts(texts), test.title)
     before = {r: probs[k] for k, r in enumerate(rows)}
     offset = len(rows)
     failures, failed_rows, n_perturbed = [], [], 0
+    flips = np.zeros(len(labels), dtype=int)
     for r in rows:
         p0 = before[r]
         c0 = int(np.argmax(p0))
@@ -329,18 +385,44 @@ def _run_invariance(plan: PlannedTest, texts, gold, labels, score: _Scorer) -> P
             p1 = probs[offset]
             offset += 1
             n_perturbed += 1
-            c1 = int(np.argmax(p1))
-            if c1 != c0:
+            if thresholds is None:
+                c1 = int(np.argmax(p1))
+                if c1 != c0:
+                    row_failed = True
+                    failures.append(
+                        ProbeFailure(
+                            r, shown(texts[r]), shown(variant), gold[r] if gold else None, labels[c0], labels[c1], labels[c0], float(p0[c0]), float(p1[c0])
+                        )
+                    )
+                continue
+            s0, s1 = p0 >= thresholds, p1 >= thresholds
+            flipped = s0 != s1
+            flips += flipped
+            if flipped.any():
                 row_failed = True
-                failures.append(ProbeFailure(r, texts[r], variant, gold[r] if gold else None, labels[c0], labels[c1], labels[c0], float(p0[c0]), float(p1[c0])))
+                c = int(np.argmax(np.abs(p1 - p0) * flipped))  # the flipped label that moved most
+                failures.append(
+                    ProbeFailure(
+                        r,
+                        shown(texts[r]),
+                        shown(variant),
+                        gold[r] if gold else None,
+                        _tags(s0, labels),
+                        _tags(s1, labels),
+                        labels[c],
+                        float(p0[c]),
+                        float(p1[c]),
+                    )
+                )
         if row_failed:
             failed_rows.append(r)
-    failures.sort(key=lambda f: (f.change, f.row))
+    failures.sort(key=lambda f: (f.change, f.row) if thresholds is None else (-abs(f.change), f.row))
     return ProbeResult(
+        label_flips={label: int(n) for label, n in zip(labels, flips)} if thresholds is not None else {},
         test=test.name,
         kind=test.kind,
         title=test.title,
-        expectation="prediction unchanged",
+        expectation=expectation,
         n_applicable=plan.n_applicable,
         n_tried=len(rows),
         n_failed=len(failed_rows),
@@ -396,8 +478,8 @@ def _run_directional(plan: PlannedTest, expectations: Sequence[Expectation], tex
                 failures.append(
                     ProbeFailure(
                         r,
-                        texts[r],
-                        variant,
+                        shown(texts[r]),
+                        shown(variant),
                         gold[r] if gold else None,
                         labels[int(np.argmax(p0))],
                         labels[int(np.argmax(p1))],
@@ -491,15 +573,20 @@ def _eligible_from_cache(plan: PlannedTest, texts, limit, predictor: InferenceLa
 
 
 def planned_text_list(
-    plans: Sequence[PlannedTest], texts: Sequence[str], limit: int | None, *, predictor: InferenceLayer | None = None, directions: DirectionConfig | None = None
-) -> list[str]:
+    plans: Sequence[PlannedTest],
+    texts: Sequence[TextInput],
+    limit: int | None,
+    *,
+    predictor: InferenceLayer | None = None,
+    directions: DirectionConfig | None = None,
+) -> list[TextInput]:
     """The texts the runs will send to `predict_proba`, in order. Exact for invariance and fairness.
 
     A directional test is exact too when `predictor` and `directions` are given and the originals'
     predictions are cached (the dashboard has scored them already); otherwise it is assumed to find
     its eligible examples in its first round of originals, half of them (at most `limit`) eligible.
     """
-    out: list[str] = []
+    out: list[TextInput] = []
     for plan in plans:
         if plan.test.kind == "directional":
             rows = list(plan.rows)
@@ -515,7 +602,9 @@ def planned_text_list(
     return out
 
 
-def planned_texts(plans: Sequence[PlannedTest], texts: Sequence[str], limit: int | None, *, predictor: InferenceLayer | None = None, directions=None) -> int:
+def planned_texts(
+    plans: Sequence[PlannedTest], texts: Sequence[TextInput], limit: int | None, *, predictor: InferenceLayer | None = None, directions=None
+) -> int:
     """How many texts the runs will send to `predict_proba` (see `planned_text_list`)."""
     return len(planned_text_list(plans, texts, limit, predictor=predictor, directions=directions))
 
@@ -531,6 +620,8 @@ def run_probes(
     n_variants: int = DEFAULT_VARIANTS,
     language: str = "auto",
     progress: ProbeProgress | None = None,
+    segment: str = DEFAULT_SEGMENT,
+    thresholds=None,
 ) -> ProbeReport:
     """Run the probes named by `tests` (names, kinds, 'all'; None = all that apply) on `data`.
 
@@ -538,6 +629,8 @@ def run_probes(
     failures, never needed. limit: at most this many examples per test (a seeded sample of those
     the perturbation applies to). directions: expectations for the directional tests; without
     it those tests are left out. progress(done, total, label) follows the scored texts.
+    Sentence pairs: `segment` ("second", "first", "both") is what the perturbations change. Multi-label
+    checkpoints: `thresholds` (an `analysis.thresholds.Thresholds`; default the table's, else 0.5) decide the sets.
     """
     started = time.perf_counter()
     texts, gold, data_name, data_fp = _as_inputs(data)
@@ -547,7 +640,16 @@ def run_probes(
     if directions is not None:
         directions.validate(labels)
     chosen = resolve_tests(tests, directional=directions is not None)
-    plans = plan_probes(texts, chosen, limit=limit, seed=seed, n_variants=n_variants, language=language)
+    pair = not isinstance(texts[0], str)
+    plans = plan_probes(texts, chosen, limit=limit, seed=seed, n_variants=n_variants, language=language, segment=segment)
+    cuts = None
+    if predictor.ref.multi_label:
+        from analysis.thresholds import Thresholds
+
+        thresholds = thresholds or getattr(data, "thresholds", None) or Thresholds.default(labels)
+        if tuple(thresholds.labels) != labels:
+            raise ProbeError(f"The thresholds are for labels {', '.join(thresholds.labels)}, not the checkpoint's ({', '.join(labels)}).")
+        cuts = thresholds.array
     score = _Scorer(predictor, progress, planned_texts(plans, texts, limit, predictor=predictor, directions=directions))
     results = []
     for plan in plans:
@@ -556,7 +658,7 @@ def run_probes(
                 raise ProbeError(f"The '{plan.test.name}' probe needs to know which class should move: give the positive class.")
             results.append(_run_directional(plan, directions.for_test(plan.test.name), texts, gold, list(labels), score, limit))
         else:
-            results.append(_run_invariance(plan, texts, gold, list(labels), score))
+            results.append(_run_invariance(plan, texts, gold, list(labels), score, cuts))
     if progress:
         progress(score.total, score.total, "done")
     return ProbeReport(
@@ -574,6 +676,8 @@ def run_probes(
         directions=directions,
         n_model_calls=score.calls,
         seconds=time.perf_counter() - started,
+        segment=segment if pair else None,
+        thresholds=None if cuts is None else dict(zip(labels, map(float, cuts))),
     )
 
 
@@ -595,6 +699,10 @@ def compare_reports(before: ProbeReport, after: ProbeReport, *, alpha: float = 0
         raise VeredictoError(
             f"These probe results come from different data ({before.data_name} vs {after.data_name}); "
             "run both checkpoints on the same evaluation set to compare them."
+        )
+    if before.segment != after.segment:
+        raise VeredictoError(
+            f"These probe results perturbed different segments of the sentence pairs ({before.segment} vs {after.segment}); run both with the same choice."
         )
     b_by = {r.test: r for r in before.results}
     a_by = {r.test: r for r in after.results}
