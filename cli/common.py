@@ -135,13 +135,8 @@ def thresholds_for(args, predictor, evalset, mapping):
         thresholds = tune_thresholds(predictor, read_data(args, predictor.ref, validation, labelled=True), label_mapping=mapping, evaluation=evalset)
     else:
         thresholds = Thresholds.default(predictor.labels)
-    print(f"Thresholds: {describe_thresholds(thresholds)}", file=sys.stderr)
+    print(f"Thresholds: {thresholds.describe()}", file=sys.stderr)
     return thresholds
-
-
-def describe_thresholds(thresholds) -> str:
-    """'tuned on val.csv (F1-best per label): toxic 0.31, spam 0.62' — where they came from, then the values."""
-    return f"{thresholds.source}: " + ", ".join(f"{label} {value:.3g}" for label, value in thresholds.as_dict().items())
 
 
 def thresholds_json(table) -> dict | None:

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from cli.common import add_data_arguments, describe_thresholds, load_labelled, score, thresholds_json
+from cli.common import add_data_arguments, load_labelled, score, thresholds_json
 from models.errors import VeredictoError
 
 
@@ -53,7 +53,7 @@ def run(args) -> int:
         f"({predictor.ref.short_fingerprint}, {predictor.ref.task_description}), {evalset.name} ({len(evalset)} examples"
         + (", sentence pairs" if evalset.pair else "")
         + ")"
-        + (f"; thresholds {describe_thresholds(table.thresholds)}" if table.thresholds is not None else "")
+        + (f"; thresholds {table.thresholds.describe()}" if table.thresholds is not None else "")
         + (f", baseline {baseline.checkpoint_name} ({baseline.fingerprint[:12]})" if baseline is not None else "")
     )
     cache = None

@@ -12,11 +12,23 @@ from pathlib import Path
 import streamlit as st
 
 from analysis.predictions import PredictionTable, predict_table
-from evaldata.loading import FORMATS, EvalSet, LabelMismatchError, guess_column, load_eval_data, parse_mapping, read_file
+from analysis.thresholds import MAX_FILE_BYTES, Thresholds, parse_thresholds, tune_thresholds
+from evaldata.loading import (
+    DEFAULT_LABEL_SEP,
+    FORMATS,
+    EvalSet,
+    LabelMismatchError,
+    detect_label_columns,
+    guess_column,
+    load_eval_data,
+    parse_mapping,
+    read_file,
+)
 from explain.shap_explainer import warm_up
 from models.checkpoints import CheckpointRef, discover_checkpoints
 from models.errors import DataError, VeredictoError
 from models.inference import Predictor
+from models.task import MULTI_LABEL, SINGLE_LABEL
 from runtime import LRUCache, current, settings
 from runtime.escaping import md
 
@@ -40,9 +52,10 @@ PROBLEM_KEY = "veredicto_sidebar_problem"
 class Session:
     """What the user chose in the sidebar. With two checkpoints the first is the baseline ("before")."""
 
-    checkpoints: tuple[CheckpointRef, ...]
+    checkpoints: tuple[CheckpointRef, ...]  # read as the task chosen in the sidebar (`ref.task`, `ref.task_source`)
     evalset: EvalSet
     label_mapping: dict = field(default_factory=dict)
+    thresholds: Thresholds | None = None  # multi-label: per-label thresholds chosen in the sidebar (None: 0.5 for every label)
 
     @property
     def baseline(self) -> CheckpointRef:
@@ -79,8 +92,8 @@ def baseline_first(refs: list[CheckpointRef]) -> list[CheckpointRef]:
 
 
 @st.cache_resource(show_spinner="Loading checkpoint…", max_entries=6)
-def _predictor(path: str, fingerprint: str) -> Predictor:
-    predictor = Predictor(path)
+def _predictor(path: str, fingerprint: str, task: str = SINGLE_LABEL, _ref: CheckpointRef | None = None) -> Predictor:
+    predictor = Predictor(_ref if _ref is not None else path)
     _shap_warm_up(predictor.tokenizer)  # once per process, whichever checkpoint loads first
     return predictor
 
@@ -99,8 +112,8 @@ def _shap_warm_up(_tokenizer) -> threading.Thread:
 
 
 def get_predictor(ref: CheckpointRef) -> Predictor:
-    """The one Predictor per checkpoint, shared by every page and every browser session."""
-    return _predictor(str(ref.path), ref.fingerprint)
+    """The one Predictor per checkpoint and task (a multi-label reading gives sigmoids), shared by every page and every browser session."""
+    return _predictor(str(ref.path), ref.fingerprint, ref.task, ref)
 
 
 def team_mode() -> bool:
@@ -151,14 +164,30 @@ def _discover(root: str, stamp: tuple):
     return discover_checkpoints(root)
 
 
+@dataclass(frozen=True)
+class Columns:
+    """How the sidebar reads the data file: text, second text (sentence pairs) and gold (one column, or 0/1 columns per label)."""
+
+    text: str | None
+    label: str | None
+    pair: str | None = None
+    label_sep: str | None = None  # multi-label tags joined in `label`
+    label_cols: tuple[str, ...] = ()  # multi-label: one 0/1 column per label
+
+    def load(self, source, name: str | None = None) -> EvalSet:
+        return load_eval_data(
+            source, name=name, text_col=self.text, label_col=self.label, pair_col=self.pair, label_sep=self.label_sep, label_cols=self.label_cols or None
+        )
+
+
 @st.cache_data(show_spinner="Reading data…", max_entries=16)
-def _load_path(path: str, stamp: tuple, text_col: str | None, label_col: str | None) -> EvalSet:
-    return load_eval_data(path, text_col=text_col, label_col=label_col)
+def _load_path(path: str, stamp: tuple, columns: Columns) -> EvalSet:
+    return columns.load(path)
 
 
 @st.cache_data(show_spinner="Reading upload…", max_entries=8)
-def _load_bytes(raw: bytes, name: str, text_col: str | None, label_col: str | None) -> EvalSet:
-    return load_eval_data(raw, name=name, text_col=text_col, label_col=label_col)
+def _load_bytes(raw: bytes, name: str, columns: Columns) -> EvalSet:
+    return columns.load(raw, name)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -181,9 +210,20 @@ def cached_table(key: tuple, compute: Callable[[], PredictionTable]) -> Predicti
     return _table_store().get_or_compute(key, compute)
 
 
-def get_table(ref: CheckpointRef, evalset: EvalSet, mapping: dict | None = None) -> PredictionTable:
+def thresholds_for(ref: CheckpointRef, thresholds: Thresholds | None) -> Thresholds | None:
+    """The sidebar's thresholds where they fit this checkpoint (a multi-label one with the same labels), else None (0.5 each)."""
+    return thresholds if ref.multi_label and thresholds is not None and thresholds.labels == ref.labels else None
+
+
+def table_key(ref: CheckpointRef, evalset: EvalSet, mapping: dict | None = None, thresholds: Thresholds | None = None) -> tuple:
+    """What names one prediction table in the shared store: checkpoint and task, data as read (pair and gold columns), mapping, thresholds."""
+    chosen = thresholds_for(ref, thresholds)
+    return (ref.scoring_key, evalset.fingerprint, tuple(sorted((mapping or {}).items())), None if chosen is None or chosen.is_default else chosen.values)
+
+
+def get_table(ref: CheckpointRef, evalset: EvalSet, mapping: dict | None = None, thresholds: Thresholds | None = None) -> PredictionTable:
     """Predictions of one checkpoint on the evaluation set, computed once (with a progress bar) and kept."""
-    key = (ref.fingerprint, evalset.fingerprint, tuple(sorted((mapping or {}).items())))
+    key = table_key(ref, evalset, mapping, thresholds)
 
     def compute() -> PredictionTable:
         bar = st.progress(0.0, text=f"Scoring {len(evalset):,} examples with {ref.name}…")
@@ -192,7 +232,7 @@ def get_table(ref: CheckpointRef, evalset: EvalSet, mapping: dict | None = None)
             bar.progress(done / max(total, 1), text=f"Scoring with {ref.name}: {done:,}/{total:,} texts")
 
         try:
-            return predict_table(get_predictor(ref), evalset, label_mapping=mapping, progress=progress)
+            return predict_table(get_predictor(ref), evalset, label_mapping=mapping, thresholds=thresholds_for(ref, thresholds), progress=progress)
         except LabelMismatchError as exc:
             if team_mode():  # the file may not be the reader's to see: counts and the checkpoint's labels only
                 raise DataError(exc.without_values) from None
@@ -284,6 +324,13 @@ def sidebar() -> None:
         if not chosen:
             st.info("Choose at least one checkpoint.")
             return
+        try:
+            task = _task_choice(by_label[chosen[-1]])
+        except VeredictoError as exc:
+            _problem(str(exc))
+            return
+        picked = tuple(by_label[c].with_task(task) for c in chosen)
+        candidate = picked[-1]
 
         st.subheader("Evaluation data")
         source = st.radio(
@@ -301,7 +348,7 @@ def sidebar() -> None:
                     st.info("Upload an evaluation file (it stays on this server)." if team else "Upload an evaluation file (it stays on this machine).")
                     return
                 columns = _columns_bytes(upload.getvalue(), upload.name)
-                load = lambda t, l: _load_bytes(upload.getvalue(), upload.name, t, l)  # noqa: E731
+                load = lambda c: _load_bytes(upload.getvalue(), upload.name, c)  # noqa: E731
             else:
                 if team:
                     data_roots = tuple(str(r) for r in settings.data_roots())
@@ -324,10 +371,11 @@ def sidebar() -> None:
                     _problem(f"Data file '{path}' does not exist. Check the path, or run `veredicto demo` for the demo data.")
                     return
                 columns = _columns_path(str(path), _stamp(path))
-                load = lambda t, l: _load_path(str(path), _stamp(path), t, l)  # noqa: E731
-            with st.expander("Columns and labels", expanded=guess_column(columns, "text") is None or guess_column(columns, "label") is None):
-                text_col = _column_choice("Text column", columns, guess_column(columns, "text"), "text_col")
-                label_col = _column_choice("Label column", columns, guess_column(columns, "label"), "label_col")
+                load = lambda c: _load_path(str(path), _stamp(path), c)  # noqa: E731
+            detected = detect_label_columns(columns, candidate.labels) if candidate.multi_label else ()
+            unguessed = guess_column(columns, "text") is None or (guess_column(columns, "label") is None and not detected)
+            with st.expander("Columns and labels", expanded=unguessed):
+                read_as = _columns_choice(columns, candidate, detected)
                 mapping = parse_mapping(
                     st.text_input(
                         "Label mapping (optional)",
@@ -336,7 +384,8 @@ def sidebar() -> None:
                         help="Rename dataset labels to the checkpoint's labels.",
                     )
                 )
-            evalset = load(text_col, label_col)
+            evalset = load(read_as)
+            thresholds = _thresholds_choice(candidate, evalset, read_as, mapping, team) if candidate.multi_label else None
         except settings.PathNotAllowed as exc:
             _problem(str(exc))
             return
@@ -345,8 +394,125 @@ def sidebar() -> None:
             return
         for warning in evalset.warnings:
             st.caption(f"⚠️ {md(warning)}")
-        st.caption(f"**{md(evalset.name)}** · {len(evalset):,} examples · data {evalset.short_fingerprint}")
-    st.session_state[SESSION_KEY] = Session(tuple(by_label[c] for c in chosen), evalset, mapping)
+        st.caption(
+            f"**{md(evalset.name)}** · {len(evalset):,} {'sentence pairs' if evalset.pair else 'examples'} · data {evalset.short_fingerprint}"
+            + (f" · thresholds {md(thresholds.describe())}" if thresholds is not None else "")
+        )
+    st.session_state[SESSION_KEY] = Session(picked, evalset, mapping, thresholds)
+
+
+AS_CONFIG = "as in config.json"
+NO_PAIR = "(none)"
+ONE_COLUMN = "One column, tags joined by a separator"
+PER_LABEL = "One 0/1 column per label"
+DEFAULT_THRESHOLDS, FILE_THRESHOLDS, EACH_THRESHOLDS, TUNED_THRESHOLDS = "0.5 for every label", "From a file", "Per label", "Tuned on a validation file"
+
+
+def _task_choice(ref: CheckpointRef) -> str | None:
+    """The sidebar's task: as config.json says (the default), or single-/multi-label chosen here; shown with where it came from."""
+    choice = st.selectbox(
+        "Task",
+        [AS_CONFIG, SINGLE_LABEL, MULTI_LABEL],
+        key="task",
+        format_func=lambda o: f"{AS_CONFIG} ({ref.task})" if o == AS_CONFIG else o,
+        help="Many multi-label checkpoints do not set problem_type in config.json: choose multi-label for an independent sigmoid per label.",
+    )
+    task = None if choice == AS_CONFIG else choice
+    st.caption(f"Task: {md(ref.with_task(task).task_description)}")
+    return task
+
+
+def _columns_choice(columns: list[str], ref: CheckpointRef, detected: tuple[str, ...]) -> Columns:
+    """Text, second text and gold columns; for a multi-label checkpoint, gold as one separated column or one 0/1 column per label."""
+    text_col = _column_choice("Text column", columns, guess_column(columns, "text"), "text_col")
+    pair = st.selectbox(
+        "Second text (sentence pairs)",
+        [NO_PAIR, *[c for c in columns if c != text_col]],
+        key="pair_col",
+        help="For checkpoints that read two texts (NLI, paraphrase, query–passage): the column of the second text.",
+    )
+    pair_col = None if pair == NO_PAIR else pair
+    if not ref.multi_label:
+        return Columns(text_col, _column_choice("Label column", columns, guess_column(columns, "label"), "label_col"), pair_col)
+    per_label = bool(detected) and guess_column(columns, "label") is None
+    gold_format = st.radio("Gold labels", [ONE_COLUMN, PER_LABEL], index=int(per_label), key="gold_format")
+    if gold_format == PER_LABEL:
+        label_cols = st.multiselect(
+            "0/1 columns, one per label", [c for c in columns if c not in (text_col, pair_col)], default=list(detected), key="label_cols"
+        )
+        if not label_cols:
+            raise DataError("Choose the 0/1 label columns (one per label, named like the labels or mapped below).")
+        return Columns(text_col, None, pair_col, None, tuple(label_cols))
+    label_col = _column_choice("Label column", columns, guess_column(columns, "label"), "label_col")
+    sep = st.text_input(
+        "Tag separator", value=DEFAULT_LABEL_SEP, max_chars=5, key="label_sep", help="What joins the tags of a row; an empty cell means no tag."
+    )
+    if not sep:
+        raise DataError("Give the tag separator: the character that joins the tags of a row, e.g. | or ;.")
+    return Columns(text_col, label_col, pair_col, sep)
+
+
+def _thresholds_choice(ref: CheckpointRef, evalset: EvalSet, read_as: Columns, mapping: dict, team: bool) -> Thresholds:
+    """Per-label thresholds of a multi-label checkpoint: 0.5, a YAML/JSON upload, a number per label, or tuned on a validation file."""
+    default = Thresholds.default(ref.labels)
+    with st.expander("Thresholds", expanded=False):
+        how = st.radio(
+            "Thresholds", [DEFAULT_THRESHOLDS, FILE_THRESHOLDS, EACH_THRESHOLDS, TUNED_THRESHOLDS], key="thresholds_source", label_visibility="collapsed"
+        )
+        if how == FILE_THRESHOLDS:
+            upload = st.file_uploader(
+                "YAML or JSON: one `label: threshold` per line",
+                type=["yaml", "yml", "json"],
+                key="thresholds_file",
+                help=f"At most {MAX_FILE_BYTES // 1024} KiB.",
+            )
+            if upload is None:
+                return default
+            if upload.size > MAX_FILE_BYTES:
+                raise DataError(f"The thresholds file is larger than {MAX_FILE_BYTES // 1024} KiB; it holds one `label: threshold` per line.")
+            return parse_thresholds(upload.getvalue(), ref.labels, "the uploaded thresholds file")
+        if how == EACH_THRESHOLDS:
+            values = {
+                label: st.number_input(md(label), min_value=0.0, max_value=1.0, value=default.values[i], step=0.05, key=f"threshold_{i}")
+                for i, label in enumerate(ref.labels)
+            }
+            return default.with_values(values, "set in the sidebar")
+        if how == TUNED_THRESHOLDS:
+            return _tuned_thresholds(ref, evalset, read_as, mapping, team)
+    return default
+
+
+def _tuned_thresholds(ref: CheckpointRef, evalset: EvalSet, read_as: Columns, mapping: dict, team: bool) -> Thresholds:
+    """Each label's F1-best threshold on a validation file picked like the data file (team mode: only under the shared roots)."""
+    if team:
+        data_roots = tuple(str(r) for r in settings.data_roots())
+        files = allowed_files(data_roots, tuple(FORMATS))
+        if not files:
+            raise DataError("No file under the folders this server shares to tune on. Ask whoever runs Veredicto to set VEREDICTO_DATA_ROOTS.")
+        chosen = _root_choice(
+            "Validation file", files, "", data_roots, key="team_validation_file", help="A labelled validation split, not the evaluation data."
+        )
+        path = settings.allowed_path(chosen, [Path(r) for r in data_roots])  # a crafted session value is refused here
+    else:
+        typed = st.text_input(
+            "Validation file", key="validation_file", placeholder="path/to/validation.csv", help="A labelled validation split, not the evaluation data."
+        )
+        if not typed:
+            raise DataError("Give a labelled validation file to tune the thresholds on (never the evaluation data itself).")
+        path = Path(typed).expanduser()
+    if not path.is_file():
+        raise DataError(f"Validation file '{path.name}' does not exist.")
+    validation = _load_path(str(path), _stamp(path), read_as)
+    key = ("tuned-thresholds", ref.scoring_key, validation.fingerprint, evalset.fingerprint, tuple(sorted(mapping.items())))
+
+    def compute():
+        with st.spinner(f"Tuning thresholds on {md(validation.name)}…"):
+            try:
+                return tune_thresholds(get_predictor(ref), validation, label_mapping=mapping, evaluation=evalset)
+            except LabelMismatchError as exc:
+                raise (DataError(exc.without_values) if team_mode() else exc) from None
+
+    return _table_store().get_or_compute(key, compute)
 
 
 def current_session() -> Session:
@@ -372,7 +538,7 @@ def current_session() -> Session:
 def tables(session: Session) -> list[PredictionTable]:
     """Prediction tables of every chosen checkpoint; a label mismatch stops the page with its message."""
     try:
-        return [get_table(ref, session.evalset, session.label_mapping) for ref in session.checkpoints]
+        return [get_table(ref, session.evalset, session.label_mapping, session.thresholds) for ref in session.checkpoints]
     except VeredictoError as exc:
         st.error(str(exc))
         st.stop()
