@@ -15,7 +15,7 @@ from explain.plots import token_heat_comparison
 from models.errors import VeredictoError
 from probes.figures import embedding_map_figure, failure_rate_figure
 from probes.perturb import LANGUAGES, TESTS, DirectionConfig, guess_directions, resolve_tests
-from probes.run import plan_probes
+from probes.run import DEFAULT_SEGMENT, SEGMENTS, plan_probes
 from probes.views import (
     PROBE_RESULTS,
     ProbeParams,
@@ -24,6 +24,7 @@ from probes.views import (
     embedding_state,
     failing_examples,
     failure_choices,
+    label_flips,
     label_noise_view,
     map_examples,
     nearest,
@@ -40,8 +41,8 @@ OFF = "off"
 
 
 @st.cache_resource(show_spinner="Preparing perturbed texts…", max_entries=16)
-def _plans(_texts: list[str], data_key: str, tests: tuple[str, ...], limit: int | None, seed: int, variants: int, language: str):
-    return plan_probes(_texts, [TESTS[t] for t in tests], limit=limit, seed=seed, n_variants=variants, language=language)
+def _plans(_texts: list, data_key: str, tests: tuple[str, ...], limit: int | None, seed: int, variants: int, language: str, segment: str | None):
+    return plan_probes(_texts, [TESTS[t] for t in tests], limit=limit, seed=seed, n_variants=variants, language=language, segment=segment or DEFAULT_SEGMENT)
 
 
 def _pct(value: float) -> str:
@@ -125,14 +126,24 @@ with tab_probes:
             f"Word lists live in `probes/wordlists/` (English and Spanish) and can be edited. Directional expectations: {directions.describe() if directions else 'off'}."
         )
 
+    segment = None
+    if evalset.pair:
+        segment = st.radio(
+            "Sentence pairs: perturb",
+            SEGMENTS,
+            format_func=lambda s: "both texts" if s == "both" else f"the {s} text",
+            horizontal=True,
+            key="robustness_segment",
+            help="Which text of each pair the probes change; the other stays as it is.",
+        )
     chosen = tuple(t.name for t in available if t.title in chosen_titles)
     if not chosen:
         st.info("Choose at least one test.")
     else:
         resolve_tests(chosen, directional=directions is not None)
-        params = ProbeParams.of(chosen, limit, len(evalset), seed, variants, language, directions)
-        plans = _plans(evalset.texts, evalset.fingerprint, params.tests, params.limit, params.seed, params.variants, params.language)
-        keys = [params.key(ref.fingerprint, evalset.fingerprint) for ref in refs]
+        params = ProbeParams.of(chosen, limit, len(evalset), seed, variants, language, directions, segment)
+        plans = _plans(evalset.inputs, evalset.fingerprint, params.tests, params.limit, params.seed, params.variants, params.language, params.segment)
+        keys = [params.key(ref.scoring_key, table.data_fingerprint) for ref, table in zip(refs, prediction_tables)]
         reports = [PROBE_RESULTS.get("reports", key) for key in keys]
 
         pending = pending_estimates(predictors, reports, evalset, directions=directions, limit=params.limit, plans=plans)
@@ -146,7 +157,7 @@ with tab_probes:
             help="Perturbed texts are scored through the shared cache: stopping midway keeps every test already scored.",
         )
         if run_clicked:
-            for predictor, key in zip(predictors, keys):
+            for predictor, key, table in zip(predictors, keys, prediction_tables):
                 bar = st.progress(0.0, text=f"{predictor.ref.name}: starting…")
                 try:
                     run_and_keep(
@@ -156,6 +167,7 @@ with tab_probes:
                         key,
                         directions=directions,
                         plans=plans,
+                        thresholds=table.thresholds,
                         progress=lambda done, total, label, name=predictor.ref.name, bar=bar: bar.progress(
                             min(1.0, done / max(total, 1)), text=f"{name} · {label}: {done:,}/{total:,} texts"
                         ),
@@ -225,6 +237,12 @@ with tab_probes:
                         "note": "Note",
                     },
                 )
+
+            for report in reports:
+                flips = label_flips(report)
+                if flips is not None:
+                    st.markdown(f"**Label flips** · {md(report.checkpoint_name)}: perturbed texts whose decision on each label flipped")
+                    st.dataframe(flips, key=f"robustness-flips-{report.fingerprint[:12]}", width="stretch")
 
             # --- failing examples ---------------------------------------------------------------------------
             st.subheader("Failing examples")
@@ -297,23 +315,26 @@ with tab_probes:
                     p.markdown(f"**Perturbed** → {md(f['pred_after'])} (P({md(f['watched'])}) = {f['p_after']:.2f})")
                     p.code(f["perturbed"], language=None, wrap_lines=True)
                     predictor = predictors[which]
-                    method = st.radio("Explain with", ["shap", "lime"], horizontal=True, key="robustness_explain_method", format_func=str.upper)
-                    texts = [f["original"], f["perturbed"]]
-                    ready = [cached_attribution(predictor, t, method) for t in texts]
-                    if any(a is None for a in ready):
-                        st.caption(pair_explain_cost(predictor, texts, ready, method, default_params(method)))
-                        if st.button("Explain the original and the perturbed text", key="robustness_explain", icon=":material/search:"):
-                            ready = [a or get_attribution(predictor, t, method) for t, a in zip(texts, ready)]
-                    original, perturbed = ready
-                    if original is not None and perturbed is not None:
-                        st.plotly_chart(
-                            token_heat_comparison(
-                                [original, perturbed], f["watched"], titles=[f"Original → {f['pred_before']}", f"Perturbed → {f['pred_after']}"]
-                            ),
-                            width="stretch",
-                            key="robustness-explain-heat",
-                        )
-                        st.caption(f"Colour: how much each token pushed P({md(f['watched'])}) up (towards) or down (against), {method.upper()}.")
+                    if evalset.pair:  # explaining a pair as one 'first ‖ second' text would explain another input
+                        st.caption("Explaining an original and a perturbed sentence pair side by side is not available here yet.")
+                    else:
+                        method = st.radio("Explain with", ["shap", "lime"], horizontal=True, key="robustness_explain_method", format_func=str.upper)
+                        texts = [f["original"], f["perturbed"]]
+                        ready = [cached_attribution(predictor, t, method) for t in texts]
+                        if any(a is None for a in ready):
+                            st.caption(pair_explain_cost(predictor, texts, ready, method, default_params(method)))
+                            if st.button("Explain the original and the perturbed text", key="robustness_explain", icon=":material/search:"):
+                                ready = [a or get_attribution(predictor, t, method) for t, a in zip(texts, ready)]
+                        original, perturbed = ready
+                        if original is not None and perturbed is not None:
+                            st.plotly_chart(
+                                token_heat_comparison(
+                                    [original, perturbed], f["watched"], titles=[f"Original → {f['pred_before']}", f"Perturbed → {f['pred_after']}"]
+                                ),
+                                width="stretch",
+                                key="robustness-explain-heat",
+                            )
+                            st.caption(f"Colour: how much each token pushed P({md(f['watched'])}) up (towards) or down (against), {method.upper()}.")
 
 # =================================================================================================================
 with tab_similar:

@@ -241,12 +241,21 @@ def estimate_predict(predictor: InferenceLayer, texts: Sequence[str], *, through
     )
 
 
-def estimate_embed(predictor: InferenceLayer, texts: Sequence[str], *, throughput: Throughput | None = None) -> CostEstimate:
-    """Sentence embeddings of `texts` (one encoder pass per text not cached yet; about a forward pass each)."""
+def estimate_embed(predictor: InferenceLayer, texts: Sequence[TextInput], *, throughput: Throughput | None = None) -> CostEstimate:
+    """Sentence embeddings of `texts` (one encoder pass per text or pair not cached yet; about a forward pass each)."""
+    from probes.run import shown
+
     texts = list(texts)
     missing = predictor.uncached_count(texts, embeddings=True)
     return _estimate(
-        predictor, "embed", f"Embedding {len(texts):,} texts", len(texts), missing, _mean_tokens(predictor, texts), throughput, calibrate_with=texts
+        predictor,
+        "embed",
+        f"Embedding {len(texts):,} texts",
+        len(texts),
+        missing,
+        _mean_tokens(predictor, texts),
+        throughput,
+        calibrate_with=[shown(t) for t in texts],
     )
 
 

@@ -68,7 +68,7 @@ def build_index(predictor: InferenceLayer, table, *, batch_size: int = 32, progr
         raise VeredictoError(
             f"The prediction table belongs to checkpoint '{table.checkpoint_name}', not '{predictor.ref.name}'. Embed each checkpoint's own table."
         )
-    vectors = predictor.embed(table.frame["text"].tolist(), batch_size=batch_size, progress=progress)
+    vectors = predictor.embed(table.inputs, batch_size=batch_size, progress=progress)  # sentence pairs embed as pairs
     return index_from_vectors(vectors, table, checkpoint_name=predictor.ref.name, fingerprint=predictor.ref.fingerprint)
 
 

@@ -540,7 +540,7 @@ def _empty(plan: PlannedTest, expectation: str, started: float, note: str | None
 
 def _directional_chunk(limit: int | None, n_candidates: int) -> int:
     """Originals a directional test scores per round while looking for `limit` eligible examples."""
-    return n_candidates if not limit else max(64, 2 * limit)
+    return max(1, n_candidates) if not limit else max(64, 2 * limit)  # at least 1: a test that applies to no example scans nothing
 
 
 def _scan_originals(rows: list[int], limit: int | None, probs_of, watched) -> tuple[list[int], list[tuple[int, int, np.ndarray]]] | None:

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from probes.perturb import DirectionConfig
-from probes.run import ProbeReport, compare_reports
+from probes.run import DEFAULT_SEGMENT, ProbeReport, compare_reports
 from runtime import LRUCache, current
 from runtime.escaping import csv_bytes, md
 
@@ -29,16 +29,28 @@ class ProbeParams:
     variants: int
     language: str
     directions: str  # DirectionConfig.to_dict() as JSON, "null" when directional tests are off
+    segment: str | None = None  # sentence pairs: which text is perturbed ("second", "first", "both"); None for single texts
 
     @classmethod
     def of(
-        cls, tests: tuple[str, ...], limit: int, n_examples: int, seed: int, variants: int, language: str, directions: DirectionConfig | None
+        cls,
+        tests: tuple[str, ...],
+        limit: int,
+        n_examples: int,
+        seed: int,
+        variants: int,
+        language: str,
+        directions: DirectionConfig | None,
+        segment: str | None = None,
     ) -> ProbeParams:
         """A limit as large as the data means no limit, so both settings share one result."""
-        return cls(tuple(tests), limit if limit < n_examples else None, seed, variants, language, json.dumps(directions.to_dict() if directions else None))
+        return cls(
+            tuple(tests), limit if limit < n_examples else None, seed, variants, language, json.dumps(directions.to_dict() if directions else None), segment
+        )
 
-    def key(self, checkpoint_fingerprint: str, data_fingerprint: str) -> tuple:
-        return (checkpoint_fingerprint, data_fingerprint, self.tests, self.limit, self.seed, self.variants, self.language, self.directions)
+    def key(self, checkpoint_key: str, data_fingerprint: str) -> tuple:
+        """`checkpoint_key`: the checkpoint's `scoring_key` (task included); `data_fingerprint`: the table's (thresholds included)."""
+        return (checkpoint_key, data_fingerprint, self.tests, self.limit, self.seed, self.variants, self.language, self.directions, self.segment)
 
 
 class ResultCache:
@@ -102,6 +114,11 @@ def probe_summary(report: ProbeReport) -> pd.DataFrame:
     return report.summary_frame()[SUMMARY_COLUMNS]
 
 
+def label_flips(report: ProbeReport) -> pd.DataFrame | None:
+    """Multi-label reports: per test (rows) and label (columns), the perturbed texts whose decision on that label flipped; None otherwise."""
+    return report.label_flips_frame() if report.thresholds is not None else None
+
+
 # --- running the probes ---------------------------------------------------------------------------------------------
 
 
@@ -116,8 +133,12 @@ def pending_estimates(predictors, reports, evalset, *, directions, limit: int | 
     return "**Before running:** " + " ".join(f"{md(p.ref.name)}: {e.describe()}" for p, e in zip(waiting, estimates))
 
 
-def run_and_keep(predictor, evalset, params: ProbeParams, key: tuple, *, directions, plans, progress=None, results: ResultCache = PROBE_RESULTS) -> ProbeReport:
+def run_and_keep(
+    predictor, evalset, params: ProbeParams, key: tuple, *, directions, plans, progress=None, results: ResultCache = PROBE_RESULTS, thresholds=None
+) -> ProbeReport:
     """Run the probes of `params` on one checkpoint, keep the report and how its estimate compared with the run under `key`.
+
+    `thresholds` (multi-label): the per-label thresholds of the checkpoint's prediction table, which decide the predicted sets.
 
     Raises what `run_probes` raises (a VeredictoError with a message for the page); nothing is kept then.
     """
@@ -138,6 +159,8 @@ def run_and_keep(predictor, evalset, params: ProbeParams, key: tuple, *, directi
         n_variants=params.variants,
         language=params.language,
         progress=progress,
+        segment=params.segment or DEFAULT_SEGMENT,
+        thresholds=thresholds,
     )
     results.put("reports", key, report)
     results.put("checks", key, cost.check(estimate, time.perf_counter() - started, report.n_model_calls))
@@ -218,7 +241,7 @@ def embedding_state(predictor, table, label_mapping: dict, results: ResultCache 
     index = results.get("indexes", key)
     if index is not None:
         return EmbeddingState(key, index, None, False)
-    estimate = cost.estimate_embed(predictor, table.frame["text"].tolist())
+    estimate = cost.estimate_embed(predictor, table.inputs)
     return EmbeddingState(key, None, estimate, estimate.n_model_calls == 0 or (estimate.seconds is not None and estimate.seconds <= AUTO_EMBED_SECONDS))
 
 
