@@ -184,7 +184,7 @@ def correction(fingerprint: str, task: str) -> float:
         return _CORRECTION.get((fingerprint, task), 1.0)
 
 
-def uncached(predictor: InferenceLayer, texts: Sequence[str]) -> int:
+def uncached(predictor: InferenceLayer, texts: Sequence[TextInput]) -> int:
     """How many distinct texts of `texts` the inference layer would have to run through the model."""
     return predictor.uncached_count(texts)
 

@@ -162,7 +162,7 @@ def test_every_data_reading_command_takes_the_same_data_options():
     from cli.main import build_parser
 
     parser = build_parser()
-    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    commands = parser._subparsers._group_actions[0].choices
     for name in ("predict", "gate", "report", "probe"):
         options = {o for a in commands[name]._actions for o in a.option_strings}
         assert {"--task", "--pair-col", "--label-sep", "--label-cols", "--thresholds", "--tune-thresholds", "--label-map"} <= options, name
