@@ -11,7 +11,7 @@ from dashboard.explanations import METHODS, get_attribution, method_column
 from dashboard.state import current_session, get_predictor, tables
 from runtime.escaping import md
 from store.audit import StoreError, open_store
-from store.labels import corrected_tables
+from store.labels import CorrectedTables, corrected_tables
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -29,13 +29,14 @@ table_list = tables(session)
 try:
     fixed = corrected_tables(open_store(), table_list)
 except StoreError as exc:
-    fixed = None
+    fixed = CorrectedTables(0, ())
     st.caption(f"The reviewers' label decisions could not be read, so the gold labels are shown as labelled: {md(exc)}")
-if fixed is not None and fixed.count:
+if fixed.count:
+    gold_choices = {"as labelled": "as labelled", "corrected": f"with {fixed.count:,} reviewer correction{'s' * (fixed.count != 1)}"}
     gold_labels = st.radio(
         "Gold labels",
-        ["as labelled", "corrected"],
-        format_func=lambda v: "as labelled" if v == "as labelled" else f"with {fixed.count:,} reviewer correction{'s' * (fixed.count != 1)}",
+        list(gold_choices),
+        format_func=gold_choices.__getitem__,
         horizontal=True,
         key="overview_gold",
         help="Reviewers mark gold labels right or wrong on the Data page; 'with corrections' judges the same predictions against their corrected labels.",

@@ -26,6 +26,9 @@ and `verify(expect=...)` / `veredicto audit verify --expect SEQ:HASH` checks the
 position, so later sign-offs are no false alarm. `verify` reads the head and the records in one
 snapshot (REPEATABLE READ on PostgreSQL), so a sign-off made meanwhile never looks like a break.
 
+Reviewers' decisions on gold labels (`store.labels`) live in the same database, in their own table (schema version 3),
+beside the chain and outside it: they change no record hash, and a store upgraded to version 3 keeps its chain intact.
+
 Approvals (`approval_status`, `AuditStore.status`) count reviewers by identity, only on a chain
 that verifies, and only for the same weights, data and policy.
 """
@@ -731,7 +734,10 @@ class AuditStore:
     def insert_label_decision(self, values: Mapping[str, Any]) -> int:
         """Store one reviewer decision on a gold label (validated by `store.labels.record_label_decision`); returns its id."""
         with self._transaction(write=True) as conn:
-            return int(conn.execute(label_decisions.insert().values(**values)).inserted_primary_key[0])
+            key = conn.execute(label_decisions.insert().values(**values)).inserted_primary_key
+        if key is None:
+            raise StoreError(f"The audit store {self.display_url} did not return the new decision's id; nothing can refer to it.")
+        return int(key[0])
 
     def label_decision_rows(self, data_fingerprint: str | None = None) -> list[dict[str, Any]]:
         """Every stored label decision (of one data fingerprint, when given), oldest first."""
