@@ -40,7 +40,7 @@ if index is None and (state.auto or st.button(f"Compute embeddings for the neigh
     bar.empty()
 
 try:
-    view = data_view(store, table, index)
+    view = data_view(store, table, index, index_key=state.key)
 except (StoreError, VeredictoError) as exc:
     st.error(str(exc))
     st.stop()
@@ -184,10 +184,10 @@ else:
 if view.gold is not None:
     gold = view.gold
     a, b = st.columns(2)
-    a.metric("Accuracy as labelled", f"{gold.as_labelled.metrics.accuracy:.1%}")
+    a.metric("Accuracy as labelled", f"{gold.as_labelled.accuracy:.1%}")
     b.metric(
         f"Accuracy with {gold.corrections:,} reviewer correction(s)",
-        f"{gold.corrected.metrics.accuracy:.1%}",
+        f"{gold.corrected.accuracy:.1%}",
         delta=accuracy_delta(gold),
         help="The same predictions judged against the gold labels reviewers corrected. The Overview page can switch to them.",
     )

@@ -8,15 +8,16 @@ parts need and how to give it, so the page never shows an empty box.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
+from analysis.metrics import Metrics, table_metrics
 from analysis.predictions import PredictionTable
 from analysis.slices import confident_mistakes
-from analysis.views import Headline, headline
+from probes.views import PROBE_RESULTS, ResultCache
 from runtime.escaping import md
 from store.audit import AuditStore, StoreError
 from store.identity import LoginRefused, LoginThrottle, Reviewer, Team, login
@@ -88,8 +89,8 @@ class GoldComparison:
     """The headline numbers of one checkpoint as labelled and with the reviewers' corrections (`corrections` rows relabelled)."""
 
     corrections: int
-    as_labelled: Headline
-    corrected: Headline
+    as_labelled: Metrics
+    corrected: Metrics
 
 
 @dataclass(frozen=True)
@@ -110,13 +111,32 @@ class DataView:
     needs: tuple[str, ...]
 
 
-def data_view(store: AuditStore, table: PredictionTable, index=None, *, k: int = 10, threshold: float = 0.7) -> DataView:
-    """Read the decisions on `table`'s data once and lay out the page. `index`: the checkpoint's embeddings of the
-    table (`probes.embeddings.EmbeddingIndex`) for the neighbour hints (`label_noise(index, k, threshold)`); None when
-    they are not computed yet (the page then says what they need)."""
+def neighbour_hints(index, index_key: Hashable | None, k: int, threshold: float, results: ResultCache = PROBE_RESULTS) -> pd.DataFrame:
+    """`probes.embeddings.label_noise(index, k, threshold)`, computed once per index (`index_key`, as
+    `probes.views.embedding_state` names it) and kept for every session: the page reruns on every click."""
     from probes.embeddings import label_noise
 
-    noise = label_noise(index, k=k, threshold=threshold) if index is not None else None
+    if index_key is None:
+        return label_noise(index, k=k, threshold=threshold)
+    key = (index_key, k, threshold)
+    found = results.get("label_noise", key)
+    return found if found is not None else results.put("label_noise", key, label_noise(index, k=k, threshold=threshold))
+
+
+def data_view(
+    store: AuditStore,
+    table: PredictionTable,
+    index=None,
+    *,
+    index_key: Hashable | None = None,
+    k: int = 10,
+    threshold: float = 0.7,
+    results: ResultCache = PROBE_RESULTS,
+) -> DataView:
+    """Read the decisions on `table`'s data once and lay out the page. `index`: the checkpoint's embeddings of the
+    table (`probes.embeddings.EmbeddingIndex`) for the neighbour hints (`neighbour_hints`, kept under `index_key`);
+    None when they are not computed yet (the page then says what they need)."""
+    noise = neighbour_hints(index, index_key, k, threshold, results) if index is not None else None
     texts = table.frame["text"].tolist()
     decisions = decisions_of(store, table.data_fingerprint)
     latest = latest_decisions(decisions, table.data_fingerprint, texts)
@@ -135,7 +155,7 @@ def data_view(store: AuditStore, table: PredictionTable, index=None, *, k: int =
     gold = None
     fixed = corrected_tables(store, [table])
     if fixed.count:
-        gold = GoldComparison(fixed.count, headline(table), headline(fixed.tables[0]))
+        gold = GoldComparison(fixed.count, table_metrics(table), table_metrics(fixed.tables[0]))
     history = decisions_frame(decisions, texts).drop(columns=["Data", "Data fingerprint", "Text sha256"]) if decisions else None
     return DataView(
         issues=issues,
@@ -219,4 +239,4 @@ def record_decision(
 
 def accuracy_delta(gold: GoldComparison) -> str:
     """The change in accuracy the corrections make, as the page's metric delta ("+2.5 points")."""
-    return f"{(gold.corrected.metrics.accuracy - gold.as_labelled.metrics.accuracy) * 100:+.1f} points"
+    return f"{(gold.corrected.accuracy - gold.as_labelled.accuracy) * 100:+.1f} points"

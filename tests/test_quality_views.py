@@ -9,7 +9,8 @@ from sklearn.metrics import accuracy_score
 from test_store_labels import ANA, LABELS, make_table
 
 from probes.embeddings import NOISE_COLUMNS, index_from_vectors
-from quality.views import EMBEDDINGS_NEEDED, MODEL, NEIGHBOURS, data_view, issue_choice, ranked_issues, record_decision
+from probes.views import ResultCache
+from quality.views import EMBEDDINGS_NEEDED, MODEL, NEIGHBOURS, data_view, issue_choice, neighbour_hints, ranked_issues, record_decision
 from store.audit import AuditStore
 from store.identity import LoginThrottle, hash_password
 from store.labels import decisions_of
@@ -52,8 +53,8 @@ def test_the_view_shows_decisions_with_who_and_when_and_both_numbers(store):
     assert view.history is not None and view.history["Text"].tolist() == ["text number 2"] and view.csv
     assert view.gold is not None and view.gold.corrections == 1
     pred = [0, 1, 1, 0, 0, 2, 2, 1]
-    assert view.gold.as_labelled.metrics.accuracy == pytest.approx(accuracy_score([0, 1, 2, 0, 1, 2, 0, 1], pred))
-    assert view.gold.corrected.metrics.accuracy == pytest.approx(accuracy_score([0, 1, 1, 0, 1, 2, 0, 1], pred))
+    assert view.gold.as_labelled.accuracy == pytest.approx(accuracy_score([0, 1, 2, 0, 1, 2, 0, 1], pred))
+    assert view.gold.corrected.accuracy == pytest.approx(accuracy_score([0, 1, 1, 0, 1, 2, 0, 1], pred))
     assert issue_choice(view.issues, 2) == "#2: text number 2 (gold neutral, suggested positive)"
 
 
@@ -62,10 +63,15 @@ def test_the_view_uses_the_neighbour_hints_when_embeddings_exist(store):
     # row 4 (gold positive) lies in the cluster of rows 0, 3 and 6 (all gold negative): only it has all 3 neighbours on another label
     vectors = [[1, 0], [0, 1], [0, 1], [1, 0], [1, 0.01], [0, 1], [1, 0], [0, 1]]
     index = index_from_vectors(pd.DataFrame(vectors).to_numpy(dtype=float), table)
-    view = data_view(store, table, index, k=3, threshold=1.0)
+    results = ResultCache()
+    view = data_view(store, table, index, index_key=("ckpt", "data"), k=3, threshold=1.0, results=results)
     assert view.needs == ()
     hinted = view.issues[view.issues["flagged_by"].str.contains(NEIGHBOURS)]
     assert hinted["row"].tolist() == [4] and hinted["suggested"].tolist() == ["negative"]
+    # kept for the next rerun: the same index and settings are not searched again
+    kept = results.get("label_noise", (("ckpt", "data"), 3, 1.0))
+    assert kept is not None and kept["row"].tolist() == [4]
+    assert neighbour_hints(index, ("ckpt", "data"), 3, 1.0, results) is kept
 
 
 def test_recording_says_what_is_missing_and_checks_who_decides(store):
