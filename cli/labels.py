@@ -7,6 +7,11 @@ from pathlib import Path
 
 from cli.gate import add_data_arguments, load_labelled
 
+NONE_FOUND = (
+    "No decision was recorded on this data (fingerprint {fingerprint}). Decisions name the data by its exact bytes, its text and "
+    "label columns and the label mapping: give the same file, columns and --label-map as in the app."
+)
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("labels", help="Export or list the reviewers' decisions on gold labels (recorded on the Data page).")
@@ -44,6 +49,8 @@ def run_export(args) -> int:
     from store.labels import decisions_frame, latest_decisions
 
     fingerprint, texts, decisions = _on_file(args)
+    if not decisions:
+        print(NONE_FOUND.format(fingerprint=fingerprint[:12]), file=sys.stderr)
     if not args.history:
         decisions = list(latest_decisions(decisions, fingerprint, texts).values())
     frame = decisions_frame(decisions, texts)
@@ -62,13 +69,13 @@ def run_list(args) -> int:
     from store.labels import decisions_of
 
     if args.data is not None:
-        _, _, decisions = _on_file(args)
+        fingerprint, _, decisions = _on_file(args)
         where = f" on {Path(args.data).name}"
     else:
-        decisions = decisions_of(open_store(args.store))
+        fingerprint, decisions = "", decisions_of(open_store(args.store))
         where = ""
     if not decisions:
-        print(f"No label decisions{where}.")
+        print(f"No label decisions{where}." + (" " + NONE_FOUND.format(fingerprint=fingerprint[:12]) if args.data is not None else ""))
         return 0
     for d in sorted(decisions, key=lambda d: d.id, reverse=True):
         note = " ".join(d.note.split())

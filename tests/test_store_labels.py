@@ -240,6 +240,17 @@ def test_cli_labels_export_and_list(tmp_path, data_file, capsys):
     assert len([line for line in capsys.readouterr().out.splitlines() if "gold label" in line]) == 4
 
 
+def test_cli_labels_on_other_data_says_how_decisions_are_matched(tmp_path, data_file, capsys):
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    record_label_decision(AuditStore(url), make_table(), row=0, verdict="right", reviewer=ANA)
+    assert main(["labels", "export", "--data", str(data_file), "--store", url]) == 0
+    out, err = capsys.readouterr()
+    assert "No decision was recorded on this data" in err and "--label-map" in err
+    assert out.splitlines()[0].startswith('"Decision","When (UTC)"') and len(out.splitlines()) == 1  # the header only
+    assert main(["labels", "list", "--data", str(data_file), "--store", url, "--label-map", "neutral=positive"]) == 0
+    assert "No label decisions on eval.csv. No decision was recorded" in capsys.readouterr().out
+
+
 def test_cli_labels_bad_input_exits_2(tmp_path, capsys):
     assert main(["labels", "export", "--data", str(tmp_path / "missing.csv"), "--store", str(tmp_path)]) == 2
     assert "missing.csv" in capsys.readouterr().err
