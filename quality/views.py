@@ -143,12 +143,13 @@ def data_view(
     issues = with_decisions(ranked_issues(table, noise), latest)
     n = len(issues)
     if n:
+        decided_here = int((issues["decision"] != "").sum())
         by_model = int(issues["flagged_by"].str.contains(MODEL, regex=False).sum())
         by_neighbours = int(issues["flagged_by"].str.contains(NEIGHBOURS, regex=False).sum())
         summary = (
             f"**{n:,}** example{'s' * (n != 1)} to check, most suspicious first: {by_model:,} the model gets wrong with high confidence"
             + (f", {by_neighbours:,} whose nearest neighbours mostly carry another gold label" if noise is not None else "")
-            + f". {int((issues['decision'] != '').sum()):,} of them already have a reviewer's decision."
+            + f". {decided_here:,} of them {'has' if decided_here == 1 else 'have'} a reviewer's decision already."
         )
     else:
         summary = "Nothing to check: the model agrees with every gold label" + (" and no example's neighbours disagree with it." if noise is not None else ".")

@@ -47,6 +47,7 @@ def test_the_view_shows_decisions_with_who_and_when_and_both_numbers(store):
     outcome = record_decision(store, table, row=2, verdict="wrong", corrected="positive", team_mode=False, name=" Ana ", note="plainly positive")
     assert outcome.error is None and outcome.decision is not None and "#2" in outcome.message
     view = data_view(store, table)
+    assert "1 of them has a reviewer's decision already." in view.summary
     row = view.issues.set_index("row").loc[2]
     assert (row["decision"], row["decided_by"]) == ("gold label wrong → positive", "Ana")
     assert row["decided_at"] == outcome.decision.created_at[:19].replace("T", " ")
