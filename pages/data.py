@@ -59,7 +59,8 @@ st.caption(
 for need in view.needs:
     st.info(need, icon=":material/info:")
 if view.issues.empty:
-    st.success(view.summary)
+    if view.summary:
+        st.success(view.summary)
 else:
     st.markdown(view.summary)
     st.dataframe(

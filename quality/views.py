@@ -22,6 +22,7 @@ from runtime.escaping import md
 from store.audit import AuditStore, StoreError
 from store.identity import LoginRefused, LoginThrottle, Reviewer, Team, login
 from store.labels import (
+    SINGLE_LABEL_ONLY,
     LabelDecision,
     authorize_labeller,
     corrected_tables,
@@ -136,6 +137,8 @@ def data_view(
     """Read the decisions on `table`'s data once and lay out the page. `index`: the checkpoint's embeddings of the
     table (`probes.embeddings.EmbeddingIndex`) for the neighbour hints (`neighbour_hints`, kept under `index_key`);
     None when they are not computed yet (the page then says what they need)."""
+    if table.multi_label:
+        return DataView(pd.DataFrame(columns=ISSUE_COLUMNS + DECISION_COLUMNS), "", 0, None, b"", None, (SINGLE_LABEL_ONLY,))
     noise = neighbour_hints(index, index_key, k, threshold, results) if index is not None else None
     texts = table.frame["text"].tolist()
     decisions = decisions_of(store, table.data_fingerprint)

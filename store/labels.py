@@ -23,6 +23,7 @@ from store.audit import MAX_COMMENT_CHARS, AuditStore, StoreError, _clean, sha25
 from store.identity import LoginRefused, Reviewer, Team, authorize
 
 VERDICTS = {"right": "gold label right", "wrong": "gold label wrong"}
+SINGLE_LABEL_ONLY = "Gold-label decisions are for single-label checkpoints: a multi-label example has a set of gold labels, not one to mark right or wrong."
 CSV_COLUMNS = {
     "id": "Decision",
     "created_at": "When (UTC)",
@@ -107,6 +108,8 @@ def record_label_decision(
 ) -> LabelDecision:
     """Validate one decision on `table`'s row `row` and store it. `verdict` "right" or "wrong"; "wrong" needs `corrected`,
     one of the checkpoint's labels other than the gold label. The caller has checked who may decide (`authorize_labeller`)."""
+    if table.multi_label:
+        raise StoreError(SINGLE_LABEL_ONLY)
     verdict = str(verdict).strip().lower()
     if verdict not in VERDICTS:
         raise StoreError(f"Unknown label verdict '{verdict}'. Use one of: {', '.join(VERDICTS)}.")
@@ -215,7 +218,7 @@ def corrected_tables(store: AuditStore, tables: Sequence) -> CorrectedTables:
     """The same tables (one evaluation set, any checkpoints) with the gold labels reviewers said were wrong replaced."""
     from analysis.predictions import with_corrected_gold
 
-    if not tables:
-        return CorrectedTables(0, ())
+    if not tables or any(t.multi_label for t in tables):  # no single gold label to correct (record_label_decision refuses them)
+        return CorrectedTables(0, tuple(tables))
     fixed = corrections(table_decisions(store, tables[0]))
     return CorrectedTables(len(fixed), tuple(with_corrected_gold(t, fixed) for t in tables))

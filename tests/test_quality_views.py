@@ -91,3 +91,31 @@ def test_recording_says_what_is_missing_and_checks_who_decides(store):
     assert decisions_of(store) == []
     ok = record_decision(store, table, row=1, verdict="right", team_mode=True, reviewers=accounts, name="Ana Ruiz", password="correct horse", throttle=throttle)
     assert ok.error is None and ok.decision is not None and (ok.decision.reviewer, ok.decision.identity) == ("Ana Ruiz", ANA.identity)
+
+
+def test_a_multi_label_table_has_no_single_gold_label_to_decide_on(store):
+    import numpy as np
+
+    from analysis.predictions import build_table
+    from models.task import MULTI_LABEL
+    from store.audit import StoreError
+    from store.labels import SINGLE_LABEL_ONLY, corrected_tables, record_label_decision
+
+    table = build_table(
+        checkpoint_name="tags",
+        fingerprint="c" * 64,
+        data_name="tags.csv",
+        data_fingerprint="t" * 64,
+        labels=LABELS,
+        probs=np.full((2, 3), 0.7),
+        gold=np.array([[True, False, True], [False, True, False]]),
+        texts=["a", "b"],
+        n_tokens=np.array([1, 1]),
+        truncated=np.zeros(2, dtype=bool),
+        task=MULTI_LABEL,
+    )
+    with pytest.raises(StoreError, match="single-label checkpoints"):
+        record_label_decision(store, table, row=0, verdict="right", reviewer=ANA)
+    assert corrected_tables(store, [table]).count == 0
+    view = data_view(store, table)
+    assert view.needs == (SINGLE_LABEL_ONLY,) and view.issues.empty and view.gold is None

@@ -17,6 +17,7 @@ from analysis.predictions import build_table, with_corrected_gold
 from analysis.views import headline
 from cli.main import main
 from evaldata.loading import data_fingerprint, load_eval_data
+from models.errors import DataError
 from store.audit import SCHEMA_VERSION, AuditStore, StoreError, sha256_text
 from store.identity import LoginRefused, Reviewer, Team
 from store.labels import (
@@ -61,7 +62,7 @@ def make_table(texts=None, gold=None, pred=None, fingerprint="d" * 64):
         data_fingerprint=fingerprint,
         labels=LABELS,
         probs=probs,
-        gold_idx=gold,
+        gold=gold,
         texts=texts,
         n_tokens=np.full(len(texts), 5),
         truncated=np.zeros(len(texts), dtype=bool),
@@ -159,7 +160,7 @@ def test_corrected_metrics_equal_scikit_learn_on_the_corrected_arrays(store):
     assert corrected.cache_key != table.cache_key  # Streamlit's caches never serve one for the other
     assert corrected.frame["source"].tolist() == table.frame["source"].tolist() and corrected.metadata == ("source",)
     assert with_corrected_gold(table, {}) is table
-    with pytest.raises(ValueError, match="spam"):
+    with pytest.raises(DataError, match="spam"):
         with_corrected_gold(table, {0: "spam"})
 
 
