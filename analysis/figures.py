@@ -150,13 +150,21 @@ def confusion_matrix_figure(counts, labels: Sequence[str], *, title: str | None 
 # --- calibration -------------------------------------------------------------------------------------------
 
 
-def reliability_figure(cal: Calibration, *, title: str | None = None, height: int = 420) -> go.Figure:
-    """Accuracy per confidence bin against the diagonal of perfect calibration; ECE in the title."""
+def reliability_figure(cal: Calibration, *, title: str | None = None, height: int = 420, label: str | None = None) -> go.Figure:
+    """Accuracy per confidence bin against the diagonal of perfect calibration; ECE in the title.
+
+    With `label` (a multi-label checkpoint's per-label calibration): that label's probability against the share of
+    examples where it is gold."""
     table = cal.table
     filled = table[table["count"] > 0]
     centre = (filled["lower"] + filled["upper"]) / 2
     width = (filled["upper"] - filled["lower"]) * 0.92
-    title = title or f"Reliability diagram — ECE {cal.ece:.3f} (0 = confidence matches accuracy)"
+    if label is None:
+        title = title or f"Reliability diagram — ECE {cal.ece:.3f} (0 = confidence matches accuracy)"
+        x_title, y_title = "Confidence (probability of the predicted label)", "Accuracy (share predicted correctly)"
+    else:
+        title = title or f"Reliability of '{label}' — ECE {cal.ece:.3f} (0 = probability matches how often it is gold)"
+        x_title, y_title = f"Probability of '{label}'", f"Share of examples where '{label}' is gold"
     fig = go.Figure()
     fig.add_trace(
         go.Bar(
@@ -184,8 +192,37 @@ def reliability_figure(cal: Calibration, *, title: str | None = None, height: in
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="Perfect calibration", line=dict(color="#444", dash="dash"), hoverinfo="skip"))
     _layout(fig, title, height, legend=dict(orientation="h", yanchor="bottom", y=-0.35, x=0), bargap=0)
     lower = float(filled["lower"].min()) if len(filled) else 0.0
-    fig.update_xaxes(title_text="Confidence (probability of the predicted label)", range=[min(lower, 0.5) - 0.02, 1.02], tickformat=".0%")
-    fig.update_yaxes(title_text="Accuracy (share predicted correctly)", range=[0, 1.12], tickformat=".0%")
+    fig.update_xaxes(title_text=x_title, range=[(min(lower, 0.5) if label is None else 0.0) - 0.02, 1.02], tickformat=".0%")
+    fig.update_yaxes(title_text=y_title, range=[0, 1.12], tickformat=".0%")
+    return fig
+
+
+# --- label co-occurrence ---------------------------------------------------------------------------------
+
+
+def cooccurrence_figure(matrix, labels: Sequence[str], *, title: str, height: int | None = None) -> go.Figure:
+    """A heatmap of a labels x labels count matrix (`analysis.metrics.CoOccurrence`): the count in each cell, darker for
+    more; the diagonal is each label on its own. Not clickable (Plotly heatmaps emit no selection events)."""
+    counts = np.asarray(matrix, dtype=int)
+    labels = [str(l) for l in labels]
+    if counts.shape != (len(labels), len(labels)):
+        raise ValueError(f"matrix must be {len(labels)}×{len(labels)}, got {counts.shape}")
+    fig = go.Figure(
+        go.Heatmap(
+            z=counts.tolist(),
+            x=labels,
+            y=labels,
+            colorscale=SEQUENTIAL,
+            zmin=0,
+            text=[[f"{c:,}" for c in row] for row in counts],
+            texttemplate="%{text}",
+            hovertemplate="%{y} and %{x}: %{z:,} examples<extra></extra>",
+            colorbar=dict(title="Examples"),
+        )
+    )
+    _layout(fig, title, height or 160 + 40 * len(labels))
+    fig.update_xaxes(type="category", showgrid=False)
+    fig.update_yaxes(type="category", autorange="reversed", showgrid=False)
     return fig
 
 

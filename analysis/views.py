@@ -19,6 +19,7 @@ from analysis.metrics import (
     CoOccurrence,
     Metrics,
     MultiLabelCalibration,
+    MultiLabelMetrics,
     classification_metrics,
     confusion,
     label_cooccurrence,
@@ -58,6 +59,11 @@ class Headline:
     @property
     def multi_label(self) -> bool:
         return self.intervals is not None
+
+    @property
+    def multi(self) -> MultiLabelMetrics | None:
+        """`metrics` as multi-label metrics, None for a single-label table."""
+        return self.metrics if isinstance(self.metrics, MultiLabelMetrics) else None
 
 
 def headline(table: PredictionTable) -> Headline:

@@ -269,3 +269,23 @@ def test_pair_tables_show_both_texts_and_search_and_length_read_both():
     assert with_kw.size == len(pairs) and without.size == 0
     lengths = pd.Series(pairs.frame["text"].str.split().str.len() + 2)  # "second k" is two words
     assert length_slices(pairs.frame, bins=2)[0].mask.sum() == (lengths <= lengths.quantile(0.5)).sum()
+
+
+def test_cooccurrence_heatmap_and_per_label_reliability_figure_carry_the_counts(table):
+    from analysis.figures import cooccurrence_figure, reliability_figure
+
+    co = label_cooccurrence(table)
+    fig = cooccurrence_figure(co.missed, TAGS, title="Missed together")
+    (trace,) = fig.data
+    assert trace.type == "heatmap" and list(trace.x) == list(TAGS) and list(trace.y) == list(TAGS)
+    assert np.array(trace.z).tolist() == co.missed.tolist()
+    assert [list(row) for row in trace.text][1][2] == f"{co.missed[1, 2]:,}"
+    with pytest.raises(ValueError, match="4×4"):
+        cooccurrence_figure(co.missed[:3], TAGS, title="x")
+    cal = table_calibration(table).of("spam")
+    fig = reliability_figure(cal, label="spam")
+    assert fig.layout.xaxis.title.text == "Probability of 'spam'"
+    assert fig.layout.yaxis.title.text == "Share of examples where 'spam' is gold"
+    filled = cal.table[cal.table["count"] > 0]
+    assert list(fig.data[0].y) == filled["accuracy"].tolist()
+    assert fig.layout.xaxis.range[0] < 0  # a label's probabilities start at 0, not at the 0.5 a predicted label's confidence does
