@@ -65,7 +65,7 @@ class ExampleFilter:
 
 def _any_of(matrix: np.ndarray, labels: Sequence[str], chosen: Sequence[str]) -> np.ndarray:
     columns = [i for i, label in enumerate(labels) if label in chosen]
-    return matrix[:, columns].any(axis=1)
+    return np.asarray(matrix[:, columns].any(axis=1), dtype=bool)
 
 
 def filter_mask(table: PredictionTable, flt: ExampleFilter) -> np.ndarray:
