@@ -204,9 +204,7 @@ def keyword_slices(frame: pd.DataFrame, keywords: str | Sequence[str], *, whole_
 
 
 def gold_slices(table: PredictionTable) -> list[Slice]:
-    """One slice per label: the rows whose gold label is it (multi-label: whose gold set includes it)."""
-    gold = table.gold_matrix
-    return [Slice("gold label", label, gold[:, c]) for c, label in enumerate(table.labels)]
+    return [Slice("gold label", label, table.gold_matrix[:, c]) for c, label in enumerate(table.labels)]  # both kinds: the rows with that gold label
 
 
 def data_slices(frame: pd.DataFrame, metadata: Sequence[str], *, top: int = 8, bins: int = 4) -> list[Slice]:

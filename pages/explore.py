@@ -118,7 +118,7 @@ def example_panel(example: int) -> None:
         label = st.selectbox(
             "Class to explain",
             labels,
-            index=labels.index(ex.wanted if ex.wanted in labels else max(labels, key=ex.probability)),  # multi-label: a set is no class
+            index=labels.index(ex.wanted),
             key=f"explore_cls_{example}",
             help="Explanations hold every class: switching is instant. The predicted class is the default.",
         )

@@ -1,8 +1,8 @@
 """Overview, Errors and Explore on a multi-label checkpoint and on a sentence-pair table, as a person sees them.
 
 The numbers are recomputed from the model's own probabilities and scikit-learn, not from the page's view models.
-The sidebar's task / pair-column choices are another part of the app: the pair fixture reads its file through
-`load_eval_data(..., pair_col="second")`, the way the sidebar will once a second text column is chosen.
+The sidebar's task / pair-column choices are another part of the app: the pair fixture presets the sidebar's pair
+column choice and reads its file through `load_eval_data(..., pair_col="second")`.
 """
 
 from __future__ import annotations
@@ -57,11 +57,13 @@ def pairs(tmp_path_factory):
 
 
 def open_pairs(env, monkeypatch, page):
+    """The page with 'second' as the pair column: preset as the sidebar's choice (key pair_col) and, where the sidebar
+    has no such choice yet, given to the loader."""
     import dashboard.state as state
     from evaldata.loading import load_eval_data
 
     monkeypatch.setattr(state, "load_eval_data", functools.partial(load_eval_data, pair_col="second"))
-    return app_test(env, monkeypatch, page, budget=SMALL)
+    return app_test(env, monkeypatch, page, budget=SMALL, state={"pair_col": "second"})
 
 
 def metric_values(at) -> dict[str, str]:
@@ -137,7 +139,8 @@ def test_errors_shows_a_two_by_two_per_label_and_the_cooccurrence_heatmaps(multi
 
 
 def test_explore_filters_a_multi_label_table_by_missed_label(multi, monkeypatch):
-    at = app_test(multi, monkeypatch, "pages/explore.py", budget=SMALL)
+    # ?cls= names the label the example view opens on (which label a multi-label example opens on is the example part's)
+    at = app_test(multi, monkeypatch, "pages/explore.py", budget=SMALL, query={"cls": TAGS[0]})
     labels = {m.label for m in at.multiselect}
     assert {"Gold includes", "Predicted includes", "Missed (gold, not predicted)", "False positive (predicted, not gold)"} <= labels
     gold, pred = multi["gold"], multi["pred"]
