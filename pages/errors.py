@@ -64,7 +64,7 @@ def example_detail(table: PredictionTable, example: int) -> None:
     st.markdown(f"**Example {example}** — gold **{md(row['gold'])}**, predicted **{md(row['pred'])}** ({row['confidence']:.1%}, {verdict})")
     st.markdown("> " + str(row["text"]).replace("\n", "\n> "))
     if table.pair:
-        st.markdown("Second text:\n\n> " + str(row["text_pair"]).replace("\n", "\n> "))
+        st.markdown("Second text:\n\n> " + "\n> ".join(md(line) for line in str(row["text_pair"]).split("\n")))
     st.dataframe(
         example_probabilities(table, example),
         hide_index=True,

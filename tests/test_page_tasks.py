@@ -168,6 +168,8 @@ def test_pair_tables_show_both_texts_on_every_listing(pairs, monkeypatch):
     assert sorted(table.index) == np.flatnonzero(gold != pred).tolist()
     i = int(table.index[0])
     assert table.loc[i, "text_pair"] == pairs["rows"][i]["second"]
+    select_row(at, dataframe(at, "errors-examples-"), 0)
+    assert f"Second text:\n\n> {md(pairs['rows'][i]['second'])}" in [m.value for m in at.markdown]
 
     at = open_pairs(pairs, monkeypatch, "pages/explore.py")
     shown = dataframe(at, "explore_table_").value
