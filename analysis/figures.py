@@ -274,8 +274,12 @@ def slice_accuracy_figure(slices: pd.DataFrame, overall: float, *, title: str | 
     """Horizontal bars of accuracy per slice (rows of `slice_table`), 95% interval whiskers, a dashed line at overall accuracy.
 
     Below-overall slices are vermillion, the rest blue. `customdata` per bar: [row position, feature, slice, size].
+    Multi-label rows (with `micro_f1`) are drawn as subset accuracy, micro-F1 in the hover text.
     """
     slices = slices.reset_index(drop=True)
+    multi = "micro_f1" in slices
+    measure = "Subset accuracy" if multi else "Accuracy"
+    extra = ", micro-F1 %{customdata[4]:.3f}" if multi else ""
     names = [f"{s} (n={n:,})" for s, n in zip(slices["slice"], slices["size"])]
     below = slices["gap"] < 0
     acc = slices["accuracy"].fillna(0)
@@ -293,14 +297,17 @@ def slice_accuracy_figure(slices: pd.DataFrame, overall: float, *, title: str | 
                 color="#444",
                 thickness=1.2,
             ),
-            customdata=[[i, f, s, int(n)] for i, (f, s, n) in enumerate(zip(slices["feature"], slices["slice"], slices["size"]))],
-            hovertemplate="%{customdata[1]} = %{customdata[2]}<br>%{customdata[3]} examples, accuracy %{x:.1%}<extra></extra>",
+            customdata=[
+                [i, f, s, int(n), *([float(m)] if multi else [])]
+                for i, (f, s, n, m) in enumerate(zip(slices["feature"], slices["slice"], slices["size"], slices.get("micro_f1", slices["size"])))
+            ],
+            hovertemplate="%{customdata[1]} = %{customdata[2]}<br>%{customdata[3]} examples, " + measure.lower() + " %{x:.1%}" + extra + "<extra></extra>",
             name="accuracy",
             showlegend=False,
         )
     )
     feature = ", ".join(dict.fromkeys(slices["feature"])) if len(slices) else ""
-    title = title or f"Accuracy by {feature}"
+    title = title or f"{measure} by {feature}"
     _layout(fig, title, int(max(260, 110 + (34 if len(slices) <= 12 else 24) * len(slices))), clickmode="event+select", dragmode=False)
     fig.add_vline(
         x=float(overall),
@@ -308,7 +315,7 @@ def slice_accuracy_figure(slices: pd.DataFrame, overall: float, *, title: str | 
         annotation=dict(text=f"overall {overall:.1%}", font=dict(size=11)),
         annotation_position="top",
     )
-    fig.update_xaxes(title_text="Accuracy", range=[0, 1.02], tickformat=".0%")
+    fig.update_xaxes(title_text=measure, range=[0, 1.02], tickformat=".0%")
     fig.update_yaxes(title_text="", type="category", autorange="reversed")
     return fig
 

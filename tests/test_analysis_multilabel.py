@@ -289,3 +289,13 @@ def test_cooccurrence_heatmap_and_per_label_reliability_figure_carry_the_counts(
     filled = cal.table[cal.table["count"] > 0]
     assert list(fig.data[0].y) == filled["accuracy"].tolist()
     assert fig.layout.xaxis.range[0] < 0  # a label's probabilities start at 0, not at the 0.5 a predicted label's confidence does
+
+
+def test_the_slice_chart_of_a_multi_label_table_says_subset_accuracy_and_carries_micro_f1(table):
+    from analysis.figures import slice_accuracy_figure
+
+    got = error_slices(table, "metadata", "source")
+    fig = slice_accuracy_figure(got.rows, got.overall)
+    assert fig.layout.xaxis.title.text == "Subset accuracy" and fig.layout.title.text == "Subset accuracy by source"
+    assert [c[4] for c in fig.data[0].customdata] == got.rows["micro_f1"].tolist()
+    assert "micro-F1" in fig.data[0].hovertemplate
