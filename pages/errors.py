@@ -201,7 +201,9 @@ with right:
         label_cell_options(outcome) if summary.multi_label else cell_options(labels, counts),
         key=f"errors_cell_{key[:12]}",
         disabled=bool(clicked),
-        help="Or click a cell of the matrix. 'gold → predicted' pairs with at least one example are listed.",
+        help="Or click a cell of the 2x2. The label's cells with at least one example are listed."
+        if summary.multi_label
+        else "Or click a cell of the matrix. 'gold → predicted' pairs with at least one example are listed.",
     )
     mask, heading = label_cell_selection(table, outcome, clicked, picked) if summary.multi_label else cell_selection(table, clicked, picked)
     shown = examples_of(table, mask)

@@ -36,6 +36,8 @@ with left:
         st.warning(f"{balance.truncated:,} text(s) are longer than the model reads ({session.baseline.max_length} tokens); only their beginning is scored.")
 with right:
     st.plotly_chart(class_balance_figure(balance.labels, balance.gold, balance.predicted_counts), width="stretch")
+    if table_list[0].multi_label:
+        st.caption("Multi-label: an example counts once for each of its labels, so the bars add up to more than the examples.")
 
 st.subheader("Headline metrics")
 columns = st.columns(len(table_list))
