@@ -16,20 +16,31 @@ from models.errors import DataError
 
 
 def add_data_arguments(
-    parser, *, data_help: str = "Evaluation file (CSV, TSV, JSONL or Parquet).", label_help: str | None = None, gold: bool = True, thresholds: bool = True
+    parser,
+    *,
+    data_help: str = "Labelled evaluation file (CSV, TSV, JSONL or Parquet).",
+    label_help: str | None = None,
+    gold: bool = True,
+    thresholds: bool = True,
+    required: bool = True,
+    scoring: bool = True,
 ) -> None:
     """The data options of a command that reads an evaluation file.
 
     `gold`: the command reads gold labels (label mapping, multi-label gold formats); `thresholds`: it decides
-    multi-label predictions (per-label threshold options).
+    multi-label predictions (per-label threshold options); `scoring=False`: it runs no checkpoint (`veredicto labels`),
+    so only the file, its columns and the label mapping.
     """
     from evaldata.loading import DEFAULT_LABEL_SEP
     from models.task import TASKS
 
-    parser.add_argument("--data", required=True, type=Path, help=data_help)
+    parser.add_argument("--data", required=required, type=Path, help=data_help)
     parser.add_argument("--text-col", default=None, help="Text column (default: guessed from names like 'text').")
     parser.add_argument("--pair-col", default=None, metavar="COL", help="Second text column: score each row as a sentence pair (text, COL).")
     parser.add_argument("--label-col", default=None, help=label_help or "Label column (default: guessed from names like 'label').")
+    if not scoring:
+        parser.add_argument("--label-map", default=None, help="Rename data labels to checkpoint labels, e.g. pos=positive,neg=negative.")
+        return
     parser.add_argument("--task", choices=TASKS, default=None, help="Read the checkpoint as this task (default: what config.json's problem_type says).")
     if gold:
         parser.add_argument(
@@ -172,8 +183,17 @@ def score(model: Path, args, evalset, mapping, label: str, *, thresholds=None):
     return predictor, table
 
 
-def load_labelled(args, model: Path):
-    """The labelled evaluation set as `model` reads it, and the label mapping (gates and reports need gold labels)."""
-    from evaldata.loading import parse_mapping
+def load_labelled(args, model: Path | None = None):
+    """The labelled evaluation set as `model` reads it, and the label mapping (gates and reports need gold labels).
 
-    return read_data(args, checkpoint(model, args), labelled=True), parse_mapping(args.label_map)
+    Without a model (`veredicto labels`): the file as single-label gold, with its text, pair and label columns."""
+    from evaldata.loading import load_eval_data, parse_mapping
+
+    if model is not None:
+        return read_data(args, checkpoint(model, args), labelled=True), parse_mapping(args.label_map)
+    if args.label_col == "":
+        raise DataError("This command needs gold labels: --label-col cannot be empty.")
+    evalset = load_eval_data(args.data, text_col=args.text_col, label_col=args.label_col, pair_col=args.pair_col)
+    for warning in evalset.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return evalset, parse_mapping(args.label_map)

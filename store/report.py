@@ -322,8 +322,13 @@ def build_report(
     generated_at: datetime | None = None,
     title: str | None = None,
     store_url: str = "",
+    corrected: PredictionTable | None = None,
+    corrections: int = 0,
 ) -> str:
-    """Assemble the HTML. Everything it shows is passed in; nothing here runs a model or a query."""
+    """Assemble the HTML. Everything it shows is passed in; nothing here runs a model or a query.
+
+    `corrected`: `candidate` judged against the gold labels reviewers corrected (`corrections` of them; see
+    store.labels): the summary then shows the headline numbers both ways."""
     ev = _evidence(gates)
     generated = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
     title = title or f"Release report: {gates.checkpoint_name}"
@@ -383,12 +388,27 @@ def build_report(
         ("Calibration error", num(ev.calibration.ece), f"ECE, {ev.calibration.n_bins} bins"),
         ("Examples", f"{m.n:,}", esc(gates.dataset_name)),
     ]
+    corrected_text = ""
+    if corrected is not None and corrections:
+        from analysis.views import headline
+
+        fixed = headline(corrected)
+        c_lo, c_hi = fixed.accuracy_ci
+        plural = "s" * (corrections != 1)
+        cards.insert(1, (f"Accuracy with {corrections:,} label correction{plural}", pct(fixed.metrics.accuracy), f"95% CI {pct(c_lo)}–{pct(c_hi)}"))
+        corrected_text = (
+            f"Reviewers corrected {corrections:,} gold label{plural}. As labelled: accuracy {pct(m.accuracy)}, macro-F1 {num(m.macro_f1)}; "
+            f"with the corrections: accuracy {pct(fixed.metrics.accuracy)} (95% CI {pct(c_lo)}–{pct(c_hi)}), macro-F1 {num(fixed.metrics.macro_f1)}. "
+            "The gates and every other number in this report use the gold labels as labelled."
+        )
     add(
         "<div class=cards>"
         + "".join(f"<div class=card><div class=k>{k}</div><div class=v>{v}</div><div class=s>{s}</div></div>" for k, v, s in cards)
         + "</div>"
     )
     bullets = [describe_calibration(ev.calibration)]
+    if corrected_text:
+        bullets.insert(0, corrected_text)
     if ev.comparison is not None:
         from analysis.compare import describe_comparison, describe_mcnemar
 
@@ -602,7 +622,11 @@ def make_report(
         )
     records = chain = approval = None
     store_url = ""
+    fixed = None
     if store is not None:
+        from store.labels import corrected_tables
+
+        fixed = corrected_tables(store, [candidate])
         records = store.records(checkpoint_fingerprint=gates.fingerprint, checkpoint_path=gates.checkpoint_path or None)
         chain = store.verify()
         approval = store.status(
@@ -615,5 +639,15 @@ def make_report(
         )
         store_url = store.display_url
     return build_report(
-        gates, candidate, baseline=baseline, examples=examples, records=records, chain=chain, approval=approval, title=title, store_url=store_url
+        gates,
+        candidate,
+        baseline=baseline,
+        examples=examples,
+        records=records,
+        chain=chain,
+        approval=approval,
+        title=title,
+        store_url=store_url,
+        corrected=fixed.tables[0] if fixed is not None and fixed.count else None,
+        corrections=fixed.count if fixed is not None else 0,
     )
