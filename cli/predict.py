@@ -37,20 +37,19 @@ def _unlabelled_frame(predictor, evalset, thresholds, progress):
 
 
 def multi_label_summary(table) -> list[str]:
-    """Multi-label headline metrics and per-label precision/recall/F1 (scikit-learn on the indicator matrices)."""
-    from sklearn.metrics import accuracy_score, f1_score, hamming_loss, precision_recall_fscore_support
+    """Multi-label headline metrics and each label's precision/recall/F1 and threshold (`analysis.metrics.table_metrics`)."""
+    from analysis.metrics import table_metrics
 
-    gold, pred = table.gold_matrix, table.pred_matrix
+    m = table_metrics(table)
     lines = [
-        f"Subset accuracy (exact set) {accuracy_score(gold, pred):.1%} · Hamming loss {hamming_loss(gold, pred):.4f} · "
-        f"F1 micro {f1_score(gold, pred, average='micro', zero_division=0):.3f}, macro {f1_score(gold, pred, average='macro', zero_division=0):.3f}, "
-        f"samples {f1_score(gold, pred, average='samples', zero_division=0):.3f}"
+        f"Subset accuracy (exact set) {m.accuracy:.1%} · Hamming loss {m.hamming_loss:.4f} · "
+        f"F1 micro {m.micro_f1:.3f}, macro {m.macro_f1:.3f}, samples {m.samples_f1:.3f}"
     ]
-    precision, recall, f1, support = precision_recall_fscore_support(gold, pred, average=None, zero_division=0)
     width = max(len(label) for label in table.labels)
-    for c, label in enumerate(table.labels):
+    for c, (label, row) in enumerate(m.per_class.iterrows()):
         lines.append(
-            f"  {label:<{width}}  precision {precision[c]:.3f}  recall {recall[c]:.3f}  F1 {f1[c]:.3f}  support {int(support[c])}  threshold {table.thresholds.values[c]:.3g}"
+            f"  {label:<{width}}  precision {row['precision']:.3f}  recall {row['recall']:.3f}  F1 {row['f1']:.3f}  support {int(row['support'])}"
+            f"  threshold {table.thresholds.values[c]:.3g}"
         )
     return lines
 
