@@ -37,10 +37,10 @@ def _unlabelled_frame(predictor, evalset, thresholds, progress):
 
 
 def multi_label_summary(table) -> list[str]:
-    """Multi-label headline metrics and each label's precision/recall/F1 and threshold (`analysis.metrics.table_metrics`)."""
-    from analysis.metrics import table_metrics
+    """Multi-label headline metrics and each label's precision/recall/F1 and threshold (what `analysis.metrics.table_metrics` gives a multi-label table)."""
+    from analysis.metrics import multi_label_metrics
 
-    m = table_metrics(table)
+    m = multi_label_metrics(table.gold_matrix, table.pred_matrix, table.labels)
     lines = [
         f"Subset accuracy (exact set) {m.accuracy:.1%} · Hamming loss {m.hamming_loss:.4f} · "
         f"F1 micro {m.micro_f1:.3f}, macro {m.macro_f1:.3f}, samples {m.samples_f1:.3f}"
