@@ -223,3 +223,11 @@ def test_gate_json_says_which_thresholds_judged_the_checkpoint(multi_dir, tmp_pa
     payload = json.loads(out.read_text())
     assert payload["task"] == "multi-label"
     assert payload["thresholds"] == {"source": "file t.json", "values": {"toxic": 0.4, "insult": 0.5, "threat": 0.5, "spam": 0.5}}
+
+
+def test_precompute_refuses_pairs_a_tokenizer_cannot_mark_before_opening_the_cache(gpt2_dir, tmp_path, capsys):
+    data = _csv(tmp_path / "p.csv", text=["a", "b"], other=["c", "d"])
+    cache = tmp_path / "cache"
+    assert main(["precompute", "--model", str(gpt2_dir), "--data", str(data), "--pair-col", "other", "--cache-dir", str(cache), "--limit", "1"]) == 2
+    assert "cannot take sentence pairs" in capsys.readouterr().err
+    assert not cache.exists()
