@@ -266,7 +266,10 @@ def _column_choice(label: str, columns: list[str], guess: str | None, key: str) 
 
 
 def _problem(message: str) -> None:
-    """Show why there is no session in the sidebar, and remember it for the page's main area."""
+    """Show why there is no session in the sidebar, and remember it for the page's main area.
+
+    Escaped as Markdown: messages quote file, column, label and threshold names from the user's files."""
+    message = md(message)
     st.error(message)
     st.session_state[PROBLEM_KEY] = message
 

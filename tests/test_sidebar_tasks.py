@@ -109,7 +109,7 @@ def test_a_bad_thresholds_upload_is_shown_as_a_problem_not_a_crash(folders, monk
     at.radio(key="thresholds_source").set_value(state.FILE_THRESHOLDS).run()
     at.file_uploader(key="thresholds_file").set_value(("t.json", b'{"**bold**": 0.3}', "application/json")).run()
     assert state.SESSION_KEY not in at.session_state
-    assert any("is not a label of the checkpoint" in e.value for e in at.sidebar.error)
+    assert any("is not a label of the checkpoint" in e.value and "\\*\\*bold\\*\\*" in e.value for e in at.sidebar.error)  # escaped, not bold
     at.file_uploader(key="thresholds_file").set_value(("t.json", b"x" * 70_000, "application/json")).run()
     assert any("larger than 64 KiB" in e.value for e in at.sidebar.error)
 
