@@ -106,14 +106,26 @@ def test_thresholds_file_and_tuning_change_the_sets_and_say_where_they_came_from
     assert "same examples as the evaluation data" in capsys.readouterr().err
 
 
-def test_pairs_are_scored_as_pairs(tiny_bert, tmp_path):
-    data = _csv(tmp_path / "p.csv", premise=["a cat sat", "rain today"], hypothesis=["an animal sat", "it is dry"], label=["positive", "negative"])
+def test_pairs_are_scored_as_pairs_and_a_one_sided_pair_is_warned_about_and_scored(tiny_bert, tmp_path, capsys):
+    data = _csv(tmp_path / "p.csv", premise=["a cat sat", "rain today"], hypothesis=["an animal sat", ""], label=["positive", "negative"])
     out = tmp_path / "p.parquet"
     assert _predict(tiny_bert, data, out, "--text-col", "premise", "--pair-col", "hypothesis") == 0
     frame = pd.read_parquet(out)
-    expected = Predictor(tiny_bert).predict_proba([("a cat sat", "an animal sat"), ("rain today", "it is dry")])
+    expected = Predictor(tiny_bert).predict_proba([("a cat sat", "an animal sat"), ("rain today", "")])
     np.testing.assert_allclose(frame[["p_negative", "p_positive"]].to_numpy(), expected, atol=1e-6)
-    assert frame["text_pair"].tolist() == ["an animal sat", "it is dry"]
+    assert frame["text_pair"].tolist() == ["an animal sat", ""]
+    assert "warning: 1 pair(s) have one side empty (rows 2)" in capsys.readouterr().err
+
+
+def test_unlabelled_multi_label_data_gets_each_rows_set(multi_dir, tmp_path, capsys):
+    data = _csv(tmp_path / "u.csv", text=TEXTS)
+    out = tmp_path / "u.parquet"
+    assert _predict(multi_dir, data, out) == 0  # no label column, none named like the labels: predictions only
+    probs = Predictor(multi_dir).predict_proba(TEXTS)
+    frame = pd.read_parquet(out)
+    assert frame["pred"].tolist() == [" | ".join(t for t, on in zip(TAGS, row) if on) for row in probs >= 0.5]
+    np.testing.assert_allclose(frame["confidence"], np.where(probs >= 0.5, probs, 1 - probs).prod(axis=1), rtol=1e-6)
+    assert "correct" not in frame and "row 6: {" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
