@@ -139,3 +139,28 @@ def test_tuning_refuses_the_evaluation_file_itself(folders, monkeypatch):
     session = _session(at)
     assert session.thresholds.source == "tuned on validation.csv (F1-best per label)"
     assert state.tables(session)[0].thresholds == session.thresholds
+
+
+def test_team_mode_tunes_only_on_files_under_the_shared_roots(folders, tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "joined.csv").write_bytes((folders / "joined.csv").read_bytes())
+    pd.DataFrame({"text": ["you are an idiot", "cheap pills"], "label": ["toxic|insult", "spam"]}).to_csv(shared / "val.csv", index=False)
+    outside = tmp_path / "elsewhere.csv"
+    outside.write_bytes((shared / "val.csv").read_bytes())
+    monkeypatch.setenv("VEREDICTO_TEAM_MODE", "1")
+    monkeypatch.setenv("VEREDICTO_DATA_ROOTS", str(shared))
+    monkeypatch.setenv("VEREDICTO_CHECKPOINT_ROOTS", str(folders / "multi"))
+    at = _app(monkeypatch, folders / "multi", shared / "joined.csv")
+    at.radio(key="thresholds_source").set_value(state.TUNED_THRESHOLDS).run()
+    picker = at.selectbox(key="team_validation_file")
+    assert set(picker.options) == {"shared/joined.csv", "shared/val.csv"}  # no free path box, nothing outside the roots
+    picker.set_value(str((shared / "val.csv").resolve())).run()
+    assert _session(at).thresholds.source == "tuned on val.csv (F1-best per label)"
+    # belt and braces: were the listing fooled into offering a file outside the roots, the path check still refuses it
+    listed = [str((shared / "joined.csv").resolve()), str(outside.resolve())]
+    monkeypatch.setattr(state, "allowed_files", lambda roots, suffixes: listed)
+    at.run()
+    at.selectbox(key="team_validation_file").set_value(str(outside.resolve())).run()
+    assert state.SESSION_KEY not in at.session_state
+    assert any("outside the folders this server shares" in e.value for e in at.sidebar.error)
