@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from privacy_support import CUSTOMERS, NEAR_MISSES, PLANTED, planted_file, planted_frame
+from privacy_support import CUSTOMERS, NEAR_MISSES, PIECES, PLANTED, planted_file, planted_frame
 from stdnum import iban, luhn
 from stdnum.es import dni
 
@@ -168,3 +168,58 @@ def test_max_pii_rate_gate_measures_the_share_of_rows(tmp_path):
         result = report.result("max_pii_rate")
         assert result.status == status and result.measured == pytest.approx(rate)
         assert "maria" not in result.detail and "bank account numbers" in result.detail
+
+
+def test_a_redacted_explanation_merges_the_tokens_of_each_finding_and_keeps_shap_additivity():
+    from attr_factory import make_attribution, tokens_of
+
+    from explain.plots import token_heat_figure, top_words
+
+    text = "Ask Jennifer Okafor at jo@example.com, she was great"
+    # sub-word pieces that cut across the finding: "jo@exa" / "mple.com" (the comma after it is not part of the email)
+    pattern = r"\s*jo@exa|mple\.com|,|\s*\S+"
+    attribution = make_attribution(text, {"great": 0.5, "Jennifer": 0.2, "Okafor": 0.1, "jo@exa": 0.05, "mple.com": 0.05}, tokens=tokens_of(text, pattern))
+    shown = attribution.redacted()
+    assert shown.text == "Ask <NAME> at <EMAIL>, she was great"
+    assert [t.text.strip() for t in shown.tokens] == ["Ask", "<NAME>", "at", "<EMAIL>", ",", "she", "was", "great"]
+    scores = dict(zip((t.text.strip() for t in shown.tokens), shown.scores_for("positive")))
+    assert scores["<NAME>"] == pytest.approx(0.3) and scores["<EMAIL>"] == pytest.approx(0.1) and scores["great"] == pytest.approx(0.5)
+    assert shown.scores.sum(axis=0) == pytest.approx(attribution.scores.sum(axis=0))  # SHAP still adds up
+    figure = token_heat_figure(shown).to_json() + str(top_words(shown))
+    assert "Jennifer" not in figure and "Okafor" not in figure and "jo@" not in figure and "mple.com" not in figure
+    plain = make_attribution("nothing personal here", {"here": 0.1})
+    assert plain.redacted() is plain
+
+
+# --- the redacted report ------------------------------------------------------------------------------------------
+
+
+def test_a_redacted_report_shows_none_of_the_planted_values_and_counts_them(tiny_bert, tmp_path, capsys):
+    from privacy_support import leaks
+    from tiny import make_tiny_checkpoint
+
+    before_model = make_tiny_checkpoint(tmp_path / "tiny-before", "bert", seed=3)  # other weights: some predictions flip
+
+    data = planted_file(tmp_path)
+    policy = tmp_path / "p.yaml"
+    # slices on the customer column: its values (emails, names) become slice names in the evidence and the gate details
+    policy.write_text(
+        "gates:\n  min_macro_f1: 0.0\n  max_slice_drop_vs_baseline: 1.0\n  max_pii_rate: 1.0\nsettings:\n  slice_min_size: 1\n  slice_columns: [customer]\n"
+    )
+    common = ["report", "--model", str(tiny_bert), "--baseline", str(before_model), "--data", str(data), "--policy", str(policy)]
+    common += ["--store", str(tmp_path / "store"), "--cache-dir", str(tmp_path / "cache"), "--examples", "3"]
+    plain, redacted = tmp_path / "plain.html", tmp_path / "redacted.html"
+    assert main([*common, "--out", str(plain)]) == 0, capsys.readouterr().err
+    assert main([*common, "--out", str(redacted), "--redact"]) == 0, capsys.readouterr().err
+    before, after = plain.read_text(encoding="utf-8"), redacted.read_text(encoding="utf-8")
+    assert leaks(before), "the unredacted report should show some planted values, or this test proves nothing"
+    assert leaks(after) == []
+    body = after.split("</script></head>")[1]
+    for piece in PIECES:  # also the pieces a tokenizer or a wrapped line could cut a value into
+        assert piece not in body, piece
+    assert "Redacted report: personal data is masked." in after and "Redacted report" not in before
+    scan = scan_evalset(load_eval_data(data))
+    notice = after.split('id="redaction"')[1].split("</div>")[0]
+    assert f"{sum(scan.totals.values()):,} value(s)" in notice
+    assert f"{scan.totals['NATIONAL_ID']} national ID numbers (&lt;NATIONAL_ID&gt;)" in notice
+    assert "&lt;EMAIL&gt;" in after.split("</script></head>")[1]  # placeholders, HTML-escaped, where the values were
