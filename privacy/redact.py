@@ -8,6 +8,7 @@ Results are memoised per text, so a table shown on every rerun costs one scan pe
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,8 +18,11 @@ from types import MappingProxyType
 import pandas as pd
 
 from privacy.pii import KINDS, Finding, find_pii, text_columns
+from runtime.escaping import md
 
 PLACEHOLDERS = MappingProxyType({kind: f"<{kind}>" for kind in KINDS})
+MARKDOWN_PLACEHOLDERS = MappingProxyType({kind: md(placeholder) for kind, placeholder in PLACEHOLDERS.items()})
+_WORD = re.compile(r"\w+")  # the word units explanations quote (explain.attribution.WORD)
 
 
 @dataclass(frozen=True)
@@ -31,11 +35,11 @@ class Redaction:
         return sum(self.counts.values())
 
 
-def redact_spans(text: str, findings: Sequence[Finding]) -> str:
+def redact_spans(text: str, findings: Sequence[Finding], placeholders: Mapping[str, str] = PLACEHOLDERS) -> str:
     """`text` with each of `findings` (non-overlapping spans into it) replaced by its placeholder."""
     out, last = [], 0
     for f in sorted(findings, key=lambda f: f.start):
-        out += [text[last : f.start], PLACEHOLDERS[f.kind]]
+        out += [text[last : f.start], placeholders[f.kind]]
         last = f.end
     return "".join([*out, text[last:]])
 
@@ -48,6 +52,27 @@ def redact(text: str) -> Redaction:
         return Redaction(text)
     counts = Counter(f.kind for f in found)
     return Redaction(redact_spans(text, found), MappingProxyType({k: counts[k] for k in KINDS if counts[k]}))
+
+
+def redact_markdown(markdown: str) -> str:
+    """Markdown a view model built (values already `md()`-escaped) with its personal data masked by escaped placeholders."""
+    return redact_spans(markdown, find_pii(markdown), MARKDOWN_PLACEHOLDERS)
+
+
+_QUOTED = re.compile(r"'([^'\s]+)'")
+
+
+def redact_quoted(sentence: str, source: str) -> str:
+    """`sentence` (a note quoting single words of `source`, like "the words pushing hardest: 'Okafor', 'great'") with
+    every quoted word that lies inside personal data of `source` replaced by that finding's placeholder.
+
+    A word cut out of a name or an email ('Okafor', 'lopez') is not personal data on its own to the scanner, so it is
+    judged where it came from."""
+    found = find_pii(source)
+    if not found:
+        return sentence
+    private = {m.group(): f.kind for f in found for m in _WORD.finditer(f.value)}
+    return _QUOTED.sub(lambda m: f"'{PLACEHOLDERS[private[m.group(1)]]}'" if m.group(1) in private else m.group(), sentence)
 
 
 class Tally:

@@ -168,13 +168,14 @@ def redact_inputs(
     """The one place `--redact` acts: every text the report takes from data passes through `privacy.redact` here.
 
     The tables' text and string metadata columns (so flipped examples, confident mistakes and anything else drawn
-    from them), the explained examples' texts and tokens (`Attribution.redacted`) and trust notes, the slice values
+    from them), the explained examples' texts and tokens (`Attribution.redacted`) and trust notes (with the words they
+    quote from personal data, `redact_quoted`), the slice values
     in the gate evidence and the gates' details, and sign-off comments. Everything was computed on the original
     text before this; only what is shown changes. The counts are taken over the candidate's data once."""
     from dataclasses import replace
 
     from privacy.pii import text_columns
-    from privacy.redact import Tally, redact, redact_frame
+    from privacy.redact import Tally, redact, redact_frame, redact_quoted
 
     def text(value: str) -> str:
         return redact(value).text
@@ -195,7 +196,7 @@ def redact_inputs(
             e,
             text=text(e.text),
             attributions=tuple(a.redacted() for a in e.attributions),
-            trust=tuple((method, tuple(map(text, sentences))) for method, sentences in e.trust),
+            trust=tuple((method, tuple(redact_quoted(text(line), e.text) for line in sentences)) for method, sentences in e.trust),
         )
         for e in examples
     )

@@ -223,3 +223,12 @@ def test_a_redacted_report_shows_none_of_the_planted_values_and_counts_them(tiny
     assert f"{sum(scan.totals.values()):,} value(s)" in notice
     assert f"{scan.totals['NATIONAL_ID']} national ID numbers (&lt;NATIONAL_ID&gt;)" in notice
     assert "&lt;EMAIL&gt;" in after.split("</script></head>")[1]  # placeholders, HTML-escaped, where the values were
+
+
+def test_words_quoted_from_personal_data_are_masked_where_they_came_from():
+    from privacy.redact import redact_quoted
+
+    source = "Jennifer Okafor wrote from jo@example.com: great"
+    note = "The 3 words pushing hardest toward 'positive': 'Okafor', 'great', 'example'."
+    assert redact_quoted(note, source) == "The 3 words pushing hardest toward 'positive': '<NAME>', 'great', '<EMAIL>'."
+    assert redact_quoted(note, "no personal data: Okafor is just a word here") == note
