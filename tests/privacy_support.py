@@ -47,8 +47,8 @@ NEAR_MISSES = (
     "jennifer",  # a name, but not written as one
 )
 # Distinctive pieces of the planted values (what a tokenizer or a wrapped line could cut them into), none of them in a near-miss.
-PIECES = ("Jennifer", "Okafor", "lopez@", "smith@", "Carlos", "Ruiz", "7946 0958", "555-2671", "0130 00", "WEST1234", "90-4399", "54362315K", "111222333")
-PIECES += ("36574261809", "295109912611193", "023 2137", "192.168.10.20", "8a2e", "orders?id=7781", "5500-0000")
+PIECES: tuple[str, ...] = ("Jennifer", "Okafor", "lopez@", "smith@", "Carlos", "Ruiz", "7946 0958", "555-2671", "0130 00", "WEST1234", "90-4399")
+PIECES += ("54362315K", "111222333", "36574261809", "295109912611193", "023 2137", "192.168.10.20", "8a2e", "orders?id=7781", "5500-0000")
 # A metadata column (customer contact) with personal data too: the scan covers string metadata.
 CUSTOMERS = ("john.smith@example.net", "Carlos Ruiz", "no contact", "ok")
 
