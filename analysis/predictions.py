@@ -9,15 +9,24 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analysis.thresholds import DEFAULT_THRESHOLD, Thresholds
 from evaldata.loading import EvalSet, align_labels, data_fingerprint
+from models.errors import DataError
 from models.protocol import InferenceLayer, Progress
+from models.task import MULTI_LABEL, SINGLE_LABEL
 
 
 @dataclass(frozen=True, eq=False)
 class PredictionTable:
-    """`frame` columns: text, gold, pred, confidence, correct, truncated, n_tokens, p_<label>…, then metadata.
+    """`frame` columns: text (and text_pair for sentence pairs), gold, pred, confidence, correct, truncated, n_tokens,
+    p_<label>…, then metadata.
 
-    `probs[i, c]` is the probability of `labels[c]`; `gold_idx`/`pred_idx` index into `labels`.
+    `probs[i, c]` is the probability of `labels[c]`: a softmax row for single-label, an independent sigmoid per label
+    for multi-label (`task`). Single-label: `gold_idx`/`pred_idx` index into `labels`. Multi-label: `gold_matrix` /
+    `pred_matrix` are bool (rows x labels), a label is predicted at or above its threshold (`thresholds`), `gold`/`pred`
+    in the frame are the tags joined by " | " ("" for none), `correct` means the whole set matches and `confidence` is
+    the probability of the predicted set (the product over labels of p or 1 - p). Both kinds have `gold_matrix` /
+    `pred_matrix`, so per-label code works for either.
     """
 
     checkpoint_name: str
@@ -26,25 +35,87 @@ class PredictionTable:
     data_fingerprint: str
     labels: tuple[str, ...]
     probs: np.ndarray
-    gold_idx: np.ndarray
+    gold: np.ndarray  # single-label: int label indices; multi-label: bool rows x labels
     frame: pd.DataFrame
     metadata: tuple[str, ...]
+    task: str = SINGLE_LABEL
+    thresholds: Thresholds | None = None  # multi-label only
+
+    @property
+    def multi_label(self) -> bool:
+        return self.task == MULTI_LABEL
+
+    @property
+    def pair(self) -> bool:
+        return "text_pair" in self.frame
+
+    @property
+    def inputs(self) -> list:
+        """What the model read per row: the text, or (text, text_pair)."""
+        if not self.pair:
+            return self.frame["text"].tolist()
+        return list(zip(self.frame["text"].tolist(), self.frame["text_pair"].tolist()))
 
     @property
     def cache_key(self) -> str:
-        """Identifies the table for Streamlit's caches: checkpoint, data as judged (label mapping included) and the gold labels."""
-        return f"{self.fingerprint}:{self.data_fingerprint}:{hashlib.sha1(self.gold_idx.tobytes()).hexdigest()}"
+        """Identifies the table for Streamlit's caches: checkpoint and task, data as judged (label mapping and thresholds included) and the gold labels."""
+        task = "" if self.task == SINGLE_LABEL else f":{self.task}"
+        return f"{self.fingerprint}{task}:{self.data_fingerprint}:{hashlib.sha1(np.ascontiguousarray(self.gold).tobytes()).hexdigest()}"
+
+    def _single(self, what: str) -> None:
+        if self.multi_label:
+            raise TypeError(f"`{what}` is for single-label tables; this multi-label table has `gold_matrix` / `pred_matrix`.")
+
+    @property
+    def gold_idx(self) -> np.ndarray:
+        self._single("gold_idx")
+        return self.gold
 
     @property
     def pred_idx(self) -> np.ndarray:
+        self._single("pred_idx")
         return self.probs.argmax(axis=1)
 
     @property
+    def gold_matrix(self) -> np.ndarray:
+        """Bool rows x labels: which labels are gold (single-label: one per row)."""
+        return self.gold if self.multi_label else np.eye(len(self.labels), dtype=bool)[self.gold]
+
+    @property
+    def pred_matrix(self) -> np.ndarray:
+        """Bool rows x labels: which labels are predicted (single-label: the argmax)."""
+        if self.multi_label:
+            return predicted_sets(self.probs, self.thresholds)
+        return np.eye(len(self.labels), dtype=bool)[self.probs.argmax(axis=1)]
+
+    @property
     def correct(self) -> np.ndarray:
-        return self.pred_idx == self.gold_idx
+        """Single-label: the predicted label is gold. Multi-label: the predicted set equals the gold set exactly."""
+        if self.multi_label:
+            return (self.pred_matrix == self.gold).all(axis=1)
+        return self.pred_idx == self.gold
 
     def __len__(self) -> int:
         return len(self.frame)
+
+
+def predicted_sets(probs: np.ndarray, thresholds: Thresholds | None) -> np.ndarray:
+    """Multi-label decisions: each label at or above its threshold (0.5 without thresholds)."""
+    limit = np.full(probs.shape[1], DEFAULT_THRESHOLD) if thresholds is None else thresholds.array
+    return probs >= limit
+
+
+def set_probability(probs: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """The probability of each row's predicted set under independent labels: the product of p (predicted) or 1 - p."""
+    return np.where(predicted, probs, 1.0 - probs).prod(axis=1)
+
+
+def join_tags(matrix: np.ndarray, labels: Sequence[str]) -> list[str]:
+    """Each row's labels joined by ' | ' ('' for none)."""
+    return [TAG_JOIN.join(labels[int(c)] for c in np.flatnonzero(row)) for row in matrix]
+
+
+TAG_JOIN = " | "
 
 
 def build_table(
@@ -55,26 +126,40 @@ def build_table(
     data_fingerprint: str,
     labels: Sequence[str],
     probs: np.ndarray,
-    gold_idx: np.ndarray,
+    gold: np.ndarray,
     texts: Sequence[str],
     n_tokens: np.ndarray,
     truncated: np.ndarray,
     metadata: Mapping[str, Sequence | np.ndarray] | None = None,
+    task: str = SINGLE_LABEL,
+    thresholds: Thresholds | None = None,
+    text_pairs: Sequence[str] | None = None,
 ) -> PredictionTable:
     """Lay probabilities and gold labels out as the one table every analysis reads."""
     labels = tuple(labels)
-    pred_idx = probs.argmax(axis=1)
-    frame = pd.DataFrame(
-        {
-            "text": list(texts),
-            "gold": [labels[i] for i in gold_idx],
+    columns: dict[str, object] = {"text": list(texts)}
+    if text_pairs is not None:
+        columns["text_pair"] = list(text_pairs)
+    if task == MULTI_LABEL:
+        thresholds = thresholds or Thresholds.default(labels)
+        gold = np.asarray(gold, dtype=bool)
+        predicted = predicted_sets(probs, thresholds)
+        columns |= {
+            "gold": join_tags(gold, labels),
+            "pred": join_tags(predicted, labels),
+            "confidence": set_probability(probs.astype(np.float64), predicted),
+            "correct": (predicted == gold).all(axis=1),
+            "label_errors": (predicted != gold).sum(axis=1),
+        }
+    else:
+        pred_idx = probs.argmax(axis=1)
+        columns |= {
+            "gold": [labels[i] for i in gold],
             "pred": [labels[i] for i in pred_idx],
             "confidence": probs.max(axis=1).astype(float),
-            "correct": pred_idx == gold_idx,
-            "n_tokens": n_tokens,
-            "truncated": truncated,
+            "correct": pred_idx == gold,
         }
-    )
+    frame = pd.DataFrame({**columns, "n_tokens": n_tokens, "truncated": truncated})
     for c, label in enumerate(labels):
         frame[f"p_{label}"] = probs[:, c].astype(float)
     metadata = dict(metadata or {})
@@ -87,9 +172,11 @@ def build_table(
         data_fingerprint=data_fingerprint,
         labels=labels,
         probs=probs,
-        gold_idx=gold_idx,
+        gold=gold,
         frame=frame,
         metadata=tuple(metadata),
+        task=task,
+        thresholds=thresholds if task == MULTI_LABEL else None,
     )
 
 
@@ -98,23 +185,38 @@ def predict_table(
     evalset: EvalSet,
     *,
     label_mapping: Mapping[str, str] | None = None,
+    thresholds: Thresholds | None = None,
     progress: Progress | None = None,
 ) -> PredictionTable:
-    """Score every example once (the inference layer dedups and caches) and lay the result out as a table."""
-    gold_idx = align_labels(evalset, predictor.labels, label_mapping)
-    texts = evalset.texts
-    probs = predictor.predict_proba(texts, progress=progress)
-    n_tokens = predictor.token_counts(texts)
+    """Score every example once (the inference layer dedups and caches) and lay the result out as a table.
+
+    The checkpoint's task (`predictor.ref.task`) decides single- or multi-label; sentence-pair data is scored as pairs.
+    """
+    task = predictor.ref.task
+    multi = task == MULTI_LABEL
+    if multi:
+        thresholds = thresholds or Thresholds.default(predictor.labels)
+        if thresholds.labels != tuple(predictor.labels):
+            raise DataError(f"The thresholds are for labels {', '.join(thresholds.labels)}, not the checkpoint's ({', '.join(predictor.labels)}).")
+    gold = align_labels(evalset, predictor.labels, label_mapping, multi_label=multi)
+    inputs = evalset.inputs
+    probs = predictor.predict_proba(inputs, progress=progress)
+    n_tokens = predictor.token_counts(inputs)
     return build_table(
         checkpoint_name=predictor.ref.name,
         fingerprint=predictor.ref.fingerprint,
         data_name=evalset.name,
-        data_fingerprint=data_fingerprint(evalset, label_mapping),
+        data_fingerprint=data_fingerprint(
+            evalset, label_mapping, task=task if multi else None, thresholds=thresholds.fingerprint_part() if multi and thresholds else None
+        ),
         labels=predictor.labels,
         probs=probs,
-        gold_idx=gold_idx,
-        texts=texts,
+        gold=gold,
+        texts=evalset.texts,
+        text_pairs=evalset.frame["text_pair"].tolist() if evalset.pair else None,
         n_tokens=n_tokens,
         truncated=n_tokens > predictor.max_length,
         metadata={column: evalset.frame[column].to_numpy() for column in evalset.metadata},
+        task=task,
+        thresholds=thresholds,
     )

@@ -42,7 +42,7 @@ def table_from_arrays(
         data_fingerprint=data_fingerprint,
         labels=labels,
         probs=probs,
-        gold_idx=gold_idx,
+        gold=gold_idx,
         texts=texts,
         n_tokens=np.array([len(t.split()) for t in texts], dtype=int),
         truncated=np.zeros(n, dtype=bool),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,19 +19,39 @@ LABEL_NAMES = ("label", "labels", "category", "class", "target", "gold", "y", "s
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 
 
+DEFAULT_LABEL_SEP = "|"
+
+
 @dataclass(frozen=True, eq=False)
 class EvalSet:
-    """An evaluation set: `frame` has columns `text`, `label` and the metadata columns, in file order."""
+    """An evaluation set: `frame` has columns `text`, `label` and the metadata columns, in file order.
+
+    Sentence pairs add `text_pair` (the second text). Multi-label gold is one `label` string per row with the
+    tags joined by `label_sep` ("" = no tag); `align_labels(..., multi_label=True)` turns it into an indicator matrix.
+    """
 
     frame: pd.DataFrame
     name: str
     fingerprint: str  # sha256 of the file's bytes plus the column mapping; `data_fingerprint` adds the label mapping
     metadata: tuple[str, ...]
     warnings: tuple[str, ...] = ()
+    label_sep: str = DEFAULT_LABEL_SEP  # how multi-label tags are joined in `label`
 
     @property
     def texts(self) -> list[str]:
         return self.frame["text"].tolist()
+
+    @property
+    def pair(self) -> bool:
+        """Whether each example is a sentence pair (a second text column was given)."""
+        return "text_pair" in self.frame
+
+    @property
+    def inputs(self) -> list:
+        """What the model reads per row: the text, or `(text, text_pair)` for sentence pairs."""
+        if not self.pair:
+            return self.texts
+        return list(zip(self.frame["text"].tolist(), self.frame["text_pair"].tolist()))
 
     @property
     def gold(self) -> list[str]:
@@ -119,44 +139,106 @@ def load_eval_data(
     text_col: str | None = None,
     label_col: str | None = None,
     fmt: str | None = None,
+    pair_col: str | None = None,
+    label_sep: str | None = None,
+    label_cols: Sequence[str] | None = None,
 ) -> EvalSet:
-    """Read an evaluation file (path or uploaded bytes). The label column may be absent only if label_col == ""."""
+    """Read an evaluation file (path or uploaded bytes). The label column may be absent only if label_col == "".
+
+    `pair_col`: the second text of sentence pairs. Multi-label gold: `label_sep` (tags joined in one column, an empty
+    cell meaning no tag) or `label_cols` (one 0/1 column per tag, named like the tag); either allows rows with no tag.
+    """
     frame, raw, name = read_file(source, name=name, fmt=fmt)
     columns = list(frame.columns)
     text = _pick(columns, text_col, "text", name)
-    label = None if label_col == "" else _pick(columns, label_col, "label", name)
-    if label == text:
-        raise DataError(f"The text and label columns of '{name}' are both '{text}'. Pick two different columns.")
+    label_cols = tuple(label_cols or ())
+    if label_cols:
+        label = None
+        for c in label_cols:
+            _pick(columns, c, "label", name)
+    else:
+        label = None if label_col == "" else _pick(columns, label_col, "label", name)
+    pair = None if not pair_col else _pick(columns, pair_col, "pair text", name)
+    roles = [c for c in (text, pair, label, *label_cols) if c is not None]
+    if len(set(roles)) != len(roles):
+        raise DataError(f"'{name}' uses one column for two roles ({', '.join(roles)}). Pick different text, pair and label columns.")
 
-    warnings = []
-    texts = frame[text]
-    not_text = texts.map(lambda v: not isinstance(v, str))
-    if not_text.any():
-        missing = texts.isna()
-        if missing.any():
-            warnings.append(f"{int(missing.sum())} row(s) have no text; they are kept as empty text (rows {_rows(missing)}).")
-        texts = texts.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
-    empty = texts.str.strip() == ""
-    if empty.any():
-        warnings.append(f"{int(empty.sum())} text(s) are empty or only whitespace (rows {_rows(empty)}); the model still scores them.")
-    duplicated = texts.duplicated(keep=False)
-    if duplicated.any():
-        warnings.append(f"{int(texts.duplicated().sum())} duplicate text(s) (rows {_rows(duplicated)}); each row is kept and scored once.")
-
+    warnings: list[str] = []
+    texts = _text_column(frame[text], "text", warnings)
     out = pd.DataFrame({"text": texts.astype(str)})
-    if label is not None:
+    if pair is not None:
+        pairs = _text_column(frame[pair], "second text", warnings)
+        out["text_pair"] = pairs.astype(str)
+        one_side = (texts.str.strip() == "") != (pairs.str.strip() == "")
+        if one_side.any():
+            warnings.append(f"{int(one_side.sum())} pair(s) have one side empty (rows {_rows(one_side)}); the model still scores them.")
+    keys, what = (["text", "text_pair"], "pair(s)") if pair is not None else (["text"], "text(s)")
+    duplicated = out.duplicated(keys, keep=False)
+    if duplicated.any():
+        warnings.append(f"{int(out.duplicated(keys).sum())} duplicate {what} (rows {_rows(duplicated)}); each row is kept and scored once.")
+
+    sep = DEFAULT_LABEL_SEP if label_sep is None else label_sep
+    if label_cols:
+        out["label"] = _indicator_labels(frame, label_cols, sep, name)
+    elif label is not None:
         labels = frame[label]
-        if labels.isna().any() or (labels.astype(str).str.strip() == "").any():
-            bad = labels.isna() | (labels.astype(str).str.strip() == "")
-            raise DataError(f"'{name}' has {int(bad.sum())} row(s) without a label in column '{label}' (rows {_rows(bad)}). Fill or drop them.")
-        out["label"] = labels.astype(str).str.strip()
-    metadata = tuple(c for c in columns if c not in (text, label))
-    for c in metadata:
-        out[c if c not in ("text", "label") else f"meta_{c}"] = frame[c].values
-    metadata = tuple(c if c not in ("text", "label") else f"meta_{c}" for c in metadata)
+        blank = labels.isna() | (labels.astype(str).str.strip() == "")
+        if blank.any() and label_sep is None:
+            raise DataError(
+                f"'{name}' has {int(blank.sum())} row(s) without a label in column '{label}' (rows {_rows(blank)}). Fill or drop them "
+                "(for multi-label data, where an empty cell means 'no tag', give the tag separator: --label-sep)."
+            )
+        out["label"] = labels.where(~blank, "").astype(str).str.strip()
+        if label_sep is not None:
+            out["label"] = out["label"].map(lambda v: sep.join(t.strip() for t in v.split(sep) if t.strip()))
+    used = {c for c in (text, pair, label, *label_cols) if c is not None}
+    metadata = tuple(c for c in columns if c not in used)
+    renamed = tuple(c if c not in ("text", "label", "text_pair") else f"meta_{c}" for c in metadata)
+    for c, new in zip(metadata, renamed):
+        out[new] = frame[c].values
     digest = hashlib.sha256(raw)
     digest.update(f"\0{text}\0{label}".encode())
-    return EvalSet(out.reset_index(drop=True), name, digest.hexdigest(), metadata, tuple(warnings))
+    if pair is not None or label_cols or label_sep is not None:  # kept out otherwise: single-text files keep their fingerprint
+        digest.update(json.dumps({"pair": pair, "label_cols": list(label_cols), "label_sep": label_sep}).encode())
+    return EvalSet(out.reset_index(drop=True), name, digest.hexdigest(), renamed, tuple(warnings), sep)
+
+
+def _text_column(values: pd.Series, role: str, warnings: list[str]) -> pd.Series:
+    """A text column as str (missing cells kept as ""), with a warning for missing and empty cells."""
+    if values.map(lambda v: not isinstance(v, str)).any():
+        missing = values.isna()
+        if missing.any():
+            warnings.append(f"{int(missing.sum())} row(s) have no {role}; they are kept as empty text (rows {_rows(missing)}).")
+        values = values.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+    empty = values.str.strip() == ""
+    if empty.any() and role == "text":
+        warnings.append(f"{int(empty.sum())} text(s) are empty or only whitespace (rows {_rows(empty)}); the model still scores them.")
+    return values
+
+
+_TRUE = {"1", "1.0", "true", "yes", "y"}
+_FALSE = {"0", "0.0", "false", "no", "n", ""}
+
+
+def _indicator_labels(frame: pd.DataFrame, columns: Sequence[str], sep: str, name: str) -> pd.Series:
+    """One 0/1 column per tag -> the tags of each row joined by `sep`."""
+    flags = {}
+    for c in columns:
+        cells = frame[c].map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip().lower())
+        bad = ~cells.isin(_TRUE | _FALSE)
+        if bad.any():
+            raise DataError(
+                f"Label column '{c}' of '{name}' must hold 0/1 (or true/false) per row; rows {_rows(bad)} hold something else. "
+                "Fix those cells, or give the tags in one column with --label-col and --label-sep."
+            )
+        flags[c] = cells.isin(_TRUE).to_numpy()
+    return pd.Series([sep.join(c for c in columns if flags[c][i]) for i in range(len(frame))], index=frame.index)
+
+
+def detect_label_columns(columns: Sequence[str], labels: Sequence[str]) -> tuple[str, ...]:
+    """The columns named exactly like a multi-label checkpoint's labels (all of them, in label order), else ()."""
+    present = set(map(str, columns))
+    return tuple(labels) if len(labels) > 1 and all(label in present for label in labels) else ()
 
 
 def data_fingerprint(
@@ -218,24 +300,50 @@ class LabelMismatchError(DataError):
         )
 
 
-def align_labels(evalset: EvalSet, labels: tuple[str, ...], mapping: Mapping[str, str] | None = None) -> np.ndarray:
-    """Gold labels as indices into the checkpoint's `labels`. Unknown labels raise with both sides listed.
+def align_labels(evalset: EvalSet, labels: tuple[str, ...], mapping: Mapping[str, str] | None = None, *, multi_label: bool = False) -> np.ndarray:
+    """Gold labels as indices into the checkpoint's `labels` (multi-label: a bool matrix, rows x labels).
 
-    `mapping` renames dataset labels to checkpoint labels (e.g. {"pos": "positive"}); for generic
-    checkpoints (LABEL_0..), dataset labels that are integers map to LABEL_<int> automatically.
+    `mapping` renames dataset labels to checkpoint labels (e.g. {"pos": "positive"}), tag by tag for multi-label; for
+    generic checkpoints (LABEL_0..), dataset labels that are integers map to LABEL_<int> automatically. Unknown labels
+    raise with both sides listed (multi-label: the first row holding one, and the tag). Single-label data on a
+    multi-label checkpoint is fine: each row has one tag.
     """
     if "label" not in evalset.frame:
         raise DataError(f"'{evalset.name}' has no label column, so it cannot be scored. Choose the label column.")
-    gold = evalset.frame["label"]
-    if mapping:
-        gold = gold.map(lambda v: mapping.get(v, v))
     index = {label: i for i, label in enumerate(labels)}
     if all(l.startswith("LABEL_") for l in labels):
         index.update({l.removeprefix("LABEL_"): i for i, l in enumerate(labels)})
+    if multi_label:
+        return _align_tags(evalset, labels, index, mapping or {})
+    gold = evalset.frame["label"]
+    if mapping:
+        gold = gold.map(lambda v: mapping.get(v, v))
     unknown = sorted(set(gold) - set(index))
     if unknown:
         raise LabelMismatchError(evalset.name, labels, unknown, sorted(set(evalset.frame["label"])))
     return gold.map(index).to_numpy(dtype=int)
+
+
+def _align_tags(evalset: EvalSet, labels: tuple[str, ...], index: Mapping[str, int], mapping: Mapping[str, str]) -> np.ndarray:
+    gold = np.zeros((len(evalset), len(labels)), dtype=bool)
+    sep = evalset.label_sep
+    unknown: dict[str, int] = {}  # tag -> first row holding it
+    for row, cell in enumerate(evalset.frame["label"].tolist()):
+        for raw_tag in (t.strip() for t in str(cell).split(sep)):
+            if not raw_tag:
+                continue
+            tag = mapping.get(raw_tag, raw_tag)
+            if tag in index:
+                gold[row, index[tag]] = True
+            else:
+                unknown.setdefault(raw_tag, row)
+    if unknown:
+        first, row = min(unknown.items(), key=lambda item: item[1])
+        data_tags = sorted({t.strip() for cell in evalset.frame["label"] for t in str(cell).split(sep) if t.strip()})
+        error = LabelMismatchError(evalset.name, labels, sorted(unknown), data_tags)
+        error.args = (f"Row {row + 1} of '{evalset.name}' has the tag {first!r}, which is not a label of the checkpoint. {error.args[0]}",)
+        raise error
+    return gold
 
 
 def parse_mapping(spec: str | None) -> dict[str, str]:

@@ -13,11 +13,12 @@ import hashlib
 import json
 import os
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
 from models.errors import CheckpointError
+from models.task import SINGLE_LABEL, decide_task, describe_task, parse_task
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
@@ -38,10 +39,34 @@ class CheckpointRef:
     fingerprint: str  # sha256 over every file that decides behaviour: config, weights, tokenizer (`checkpoint_fingerprint`)
     model_type: str
     max_length: int  # tokens per text, special tokens included
+    task: str = SINGLE_LABEL  # models.task.SINGLE_LABEL or MULTI_LABEL: softmax or a sigmoid per label
+    task_source: str = "config"  # "config" (problem_type) or "override" (--task / the sidebar)
 
     @property
     def short_fingerprint(self) -> str:
         return self.fingerprint[:12]
+
+    @property
+    def multi_label(self) -> bool:
+        return self.task != SINGLE_LABEL
+
+    @property
+    def task_description(self) -> str:
+        return describe_task(self.task, self.task_source)
+
+    @property
+    def scoring_key(self) -> str:
+        """What names this checkpoint's probabilities in caches: the fingerprint, plus the task when it is not single-label.
+
+        The same weights read as multi-label (sigmoid) and as single-label (softmax) give different numbers, so
+        they never share a cached row; single-label keys are the bare fingerprint, as before tasks existed.
+        """
+        return self.fingerprint if self.task == SINGLE_LABEL else f"{self.fingerprint}:{self.task}"
+
+    def with_task(self, task: str | None) -> CheckpointRef:
+        """This checkpoint read as `task` (None or the same task: unchanged)."""
+        chosen = parse_task(task)
+        return self if chosen is None or chosen == self.task else replace(self, task=chosen, task_source="override")
 
     def label_index(self, label: str) -> int:
         try:
@@ -260,14 +285,19 @@ def legacy_fingerprint(path: str | os.PathLike) -> str:
     return fingerprint_files([path / "config.json", *_weight_files(path)], version=1)
 
 
-def inspect_checkpoint(path: str | os.PathLike) -> CheckpointRef:
-    """Validate a checkpoint directory without loading it; raise CheckpointError with advice if unusable."""
+def inspect_checkpoint(path: str | os.PathLike, *, task: str | None = None, base: bool = False) -> CheckpointRef:
+    """Validate a checkpoint directory without loading it; raise CheckpointError with advice if unusable.
+
+    `task` overrides what config.json says (`problem_type`); regression and non-classifier heads are refused either way,
+    except for a `base` to fine-tune from (a pretrained encoder such as `BertModel` gets a classification head then).
+    """
     path = Path(path).expanduser().resolve()
     if not path.exists():
         raise CheckpointError(f"Checkpoint directory '{path}' does not exist. Check the path, or run `veredicto demo` to build the demo checkpoints.")
     if not path.is_dir():
         raise CheckpointError(f"'{path}' is a file; a checkpoint is a directory with config.json, tokenizer files and model.safetensors.")
     config = _read_config(path)
+    chosen, source = decide_task(config, path.name, task, base=base)
     weights = _weight_files(path)
     for file in weights:
         _check_safetensors(file)
@@ -283,6 +313,8 @@ def inspect_checkpoint(path: str | os.PathLike) -> CheckpointRef:
         fingerprint=checkpoint_fingerprint(path),
         model_type=str(config.get("model_type", "unknown")),
         max_length=_max_length(config, path),
+        task=chosen,
+        task_source=source,
     )
 
 

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.checkpoints import CheckpointRef, inspect_checkpoint, load_checkpoint
-from models.errors import DataError
+from models.errors import CheckpointError, DataError
 from models.fairlock import FairLock
 from models.first_token import first_token_layer, first_token_only
-from models.protocol import Progress, Usage
+from models.protocol import Progress, TextInput, Usage
 from runtime import LRUCache, current
 
 
@@ -46,6 +46,26 @@ def as_text(value, index: int = 0) -> str:
                 "Re-save the data as UTF-8 or pass the right encoding when loading it."
             ) from None
     raise DataError(f"Text #{index} is {type(value).__name__}, not text. Check that the text column holds strings.")
+
+
+def as_input(value, index: int = 0) -> TextInput:
+    """A model input: one text, or a sentence pair `(text, text_pair)` (a 2-item tuple or list), each side as `as_text`."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise DataError(f"Input #{index} has {len(value)} parts; a sentence pair is (text, text_pair).")
+        return (as_text(value[0], index), as_text(value[1], index))
+    return as_text(value, index)
+
+
+def split_pairs(inputs: Sequence[TextInput]) -> tuple[list[str], list[str] | None]:
+    """(first texts, second texts or None): all inputs are single texts, or all are pairs; a mix is refused."""
+    singles = [x for x in inputs if isinstance(x, str)]
+    if len(singles) == len(inputs):
+        return singles, None
+    if singles:
+        raise DataError("A call mixed single texts and sentence pairs. Give every input as (text, text_pair), or none.")
+    pairs = [x for x in inputs if isinstance(x, tuple)]
+    return [a for a, _ in pairs], [b for _, b in pairs]
 
 
 # Bounded LRU map (fingerprint, text) -> probabilities. Thread-safe. The runtime's LRUCache (default 200,000 items).
@@ -127,48 +147,70 @@ class Predictor:
         """Count what this thread sends through the model during the block, without holding the predictor."""
         yield Usage(self._forwarded_here)
 
-    def cached(self, texts: Sequence[str], *, embeddings: bool = False) -> np.ndarray:
+    def cached(self, texts: Sequence[TextInput], *, embeddings: bool = False) -> np.ndarray:
         """Bool mask: which of `texts` have probabilities (with `embeddings`: `embed`'s default cache) cached. Runs nothing."""
-        cache = EMBEDDING_CACHE if embeddings else self.cache
-        fp = self.ref.fingerprint
-        return np.array([cache.get((fp, t)) is not None for t in texts], dtype=bool)
+        cache, key = (EMBEDDING_CACHE, self.ref.fingerprint) if embeddings else (self.cache, self.ref.scoring_key)
+        return np.array([cache.get((key, as_input(t, i))) is not None for i, t in enumerate(texts)], dtype=bool)
 
-    def uncached_count(self, texts: Sequence[str], *, embeddings: bool = False) -> int:
+    def uncached_count(self, texts: Sequence[TextInput], *, embeddings: bool = False) -> int:
         """How many distinct texts of `texts` a `predict_proba` (with `embeddings`: `embed`) call would run through the model."""
-        unique = list(dict.fromkeys(texts))
+        unique = list(dict.fromkeys(as_input(t, i) for i, t in enumerate(texts)))
         return int((~self.cached(unique, embeddings=embeddings)).sum())
 
-    def cached_proba(self, texts: Sequence[str]) -> np.ndarray | None:
+    def cached_proba(self, texts: Sequence[TextInput]) -> np.ndarray | None:
         """Probabilities of `texts` when every one is cached (no model call, stats untouched), else None."""
-        fp = self.ref.fingerprint
+        key = self.ref.scoring_key
         rows = []
-        for text in texts:
-            hit = self.cache.get((fp, text))
+        for i, text in enumerate(texts):
+            hit = self.cache.get((key, as_input(text, i)))
             if hit is None:
                 return None
             rows.append(hit)
         return np.stack(rows) if rows else np.empty((0, len(self.labels)), dtype=np.float32)
 
-    def token_counts(self, texts: Sequence[str]) -> np.ndarray:
-        """Tokens per text with special tokens, before truncation."""
-        texts = [as_text(t, i) for i, t in enumerate(texts)]
-        if not texts:
+    @property
+    def takes_pairs(self) -> bool:
+        """Whether the tokenizer marks where a sentence pair's second text starts (BERT's [SEP], RoBERTa's </s></s>, ...).
+
+        A tokenizer that adds no token between the two (GPT-2's) would feed the model one run-on text.
+        """
+        return self.tokenizer.num_special_tokens_to_add(pair=True) > self.tokenizer.num_special_tokens_to_add(pair=False)
+
+    def _encode(self, inputs: Sequence[TextInput], **kwargs):
+        """Tokenize single texts or sentence pairs (the caller holds the lock)."""
+        firsts, seconds = split_pairs(inputs)
+        if seconds is None:
+            return self.tokenizer(firsts, verbose=False, **kwargs)
+        if not self.takes_pairs:
+            raise CheckpointError(
+                f"The tokenizer of '{self.ref.name}' cannot take sentence pairs: it adds no separator between the two texts, "
+                "so the model would read them as one. Use a checkpoint trained on pairs (BERT-, RoBERTa-style), or drop the pair column."
+            )
+        return self.tokenizer(firsts, seconds, verbose=False, **kwargs)
+
+    def token_counts(self, texts: Sequence[TextInput]) -> np.ndarray:
+        """Tokens per input (both texts of a pair together) with special tokens, before truncation."""
+        inputs = [as_input(t, i) for i, t in enumerate(texts)]
+        if not inputs:
             return np.zeros(0, dtype=int)
         with self._lock:
-            enc = self.tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)
+            enc = self._encode(inputs, add_special_tokens=True, truncation=False)
         return np.array([len(ids) for ids in enc["input_ids"]], dtype=int)
 
-    def truncated(self, texts: Sequence[str]) -> np.ndarray:
+    def truncated(self, texts: Sequence[TextInput]) -> np.ndarray:
         """Which texts are longer than the model reads; only their first `max_length` tokens count."""
         return self.token_counts(texts) > self.max_length
 
-    def predict_proba(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
-        """Class probabilities, shape (len(texts), len(labels)), columns in `labels` order."""
+    def predict_proba(self, texts: Sequence[TextInput], *, progress: Progress | None = None) -> np.ndarray:
+        """Probabilities, shape (len(texts), len(labels)), columns in `labels` order.
+
+        Single-label: a softmax (rows sum to 1). Multi-label: an independent sigmoid per label (rows do not sum to 1).
+        """
         self.stats.texts_requested += len(texts)
-        return self._run(texts, self.cache, self._probabilities, len(self.labels), self.batch_size, progress)
+        return self._run(texts, self.cache, self.ref.scoring_key, self._probabilities, len(self.labels), self.batch_size, progress)
 
     def embed(
-        self, texts: Sequence[str], *, batch_size: int | None = None, progress: Progress | None = None, cache: ProbabilityCache | None = None
+        self, texts: Sequence[TextInput], *, batch_size: int | None = None, progress: Progress | None = None, cache: ProbabilityCache | None = None
     ) -> np.ndarray:
         """Sentence embeddings: the encoder's last hidden states averaged over real tokens, shape (n, hidden_size).
 
@@ -177,28 +219,30 @@ class Predictor:
         """
         cache = EMBEDDING_CACHE if cache is None else cache
         width = int(self.model.config.hidden_size)
-        return self._run(texts, cache, self._mean_pooled, width, batch_size or self.batch_size, progress)
+        return self._run(texts, cache, self.ref.fingerprint, self._mean_pooled, width, batch_size or self.batch_size, progress)
 
-    def _probabilities(self, input_ids, mask):
+    def _probabilities(self, input_ids, mask, types=None):
         import torch
 
+        extra = {} if types is None else {"token_type_ids": types}
         with first_token_only(self._first_token_layer) if self.first_token else contextlib.nullcontext():
-            logits = self.model(input_ids=input_ids, attention_mask=mask).logits
-        return torch.softmax(logits.float(), dim=-1)
+            logits = self.model(input_ids=input_ids, attention_mask=mask, **extra).logits.float()
+        return torch.sigmoid(logits) if self.ref.multi_label else torch.softmax(logits, dim=-1)
 
-    def _mean_pooled(self, input_ids, mask):
-        hidden = self.model.base_model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+    def _mean_pooled(self, input_ids, mask, types=None):
+        extra = {} if types is None else {"token_type_ids": types}
+        hidden = self.model.base_model(input_ids=input_ids, attention_mask=mask, **extra).last_hidden_state
         weights = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
 
-    def _run(self, texts, cache: ProbabilityCache, head, width: int, batch_size: int, progress: Progress | None) -> np.ndarray:
-        """Look every text up in `cache`; run `head` on the unique missing ones; return rows in input order."""
-        texts = [as_text(t, i) for i, t in enumerate(texts)]
+    def _run(self, texts, cache: ProbabilityCache, key: str, head, width: int, batch_size: int, progress: Progress | None) -> np.ndarray:
+        """Look every input up in `cache` under (`key`, input); run `head` on the unique missing ones; return rows in input order."""
+        texts = [as_input(t, i) for i, t in enumerate(texts)]
+        split_pairs(texts)  # refuse a mix before anything is cached
         out = np.empty((len(texts), width), dtype=np.float32)
-        fp = self.ref.fingerprint
-        missing: dict[str, list[int]] = {}
+        missing: dict[TextInput, list[int]] = {}
         for i, text in enumerate(texts):
-            hit = cache.get((fp, text))
+            hit = cache.get((key, text))
             if hit is None:
                 missing.setdefault(text, []).append(i)
             else:
@@ -206,13 +250,13 @@ class Predictor:
         if missing:
             unique = list(missing)
             for text, row in zip(unique, self._forward(unique, head, width, max(1, int(batch_size)), progress)):
-                cache.put((fp, text), row)
+                cache.put((key, text), row)
                 out[missing[text]] = row
         elif progress:
             progress(len(texts), len(texts))
         return out
 
-    def _forward(self, texts: list[str], head, width: int, batch_size: int, progress: Progress | None) -> np.ndarray:
+    def _forward(self, texts: list[TextInput], head, width: int, batch_size: int, progress: Progress | None) -> np.ndarray:
         """Tokenize once, sort by length, pad each batch only to its longest text, run `head` without autograd.
 
         The lock is held for the tokenization and for each batch's forward pass, not in between: another
@@ -222,8 +266,11 @@ class Predictor:
         import torch
 
         with self._lock:
-            ids = self.tokenizer(texts, truncation=True, max_length=self.max_length, verbose=False)["input_ids"]
+            enc = self._encode(texts, truncation=True, max_length=self.max_length)
+            ids = enc["input_ids"]
             pad = self.tokenizer.pad_token_id
+        # A pair's second text is segment 1 for models that embed segments (BERT); single texts keep the default (all 0).
+        type_ids = enc.get("token_type_ids") if isinstance(texts[0], tuple) else None
         order = np.argsort([len(x) for x in ids], kind="stable")
         result = np.empty((len(texts), width), dtype=np.float32)
         for start in range(0, len(order), batch_size):
@@ -231,11 +278,15 @@ class Predictor:
             longest = len(ids[batch[-1]])
             input_ids = torch.full((len(batch), longest), pad, dtype=torch.long)
             mask = torch.zeros((len(batch), longest), dtype=torch.long)
+            types = None if type_ids is None else torch.zeros((len(batch), longest), dtype=torch.long)
             for row, j in enumerate(batch):
                 input_ids[row, : len(ids[j])] = torch.tensor(ids[j])
                 mask[row, : len(ids[j])] = 1
+                if types is not None and type_ids is not None:
+                    types[row, : len(ids[j])] = torch.tensor(type_ids[j])
             with self._lock, torch.inference_mode():
-                result[batch] = head(input_ids.to(self.device), mask.to(self.device)).float().cpu().numpy()
+                moved = None if types is None else types.to(self.device)
+                result[batch] = head(input_ids.to(self.device), mask.to(self.device), moved).float().cpu().numpy()
                 self.stats.texts_forwarded += len(batch)
                 self.stats.batches += 1
             self._mine.forwarded = self._forwarded_here() + len(batch)

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from models.inference import ProbabilityCache
 
 Progress = Callable[[int, int], None]
+# One model input: a text, or a sentence pair (text, text_pair) for checkpoints that read two texts (NLI, paraphrase, reranking).
+TextInput = str | tuple[str, str]
 
 
 class Usage:
@@ -80,24 +82,29 @@ class InferenceLayer(Protocol):
         ...
 
     @property
+    def takes_pairs(self) -> bool:
+        """Whether the tokenizer separates a sentence pair's two texts (else pair inputs are refused)."""
+        ...
+
+    @property
     def tokenizer(self) -> Any:
         """The checkpoint's (fast) tokenizer. Not thread-safe: call it only inside `exclusive()`."""
         ...
 
-    def token_counts(self, texts: Sequence[str]) -> np.ndarray:
+    def token_counts(self, texts: Sequence[TextInput]) -> np.ndarray:
         """Tokens per text with special tokens, before truncation."""
         ...
 
-    def truncated(self, texts: Sequence[str]) -> np.ndarray:
+    def truncated(self, texts: Sequence[TextInput]) -> np.ndarray:
         """Bool mask: which texts are longer than `max_length` tokens."""
         ...
 
-    def predict_proba(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
-        """Class probabilities, shape (len(texts), len(labels)); cached."""
+    def predict_proba(self, texts: Sequence[TextInput], *, progress: Progress | None = None) -> np.ndarray:
+        """Probabilities, shape (len(texts), len(labels)); cached. Softmax for single-label, a sigmoid per label for multi-label."""
         ...
 
     def embed(
-        self, texts: Sequence[str], *, batch_size: int | None = None, progress: Progress | None = None, cache: ProbabilityCache | None = None
+        self, texts: Sequence[TextInput], *, batch_size: int | None = None, progress: Progress | None = None, cache: ProbabilityCache | None = None
     ) -> np.ndarray:
         """Sentence embeddings, shape (len(texts), hidden size), float32; cached."""
         ...
@@ -110,14 +117,14 @@ class InferenceLayer(Protocol):
         """Count this thread's forwards during the block, without holding the predictor."""
         ...
 
-    def cached(self, texts: Sequence[str], *, embeddings: bool = False) -> np.ndarray:
+    def cached(self, texts: Sequence[TextInput], *, embeddings: bool = False) -> np.ndarray:
         """Bool mask: which of `texts` have probabilities (embeddings: `embed`'s default cache) cached. Runs nothing."""
         ...
 
-    def uncached_count(self, texts: Sequence[str], *, embeddings: bool = False) -> int:
+    def uncached_count(self, texts: Sequence[TextInput], *, embeddings: bool = False) -> int:
         """How many distinct texts of `texts` a `predict_proba` (or `embed`) call would send through the model."""
         ...
 
-    def cached_proba(self, texts: Sequence[str]) -> np.ndarray | None:
+    def cached_proba(self, texts: Sequence[TextInput]) -> np.ndarray | None:
         """Probabilities of `texts` when every one is cached (no model call), else None."""
         ...

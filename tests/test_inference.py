@@ -184,6 +184,7 @@ class KeywordLayer:
         self.labels = self.ref.labels
         self.max_length = self.ref.max_length
         self.device = "cpu"
+        self.takes_pairs = True
         self.tokenizer = tokenizer
         self._cache: dict[str, np.ndarray] = {}
         self._held = threading.RLock()  # not `_lock`: code reaching for the real one must fail here

@@ -40,7 +40,7 @@ def table(probs, gold, name="ckpt", metadata=None, truncated=None):
         data_fingerprint="data-fp",
         labels=LABELS,
         probs=probs,
-        gold_idx=np.asarray(gold),
+        gold=np.asarray(gold),
         texts=[f"text {i}" for i in range(n)],
         n_tokens=np.full(n, 5),
         truncated=np.zeros(n, dtype=bool) if truncated is None else np.asarray(truncated),

@@ -49,7 +49,7 @@ def resolve_base(base_dir: str | os.PathLike, labels: Sequence[str], max_length:
             f"Base model directory '{path}' does not exist. --base must be a local Hugging Face checkpoint directory "
             "(config.json, tokenizer files, model.safetensors); nothing is downloaded."
         )
-    ref = inspect_checkpoint(path)
+    ref = inspect_checkpoint(path, base=True)
     generic = all(label.startswith("LABEL_") for label in ref.labels)
     if not generic and set(ref.labels) == set(labels):
         head, order = "reused", ref.labels
