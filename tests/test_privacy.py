@@ -232,3 +232,28 @@ def test_words_quoted_from_personal_data_are_masked_where_they_came_from():
     note = "The 3 words pushing hardest toward 'positive': 'Okafor', 'great', 'example'."
     assert redact_quoted(note, source) == "The 3 words pushing hardest toward 'positive': '<NAME>', 'great', '<EMAIL>'."
     assert redact_quoted(note, "no personal data: Okafor is just a word here") == note
+
+
+# --- the Data page's section (view model and figure) ----------------------------------------------------------------
+
+
+def test_pii_section_counts_and_masks_its_examples_when_redacting(tmp_path):
+    import json
+
+    from privacy_support import leaks
+
+    from privacy.figures import pii_counts_figure
+    from privacy.views import pii_section
+
+    evalset = load_eval_data(planted_file(tmp_path))
+    shown = pii_section(evalset, redact=True)
+    plain = pii_section(evalset, redact=False)
+    assert shown.counts.equals(plain.counts) and shown.counts.set_index("column").loc["text", "IBAN"] == 2
+    assert leaks(shown.examples.to_csv()) == [] and "<IBAN>" in " ".join(shown.examples["example"])
+    assert "[maria.lopez@example.com]" in " ".join(plain.examples["example"])  # unredacted: the value, bracketed in its context
+    assert set(shown.examples["row"]) <= set(range(1, len(evalset) + 1))
+    assert "Redact personal data" in shown.message and "max_pii_rate" in shown.message
+    figure = pii_counts_figure(shown.scan)
+    bars = {trace.name: dict(zip(trace.y, trace.x)) for trace in figure.data}
+    assert bars["text"]["national ID numbers"] == 6 and bars["customer"]["email addresses"] == shown.scan.columns[1].counts["EMAIL"]
+    assert leaks(json.dumps(figure.to_plotly_json(), default=str)) == []
