@@ -43,7 +43,9 @@ def assert_nothing_shows(at) -> None:
     assert [p for p in PIECES if p in text] == []
 
 
-@pytest.mark.parametrize(("page", "query"), [("pages/overview.py", {}), ("pages/errors.py", {}), ("pages/compare.py", {})])
+@pytest.mark.parametrize(
+    ("page", "query"), [("pages/overview.py", {}), ("pages/errors.py", {}), ("pages/compare.py", {}), ("pages/robustness.py", {}), ("pages/insights.py", {})]
+)
 def test_with_redaction_on_a_page_shows_no_planted_value(env, monkeypatch, page, query):
     at = app_test(env, monkeypatch, page, query=query, state={REDACT_KEY: True})
     assert_nothing_shows(at)
