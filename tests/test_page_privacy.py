@@ -79,3 +79,20 @@ def test_team_mode_redacts_by_default(env, monkeypatch, tmp_path):
     at = app_test(env, monkeypatch, "pages/errors.py")  # the switch not touched
     assert dataframe(at, "errors-examples-").value["text"].str.contains("<", regex=False).any()
     assert_nothing_shows(at)
+
+
+def test_the_signoff_page_masks_slice_names_in_the_gate_details(env, monkeypatch, tmp_path):
+    policy = tmp_path / "policy.yaml"
+    # slices on the customer column: emails and names become slice names in the slice gate's detail
+    policy.write_text(
+        "gates:\n  min_macro_f1: 0.0\n  max_slice_drop_vs_baseline: 1.0\n  max_pii_rate: 1.0\nsettings:\n  slice_min_size: 1\n  slice_columns: [customer]\n"
+    )
+    monkeypatch.setenv("VEREDICTO_STORE_URL", f"sqlite:///{tmp_path / 'audit.db'}")
+    monkeypatch.setenv("VEREDICTO_POLICY", str(policy))
+    at = app_test(env, monkeypatch, "pages/signoff.py", state={REDACT_KEY: True})
+    assert_nothing_shows(at)
+    # the report built from the page is redacted too
+    at.button(key="signoff_build_report").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    html = at.session_state["signoff_report"][1]
+    assert "Redacted report: personal data is masked." in html and leaks(html) == []
