@@ -35,6 +35,7 @@ PAGES = [  # (file, title, icon); a page is registered when its file exists
 SESSION_KEY = "veredicto_session"
 LISTING_TTL_S = 30  # how long a listing of the allowed roots is reused before the folders are looked at again
 PROBLEM_KEY = "veredicto_sidebar_problem"
+REDACT_KEY = "redact_personal_data"
 
 
 @dataclass(frozen=True)
@@ -347,7 +348,19 @@ def sidebar() -> None:
         for warning in evalset.warnings:
             st.caption(f"⚠️ {md(warning)}")
         st.caption(f"**{md(evalset.name)}** · {len(evalset):,} examples · data {evalset.short_fingerprint}")
+        st.session_state.setdefault(REDACT_KEY, team_mode())
+        st.toggle(
+            "Redact personal data",
+            key=REDACT_KEY,
+            help="Show emails, phone numbers, IBANs, card and ID numbers, IP addresses, URLs and names as <EMAIL>, <PHONE>, … in tables and "
+            "explanations. Display only: the models still read the original texts. On by default in team mode.",
+        )
     st.session_state[SESSION_KEY] = Session(tuple(by_label[c] for c in chosen), evalset, mapping)
+
+
+def redacting() -> bool:
+    """Whether pages mask personal data in what they show (the sidebar's switch; on by default in team mode)."""
+    return bool(st.session_state.get(REDACT_KEY, team_mode()))
 
 
 def current_session() -> Session:
