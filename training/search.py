@@ -5,6 +5,7 @@ always saved (with provenance) through `training.checkpoint.save_checkpoint`. Se
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import hashlib
 import json
@@ -25,7 +26,7 @@ from training.checkpoint import _now, _plain, save_checkpoint, versions
 from training.data import TrainingData, prepare_data
 from training.model import Base, load_model, quiet, resolve_base
 from training.provenance import PROVENANCE_FILE, PROVENANCE_FORMAT, write_provenance
-from training.run import DEFAULT_HYPERPARAMETERS, DEFAULT_METRIC, METRIC_NAMES, METRICS, Encoded, Log, RunResult, _log_truncation, encode, train_run
+from training.run import DEFAULT_HYPERPARAMETERS, METRIC_NAMES, METRICS, Encoded, Log, RunResult, _log_truncation, default_metric, encode, train_run
 
 PRUNERS = ("median", "hyperband", "none")
 STORE_DIR_ENV = settings.STORE_DIR_ENV
@@ -168,7 +169,7 @@ class SearchConfig:
     validation: Path | None = None
     validation_fraction: float = 0.2
     limit: int | None = None
-    metric: str = DEFAULT_METRIC
+    metric: str | None = None  # None: micro-F1 for multi-label, macro-F1 otherwise (`training.run.default_metric`)
     max_length: int | None = None
     seed: int = 0
     pruner: str = "median"
@@ -178,13 +179,17 @@ class SearchConfig:
     resume: bool = False
     restart: bool = False
     default_trial: bool = True  # trial 0 tries DEFAULT_HYPERPARAMETERS (clipped to the space)
+    task: str | None = None  # "single-label" | "multi-label" (None: multi-label when label_sep or label_cols is given)
+    pair_col: str | None = None  # second text of sentence pairs
+    label_sep: str | None = None  # multi-label tags joined in one column
+    label_cols: tuple[str, ...] | None = None  # multi-label: one 0/1 column per tag
 
     def validate(self) -> None:
         if self.trials < 1:
             raise VeredictoError(f"--trials must be at least 1; got {self.trials}.")
         if self.timeout is not None and self.timeout <= 0:
             raise VeredictoError(f"--timeout must be a positive number of seconds; got {self.timeout}.")
-        if self.metric not in METRICS:
+        if self.metric is not None and self.metric not in METRICS:
             raise VeredictoError(f"Unknown metric '{self.metric}'. Choose one of: {', '.join(METRICS)}.")
         if self.pruner not in PRUNERS:
             raise VeredictoError(f"Unknown pruner '{self.pruner}'. Choose one of: {', '.join(PRUNERS)}.")
@@ -213,6 +218,7 @@ def _study_name(config: SearchConfig, base: Base, data: TrainingData) -> str:
         "split": {k: v for k, v in data.info["split"].items() if k not in ("validation_rows",)},
         "metric": config.metric,
         "max_length": base.max_length,
+        **({"task": data.task} if data.multi_label else {}),  # single-label studies keep their names
         "seed": config.seed,
         "space": config.space.to_dict(),
         "labels": list(base.labels),
@@ -308,8 +314,13 @@ def run_search(config: SearchConfig, *, log: Log = print, progress: bool = True)
         validation_fraction=config.validation_fraction,
         seed=config.seed,
         limit=config.limit,
+        task=config.task,
+        pair_col=config.pair_col,
+        label_sep=config.label_sep,
+        label_cols=config.label_cols,
     )
-    base = resolve_base(config.base, data.labels, config.max_length)
+    config = dataclasses.replace(config, metric=config.metric or default_metric(data.task))
+    base = resolve_base(config.base, data.labels, config.max_length, task=data.task, pairs=data.train_pairs is not None)
     study_name = _study_name(config, base, data)
     out = config.out.expanduser().resolve()
     _check_out_path(out, base)
@@ -367,7 +378,7 @@ def run_search(config: SearchConfig, *, log: Log = print, progress: bool = True)
     counts = data.info["split"]
     log(
         f"Search '{study_name}': {remaining} trial(s) to run ({len(finished)} already finished) on {counts['train_rows']:,} training / "
-        f"{counts['validation_rows_count']:,} validation texts, {len(base.labels)} classes, maximising validation {metric_name}. "
+        f"{counts['validation_rows_count']:,} validation {'pairs' if data.train_pairs is not None else 'texts'}, {len(base.labels)} {'tags (multi-label)' if data.multi_label else 'classes'}, maximising validation {metric_name}. "
         f"Study stored in {safe_url}."
     )
 
