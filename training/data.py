@@ -11,6 +11,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -214,7 +215,7 @@ def prepare_data(
                 f"{'the training side' if multi else 'one side'} ({what} counts: {classes}). Add examples of those {what}s, "
                 "raise --validation-fraction, or pass --validation."
             )
-        split = {
+        split: dict[str, Any] = {
             "method": "seeded holdout (not stratified: multi-label)" if multi else "stratified holdout",
             "validation_fraction": validation_fraction,
             "seed": seed,

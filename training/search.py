@@ -319,7 +319,8 @@ def run_search(config: SearchConfig, *, log: Log = print, progress: bool = True)
         label_sep=config.label_sep,
         label_cols=config.label_cols,
     )
-    config = dataclasses.replace(config, metric=config.metric or default_metric(data.task))
+    metric = config.metric or default_metric(data.task)
+    config = dataclasses.replace(config, metric=metric)
     base = resolve_base(config.base, data.labels, config.max_length, task=data.task, pairs=data.train_pairs is not None)
     study_name = _study_name(config, base, data)
     out = config.out.expanduser().resolve()
@@ -356,7 +357,7 @@ def run_search(config: SearchConfig, *, log: Log = print, progress: bool = True)
 
     finished = [t for t in study.get_trials(deepcopy=False) if t.state.name in ("COMPLETE", "PRUNED")]
     remaining = max(0, config.trials - len(finished))
-    metric_name = METRIC_NAMES[config.metric]
+    metric_name = METRIC_NAMES[metric]
     search_info = {
         "study_name": study_name,
         "storage": safe_url,
@@ -446,7 +447,8 @@ class _Search:
     ):
         self.config, self.study, self.base, self.data, self.encoded = config, study, base, data, encoded
         self.out, self.search_info, self.remaining, self.start, self.log, self.progress = out, search_info, remaining, start, log, progress
-        self.metric_name = METRIC_NAMES[config.metric]
+        self.metric: str = config.metric or default_metric(data.task)
+        self.metric_name = METRIC_NAMES[self.metric]
         self.saved = saved
         self.ran = 0
 
@@ -458,7 +460,7 @@ class _Search:
         best = max(complete, key=lambda t: t.value) if complete else None
         if best is not None and any(t.value == best.value and t.number < best.number for t in complete):
             best = min((t for t in complete if t.value == best.value), key=lambda t: t.number)
-        records = [_trial_record(t, config.metric) for t in trials]
+        records = [_trial_record(t, self.metric) for t in trials]
         search_seconds = sum(r["seconds"] or 0 for r in records)
         return {
             "format": PROVENANCE_FORMAT,
@@ -470,7 +472,7 @@ class _Search:
             "data": self.data.info["data"],
             "split": self.data.info["split"],
             "tokenization": self.encoded.truncation,
-            "metric": config.metric,
+            "metric": self.metric,
             "seed": config.seed,
             "hyperparameters": {**_plain(best.params), "max_length": base.max_length, "seed": config.seed, "trainable": "all weights"} if best else {},
             "validation": best.user_attrs.get("metrics", {}) if best else {},
@@ -502,12 +504,12 @@ class _Search:
 
         def on_epoch(epoch: int, metrics: dict) -> None:
             log(
-                f"  epoch {epoch}: validation {metric_name} {metrics.get(f'eval_{config.metric}', float('nan')):.4f}, loss {metrics.get('eval_loss', float('nan')):.4f}"
+                f"  epoch {epoch}: validation {metric_name} {metrics.get(f'eval_{self.metric}', float('nan')):.4f}, loss {metrics.get('eval_loss', float('nan')):.4f}"
             )
 
         with quiet():
             run = train_run(
-                self.base, self.encoded, params, seed=config.seed, metric=config.metric, trial=trial, desc=tag, progress=self.progress, on_epoch=on_epoch
+                self.base, self.encoded, params, seed=config.seed, metric=self.metric, trial=trial, desc=tag, progress=self.progress, on_epoch=on_epoch
             )
         trial.set_user_attr("curves", run.curves)
         trial.set_user_attr("metrics", run.metrics)
@@ -516,7 +518,7 @@ class _Search:
             trial.set_user_attr("pruned_at_epoch", run.pruned_at)
             log(f"  pruned after epoch {run.pruned_at} ({run.seconds:.0f} s): trailing the median of earlier trials.")
             raise optuna.TrialPruned(f"pruned after epoch {run.pruned_at}")
-        value = float(run.metrics[config.metric])
+        value = float(run.metrics[self.metric])
         previous = self.best_value()
         if previous is None or value > previous:
             # Record the trial as complete first, so the provenance written with the weights lists it.
@@ -548,9 +550,9 @@ class _Search:
         """Train the best trial again (its weights are not in `out`, e.g. lost before a resume) and save it."""
         config = self.config
         with quiet():
-            run = train_run(self.base, self.encoded, best.params, seed=config.seed, metric=config.metric, desc="Re-training best", progress=self.progress)
+            run = train_run(self.base, self.encoded, best.params, seed=config.seed, metric=self.metric, desc="Re-training best", progress=self.progress)
         record = self.provenance("complete")
-        record["refit"] = {"trial": best.number, "value": float(run.metrics[config.metric])}
+        record["refit"] = {"trial": best.number, "value": float(run.metrics[self.metric])}
         record["saved_trial"] = best.number
         with quiet():
             save_checkpoint(run.model, run.tokenizer, self.out, record, self.base.max_length)
