@@ -452,6 +452,19 @@ class ErrorSlices:
     overall: float
     clearly_worse: tuple[str, ...]
 
+    def redacted(self) -> ErrorSlices:
+        """The same slices for display with personal data in slice names masked (`privacy.redact`); counts unchanged."""
+        from dataclasses import replace
+
+        from privacy.redact import redact, redact_frame
+
+        return replace(
+            self,
+            rows=redact_frame(self.rows, ["slice"]),
+            display=redact_frame(self.display),
+            clearly_worse=tuple(redact(line).text for line in self.clearly_worse),
+        )
+
     def examples(self, table: PredictionTable, picked: int) -> tuple[str, pd.DataFrame]:
         """The heading and the examples (mistakes first) of slice number `picked`."""
         row = self.rows.iloc[picked]
@@ -528,6 +541,14 @@ class SliceChanges:
     tone: str
     table: pd.DataFrame
     chart: pd.DataFrame  # `analysis.compare.slice_deltas` rows in the table's order
+
+    def redacted(self) -> SliceChanges:
+        """The same panel for display with personal data in slice names masked (`privacy.redact`); numbers unchanged."""
+        from dataclasses import replace
+
+        from privacy.redact import redact_frame, redact_markdown
+
+        return replace(self, message=redact_markdown(self.message), table=redact_frame(self.table), chart=redact_frame(self.chart, ["slice"]))
 
 
 def slice_changes(deltas: pd.DataFrame, accuracy_improved: bool, listed: int = 6) -> SliceChanges:

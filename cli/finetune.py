@@ -32,7 +32,17 @@ def _ints(text: str) -> tuple[int, ...]:
     return values
 
 
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(p.strip() for p in text.split(",") if p.strip())
+    if len(names) < 2:
+        raise argparse.ArgumentTypeError(f"expected two or more column names separated by commas (e.g. sports,politics); got '{text}'")
+    return names
+
+
 def register(subparsers) -> None:
+    from evaldata.loading import DEFAULT_LABEL_SEP
+    from models.task import TASKS
+
     parser = subparsers.add_parser(
         "finetune",
         help="Fine-tune a checkpoint with a Bayesian (Optuna TPE) hyperparameter search; writes a checkpoint and provenance.json.",
@@ -51,10 +61,32 @@ def register(subparsers) -> None:
     parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="Start no new trial after this many seconds (the running one finishes).")
     parser.add_argument("--text-col", default=None, help="Text column (default: guessed from names like 'text').")
     parser.add_argument("--label-col", default=None, help="Label column (default: guessed from names like 'label').")
+    # The same meaning as the data options of predict/gate/report (part W's cli/common.py); finetune reads no
+    # checkpoint task from config.json (its base is an encoder), so --task says what to train.
+    parser.add_argument(
+        "--task",
+        choices=TASKS,
+        default=None,
+        help="Train a single-label (softmax, cross-entropy) or multi-label (sigmoid per tag, BCE) classifier; written to config.json as "
+        "problem_type (default: multi-label when --label-sep or --label-cols is given, else single-label).",
+    )
+    parser.add_argument("--pair-col", default=None, metavar="COL", help="Second text column: train on sentence pairs (text, COL).")
+    parser.add_argument(
+        "--label-sep",
+        default=None,
+        metavar="SEP",
+        help=f"Multi-label: tags joined by SEP in the label column, an empty cell meaning no tag (default '{DEFAULT_LABEL_SEP}').",
+    )
+    parser.add_argument("--label-cols", type=_names, default=None, metavar="A,B,C", help="Multi-label: one 0/1 column per tag, named like the tag.")
     parser.add_argument("--validation", type=Path, default=None, help="Separate validation file (default: hold out a stratified part of --data).")
     parser.add_argument("--validation-fraction", type=float, default=0.2, help="Share of --data held out for validation (default 0.2).")
     parser.add_argument("--limit", type=int, default=None, help="Train on a stratified, seeded subsample of this many examples.")
-    parser.add_argument("--metric", choices=["macro_f1", "accuracy"], default="macro_f1", help="Validation metric to maximise (default macro_f1).")
+    parser.add_argument(
+        "--metric",
+        choices=["macro_f1", "micro_f1", "accuracy"],
+        default=None,
+        help="Validation metric to maximise (default macro_f1; micro_f1 for multi-label, where accuracy means the exact tag set).",
+    )
     parser.add_argument(
         "--max-length", type=int, default=None, help="Tokens per text; longer texts are truncated and counted (default: min(model limit, 256))."
     )
@@ -110,6 +142,10 @@ def run(args) -> int:
         resume=args.resume,
         restart=args.restart,
         default_trial=not args.no_default_trial,
+        task=args.task,
+        pair_col=args.pair_col,
+        label_sep=args.label_sep,
+        label_cols=args.label_cols,
     )
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     result = run_search(config, log=log, progress=not args.quiet)

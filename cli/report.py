@@ -29,6 +29,11 @@ def register(subparsers) -> None:
     parser.add_argument("--examples", type=int, default=3, help="How many examples to explain with SHAP and LIME (0 = none).")
     parser.add_argument("--cache-dir", default=None, help="Attribution cache directory (default: $VEREDICTO_CACHE_DIR, else cache/ in the Veredicto home).")
     parser.add_argument("--title", default=None, help="Report title.")
+    parser.add_argument(
+        "--redact",
+        action="store_true",
+        help="Mask personal data (emails, phones, IBANs, cards, national IDs, IPs, URLs, names) in every text the report shows; models still score the original.",
+    )
     add_data_arguments(parser, data_help="Labelled evaluation file (CSV, TSV, JSONL or Parquet).")
     parser.set_defaults(func=run)
 
@@ -65,7 +70,16 @@ def run(args) -> int:
         )
         bar.reset()
         html = make_report(
-            gates, table, baseline=baseline, predictor=predictor, store=store, cache=cache, n_examples=args.examples, progress=progress, title=args.title
+            gates,
+            table,
+            baseline=baseline,
+            predictor=predictor,
+            store=store,
+            cache=cache,
+            n_examples=args.examples,
+            progress=progress,
+            title=args.title,
+            redact=args.redact,
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(html, encoding="utf-8")

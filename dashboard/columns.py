@@ -1,9 +1,13 @@
-"""How the example tables look on every page: one column configuration for text, labels and confidence."""
+"""How the example tables look on every page: one column configuration for text, labels and confidence, and the
+redaction every shown text passes through when the sidebar's "Redact personal data" is on (`shown`, `shown_text`)."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
+
+from dashboard.state import redacting
+from privacy.redact import redact, redact_frame, redact_quoted
 
 EXAMPLE_INDEX = st.column_config.NumberColumn("Example", format="%d")  # an example table's index: the row id Explore opens
 
@@ -24,3 +28,20 @@ def example_columns(frame: pd.DataFrame, **extra) -> dict:
         "false_positive": st.column_config.TextColumn("False positives", help="Labels the model predicted that are not gold"),
     }
     return {**{k: v for k, v in config.items() if k in frame.columns}, **extra}
+
+
+def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` as a page shows it: with redaction on, a copy whose text columns (text, metadata, slice names) are masked."""
+    return redact_frame(frame) if redacting() else frame
+
+
+def display_text(text: object) -> str:
+    """One text as a page shows it (masked when redaction is on); Markdown escaping stays the caller's."""
+    value = "" if text is None else str(text)
+    return redact(value).text if redacting() else value
+
+
+def display_note(note: str, source: str) -> str:
+    """A note about an explanation of `source` (trust, agreement) as shown: with redaction on, personal data in it and the
+    words it quotes from personal data of `source` are masked."""
+    return redact_quoted(redact(note).text, source) if redacting() and note else note

@@ -18,6 +18,8 @@ import os
 
 import streamlit as st
 
+from dashboard.columns import display_note
+from dashboard.state import redacting
 from explain.attribution import Attribution
 from explain.cache import AttributionCache, key_params, shared_cache
 from explain.plots import method_name, token_heat_figure, top_tokens_figure
@@ -109,7 +111,12 @@ def get_attribution(predictor, text: str, method: str, params: dict | None = Non
 
 
 def method_column(attribution: Attribution, label: str, *, key: str, width: int = 40, trust: str | None = None, top: int = 8) -> None:
-    """One method's view of an example: the coloured text, the words for/against, and how far to trust it."""
+    """One method's view of an example: the coloured text, the words for/against, and how far to trust it.
+
+    With "Redact personal data" on, tokens inside personal data are shown merged as `<EMAIL>`, `<NAME>`... (`Attribution.redacted`)."""
+    if redacting():
+        trust = display_note(trust, attribution.text) if trust else trust
+        attribution = attribution.redacted()
     st.plotly_chart(token_heat_figure(attribution, label, width=width), width="stretch", key=f"{key}-heat-{attribution.method}")
     if trust:
         st.markdown(trust)

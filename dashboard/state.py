@@ -47,6 +47,7 @@ PAGES = [  # (file, title, icon); a page is registered when its file exists
 SESSION_KEY = "veredicto_session"
 LISTING_TTL_S = 30  # how long a listing of the allowed roots is reused before the folders are looked at again
 PROBLEM_KEY = "veredicto_sidebar_problem"
+REDACT_KEY = "redact_personal_data"
 
 
 @dataclass(frozen=True)
@@ -402,6 +403,13 @@ def sidebar() -> None:
             f"**{md(evalset.name)}** · {len(evalset):,} {'sentence pairs' if evalset.pair else 'examples'} · data {evalset.short_fingerprint}"
             + (f" · thresholds {md(thresholds.describe())}" if thresholds is not None else "")
         )
+        st.session_state.setdefault(REDACT_KEY, team_mode())
+        st.toggle(
+            "Redact personal data",
+            key=REDACT_KEY,
+            help="Show emails, phone numbers, IBANs, card and ID numbers, IP addresses, URLs and names as <EMAIL>, <PHONE>, … in tables and "
+            "explanations. Display only: the models still read the original texts. On by default in team mode.",
+        )
     st.session_state[SESSION_KEY] = Session(picked, evalset, mapping, thresholds)
 
 
@@ -517,6 +525,11 @@ def _tuned_thresholds(ref: CheckpointRef, evalset: EvalSet, read_as: Columns, ma
                 raise (DataError(exc.without_values) if team_mode() else exc) from None
 
     return _table_store().get_or_compute(key, compute)
+
+
+def redacting() -> bool:
+    """Whether pages mask personal data in what they show (the sidebar's switch; on by default in team mode)."""
+    return bool(st.session_state.get(REDACT_KEY, team_mode()))
 
 
 def current_session() -> Session:

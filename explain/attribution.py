@@ -130,6 +130,34 @@ class Attribution:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False)
 
+    def redacted(self) -> Attribution:
+        """The same explanation for display with personal data masked (`privacy.redact`): the tokens that fall inside a
+        finding of the original text become one token reading `<EMAIL>`, `<NAME>`... whose scores are their sum (so SHAP
+        still adds up); the other tokens are unchanged. Display-only: the model explained the original text."""
+        from privacy.pii import Finding, find_pii
+        from privacy.redact import redact_spans
+
+        found = find_pii(self.text)
+        if not found:
+            return self
+        tokens: list[Token] = []
+        rows: list[np.ndarray] = []
+        i, n = 0, len(self.tokens)
+        while i < n:
+            start, end, j = self.tokens[i].start, self.tokens[i].end, i + 1
+            # grow the group until no finding that overlaps it reaches past its end
+            while j < n and any(f.start < end and f.end > start and f.end > end for f in found):
+                end, j = self.tokens[j].end, j + 1
+            inside = [Finding(f.kind, f.start - start, f.end - start, f.value) for f in found if f.start < end and f.end > start]
+            text = redact_spans(self.text[start:end], inside) if inside else self.text[start:end]
+            offset = tokens[-1].end if tokens else 0
+            tokens.append(Token(text, offset, offset + len(text)))
+            rows.append(self.scores[i:j].sum(axis=0))
+            i = j
+        data = self.to_dict()
+        data.update(text="".join(t.text for t in tokens), tokens=[[t.text, t.start, t.end] for t in tokens], scores=np.array(rows).tolist())
+        return Attribution.from_dict(data)
+
     def for_target(self, label: str) -> Attribution:
         """The same explanation viewed for another class (scores hold every class already)."""
         self.class_index(label)

@@ -76,6 +76,11 @@ SHARED_CACHE = current().probabilities
 EMBEDDING_CACHE = current().embeddings
 
 
+def tokenizer_takes_pairs(tokenizer) -> bool:
+    """Whether a tokenizer marks where a sentence pair's second text starts (adds more special tokens for a pair)."""
+    return tokenizer.num_special_tokens_to_add(pair=True) > tokenizer.num_special_tokens_to_add(pair=False)
+
+
 @dataclass
 class InferenceStats:
     texts_requested: int = 0  # texts asked for, cache hits included
@@ -174,7 +179,7 @@ class Predictor:
 
         A tokenizer that adds no token between the two (GPT-2's) would feed the model one run-on text.
         """
-        return self.tokenizer.num_special_tokens_to_add(pair=True) > self.tokenizer.num_special_tokens_to_add(pair=False)
+        return tokenizer_takes_pairs(self.tokenizer)
 
     def _encode(self, inputs: Sequence[TextInput], **kwargs):
         """Tokenize single texts or sentence pairs (the caller holds the lock)."""

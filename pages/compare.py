@@ -11,9 +11,10 @@ from analysis.predictions import PredictionTable
 from analysis.selection import selected_index
 from analysis.slices import data_slices, gold_slices, keyword_slices, parse_keywords
 from analysis.views import compare_verdict, explanation_difference, flip_choices, per_class_changes, slice_changes
+from dashboard.columns import display_frame, display_text
 from dashboard.explanations import get_attribution
 from dashboard.links import explore_link
-from dashboard.state import current_session, get_predictor, tables
+from dashboard.state import current_session, get_predictor, redacting, tables
 from explain.plots import token_heat_comparison
 from models.errors import VeredictoError
 from runtime.escaping import md
@@ -134,6 +135,8 @@ def slices_panel() -> None:
     text = one.text_input("Also slice by keywords (comma-separated)", key="compare_keywords", placeholder="not, never, refund")
     bins = two.select_slider("Bins for numbers", options=[2, 3, 4, 5, 6, 8], value=4, key="compare_bins")
     changes = slice_changes(slice_deltas_for(before, after, key, tuple(parse_keywords(text)), bins), acc.delta > 0)
+    if redacting():
+        changes = changes.redacted()
     {"error": st.error, "warning": st.warning, "success": st.success}[changes.tone](changes.message)
     table_tab, chart_tab = st.tabs(["Table", "Chart"])
     with table_tab:
@@ -172,7 +175,7 @@ else:
         "(an explanation not yet cached can take a minute per checkpoint on a CPU; `veredicto precompute --model DIR --data FILE` fills the cache ahead of a review)."
     )
     event = st.dataframe(
-        shown,
+        display_frame(shown),
         key=f"compare-flips-{status}-{key[:12]}",
         on_select="rerun",
         selection_mode="single-row",
@@ -199,7 +202,7 @@ def explanation_panel(example: int) -> None:
     row = flips.loc[example]
     text = str(row["text"])
     st.markdown(f"#### Example {example}: {md(row['status'])}")
-    st.markdown("> " + text.replace("\n", "\n> "))
+    st.markdown("> " + "\n> ".join(md(line) for line in display_text(text).split("\n")))
     st.markdown(
         f"Gold **{row['gold']}**. {comp.before_name} predicted **{row['pred_before']}** (P(gold) {row['p_gold_before']:.2f}); "
         f"{comp.after_name} predicts **{row['pred_after']}** (P(gold) {row['p_gold_after']:.2f})."
@@ -219,6 +222,8 @@ def explanation_panel(example: int) -> None:
     first, second = attributions
     if first is None or second is None:
         return  # get_attribution has shown why
+    if redacting():  # words inside personal data are compared as <NAME>, <EMAIL>, ...
+        first, second = first.redacted(), second.redacted()
     diff = explanation_difference(first, second, label, comp.before_name, comp.after_name)
     st.plotly_chart(token_heat_comparison([first, second], label, titles=list(diff.titles)), width="stretch", key="compare-heat")
     st.markdown(md(diff.description))

@@ -30,9 +30,9 @@ from analysis.views import (
     truncated_count,
     weakest_spots,
 )
-from dashboard.columns import example_columns
+from dashboard.columns import display_frame, display_text, example_columns
 from dashboard.links import explore_link
-from dashboard.state import current_session, tables
+from dashboard.state import current_session, redacting, tables
 from runtime.escaping import md
 
 # --- cached computations (keyed by fingerprints; the table itself is not hashed) ------------------------------
@@ -62,9 +62,9 @@ def example_detail(table: PredictionTable, example: int) -> None:
     row = table.frame.iloc[example]
     verdict = "correct" if row["correct"] else "wrong"
     st.markdown(f"**Example {example}** — gold **{md(row['gold'])}**, predicted **{md(row['pred'])}** ({row['confidence']:.1%}, {verdict})")
-    st.markdown("> " + str(row["text"]).replace("\n", "\n> "))
+    st.markdown("> " + "\n> ".join(md(line) for line in display_text(row["text"]).split("\n")))
     if table.pair:
-        st.markdown("Second text:\n\n> " + "\n> ".join(md(line) for line in str(row["text_pair"]).split("\n")))
+        st.markdown("Second text:\n\n> " + "\n> ".join(md(line) for line in display_text(row["text_pair"]).split("\n")))
     st.dataframe(
         example_probabilities(table, example),
         hide_index=True,
@@ -97,6 +97,8 @@ SLICE_CONFIG = {
 
 def show_slices(table: PredictionTable, key: str, slices: ErrorSlices, widget: str) -> None:
     """Slice table (click a row for its examples) and the accuracy bar chart."""
+    if redacting():
+        slices = slices.redacted()
     rows = slices.rows
     if rows.empty:
         st.info("No slices to show.")
@@ -125,7 +127,7 @@ def show_slices(table: PredictionTable, key: str, slices: ErrorSlices, widget: s
     if picked:
         heading, shown = slices.examples(table, picked[0])
         st.markdown(heading)
-        st.dataframe(shown, column_config=example_columns(shown), width="stretch", height=260)
+        st.dataframe(display_frame(shown), column_config=example_columns(shown), width="stretch", height=260)
     else:
         st.caption("Select a row (or click a bar) to see the examples in that slice.")
 
@@ -218,7 +220,7 @@ with right:
         row_event = None
     else:
         row_event = st.dataframe(
-            shown,
+            display_frame(shown),
             column_config=example_columns(shown),
             on_select="rerun",
             selection_mode="single-row",
@@ -261,7 +263,7 @@ def slices_panel() -> None:
     bins = st.select_slider("Bins for numbers and lengths", options=[2, 3, 4, 5, 6, 8, 10], value=4, key="errors_bins")
     weak = weakest_spots(table, slices_for(table, key, "all", bins=bins))
     if weak:
-        st.markdown("**Weakest spots:**\n" + "\n".join(f"- {md(line)}" for line in weak))
+        st.markdown("**Weakest spots:**\n" + "\n".join(f"- {md(display_text(line))}" for line in weak))
     tab_meta, tab_len, tab_conf, tab_kw = st.tabs(["By metadata", "By text length", "By confidence", "By keyword"])
     with tab_meta:
         if not table.metadata:

@@ -9,7 +9,7 @@ import streamlit as st
 from analysis.browse import ORDERS, ExampleFilter, choose_example
 from analysis.selection import selected_index
 from analysis.views import explore_listing
-from dashboard.columns import EXAMPLE_INDEX, example_columns
+from dashboard.columns import EXAMPLE_INDEX, display_frame, display_note, display_text, example_columns
 from dashboard.explanations import METHODS, default_params, get_attribution, method_column
 from dashboard.state import current_session, get_predictor, tables
 from explain.plots import deletion_curve_figure, method_name, probability_figure
@@ -74,7 +74,7 @@ listing = explore_listing(table, flt, order, st.query_params.get("example"))
 shown, from_query, fallback, position = listing.shown, listing.from_query, listing.fallback, listing.position
 st.caption(f"**{len(shown):,}** of {len(table):,} examples · {md(flt.describe())} · click a row to explain it (column headers sort).")
 event = st.dataframe(
-    shown,
+    display_frame(shown),
     key="explore_table_" + hashlib.sha1(repr((flt, order, ref.fingerprint)).encode()).hexdigest()[:12],  # new filter, fresh selection
     on_select="rerun",
     selection_mode="single-row",
@@ -109,7 +109,7 @@ def example_panel(example: int) -> None:
     ex = explore_example(table, example, st.query_params.get("cls"))
     st.subheader(f"Example {example}")
     st.markdown(f"Gold **{md(ex.gold)}** · predicted **{md(ex.pred)}** ({ex.confidence:.1%}) · {ex.verdict}")
-    st.markdown("> " + "\n> ".join(md(line) for line in str(ex.text).split("\n")))
+    st.markdown("> " + "\n> ".join(md(line) for line in display_text(ex.text).split("\n")))
     if ex.truncated:
         st.caption(f"⚠️ This text is longer than the model reads ({ref.max_length} tokens): only its beginning was scored and is explained.")
 
@@ -146,9 +146,9 @@ def example_panel(example: int) -> None:
                 continue
             method_column(ready[method], label, key=f"explore-{example}", trust=explained.trust[method])
     if report.agreement:
-        st.markdown(f"**Do the two methods agree?** {md(report.agreement)}")
+        st.markdown(f"**Do the two methods agree?** {md(display_note(report.agreement, ex.text))}")
     for problem in report.problems:
-        st.caption(problem)
+        st.caption(display_note(problem, ex.text))
     if report.curves:
         with st.expander("Deletion curve: does removing the top words really change the prediction?", expanded=False):
             st.plotly_chart(

@@ -7,7 +7,7 @@ import json
 import streamlit as st
 
 from analysis.selection import selected_index
-from dashboard.columns import EXAMPLE_INDEX, example_columns
+from dashboard.columns import EXAMPLE_INDEX, display_frame, example_columns
 from dashboard.explanations import METHODS, attribution_cache, default_params
 from dashboard.links import explore_link
 from dashboard.state import current_session, get_predictor, tables
@@ -181,7 +181,7 @@ frame = table_list[[r.name for r in refs].index(name)].frame
 rows = drill_down(gi, word, frame)
 st.markdown(f"**'{md(word)}'** occurs in **{len(rows)}** of the {results[name][1]} explained examples. Its score in each, per class:")
 st.dataframe(
-    rows,
+    display_frame(rows),
     column_config=example_columns(
         rows,
         _index=EXAMPLE_INDEX,

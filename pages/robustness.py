@@ -7,10 +7,10 @@ import math
 import streamlit as st
 
 from analysis.selection import selected_index
-from dashboard.columns import example_columns
+from dashboard.columns import display_frame, display_text, example_columns
 from dashboard.explanations import cached_attribution, default_params, get_attribution
 from dashboard.links import explore_link
-from dashboard.state import current_session, get_predictor, tables
+from dashboard.state import current_session, get_predictor, redacting, tables
 from explain.plots import token_heat_comparison
 from models.errors import VeredictoError
 from probes.figures import embedding_map_figure, failure_rate_figure
@@ -266,7 +266,7 @@ with tab_probes:
                 picked = []
             else:
                 event = st.dataframe(
-                    failures,
+                    display_frame(failures),
                     hide_index=True,
                     on_select="rerun",
                     selection_mode="single-row",
@@ -311,9 +311,9 @@ with tab_probes:
                     st.markdown(f"**Example {int(f['row'])}** · gold **{md(f['gold'])}**")
                     o, p = st.columns(2)
                     o.markdown(f"**Original** → {md(f['pred_before'])} (P({md(f['watched'])}) = {f['p_before']:.2f})")
-                    o.code(f["original"], language=None, wrap_lines=True)
+                    o.code(display_text(f["original"]), language=None, wrap_lines=True)
                     p.markdown(f"**Perturbed** → {md(f['pred_after'])} (P({md(f['watched'])}) = {f['p_after']:.2f})")
-                    p.code(f["perturbed"], language=None, wrap_lines=True)
+                    p.code(display_text(f["perturbed"]), language=None, wrap_lines=True)
                     predictor = predictors[which]
                     if evalset.pair:  # explaining a pair as one 'first ‖ second' text would explain another input
                         st.caption("Explaining an original and a perturbed sentence pair side by side is not available here yet.")
@@ -327,6 +327,8 @@ with tab_probes:
                                 ready = [a or get_attribution(predictor, t, method) for t, a in zip(texts, ready)]
                         original, perturbed = ready
                         if original is not None and perturbed is not None:
+                            if redacting():
+                                original, perturbed = original.redacted(), perturbed.redacted()
                             st.plotly_chart(
                                 token_heat_comparison(
                                     [original, perturbed], f["watched"], titles=[f"Original → {f['pred_before']}", f"Perturbed → {f['pred_after']}"]
@@ -380,7 +382,7 @@ with tab_similar:
         with st.spinner("Projecting to 2-D…"):
             frame = embedding_map(index, state.key, method)
         map_event = st.plotly_chart(
-            embedding_map_figure(frame, color_by),
+            embedding_map_figure(display_frame(frame), color_by),
             on_select="rerun",
             selection_mode=("points", "box", "lasso"),
             key=f"robustness-map-{table.fingerprint[:12]}",
@@ -392,7 +394,7 @@ with tab_similar:
         shown = listed.shown
         st.markdown(listed.heading)
         row_event = st.dataframe(
-            shown,
+            display_frame(shown),
             on_select="rerun",
             selection_mode="single-row",
             key=f"robustness-examples-{table.fingerprint[:12]}",
@@ -420,7 +422,7 @@ with tab_similar:
             explore_link(similar.row, f"Explain example {similar.row} on the Explore page")
         if near is not None:
             st.dataframe(
-                near,
+                display_frame(near),
                 hide_index=True,
                 key="robustness-neighbours",
                 width="stretch",
@@ -446,7 +448,7 @@ with tab_similar:
         else:
             st.markdown(noise.summary)
             st.dataframe(
-                noise.frame,
+                display_frame(noise.frame),
                 hide_index=True,
                 key="robustness-noise",
                 width="stretch",

@@ -9,9 +9,10 @@ from pathlib import Path
 import streamlit as st
 
 from analysis.views import flip_summary
+from dashboard.columns import display_frame, display_text
 from dashboard.explanations import METHODS, attribution_cache, default_params
 from dashboard.links import explore_link
-from dashboard.state import allowed_files, current_session, get_predictor, tables, team_mode
+from dashboard.state import allowed_files, current_session, get_predictor, redacting, tables, team_mode
 from models.errors import VeredictoError
 from policies import example_policy
 from runtime import settings
@@ -158,7 +159,7 @@ gates_box = {"warning": (st.warning, ":material/help:"), "error": (st.error, ":m
 box, icon = gates_box[view.gates_tone]
 box(view.gates_text, icon=icon)
 st.dataframe(
-    view.gates,
+    display_frame(view.gates),  # a slice gate's detail names the slice, which can be a metadata value
     hide_index=True,
     width="stretch",
     key="signoff_gates",
@@ -194,7 +195,7 @@ with left:
     st.markdown("**Weakest slices**")
     if len(worst):
         st.dataframe(
-            worst,
+            display_frame(worst),
             hide_index=True,
             width="stretch",
             key="signoff_worst_slices",
@@ -209,7 +210,8 @@ with right:
         flips = view.flips
         st.caption(f"{flips.fixed} fixed, {flips.broken} broken by the candidate.")
         for index, row in flips.first_broken.iterrows():
-            explore_link(index, f"Broken #{index}: {row['text'][:70]}{'…' if len(row['text']) > 70 else ''}")
+            text = display_text(row["text"])
+            explore_link(index, f"Broken #{index}: {text[:70]}{'…' if len(text) > 70 else ''}")
         st.page_link(COMPARE_PAGE, label="All flips and per-slice changes on the Compare page", icon=":material/compare_arrows:")
     else:
         st.caption("Choose a baseline checkpoint in the sidebar to see which predictions the candidate changed.")
@@ -316,7 +318,7 @@ st.caption(
     "One self-contained HTML file (opens offline, prints to PDF): summary, gates, metrics with intervals, before/after, "
     "worst slices, explained examples (SHAP and LIME) and this history."
 )
-report_key = (key, view.n_records, chain.head_hash)
+report_key = (key, view.n_records, chain.head_hash, redacting())  # a report built unredacted is not offered once redaction is on
 if st.button("Build the report", icon=":material/description:", key="signoff_build_report"):
     from store.report import make_report
 
@@ -335,6 +337,7 @@ if st.button("Build the report", icon=":material/description:", key="signoff_bui
             cache=attribution_cache(),
             explain_params={m: default_params(m) for m in METHODS},
             progress=progress,
+            redact=redacting(),
         )
     except VeredictoError as exc:
         st.error(str(exc))

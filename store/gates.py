@@ -433,6 +433,16 @@ def _probe_rate_gate(ctx: GateContext, threshold) -> GateResult:
     return _probe_gate(ctx.policy, ctx.table, ctx.predictor, threshold)
 
 
+@evaluator("max_pii_rate")
+def _pii_gate(ctx: GateContext, threshold) -> GateResult:
+    from privacy.pii import scan_frame, text_columns
+
+    table = ctx.table
+    scan = scan_frame(table.frame, text_columns(table.frame, table.metadata), name=table.data_name, examples=0)
+    detail = f"{scan.describe()} Columns scanned: {', '.join(c.column for c in scan.columns)}. Mask it for display with `veredicto report --redact`."
+    return _result("max_pii_rate", scan.rate, threshold, detail)
+
+
 def _approvals_result(store, fingerprint: str, checkpoint_path: str, threshold, dataset_fingerprint: str, policy_sha256: str, chain=None) -> GateResult:
     """Distinct approvers (by identity) of these exact weights, for this data and under this policy; a standing
     rejection or change request fails the gate, and so does a chain that does not verify (checked first)."""

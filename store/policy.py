@@ -102,6 +102,13 @@ GATES: dict[str, GateSpec] = {
             "max",
             "highest acceptable failure rate of any behavioural or bias probe (settings.probe_tests) on settings.probe_limit examples each",
         ),
+        GateSpec(
+            "max_pii_rate",
+            "Personal data in the evaluation data",
+            "fraction",
+            "max",
+            "highest acceptable share of evaluation rows holding personal data (emails, phones, IBANs, cards, national IDs, IPs, URLs, names)",
+        ),
         GateSpec("approvals_required", "Approvals", "count", "min", "number of distinct reviewers who must approve these exact weights"),
     )
 }

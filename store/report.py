@@ -143,6 +143,84 @@ def explain_examples(
     return out
 
 
+# --------------------------------------------------------------------------- redaction (--redact)
+
+
+@dataclass(frozen=True, eq=False)
+class RedactedInputs:
+    """What `build_report` shows, with personal data masked; `masked` counts the values masked in the evaluation data, per kind."""
+
+    gates: GateReport
+    candidate: PredictionTable
+    baseline: PredictionTable | None
+    examples: tuple[ExplainedExample, ...]
+    records: tuple[SignoffRecord, ...] | None
+    masked: Mapping[str, int]
+
+
+def redact_inputs(
+    gates: GateReport,
+    candidate: PredictionTable,
+    baseline: PredictionTable | None,
+    examples: Sequence[ExplainedExample],
+    records: Sequence[SignoffRecord] | None,
+) -> RedactedInputs:
+    """The one place `--redact` acts: every text the report takes from data passes through `privacy.redact` here.
+
+    The tables' text and string metadata columns (so flipped examples, confident mistakes and anything else drawn
+    from them), the explained examples' texts and tokens (`Attribution.redacted`) and trust notes (with the words they
+    quote from personal data, `redact_quoted`), the slice values
+    in the gate evidence and the gates' details, and sign-off comments. Everything was computed on the original
+    text before this; only what is shown changes. The counts are taken over the candidate's data once."""
+    from dataclasses import replace
+
+    from privacy.pii import text_columns
+    from privacy.redact import Tally, redact, redact_frame, redact_quoted
+
+    def text(value: str) -> str:
+        return redact(value).text
+
+    tally = Tally()
+    columns = text_columns(candidate.frame, candidate.metadata)
+    shown = replace(candidate, frame=redact_frame(candidate.frame, columns, tally))
+    before = replace(baseline, frame=redact_frame(baseline.frame, columns)) if baseline is not None else None  # the same data: not counted twice
+    ev = _evidence(gates)
+    evidence = replace(
+        ev,
+        slices=redact_frame(ev.slices, ["slice"]),
+        slice_deltas=redact_frame(ev.slice_deltas, ["slice"]) if ev.slice_deltas is not None else None,
+    )
+    masked_gates = replace(gates, results=tuple(replace(r, detail=text(r.detail)) for r in gates.results), evidence=evidence)
+    masked_examples = tuple(
+        replace(
+            e,
+            text=text(e.text),
+            attributions=tuple(a.redacted() for a in e.attributions),
+            trust=tuple((method, tuple(redact_quoted(text(line), e.text) for line in sentences)) for method, sentences in e.trust),
+        )
+        for e in examples
+    )
+    masked_records = tuple(replace(r, comment=text(r.comment)) for r in records) if records is not None else None
+    return RedactedInputs(masked_gates, shown, before, masked_examples, masked_records, tally.by_kind())
+
+
+def _redaction_notice(masked: Mapping[str, int]) -> str:
+    from privacy.pii import KIND_NAMES
+    from privacy.redact import PLACEHOLDERS
+
+    found = ", ".join(f"{n:,} {KIND_NAMES[k]} ({PLACEHOLDERS[k]})" for k, n in masked.items())
+    return (
+        '<div class="verdict na" id="redaction"><strong>Redacted report: personal data is masked.</strong> '
+        + (
+            f"{sum(masked.values()):,} value(s) in the evaluation data's texts and metadata are shown as typed placeholders: {esc(found)}."
+            if masked
+            else "No personal data was found in the evaluation data's texts and metadata."
+        )
+        + " The same masking applies to the explained examples, slices and sign-off comments. "
+        "The models scored and explained the original texts; only what this report shows is masked.</div>"
+    )
+
+
 # --------------------------------------------------------------------------- figures
 
 
@@ -324,16 +402,15 @@ def build_report(
     store_url: str = "",
     corrected: PredictionTable | None = None,
     corrections: int = 0,
+    redact: bool = False,
 ) -> str:
     """Assemble the HTML. Everything it shows is passed in; nothing here runs a model or a query.
 
     `corrected`: `candidate` judged against the gold labels reviewers corrected (`corrections` of them; see
-    store.labels): the summary then shows the headline numbers both ways."""
-    ev = _evidence(gates)
+    store.labels): the summary then shows the headline numbers both ways (only numbers, no texts, come from it).
+    redact: mask personal data in everything shown from the data (`redact_inputs`); the report says so and counts it."""
     generated = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
     title = title or f"Release report: {gates.checkpoint_name}"
-    figures = report_figures(gates, candidate, baseline)
-    m = ev.metrics
     policy = gates.policy
     if approval is None and records is not None:
         approval = approval_status(
@@ -345,6 +422,14 @@ def build_report(
             policy_sha256=policy.sha256,
             chain=chain,
         )
+    notice = ""
+    if redact:  # after the approval status: it is judged on the records as stored
+        masked = redact_inputs(gates, candidate, baseline, examples, records)
+        gates, candidate, baseline, examples, records = masked.gates, masked.candidate, masked.baseline, masked.examples, masked.records
+        notice = _redaction_notice(masked.masked)
+    ev = _evidence(gates)
+    figures = report_figures(gates, candidate, baseline)
+    m = ev.metrics
     parts: list[str] = []
     add = parts.append
 
@@ -369,7 +454,7 @@ def build_report(
     if ev.comparison is not None:
         toc.append(("comparison", "Before / after"))
     toc += [("slices", "Worst slices"), ("explanations", "Explained examples"), ("signoffs", "Sign-off history"), ("policy", "Policy")]
-    add("<nav class=toc>" + "".join(f'<a href="#{a}">{esc(t)}</a>' for a, t in toc) + "</nav></header>")
+    add("<nav class=toc>" + "".join(f'<a href="#{a}">{esc(t)}</a>' for a, t in toc) + "</nav>" + notice + "</header>")
 
     # ---- summary
     verdict_cls = "na" if gates.not_evaluated else ("fail" if gates.failed else "pass")
@@ -612,8 +697,11 @@ def make_report(
     explain_params: Mapping[str, Mapping[str, Any]] | None = None,
     progress: Callable[[int, int], None] | None = None,
     title: str | None = None,
+    redact: bool = False,
 ) -> str:
-    """Gather what the report shows (explanations if a predictor is given, sign-offs if a store is) and build it."""
+    """Gather what the report shows (explanations if a predictor is given, sign-offs if a store is) and build it.
+
+    redact: mask personal data in what is shown (the explanations are still computed on the original texts)."""
     examples: list[ExplainedExample] = []
     if predictor is not None and n_examples > 0:
         picks = pick_examples(candidate, baseline, n_examples)
@@ -650,4 +738,5 @@ def make_report(
         store_url=store_url,
         corrected=fixed.tables[0] if fixed is not None and fixed.count else None,
         corrections=fixed.count if fixed is not None else 0,
+        redact=redact,
     )

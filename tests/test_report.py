@@ -269,9 +269,11 @@ def test_gate_and_report_on_the_bundled_demo(tmp_path, capsys):
         "max_slice_drop_vs_baseline",
         "min_faithfulness",
         "max_probe_failure_rate",
+        "max_pii_rate",
         "approvals_required",
     ]
     assert code == 1 and gates["gates"][-1]["status"] == "fail"  # nobody has approved yet
+    assert gates["gates"][-2]["status"] == "pass"  # a few reviews name an actor: well under the example's 5% of rows
     assert all(g["status"] in ("pass", "fail") for g in gates["gates"]), printed  # every gate could be evaluated
     assert gates["metrics"]["baseline"]["name"] == "sentiment-before"
 

@@ -16,8 +16,10 @@ from pathlib import Path
 
 from models.checkpoints import CheckpointRef, inspect_checkpoint
 from models.errors import CheckpointError, VeredictoError
+from models.task import _PROBLEM_TYPES, SINGLE_LABEL
 
 DEFAULT_MAX_LENGTH = 256  # tokens; capped by what the base model supports
+PROBLEM_TYPES = {task: problem_type for problem_type, task in _PROBLEM_TYPES.items()}  # config.json's `problem_type` for each task
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class Base:
     labels: tuple[str, ...]  # label order of the fine-tuned model
     head: str  # "reused" | "new" | "reinitialised"
     max_length: int
+    task: str = SINGLE_LABEL  # of the model being trained (the base's own head is replaced or reused)
 
     def to_dict(self) -> dict:
         return {
@@ -41,8 +44,11 @@ class Base:
         }
 
 
-def resolve_base(base_dir: str | os.PathLike, labels: Sequence[str], max_length: int | None = None) -> Base:
-    """Validate the base directory (unknown or unsafe ones raise `CheckpointError`) and decide the head."""
+def resolve_base(base_dir: str | os.PathLike, labels: Sequence[str], max_length: int | None = None, *, task: str = SINGLE_LABEL, pairs: bool = False) -> Base:
+    """Validate the base directory (unknown or unsafe ones raise `CheckpointError`) and decide the head.
+
+    `pairs`: the training data are sentence pairs, so the base's tokenizer must mark where the second text starts.
+    """
     path = Path(base_dir).expanduser()
     if not path.exists():
         raise CheckpointError(
@@ -61,7 +67,24 @@ def resolve_base(base_dir: str | os.PathLike, labels: Sequence[str], max_length:
         raise VeredictoError(f"--max-length must be at least 8 tokens; got {max_length}.")
     elif max_length > ref.max_length:
         raise VeredictoError(f"--max-length {max_length} exceeds what '{ref.name}' supports ({ref.max_length} tokens). Use at most {ref.max_length}.")
-    return Base(ref=ref, labels=tuple(order), head=head, max_length=int(max_length))
+    if pairs:
+        check_takes_pairs(path, ref.name)
+    return Base(ref=ref, labels=tuple(order), head=head, max_length=int(max_length), task=task)
+
+
+def check_takes_pairs(path: str | os.PathLike, name: str) -> None:
+    """Refuse (CheckpointError) a base whose tokenizer cannot mark a sentence pair's second text, as `models.inference` does."""
+    from transformers import AutoTokenizer
+
+    from models.inference import tokenizer_takes_pairs
+
+    with quiet_transformers():
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
+    if not tokenizer_takes_pairs(tokenizer):
+        raise CheckpointError(
+            f"The tokenizer of the base '{name}' cannot take sentence pairs: it adds no separator between the two texts, so the "
+            "model would learn from one run-on text. Fine-tune a BERT- or RoBERTa-style base on pairs, or drop --pair-col."
+        )
 
 
 @contextlib.contextmanager
@@ -118,11 +141,13 @@ def seed_everything(seed: int) -> None:
     set_seed(seed)  # python random, numpy, torch (and cuda)
 
 
-def load_classifier(path: str | os.PathLike, labels: Sequence[str], *, seed: int, fresh_head: bool = False, name: str | None = None):
+def load_classifier(path: str | os.PathLike, labels: Sequence[str], *, seed: int, fresh_head: bool = False, name: str | None = None, task: str = SINGLE_LABEL):
     """(model, tokenizer): the checkpoint in `path` as a sequence classifier for `labels`, seeded before the head is made.
 
     A missing or wrongly sized head is created afresh (seeded); `fresh_head` also re-initialises a head of the
     right size that was trained for other labels. A tokenizer without a pad token pads with EOS (or UNK).
+    The config's `problem_type` says the `task`, so transformers trains a multi-label model with
+    `BCEWithLogitsLoss` (cross-entropy otherwise) and the saved checkpoint is read back as that task.
     """
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -137,6 +162,7 @@ def load_classifier(path: str | os.PathLike, labels: Sequence[str], *, seed: int
                 num_labels=len(labels),
                 id2label=dict(enumerate(labels)),
                 label2id={label: i for i, label in enumerate(labels)},
+                problem_type=PROBLEM_TYPES[task],
                 ignore_mismatched_sizes=True,
                 output_loading_info=True,
                 local_files_only=True,
@@ -162,7 +188,7 @@ def load_classifier(path: str | os.PathLike, labels: Sequence[str], *, seed: int
 
 def load_model(base: Base, *, seed: int):
     """(model, tokenizer): the base with a seeded head for `base.labels` (kept if `base.head == 'reused'`)."""
-    return load_classifier(base.ref.path, base.labels, seed=seed, fresh_head=base.head == "new", name=base.ref.name)
+    return load_classifier(base.ref.path, base.labels, seed=seed, fresh_head=base.head == "new", name=base.ref.name, task=base.task)
 
 
 def load_base_model(base_dir: str | os.PathLike, labels: Sequence[str], *, seed: int):

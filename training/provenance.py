@@ -4,11 +4,12 @@
 
     format, kind ("search" | "single run"), status ("complete" | "interrupted" | "running"),
     created_at, method, base {path, name, fingerprint, model_type, labels, head, max_length},
-    checkpoint {name, fingerprint, labels, max_length}, data {name, path, fingerprint, rows,
-    label_counts, duplicates_dropped, ...}, split {method, seed, train_rows, ...},
+    checkpoint {name, fingerprint, labels, max_length}, data {name, path, fingerprint, rows, task
+    ("single-label" | "multi-label"), pair_col (second text of sentence pairs, or null), label_sep and
+    label_cols (multi-label), label_counts (rows per tag for multi-label), duplicates_dropped, ...}, split {method, seed, train_rows, ...},
     tokenization {max_length, train_truncated, validation_truncated, ...}, metric, seed,
     hyperparameters {learning_rate, epochs, batch_size, weight_decay, warmup_ratio, max_length, seed},
-    validation {loss, accuracy, macro_f1}, search {study_name, storage, sampler, pruner, space, ...} | null,
+    validation {loss, accuracy, macro_f1, micro_f1 (multi-label)}, search {study_name, storage, sampler, pruner, space, ...} | null,
     best {trial, value, params} | null, trials [{number, state, value, params, distributions,
     intermediate, pruned_at_epoch, metrics, curves, seconds, ...}], curves {train: [...], validation: [...]},
     wall_seconds, versions {python, torch, transformers, optuna, ...}
@@ -48,7 +49,7 @@ PARAM_LABELS = {
     "max_length": "Max tokens",
     "seed": "Seed",
 }
-METRIC_LABELS = {"macro_f1": "Macro-F1", "accuracy": "Accuracy", "loss": "Loss"}
+METRIC_LABELS = {"macro_f1": "Macro-F1", "micro_f1": "Micro-F1", "accuracy": "Accuracy", "loss": "Loss"}
 REQUIRED = ("format", "kind", "status", "base", "data", "hyperparameters", "trials", "curves", "versions")
 
 
@@ -78,6 +79,16 @@ class Provenance:
     @property
     def metric_label(self) -> str:
         return METRIC_LABELS.get(self.metric, self.metric)
+
+    @property
+    def task(self) -> str:
+        """What was trained: "single-label" or "multi-label" (files written before the task was recorded: single-label)."""
+        return (self.record.get("data") or {}).get("task") or "single-label"
+
+    @property
+    def pair_col(self) -> str | None:
+        """The training data's second text column when the model was trained on sentence pairs."""
+        return (self.record.get("data") or {}).get("pair_col")
 
     @property
     def hyperparameters(self) -> dict:
@@ -206,6 +217,7 @@ def summary(provenance: Provenance) -> dict[str, str]:
         "Status": r["status"],
         "Base": f"{base.get('name', '?')} · {str(base.get('fingerprint', ''))[:12]} ({base.get('head', '?')} head)",
         "Training data": f"{data.get('name', '?')} · {str(data.get('fingerprint', ''))[:12]} · {data.get('rows', '?')} rows",
+        "Task": provenance.task + (f", sentence pairs (second text: '{provenance.pair_col}')" if provenance.pair_col else ""),
         "Split": f"{split.get('method', '?')}: {split.get('train_rows', '?')} train / {split.get('validation_rows_count', '?')} validation (seed {split.get('seed', r.get('seed', '?'))})",
     }
     if tok:

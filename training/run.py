@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from models.errors import VeredictoError
+from models.task import MULTI_LABEL
 from training.checkpoint import _plain, save_checkpoint, single_run_record
 from training.data import TrainingData, label_ids
 from training.model import Base, load_model, quiet, quiet_transformers, resolve_base
@@ -29,11 +30,12 @@ from training.provenance import PROVENANCE_FILE
 
 Log = Callable[[str], None]
 
-METRICS = ("macro_f1", "accuracy")
+METRICS = ("macro_f1", "accuracy", "micro_f1")
 DEFAULT_METRIC = "macro_f1"
+MULTI_LABEL_METRIC = "micro_f1"  # multi-label validation: micro-F1 over every (row, tag) decision at the 0.5 threshold
 # transformers.TrainingArguments' own defaults: what "no search" means.
 DEFAULT_HYPERPARAMETERS = {"learning_rate": 5e-5, "epochs": 3, "batch_size": 8, "weight_decay": 0.0, "warmup_ratio": 0.0}
-METRIC_NAMES = {"macro_f1": "macro-F1", "accuracy": "accuracy"}
+METRIC_NAMES = {"macro_f1": "macro-F1", "accuracy": "accuracy", "micro_f1": "micro-F1"}
 # Head only (the demos' "before" checkpoints), trained on frozen pooled features computed once.
 HEAD_EPOCHS = 20
 HEAD_BATCH_SIZE = 64
@@ -52,19 +54,29 @@ class Encoded:
     truncation: dict
 
 
-def encode(tokenizer, data: TrainingData, labels: Sequence[str], max_length: int) -> Encoded:
-    """Tokenise once for every trial; count texts longer than `max_length` (they are truncated, not dropped)."""
-    index = {label: i for i, label in enumerate(labels)}
+def default_metric(task: str | None) -> str:
+    """The validation metric maximised when none is chosen: micro-F1 for multi-label, macro-F1 otherwise."""
+    return MULTI_LABEL_METRIC if task == MULTI_LABEL else DEFAULT_METRIC
 
-    def part(texts, gold):
-        full = tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]
+
+def encode(tokenizer, data: TrainingData, labels: Sequence[str], max_length: int) -> Encoded:
+    """Tokenise once for every trial; count texts longer than `max_length` (they are truncated, not dropped).
+
+    Sentence pairs are tokenised as (text, text_pair), so the tokenizer puts its separator and token types
+    between them; multi-label gold becomes float indicator vectors (transformers' BCE loss wants floats).
+    """
+
+    def part(texts, pairs, gold):
+        args = (list(texts),) if pairs is None else (list(texts), list(pairs))
+        full = tokenizer(*args, truncation=False, verbose=False)["input_ids"]
         too_long = sum(len(ids) > max_length for ids in full)
-        enc = tokenizer(list(texts), truncation=True, max_length=max_length)
-        rows = [{**{k: enc[k][i] for k in enc}, "labels": index[gold[i]]} for i in range(len(texts))]
+        enc = tokenizer(*args, truncation=True, max_length=max_length)
+        y = data.gold_matrix(gold, labels).tolist() if data.multi_label else label_ids(gold, labels)
+        rows = [{**{k: enc[k][i] for k in enc}, "labels": y[i]} for i in range(len(texts))]
         return rows, int(too_long)
 
-    train, train_cut = part(data.train_texts, data.train_labels)
-    val, val_cut = part(data.val_texts, data.val_labels)
+    train, train_cut = part(data.train_texts, data.train_pairs, data.train_labels)
+    val, val_cut = part(data.val_texts, data.val_pairs, data.val_labels)
     truncation = {
         "max_length": max_length,
         "train_truncated": train_cut,
@@ -75,13 +87,21 @@ def encode(tokenizer, data: TrainingData, labels: Sequence[str], max_length: int
     return Encoded(train, val, truncation)
 
 
-def _metrics(n_labels: int):
+def _metrics(n_labels: int, multi_label: bool = False):
     from sklearn.metrics import accuracy_score, f1_score
 
     def compute(prediction) -> dict:
         logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
-        pred = np.asarray(logits).argmax(-1)
         gold = np.asarray(prediction.label_ids)
+        if multi_label:  # sigmoid >= 0.5, i.e. logit >= 0, per tag; accuracy = exact tag set (subset accuracy)
+            pred = np.asarray(logits) >= 0
+            gold = gold >= 0.5
+            return {
+                "accuracy": float(accuracy_score(gold, pred)),
+                "macro_f1": float(f1_score(gold, pred, average="macro", zero_division=0)),
+                "micro_f1": float(f1_score(gold, pred, average="micro", zero_division=0)),
+            }
+        pred = np.asarray(logits).argmax(-1)
         return {
             "accuracy": float(accuracy_score(gold, pred)),
             "macro_f1": float(f1_score(gold, pred, average="macro", labels=list(range(n_labels)), zero_division=0)),
@@ -261,7 +281,7 @@ def train_run(
         tokenizer,
         encoded.train,
         eval_rows=encoded.validation,
-        compute_metrics=_metrics(len(base.labels)),
+        compute_metrics=_metrics(len(base.labels), base.task == MULTI_LABEL),
         learning_rate=float(params["learning_rate"]),
         epochs=int(params["epochs"]),
         batch_size=int(params["batch_size"]),
@@ -421,18 +441,22 @@ def train_single(
     params: Mapping[str, Any] | None = None,
     *,
     max_length: int | None = None,
-    metric: str = DEFAULT_METRIC,
+    metric: str | None = None,
     seed: int = 0,
     log: Log = print,
     progress: bool = True,
     method: str = "full fine-tune, fixed hyperparameters",
     base_name: str | None = None,
 ) -> SingleRunResult:
-    """Fine-tune once with fixed hyperparameters (default: `DEFAULT_HYPERPARAMETERS`) and save with provenance."""
+    """Fine-tune once with fixed hyperparameters (default: `DEFAULT_HYPERPARAMETERS`) and save with provenance.
+
+    The task (single- or multi-label) and the sentence pairs come with `data`; `metric` defaults to `default_metric(data.task)`.
+    """
+    metric = metric or default_metric(data.task)
     if metric not in METRICS:
         raise VeredictoError(f"Unknown metric '{metric}'. Choose one of: {', '.join(METRICS)}.")
     params = {**DEFAULT_HYPERPARAMETERS, **(params or {})}
-    base = resolve_base(base_dir, data.labels, max_length)
+    base = resolve_base(base_dir, data.labels, max_length, task=data.task, pairs=data.train_pairs is not None)
     start = time.perf_counter()
     with quiet():
         _, tokenizer = load_model(base, seed=seed)

@@ -5,6 +5,7 @@ always saved (with provenance) through `training.checkpoint.save_checkpoint`. Se
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import hashlib
 import json
@@ -25,7 +26,7 @@ from training.checkpoint import _now, _plain, save_checkpoint, versions
 from training.data import TrainingData, prepare_data
 from training.model import Base, load_model, quiet, resolve_base
 from training.provenance import PROVENANCE_FILE, PROVENANCE_FORMAT, write_provenance
-from training.run import DEFAULT_HYPERPARAMETERS, DEFAULT_METRIC, METRIC_NAMES, METRICS, Encoded, Log, RunResult, _log_truncation, encode, train_run
+from training.run import DEFAULT_HYPERPARAMETERS, METRIC_NAMES, METRICS, Encoded, Log, RunResult, _log_truncation, default_metric, encode, train_run
 
 PRUNERS = ("median", "hyperband", "none")
 STORE_DIR_ENV = settings.STORE_DIR_ENV
@@ -168,7 +169,7 @@ class SearchConfig:
     validation: Path | None = None
     validation_fraction: float = 0.2
     limit: int | None = None
-    metric: str = DEFAULT_METRIC
+    metric: str | None = None  # None: micro-F1 for multi-label, macro-F1 otherwise (`training.run.default_metric`)
     max_length: int | None = None
     seed: int = 0
     pruner: str = "median"
@@ -178,13 +179,17 @@ class SearchConfig:
     resume: bool = False
     restart: bool = False
     default_trial: bool = True  # trial 0 tries DEFAULT_HYPERPARAMETERS (clipped to the space)
+    task: str | None = None  # "single-label" | "multi-label" (None: multi-label when label_sep or label_cols is given)
+    pair_col: str | None = None  # second text of sentence pairs
+    label_sep: str | None = None  # multi-label tags joined in one column
+    label_cols: tuple[str, ...] | None = None  # multi-label: one 0/1 column per tag
 
     def validate(self) -> None:
         if self.trials < 1:
             raise VeredictoError(f"--trials must be at least 1; got {self.trials}.")
         if self.timeout is not None and self.timeout <= 0:
             raise VeredictoError(f"--timeout must be a positive number of seconds; got {self.timeout}.")
-        if self.metric not in METRICS:
+        if self.metric is not None and self.metric not in METRICS:
             raise VeredictoError(f"Unknown metric '{self.metric}'. Choose one of: {', '.join(METRICS)}.")
         if self.pruner not in PRUNERS:
             raise VeredictoError(f"Unknown pruner '{self.pruner}'. Choose one of: {', '.join(PRUNERS)}.")
@@ -213,6 +218,7 @@ def _study_name(config: SearchConfig, base: Base, data: TrainingData) -> str:
         "split": {k: v for k, v in data.info["split"].items() if k not in ("validation_rows",)},
         "metric": config.metric,
         "max_length": base.max_length,
+        **({"task": data.task} if data.multi_label else {}),  # single-label studies keep their names
         "seed": config.seed,
         "space": config.space.to_dict(),
         "labels": list(base.labels),
@@ -308,8 +314,14 @@ def run_search(config: SearchConfig, *, log: Log = print, progress: bool = True)
         validation_fraction=config.validation_fraction,
         seed=config.seed,
         limit=config.limit,
+        task=config.task,
+        pair_col=config.pair_col,
+        label_sep=config.label_sep,
+        label_cols=config.label_cols,
     )
-    base = resolve_base(config.base, data.labels, config.max_length)
+    metric = config.metric or default_metric(data.task)
+    config = dataclasses.replace(config, metric=metric)
+    base = resolve_base(config.base, data.labels, config.max_length, task=data.task, pairs=data.train_pairs is not None)
     study_name = _study_name(config, base, data)
     out = config.out.expanduser().resolve()
     _check_out_path(out, base)
@@ -345,7 +357,7 @@ def run_search(config: SearchConfig, *, log: Log = print, progress: bool = True)
 
     finished = [t for t in study.get_trials(deepcopy=False) if t.state.name in ("COMPLETE", "PRUNED")]
     remaining = max(0, config.trials - len(finished))
-    metric_name = METRIC_NAMES[config.metric]
+    metric_name = METRIC_NAMES[metric]
     search_info = {
         "study_name": study_name,
         "storage": safe_url,
@@ -367,7 +379,7 @@ def run_search(config: SearchConfig, *, log: Log = print, progress: bool = True)
     counts = data.info["split"]
     log(
         f"Search '{study_name}': {remaining} trial(s) to run ({len(finished)} already finished) on {counts['train_rows']:,} training / "
-        f"{counts['validation_rows_count']:,} validation texts, {len(base.labels)} classes, maximising validation {metric_name}. "
+        f"{counts['validation_rows_count']:,} validation {'pairs' if data.train_pairs is not None else 'texts'}, {len(base.labels)} {'tags (multi-label)' if data.multi_label else 'classes'}, maximising validation {metric_name}. "
         f"Study stored in {safe_url}."
     )
 
@@ -435,7 +447,8 @@ class _Search:
     ):
         self.config, self.study, self.base, self.data, self.encoded = config, study, base, data, encoded
         self.out, self.search_info, self.remaining, self.start, self.log, self.progress = out, search_info, remaining, start, log, progress
-        self.metric_name = METRIC_NAMES[config.metric]
+        self.metric: str = config.metric or default_metric(data.task)
+        self.metric_name = METRIC_NAMES[self.metric]
         self.saved = saved
         self.ran = 0
 
@@ -447,7 +460,7 @@ class _Search:
         best = max(complete, key=lambda t: t.value) if complete else None
         if best is not None and any(t.value == best.value and t.number < best.number for t in complete):
             best = min((t for t in complete if t.value == best.value), key=lambda t: t.number)
-        records = [_trial_record(t, config.metric) for t in trials]
+        records = [_trial_record(t, self.metric) for t in trials]
         search_seconds = sum(r["seconds"] or 0 for r in records)
         return {
             "format": PROVENANCE_FORMAT,
@@ -459,7 +472,7 @@ class _Search:
             "data": self.data.info["data"],
             "split": self.data.info["split"],
             "tokenization": self.encoded.truncation,
-            "metric": config.metric,
+            "metric": self.metric,
             "seed": config.seed,
             "hyperparameters": {**_plain(best.params), "max_length": base.max_length, "seed": config.seed, "trainable": "all weights"} if best else {},
             "validation": best.user_attrs.get("metrics", {}) if best else {},
@@ -491,12 +504,12 @@ class _Search:
 
         def on_epoch(epoch: int, metrics: dict) -> None:
             log(
-                f"  epoch {epoch}: validation {metric_name} {metrics.get(f'eval_{config.metric}', float('nan')):.4f}, loss {metrics.get('eval_loss', float('nan')):.4f}"
+                f"  epoch {epoch}: validation {metric_name} {metrics.get(f'eval_{self.metric}', float('nan')):.4f}, loss {metrics.get('eval_loss', float('nan')):.4f}"
             )
 
         with quiet():
             run = train_run(
-                self.base, self.encoded, params, seed=config.seed, metric=config.metric, trial=trial, desc=tag, progress=self.progress, on_epoch=on_epoch
+                self.base, self.encoded, params, seed=config.seed, metric=self.metric, trial=trial, desc=tag, progress=self.progress, on_epoch=on_epoch
             )
         trial.set_user_attr("curves", run.curves)
         trial.set_user_attr("metrics", run.metrics)
@@ -505,7 +518,7 @@ class _Search:
             trial.set_user_attr("pruned_at_epoch", run.pruned_at)
             log(f"  pruned after epoch {run.pruned_at} ({run.seconds:.0f} s): trailing the median of earlier trials.")
             raise optuna.TrialPruned(f"pruned after epoch {run.pruned_at}")
-        value = float(run.metrics[config.metric])
+        value = float(run.metrics[self.metric])
         previous = self.best_value()
         if previous is None or value > previous:
             # Record the trial as complete first, so the provenance written with the weights lists it.
@@ -537,9 +550,9 @@ class _Search:
         """Train the best trial again (its weights are not in `out`, e.g. lost before a resume) and save it."""
         config = self.config
         with quiet():
-            run = train_run(self.base, self.encoded, best.params, seed=config.seed, metric=config.metric, desc="Re-training best", progress=self.progress)
+            run = train_run(self.base, self.encoded, best.params, seed=config.seed, metric=self.metric, desc="Re-training best", progress=self.progress)
         record = self.provenance("complete")
-        record["refit"] = {"trial": best.number, "value": float(run.metrics[config.metric])}
+        record["refit"] = {"trial": best.number, "value": float(run.metrics[self.metric])}
         record["saved_trial"] = best.number
         with quiet():
             save_checkpoint(run.model, run.tokenizer, self.out, record, self.base.max_length)
