@@ -211,7 +211,7 @@ def find_leakage(
     train_index = {k: i for i, k in enumerate(train.keys)}
     first_row = [evals.rows[k][0] for k in evals.keys]
     best: dict[int, tuple[int, float, str]] = {}  # eval key index -> (train key index, similarity, kind)
-    within = []
+    within: list[tuple[int, str, int, str, float, str]] = []
     for e, key in enumerate(evals.keys):
         rows = evals.rows[key]  # every later copy of the same text repeats its first row exactly
         within.extend((row, eval_texts[row], rows[0], eval_texts[rows[0]], 1.0, "exact") for row in rows[1:])
