@@ -109,7 +109,7 @@ def assess(
                 train.texts,
                 eval_texts,
                 train_labels=_train_labels(training, label_mapping),
-                eval_labels=table.frame["gold"].tolist(),
+                eval_labels=None if table.multi_label else table.frame["gold"].tolist(),  # multi-label: a set per row, no one share
                 cap=drift_cap,
                 seed=seed,
                 progress=progress,

@@ -24,6 +24,7 @@ import pandas as pd
 
 from analysis.predictions import PredictionTable
 from models.errors import VeredictoError
+from models.task import SINGLE_LABEL
 
 CONFIDENT_LEARNING, NEIGHBOURS = "confident learning", "neighbours"
 ISSUE_COLUMNS = [
@@ -46,11 +47,10 @@ class NotSingleLabelError(VeredictoError):
 
 
 def _require_single_label(table: PredictionTable) -> None:
-    task = getattr(table, "task", None) or "single_label"
     probs = np.asarray(table.probs, dtype=float)
-    gold = np.asarray(table.gold_idx)
+    gold = np.asarray(table.gold)
     softmax = probs.ndim == 2 and probs.shape[1] >= 2 and bool(np.allclose(probs.sum(axis=1), 1.0, atol=1e-3))
-    if str(task).replace("-", "_") not in ("single_label", "single") or gold.ndim != 1 or not softmax:
+    if table.task != SINGLE_LABEL or gold.ndim != 1 or not softmax:
         raise NotSingleLabelError(
             "Label issues (confident learning) are not available for this task: they need a single-label checkpoint, "
             "one gold label per row and one softmax over the labels (multi-label checkpoints score each label on its own)."

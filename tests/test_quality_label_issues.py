@@ -10,6 +10,7 @@ import pytest
 from cleanlab.filter import find_label_issues
 
 from analysis.synthetic import table_from_arrays
+from models.task import MULTI_LABEL
 from probes.embeddings import index_from_vectors
 from quality.label_issues import NotSingleLabelError, confident_learning, find_issues
 
@@ -65,8 +66,8 @@ def test_neighbour_hints_merge_in_and_rows_both_methods_flag_rank_first():
 
 def test_other_tasks_are_refused_with_a_clear_message():
     table, _ = planted()
-    sigmoid = dataclasses.replace(table, probs=np.full_like(table.probs, 0.9))  # independent per-label scores, rows do not sum to 1
+    multi = dataclasses.replace(table, probs=np.full_like(table.probs, 0.9), gold=np.eye(3, dtype=bool)[table.gold], task=MULTI_LABEL)
     with pytest.raises(NotSingleLabelError, match="not available for this task"):
-        find_issues(sigmoid)
-    with pytest.raises(NotSingleLabelError, match="single-label checkpoint"):
-        confident_learning(dataclasses.replace(table, gold_idx=np.zeros((300, 3), dtype=int)))
+        find_issues(multi)
+    with pytest.raises(NotSingleLabelError, match="single-label checkpoint"):  # a table whose rows are not one softmax
+        confident_learning(dataclasses.replace(table, probs=np.full_like(table.probs, 0.9)))
