@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -253,3 +254,10 @@ def with_corrected_gold(table: PredictionTable, corrected: Mapping[int, str]) ->
         metadata={column: frame[column].to_numpy() for column in table.metadata},
         task=table.task,
     )
+
+
+def take_rows(table: PredictionTable, rows: Sequence[int] | np.ndarray) -> PredictionTable:
+    """The same table (task and thresholds included) restricted to `rows` (positions, in the order given): metrics of a
+    subset, e.g. without leaked rows."""
+    rows = np.asarray(rows, dtype=int)
+    return dataclasses.replace(table, probs=table.probs[rows], gold=table.gold[rows], frame=table.frame.iloc[rows].reset_index(drop=True))

@@ -30,6 +30,9 @@ def register(subparsers) -> None:
         "--cache-dir", default=None, help="Attribution cache for the faithfulness gate (default: $VEREDICTO_CACHE_DIR, else cache/ in the Veredicto home)."
     )
     add_data_arguments(parser, data_help="Labelled evaluation file (CSV, TSV, JSONL or Parquet).")
+    from cli.quality import add_training_arguments
+
+    add_training_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -56,6 +59,11 @@ def run(args) -> int:
         + (f"; thresholds {table.thresholds.describe()}" if table.thresholds is not None else "")
         + (f", baseline {baseline.checkpoint_name} ({baseline.fingerprint[:12]})" if baseline is not None else "")
     )
+    training = None
+    if {"max_leakage_rate", "max_drift_auc"} & set(policy.gates):
+        from cli.quality import training_from_args
+
+        training = training_from_args(args, args.model)
     cache = None
     if "min_faithfulness" in policy.gates:
         from explain.cache import AttributionCache
@@ -70,7 +78,16 @@ def run(args) -> int:
             bar.update(done - bar.n)
 
         report = evaluate_gates(
-            policy, table, baseline=baseline, predictor=predictor, store=store, checkpoint_path=str(predictor.ref.path), cache=cache, progress=progress
+            policy,
+            table,
+            baseline=baseline,
+            predictor=predictor,
+            store=store,
+            checkpoint_path=str(predictor.ref.path),
+            cache=cache,
+            progress=progress,
+            training=training,
+            label_mapping=mapping,
         )
     print(format_table(report))
     print(f"\nVerdict: {report.verdict}.")

@@ -35,6 +35,9 @@ def register(subparsers) -> None:
         help="Mask personal data (emails, phones, IBANs, cards, national IDs, IPs, URLs, names) in every text the report shows; models still score the original.",
     )
     add_data_arguments(parser, data_help="Labelled evaluation file (CSV, TSV, JSONL or Parquet).")
+    from cli.quality import add_training_arguments
+
+    add_training_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -59,6 +62,9 @@ def run(args) -> int:
         _, baseline = score(args.baseline, args, evalset, mapping, "baseline")
     store = open_store(args.store)
     cache = AttributionCache(args.cache_dir)
+    from cli.quality import training_from_args
+
+    training = training_from_args(args, args.model) if {"max_leakage_rate", "max_drift_auc"} & set(policy.gates) else None
     with tqdm(desc="Gates and explanations", unit="step", file=sys.stderr, disable=None) as bar:
 
         def progress(done: int, total: int) -> None:
@@ -66,7 +72,16 @@ def run(args) -> int:
             bar.update(done - bar.n)
 
         gates = evaluate_gates(
-            policy, table, baseline=baseline, predictor=predictor, store=store, checkpoint_path=str(predictor.ref.path), cache=cache, progress=progress
+            policy,
+            table,
+            baseline=baseline,
+            predictor=predictor,
+            store=store,
+            checkpoint_path=str(predictor.ref.path),
+            cache=cache,
+            progress=progress,
+            training=training,
+            label_mapping=mapping,
         )
         bar.reset()
         html = make_report(

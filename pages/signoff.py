@@ -15,6 +15,7 @@ from dashboard.links import explore_link
 from dashboard.state import allowed_files, current_session, get_predictor, redacting, tables, team_mode
 from models.errors import VeredictoError
 from policies import example_policy
+from quality.training import training_data
 from runtime import settings
 from runtime.escaping import md
 from store.audit import DECISIONS, StoreError, open_store
@@ -49,6 +50,9 @@ def gate_report(_policy, _table, _baseline, _predictor, key: tuple):
         checkpoint_path=key[1],
         cache=attribution_cache(),
         explain_params={m: default_params(m) for m in METHODS},
+        # Leakage and drift gates: the training file the checkpoint's provenance names. Not in team mode, where data
+        # is read only from the allow-listed folders: there those two gates say what they need instead.
+        training=None if team_mode() else training_data(key[1]),
     )
 
 

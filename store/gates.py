@@ -90,6 +90,7 @@ class Evidence:
     slice_deltas: pd.DataFrame | None = None  # analysis.compare.slice_deltas (sizes >= slice_min_size)
     faithfulness: pd.DataFrame | None = None  # one row per explained example
     attributions: tuple = ()  # the explain.Attribution objects the faithfulness gate measured
+    quality: Any = None  # quality.assess.DataQuality when the policy sets a data-quality gate
 
 
 @dataclass(frozen=True, eq=False)
@@ -168,6 +169,8 @@ class GateReport:
                     "n": len(ev.faithfulness),
                     "method": self.policy.settings["faithfulness_method"],
                 }
+            if ev.quality is not None:
+                snap["data_quality"] = ev.quality.as_dict()
         return snap
 
     def signoff_fields(self) -> dict[str, Any]:
@@ -466,6 +469,56 @@ def _approvals_gate(ctx: GateContext, threshold) -> GateResult:
     return _approvals_result(ctx.store, ctx.table.fingerprint, ctx.checkpoint_path, threshold, ctx.table.data_fingerprint, ctx.policy.sha256)
 
 
+QUALITY_GATES = {"max_leakage_rate": "leakage", "max_label_issue_rate": "label_issues", "max_drift_auc": "drift"}
+
+
+def _quality_missing(ctx: GateContext, key: str, threshold) -> GateResult | None:
+    """NOT_EVALUATED with the reason when the gate's data-quality check has no result, else None."""
+    quality, check = ctx.evidence.quality, QUALITY_GATES[key]
+    if quality is None:
+        return _result(key, None, threshold, "needs the data-quality checks (evaluate_gates(training=...)).", NOT_EVALUATED)
+    if getattr(quality, check) is None:
+        return _result(key, None, threshold, quality.missing.get(check, "not measured."), NOT_EVALUATED)
+    return None
+
+
+@evaluator("max_leakage_rate")
+def _leakage_gate(ctx: GateContext, threshold) -> GateResult:
+    key = "max_leakage_rate"
+    missing = _quality_missing(ctx, key, threshold)
+    if missing is not None:
+        return missing
+    leak = ctx.evidence.quality.leakage
+    return _result(key, leak.rate, threshold, leak.summary())
+
+
+@evaluator("max_label_issue_rate")
+def _label_issue_gate(ctx: GateContext, threshold) -> GateResult:
+    key = "max_label_issue_rate"
+    missing = _quality_missing(ctx, key, threshold)
+    if missing is not None:
+        return missing
+    issues = ctx.evidence.quality.label_issues
+    detail = (
+        f"cleanlab's find_label_issues (confident learning) on the model's probabilities: {issues.confident_learning_count} of {issues.n} gold labels flagged."
+    )
+    return _result(key, issues.rate, threshold, detail)
+
+
+@evaluator("max_drift_auc")
+def _drift_gate(ctx: GateContext, threshold) -> GateResult:
+    key = "max_drift_auc"
+    missing = _quality_missing(ctx, key, threshold)
+    if missing is not None:
+        return missing
+    drift = ctx.evidence.quality.drift
+    detail = (
+        f"{drift.sentence()} (cross-validated logistic regression on the checkpoint's embeddings, {drift.folds} folds, "
+        f"{drift.n_train} training and {drift.n_eval} evaluation texts)."
+    )
+    return _result(key, drift.domain_auc, threshold, detail)
+
+
 def evaluate_gates(
     policy: Policy,
     table: PredictionTable,
@@ -477,6 +530,8 @@ def evaluate_gates(
     cache=None,
     explain_params: Mapping[str, Mapping[str, Any]] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    training=None,
+    label_mapping: Mapping[str, str] | None = None,
 ) -> GateReport:
     """Evaluate every gate the policy sets, in the policy's order.
 
@@ -486,6 +541,8 @@ def evaluate_gates(
         counted only when the chain verifies).
     cache: an `explain.cache.AttributionCache`, so explanations are computed once across runs.
     explain_params: per-method explainer budgets, {"shap": {"max_evals": 500}, "lime": {"num_samples": 1000}}.
+    training: a `quality.training.TrainingData` (leakage and drift gates); the data-quality checks run only for the
+        data-quality gates the policy sets (label issues need no training data; `label_mapping` renames training labels).
     A gate whose input is missing is NOT_EVALUATED, never silently passed.
     """
     metrics = table_metrics(table)
@@ -516,6 +573,15 @@ def evaluate_gates(
     if "min_faithfulness" in policy.gates and predictor is not None:
         faith_rows, attributions = _faithfulness_rows(predictor, table, policy, progress, cache, explain_params)
 
+    quality = None
+    wanted = {check for key, check in QUALITY_GATES.items() if key in policy.gates}
+    if wanted:
+        from quality.assess import assess
+        from quality.training import TrainingData
+
+        training = training if training is not None else TrainingData(None, "", "No training data was given (veredicto gate --train-data FILE).")
+        quality = assess(predictor, table, training, checks=wanted, label_mapping=label_mapping, seed=int(policy.settings["seed"]))
+
     evidence = Evidence(
         metrics=metrics,
         calibration=cal,
@@ -526,6 +592,7 @@ def evaluate_gates(
         slice_deltas=deltas,
         faithfulness=faith_rows,
         attributions=attributions,
+        quality=quality,
     )
 
     context = GateContext(policy=policy, table=table, evidence=evidence, predictor=predictor, store=store, checkpoint_path=str(checkpoint_path))

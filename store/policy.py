@@ -110,6 +110,27 @@ GATES: dict[str, GateSpec] = {
             "highest acceptable share of evaluation rows holding personal data (emails, phones, IBANs, cards, national IDs, IPs, URLs, names)",
         ),
         GateSpec("approvals_required", "Approvals", "count", "min", "number of distinct reviewers who must approve these exact weights"),
+        GateSpec(
+            "max_leakage_rate",
+            "Train–evaluation leakage",
+            "fraction",
+            "max",
+            "highest acceptable share of evaluation texts also in the training data (exact or near-duplicate); needs the training data",
+        ),
+        GateSpec(
+            "max_label_issue_rate",
+            "Label issues",
+            "fraction",
+            "max",
+            "highest acceptable share of evaluation rows whose gold label confident learning flags as probably wrong",
+        ),
+        GateSpec(
+            "max_drift_auc",
+            "Train–evaluation drift",
+            "fraction",
+            "max",
+            "highest acceptable ROC AUC of a classifier telling training from evaluation texts apart (0.5 = alike); needs the training data",
+        ),
     )
 }
 

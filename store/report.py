@@ -382,6 +382,32 @@ footer { margin-top: 40px; font-size: 12px; color: var(--muted); border-top: 1px
 """
 
 
+def _quality_section(quality) -> str:
+    """Data quality (leakage, drift, label issues) as the sentences `quality.assess.DataQuality.lines` gives, plus
+    the metrics without the leaked rows and the rows to look at. Row numbers only: texts stay out of the report."""
+    out = '<section id="data-quality"><h2>Data quality</h2><p>Can these numbers be believed? Leakage and drift compare the evaluation data with the training data.</p>'
+    out += "<ul>" + "".join(f"<li>{esc(line)}</li>" for line in quality.lines()) + "</ul>"
+    if quality.clean_metrics is not None:
+        t = quality.clean_metrics.table()
+        out += _table(
+            ["Metric", "All rows", "Without leaked rows", "Change"],
+            [[esc(m), num(t.loc[m, "all rows"]), num(t.loc[m, "without leaked rows"]), f"{t.loc[m, 'change']:+.3f}"] for m in ("accuracy", "macro_f1")],
+            numeric=(1, 2, 3),
+        )
+    if quality.leakage is not None and len(quality.leakage.matches):
+        rows = ", ".join(str(int(r) + 1) for r in quality.leakage.leaked_rows[:30])
+        out += f"<p>Leaked evaluation rows (1-based): {esc(rows)}{' …' if len(quality.leakage.matches) > 30 else ''}.</p>"
+    if quality.label_issues is not None and len(quality.label_issues.frame):
+        head = quality.label_issues.frame.head(10)
+        out += "<p>Most likely wrong gold labels (1-based rows; the texts are on the Data page and in <code>veredicto quality</code>):</p>"
+        out += _table(
+            ["Row", "Gold", "Suggested", "P(gold)", "Flagged by"],
+            [[str(int(r["row"]) + 1), esc(r["gold"]), esc(r["suggested"]), num(r["gold_probability"]), esc(r["flagged_by"])] for _, r in head.iterrows()],
+            numeric=(0, 3),
+        )
+    return out + "</section>"
+
+
 def _plotly_js() -> str:
     from plotly.offline import get_plotlyjs
 
@@ -601,6 +627,8 @@ def build_report(
             "Lower <code>settings.slice_min_size</code> in the policy to look at smaller slices.</p>"
         )
     add(slice_html + "</section>")
+    if ev.quality is not None:
+        add(_quality_section(ev.quality))
 
     # ---- explanations
     exp_html = (

@@ -1,0 +1,90 @@
+"""`veredicto quality`: train–evaluation leakage, drift and label issues of an evaluation set, in plain sentences or JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from cli.common import add_data_arguments, load_labelled, score
+from quality.drift import DEFAULT_CAP
+
+
+def add_training_arguments(parser) -> None:
+    parser.add_argument(
+        "--train-data",
+        type=Path,
+        default=None,
+        help="Training file for the leakage and drift checks (default: the file the checkpoint's provenance.json names, when readable).",
+    )
+    parser.add_argument("--train-text-col", default=None, help="Text column of the training file (default: guessed, or as recorded in the provenance).")
+    parser.add_argument("--train-label-col", default=None, help="Label column of the training file (default: guessed; none is fine).")
+
+
+def training_from_args(args, checkpoint_dir):
+    """The training data for `args` (explicit --train-data first, then the checkpoint's provenance); see quality.training."""
+    from quality.training import training_data
+
+    return training_data(checkpoint_dir, args.train_data, text_col=args.train_text_col, label_col=args.train_label_col)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "quality",
+        help="Check the data: train–evaluation leakage, drift and probably wrong gold labels.",
+        description="Print train–evaluation leakage (exact and near-duplicates), drift (length, vocabulary, truncation, label balance, "
+        "a domain classifier on the model's embeddings) and label issues (confident learning + embedding neighbours). "
+        "Leakage and drift need the training data: --train-data FILE, or a checkpoint whose provenance.json names a readable file.",
+    )
+    parser.add_argument("--model", required=True, type=Path, help="Checkpoint directory.")
+    add_training_arguments(parser)
+    parser.add_argument("--threshold", type=float, default=0.8, help="Jaccard similarity of word 3-grams at which two texts are near-duplicates (default 0.8).")
+    parser.add_argument(
+        "--drift-sample", type=int, default=DEFAULT_CAP, help=f"At most this many texts per side for the drift checks (seeded sample; default {DEFAULT_CAP})."
+    )
+    parser.add_argument("--top", type=int, default=10, help="How many leaked texts, label issues and unlike texts to list (default 10).")
+    parser.add_argument("--json", dest="as_json", action="store_true", help="Print the results as JSON instead of sentences.")
+    add_data_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def _lines(frame, columns: list[str], top: int) -> list[str]:
+    shown = frame.head(top)
+    return [
+        "  " + " | ".join(f"{c}={shown[c].iat[i]:.3f}" if isinstance(shown[c].iat[i], float) else f"{c}={shown[c].iat[i]}" for c in columns)
+        for i in range(len(shown))
+    ]
+
+
+def run(args) -> int:
+    from quality.assess import assess
+
+    evalset, mapping = load_labelled(args, args.model)
+    predictor, table = score(args.model, args, evalset, mapping, "with")
+    training = training_from_args(args, args.model)
+    for warning in training.evalset.warnings if training.evalset is not None else ():
+        print(f"warning: training data: {warning}", file=sys.stderr)
+    quality = assess(predictor, table, training, label_mapping=mapping, threshold=args.threshold, drift_cap=args.drift_sample, neighbours=True)
+    if args.as_json:
+        out = quality.as_dict()
+        if quality.leakage is not None:
+            out["leaked_examples"] = quality.leakage.matches.head(args.top).to_dict(orient="records")
+        if quality.label_issues is not None:
+            out["label_issue_examples"] = quality.label_issues.frame.head(args.top).to_dict(orient="records")
+        if quality.drift is not None:
+            out["most_unlike_training"] = quality.drift.most_unlike.head(args.top).to_dict(orient="records")
+        print(json.dumps(out, indent=2, ensure_ascii=False, default=float))
+        return 0
+    print(f"Data quality of {evalset.name} ({len(evalset)} examples) for {predictor.ref.name} ({predictor.ref.short_fingerprint})")
+    for line in quality.lines():
+        print("- " + line)
+    if quality.leakage is not None and len(quality.leakage.matches):
+        print("\nLeaked evaluation rows (0-based row, training row):")
+        print("\n".join(_lines(quality.leakage.matches, ["row", "train_row", "similarity", "kind", "text"], args.top)))
+    if quality.label_issues is not None and len(quality.label_issues.frame):
+        print("\nProbably wrong gold labels, most likely first:")
+        print("\n".join(_lines(quality.label_issues.frame, ["row", "gold", "suggested", "gold_probability", "flagged_by", "text"], args.top)))
+    if quality.drift is not None and len(quality.drift.most_unlike):
+        print("\nEvaluation texts most unlike the training data:")
+        print("\n".join(_lines(quality.drift.most_unlike, ["row", "p_eval", "text"], args.top)))
+    return 0

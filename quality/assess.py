@@ -1,0 +1,127 @@
+"""All three data-quality checks at once, for `veredicto quality`, the data-quality gates and the report.
+
+quality = assess(predictor, table, training)       # training: quality.training.TrainingData
+quality.leakage / quality.drift / quality.label_issues   # None when not measured; `missing` says why
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+
+from analysis.predictions import PredictionTable
+from models.protocol import InferenceLayer, Progress
+from quality.drift import DEFAULT_CAP, Drift, measure_drift
+from quality.label_issues import LabelIssues, NotSingleLabelError, find_issues
+from quality.leakage import DEFAULT_THRESHOLD, CleanMetrics, Leakage, find_leakage, metrics_without_leaked
+from quality.training import TrainingData
+
+CHECKS = ("leakage", "drift", "label_issues")
+
+
+@dataclass(frozen=True, eq=False)
+class DataQuality:
+    """What was measured; `missing[check]` says in words why a check has no result (e.g. no training data)."""
+
+    training: TrainingData
+    leakage: Leakage | None = None
+    clean_metrics: CleanMetrics | None = None
+    drift: Drift | None = None
+    label_issues: LabelIssues | None = None
+    missing: Mapping[str, str] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        """Plain sentences for a terminal or a report, one per check."""
+        out = [self.training.describe()]
+        if self.leakage is not None:
+            out.append("Leakage: " + self.leakage.summary())
+            if self.clean_metrics is not None and self.clean_metrics.removed:
+                t = self.clean_metrics.table()
+                out.append(
+                    f"Without the {self.clean_metrics.removed} leaked rows: accuracy {t.loc['accuracy', 'all rows']:.3f} → {t.loc['accuracy', 'without leaked rows']:.3f}, "
+                    f"macro-F1 {t.loc['macro_f1', 'all rows']:.3f} → {t.loc['macro_f1', 'without leaked rows']:.3f}."
+                )
+        if self.drift is not None:
+            out.append("Drift: " + self.drift.summary())
+        if self.label_issues is not None:
+            out.append("Label issues: " + self.label_issues.summary())
+        out.extend(f"{check.replace('_', ' ').capitalize()}: not measured. {why}" for check, why in self.missing.items())
+        return out
+
+    def as_dict(self) -> dict:
+        return {
+            "training": {
+                "source": self.training.source,
+                "name": self.training.evalset.name if self.training.evalset is not None else None,
+                "message": self.training.message,
+            },
+            "leakage": None if self.leakage is None else self.leakage.as_dict(),
+            "metrics_without_leaked": None if self.clean_metrics is None else self.clean_metrics.table().to_dict(orient="index"),
+            "drift": None if self.drift is None else self.drift.as_dict(),
+            "label_issues": None if self.label_issues is None else self.label_issues.as_dict(),
+            "missing": dict(self.missing),
+        }
+
+
+def _train_labels(training: TrainingData, mapping: Mapping[str, str] | None) -> list[str] | None:
+    if not training.has_labels or training.evalset is None:
+        return None
+    mapping = dict(mapping or {})
+    return [mapping.get(v, v) for v in training.evalset.gold]
+
+
+def assess(
+    predictor: InferenceLayer | None,
+    table: PredictionTable,
+    training: TrainingData,
+    *,
+    checks: Collection[str] = CHECKS,
+    label_mapping: Mapping[str, str] | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    drift_cap: int = DEFAULT_CAP,
+    neighbours: bool = False,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> DataQuality:
+    """Run the `checks` that their inputs allow; the others are listed in `missing` with the reason.
+
+    Leakage needs training texts; drift needs training texts and the predictor (embeddings, tokenizer);
+    label issues need a single-label table (and the predictor for the neighbour hints when `neighbours`).
+    """
+    missing: dict[str, str] = {}
+    leakage = clean = drift = issues = None
+    eval_texts = table.frame["text"].tolist()
+    train = training.evalset
+    if "leakage" in checks:
+        if train is None:
+            missing["leakage"] = training.message
+        else:
+            leakage = find_leakage(train.texts, eval_texts, threshold=threshold, progress=progress)
+            clean = metrics_without_leaked(table, leakage)
+    if "drift" in checks:
+        if train is None:
+            missing["drift"] = training.message
+        elif predictor is None:
+            missing["drift"] = "Drift needs the checkpoint (its tokenizer and embeddings)."
+        else:
+            drift = measure_drift(
+                predictor,
+                train.texts,
+                eval_texts,
+                train_labels=_train_labels(training, label_mapping),
+                eval_labels=None if table.multi_label else table.frame["gold"].tolist(),  # multi-label: a set per row, no one share
+                cap=drift_cap,
+                seed=seed,
+                progress=progress,
+            )
+    if "label_issues" in checks:
+        index = None
+        try:
+            if neighbours and predictor is not None:
+                from probes.embeddings import build_index
+
+                index = build_index(predictor, table)
+            issues = find_issues(table, index)
+        except NotSingleLabelError as exc:
+            missing["label_issues"] = str(exc)
+    return DataQuality(training, leakage, clean, drift, issues, missing)

@@ -1,0 +1,272 @@
+"""Train–evaluation leakage: evaluation texts that are also in the training data, exactly or nearly.
+
+    leak = find_leakage(train_texts, eval_texts, threshold=0.8)
+    leak.rate, leak.matches        # leaked evaluation rows, each with its training row and similarity
+    leak.within_eval               # evaluation rows that repeat an earlier evaluation row
+    metrics_without_leaked(table, leak)   # headline metrics with and without the leaked rows
+
+Texts are compared after `normalise_text` (Unicode NFKC, casefolded, punctuation stripped, whitespace collapsed).
+Exact duplicates are equal normalised texts. Near-duplicates are pairs whose sets of word `shingle`-grams have a
+Jaccard similarity of at least `threshold`: datasketch's MinHash LSH proposes candidate pairs (its bands set by
+`lsh_params` so that a pair at the threshold is missed with probability at most 0.1%), and every candidate is checked
+with the exact Jaccard, so no pair LSH proposes by chance is ever reported.
+Texts with nothing left after normalising (empty, only punctuation) are never counted as duplicates.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analysis.metrics import Metrics, table_metrics
+from analysis.predictions import PredictionTable, take_rows
+from models.errors import VeredictoError
+
+DEFAULT_THRESHOLD = 0.8
+DEFAULT_SHINGLE = 3
+DEFAULT_NUM_PERM = 64  # 16 bands of 4 rows at the 0.8 default (lsh_params): half the hashing and fewer buckets than 128
+MAX_MISS = 1e-3  # at most this chance that LSH misses a pair right at the threshold (more similar pairs: less)
+MATCH_COLUMNS = ["row", "text", "train_row", "train_text", "similarity", "kind"]
+WITHIN_COLUMNS = ["row", "text", "first_row", "first_text", "similarity", "kind"]
+
+Progress = Callable[[int, int], None]
+
+
+class _PunctuationToSpace(dict):
+    """str.translate table: a Unicode punctuation character (category P*) -> a space, any other -> itself; each
+    character's category is looked up once, the first time it is seen (then the lookup stays in C)."""
+
+    def __missing__(self, code: int) -> str | int:
+        value: str | int = " " if unicodedata.category(chr(code)).startswith("P") else code
+        self[code] = value
+        return value
+
+
+_PUNCTUATION = _PunctuationToSpace()
+
+
+def normalise_text(text: str) -> str:
+    """NFKC, casefold, punctuation (Unicode category P*) removed, whitespace collapsed: "Great  film!" -> "great film"."""
+    folded = unicodedata.normalize("NFKC", str(text)).casefold()
+    return " ".join(folded.translate(_PUNCTUATION).split())
+
+
+def _crc32(shingle: str) -> int:
+    # MinHash's hash of a shingle: CRC-32 is 4-5x faster than datasketch's default SHA-1 and as deterministic;
+    # datasketch's random affine permutations mix it before the minimum is taken.
+    return zlib.crc32(shingle.encode("utf-8"))
+
+
+def shingles(normalised: str, size: int = DEFAULT_SHINGLE) -> frozenset[str]:
+    """The set of word `size`-grams of a normalised text (a shorter text is one shingle of all its words)."""
+    words = normalised.split()
+    if not words:
+        return frozenset()
+    if len(words) <= size:
+        return frozenset([" ".join(words)])
+    return frozenset(" ".join(words[i : i + size]) for i in range(len(words) - size + 1))
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a and not b:
+        return 0.0
+    return len(a & b) / len(a | b)
+
+
+@dataclass(frozen=True, eq=False)
+class Leakage:
+    """Leaked evaluation rows (`matches`: one row per leaked evaluation row, its best training match) and the
+    duplicates within the evaluation data (`within_eval`: each later copy with the earliest row it repeats)."""
+
+    matches: pd.DataFrame  # MATCH_COLUMNS; kind "exact" | "near"; row/train_row 0-based
+    within_eval: pd.DataFrame  # WITHIN_COLUMNS
+    n_eval: int
+    n_train: int
+    threshold: float
+    shingle: int
+    num_perm: int
+
+    @property
+    def leaked_rows(self) -> np.ndarray:
+        return self.matches["row"].to_numpy(dtype=int)
+
+    @property
+    def rate(self) -> float:
+        """Share of evaluation rows that are also (nearly) in the training data."""
+        return len(self.matches) / self.n_eval if self.n_eval else float("nan")
+
+    @property
+    def exact_count(self) -> int:
+        return int((self.matches["kind"] == "exact").sum())
+
+    @property
+    def near_count(self) -> int:
+        return int((self.matches["kind"] == "near").sum())
+
+    def summary(self) -> str:
+        """One plain sentence: how much of the evaluation set the model may have seen in training."""
+        if not self.n_eval:
+            return "The evaluation data is empty, so leakage cannot be measured."
+        head = (
+            f"{len(self.matches)} of {self.n_eval} evaluation texts ({self.rate:.1%}) also appear in the training data "
+            f"({self.n_train} texts): {self.exact_count} exactly (ignoring case, spacing and punctuation) and {self.near_count} "
+            f"as near-duplicates (Jaccard similarity ≥ {self.threshold:.2f} of word {self.shingle}-grams)."
+        )
+        return head + f" Within the evaluation data, {len(self.within_eval)} text(s) repeat an earlier one."
+
+    def as_dict(self) -> dict:
+        return {
+            "n_eval": self.n_eval,
+            "n_train": self.n_train,
+            "rate": self.rate,
+            "leaked": len(self.matches),
+            "exact": self.exact_count,
+            "near": self.near_count,
+            "within_eval_duplicates": len(self.within_eval),
+            "threshold": self.threshold,
+            "shingle": self.shingle,
+            "num_perm": self.num_perm,
+        }
+
+
+class _Corpus:
+    """Distinct non-empty normalised texts of one side, with the rows that hold each and their shingles."""
+
+    def __init__(self, texts: Sequence[str], size: int):
+        self.rows: dict[str, list[int]] = {}
+        for row, text in enumerate(texts):
+            norm = normalise_text(text)
+            if norm:
+                self.rows.setdefault(norm, []).append(row)
+        self.keys = list(self.rows)
+        self.sets = [shingles(k, size) for k in self.keys]
+
+
+def _minhashes(sets: list[frozenset[str]], num_perm: int, progress: Progress | None, done: int, total: int) -> list:
+    from datasketch import MinHash
+
+    out: list = []
+    step = 5000
+    for start in range(0, len(sets), step):
+        chunk = sets[start : start + step]
+        out.extend(MinHash.bulk(chunk, num_perm=num_perm, hashfunc=_crc32))
+        if progress:
+            progress(done + start + len(chunk), total)
+    return out
+
+
+def lsh_params(threshold: float, num_perm: int, max_miss: float = MAX_MISS) -> tuple[int, int]:
+    """(bands, rows per band) for MinHash LSH: the most rows per band (fewest candidates to verify) such that a pair
+    whose Jaccard similarity is exactly `threshold` is missed with probability (1 - threshold**r)**b at most `max_miss`.
+
+    datasketch's own choice for a 0.8 threshold (weights 0.5/0.5) misses such a pair 60% of the time; since every
+    candidate is verified with the exact Jaccard anyway, extra candidates cost only time, never a false report.
+    """
+    for rows in range(num_perm, 0, -1):
+        bands = num_perm // rows
+        if (1.0 - threshold**rows) ** bands <= max_miss:
+            return bands, rows
+    return num_perm, 1
+
+
+def find_leakage(
+    train_texts: Sequence[str],
+    eval_texts: Sequence[str],
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    shingle: int = DEFAULT_SHINGLE,
+    num_perm: int = DEFAULT_NUM_PERM,
+    progress: Progress | None = None,
+) -> Leakage:
+    """Exact and near-duplicates between training and evaluation texts, and within the evaluation texts.
+
+    Each leaked evaluation row is reported once, with its most similar training row (an exact match wins, then the
+    highest Jaccard, then the earliest row). `threshold` is the Jaccard similarity of word `shingle`-gram sets at or
+    above which two texts count as near-duplicates.
+    """
+    if not 0 < threshold <= 1:
+        raise VeredictoError(f"The near-duplicate threshold is a Jaccard similarity between 0 and 1, got {threshold}.")
+    if shingle < 1:
+        raise VeredictoError(f"Shingles are word n-grams of at least one word, got {shingle}.")
+    from datasketch import MinHashLSH
+
+    train_texts, eval_texts = list(train_texts), list(eval_texts)
+    train, evals = _Corpus(train_texts, shingle), _Corpus(eval_texts, shingle)
+    total = len(train.keys) + len(evals.keys)
+    train_hashes = _minhashes(train.sets, num_perm, progress, 0, total)
+    eval_hashes = _minhashes(evals.sets, num_perm, progress, len(train.keys), total)
+
+    # One LSH index holds both sides (training keys 0.., evaluation keys after them); one query per evaluation text
+    # gives its training candidates (leakage) and its evaluation candidates (duplicates within the evaluation data).
+    offset = len(train.keys)
+    lsh = MinHashLSH(num_perm=num_perm, params=lsh_params(threshold, num_perm))
+    with lsh.insertion_session() as session:
+        for i, mh in enumerate([*train_hashes, *eval_hashes]):
+            session.insert(i, mh, check_duplication=False)
+    train_index = {k: i for i, k in enumerate(train.keys)}
+    first_row = [evals.rows[k][0] for k in evals.keys]
+    best: dict[int, tuple[int, float, str]] = {}  # eval key index -> (train key index, similarity, kind)
+    within: list[tuple[int, str, int, str, float, str]] = []
+    for e, key in enumerate(evals.keys):
+        rows = evals.rows[key]  # every later copy of the same text repeats its first row exactly
+        within.extend((row, eval_texts[row], rows[0], eval_texts[rows[0]], 1.0, "exact") for row in rows[1:])
+        candidates = lsh.query(eval_hashes[e])
+        if key in train_index:  # exact first (same normalised text), else the best candidate passing the exact Jaccard
+            best[e] = (train_index[key], 1.0, "exact")
+        else:
+            scored = [(jaccard(evals.sets[e], train.sets[t]), -t) for t in candidates if t < offset]
+            scored = [x for x in scored if x[0] >= threshold - 1e-12]
+            if scored:
+                sim, neg_t = max(scored)
+                best[e] = (-neg_t, sim, "near")
+        earlier = [
+            (jaccard(evals.sets[e], evals.sets[c - offset]), -first_row[c - offset], c - offset)
+            for c in candidates
+            if c >= offset and first_row[c - offset] < first_row[e]
+        ]
+        earlier = [x for x in earlier if x[0] >= threshold - 1e-12]
+        if earlier:
+            sim, _, o = max(earlier)  # later exact copies of this text are already listed against its first row
+            within.append((first_row[e], eval_texts[first_row[e]], first_row[o], eval_texts[first_row[o]], sim, "near"))
+    match_rows = []
+    for e, (t, sim, kind) in best.items():
+        train_row = train.rows[train.keys[t]][0]
+        for row in evals.rows[evals.keys[e]]:
+            match_rows.append((row, eval_texts[row], train_row, train_texts[train_row], sim, kind))
+    matches = pd.DataFrame(match_rows, columns=MATCH_COLUMNS).sort_values("row", kind="stable").reset_index(drop=True)
+    within_frame = pd.DataFrame(within, columns=WITHIN_COLUMNS).sort_values("row", kind="stable").reset_index(drop=True)
+    return Leakage(matches, within_frame, len(eval_texts), len(train_texts), float(threshold), int(shingle), int(num_perm))
+
+
+@dataclass(frozen=True, eq=False)
+class CleanMetrics:
+    """Headline metrics on every evaluation row and on the rows not leaked from the training data, side by side."""
+
+    all_rows: Metrics
+    without_leaked: Metrics
+    removed: int
+
+    def table(self) -> pd.DataFrame:
+        """Rows accuracy / macro-F1 / examples; columns: all rows, without leaked rows, change."""
+        a, w = self.all_rows, self.without_leaked
+        return pd.DataFrame(
+            {
+                "all rows": [a.accuracy, a.macro_f1, float(a.n)],
+                "without leaked rows": [w.accuracy, w.macro_f1, float(w.n)],
+                "change": [w.accuracy - a.accuracy, w.macro_f1 - a.macro_f1, float(w.n - a.n)],
+            },
+            index=pd.Index(["accuracy", "macro_f1", "examples"], name="metric"),
+        )
+
+
+def metrics_without_leaked(table: PredictionTable, leakage: Leakage) -> CleanMetrics:
+    """`table_metrics` on the whole table and on the table without the leaked evaluation rows."""
+    if leakage.n_eval != len(table):
+        raise VeredictoError(f"The leakage scan covers {leakage.n_eval} evaluation rows but the table has {len(table)}; scan the same evaluation data.")
+    keep = np.setdiff1d(np.arange(len(table)), leakage.leaked_rows)
+    return CleanMetrics(table_metrics(table), table_metrics(take_rows(table, keep)), int(len(table) - len(keep)))

@@ -1,0 +1,98 @@
+"""Where the training data comes from: an explicit file, or the training file the checkpoint's provenance names.
+
+    training = training_data(checkpoint_dir, train_file)      # never raises for a missing provenance file
+    training.evalset        # an EvalSet (columns text and, when the file has one, label), or None
+    training.message        # when None: what is needed and how to give it
+
+An explicit file that cannot be used (missing, unreadable, no text column, only empty texts) raises `DataError`:
+the person asked for it. A provenance that names a file this machine cannot read is not an error, only a message.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from evaldata.loading import EvalSet, guess_column, load_eval_data, read_file
+from models.errors import DataError, VeredictoError
+
+HOW_TO_GIVE = "Pass the training file with --train-data FILE (in the app: the training-data picker in the sidebar)."
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingData:
+    """The training texts (and labels, when the file has them), where they came from, or why there are none."""
+
+    evalset: EvalSet | None
+    source: str  # "file" (given explicitly), "provenance", or "" when there is none
+    message: str = ""  # why there is none and how to give it; empty when there is one
+
+    @property
+    def available(self) -> bool:
+        return self.evalset is not None
+
+    @property
+    def has_labels(self) -> bool:
+        return self.evalset is not None and "label" in self.evalset.frame
+
+    def describe(self) -> str:
+        if self.evalset is None:
+            return self.message
+        origin = "named in the checkpoint's provenance.json" if self.source == "provenance" else "given explicitly"
+        return f"Training data: '{self.evalset.name}' ({len(self.evalset)} rows, {origin})."
+
+
+def load_training_file(source: str | Path | bytes, *, name: str | None = None, text_col: str | None = None, label_col: str | None = None) -> EvalSet:
+    """Read a training file with evaldata's column guessing (or explicit columns); a missing label column is fine
+    (leakage and drift need only the texts), an all-empty text column is not."""
+    frame, _, shown = read_file(source, name=name)
+    if label_col is None and guess_column(list(frame.columns), "label") is None:
+        label_col = ""  # no label column: label balance is not measured, everything else is
+    try:
+        evalset = load_eval_data(source, name=name, text_col=text_col, label_col=label_col)
+    except DataError as exc:
+        raise DataError(f"Training data: {exc}".replace("--text-col", "--train-text-col").replace("--label-col", "--train-label-col")) from None
+    if (evalset.frame["text"].str.strip() == "").all():
+        raise DataError(
+            f"Training data: every text in '{shown}' is empty, so it cannot be compared with the evaluation data. "
+            "Pick the column that holds the texts (--train-text-col)."
+        )
+    return evalset
+
+
+def training_data(
+    checkpoint_dir: str | os.PathLike | None,
+    train_file: str | Path | bytes | None = None,
+    *,
+    name: str | None = None,
+    text_col: str | None = None,
+    label_col: str | None = None,
+) -> TrainingData:
+    """The training data for leakage and drift: `train_file` when given, else the readable file the checkpoint's
+    provenance.json records (with the columns it was trained on), else a `TrainingData` whose message says what to do."""
+    if train_file is not None:
+        return TrainingData(load_training_file(train_file, name=name, text_col=text_col, label_col=label_col), "file")
+    if checkpoint_dir is None:
+        return TrainingData(None, "", f"No training data was given. {HOW_TO_GIVE}")
+    from training.provenance import load_provenance
+
+    try:
+        provenance = load_provenance(checkpoint_dir)
+    except VeredictoError as exc:
+        return TrainingData(None, "", f"The checkpoint's provenance.json cannot be read ({exc}), so its training file is unknown. {HOW_TO_GIVE}")
+    if provenance is None:
+        return TrainingData(
+            None, "", f"The checkpoint has no provenance.json naming its training file (it was not trained with `veredicto finetune`). {HOW_TO_GIVE}"
+        )
+    data = provenance.record.get("data") or {}
+    path = data.get("path") if isinstance(data, dict) else None
+    if not path:
+        return TrainingData(None, "", f"The checkpoint's provenance.json does not record where its training file is. {HOW_TO_GIVE}")
+    if not Path(path).is_file():
+        return TrainingData(None, "", f"The checkpoint's provenance.json names the training file '{path}', which is not readable here. {HOW_TO_GIVE}")
+    try:
+        evalset = load_training_file(Path(path), text_col=data.get("text_col"), label_col=data.get("label_col"))
+    except DataError as exc:
+        return TrainingData(None, "", f"The training file the checkpoint's provenance.json names cannot be used: {exc} {HOW_TO_GIVE}")
+    return TrainingData(evalset, "provenance")

@@ -1,0 +1,171 @@
+"""`veredicto quality`, the data-quality gates through `veredicto gate`, the report's data-quality section, and the
+messages for training data that is missing, unreadable or shaped differently."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.synthetic import probs_for, table_from_arrays
+from cli.main import main
+from evaldata.loading import load_eval_data
+from models.errors import DataError
+from quality.training import TrainingData, load_training_file, training_data
+from store.gates import NOT_EVALUATED, PASS, evaluate_gates
+from store.policy import parse_policy
+from store.report import build_report
+
+WORDS = ["good", "bad", "great", "awful", "fine", "poor", "film", "story", "acting", "plot"]
+
+
+def review(i: int) -> str:
+    rng = np.random.default_rng(i)
+    return " ".join(rng.choice(WORDS, size=12)) + f" number {i}"
+
+
+@pytest.fixture
+def files(tmp_path):
+    """eval.csv (40 rows) and train.csv (60 other rows plus exact copies of eval rows 3 and 11, one re-cased)."""
+    evals = pd.DataFrame({"text": [review(i) for i in range(40)], "label": ["positive", "negative"] * 20})
+    train = pd.DataFrame({"text": [review(100 + i) for i in range(60)], "label": ["negative", "positive"] * 30})
+    copies = pd.DataFrame({"text": [evals.text[3], evals.text[11].upper() + "!"], "label": ["negative", "negative"]})
+    (eval_path, train_path) = (tmp_path / "eval.csv", tmp_path / "train.csv")
+    evals.to_csv(eval_path, index=False)
+    pd.concat([train, copies]).to_csv(train_path, index=False)
+    return eval_path, train_path
+
+
+def test_quality_command_prints_leakage_drift_and_label_issues(tiny_bert, files, capsys):
+    eval_path, train_path = files
+    code = main(["quality", "--model", str(tiny_bert), "--data", str(eval_path), "--train-data", str(train_path), "--drift-sample", "50"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "Leakage: 2 of 40 evaluation texts (5.0%) also appear in the training data (62 texts): 2 exactly" in out
+    assert "tells training from evaluation texts apart" in out and "Confident learning flags" in out
+    assert "Leaked evaluation rows" in out and "row=3 | train_row=60" in out and "row=11 | train_row=61" in out
+
+    code = main(["quality", "--model", str(tiny_bert), "--data", str(eval_path), "--train-data", str(train_path), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0 and result["leakage"]["leaked"] == 2 and result["leakage"]["rate"] == 0.05
+    assert [r["row"] for r in result["leaked_examples"]] == [3, 11] and 0 <= result["drift"]["domain_auc"] <= 1
+    assert result["metrics_without_leaked"]["examples"]["without leaked rows"] == 38
+
+
+def test_quality_command_without_training_data_says_how_to_give_it(tiny_bert, files, capsys):
+    code = main(["quality", "--model", str(tiny_bert), "--data", str(files[0])])
+    out = capsys.readouterr().out
+    assert code == 0  # label issues need no training data
+    assert "Leakage: not measured." in out and "--train-data FILE" in out and "Confident learning flags" in out
+
+
+def write_policy(tmp_path, gates: str):
+    path = tmp_path / "policy.yaml"
+    path.write_text("gates:\n" + gates)
+    return path
+
+
+def test_gate_passes_and_fails_on_the_data_quality_gates(tiny_bert, files, tmp_path, capsys):
+    eval_path, train_path = files
+    common = ["gate", "--model", str(tiny_bert), "--data", str(eval_path), "--train-data", str(train_path)]
+    loose = write_policy(tmp_path, "  max_leakage_rate: 0.05\n  max_label_issue_rate: 1.0\n  max_drift_auc: 1.0\n")
+    out_json = tmp_path / "gates.json"
+    assert main([*common, "--policy", str(loose), "--json", str(out_json)]) == 0, capsys.readouterr()
+    printed = capsys.readouterr().out
+    assert "Train–evaluation leakage" in printed and "Label issues" in printed and "Train–evaluation drift" in printed
+    saved = json.loads(out_json.read_text())
+    assert (
+        [g["status"] for g in saved["gates"]] == ["pass"] * 3
+        and saved["gates"][0]["measured"] == 0.05
+        and saved["metrics"]["data_quality"]["leakage"]["leaked"] == 2
+    )
+
+    strict = write_policy(tmp_path, "  max_leakage_rate: 0.04\n")
+    assert main([*common, "--policy", str(strict)]) == 1
+    assert "FAIL" in capsys.readouterr().out
+
+
+def test_gate_without_training_data_is_not_evaluated_and_says_what_it_needs(tiny_bert, files, tmp_path, capsys):
+    policy = write_policy(tmp_path, "  max_leakage_rate: 0.5\n  max_drift_auc: 0.9\n  max_label_issue_rate: 1.0\n")
+    code = main(["gate", "--model", str(tiny_bert), "--data", str(files[0]), "--policy", str(policy)])
+    captured = capsys.readouterr()
+    assert code == 2 and "2 gate(s) could not be evaluated" in captured.err and "--train-data FILE" in captured.err
+    assert "Label issues" in captured.out  # evaluated: it needs only the model's probabilities
+
+
+def provenance(directory, data: dict) -> None:
+    record = {
+        "format": 1,
+        "kind": "single run",
+        "status": "complete",
+        "base": {},
+        "data": data,
+        "hyperparameters": {},
+        "trials": [],
+        "curves": {},
+        "versions": {},
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "provenance.json").write_text(json.dumps(record))
+
+
+def test_training_data_comes_from_the_provenance_when_readable(tmp_path, files):
+    _, train_path = files
+    provenance(tmp_path / "ok", {"path": str(train_path), "text_col": "text", "label_col": None})
+    found = training_data(tmp_path / "ok")
+    assert found.source == "provenance" and len(found.evalset) == 62 and "provenance.json" in found.describe()
+    provenance(tmp_path / "moved", {"path": str(tmp_path / "elsewhere.csv")})
+    moved = training_data(tmp_path / "moved")
+    assert moved.evalset is None and "elsewhere.csv" in moved.message and "not readable here" in moved.message and "--train-data" in moved.message
+    none = training_data(tmp_path / "no-provenance")
+    assert none.evalset is None and "no provenance.json" in none.message
+    assert training_data(tmp_path / "moved", train_path).source == "file"  # an explicit file wins
+
+
+def test_training_files_shaped_differently_get_clear_messages(tmp_path):
+    other = tmp_path / "other.csv"
+    pd.DataFrame({"utterance_text": ["a b c", "d e f"], "tag": ["x", "y"]}).to_csv(other, index=False)
+    with pytest.raises(DataError, match="--train-text-col"):
+        load_training_file(other)
+    explicit = load_training_file(other, text_col="utterance_text", label_col="tag")
+    assert explicit.texts == ["a b c", "d e f"] and explicit.gold == ["x", "y"]
+    unlabelled = tmp_path / "unlabelled.csv"
+    pd.DataFrame({"text": ["a b c"]}).to_csv(unlabelled, index=False)
+    assert "label" not in load_training_file(unlabelled).frame  # no label column: fine for leakage and drift
+    empty = tmp_path / "empty.csv"
+    pd.DataFrame({"text": ["", " "], "label": ["x", "y"]}).to_csv(empty, index=False)
+    with pytest.raises(DataError, match="every text in 'empty.csv' is empty"):
+        load_training_file(empty)
+    with pytest.raises(DataError, match="does not exist"):
+        load_training_file(tmp_path / "missing.csv")
+
+
+def test_cli_bad_training_input_exits_2_and_other_labels_are_reported_not_fatal(tiny_bert, files, tmp_path, capsys):
+    eval_path, _ = files
+    code = main(["quality", "--model", str(tiny_bert), "--data", str(eval_path), "--train-data", str(tmp_path / "nope.csv")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("veredicto quality: ") and "nope.csv" in err and "Traceback" not in err
+    spam = tmp_path / "spam.csv"
+    pd.DataFrame({"text": [review(200 + i) for i in range(20)], "label": ["spam", "negative"] * 10}).to_csv(spam, index=False)
+    code = main(["quality", "--model", str(tiny_bert), "--data", str(eval_path), "--train-data", str(spam), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0 and result["drift"]["unknown_train_labels"] == ["spam"]
+    assert result["drift"]["label_balance"]["spam"]["train_share"] == 0.5 and result["drift"]["label_balance"]["spam"]["in_checkpoint"] is False
+
+
+def test_report_has_a_data_quality_section_with_rows_not_texts(tmp_path, files):
+    eval_path, train_path = files
+    evalset = load_eval_data(eval_path)
+    gold = np.array([0, 1] * 20)
+    table = table_from_arrays(probs_for(gold, 2, np.full(40, 0.9)), gold, ("negative", "positive"), texts=evalset.texts)
+    policy = parse_policy("gates:\n  max_leakage_rate: 0.1\n  max_label_issue_rate: 0.5\n  max_drift_auc: 0.9\n", "p.yaml")
+    gates = evaluate_gates(policy, table, training=TrainingData(load_training_file(train_path), "file"))
+    assert [r.status for r in gates.results] == [PASS, PASS, NOT_EVALUATED]  # drift needs the checkpoint's embeddings
+    assert "needs the checkpoint" in gates.result("max_drift_auc").detail
+    html = build_report(gates, table)
+    section = html[html.index('<section id="data-quality">') :]
+    section = section[: section.index("</section>")]
+    assert "2 of 40 evaluation texts (5.0%)" in section and "Leaked evaluation rows (1-based): 4, 12." in section
+    assert evalset.texts[3] not in html and "Without the 2 leaked rows" in section

@@ -1,0 +1,107 @@
+"""Train–evaluation leakage: planted exact and near-duplicates are found and nothing else, LSH agrees with a
+brute-force exact Jaccard, and metrics without the leaked rows equal scikit-learn's on the filtered arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, f1_score
+
+from analysis.synthetic import probs_for, table_from_arrays
+from models.errors import VeredictoError
+from quality.leakage import find_leakage, jaccard, metrics_without_leaked, normalise_text, shingles
+
+VOCAB = [f"w{i}" for i in range(3000)]
+
+
+def sentences(n: int, seed: int, words: int = 40) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(VOCAB, size=words)) for _ in range(n)]
+
+
+def test_normalisation_ignores_case_spacing_punctuation_and_unicode_forms():
+    assert normalise_text("  The FILM,  was\tgreat!! ") == "the film was great"
+    assert normalise_text("ﬁne — “quoted”") == normalise_text("FINE quoted")  # NFKC turns the ﬁ ligature into fi
+    assert normalise_text("...!?") == ""
+    assert shingles("a b c d") == frozenset({"a b c", "b c d"}) and shingles("a b") == frozenset({"a b"})
+
+
+def test_planted_exact_and_near_duplicates_are_found_and_nothing_else():
+    train = sentences(300, seed=1)
+    evals = sentences(100, seed=2)
+    words = train[10].split()
+    evals[5] = "  " + train[10].upper().replace(" ", "  ") + "!!"  # exact after normalisation
+    evals[20] = train[42] + "."  # exact
+    evals[33] = " ".join([*words[:-1], "changed"])  # one word of 40 changed at the end: Jaccard 37/39
+    evals[60] = " ".join([*words[:20], "x", *words[21:]])  # one word in the middle: Jaccard 35/41
+    evals[61] = " ".join(w if i % 4 else "y" for i, w in enumerate(train[99].split()))  # every 4th word: far below 0.8
+    evals[80] = evals[7].lower() + "?"  # within the evaluation data only
+    leak = find_leakage(train, evals, threshold=0.8)
+
+    assert leak.matches["row"].tolist() == [5, 20, 33, 60]
+    assert leak.matches["train_row"].tolist() == [10, 42, 10, 10]
+    assert leak.matches["kind"].tolist() == ["exact", "exact", "near", "near"]
+    np.testing.assert_allclose(leak.matches["similarity"], [1.0, 1.0, 37 / 39, 35 / 41])
+    assert leak.rate == pytest.approx(4 / 100) and leak.exact_count == 2 and leak.near_count == 2
+    # Within the evaluation data: row 80 repeats row 7; rows 33 and 60 are near-duplicates of row 5 (all three from train[10]).
+    within = {(r, f, k) for r, f, k in leak.within_eval[["row", "first_row", "kind"]].itertuples(index=False)}
+    assert within == {(80, 7, "exact"), (33, 5, "near"), (60, 5, "near")}
+    assert "4 of 100 evaluation texts (4.0%)" in leak.summary()
+
+
+def test_empty_or_punctuation_only_texts_are_never_duplicates():
+    leak = find_leakage(["", "!!!", "a real text here"], ["", "?", "another text entirely"])
+    assert leak.matches.empty and leak.within_eval.empty
+
+
+def brute_force(train: list[str], evals: list[str], threshold: float) -> dict[int, float]:
+    """Best exact Jaccard of each evaluation text against every training text, kept when ≥ threshold."""
+    train_sets = [shingles(normalise_text(t)) for t in train]
+    best = {}
+    for row, text in enumerate(evals):
+        s = shingles(normalise_text(text))
+        top = max(jaccard(s, t) for t in train_sets)
+        if top >= threshold:
+            best[row] = top
+    return best
+
+
+def test_lsh_results_equal_a_brute_force_exact_jaccard():
+    train = sentences(60, seed=3, words=30)
+    rng = np.random.default_rng(4)
+    evals = []
+    for i in range(120):  # variants of training texts with 0..12 words replaced: Jaccard from 1.0 down to ~0.1
+        words = train[i % 60].split()
+        for j in rng.choice(30, size=i % 13, replace=False):
+            words[j] = f"new{i}_{j}"
+        evals.append(" ".join(words))
+    leak = find_leakage(train, evals, threshold=0.7)
+    expected = brute_force(train, evals, 0.7)
+    assert len(expected) > 20 and len(expected) < 120  # the set spans both sides of the threshold
+    assert dict(zip(leak.matches["row"], leak.matches["similarity"])) == pytest.approx(expected)
+
+
+def test_metrics_without_leaked_rows_equal_scikit_learn_on_the_filtered_arrays():
+    rng = np.random.default_rng(5)
+    n = 200
+    gold = rng.integers(0, 3, n)
+    pred = np.where(rng.random(n) < 0.7, gold, rng.integers(0, 3, n))
+    evals = sentences(n, seed=6)
+    leaked = [3, 17, 18, 150]
+    train = [*sentences(50, seed=7), *(evals[r] for r in leaked)]
+    table = table_from_arrays(probs_for(pred, 3, np.full(n, 0.8)), gold, ("a", "b", "c"), texts=evals)
+    clean = metrics_without_leaked(table, find_leakage(train, evals))
+    keep = np.setdiff1d(np.arange(n), leaked)
+    assert clean.removed == 4 and clean.without_leaked.n == n - 4
+    assert clean.without_leaked.accuracy == pytest.approx(accuracy_score(gold[keep], pred[keep]))
+    assert clean.without_leaked.macro_f1 == pytest.approx(f1_score(gold[keep], pred[keep], average="macro"))
+    assert clean.all_rows.accuracy == pytest.approx(accuracy_score(gold, pred))
+    assert clean.table().loc["examples", "change"] == -4
+
+
+def test_bad_parameters_and_mismatched_tables_say_what_is_wrong():
+    with pytest.raises(VeredictoError, match="Jaccard similarity between 0 and 1"):
+        find_leakage(["a"], ["b"], threshold=80)
+    table = table_from_arrays(probs_for(np.array([0, 1]), 2, np.full(2, 0.9)), np.array([0, 1]), ("a", "b"))
+    with pytest.raises(VeredictoError, match="scan the same evaluation data"):
+        metrics_without_leaked(table, find_leakage(["x y z"], ["x y z", "a", "b"]))
