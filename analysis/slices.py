@@ -195,7 +195,7 @@ def keyword_slices(frame: pd.DataFrame, keywords: str | Sequence[str], *, whole_
 
 
 def gold_slices(table: PredictionTable) -> list[Slice]:
-    return [Slice("gold label", label, table.gold_idx == c) for c, label in enumerate(table.labels)]
+    return [Slice("gold label", label, table.gold_matrix[:, c]) for c, label in enumerate(table.labels)]  # both kinds: the rows with that gold label
 
 
 def data_slices(frame: pd.DataFrame, metadata: Sequence[str], *, top: int = 8, bins: int = 4) -> list[Slice]:
