@@ -115,6 +115,16 @@ class GateReport:
         return self.task == MULTI_LABEL
 
     @property
+    def task_text(self) -> str:
+        """The kind of checkpoint judged, in words, with a multi-label checkpoint's thresholds and their source."""
+        t = self.thresholds
+        if not self.multi_label or t is None:
+            return self.task
+        return f"{self.task}; a label is predicted at or above its threshold ({t.source}): " + ", ".join(
+            f"{label} {v:.2f}" for label, v in zip(t.labels, t.values)
+        )
+
+    @property
     def passed(self) -> bool:
         return all(r.status == PASS for r in self.results)
 
@@ -155,7 +165,11 @@ class GateReport:
         ev = self.evidence
         snap: dict[str, Any] = {"n": self.n, "task": self.task}  # a key old records lack: their hashes stay as they were
         if self.thresholds is not None:
-            snap["thresholds"] = {"values": self.thresholds.as_dict(), "source": self.thresholds.source}
+            # [label, value] pairs: the record's JSON is stored with sorted keys, a list keeps the checkpoint's label order
+            snap["thresholds"] = {
+                "values": [[label, value] for label, value in zip(self.thresholds.labels, self.thresholds.values)],
+                "source": self.thresholds.source,
+            }
         if ev is not None:
             snap.update(ev.metrics.as_dict())
             snap["accuracy_ci95"] = list(ev.accuracy_ci)
