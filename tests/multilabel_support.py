@@ -45,3 +45,35 @@ def random_pair(n: int = 120, seed: int = 0, labels=TAGS, pairs: bool = False) -
     probs_a = np.where(gold ^ noise_a, 0.85, 0.15) + rng.uniform(-0.1, 0.1, gold.shape)
     second = [f"second {i}" for i in range(n)] if pairs else None
     return ml_table(probs_b, gold, name="before", labels=labels, pairs=second), ml_table(probs_a, gold, name="after", labels=labels, pairs=second)
+
+
+def build_multilabel_fixture(root):
+    """Two tiny multi-label checkpoints (ml-before, ml-after: same tags, different seeds) and tags.csv: 40 texts, each with
+    one to three tags joined by '|', and a source column; as an `analysis_pages_support.app_test` env."""
+    import pandas as pd
+    from tiny import CORPUS, make_tiny_checkpoint
+
+    for name, seed in (("ml-before", 0), ("ml-after", 3)):
+        make_tiny_checkpoint(root / "ckpts" / name, labels=TAGS, seed=seed, problem_type="multi_label_classification")
+    rng = np.random.default_rng(0)
+    rows = [
+        {
+            "text": f"{CORPUS[i % 7]} #{i}",
+            "label": "|".join([TAGS[i % 3], *(t for t in TAGS if t != TAGS[i % 3] and rng.random() < 0.3)]),
+            "source": ("web", "app")[i % 2],
+        }
+        for i in range(40)
+    ]
+    frame = pd.DataFrame(rows)
+    frame.to_csv(root / "tags.csv", index=False)
+    return {"checkpoints": root / "ckpts", "data": root / "tags.csv", "frame": frame}
+
+
+def predicted_sets_of(env, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Independent ground truth: (gold, predicted) bool matrices, the checkpoint's sigmoid straight from the Predictor at 0.5."""
+    from models import Predictor
+
+    predictor = Predictor(str(env["checkpoints"] / name), device="cpu")
+    probs = predictor.predict_proba(env["frame"]["text"].tolist())
+    gold = np.array([[tag in cell.split("|") for tag in TAGS] for cell in env["frame"]["label"]])
+    return gold, probs >= 0.5

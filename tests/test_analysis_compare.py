@@ -290,10 +290,9 @@ def test_macro_f1_interval_covers_the_population_value_about_95_percent_of_the_t
 
 
 def test_multi_label_comparison_matches_scikit_learn_and_mcnemar_per_label():
+    from multilabel_support import random_pair
     from sklearn.metrics import accuracy_score, hamming_loss
     from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
-
-    from tests.multilabel_support import random_pair
 
     before, after = random_pair()
     comp = compare_tables(before, after, n_boot=300)
@@ -320,8 +319,9 @@ def test_multi_label_comparison_matches_scikit_learn_and_mcnemar_per_label():
 
 
 def test_multi_label_bootstrap_draws_match_a_loop_over_the_resamples():
+    from multilabel_support import random_pair
+
     from analysis.compare import label_bootstrap
-    from tests.multilabel_support import random_pair
 
     before, after = random_pair(n=40, seed=3)
     gold, pb, pa = before.gold_matrix, before.pred_matrix, after.pred_matrix
@@ -338,7 +338,7 @@ def test_multi_label_bootstrap_draws_match_a_loop_over_the_resamples():
 
 
 def test_tables_of_different_tasks_are_not_compared():
-    from tests.multilabel_support import ml_table
+    from multilabel_support import ml_table
 
     single = table_from_arrays(probs_for([0, 1], 2), [0, 1], LABELS, checkpoint_name="single")
     multi = ml_table([[0.9, 0.1], [0.2, 0.7]], [[1, 0], [0, 1]], labels=LABELS, name="multi")
@@ -347,8 +347,9 @@ def test_tables_of_different_tasks_are_not_compared():
 
 
 def test_multi_label_flips_name_the_labels_that_changed_and_pairs_keep_both_texts():
+    from multilabel_support import ml_table
+
     from analysis.compare import label_flips
-    from tests.multilabel_support import ml_table
 
     gold = [[1, 0, 0], [1, 1, 0], [0, 0, 1]]
     before = ml_table([[0.9, 0.8, 0.1], [0.9, 0.9, 0.1], [0.1, 0.1, 0.2]], gold, name="b", pairs=["p0", "p1", "p2"])

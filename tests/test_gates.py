@@ -403,9 +403,8 @@ gates:
 
 
 def test_multi_label_gates_measure_scikit_learns_numbers_and_pass_or_fail_on_them():
+    from multilabel_support import random_pair
     from sklearn.metrics import hamming_loss, recall_score
-
-    from tests.multilabel_support import random_pair
 
     before, after = random_pair(n=200, seed=1)
     gold, pred = after.gold_matrix, after.pred_matrix
@@ -430,7 +429,7 @@ def test_multi_label_gates_measure_scikit_learns_numbers_and_pass_or_fail_on_the
 
 
 def test_a_gate_for_the_other_kind_of_checkpoint_says_it_does_not_apply_and_never_passes():
-    from tests.multilabel_support import random_pair
+    from multilabel_support import random_pair
 
     _, multi = random_pair(n=60)
     report = evaluate_gates(parse_policy("version: 1\ngates:\n  min_class_recall: 0.1\n  max_ece: 0.9\n  min_macro_f1: 0.1\n"), multi)
@@ -444,7 +443,7 @@ def test_a_gate_for_the_other_kind_of_checkpoint_says_it_does_not_apply_and_neve
 
 
 def test_min_label_recall_takes_a_mapping_and_refuses_an_unknown_label():
-    from tests.multilabel_support import random_pair
+    from multilabel_support import random_pair
 
     _, multi = random_pair(n=60)
     with pytest.raises(PolicyError, match="min_label_recall names label 'spam'"):
@@ -456,13 +455,14 @@ def test_min_label_recall_takes_a_mapping_and_refuses_an_unknown_label():
 
 
 def test_a_multi_label_snapshot_records_the_task_and_thresholds():
+    from multilabel_support import TAGS, ml_table
+
     from analysis.thresholds import Thresholds
-    from tests.multilabel_support import TAGS, ml_table
 
     tuned = Thresholds(TAGS, (0.3, 0.5, 0.7), "tuned on val.csv (F1-best per label)")
     table = ml_table([[0.4, 0.6, 0.6], [0.2, 0.1, 0.8]], [[1, 1, 0], [0, 0, 1]], thresholds=tuned)
     snap = evaluate_gates(parse_policy("version: 1\ngates:\n  min_micro_f1: 0.5\n"), table).metrics_snapshot()
     assert snap["task"] == "multi-label"
-    assert snap["thresholds"] == {"values": {"toxic": 0.3, "insult": 0.5, "threat": 0.7}, "source": "tuned on val.csv (F1-best per label)"}
+    assert snap["thresholds"] == {"values": [["toxic", 0.3], ["insult", 0.5], ["threat", 0.7]], "source": "tuned on val.csv (F1-best per label)"}
     assert snap["subset_accuracy"] == 1.0 and "ece" not in snap
     assert evaluate_gates(parse_policy(ALL_GATES), BASELINE).metrics_snapshot()["task"] == "single-label"
