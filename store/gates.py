@@ -83,7 +83,7 @@ class GateResult:
 class Evidence:
     """What the gates were computed from, for the report and the page (not stored in the audit record)."""
 
-    metrics: Metrics | Any  # multi-label: analysis.compare.LabelMetrics (micro/macro/samples F1, subset accuracy, Hamming loss)
+    metrics: Any  # analysis.metrics.Metrics, or for multi-label analysis.compare.LabelMetrics (micro/macro/samples F1, subset accuracy, Hamming loss)
     calibration: Calibration | None  # None for multi-label tables (max_ece applies to single-label ones)
     accuracy_ci: tuple[float, float]  # multi-label: of the subset accuracy (the whole set right)
     recall_ci: pd.DataFrame  # index label: recall, ci_low, ci_high, support

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -428,7 +429,7 @@ def test_cli_audit_list_shows_records_newest_first(store_url, capsys):
 
 
 def _old_record(**changes) -> SignoffRecord:
-    fields = dict(
+    fields: dict[str, Any] = dict(
         seq=1,
         created_at="2026-01-05T09:30:00.000000Z",
         reviewer="alice",
