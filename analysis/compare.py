@@ -217,13 +217,15 @@ def macro_f1_interval(gold, pred, n_labels: int, *, n_boot: int = 2000, seed: in
 
 @dataclass(frozen=True, eq=False)
 class LabelMetrics:
-    """Multi-label metrics of one checkpoint, from scikit-learn on bool indicator matrices (`zero_division=0`).
+    """Multi-label metrics of one checkpoint, from scikit-learn on bool indicator matrices.
 
     `per_label`: index label; precision, recall, f1, support, predicted. `macro_f1` averages every label (as sklearn does
-    on indicator arrays); `accuracy` is the subset accuracy (the whole set right), so code that reads `.accuracy` or
+    on indicator arrays, `zero_division=0`); `samples_f1` counts a row with no tag and none predicted as 1
+    (`zero_division=1`); `accuracy` is the subset accuracy (the whole set right), so code that reads `.accuracy` or
     `.per_class` works for both kinds.
-    NOTE for the merge: a stand-in with the attribute names of analysis.metrics' multi-label `table_metrics` (part M);
-    switch `table_label_metrics` to it when it lands.
+    NOTE for the merge: a stand-in with the attribute names and `as_dict` of part M's `analysis.metrics.MultiLabelMetrics`;
+    when M lands, delete `LabelMetrics`, `label_metrics`, `table_label_metrics` and `table_metrics_any` and call
+    `analysis.metrics.multi_label_metrics` / `table_metrics` instead.
     """
 
     micro_f1: float
@@ -246,12 +248,14 @@ class LabelMetrics:
     def as_dict(self) -> dict:
         return {
             "n": self.n,
+            "accuracy": self.subset_accuracy,
+            "task": "multi-label",
             "subset_accuracy": self.subset_accuracy,
             "micro_f1": self.micro_f1,
             "macro_f1": self.macro_f1,
             "samples_f1": self.samples_f1,
             "hamming_loss": self.hamming_loss,
-            "per_label": {
+            "per_class": {
                 label: {k: (int(v) if k in ("support", "predicted") else float(v)) for k, v in row.items()}
                 for label, row in self.per_label.to_dict(orient="index").items()
             },
@@ -271,7 +275,7 @@ def label_metrics(gold: np.ndarray, pred: np.ndarray, labels: Sequence[str]) -> 
     return LabelMetrics(
         micro_f1=float(f1_score(gold, pred, average="micro", zero_division=0.0)),
         macro_f1=float(f1_score(gold, pred, average="macro", zero_division=0.0)),
-        samples_f1=float(f1_score(gold, pred, average="samples", zero_division=0.0)),
+        samples_f1=float(f1_score(gold, pred, average="samples", zero_division=1.0)),
         subset_accuracy=float(accuracy_score(gold, pred)),
         hamming_loss=float(hamming_loss(gold, pred)),
         per_label=per_label,
@@ -296,10 +300,10 @@ LABEL_SET_METRICS = ("accuracy", "micro_f1", "macro_f1", "samples_f1", "hamming_
 
 
 def _sample_f1(gold: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """Per row F1 of the predicted set against the gold set (0 when both are empty, as sklearn's zero_division=0)."""
+    """Per row F1 of the predicted set against the gold set (1 when both are empty: no tag and none predicted is right)."""
     both = (gold & pred).sum(axis=1)
     size = gold.sum(axis=1) + pred.sum(axis=1)
-    return np.where(size > 0, 2 * both / np.maximum(size, 1), 0.0)
+    return np.where(size > 0, 2 * both / np.maximum(size, 1), 1.0)
 
 
 def label_bootstrap(gold, pred_before, pred_after, n_boot: int = 2000, seed: int = 0) -> dict[str, np.ndarray]:

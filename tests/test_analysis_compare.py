@@ -301,7 +301,7 @@ def test_multi_label_comparison_matches_scikit_learn_and_mcnemar_per_label():
         "accuracy": (accuracy_score(gold, pb), accuracy_score(gold, pa)),
         "micro_f1": (f1_score(gold, pb, average="micro"), f1_score(gold, pa, average="micro")),
         "macro_f1": (f1_score(gold, pb, average="macro"), f1_score(gold, pa, average="macro")),
-        "samples_f1": (f1_score(gold, pb, average="samples", zero_division=0), f1_score(gold, pa, average="samples", zero_division=0)),
+        "samples_f1": (f1_score(gold, pb, average="samples", zero_division=1), f1_score(gold, pa, average="samples", zero_division=1)),
         "hamming_loss": (hamming_loss(gold, pb), hamming_loss(gold, pa)),
     }
     for metric, (b, a) in expected.items():
@@ -320,6 +320,7 @@ def test_multi_label_comparison_matches_scikit_learn_and_mcnemar_per_label():
 
 def test_multi_label_bootstrap_draws_match_a_loop_over_the_resamples():
     from multilabel_support import random_pair
+    from sklearn.metrics import accuracy_score, hamming_loss
 
     from analysis.compare import label_bootstrap
 
@@ -335,6 +336,10 @@ def test_multi_label_bootstrap_draws_match_a_loop_over_the_resamples():
             assert boot[name][i] == pytest.approx(want), (name, i)
         want = f1_score(g, a, average=None, zero_division=0) - f1_score(g, b, average=None, zero_division=0)
         assert boot["f1"][i] == pytest.approx(want)
+        want = f1_score(g, a, average="samples", zero_division=1) - f1_score(g, b, average="samples", zero_division=1)
+        assert boot["samples_f1"][i] == pytest.approx(want)
+        assert boot["hamming_loss"][i] == pytest.approx(hamming_loss(g, a) - hamming_loss(g, b))
+        assert boot["accuracy"][i] == pytest.approx(accuracy_score(g, a) - accuracy_score(g, b))
 
 
 def test_tables_of_different_tasks_are_not_compared():
