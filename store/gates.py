@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.compare import table_metrics_any
-from analysis.metrics import Calibration, Metrics, table_calibration
+from analysis.metrics import Calibration, table_calibration
 from analysis.predictions import PredictionTable
 from analysis.slices import data_slices, slice_table, worst_slices
 from analysis.stats import wilson_interval
