@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.predictions import PredictionTable
-from analysis.slices import keyword_mask
+from analysis.slices import keyword_mask, searchable_texts
 
 ORDERS = {
     "file": "as in the file",
@@ -26,13 +26,19 @@ ORDERS = {
 
 @dataclass(frozen=True)
 class ExampleFilter:
-    """What the user narrowed the table to. Empty label tuples mean "any label"."""
+    """What the user narrowed the table to. Empty label tuples mean "any label".
+
+    `gold` / `pred`: rows whose gold / predicted label is one of these (multi-label: whose set includes one of them).
+    `missed`: rows where one of these labels is gold but not predicted; `false_positive`: predicted but not gold.
+    """
 
     gold: tuple[str, ...] = ()
     pred: tuple[str, ...] = ()
     correct: bool | None = None  # True = only correct, False = only mistakes
     confidence: tuple[float, float] = (0.0, 1.0)
-    search: str = ""  # case-insensitive substring of the text
+    search: str = ""  # case-insensitive substring of the text (of either text of a pair)
+    missed: tuple[str, ...] = ()
+    false_positive: tuple[str, ...] = ()
 
     def is_empty(self) -> bool:
         return self == ExampleFilter()
@@ -43,6 +49,10 @@ class ExampleFilter:
             parts.append("gold " + " or ".join(self.gold))
         if self.pred:
             parts.append("predicted " + " or ".join(self.pred))
+        if self.missed:
+            parts.append("missed " + " or ".join(self.missed))
+        if self.false_positive:
+            parts.append("false positive " + " or ".join(self.false_positive))
         if self.correct is not None:
             parts.append("correct only" if self.correct else "mistakes only")
         lo, hi = self.confidence
@@ -53,29 +63,44 @@ class ExampleFilter:
         return "; ".join(parts) if parts else "all examples"
 
 
+def _any_of(matrix: np.ndarray, labels: Sequence[str], chosen: Sequence[str]) -> np.ndarray:
+    columns = [i for i, label in enumerate(labels) if label in chosen]
+    return np.asarray(matrix[:, columns].any(axis=1), dtype=bool)
+
+
 def filter_mask(table: PredictionTable, flt: ExampleFilter) -> np.ndarray:
     frame = table.frame
     mask = np.ones(len(frame), dtype=bool)
-    if flt.gold:
-        mask &= frame["gold"].isin(flt.gold).to_numpy()
-    if flt.pred:
-        mask &= frame["pred"].isin(flt.pred).to_numpy()
+    if table.multi_label:  # the frame's gold/pred are joined tag sets: ask the matrices
+        if flt.gold:
+            mask &= _any_of(table.gold_matrix, table.labels, flt.gold)
+        if flt.pred:
+            mask &= _any_of(table.pred_matrix, table.labels, flt.pred)
+    else:
+        if flt.gold:
+            mask &= frame["gold"].isin(flt.gold).to_numpy()
+        if flt.pred:
+            mask &= frame["pred"].isin(flt.pred).to_numpy()
+    if flt.missed:
+        mask &= _any_of(table.gold_matrix & ~table.pred_matrix, table.labels, flt.missed)
+    if flt.false_positive:
+        mask &= _any_of(table.pred_matrix & ~table.gold_matrix, table.labels, flt.false_positive)
     if flt.correct is not None:
         mask &= frame["correct"].to_numpy(dtype=bool) == flt.correct
     lo, hi = flt.confidence
     confidence = frame["confidence"].to_numpy(dtype=float)
     mask &= (confidence >= lo - 1e-9) & (confidence <= hi + 1e-9)
     if flt.search.strip():
-        mask &= keyword_mask(frame["text"].tolist(), flt.search, whole_word=False)
+        mask &= keyword_mask(searchable_texts(frame), flt.search, whole_word=False)
     return mask
 
 
 def browse_examples(table: PredictionTable, flt: ExampleFilter = ExampleFilter(), order: str = "file") -> pd.DataFrame:
-    """The rows to show, index = example id: text, gold, pred, confidence, correct, then metadata."""
+    """The rows to show, index = example id: text (and text_pair for pairs), gold, pred, confidence, correct, then metadata."""
     if order not in ORDERS:
         raise KeyError(f"Unknown order '{order}'. Choose one of: {', '.join(ORDERS)}.")
     frame = table.frame
-    columns = ["text", "gold", "pred", "confidence", "correct", *table.metadata]
+    columns = ["text", *(["text_pair"] if table.pair else []), "gold", "pred", "confidence", "correct", *table.metadata]
     mask = filter_mask(table, flt)
     shown = frame.loc[mask, columns].copy()
     shown.index = pd.Index(np.flatnonzero(mask), name="example")

@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, f1_score, hamming_loss, precision_recall_fscore_support
 
-from analysis.metrics import Metrics, classification_metrics
+from analysis.metrics import Metrics, classification_metrics, multi_label_metrics
 from analysis.predictions import TAG_JOIN, PredictionTable, join_tags, set_probability
 from analysis.slices import Slice
 from analysis.stats import McNemar, bootstrap_counts, mcnemar, mcnemar_test, percentile_interval
@@ -215,87 +214,6 @@ def macro_f1_interval(gold, pred, n_labels: int, *, n_boot: int = 2000, seed: in
 # --- multi-label ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False)
-class LabelMetrics:
-    """Multi-label metrics of one checkpoint, from scikit-learn on bool indicator matrices.
-
-    `per_label`: index label; precision, recall, f1, support, predicted. `macro_f1` averages every label (as sklearn does
-    on indicator arrays, `zero_division=0`); `samples_f1` counts a row with no tag and none predicted as 1
-    (`zero_division=1`); `accuracy` is the subset accuracy (the whole set right), so code that reads `.accuracy` or
-    `.per_class` works for both kinds.
-    NOTE for the merge: a stand-in with the attribute names and `as_dict` of part M's `analysis.metrics.MultiLabelMetrics`;
-    when M lands, delete `LabelMetrics`, `label_metrics`, `table_label_metrics` and `table_metrics_any` and call
-    `analysis.metrics.multi_label_metrics` / `table_metrics` instead.
-    """
-
-    micro_f1: float
-    macro_f1: float
-    samples_f1: float
-    subset_accuracy: float
-    hamming_loss: float
-    per_label: pd.DataFrame
-    n: int
-    labels: tuple[str, ...]
-
-    @property
-    def accuracy(self) -> float:
-        return self.subset_accuracy
-
-    @property
-    def per_class(self) -> pd.DataFrame:
-        return self.per_label
-
-    def as_dict(self) -> dict:
-        return {
-            "n": self.n,
-            "accuracy": self.subset_accuracy,
-            "task": "multi-label",
-            "subset_accuracy": self.subset_accuracy,
-            "micro_f1": self.micro_f1,
-            "macro_f1": self.macro_f1,
-            "samples_f1": self.samples_f1,
-            "hamming_loss": self.hamming_loss,
-            "per_class": {
-                label: {k: (int(v) if k in ("support", "predicted") else float(v)) for k, v in row.items()}
-                for label, row in self.per_label.to_dict(orient="index").items()
-            },
-        }
-
-
-def label_metrics(gold: np.ndarray, pred: np.ndarray, labels: Sequence[str]) -> LabelMetrics:
-    """Multi-label metrics of bool matrices (rows x labels), computed by scikit-learn."""
-    gold, pred, labels = np.asarray(gold, dtype=bool), np.asarray(pred, dtype=bool), tuple(labels)
-    if len(gold) == 0:
-        raise ValueError("No examples: multi-label metrics cannot be computed on an empty evaluation set")
-    precision, recall, f1, support = precision_recall_fscore_support(gold, pred, average=None, zero_division=0.0)
-    per_label = pd.DataFrame(
-        {"precision": precision, "recall": recall, "f1": f1, "support": support.astype(int), "predicted": pred.sum(axis=0).astype(int)},
-        index=pd.Index(labels, name="label"),
-    )
-    return LabelMetrics(
-        micro_f1=float(f1_score(gold, pred, average="micro", zero_division=0.0)),
-        macro_f1=float(f1_score(gold, pred, average="macro", zero_division=0.0)),
-        samples_f1=float(f1_score(gold, pred, average="samples", zero_division=1.0)),
-        subset_accuracy=float(accuracy_score(gold, pred)),
-        hamming_loss=float(hamming_loss(gold, pred)),
-        per_label=per_label,
-        n=len(gold),
-        labels=labels,
-    )
-
-
-def table_label_metrics(table: PredictionTable) -> LabelMetrics:
-    """A multi-label table's metrics (see the merge note on `LabelMetrics`)."""
-    return label_metrics(table.gold_matrix, table.pred_matrix, table.labels)
-
-
-def table_metrics_any(table: PredictionTable) -> Metrics | LabelMetrics:
-    """`analysis.metrics.table_metrics` for single-label tables, `table_label_metrics` for multi-label ones."""
-    from analysis.metrics import table_metrics
-
-    return table_label_metrics(table) if table.multi_label else table_metrics(table)
-
-
 LABEL_SET_METRICS = ("accuracy", "micro_f1", "macro_f1", "samples_f1", "hamming_loss")  # `Comparison.deltas` rows, multi-label
 
 
@@ -344,8 +262,8 @@ def label_bootstrap(gold, pred_before, pred_after, n_boot: int = 2000, seed: int
 
 
 def _compare_label_sets(before: PredictionTable, after: PredictionTable, paired: Paired, n_boot: int, seed: int, level: float) -> Comparison:
-    m_before = label_metrics(paired.gold, paired.pred_before, paired.labels)
-    m_after = label_metrics(paired.gold, paired.pred_after, paired.labels)
+    m_before = multi_label_metrics(paired.gold, paired.pred_before, paired.labels)
+    m_after = multi_label_metrics(paired.gold, paired.pred_after, paired.labels)
     boot = label_bootstrap(paired.gold, paired.pred_before, paired.pred_after, n_boot=n_boot, seed=seed)
     rows = []
     for name in LABEL_SET_METRICS:
@@ -353,7 +271,7 @@ def _compare_label_sets(before: PredictionTable, after: PredictionTable, paired:
         lo, hi = percentile_interval(boot[name], level)
         rows.append({"metric": name, "before": b, "after": a, "delta": a - b, "ci_low": float(lo), "ci_high": float(hi)})
     deltas = pd.DataFrame(rows).set_index("metric")
-    per_class = _per_class_frame(m_before.per_label, m_after.per_label, *percentile_interval(boot["f1"], level))
+    per_class = _per_class_frame(m_before.per_class, m_after.per_class, *percentile_interval(boot["f1"], level))
     right_before, right_after = paired.pred_before == paired.gold, paired.pred_after == paired.gold
     tests = [mcnemar_test(right_before[:, c], right_after[:, c]) for c in range(len(paired.labels))]
     per_class["fixed"] = [t.fixed for t in tests]
@@ -393,8 +311,8 @@ class Comparison:
     after_name: str
     labels: tuple[str, ...]
     n: int
-    metrics_before: Metrics | LabelMetrics
-    metrics_after: Metrics | LabelMetrics
+    metrics_before: Metrics  # multi-label: analysis.metrics.MultiLabelMetrics
+    metrics_after: Metrics
     deltas: pd.DataFrame
     per_class: pd.DataFrame
     mcnemar: McNemar

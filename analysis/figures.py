@@ -150,13 +150,21 @@ def confusion_matrix_figure(counts, labels: Sequence[str], *, title: str | None 
 # --- calibration -------------------------------------------------------------------------------------------
 
 
-def reliability_figure(cal: Calibration, *, title: str | None = None, height: int = 420) -> go.Figure:
-    """Accuracy per confidence bin against the diagonal of perfect calibration; ECE in the title."""
+def reliability_figure(cal: Calibration, *, title: str | None = None, height: int = 420, label: str | None = None) -> go.Figure:
+    """Accuracy per confidence bin against the diagonal of perfect calibration; ECE in the title.
+
+    With `label` (a multi-label checkpoint's per-label calibration): that label's probability against the share of
+    examples where it is gold."""
     table = cal.table
     filled = table[table["count"] > 0]
     centre = (filled["lower"] + filled["upper"]) / 2
     width = (filled["upper"] - filled["lower"]) * 0.92
-    title = title or f"Reliability diagram — ECE {cal.ece:.3f} (0 = confidence matches accuracy)"
+    if label is None:
+        title = title or f"Reliability diagram — ECE {cal.ece:.3f} (0 = confidence matches accuracy)"
+        x_title, y_title = "Confidence (probability of the predicted label)", "Accuracy (share predicted correctly)"
+    else:
+        title = title or f"Reliability of '{label}' — ECE {cal.ece:.3f} (0 = probability matches how often it is gold)"
+        x_title, y_title = f"Probability of '{label}'", f"Share of examples where '{label}' is gold"
     fig = go.Figure()
     fig.add_trace(
         go.Bar(
@@ -184,8 +192,37 @@ def reliability_figure(cal: Calibration, *, title: str | None = None, height: in
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="Perfect calibration", line=dict(color="#444", dash="dash"), hoverinfo="skip"))
     _layout(fig, title, height, legend=dict(orientation="h", yanchor="bottom", y=-0.35, x=0), bargap=0)
     lower = float(filled["lower"].min()) if len(filled) else 0.0
-    fig.update_xaxes(title_text="Confidence (probability of the predicted label)", range=[min(lower, 0.5) - 0.02, 1.02], tickformat=".0%")
-    fig.update_yaxes(title_text="Accuracy (share predicted correctly)", range=[0, 1.12], tickformat=".0%")
+    fig.update_xaxes(title_text=x_title, range=[(min(lower, 0.5) if label is None else 0.0) - 0.02, 1.02], tickformat=".0%")
+    fig.update_yaxes(title_text=y_title, range=[0, 1.12], tickformat=".0%")
+    return fig
+
+
+# --- label co-occurrence ---------------------------------------------------------------------------------
+
+
+def cooccurrence_figure(matrix, labels: Sequence[str], *, title: str, height: int | None = None) -> go.Figure:
+    """A heatmap of a labels x labels count matrix (`analysis.metrics.CoOccurrence`): the count in each cell, darker for
+    more; the diagonal is each label on its own. Not clickable (Plotly heatmaps emit no selection events)."""
+    counts = np.asarray(matrix, dtype=int)
+    labels = [str(l) for l in labels]
+    if counts.shape != (len(labels), len(labels)):
+        raise ValueError(f"matrix must be {len(labels)}×{len(labels)}, got {counts.shape}")
+    fig = go.Figure(
+        go.Heatmap(
+            z=counts.tolist(),
+            x=labels,
+            y=labels,
+            colorscale=SEQUENTIAL,
+            zmin=0,
+            text=[[f"{c:,}" for c in row] for row in counts],
+            texttemplate="%{text}",
+            hovertemplate="%{y} and %{x}: %{z:,} examples<extra></extra>",
+            colorbar=dict(title="Examples"),
+        )
+    )
+    _layout(fig, title, height or 160 + 40 * len(labels))
+    fig.update_xaxes(type="category", showgrid=False)
+    fig.update_yaxes(type="category", autorange="reversed", showgrid=False)
     return fig
 
 
@@ -237,8 +274,12 @@ def slice_accuracy_figure(slices: pd.DataFrame, overall: float, *, title: str | 
     """Horizontal bars of accuracy per slice (rows of `slice_table`), 95% interval whiskers, a dashed line at overall accuracy.
 
     Below-overall slices are vermillion, the rest blue. `customdata` per bar: [row position, feature, slice, size].
+    Multi-label rows (with `micro_f1`) are drawn as subset accuracy, micro-F1 in the hover text.
     """
     slices = slices.reset_index(drop=True)
+    multi = "micro_f1" in slices
+    measure = "Subset accuracy" if multi else "Accuracy"
+    extra = ", micro-F1 %{customdata[4]:.3f}" if multi else ""
     names = [f"{s} (n={n:,})" for s, n in zip(slices["slice"], slices["size"])]
     below = slices["gap"] < 0
     acc = slices["accuracy"].fillna(0)
@@ -256,14 +297,17 @@ def slice_accuracy_figure(slices: pd.DataFrame, overall: float, *, title: str | 
                 color="#444",
                 thickness=1.2,
             ),
-            customdata=[[i, f, s, int(n)] for i, (f, s, n) in enumerate(zip(slices["feature"], slices["slice"], slices["size"]))],
-            hovertemplate="%{customdata[1]} = %{customdata[2]}<br>%{customdata[3]} examples, accuracy %{x:.1%}<extra></extra>",
+            customdata=[
+                [i, f, s, int(n), *([float(m)] if multi else [])]
+                for i, (f, s, n, m) in enumerate(zip(slices["feature"], slices["slice"], slices["size"], slices.get("micro_f1", slices["size"])))
+            ],
+            hovertemplate="%{customdata[1]} = %{customdata[2]}<br>%{customdata[3]} examples, " + measure.lower() + " %{x:.1%}" + extra + "<extra></extra>",
             name="accuracy",
             showlegend=False,
         )
     )
     feature = ", ".join(dict.fromkeys(slices["feature"])) if len(slices) else ""
-    title = title or f"Accuracy by {feature}"
+    title = title or f"{measure} by {feature}"
     _layout(fig, title, int(max(260, 110 + (34 if len(slices) <= 12 else 24) * len(slices))), clickmode="event+select", dragmode=False)
     fig.add_vline(
         x=float(overall),
@@ -271,7 +315,7 @@ def slice_accuracy_figure(slices: pd.DataFrame, overall: float, *, title: str | 
         annotation=dict(text=f"overall {overall:.1%}", font=dict(size=11)),
         annotation_position="top",
     )
-    fig.update_xaxes(title_text="Accuracy", range=[0, 1.02], tickformat=".0%")
+    fig.update_xaxes(title_text=measure, range=[0, 1.02], tickformat=".0%")
     fig.update_yaxes(title_text="", type="category", autorange="reversed")
     return fig
 

@@ -220,3 +220,36 @@ def predict_table(
         task=task,
         thresholds=thresholds,
     )
+
+
+def with_corrected_gold(table: PredictionTable, corrected: Mapping[int, str]) -> PredictionTable:
+    """`table` with the gold label of each row in `corrected` (row -> label, e.g. `store.labels.corrections`) replaced:
+    the same predictions judged against the reviewer's corrections, so every metric can be shown both ways.
+    Single-label tables only: a multi-label row has a set of gold labels, not one to correct."""
+    if not corrected:
+        return table
+    if table.multi_label:
+        raise DataError("Gold-label corrections are for single-label checkpoints: a multi-label row has a set of gold labels, not one label to correct.")
+    index = {label: i for i, label in enumerate(table.labels)}
+    unknown = sorted({label for label in corrected.values() if label not in index})
+    if unknown:
+        raise DataError(f"The corrected label(s) {', '.join(unknown)} are not among the checkpoint's labels ({', '.join(table.labels)}).")
+    gold = table.gold_idx.copy()
+    for row, label in corrected.items():
+        gold[int(row)] = index[label]
+    frame = table.frame
+    return build_table(
+        checkpoint_name=table.checkpoint_name,
+        fingerprint=table.fingerprint,
+        data_name=table.data_name,
+        data_fingerprint=table.data_fingerprint,
+        labels=table.labels,
+        probs=table.probs,
+        gold=gold,
+        texts=frame["text"].tolist(),
+        text_pairs=frame["text_pair"].tolist() if table.pair else None,
+        n_tokens=frame["n_tokens"].to_numpy(),
+        truncated=frame["truncated"].to_numpy(),
+        metadata={column: frame[column].to_numpy() for column in table.metadata},
+        task=table.task,
+    )

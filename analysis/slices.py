@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.predictions import PredictionTable
+from analysis.predictions import PredictionTable, join_tags, set_probability
 from analysis.stats import wilson_interval
 
 SLICE_COLUMNS = ("feature", "slice", "size", "share", "correct", "errors", "accuracy", "gap", "ci_low", "ci_high")
@@ -137,12 +137,21 @@ def word_counts(texts) -> np.ndarray:
     return np.array([len(str(t).split()) for t in texts], dtype=int)
 
 
+def searchable_texts(frame: pd.DataFrame) -> list[str]:
+    """What a keyword is looked for in: the text, or for sentence pairs both texts (one per line)."""
+    if "text_pair" not in frame:
+        return frame["text"].tolist()
+    return [f"{a}\n{b}" for a, b in zip(frame["text"].tolist(), frame["text_pair"].tolist())]
+
+
 def length_slices(frame: pd.DataFrame, bins: int = 4, unit: str = "words") -> list[Slice]:
-    """Quantile bins of text length, in words (whitespace-separated) or model tokens (`unit='tokens'`)."""
+    """Quantile bins of text length, in words (whitespace-separated) or model tokens (`unit='tokens'`).
+
+    Sentence pairs count both texts (the model reads both)."""
     if unit == "tokens":
         lengths = frame["n_tokens"].to_numpy()
     elif unit == "words":
-        lengths = word_counts(frame["text"])
+        lengths = word_counts(frame["text"]) + (word_counts(frame["text_pair"]) if "text_pair" in frame else 0)
     else:
         raise ValueError("unit must be 'words' or 'tokens'")
     return numeric_slices(lengths, f"text length ({unit})", bins, unit)
@@ -185,7 +194,7 @@ def keyword_slices(frame: pd.DataFrame, keywords: str | Sequence[str], *, whole_
     """One slice per keyword ('contains "x"'; they may overlap) plus the texts that contain none of them."""
     if isinstance(keywords, str):
         keywords = parse_keywords(keywords)
-    texts = frame["text"].tolist()
+    texts = searchable_texts(frame)
     slices = [Slice("keyword", f'contains "{k}"', keyword_mask(texts, k, whole_word=whole_word, case_sensitive=case_sensitive)) for k in keywords]
     if slices:
         any_hit = np.logical_or.reduce([s.mask for s in slices])
@@ -214,8 +223,13 @@ def data_slices(frame: pd.DataFrame, metadata: Sequence[str], *, top: int = 8, b
 # --- measuring slices ---------------------------------------------------------------------------------
 
 
-def slice_table(slices: Sequence[Slice], correct) -> pd.DataFrame:
-    """One row per slice (same order): size, share of all examples, accuracy, gap = slice − overall accuracy, 95% interval."""
+def slice_table(slices: Sequence[Slice], correct, *, gold=None, pred=None) -> pd.DataFrame:
+    """One row per slice (same order): size, share of all examples, accuracy, gap = slice − overall accuracy, 95% interval.
+
+    Multi-label: `correct` is the exact-set match (so `accuracy` is the slice's subset accuracy), and the indicator
+    arrays `gold` / `pred` (rows x labels) add a `micro_f1` column: the slice's micro-F1 (0 when it has no gold or
+    predicted label at all).
+    """
     correct = np.asarray(correct, dtype=bool)
     n = len(correct)
     overall = float(correct.mean()) if n else float("nan")
@@ -224,7 +238,7 @@ def slice_table(slices: Sequence[Slice], correct) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         accuracy = np.where(sizes > 0, hits / np.maximum(sizes, 1), np.nan)
     low, high = wilson_interval(hits, sizes)
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "feature": [s.feature for s in slices],
             "slice": [s.name for s in slices],
@@ -239,6 +253,12 @@ def slice_table(slices: Sequence[Slice], correct) -> pd.DataFrame:
         },
         columns=list(SLICE_COLUMNS),
     )
+    if gold is not None and pred is not None:
+        gold, pred = np.asarray(gold, dtype=bool), np.asarray(pred, dtype=bool)
+        tp = np.array([int((gold[s.mask] & pred[s.mask]).sum()) for s in slices])
+        decided = np.array([int(gold[s.mask].sum() + pred[s.mask].sum()) for s in slices])
+        table["micro_f1"] = np.where(decided > 0, 2 * tp / np.maximum(decided, 1), 0.0)
+    return table
 
 
 def worst_slices(table: pd.DataFrame, min_size: int = 10, limit: int = 5) -> pd.DataFrame:
@@ -248,7 +268,9 @@ def worst_slices(table: pd.DataFrame, min_size: int = 10, limit: int = 5) -> pd.
 
 
 def describe_slice(row) -> str:
-    """'movie_name = Inception: 12 examples, accuracy 58% (8 points below overall).'"""
+    """'movie_name = Inception: 12 examples, accuracy 58% (8 points below overall).'
+
+    A multi-label slice (a row with `micro_f1`) reads 'subset accuracy 58%, micro-F1 0.71 (8 points below overall)'."""
     gap = row["gap"] * 100
     if np.isnan(gap):
         where = "no examples"
@@ -260,28 +282,46 @@ def describe_slice(row) -> str:
     overall = row["accuracy"] - row["gap"]
     if row["size"] and row["ci_low"] <= overall <= row["ci_high"]:
         uncertain = "; too few examples to call it a real difference"
-    return f"{row['feature']} = {row['slice']}: {int(row['size'])} examples, accuracy {row['accuracy']:.0%} ({where}{uncertain})."
+    measure = f"accuracy {row['accuracy']:.0%}"
+    if "micro_f1" in row:
+        measure = f"subset accuracy {row['accuracy']:.0%}, micro-F1 {row['micro_f1']:.2f}"
+    return f"{row['feature']} = {row['slice']}: {int(row['size'])} examples, {measure} ({where}{uncertain})."
 
 
 # --- mistakes ------------------------------------------------------------------------------------------
 
 
-def confident_mistakes(table: PredictionTable, limit: int | None = None) -> pd.DataFrame:
-    """Misclassified examples, most confident first (often mislabelled data: check the gold label).
+def mistake_columns(table: PredictionTable, rows: np.ndarray) -> dict[str, np.ndarray | list[str]]:
+    """What an example list adds after `confidence` for `rows`: p_gold, the probability the model gave the gold label
+    (multi-label: the probability of the whole gold set, the product over labels of p or 1 − p); multi-label also
+    `missed` (gold tags not predicted) and `false_positive` (predicted tags not gold), joined by " | "."""
+    if not table.multi_label:
+        return {"p_gold": table.probs[rows, table.gold_idx[rows]].astype(float)}
+    gold, pred = table.gold_matrix[rows], table.pred_matrix[rows]
+    return {
+        "p_gold": set_probability(table.probs[rows].astype(np.float64), gold),
+        "missed": join_tags(gold & ~pred, table.labels),
+        "false_positive": join_tags(pred & ~gold, table.labels),
+    }
 
-    Index: example position in the evaluation set. Columns: text, gold, pred, confidence,
-    p_gold (the probability the model gave the gold label), then metadata.
+
+def confident_mistakes(table: PredictionTable, limit: int | None = None) -> pd.DataFrame:
+    """Mistakes, most confident first (often mislabelled data: check the gold label).
+
+    Single-label: misclassified rows by the probability of the predicted label. Multi-label: rows whose predicted set
+    is not exactly the gold set, by the probability of the predicted set (`confidence`) — a row-level view; the
+    per-label false positives and negatives are in `missed` / `false_positive` (and the Errors page's per-label 2x2).
+
+    Index: example position in the evaluation set. Columns: text (and text_pair for pairs), gold, pred, confidence,
+    `mistake_columns` (p_gold, …), then metadata.
     """
     frame = table.frame
     wrong = np.flatnonzero(~table.correct)
-    p_gold = table.probs[np.arange(len(table.gold_idx)), table.gold_idx].astype(float)
+    texts = ["text", "text_pair"] if table.pair else ["text"]
     out = pd.DataFrame(
         {
-            "text": frame["text"].to_numpy()[wrong],
-            "gold": frame["gold"].to_numpy()[wrong],
-            "pred": frame["pred"].to_numpy()[wrong],
-            "confidence": frame["confidence"].to_numpy()[wrong],
-            "p_gold": p_gold[wrong],
+            **{column: frame[column].to_numpy()[wrong] for column in [*texts, "gold", "pred", "confidence"]},
+            **mistake_columns(table, wrong),
         },
         index=pd.Index(wrong, name="example"),
     )

@@ -15,10 +15,23 @@ import pandas as pd
 from analysis.attribution_diff import attribution_change, biggest_changes, describe_change
 from analysis.browse import ExampleFilter, browse_examples
 from analysis.compare import macro_f1_interval
-from analysis.metrics import Calibration, Metrics, classification_metrics, confusion, table_calibration
-from analysis.predictions import PredictionTable
+from analysis.metrics import (
+    Calibration,
+    CoOccurrence,
+    Metrics,
+    MultiLabelCalibration,
+    MultiLabelMetrics,
+    classification_metrics,
+    confusion,
+    label_cooccurrence,
+    label_outcomes,
+    multi_label_intervals,
+    table_calibration,
+    table_metrics,
+)
+from analysis.predictions import PredictionTable, join_tags
 from analysis.selection import cell_mask, describe_cells
-from analysis.slices import confident_mistakes
+from analysis.slices import confident_mistakes, mistake_columns
 from analysis.stats import wilson_interval
 from runtime.escaping import md
 
@@ -30,18 +43,43 @@ HIGH_CONFIDENCE = 0.9  # a mistake at or above this confidence is a "confident m
 
 @dataclass(frozen=True)
 class Headline:
-    """One checkpoint's headline numbers with 95% intervals (accuracy: Wilson; macro-F1: 2,000 bootstrap resamples)."""
+    """One checkpoint's headline numbers with 95% intervals (accuracy: Wilson; macro-F1: 2,000 bootstrap resamples).
+
+    Multi-label (`metrics` is a `MultiLabelMetrics`): `accuracy_ci` is subset accuracy's (Wilson), `intervals` holds the
+    bootstrap intervals of micro_f1, macro_f1, samples_f1 and hamming_loss, `per_label` the per-label table with each
+    label's threshold, and `thresholds` says where the thresholds came from.
+    """
 
     metrics: Metrics
     accuracy_ci: tuple[float, float]
     macro_f1_ci: tuple[float, float]
+    intervals: dict[str, tuple[float, float]] | None = None
+    per_label: pd.DataFrame | None = None
+    thresholds: str = ""
+
+    @property
+    def multi_label(self) -> bool:
+        return self.intervals is not None
+
+    @property
+    def multi(self) -> MultiLabelMetrics | None:
+        """`metrics` as multi-label metrics, None for a single-label table."""
+        return self.metrics if isinstance(self.metrics, MultiLabelMetrics) else None
 
 
 def headline(table: PredictionTable) -> Headline:
-    metrics = classification_metrics(table.gold_idx, table.pred_idx, table.labels)
+    metrics = table_metrics(table)
     lo, hi = wilson_interval(int(np.sum(table.correct)), len(table))
-    f1_lo, f1_hi = macro_f1_interval(table.gold_idx, table.pred_idx, len(table.labels))
-    return Headline(metrics, (float(lo), float(hi)), (float(f1_lo), float(f1_hi)))
+    if not table.multi_label:
+        f1_lo, f1_hi = macro_f1_interval(table.gold_idx, table.pred_idx, len(table.labels))
+        return Headline(metrics, (float(lo), float(hi)), (float(f1_lo), float(f1_hi)))
+    intervals = multi_label_intervals(table.gold_matrix, table.pred_matrix)
+    thresholds = table.thresholds
+    per_label = metrics.per_class.copy()
+    per_label.insert(0, "threshold", thresholds.array if thresholds is not None else np.full(len(table.labels), np.nan))
+    return Headline(
+        metrics, (float(lo), float(hi)), intervals["macro_f1"], intervals, per_label, f"thresholds: {thresholds.source if thresholds else 'default'}"
+    )
 
 
 @dataclass(frozen=True)
@@ -60,12 +98,12 @@ class ClassBalance:
 
 
 def class_balance(tables: list[PredictionTable]) -> ClassBalance:
+    """Rows per label (multi-label: rows whose gold / predicted set includes the label, so counts may sum past the rows)."""
     first = tables[0]
-    n = len(first.labels)
     return ClassBalance(
         tuple(first.labels),
-        np.bincount(first.gold_idx, minlength=n),
-        {t.checkpoint_name: np.bincount(t.pred_idx, minlength=n) for t in tables},
+        first.gold_matrix.sum(axis=0),
+        {t.checkpoint_name: t.pred_matrix.sum(axis=0) for t in tables},
         int(first.frame["truncated"].sum()),
     )
 
@@ -83,7 +121,12 @@ class Confusion:
 
 @dataclass(frozen=True)
 class ErrorsSummary:
-    """The numbers at the top of the Errors page."""
+    """The numbers at the top of the Errors page.
+
+    Multi-label: `metrics` is a `MultiLabelMetrics`, `counts` is `label_outcomes` (tp, fp, fn, tn per label) instead of
+    a confusion matrix, a mistake is a row whose predicted set is not the gold set (confidence: the predicted set's
+    probability), `calibration` is a `MultiLabelCalibration`, `top_confusion` is None and `cooccurrence` is filled.
+    """
 
     metrics: Metrics
     counts: np.ndarray  # confusion matrix, rows gold, columns predicted
@@ -91,37 +134,52 @@ class ErrorsSummary:
     confident_wrong: int  # mistakes with confidence >= HIGH_CONFIDENCE
     calibration: Calibration  # 10 bins
     top_confusion: Confusion | None  # the most frequent off-diagonal cell; None without mistakes
+    outcomes: pd.DataFrame | None = None  # multi-label: label_outcomes
+    cooccurrence: CoOccurrence | None = None  # multi-label
+
+    @property
+    def multi_label(self) -> bool:
+        return self.outcomes is not None
 
 
 def errors_summary(table: PredictionTable) -> ErrorsSummary:
     labels = table.labels
-    metrics = classification_metrics(table.gold_idx, table.pred_idx, labels)
-    counts = confusion(table.gold_idx, table.pred_idx, labels)
     mistakes = confident_mistakes(table)
     n_wrong = len(mistakes)
+    confident_wrong = int((mistakes["confidence"] >= HIGH_CONFIDENCE).sum())
+    if table.multi_label:
+        outcomes = label_outcomes(table)
+        return ErrorsSummary(
+            table_metrics(table), outcomes.to_numpy(), n_wrong, confident_wrong, table_calibration(table, 10), None, outcomes, label_cooccurrence(table)
+        )
+    metrics = classification_metrics(table.gold_idx, table.pred_idx, labels)
+    counts = confusion(table.gold_idx, table.pred_idx, labels)
     off = counts.copy()
     np.fill_diagonal(off, 0)
     top = None
     if off.max() > 0:
         g, p = np.unravel_index(off.argmax(), off.shape)
         top = Confusion(labels[g], labels[p], int(off[g, p]), float(off[g, p] / max(n_wrong, 1)))
-    return ErrorsSummary(metrics, counts, n_wrong, int((mistakes["confidence"] >= HIGH_CONFIDENCE).sum()), table_calibration(table, 10), top)
+    return ErrorsSummary(metrics, counts, n_wrong, confident_wrong, table_calibration(table, 10), top)
 
 
 def examples_of(table: PredictionTable, mask: np.ndarray) -> pd.DataFrame:
     """Rows of `table` under `mask` as the Errors page lists them (index = example number): the mistakes first, most
     confident first (as `confident_mistakes` orders them), then the correct rows, most confident first.
 
-    Columns: text, gold, pred, confidence, p_gold (the probability given to the gold label), correct, then metadata.
+    Columns: text (and text_pair), gold, pred, confidence, p_gold (the probability given to the gold label; multi-label:
+    to the gold set, then missed and false_positive), correct, then metadata.
     """
     mask = np.asarray(mask, dtype=bool)
     wrong = confident_mistakes(table)
     wrong = wrong[mask[wrong.index.to_numpy()]]
-    wrong.insert(5, "correct", np.zeros(len(wrong), dtype=bool))
     right = browse_examples(table, ExampleFilter(correct=True), order="confident")
     right = right[mask[right.index.to_numpy()]]
-    rows = right.index.to_numpy()
-    right.insert(4, "p_gold", table.probs[rows, table.gold_idx[rows]].astype(float))
+    added = mistake_columns(table, right.index.to_numpy())
+    at = right.columns.get_loc("confidence") + 1
+    for offset, (column, values) in enumerate(added.items()):
+        right.insert(at + offset, column, values)
+    wrong.insert(at + len(added), "correct", np.zeros(len(wrong), dtype=bool))
     return pd.concat([wrong, right]) if len(right) and len(wrong) else (wrong if len(wrong) else right)
 
 
@@ -148,8 +206,125 @@ def cell_selection(table: PredictionTable, clicked: list[tuple[str, str]], picke
 
 
 def example_probabilities(table: PredictionTable, example: int) -> pd.DataFrame:
-    """label, probability: what the model gave each class for one example."""
-    return pd.DataFrame({"label": table.labels, "probability": table.probs[example].astype(float)})
+    """label, probability: what the model gave each class for one example.
+
+    Multi-label adds each label's threshold, whether it is predicted (probability at or above the threshold) and gold."""
+    frame = pd.DataFrame({"label": table.labels, "probability": table.probs[example].astype(float)})
+    if table.multi_label and table.thresholds is not None:
+        frame["threshold"] = table.thresholds.array
+        frame["predicted"] = table.pred_matrix[example]
+        frame["gold"] = table.gold_matrix[example]
+    return frame
+
+
+# --- Errors: multi-label, one label at a time -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabelOutcome:
+    """One label's decisions as a 2x2 the confusion-matrix figure draws: rows gold, columns predicted, in the order
+    (label, "not label"); the diagonal is right. counts = [[tp, fn], [fp, tn]]."""
+
+    label: str
+    names: tuple[str, str]
+    counts: np.ndarray
+
+    @property
+    def tp(self) -> int:
+        return int(self.counts[0, 0])
+
+    @property
+    def fn(self) -> int:
+        return int(self.counts[0, 1])
+
+    @property
+    def fp(self) -> int:
+        return int(self.counts[1, 0])
+
+    @property
+    def tn(self) -> int:
+        return int(self.counts[1, 1])
+
+
+def label_outcome(summary: ErrorsSummary, label: str) -> LabelOutcome:
+    if summary.outcomes is None:
+        raise TypeError("label_outcome is for multi-label tables")
+    row = summary.outcomes.loc[label]
+    return LabelOutcome(label, (label, f"not {label}"), np.array([[row["tp"], row["fn"]], [row["fp"], row["tn"]]], dtype=int))
+
+
+def _outcome_cells(outcome: LabelOutcome) -> dict[str, tuple[str, str]]:
+    have, lack = outcome.names
+    counts = {"missed": outcome.fn, "false positive": outcome.fp, "found": outcome.tp, "rightly absent": outcome.tn}
+    cells = {"missed": (have, lack), "false positive": (lack, have), "found": (have, have), "rightly absent": (lack, lack)}
+    return {f"{outcome.label}: {what} ({counts[what]:,})": cell for what, cell in cells.items() if counts[what]}
+
+
+def label_cell_options(outcome: LabelOutcome) -> list[str]:
+    """The Errors page's 'Show' choices for a multi-label table: all mistakes, all examples, then each non-empty cell of
+    the chosen label's 2x2 (missed, false positive, found, rightly absent)."""
+    return [ALL_MISTAKES, ALL_EXAMPLES, *_outcome_cells(outcome)]
+
+
+def label_cell_selection(table: PredictionTable, outcome: LabelOutcome, clicked: list[tuple[str, str]], picked: str) -> tuple[np.ndarray, str]:
+    """Which rows the 2x2 panel lists, and its heading: clicked cells of the 2x2 win over the 'Show' choice."""
+    column = table.labels.index(outcome.label)
+    has_gold, has_pred = table.gold_matrix[:, column], table.pred_matrix[:, column]
+    cells = clicked or ([_outcome_cells(outcome)[picked]] if picked in _outcome_cells(outcome) else [])
+    if not cells:
+        if picked == ALL_EXAMPLES:
+            return np.ones(len(table), dtype=bool), "All examples, mistakes first"
+        return ~np.asarray(table.correct, dtype=bool), "All mistakes (the predicted set is not the gold set), most confident first"
+    mask = np.zeros(len(table), dtype=bool)
+    for gold, pred in cells:
+        mask |= (has_gold == (gold == outcome.label)) & (has_pred == (pred == outcome.label))
+    return mask, ("Clicked: " if clicked else "") + describe_cells(cells)
+
+
+@dataclass(frozen=True)
+class CoOccurrenceView:
+    """The Errors page's co-occurrence panel: the matrices and, for each, the most frequent pairs in words."""
+
+    cooccurrence: CoOccurrence
+    predicted_pairs: tuple[str, ...]
+    missed_pairs: tuple[str, ...]
+
+
+def cooccurrence_view(summary: ErrorsSummary, limit: int = 5) -> CoOccurrenceView:
+    co = summary.cooccurrence
+    if co is None:
+        raise TypeError("cooccurrence_view is for multi-label tables")
+
+    def lines(which: str, verb: str) -> tuple[str, ...]:
+        return tuple(
+            f"{md(r.first)} and {md(r.second)}: {verb} together in {r.rows:,} example{'s' * (r.rows != 1)}" for r in co.pairs(which, limit).itertuples()
+        )
+
+    return CoOccurrenceView(co, lines("predicted", "predicted"), lines("missed", "missed"))
+
+
+@dataclass(frozen=True)
+class CalibrationView:
+    """Errors' calibration panel: the calibration to draw, the sentence about it, its bins as shown, and (multi-label) the
+    per-label ECE table and the label drawn."""
+
+    calibration: Calibration
+    sentence: str  # Markdown, names escaped
+    rows: pd.DataFrame
+    per_label: pd.DataFrame | None = None
+    label: str | None = None
+
+
+def calibration_view(cal: Calibration, label: str | None = None) -> CalibrationView:
+    """Single-label: `cal` itself. Multi-label (`MultiLabelCalibration`): the chosen `label`'s (default the first)."""
+    from analysis.metrics import describe_calibration
+
+    if not isinstance(cal, MultiLabelCalibration):
+        return CalibrationView(cal, describe_calibration(cal), calibration_rows(cal))
+    label = label if label in cal.labels else cal.labels[0]
+    one = cal.of(label)
+    per_label = cal.summary().reset_index().rename(columns={"label": "Label", "ece": "ECE", "max_gap": "Largest gap", "examples": "Examples"})
+    return CalibrationView(one, md(describe_calibration(one, label)), calibration_rows(one), per_label, label)
 
 
 def truncated_count(table: PredictionTable) -> int:
@@ -166,9 +341,16 @@ class SentencePrediction:
     probabilities: pd.DataFrame  # one row, a column per label
 
 
-def sentence_prediction(predictor, text: str) -> SentencePrediction:
+def sentence_prediction(predictor, text: str, table: PredictionTable | None = None) -> SentencePrediction:
+    """Multi-label (`table` multi-label): the label is the predicted set under the table's thresholds and the confidence its probability."""
     probs = predictor.predict_proba([text])[0]
     labels = list(predictor.labels)
+    if table is not None and table.multi_label:
+        from analysis.predictions import predicted_sets, set_probability
+
+        chosen = predicted_sets(probs[None, :], table.thresholds)
+        said = join_tags(chosen, labels)[0] or "no label"
+        return SentencePrediction(said, float(set_probability(probs[None, :].astype(np.float64), chosen)[0]), pd.DataFrame([probs], columns=labels))
     return SentencePrediction(labels[int(probs.argmax())], float(probs.max()), pd.DataFrame([probs], columns=labels))
 
 
@@ -358,13 +540,15 @@ def error_slices(table: PredictionTable, kind: str, column: str = "", keywords: 
         slices = keyword_slices(table.frame, list(keywords), whole_word=whole_word)
     else:
         slices = data_slices(table.frame, table.metadata, top=TOP_VALUES, bins=bins) + confidence_slices(table.frame["confidence"].to_numpy())
-    rows = slice_table(slices, table.correct)
+    multi = table.multi_label
+    rows = slice_table(slices, table.correct, **({"gold": table.gold_matrix, "pred": table.pred_matrix} if multi else {}))
     overall = float(table.correct.mean())
     display = pd.DataFrame(
         {
             "Slice": rows["slice"],
             "Examples": rows["size"],
-            "Accuracy": rows["accuracy"] * 100,
+            ("Subset accuracy" if multi else "Accuracy"): rows["accuracy"] * 100,
+            **({"Micro-F1": rows["micro_f1"]} if multi else {}),
             "Gap": rows["gap"] * 100,
             "95% range": [f"{lo:.0%}–{hi:.0%}" if n else "" for lo, hi, n in zip(rows["ci_low"], rows["ci_high"], rows["size"])],
             "Mistakes": rows["errors"],

@@ -9,12 +9,13 @@ from pathlib import Path
 from models.errors import DataError, VeredictoError
 
 
-def add_data_arguments(parser) -> None:
-    parser.add_argument("--data", required=True, type=Path, help="Labelled evaluation file (CSV, TSV, JSONL or Parquet).")
+def add_data_arguments(parser, *, required: bool = True, scoring: bool = True) -> None:
+    parser.add_argument("--data", required=required, type=Path, help="Labelled evaluation file (CSV, TSV, JSONL or Parquet).")
     parser.add_argument("--text-col", default=None, help="Text column (default: guessed from names like 'text').")
     parser.add_argument("--label-col", default=None, help="Label column (default: guessed from names like 'label').")
     parser.add_argument("--label-map", default=None, help="Rename data labels to checkpoint labels, e.g. pos=positive,neg=negative.")
-    parser.add_argument("--batch-size", type=int, default=32, help="Texts per forward pass.")
+    if scoring:
+        parser.add_argument("--batch-size", type=int, default=32, help="Texts per forward pass.")
 
 
 def register(subparsers) -> None:

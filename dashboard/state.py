@@ -27,6 +27,7 @@ PAGES = [  # (file, title, icon); a page is registered when its file exists
     ("compare.py", "Compare", ":material/compare_arrows:"),
     ("insights.py", "Insights", ":material/insights:"),
     ("robustness.py", "Robustness", ":material/shield:"),
+    ("data.py", "Data", ":material/dataset:"),
     ("training.py", "Training", ":material/model_training:"),
     ("signoff.py", "Sign-off", ":material/verified:"),
 ]

@@ -7,7 +7,7 @@ import hashlib
 import streamlit as st
 
 from analysis import figures
-from analysis.metrics import describe_calibration, table_calibration
+from analysis.metrics import table_calibration
 from analysis.predictions import PredictionTable
 from analysis.selection import selected_cells, selected_index, selected_slice_rows
 from analysis.slices import parse_keywords
@@ -15,13 +15,17 @@ from analysis.views import (
     ALL_MISTAKES,
     HIGH_CONFIDENCE,
     ErrorSlices,
-    calibration_rows,
+    calibration_view,
     cell_options,
     cell_selection,
+    cooccurrence_view,
     error_slices,
     errors_summary,
     example_probabilities,
     examples_of,
+    label_cell_options,
+    label_cell_selection,
+    label_outcome,
     metadata_columns,
     truncated_count,
     weakest_spots,
@@ -59,10 +63,17 @@ def example_detail(table: PredictionTable, example: int) -> None:
     verdict = "correct" if row["correct"] else "wrong"
     st.markdown(f"**Example {example}** — gold **{md(row['gold'])}**, predicted **{md(row['pred'])}** ({row['confidence']:.1%}, {verdict})")
     st.markdown("> " + str(row["text"]).replace("\n", "\n> "))
+    if table.pair:
+        st.markdown("Second text:\n\n> " + "\n> ".join(md(line) for line in str(row["text_pair"]).split("\n")))
     st.dataframe(
         example_probabilities(table, example),
         hide_index=True,
-        column_config={"probability": st.column_config.ProgressColumn("Probability", min_value=0.0, max_value=1.0, format="%.3f")},
+        column_config={
+            "probability": st.column_config.ProgressColumn("Probability", min_value=0.0, max_value=1.0, format="%.3f"),
+            "threshold": st.column_config.NumberColumn("Threshold", format="%.2f"),
+            "predicted": st.column_config.CheckboxColumn("Predicted"),
+            "gold": st.column_config.CheckboxColumn("Gold"),
+        },
     )
     if not row["correct"] and row["confidence"] >= HIGH_CONFIDENCE:
         st.caption("The model is very sure and disagrees with the gold label: check whether the gold label itself is right.")
@@ -72,6 +83,10 @@ def example_detail(table: PredictionTable, example: int) -> None:
 SLICE_CONFIG = {
     "Examples": st.column_config.NumberColumn("Examples", width="small"),
     "Accuracy": st.column_config.NumberColumn("Accuracy", format="%.1f%%", width="small"),
+    "Subset accuracy": st.column_config.NumberColumn(
+        "Subset accuracy", format="%.1f%%", width="small", help="Share of the slice's examples whose predicted set is exactly the gold set"
+    ),
+    "Micro-F1": st.column_config.NumberColumn("Micro-F1", format="%.3f", width="small", help="F1 over every label decision in the slice"),
     "Gap": st.column_config.NumberColumn("Gap", format="%+.1f", width="small", help="Slice accuracy minus overall accuracy, in percentage points"),
     "95% range": st.column_config.TextColumn(
         "95% range", width="small", help="Where the slice's true accuracy plausibly lies (Wilson interval); wide for small slices"
@@ -140,35 +155,57 @@ st.caption(f"Where **{md(table.checkpoint_name)}** goes wrong on **{md(table.dat
 summary = summary_for(table, key)
 metrics, counts, n_wrong, confident_wrong = summary.metrics, summary.counts, summary.n_wrong, summary.confident_wrong
 a, b, c, d = st.columns(4)
-a.metric("Accuracy", f"{metrics.accuracy:.1%}", help=f"{len(table) - n_wrong:,} of {len(table):,} examples right")
-b.metric("Mistakes", f"{n_wrong:,}", help="Examples whose predicted label differs from the gold label")
-c.metric(f"Confident mistakes (≥ {HIGH_CONFIDENCE:.0%})", f"{confident_wrong:,}", help="Mistakes the model was very sure of: often mislabelled examples")
-d.metric("Calibration error (ECE)", f"{summary.calibration.ece:.3f}", help="0 means the model's confidence matches how often it is right")
+if summary.multi_label:
+    a.metric("Subset accuracy", f"{metrics.accuracy:.1%}", help=f"{len(table) - n_wrong:,} of {len(table):,} examples have exactly the gold set of labels")
+    b.metric("Mistakes", f"{n_wrong:,}", help="Examples whose predicted set of labels differs from the gold set (one label missed or added is enough)")
+    c.metric(
+        f"Confident mistakes (≥ {HIGH_CONFIDENCE:.0%})",
+        f"{confident_wrong:,}",
+        help="Mistakes whose predicted set the model gave this probability or more: often mislabelled examples",
+    )
+    d.metric("Calibration error (ECE)", f"{summary.calibration.ece:.3f}", help="Every label's probability against whether it is gold, pooled; per label below")
+else:
+    a.metric("Accuracy", f"{metrics.accuracy:.1%}", help=f"{len(table) - n_wrong:,} of {len(table):,} examples right")
+    b.metric("Mistakes", f"{n_wrong:,}", help="Examples whose predicted label differs from the gold label")
+    c.metric(f"Confident mistakes (≥ {HIGH_CONFIDENCE:.0%})", f"{confident_wrong:,}", help="Mistakes the model was very sure of: often mislabelled examples")
+    d.metric("Calibration error (ECE)", f"{summary.calibration.ece:.3f}", help="0 means the model's confidence matches how often it is right")
 if summary.top_confusion is not None:
     top = summary.top_confusion
     st.caption(
         f"Most common confusion: gold **{md(top.gold)}** predicted as **{md(top.pred)}** ({top.count:,} examples, {top.share_of_mistakes:.0%} of the mistakes)."
     )
 
-# --- confusion matrix -> examples ---------------------------------------------------------------------------------
-st.subheader("Confusion matrix")
-matrix = figures.confusion_matrix_figure(counts, labels)
+# --- confusion matrix (single-label) or one label's 2x2 (multi-label) -> examples ----------------------------------
+if summary.multi_label:
+    st.subheader("One label at a time")
+    chosen_label = st.selectbox("Label", labels, key=f"errors_label_{key[:12]}", help="Each label is its own yes/no decision: pick one to see its 2x2.")
+    outcome = label_outcome(summary, chosen_label)
+    matrix = figures.confusion_matrix_figure(outcome.counts, outcome.names, title=f"'{chosen_label}': gold (rows) against predicted (columns)")
+    names = list(outcome.names)
+else:
+    st.subheader("Confusion matrix")
+    matrix = figures.confusion_matrix_figure(counts, labels)
+    names = list(labels)
 left, right = st.columns([1, 1]) if matrix.layout.width <= 400 else (st.container(), st.container())
 with left:
     event = st.plotly_chart(matrix, on_select="rerun", selection_mode="points", key=f"errors-cm-{key[:12]}", width="content", config={"displayModeBar": False})
-    clicked = selected_cells(event, labels)
+    clicked = selected_cells(event, names)
     st.caption(
-        "Rows: the gold label; columns: what the model predicted; the diagonal (outlined) is correct. Click a cell (Shift-click for more) to list its examples; double-click the chart to clear."
+        "Rows: whether the label is gold; columns: whether it was predicted; the diagonal (outlined) is right. Click a cell to list its examples."
+        if summary.multi_label
+        else "Rows: the gold label; columns: what the model predicted; the diagonal (outlined) is correct. Click a cell (Shift-click for more) to list its examples; double-click the chart to clear."
     )
 with right:
     picked = st.selectbox(
         "Show",
-        cell_options(labels, counts),
+        label_cell_options(outcome) if summary.multi_label else cell_options(labels, counts),
         key=f"errors_cell_{key[:12]}",
         disabled=bool(clicked),
-        help="Or click a cell of the matrix. 'gold → predicted' pairs with at least one example are listed.",
+        help="Or click a cell of the 2x2. The label's cells with at least one example are listed."
+        if summary.multi_label
+        else "Or click a cell of the matrix. 'gold → predicted' pairs with at least one example are listed.",
     )
-    mask, heading = cell_selection(table, clicked, picked)
+    mask, heading = label_cell_selection(table, outcome, clicked, picked) if summary.multi_label else cell_selection(table, clicked, picked)
     shown = examples_of(table, mask)
     st.markdown(f"**{md(heading)}** — {len(shown):,} example{'s' * (len(shown) != 1)}")
     if picked == ALL_MISTAKES and not clicked and confident_wrong:
@@ -195,6 +232,23 @@ if chosen:
         example_detail(table, int(chosen[0]))
 else:
     st.caption("Select a row in the table to read the whole example and its probabilities.")
+
+if summary.multi_label:
+    st.subheader("Labels together")
+    co = cooccurrence_view(summary)
+    st.caption(
+        "How often two labels go together, counted in examples. The diagonal is each label on its own. Labels missed together "
+        "often point at one kind of text the model does not recognise."
+    )
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(figures.cooccurrence_figure(co.cooccurrence.predicted, labels, title="Predicted together"), key=f"errors-co-pred-{key[:12]}")
+        st.markdown("\n".join(f"- {line}" for line in co.predicted_pairs) or "No two labels are predicted together.")
+    with right:
+        st.plotly_chart(
+            figures.cooccurrence_figure(co.cooccurrence.missed, labels, title="Missed together (gold, not predicted)"), key=f"errors-co-missed-{key[:12]}"
+        )
+        st.markdown("\n".join(f"- {line}" for line in co.missed_pairs) or "No two labels are missed together.")
 
 
 # --- slices ---------------------------------------------------------------------------------------------------------
@@ -259,22 +313,38 @@ def calibration_panel() -> None:
     st.subheader("Calibration: can the confidence be trusted?")
     n_bins = st.select_slider("Confidence bins", options=[5, 8, 10, 15, 20], value=10, key="errors_cal_bins")
     cal = calibration_for(table, key, n_bins)
+    label = None
+    if table.multi_label:
+        label = st.selectbox("Label", labels, key="errors_cal_label", help="Each label's probability is its own forecast: pick the one to draw.")
+    view = calibration_view(cal, label)
     left, right = st.columns([3, 2])
     with left:
-        st.plotly_chart(figures.reliability_figure(cal), width="stretch", key=f"errors-reliability-{key[:12]}")
+        st.plotly_chart(figures.reliability_figure(view.calibration, label=view.label), width="stretch", key=f"errors-reliability-{key[:12]}")
     with right:
-        st.markdown(describe_calibration(cal))
+        st.markdown(view.sentence)
         st.caption(
-            "Each bar is the share of examples predicted correctly among those with that confidence. Bars below the dashed line mean the model is more confident than it is right."
+            f"Each bar is the share of examples where '{md(view.label)}' is gold among those given that probability of it. Bars below the dashed line mean the model is more sure of the label than it should be."
+            if view.label is not None
+            else "Each bar is the share of examples predicted correctly among those with that confidence. Bars below the dashed line mean the model is more confident than it is right."
         )
         st.dataframe(
-            calibration_rows(cal),
+            view.rows,
             hide_index=True,
             column_config={
-                "Accuracy": st.column_config.NumberColumn(format="%.1f%%"),
+                "Accuracy": st.column_config.NumberColumn(
+                    "Share gold" if view.label is not None else "Accuracy",
+                    format="%.1f%%",
+                ),
                 "Gap": st.column_config.NumberColumn(format="%+.1f", help="Accuracy minus mean confidence, in percentage points: negative = over-confident"),
             },
             width="stretch",
+        )
+    if view.per_label is not None:
+        st.markdown("**Calibration error per label**")
+        st.dataframe(
+            view.per_label,
+            hide_index=True,
+            column_config={"ECE": st.column_config.NumberColumn(format="%.3f"), "Largest gap": st.column_config.NumberColumn(format="%.3f")},
         )
 
 

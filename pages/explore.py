@@ -38,20 +38,37 @@ labels = list(table.labels)
 
 # --- filters ----------------------------------------------------------------------------------------------------------
 with st.container(border=True):
-    c1, c2, c3, c4 = st.columns([2, 2, 2, 3])
-    gold = c1.multiselect("Gold label", labels, key="explore_gold", placeholder="any")
-    pred = c2.multiselect("Predicted label", labels, key="explore_pred", placeholder="any")
-    verdict = c3.radio("Show", ["all", "mistakes", "correct"], horizontal=True, key="explore_verdict")
-    confidence = c4.slider("Confidence (probability of the predicted label)", 0.0, 1.0, (0.0, 1.0), step=0.01, key="explore_conf")
-    c5, c6 = st.columns([3, 2])
-    search = c5.text_input("Text contains", key="explore_search", placeholder="a word or phrase, e.g. refund")
-    order = c6.selectbox("Order", list(ORDERS), format_func=lambda o: str(ORDERS.get(o)), key="explore_order")
+    if table.multi_label:  # each label is its own decision: filter on what happened to it
+        c1, c2, c3, c4 = st.columns(4)
+        gold = c1.multiselect("Gold includes", labels, key="explore_gold", placeholder="any")
+        pred = c2.multiselect("Predicted includes", labels, key="explore_pred", placeholder="any")
+        missed = c3.multiselect("Missed (gold, not predicted)", labels, key="explore_missed", placeholder="any")
+        false_positive = c4.multiselect("False positive (predicted, not gold)", labels, key="explore_false_positive", placeholder="any")
+        c5, c6, c7, c8 = st.columns([2, 3, 3, 2])
+        verdict = c5.radio(
+            "Show", ["all", "mistakes", "correct"], horizontal=True, key="explore_verdict", help="A mistake: the predicted set is not the gold set"
+        )
+        confidence = c6.slider("Confidence (probability of the predicted set)", 0.0, 1.0, (0.0, 1.0), step=0.01, key="explore_conf")
+        search = c7.text_input("Text contains", key="explore_search", placeholder="a word or phrase, e.g. refund")
+        order = c8.selectbox("Order", list(ORDERS), format_func=lambda o: str(ORDERS.get(o)), key="explore_order")
+    else:
+        missed, false_positive = [], []
+        c1, c2, c3, c4 = st.columns([2, 2, 2, 3])
+        gold = c1.multiselect("Gold label", labels, key="explore_gold", placeholder="any")
+        pred = c2.multiselect("Predicted label", labels, key="explore_pred", placeholder="any")
+        verdict = c3.radio("Show", ["all", "mistakes", "correct"], horizontal=True, key="explore_verdict")
+        confidence = c4.slider("Confidence (probability of the predicted label)", 0.0, 1.0, (0.0, 1.0), step=0.01, key="explore_conf")
+        c5, c6 = st.columns([3, 2])
+        search = c5.text_input("Text contains", key="explore_search", placeholder="a word or phrase, e.g. refund")
+        order = c6.selectbox("Order", list(ORDERS), format_func=lambda o: str(ORDERS.get(o)), key="explore_order")
 flt = ExampleFilter(
     gold=tuple(gold),
     pred=tuple(pred),
     correct=None if verdict == "all" else verdict == "correct",
     confidence=(float(confidence[0]), float(confidence[1])),
     search=search,
+    missed=tuple(missed),
+    false_positive=tuple(false_positive),
 )
 listing = explore_listing(table, flt, order, st.query_params.get("example"))
 shown, from_query, fallback, position = listing.shown, listing.from_query, listing.fallback, listing.position

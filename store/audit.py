@@ -26,6 +26,9 @@ and `verify(expect=...)` / `veredicto audit verify --expect SEQ:HASH` checks the
 position, so later sign-offs are no false alarm. `verify` reads the head and the records in one
 snapshot (REPEATABLE READ on PostgreSQL), so a sign-off made meanwhile never looks like a break.
 
+Reviewers' decisions on gold labels (`store.labels`) live in the same database, in their own table (schema version 3),
+beside the chain and outside it: they change no record hash, and a store upgraded to version 3 keeps its chain intact.
+
 Approvals (`approval_status`, `AuditStore.status`) count reviewers by identity, only on a chain
 that verifies, and only for the same weights, data and policy.
 """
@@ -52,7 +55,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from models.errors import VeredictoError
 from runtime import settings
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 RECORD_FORMAT = 1
 GENESIS_HASH = "0" * 64
 STORE_URL_ENV = settings.STORE_URL_ENV
@@ -256,7 +259,30 @@ def _migrate_to_2(conn: sa.Connection) -> None:
     conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_veredicto_signoffs_path ON veredicto_signoffs (checkpoint_path)"))
 
 
-MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2}
+label_decisions = sa.Table(
+    "veredicto_label_decisions",
+    _meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("data_name", sa.Text, nullable=False),
+    sa.Column("data_fingerprint", sa.String(64), nullable=False, index=True),
+    sa.Column("row_index", sa.Integer, nullable=False),
+    sa.Column("text_sha256", sa.String(64), nullable=False),
+    sa.Column("gold_label", sa.Text, nullable=False),
+    sa.Column("verdict", sa.String(16), nullable=False),
+    sa.Column("corrected_label", sa.Text, nullable=False),
+    sa.Column("reviewer", sa.Text, nullable=False),
+    sa.Column("identity", sa.Text, nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+)
+
+
+def _migrate_to_3(conn: sa.Connection) -> None:
+    """Reviewers' decisions on gold labels (store.labels): one row per decision, history kept, looked up by data."""
+    label_decisions.create(conn, checkfirst=True)
+
+
+MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2, 3: _migrate_to_3}
 _PG_LOCK_KEY = 0x56455244  # "VERD": advisory lock taken while upgrading the schema on PostgreSQL
 
 
@@ -718,6 +744,22 @@ class AuditStore:
         """
         with self._transaction(write=True) as conn:
             return self._insert(conn, **fields)
+
+    def insert_label_decision(self, values: Mapping[str, Any]) -> int:
+        """Store one reviewer decision on a gold label (validated by `store.labels.record_label_decision`); returns its id."""
+        with self._transaction(write=True) as conn:
+            key = conn.execute(label_decisions.insert().values(**values)).inserted_primary_key
+        if key is None:
+            raise StoreError(f"The audit store {self.display_url} did not return the new decision's id; nothing can refer to it.")
+        return int(key[0])
+
+    def label_decision_rows(self, data_fingerprint: str | None = None) -> list[dict[str, Any]]:
+        """Every stored label decision (of one data fingerprint, when given), oldest first."""
+        query = sa.select(label_decisions).order_by(label_decisions.c.id)
+        if data_fingerprint:
+            query = query.where(label_decisions.c.data_fingerprint == data_fingerprint)
+        with self._transaction(write=False) as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
 
     # -- reading ----------------------------------------------------------------------------
 

@@ -23,8 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.compare import table_metrics_any
-from analysis.metrics import Calibration, table_calibration
+from analysis.metrics import Calibration, table_calibration, table_metrics
 from analysis.predictions import PredictionTable
 from analysis.slices import data_slices, slice_table, worst_slices
 from analysis.stats import wilson_interval
@@ -83,7 +82,7 @@ class GateResult:
 class Evidence:
     """What the gates were computed from, for the report and the page (not stored in the audit record)."""
 
-    metrics: Any  # analysis.metrics.Metrics, or for multi-label analysis.compare.LabelMetrics (micro/macro/samples F1, subset accuracy, Hamming loss)
+    metrics: Any  # analysis.metrics.Metrics, or for multi-label its MultiLabelMetrics (micro/macro/samples F1, subset accuracy, Hamming loss)
     calibration: Calibration | None  # None for multi-label tables (max_ece applies to single-label ones)
     accuracy_ci: tuple[float, float]  # multi-label: of the subset accuracy (the whole set right)
     recall_ci: pd.DataFrame  # index label: recall, ci_low, ci_high, support
@@ -564,7 +563,7 @@ def evaluate_gates(
     explain_params: per-method explainer budgets, {"shap": {"max_evals": 500}, "lime": {"num_samples": 1000}}.
     A gate whose input is missing is NOT_EVALUATED, never silently passed.
     """
-    metrics = table_metrics_any(table)
+    metrics = table_metrics(table)
     cal = None if table.multi_label else table_calibration(table, int(policy.settings["ece_bins"]))
     correct = np.asarray(table.correct, dtype=bool)
     lo, hi = wilson_interval(int(correct.sum()), len(correct))

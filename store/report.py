@@ -28,12 +28,13 @@ from analysis.compare import flipped_examples, macro_f1_interval
 from analysis.figures import (
     class_delta_figure,
     confusion_matrix_figure,
+    cooccurrence_figure,
     metric_delta_figure,
     reliability_figure,
     slice_accuracy_figure,
     slice_delta_figure,
 )
-from analysis.metrics import confusion, describe_calibration
+from analysis.metrics import confusion, describe_calibration, label_cooccurrence
 from analysis.predictions import TAG_JOIN, PredictionTable
 from analysis.slices import confident_mistakes, describe_slice
 from analysis.stats import wilson_interval
@@ -181,7 +182,11 @@ def report_figures(gates: GateReport, candidate: PredictionTable, baseline: Pred
     """Every chart of the report except the explanations, keyed by section name. Pure: data in, figures out."""
     ev = _evidence(gates)
     figures: dict[str, go.Figure] = {}
-    if not candidate.multi_label:  # multi-label: the per-label table stands in for one confusion matrix
+    if candidate.multi_label:  # the per-label table and label co-occurrence stand in for one confusion matrix
+        co = label_cooccurrence(candidate)
+        figures["cooccurrence_gold"] = cooccurrence_figure(co.gold, co.labels, title="Labels that are gold together (examples)")
+        figures["cooccurrence_missed"] = cooccurrence_figure(co.missed, co.labels, title="Labels missed together: both gold, neither predicted (examples)")
+    else:
         figures["confusion"] = confusion_matrix_figure(
             confusion(candidate.gold_idx, candidate.pred_idx, candidate.labels),
             candidate.labels,
@@ -352,7 +357,7 @@ def _single_label_metrics_html(gates: GateReport, ev: Evidence, figures: dict[st
     )
 
 
-def _multi_label_metrics_html(gates: GateReport, m, lo: float, hi: float) -> str:
+def _multi_label_metrics_html(gates: GateReport, m, lo: float, hi: float, figures: dict[str, go.Figure]) -> str:
     """Multi-label metrics: micro / macro / samples F1, subset accuracy, Hamming loss, the thresholds and where they came from,
     and the per-label table (with each label's threshold)."""
     t = gates.thresholds
@@ -367,6 +372,10 @@ def _multi_label_metrics_html(gates: GateReport, m, lo: float, hi: float) -> str
         f"Hamming loss {num(m.hamming_loss)} (the share of wrong example-label decisions). "
         "Per label, the intervals in brackets are 95% Wilson intervals for precision and recall.</p>"
         + _table(["Label", "Precision (95% CI)", "Recall (95% CI)", "F1", "Gold examples", "Predicted", "Threshold"], rows, numeric=(3, 4, 5, 6))
+        + "<h3>Label co-occurrence</h3><p>How often two labels are gold on the same example, and how often both are missed together "
+        "(the diagonal: each label on its own).</p>"
+        + _figure_html(figures["cooccurrence_gold"], "fig-cooccurrence-gold")
+        + _figure_html(figures["cooccurrence_missed"], "fig-cooccurrence-missed")
         + "</section>"
     )
 
@@ -383,8 +392,13 @@ def build_report(
     generated_at: datetime | None = None,
     title: str | None = None,
     store_url: str = "",
+    corrected: PredictionTable | None = None,
+    corrections: int = 0,
 ) -> str:
-    """Assemble the HTML. Everything it shows is passed in; nothing here runs a model or a query."""
+    """Assemble the HTML. Everything it shows is passed in; nothing here runs a model or a query.
+
+    `corrected`: `candidate` judged against the gold labels reviewers corrected (`corrections` of them; see
+    store.labels): the summary then shows the headline numbers both ways."""
     ev = _evidence(gates)
     generated = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
     title = title or f"Release report: {gates.checkpoint_name}"
@@ -451,12 +465,27 @@ def build_report(
     if ev.calibration is not None:
         cards.append(("Calibration error", num(ev.calibration.ece), f"ECE, {ev.calibration.n_bins} bins"))
     cards.append(("Examples", f"{m.n:,}", esc(gates.dataset_name)))
+    corrected_text = ""
+    if corrected is not None and corrections:
+        from analysis.views import headline
+
+        fixed = headline(corrected)
+        c_lo, c_hi = fixed.accuracy_ci
+        plural = "s" * (corrections != 1)
+        cards.insert(1, (f"Accuracy with {corrections:,} label correction{plural}", pct(fixed.metrics.accuracy), f"95% CI {pct(c_lo)}–{pct(c_hi)}"))
+        corrected_text = (
+            f"Reviewers corrected {corrections:,} gold label{plural}. As labelled: accuracy {pct(m.accuracy)}, macro-F1 {num(m.macro_f1)}; "
+            f"with the corrections: accuracy {pct(fixed.metrics.accuracy)} (95% CI {pct(c_lo)}–{pct(c_hi)}), macro-F1 {num(fixed.metrics.macro_f1)}. "
+            "The gates and every other number in this report use the gold labels as labelled."
+        )
     add(
         "<div class=cards>"
         + "".join(f"<div class=card><div class=k>{k}</div><div class=v>{v}</div><div class=s>{s}</div></div>" for k, v, s in cards)
         + "</div>"
     )
     bullets = [describe_calibration(ev.calibration)] if ev.calibration is not None else []
+    if corrected_text:
+        bullets.insert(0, corrected_text)
     if ev.comparison is not None:
         from analysis.compare import describe_comparison, describe_mcnemar
 
@@ -484,7 +513,7 @@ def build_report(
 
     # ---- metrics
     if gates.multi_label:
-        add(_multi_label_metrics_html(gates, m, lo, hi))
+        add(_multi_label_metrics_html(gates, m, lo, hi, figures))
     else:
         add(_single_label_metrics_html(gates, ev, figures, m, lo, hi, candidate))
 
@@ -713,7 +742,11 @@ def make_report(
         )
     records = chain = approval = None
     store_url = ""
+    fixed = None
     if store is not None:
+        from store.labels import corrected_tables
+
+        fixed = corrected_tables(store, [candidate])
         records = store.records(checkpoint_fingerprint=gates.fingerprint, checkpoint_path=gates.checkpoint_path or None)
         chain = store.verify()
         approval = store.status(
@@ -726,5 +759,15 @@ def make_report(
         )
         store_url = store.display_url
     return build_report(
-        gates, candidate, baseline=baseline, examples=examples, records=records, chain=chain, approval=approval, title=title, store_url=store_url
+        gates,
+        candidate,
+        baseline=baseline,
+        examples=examples,
+        records=records,
+        chain=chain,
+        approval=approval,
+        title=title,
+        store_url=store_url,
+        corrected=fixed.tables[0] if fixed is not None and fixed.count else None,
+        corrections=fixed.count if fixed is not None else 0,
     )

@@ -46,12 +46,21 @@ def demo_env(cache: Path) -> dict:
 
 
 def app_test(
-    env: dict, monkeypatch, page: str, *, checkpoints: str = "checkpoints", budget: dict | None = None, query: dict | None = None, timeout: float = 300
+    env: dict,
+    monkeypatch,
+    page: str,
+    *,
+    checkpoints: str = "checkpoints",
+    budget: dict | None = None,
+    query: dict | None = None,
+    timeout: float = 300,
+    state: dict | None = None,
 ):
     """AppTest on app.py pointed at the fixture `env`, switched to `page` with `query` as the URL's query string.
 
     `checkpoints` names the folder in `env` to load ("single": only the baseline). After `switch_page`, AppTest
-    no longer exposes the sidebar's widgets, so the number of checkpoints is chosen through the folder.
+    no longer exposes the sidebar's widgets, so the number of checkpoints is chosen through the folder, and the
+    sidebar's switches through `state` (session state set before the first run, e.g. {"redact_personal_data": True}).
     """
     from streamlit.testing.v1 import AppTest
 
@@ -61,6 +70,8 @@ def app_test(
     for name, value in {**SMALL_BUDGET, **(budget or {})}.items():
         monkeypatch.setenv(name, value)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+    for name, value in (state or {}).items():
+        at.session_state[name] = value
     at.run()
     at.switch_page(page)
     at.query_params.update(query or {})

@@ -40,3 +40,11 @@ def tiny_roberta_predictor(tiny_roberta):
     from models import Predictor
 
     return Predictor(str(tiny_roberta), device="cpu")
+
+
+@pytest.fixture(autouse=True)
+def _audit_store_outside_the_home(monkeypatch, tmp_path_factory):
+    """No test opens (and so upgrades) the audit store in the Veredicto home, which the app and the demo share: unless a
+    test names its own, the store lives in this session's temporary folder (subprocesses inherit the setting)."""
+    if not os.environ.get("VEREDICTO_STORE_URL") and not os.environ.get("VEREDICTO_STORE_DIR"):
+        monkeypatch.setenv("VEREDICTO_STORE_DIR", str(tmp_path_factory.getbasetemp() / "audit-store"))

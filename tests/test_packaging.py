@@ -45,7 +45,10 @@ def installed(tmp_path_factory):
     install = subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)], capture_output=True, text=True, env=offline, timeout=600)
     assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
     env = {k: v for k, v in os.environ.items() if not k.startswith("VEREDICTO_")}
-    env.update(PYTHONPATH=str(site), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", VEREDICTO_CACHE_DIR=str(base / "cache"))
+    # its own cache and audit store: opening a store upgrades its schema, which would lock older checkouts out of a shared one
+    env.update(
+        PYTHONPATH=str(site), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", VEREDICTO_CACHE_DIR=str(base / "cache"), VEREDICTO_STORE_DIR=str(base / "store")
+    )
     return site, env, cwd
 
 

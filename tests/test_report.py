@@ -282,6 +282,29 @@ def test_gate_and_report_on_the_bundled_demo(tmp_path, capsys):
     assert "Release report: sentiment-after" in html and 'id="comparison"' in html and 'id="fig-ex2-lime-heat"' in html
 
 
+def test_with_reviewer_corrections_the_report_shows_both_headline_numbers(gates, store):
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from store.identity import Reviewer
+    from store.labels import record_label_decision
+
+    assert "label correction" not in make_report(gates, AFTER, baseline=BASELINE, store=store)  # none yet: one set of numbers
+    wrong = np.flatnonzero(~AFTER.correct)[:2]
+    ana = Reviewer("Ana", "secrets:Ana")
+    for row in wrong:  # the reviewers side with the model on two of its mistakes
+        record_label_decision(store, AFTER, row=int(row), verdict="wrong", corrected=AFTER.labels[int(AFTER.pred_idx[row])], reviewer=ana)
+    record_label_decision(store, AFTER, row=0, verdict="right", reviewer=ana)  # a confirmation changes nothing
+    html = make_report(gates, AFTER, baseline=BASELINE, store=store)
+    gold = AFTER.gold_idx.copy()
+    gold[wrong] = AFTER.pred_idx[wrong]
+    fixed_acc, fixed_f1 = accuracy_score(gold, AFTER.pred_idx), f1_score(gold, AFTER.pred_idx, average="macro")
+    labelled_acc = accuracy_score(AFTER.gold_idx, AFTER.pred_idx)
+    assert "Accuracy with 2 label corrections</div><div class=v>" + f"{fixed_acc:.1%}" in html
+    assert f"As labelled: accuracy {labelled_acc:.1%}" in html and f"with the corrections: accuracy {fixed_acc:.1%}" in html
+    assert f"macro-F1 {fixed_f1:.3f}." in html and fixed_acc > labelled_acc
+    assert "<div class=k>Accuracy</div><div class=v>" + f"{labelled_acc:.1%}" in html  # the headline stays as labelled
+
+
 # --- multi-label checkpoints and sentence pairs ---------------------------------------------------------------------------
 
 
@@ -315,6 +338,11 @@ def test_a_multi_label_report_shows_per_label_metrics_thresholds_and_both_texts_
     assert "Label Precision (95% CI) Recall (95% CI) F1 Gold examples Predicted Threshold" in text
     assert "does not apply: 'max_ece' is for single-label checkpoints" in text
     assert "Confusion matrix" not in html  # no single confusion matrix for a multi-label checkpoint
+    figures = report_figures(gates, cand, base)
+    missed = np.array(figures["cooccurrence_missed"].data[0].z)
+    both_missed = (gold & ~pred).astype(int)
+    assert (missed == both_missed.T @ both_missed).all() and "Label co-occurrence" in text
+    assert html.count("Plotly.newPlot(") == len(figures)
     # before / after per label, with both texts of every flipped pair
     assert "Per label" in text and "Status Text Second text Gold Before After Labels fixed Labels broken" in text
     flips = flipped_examples(base, cand)

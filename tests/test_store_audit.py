@@ -371,13 +371,14 @@ def test_new_store_is_at_the_current_schema_with_its_history(store):
 def test_old_store_upgrades_itself_and_keeps_its_records(store_url):
     store = AuditStore(store_url)
     _three(store)
-    # Turn it into a version-1 store: no lookup indexes, no version-2 row.
+    # Turn it into a version-1 store: no lookup indexes, no label-decision table, no later version rows.
     run_sql(store, "DROP INDEX ix_veredicto_signoffs_fp")
     run_sql(store, "DROP INDEX ix_veredicto_signoffs_path")
-    run_sql(store, "DELETE FROM veredicto_schema WHERE version = 2")
+    run_sql(store, "DROP TABLE veredicto_label_decisions")
+    run_sql(store, "DELETE FROM veredicto_schema WHERE version >= 2")
     assert store.schema_version() == 1
     reopened = AuditStore(store_url)
-    assert reopened.schema_version() == 2
+    assert reopened.schema_version() == SCHEMA_VERSION
     names = {ix["name"] for ix in sa.inspect(reopened.engine).get_indexes("veredicto_signoffs")}
     assert {"ix_veredicto_signoffs_fp", "ix_veredicto_signoffs_path"} <= names
     assert reopened.verify().ok and reopened.count() == 3

@@ -1,0 +1,194 @@
+"""Data: can these numbers be believed? Gold labels that look wrong, the reviewers' decisions on them, and the
+metrics with those corrections."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard.state import current_session, get_predictor, tables, team_mode
+from models.errors import VeredictoError
+from probes.views import build_embeddings, embedding_state
+from quality.views import accuracy_delta, data_view, issue_choice, record_decision
+from runtime.escaping import md
+from store.audit import StoreError, open_store
+from store.identity import LoginRefused, TeamConfigError, oidc_configured, oidc_reviewer, secrets_reviewers, team_config
+
+FLASH = "data_flash"
+
+session = current_session()
+st.title("Data")
+st.caption(
+    "Before trusting the numbers: which gold labels look wrong, what reviewers decided about them, and how the metrics "
+    "read with those corrections. Decisions are stored with who and when, and every page's metrics can use them."
+)
+table = tables(session)[-1]
+predictor = get_predictor(session.candidate)
+try:
+    store = open_store()
+except StoreError as exc:
+    st.error(str(exc), icon=":material/database:")
+    st.stop()
+
+# --- embeddings for the neighbour hints (computed on sight when cheap, else on request) ----------------------------------
+state = embedding_state(predictor, table, session.label_mapping)
+index = state.index
+if index is None and (state.auto or st.button(f"Compute embeddings for the neighbour hints ({state.estimate.describe()})", key="data_embed", type="primary")):
+    bar = st.progress(0.0, text=f"Embedding {len(table):,} examples with {predictor.ref.name}…")
+    index = build_embeddings(
+        predictor, table, state, progress=lambda done, total: bar.progress(min(1.0, done / max(total, 1)), text=f"Embedding: {done:,}/{total:,} texts")
+    )
+    bar.empty()
+
+try:
+    view = data_view(store, table, index, index_key=state.key)
+except (StoreError, VeredictoError) as exc:
+    st.error(str(exc))
+    st.stop()
+
+flash = st.session_state.pop(FLASH, None)
+if flash:
+    st.success(flash, icon=":material/task_alt:")
+
+# --- label issues ----------------------------------------------------------------------------------------------------
+st.subheader("Label issues")
+st.caption(
+    f"Ranked from **{md(session.candidate.name)}**'s predictions on {md(table.data_name)} (`{table.data_fingerprint[:12]}`): examples the model gets "
+    "wrong with high confidence, and examples whose nearest neighbours (in the model's embeddings) mostly carry another gold label. "
+    "Each is a hint for a person to check, not a verdict."
+)
+for need in view.needs:
+    st.info(need, icon=":material/info:")
+if view.issues.empty:
+    if view.summary:
+        st.success(view.summary)
+else:
+    st.markdown(view.summary)
+    st.dataframe(
+        view.issues,
+        hide_index=True,
+        width="stretch",
+        height=320,
+        key="data_issues",
+        column_config={
+            "row": st.column_config.NumberColumn("Example", format="%d"),
+            "text": st.column_config.TextColumn("Text", width="large"),
+            "gold": "Gold",
+            "suggested": "Suggested",
+            "pred": "Predicted",
+            "confidence": st.column_config.NumberColumn("Confidence", format="percent"),
+            "flagged_by": "Flagged by",
+            "decision": "Decision",
+            "decided_by": "By",
+            "decided_at": "When (UTC)",
+        },
+    )
+
+    # --- recording a decision ------------------------------------------------------------------------------------------
+    st.markdown("**Record a decision**")
+    reviewer = None
+    reviewers = secrets_reviewers(st.secrets)
+    use_oidc = oidc_configured(st.secrets)
+    in_team_mode = team_mode()
+    try:
+        team = team_config(st.secrets)
+    except TeamConfigError as exc:
+        st.error(str(exc), icon=":material/lock:")
+        st.stop()
+    can_record = True
+    if use_oidc:
+        try:
+            reviewer = oidc_reviewer(st.user)
+        except LoginRefused as exc:
+            st.error(str(exc), icon=":material/lock:")
+            can_record = False
+        if can_record and reviewer is None:
+            st.info("Log in with your organisation's account to record decisions.", icon=":material/login:")
+            st.button("Log in", on_click=st.login, key="data_login")
+            can_record = False
+        elif reviewer is not None:
+            st.caption(f"Deciding as **{md(reviewer.name)}** ({md(reviewer.identity)}).")
+    elif in_team_mode and not reviewers:
+        st.warning(
+            "No reviewer identity is configured, so label decisions are disabled in team mode. Configure an OIDC provider or "
+            "`[veredicto.reviewers]` in `.streamlit/secrets.toml`; see docs/signoff.md.",
+            icon=":material/lock:",
+        )
+        can_record = False
+    if can_record:
+        rows = [int(r) for r in view.issues["row"]]
+        left, right = st.columns([3, 2])
+        with left:
+            row = st.selectbox("Example", rows, format_func=lambda r: issue_choice(view.issues, r), key="data_row")
+            note = st.text_input("Note (optional)", key="data_note", placeholder="Why? e.g. 'sarcastic: the gold label is right'")
+        with right:
+            verdict = st.radio(
+                "The gold label is", ["wrong", "right"], format_func={"wrong": "wrong →", "right": "right"}.get, horizontal=True, key="data_verdict"
+            )
+            chosen = view.issues[view.issues["row"] == row]
+            suggested = str(chosen["suggested"].iat[0]) if len(chosen) else None
+            labels = list(table.labels)
+            corrected = st.selectbox(
+                "Correct label",
+                labels,
+                index=labels.index(suggested) if suggested in labels else None,
+                key="data_corrected",
+                disabled=verdict != "wrong",
+                help="The label this example should carry; one of the checkpoint's labels.",
+            )
+            name = password = None
+            if not use_oidc:
+                if reviewers:
+                    name = st.selectbox("Reviewer", sorted(reviewers), index=None, placeholder="Choose your name", key="data_reviewer")
+                    password = st.text_input("Password", type="password", key="data_password")
+                else:
+                    name = st.text_input("Your name", key="data_name", help="Recorded with the decision, as who decided.")
+        if st.button("Record decision", type="primary", key="data_record", icon=":material/fact_check:"):
+            outcome = record_decision(
+                store,
+                table,
+                row=row,
+                verdict=verdict,
+                corrected=corrected if verdict == "wrong" else None,
+                note=note,
+                team_mode=in_team_mode,
+                reviewer=reviewer,
+                reviewers=reviewers,
+                name=name,
+                password=password,
+                client=st.context.ip_address,
+                team=team,
+            )
+            if outcome.error:
+                st.error(md(outcome.error))
+            else:
+                st.session_state[FLASH] = outcome.message
+                st.session_state.pop("data_password", None)
+                st.session_state.pop("data_note", None)
+                st.rerun()
+
+# --- the decisions and what they change --------------------------------------------------------------------------------
+st.subheader("Reviewers' decisions")
+if view.history is None:
+    st.caption("No decision on this data yet.")
+else:
+    st.caption(f"{len(view.history):,} decision(s) on this data, newest first; the latest per example counts ({view.decided:,} example(s)).")
+    st.dataframe(view.history, hide_index=True, width="stretch", key="data_history", column_config={"Text": st.column_config.TextColumn(width="large")})
+    st.download_button(
+        "Download the decisions (CSV)",
+        data=view.csv,
+        file_name=f"label-decisions-{table.data_fingerprint[:12]}.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        key="data_csv",
+    )
+    st.caption("Also from the command line: `veredicto labels export --data FILE`.")
+if view.gold is not None:
+    gold = view.gold
+    a, b = st.columns(2)
+    a.metric("Accuracy as labelled", f"{gold.as_labelled.accuracy:.1%}")
+    b.metric(
+        f"Accuracy with {gold.corrections:,} reviewer correction(s)",
+        f"{gold.corrected.accuracy:.1%}",
+        delta=accuracy_delta(gold),
+        help="The same predictions judged against the gold labels reviewers corrected. The Overview page can switch to them.",
+    )
