@@ -6,6 +6,7 @@ and analysis.compare, so a page never computes them itself.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -415,12 +416,73 @@ def compare_verdict(comp, alpha: float = 0.05) -> CompareVerdict:
     return CompareVerdict(text, "info")
 
 
+@dataclass(frozen=True)
+class HeadlineNumber:
+    """One headline number as a page shows it (`st.metric`); `lower_is_better` colours a fall green."""
+
+    label: str
+    value: str
+    help: str | None = None
+    delta: str | None = None
+    lower_is_better: bool = False
+
+
+def compare_headline(comp) -> tuple[HeadlineNumber, ...]:
+    """Compare's headline for the checkpoints' kind: accuracy and macro-F1 (single-label) or subset accuracy, micro- and
+    macro-F1 and Hamming loss (multi-label), each with its change and the 95% paired bootstrap interval; then fixed / broken."""
+
+    def number(metric: str, label: str, percent: bool, lower_is_better: bool = False, what: str = "") -> HeadlineNumber:
+        row = comp.deltas.loc[metric]
+        if percent:
+            value, delta, rng = f"{row.after:.1%}", f"{row.delta * 100:+.1f} points", f"{row.ci_low * 100:+.1f} to {row.ci_high * 100:+.1f} points"
+            base = f"{row.before:.1%}"
+        else:
+            value, delta, rng, base = f"{row.after:.3f}", f"{row.delta:+.3f}", f"{row.ci_low:+.3f} to {row.ci_high:+.3f}", f"{row.before:.3f}"
+        return HeadlineNumber(f"{label} (candidate)", value, f"{what}Baseline {base}; 95% interval of the change {rng}", delta, lower_is_better)
+
+    if comp.multi_label:
+        numbers = [
+            number("accuracy", "Subset accuracy", True, what="Examples whose whole set of labels is right. "),
+            number("micro_f1", "Micro-F1", False, what="F1 over every (example, label) decision. "),
+            number("macro_f1", "Macro-F1", False, what="F1 averaged over the labels. "),
+            number("hamming_loss", "Hamming loss", False, True, "Share of wrong (example, label) decisions. "),
+        ]
+        right = "whole set of labels"
+    else:
+        numbers = [number("accuracy", "Accuracy", True), number("macro_f1", "Macro-F1", False)]
+        right = "label"
+    broken = comp.mcnemar.broken
+    return (
+        *numbers,
+        HeadlineNumber("Fixed", f"{comp.mcnemar.fixed:,}", f"Wrong before, right after (the {right})"),
+        HeadlineNumber("Broken", f"{broken:,}", f"Right before, wrong after (the {right})", f"{-broken:,}" if broken else None),
+    )
+
+
+def flip_label_options(comp) -> tuple[str, ...]:
+    """Multi-label: 'every label' (flips of the whole set) then each label (`analysis.compare.label_flips`); else nothing."""
+    return ("every label", *comp.labels) if comp.multi_label else ()
+
+
+def explained_label(row: pd.Series, labels: Sequence[str]) -> str:
+    """The label a flipped example's explanations start on: the gold label, or (multi-label) the first label that flipped."""
+    for column in ("broken_labels", "fixed_labels", "gold"):
+        first = str(row.get(column) or "").split(" | ")[0]
+        if first in labels:
+            return first
+    return labels[0]
+
+
 def per_class_changes(comp) -> pd.DataFrame:
-    """Compare's per-class table: flags, F1 before/after and the changes in percentage points."""
+    """Compare's per-class table: flags, F1 before/after and the changes in percentage points; multi-label adds each
+    label's fixed / broken examples and the exact McNemar p of that label's own right-or-wrong."""
     pc = comp.per_class
+    extra = {}
+    if comp.multi_label:
+        extra = {"Fixed": pc["fixed"].to_numpy(), "Broken": pc["broken"].to_numpy(), "McNemar p": pc["p_value"].to_numpy()}
     return pd.DataFrame(
         {
-            "Class": pc.index,
+            "Label" if comp.multi_label else "Class": pc.index,
             "Flag": ["⚠ clearly worse" if cw else "⚠ worse" if w else "" for w, cw in zip(pc["worse"], pc["clearly_worse"])],
             "Examples": pc["support"].to_numpy(),
             "F1 before": pc["f1_before"].to_numpy(),
@@ -429,6 +491,7 @@ def per_class_changes(comp) -> pd.DataFrame:
             "95% interval": [f"{lo * 100:+.1f} to {hi * 100:+.1f}" for lo, hi in zip(pc["f1_ci_low"], pc["f1_ci_high"])],
             "Precision change": pc["precision_delta"].to_numpy() * 100,
             "Recall change": pc["recall_delta"].to_numpy() * 100,
+            **extra,
         }
     )
 

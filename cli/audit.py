@@ -97,7 +97,7 @@ def run_list(args) -> int:
         print(f"No sign-offs in {store.display_url}" + (f" for {args.checkpoint}." if args.checkpoint else "."))
         return 0
     now: dict[str, str | None] = {}
-    headers = ("#", "UTC time", "Reviewer", "Decision", "Checkpoint", "Weights now", "Gates", "Comment")
+    headers = ("#", "UTC time", "Reviewer", "Decision", "Checkpoint", "Task", "Weights now", "Gates", "Comment")
     rows = []
     for r in records:
         if r.checkpoint_path not in now:
@@ -112,6 +112,7 @@ def run_list(args) -> int:
                 r.reviewer,
                 r.decision_label,
                 f"{r.checkpoint_name} {r.checkpoint_fingerprint[:12]}",
+                r.task_text,
                 label,
                 f"{r.gates_passed}/{r.gates_total} pass",
                 comment[:60] + ("…" if len(comment) > 60 else ""),
@@ -123,7 +124,7 @@ def run_list(args) -> int:
     print(fmt(["-" * w for w in widths]))
     for row in rows:
         print(fmt(row))
-    stale = sum(1 for row in rows if row[5].startswith("CHANGED"))
+    stale = sum(1 for row in rows if row[6].startswith("CHANGED"))
     if stale:
         print(f"\n{stale} record(s) are stale: the checkpoint files changed after the sign-off, so those decisions do not apply to the weights there now.")
     return 0

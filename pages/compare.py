@@ -6,11 +6,20 @@ import pandas as pd
 import streamlit as st
 
 from analysis import figures
-from analysis.compare import compare_tables, flipped_examples, pair_tables, slice_deltas
+from analysis.compare import compare_tables, flipped_examples, label_flips, pair_tables, slice_deltas
 from analysis.predictions import PredictionTable
 from analysis.selection import selected_index
 from analysis.slices import data_slices, gold_slices, keyword_slices, parse_keywords
-from analysis.views import compare_verdict, explanation_difference, flip_choices, per_class_changes, slice_changes
+from analysis.views import (
+    compare_headline,
+    compare_verdict,
+    explained_label,
+    explanation_difference,
+    flip_choices,
+    flip_label_options,
+    per_class_changes,
+    slice_changes,
+)
 from dashboard.columns import display_frame, display_text
 from dashboard.explanations import get_attribution
 from dashboard.links import explore_link
@@ -44,10 +53,6 @@ def slice_deltas_for(_before: PredictionTable, _after: PredictionTable, key: str
     return slice_deltas(slices, paired.correct_before, paired.correct_after)
 
 
-def pct_points(x: float) -> str:
-    return f"{x * 100:+.1f} points"
-
-
 # --- page ---------------------------------------------------------------------------------------------------------
 
 session = current_session()
@@ -73,22 +78,10 @@ st.caption(
 )
 
 # --- headline ---------------------------------------------------------------------------------------------------------
-acc, f1 = comp.deltas.loc["accuracy"], comp.deltas.loc["macro_f1"]
-a, b, c, d = st.columns(4)
-a.metric(
-    "Accuracy (candidate)",
-    f"{acc.after:.1%}",
-    delta=pct_points(acc.delta),
-    help=f"Baseline {acc.before:.1%}; 95% interval of the change {pct_points(acc.ci_low)} to {pct_points(acc.ci_high)}",
-)
-b.metric(
-    "Macro-F1 (candidate)",
-    f"{f1.after:.3f}",
-    delta=f"{f1.delta:+.3f}",
-    help=f"Baseline {f1.before:.3f}; 95% interval of the change {f1.ci_low:+.3f} to {f1.ci_high:+.3f}",
-)
-c.metric("Fixed", f"{comp.mcnemar.fixed:,}", help="Wrong before, right after")
-d.metric("Broken", f"{comp.mcnemar.broken:,}", help="Right before, wrong after", delta=f"{-comp.mcnemar.broken:,}" if comp.mcnemar.broken else None)
+acc = comp.deltas.loc["accuracy"]
+headline = compare_headline(comp)
+for col, number in zip(st.columns(len(headline)), headline):
+    col.metric(number.label, number.value, help=number.help, delta=number.delta, delta_color="inverse" if number.lower_is_better else "normal")
 verdict = compare_verdict(comp)
 {"success": st.success, "error": st.error, "info": st.info}[verdict.tone](verdict.text)
 
@@ -102,7 +95,7 @@ st.caption(
 )
 
 # --- per class ----------------------------------------------------------------------------------------------------------
-st.subheader("Per class")
+st.subheader("Per label" if comp.multi_label else "Per class")
 per_class = per_class_changes(comp)
 points = st.column_config.NumberColumn(format="%+.1f", width="small")
 st.dataframe(
@@ -116,9 +109,13 @@ st.dataframe(
         "F1 change": points,
         "Precision change": points,
         "Recall change": points,
+        "McNemar p": st.column_config.NumberColumn(format="%.3g", help="Exact McNemar test on this label's own right-or-wrong per example"),
     },
 )
-st.caption("Changes are in percentage points (after − before); the 95% interval is the paired bootstrap interval of the F1 change.")
+st.caption(
+    "Changes are in percentage points (after − before); the 95% interval is the paired bootstrap interval of the F1 change."
+    + (" Fixed / Broken: examples where that label went from wrong to right / right to wrong." if comp.multi_label else "")
+)
 worse_classes = [str(l) for l in comp.per_class.index[comp.per_class["worse"]]]
 if worse_classes and acc.delta > 0:
     st.warning(f"Accuracy improved overall, but F1 dropped for: {md(', '.join(map(str, worse_classes)))}.")
@@ -163,7 +160,9 @@ slices_panel()
 # --- flipped examples -----------------------------------------------------------------------------------------------------
 st.subheader("Flipped examples")
 flips = flips_for(before, after, key)
-choices = flip_choices(flips)
+label_options = flip_label_options(comp)
+flip_label = st.selectbox("Flips of", label_options, key="compare_flip_label") if label_options else None
+choices = flip_choices(label_flips(flips, flip_label) if flip_label and flip_label != label_options[0] else flips)
 status = st.radio("Show", choices.options, horizontal=True, key="compare_flip_status", format_func=choices.label)
 shown = choices.rows(status)
 if shown.empty:
@@ -184,6 +183,9 @@ else:
         column_config={
             "status": st.column_config.TextColumn("Status"),
             "text": st.column_config.TextColumn("Text", width="large"),
+            "text_pair": st.column_config.TextColumn("Second text", width="large"),
+            "fixed_labels": "Labels fixed",
+            "broken_labels": "Labels broken",
             "gold": "Gold",
             "pred_before": f"Predicted by {comp.before_name}",
             "pred_after": f"Predicted by {comp.after_name}",
@@ -203,10 +205,16 @@ def explanation_panel(example: int) -> None:
     text = str(row["text"])
     st.markdown(f"#### Example {example}: {md(row['status'])}")
     st.markdown("> " + "\n> ".join(md(line) for line in display_text(text).split("\n")))
+    if "text_pair" in row:
+        st.markdown("Second text:\n\n> " + "\n> ".join(md(line) for line in display_text(str(row["text_pair"])).split("\n")))
     st.markdown(
-        f"Gold **{row['gold']}**. {comp.before_name} predicted **{row['pred_before']}** (P(gold) {row['p_gold_before']:.2f}); "
-        f"{comp.after_name} predicts **{row['pred_after']}** (P(gold) {row['p_gold_after']:.2f})."
+        f"Gold **{md(row['gold'] or '(no label)')}**. {md(comp.before_name)} predicted **{md(row['pred_before'] or '(no label)')}** (P(gold) {row['p_gold_before']:.2f}); "
+        f"{md(comp.after_name)} predicts **{md(row['pred_after'] or '(no label)')}** (P(gold) {row['p_gold_after']:.2f})."
     )
+    if "text_pair" in row:  # NOTE for the merge: explanations of pairs come with part X's pair-aware get_attribution
+        st.info("Explanations of sentence pairs are shown on the Explore page; here both texts and the predictions are shown.")
+        explore_link(example, f"Open example {example} on the Explore page")
+        return
     one, two = st.columns(2)
     method = one.radio(
         "Method",
@@ -217,7 +225,12 @@ def explanation_panel(example: int) -> None:
         help="SHAP scores are in probability units; LIME weights come from a local linear fit.",
     )
     labels = list(comp.labels)
-    label = two.selectbox("Explain the class", labels, index=labels.index(row["gold"]), key=f"compare_label_{example}")
+    label = two.selectbox(
+        "Explain the label" if comp.multi_label else "Explain the class",
+        labels,
+        index=labels.index(explained_label(row, labels)),
+        key=f"compare_label_{example}",
+    )
     attributions = [get_attribution(get_predictor(ref), text, method) for ref in (before_ref, after_ref)]
     first, second = attributions
     if first is None or second is None:

@@ -173,15 +173,9 @@ st.dataframe(
 # --- metrics snapshot -------------------------------------------------------------------------------------------
 
 st.subheader("Metrics snapshot")
-ev = report.evidence
-lo, hi = ev.accuracy_ci
-cols = st.columns(4)
-cols[0].metric("Accuracy", f"{ev.metrics.accuracy:.1%}", help=f"95% Wilson interval {lo:.1%}–{hi:.1%}")
-cols[1].metric(
-    "Macro-F1", f"{ev.metrics.macro_f1:.3f}", delta=f"{ev.comparison.delta('macro_f1') * 100:+.1f} points vs baseline" if ev.comparison is not None else None
-)
-cols[2].metric("Calibration error (ECE)", f"{ev.calibration.ece:.3f}", delta_color="inverse")
-cols[3].metric("Examples", f"{ev.metrics.n:,}")
+st.caption(f"Task: {md(view.task)}")
+for col, number in zip(st.columns(len(view.headline)), view.headline):
+    col.metric(number.label, number.value, help=number.help, delta=number.delta, delta_color="inverse" if number.lower_is_better else "normal")
 st.dataframe(
     view.per_class,
     hide_index=True,

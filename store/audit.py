@@ -178,6 +178,20 @@ class SignoffRecord:
         return datetime.strptime(self.created_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
 
     @property
+    def task(self) -> str:
+        """The checkpoint kind judged, from the metrics snapshot (records from before task kinds were single-label)."""
+        return str(self.metrics.get("task") or "single-label")
+
+    @property
+    def task_text(self) -> str:
+        """The task in words, with a multi-label record's thresholds and where they came from."""
+        thresholds = self.metrics.get("thresholds")
+        if not isinstance(thresholds, Mapping):
+            return self.task
+        values = ", ".join(f"{label} {float(v):.2f}" for label, v in thresholds.get("values") or ())  # [label, value] pairs
+        return f"{self.task}, thresholds {thresholds.get('source', '')}: {values}"
+
+    @property
     def gates_passed(self) -> int:
         return sum(1 for g in self.gates if g.get("status") == "pass")
 

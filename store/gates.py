@@ -23,12 +23,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.metrics import Calibration, Metrics, table_calibration, table_metrics
+from analysis.metrics import Calibration, table_calibration, table_metrics
 from analysis.predictions import PredictionTable
 from analysis.slices import data_slices, slice_table, worst_slices
 from analysis.stats import wilson_interval
 from models.errors import VeredictoError
 from models.protocol import InferenceLayer
+from models.task import MULTI_LABEL, SINGLE_LABEL
 from store.policy import GATES, Policy, PolicyError
 
 PASS, FAIL, NOT_EVALUATED = "pass", "fail", "not evaluated"
@@ -81,9 +82,9 @@ class GateResult:
 class Evidence:
     """What the gates were computed from, for the report and the page (not stored in the audit record)."""
 
-    metrics: Metrics
-    calibration: Calibration
-    accuracy_ci: tuple[float, float]
+    metrics: Any  # analysis.metrics.Metrics, or for multi-label its MultiLabelMetrics (micro/macro/samples F1, subset accuracy, Hamming loss)
+    calibration: Calibration | None  # None for multi-label tables (max_ece applies to single-label ones)
+    accuracy_ci: tuple[float, float]  # multi-label: of the subset accuracy (the whole set right)
     recall_ci: pd.DataFrame  # index label: recall, ci_low, ci_high, support
     slices: pd.DataFrame  # analysis.slices.slice_table of the candidate
     comparison: Any = None  # analysis.compare.Comparison when a baseline was given
@@ -106,6 +107,22 @@ class GateReport:
     baseline_name: str | None = None
     baseline_fingerprint: str | None = None
     evidence: Evidence | None = field(default=None, repr=False)
+    task: str = SINGLE_LABEL
+    thresholds: Any = None  # analysis.thresholds.Thresholds of a multi-label table
+
+    @property
+    def multi_label(self) -> bool:
+        return self.task == MULTI_LABEL
+
+    @property
+    def task_text(self) -> str:
+        """The kind of checkpoint judged, in words, with a multi-label checkpoint's thresholds and their source."""
+        t = self.thresholds
+        if not self.multi_label or t is None:
+            return self.task
+        return f"{self.task}; a label is predicted at or above its threshold ({t.source}): " + ", ".join(
+            f"{label} {v:.2f}" for label, v in zip(t.labels, t.values)
+        )
 
     @property
     def passed(self) -> bool:
@@ -146,12 +163,19 @@ class GateReport:
     def metrics_snapshot(self) -> dict[str, Any]:
         """The numbers a sign-off records (plain JSON)."""
         ev = self.evidence
-        snap: dict[str, Any] = {"n": self.n}
+        snap: dict[str, Any] = {"n": self.n, "task": self.task}  # a key old records lack: their hashes stay as they were
+        if self.thresholds is not None:
+            # [label, value] pairs: the record's JSON is stored with sorted keys, a list keeps the checkpoint's label order
+            snap["thresholds"] = {
+                "values": [[label, value] for label, value in zip(self.thresholds.labels, self.thresholds.values)],
+                "source": self.thresholds.source,
+            }
         if ev is not None:
             snap.update(ev.metrics.as_dict())
             snap["accuracy_ci95"] = list(ev.accuracy_ci)
-            snap["ece"] = ev.calibration.ece
-            snap["ece_bins"] = ev.calibration.n_bins
+            if ev.calibration is not None:
+                snap["ece"] = ev.calibration.ece
+                snap["ece_bins"] = ev.calibration.n_bins
             if ev.comparison is not None:
                 comp = ev.comparison
                 snap["baseline"] = {
@@ -206,14 +230,14 @@ def _result(key: str, measured: float | None, threshold: Any, detail: str, statu
     return GateResult(key, spec.title, status, measured, threshold, comparator, detail)
 
 
-def _recall_gate(policy: Policy, ev: Evidence) -> GateResult:
-    threshold = policy.gates["min_class_recall"]
+def _recall_gate(policy: Policy, ev: Evidence, key: str = "min_class_recall") -> GateResult:
+    threshold = policy.gates[key]
     recall = ev.recall_ci
     if isinstance(threshold, Mapping):
         unknown = [label for label in threshold if label not in recall.index]
         if unknown:
             raise PolicyError(
-                f"{policy.where('gates.min_class_recall.' + unknown[0])}: min_class_recall names label '{unknown[0]}', "
+                f"{policy.where(f'gates.{key}.' + unknown[0])}: {key} names label '{unknown[0]}', "
                 f"which the checkpoint does not have. Its labels are: {', '.join(recall.index)}."
             )
         wanted = dict(threshold)
@@ -222,7 +246,7 @@ def _recall_gate(policy: Policy, ev: Evidence) -> GateResult:
     absent = [label for label in wanted if recall.loc[label, "support"] == 0]
     checked = {label: t for label, t in wanted.items() if label not in absent}
     if not checked:
-        return _result("min_class_recall", None, threshold, f"no gold examples of {', '.join(absent)}: recall cannot be measured.", NOT_EVALUATED)
+        return _result(key, None, threshold, f"no gold examples of {', '.join(absent)}: recall cannot be measured.", NOT_EVALUATED)
     # The class furthest below (or closest to) its own minimum decides.
     margins = {label: float(recall.loc[label, "recall"]) - t for label, t in checked.items()}
     worst = min(margins, key=margins.__getitem__)
@@ -236,7 +260,7 @@ def _recall_gate(policy: Policy, ev: Evidence) -> GateResult:
     measured = float(row["recall"])
     status = FAIL if failing else PASS
     shown_threshold = threshold if isinstance(threshold, Mapping) else float(threshold)
-    return _result("min_class_recall", measured, shown_threshold, detail + ".", status)
+    return _result(key, measured, shown_threshold, detail + ".", status)
 
 
 def _slice_columns(policy: Policy, table: PredictionTable) -> list[str]:
@@ -367,6 +391,13 @@ _NEEDS_BASELINE = "needs a baseline checkpoint (--baseline, or pick two checkpoi
 def _macro_f1_gate(ctx: GateContext, threshold) -> GateResult:
     metrics = ctx.evidence.metrics
     lo, hi = ctx.evidence.accuracy_ci
+    if ctx.table.multi_label:
+        detail = (
+            f"macro-averaged F1 over all {len(metrics.labels)} labels (each label counts equally; a label never gold nor predicted "
+            f"counts as 0, as in scikit-learn) on {metrics.n} examples{_at_thresholds(ctx.table)} (micro-F1 {metrics.micro_f1:.3f}, "
+            f"subset accuracy {metrics.subset_accuracy:.3f}, 95% CI {lo:.3f}–{hi:.3f})."
+        )
+        return _result("min_macro_f1", metrics.macro_f1, threshold, detail)
     detail = f"macro-averaged F1 over {len(metrics.labels)} classes on {metrics.n} examples (accuracy {metrics.accuracy:.3f}, 95% CI {lo:.3f}–{hi:.3f})."
     return _result("min_macro_f1", metrics.macro_f1, threshold, detail)
 
@@ -379,6 +410,8 @@ def _class_recall_gate(ctx: GateContext, threshold) -> GateResult:
 @evaluator("max_ece")
 def _ece_gate(ctx: GateContext, threshold) -> GateResult:
     cal = ctx.evidence.calibration
+    if cal is None:  # multi-label: `_not_applicable` answers first
+        return _result("max_ece", None, threshold, "no calibration was measured.", NOT_EVALUATED)
     return _result("max_ece", cal.ece, threshold, f"{cal.n_bins} equal-width confidence bins; largest gap in one bin {cal.max_gap:.3f}.")
 
 
@@ -519,6 +552,59 @@ def _drift_gate(ctx: GateContext, threshold) -> GateResult:
     return _result(key, drift.domain_auc, threshold, detail)
 
 
+# --- multi-label gates (issue 10) ---------------------------------------------------------------------------------------
+
+# What to use instead of a gate that does not apply to the checkpoint's kind.
+_INSTEAD = {
+    "min_class_recall": "min_label_recall",
+    "max_ece": "min_micro_f1, min_macro_f1, min_label_recall or max_hamming_loss",
+    "min_micro_f1": "min_macro_f1 (on a single-label checkpoint micro-F1 equals accuracy)",
+    "min_label_recall": "min_class_recall",
+    "max_hamming_loss": "min_macro_f1 or min_class_recall",
+    "max_label_issue_rate": "the Data page's label review (confident learning needs one gold label per example)",
+}
+
+
+def _not_applicable(key: str, threshold, table: PredictionTable) -> GateResult | None:
+    """A gate for the other kind of checkpoint: not evaluated (never a pass), saying so and what to use instead."""
+    spec = GATES[key]
+    if table.task in spec.tasks:
+        return None
+    kinds = " and ".join(spec.tasks)
+    instead = f" Use {_INSTEAD[key]} instead." if key in _INSTEAD else ""
+    return _result(key, None, threshold, f"does not apply: '{key}' is for {kinds} checkpoints and this one is {table.task}.{instead}", NOT_EVALUATED)
+
+
+def _at_thresholds(table: PredictionTable) -> str:
+    return f" at thresholds {table.thresholds.source}" if table.thresholds is not None else ""
+
+
+@evaluator("min_micro_f1")
+def _micro_f1_gate(ctx: GateContext, threshold) -> GateResult:
+    metrics = ctx.evidence.metrics
+    detail = (
+        f"micro-averaged F1 over all {metrics.n * len(metrics.labels)} (example, label) decisions of {metrics.n} examples"
+        f"{_at_thresholds(ctx.table)} (macro-F1 {metrics.macro_f1:.3f}, samples-F1 {metrics.samples_f1:.3f})."
+    )
+    return _result("min_micro_f1", metrics.micro_f1, threshold, detail)
+
+
+@evaluator("min_label_recall")
+def _label_recall_gate(ctx: GateContext, threshold) -> GateResult:
+    return _recall_gate(ctx.policy, ctx.evidence, "min_label_recall")
+
+
+@evaluator("max_hamming_loss")
+def _hamming_gate(ctx: GateContext, threshold) -> GateResult:
+    metrics = ctx.evidence.metrics
+    wrong = int(round(metrics.hamming_loss * metrics.n * len(metrics.labels)))
+    detail = (
+        f"{wrong} of {metrics.n * len(metrics.labels)} (example, label) decisions wrong{_at_thresholds(ctx.table)}; "
+        f"{metrics.subset_accuracy:.1%} of examples have their whole set of labels right."
+    )
+    return _result("max_hamming_loss", metrics.hamming_loss, threshold, detail)
+
+
 def evaluate_gates(
     policy: Policy,
     table: PredictionTable,
@@ -546,7 +632,7 @@ def evaluate_gates(
     A gate whose input is missing is NOT_EVALUATED, never silently passed.
     """
     metrics = table_metrics(table)
-    cal = table_calibration(table, int(policy.settings["ece_bins"]))
+    cal = None if table.multi_label else table_calibration(table, int(policy.settings["ece_bins"]))
     correct = np.asarray(table.correct, dtype=bool)
     lo, hi = wilson_interval(int(correct.sum()), len(correct))
     per_class = metrics.per_class
@@ -596,7 +682,7 @@ def evaluate_gates(
     )
 
     context = GateContext(policy=policy, table=table, evidence=evidence, predictor=predictor, store=store, checkpoint_path=str(checkpoint_path))
-    results = [EVALUATORS[key](context, threshold) for key, threshold in policy.gates.items()]
+    results = [_not_applicable(key, threshold, table) or EVALUATORS[key](context, threshold) for key, threshold in policy.gates.items()]
     return GateReport(
         results=tuple(results),
         policy=policy,
@@ -609,6 +695,8 @@ def evaluate_gates(
         baseline_name=baseline.checkpoint_name if baseline is not None else None,
         baseline_fingerprint=baseline.fingerprint if baseline is not None else None,
         evidence=evidence,
+        task=table.task,
+        thresholds=table.thresholds,
     )
 
 

@@ -8,6 +8,7 @@ A policy is a YAML or TOML file (see `policies/example.yaml`)::
       min_macro_f1: 0.80
       min_class_recall: 0.70        # or a mapping {label: minimum}
       max_ece: 0.10
+      # multi-label checkpoints: min_micro_f1, min_label_recall, max_hamming_loss
       max_drop_vs_baseline: 0.01
       max_slice_drop_vs_baseline: 0.05
       min_faithfulness: 0.05
@@ -41,6 +42,7 @@ import tomllib
 import yaml
 
 from models.errors import VeredictoError
+from models.task import MULTI_LABEL, SINGLE_LABEL
 
 POLICY_VERSION = 1
 MAX_POLICY_BYTES = 64 * 1024  # policies/example.yaml, every gate and setting documented, is about 3 KiB
@@ -60,6 +62,7 @@ class GateSpec:
     kind: str  # "fraction" (0..1), "count" (int >= 0), "recall" (fraction or {label: fraction})
     direction: str  # "min" (measured >= threshold passes) or "max" (measured <= threshold passes)
     help: str
+    tasks: tuple[str, ...] = (SINGLE_LABEL, MULTI_LABEL)  # the checkpoint kinds it applies to; on another it is "not evaluated", never a pass
 
 
 GATES: dict[str, GateSpec] = {
@@ -72,8 +75,9 @@ GATES: dict[str, GateSpec] = {
             "recall",
             "min",
             "lowest acceptable recall of each class: one number for all classes, or a mapping label -> minimum",
+            (SINGLE_LABEL,),
         ),
-        GateSpec("max_ece", "Expected calibration error", "fraction", "max", "highest acceptable expected calibration error (0..1, 10 bins)"),
+        GateSpec("max_ece", "Expected calibration error", "fraction", "max", "highest acceptable expected calibration error (0..1, 10 bins)", (SINGLE_LABEL,)),
         GateSpec(
             "max_drop_vs_baseline",
             "Drop vs baseline",
@@ -123,6 +127,7 @@ GATES: dict[str, GateSpec] = {
             "fraction",
             "max",
             "highest acceptable share of evaluation rows whose gold label confident learning flags as probably wrong",
+            (SINGLE_LABEL,),
         ),
         GateSpec(
             "max_drift_auc",
@@ -131,6 +136,19 @@ GATES: dict[str, GateSpec] = {
             "max",
             "highest acceptable ROC AUC of a classifier telling training from evaluation texts apart (0.5 = alike); needs the training data",
         ),
+        # --- multi-label checkpoints (issue 10) ---
+        GateSpec(
+            "min_micro_f1", "Micro-F1", "fraction", "min", "lowest acceptable micro-averaged F1 over every (example, label) decision (0..1)", (MULTI_LABEL,)
+        ),
+        GateSpec(
+            "min_label_recall",
+            "Recall of every label",
+            "recall",
+            "min",
+            "lowest acceptable recall of each label of a multi-label checkpoint: one number for all labels, or a mapping label -> minimum",
+            (MULTI_LABEL,),
+        ),
+        GateSpec("max_hamming_loss", "Hamming loss", "fraction", "max", "highest acceptable share of wrong (example, label) decisions, 0..1", (MULTI_LABEL,)),
     )
 }
 

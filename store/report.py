@@ -28,13 +28,14 @@ from analysis.compare import flipped_examples, macro_f1_interval
 from analysis.figures import (
     class_delta_figure,
     confusion_matrix_figure,
+    cooccurrence_figure,
     metric_delta_figure,
     reliability_figure,
     slice_accuracy_figure,
     slice_delta_figure,
 )
-from analysis.metrics import confusion, describe_calibration
-from analysis.predictions import PredictionTable
+from analysis.metrics import confusion, describe_calibration, label_cooccurrence
+from analysis.predictions import TAG_JOIN, PredictionTable
 from analysis.slices import confident_mistakes, describe_slice
 from analysis.stats import wilson_interval
 from models.errors import VeredictoError
@@ -43,6 +44,9 @@ from store.gates import FAIL, NOT_EVALUATED, PASS, Evidence, GateReport, worst_s
 
 FIG_WIDTH = 700  # px: fits an A4 or Letter page in portrait with 12 mm margins
 METHOD_NAMES = {"shap": "SHAP", "lime": "LIME"}
+
+
+METRIC_NAMES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1", "micro_f1": "Micro-F1", "samples_f1": "Samples-F1", "hamming_loss": "Hamming loss"}
 
 
 def esc(value: Any) -> str:
@@ -75,6 +79,8 @@ class ExplainedExample:
     confidence: float
     attributions: tuple  # explain.Attribution, one per method, all for the predicted class
     trust: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (method or "agreement", plain sentences) from explain.trust
+    text_pair: str | None = None  # the second text of a sentence pair
+    target: str | None = None  # the class explained (multi-label: one label of the set); None = `pred`
 
 
 def pick_examples(candidate: PredictionTable, baseline: PredictionTable | None = None, n: int = 3) -> list[tuple[int, str]]:
@@ -116,17 +122,23 @@ def explain_examples(
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[ExplainedExample]:
-    """Explain each picked example's predicted class with every method (through the attribution cache when given)."""
+    """Explain each picked example's predicted class with every method (through the attribution cache when given).
+
+    Multi-label: the first predicted label (or the first gold label when none is predicted) is explained. Sentence pairs
+    are listed with both texts but not explained here yet (NOTE for the merge: part X's pair-aware explain_text).
+    """
     from store.gates import explain_one
 
     out: list[ExplainedExample] = []
     total, done = len(picks) * len(methods), 0
     for index, reason in picks:
         row = candidate.frame.iloc[index]
+        target = _explained_label(row, candidate)
+        second = str(row["text_pair"]) if candidate.pair else None
         attributions = []
-        for method in methods:
+        for method in methods if second is None else ():
             with contextlib.suppress(VeredictoError):  # an empty or one-token text has nothing to explain; the report says so
-                attributions.append(explain_one(predictor, row["text"], method, row["pred"], seed=seed, cache=cache, params=(explain_params or {}).get(method)))
+                attributions.append(explain_one(predictor, row["text"], method, target, seed=seed, cache=cache, params=(explain_params or {}).get(method)))
             done += 1
             if progress:
                 progress(done, total)
@@ -134,12 +146,16 @@ def explain_examples(
         if attributions:
             from explain.trust import trust_report
 
-            found = trust_report(predictor, {a.method: a for a in attributions}, row["pred"])
+            found = trust_report(predictor, {a.method: a for a in attributions}, target)
             trust = [(method, tuple(sentences)) for method, sentences in found.sentences.items()]
             if found.agreement:
                 trust.append(("agreement", (found.agreement,)))
             trust += [("note", (p,)) for p in found.problems]
-        out.append(ExplainedExample(int(index), reason, row["text"], row["gold"], row["pred"], float(row["confidence"]), tuple(attributions), tuple(trust)))
+        out.append(
+            ExplainedExample(
+                int(index), reason, row["text"], row["gold"], row["pred"], float(row["confidence"]), tuple(attributions), tuple(trust), second, target
+            )
+        )
     return out
 
 
@@ -221,6 +237,15 @@ def _redaction_notice(masked: Mapping[str, int]) -> str:
     )
 
 
+def _explained_label(row: pd.Series, table: PredictionTable) -> str:
+    if not table.multi_label:
+        return str(row["pred"])
+    for tags in (row["pred"], row["gold"]):
+        if tags:
+            return str(tags).split(TAG_JOIN)[0]
+    return table.labels[0]
+
+
 # --------------------------------------------------------------------------- figures
 
 
@@ -234,14 +259,19 @@ def _evidence(gates: GateReport) -> Evidence:
 def report_figures(gates: GateReport, candidate: PredictionTable, baseline: PredictionTable | None = None) -> dict[str, go.Figure]:
     """Every chart of the report except the explanations, keyed by section name. Pure: data in, figures out."""
     ev = _evidence(gates)
-    figures: dict[str, go.Figure] = {
-        "confusion": confusion_matrix_figure(
+    figures: dict[str, go.Figure] = {}
+    if candidate.multi_label:  # the per-label table and label co-occurrence stand in for one confusion matrix
+        co = label_cooccurrence(candidate)
+        figures["cooccurrence_gold"] = cooccurrence_figure(co.gold, co.labels, title="Labels that are gold together (examples)")
+        figures["cooccurrence_missed"] = cooccurrence_figure(co.missed, co.labels, title="Labels missed together: both gold, neither predicted (examples)")
+    else:
+        figures["confusion"] = confusion_matrix_figure(
             confusion(candidate.gold_idx, candidate.pred_idx, candidate.labels),
             candidate.labels,
             title="Confusion matrix (rows: gold, columns: predicted)",
-        ),
-        "reliability": reliability_figure(ev.calibration),
-    }
+        )
+    if ev.calibration is not None:
+        figures["reliability"] = reliability_figure(ev.calibration)
     worst = worst_slice_rows(gates, limit=8)
     if len(worst):
         overall = float(np.mean(candidate.correct))
@@ -414,6 +444,46 @@ def _plotly_js() -> str:
     return get_plotlyjs()
 
 
+def _single_label_metrics_html(gates: GateReport, ev: Evidence, figures: dict[str, go.Figure], m, lo: float, hi: float, candidate: PredictionTable) -> str:
+    assert ev.calibration is not None  # single-label tables always carry it
+    f1_lo, f1_hi = macro_f1_interval(candidate.gold_idx, candidate.pred_idx, len(candidate.labels)) if len(candidate) else (math.nan, math.nan)
+    return (
+        '<section id="metrics" class="page"><h2>Metrics</h2>'
+        f"<p>On {m.n:,} examples: accuracy {pct(m.accuracy)} (95% Wilson interval {pct(lo)}–{pct(hi)}), "
+        f"macro-F1 {num(m.macro_f1)} (95% bootstrap interval {num(f1_lo)}–{num(f1_hi)}, 2,000 resamples of the examples). "
+        "Per class, the intervals in brackets are 95% Wilson intervals for precision (among the examples predicted as the class) "
+        "and recall (among the examples that are the class).</p>"
+        + _table(["Class", "Precision (95% CI)", "Recall (95% CI)", "F1", "Gold examples", "Predicted"], _per_class_rows(gates), numeric=(3, 4, 5))
+        + _figure_html(figures["confusion"], "fig-confusion")
+        + f"<h3>Calibration</h3><p>{esc(describe_calibration(ev.calibration))}</p>"
+        + _figure_html(figures["reliability"], "fig-reliability")
+        + "</section>"
+    )
+
+
+def _multi_label_metrics_html(gates: GateReport, m, lo: float, hi: float, figures: dict[str, go.Figure]) -> str:
+    """Multi-label metrics: micro / macro / samples F1, subset accuracy, Hamming loss, the thresholds and where they came from,
+    and the per-label table (with each label's threshold)."""
+    t = gates.thresholds
+    threshold_of = dict(zip(t.labels, t.values)) if t is not None else {}
+    rows = [[*row, num(threshold_of[label], 2) if label in threshold_of else "—"] for label, row in zip(m.labels, _per_class_rows(gates))]
+    return (
+        '<section id="metrics" class="page"><h2>Metrics</h2>'
+        f"<p>A multi-label checkpoint: each label has its own sigmoid probability and is predicted at or above its threshold "
+        f"({esc(t.source if t is not None else 'default')}). On {m.n:,} examples: micro-F1 {num(m.micro_f1)} (over every example and label), "
+        f"macro-F1 {num(m.macro_f1)} (every label counts equally), samples-F1 {num(m.samples_f1)} (per example, averaged), "
+        f"subset accuracy {pct(m.subset_accuracy)} (the whole set of labels right; 95% Wilson interval {pct(lo)}–{pct(hi)}), "
+        f"Hamming loss {num(m.hamming_loss)} (the share of wrong example-label decisions). "
+        "Per label, the intervals in brackets are 95% Wilson intervals for precision and recall.</p>"
+        + _table(["Label", "Precision (95% CI)", "Recall (95% CI)", "F1", "Gold examples", "Predicted", "Threshold"], rows, numeric=(3, 4, 5, 6))
+        + "<h3>Label co-occurrence</h3><p>How often two labels are gold on the same example, and how often both are missed together "
+        "(the diagonal: each label on its own).</p>"
+        + _figure_html(figures["cooccurrence_gold"], "fig-cooccurrence-gold")
+        + _figure_html(figures["cooccurrence_missed"], "fig-cooccurrence-missed")
+        + "</section>"
+    )
+
+
 def build_report(
     gates: GateReport,
     candidate: PredictionTable,
@@ -471,6 +541,7 @@ def build_report(
             f"{esc(gates.baseline_name)} <code>{esc(gates.baseline_fingerprint)}</code>" if gates.baseline_name else "none (no before/after comparison)",
         ),
         ("Evaluation data", f"{esc(gates.dataset_name)} · {gates.n:,} examples <code>{esc(gates.dataset_fingerprint)}</code>"),
+        ("Task", esc(gates.task_text) + (" · sentence pairs (two texts per example)" if candidate.pair else "")),
         ("Policy", f"{esc(policy.name or policy.source)} <code>sha256 {esc(policy.sha256)}</code>"),
     ]
     if gates.checkpoint_path:
@@ -493,12 +564,18 @@ def build_report(
         lines.append(f"<strong>Sign-off: {esc(approval.state.replace('_', ' '))}.</strong> {esc(approval.message)}")
     add('<section id="summary"><h2>Summary</h2>' + f'<div class="verdict {verdict_cls}">' + "<br>".join(lines) + "</div>")
     lo, hi = ev.accuracy_ci
-    cards = [
-        ("Accuracy", pct(m.accuracy), f"95% CI {pct(lo)}–{pct(hi)}"),
-        ("Macro-F1", num(m.macro_f1), f"{len(m.labels)} classes"),
-        ("Calibration error", num(ev.calibration.ece), f"ECE, {ev.calibration.n_bins} bins"),
-        ("Examples", f"{m.n:,}", esc(gates.dataset_name)),
-    ]
+    if gates.multi_label:
+        cards = [
+            ("Subset accuracy", pct(m.subset_accuracy), f"whole set right; 95% CI {pct(lo)}–{pct(hi)}"),
+            ("Micro-F1", num(m.micro_f1), "every (example, label) decision"),
+            ("Macro-F1", num(m.macro_f1), f"{len(m.labels)} labels"),
+            ("Hamming loss", num(m.hamming_loss), "share of wrong decisions"),
+        ]
+    else:
+        cards = [("Accuracy", pct(m.accuracy), f"95% CI {pct(lo)}–{pct(hi)}"), ("Macro-F1", num(m.macro_f1), f"{len(m.labels)} classes")]
+    if ev.calibration is not None:
+        cards.append(("Calibration error", num(ev.calibration.ece), f"ECE, {ev.calibration.n_bins} bins"))
+    cards.append(("Examples", f"{m.n:,}", esc(gates.dataset_name)))
     corrected_text = ""
     if corrected is not None and corrections:
         from analysis.views import headline
@@ -517,7 +594,7 @@ def build_report(
         + "".join(f"<div class=card><div class=k>{k}</div><div class=v>{v}</div><div class=s>{s}</div></div>" for k, v, s in cards)
         + "</div>"
     )
-    bullets = [describe_calibration(ev.calibration)]
+    bullets = [describe_calibration(ev.calibration)] if ev.calibration is not None else []
     if corrected_text:
         bullets.insert(0, corrected_text)
     if ev.comparison is not None:
@@ -546,19 +623,10 @@ def build_report(
     )
 
     # ---- metrics
-    f1_lo, f1_hi = macro_f1_interval(candidate.gold_idx, candidate.pred_idx, len(candidate.labels)) if len(candidate) else (math.nan, math.nan)
-    add(
-        '<section id="metrics" class="page"><h2>Metrics</h2>'
-        f"<p>On {m.n:,} examples: accuracy {pct(m.accuracy)} (95% Wilson interval {pct(lo)}–{pct(hi)}), "
-        f"macro-F1 {num(m.macro_f1)} (95% bootstrap interval {num(f1_lo)}–{num(f1_hi)}, 2,000 resamples of the examples). "
-        "Per class, the intervals in brackets are 95% Wilson intervals for precision (among the examples predicted as the class) "
-        "and recall (among the examples that are the class).</p>"
-        + _table(["Class", "Precision (95% CI)", "Recall (95% CI)", "F1", "Gold examples", "Predicted"], _per_class_rows(gates), numeric=(3, 4, 5))
-        + _figure_html(figures["confusion"], "fig-confusion")
-        + f"<h3>Calibration</h3><p>{esc(describe_calibration(ev.calibration))}</p>"
-        + _figure_html(figures["reliability"], "fig-reliability")
-        + "</section>"
-    )
+    if gates.multi_label:
+        add(_multi_label_metrics_html(gates, m, lo, hi, figures))
+    else:
+        add(_single_label_metrics_html(gates, ev, figures, m, lo, hi, candidate))
 
     # ---- before / after
     if ev.comparison is not None:
@@ -567,7 +635,7 @@ def build_report(
         comp = ev.comparison
         delta_rows = [
             [
-                esc({"accuracy": "Accuracy", "macro_f1": "Macro-F1"}.get(k, k)),
+                esc(METRIC_NAMES.get(k, k) if not comp.multi_label or k != "accuracy" else "Subset accuracy"),
                 num(r["before"]),
                 num(r["after"]),
                 f"{r['delta']:+.3f}",
@@ -577,10 +645,53 @@ def build_report(
         ]
         flips = flipped_examples(baseline, candidate) if baseline is not None else pd.DataFrame()
         counts = flips["status"].value_counts() if len(flips) else pd.Series(dtype=int)
+        pair = "text_pair" in flips
         flip_rows = [
-            [esc(r["status"]), esc(short(r["text"], 160)), esc(r["gold"]), esc(r["pred_before"]), esc(r["pred_after"])] for _, r in flips.head(10).iterrows()
+            [
+                esc(r["status"]),
+                esc(short(r["text"], 160)),
+                *([esc(short(r["text_pair"], 160))] if pair else []),
+                esc(r["gold"]),
+                esc(r["pred_before"]),
+                esc(r["pred_after"]),
+                *([esc(r["fixed_labels"]), esc(r["broken_labels"])] if comp.multi_label else []),
+            ]
+            for _, r in flips.head(10).iterrows()
+        ]
+        flip_headers = [
+            "Status",
+            "Text",
+            *(["Second text"] if pair else []),
+            "Gold",
+            "Before",
+            "After",
+            *(["Labels fixed", "Labels broken"] if comp.multi_label else []),
         ]
         worse = comp.per_class[comp.per_class["worse"]]
+        kind = "Labels" if comp.multi_label else "Classes"
+        per_label = ""
+        if comp.multi_label:
+            pc = comp.per_class
+            per_label = (
+                "<h3>Per label</h3><p>Fixed / broken: examples where that label went from wrong to right / right to wrong; p: exact McNemar test on them.</p>"
+                + _table(
+                    ["Label", "F1 before", "F1 after", "Change", f"{int(comp.level * 100)}% paired bootstrap CI", "Fixed", "Broken", "McNemar p"],
+                    [
+                        [
+                            esc(label),
+                            num(r["f1_before"]),
+                            num(r["f1_after"]),
+                            f"{r['f1_delta']:+.3f}",
+                            f"{r['f1_ci_low']:+.3f} to {r['f1_ci_high']:+.3f}",
+                            f"{int(r['fixed']):,}",
+                            f"{int(r['broken']):,}",
+                            f"{r['p_value']:.3g}",
+                        ]
+                        for label, r in pc.iterrows()
+                    ],
+                    numeric=(1, 2, 3, 4, 5, 6, 7),
+                )
+            )
         add(
             '<section id="comparison" class="page"><h2>Before / after</h2>'
             f"<p>{esc(describe_comparison(comp))}</p><p>{esc(describe_mcnemar(comp.mcnemar, comp.before_name, comp.after_name))}</p>"
@@ -590,12 +701,17 @@ def build_report(
                 numeric=(1, 2, 3, 4),
             )
             + _figure_html(figures["metric_delta"], "fig-metric-delta")
-            + (f"<p>Classes whose F1 went down: {esc(', '.join(map(str, worse.index)))}.</p>" if len(worse) else "<p>No class got a lower F1.</p>")
+            + (
+                f"<p>{kind} whose F1 went down: {esc(', '.join(map(str, worse.index)))}.</p>"
+                if len(worse)
+                else f"<p>No {kind.lower()[:-1]} got a lower F1.</p>"
+            )
+            + per_label
             + _figure_html(figures["class_delta"], "fig-class-delta")
             + (_figure_html(figures["slice_delta"], "fig-slice-delta") if "slice_delta" in figures else "")
             + f"<h3>Flipped predictions</h3><p>{int(counts.get('fixed', 0))} fixed, {int(counts.get('broken', 0))} broken, "
             f"{int(counts.get('changed, still wrong', 0))} changed but still wrong. The first ten:</p>"
-            + (_table(["Status", "Text", "Gold", "Before", "After"], flip_rows) if flip_rows else "<p>No prediction changed.</p>")
+            + (_table(flip_headers, flip_rows) if flip_rows else "<p>No prediction changed.</p>")
             + "</section>"
         )
 
@@ -647,13 +763,17 @@ def build_report(
             f'<div class="example"><h3>Example {k}: {esc(example.reason)}</h3>'
             f"<p>Example #{example.index} · gold <strong>{esc(example.gold)}</strong> · predicted <strong>{esc(example.pred)}</strong> "
             f"({example.confidence:.0%}, {verdict})</p><blockquote>{esc(short(example.text, 1200))}</blockquote>"
+            + (f"<p class=muted>Second text:</p><blockquote>{esc(short(example.text_pair, 1200))}</blockquote>" if example.text_pair is not None else "")
         )
-        if not example.attributions:
+        if example.text_pair is not None:
+            exp_html += "<p class=note>Explanations of sentence pairs are not in this report yet; both texts are shown.</p>"
+        elif not example.attributions:
             exp_html += "<p class=note>This text could not be explained (empty or a single token).</p>"
         for attribution in example.attributions:
             name = METHOD_NAMES.get(attribution.method, attribution.method)
-            exp_html += _figure_html(token_heat_figure(attribution, example.pred, width=70), f"fig-ex{k}-{attribution.method}-heat")
-            exp_html += _figure_html(top_tokens_figure(attribution, example.pred, k=8), f"fig-ex{k}-{attribution.method}-top")
+            target = example.target or example.pred
+            exp_html += _figure_html(token_heat_figure(attribution, target, width=70), f"fig-ex{k}-{attribution.method}-heat")
+            exp_html += _figure_html(top_tokens_figure(attribution, target, k=8), f"fig-ex{k}-{attribution.method}-top")
             exp_html += (
                 f"<p class=note>{esc(name)}: {attribution.n_model_calls:,} model calls"
                 + (", text truncated to what the model reads" if attribution.truncated else "")

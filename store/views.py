@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from analysis.views import HeadlineNumber
 from runtime import LRUCache, current
 from runtime.escaping import md
 from store.audit import AuditStore, SignoffRecord, StoreError, VerifyResult, freshness, normalise_decision
@@ -125,6 +126,7 @@ def history_frame(records: list[SignoffRecord], fingerprint_now: str) -> pd.Data
                 "Reviewer": r.reviewer,
                 "Identity": r.identity,
                 "Decision": r.decision_label,
+                "Task": r.task_text,
                 "Weights": "these weights" if freshness(r, fingerprint_now) == "current" else f"STALE: {r.checkpoint_fingerprint[:12]}",
                 "Gates passed": f"{r.gates_passed}/{r.gates_total}",
                 "Comment": r.comment,
@@ -150,6 +152,38 @@ PER_CLASS_COLUMNS = {
 WORST_SLICE_COLUMNS = {"feature": "Feature", "slice": "Slice", "size": "Examples", "accuracy": "Accuracy", "gap": "vs overall"}
 
 
+def headline_metrics(report) -> tuple[HeadlineNumber, ...]:
+    """The snapshot's headline numbers for the checkpoint's kind: accuracy, macro-F1, ECE for single-label; subset
+    accuracy, micro- and macro-F1 and Hamming loss for multi-label (with the change against the baseline when there is one)."""
+    ev = report.evidence
+    if ev is None:
+        return ()
+    m, comp = ev.metrics, ev.comparison
+    lo, hi = ev.accuracy_ci
+
+    def vs_baseline(metric: str) -> str | None:
+        return f"{comp.delta(metric) * 100:+.1f} points vs baseline" if comp is not None and metric in comp.deltas.index else None
+
+    examples = HeadlineNumber("Examples", f"{m.n:,}")
+    if report.multi_label:
+        return (
+            HeadlineNumber(
+                "Subset accuracy", f"{m.subset_accuracy:.1%}", f"Examples whose whole set of labels is right; 95% Wilson interval {lo:.1%}–{hi:.1%}"
+            ),
+            HeadlineNumber("Micro-F1", f"{m.micro_f1:.3f}", "F1 over every (example, label) decision", vs_baseline("micro_f1")),
+            HeadlineNumber("Macro-F1", f"{m.macro_f1:.3f}", "F1 averaged over the labels, each counting equally", vs_baseline("macro_f1")),
+            HeadlineNumber("Hamming loss", f"{m.hamming_loss:.3f}", "Share of wrong (example, label) decisions", vs_baseline("hamming_loss"), True),
+            examples,
+        )
+    out = [
+        HeadlineNumber("Accuracy", f"{m.accuracy:.1%}", f"95% Wilson interval {lo:.1%}–{hi:.1%}"),
+        HeadlineNumber("Macro-F1", f"{m.macro_f1:.3f}", None, vs_baseline("macro_f1")),
+    ]
+    if ev.calibration is not None:
+        out.append(HeadlineNumber("Calibration error (ECE)", f"{ev.calibration.ece:.3f}", None, None, True))
+    return (*out, examples)
+
+
 @dataclass(frozen=True)
 class SignoffView:
     """Everything the Sign-off page reads, in the order it shows it.
@@ -170,6 +204,8 @@ class SignoffView:
     chain: VerifyResult
     history: pd.DataFrame | None
     n_records: int
+    headline: tuple[HeadlineNumber, ...] = ()
+    task: str = "single-label"  # `GateReport.task_text`: the kind judged, with thresholds for multi-label
 
 
 def signoff_view(report, store: AuditStore, candidate, *, baseline=None, table=None, flips=None, chain_checks: ChainChecks | None = None) -> SignoffView:
@@ -206,7 +242,7 @@ def signoff_view(report, store: AuditStore, candidate, *, baseline=None, table=N
     per_class = pd.DataFrame(columns=list(PER_CLASS_COLUMNS.values()))
     if ev is not None:
         joined = ev.recall_ci.join(ev.metrics.per_class[["precision", "f1"]]).reset_index()
-        per_class = joined[list(PER_CLASS_COLUMNS)].rename(columns=PER_CLASS_COLUMNS)
+        per_class = joined[list(PER_CLASS_COLUMNS)].rename(columns=PER_CLASS_COLUMNS | ({"label": "Label"} if report.multi_label else {}))
     worst = worst_slice_rows(report, limit=5)
     worst = worst[list(WORST_SLICE_COLUMNS)].rename(columns=WORST_SLICE_COLUMNS) if len(worst) else pd.DataFrame(columns=list(WORST_SLICE_COLUMNS.values()))
     flip = None
@@ -227,4 +263,6 @@ def signoff_view(report, store: AuditStore, candidate, *, baseline=None, table=N
         chain,
         history_frame(records, candidate.fingerprint) if records else None,
         len(records),
+        headline_metrics(report),
+        report.task_text,
     )

@@ -284,3 +284,87 @@ def test_macro_f1_interval_covers_the_population_value_about_95_percent_of_the_t
         lo, hi = macro_f1_interval(*sample(np.random.default_rng(seed), 400), 3, n_boot=400, seed=seed)
         covered += lo <= population <= hi
     assert 0.88 <= covered / 100 <= 0.995
+
+
+# --- multi-label and pairs -------------------------------------------------------------------------------------------------
+
+
+def test_multi_label_comparison_matches_scikit_learn_and_mcnemar_per_label():
+    from multilabel_support import random_pair
+    from sklearn.metrics import accuracy_score, hamming_loss
+    from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
+
+    before, after = random_pair()
+    comp = compare_tables(before, after, n_boot=300)
+    gold, pb, pa = before.gold_matrix, before.pred_matrix, after.pred_matrix
+    expected = {
+        "accuracy": (accuracy_score(gold, pb), accuracy_score(gold, pa)),
+        "micro_f1": (f1_score(gold, pb, average="micro"), f1_score(gold, pa, average="micro")),
+        "macro_f1": (f1_score(gold, pb, average="macro"), f1_score(gold, pa, average="macro")),
+        "samples_f1": (f1_score(gold, pb, average="samples", zero_division=1), f1_score(gold, pa, average="samples", zero_division=1)),
+        "hamming_loss": (hamming_loss(gold, pb), hamming_loss(gold, pa)),
+    }
+    for metric, (b, a) in expected.items():
+        row = comp.deltas.loc[metric]
+        assert (row.before, row.after) == (pytest.approx(b), pytest.approx(a)), metric
+        assert row.ci_low <= row.delta <= row.ci_high, metric
+    assert comp.multi_label and comp.deltas.loc["hamming_loss", "delta"] < 0  # the candidate is right more often
+    for c, label in enumerate(before.labels):
+        assert comp.per_class.loc[label, "f1_after"] == pytest.approx(f1_score(gold[:, c], pa[:, c]))
+        right_b, right_a = pb[:, c] == gold[:, c], pa[:, c] == gold[:, c]
+        table = [[np.sum(right_b & right_a), np.sum(right_b & ~right_a)], [np.sum(~right_b & right_a), np.sum(~right_b & ~right_a)]]
+        assert comp.per_class.loc[label, "p_value"] == pytest.approx(sm_mcnemar(table, exact=True).pvalue)
+        assert (comp.per_class.loc[label, "fixed"], comp.per_class.loc[label, "broken"]) == (table[1][0], table[0][1])
+    assert comp.mcnemar.fixed == np.sum(~(pb == gold).all(axis=1) & (pa == gold).all(axis=1))
+
+
+def test_multi_label_bootstrap_draws_match_a_loop_over_the_resamples():
+    from multilabel_support import random_pair
+    from sklearn.metrics import accuracy_score, hamming_loss
+
+    from analysis.compare import label_bootstrap
+
+    before, after = random_pair(n=40, seed=3)
+    gold, pb, pa = before.gold_matrix, before.pred_matrix, after.pred_matrix
+    boot = label_bootstrap(gold, pb, pa, n_boot=25, seed=7)
+    rng = np.random.default_rng(7)
+    for i in range(25):
+        rows = rng.integers(0, len(gold), size=len(gold))
+        g, b, a = gold[rows], pb[rows], pa[rows]
+        for name, score in (("micro_f1", "micro"), ("macro_f1", "macro")):
+            want = f1_score(g, a, average=score, zero_division=0) - f1_score(g, b, average=score, zero_division=0)
+            assert boot[name][i] == pytest.approx(want), (name, i)
+        want = f1_score(g, a, average=None, zero_division=0) - f1_score(g, b, average=None, zero_division=0)
+        assert boot["f1"][i] == pytest.approx(want)
+        want = f1_score(g, a, average="samples", zero_division=1) - f1_score(g, b, average="samples", zero_division=1)
+        assert boot["samples_f1"][i] == pytest.approx(want)
+        assert boot["hamming_loss"][i] == pytest.approx(hamming_loss(g, a) - hamming_loss(g, b))
+        assert boot["accuracy"][i] == pytest.approx(accuracy_score(g, a) - accuracy_score(g, b))
+
+
+def test_tables_of_different_tasks_are_not_compared():
+    from multilabel_support import ml_table
+
+    single = table_from_arrays(probs_for([0, 1], 2), [0, 1], LABELS, checkpoint_name="single")
+    multi = ml_table([[0.9, 0.1], [0.2, 0.7]], [[1, 0], [0, 1]], labels=LABELS, name="multi")
+    with pytest.raises(VeredictoError, match="single-label checkpoint and 'multi' a multi-label one"):
+        pair_tables(single, multi)
+
+
+def test_multi_label_flips_name_the_labels_that_changed_and_pairs_keep_both_texts():
+    from multilabel_support import ml_table
+
+    from analysis.compare import label_flips
+
+    gold = [[1, 0, 0], [1, 1, 0], [0, 0, 1]]
+    before = ml_table([[0.9, 0.8, 0.1], [0.9, 0.9, 0.1], [0.1, 0.1, 0.2]], gold, name="b", pairs=["p0", "p1", "p2"])
+    after = ml_table([[0.9, 0.1, 0.1], [0.9, 0.2, 0.1], [0.1, 0.1, 0.2]], gold, name="a", pairs=["p0", "p1", "p2"])
+    flips = flipped_examples(before, after)
+    assert flips["status"].to_dict() == {0: "fixed", 1: "broken"}  # row 2 did not change
+    assert flips.loc[0, "fixed_labels"] == "insult" and flips.loc[1, "broken_labels"] == "insult"
+    assert (flips.loc[0, "gold"], flips.loc[0, "pred_before"], flips.loc[0, "pred_after"]) == ("toxic", "toxic | insult", "toxic")
+    assert flips["text_pair"].tolist() == ["p0", "p1"]
+    assert flips.loc[1, "p_gold_before"] == pytest.approx(0.9 * 0.9 * 0.9)  # P(gold set) = p(toxic) p(insult) (1 - p(threat))
+    insult = label_flips(flips, "insult")
+    assert insult["status"].to_dict() == {0: "fixed", 1: "broken"}
+    assert label_flips(flips, "threat").empty

@@ -387,3 +387,82 @@ def test_every_gate_has_one_registered_evaluator_and_evaluate_gates_dispatches_t
     report = evaluate_gates(policy("gates:\n  min_macro_f1: 0.5\n  max_ece: 0.01\n"), BASELINE)
     assert seen == [("before", 0.01)]
     assert report.result("max_ece").detail == "from the stub" and report.result("min_macro_f1").status == PASS
+
+
+# --- multi-label checkpoints -------------------------------------------------------------------------------------------
+
+ML_POLICY = """
+version: 1
+gates:
+  min_micro_f1: {micro}
+  min_macro_f1: {macro}
+  min_label_recall: {recall}
+  max_hamming_loss: {hamming}
+  max_drop_vs_baseline: 0.5
+"""
+
+
+def test_multi_label_gates_measure_scikit_learns_numbers_and_pass_or_fail_on_them():
+    from multilabel_support import random_pair
+    from sklearn.metrics import hamming_loss, recall_score
+
+    before, after = random_pair(n=200, seed=1)
+    gold, pred = after.gold_matrix, after.pred_matrix
+    micro, macro = f1_score(gold, pred, average="micro"), f1_score(gold, pred, average="macro")
+    recall, hamming = recall_score(gold, pred, average=None).min(), hamming_loss(gold, pred)
+    at_the_numbers = ML_POLICY.format(
+        micro=round(micro, 4) - 1e-4, macro=round(macro, 4) - 1e-4, recall=round(recall, 4) - 1e-4, hamming=round(hamming, 4) + 1e-4
+    )
+    report = evaluate_gates(parse_policy(at_the_numbers), after, baseline=before)
+    assert report.passed, report.table()
+    assert report.result("min_micro_f1").measured == pytest.approx(micro)
+    assert report.result("min_macro_f1").measured == pytest.approx(macro)
+    assert report.result("min_label_recall").measured == pytest.approx(recall)
+    assert report.result("max_hamming_loss").measured == pytest.approx(hamming)
+    assert report.result("max_drop_vs_baseline").measured == pytest.approx(-(macro - f1_score(gold, before.pred_matrix, average="macro")))
+    assert "thresholds default (0.5 for every label)" in report.result("min_micro_f1").detail
+    just_above = ML_POLICY.format(micro=micro + 0.01, macro=macro + 0.01, recall=recall + 0.01, hamming=hamming - 0.01)
+    failed = evaluate_gates(parse_policy(just_above), after, baseline=before)
+    assert [r.key for r in failed.failed] == ["min_micro_f1", "min_macro_f1", "min_label_recall", "max_hamming_loss"]
+    weakest = after.labels[int(np.argmin(recall_score(gold, pred, average=None)))]
+    assert f"lowest is '{weakest}'" in failed.result("min_label_recall").detail
+
+
+def test_a_gate_for_the_other_kind_of_checkpoint_says_it_does_not_apply_and_never_passes():
+    from multilabel_support import random_pair
+
+    _, multi = random_pair(n=60)
+    report = evaluate_gates(parse_policy("version: 1\ngates:\n  min_class_recall: 0.1\n  max_ece: 0.9\n  min_macro_f1: 0.1\n"), multi)
+    assert [r.status for r in report.results] == [NOT_EVALUATED, NOT_EVALUATED, PASS] and not report.passed
+    assert "does not apply: 'min_class_recall' is for single-label checkpoints and this one is multi-label. Use min_label_recall instead." in (
+        report.result("min_class_recall").detail
+    )
+    single = evaluate_gates(parse_policy("version: 1\ngates:\n  min_label_recall: 0.1\n  max_hamming_loss: 0.9\n  min_micro_f1: 0.1\n"), BASELINE)
+    assert {r.status for r in single.results} == {NOT_EVALUATED}
+    assert "is for multi-label checkpoints and this one is single-label. Use min_class_recall instead." in single.result("min_label_recall").detail
+
+
+def test_min_label_recall_takes_a_mapping_and_refuses_an_unknown_label():
+    from multilabel_support import random_pair
+
+    _, multi = random_pair(n=60)
+    with pytest.raises(PolicyError, match="min_label_recall names label 'spam'"):
+        evaluate_gates(parse_policy("version: 1\ngates:\n  min_label_recall: {spam: 0.5}\n"), multi)
+    report = evaluate_gates(parse_policy("version: 1\ngates:\n  min_label_recall: {toxic: 0.0, threat: 1.0}\n"), multi)
+    recall = report.evidence.recall_ci["recall"]
+    assert report.result("min_label_recall").status == (PASS if recall["threat"] == 1.0 else FAIL)
+    assert report.result("min_label_recall").threshold == {"toxic": 0.0, "threat": 1.0}
+
+
+def test_a_multi_label_snapshot_records_the_task_and_thresholds():
+    from multilabel_support import TAGS, ml_table
+
+    from analysis.thresholds import Thresholds
+
+    tuned = Thresholds(TAGS, (0.3, 0.5, 0.7), "tuned on val.csv (F1-best per label)")
+    table = ml_table([[0.4, 0.6, 0.6], [0.2, 0.1, 0.8]], [[1, 1, 0], [0, 0, 1]], thresholds=tuned)
+    snap = evaluate_gates(parse_policy("version: 1\ngates:\n  min_micro_f1: 0.5\n"), table).metrics_snapshot()
+    assert snap["task"] == "multi-label"
+    assert snap["thresholds"] == {"values": [["toxic", 0.3], ["insult", 0.5], ["threat", 0.7]], "source": "tuned on val.csv (F1-best per label)"}
+    assert snap["subset_accuracy"] == 1.0 and "ece" not in snap
+    assert evaluate_gates(parse_policy(ALL_GATES), BASELINE).metrics_snapshot()["task"] == "single-label"

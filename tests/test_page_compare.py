@@ -164,3 +164,43 @@ def test_hyperparameter_changes_between_the_two_checkpoints(tmp_path, monkeypatc
 
 def test_without_provenance_the_page_says_how_training_is_recorded(page):
     assert any("Neither checkpoint carries a provenance.json" in c.value for c in page.caption)
+
+
+# --- multi-label checkpoints -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ml_env(tmp_path_factory):
+    from multilabel_support import build_multilabel_fixture
+
+    return build_multilabel_fixture(tmp_path_factory.mktemp("compare-ml"))
+
+
+def test_multi_label_checkpoints_are_compared_per_label(ml_env, monkeypatch):
+    from multilabel_support import TAGS, predicted_sets_of
+    from sklearn.metrics import accuracy_score, f1_score, hamming_loss
+
+    gold, before = predicted_sets_of(ml_env, "ml-before")
+    _, after = predicted_sets_of(ml_env, "ml-after")
+    at = app_test(ml_env, monkeypatch, PAGE)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Subset accuracy (candidate)"] == f"{accuracy_score(gold, after):.1%}"
+    assert metrics["Micro-F1 (candidate)"] == f"{f1_score(gold, after, average='micro'):.3f}"
+    assert metrics["Macro-F1 (candidate)"] == f"{f1_score(gold, after, average='macro'):.3f}"
+    assert metrics["Hamming loss (candidate)"] == f"{hamming_loss(gold, after):.3f}"
+    set_right_b, set_right_a = (before == gold).all(axis=1), (after == gold).all(axis=1)
+    assert metrics["Fixed"] == str(int((~set_right_b & set_right_a).sum())) and metrics["Broken"] == str(int((set_right_b & ~set_right_a).sum()))
+    per_label = next(d.value for d in at.dataframe if "Label" in d.value.columns and "McNemar p" in d.value.columns).set_index("Label")
+    for c, tag in enumerate(TAGS):
+        right_b, right_a = before[:, c] == gold[:, c], after[:, c] == gold[:, c]
+        assert per_label.loc[tag, "Fixed"] == (~right_b & right_a).sum() and per_label.loc[tag, "Broken"] == (right_b & ~right_a).sum()
+        assert per_label.loc[tag, "F1 after"] == pytest.approx(f1_score(gold[:, c], after[:, c], zero_division=0))
+    # the flips of one label: examples where that label went from wrong to right (fixed) or right to wrong (broken)
+    tag = next(t for c, t in enumerate(TAGS) if ((before[:, c] == gold[:, c]) & (after[:, c] != gold[:, c])).any())
+    c = TAGS.index(tag)
+    at.selectbox(key="compare_flip_label").select(tag).run()
+    at.radio(key="compare_flip_status").set_value("broken").run()
+    assert not at.exception, [e.message for e in at.exception]
+    broken = dataframe(at, "compare-flips-broken").value
+    assert sorted(broken.index) == np.flatnonzero((before[:, c] == gold[:, c]) & (after[:, c] != gold[:, c])).tolist()
+    assert all(tag in labels.split(" | ") for labels in broken["broken_labels"])

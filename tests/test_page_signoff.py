@@ -235,3 +235,36 @@ def test_report_button_builds_a_self_contained_file(page):
     assert "Release report: tiny-after" in html and "<script src=" not in html
     assert "Ana Ruiz" in html and 'id="fig-ex1-shap-heat"' in html
     assert list(at.get("download_button")), "the download button is shown"
+
+
+ML_POLICY = """version: 1
+gates:
+  min_micro_f1: 0.0
+  min_label_recall: 0.0
+  max_hamming_loss: 1.0
+  min_class_recall: 0.0
+"""
+
+
+def test_a_multi_label_candidate_shows_its_own_metrics_and_the_sign_off_records_the_task(tmp_path_factory, tmp_path, monkeypatch):
+    from multilabel_support import build_multilabel_fixture, predicted_sets_of
+    from sklearn.metrics import accuracy_score, f1_score, hamming_loss
+
+    env = build_multilabel_fixture(tmp_path_factory.mktemp("signoff-ml"))
+    (tmp_path / "ml.yaml").write_text(ML_POLICY)
+    monkeypatch.setenv("VEREDICTO_STORE_URL", f"sqlite:///{tmp_path / 'audit.db'}")
+    monkeypatch.setenv("VEREDICTO_POLICY", str(tmp_path / "ml.yaml"))
+    at = with_reviewers(app_test(env, monkeypatch, PAGE))
+    gold, pred = predicted_sets_of(env, "ml-after")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Subset accuracy"] == f"{accuracy_score(gold, pred):.1%}" and metrics["Micro-F1"] == f"{f1_score(gold, pred, average='micro'):.3f}"
+    assert metrics["Hamming loss"] == f"{hamming_loss(gold, pred):.3f}" and "Accuracy" not in metrics
+    assert any(c.value.startswith("Task: multi-label") and "toxic 0.50" in c.value for c in at.caption)
+    gates = gates_table(at)
+    assert gates.loc["Micro-F1", "Result"] == "PASS" and gates.loc["Recall of every class", "Result"] == "N/A"
+    assert "Use min_label_recall instead" in gates.loc["Recall of every class", "How it was measured"]
+    assert "Label" in table_with(at, "Recall 95% low").columns
+    submit(at, "Ana Ruiz", "correct horse", "reject", "multi-label check")
+    record = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}").records()[-1]
+    assert record.task == "multi-label" and record.metrics["thresholds"]["values"] == [["toxic", 0.5], ["insult", 0.5], ["threat", 0.5]]
+    assert table_with(at, "Task")["Task"].iloc[0].startswith("multi-label, thresholds default")

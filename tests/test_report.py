@@ -309,3 +309,69 @@ def test_with_reviewer_corrections_the_report_shows_both_headline_numbers(gates,
     assert f"As labelled: accuracy {labelled_acc:.1%}" in html and f"with the corrections: accuracy {fixed_acc:.1%}" in html
     assert f"macro-F1 {fixed_f1:.3f}." in html and fixed_acc > labelled_acc
     assert "<div class=k>Accuracy</div><div class=v>" + f"{labelled_acc:.1%}" in html  # the headline stays as labelled
+
+
+# --- multi-label checkpoints and sentence pairs ---------------------------------------------------------------------------
+
+
+def _visible(html: str) -> str:
+    import html as html_lib
+
+    return " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", html.split("</script></head>")[1])).split())
+
+
+def test_a_multi_label_report_shows_per_label_metrics_thresholds_and_both_texts_of_pairs():
+    from multilabel_support import ml_table, random_pair
+    from sklearn.metrics import accuracy_score, f1_score, hamming_loss
+
+    from analysis.thresholds import Thresholds
+
+    base, cand = random_pair(n=80, seed=2, pairs=True)
+    tuned = Thresholds(cand.labels, (0.4, 0.5, 0.6), "tuned on val.csv (F1-best per label)")
+    cand = ml_table(cand.probs, cand.gold_matrix, name="after", thresholds=tuned, pairs=cand.frame["text_pair"].tolist())
+    base = ml_table(base.probs, base.gold_matrix, name="before", thresholds=tuned, pairs=base.frame["text_pair"].tolist())
+    gates = evaluate_gates(policy("version: 1\ngates:\n  min_micro_f1: 0.1\n  max_hamming_loss: 0.9\n  max_ece: 0.1\n"), cand, baseline=base)
+    html = build_report(gates, cand, baseline=base)
+    text = _visible(html)
+    gold, pred = cand.gold_matrix, cand.pred_matrix
+    assert f"micro-F1 {f1_score(gold, pred, average='micro'):.3f}" in text and f"macro-F1 {f1_score(gold, pred, average='macro'):.3f}" in text
+    assert f"samples-F1 {f1_score(gold, pred, average='samples', zero_division=1):.3f}" in text
+    assert f"subset accuracy {accuracy_score(gold, pred):.1%}" in text and f"Hamming loss {hamming_loss(gold, pred):.3f}" in text
+    assert (
+        "Task multi-label; a label is predicted at or above its threshold (tuned on val.csv (F1-best per label)): toxic 0.40, insult 0.50, threat 0.60" in text
+    )
+    assert "· sentence pairs (two texts per example)" in text
+    assert "Label Precision (95% CI) Recall (95% CI) F1 Gold examples Predicted Threshold" in text
+    assert "does not apply: 'max_ece' is for single-label checkpoints" in text
+    assert "Confusion matrix" not in html  # no single confusion matrix for a multi-label checkpoint
+    figures = report_figures(gates, cand, base)
+    missed = np.array(figures["cooccurrence_missed"].data[0].z)
+    both_missed = (gold & ~pred).astype(int)
+    assert (missed == both_missed.T @ both_missed).all() and "Label co-occurrence" in text
+    assert html.count("Plotly.newPlot(") == len(figures)
+    # before / after per label, with both texts of every flipped pair
+    assert "Per label" in text and "Status Text Second text Gold Before After Labels fixed Labels broken" in text
+    flips = flipped_examples(base, cand)
+    first = flips.iloc[0]
+    assert f"{first['text']} {first['text_pair']} {first['gold']}" in text
+    comp = compare_tables(base, cand)
+    for label, row in comp.per_class.iterrows():
+        assert f"{label} {row['f1_before']:.3f} {row['f1_after']:.3f} {row['f1_delta']:+.3f}" in text
+    assert "Subset accuracy" in text and "Hamming loss" in text
+
+
+def test_explained_examples_of_a_pair_table_show_both_texts():
+    from multilabel_support import random_pair
+
+    from store.report import explain_examples
+
+    _, cand = random_pair(n=20, pairs=True)
+    examples = explain_examples(object(), cand, [(3, "a pick")])  # pairs are listed, not explained, so no model is called
+    assert (examples[0].text, examples[0].text_pair, examples[0].target) == (
+        "example 3",
+        "second 3",
+        (cand.frame["pred"].iloc[3] or cand.frame["gold"].iloc[3]).split(" | ")[0],
+    )
+    gates = evaluate_gates(policy("version: 1\ngates:\n  min_micro_f1: 0.1\n"), cand)
+    text = _visible(build_report(gates, cand, examples=examples))
+    assert "example 3 Second text: second 3" in text and "Explanations of sentence pairs are not in this report yet" in text

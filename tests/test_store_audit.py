@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from store.audit import (
     GENESIS_HASH,
     SCHEMA_VERSION,
     AuditStore,
+    SignoffRecord,
     StoreError,
     approval_status,
     canonical_json,
@@ -422,3 +424,51 @@ def test_cli_audit_list_shows_records_newest_first(store_url, capsys):
     assert main(["audit", "list", "--store", store_url, "--json", "--limit", "1"]) == 0
     line = json.loads(capsys.readouterr().out.strip())
     assert line["reviewer"] == "carol" and line["seq"] == 3
+
+
+# --- task kinds (issue 10): carried in the hashed metrics payload, no schema change ---------------------------------------
+
+
+def _old_record(**changes) -> SignoffRecord:
+    fields: dict[str, Any] = dict(
+        seq=1,
+        created_at="2026-01-05T09:30:00.000000Z",
+        reviewer="alice",
+        identity="cli:test",
+        decision="approve",
+        comment="old",
+        checkpoint_name="sentiment-after",
+        checkpoint_path="/models/sentiment-after",
+        checkpoint_fingerprint="a" * 64,
+        dataset_name="test.csv",
+        dataset_fingerprint="b" * 64,
+        policy_sha256="c" * 64,
+        policy_text="version: 1",
+        metrics={"macro_f1": 0.8123, "n": 200},
+        gates=({"key": "min_macro_f1", "status": "pass"},),
+        app_version="0.1.0",
+        prev_hash=GENESIS_HASH,
+        record_hash="",
+    )
+    return SignoffRecord(**(fields | changes))
+
+
+def test_a_record_from_before_task_kinds_hashes_as_it_did_and_reads_as_single_label():
+    old = _old_record()
+    assert old.computed_hash() == "fe859a15d0d1ccdc7e581ee22e52da196bbbc8a6175b552b2de634725e079e23"  # computed by main at 0a03d7f
+    assert (old.task, old.task_text) == ("single-label", "single-label")
+
+
+def test_multi_label_sign_offs_record_task_and_thresholds_and_old_records_still_verify(store_url, capsys):
+    store = AuditStore(store_url)
+    store.append(**signoff(0))  # a record as every earlier version wrote it: no task in its metrics
+    thresholds = {"values": [["toxic", 0.3], ["threat", 0.7]], "source": "tuned on val.csv (F1-best per label)"}
+    store.append(**signoff(1, metrics={"n": 10, "task": "multi-label", "thresholds": thresholds, "micro_f1": 0.7}))
+    assert store.verify().ok
+    old, new = store.records()
+    assert old.task == "single-label" and "task" not in old.metrics
+    assert new.task_text == "multi-label, thresholds tuned on val.csv (F1-best per label): toxic 0.30, threat 0.70"
+    assert main(["audit", "verify", "--store", store_url]) == 0
+    assert main(["audit", "list", "--store", store_url]) == 0
+    out = capsys.readouterr().out
+    assert "multi-label, thresholds tuned on val.csv (F1-best per label): toxic 0.30, threat 0.70" in out and "  single-label  " in out

@@ -15,13 +15,21 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_example_policy_sets_every_gate_and_documents_it():
     policy = load_policy(ROOT / "policies" / "example.yaml")
-    assert list(policy.gates) == list(GATES)  # every gate is shown in the example, in the documented order
+    single_label = [key for key, spec in GATES.items() if "single-label" in spec.tasks]
+    assert list(policy.gates) == single_label  # every single-label gate is shown in the example, in the documented order
     assert policy.gates["min_macro_f1"] == 0.80 and policy.gates["approvals_required"] == 1
     text = policy.text
     for key in [*GATES, *SETTINGS]:
         assert key in text, f"{key} is not documented in policies/example.yaml"
     assert policy.where("gates.max_ece").startswith(str(ROOT / "policies" / "example.yaml") + ", line ")
     assert len(policy.sha256) == 64
+
+
+def test_multi_label_example_sets_only_gates_that_apply_and_every_multi_label_only_gate():
+    policy = load_policy(ROOT / "policies" / "multilabel.yaml")
+    assert all("multi-label" in GATES[key].tasks for key in policy.gates)
+    assert {key for key, spec in GATES.items() if spec.tasks == ("multi-label",)} <= set(policy.gates)
+    assert isinstance(parse_policy("gates:\n  min_label_recall: {toxic: 0.8}\n").gates["min_label_recall"]["toxic"], float)
 
 
 def test_toml_policy_is_equivalent_to_yaml():
@@ -264,7 +272,7 @@ def test_dots_and_brackets_inside_toml_strings_and_comments_are_not_nesting():
 
 
 def test_every_policy_shape_the_docs_show_still_loads():
-    for name in ("example.yaml",):
+    for name in ("example.yaml", "multilabel.yaml"):
         assert load_policy(ROOT / "policies" / name).gates
     flow = parse_policy("version: 1\ngates: {min_class_recall: {pos: 0.7, neg: 0.6}, max_ece: 0.1}\nsettings: {slice_columns: [genre, year]}\n", "p.yaml")
     assert dict(flow.gates["min_class_recall"]) == {"pos": 0.7, "neg": 0.6} and flow.settings["slice_columns"] == ("genre", "year")

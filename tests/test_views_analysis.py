@@ -299,3 +299,40 @@ def test_explanation_difference_titles_each_side_with_its_probability_and_lists_
     assert "'tuned' leans more on 'good (2nd)' toward 'pos'" in diff.description
     neg = explanation_difference(before, after, "neg", "base", "tuned")
     assert neg.titles[1] == "tuned (after): p('neg') = 0.10"
+
+
+def test_compare_headline_and_per_label_table_follow_the_checkpoints_kind():
+    from multilabel_support import random_pair
+    from sklearn.metrics import hamming_loss
+
+    from analysis.compare import compare_tables
+    from analysis.views import compare_headline, explained_label, flip_label_options, per_class_changes
+
+    before, after = random_pair(n=60)
+    comp = compare_tables(before, after, n_boot=200)
+    numbers = {n.label: n for n in compare_headline(comp)}
+    assert list(numbers) == ["Subset accuracy (candidate)", "Micro-F1 (candidate)", "Macro-F1 (candidate)", "Hamming loss (candidate)", "Fixed", "Broken"]
+    hamming = numbers["Hamming loss (candidate)"]
+    assert hamming.value == f"{hamming_loss(after.gold_matrix, after.pred_matrix):.3f}" and hamming.lower_is_better
+    assert hamming.delta == f"{comp.delta('hamming_loss'):+.3f}"
+    table = per_class_changes(comp)
+    assert list(table["Label"]) == list(comp.labels) and (table["Fixed"].to_numpy() == comp.per_class["fixed"].to_numpy()).all()
+    assert flip_label_options(comp) == ("every label", *comp.labels)
+    row = pd.Series({"gold": "toxic | threat", "broken_labels": "", "fixed_labels": "threat"})
+    assert explained_label(row, comp.labels) == "threat"  # the label that flipped, not the first gold one
+    assert explained_label(pd.Series({"gold": "pos"}), ("neg", "pos")) == "pos"
+
+
+def test_single_label_compare_headline_is_accuracy_and_macro_f1():
+    from analysis.compare import compare_tables
+    from analysis.synthetic import probs_for, table_from_arrays
+    from analysis.views import compare_headline, flip_label_options
+
+    gold = np.tile([0, 1], 20)
+    before = table_from_arrays(probs_for(np.where(np.arange(40) % 5 == 0, 1 - gold, gold), 2), gold, ("neg", "pos"), checkpoint_name="b", data_fingerprint="d")
+    after = table_from_arrays(probs_for(gold, 2), gold, ("neg", "pos"), checkpoint_name="a", data_fingerprint="d")
+    comp = compare_tables(before, after, n_boot=100)
+    numbers = {n.label: n for n in compare_headline(comp)}
+    assert list(numbers) == ["Accuracy (candidate)", "Macro-F1 (candidate)", "Fixed", "Broken"]
+    assert numbers["Accuracy (candidate)"].value == "100.0%" and numbers["Accuracy (candidate)"].delta == "+20.0 points"
+    assert numbers["Fixed"].value == "8" and numbers["Broken"].delta is None and flip_label_options(comp) == ()

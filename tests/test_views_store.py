@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import sqlalchemy as sa
 from store_support import signoff
@@ -265,3 +267,27 @@ def test_signoff_view_fails_closed_on_a_broken_chain(tmp_path):
     view = signoff_view(report, store, Ref(report), table=after, chain_checks=ChainChecks())
     assert not view.chain.ok and view.approval.state == "chain broken" and not view.approval.approved
     assert list(view.gates["Result"]) == ["❌ FAIL"] and view.gates_tone == "error"
+
+
+def test_signoff_view_of_a_multi_label_candidate_shows_its_own_headline_and_thresholds(tmp_path):
+    from multilabel_support import TAGS, random_pair
+
+    from analysis.thresholds import Thresholds
+    from store.gates import evaluate_gates
+    from store.policy import parse_policy
+
+    before, after = random_pair(n=50)
+    after = dataclasses.replace(after, thresholds=Thresholds(TAGS, (0.5, 0.4, 0.5), "from t.yaml"))
+    report = evaluate_gates(parse_policy("version: 1\ngates:\n  min_label_recall: 0.0\n", "p.yaml"), after, baseline=before)
+    view = signoff_view(report, store_at(tmp_path), Ref(report), baseline=before, table=after, flips=lambda b, t: None)
+    m = report.evidence.metrics
+    assert [(h.label, h.value) for h in view.headline] == [
+        ("Subset accuracy", f"{m.subset_accuracy:.1%}"),
+        ("Micro-F1", f"{m.micro_f1:.3f}"),
+        ("Macro-F1", f"{m.macro_f1:.3f}"),
+        ("Hamming loss", f"{m.hamming_loss:.3f}"),
+        ("Examples", "50"),
+    ]
+    assert view.headline[1].delta == f"{report.evidence.comparison.delta('micro_f1') * 100:+.1f} points vs baseline"
+    assert view.task == "multi-label; a label is predicted at or above its threshold (from t.yaml): toxic 0.50, insult 0.40, threat 0.50"
+    assert list(view.per_class["Label"]) == list(TAGS)
