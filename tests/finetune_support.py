@@ -87,3 +87,34 @@ def accuracy_by_hand(checkpoint: Path, frame: pd.DataFrame) -> float:
             logits = model(**tokenizer(text, truncation=True, return_tensors="pt")).logits[0]
             right += model.config.id2label[int(logits.argmax())] == label
     return right / len(frame)
+
+
+def tagged_rows(n: int, seed: int = 0) -> pd.DataFrame:
+    """Reviews tagged 'praise' (two positive words), 'gripe' (two negative words), both, or neither ('' = no tag)."""
+    rng = random.Random(seed)
+    rows: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    while len(rows) < n:
+        tags = [tag for tag in ("praise", "gripe") if rng.random() < 0.5]
+        words = rng.sample(NEUTRAL, 4) + (rng.sample(POSITIVE, 2) if "praise" in tags else []) + (rng.sample(NEGATIVE, 2) if "gripe" in tags else [])
+        rng.shuffle(words)
+        text = " ".join(words)
+        if text not in seen:
+            seen.add(text)
+            rows.append((text, "|".join(tags)))
+    return pd.DataFrame(rows, columns=["review", "tags"])
+
+
+def pair_rows(n: int, seed: int = 0) -> pd.DataFrame:
+    """(premise, hypothesis, label): the label follows from the *second* text only; the first is neutral filler."""
+    rng = random.Random(seed)
+    rows: list[tuple[str, str, str]] = []
+    seen: set[tuple[str, str]] = set()
+    while len(rows) < n:
+        label = rng.choice(["negative", "positive"])
+        first = " ".join(rng.sample(NEUTRAL, 4))
+        second = " ".join(rng.sample(NEUTRAL, 2) + rng.sample(POSITIVE if label == "positive" else NEGATIVE, 2))
+        if (first, second) not in seen:
+            seen.add((first, second))
+            rows.append((first, second, label))
+    return pd.DataFrame(rows, columns=["premise", "hypothesis", "label"])
