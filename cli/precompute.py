@@ -75,7 +75,7 @@ def run(args) -> int:
     failures: list[tuple[str, str, str]] = []
     for method in methods:
         params = method_params(method, args)
-        cached = cache.count_cached(predictor.ref.fingerprint, unique, method, **params)
+        cached = cache.count_cached(predictor.ref.scoring_key, unique, method, **params)
         todo = len(unique) - cached
         print(f"{method.upper()}: {cached:,} of {len(unique):,} already cached, skipped; {todo:,} to compute.", file=sys.stderr)
         if not todo:
