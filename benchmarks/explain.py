@@ -299,6 +299,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     predictor = Predictor(str(args.model), device="cpu")
     bare = Predictor(str(args.model), device="cpu", first_token=False)
+    texts: list  # texts, or (text, text_pair) pairs with --pairs
     if args.pairs:
         texts = fitting_pairs(predictor, [str(t) for t in frame["text"].tolist()[: 4 * (args.n + 1)]], args.n)
     else:

@@ -29,7 +29,7 @@ def _open(monkeypatch, tmp_path, predictor, table, query):
 
     import dashboard.state as state
 
-    session = state.Session((predictor.ref,), None)  # type: ignore[arg-type]  # the page reads the evaluation set only through `tables`
+    session = state.Session((predictor.ref,), None)  # the page reads the evaluation set only through `tables`
     monkeypatch.setattr(state, "current_session", lambda: session)
     monkeypatch.setattr(state, "tables", lambda _session: [table])
     monkeypatch.setattr(state, "get_predictor", lambda _ref: predictor)
