@@ -347,7 +347,7 @@ class AttributionCache:
         *,
         compute: Callable[..., Attribution] | None = None,
         progress: Callable[[int, int], None] | None = None,
-        on_error: Callable[[TextInput, Exception], None] | None = None,
+        on_error: Callable[[Any, Exception], None] | None = None,  # given the text (or pair) and the error
         **params,
     ) -> dict[TextInput, Attribution]:
         """Explanations of all `texts` (or sentence pairs): cached ones are read, the rest computed and committed one by one.
