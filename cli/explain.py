@@ -1,4 +1,5 @@
-"""`veredicto explain`: why one text gets its prediction, as a readable table or as Attribution JSON."""
+"""`veredicto explain`: why one text (or sentence pair, `--text-pair`) gets its prediction, as a readable table or as
+Attribution JSON (a pair's JSON carries `text_pair` and each token's segment)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,18 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--model", required=True, type=Path, help="Checkpoint directory (config.json, tokenizer, model.safetensors).")
     parser.add_argument("--text", required=True, help="The text to explain ('-' reads it from standard input).")
+    parser.add_argument(
+        "--text-pair", default=None, help="The second text, for a checkpoint that reads sentence pairs (NLI, paraphrase, reranking): both are explained."
+    )
+    parser.add_argument(
+        "--task",
+        default=None,
+        help="single-label or multi-label: overrides what config.json says (many multi-label checkpoints do not set problem_type).",
+    )
     parser.add_argument("--method", choices=("shap", "lime"), default="shap", help="Explanation method (default: shap).")
-    parser.add_argument("--target", default=None, help="Class to explain (default: the predicted class).")
+    parser.add_argument(
+        "--target", default=None, help="Class (multi-label: label) to explain, by name (default: the predicted class; multi-label: the most probable label)."
+    )
     parser.add_argument("--json", action="store_true", help="Print the Attribution as JSON instead of a table.")
     parser.add_argument("--top", type=int, default=8, help="Words to list for and against the class (default: 8).")
     parser.add_argument("--max-evals", type=int, default=None, help="SHAP budget of masked texts (default: 500).")
@@ -38,16 +49,21 @@ def _bar(value: float, peak: float, width: int = 20) -> str:
     return ("█" * n) or "·"
 
 
-def format_table(attribution, top: int = 8, trust: list[str] | None = None) -> str:
-    """The human-readable report: prediction, explained class, the strongest words each way, how far to trust them."""
+def format_table(attribution, top: int = 8, trust: list[str] | None = None, multi_label: bool = False) -> str:
+    """The human-readable report: prediction, explained class, the strongest words each way, how far to trust them.
+
+    multi_label: the prediction is every label whose own probability is at least 0.5 (the default threshold)."""
     from explain.plots import method_name, top_words
 
     label = attribution.target
     probs = ", ".join(f"{l} {p:.1%}" for l, p in zip(attribution.labels, attribution.probabilities))
-    preview = attribution.text if len(attribution.text) <= 160 else attribution.text[:157] + "…"
-    lines = [
-        f"Text:        {preview}",
-        f"Prediction:  {attribution.predicted} ({probs})",
+    lines = [f"{title:<13}{text if len(text) <= 160 else text[:157] + '…'}" for title, text in _texts(attribution)]
+    predicted = attribution.predicted
+    if multi_label:
+        predicted = " | ".join(l for l, p in zip(attribution.labels, attribution.probabilities) if p >= 0.5) or "(no label)"
+        probs = "each label's own probability: " + probs + "; threshold 0.5"
+    lines += [
+        f"Prediction:  {predicted} ({probs})",
         f"Explaining:  '{label}' with {method_name(attribution.method)}"
         f" · {attribution.n_model_calls:,} model calls · {attribution.seconds:.2f} s · checkpoint {attribution.fingerprint[:12]}",
     ]
@@ -73,14 +89,21 @@ def format_table(attribution, top: int = 8, trust: list[str] | None = None) -> s
     return "\n".join(lines)
 
 
+def _texts(attribution) -> list[tuple[str, str]]:
+    if attribution.text_pair is None:
+        return [("Text:", attribution.text)]
+    return [("Text:", attribution.text), ("Text pair:", attribution.text_pair)]
+
+
 def run(args) -> int:
     from explain.api import explain_text
+    from models.checkpoints import inspect_checkpoint
     from models.inference import Predictor
 
     text = sys.stdin.read() if args.text == "-" else args.text
     if args.top < 1:
         raise VeredictoError(f"--top must be at least 1 (got {args.top}).")
-    predictor = Predictor(args.model)
+    predictor = Predictor(inspect_checkpoint(args.model, task=args.task))
     params = {"max_evals": args.max_evals, "num_samples": args.num_samples, "seed": args.seed}
     params = {k: v for k, v in params.items() if v is not None}
     if args.cache_dir is not None:
@@ -89,13 +112,13 @@ def run(args) -> int:
         cache = AttributionCache(args.cache_dir)
         if cache.notice:
             print(f"warning: {cache.notice}", file=sys.stderr)
-        attribution = cache.get_or_compute(predictor, text, args.method, args.target, **params)
+        attribution = cache.get_or_compute(predictor, text if args.text_pair is None else (text, args.text_pair), args.method, args.target, **params)
     else:
-        attribution = explain_text(predictor, text, args.method, args.target, **params)
+        attribution = explain_text(predictor, text, args.method, args.target, text_pair=args.text_pair, **params)
     if args.json:
         print(attribution.to_json())
     else:
-        print(format_table(attribution, args.top, trust_sentences(predictor, attribution)))
+        print(format_table(attribution, args.top, trust_sentences(predictor, attribution), multi_label=predictor.ref.multi_label))
     return 0
 
 

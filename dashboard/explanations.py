@@ -24,6 +24,7 @@ from explain.attribution import Attribution
 from explain.cache import AttributionCache, key_params, shared_cache
 from explain.plots import method_name, token_heat_figure, top_tokens_figure
 from models.errors import VeredictoError
+from models.protocol import TextInput
 from runtime.escaping import md
 
 METHODS = ("shap", "lime")
@@ -53,10 +54,10 @@ def attribution_cache() -> AttributionCache:
     return cache
 
 
-def cached_attribution(predictor, text: str, method: str, params: dict | None = None) -> Attribution | None:
+def cached_attribution(predictor, text: TextInput, method: str, params: dict | None = None) -> Attribution | None:
     """The cached explanation or None; never computes."""
     params = default_params(method) if params is None else params
-    return attribution_cache().get(predictor.ref.fingerprint, text, method, **params)
+    return attribution_cache().get(predictor.ref.scoring_key, text, method, **params)
 
 
 def waiting_message(name: str, ahead: int, in_line: int) -> str:
@@ -73,11 +74,11 @@ def progress_message(method: str, name: str, done: int, total: int) -> str:
     return f"computing {name}: {done:,}/{total:,} {unit}"
 
 
-def get_attribution(predictor, text: str, method: str, params: dict | None = None) -> Attribution | None:
+def get_attribution(predictor, text: TextInput, method: str, params: dict | None = None) -> Attribution | None:
     """Read the cache; compute (with a status box and progress bar) only if missing. A bad text shows its message."""
     params = default_params(method) if params is None else params
     cache = attribution_cache()
-    hit = cache.get(predictor.ref.fingerprint, text, method, **params)
+    hit = cache.get(predictor.ref.scoring_key, text, method, **params)
     if hit is not None:
         return hit
     name = method_name(method)

@@ -28,7 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from explain import lime_explainer, shap_explainer
-from explain.attribution import Attribution, ExplainError
+from explain.attribution import PAIR_SEP, Attribution, ExplainError
+from explain.shap_explainer import pair_mark
 from models.fairlock import FairLock, OnWait
 from models.protocol import InferenceLayer
 from runtime import current
@@ -45,6 +46,7 @@ class Prepared:
     explained_chars: int  # text[:explained_chars] is what gets explained
     truncated: bool
     n_tokens: int  # model tokens in the whole text, special tokens excluded
+    text_pair: str | None = None  # the second text of a sentence pair (a pair is explained whole, never truncated)
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ def _run_shap(predictor: InferenceLayer, prepared: Prepared, target: str | None,
         seed=options.seed,
         progress=options.progress,
         waiting=options.waiting,
+        text_pair=prepared.text_pair,
     )
 
 
@@ -82,6 +85,7 @@ def _run_lime(predictor: InferenceLayer, prepared: Prepared, target: str | None,
         num_samples=options.num_samples,
         seed=options.seed,
         progress=options.progress,
+        text_pair=prepared.text_pair,
     )
 
 
@@ -107,10 +111,13 @@ def explain_text(
     waiting: OnWait | None = None,
     reuse: Callable[[], Attribution | None] | None = None,
     store: Callable[[Attribution], None] | None = None,
+    text_pair: str | None = None,
 ) -> Attribution:
-    """Explain `predictor`'s output on `text` with SHAP or LIME, scores for every class.
+    """Explain `predictor`'s output on `text` (with `text_pair`: on the sentence pair) with SHAP or LIME, scores for every class.
 
-    target: the class the user asked about (a label name, or its index); None = the predicted class.
+    target: the class the user asked about (a label name, or its index); None = the predicted class (for a multi-label
+    checkpoint the most probable label; every label is explained through its own sigmoid probability).
+    text_pair: the second text for a checkpoint that reads sentence pairs; tokens of both segments are explained.
     max_evals: SHAP's budget of masked texts. num_samples: LIME's number of perturbed texts.
     batch_size: SHAP's masked texts per round (one predict_proba call) -- speed; same budget.
     seed: makes LIME (and SHAP's tie-breaking) reproducible.
@@ -124,6 +131,7 @@ def explain_text(
     started = time.perf_counter()
     method = check_method(method)
     text = check_text(text)
+    text_pair = check_pair(predictor, text, text_pair)
     target = check_target(predictor, target)
     options = Options(
         max_evals=_check_count("max_evals", max_evals, MIN_BUDGET),
@@ -133,7 +141,7 @@ def explain_text(
         progress=progress,
         waiting=waiting,
     )
-    prepared = prepare(predictor, text)
+    prepared = prepare(predictor, text) if text_pair is None else prepare_pair(predictor, text, text_pair)
     queue = explanation_queue(predictor)
     waited = False
 
@@ -186,6 +194,30 @@ def check_text(text) -> str:
     return text
 
 
+def check_pair(predictor: InferenceLayer, text: str, text_pair) -> str | None:
+    """The second text of a pair, checked like the first; refused where the tokenizer cannot mark a pair, and where either
+    text holds the separator the explainers join the pair with."""
+    if text_pair is None:
+        return None
+    try:
+        text_pair = check_text(text_pair)
+    except ExplainError as exc:
+        raise ExplainError(f"Second text of the pair: {exc}") from None
+    if not predictor.takes_pairs:
+        raise ExplainError(
+            f"Checkpoint '{predictor.ref.name}' has a tokenizer that cannot mark a sentence pair's two texts, so it cannot explain a pair. "
+            "Explain one text (leave the second text out), or use a checkpoint trained on pairs."
+        )
+    with predictor.exclusive():
+        sep = pair_mark(predictor.tokenizer)
+    for name, value in (("first", text), ("second", text_pair)):
+        if PAIR_SEP in value or sep in value:
+            raise ExplainError(
+                f"The {name} text contains {sep!r} or a record-separator character, which mark where a pair's texts meet. Remove it and try again."
+            )
+    return text_pair
+
+
 def check_target(predictor: InferenceLayer, target) -> str | None:
     labels = tuple(predictor.labels)
     if target is None:
@@ -208,6 +240,21 @@ def _check_count(name: str, value, minimum: int) -> int:
 
 def _is_word_char(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
+
+
+def prepare_pair(predictor: InferenceLayer, text: str, text_pair: str) -> Prepared:
+    """Check a sentence pair has something to explain and fits the model (a pair is explained whole)."""
+    with predictor.exclusive():  # the fast tokenizer is not thread-safe
+        n_tokens = len(predictor.tokenizer(text, text_pair, truncation=False, verbose=False)["input_ids"])
+        n_special = len(predictor.tokenizer("", "", verbose=False)["input_ids"])
+    if n_tokens - n_special < 2:
+        raise ExplainError("The pair has fewer than two tokens for this model, so there is nothing to compare: add some context to either text.")
+    if n_tokens > predictor.max_length:
+        raise ExplainError(
+            f"The pair is {n_tokens} tokens long and the model reads {predictor.max_length}: a pair is explained whole, so shorten "
+            "one of its texts (the model would not see the end) and try again."
+        )
+    return Prepared(text, len(text), False, n_tokens - n_special, text_pair)
 
 
 def prepare(predictor: InferenceLayer, text: str) -> Prepared:

@@ -14,6 +14,8 @@ import numpy as np
 from models.errors import VeredictoError
 
 WORD = re.compile(r"\w+", re.UNICODE)
+# Joins a sentence pair into the one string SHAP's and LIME's maskers take (neither masks it: it is no word and no token).
+PAIR_SEP = "\x1e"
 
 
 class ExplainError(VeredictoError):
@@ -22,11 +24,13 @@ class ExplainError(VeredictoError):
 
 @dataclass(frozen=True)
 class Token:
-    """A piece of the original text: `text == original[start:end]`."""
+    """A piece of the original text: `text == original[start:end]`, where the original is the first text
+    (segment 0) or, for a sentence pair, the second (segment 1)."""
 
     text: str
     start: int
     end: int
+    segment: int = 0
 
 
 def _frozen(array) -> np.ndarray:
@@ -40,6 +44,9 @@ class Attribution:
     """Per-token, per-class scores for one text from one method.
 
     Tokens are contiguous and cover the text exactly: "".join(t.text for t in tokens) == text.
+    For a sentence pair (`text_pair` set) the tokens of segment 0 cover `text` and then those of segment 1
+    cover `text_pair`, each token's span indexing into its own segment.
+    `fingerprint` is the checkpoint's scoring key (its fingerprint, plus the task when not single-label).
     `scores[i, c]` is token i's contribution to class c; `base_values[c]` is the method's
     baseline for class c, so for SHAP `scores[:, c].sum() + base_values[c] == probabilities[c]`.
     """
@@ -58,6 +65,7 @@ class Attribution:
     fingerprint: str  # checkpoint that was explained
     truncated: bool = False  # text longer than the model reads; tokens past the limit score 0
     extra: Mapping[str, Any] = field(default_factory=dict)  # method-specific details (e.g. LIME's local R²)
+    text_pair: str | None = None  # the second text of a sentence pair; None for one text
 
     def __post_init__(self):
         object.__setattr__(self, "tokens", tuple(self.tokens))
@@ -69,10 +77,29 @@ class Attribution:
         object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
         if self.scores.shape != (len(self.tokens), len(self.labels)):
             raise ValueError(f"scores shape {self.scores.shape} != ({len(self.tokens)}, {len(self.labels)})")
-        if "".join(t.text for t in self.tokens) != self.text:
-            raise ValueError("tokens do not reconstruct the text")
+        for segment in self.segments:
+            if "".join(t.text for t in self.tokens if t.segment == segment) != self.segment_text(segment):
+                raise ValueError(f"tokens do not reconstruct the text of segment {segment}")
+        if any(t.segment not in self.segments for t in self.tokens):
+            raise ValueError("a token names a segment this attribution does not have")
         if self.target not in self.labels:
             raise ExplainError(f"Unknown target label '{self.target}'. Choose one of: {', '.join(self.labels)}.")
+
+    @property
+    def is_pair(self) -> bool:
+        return self.text_pair is not None
+
+    @property
+    def segments(self) -> tuple[int, ...]:
+        return (0, 1) if self.text_pair is not None else (0,)
+
+    @property
+    def inputs(self) -> str | tuple[str, str]:
+        """What the model was given: the text, or the (text, text_pair) tuple."""
+        return self.text if self.text_pair is None else (self.text, self.text_pair)
+
+    def segment_text(self, segment: int) -> str:
+        return self.text_pair if segment == 1 and self.text_pair is not None else self.text
 
     @property
     def predicted(self) -> str:
@@ -88,23 +115,30 @@ class Attribution:
         """Scores of every token for one class (the target by default)."""
         return self.scores[:, self.class_index(label)]
 
-    def words(self, label: str | None = None) -> list[tuple[str, int, int, float]]:
-        """Word units (\\w+ runs of the text) with the summed score of the tokens overlapping them.
+    def words(self, label: str | None = None, segment: int = 0) -> list[tuple[str, int, int, float]]:
+        """Word units (\\w+ runs of one segment's text) with the summed score of the tokens overlapping them.
 
         Word units make SHAP (sub-word tokens) and LIME (words) comparable and feed global importance.
         """
         scores = self.scores_for(label)
         units = []
-        for match in WORD.finditer(self.text):
+        for match in WORD.finditer(self.segment_text(segment)):
             s, e = match.span()
-            total = sum(scores[i] for i, t in enumerate(self.tokens) if t.start < e and t.end > s and t.text.strip())
+            total = sum(scores[i] for i, t in enumerate(self.tokens) if t.segment == segment and t.start < e and t.end > s and t.text.strip())
             units.append((match.group(), s, e, float(total)))
         return units
 
+    def segment_words(self, label: str | None = None) -> list[tuple[int, str, int, int, float]]:
+        """`words` of every segment, as (segment, word, start, end, score), spans into that segment's text."""
+        return [(segment, *word) for segment in self.segments for word in self.words(label, segment)]
+
     def to_dict(self) -> dict:
+        """Plain data; a pair's tokens carry their segment as a 4th element and `text_pair` is added (one text: unchanged)."""
+        pair = {} if self.text_pair is None else {"text_pair": self.text_pair}
         return {
             "text": self.text,
-            "tokens": [[t.text, t.start, t.end] for t in self.tokens],
+            **pair,
+            "tokens": [[t.text, t.start, t.end] + ([t.segment] if self.text_pair is not None else []) for t in self.tokens],
             "labels": list(self.labels),
             "scores": self.scores.tolist(),
             "base_values": self.base_values.tolist(),

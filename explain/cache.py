@@ -2,7 +2,8 @@
 
 One SQLite file (`attributions.sqlite`) in a directory the user chooses (default `cache/` in the Veredicto home, see `runtime.settings`),
 in WAL mode so the dashboard can read while `veredicto precompute` writes. Rows are keyed by
-(checkpoint fingerprint, method, canonical parameter JSON, sha256 of the text); each row is written
+(checkpoint scoring key -- the fingerprint, plus the task when not single-label --, method, canonical parameter JSON,
+sha256 of the text, or of the (text, text_pair) sentence pair); each row is written
 in its own transaction, so an interrupted run keeps everything it finished.
 
 A file that is not a readable SQLite database, or that was written by another schema version, is
@@ -27,7 +28,7 @@ from typing import Any
 
 from explain.attribution import Attribution
 from models.errors import VeredictoError
-from models.protocol import InferenceLayer
+from models.protocol import InferenceLayer, TextInput
 from runtime import settings
 
 SCHEMA_VERSION = 1
@@ -86,8 +87,10 @@ def canonical_params(params: Mapping[str, Any] | None, method: str | None = None
     return json.dumps(clean, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def text_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+def text_hash(text: TextInput) -> str:
+    """sha256 of a text (as before pairs existed), or of a sentence pair as a JSON list, so the two never meet."""
+    data = text if isinstance(text, str) else json.dumps(list(text), ensure_ascii=False)
+    return hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -191,16 +194,16 @@ class AttributionCache:
     # ------------------------------------------------------------------ reads
 
     @staticmethod
-    def _decode(payload: str, text: str | None) -> Attribution | None:
+    def _decode(payload: str, text: TextInput | None) -> Attribution | None:
         try:
             attribution = Attribution.from_dict(json.loads(payload))
         except Exception:  # noqa: BLE001 - an unreadable row is a miss, never a crash
             return None
-        if text is not None and attribution.text != text:
+        if text is not None and attribution.inputs != text:
             return None
         return attribution
 
-    def get(self, fingerprint: str, text: str, method: str, target: str | None = None, **params) -> Attribution | None:
+    def get(self, fingerprint: str, text: TextInput, method: str, target: str | None = None, **params) -> Attribution | None:
         """The cached explanation, viewed for `target` if given; None when not cached."""
         found = self.get_many(fingerprint, [text], method, **params)
         attribution = found.get(text)
@@ -209,13 +212,13 @@ class AttributionCache:
         wanted = target if target is not None else attribution.predicted  # None means "the predicted class", as in explain_text
         return attribution if wanted == attribution.target else attribution.for_target(wanted)
 
-    def get_many(self, fingerprint: str, texts: Iterable[str], method: str, **params) -> dict[str, Attribution]:
+    def get_many(self, fingerprint: str, texts: Iterable[TextInput], method: str, **params) -> dict[TextInput, Attribution]:
         """Every cached explanation among `texts`, as {text: Attribution}; missing texts are absent."""
         wanted = {text_hash(t): t for t in texts}
         if not wanted:
             return {}
         key = canonical_params(params, method)
-        out: dict[str, Attribution] = {}
+        out: dict[TextInput, Attribution] = {}
         bad = 0
         hashes = list(wanted)
         conn = self._connect()
@@ -252,7 +255,7 @@ class AttributionCache:
         finally:
             conn.close()
 
-    def count_cached(self, fingerprint: str, texts: Iterable[str], method: str, **params) -> int:
+    def count_cached(self, fingerprint: str, texts: Iterable[TextInput], method: str, **params) -> int:
         have = self.cached_hashes(fingerprint, method, **params)
         return sum(1 for t in set(texts) if text_hash(t) in have)
 
@@ -285,7 +288,7 @@ class AttributionCache:
 
     def put_many(self, attributions: Sequence[Attribution], **params) -> None:
         rows = [
-            (a.fingerprint, a.method, canonical_params(params, a.method), text_hash(a.text), time.time(), float(a.seconds), a.to_json()) for a in attributions
+            (a.fingerprint, a.method, canonical_params(params, a.method), text_hash(a.inputs), time.time(), float(a.seconds), a.to_json()) for a in attributions
         ]
         if not rows:
             return
@@ -307,7 +310,7 @@ class AttributionCache:
     def get_or_compute(
         self,
         predictor,
-        text: str,
+        text: TextInput,
         method: str,
         target: str | None = None,
         *,
@@ -318,7 +321,7 @@ class AttributionCache:
 
         Through `explain_text`, a run that waited in line for its turn first reads what the run ahead stored for the
         same text, and stores its own result before the line moves on, so the next waiter finds it (one write each)."""
-        fingerprint = predictor.ref.fingerprint
+        fingerprint = predictor.ref.scoring_key
         hit = self.get(fingerprint, text, method, target, **params)
         if hit is not None:
             return hit
@@ -339,20 +342,20 @@ class AttributionCache:
     def get_or_compute_many(
         self,
         predictor,
-        texts: Sequence[str],
+        texts: Sequence[TextInput],
         method: str,
         *,
         compute: Callable[..., Attribution] | None = None,
         progress: Callable[[int, int], None] | None = None,
-        on_error: Callable[[str, Exception], None] | None = None,
+        on_error: Callable[[Any, Exception], None] | None = None,  # given the text (or pair) and the error
         **params,
-    ) -> dict[str, Attribution]:
-        """Explanations of all `texts`: cached ones are read, the rest computed and committed one by one.
+    ) -> dict[TextInput, Attribution]:
+        """Explanations of all `texts` (or sentence pairs): cached ones are read, the rest computed and committed one by one.
 
         `progress(done, total)` is called after each computed text. An explanation that fails with a
         user-facing error (empty text…) is reported through `on_error` and skipped; others propagate.
         """
-        fingerprint = predictor.ref.fingerprint
+        fingerprint = predictor.ref.scoring_key
         unique = list(dict.fromkeys(texts))
         found = self.get_many(fingerprint, unique, method, **params)
         todo = [t for t in unique if t not in found]
@@ -376,9 +379,11 @@ def _call_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if v is not None}
 
 
-def _explain_text(predictor: InferenceLayer, text: str, method: str, target: str | None = None, **params) -> Attribution:
+def _explain_text(predictor: InferenceLayer, text: TextInput, method: str, target: str | None = None, **params) -> Attribution:
     from explain.api import explain_text  # imported late: the explainers pull in shap/lime
 
+    if isinstance(text, tuple):
+        return explain_text(predictor, text[0], method, target, text_pair=text[1], **params)
     return explain_text(predictor, text, method, target, **params)
 
 

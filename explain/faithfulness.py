@@ -14,7 +14,8 @@ Faithfulness follows ERASER (DeYoung et al., 2020), on *word units* (the `\\w+` 
 
 Every text goes through `Predictor.predict_proba` in ONE call per function (all k's, all orders).
 For a truncated explanation only the part the model reads is used, so removed words never pull
-unread text into the model's window.
+unread text into the model's window. For a sentence pair the word units of both segments are ranked
+together and removed from (or kept in) their own segment; the model is given the two remaining texts as a pair.
 """
 
 from __future__ import annotations
@@ -46,6 +47,21 @@ class _Units:
     spans: tuple[tuple[int, int], ...]
     scores: np.ndarray  # score of each word for the label
     ranking: tuple[int, ...]  # unit indices, highest score first (ties: earlier word first)
+    pair: str | None = None  # a sentence pair's second text
+    segments: tuple[int, ...] = ()  # each unit's segment (empty: all 0)
+
+    def _spans_of(self, picked, segment: int) -> list[tuple[int, int]]:
+        return [self.spans[i] for i in picked if (self.segments[i] if self.segments else 0) == segment]
+
+    def without(self, picked) -> str | tuple[str, str]:
+        """The model input with the units `picked` removed (from their own segment)."""
+        first = without_words(self.text, self._spans_of(picked, 0))
+        return first if self.pair is None else (first, without_words(self.pair, self._spans_of(picked, 1)))
+
+    def only(self, picked) -> str | tuple[str, str]:
+        """The model input reduced to the units `picked` (each segment keeps its own)."""
+        first = only_words(self.text, self._spans_of(picked, 0))
+        return first if self.pair is None else (first, only_words(self.pair, self._spans_of(picked, 1)))
 
 
 def _explained_text(att: Attribution) -> str:
@@ -54,12 +70,13 @@ def _explained_text(att: Attribution) -> str:
 
 def _units(att: Attribution, label: str) -> _Units:
     text = _explained_text(att)
-    rows = [(w, s, e, score) for w, s, e, score in att.words(label) if e <= len(text)]
+    rows = [(g, w, s, e, score) for g, w, s, e, score in att.segment_words(label) if g == 1 or e <= len(text)]
     if not rows:
         raise ExplainError("This text has no words to remove (only punctuation, symbols or emoji), so faithfulness cannot be measured.")
-    scores = np.array([r[3] for r in rows], dtype=np.float64)
+    scores = np.array([r[4] for r in rows], dtype=np.float64)
     ranking = tuple(int(i) for i in np.lexsort((np.arange(len(rows)), -scores)))
-    return _Units(text, tuple(r[0] for r in rows), tuple((r[1], r[2]) for r in rows), scores, ranking)
+    segments = tuple(r[0] for r in rows) if att.is_pair else ()
+    return _Units(text, tuple(r[1] for r in rows), tuple((r[2], r[3]) for r in rows), scores, ranking, att.text_pair, segments)
 
 
 def _join(pieces: list[str]) -> str:
@@ -92,7 +109,7 @@ def _k_count(k: float, n: int) -> int:
 
 
 def _check(predictor: InferenceLayer, att: Attribution, label: str | None) -> tuple[str, int]:
-    if att.fingerprint != predictor.ref.fingerprint:
+    if att.fingerprint != predictor.ref.scoring_key:
         raise ExplainError(
             f"This explanation was computed for checkpoint {att.fingerprint[:12]}, not for '{predictor.ref.name}' "
             f"({predictor.ref.short_fingerprint}). Measure it with the model it explains."
@@ -176,17 +193,16 @@ def measure_faithfulness(
     units = _units(attribution, label)
     n = len(units.words)
     rng = np.random.default_rng(seed)
-    texts = [units.text]
+    texts = [units.without(())]
     rationales = []
     for k in ks:
         top = units.ranking[: _k_count(k, n)]
         rationales.append(top)
-        spans = [units.spans[i] for i in top]
-        texts += [without_words(units.text, spans), only_words(units.text, spans)]
+        texts += [units.without(top), units.only(top)]
     for k in ks:
         for _ in range(random_draws):
             pick = rng.choice(n, size=_k_count(k, n), replace=False)
-            texts.append(without_words(units.text, [units.spans[i] for i in pick]))
+            texts.append(units.without(pick))
     p = predictor.predict_proba(texts)[:, c].astype(np.float64)
     n_k = len(ks)
     random_part = p[1 + 2 * n_k :].reshape(n_k, random_draws)
@@ -249,7 +265,7 @@ def deletion_curves(
     label, c = _check(predictor, first, label)
     for att in attributions[1:]:
         _check(predictor, att, label)
-        if att.text != first.text:
+        if att.inputs != first.inputs:
             raise ExplainError("Deletion curves compare explanations of the same text; these explain different texts.")
     if max_points < 2:
         raise ExplainError(f"max_points must be at least 2, got {max_points}.")
@@ -264,15 +280,14 @@ def deletion_curves(
         orders[name] = units.ranking
     if random:
         orders["random"] = tuple(int(i) for i in np.random.default_rng(seed).permutation(n))
-    spans = all_units[0].spans
-    texts = [without_words(text, [spans[i] for i in order[:m]]) for order in orders.values() for m in counts]
+    texts = [all_units[0].without(order[:m]) for order in orders.values() for m in counts]
     p = predictor.predict_proba(texts)[:, c].astype(np.float64).reshape(len(orders), len(counts))
     fractions = tuple(m / n for m in counts)
     return {name: DeletionCurve(fractions, tuple(float(x) for x in row)) for name, row in zip(orders, p)}
 
 
 def _units_upto(units: _Units, end: int) -> _Units:
-    if len(units.text) == end:
+    if len(units.text) == end or units.pair is not None:  # a pair is explained whole
         return units
     keep = [i for i, (s, e) in enumerate(units.spans) if e <= end]
     scores = units.scores[keep]
@@ -309,7 +324,7 @@ class Agreement:
 
 def agreement(a: Attribution, b: Attribution, *, label: str | None = None, k: int = 5) -> Agreement:
     """Spearman rank correlation over shared word units, and overlap of the top-k words by |score|."""
-    if a.text != b.text:
+    if a.inputs != b.inputs:
         raise ExplainError("Agreement compares two explanations of the same text; these explain different texts.")
     if a.fingerprint != b.fingerprint:
         raise ExplainError("Agreement compares two explanations of the same model; these come from different checkpoints.")
@@ -318,8 +333,8 @@ def agreement(a: Attribution, b: Attribution, *, label: str | None = None, k: in
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ExplainError(f"k must be a whole number of at least 1, got {k!r}.")
     end = min(len(_explained_text(a)), len(_explained_text(b)))
-    wa = {(s, e): (w, v) for w, s, e, v in a.words(label) if e <= end}
-    wb = {(s, e): v for _, s, e, v in b.words(label) if e <= end}
+    wa = {(g, s, e): (w, v) for g, w, s, e, v in a.segment_words(label) if g == 1 or e <= end}
+    wb = {(g, s, e): v for g, _, s, e, v in b.segment_words(label) if g == 1 or e <= end}
     shared = [span for span in wa if span in wb]
     if not shared:
         raise ExplainError("The two explanations share no words, so their agreement cannot be measured.")

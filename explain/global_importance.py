@@ -54,20 +54,23 @@ def explained_end(attribution: Attribution) -> int:
     return len(attribution.text)
 
 
-def unit_scores(attribution: Attribution) -> tuple[list[tuple[str, int, int]], np.ndarray]:
-    """The units of the explained part of the text and their scores for every class, (n_units, n_labels).
+def unit_scores(attribution: Attribution, segment: int = 0) -> tuple[list[tuple[str, int, int]], np.ndarray]:
+    """The units of the explained part of one segment's text (the second text of a pair: segment 1) and their scores
+    for every class, (n_units, n_labels).
 
     A token covering characters of several units (e.g. LIME's "don't" spans, or a BPE piece with
     its leading space) gives each unit the share of its score that matches the characters covered.
     """
-    text = attribution.text
-    end = explained_end(attribution)
+    text = attribution.segment_text(segment)
+    end = explained_end(attribution) if segment == 0 else len(text)
     units = [(m.group(), m.start(), m.end()) for m in UNIT.finditer(text) if m.end() <= end]
     owner = np.full(len(text), -1, dtype=np.int64)
     for u, (_, s, e) in enumerate(units):
         owner[s:e] = u
     out = np.zeros((len(units), len(attribution.labels)), dtype=np.float64)
     for t, token in enumerate(attribution.tokens):
+        if token.segment != segment:
+            continue
         covered = owner[token.start : token.end]
         covered = covered[covered >= 0]
         if covered.size == 0:
@@ -109,7 +112,9 @@ class GlobalImportance:
     """Per-class, per-word statistics over a sample of explanations.
 
     `table` columns: label, word, mean_abs, mean_signed, total_abs, count, n_examples, cue, cue_reason.
-    `occurrences` columns: example, label, word, surface, start, end, score (one row per unit, class).
+    `occurrences` columns: example, label, word, surface, start, end, score, segment (one row per unit, class; start/end
+    index into the segment's text: 0 the text, 1 a sentence pair's second text). Multi-label: one set of rows per label,
+    each from that label's own sigmoid probability.
     """
 
     labels: tuple[str, ...]
@@ -176,13 +181,14 @@ def global_importance(
     records: list[tuple] = []
     capital: dict[str, list[bool]] = {}
     for example, attribution in items:
-        units, scores = unit_scores(attribution)
-        for (surface, start, end), row in zip(units, scores):
-            word = surface.lower() if lowercase else surface
-            capital.setdefault(word, []).append(_mid_sentence_capital(attribution.text, start, surface))
-            for c, label in enumerate(labels):
-                records.append((example, label, word, surface, start, end, float(row[c])))
-    occurrences = pd.DataFrame(records, columns=["example", "label", "word", "surface", "start", "end", "score"])
+        for segment in attribution.segments:  # a sentence pair: the words of both texts
+            units, scores = unit_scores(attribution, segment)
+            for (surface, start, end), row in zip(units, scores):
+                word = surface.lower() if lowercase else surface
+                capital.setdefault(word, []).append(_mid_sentence_capital(attribution.segment_text(segment), start, surface))
+                for c, label in enumerate(labels):
+                    records.append((example, label, word, surface, start, end, float(row[c]), segment))
+    occurrences = pd.DataFrame(records, columns=["example", "label", "word", "surface", "start", "end", "score", "segment"])
     grouped = occurrences.assign(abs_score=occurrences["score"].abs()).groupby(["label", "word"], sort=False)
     table = grouped.agg(
         mean_abs=("abs_score", "mean"),
@@ -354,7 +360,9 @@ def estimate_cost(n_examples: int, n_cached: int, calls_per_explanation: int, se
 # --------------------------------------------------------------------------- page helpers
 
 
-def drill_down(gi: GlobalImportance, word: str, frame: pd.DataFrame, columns: Sequence[str] = ("text", "gold", "pred", "confidence")) -> pd.DataFrame:
+def drill_down(
+    gi: GlobalImportance, word: str, frame: pd.DataFrame, columns: Sequence[str] = ("text", "text_pair", "gold", "pred", "confidence")
+) -> pd.DataFrame:
     """The examples containing `word`, with what it contributed to each class; index = example id.
 
     `frame` is the prediction table's frame (row position = example id), so the rows can be opened on Explore.

@@ -11,6 +11,12 @@ that concatenate back to the text; each piece becomes a Token. A word that occur
 gets its weight split equally over its n occurrences, so token scores sum to LIME's weights;
 the unsplit weights are kept in `extra["feature_weights"]`. Separators score 0.
 
+Sentence pairs: LIME is given `text + PAIR_SEP + text_pair`; the separator is no word (LIME's
+`\\W+` splits there), so it is never removed and every perturbed text splits back into a
+`(text, text_pair)` tuple for the inference layer: LIME perturbs the words of both segments (a word
+feature stands for its occurrences in both, as in one text). Tokens carry their segment and spans
+into their own segment.
+
 `compute` assumes a validated input; call `explain.api.explain_text`, which validates first.
 """
 
@@ -20,7 +26,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from explain.attribution import Attribution, ExplainError, Token
+from explain.attribution import PAIR_SEP, Attribution, ExplainError, Token
 from models.protocol import InferenceLayer
 
 DEFAULT_NUM_SAMPLES = 1000  # LIME's default is 5000; 1000 is plenty for sentence-length texts
@@ -49,9 +55,10 @@ def compute(
     num_samples: int = DEFAULT_NUM_SAMPLES,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    text_pair: str | None = None,
 ) -> Attribution:
-    """LIME attribution of `text[:explained_chars]` for every class (no input validation here)."""
-    part = text[:explained_chars]
+    """LIME attribution of `text[:explained_chars]` (with `text_pair`: of the whole pair) for every class (no input validation here)."""
+    part = text[:explained_chars] if text_pair is None else text + PAIR_SEP + text_pair
     labels = list(predictor.labels)
     explainer = make_explainer(labels, seed)
     n_words = word_features(explainer, part).num_words()
@@ -76,7 +83,8 @@ def compute(
     def classifier_fn(texts):
         nonlocal requested
         requested += len(texts)
-        return predictor.predict_proba(list(texts), progress=progress).astype(np.float64)
+        inputs = [tuple(t.split(PAIR_SEP, 1)) if text_pair is not None else t for t in texts]
+        return predictor.predict_proba(inputs, progress=progress).astype(np.float64)
 
     # LIME never tokenizes; predict_proba takes the predictor per batch, so other sessions' predictions run
     # in between, and usage() counts this thread's forwards only.
@@ -99,7 +107,9 @@ def compute(
             weights.append([indexed.word(feature), float(weight)])
         feature_weights[label] = weights
     tokens = [Token(piece, start, start + len(piece)) for piece, start in zip(pieces, starts)]
-    if explained_chars < len(text):
+    if text_pair is not None:
+        tokens, scores = _split_segments(tokens, scores, len(text))
+    elif explained_chars < len(text):
         tokens.append(Token(text[explained_chars:], explained_chars, len(text)))
         scores = np.vstack([scores, np.zeros((1, len(labels)))])
     probabilities = np.asarray(exp.predict_proba, dtype=np.float64)
@@ -124,8 +134,9 @@ def compute(
         },
         n_model_calls=int(requested),
         seconds=0.0,
-        fingerprint=predictor.ref.fingerprint,
+        fingerprint=predictor.ref.scoring_key,
         truncated=truncated,
+        text_pair=text_pair,
         extra={
             "r2": {labels[c]: fits[c][0] for c in sorted(fits)},
             "local_prediction": {labels[c]: fits[c][1] for c in sorted(fits)},
@@ -134,3 +145,23 @@ def compute(
             "explained_chars": int(explained_chars),
         },
     )
+
+
+def _split_segments(tokens: list[Token], scores: np.ndarray, first_len: int) -> tuple[list[Token], np.ndarray]:
+    """LIME's pieces of `text + PAIR_SEP + text_pair` as tokens of each segment (spans into their own text); the
+    separator piece holding PAIR_SEP (no word: score 0) is cut at it."""
+    out, rows = [], []
+    for token, row in zip(tokens, scores):
+        if token.end <= first_len:
+            out.append(token)
+            rows.append(row)
+        elif token.start > first_len:
+            out.append(Token(token.text, token.start - first_len - 1, token.end - first_len - 1, 1))
+            rows.append(row)
+        else:  # the separator piece around PAIR_SEP
+            before, after = token.text.split(PAIR_SEP, 1)
+            for piece, start, segment in ((before, token.start, 0), (after, 0, 1)):
+                if piece:
+                    out.append(Token(piece, start, start + len(piece), segment))
+                    rows.append(np.zeros_like(row))
+    return out, np.array(rows)

@@ -100,9 +100,26 @@ def _symmetric_range(values: np.ndarray) -> float:
     return peak if peak > 0 else 1.0
 
 
+def layout_attribution(attribution: Attribution, width: int = 80) -> tuple[list[Segment], int, tuple[int, ...]]:
+    """`layout_text` of every segment, the second text of a pair one blank line below the first.
+
+    Returns the pieces (token = index into `attribution.tokens`), the number of lines, and the line each segment starts on.
+    """
+    pieces: list[Segment] = []
+    starts: list[int] = []
+    line = 0
+    for segment in attribution.segments:
+        index = [i for i, t in enumerate(attribution.tokens) if t.segment == segment]
+        laid, n_lines = layout_text(attribution.segment_text(segment), [attribution.tokens[i] for i in index], width)
+        starts.append(line)
+        pieces += [Segment(index[p.token], p.line + line, p.col, p.text) for p in laid]
+        line += n_lines + 1
+    return pieces, line - 1, tuple(starts)
+
+
 def _heat_trace(attribution: Attribution, label: str, width: int, coloraxis: str) -> tuple[go.Bar, int]:
     scores = attribution.scores_for(label)
-    segments, n_lines = layout_text(attribution.text, attribution.tokens, width)
+    segments, n_lines, _ = layout_attribution(attribution, width)
     peak = _symmetric_range(scores)
     seg_scores = np.array([scores[s.token] for s in segments], dtype=float)
     # White text on strongly coloured cells, dark text elsewhere, so every word stays legible.
@@ -175,7 +192,17 @@ def token_heat_figure(attribution: Attribution, label: str | None = None, *, wid
     )
     fig.update_xaxes(visible=False, range=[-0.5, width + 0.5], fixedrange=True)
     fig.update_yaxes(visible=False, range=[n_lines - 0.5, -0.5], autorange=False, fixedrange=True)
+    _mark_segments(fig, attribution, width)
     return fig
+
+
+def _mark_segments(fig: go.Figure, attribution: Attribution, width: int, **where) -> None:
+    """For a sentence pair: a rule between the two texts, so the second reads as the pair's other half."""
+    if not attribution.is_pair:
+        return
+    _, _, starts = layout_attribution(attribution, width)
+    gap = starts[1] - 1
+    fig.add_shape(type="line", x0=0, x1=width, y0=gap, y1=gap, line=dict(color="#9e9e9e", width=1, dash="dot"), **where)
 
 
 def token_heat_comparison(attributions: Sequence[Attribution], label: str | None = None, *, width: int = 48, titles: Sequence[str] | None = None) -> go.Figure:
@@ -197,6 +224,7 @@ def token_heat_comparison(attributions: Sequence[Attribution], label: str | None
         trace, n_lines = _heat_trace(attribution, label, width, axis)
         max_lines = max(max_lines, n_lines)
         fig.add_trace(trace, row=1, col=k + 1)
+        _mark_segments(fig, attribution, width, row=1, col=k + 1)
         left = k / n
         layout[axis] = _coloraxis(attribution, label, x=left + 0.5 / n, len=0.8 / n)
     fig.update_layout(
@@ -320,12 +348,31 @@ def deletion_curve_figure(curves: Mapping[str, tuple[Sequence[float], Sequence[f
 # --------------------------------------------------------------------------- class probabilities
 
 
-def probability_figure(labels: Sequence[str], probabilities: Sequence[float], *, gold: str | None = None, highlight: str | None = None) -> go.Figure:
-    """The model's probability for every class; the gold class is marked, the explained class outlined."""
+def _probability_title(predicted, gold, predicted_set) -> str:
+    if predicted_set is None:
+        return f"Prediction: '{predicted}'" + (f" · gold: '{gold}'" if gold is not None else "")
+    golds = [gold] if isinstance(gold, str) else list(gold or ())
+    return f"Predicted labels: {' | '.join(predicted_set) or '(none)'}" + (f" · gold: {' | '.join(golds) or '(none)'}" if gold is not None else "")
+
+
+def probability_figure(
+    labels: Sequence[str],
+    probabilities: Sequence[float],
+    *,
+    gold: str | Sequence[str] | None = None,
+    highlight: str | None = None,
+    predicted_set: Sequence[str] | None = None,
+) -> go.Figure:
+    """The model's probability for every class; the gold class is marked, the explained class outlined.
+
+    Multi-label: pass `predicted_set` (the labels at or above their thresholds) and `gold` as the gold labels; every
+    predicted label is dark and every gold label marked (the bars are independent sigmoids, they need not sum to 1)."""
     probabilities = [float(p) for p in probabilities]
+    golds = {gold} if isinstance(gold, str) else set(gold or ())
     predicted = labels[int(np.argmax(probabilities))] if labels else None
-    colors = ["#4d4d4d" if l == predicted else NEUTRAL for l in labels]
-    names = [f"{l} ✓ gold" if l == gold else l for l in labels]
+    dark = {predicted} if predicted_set is None else set(predicted_set)
+    colors = ["#4d4d4d" if l in dark else NEUTRAL for l in labels]
+    names = [f"{l} ✓ gold" if l in golds else l for l in labels]
     fig = go.Figure(
         go.Bar(
             orientation="h",
@@ -340,7 +387,7 @@ def probability_figure(labels: Sequence[str], probabilities: Sequence[float], *,
         )
     )
     fig.update_layout(
-        title=dict(text=f"Prediction: '{predicted}'" + (f" · gold: '{gold}'" if gold is not None else ""), font=dict(size=15)),
+        title=dict(text=_probability_title(predicted, gold, predicted_set), font=dict(size=15)),
         xaxis=dict(title="probability", range=[0, 1.15], tickformat=".0%", gridcolor="#eee"),
         yaxis=dict(autorange="reversed", type="category", automargin=True),
         height=max(160, 80 + 30 * len(labels)),

@@ -1,6 +1,6 @@
 """SHAP for one text: `shap.Explainer` + `shap.maskers.Text` on the checkpoint's own tokenizer.
 
-Output space: class *probabilities* (softmax), the same space `shap.Explainer(pipeline)` explains
+Output space: class *probabilities* (softmax; for a multi-label checkpoint each label's own sigmoid), the same space `shap.Explainer(pipeline)` explains
 by default (`shap.models.TransformersPipeline(rescale_to_logits=False)`), so a score reads as
 "this token moved P(class) by +0.12". Scores come for every class at once.
 
@@ -8,7 +8,12 @@ Masker: `text_masker(tokenizer)` is `shap.maskers.Text(tokenizer)` with one fix:
 pieces that share one character (emoji, CJK, dashes) no longer duplicate it in every masked text.
 Like stock shap, masked texts have whitespace runs collapsed; `probabilities` is the model's output
 on exactly what SHAP explains (shown in `extra["explained_input"]` when that differs from the text),
-so `scores.sum(0) + base_values == probabilities` holds for every class.
+so `scores.sum(0) + base_values == probabilities` holds for every class (every label).
+
+Sentence pairs: one masker over the pair (`text_masker(tokenizer, pair=True)`): SHAP is given
+`text + PAIR_SEP + text_pair`, the masker tokenizes it as the model does (`tokenizer(text, text_pair)`),
+keeps the separator between the segments unmasked (shap's partition tree splits there first), and the
+prediction function forwards every masked string as a `(text, text_pair)` tuple.
 
 `compute` assumes a validated input; call `explain.api.explain_text`, which validates first.
 The model is only ever reached through `Predictor.predict_proba` (batched, length-sorted,
@@ -25,7 +30,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from explain.attribution import Attribution, Token
+from explain.attribution import PAIR_SEP, Attribution, Token
 from models.fairlock import FairLock, OnWait
 from models.protocol import InferenceLayer
 
@@ -60,7 +65,7 @@ def seeded_numpy(seed: int, waiting: OnWait | None = None):
             np.random.set_state(state)
 
 
-def text_masker(tokenizer):
+def text_masker(tokenizer, pair: bool = False):
     """`shap.maskers.Text(tokenizer)` that never duplicates characters.
 
     Stock `Text.token_segments` gives every token the slice `s[start:max(end, next_start)]`.
@@ -69,22 +74,58 @@ def text_masker(tokenizer):
     every masked text ("🎬" becomes "🎬🎬"), so it explains a string the user never wrote.
     Here each segment starts where the previous one stopped; for every tokenizer whose pieces do
     not overlap (WordPiece, SentencePiece, most BPE text) segments are identical to stock shap's.
+
+    pair=True: the masker takes `text + PAIR_SEP + text_pair` and tokenizes it as the pair the model reads;
+    the special token(s) between the segments show as `pair_mark(tokenizer)` and are never masked, so every
+    masked string splits back into its two segments (`split_masked`).
     """
     import shap
 
+    mark = f" {pair_mark(tokenizer)} "
+
     class _Text(shap.maskers.Text):
         def token_segments(self, s):
-            token_data = self.tokenizer(s, return_offsets_mapping=True)
+            texts = s.split(PAIR_SEP, 1) if pair else [s]
+            token_data = self.tokenizer(*texts, return_offsets_mapping=True)
             offsets = [(0, 0) if o is None else tuple(o) for o in token_data["offset_mapping"]]
-            parts, covered = [], 0
-            for i, (a, b) in enumerate(offsets):
-                stop = max(b, offsets[i + 1][0]) if i + 1 < len(offsets) else b
-                start = max(a, covered)
-                parts.append(s[start:stop] if stop > start else "")
-                covered = max(covered, stop)
+            seq = token_data.sequence_ids() if pair else [0] * len(offsets)  # one text: every piece as stock shap slices it
+            parts, covered, marked = [], [0, 0], False
+            for i, ((a, b), segment) in enumerate(zip(offsets, seq)):
+                if segment is None:  # a special token: nothing, except the one mark between the two segments of a pair
+                    between = pair and not marked and 0 in seq[:i] and 1 in seq[i:]
+                    marked = marked or between
+                    parts.append(mark if between else "")
+                    continue
+                text = texts[segment]
+                following = i + 1 < len(offsets) and seq[i + 1] == segment
+                stop = max(b, offsets[i + 1][0]) if following else b
+                start = max(a, covered[segment])
+                parts.append(text[start:stop] if stop > start else "")
+                covered[segment] = max(covered[segment], stop)
+            self._keep = np.array([p == mark for p in parts])
             return parts, token_data["input_ids"]
 
+        def __call__(self, mask, s):
+            if pair:
+                self._update_s_cache(s)
+                mask = np.array(self._standardize_mask(mask, s), dtype=bool) | self._keep
+            return super().__call__(mask, s)
+
     return _Text(tokenizer)
+
+
+def pair_mark(tokenizer) -> str:
+    """How the separator between a pair's segments shows in masked strings (the tokenizer's own, so shap's
+    partition tree splits the two segments first)."""
+    return str(getattr(tokenizer, "sep_token", None) or "[SEP]")
+
+
+def split_masked(masked: str, mark: str) -> tuple[str, str]:
+    """A masked pair string back into (text, text_pair)."""
+    first, sep, second = masked.partition(mark)
+    if not sep:
+        raise RuntimeError("a masked sentence pair lost the separator between its segments")
+    return first.strip(), second.strip()
 
 
 def align_to_text(
@@ -155,6 +196,21 @@ def align_to_text(
     return tokens, np.array(rows), folded
 
 
+def align_pair(text: str, text_pair: str, enc, values: np.ndarray) -> tuple[list[Token], np.ndarray, float]:
+    """`align_to_text` for each segment of a pair: tokens of `text` (segment 0) then of `text_pair` (segment 1), spans
+    into their own segment; the special tokens up to the first token of the second segment fold into the first."""
+    seq = enc.sequence_ids()
+    second = seq.index(1) if 1 in seq else len(seq)
+    special = [s is None for s in seq]
+    offsets = [(0, 0) if s is None else tuple(o) for o, s in zip(enc["offset_mapping"], seq)]
+    tokens, scores, folded = align_to_text(text, offsets[:second], special[:second], values[:second])
+    if second < len(seq):
+        more, more_scores, more_folded = align_to_text(text_pair, offsets[second:], special[second:], values[second:])
+        tokens += [Token(t.text, t.start, t.end, 1) for t in more]
+        scores, folded = np.vstack([scores, more_scores]), folded + more_folded
+    return tokens, scores, folded
+
+
 def warm_up(tokenizer) -> None:
     """Compile shap's numba kernels now rather than in a user's first explanation (about 6 s, once per process).
 
@@ -183,16 +239,21 @@ def compute(
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
     waiting: OnWait | None = None,
+    text_pair: str | None = None,
 ) -> Attribution:
-    """SHAP attribution of `text[:explained_chars]` for every class (no input validation here)."""
+    """SHAP attribution of `text[:explained_chars]` (with `text_pair`: of the whole pair) for every class (no input validation here)."""
     import shap
 
-    part = text[:explained_chars]
+    pair = text_pair is not None
+    part = text[:explained_chars] if not pair else text + PAIR_SEP + str(text_pair)
     requested = 0
+
+    def as_inputs(masked) -> list:
+        return [split_masked(str(t), mark) if pair else str(t) for t in masked]
 
     def f(batch) -> np.ndarray:
         nonlocal requested
-        texts = [str(t) for t in batch]
+        texts = as_inputs(batch)
         requested += len(texts)
         out = predictor.predict_proba(texts).astype(np.float64)
         if progress is not None:
@@ -205,19 +266,23 @@ def compute(
     # the masker gets this run's own copy (same files, same tokens); predict_proba takes the predictor per batch.
     with predictor.exclusive():
         tokenizer = copy.deepcopy(predictor.tokenizer)
+    mark = pair_mark(tokenizer)
     with predictor.usage() as usage, seeded_numpy(seed, waiting):
-        masker = text_masker(tokenizer)
+        masker = text_masker(tokenizer, pair=pair)
         explainer = shap.Explainer(f, masker, output_names=labels, algorithm="partition")
         explanation = explainer([part], max_evals=max_evals, batch_size=batch_size, silent=True)
-        enc = tokenizer(part, return_offsets_mapping=True, return_special_tokens_mask=True, verbose=False)
+        enc = tokenizer(*part.split(PAIR_SEP, 1), return_offsets_mapping=True, return_special_tokens_mask=True, verbose=False)
         values = np.asarray(explanation.values[0], dtype=np.float64)
         # the exact string shap explains with nothing masked (its masker collapses whitespace)
-        explained_input = str(masker(np.ones(values.shape[0], dtype=bool), part)[0][0])
+        explained_input = as_inputs([masker(np.ones(values.shape[0], dtype=bool), part)[0][0]])[0]
         probabilities = predictor.predict_proba([explained_input])[0].astype(np.float64)  # cache hit
         forwarded = usage.texts_forwarded
     if values.shape[0] != len(enc["input_ids"]):
         raise RuntimeError(f"shap returned {values.shape[0]} features for {len(enc['input_ids'])} tokens")
-    tokens, scores, folded = align_to_text(text, enc["offset_mapping"], enc["special_tokens_mask"], values, end=explained_chars)
+    if pair:
+        tokens, scores, folded = align_pair(text, str(text_pair), enc, values)
+    else:
+        tokens, scores, folded = align_to_text(text, enc["offset_mapping"], enc["special_tokens_mask"], values, end=explained_chars)
     base = np.asarray(explanation.base_values[0], dtype=np.float64)
     if target is None:
         target = labels[int(np.argmax(probabilities))]
@@ -228,8 +293,8 @@ def compute(
         "mask_token": str(masker.mask_token),
         "folded_credit": folded,
     }
-    if explained_input != part:
-        extra["explained_input"] = explained_input
+    if explained_input != (part if not pair else (text, text_pair)):
+        extra["explained_input"] = explained_input if not pair else list(explained_input)
     return Attribution(
         text=text,
         tokens=tuple(tokens),
@@ -242,7 +307,8 @@ def compute(
         params={"max_evals": int(max_evals), "batch_size": int(batch_size), "seed": int(seed), "algorithm": "partition", "output": OUTPUT_SPACE},
         n_model_calls=int(requested),
         seconds=0.0,
-        fingerprint=predictor.ref.fingerprint,
+        fingerprint=predictor.ref.scoring_key,
         truncated=truncated,
         extra=extra,
+        text_pair=text_pair,
     )

@@ -109,23 +109,36 @@ def example_panel(example: int) -> None:
     ex = explore_example(table, example, st.query_params.get("cls"))
     st.subheader(f"Example {example}")
     st.markdown(f"Gold **{md(ex.gold)}** · predicted **{md(ex.pred)}** ({ex.confidence:.1%}) · {ex.verdict}")
+    if ex.text_pair is not None:  # a sentence pair: the two texts one above the other, as the model read them
+        st.markdown("**First text**")
     st.markdown("> " + "\n> ".join(md(line) for line in display_text(ex.text).split("\n")))
+    if ex.text_pair is not None:
+        st.markdown("**Second text**")
+        st.markdown("> " + "\n> ".join(md(line) for line in display_text(ex.text_pair).split("\n")))
     if ex.truncated:
         st.caption(f"⚠️ This text is longer than the model reads ({ref.max_length} tokens): only its beginning was scored and is explained.")
 
     left, right = st.columns([2, 3])
     with left:
         label = st.selectbox(
-            "Class to explain",
+            "Label to explain" if ex.multi_label else "Class to explain",
             labels,
             index=labels.index(ex.wanted),
             key=f"explore_cls_{example}",
-            help="Explanations hold every class: switching is instant. The predicted class is the default.",
+            help="Each label is explained through its own probability; switching is instant. The most probable predicted label is the default."
+            if ex.multi_label
+            else "Explanations hold every class: switching is instant. The predicted class is the default.",
         )
-        if label != ex.pred or st.query_params.get("cls"):
+        if label != ex.wanted or st.query_params.get("cls"):
             st.query_params["cls"] = label
         st.caption(f"Link to this view: this page's address with `?example={example}&cls={md(label)}` (the address bar shows it).")
-        st.plotly_chart(probability_figure(labels, ex.probs, gold=ex.gold, highlight=label), width="stretch", key="explore_probs")
+        st.plotly_chart(
+            probability_figure(
+                labels, ex.probs, gold=ex.gold_labels if ex.multi_label else ex.gold, highlight=label, predicted_set=ex.predicted if ex.multi_label else None
+            ),
+            width="stretch",
+            key="explore_probs",
+        )
     with right:
         st.markdown(
             f"**How to read this.** Each word is coloured by how much it moved the probability of **{label}**: red raised it, "
@@ -134,7 +147,7 @@ def example_panel(example: int) -> None:
         )
 
     predictor = get_predictor(ref)
-    attributions = {m: get_attribution(predictor, ex.text, m, default_params(m)) for m in METHODS}
+    attributions = {m: get_attribution(predictor, ex.input, m, default_params(m)) for m in METHODS}
     with st.spinner("Checking how far to trust the explanations…"):
         explained = explore_explanations(predictor, attributions, label)
     ready, report = explained.ready, explained.report

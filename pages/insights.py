@@ -113,13 +113,14 @@ for name, (_, n) in results.items():
 
 # --- per class --------------------------------------------------------------------------------------------------------
 labels = list(table_list[0].labels)
+kind = "Label" if table_list[0].multi_label else "Class"  # multi-label: each label explained through its own probability
 o1, o2, o3, o4 = st.columns([3, 2, 2, 2])
 by = o1.selectbox("Rank words by", list(SORT_KEYS), format_func=lambda s: str(SORT_KEYS.get(s)), key="insights_by")
 min_count = o2.number_input("Seen at least (times)", min_value=1, value=2, key="insights_min_count", help="Words seen once can look important by chance.")
 k = o3.number_input("Words per chart", min_value=5, max_value=50, value=15, key="insights_k")
 flagged_only = o4.toggle("Only ⚠ cues", key="insights_flagged", help="Show only words flagged as possible spurious cues (names, numbers, punctuation).")
 
-tabs = st.tabs([f"Class '{md(label)}'" for label in labels])
+tabs = st.tabs([f"{kind} '{md(label)}'" for label in labels])
 for label, tab in zip(labels, tabs):
     with tab:
         columns = st.columns(len(results))
@@ -145,7 +146,7 @@ for label, tab in zip(labels, tabs):
 st.subheader("Words and where they occur")
 t1, t2 = st.columns([2, 3])
 name = t1.selectbox("Checkpoint", list(results), index=len(results) - 1, key="insights_table_ckpt") if len(results) > 1 else next(iter(results))
-label = t2.selectbox("Class", labels, key="insights_table_label")
+label = t2.selectbox(kind, labels, key="insights_table_label")
 gi = results[name][0]
 words = gi.for_label(label, by=by, min_count=int(min_count), flagged_only=flagged_only).set_index("word")
 shown = words[["mean_signed", "mean_abs", "count", "n_examples", "cue_reason"]]

@@ -17,7 +17,7 @@ FP = "a" * 64
 
 
 def fake_predictor(fingerprint=FP):
-    return SimpleNamespace(ref=SimpleNamespace(fingerprint=fingerprint, name="fake"), labels=("negative", "positive"))
+    return SimpleNamespace(ref=SimpleNamespace(fingerprint=fingerprint, scoring_key=fingerprint, name="fake"), labels=("negative", "positive"))
 
 
 class Counting:

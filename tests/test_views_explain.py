@@ -16,6 +16,10 @@ class Ref:
     name: str
     fingerprint: str
 
+    @property
+    def scoring_key(self) -> str:  # a single-label checkpoint: its caches key on the bare fingerprint
+        return self.fingerprint
+
 
 class Cache:
     """Holds explanations of `held` texts for checkpoint "fp-a" only."""
