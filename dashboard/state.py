@@ -632,4 +632,5 @@ def training_choice(session: Session):
         path = Path(typed.strip()).expanduser()
     if not path.is_file():
         raise DataError(f"Training file '{path.name}' does not exist. Check the path.")
-    return training_data(None, path)
+    # read once per file version for every session: the page reruns on every click
+    return _table_store().get_or_compute(("training-data", str(path), _stamp(path)), lambda: training_data(None, path))
