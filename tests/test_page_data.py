@@ -226,3 +226,19 @@ def test_team_mode_offers_training_files_only_under_the_shared_roots(trained, st
     picker.set_value(str(env["train"].resolve())).run()
     assert not at.exception, [e.message for e in at.exception]
     assert frame(at, "train_text")["row"].tolist() == LEAKED
+
+
+@pytest.mark.parametrize("page", ["pages/explore.py", "pages/compare.py", "pages/signoff.py"])
+def test_every_page_says_when_its_numbers_use_the_corrections(env, store_url, monkeypatch, page):
+    from analysis.predictions import predict_table
+    from evaldata.loading import load_eval_data
+    from models import Predictor
+    from store.identity import Reviewer
+    from store.labels import record_label_decision
+
+    table = predict_table(Predictor(str(env["checkpoints"] / "tiny-after"), device="cpu"), load_eval_data(env["data"]))
+    wrong = "positive" if env["frame"]["label"].iat[0] == "negative" else "negative"
+    record_label_decision(AuditStore(store_url), table, row=0, verdict="wrong", corrected=wrong, reviewer=Reviewer("Ana", "local:Ana"))
+    note = lambda at: [i.value for i in at.info if "with 1 reviewer correction" in i.value]  # noqa: E731
+    assert note(app_test(env, monkeypatch, page, state={GOLD_KEY: True}))
+    assert not note(app_test(env, monkeypatch, page))  # as labelled unless chosen
