@@ -50,7 +50,8 @@ PROBLEM_KEY = "veredicto_sidebar_problem"
 REDACT_KEY = "redact_personal_data"
 GOLD_KEY = "use_corrected_gold"  # the sidebar's one choice: every page judges against the reviewers' label corrections
 GOLD_TOGGLE = "use_corrected_gold_toggle"  # the switch's widget state; GOLD_KEY keeps the choice across pages even when widget state is dropped
-TRAINING_KEY, TEAM_TRAINING_KEY = "training_file", "team_training_file"
+TRAINING_KEY, TEAM_TRAINING_KEY = "training_file", "team_training_file"  # the Data page's picker (widget state)
+TRAINING_CHOICE = "training_data_choice"  # the picked training file, kept across pages: the Sign-off gates read it too
 PROVENANCE = "(the checkpoint's provenance)"
 
 
@@ -600,37 +601,54 @@ def tables(session: Session, *, as_labelled: bool = False) -> list[PredictionTab
     return list(fixed.tables)
 
 
+def _keep_training_choice(widget_key: str) -> None:
+    st.session_state[TRAINING_CHOICE] = str(st.session_state.get(widget_key) or "")
+
+
 def training_choice(session: Session):
     """The Data page's "Training data" picker: a file like the data file (team mode: only under the shared data roots),
     or, left empty, the file the candidate's provenance names (team mode: only when it lies under those roots).
-    Returns a `quality.training.TrainingData`; a file that cannot be used raises `DataError` / `PathNotAllowed`."""
-    from quality.training import training_data
-
-    candidate = session.candidate
+    The choice is kept for the session (`TRAINING_CHOICE`), so the Sign-off page's gates read the same file
+    (`chosen_training`). Returns a `quality.training.TrainingData`; a file that cannot be used raises `DataError` / `PathNotAllowed`."""
+    kept = str(st.session_state.get(TRAINING_CHOICE) or "")
     if team_mode():
         data_roots = tuple(str(r) for r in settings.data_roots())
         files = [PROVENANCE, *allowed_files(data_roots, tuple(FORMATS))]
-        chosen = st.selectbox(
+        st.selectbox(
             "Training data",
             files,
+            index=files.index(kept) if kept in files else 0,
             format_func=lambda p: p if p == PROVENANCE else _short(p, data_roots),
             key=TEAM_TRAINING_KEY,
+            on_change=_keep_training_choice,
+            args=(TEAM_TRAINING_KEY,),
             help="The file the checkpoint was trained on, under the roots this server shares (VEREDICTO_DATA_ROOTS).",
         )
-        if chosen == PROVENANCE:
-            return training_data(candidate.path, roots=[Path(r) for r in data_roots])
-        path = settings.allowed_path(chosen, [Path(r) for r in data_roots])  # a crafted session value is refused here
     else:
-        typed = st.text_input(
+        st.text_input(
             "Training data",
+            value=kept,
             key=TRAINING_KEY,
+            on_change=_keep_training_choice,
+            args=(TRAINING_KEY,),
             placeholder="path/to/train.csv (empty: the file the checkpoint's provenance names)",
             help="The file the checkpoint was trained on (CSV, JSONL or Parquet with a text column; a label column adds label balance).",
         )
-        if not typed.strip():
-            return training_data(candidate.path)
-        path = Path(typed.strip()).expanduser()
+    return chosen_training(session)
+
+
+def chosen_training(session: Session):
+    """The training data the session chose on the Data page (`TRAINING_CHOICE`), else the file the candidate's provenance
+    names; in team mode only files under the shared data roots (a crafted session value is refused: `PathNotAllowed`)."""
+    from quality.training import training_data
+
+    chosen = str(st.session_state.get(TRAINING_CHOICE) or "").strip()
+    team = team_mode()
+    data_roots = [Path(r) for r in settings.data_roots()] if team else None
+    if not chosen or chosen == PROVENANCE:
+        return training_data(session.candidate.path, roots=data_roots)
+    path = settings.allowed_path(chosen, data_roots) if data_roots is not None else Path(chosen).expanduser()
     if not path.is_file():
         raise DataError(f"Training file '{path.name}' does not exist. Check the path.")
-    # read once per file version for every session: the page reruns on every click
+    # read once per file version for every session: pages rerun on every click
     return _table_store().get_or_compute(("training-data", str(path), _stamp(path)), lambda: training_data(None, path))

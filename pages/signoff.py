@@ -12,10 +12,10 @@ from analysis.views import flip_summary
 from dashboard.columns import display_frame, display_text
 from dashboard.explanations import METHODS, attribution_cache, default_params
 from dashboard.links import explore_link
-from dashboard.state import allowed_files, current_session, get_predictor, redacting, tables, team_mode
+from dashboard.state import allowed_files, chosen_training, current_session, get_predictor, redacting, tables, team_mode
 from models.errors import VeredictoError
 from policies import example_policy
-from quality.training import training_data
+from quality.training import HOW_TO_GIVE, TrainingData
 from runtime import settings
 from runtime.escaping import md
 from store.audit import DECISIONS, StoreError, open_store
@@ -40,7 +40,7 @@ STATE_ICON = {
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def gate_report(_policy, _table, _baseline, _predictor, key: tuple):
+def gate_report(_policy, _table, _baseline, _predictor, _training, key: tuple):
     """Every gate but approvals is a pure function of (weights, data, policy, baseline): compute once, share."""
     return evaluate_gates(
         _policy,
@@ -50,9 +50,9 @@ def gate_report(_policy, _table, _baseline, _predictor, key: tuple):
         checkpoint_path=key[1],
         cache=attribution_cache(),
         explain_params={m: default_params(m) for m in METHODS},
-        # Leakage and drift gates: the training file the checkpoint's provenance names. Not in team mode, where data
-        # is read only from the allow-listed folders: there those two gates say what they need instead.
-        training=None if team_mode() else training_data(key[1]),
+        # Leakage and drift gates: the training file chosen on the Data page, else the one the checkpoint's provenance
+        # names (team mode: only under the allow-listed folders; dashboard.state.chosen_training)
+        training=_training,
     )
 
 
@@ -133,18 +133,23 @@ st.caption(
     f"(`{policy.sha256[:12]}`) · audit store `{store.display_url}`"
 )
 
+try:
+    training = chosen_training(session)
+except (VeredictoError, settings.PathNotAllowed) as exc:
+    training = TrainingData(None, "", f"The training file chosen on the Data page cannot be used: {exc} {HOW_TO_GIVE}")
 key = (
     candidate_ref.fingerprint,
     str(candidate_ref.path),
-    table.data_fingerprint,
+    table.cache_key,  # the data as judged: mapping, thresholds and gold labels (as labelled or with the reviewers' corrections)
     policy.sha256,
-    baseline.fingerprint if baseline is not None else "",
+    baseline.cache_key if baseline is not None else "",
     tuple(sorted(session.label_mapping.items())),
+    training.evalset.fingerprint if training.evalset is not None else training.message,
 )
 sample = int(policy.settings["faithfulness_sample"]) if "min_faithfulness" in policy.gates else 0
 try:
     with st.spinner("Evaluating the gates" + (f" (explaining {sample} texts for the faithfulness gate)…" if sample else "…")):
-        report = gate_report(policy, table, baseline, get_predictor(candidate_ref), key)
+        report = gate_report(policy, table, baseline, get_predictor(candidate_ref), training, key)
 except (PolicyError, VeredictoError) as exc:
     st.error(str(exc))
     st.stop()

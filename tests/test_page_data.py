@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from analysis_pages_support import app_test, build_fixture, predictions
-from sklearn.metrics import accuracy_score
+from sklearn.metrics import accuracy_score, f1_score
 
 from dashboard.state import GOLD_KEY
 from store.audit import AuditStore
@@ -242,3 +242,38 @@ def test_every_page_says_when_its_numbers_use_the_corrections(env, store_url, mo
     note = lambda at: [i.value for i in at.info if "with 1 reviewer correction" in i.value]  # noqa: E731
     assert note(app_test(env, monkeypatch, page, state={GOLD_KEY: True}))
     assert not note(app_test(env, monkeypatch, page))  # as labelled unless chosen
+
+
+def test_the_signoff_gates_are_evaluated_again_when_the_corrections_are_chosen(env, store_url, monkeypatch):
+    from analysis.predictions import predict_table
+    from evaldata.loading import load_eval_data
+    from models import Predictor
+    from store.identity import Reviewer
+    from store.labels import record_label_decision
+
+    table = predict_table(Predictor(str(env["checkpoints"] / "tiny-after"), device="cpu"), load_eval_data(env["data"]))
+    store = AuditStore(store_url)
+    mistakes = [r for r in range(len(table)) if table.frame["pred"].iat[r] != table.frame["gold"].iat[r]][:10]
+    for row in mistakes:  # the model was right after all: enough corrections to move the candidate's accuracy
+        record_label_decision(store, table, row=row, verdict="wrong", corrected=str(table.frame["pred"].iat[row]), reviewer=Reviewer("Ana", "local:Ana"))
+    gold = table.frame["gold"].to_numpy().copy()
+    corrected = gold.copy()
+    corrected[mistakes] = table.frame["pred"].to_numpy()[mistakes]
+    at = app_test(env, monkeypatch, "pages/signoff.py")
+    macro_f1 = lambda: next(d.value for d in at.dataframe if "Gate" in d.value.columns).set_index("Gate").loc["Macro-F1", "Measured"]  # noqa: E731
+    assert macro_f1() == f"{f1_score(gold, table.frame['pred'], average='macro'):.3f}"
+    at.session_state[GOLD_KEY] = True
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    # evaluated again on the corrected labels (one cache entry per data as judged would show the numbers as labelled)
+    assert macro_f1() == f"{f1_score(corrected, table.frame['pred'], average='macro'):.3f}"
+
+
+def test_the_training_file_chosen_on_the_data_page_reaches_the_signoff_gates(trained, store_url, monkeypatch):
+    at = app_test(trained, monkeypatch, PAGE)
+    at.text_input(key="training_file").input(str(trained["train"])).run()
+    at.switch_page("pages/signoff.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    gates = next(d.value for d in at.dataframe if "Gate" in d.value.columns).set_index("Gate")
+    assert gates.loc["Train–evaluation leakage", "Measured"] == f"{3 / 60:.3f}"
+    assert "N/A" not in gates.loc["Train–evaluation drift", "Result"]
