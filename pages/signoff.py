@@ -21,6 +21,7 @@ from runtime.escaping import md
 from store.audit import DECISIONS, StoreError, open_store
 from store.gates import evaluate_gates
 from store.identity import LoginRefused, TeamConfigError, oidc_configured, oidc_reviewer, secrets_reviewers, team_config
+from store.labels import corrected_count, with_corrections_noted
 from store.policy import MAX_POLICY_BYTES, PolicyError, load_policy, parse_policy
 from store.views import record_signoff, signoff_view
 
@@ -80,6 +81,7 @@ candidate_ref = session.candidate
 baseline_ref = session.baseline if len(session.checkpoints) > 1 else None
 all_tables = tables(session)
 table = all_tables[-1]
+corrections = corrected_count(tables(session, as_labelled=True)[-1], table)  # the sidebar's gold-label choice, recorded with a sign-off
 baseline = all_tables[0] if baseline_ref is not None else None
 
 in_team_mode = team_mode()
@@ -274,11 +276,13 @@ if can_sign:
         )
         if report.failed or report.not_evaluated:
             st.caption(f"Note: the gates are {report.verdict}; whatever you decide is recorded together with those results.")
+        if corrections:
+            st.caption(f"The numbers above use {corrections:,} reviewer correction(s) of the gold labels; the sign-off records that.")
         submitted = st.form_submit_button("Record sign-off", type="primary")
     if submitted:
         outcome = record_signoff(
             store,
-            report.signoff_fields(),
+            with_corrections_noted(report.signoff_fields(), corrections),
             decision=decision,
             comment=comment,
             reviewer=reviewer if use_oidc else None,
