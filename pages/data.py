@@ -196,7 +196,7 @@ if view.gold is not None:
         f"Accuracy with {gold.corrections:,} reviewer correction(s)",
         f"{gold.corrected.accuracy:.1%}",
         delta=accuracy_delta(gold),
-        help="The same predictions judged against the gold labels reviewers corrected. The Overview page can switch to them.",
+        help="The same predictions judged against the gold labels reviewers corrected. The sidebar's 'Use reviewers' label corrections' switches every page to them.",
     )
 
 # --- leakage and drift against the training data -------------------------------------------------------------------------
@@ -288,10 +288,14 @@ if training is not None:
 
 # --- personal data -------------------------------------------------------------------------------------------------------
 st.subheader("Personal data")
-pii = personal_data(session.evalset, redact=redact)
-st.markdown(pii.message)
-if pii.scan.rows_with_pii:
-    st.plotly_chart(pii_counts_figure(pii.scan), width="stretch", key="data_pii_figure")
-    st.dataframe(pii.counts, hide_index=True, width="stretch", key="data_pii_counts")
-    st.caption("Examples, the value in its context" + (" (masked: redaction is on)." if redact else "."))
-    st.dataframe(pii.examples, hide_index=True, width="stretch", key="data_pii_examples")
+scanned = [("evaluation data", "data_pii", session.evalset)]
+if training is not None and training.evalset is not None:
+    scanned.append(("training data", "data_pii_train", training.evalset))
+for what, key, evalset in scanned:
+    pii = personal_data(evalset, redact=redact)
+    st.markdown(f"**In the {what}:** {pii.message}")
+    if pii.scan.rows_with_pii:
+        st.plotly_chart(pii_counts_figure(pii.scan), width="stretch", key=f"{key}_figure")
+        st.dataframe(pii.counts, hide_index=True, width="stretch", key=f"{key}_counts")
+        st.caption("Examples, the value in its context" + (" (masked: redaction is on)." if redact else "."))
+        st.dataframe(pii.examples, hide_index=True, width="stretch", key=f"{key}_examples")

@@ -204,6 +204,8 @@ def test_a_training_file_shows_the_leaked_rows_the_metrics_without_them_and_the_
     assert balance.loc["negative", "train_share"] == pytest.approx(23 / 43)
     assert balance.loc["negative", "eval_share"] == pytest.approx((gold == "negative").mean())
     assert len(frame(at, "p_eval")) == 10
+    # the training file is scanned for personal data too
+    assert any(m.value.startswith("**In the training data:** No personal data found in 43 rows") for m in at.markdown), [m.value for m in at.markdown]
 
 
 def test_a_missing_training_file_says_so_and_the_rest_of_the_page_stays(env, store_url, monkeypatch, tmp_path):
