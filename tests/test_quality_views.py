@@ -78,6 +78,14 @@ def test_the_view_uses_the_neighbour_hints_when_embeddings_exist(store):
     hinted = view.issues[view.issues["flagged_by"].str.contains(NEIGHBOURS)]
     assert hinted["row"].tolist() == [4] and hinted["suggested"].tolist() == ["negative"]
 
+    # the same vectors indexed by a page that judged against corrected labels (row 4 relabelled "negative"): the hints
+    # still read this table's gold labels, so row 4 is flagged
+    from analysis.predictions import with_corrected_gold
+
+    corrected = index_from_vectors(index.vectors, with_corrected_gold(table, {4: "negative"}))
+    view = data_view(store, table, corrected, index_key=("ckpt", "data", "other"), k=3, threshold=1.0, results=ResultCache())
+    assert view.issues[view.issues["flagged_by"].str.contains(NEIGHBOURS)]["row"].tolist() == [4]
+
 
 def test_recording_says_what_is_missing_and_checks_who_decides(store):
     table = make_table()
