@@ -324,6 +324,7 @@ st.subheader("Stakeholder report")
 st.caption(
     "One self-contained HTML file (opens offline, prints to PDF): summary, gates, metrics with intervals, before/after, "
     "worst slices, explained examples (SHAP and LIME) and this history."
+    + (" Its gates and numbers use the gold labels as labelled, with the reviewers' corrections beside them." if corrections else "")
 )
 report_key = (key, view.n_records, chain.head_hash, redacting())  # a report built unredacted is not offered once redaction is on
 if st.button("Build the report", icon=":material/description:", key="signoff_build_report"):
@@ -335,10 +336,19 @@ if st.button("Build the report", icon=":material/description:", key="signoff_bui
         bar.progress(done / max(total, 1), text=f"Explaining examples: {done}/{total}")
 
     try:
+        judged, judged_table, judged_baseline = report, table, baseline
+        if corrections:  # the report's own convention: gates and numbers as labelled, the reviewers' corrections beside them
+            labelled = tables(session, as_labelled=True)
+            judged_table, judged_baseline = labelled[-1], (labelled[0] if baseline is not None else None)
+            labelled_key = (*key[:2], judged_table.cache_key, key[3], judged_baseline.cache_key if judged_baseline is not None else "", *key[5:])
+            judged = gate_report(policy, judged_table, judged_baseline, get_predictor(candidate_ref), training, labelled_key)
+            judged = signoff_view(
+                judged, store, candidate_ref, baseline=judged_baseline, table=judged_table, flips=lambda b, t: flips_for(b, t, b.cache_key, t.cache_key)
+            ).report
         html = make_report(
-            report,
-            table,
-            baseline=baseline,
+            judged,
+            judged_table,
+            baseline=judged_baseline,
             predictor=get_predictor(candidate_ref),
             store=store,
             cache=attribution_cache(),

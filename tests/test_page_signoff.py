@@ -290,3 +290,14 @@ def test_a_signoff_judged_with_the_reviewers_corrections_records_how_many(page, 
     first, second = at.store.records()
     assert "gold_label_corrections" not in first.metrics and second.metrics["gold_label_corrections"] == 1
     assert at.store.verify().ok
+
+    # the report keeps its convention (numbers as labelled, the corrections beside them), whatever the sidebar shows
+    at.button(key="signoff_build_report").click()
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    _, html = at.session_state["signoff_report"]
+    gold, pred = table.frame["gold"].to_numpy(), table.frame["pred"].to_numpy()
+    corrected = gold.copy()
+    corrected[0] = wrong
+    assert f"As labelled: accuracy {(gold == pred).mean():.1%}" in html
+    assert f"with the corrections: accuracy {(corrected == pred).mean():.1%}" in html
