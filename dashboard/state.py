@@ -48,6 +48,11 @@ SESSION_KEY = "veredicto_session"
 LISTING_TTL_S = 30  # how long a listing of the allowed roots is reused before the folders are looked at again
 PROBLEM_KEY = "veredicto_sidebar_problem"
 REDACT_KEY = "redact_personal_data"
+GOLD_KEY = "use_corrected_gold"  # the sidebar's one choice: every page judges against the reviewers' label corrections
+GOLD_TOGGLE = "use_corrected_gold_toggle"  # the switch's widget state; GOLD_KEY keeps the choice across pages even when widget state is dropped
+TRAINING_KEY, TEAM_TRAINING_KEY = "training_file", "team_training_file"  # the Data page's picker (widget state)
+TRAINING_CHOICE = "training_data_choice"  # the picked training file, kept across pages: the Sign-off gates read it too
+PROVENANCE = "(the checkpoint's provenance)"
 
 
 @dataclass(frozen=True)
@@ -275,6 +280,10 @@ def _problem(message: str) -> None:
     st.session_state[PROBLEM_KEY] = message
 
 
+def _keep_gold_choice() -> None:
+    st.session_state[GOLD_KEY] = bool(st.session_state.get(GOLD_TOGGLE))
+
+
 def sidebar() -> None:
     """Draw the sidebar and keep the resulting Session (or the reason there is none) in session state."""
     default_ckpts, default_data = demo_defaults()
@@ -410,6 +419,14 @@ def sidebar() -> None:
             help="Show emails, phone numbers, IBANs, card and ID numbers, IP addresses, URLs and names as <EMAIL>, <PHONE>, … in tables and "
             "explanations. Display only: the models still read the original texts. On by default in team mode.",
         )
+        if not candidate.multi_label:  # a multi-label row has a set of gold labels, not one a reviewer corrects
+            st.toggle(
+                "Use reviewers' label corrections",
+                value=bool(st.session_state.get(GOLD_KEY, False)),
+                key=GOLD_TOGGLE,
+                on_change=_keep_gold_choice,
+                help="Judge every page's metrics against the gold labels as reviewers corrected them on the Data page, instead of as labelled in the file.",
+            )
     st.session_state[SESSION_KEY] = Session(picked, evalset, mapping, thresholds)
 
 
@@ -552,10 +569,86 @@ def current_session() -> Session:
     return session
 
 
-def tables(session: Session) -> list[PredictionTable]:
-    """Prediction tables of every chosen checkpoint; a label mismatch stops the page with its message."""
+def tables(session: Session, *, as_labelled: bool = False) -> list[PredictionTable]:
+    """Prediction tables of every chosen checkpoint; a label mismatch stops the page with its message.
+
+    The one place that picks the gold labels: with the sidebar's "Use reviewers' label corrections" on (and not
+    `as_labelled`, which the Data page asks for: decisions are made on the labels as in the file) the tables are judged
+    against the corrections (`store.labels.corrected_tables`), and the page says so."""
     try:
-        return [get_table(ref, session.evalset, session.label_mapping, session.thresholds) for ref in session.checkpoints]
+        found = [get_table(ref, session.evalset, session.label_mapping, session.thresholds) for ref in session.checkpoints]
     except VeredictoError as exc:
         st.error(str(exc))
         st.stop()
+    if as_labelled or not st.session_state.get(GOLD_KEY) or found[0].multi_label:
+        return found
+    from store.audit import StoreError, open_store
+    from store.labels import corrected_tables
+
+    try:
+        fixed = corrected_tables(open_store(), found)
+    except StoreError as exc:
+        st.caption(f"The reviewers' label decisions could not be read, so the gold labels are shown as labelled: {md(exc)}")
+        return found
+    if not fixed.count:
+        st.caption("No reviewer has corrected a gold label of this data yet (Data page), so the gold labels are as labelled.")
+        return found
+    st.info(
+        f"Gold labels **with {fixed.count:,} reviewer correction{'s' * (fixed.count != 1)}** (Data page): every number here judges the same "
+        "predictions against the corrected labels. Turn off 'Use reviewers' label corrections' in the sidebar to see them as labelled.",
+        icon=":material/fact_check:",
+    )
+    return list(fixed.tables)
+
+
+def _keep_training_choice(widget_key: str) -> None:
+    st.session_state[TRAINING_CHOICE] = str(st.session_state.get(widget_key) or "")
+
+
+def training_choice(session: Session):
+    """The Data page's "Training data" picker: a file like the data file (team mode: only under the shared data roots),
+    or, left empty, the file the candidate's provenance names (team mode: only when it lies under those roots).
+    The choice is kept for the session (`TRAINING_CHOICE`), so the Sign-off page's gates read the same file
+    (`chosen_training`). Returns a `quality.training.TrainingData`; a file that cannot be used raises `DataError` / `PathNotAllowed`."""
+    kept = str(st.session_state.get(TRAINING_CHOICE) or "")
+    if team_mode():
+        data_roots = tuple(str(r) for r in settings.data_roots())
+        files = [PROVENANCE, *allowed_files(data_roots, tuple(FORMATS))]
+        st.selectbox(
+            "Training data",
+            files,
+            index=files.index(kept) if kept in files else 0,
+            format_func=lambda p: p if p == PROVENANCE else _short(p, data_roots),
+            key=TEAM_TRAINING_KEY,
+            on_change=_keep_training_choice,
+            args=(TEAM_TRAINING_KEY,),
+            help="The file the checkpoint was trained on, under the roots this server shares (VEREDICTO_DATA_ROOTS).",
+        )
+    else:
+        st.text_input(
+            "Training data",
+            value=kept,
+            key=TRAINING_KEY,
+            on_change=_keep_training_choice,
+            args=(TRAINING_KEY,),
+            placeholder="path/to/train.csv (empty: the file the checkpoint's provenance names)",
+            help="The file the checkpoint was trained on (CSV, JSONL or Parquet with a text column; a label column adds label balance).",
+        )
+    return chosen_training(session)
+
+
+def chosen_training(session: Session):
+    """The training data the session chose on the Data page (`TRAINING_CHOICE`), else the file the candidate's provenance
+    names; in team mode only files under the shared data roots (a crafted session value is refused: `PathNotAllowed`)."""
+    from quality.training import training_data
+
+    chosen = str(st.session_state.get(TRAINING_CHOICE) or "").strip()
+    team = team_mode()
+    data_roots = [Path(r) for r in settings.data_roots()] if team else None
+    if not chosen or chosen == PROVENANCE:
+        return training_data(session.candidate.path, roots=data_roots)
+    path = settings.allowed_path(chosen, data_roots) if data_roots is not None else Path(chosen).expanduser()
+    if not path.is_file():
+        raise DataError(f"Training file '{path.name}' does not exist. Check the path.")
+    # read once per file version for every session: pages rerun on every click
+    return _table_store().get_or_compute(("training-data", str(path), _stamp(path)), lambda: training_data(None, path))

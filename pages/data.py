@@ -1,15 +1,17 @@
-"""Data: can these numbers be believed? Gold labels that look wrong, the reviewers' decisions on them, and the
-metrics with those corrections."""
+"""Data: can these numbers be believed, and may they be shown? Gold labels that look wrong, the reviewers' decisions
+on them and the metrics with those corrections; leakage and drift against the training data; personal data in the texts."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.state import current_session, get_predictor, tables, team_mode
+from dashboard.state import current_session, get_predictor, redacting, tables, team_mode, training_choice
 from models.errors import VeredictoError
+from privacy.figures import pii_counts_figure
 from probes.views import build_embeddings, embedding_state
-from quality.views import accuracy_delta, data_view, issue_choice, record_decision
+from quality.views import accuracy_delta, data_view, issue_choice, measure_quality, personal_data, quality_section, record_decision
 from runtime.escaping import md
+from runtime.settings import PathNotAllowed
 from store.audit import StoreError, open_store
 from store.identity import LoginRefused, TeamConfigError, oidc_configured, oidc_reviewer, secrets_reviewers, team_config
 
@@ -19,9 +21,12 @@ session = current_session()
 st.title("Data")
 st.caption(
     "Before trusting the numbers: which gold labels look wrong, what reviewers decided about them, and how the metrics "
-    "read with those corrections. Decisions are stored with who and when, and every page's metrics can use them."
+    "read with those corrections; whether the evaluation texts were in the training data or look unlike it; and which "
+    "texts carry personal data. Decisions are stored with who and when, and every page's metrics can use them "
+    "(sidebar: 'Use reviewers' label corrections')."
 )
-table = tables(session)[-1]
+table = tables(session, as_labelled=True)[-1]  # decisions are made on the gold labels as in the file
+redact = redacting()
 predictor = get_predictor(session.candidate)
 try:
     store = open_store()
@@ -40,7 +45,7 @@ if index is None and (state.auto or st.button(f"Compute embeddings for the neigh
     bar.empty()
 
 try:
-    view = data_view(store, table, index, index_key=state.key)
+    view = data_view(store, table, index, index_key=state.key, redact=redact)
 except (StoreError, VeredictoError) as exc:
     st.error(str(exc))
     st.stop()
@@ -52,9 +57,9 @@ if flash:
 # --- label issues ----------------------------------------------------------------------------------------------------
 st.subheader("Label issues")
 st.caption(
-    f"Ranked from **{md(session.candidate.name)}**'s predictions on {md(table.data_name)} (`{table.data_fingerprint[:12]}`): examples the model gets "
-    "wrong with high confidence, and examples whose nearest neighbours (in the model's embeddings) mostly carry another gold label. "
-    "Each is a hint for a person to check, not a verdict."
+    f"Ranked from **{md(session.candidate.name)}**'s predictions on {md(table.data_name)} (`{table.data_fingerprint[:12]}`): examples "
+    "confident learning (cleanlab, on the model's probabilities) flags, and examples whose nearest neighbours (in the model's embeddings) "
+    "mostly carry another gold label; 'Flagged by' says which. Each is a hint for a person to check, not a verdict."
 )
 for need in view.needs:
     st.info(need, icon=":material/info:")
@@ -76,6 +81,7 @@ else:
             "suggested": "Suggested",
             "pred": "Predicted",
             "confidence": st.column_config.NumberColumn("Confidence", format="percent"),
+            "gold_probability": st.column_config.NumberColumn("P(gold)", format="percent", help="The model's probability of the gold label"),
             "flagged_by": "Flagged by",
             "decision": "Decision",
             "decided_by": "By",
@@ -190,5 +196,106 @@ if view.gold is not None:
         f"Accuracy with {gold.corrections:,} reviewer correction(s)",
         f"{gold.corrected.accuracy:.1%}",
         delta=accuracy_delta(gold),
-        help="The same predictions judged against the gold labels reviewers corrected. The Overview page can switch to them.",
+        help="The same predictions judged against the gold labels reviewers corrected. The sidebar's 'Use reviewers' label corrections' switches every page to them.",
     )
+
+# --- leakage and drift against the training data -------------------------------------------------------------------------
+st.subheader("Training data: leakage and drift")
+try:
+    training = training_choice(session)
+except (VeredictoError, PathNotAllowed) as exc:
+    st.error(md(str(exc)), icon=":material/dataset:")
+    training = None
+if training is not None:
+    quality = None
+    if training.evalset is not None:
+
+        def show_progress(done: int, total: int) -> None:
+            bar.progress(min(1.0, done / max(total, 1)), text=f"Leakage and drift: {done:,}/{total:,}")
+
+        bar = st.progress(0.0, text=f"Comparing {len(table):,} evaluation texts with {len(training.evalset):,} training texts…")
+        try:
+            quality = measure_quality(
+                predictor,
+                table,
+                training,
+                label_mapping=session.label_mapping,
+                progress=show_progress,
+            )
+        except VeredictoError as exc:
+            st.error(md(str(exc)))
+        bar.empty()
+    section = quality_section(quality, training, redact=redact)
+    if section.training:
+        st.caption(section.training)
+    for need in section.needs:
+        st.info(need, icon=":material/info:")
+    if section.leakage is not None:
+        st.markdown("**Leakage**")
+        st.markdown(section.leakage)
+        if section.clean is not None:
+            st.caption("The headline numbers beside the same numbers without the evaluation rows found in the training data.")
+            st.dataframe(section.clean, width="stretch", key="data_clean_metrics")
+        if section.leaked is not None and len(section.leaked):
+            st.dataframe(
+                section.leaked,
+                hide_index=True,
+                width="stretch",
+                key="data_leaked",
+                column_config={
+                    "row": st.column_config.NumberColumn("Example", format="%d"),
+                    "text": st.column_config.TextColumn("Evaluation text", width="large"),
+                    "train_row": st.column_config.NumberColumn("Training row", format="%d"),
+                    "train_text": st.column_config.TextColumn("Training text", width="large"),
+                    "similarity": st.column_config.NumberColumn("Similarity", format="%.2f"),
+                    "kind": "Kind",
+                },
+            )
+        if section.within is not None and len(section.within):
+            st.caption("Evaluation texts that repeat an earlier evaluation text:")
+            st.dataframe(section.within, hide_index=True, width="stretch", key="data_within")
+    if section.drift is not None:
+        st.markdown("**Drift**")
+        st.markdown(section.drift)
+        left, right = st.columns(2)
+        if section.drift_numbers is not None:
+            left.dataframe(section.drift_numbers, width="stretch", key="data_drift_numbers")
+        if section.balance is not None:
+            right.dataframe(
+                section.balance,
+                width="stretch",
+                key="data_balance",
+                column_config={
+                    "train_share": st.column_config.NumberColumn("Training", format="percent"),
+                    "eval_share": st.column_config.NumberColumn("Evaluation", format="percent"),
+                    "difference": st.column_config.NumberColumn("Difference", format="percent"),
+                    "in_checkpoint": "In the checkpoint",
+                },
+            )
+        if section.unlike is not None and len(section.unlike):
+            st.caption("The evaluation texts most unlike the training data (the domain classifier's probability that a text is from the evaluation side):")
+            st.dataframe(
+                section.unlike,
+                hide_index=True,
+                width="stretch",
+                key="data_unlike",
+                column_config={
+                    "row": st.column_config.NumberColumn("Example", format="%d"),
+                    "text": st.column_config.TextColumn("Text", width="large"),
+                    "p_eval": st.column_config.NumberColumn("P(evaluation)", format="%.3f"),
+                },
+            )
+
+# --- personal data -------------------------------------------------------------------------------------------------------
+st.subheader("Personal data")
+scanned = [("evaluation data", "data_pii", session.evalset)]
+if training is not None and training.evalset is not None:
+    scanned.append(("training data", "data_pii_train", training.evalset))
+for what, key, evalset in scanned:
+    pii = personal_data(evalset, redact=redact)
+    st.markdown(f"**In the {what}:** {pii.message}")
+    if pii.scan.rows_with_pii:
+        st.plotly_chart(pii_counts_figure(pii.scan), width="stretch", key=f"{key}_figure")
+        st.dataframe(pii.counts, hide_index=True, width="stretch", key=f"{key}_counts")
+        st.caption("Examples, the value in its context" + (" (masked: redaction is on)." if redact else "."))
+        st.dataframe(pii.examples, hide_index=True, width="stretch", key=f"{key}_examples")

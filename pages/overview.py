@@ -10,8 +10,6 @@ from analysis.views import headline as table_headline
 from dashboard.explanations import METHODS, get_attribution, method_column
 from dashboard.state import current_session, get_predictor, tables
 from runtime.escaping import md
-from store.audit import StoreError, open_store
-from store.labels import CorrectedTables, corrected_tables
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -26,23 +24,6 @@ st.caption("Is this classifier fit to deploy? Start with the headline numbers, t
 
 evalset = session.evalset
 table_list = tables(session)
-try:
-    fixed = corrected_tables(open_store(), table_list)
-except StoreError as exc:
-    fixed = CorrectedTables(0, ())
-    st.caption(f"The reviewers' label decisions could not be read, so the gold labels are shown as labelled: {md(exc)}")
-if fixed.count:
-    gold_choices = {"as labelled": "as labelled", "corrected": f"with {fixed.count:,} reviewer correction{'s' * (fixed.count != 1)}"}
-    gold_labels = st.radio(
-        "Gold labels",
-        list(gold_choices),
-        format_func=gold_choices.__getitem__,
-        horizontal=True,
-        key="overview_gold",
-        help="Reviewers mark gold labels right or wrong on the Data page; 'with corrections' judges the same predictions against their corrected labels.",
-    )
-    if gold_labels == "corrected":
-        table_list = list(fixed.tables)
 left, right = st.columns([3, 2])
 with left:
     st.markdown(f"**Evaluation data:** {md(evalset.name)} · {len(evalset):,} examples · fingerprint `{evalset.short_fingerprint}`")

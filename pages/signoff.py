@@ -12,15 +12,16 @@ from analysis.views import flip_summary
 from dashboard.columns import display_frame, display_text
 from dashboard.explanations import METHODS, attribution_cache, default_params
 from dashboard.links import explore_link
-from dashboard.state import allowed_files, current_session, get_predictor, redacting, tables, team_mode
+from dashboard.state import allowed_files, chosen_training, current_session, get_predictor, redacting, tables, team_mode
 from models.errors import VeredictoError
 from policies import example_policy
-from quality.training import training_data
+from quality.training import HOW_TO_GIVE, TrainingData
 from runtime import settings
 from runtime.escaping import md
 from store.audit import DECISIONS, StoreError, open_store
 from store.gates import evaluate_gates
 from store.identity import LoginRefused, TeamConfigError, oidc_configured, oidc_reviewer, secrets_reviewers, team_config
+from store.labels import corrected_count, with_corrections_noted
 from store.policy import MAX_POLICY_BYTES, PolicyError, load_policy, parse_policy
 from store.views import record_signoff, signoff_view
 
@@ -40,7 +41,7 @@ STATE_ICON = {
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def gate_report(_policy, _table, _baseline, _predictor, key: tuple):
+def gate_report(_policy, _table, _baseline, _predictor, _training, key: tuple):
     """Every gate but approvals is a pure function of (weights, data, policy, baseline): compute once, share."""
     return evaluate_gates(
         _policy,
@@ -50,9 +51,9 @@ def gate_report(_policy, _table, _baseline, _predictor, key: tuple):
         checkpoint_path=key[1],
         cache=attribution_cache(),
         explain_params={m: default_params(m) for m in METHODS},
-        # Leakage and drift gates: the training file the checkpoint's provenance names. Not in team mode, where data
-        # is read only from the allow-listed folders: there those two gates say what they need instead.
-        training=None if team_mode() else training_data(key[1]),
+        # Leakage and drift gates: the training file chosen on the Data page, else the one the checkpoint's provenance
+        # names (team mode: only under the allow-listed folders; dashboard.state.chosen_training)
+        training=_training,
     )
 
 
@@ -80,6 +81,7 @@ candidate_ref = session.candidate
 baseline_ref = session.baseline if len(session.checkpoints) > 1 else None
 all_tables = tables(session)
 table = all_tables[-1]
+corrections = corrected_count(tables(session, as_labelled=True)[-1], table)  # the sidebar's gold-label choice, recorded with a sign-off
 baseline = all_tables[0] if baseline_ref is not None else None
 
 in_team_mode = team_mode()
@@ -133,18 +135,23 @@ st.caption(
     f"(`{policy.sha256[:12]}`) · audit store `{store.display_url}`"
 )
 
+try:
+    training = chosen_training(session)
+except (VeredictoError, settings.PathNotAllowed) as exc:
+    training = TrainingData(None, "", f"The training file chosen on the Data page cannot be used: {exc} {HOW_TO_GIVE}")
 key = (
     candidate_ref.fingerprint,
     str(candidate_ref.path),
-    table.data_fingerprint,
+    table.cache_key,  # the data as judged: mapping, thresholds and gold labels (as labelled or with the reviewers' corrections)
     policy.sha256,
-    baseline.fingerprint if baseline is not None else "",
+    baseline.cache_key if baseline is not None else "",
     tuple(sorted(session.label_mapping.items())),
+    training.evalset.fingerprint if training.evalset is not None else training.message,
 )
 sample = int(policy.settings["faithfulness_sample"]) if "min_faithfulness" in policy.gates else 0
 try:
     with st.spinner("Evaluating the gates" + (f" (explaining {sample} texts for the faithfulness gate)…" if sample else "…")):
-        report = gate_report(policy, table, baseline, get_predictor(candidate_ref), key)
+        report = gate_report(policy, table, baseline, get_predictor(candidate_ref), training, key)
 except (PolicyError, VeredictoError) as exc:
     st.error(str(exc))
     st.stop()
@@ -269,11 +276,13 @@ if can_sign:
         )
         if report.failed or report.not_evaluated:
             st.caption(f"Note: the gates are {report.verdict}; whatever you decide is recorded together with those results.")
+        if corrections:
+            st.caption(f"The numbers above use {corrections:,} reviewer correction(s) of the gold labels; the sign-off records that.")
         submitted = st.form_submit_button("Record sign-off", type="primary")
     if submitted:
         outcome = record_signoff(
             store,
-            report.signoff_fields(),
+            with_corrections_noted(report.signoff_fields(), corrections),
             decision=decision,
             comment=comment,
             reviewer=reviewer if use_oidc else None,
@@ -315,6 +324,7 @@ st.subheader("Stakeholder report")
 st.caption(
     "One self-contained HTML file (opens offline, prints to PDF): summary, gates, metrics with intervals, before/after, "
     "worst slices, explained examples (SHAP and LIME) and this history."
+    + (" Its gates and numbers use the gold labels as labelled, with the reviewers' corrections beside them." if corrections else "")
 )
 report_key = (key, view.n_records, chain.head_hash, redacting())  # a report built unredacted is not offered once redaction is on
 if st.button("Build the report", icon=":material/description:", key="signoff_build_report"):
@@ -326,10 +336,19 @@ if st.button("Build the report", icon=":material/description:", key="signoff_bui
         bar.progress(done / max(total, 1), text=f"Explaining examples: {done}/{total}")
 
     try:
+        judged, judged_table, judged_baseline = report, table, baseline
+        if corrections:  # the report's own convention: gates and numbers as labelled, the reviewers' corrections beside them
+            labelled = tables(session, as_labelled=True)
+            judged_table, judged_baseline = labelled[-1], (labelled[0] if baseline is not None else None)
+            labelled_key = (*key[:2], judged_table.cache_key, key[3], judged_baseline.cache_key if judged_baseline is not None else "", *key[5:])
+            judged = gate_report(policy, judged_table, judged_baseline, get_predictor(candidate_ref), training, labelled_key)
+            judged = signoff_view(
+                judged, store, candidate_ref, baseline=judged_baseline, table=judged_table, flips=lambda b, t: flips_for(b, t, b.cache_key, t.cache_key)
+            ).report
         html = make_report(
-            report,
-            table,
-            baseline=baseline,
+            judged,
+            judged_table,
+            baseline=judged_baseline,
             predictor=get_predictor(candidate_ref),
             store=store,
             cache=attribution_cache(),

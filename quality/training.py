@@ -11,13 +11,14 @@ the person asked for it. A provenance that names a file this machine cannot read
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from evaldata.loading import EvalSet, guess_column, load_eval_data, read_file
 from models.errors import DataError, VeredictoError
 
-HOW_TO_GIVE = "Pass the training file with --train-data FILE (in the app: the training-data picker in the sidebar)."
+HOW_TO_GIVE = "Pass the training file with --train-data FILE (in the app: the 'Training data' picker on the Data page)."
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,9 +69,11 @@ def training_data(
     name: str | None = None,
     text_col: str | None = None,
     label_col: str | None = None,
+    roots: Sequence[Path] | None = None,
 ) -> TrainingData:
     """The training data for leakage and drift: `train_file` when given, else the readable file the checkpoint's
-    provenance.json records (with the columns it was trained on), else a `TrainingData` whose message says what to do."""
+    provenance.json records (with the columns it was trained on), else a `TrainingData` whose message says what to do.
+    `roots` (team mode): a provenance file outside these folders is not read."""
     if train_file is not None:
         return TrainingData(load_training_file(train_file, name=name, text_col=text_col, label_col=label_col), "file")
     if checkpoint_dir is None:
@@ -89,6 +92,13 @@ def training_data(
     path = data.get("path") if isinstance(data, dict) else None
     if not path:
         return TrainingData(None, "", f"The checkpoint's provenance.json does not record where its training file is. {HOW_TO_GIVE}")
+    if roots is not None:
+        from runtime.settings import PathNotAllowed, allowed_path
+
+        try:
+            path = allowed_path(path, list(roots))
+        except PathNotAllowed:
+            return TrainingData(None, "", f"The training file the checkpoint's provenance.json names is outside the folders this server shares. {HOW_TO_GIVE}")
     if not Path(path).is_file():
         return TrainingData(None, "", f"The checkpoint's provenance.json names the training file '{path}', which is not readable here. {HOW_TO_GIVE}")
     try:

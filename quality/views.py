@@ -8,16 +8,25 @@ parts need and how to give it, so the page never shows an empty box.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from analysis.metrics import Metrics, table_metrics
 from analysis.predictions import PredictionTable
-from analysis.slices import confident_mistakes
+from models.protocol import InferenceLayer, Progress
+from privacy.redact import redact_frame
+from privacy.views import PiiSection, pii_section
 from probes.views import PROBE_RESULTS, ResultCache
+from quality.assess import DataQuality, assess
+from quality.drift import DEFAULT_CAP, Drift
+from quality.label_issues import LabelIssues, find_issues
+from quality.leakage import DEFAULT_THRESHOLD
+from quality.training import TrainingData
 from runtime.escaping import md
 from store.audit import AuditStore, StoreError
 from store.identity import LoginRefused, LoginThrottle, Reviewer, Team, login
@@ -33,46 +42,31 @@ from store.labels import (
     record_label_decision,
 )
 
-MODEL, NEIGHBOURS = "model's confident mistake", "neighbours"
-ISSUE_COLUMNS = ["row", "text", "gold", "suggested", "pred", "confidence", "flagged_by"]
+ISSUE_COLUMNS = ["row", "text", "gold", "suggested", "pred", "confidence", "gold_probability", "flagged_by"]
 DECISION_COLUMNS = ["decision", "decided_by", "decided_at"]
-MISTAKES_LIMIT = 50  # the model's most confident mistakes listed (the neighbour hints are all listed)
 EMBEDDINGS_NEEDED = (
     "The neighbour-based hints need the model's embeddings of the evaluation texts: compute them with the button above "
-    "(or on the Robustness page). Until then only the model's confident mistakes are listed."
+    "(or on the Robustness page). Until then only confident learning's flags are listed."
 )
 
 
-def ranked_issues(table: PredictionTable, noise: pd.DataFrame | None = None, *, limit: int = MISTAKES_LIMIT) -> pd.DataFrame:
-    """Examples whose gold label may be wrong, most suspicious first (ISSUE_COLUMNS; `row` is the example's position).
+def ranked_issues(
+    table: PredictionTable, index=None, *, index_key: Hashable | None = None, k: int = 10, threshold: float = 0.7, results: ResultCache = PROBE_RESULTS
+) -> LabelIssues:
+    """`quality.label_issues.find_issues`: cleanlab's confident learning merged with the neighbour hints of `index`
+    (`probes.embeddings.label_noise(index, k, threshold)`), ranked, `flagged_by` naming the method(s). Kept for every
+    session under the table and `index_key` (as `probes.views.embedding_state` names the index): the page reruns on every click."""
+    if index is not None and len(index) == len(table) and not np.array_equal(index.frame["gold"].to_numpy(), table.frame["gold"].to_numpy()):
+        # an index another page built on the same texts with the other gold labels (as labelled / corrected): the
+        # vectors are the same, the neighbours' labels must be this table's
+        from probes.embeddings import index_from_vectors
 
-    `noise`: `probes.embeddings.label_noise` (examples whose nearest neighbours mostly carry one other gold label). Rows
-    both it and the model's own confident mistakes (`analysis.slices.confident_mistakes`, the `limit` most confident)
-    flag come first, then the neighbour hints in their own order, then the other mistakes, most confident first. The
-    suggested label is the neighbours' label where they flag the row, else the model's prediction.
-    """
-    mistakes = confident_mistakes(table, limit=limit)
-    hints = noise.set_index("row") if noise is not None and len(noise) else pd.DataFrame(columns=["suggested"])
-    model_rows = [int(r) for r in mistakes.index]
-    hint_rows = [int(r) for r in hints.index]
-    both = [r for r in model_rows if r in hints.index]
-    order = both + [r for r in hint_rows if r not in both] + [r for r in model_rows if r not in both]
-    frame = table.frame
-    rows = []
-    for r in order:
-        flagged = [name for name, hit in ((MODEL, r in mistakes.index), (NEIGHBOURS, r in hints.index)) if hit]
-        rows.append(
-            {
-                "row": r,
-                "text": frame["text"].iat[r],
-                "gold": frame["gold"].iat[r],
-                "suggested": str(hints.loc[r, "suggested"]) if r in hints.index else frame["pred"].iat[r],
-                "pred": frame["pred"].iat[r],
-                "confidence": float(frame["confidence"].iat[r]),
-                "flagged_by": " + ".join(flagged),
-            }
-        )
-    return pd.DataFrame(rows, columns=ISSUE_COLUMNS)
+        index = index_from_vectors(index.vectors, table, checkpoint_name=index.checkpoint_name, fingerprint=index.fingerprint)
+    if index is not None and index_key is None:
+        return find_issues(table, index, k=k, threshold=threshold)
+    key = (table.cache_key, index_key, k, threshold)
+    found = results.get("label_issues", key)
+    return found if found is not None else results.put("label_issues", key, find_issues(table, index, k=k, threshold=threshold))
 
 
 def with_decisions(issues: pd.DataFrame, latest: Mapping[int, LabelDecision]) -> pd.DataFrame:
@@ -112,18 +106,6 @@ class DataView:
     needs: tuple[str, ...]
 
 
-def neighbour_hints(index, index_key: Hashable | None, k: int, threshold: float, results: ResultCache = PROBE_RESULTS) -> pd.DataFrame:
-    """`probes.embeddings.label_noise(index, k, threshold)`, computed once per index (`index_key`, as
-    `probes.views.embedding_state` names it) and kept for every session: the page reruns on every click."""
-    from probes.embeddings import label_noise
-
-    if index_key is None:
-        return label_noise(index, k=k, threshold=threshold)
-    key = (index_key, k, threshold)
-    found = results.get("label_noise", key)
-    return found if found is not None else results.put("label_noise", key, label_noise(index, k=k, threshold=threshold))
-
-
 def data_view(
     store: AuditStore,
     table: PredictionTable,
@@ -132,35 +114,36 @@ def data_view(
     index_key: Hashable | None = None,
     k: int = 10,
     threshold: float = 0.7,
+    redact: bool = False,
     results: ResultCache = PROBE_RESULTS,
 ) -> DataView:
     """Read the decisions on `table`'s data once and lay out the page. `index`: the checkpoint's embeddings of the
-    table (`probes.embeddings.EmbeddingIndex`) for the neighbour hints (`neighbour_hints`, kept under `index_key`);
-    None when they are not computed yet (the page then says what they need)."""
+    table (`probes.embeddings.EmbeddingIndex`) for the neighbour hints (`ranked_issues`, kept under `index_key`);
+    None when they are not computed yet (the page then says what they need). `redact`: texts shown with their personal
+    data masked (`privacy.redact`); the CSV keeps them as stored."""
     if table.multi_label:
         return DataView(pd.DataFrame(columns=ISSUE_COLUMNS + DECISION_COLUMNS), "", 0, None, b"", None, (SINGLE_LABEL_ONLY,))
-    noise = neighbour_hints(index, index_key, k, threshold, results) if index is not None else None
+    found = ranked_issues(table, index, index_key=index_key, k=k, threshold=threshold, results=results)
     texts = table.frame["text"].tolist()
     decisions = decisions_of(store, table.data_fingerprint)
     latest = latest_decisions(decisions, table.data_fingerprint, texts)
-    issues = with_decisions(ranked_issues(table, noise), latest)
+    issues = with_decisions(redact_frame(found.frame[ISSUE_COLUMNS], ["text"]) if redact else found.frame[ISSUE_COLUMNS], latest)
     n = len(issues)
     if n:
         decided_here = int((issues["decision"] != "").sum())
-        by_model = int(issues["flagged_by"].str.contains(MODEL, regex=False).sum())
-        by_neighbours = int(issues["flagged_by"].str.contains(NEIGHBOURS, regex=False).sum())
         summary = (
-            f"**{n:,}** example{'s' * (n != 1)} to check, most suspicious first: {by_model:,} the model gets wrong with high confidence"
-            + (f", {by_neighbours:,} whose nearest neighbours mostly carry another gold label" if noise is not None else "")
-            + f". {decided_here:,} of them {'has' if decided_here == 1 else 'have'} a reviewer's decision already."
+            f"**{n:,}** example{'s' * (n != 1)} to check, most suspicious first. {md(found.summary())} "
+            f"{decided_here:,} of them {'has' if decided_here == 1 else 'have'} a reviewer's decision already."
         )
     else:
-        summary = "Nothing to check: the model agrees with every gold label" + (" and no example's neighbours disagree with it." if noise is not None else ".")
+        summary = "Nothing to check: confident learning flags no gold label" + (" and no example's neighbours disagree with it." if index is not None else ".")
     gold = None
     fixed = corrected_tables(store, [table])
     if fixed.count:
         gold = GoldComparison(fixed.count, table_metrics(table), table_metrics(fixed.tables[0]))
     history = decisions_frame(decisions, texts).drop(columns=["Data", "Data fingerprint", "Text sha256"]) if decisions else None
+    if history is not None and redact:
+        history = redact_frame(history, ["Text", "Note"])
     return DataView(
         issues=issues,
         summary=summary,
@@ -168,7 +151,108 @@ def data_view(
         history=history,
         csv=decisions_csv(decisions, texts) if decisions else b"",
         gold=gold,
-        needs=() if noise is not None else (EMBEDDINGS_NEEDED,),
+        needs=() if index is not None else (EMBEDDINGS_NEEDED,),
+    )
+
+
+# --- leakage and drift against the training data ----------------------------------------------------------------------
+
+DRIFT_COLUMNS = ["training", "evaluation"]
+
+
+@dataclass(frozen=True, eq=False)
+class QualitySection:
+    """The Data page's leakage and drift sections (None where not measured; `needs` says why and what to do).
+
+    Texts in the frames are masked (`privacy.redact`) when the page redacts; the numbers never change with it."""
+
+    training: str  # where the training data came from (Markdown); empty when there is none
+    leakage: str | None  # the leakage summary (Markdown)
+    leaked: pd.DataFrame | None  # quality.leakage.MATCH_COLUMNS: each leaked evaluation row and its closest training text
+    within: pd.DataFrame | None  # quality.leakage.WITHIN_COLUMNS: evaluation texts that repeat an earlier one
+    clean: pd.DataFrame | None  # accuracy / macro-F1 / examples on all rows and without the leaked ones, side by side
+    drift: str | None  # the drift summary, the domain classifier's AUC in plain words first (Markdown)
+    drift_numbers: pd.DataFrame | None  # length, OOV and truncation per side (DRIFT_COLUMNS), as shown
+    balance: pd.DataFrame | None  # label shares per side (quality.drift.label_balance); None without labels on both sides
+    unlike: pd.DataFrame | None  # quality.drift.UNLIKE_COLUMNS: the evaluation texts most unlike the training data
+    needs: tuple[str, ...]
+    quality: DataQuality | None  # everything measured, for whoever needs more than the page shows
+
+
+def _drift_numbers(drift: Drift) -> pd.DataFrame:
+    lengths, sides = drift.lengths, ("train", "eval")
+    rows = {
+        "median length (tokens)": [f"{lengths.loc[s, 'median']:.0f}" for s in sides],
+        "mean length (tokens)": [f"{lengths.loc[s, 'mean']:.1f}" for s in sides],
+        "90th percentile length (tokens)": [f"{lengths.loc[s, 'p90']:.0f}" for s in sides],
+        "out-of-vocabulary words": [f"{drift.oov_rate[s]:.1%}" for s in sides],
+        f"truncated (over {drift.max_length} tokens)": [f"{drift.truncation_rate[s]:.1%}" for s in sides],
+        "texts measured": [f"{drift.n_train:,} of {drift.n_train_total:,}", f"{drift.n_eval:,} of {drift.n_eval_total:,}"],
+    }
+    return pd.DataFrame.from_dict(rows, orient="index", columns=DRIFT_COLUMNS)
+
+
+def measure_quality(
+    predictor: InferenceLayer,
+    table: PredictionTable,
+    training: TrainingData,
+    *,
+    label_mapping: Mapping[str, str] | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    cap: int = DEFAULT_CAP,
+    seed: int = 0,
+    progress: Progress | None = None,
+    results: ResultCache = PROBE_RESULTS,
+) -> DataQuality:
+    """`quality.assess` leakage and drift, computed once per (checkpoint, data, training data, parameters) for every session."""
+    train_key = training.evalset.fingerprint if training.evalset is not None else None
+    key = (table.cache_key, train_key, json.dumps(dict(label_mapping or {}), sort_keys=True), threshold, cap, seed)
+    found = results.get("data_quality", key)
+    if found is None:
+        found = assess(
+            predictor,
+            table,
+            training,
+            checks=("leakage", "drift"),
+            label_mapping=label_mapping,
+            threshold=threshold,
+            drift_cap=cap,
+            seed=seed,
+            progress=progress,
+        )
+        if training.available:  # without training data nothing was computed: nothing to keep
+            results.put("data_quality", key, found)
+    return found
+
+
+def personal_data(evalset, *, redact: bool, results: ResultCache = PROBE_RESULTS) -> PiiSection:
+    """`privacy.views.pii_section` of the evaluation data, scanned once per data and redaction for every session."""
+    key = (evalset.fingerprint, redact)
+    found = results.get("pii_section", key)
+    return found if found is not None else results.put("pii_section", key, pii_section(evalset, redact=redact))
+
+
+def quality_section(quality: DataQuality | None, training: TrainingData, *, redact: bool) -> QualitySection:
+    """Lay out what `measure_quality` found (`quality` None: not measured yet, e.g. no training data)."""
+    if quality is None or not training.available:
+        return QualitySection("", None, None, None, None, None, None, None, None, (md(training.message),) if training.message else (), quality)
+    mask = (lambda frame, columns: redact_frame(frame, columns)) if redact else (lambda frame, columns: frame)
+    leakage, drift, clean = quality.leakage, quality.drift, quality.clean_metrics
+    balance = None
+    if drift is not None and not drift.label_balance.empty and drift.label_balance[["train_share", "eval_share"]].notna().all(axis=None):
+        balance = drift.label_balance
+    return QualitySection(
+        training=md(training.describe()),
+        leakage=None if leakage is None else md(leakage.summary()),
+        leaked=None if leakage is None else mask(leakage.matches, ["text", "train_text"]),
+        within=None if leakage is None else mask(leakage.within_eval, ["text", "first_text"]),
+        clean=None if clean is None else clean.table(),
+        drift=None if drift is None else md(drift.summary()),
+        drift_numbers=None if drift is None else _drift_numbers(drift),
+        balance=balance,
+        unlike=None if drift is None else mask(drift.most_unlike, ["text"]),
+        needs=tuple(f"{check.replace('_', ' ').capitalize()}: {why}" for check, why in quality.missing.items()),
+        quality=quality,
     )
 
 

@@ -222,3 +222,20 @@ def corrected_tables(store: AuditStore, tables: Sequence) -> CorrectedTables:
         return CorrectedTables(0, tuple(tables))
     fixed = corrections(table_decisions(store, tables[0]))
     return CorrectedTables(len(fixed), tuple(with_corrected_gold(t, fixed) for t in tables))
+
+
+def corrected_count(as_labelled, judged) -> int:
+    """How many gold labels `judged` (a PredictionTable, e.g. one of `corrected_tables`) differs from `as_labelled` in:
+    the corrections a sign-off judged with (0: as labelled). Multi-label tables are never corrected."""
+    if as_labelled.multi_label or judged.multi_label:
+        return 0
+    return int((as_labelled.gold_idx != judged.gold_idx).sum())
+
+
+def with_corrections_noted(judged_fields: Mapping, corrections: int) -> dict:
+    """`GateReport.signoff_fields()` with the number of reviewer corrections in the recorded metrics when there are any,
+    so the audit trail says the numbers were judged against corrected gold labels (absent: as labelled)."""
+    fields = dict(judged_fields)
+    if corrections:
+        fields["metrics"] = {**fields["metrics"], "gold_label_corrections": int(corrections)}
+    return fields

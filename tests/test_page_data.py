@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 from analysis_pages_support import app_test, build_fixture, predictions
-from sklearn.metrics import accuracy_score
+from sklearn.metrics import accuracy_score, f1_score
 
+from dashboard.state import GOLD_KEY
 from store.audit import AuditStore
 from store.labels import decisions_of
 
@@ -73,18 +74,34 @@ def test_a_decision_recorded_on_the_page_is_stored_listed_and_changes_the_overvi
     assert shown["Accuracy as labelled"] == f"{accuracy_score(gold, pred_after):.1%}"
     assert shown["Accuracy with 1 reviewer correction(s)"] == f"{accuracy_score(corrected_gold, pred_after):.1%}"
 
-    # the Overview switches every checkpoint's numbers to the corrected gold labels
+    # the sidebar's one choice switches every checkpoint's numbers to the corrected gold labels, on every page
     at.switch_page("pages/overview.py").run()
     assert not at.exception, [e.message for e in at.exception]
     expected = {name: predictions(env, name)[1] for name in ("tiny-before", "tiny-after")}
     accuracy = lambda: [m.value for m in at.metric if m.label == "Accuracy"]  # noqa: E731
     assert accuracy() == [f"{accuracy_score(gold, p):.1%}" for p in expected.values()]  # as labelled by default
-    switch = at.radio(key="overview_gold")
-    assert switch.options == ["as labelled", "with 1 reviewer correction"]
-    switch.set_value("corrected").run()
+    assert not [i for i in at.info if "reviewer correction" in i.value]
+    at.session_state[GOLD_KEY] = True
+    at.run()
     assert not at.exception, [e.message for e in at.exception]
     assert accuracy() == [f"{accuracy_score(corrected_gold, p):.1%}" for p in expected.values()]
     assert accuracy() != [f"{accuracy_score(gold, p):.1%}" for p in expected.values()]
+    assert any("with 1 reviewer correction" in i.value for i in at.info), [i.value for i in at.info]
+
+    # Errors follows the same choice (the candidate's accuracy and mistakes), and says so
+    at.switch_page("pages/errors.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Accuracy"] == f"{accuracy_score(corrected_gold, pred_after):.1%}"
+    assert shown["Mistakes"] == f"{int((corrected_gold != pred_after).sum()):,}"
+    assert any("with 1 reviewer correction" in i.value for i in at.info), [i.value for i in at.info]
+    # the Data page keeps the labels as in the file: decisions are made on them
+    at.switch_page(PAGE).run()
+    assert {m.label: m.value for m in at.metric}["Accuracy as labelled"] == f"{accuracy_score(gold, pred_after):.1%}"
+    at.session_state[GOLD_KEY] = False
+    at.switch_page("pages/errors.py").run()
+    assert {m.label: m.value for m in at.metric}["Accuracy"] == f"{accuracy_score(gold, pred_after):.1%}"
+    assert not [i for i in at.info if "reviewer correction" in i.value]
 
 
 def test_without_a_name_nothing_is_recorded(env, store_url, monkeypatch):
@@ -105,3 +122,160 @@ def test_team_mode_without_reviewer_identities_records_nothing_and_says_why(env,
     at = app_test(env, monkeypatch, PAGE)
     assert any("label decisions are disabled in team mode" in w.value for w in at.warning), [w.value for w in at.warning]
     assert not [b for b in at.button if b.key == "data_record"]
+
+
+# --- leakage and drift against a training file ------------------------------------------------------------------------
+
+
+LEAKED = [3, 11, 23]  # evaluation rows planted in the training file
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The tiny checkpoints on 60 distinct evaluation texts, and train.csv beside them: 40 texts unlike them, exact copies of
+    evaluation rows 3 and 11 (re-cased, re-punctuated) and row 23 with one word added (word 3-gram Jaccard 10/11)."""
+    import numpy as np
+    import pandas as pd
+
+    root = tmp_path_factory.mktemp("data-page-training")
+    env = build_fixture(root)
+    rng = np.random.default_rng(7)
+    words = [
+        "good",
+        "bad",
+        "movie",
+        "film",
+        "plot",
+        "actor",
+        "scene",
+        "great",
+        "awful",
+        "boring",
+        "fun",
+        "slow",
+        "music",
+        "ending",
+        "story",
+        "cast",
+        "script",
+        "dull",
+        "funny",
+        "sad",
+    ]
+    texts = [" ".join(rng.choice(words, 12)) + f" review{i}" for i in range(60)]
+    frame = env["frame"].assign(text=texts)
+    frame.to_csv(env["data"], index=False)
+    other = [f"completely different training sentence number {i} about weather and trains" for i in range(40)]
+    copies = [texts[3].upper(), texts[11] + " !!", texts[23] + " indeed"]
+    train = root / "train.csv"
+    pd.DataFrame({"text": other + copies, "label": ["negative", "positive"] * 20 + ["negative"] * 3}).to_csv(train, index=False)
+    return {**env, "frame": frame, "train": train}
+
+
+def test_a_training_file_shows_the_leaked_rows_the_metrics_without_them_and_the_drift(trained, store_url, monkeypatch):
+    env, path, leaked = trained, trained["train"], LEAKED
+    at = app_test(env, monkeypatch, PAGE)
+    assert any("no provenance.json naming its training file" in i.value and "'Training data' picker on the Data page" in i.value for i in at.info), [
+        i.value for i in at.info
+    ]
+    at.text_input(key="training_file").input(str(path)).run()
+    assert not at.exception, [e.message for e in at.exception]
+
+    shown = frame(at, "train_text")
+    assert shown["row"].tolist() == leaked and shown["train_row"].tolist() == [40, 41, 42]
+    assert shown["kind"].tolist() == ["exact", "exact", "near"]
+    assert any("3 of 60 evaluation texts (5.0%) also appear in the training data (43 texts): 2 exactly" in m.value.replace("\\:", ":") for m in at.markdown)
+
+    # the headline beside the numbers without the leaked rows, recomputed here with scikit-learn
+    gold = env["frame"]["label"].to_numpy()
+    _, pred = predictions(env, "tiny-after")
+    keep = [i for i in range(len(gold)) if i not in leaked]
+    clean = frame(at, "without leaked rows")
+    assert clean.loc["accuracy", "all rows"] == pytest.approx(accuracy_score(gold, pred))
+    assert clean.loc["accuracy", "without leaked rows"] == pytest.approx(accuracy_score(gold[keep], pred[keep]))
+    assert clean.loc["examples", "without leaked rows"] == 57
+
+    # drift: the domain classifier in plain words, lengths / OOV / truncation per side, label balance, the most unlike texts
+    assert any("a simple classifier tells training from evaluation texts apart" in m.value.lower() for m in at.markdown)
+    numbers = frame(at, "evaluation")
+    assert numbers.loc["texts measured"].tolist() == ["43 of 43", "60 of 60"]
+    assert {"out-of-vocabulary words", "median length (tokens)"} <= set(numbers.index)
+    balance = frame(at, "train_share")
+    assert balance.loc["negative", "train_share"] == pytest.approx(23 / 43)
+    assert balance.loc["negative", "eval_share"] == pytest.approx((gold == "negative").mean())
+    assert len(frame(at, "p_eval")) == 10
+    # the training file is scanned for personal data too
+    assert any(m.value.startswith("**In the training data:** No personal data found in 43 rows") for m in at.markdown), [m.value for m in at.markdown]
+
+
+def test_a_missing_training_file_says_so_and_the_rest_of_the_page_stays(env, store_url, monkeypatch, tmp_path):
+    at = app_test(env, monkeypatch, PAGE)
+    at.text_input(key="training_file").input(str(tmp_path / "nope.csv")).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any("Training file 'nope.csv' does not exist" in e.value for e in at.error), [e.value for e in at.error]
+    assert frame(at, "flagged_by") is not None  # the label issues are still there
+
+
+def test_team_mode_offers_training_files_only_under_the_shared_roots(trained, store_url, monkeypatch):
+    env = trained
+    monkeypatch.setenv("VEREDICTO_TEAM_MODE", "1")
+    monkeypatch.setenv("VEREDICTO_CHECKPOINT_ROOTS", str(env["checkpoints"]))
+    monkeypatch.setenv("VEREDICTO_DATA_ROOTS", str(env["data"].parent))
+    at = app_test(env, monkeypatch, PAGE)
+    picker = at.selectbox(key="team_training_file")
+    root = env["data"].parent.resolve().name
+    assert f"{root}/train.csv" in picker.options and all(o == "(the checkpoint's provenance)" or o.startswith(f"{root}/") for o in picker.options)
+    picker.set_value(str(env["train"].resolve())).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert frame(at, "train_text")["row"].tolist() == LEAKED
+
+
+@pytest.mark.parametrize("page", ["pages/explore.py", "pages/compare.py", "pages/signoff.py"])
+def test_every_page_says_when_its_numbers_use_the_corrections(env, store_url, monkeypatch, page):
+    from analysis.predictions import predict_table
+    from evaldata.loading import load_eval_data
+    from models import Predictor
+    from store.identity import Reviewer
+    from store.labels import record_label_decision
+
+    table = predict_table(Predictor(str(env["checkpoints"] / "tiny-after"), device="cpu"), load_eval_data(env["data"]))
+    wrong = "positive" if env["frame"]["label"].iat[0] == "negative" else "negative"
+    record_label_decision(AuditStore(store_url), table, row=0, verdict="wrong", corrected=wrong, reviewer=Reviewer("Ana", "local:Ana"))
+    note = lambda at: [i.value for i in at.info if "with 1 reviewer correction" in i.value]  # noqa: E731
+    assert note(app_test(env, monkeypatch, page, state={GOLD_KEY: True}))
+    assert not note(app_test(env, monkeypatch, page))  # as labelled unless chosen
+
+
+def test_the_signoff_gates_are_evaluated_again_when_the_corrections_are_chosen(env, store_url, monkeypatch):
+    from analysis.predictions import predict_table
+    from evaldata.loading import load_eval_data
+    from models import Predictor
+    from store.identity import Reviewer
+    from store.labels import record_label_decision
+
+    table = predict_table(Predictor(str(env["checkpoints"] / "tiny-after"), device="cpu"), load_eval_data(env["data"]))
+    store = AuditStore(store_url)
+    mistakes = [r for r in range(len(table)) if table.frame["pred"].iat[r] != table.frame["gold"].iat[r]][:10]
+    for row in mistakes:  # the model was right after all: enough corrections to move the candidate's accuracy
+        record_label_decision(store, table, row=row, verdict="wrong", corrected=str(table.frame["pred"].iat[row]), reviewer=Reviewer("Ana", "local:Ana"))
+    gold = table.frame["gold"].to_numpy().copy()
+    corrected = gold.copy()
+    corrected[mistakes] = table.frame["pred"].to_numpy()[mistakes]
+    at = app_test(env, monkeypatch, "pages/signoff.py")
+    macro_f1 = lambda: next(d.value for d in at.dataframe if "Gate" in d.value.columns).set_index("Gate").loc["Macro-F1", "Measured"]  # noqa: E731
+    assert macro_f1() == f"{f1_score(gold, table.frame['pred'], average='macro'):.3f}"
+    at.session_state[GOLD_KEY] = True
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    # evaluated again on the corrected labels (one cache entry per data as judged would show the numbers as labelled)
+    assert macro_f1() == f"{f1_score(corrected, table.frame['pred'], average='macro'):.3f}"
+
+
+def test_the_training_file_chosen_on_the_data_page_reaches_the_signoff_gates(trained, store_url, monkeypatch):
+    at = app_test(trained, monkeypatch, PAGE)
+    at.text_input(key="training_file").input(str(trained["train"])).run()
+    at.switch_page("pages/signoff.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    gates = next(d.value for d in at.dataframe if "Gate" in d.value.columns).set_index("Gate")
+    assert gates.loc["Train–evaluation leakage", "Measured"] == f"{3 / 60:.3f}"
+    assert "N/A" not in gates.loc["Train–evaluation drift", "Result"]

@@ -44,7 +44,15 @@ def assert_nothing_shows(at) -> None:
 
 
 @pytest.mark.parametrize(
-    ("page", "query"), [("pages/overview.py", {}), ("pages/errors.py", {}), ("pages/compare.py", {}), ("pages/robustness.py", {}), ("pages/insights.py", {})]
+    ("page", "query"),
+    [
+        ("pages/overview.py", {}),
+        ("pages/errors.py", {}),
+        ("pages/compare.py", {}),
+        ("pages/robustness.py", {}),
+        ("pages/insights.py", {}),
+        ("pages/data.py", {}),
+    ],
 )
 def test_with_redaction_on_a_page_shows_no_planted_value(env, monkeypatch, page, query):
     at = app_test(env, monkeypatch, page, query=query, state={REDACT_KEY: True})
@@ -69,6 +77,25 @@ def test_explore_masks_the_table_the_text_and_the_explanations(env, monkeypatch,
     assert any(m.value.startswith("> ") and "<" in m.value for m in at.markdown)  # the example text, masked
     assert_nothing_shows(at)
     plain = app_test(env, monkeypatch, "pages/explore.py", query={"example": str(row)})
+    assert leaks(page_text(plain))
+
+
+def test_the_data_page_counts_personal_data_per_column_and_masks_the_examples(env, monkeypatch, tmp_path):
+    from collections import Counter
+
+    monkeypatch.setenv("VEREDICTO_STORE_URL", f"sqlite:///{tmp_path / 'audit.db'}")
+    at = app_test(env, monkeypatch, "pages/data.py", state={REDACT_KEY: True})
+    counts = next(d.value for d in at.dataframe if "rows with PII" in d.value.columns).set_index("column")
+    planted = Counter(kind for kind, _value in PLANTED)  # one value per row of the text column
+    assert counts.loc["text", "rows with PII"] == len(PLANTED)
+    assert {kind: counts.loc["text", kind] for kind in planted} == dict(planted)
+    assert counts.loc["customer", "EMAIL"] > 0 and counts.loc["customer", "NAME"] > 0  # the metadata column is scanned too
+    assert at.get("plotly_chart"), "the per-column counts figure"
+    examples = next(d.value for d in at.dataframe if "example" in d.value.columns)
+    assert examples["example"].str.contains("<EMAIL>", regex=False).any()
+    assert_nothing_shows(at)
+    # without redaction the examples show the values in context: the search above can find what it looks for
+    plain = app_test(env, monkeypatch, "pages/data.py")
     assert leaks(page_text(plain))
 
 

@@ -268,3 +268,36 @@ def test_a_multi_label_candidate_shows_its_own_metrics_and_the_sign_off_records_
     record = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}").records()[-1]
     assert record.task == "multi-label" and record.metrics["thresholds"]["values"] == [["toxic", 0.5], ["insult", 0.5], ["threat", 0.5]]
     assert table_with(at, "Task")["Task"].iloc[0].startswith("multi-label, thresholds default")
+
+
+def test_a_signoff_judged_with_the_reviewers_corrections_records_how_many(page, env):
+    from analysis.predictions import predict_table
+    from dashboard.state import GOLD_KEY
+    from evaldata.loading import load_eval_data
+    from models import Predictor
+    from store.identity import Reviewer
+    from store.labels import record_label_decision
+
+    table = predict_table(Predictor(str(env["checkpoints"] / "tiny-after"), device="cpu"), load_eval_data(env["data"]))
+    wrong = "positive" if table.frame["gold"].iat[0] == "negative" else "negative"
+    record_label_decision(page.store, table, row=0, verdict="wrong", corrected=wrong, reviewer=Reviewer("Bo", "local:Bo"))
+    at = with_reviewers(page)
+    submit(at, "Ana Ruiz", "correct horse", "approve")  # as labelled: nothing to note
+    at.session_state[GOLD_KEY] = True
+    at.run()
+    assert any("use 1 reviewer correction(s)" in c.value for c in at.caption), [c.value for c in at.caption]
+    submit(at, "Ana Ruiz", "correct horse", "approve")
+    first, second = at.store.records()
+    assert "gold_label_corrections" not in first.metrics and second.metrics["gold_label_corrections"] == 1
+    assert at.store.verify().ok
+
+    # the report keeps its convention (numbers as labelled, the corrections beside them), whatever the sidebar shows
+    at.button(key="signoff_build_report").click()
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    _, html = at.session_state["signoff_report"]
+    gold, pred = table.frame["gold"].to_numpy(), table.frame["pred"].to_numpy()
+    corrected = gold.copy()
+    corrected[0] = wrong
+    assert f"As labelled: accuracy {(gold == pred).mean():.1%}" in html
+    assert f"with the corrections: accuracy {(corrected == pred).mean():.1%}" in html

@@ -178,3 +178,18 @@ def test_pair_tables_show_both_texts_on_every_listing(pairs, monkeypatch):
     assert not at.exception, [e.message for e in at.exception]
     found = dataframe(at, "explore_table_").value
     assert sorted(found.index) == [i for i, r in enumerate(pairs["rows"]) if r["second"].startswith("reply the film")]
+
+
+def test_the_data_page_on_a_multi_label_table_measures_leakage_and_drift_and_says_why_there_are_no_label_issues(multi, monkeypatch, tmp_path):
+    monkeypatch.setenv("VEREDICTO_STORE_URL", f"sqlite:///{tmp_path / 'audit.db'}")
+    texts = pd.read_csv(multi["data"])["text"].tolist()
+    train = tmp_path / "train.csv"
+    pd.DataFrame({"text": [texts[5], "an unrelated training text about trains", "another one about the weather"]}).to_csv(train, index=False)
+    at = app_test(multi, monkeypatch, "pages/data.py", budget=SMALL)
+    assert any("single-label" in i.value for i in at.info), [i.value for i in at.info]
+    at.text_input(key="training_file").input(str(train)).run()
+    assert not at.exception, [e.message for e in at.exception]
+    leaked = next(d.value for d in at.dataframe if "train_text" in d.value.columns)
+    assert 5 in leaked["row"].tolist() and (leaked[leaked["row"] == 5]["kind"] == "exact").all()
+    assert any("tells training from evaluation texts apart" in m.value.lower() for m in at.markdown)
+    assert not [d for d in at.dataframe if "train_share" in d.value.columns]  # label balance: no single gold label per row

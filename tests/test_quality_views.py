@@ -8,9 +8,10 @@ import pytest
 from sklearn.metrics import accuracy_score
 from test_store_labels import ANA, LABELS, make_table
 
-from probes.embeddings import NOISE_COLUMNS, index_from_vectors
+from probes.embeddings import index_from_vectors
 from probes.views import ResultCache
-from quality.views import EMBEDDINGS_NEEDED, MODEL, NEIGHBOURS, data_view, issue_choice, neighbour_hints, ranked_issues, record_decision
+from quality.label_issues import CONFIDENT_LEARNING, NEIGHBOURS
+from quality.views import EMBEDDINGS_NEEDED, data_view, issue_choice, ranked_issues, record_decision
 from store.audit import AuditStore
 from store.identity import LoginThrottle, hash_password
 from store.labels import decisions_of
@@ -21,21 +22,30 @@ def store(tmp_path):
     return AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
 
 
-def noise(rows: dict[int, str]) -> pd.DataFrame:
-    """A label_noise result flagging `rows` (row -> the neighbours' label), in the given order."""
-    return pd.DataFrame([{**dict.fromkeys(NOISE_COLUMNS, 0), "row": r, "suggested": s} for r, s in rows.items()], columns=NOISE_COLUMNS)
+# row 4 (gold positive) lies in the cluster of rows 0, 3 and 6 (all gold negative): only it has all 3 neighbours on another label
+VECTORS = [[1, 0], [0, 1], [0, 1], [1, 0], [1, 0.01], [0, 1], [1, 0], [0, 1]]
 
 
-def test_rows_both_methods_flag_come_first_then_neighbours_then_the_other_mistakes():
-    # gold [0,1,2,0,1,2,0,1] vs pred [0,1,1,0,0,2,2,1]: the model is wrong on rows 2, 4 and 6 (all at confidence 0.8)
+def test_confident_learning_and_the_neighbours_are_merged_and_each_row_says_which_flagged_it(store):
+    from cleanlab.filter import find_label_issues
+
+    # gold [0,1,2,0,1,2,0,1] vs pred [0,1,1,0,0,2,2,1] at 0.8: cleanlab's confident learning flags the three mistakes
     table = make_table()
-    issues = ranked_issues(table, noise({7: "negative", 4: "neutral"}))
-    assert issues["row"].tolist() == [4, 7, 2, 6]
-    assert issues["flagged_by"].tolist() == [f"{MODEL} + {NEIGHBOURS}", NEIGHBOURS, MODEL, MODEL]
-    assert issues["suggested"].tolist() == ["neutral", "negative", "positive", "neutral"]  # neighbours' label, else the prediction
-    assert issues["gold"].tolist() == [LABELS[1], LABELS[1], LABELS[2], LABELS[0]]
-    assert ranked_issues(table)["row"].tolist() == [2, 4, 6]  # without embeddings: the mistakes alone
-    assert ranked_issues(table, limit=1)["row"].tolist() == [2]
+    flagged = find_label_issues(labels=table.gold_idx, pred_probs=table.probs, return_indices_ranked_by="self_confidence")
+    assert sorted(flagged.tolist()) == [2, 4, 6]
+    alone = data_view(store, table).issues
+    assert alone["row"].tolist() == flagged.tolist() and set(alone["flagged_by"]) == {CONFIDENT_LEARNING}
+    assert alone["suggested"].tolist() == [table.labels[p] for p in (1, 0, 2)]  # the most probable label other than the gold one
+
+    index = index_from_vectors(pd.DataFrame(VECTORS).to_numpy(dtype=float), table)
+    results = ResultCache()
+    view = data_view(store, table, index, index_key=("ckpt", "data"), k=3, threshold=1.0, results=results)
+    assert view.issues["row"].tolist()[0] == 4  # both methods flag it: first
+    assert view.issues["flagged_by"].tolist() == [f"{CONFIDENT_LEARNING} + {NEIGHBOURS}", CONFIDENT_LEARNING, CONFIDENT_LEARNING]
+    assert "Confident learning flags 3 of 8 gold labels (37.5%)" in view.summary and "the embedding neighbours flag 1, 1 of them the same rows" in view.summary
+    # kept for the next rerun: the same table, index and settings are not ranked again
+    kept = ranked_issues(table, index, index_key=("ckpt", "data"), k=3, threshold=1.0, results=results)
+    assert kept is results.get("label_issues", (table.cache_key, ("ckpt", "data"), 3, 1.0))
 
 
 def test_the_view_shows_decisions_with_who_and_when_and_both_numbers(store):
@@ -61,18 +71,20 @@ def test_the_view_shows_decisions_with_who_and_when_and_both_numbers(store):
 
 def test_the_view_uses_the_neighbour_hints_when_embeddings_exist(store):
     table = make_table()
-    # row 4 (gold positive) lies in the cluster of rows 0, 3 and 6 (all gold negative): only it has all 3 neighbours on another label
-    vectors = [[1, 0], [0, 1], [0, 1], [1, 0], [1, 0.01], [0, 1], [1, 0], [0, 1]]
-    index = index_from_vectors(pd.DataFrame(vectors).to_numpy(dtype=float), table)
+    index = index_from_vectors(pd.DataFrame(VECTORS).to_numpy(dtype=float), table)
     results = ResultCache()
     view = data_view(store, table, index, index_key=("ckpt", "data"), k=3, threshold=1.0, results=results)
     assert view.needs == ()
     hinted = view.issues[view.issues["flagged_by"].str.contains(NEIGHBOURS)]
     assert hinted["row"].tolist() == [4] and hinted["suggested"].tolist() == ["negative"]
-    # kept for the next rerun: the same index and settings are not searched again
-    kept = results.get("label_noise", (("ckpt", "data"), 3, 1.0))
-    assert kept is not None and kept["row"].tolist() == [4]
-    assert neighbour_hints(index, ("ckpt", "data"), 3, 1.0, results) is kept
+
+    # the same vectors indexed by a page that judged against corrected labels (row 4 relabelled "negative"): the hints
+    # still read this table's gold labels, so row 4 is flagged
+    from analysis.predictions import with_corrected_gold
+
+    corrected = index_from_vectors(index.vectors, with_corrected_gold(table, {4: "negative"}))
+    view = data_view(store, table, corrected, index_key=("ckpt", "data", "other"), k=3, threshold=1.0, results=ResultCache())
+    assert view.issues[view.issues["flagged_by"].str.contains(NEIGHBOURS)]["row"].tolist() == [4]
 
 
 def test_recording_says_what_is_missing_and_checks_who_decides(store):
@@ -119,3 +131,40 @@ def test_a_multi_label_table_has_no_single_gold_label_to_decide_on(store):
     assert corrected_tables(store, [table]).count == 0
     view = data_view(store, table)
     assert view.needs == (SINGLE_LABEL_ONLY,) and view.issues.empty and view.gold is None
+
+
+def test_leakage_and_drift_are_computed_once_per_training_file_and_texts_are_masked_when_redacting(tiny_bert_predictor, tmp_path):
+    from analysis.predictions import predict_table
+    from evaldata.loading import load_eval_data
+    from quality.training import TrainingData, training_data
+    from quality.views import measure_quality, quality_section
+
+    labels = list(tiny_bert_predictor.labels)
+    evals = pd.DataFrame({"text": [f"mail ana.lopez@example.com about order {i} please" for i in range(6)] + ["a plain text", "another plain one"]})
+    evals["label"] = [labels[i % len(labels)] for i in range(len(evals))]
+    evals.to_csv(tmp_path / "eval.csv", index=False)
+    table = predict_table(tiny_bert_predictor, load_eval_data(tmp_path / "eval.csv"))
+    pd.DataFrame({"text": [evals["text"].iat[2], "something else entirely here", "and more training text"]}).to_csv(tmp_path / "train.csv", index=False)
+    training = training_data(None, tmp_path / "train.csv")
+
+    results = ResultCache()
+    calls = []
+    quality = measure_quality(tiny_bert_predictor, table, training, cap=50, results=results, progress=lambda d, t: calls.append((d, t)))
+    assert calls  # progress reported while embedding and hashing
+    assert measure_quality(tiny_bert_predictor, table, training, cap=50, results=results) is quality  # kept: not measured again
+    assert measure_quality(tiny_bert_predictor, table, training, cap=40, results=results) is not quality  # other parameters: measured
+
+    plain = quality_section(quality, training, redact=False)
+    assert plain.leaked is not None and plain.leaked["row"].tolist() == [2] and "ana.lopez@example.com" in plain.leaked["text"].iat[0]
+    assert plain.within is not None and len(plain.within) == 0  # "order 0" .. "order 5" differ in one word: Jaccard 4/10 of word 3-grams
+    assert plain.clean is not None and plain.clean.loc["examples", "without leaked rows"] == 7
+    assert plain.drift_numbers is not None and plain.drift_numbers.loc["texts measured"].tolist() == ["3 of 3", "8 of 8"]
+    assert plain.balance is None  # the training file has no labels
+    masked = quality_section(quality, training, redact=True)
+    assert masked.leaked is not None and "<EMAIL>" in masked.leaked["text"].iat[0] and "<EMAIL>" in masked.leaked["train_text"].iat[0]
+    assert masked.unlike is not None and not masked.unlike["text"].str.contains("ana.lopez", regex=False).any()
+
+    none = TrainingData(None, "", "No training data was given. Pass it.")
+    assert measure_quality(tiny_bert_predictor, table, none, results=results).leakage is None
+    empty = quality_section(None, none, redact=False)
+    assert empty.needs == ("No training data was given. Pass it.",) and empty.leakage is None and empty.drift is None
