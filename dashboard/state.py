@@ -432,6 +432,7 @@ def sidebar() -> None:
 
 AS_CONFIG = "as in config.json"
 NO_PAIR = "(none)"
+PAIR_NAME = "text_pair"  # a column named so is read as the second text unless the user picks otherwise
 ONE_COLUMN = "One column, tags joined by a separator"
 PER_LABEL = "One 0/1 column per label"
 DEFAULT_THRESHOLDS, FILE_THRESHOLDS, EACH_THRESHOLDS, TUNED_THRESHOLDS = "0.5 for every label", "From a file", "Per label", "Tuned on a validation file"
@@ -454,9 +455,11 @@ def _task_choice(ref: CheckpointRef) -> str | None:
 def _columns_choice(columns: list[str], ref: CheckpointRef, detected: tuple[str, ...]) -> Columns:
     """Text, second text and gold columns; for a multi-label checkpoint, gold as one separated column or one 0/1 column per label."""
     text_col = _column_choice("Text column", columns, guess_column(columns, "text"), "text_col")
+    options = [NO_PAIR, *[c for c in columns if c != text_col]]
     pair = st.selectbox(
         "Second text (sentence pairs)",
-        [NO_PAIR, *[c for c in columns if c != text_col]],
+        options,
+        index=options.index(PAIR_NAME) if PAIR_NAME in options else 0,  # only the name transformers' pipelines use for it
         key="pair_col",
         help="For checkpoints that read two texts (NLI, paraphrase, query–passage): the column of the second text.",
     )

@@ -54,7 +54,7 @@ def pair_app(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser-pair")
     _train(root, "pair-after", pair_rows(60, seed=1), text_col="premise", label_col="label", pair_col="hypothesis")
     make_tiny_checkpoint(root / "checkpoints" / "pair-before", labels=("negative", "positive"), seed=3)
-    test = pair_rows(40, seed=2).rename(columns={"premise": "text"})
+    test = pair_rows(40, seed=2).rename(columns={"premise": "text", "hypothesis": "text_pair"})
     data = write_csv(test, root / "pairs-test.csv")
     os.environ["VEREDICTO_CACHE_DIR"] = str(root / "cache")
     with running_app(root / "checkpoints", data) as url:
@@ -66,13 +66,6 @@ def _open(page, url: str, path: str = "") -> str:
     wait_for_app(page)
     page_has_no_error(page)
     return page.inner_text("body")
-
-
-def _choose(page, label: str, option: str) -> None:
-    """Pick `option` in the sidebar selectbox labelled `label`, as a person does: open it, click the option."""
-    page.locator('[data-testid="stSelectbox"]').filter(has_text=label).click()
-    page.get_by_role("option", name=option, exact=True).click()
-    wait_for_app(page)
 
 
 def _go(page, name: str) -> str:
@@ -123,11 +116,7 @@ def test_a_multi_label_checkpoint_end_to_end(multi_label_app):
 
 def test_a_sentence_pair_checkpoint_end_to_end(pair_app):
     with browser_page() as page:
-        body = _open(page, pair_app)
-        assert "Sentence pairs" not in body  # one text until the second column is chosen
-        _choose(page, "Second text (sentence pairs)", "hypothesis")
-        body = page.inner_text("body")
-        page_has_no_error(page)
+        body = _open(page, pair_app)  # a column named text_pair is taken as the second text
         assert "Sentence pairs: the model reads each row's text and text_pair together." in body
         assert "Macro-F1" in body
         screenshot(page, "20-pair-overview")
