@@ -117,6 +117,7 @@ def join_tags(matrix: np.ndarray, labels: Sequence[str]) -> list[str]:
 
 
 TAG_JOIN = " | "
+NO_LABEL = "(no label)"  # how an empty multi-label set is shown
 
 
 def build_table(

@@ -7,7 +7,7 @@ import streamlit as st
 
 from analysis import figures
 from analysis.compare import compare_tables, flipped_examples, label_flips, pair_tables, slice_deltas
-from analysis.predictions import PredictionTable
+from analysis.predictions import NO_LABEL, PredictionTable
 from analysis.selection import selected_index
 from analysis.slices import data_slices, gold_slices, keyword_slices, parse_keywords
 from analysis.views import (
@@ -208,8 +208,8 @@ def explanation_panel(example: int) -> None:
     if "text_pair" in row:
         st.markdown("Second text:\n\n> " + "\n> ".join(md(line) for line in display_text(str(row["text_pair"])).split("\n")))
     st.markdown(
-        f"Gold **{md(row['gold'] or '(no label)')}**. {md(comp.before_name)} predicted **{md(row['pred_before'] or '(no label)')}** (P(gold) {row['p_gold_before']:.2f}); "
-        f"{md(comp.after_name)} predicts **{md(row['pred_after'] or '(no label)')}** (P(gold) {row['p_gold_after']:.2f})."
+        f"Gold **{md(row['gold'] or NO_LABEL)}**. {md(comp.before_name)} predicted **{md(row['pred_before'] or NO_LABEL)}** (P(gold) {row['p_gold_before']:.2f}); "
+        f"{md(comp.after_name)} predicts **{md(row['pred_after'] or NO_LABEL)}** (P(gold) {row['p_gold_after']:.2f})."
     )
     if "text_pair" in row:  # NOTE for the merge: explanations of pairs come with part X's pair-aware get_attribution
         st.info("Explanations of sentence pairs are shown on the Explore page; here both texts and the predictions are shown.")

@@ -8,7 +8,7 @@ import streamlit as st
 
 from analysis import figures
 from analysis.metrics import table_calibration
-from analysis.predictions import PredictionTable
+from analysis.predictions import NO_LABEL, PredictionTable
 from analysis.selection import selected_cells, selected_index, selected_slice_rows
 from analysis.slices import parse_keywords
 from analysis.views import (
@@ -61,7 +61,9 @@ def calibration_for(_table: PredictionTable, key: str, n_bins: int):
 def example_detail(table: PredictionTable, example: int) -> None:
     row = table.frame.iloc[example]
     verdict = "correct" if row["correct"] else "wrong"
-    st.markdown(f"**Example {example}** — gold **{md(row['gold'])}**, predicted **{md(row['pred'])}** ({row['confidence']:.1%}, {verdict})")
+    st.markdown(
+        f"**Example {example}** — gold **{md(row['gold'] or NO_LABEL)}**, predicted **{md(row['pred'] or NO_LABEL)}** ({row['confidence']:.1%}, {verdict})"
+    )
     st.markdown("> " + "\n> ".join(md(line) for line in display_text(row["text"]).split("\n")))
     if table.pair:
         st.markdown("Second text:\n\n> " + "\n> ".join(md(line) for line in display_text(row["text_pair"]).split("\n")))

@@ -7,6 +7,7 @@ import hashlib
 import streamlit as st
 
 from analysis.browse import ORDERS, ExampleFilter, choose_example
+from analysis.predictions import NO_LABEL
 from analysis.selection import selected_index
 from analysis.views import explore_listing
 from dashboard.columns import EXAMPLE_INDEX, display_frame, display_note, display_text, example_columns
@@ -108,7 +109,7 @@ elif why == "link" and example not in shown.index:
 def example_panel(example: int) -> None:
     ex = explore_example(table, example, st.query_params.get("cls"))
     st.subheader(f"Example {example}")
-    st.markdown(f"Gold **{md(ex.gold)}** · predicted **{md(ex.pred)}** ({ex.confidence:.1%}) · {ex.verdict}")
+    st.markdown(f"Gold **{md(ex.gold or NO_LABEL)}** · predicted **{md(ex.pred or NO_LABEL)}** ({ex.confidence:.1%}) · {ex.verdict}")
     if ex.text_pair is not None:  # a sentence pair: the two texts one above the other, as the model read them
         st.markdown("**First text**")
     st.markdown("> " + "\n> ".join(md(line) for line in display_text(ex.text).split("\n")))
