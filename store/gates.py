@@ -28,7 +28,7 @@ from analysis.predictions import PredictionTable
 from analysis.slices import data_slices, slice_table, worst_slices
 from analysis.stats import wilson_interval
 from models.errors import VeredictoError
-from models.protocol import InferenceLayer
+from models.protocol import InferenceLayer, TextInput
 from models.task import MULTI_LABEL, SINGLE_LABEL
 from store.policy import GATES, Policy, PolicyError
 
@@ -276,8 +276,12 @@ def _slice_columns(policy: Policy, table: PredictionTable) -> list[str]:
     return list(wanted)
 
 
-def explain_one(predictor: InferenceLayer, text: str, method: str, target: str | None, *, seed: int = 0, cache=None, params: Mapping[str, Any] | None = None):
+def explain_one(
+    predictor: InferenceLayer, text: TextInput, method: str, target: str | None, *, seed: int = 0, cache=None, params: Mapping[str, Any] | None = None
+):
     """One explanation through `explain.api.explain_text`, read from / written to the attribution cache when given.
+
+    `text` is a text, or a sentence pair `(text, text_pair)` (both segments are explained).
 
     `params`: the explainer budget (max_evals / num_samples / batch_size), e.g. the dashboard's
     `default_params(method)`, so the gates, the report and the pages share cache entries.
@@ -287,6 +291,8 @@ def explain_one(predictor: InferenceLayer, text: str, method: str, target: str |
         return cache.get_or_compute(predictor, text, method, target, seed=seed, **budget)
     from explain.api import explain_text
 
+    if isinstance(text, tuple):
+        return explain_text(predictor, text[0], method=method, target=target, seed=seed, text_pair=text[1], **budget)
     return explain_text(predictor, text, method=method, target=target, seed=seed, **budget)
 
 
@@ -300,12 +306,13 @@ def _faithfulness_rows(predictor: InferenceLayer, table: PredictionTable, policy
     seed = int(policy.settings["seed"])
     rows, attributions = [], []
     picked = sample_indices(list(table.frame["gold"]), min(size, len(table)), seed=seed)
+    inputs = table.inputs
     for done, index in enumerate(picked):
         text = table.frame["text"].iloc[index]
         if progress:
             progress(done, len(picked))
         try:
-            attribution = explain_one(predictor, text, method, None, seed=seed, cache=cache, params=(params or {}).get(method))
+            attribution = explain_one(predictor, inputs[index], method, None, seed=seed, cache=cache, params=(params or {}).get(method))
         except VeredictoError:
             continue  # e.g. an empty or one-token text has nothing to explain
         try:

@@ -125,7 +125,7 @@ def explain_examples(
     """Explain each picked example's predicted class with every method (through the attribution cache when given).
 
     Multi-label: the first predicted label (or the first gold label when none is predicted) is explained. Sentence pairs
-    are listed with both texts but not explained here yet (NOTE for the merge: part X's pair-aware explain_text).
+    are explained over both texts.
     """
     from store.gates import explain_one
 
@@ -136,9 +136,10 @@ def explain_examples(
         target = _explained_label(row, candidate)
         second = str(row["text_pair"]) if candidate.pair else None
         attributions = []
-        for method in methods if second is None else ():
+        shown = str(row["text"]) if second is None else (str(row["text"]), second)
+        for method in methods:
             with contextlib.suppress(VeredictoError):  # an empty or one-token text has nothing to explain; the report says so
-                attributions.append(explain_one(predictor, row["text"], method, target, seed=seed, cache=cache, params=(explain_params or {}).get(method)))
+                attributions.append(explain_one(predictor, shown, method, target, seed=seed, cache=cache, params=(explain_params or {}).get(method)))
             done += 1
             if progress:
                 progress(done, total)
@@ -765,9 +766,7 @@ def build_report(
             f"({example.confidence:.0%}, {verdict})</p><blockquote>{esc(short(example.text, 1200))}</blockquote>"
             + (f"<p class=muted>Second text:</p><blockquote>{esc(short(example.text_pair, 1200))}</blockquote>" if example.text_pair is not None else "")
         )
-        if example.text_pair is not None:
-            exp_html += "<p class=note>Explanations of sentence pairs are not in this report yet; both texts are shown.</p>"
-        elif not example.attributions:
+        if not example.attributions:
             exp_html += "<p class=note>This text could not be explained (empty or a single token).</p>"
         for attribution in example.attributions:
             name = METHOD_NAMES.get(attribution.method, attribution.method)

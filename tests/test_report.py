@@ -360,18 +360,22 @@ def test_a_multi_label_report_shows_per_label_metrics_thresholds_and_both_texts_
     assert "Subset accuracy" in text and "Hamming loss" in text
 
 
-def test_explained_examples_of_a_pair_table_show_both_texts():
-    from multilabel_support import random_pair
+def test_explained_examples_of_a_pair_table_explain_both_texts(tmp_path):
+    from tiny import make_tiny_checkpoint
 
+    from analysis.predictions import predict_table
+    from evaldata.loading import load_eval_data
+    from models.inference import Predictor
     from store.report import explain_examples
 
-    _, cand = random_pair(n=20, pairs=True)
-    examples = explain_examples(object(), cand, [(3, "a pick")])  # pairs are listed, not explained, so no model is called
-    assert (examples[0].text, examples[0].text_pair, examples[0].target) == (
-        "example 3",
-        "second 3",
-        (cand.frame["pred"].iloc[3] or cand.frame["gold"].iloc[3]).split(" | ")[0],
-    )
-    gates = evaluate_gates(policy("version: 1\ngates:\n  min_micro_f1: 0.1\n"), cand)
-    text = _visible(build_report(gates, cand, examples=examples))
-    assert "example 3 Second text: second 3" in text and "Explanations of sentence pairs are not in this report yet" in text
+    data = tmp_path / "pairs.csv"
+    data.write_text("text,second,label\nthe film was good,I loved this story,positive\na terrible boring movie,never again,negative\n", encoding="utf-8")
+    predictor = Predictor(make_tiny_checkpoint(tmp_path / "m"))
+    cand = predict_table(predictor, load_eval_data(data, pair_col="second"))
+    examples = explain_examples(predictor, cand, [(0, "a pick")], methods=("shap",))
+    (shap,) = examples[0].attributions
+    assert (examples[0].text, examples[0].text_pair) == ("the film was good", "I loved this story")
+    assert shap.text_pair == "I loved this story" and {t.segment for t in shap.tokens} == {0, 1}  # both texts were explained
+    gates = evaluate_gates(policy("version: 1\ngates:\n  min_macro_f1: 0.1\n"), cand)
+    html = build_report(gates, cand, examples=examples)
+    assert "the film was good Second text: I loved this story" in _visible(html) and "fig-ex1-shap-heat" in html
