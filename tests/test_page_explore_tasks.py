@@ -88,3 +88,47 @@ def test_a_pair_example_shows_both_texts_and_explains_tokens_of_both(tmp_path, m
     first = [y for t, y in zip(texts, lines) if t in ("film", "good")]
     second = [y for t, y in zip(texts, lines) if t in ("awful", "boring", "actors")]
     assert first and second and max(first) < min(second)  # the second text is drawn below the first
+
+
+def _insights(monkeypatch, tmp_path, predictor, table, evalset):
+    """Insights on `table`: the page's one button explains the sample, then every label gets its own word chart."""
+    from streamlit.testing.v1 import AppTest
+
+    import dashboard.state as state
+
+    session = state.Session((predictor.ref,), evalset)
+    monkeypatch.setattr(state, "current_session", lambda: session)
+    monkeypatch.setattr(state, "tables", lambda _session: [table])
+    monkeypatch.setattr(state, "get_predictor", lambda _ref: predictor)
+    monkeypatch.setenv("VEREDICTO_CACHE_DIR", str(tmp_path / "cache"))
+    for name, value in BUDGET.items():
+        monkeypatch.setenv(name, value)
+    at = AppTest.from_file(str(ROOT / "pages" / "insights.py"), default_timeout=300)
+    at.run()
+    at.radio(key="insights_method").set_value("lime")
+    at.run()
+    at.button(key="insights_compute").click()
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return {json.loads(c.proto.spec)["layout"]["title"]["text"]: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+
+
+def test_insights_shows_words_per_label_of_a_multi_label_checkpoint(multi, tmp_path, monkeypatch):
+    data = tmp_path / "ml.csv"
+    rows = ["you stupid idiot,toxic|insult", "buy cheap pills now,spam", "see you at lunch tomorrow,", "I will hurt you idiot,threat|toxic"] * 3
+    data.write_text("text,tags\n" + "\n".join(f"{r.split(',')[0]} {i},{r.split(',')[1]}" for i, r in enumerate(rows)) + "\n", encoding="utf-8")
+    evalset = load_eval_data(data, label_col="tags", label_sep="|")
+    charts = _insights(monkeypatch, tmp_path, multi, predict_table(multi, evalset), evalset)
+    titles = [t for t in charts if t.startswith("LIME: words the model uses for")]
+    assert {t.split("'")[1] for t in titles} == set(TAGS)  # one chart per label, each label's own sigmoid explained
+
+
+def test_insights_counts_words_of_both_texts_of_a_pair(tmp_path, monkeypatch):
+    predictor = Predictor(make_tiny_checkpoint(tmp_path / "pair"), cache=None)
+    data = tmp_path / "pairs.csv"
+    lines = [f"the film was good {i},zebra loved story {i},positive" if i % 2 else f"awful script {i},zebra hated it {i},negative" for i in range(12)]
+    data.write_text("text,second,label\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    evalset = load_eval_data(data, pair_col="second")
+    charts = _insights(monkeypatch, tmp_path, predictor, predict_table(predictor, evalset), evalset)
+    words = {w.removeprefix("⚠ ") for spec in charts.values() if spec["data"] and "y" in spec["data"][0] for w in spec["data"][0]["y"]}
+    assert "zebra" in words  # a word only the second texts hold is counted: the pair was explained as a pair
