@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.thresholds import DEFAULT_THRESHOLD, Thresholds
-from evaldata.loading import EvalSet, align_labels, data_fingerprint
+from evaldata.loading import EvalSet, align_labels, data_fingerprint, frame_inputs
 from models.errors import DataError
 from models.protocol import InferenceLayer, Progress
 from models.task import MULTI_LABEL, SINGLE_LABEL
@@ -53,9 +53,7 @@ class PredictionTable:
     @property
     def inputs(self) -> list:
         """What the model read per row: the text, or (text, text_pair)."""
-        if not self.pair:
-            return self.frame["text"].tolist()
-        return list(zip(self.frame["text"].tolist(), self.frame["text_pair"].tolist()))
+        return frame_inputs(self.frame)
 
     @property
     def cache_key(self) -> str:

@@ -49,9 +49,7 @@ class EvalSet:
     @property
     def inputs(self) -> list:
         """What the model reads per row: the text, or `(text, text_pair)` for sentence pairs."""
-        if not self.pair:
-            return self.texts
-        return list(zip(self.frame["text"].tolist(), self.frame["text_pair"].tolist()))
+        return frame_inputs(self.frame)
 
     @property
     def gold(self) -> list[str]:
@@ -63,6 +61,13 @@ class EvalSet:
 
     def __len__(self) -> int:
         return len(self.frame)
+
+
+def frame_inputs(frame: pd.DataFrame) -> list:
+    """Each row's model input: `text`, or `(text, text_pair)` when the frame has a second text column."""
+    if "text_pair" not in frame:
+        return frame["text"].tolist()
+    return list(zip(frame["text"].tolist(), frame["text_pair"].tolist()))
 
 
 def _read(raw: bytes, kind: str, name: str) -> pd.DataFrame:

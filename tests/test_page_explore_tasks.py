@@ -24,19 +24,24 @@ TAGS = ("toxic", "insult", "threat", "spam")
 BUDGET = {"VEREDICTO_SHAP_MAX_EVALS": "40", "VEREDICTO_LIME_SAMPLES": "40"}
 
 
-def _open(monkeypatch, tmp_path, predictor, table, query):
+def _page(monkeypatch, tmp_path, page, predictor, table, evalset=None):
+    """An AppTest of `page` handed the session the sidebar would build (one checkpoint, `table`), with small budgets."""
     from streamlit.testing.v1 import AppTest
 
     import dashboard.state as state
 
-    session = state.Session((predictor.ref,), None)  # the page reads the evaluation set only through `tables`
+    session = state.Session((predictor.ref,), evalset)
     monkeypatch.setattr(state, "current_session", lambda: session)
     monkeypatch.setattr(state, "tables", lambda _session: [table])
     monkeypatch.setattr(state, "get_predictor", lambda _ref: predictor)
     monkeypatch.setenv("VEREDICTO_CACHE_DIR", str(tmp_path / "cache"))
     for name, value in BUDGET.items():
         monkeypatch.setenv(name, value)
-    at = AppTest.from_file(str(ROOT / "pages" / "explore.py"), default_timeout=300)
+    return AppTest.from_file(str(ROOT / "pages" / page), default_timeout=300)
+
+
+def _open(monkeypatch, tmp_path, predictor, table, query):
+    at = _page(monkeypatch, tmp_path, "explore.py", predictor, table)  # Explore reads the evaluation set only through `tables`
     at.query_params.update(query)
     at.run()
     assert not at.exception, [e.message for e in at.exception]
@@ -92,18 +97,7 @@ def test_a_pair_example_shows_both_texts_and_explains_tokens_of_both(tmp_path, m
 
 def _insights(monkeypatch, tmp_path, predictor, table, evalset):
     """Insights on `table`: the page's one button explains the sample, then every label gets its own word chart."""
-    from streamlit.testing.v1 import AppTest
-
-    import dashboard.state as state
-
-    session = state.Session((predictor.ref,), evalset)
-    monkeypatch.setattr(state, "current_session", lambda: session)
-    monkeypatch.setattr(state, "tables", lambda _session: [table])
-    monkeypatch.setattr(state, "get_predictor", lambda _ref: predictor)
-    monkeypatch.setenv("VEREDICTO_CACHE_DIR", str(tmp_path / "cache"))
-    for name, value in BUDGET.items():
-        monkeypatch.setenv(name, value)
-    at = AppTest.from_file(str(ROOT / "pages" / "insights.py"), default_timeout=300)
+    at = _page(monkeypatch, tmp_path, "insights.py", predictor, table, evalset)
     at.run()
     at.radio(key="insights_method").set_value("lime")
     at.run()
