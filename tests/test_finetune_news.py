@@ -130,7 +130,7 @@ def test_news_demo_checkpoints_carry_provenance(tiny_news_demo):
     assert before.record["hyperparameters"]["trainable"] == "classification head only"
     assert before.record["checkpoint"]["fingerprint"] == inspect_checkpoint(paths.before).fingerprint
     assert after.record["checkpoint"]["fingerprint"] == inspect_checkpoint(paths.after).fingerprint
-    assert after.record["base"]["fingerprint"] == before.record["base"]["fingerprint"] == inspect_checkpoint(base).fingerprint
+    assert after.record["base"]["fingerprint"] == before.record["base"]["fingerprint"] == inspect_checkpoint(base, base=True).fingerprint
     assert after.record["split"]["train_rows"] == 40 and after.record["split"]["train_limit"] == 40
     assert after.record["split"]["method"] == "separate validation file"
     assert after.record["hyperparameters"]["learning_rate"] == 1e-3

@@ -180,7 +180,9 @@ class KeywordLayer:
     """
 
     def __init__(self, tokenizer=None):
-        self.ref = SimpleNamespace(name="keyword", fingerprint="f" * 64, labels=("negative", "positive"), max_length=64)
+        self.ref = SimpleNamespace(
+            name="keyword", fingerprint="f" * 64, labels=("negative", "positive"), max_length=64, scoring_key="f" * 64, multi_label=False, task="single-label"
+        )
         self.labels = self.ref.labels
         self.max_length = self.ref.max_length
         self.device = "cpu"

@@ -145,7 +145,15 @@ class GatedLayer:
     """A model-free inference layer whose first prediction blocks until `go` is set (a long run in progress)."""
 
     def __init__(self, tokenizer, fingerprint: str):
-        self.ref = SimpleNamespace(name="gated", fingerprint=fingerprint, labels=("negative", "positive"), max_length=64)
+        self.ref = SimpleNamespace(
+            name="gated",
+            fingerprint=fingerprint,
+            labels=("negative", "positive"),
+            max_length=64,
+            scoring_key=fingerprint,
+            multi_label=False,
+            task="single-label",
+        )
         self.labels = self.ref.labels
         self.max_length = 64
         self.device = "cpu"
