@@ -277,22 +277,7 @@ def _compare_label_sets(before: PredictionTable, after: PredictionTable, paired:
     per_class["fixed"] = [t.fixed for t in tests]
     per_class["broken"] = [t.broken for t in tests]
     per_class["p_value"] = [t.p_value for t in tests]
-    return Comparison(
-        before_name=before.checkpoint_name,
-        after_name=after.checkpoint_name,
-        labels=paired.labels,
-        n=len(paired.gold),
-        metrics_before=m_before,
-        metrics_after=m_after,
-        deltas=deltas,
-        per_class=per_class,
-        mcnemar=mcnemar_test(paired.correct_before, paired.correct_after),
-        n_boot=n_boot,
-        seed=seed,
-        level=level,
-        paired=paired,
-        task=paired.task,
-    )
+    return _comparison(before, after, paired, m_before, m_after, deltas, per_class, n_boot, seed, level)
 
 
 # --- the comparison -----------------------------------------------------------------------------------------
@@ -344,6 +329,28 @@ def _per_class_frame(pc_b: pd.DataFrame, pc_a: pd.DataFrame, f1_lo, f1_hi) -> pd
     return per_class
 
 
+def _comparison(
+    before, after, paired: Paired, m_before, m_after, deltas: pd.DataFrame, per_class: pd.DataFrame, n_boot: int, seed: int, level: float
+) -> Comparison:
+    """The one way both kinds of comparison are assembled (the task comes from the paired tables)."""
+    return Comparison(
+        before_name=before.checkpoint_name,
+        after_name=after.checkpoint_name,
+        labels=paired.labels,
+        n=len(paired.gold),
+        metrics_before=m_before,
+        metrics_after=m_after,
+        deltas=deltas,
+        per_class=per_class,
+        mcnemar=mcnemar_test(paired.correct_before, paired.correct_after),
+        n_boot=n_boot,
+        seed=seed,
+        level=level,
+        paired=paired,
+        task=paired.task,
+    )
+
+
 def compare_tables(before: PredictionTable, after: PredictionTable, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> Comparison:
     paired = pair_tables(before, after)
     if paired.multi_label:
@@ -360,21 +367,7 @@ def compare_tables(before: PredictionTable, after: PredictionTable, *, n_boot: i
     deltas = pd.DataFrame(rows).set_index("metric")
 
     per_class = _per_class_frame(m_before.per_class, m_after.per_class, *boot.interval(boot.f1, level))
-    return Comparison(
-        before_name=before.checkpoint_name,
-        after_name=after.checkpoint_name,
-        labels=paired.labels,
-        n=len(paired.gold),
-        metrics_before=m_before,
-        metrics_after=m_after,
-        deltas=deltas,
-        per_class=per_class,
-        mcnemar=mcnemar_test(paired.correct_before, paired.correct_after),
-        n_boot=n_boot,
-        seed=seed,
-        level=level,
-        paired=paired,
-    )
+    return _comparison(before, after, paired, m_before, m_after, deltas, per_class, n_boot, seed, level)
 
 
 SLICE_DELTA_COLUMNS = (
