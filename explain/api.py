@@ -27,14 +27,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from explain import lime_explainer, shap_explainer
+from explain import gradient_explainer, lime_explainer, shap_explainer
 from explain.attribution import PAIR_SEP, Attribution, ExplainError
 from explain.shap_explainer import pair_mark
 from models.fairlock import FairLock, OnWait
+from models.gradients import BASELINES
 from models.protocol import InferenceLayer
 from runtime import current
 
-METHODS = ("shap", "lime")
+METHODS = ("shap", "lime", *gradient_explainer.METHODS)
+# Gradient methods take a fraction of a second: they skip the line SHAP and LIME runs wait in (they hold the
+# predictor only per chunk of points, like any prediction), so the first view of an explanation never waits for one.
+QUEUED = frozenset({"shap", "lime"})
 MIN_BUDGET = 10
 
 
@@ -57,6 +61,8 @@ class Options:
     seed: int
     progress: Callable[[int, int], None] | None
     waiting: OnWait | None = None
+    n_steps: int = gradient_explainer.DEFAULT_STEPS
+    baseline: str = gradient_explainer.DEFAULT_BASELINE
 
 
 def _run_shap(predictor: InferenceLayer, prepared: Prepared, target: str | None, options: Options) -> Attribution:
@@ -89,7 +95,25 @@ def _run_lime(predictor: InferenceLayer, prepared: Prepared, target: str | None,
     )
 
 
-STRATEGIES: dict[str, Callable[..., Attribution]] = {"shap": _run_shap, "lime": _run_lime}
+def _gradient(method: str) -> Callable[..., Attribution]:
+    def run(predictor: InferenceLayer, prepared: Prepared, target: str | None, options: Options) -> Attribution:
+        return gradient_explainer.compute(
+            predictor,
+            prepared.text,
+            method=method,
+            explained_chars=prepared.explained_chars,
+            truncated=prepared.truncated,
+            target=target,
+            n_steps=options.n_steps,
+            baseline=options.baseline,
+            progress=options.progress,
+            text_pair=prepared.text_pair,
+        )
+
+    return run
+
+
+STRATEGIES: dict[str, Callable[..., Attribution]] = {"shap": _run_shap, "lime": _run_lime, **{m: _gradient(m) for m in gradient_explainer.METHODS}}
 
 
 def explanation_queue(predictor: InferenceLayer) -> FairLock:
@@ -112,8 +136,11 @@ def explain_text(
     reuse: Callable[[], Attribution | None] | None = None,
     store: Callable[[Attribution], None] | None = None,
     text_pair: str | None = None,
+    n_steps: int = gradient_explainer.DEFAULT_STEPS,
+    baseline: str = gradient_explainer.DEFAULT_BASELINE,
 ) -> Attribution:
-    """Explain `predictor`'s output on `text` (with `text_pair`: on the sentence pair) with SHAP or LIME, scores for every class.
+    """Explain `predictor`'s output on `text` (with `text_pair`: on the sentence pair) with SHAP, LIME, Integrated
+    Gradients ("ig") or Gradient x Input ("grad_input"), scores for every class.
 
     target: the class the user asked about (a label name, or its index); None = the predicted class (for a multi-label
     checkpoint the most probable label; every label is explained through its own sigmoid probability).
@@ -121,6 +148,7 @@ def explain_text(
     max_evals: SHAP's budget of masked texts. num_samples: LIME's number of perturbed texts.
     batch_size: SHAP's masked texts per round (one predict_proba call) -- speed; same budget.
     seed: makes LIME (and SHAP's tie-breaking) reproducible.
+    n_steps, baseline: Integrated Gradients' integration points and reference (`models.gradients.BASELINES`).
     progress: optional callback(done, total) for a progress bar.
     waiting: optional callback(ahead, in_line) while this run waits for its turn (see the module docstring).
     reuse: optional lookup run once this run's turn has come (e.g. the attribution cache): a result it gives
@@ -140,8 +168,16 @@ def explain_text(
         seed=_check_count("seed", seed, 0),
         progress=progress,
         waiting=waiting,
+        n_steps=gradient_explainer.check_steps(n_steps),
+        baseline=check_baseline(baseline),
     )
     prepared = prepare(predictor, text) if text_pair is None else prepare_pair(predictor, text, text_pair)
+    if method not in QUEUED:
+        attribution = STRATEGIES[method](predictor, prepared, target, options)
+        attribution = dataclasses.replace(attribution, seconds=time.perf_counter() - started)
+        if store is not None:
+            store(attribution)
+        return attribution
     queue = explanation_queue(predictor)
     waited = False
 
@@ -178,6 +214,12 @@ def check_method(method) -> str:
     if name not in STRATEGIES:
         raise ExplainError(f"Unknown explanation method {method!r}. Choose one of: {', '.join(STRATEGIES)}.")
     return name
+
+
+def check_baseline(baseline) -> str:
+    if baseline not in BASELINES:
+        raise ExplainError(f"Unknown baseline {baseline!r} for Integrated Gradients. Choose one of: {', '.join(BASELINES)}.")
+    return str(baseline)
 
 
 def check_text(text) -> str:

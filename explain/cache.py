@@ -60,11 +60,13 @@ def default_cache_dir() -> Path:
 
 
 def _defaults() -> dict[str, dict[str, Any]]:
-    from explain import lime_explainer, shap_explainer  # light modules: shap/lime load only when computing
+    from explain import gradient_explainer, lime_explainer, shap_explainer  # light modules: shap/lime/torch load only when computing
 
     return {
         "shap": {"max_evals": shap_explainer.DEFAULT_MAX_EVALS, "batch_size": shap_explainer.DEFAULT_BATCH_SIZE, "seed": 0},
         "lime": {"num_samples": lime_explainer.DEFAULT_NUM_SAMPLES, "seed": 0},
+        "ig": {"n_steps": gradient_explainer.DEFAULT_STEPS, "baseline": gradient_explainer.DEFAULT_BASELINE},
+        "grad_input": {},
     }
 
 

@@ -22,9 +22,9 @@ COLORSCALE = "RdBu_r"  # low = blue (against), high = red (toward)
 TOWARD = "#b2182b"  # the ends of RdBu, used for bars so all views agree
 AGAINST = "#2166ac"
 NEUTRAL = "#bdbdbd"
-METHOD_NAMES = {"shap": "SHAP", "lime": "LIME"}
-CURVE_COLORS = {"shap": "#d95f02", "lime": "#1b9e77", "random": "#7f7f7f"}  # Dark2: colour-blind friendly
-CURVE_DASH = {"shap": "solid", "lime": "dash", "random": "dot"}
+METHOD_NAMES = {"shap": "SHAP", "lime": "LIME", "ig": "Integrated Gradients", "grad_input": "Gradient × Input"}
+CURVE_COLORS = {"shap": "#d95f02", "lime": "#1b9e77", "ig": "#7570b3", "grad_input": "#e7298a", "random": "#7f7f7f"}  # Dark2: colour-blind friendly
+CURVE_DASH = {"shap": "solid", "lime": "dash", "ig": "dashdot", "grad_input": "longdash", "random": "dot"}
 _CHUNK = re.compile(r"\S+")
 LINE_PX = 26  # height of one line of text in the heat figures
 

@@ -29,6 +29,7 @@ from models.checkpoints import CheckpointRef, inspect_checkpoint, load_checkpoin
 from models.errors import CheckpointError, DataError
 from models.fairlock import FairLock
 from models.first_token import first_token_layer, first_token_only
+from models.gradients import BASELINES, PathGradients, baseline_ids, run_path
 from models.protocol import Progress, TextInput, Usage
 from runtime import LRUCache, current
 
@@ -225,6 +226,53 @@ class Predictor:
         cache = EMBEDDING_CACHE if cache is None else cache
         width = int(self.model.config.hidden_size)
         return self._run(texts, cache, self.ref.fingerprint, self._mean_pooled, width, batch_size or self.batch_size, progress)
+
+    def path_gradients(
+        self,
+        text: TextInput,
+        alphas: Sequence[float],
+        weights: Sequence[float],
+        *,
+        baseline: str = "pad",
+        batch_size: int | None = None,
+        progress: Progress | None = None,
+    ) -> PathGradients:
+        """Gradients of every class probability along the straight path from `baseline` to `text`'s input embeddings
+        (see `models.gradients`), at the points `alphas` (0 = baseline, 1 = input) summed with `weights`.
+
+        The input is what the model reads: tokenized with truncation at `max_length`. Runs with autograd, in chunks of
+        `batch_size` points; the lock is held per chunk (like a forward batch), so other sessions' predictions get in between.
+        """
+        if baseline not in BASELINES:
+            raise DataError(f"Unknown baseline {baseline!r}. Choose one of: {', '.join(BASELINES)}.")
+        one = as_input(text)
+        first, second = (one, None) if isinstance(one, str) else one
+        with self._lock:
+            if second is not None and not self.takes_pairs:
+                self._encode([one])  # raises the pair refusal
+            enc = self.tokenizer(
+                first, second, truncation=True, max_length=self.max_length, return_offsets_mapping=True, return_special_tokens_mask=True, verbose=False
+            )
+            base = None if baseline == "zero" else baseline_ids(enc["input_ids"], enc["special_tokens_mask"], self.tokenizer, baseline)
+        if second is None:
+            enc.pop("token_type_ids", None)  # single texts keep the model's default segment, as in `_forward`
+        shortcut = self._first_token_layer
+        result = run_path(
+            self.model,
+            enc,
+            base,
+            np.asarray(alphas, dtype=np.float64),
+            np.asarray(weights, dtype=np.float64),
+            multi_label=self.ref.multi_label,
+            batch_size=max(1, int(batch_size or self.batch_size)),
+            device=self.device,
+            hold=lambda: self._lock,
+            forward_context=lambda: first_token_only(shortcut) if shortcut is not None else contextlib.nullcontext(),
+            progress=progress,
+        )
+        self.stats.texts_forwarded += result.forwarded
+        self._mine.forwarded = self._forwarded_here() + result.forwarded
+        return result
 
     def _probabilities(self, input_ids, mask, types=None):
         import torch

@@ -21,6 +21,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from models.checkpoints import CheckpointRef
+    from models.gradients import PathGradients
     from models.inference import ProbabilityCache
 
 Progress = Callable[[int, int], None]
@@ -107,6 +108,20 @@ class InferenceLayer(Protocol):
         self, texts: Sequence[TextInput], *, batch_size: int | None = None, progress: Progress | None = None, cache: ProbabilityCache | None = None
     ) -> np.ndarray:
         """Sentence embeddings, shape (len(texts), hidden size), float32; cached."""
+        ...
+
+    def path_gradients(
+        self,
+        text: TextInput,
+        alphas: Sequence[float],
+        weights: Sequence[float],
+        *,
+        baseline: str = "pad",
+        batch_size: int | None = None,
+        progress: Progress | None = None,
+    ) -> PathGradients:
+        """Gradients of every class probability along the path from a baseline to the input embeddings (Integrated
+        Gradients, Gradient x Input); `CheckpointError` where the model has no input embedding layer."""
         ...
 
     def exclusive(self) -> AbstractContextManager[Usage]:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from models import InferenceLayer, Predictor, Usage
-from models.errors import DataError
+from models.errors import CheckpointError, DataError
 from models.inference import ProbabilityCache
 
 TEXTS = ["the film was good", "awful", "I loved this story, it was wonderful!", "", "   ", "Café crème 🎬 déjà vu"]
@@ -225,6 +225,9 @@ class KeywordLayer:
 
     def cached_proba(self, texts):
         return self.predict_proba(texts) if all(self.cached(texts)) else None
+
+    def path_gradients(self, text, alphas, weights, *, baseline="pad", batch_size=None, progress=None):
+        raise CheckpointError("This keyword fake has no input embedding layer, so gradient explanations cannot be computed for it. SHAP and LIME still work.")
 
 
 def test_a_fake_inference_layer_is_enough_for_the_probes():
