@@ -113,8 +113,8 @@ class InferenceLayer(Protocol):
     def path_gradients(
         self,
         text: TextInput,
-        alphas: Sequence[float],
-        weights: Sequence[float],
+        alphas: Sequence[float] | np.ndarray,
+        weights: Sequence[float] | np.ndarray,
         *,
         baseline: str = "pad",
         batch_size: int | None = None,
