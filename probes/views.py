@@ -236,11 +236,12 @@ class EmbeddingState:
 
 def embedding_state(predictor, table, label_mapping: dict, results: ResultCache = PROBE_RESULTS) -> EmbeddingState:
     from probes import cost
+    from probes.embeddings import index_for_table
 
     key = (table.fingerprint, table.data_fingerprint, json.dumps(label_mapping, sort_keys=True))
     index = results.get("indexes", key)
-    if index is not None:
-        return EmbeddingState(key, index, None, False)
+    if index is not None:  # kept under the data, not its gold labels: with the reviewers' corrections on, relabel it
+        return EmbeddingState(key, index_for_table(index, table), None, False)
     estimate = cost.estimate_embed(predictor, table.inputs)
     return EmbeddingState(key, None, estimate, estimate.n_model_calls == 0 or (estimate.seconds is not None and estimate.seconds <= AUTO_EMBED_SECONDS))
 

@@ -13,7 +13,6 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from analysis.metrics import Metrics, table_metrics
@@ -56,12 +55,10 @@ def ranked_issues(
     """`quality.label_issues.find_issues`: cleanlab's confident learning merged with the neighbour hints of `index`
     (`probes.embeddings.label_noise(index, k, threshold)`), ranked, `flagged_by` naming the method(s). Kept for every
     session under the table and `index_key` (as `probes.views.embedding_state` names the index): the page reruns on every click."""
-    if index is not None and len(index) == len(table) and not np.array_equal(index.frame["gold"].to_numpy(), table.frame["gold"].to_numpy()):
-        # an index another page built on the same texts with the other gold labels (as labelled / corrected): the
-        # vectors are the same, the neighbours' labels must be this table's
-        from probes.embeddings import index_from_vectors
+    if index is not None:  # the neighbours' labels must be this table's (an index may come from a page judging the other gold labels)
+        from probes.embeddings import index_for_table
 
-        index = index_from_vectors(index.vectors, table, checkpoint_name=index.checkpoint_name, fingerprint=index.fingerprint)
+        index = index_for_table(index, table)
     if index is not None and index_key is None:
         return find_issues(table, index, k=k, threshold=threshold)
     key = (table.cache_key, index_key, k, threshold)

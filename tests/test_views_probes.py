@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 
+import numpy as np
 import pytest
 
 from probes.perturb import DirectionConfig
@@ -187,6 +188,31 @@ def test_embedding_state_reuses_an_index_some_session_built():
     cache.put("indexes", key, index)
     state = embedding_state(None, table, {"a": 2, "b": 1}, results=cache)  # no predictor needed: nothing to estimate
     assert state.index is index and state.estimate is None and state.key == key
+
+
+def test_with_the_reviewers_corrections_the_noise_hints_judge_every_row_by_the_corrected_gold():
+    """The failure: the Data page built the index on the labels as in the file; the Robustness page, with "Use reviewers'
+    label corrections" on, reused it and flagged (and counted neighbours by) gold labels a reviewer had already corrected."""
+    from analysis.predictions import with_corrected_gold
+    from probes.views import embedding_state, label_noise_view
+
+    table, index = noise_index()
+    cache = ResultCache()
+    key = (table.fingerprint, table.data_fingerprint, json.dumps({}))
+    cache.put("indexes", key, index)  # built as labelled (row 2: 'pos')
+    assert label_noise_view(index, 2, 1.0).frame["row"].tolist() == [2]
+
+    corrected = with_corrected_gold(table, {2: "neg"})  # a reviewer said row 2 is 'neg'
+    state = embedding_state(None, corrected, {}, results=cache)
+    assert state.index.frame["gold"].tolist() == corrected.frame["gold"].tolist() == ["neg", "neg", "neg", "pos", "pos", "pos"]
+    assert state.index.frame["correct"].tolist() == corrected.frame["correct"].tolist()  # row 2 now predicted right
+    assert np.allclose(state.index.vectors, index.vectors)  # the same embeddings, only the labels differ
+    noise = label_noise_view(state.index, 2, 1.0)
+    assert noise.frame.empty  # with the corrected gold, every example agrees with its neighbours
+    # one neighbour each: as labelled, rows 1 and 2 are each other's nearest with different gold; corrected, they agree
+    assert sorted(label_noise_view(index, 1, 1.0).frame["row"].tolist()) == [1, 2]
+    assert label_noise_view(state.index, 1, 1.0).frame.empty
+    assert embedding_state(None, table, {}, results=cache).index is index  # as labelled: the index as built
 
 
 def test_a_formula_in_a_failing_pair_downloads_as_text_and_the_numbers_stay_numbers():
