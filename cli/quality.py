@@ -19,13 +19,20 @@ def add_training_arguments(parser) -> None:
     )
     parser.add_argument("--train-text-col", default=None, help="Text column of the training file (default: guessed, or as recorded in the provenance).")
     parser.add_argument("--train-label-col", default=None, help="Label column of the training file (default: guessed; none is fine).")
+    parser.add_argument(
+        "--train-pair-col",
+        default=None,
+        metavar="COL",
+        help="Second text column of the training file, for sentence pairs (default: the evaluation file's --pair-col, or as recorded in the provenance).",
+    )
 
 
 def training_from_args(args, checkpoint_dir):
     """The training data for `args` (explicit --train-data first, then the checkpoint's provenance); see quality.training."""
     from quality.training import training_data
 
-    return training_data(checkpoint_dir, args.train_data, text_col=args.train_text_col, label_col=args.train_label_col)
+    pair_col = args.train_pair_col or getattr(args, "pair_col", None)  # a training file of pairs usually names its columns as the evaluation file does
+    return training_data(checkpoint_dir, args.train_data, text_col=args.train_text_col, label_col=args.train_label_col, pair_col=pair_col)
 
 
 def register(subparsers) -> None:
@@ -50,6 +57,7 @@ def register(subparsers) -> None:
 
 def _lines(frame, columns: list[str], top: int) -> list[str]:
     shown = frame.head(top)
+    columns = [*columns, *(["text_pair"] if "text_pair" in frame else [])]  # sentence pairs: the second text last, after the first
     return [
         "  " + " | ".join(f"{c}={shown[c].iat[i]:.3f}" if isinstance(shown[c].iat[i], float) else f"{c}={shown[c].iat[i]}" for c in columns)
         for i in range(len(shown))

@@ -653,5 +653,7 @@ def chosen_training(session: Session):
     path = settings.allowed_path(chosen, data_roots) if data_roots is not None else Path(chosen).expanduser()
     if not path.is_file():
         raise DataError(f"Training file '{path.name}' does not exist. Check the path.")
+    # sentence pairs: the training file's second text is named as the evaluation file's (the sidebar's "Second text")
+    pair_col = str(st.session_state.get("pair_col")) if session.evalset.pair and st.session_state.get("pair_col") not in (None, NO_PAIR) else None
     # read once per file version for every session: pages rerun on every click
-    return _table_store().get_or_compute(("training-data", str(path), _stamp(path)), lambda: training_data(None, path))
+    return _table_store().get_or_compute(("training-data", str(path), _stamp(path), pair_col), lambda: training_data(None, path, pair_col=pair_col))

@@ -165,8 +165,10 @@ class QualitySection:
 
     training: str  # where the training data came from (Markdown); empty when there is none
     leakage: str | None  # the leakage summary (Markdown)
-    leaked: pd.DataFrame | None  # quality.leakage.MATCH_COLUMNS: each leaked evaluation row and its closest training text
-    within: pd.DataFrame | None  # quality.leakage.WITHIN_COLUMNS: evaluation texts that repeat an earlier one
+    leaked: (
+        pd.DataFrame | None
+    )  # quality.leakage.MATCH_COLUMNS (+ text_pair, train_text_pair for pairs): each leaked evaluation row and its closest training text
+    within: pd.DataFrame | None  # quality.leakage.WITHIN_COLUMNS (+ text_pair, first_text_pair): evaluation texts that repeat an earlier one
     clean: pd.DataFrame | None  # accuracy / macro-F1 / examples on all rows and without the leaked ones, side by side
     drift: str | None  # the drift summary, the domain classifier's AUC in plain words first (Markdown)
     drift_numbers: pd.DataFrame | None  # length, OOV and truncation per side (DRIFT_COLUMNS), as shown
@@ -241,13 +243,13 @@ def quality_section(quality: DataQuality | None, training: TrainingData, *, reda
     return QualitySection(
         training=md(training.describe()),
         leakage=None if leakage is None else md(leakage.summary()),
-        leaked=None if leakage is None else mask(leakage.matches, ["text", "train_text"]),
-        within=None if leakage is None else mask(leakage.within_eval, ["text", "first_text"]),
+        leaked=None if leakage is None else mask(leakage.matches, ["text", "text_pair", "train_text", "train_text_pair"]),
+        within=None if leakage is None else mask(leakage.within_eval, ["text", "text_pair", "first_text", "first_text_pair"]),
         clean=None if clean is None else clean.table(),
         drift=None if drift is None else md(drift.summary()),
         drift_numbers=None if drift is None else _drift_numbers(drift),
         balance=balance,
-        unlike=None if drift is None else mask(drift.most_unlike, ["text"]),
+        unlike=None if drift is None else mask(drift.most_unlike, ["text", "text_pair"]),
         needs=tuple(f"{check.replace('_', ' ').capitalize()}: {why}" for check, why in quality.missing.items()),
         quality=quality,
     )
