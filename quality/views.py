@@ -116,8 +116,8 @@ def data_view(
 ) -> DataView:
     """Read the decisions on `table`'s data once and lay out the page. `index`: the checkpoint's embeddings of the
     table (`probes.embeddings.EmbeddingIndex`) for the neighbour hints (`ranked_issues`, kept under `index_key`);
-    None when they are not computed yet (the page then says what they need). `redact`: texts shown with their personal
-    data masked (`privacy.redact`); the CSV keeps them as stored."""
+    None when they are not computed yet (the page then says what they need). `redact`: texts and notes shown and
+    exported (the CSV) with their personal data masked (`privacy.redact`)."""
     if table.multi_label:
         return DataView(pd.DataFrame(columns=ISSUE_COLUMNS + DECISION_COLUMNS), "", 0, None, b"", None, (SINGLE_LABEL_ONLY,))
     found = ranked_issues(table, index, index_key=index_key, k=k, threshold=threshold, results=results)
@@ -138,15 +138,13 @@ def data_view(
     fixed = corrected_tables(store, [table])
     if fixed.count:
         gold = GoldComparison(fixed.count, table_metrics(table), table_metrics(fixed.tables[0]))
-    history = decisions_frame(decisions, texts).drop(columns=["Data", "Data fingerprint", "Text sha256"]) if decisions else None
-    if history is not None and redact:
-        history = redact_frame(history, ["Text", "Note"])
+    history = decisions_frame(decisions, texts, redact=redact).drop(columns=["Data", "Data fingerprint", "Text sha256"]) if decisions else None
     return DataView(
         issues=issues,
         summary=summary,
         decided=len(latest),
         history=history,
-        csv=decisions_csv(decisions, texts) if decisions else b"",
+        csv=decisions_csv(decisions, texts, redact=redact) if decisions else b"",
         gold=gold,
         needs=() if index is not None else (EMBEDDINGS_NEEDED,),
     )
