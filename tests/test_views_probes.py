@@ -215,6 +215,35 @@ def test_with_the_reviewers_corrections_the_noise_hints_judge_every_row_by_the_c
     assert embedding_state(None, table, {}, results=cache).index is index  # as labelled: the index as built
 
 
+def test_with_redaction_the_probe_and_label_noise_downloads_mask_personal_data():
+    """The failure: the Robustness page masked the failing pairs and the label-noise table it showed, but its CSV and
+    JSON downloads carried the texts as they are."""
+    from privacy_support import leaks
+
+    from analysis.synthetic import probs_for, table_from_arrays
+    from probes.embeddings import index_from_vectors
+    from probes.run import ProbeFailure
+    from probes.views import failing_examples, label_noise_view
+
+    original, perturbed = "Jennifer Okafor wrote from maria.lopez@example.com", "Jennifer Okafor wrote from maria.lopez@example.com!"
+    fail = ProbeFailure(3, original, perturbed, "positive", "positive", "negative", "positive", 0.8, 0.4)
+    names = ProbeResult("names", "invariance", "Names", "same prediction", 40, 40, 1, 40, tuple(range(40)), (3,), (fail,), 0, 0.0)
+    reports = [report("one", (names,))]
+    masked = failing_examples(reports, 0, "names", redact=True)
+    assert leaks(masked.csv.decode("utf-8-sig")) == [] and leaks(masked.json.decode("utf-8")) == [] and b"<EMAIL>" in masked.csv
+    assert json.loads(masked.json)["reports"][0]["results"][0]["failures"][0]["p_after"] == pytest.approx(0.4)  # the numbers stay
+    plain = failing_examples(reports, 0, "names")
+    assert leaks(plain.csv.decode("utf-8-sig")) and leaks(plain.json.decode("utf-8"))  # off: as they are
+
+    texts = [f"note {i}" for i in range(6)]
+    texts[2] = original
+    table = table_from_arrays(probs_for(np.array([0, 0, 0, 1, 1, 1]), 2, np.full(6, 0.9)), np.array([0, 0, 1, 1, 1, 1]), ("neg", "pos"), texts=texts)
+    index = index_from_vectors(np.array([[1, 0.01], [1, 0.02], [1, 0.03], [0.01, 1], [0.02, 1], [0.03, 1]]), table)
+    noise = label_noise_view(index, 2, 1.0, redact=True)
+    assert noise.frame["row"].tolist() == [2] and leaks(noise.csv.decode("utf-8-sig")) == [] and b"<NAME>" in noise.csv
+    assert leaks(label_noise_view(index, 2, 1.0).csv.decode("utf-8-sig"))
+
+
 def test_a_formula_in_a_failing_pair_downloads_as_text_and_the_numbers_stay_numbers():
     """The attack: a data row `=HYPERLINK(...)` becomes a clickable formula in whoever opens the probe-failures CSV."""
     import csv
