@@ -51,6 +51,11 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--top", type=int, default=10, help="How many leaked texts, label issues and unlike texts to list (default 10).")
     parser.add_argument("--json", dest="as_json", action="store_true", help="Print the results as JSON instead of sentences.")
+    parser.add_argument(
+        "--redact",
+        action="store_true",
+        help="Mask personal data in the texts listed (leaked, label issues, unlike) with typed placeholders (<EMAIL>, <NAME>, …).",
+    )
     add_data_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -64,6 +69,14 @@ def _lines(frame, columns: list[str], top: int) -> list[str]:
     ]
 
 
+def _shown(frame, args):
+    """The first --top rows of a result frame as printed: with --redact, personal data masked in its text columns."""
+    from privacy.redact import redact_frame
+
+    top = frame.head(args.top)
+    return redact_frame(top, ["text", "text_pair", "train_text", "train_text_pair"]) if args.redact else top
+
+
 def run(args) -> int:
     from quality.assess import assess
 
@@ -73,26 +86,26 @@ def run(args) -> int:
     for warning in training.evalset.warnings if training.evalset is not None else ():
         print(f"warning: training data: {warning}", file=sys.stderr)
     quality = assess(predictor, table, training, label_mapping=mapping, threshold=args.threshold, drift_cap=args.drift_sample, neighbours=True)
+    leaked = None if quality.leakage is None else _shown(quality.leakage.matches, args)
+    issues = None if quality.label_issues is None else _shown(quality.label_issues.frame, args)
+    unlike = None if quality.drift is None else _shown(quality.drift.most_unlike, args)
     if args.as_json:
         out = quality.as_dict()
-        if quality.leakage is not None:
-            out["leaked_examples"] = quality.leakage.matches.head(args.top).to_dict(orient="records")
-        if quality.label_issues is not None:
-            out["label_issue_examples"] = quality.label_issues.frame.head(args.top).to_dict(orient="records")
-        if quality.drift is not None:
-            out["most_unlike_training"] = quality.drift.most_unlike.head(args.top).to_dict(orient="records")
+        for key, frame in (("leaked_examples", leaked), ("label_issue_examples", issues), ("most_unlike_training", unlike)):
+            if frame is not None:
+                out[key] = frame.to_dict(orient="records")
         print(json.dumps(out, indent=2, ensure_ascii=False, default=float))
         return 0
     print(f"Data quality of {evalset.name} ({len(evalset)} examples) for {predictor.ref.name} ({predictor.ref.short_fingerprint})")
     for line in quality.lines():
         print("- " + line)
-    if quality.leakage is not None and len(quality.leakage.matches):
+    if leaked is not None and len(leaked):
         print("\nLeaked evaluation rows (0-based row, training row):")
-        print("\n".join(_lines(quality.leakage.matches, ["row", "train_row", "similarity", "kind", "text"], args.top)))
-    if quality.label_issues is not None and len(quality.label_issues.frame):
+        print("\n".join(_lines(leaked, ["row", "train_row", "similarity", "kind", "text"], args.top)))
+    if issues is not None and len(issues):
         print("\nProbably wrong gold labels, most likely first:")
-        print("\n".join(_lines(quality.label_issues.frame, ["row", "gold", "suggested", "gold_probability", "flagged_by", "text"], args.top)))
-    if quality.drift is not None and len(quality.drift.most_unlike):
+        print("\n".join(_lines(issues, ["row", "gold", "suggested", "gold_probability", "flagged_by", "text"], args.top)))
+    if unlike is not None and len(unlike):
         print("\nEvaluation texts most unlike the training data:")
-        print("\n".join(_lines(quality.drift.most_unlike, ["row", "p_eval", "text"], args.top)))
+        print("\n".join(_lines(unlike, ["row", "p_eval", "text"], args.top)))
     return 0

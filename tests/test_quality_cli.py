@@ -222,3 +222,18 @@ def test_pairs_on_one_side_are_not_measured_and_the_provenance_gives_the_pair_co
     quality = assess(None, table, single, checks=("leakage", "drift"))
     assert quality.leakage is None and quality.drift is None and list(quality.missing) == ["leakage", "drift"]
     assert "sentence pairs" in quality.missing["leakage"] and "--train-pair-col" in quality.missing["leakage"]
+
+
+def test_quality_command_with_redact_prints_no_personal_data(tiny_bert, tmp_path, capsys):
+    from privacy_support import leaks, planted_file, planted_frame
+
+    data = planted_file(tmp_path)
+    train = tmp_path / "train.csv"
+    planted_frame().to_csv(train, index=False)  # every evaluation text is in training: all leaked, all listed
+    args = ["quality", "--model", str(tiny_bert), "--data", str(data), "--train-data", str(train), "--top", "100"]
+    assert main([*args, "--redact"]) == 0
+    out = capsys.readouterr().out
+    assert "Leaked evaluation rows" in out and "<EMAIL>" in out and leaks(out) == []
+    assert main([*args, "--redact", "--json"]) == 0
+    assert leaks(capsys.readouterr().out) == []
+    assert main(args) == 0 and leaks(capsys.readouterr().out)  # without it: the texts as they are
