@@ -63,6 +63,7 @@ class Session:
     evalset: EvalSet
     label_mapping: dict = field(default_factory=dict)
     thresholds: Thresholds | None = None  # multi-label: per-label thresholds chosen in the sidebar (None: 0.5 for every label)
+    pair_col: str | None = None  # the data file's second text column (sentence pairs); a training file is read with the same
 
     @property
     def baseline(self) -> CheckpointRef:
@@ -427,7 +428,7 @@ def sidebar() -> None:
                 on_change=_keep_gold_choice,
                 help="Judge every page's metrics against the gold labels as reviewers corrected them on the Data page, instead of as labelled in the file.",
             )
-    st.session_state[SESSION_KEY] = Session(picked, evalset, mapping, thresholds)
+    st.session_state[SESSION_KEY] = Session(picked, evalset, mapping, thresholds, read_as.pair)
 
 
 AS_CONFIG = "as in config.json"
@@ -653,5 +654,6 @@ def chosen_training(session: Session):
     path = settings.allowed_path(chosen, data_roots) if data_roots is not None else Path(chosen).expanduser()
     if not path.is_file():
         raise DataError(f"Training file '{path.name}' does not exist. Check the path.")
+    pair_col = session.pair_col if session.evalset.pair else None  # sentence pairs: the second text named as in the data file
     # read once per file version for every session: pages rerun on every click
-    return _table_store().get_or_compute(("training-data", str(path), _stamp(path)), lambda: training_data(None, path))
+    return _table_store().get_or_compute(("training-data", str(path), _stamp(path), pair_col), lambda: training_data(None, path, pair_col=pair_col))

@@ -90,13 +90,21 @@ def assess(
     """
     missing: dict[str, str] = {}
     leakage = clean = drift = issues = None
-    eval_texts = table.frame["text"].tolist()
+    eval_texts = table.inputs  # what the model reads: sentence pairs are compared and measured as pairs
     train = training.evalset
+    if train is not None and train.pair != table.pair:
+        for check in [c for c in checks if c in ("leakage", "drift")]:
+            missing[check] = (
+                "The evaluation data is sentence pairs but the training data has one text per row: give the training file's second text column (--train-pair-col)."
+                if table.pair
+                else "The training data is sentence pairs but the evaluation data has one text per row: read both files the same way."
+            )
+        checks = [c for c in checks if c not in missing]
     if "leakage" in checks:
         if train is None:
             missing["leakage"] = training.message
         else:
-            leakage = find_leakage(train.texts, eval_texts, threshold=threshold, progress=progress)
+            leakage = find_leakage(train.inputs, eval_texts, threshold=threshold, progress=progress)
             clean = metrics_without_leaked(table, leakage)
     if "drift" in checks:
         if train is None:
@@ -106,7 +114,7 @@ def assess(
         else:
             drift = measure_drift(
                 predictor,
-                train.texts,
+                train.inputs,
                 eval_texts,
                 train_labels=_train_labels(training, label_mapping),
                 eval_labels=None if table.multi_label else table.frame["gold"].tolist(),  # multi-label: a set per row, no one share

@@ -16,6 +16,10 @@
   highest out-of-fold "evaluation" probability are the ones most unlike the training data.
 
 Each side is subsampled (seeded) to `cap` texts first, so the cost does not grow with the training set.
+
+Sentence pairs (`(text, text_pair)` inputs) are measured as the model reads them: lengths and truncation count the
+tokens of the encoded pair, the out-of-vocabulary rate the words of both texts, and the domain classifier works on
+the embeddings of the pairs; `most_unlike` then has `text_pair` after `text`.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ import numpy as np
 import pandas as pd
 
 from models.errors import VeredictoError
-from models.protocol import InferenceLayer, Progress
+from models.protocol import InferenceLayer, Progress, TextInput
+from quality.leakage import pair_inputs, split_pairs
 
 DEFAULT_CAP = 1000
 DEFAULT_FOLDS = 5
@@ -68,9 +73,14 @@ def domain_classifier(train_vectors: np.ndarray, eval_vectors: np.ndarray, *, fo
     return DomainClassifier(float(roc_auc_score(y, oof)), folds, oof[n_train:])
 
 
-def oov_rate(predictor: InferenceLayer, texts: Sequence[str]) -> float:
-    """Share of word occurrences the tokenizer maps (even in part) to its unknown token; NaN without words."""
-    counts = Counter(word for text in texts for word in WORD.findall(str(text)))
+def _as_input(value: TextInput) -> TextInput:
+    return (str(value[0]), str(value[1])) if isinstance(value, tuple) else str(value)
+
+
+def oov_rate(predictor: InferenceLayer, texts: Sequence[TextInput]) -> float:
+    """Share of word occurrences the tokenizer maps (even in part) to its unknown token (a pair: in both texts); NaN without words."""
+    parts = [part for text in texts for part in (text if isinstance(text, tuple) else (text,))]
+    counts = Counter(word for part in parts for word in WORD.findall(str(part)))
     total = sum(counts.values())
     if not total:
         return float("nan")
@@ -126,7 +136,7 @@ class Drift:
     unknown_train_labels: tuple[str, ...]  # training labels the checkpoint does not have
     domain_auc: float
     folds: int
-    most_unlike: pd.DataFrame  # UNLIKE_COLUMNS: evaluation rows most unlike the training data, most unlike first
+    most_unlike: pd.DataFrame  # UNLIKE_COLUMNS (pairs: with text_pair): evaluation rows most unlike the training data, most unlike first
 
     def sentence(self) -> str:
         """The domain classifier's AUC in plain words."""
@@ -171,8 +181,8 @@ class Drift:
 
 def measure_drift(
     predictor: InferenceLayer,
-    train_texts: Sequence[str],
-    eval_texts: Sequence[str],
+    train_texts: Sequence[TextInput],
+    eval_texts: Sequence[TextInput],
     *,
     train_labels: Sequence[str] | None = None,
     eval_labels: Sequence[str] | None = None,
@@ -187,9 +197,10 @@ def measure_drift(
 
     if cap < 2:
         raise VeredictoError(f"The drift sample cap must be at least 2 texts per side, got {cap}.")
-    train_texts, eval_texts = [str(t) for t in train_texts], [str(t) for t in eval_texts]
+    train_texts, eval_texts = [_as_input(t) for t in train_texts], [_as_input(t) for t in eval_texts]
     if not train_texts or not eval_texts:
         raise VeredictoError("Drift needs texts on both sides; the training or the evaluation data is empty.")
+    pairs = pair_inputs(train_texts, eval_texts)
     train_rows, eval_rows = _sample(len(train_texts), cap, seed), _sample(len(eval_texts), cap, seed + 1)
     train = [train_texts[i] for i in train_rows]
     evals = [eval_texts[i] for i in eval_rows]
@@ -212,6 +223,8 @@ def measure_drift(
     unlike = pd.DataFrame(
         {"row": eval_rows[order].astype(int), "text": [evals[i] for i in order], "p_eval": domain.p_eval[order].astype(float)}, columns=UNLIKE_COLUMNS
     )
+    if pairs:
+        unlike = split_pairs(unlike, ["text"])
     return Drift(
         n_train=len(train),
         n_train_total=len(train_texts),

@@ -11,6 +11,11 @@ Jaccard similarity of at least `threshold`: datasketch's MinHash LSH proposes ca
 `lsh_params` so that a pair at the threshold is missed with probability at most 0.1%), and every candidate is checked
 with the exact Jaccard, so no pair LSH proposes by chance is ever reported.
 Texts with nothing left after normalising (empty, only punctuation) are never counted as duplicates.
+
+Sentence pairs (each input a `(text, text_pair)` tuple, as the model reads them) are compared as pairs: a pair is
+leaked exactly when the same normalised pair (both texts, in order) is in the training data, and nearly when the
+shingles of the joined pair (first text, a `PAIR_MARK` word, second text) pass the threshold. The frames then carry
+`text_pair` after `text` and `train_text_pair` / `first_text_pair` after the text they pair with.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import pandas as pd
 from analysis.metrics import Metrics, table_metrics
 from analysis.predictions import PredictionTable, take_rows
 from models.errors import VeredictoError
+from models.protocol import TextInput
 
 DEFAULT_THRESHOLD = 0.8
 DEFAULT_SHINGLE = 3
@@ -35,6 +41,7 @@ MATCH_COLUMNS = ["row", "text", "train_row", "train_text", "similarity", "kind"]
 WITHIN_COLUMNS = ["row", "text", "first_row", "first_text", "similarity", "kind"]
 
 Progress = Callable[[int, int], None]
+PAIR_MARK = "⟂"  # joins a pair's two normalised texts: not punctuation, not whitespace, so it survives `normalise_text`
 
 
 class _PunctuationToSpace(dict):
@@ -54,6 +61,26 @@ def normalise_text(text: str) -> str:
     """NFKC, casefold, punctuation (Unicode category P*) removed, whitespace collapsed: "Great  film!" -> "great film"."""
     folded = unicodedata.normalize("NFKC", str(text)).casefold()
     return " ".join(folded.translate(_PUNCTUATION).split())
+
+
+def normalise_input(value: TextInput) -> str:
+    """`normalise_text` of a text; of a sentence pair, both texts joined by `PAIR_MARK` ("" when both are empty)."""
+    if not isinstance(value, tuple):
+        return normalise_text(value)
+    first, second = normalise_text(value[0]), normalise_text(value[1])
+    return f"{first} {PAIR_MARK} {second}".strip() if first or second else ""
+
+
+def pair_inputs(train: Sequence[TextInput], evals: Sequence[TextInput]) -> bool:
+    """Whether both sides are sentence pairs; a refusal with what to do when only one side is."""
+    is_pair = [bool(len(side)) and isinstance(side[0], tuple) for side in (train, evals)]
+    if len(train) and len(evals) and is_pair[0] != is_pair[1]:
+        raise VeredictoError(
+            "The evaluation data is sentence pairs but the training data has one text per row. Give the training file's second text column (--train-pair-col)."
+            if is_pair[1]
+            else "The training data is sentence pairs but the evaluation data has one text per row. Give the evaluation file's second text column (--pair-col)."
+        )
+    return is_pair[1] if len(evals) else is_pair[0]
 
 
 def _crc32(shingle: str) -> int:
@@ -83,8 +110,8 @@ class Leakage:
     """Leaked evaluation rows (`matches`: one row per leaked evaluation row, its best training match) and the
     duplicates within the evaluation data (`within_eval`: each later copy with the earliest row it repeats)."""
 
-    matches: pd.DataFrame  # MATCH_COLUMNS; kind "exact" | "near"; row/train_row 0-based
-    within_eval: pd.DataFrame  # WITHIN_COLUMNS
+    matches: pd.DataFrame  # MATCH_COLUMNS (pairs: with text_pair, train_text_pair); kind "exact" | "near"; row/train_row 0-based
+    within_eval: pd.DataFrame  # WITHIN_COLUMNS (pairs: with text_pair, first_text_pair)
     n_eval: int
     n_train: int
     threshold: float
@@ -137,10 +164,10 @@ class Leakage:
 class _Corpus:
     """Distinct non-empty normalised texts of one side, with the rows that hold each and their shingles."""
 
-    def __init__(self, texts: Sequence[str], size: int):
+    def __init__(self, texts: Sequence[TextInput], size: int):
         self.rows: dict[str, list[int]] = {}
         for row, text in enumerate(texts):
-            norm = normalise_text(text)
+            norm = normalise_input(text)
             if norm:
                 self.rows.setdefault(norm, []).append(row)
         self.keys = list(self.rows)
@@ -174,9 +201,18 @@ def lsh_params(threshold: float, num_perm: int, max_miss: float = MAX_MISS) -> t
     return num_perm, 1
 
 
+def split_pairs(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Each of `columns` (holding `(text, text_pair)` tuples) as two columns: the first text, then `<column>_pair`."""
+    for column in columns:
+        first, second = zip(*frame[column].tolist()) if len(frame) else ((), ())
+        frame[column] = list(first)
+        frame.insert(frame.columns.get_loc(column) + 1, f"{column}_pair", list(second))
+    return frame
+
+
 def find_leakage(
-    train_texts: Sequence[str],
-    eval_texts: Sequence[str],
+    train_texts: Sequence[TextInput],
+    eval_texts: Sequence[TextInput],
     *,
     threshold: float = DEFAULT_THRESHOLD,
     shingle: int = DEFAULT_SHINGLE,
@@ -187,7 +223,7 @@ def find_leakage(
 
     Each leaked evaluation row is reported once, with its most similar training row (an exact match wins, then the
     highest Jaccard, then the earliest row). `threshold` is the Jaccard similarity of word `shingle`-gram sets at or
-    above which two texts count as near-duplicates.
+    above which two texts count as near-duplicates. Sentence pairs: see the module docstring.
     """
     if not 0 < threshold <= 1:
         raise VeredictoError(f"The near-duplicate threshold is a Jaccard similarity between 0 and 1, got {threshold}.")
@@ -196,6 +232,7 @@ def find_leakage(
     from datasketch import MinHashLSH
 
     train_texts, eval_texts = list(train_texts), list(eval_texts)
+    pairs = pair_inputs(train_texts, eval_texts)
     train, evals = _Corpus(train_texts, shingle), _Corpus(eval_texts, shingle)
     total = len(train.keys) + len(evals.keys)
     train_hashes = _minhashes(train.sets, num_perm, progress, 0, total)
@@ -240,6 +277,8 @@ def find_leakage(
             match_rows.append((row, eval_texts[row], train_row, train_texts[train_row], sim, kind))
     matches = pd.DataFrame(match_rows, columns=MATCH_COLUMNS).sort_values("row", kind="stable").reset_index(drop=True)
     within_frame = pd.DataFrame(within, columns=WITHIN_COLUMNS).sort_values("row", kind="stable").reset_index(drop=True)
+    if pairs:
+        matches, within_frame = split_pairs(matches, ["text", "train_text"]), split_pairs(within_frame, ["text", "first_text"])
     return Leakage(matches, within_frame, len(eval_texts), len(train_texts), float(threshold), int(shingle), int(num_perm))
 
 

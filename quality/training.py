@@ -44,16 +44,28 @@ class TrainingData:
         return f"Training data: '{self.evalset.name}' ({len(self.evalset)} rows, {origin})."
 
 
-def load_training_file(source: str | Path | bytes, *, name: str | None = None, text_col: str | None = None, label_col: str | None = None) -> EvalSet:
+def load_training_file(
+    source: str | Path | bytes, *, name: str | None = None, text_col: str | None = None, label_col: str | None = None, pair_col: str | None = None
+) -> EvalSet:
     """Read a training file with evaldata's column guessing (or explicit columns); a missing label column is fine
-    (leakage and drift need only the texts), an all-empty text column is not."""
+    (leakage and drift need only the texts), an all-empty text column is not. `pair_col`: the second text of sentence pairs."""
     frame, _, shown = read_file(source, name=name)
+    if pair_col and pair_col not in frame.columns:
+        raise DataError(
+            f"Training data: '{shown}' has no second text column '{pair_col}' for the sentence pairs; its columns are: "
+            f"{', '.join(map(str, frame.columns))}. Give the training file's second text column with --train-pair-col "
+            "(in the app: name it in the training file as in the evaluation file)."
+        )
     if label_col is None and guess_column(list(frame.columns), "label") is None:
         label_col = ""  # no label column: label balance is not measured, everything else is
     try:
-        evalset = load_eval_data(source, name=name, text_col=text_col, label_col=label_col)
+        evalset = load_eval_data(source, name=name, text_col=text_col, label_col=label_col, pair_col=pair_col)
     except DataError as exc:
-        raise DataError(f"Training data: {exc}".replace("--text-col", "--train-text-col").replace("--label-col", "--train-label-col")) from None
+        flags = {"--text-col": "--train-text-col", "--label-col": "--train-label-col", "--pair-col": "--train-pair-col"}
+        message = f"Training data: {exc}"
+        for flag, train_flag in flags.items():
+            message = message.replace(flag, train_flag)
+        raise DataError(message) from None
     if (evalset.frame["text"].str.strip() == "").all():
         raise DataError(
             f"Training data: every text in '{shown}' is empty, so it cannot be compared with the evaluation data. "
@@ -69,13 +81,15 @@ def training_data(
     name: str | None = None,
     text_col: str | None = None,
     label_col: str | None = None,
+    pair_col: str | None = None,
     roots: Sequence[Path] | None = None,
 ) -> TrainingData:
     """The training data for leakage and drift: `train_file` when given, else the readable file the checkpoint's
     provenance.json records (with the columns it was trained on), else a `TrainingData` whose message says what to do.
-    `roots` (team mode): a provenance file outside these folders is not read."""
+    `roots` (team mode): a provenance file outside these folders is not read. `pair_col`: the explicit file's second text
+    column (sentence pairs); a provenance file is read with the pair column it records."""
     if train_file is not None:
-        return TrainingData(load_training_file(train_file, name=name, text_col=text_col, label_col=label_col), "file")
+        return TrainingData(load_training_file(train_file, name=name, text_col=text_col, label_col=label_col, pair_col=pair_col), "file")
     if checkpoint_dir is None:
         return TrainingData(None, "", f"No training data was given. {HOW_TO_GIVE}")
     from training.provenance import load_provenance
@@ -102,7 +116,7 @@ def training_data(
     if not Path(path).is_file():
         return TrainingData(None, "", f"The checkpoint's provenance.json names the training file '{path}', which is not readable here. {HOW_TO_GIVE}")
     try:
-        evalset = load_training_file(Path(path), text_col=data.get("text_col"), label_col=data.get("label_col"))
+        evalset = load_training_file(Path(path), text_col=data.get("text_col"), label_col=data.get("label_col"), pair_col=data.get("pair_col"))
     except DataError as exc:
         return TrainingData(None, "", f"The training file the checkpoint's provenance.json names cannot be used: {exc} {HOW_TO_GIVE}")
     return TrainingData(evalset, "provenance")

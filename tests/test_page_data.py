@@ -279,3 +279,30 @@ def test_the_training_file_chosen_on_the_data_page_reaches_the_signoff_gates(tra
     gates = next(d.value for d in at.dataframe if "Gate" in d.value.columns).set_index("Gate")
     assert gates.loc["Train–evaluation leakage", "Measured"] == f"{3 / 60:.3f}"
     assert "N/A" not in gates.loc["Train–evaluation drift", "Result"]
+
+
+def test_sentence_pairs_are_leaked_only_as_pairs_and_the_tables_show_both_texts(tmp_path_factory, store_url, monkeypatch):
+    """A data file with a `text_pair` column is read as sentence pairs (the sidebar's default); the training file typed in
+    the picker is read with the same second-text column. Training holds evaluation pair 3 (re-cased) and evaluation row
+    5's first text with another second text: only row 3 is leaked."""
+    import pandas as pd
+
+    root = tmp_path_factory.mktemp("data-page-pairs")
+    env = build_fixture(root)
+    firsts = [f"premise {i} about a film and its cast" for i in range(60)]
+    seconds = [f"hypothesis {i} on the plot and the ending" for i in range(60)]
+    env["frame"].assign(text=firsts, text_pair=seconds).to_csv(env["data"], index=False)
+    train = root / "train.csv"
+    rows = {"text": [f"unrelated training premise {i}" for i in range(30)], "text_pair": [f"unrelated hypothesis {i}" for i in range(30)]}
+    rows["text"] += [firsts[3].upper(), firsts[5]]
+    rows["text_pair"] += [seconds[3] + "!", "a second text of its own"]
+    pd.DataFrame(rows).to_csv(train, index=False)
+
+    at = app_test(env, monkeypatch, PAGE)
+    at.text_input(key="training_file").input(str(train)).run()
+    assert not at.exception, [e.message for e in at.exception]
+    shown = frame(at, "train_text")
+    assert shown["row"].tolist() == [3] and shown["train_row"].tolist() == [30]
+    assert shown[["text_pair", "train_text_pair"]].values.tolist() == [[seconds[3], seconds[3] + "!"]]
+    unlike = frame(at, "p_eval")
+    assert "text_pair" in unlike.columns and all(t in seconds for t in unlike["text_pair"])

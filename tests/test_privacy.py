@@ -257,3 +257,28 @@ def test_pii_section_counts_and_masks_its_examples_when_redacting(tmp_path):
     bars = {trace.name: dict(zip(trace.y, trace.x)) for trace in figure.data}
     assert bars["text"]["national ID numbers"] == 6 and bars["customer"]["email addresses"] == shown.scan.columns[1].counts["EMAIL"]
     assert leaks(json.dumps(figure.to_plotly_json(), default=str)) == []
+
+
+def test_words_of_explanations_are_private_where_they_lie_inside_personal_data_of_their_own_text():
+    import re
+
+    import pandas as pd
+
+    from privacy.redact import private_words
+
+    frame = pd.DataFrame({"text": ["Call Jennifer Okafor today", "jennifer wrote"], "text_pair": ["mail maria.lopez@example.com", "ok"]})
+    rows = []
+    for example in range(2):
+        for segment, column in enumerate(("text", "text_pair")):
+            rows += [(m.group().lower(), example, segment, m.start(), m.end()) for m in re.finditer(r"\w+", frame[column][example])]
+    units = pd.DataFrame(rows, columns=["word", "example", "segment", "start", "end"])
+    # "jennifer" alone (row 1) is no personal data, but the word list cannot show it: row 0 has it inside a name
+    assert private_words(units, frame) == {
+        "jennifer": "<NAME> 1",
+        "okafor": "<NAME> 2",
+        "maria": "<EMAIL> 1",
+        "lopez": "<EMAIL> 2",
+        "example": "<EMAIL> 3",
+        "com": "<EMAIL> 4",
+    }
+    assert private_words(units[units["example"] == 1], frame) == {}  # judged in its own text: the lone 'jennifer' is not

@@ -169,3 +169,71 @@ def test_report_has_a_data_quality_section_with_rows_not_texts(tmp_path, files):
     section = section[: section.index("</section>")]
     assert "2 of 40 evaluation texts (5.0%)" in section and "Leaked evaluation rows (1-based): 4, 12." in section
     assert evalset.texts[3] not in html and "Without the 2 leaked rows" in section
+
+
+@pytest.fixture
+def pair_files(tmp_path):
+    """NLI-style files (premise, hypothesis, label): training holds evaluation pair 2 (re-cased) and evaluation premise 5
+    with another hypothesis, and a one-text training file."""
+    evals = pd.DataFrame(
+        {"premise": [review(i) for i in range(30)], "hypothesis": [review(500 + i) for i in range(30)], "label": ["positive", "negative"] * 15}
+    )
+    train = pd.DataFrame(
+        {
+            "premise": [*(review(100 + i) for i in range(40)), evals.premise[2].upper(), evals.premise[5]],
+            "hypothesis": [*(review(200 + i) for i in range(40)), evals.hypothesis[2] + "!", "a hypothesis of its own, unlike any"],
+            "label": ["negative", "positive"] * 21,
+        }
+    )
+    paths = tmp_path / "eval.csv", tmp_path / "train.csv", tmp_path / "train-one-text.csv"
+    evals.to_csv(paths[0], index=False)
+    train.to_csv(paths[1], index=False)
+    train[["premise", "label"]].to_csv(paths[2], index=False)
+    return paths
+
+
+def test_quality_command_compares_sentence_pairs_as_pairs(tiny_bert, pair_files, capsys):
+    eval_path, train_path, one_text = pair_files
+    args = ["quality", "--model", str(tiny_bert), "--data", str(eval_path), "--text-col", "premise", "--pair-col", "hypothesis", "--json"]
+    code = main([*args, "--train-data", str(train_path), "--train-text-col", "premise"])  # the training pair column defaults to --pair-col
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0 and result["leakage"]["leaked"] == 1 and [r["row"] for r in result["leaked_examples"]] == [2]  # not premise-only row 5
+    leaked = result["leaked_examples"][0]
+    assert leaked["train_row"] == 40 and leaked["text_pair"] == review(502) and leaked["train_text_pair"] == review(502) + "!"
+    assert result["drift"]["n_eval"] == 30 and "text_pair" in result["most_unlike_training"][0]
+
+    code = main([*args, "--train-data", str(one_text), "--train-text-col", "premise"])  # no second text column in the training file
+    err = capsys.readouterr().err
+    assert code == 2 and "Training data:" in err and "--train-pair-col" in err
+
+
+def test_pairs_on_one_side_are_not_measured_and_the_provenance_gives_the_pair_column(tmp_path, pair_files):
+    from quality.assess import assess
+
+    eval_path, train_path, one_text = pair_files
+    provenance(tmp_path / "nli", {"path": str(train_path), "text_col": "premise", "label_col": "label", "pair_col": "hypothesis"})
+    recorded = training_data(tmp_path / "nli")
+    assert recorded.evalset is not None and recorded.evalset.pair and recorded.evalset.inputs[40] == (review(2).upper(), review(502) + "!")
+    evals = load_eval_data(eval_path, text_col="premise", pair_col="hypothesis")
+    table = table_from_arrays(probs_for(np.zeros(30, dtype=int), 2, np.full(30, 0.9)), evals.gold, ("negative", "positive"), texts=evals.texts)
+    table = type(table)(**{**table.__dict__, "frame": table.frame.assign(text_pair=evals.frame["text_pair"])})
+    assert table.pair and assess(None, table, recorded, checks=("leakage",)).leakage.leaked_rows.tolist() == [2]
+    single = TrainingData(load_training_file(one_text, text_col="premise"), "file")
+    quality = assess(None, table, single, checks=("leakage", "drift"))
+    assert quality.leakage is None and quality.drift is None and list(quality.missing) == ["leakage", "drift"]
+    assert "sentence pairs" in quality.missing["leakage"] and "--train-pair-col" in quality.missing["leakage"]
+
+
+def test_quality_command_with_redact_prints_no_personal_data(tiny_bert, tmp_path, capsys):
+    from privacy_support import leaks, planted_file, planted_frame
+
+    data = planted_file(tmp_path)
+    train = tmp_path / "train.csv"
+    planted_frame().to_csv(train, index=False)  # every evaluation text is in training: all leaked, all listed
+    args = ["quality", "--model", str(tiny_bert), "--data", str(data), "--train-data", str(train), "--top", "100"]
+    assert main([*args, "--redact"]) == 0
+    out = capsys.readouterr().out
+    assert "Leaked evaluation rows" in out and "<EMAIL>" in out and leaks(out) == []
+    assert main([*args, "--redact", "--json"]) == 0
+    assert leaks(capsys.readouterr().out) == []
+    assert main(args) == 0 and leaks(capsys.readouterr().out)  # without it: the texts as they are
