@@ -70,7 +70,7 @@ def waiting_message(name: str, ahead: int, in_line: int) -> str:
 
 def progress_message(method: str, name: str, done: int, total: int) -> str:
     """The progress bar's text: SHAP counts its budget of evaluations, LIME the perturbed texts still to score."""
-    unit = "evaluations" if method == "shap" else "perturbed texts scored"
+    unit = {"shap": "evaluations", "lime": "perturbed texts scored"}.get(method, "points of the integration path")
     return f"computing {name}: {done:,}/{total:,} {unit}"
 
 
@@ -82,9 +82,9 @@ def get_attribution(predictor, text: TextInput, method: str, params: dict | None
     if hit is not None:
         return hit
     name = method_name(method)
-    budget = params.get("max_evals") or params.get("num_samples")
+    budget = params.get("max_evals") or params.get("num_samples")  # gradient methods: a fraction of a second, no budget
     try:
-        with st.status(f"Computing the {name} explanation ({budget:,} model calls at most)…", expanded=False) as status:
+        with st.status(f"Computing the {name} explanation" + (f" ({budget:,} model calls at most)…" if budget else "…"), expanded=False) as status:
             bar = st.progress(0.0)
 
             def waiting(ahead: int, in_line: int) -> None:
