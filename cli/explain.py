@@ -103,23 +103,14 @@ def format_table(attribution, top: int = 8, trust: list[str] | None = None, mult
     lines.append("")
     lines.append(f"Scores are {unit} for '{label}'; positive pushes toward it, negative away from it.")
     if attribution.method == "ig":
+        from explain.gradient_explainer import completeness
+
         lines.append(completeness(attribution, label))
     if trust:
         lines.append("")
         lines.append("How far to trust it:")
         lines.extend(f"  - {sentence}" for sentence in trust)
     return "\n".join(lines)
-
-
-def completeness(attribution, label: str) -> str:
-    """Integrated Gradients' completeness check for `label`, in words: the scores add up to P(label) minus the baseline's."""
-    c = attribution.class_index(label)
-    total, p, base = float(attribution.scores[:, c].sum()), float(attribution.probabilities[c]), float(attribution.base_values[c])
-    delta = abs(float(attribution.extra["convergence_delta"][c]))
-    return (
-        f"Completeness: the scores add up to {total:+.4f}; P('{label}') − P('{label}' | {attribution.params['baseline']} baseline) = "
-        f"{p:.4f} − {base:.4f} = {p - base:+.4f}; they differ by {delta:.2g} (convergence delta, {attribution.params['n_steps']} steps: more steps, smaller)."
-    )
 
 
 def _texts(attribution) -> list[tuple[str, str]]:
