@@ -44,6 +44,7 @@ from store.gates import FAIL, NOT_EVALUATED, PASS, Evidence, GateReport, worst_s
 
 FIG_WIDTH = 700  # px: fits an A4 or Letter page in portrait with 12 mm margins
 DEFAULT_METHODS = ("shap", "lime", "ig")  # Integrated Gradients costs a fraction of a second per example
+TRUST_HEADINGS = {"agreement": "Agreement between the methods", "most_faithful": "Most faithful here"}
 
 
 METRIC_NAMES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1", "micro_f1": "Micro-F1", "samples_f1": "Samples-F1", "hamming_loss": "Hamming loss"}
@@ -151,6 +152,8 @@ def explain_examples(
             trust = [(method, tuple(sentences)) for method, sentences in found.sentences.items()]
             if found.agreement:
                 trust.append(("agreement", (found.agreement,)))
+            if found.most_faithful:
+                trust.append(("most_faithful", (found.most_faithful,)))
             trust += [("note", (p,)) for p in found.problems]
         out.append(
             ExplainedExample(
@@ -786,7 +789,7 @@ def build_report(
         if example.trust:
             exp_html += "<h4>How far to trust these explanations</h4><ul class=trust>"
             for method, sentences in example.trust:
-                who = METHOD_NAMES.get(method, "SHAP vs LIME" if method == "agreement" else "Note")
+                who = METHOD_NAMES.get(method) or TRUST_HEADINGS.get(method, "Note")
                 exp_html += f"<li><strong>{esc(who)}:</strong> {esc(' '.join(sentences))}</li>"
             exp_html += "</ul>"
         exp_html += "</div>"

@@ -165,8 +165,10 @@ def test_explained_examples_with_shap_and_lime_on_a_real_model(tiny_bert_predict
     assert re.search(r"Integrated Gradients (—|\\u2014) why", html)
     body = html.split("</script></head>")[1]
     assert body.count("How far to trust these explanations") == 2
-    assert "<strong>SHAP vs LIME:</strong>" in body and "Verdict:" in body
+    assert "Verdict:" in body
     assert body.count("<strong>Integrated Gradients:</strong>") == 2  # its faithfulness, in words, per example
+    agreement = body.split("<strong>Agreement between the methods:</strong>")[1].split("</li>")[0]  # every pair of the three
+    assert "SHAP and LIME agree" in agreement and "SHAP and Integrated Gradients agree" in agreement and "LIME and Integrated Gradients agree" in agreement
     assert "Integrated Gradients is a gradient method" in body
 
 
