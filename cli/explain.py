@@ -102,10 +102,6 @@ def format_table(attribution, top: int = 8, trust: list[str] | None = None, mult
             lines.append(f"  {rank:>2}. {word:<{width}}  {value:+.4f}  {_bar(value, peak)}")
     lines.append("")
     lines.append(f"Scores are {unit} for '{label}'; positive pushes toward it, negative away from it.")
-    if attribution.method == "ig":
-        from explain.gradient_explainer import completeness
-
-        lines.append(completeness(attribution, label))
     if trust:
         lines.append("")
         lines.append("How far to trust it:")

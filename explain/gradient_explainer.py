@@ -104,18 +104,6 @@ def compute(
     )
 
 
-def completeness(attribution: Attribution, label: str | None = None) -> str:
-    """Integrated Gradients' completeness check for `label` (the target by default), in words, with the numbers."""
-    c = attribution.class_index(label)
-    label = attribution.labels[c]
-    total, p, base = float(attribution.scores[:, c].sum()), float(attribution.probabilities[c]), float(attribution.base_values[c])
-    delta = abs(float(attribution.extra["convergence_delta"][c]))
-    return (
-        f"Completeness: the scores add up to {total:+.4f}; P('{label}') − P('{label}' | {attribution.params['baseline']} baseline) = "
-        f"{p:.4f} − {base:.4f} = {p - base:+.4f}; they differ by {delta:.2g} (convergence delta, {attribution.params['n_steps']} steps: more steps, smaller)."
-    )
-
-
 def check_steps(n_steps) -> int:
     """`n_steps` as a whole number in [1, MAX_STEPS], or an `ExplainError` saying what range to use."""
     if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or not 1 <= n_steps <= MAX_STEPS:

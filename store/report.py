@@ -761,7 +761,6 @@ def build_report(
     )
     if not examples:
         exp_html += "<p class=note>No explanations in this report (no model was loaded to compute them).</p>"
-    from explain.gradient_explainer import completeness
     from explain.plots import METHOD_NAMES, method_name, token_heat_figure, top_tokens_figure
 
     for k, example in enumerate(examples, start=1):
@@ -783,7 +782,7 @@ def build_report(
                 f"<p class=note>{esc(name)}: {attribution.n_model_calls:,} model calls"
                 + (", text truncated to what the model reads" if attribution.truncated else "")
                 + "."
-                + (f" {esc(completeness(attribution, target))}" if attribution.method == "ig" else "")
+                + (" A gradient method; how closely its scores add up (its completeness) is stated below." if attribution.method == "ig" else "")
                 + "</p>"
             )
         if example.trust:

@@ -86,10 +86,15 @@ def test_integrated_gradients_json_carries_its_completeness_check(tiny_bert, cap
 
 
 def test_the_gradient_table_states_its_unit_and_completeness(tiny_bert, capsys):
+    from explain.faithfulness import within
+
+    ig = explain_json(tiny_bert, "--text", TEXT, "--method", "ig", capsys=capsys)
     assert main(["explain", "--model", str(tiny_bert), "--text", TEXT, "--method", "ig", "--top", "3"]) == 0
     out = capsys.readouterr().out
     assert "with Integrated Gradients" in out and "Scores are Integrated Gradients attributions (probability points)" in out
-    assert "Completeness: the scores add up to" in out and "pad baseline" in out and "20 steps" in out
+    trust = out.split("How far to trust it:")[1]
+    error = np.abs(ig.scores.sum(0) - (ig.probabilities - ig.base_values)).max()  # completeness, recomputed from the JSON
+    assert f"Its scores add up to the model's output within {within(error)}" in trust and "'pad' baseline's, over 20 integration steps" in trust
     assert main(["explain", "--model", str(tiny_bert), "--text", TEXT, "--method", "grad_input", "--json"]) == 0
     attribution = Attribution.from_dict(json.loads(capsys.readouterr().out))
     assert attribution.method == "grad_input" and attribution.extra["additive"] is False

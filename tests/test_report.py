@@ -178,6 +178,7 @@ def test_the_report_states_integrated_gradients_completeness(tiny_bert_predictor
 
     from analysis.predictions import predict_table
     from evaldata.loading import load_eval_data
+    from explain.faithfulness import within
     from store.report import explain_examples
 
     data = tmp_path / "e.csv"
@@ -191,8 +192,8 @@ def test_the_report_states_integrated_gradients_completeness(tiny_bert_predictor
         p = tiny_bert_predictor.predict_proba([example.text])[0, c]  # the model's own probability
         total, base, delta = ig.scores[:, c].sum(), ig.base_values[c], abs(ig.extra["convergence_delta"][c])
         assert abs(total - (p - base)) <= delta + 1e-5
-        sentence = f"Completeness: the scores add up to {total:+.4f}; P('{example.pred}') − P('{example.pred}' | pad baseline) = {p:.4f} − {base:.4f}"
-        assert html_lib.escape(sentence, quote=True) in html
+        assert html_lib.escape(f"Its scores add up to the model's output within {within(np.abs(ig.extra['convergence_delta']).max())}") in html
+    assert html.count("A gradient method; how closely its scores add up (its completeness) is stated below.") == len(examples)
 
 
 def test_cli_report_writes_one_offline_file(tiny_bert, tmp_path, capsys):
