@@ -29,7 +29,12 @@ def register(subparsers) -> None:
         gold=False,
         thresholds=False,
     )
-    parser.add_argument("--method", choices=("shap", "lime", "both"), default="both", help="Which explanations to compute (default: both).")
+    parser.add_argument(
+        "--method",
+        choices=("shap", "lime", "ig", "grad_input", "both"),
+        default="both",
+        help="Which explanations to compute (default: both, i.e. SHAP and LIME; ig: Integrated Gradients, a fraction of a second per text).",
+    )
     parser.add_argument("--limit", type=int, default=None, help="Only the first N examples of the file.")
     parser.add_argument(
         "--cache-dir",
