@@ -30,6 +30,7 @@ from models.errors import VeredictoError
 DEFAULT_THRESHOLD = 0.8
 DEFAULT_SHINGLE = 3
 DEFAULT_NUM_PERM = 64  # 16 bands of 4 rows at the 0.8 default (lsh_params): half the hashing and fewer buckets than 128
+MINHASH_BATCH = 5000  # texts sketched at once (datasketch's MinHash.bulk); also the training texts held as shingle sets at once
 MAX_MISS = 1e-3  # at most this chance that LSH misses a pair right at the threshold (more similar pairs: less)
 MATCH_COLUMNS = ["row", "text", "train_row", "train_text", "similarity", "kind"]
 WITHIN_COLUMNS = ["row", "text", "first_row", "first_text", "similarity", "kind"]
@@ -151,7 +152,7 @@ def _minhashes(sets: list[frozenset[str]], num_perm: int, progress: Progress | N
     from datasketch import MinHash
 
     out: list = []
-    step = 5000
+    step = MINHASH_BATCH
     for start in range(0, len(sets), step):
         chunk = sets[start : start + step]
         out.extend(MinHash.bulk(chunk, num_perm=num_perm, hashfunc=_crc32))
@@ -225,13 +226,16 @@ class LeakageScan:
             e = self.eval_index.get(norm)
             if e is not None and self.best.get(e, (0, "", 0.0, "near"))[3] != "exact":
                 self.best[e] = (self.n_train + i, str(texts[i]), 1.0, "exact")
-        sets = [shingles(norm, self.shingle) for norm in first]  # an exact copy of one evaluation text may be near another
-        for i, train_set, mh in zip(first.values(), sets, _minhashes(sets, self.num_perm, None, 0, len(sets))):
-            for e in self.lsh.query(mh):
-                sim = jaccard(self.evals.sets[e], train_set)
-                current = self.best.get(e)
-                if sim >= self.threshold - 1e-12 and (current is None or (current[3] == "near" and sim > current[2])):
-                    self.best[e] = (self.n_train + i, str(texts[i]), sim, "near")
+        distinct = list(first.items())  # an exact copy of one evaluation text may be near another: every text is queried
+        for start in range(0, len(distinct), MINHASH_BATCH):  # shingle sets and sketches of one batch at a time, whatever the part's size
+            batch = distinct[start : start + MINHASH_BATCH]
+            sets = [shingles(norm, self.shingle) for norm, _ in batch]
+            for (_, i), train_set, mh in zip(batch, sets, _minhashes(sets, self.num_perm, None, 0, len(sets))):
+                for e in self.lsh.query(mh):
+                    sim = jaccard(self.evals.sets[e], train_set)
+                    current = self.best.get(e)
+                    if sim >= self.threshold - 1e-12 and (current is None or (current[3] == "near" and sim > current[2])):
+                        self.best[e] = (self.n_train + i, str(texts[i]), sim, "near")
         self.n_train += len(texts)
 
     def result(self) -> Leakage:
@@ -280,7 +284,7 @@ def find_leakage(
         num_perm=num_perm,
         progress=(lambda done, total: progress(done, total + n_train)) if progress else None,
     )
-    step = 5000
+    step = MINHASH_BATCH
     for start in range(0, n_train, step):
         scan.add_train(train_texts[start : start + step])
         if progress:

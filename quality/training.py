@@ -31,6 +31,12 @@ def _training_error(exc: DataError) -> DataError:
     return DataError(f"Training data: {exc}".replace("--text-col", "--train-text-col").replace("--label-col", "--train-label-col"))
 
 
+def _all_empty(name: str) -> DataError:
+    return DataError(
+        f"Training data: every text in '{name}' is empty, so it cannot be compared with the evaluation data. Pick the column that holds the texts (--train-text-col)."
+    )
+
+
 @dataclass(frozen=True, eq=False)
 class TrainingFile:
     """A training file read in chunks of `chunk_rows` rows, never whole: `read` makes one pass (the leakage scan and
@@ -46,14 +52,16 @@ class TrainingFile:
     def name(self) -> str:
         return self.path.name
 
+    def _stream(self, chunk_rows: int) -> Iterator[Chunk]:
+        return stream_eval_data(self.path, text_col=self.text_col, label_col=self.label_col, chunk_rows=chunk_rows)
+
     def chunks(self) -> Iterable[Chunk]:
-        chunks = stream_eval_data(self.path, text_col=self.text_col, label_col=self.label_col, chunk_rows=self.chunk_rows)
-        return self.wrap(chunks) if self.wrap is not None else chunks
+        return self.wrap(self._stream(self.chunk_rows)) if self.wrap is not None else self._stream(self.chunk_rows)
 
     def check(self) -> None:
         """Read the first chunk: a missing column or an unreadable file fails now, before any scoring."""
         try:
-            next(iter(stream_eval_data(self.path, text_col=self.text_col, label_col=self.label_col, chunk_rows=min(self.chunk_rows, 1000))))
+            next(self._stream(min(self.chunk_rows, 1000)))
         except DataError as exc:
             raise _training_error(exc) from None
 
@@ -72,9 +80,7 @@ class TrainingFile:
         except DataError as exc:
             raise _training_error(exc) from None
         if not any_text:
-            raise DataError(
-                f"Training data: every text in '{self.name}' is empty, so it cannot be compared with the evaluation data. Pick the column that holds the texts (--train-text-col)."
-            )
+            raise _all_empty(self.name)
         return rows, labels
 
     def sample(self, rows: np.ndarray) -> list[str]:
@@ -129,10 +135,7 @@ def load_training_file(source: str | Path | bytes, *, name: str | None = None, t
     except DataError as exc:
         raise _training_error(exc) from None
     if (evalset.frame["text"].str.strip() == "").all():
-        raise DataError(
-            f"Training data: every text in '{shown}' is empty, so it cannot be compared with the evaluation data. "
-            "Pick the column that holds the texts (--train-text-col)."
-        )
+        raise _all_empty(shown)
     return evalset
 
 

@@ -212,3 +212,14 @@ def test_bad_training_rows_mid_file_are_named_and_the_command_exits_2(tiny_bert,
     code = main(["quality", "--model", str(tiny_bert), "--data", str(eval_path), "--train-data", str(bad), "--train-chunk-rows", "5"])
     err = capsys.readouterr().err
     assert code == 2 and "Training data:" in err and "rows 11–13" in err and "same keys on every line" in err
+
+
+def test_a_training_file_read_in_chunks_with_only_empty_texts_is_refused(tmp_path):
+    path = tmp_path / "train.csv"
+    path.write_text("text,label\n" + " ,a\n" * 7)
+    streamed = training_data(None, path, chunk_rows=3)
+    assert streamed.file is not None
+    with pytest.raises(DataError, match="every text in 'train.csv' is empty.*--train-text-col"):
+        streamed.file.read()
+    with pytest.raises(DataError, match="Training data: .*has no text column 'body'.*"):
+        training_data(None, path, text_col="body", chunk_rows=3)  # a wrong column fails when chosen, before any scoring

@@ -127,8 +127,10 @@ def _brute_force(train: list[str], evals: list[str], threshold: float) -> dict[i
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 64, 10_000])
-def test_training_texts_given_in_chunks_give_the_brute_force_answer_and_the_same_as_all_at_once(chunk):
+def test_training_texts_given_in_chunks_give_the_brute_force_answer_and_the_same_as_all_at_once(chunk, monkeypatch):
     from quality.leakage import LeakageScan
+
+    monkeypatch.setattr("quality.leakage.MINHASH_BATCH", 11)  # sketch batches that cut through the chunks too
 
     train = sentences(200, seed=3, words=12)
     evals = sentences(80, seed=4, words=12)
