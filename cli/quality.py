@@ -6,7 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from cli.common import add_data_arguments, load_labelled, score
+from cli.common import add_data_arguments, chunk_progress, load_labelled, score
+from evaldata.streaming import DEFAULT_CHUNK_ROWS
 from quality.drift import DEFAULT_CAP
 
 
@@ -25,14 +26,29 @@ def add_training_arguments(parser) -> None:
         metavar="COL",
         help="Second text column of the training file, for sentence pairs (default: the evaluation file's --pair-col, or as recorded in the provenance).",
     )
+    parser.add_argument(
+        "--train-chunk-rows",
+        type=int,
+        default=DEFAULT_CHUNK_ROWS,
+        help=f"Read the training file this many rows at a time, never whole (default {DEFAULT_CHUNK_ROWS:,}): memory stays bounded for any file size.",
+    )
 
 
 def training_from_args(args, checkpoint_dir):
-    """The training data for `args` (explicit --train-data first, then the checkpoint's provenance); see quality.training."""
+    """The training data for `args` (explicit --train-data first, then the checkpoint's provenance), read in chunks of
+    --train-chunk-rows rows with a progress bar per pass; see quality.training."""
     from quality.training import training_data
 
     pair_col = args.train_pair_col or getattr(args, "pair_col", None)  # a training file of pairs usually names its columns as the evaluation file does
-    return training_data(checkpoint_dir, args.train_data, text_col=args.train_text_col, label_col=args.train_label_col, pair_col=pair_col)
+    return training_data(
+        checkpoint_dir,
+        args.train_data,
+        text_col=args.train_text_col,
+        label_col=args.train_label_col,
+        pair_col=pair_col,
+        chunk_rows=args.train_chunk_rows,
+        wrap=lambda chunks: chunk_progress(chunks, "Reading the training data"),
+    )
 
 
 def register(subparsers) -> None:

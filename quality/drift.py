@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,21 +95,25 @@ def oov_rate(predictor: InferenceLayer, texts: Sequence[TextInput]) -> float:
     return unknown / total
 
 
-def _sample(n: int, cap: int, seed: int) -> np.ndarray:
+def sample_rows(n: int, cap: int, seed: int) -> np.ndarray:
+    """The sorted rows of `n` texts that drift measures: all of them, or a seeded sample of `cap`."""
     if n <= cap:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, size=cap, replace=False))
 
 
-def label_balance(train_labels: Sequence[str] | None, eval_labels: Sequence[str] | None, labels: Sequence[str]) -> pd.DataFrame:
-    """Index label (the checkpoint's, then any other label found); columns train_share, eval_share, difference, in_checkpoint."""
-    train = pd.Series(list(train_labels or []), dtype=object).astype(str)
-    evals = pd.Series(list(eval_labels or []), dtype=object).astype(str)
+def label_balance(train_labels: Sequence[str] | Mapping[str, int] | None, eval_labels: Sequence[str] | None, labels: Sequence[str]) -> pd.DataFrame:
+    """Index label (the checkpoint's, then any other label found); columns train_share, eval_share, difference, in_checkpoint.
+
+    `train_labels`: one label per text, or their counts (a training file read in chunks)."""
+    train = Counter(train_labels) if isinstance(train_labels, Mapping) else Counter(map(str, train_labels or []))
+    evals = Counter(map(str, eval_labels or []))
+    n_train, n_eval = sum(train.values()), sum(evals.values())
     order = list(labels) + sorted((set(train) | set(evals)) - set(labels))
     frame = pd.DataFrame(
         {
-            "train_share": [float((train == l).mean()) if len(train) else float("nan") for l in order],
-            "eval_share": [float((evals == l).mean()) if len(evals) else float("nan") for l in order],
+            "train_share": [train[l] / n_train if n_train else float("nan") for l in order],
+            "eval_share": [evals[l] / n_eval if n_eval else float("nan") for l in order],
         },
         index=pd.Index(order, name="label"),
     )
@@ -184,15 +188,19 @@ def measure_drift(
     train_texts: Sequence[TextInput],
     eval_texts: Sequence[TextInput],
     *,
-    train_labels: Sequence[str] | None = None,
+    train_labels: Sequence[str] | Mapping[str, int] | None = None,
     eval_labels: Sequence[str] | None = None,
     cap: int = DEFAULT_CAP,
     folds: int = DEFAULT_FOLDS,
     seed: int = 0,
     top: int = 10,
     progress: Progress | None = None,
+    train_total: int | None = None,
 ) -> Drift:
-    """Length, vocabulary, truncation, label balance and domain-classifier drift (each side capped at `cap` texts)."""
+    """Length, vocabulary, truncation, label balance and domain-classifier drift (each side capped at `cap` texts).
+
+    `train_total`: the training texts are already the sample (`sample_rows(train_total, cap, seed)`) of a file of
+    `train_total` rows read in chunks, and `train_labels` its label counts."""
     from scipy.stats import ks_2samp
 
     if cap < 2:
@@ -201,7 +209,10 @@ def measure_drift(
     if not train_texts or not eval_texts:
         raise VeredictoError("Drift needs texts on both sides; the training or the evaluation data is empty.")
     pairs = pair_inputs(train_texts, eval_texts)
-    train_rows, eval_rows = _sample(len(train_texts), cap, seed), _sample(len(eval_texts), cap, seed + 1)
+    train_rows, eval_rows = (
+        sample_rows(len(train_texts), cap, seed) if train_total is None else np.arange(len(train_texts)),
+        sample_rows(len(eval_texts), cap, seed + 1),
+    )
     train = [train_texts[i] for i in train_rows]
     evals = [eval_texts[i] for i in eval_rows]
 
@@ -227,7 +238,7 @@ def measure_drift(
         unlike = split_pairs(unlike, ["text"])
     return Drift(
         n_train=len(train),
-        n_train_total=len(train_texts),
+        n_train_total=len(train_texts) if train_total is None else int(train_total),
         n_eval=len(evals),
         n_eval_total=len(eval_texts),
         cap=int(cap),

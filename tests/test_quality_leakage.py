@@ -163,3 +163,46 @@ def test_pairs_on_one_side_only_are_refused_with_what_to_give():
     with pytest.raises(VeredictoError, match="--pair-col"):
         find_leakage([("a text", "its pair")], ["a text"])
     assert normalise_input(("", "!!")) == "" and find_leakage([("", "")], [("", "?")]).matches.empty
+
+
+def _brute_force(train: list[str], evals: list[str], threshold: float) -> dict[int, tuple[int, float]]:
+    """Every evaluation row against every training row with the exact Jaccard: row -> (best training row, similarity)."""
+    norm_train = [normalise_text(t) for t in train]
+    sets = [shingles(n) for n in norm_train]
+    out = {}
+    for row, text in enumerate(evals):
+        norm = normalise_text(text)
+        if not norm:
+            continue
+        if norm in norm_train:
+            out[row] = (norm_train.index(norm), 1.0)
+            continue
+        scored = [(jaccard(shingles(norm), s), -t) for t, s in enumerate(sets)]
+        sim, neg_t = max(scored)
+        if sim >= threshold:
+            out[row] = (-neg_t, sim)
+    return out
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 10_000])
+def test_training_texts_given_in_chunks_give_the_brute_force_answer_and_the_same_as_all_at_once(chunk, monkeypatch):
+    from quality.leakage import LeakageScan
+
+    monkeypatch.setattr("quality.leakage.MINHASH_BATCH", 11)  # sketch batches that cut through the chunks too
+
+    train = sentences(200, seed=3, words=12)
+    evals = sentences(80, seed=4, words=12)
+    for i in range(0, 80, 5):  # copies (some exact, some with one word changed) of training rows spread over the chunks
+        words = train[(i * 37) % 200].split()
+        evals[i] = " ".join(words) if i % 10 else " ".join([*words[:-1], "changed"])
+    train[150] = train[(5 * 37) % 200]  # a later duplicate in the training data: the earliest row is reported
+    scan = LeakageScan(evals, threshold=0.7)
+    for start in range(0, len(train), chunk):
+        scan.add_train(train[start : start + chunk])
+    chunked, whole = scan.result(), find_leakage(train, evals, threshold=0.7)
+    assert chunked.as_dict() == whole.as_dict()
+    assert chunked.matches.equals(whole.matches) and chunked.within_eval.equals(whole.within_eval)
+    expected = _brute_force(train, evals, 0.7)
+    assert {r.row: r.train_row for r in chunked.matches.itertuples()} == {row: t for row, (t, _) in expected.items()}
+    assert chunked.matches["similarity"].tolist() == pytest.approx([expected[r][1] for r in sorted(expected)])
+    assert len(expected) == 16 and chunked.n_train == 200
