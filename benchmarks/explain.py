@@ -1,6 +1,7 @@
 """Benchmark: our SHAP and LIME against the libraries used as their docs show, in ONE run.
 
     .venv/bin/python benchmarks/explain.py [--model DIR] [--data CSV] [--n 20] [--max-evals 500] [--num-samples 1000]
+    .venv/bin/python benchmarks/explain.py --methods ig [--n-steps 50] [--ti-path /tmp/tipkgs]
 
 On the first --n texts of the demo test set with the demo "after" checkpoint it measures:
 
@@ -14,6 +15,30 @@ On the first --n texts of the demo test set with the demo "after" checkpoint it 
    library does). The best batch size is picked first on a sample of such texts; the per-text cost
    is re-timed right after each explanation on (a random sample of up to --bare-per-text of) the
    very texts it forwarded, so it sees the same load.
+
+With `--methods ig` (the gradient section) it measures, text by text at equal --n-steps:
+
+4. our Integrated Gradients (`explain_text(..., "ig", n_steps=...)`, one run: every class) vs Captum's
+   `LayerIntegratedGradients` as its BERT tutorial uses it (word embeddings, [CLS] pad..pad [SEP] reference, softmax
+   forward, target = the predicted class, return_convergence_delta; `tests.test_gradients.captum_ig`, the very function
+   the equality test compares ours with), and vs transformers-interpret's `SequenceClassificationExplainer` (layer IG
+   on the word embeddings, its own defaults otherwise). Captum and transformers-interpret explain ONE target per run,
+   ours every class in one run (binary softmax: one backward serves both), so both are printed: "one class" (their run
+   for the predicted class) and "every class" (their runs for each class, one after the other);
+5. ours vs the bare forward+backward of the same points (the path's n_steps plus its two ends), a plain torch loop on
+   `inputs_embeds` with the model's full forward: the least any IG on this model costs.
+
+transformers-interpret 0.10.0 pins ipython<8 and an older transformers; it is NOT in the venv. Install it aside,
+without its dependencies, and pass that folder (otherwise the benchmark tries a plain import and says why it skips):
+
+    .venv/bin/pip install --target /tmp/tipkgs --no-deps transformers-interpret==0.10.0 "ipython<8" \
+        backcall decorator jedi parso matplotlib-inline pexpect ptyprocess pickleshare prompt-toolkit traitlets wcwidth
+    .venv/bin/python benchmarks/explain.py --methods ig --ti-path /tmp/tipkgs
+
+With --first-shap it measures the first SHAP explanation after start instead: --first-runs fresh processes, each
+starting shap's warm-up on a thread as the app's first run does (`dashboard.state.sidebar`), loading the checkpoint,
+then explaining a demo test text of ~30 tokens at once (the earliest a user can click) and a second one; prints
+"first SHAP explanation after start, s" against the second one's time.
 
 With --pairs it explains sentence pairs instead: the demo has no pair model, so the demo "after" checkpoint
 (BERT, whose tokenizer marks a pair's two segments and token types) reads pairs of two demo test texts
@@ -34,7 +59,10 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -47,6 +75,8 @@ DEMO = ROOT / ".veredicto" / "demo"
 DEFAULT_MODEL = DEMO / "checkpoints" / "sentiment-after"
 DEFAULT_DATA = DEMO / "data" / "sentiment_test.csv"
 BATCH_SIZES = (8, 16, 32, 64, 128)
+T = TypeVar("T")
+CLOCKS = ("ours", "captum_one", "captum_every", "ti_one", "ti_every", "bare")  # the gradient section's sides
 
 
 def parse_args(argv=None):
@@ -57,13 +87,17 @@ def parse_args(argv=None):
     ap.add_argument("--max-evals", type=int, default=500, help="SHAP budget for both sides (default 500, shap's default)")
     ap.add_argument("--num-samples", type=int, default=1000, help="LIME samples for both sides (default 1000, ours)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--methods", nargs="+", default=["shap", "lime"], choices=["shap", "lime"])
+    ap.add_argument("--methods", nargs="+", default=["shap", "lime"], choices=["shap", "lime", "ig"], help="ig: the gradient section")
+    ap.add_argument("--n-steps", type=int, default=50, help="Integrated Gradients steps for every side (default 50, Captum's)")
+    ap.add_argument("--ti-path", type=Path, default=None, help="folder transformers-interpret was installed into with pip --target (see above)")
     ap.add_argument("--bare-sample", type=int, default=256, help="forwarded texts timed per batch size to pick the best one")
     ap.add_argument("--bare-per-text", type=int, default=256, help="forwarded texts re-timed after each explanation (scaled to all)")
     ap.add_argument("--right-size", action="store_true", help="run ours at the best batch size found by the calibration (default: the Predictor's default)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads for both sides (default: torch's choice)")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     ap.add_argument("--pairs", action="store_true", help="explain sentence pairs (two demo texts each): ours vs bare only")
+    ap.add_argument("--first-shap", action="store_true", help="measure the first SHAP explanation after start (fresh processes)")
+    ap.add_argument("--first-runs", type=int, default=3, help="fresh processes for --first-shap (default 3)")
     return ap.parse_args(argv)
 
 
@@ -275,6 +309,161 @@ def run_pairs(method: str):
     return run
 
 
+def transformers_interpret(path: Path | None):
+    """transformers-interpret's `SequenceClassificationExplainer`, or None and why it is skipped."""
+    if path is not None:
+        if not path.is_dir():
+            return None, f"--ti-path {path} is not a folder"
+        sys.path.insert(0, str(path))
+    try:
+        from transformers_interpret import SequenceClassificationExplainer
+    except Exception as exc:  # noqa: BLE001 - not installed, or its pinned dependencies (ipython<8, transformers) clash with ours
+        return None, f"transformers-interpret does not import ({type(exc).__name__}: {exc}); install it aside as this file's docstring says and pass --ti-path"
+    return SequenceClassificationExplainer, ""
+
+
+def bare_path(model, tokenizer, text: str, n_steps: int, multi_label: bool) -> None:
+    """A plain torch loop over the points our IG runs (n_steps + the two ends), in our chunks: forward on `inputs_embeds`
+    (the model's full forward) and one backward per class (one for a binary softmax), no bookkeeping."""
+    import torch
+
+    from explain.gradient_explainer import DEFAULT_BATCH_SIZE, gauss_legendre
+
+    enc = tokenizer(text, return_tensors="pt", return_special_tokens_mask=True, truncation=True)
+    ids = enc["input_ids"]
+    layer = model.get_input_embeddings()
+    with torch.no_grad():
+        x = layer(ids)
+        x0 = layer(torch.where(enc["special_tokens_mask"].bool(), ids, torch.full_like(ids, tokenizer.pad_token_id)))
+    alphas = np.append(gauss_legendre(n_steps)[0], [0.0, 1.0])
+    n_labels = int(model.config.num_labels)
+    classes = [1] if n_labels == 2 and not multi_label else list(range(n_labels))
+    for start in range(0, len(alphas), DEFAULT_BATCH_SIZE):
+        a = torch.tensor(alphas[start : start + DEFAULT_BATCH_SIZE], dtype=x.dtype).view(-1, 1, 1)
+        points = (x0 + a * (x - x0)).requires_grad_(True)
+        logits = model(inputs_embeds=points, attention_mask=torch.ones(len(a), ids.shape[1], dtype=torch.long)).logits
+        p = torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=-1)
+        for c in classes:
+            torch.autograd.grad(p[:, c].sum(), points, retain_graph=c != classes[-1])
+
+
+def run_ig(predictor, texts, warm_text, args) -> dict:
+    """The gradient section: ours vs Captum's tutorial usage vs transformers-interpret vs the bare path, text by text."""
+    from explain.api import explain_text
+    from tests.test_gradients import captum_ig
+
+    labels, multi = list(predictor.labels), predictor.ref.multi_label
+    model, tokenizer = predictor.model, predictor.tokenizer
+    ti_class, ti_skipped = transformers_interpret(args.ti_path)
+    ti = ti_class(model, tokenizer) if ti_class is not None else None
+
+    def timed(run: Callable[[], T]) -> tuple[float, T]:
+        t = time.perf_counter()
+        out = run()
+        return time.perf_counter() - t, out
+
+    def one_text(text: str, clock: dict[str, float], checks: dict[str, float]) -> None:
+        seconds, att = timed(lambda: explain_text(predictor, text, "ig", n_steps=args.n_steps))
+        clock["ours"] += seconds
+        target = labels.index(att.target)
+        checks["completeness"] = max(checks["completeness"], att.extra["completeness_error"])
+        for c in range(len(labels)):  # Captum: one run per class
+            seconds, (theirs, _delta) = timed(partial(captum_ig, predictor, text, c, args.n_steps, multi_label=multi))
+            clock["captum_every"] += seconds
+            if c == target:
+                clock["captum_one"] += seconds
+                checks["sum_diff"] = max(checks["sum_diff"], abs(float(theirs.sum()) - float(att.scores[:, c].sum())))
+        if ti is not None:
+            for c, label in enumerate(labels):  # transformers-interpret: one run per class too
+                seconds, _ = timed(partial(ti, text, class_name=label, n_steps=args.n_steps))
+                clock["ti_every"] += seconds
+                clock["ti_one"] += seconds if c == target else 0.0
+        clock["bare"] += timed(lambda: bare_path(model, tokenizer, text, args.n_steps, multi))[0]
+
+    one_text(warm_text, dict.fromkeys(CLOCKS, 0.0), dict(completeness=0.0, sum_diff=0.0))  # warm every side up
+    clock, checks = dict.fromkeys(CLOCKS, 0.0), dict(completeness=0.0, sum_diff=0.0)
+    for i, text in enumerate(texts):
+        one_text(text, clock, checks)
+        print(f"  [ig {i + 1}/{len(texts)}] " + "  ".join(f"{k} {v:.1f}s" for k, v in clock.items()), file=sys.stderr, flush=True)
+    n = len(texts)
+    per = {k: v / n for k, v in clock.items()}
+    r: dict = dict(n_steps=args.n_steps, seconds_per_explanation=per, ti_skipped=ti_skipped or None, **checks)
+    r["ours_over_captum_one_class"] = clock["ours"] / clock["captum_one"]
+    r["ours_over_captum_every_class"] = clock["ours"] / clock["captum_every"]
+    r["ours_over_bare"] = clock["ours"] / clock["bare"]
+    if ti is not None:
+        r["ti_over_ours_one_class"] = clock["ti_one"] / clock["ours"]
+        r["ti_over_ours_every_class"] = clock["ti_every"] / clock["ours"]
+
+    print(f"\n== INTEGRATED GRADIENTS (n_steps={args.n_steps}, {len(labels)} classes) ==")
+    print(f"  ours      {per['ours']:7.3f} s/explanation   (explain_text 'ig': every class in one run)")
+    print(f"  Captum    {per['captum_one']:7.3f} s one class, {per['captum_every']:7.3f} s every class   [LayerIntegratedGradients as its BERT tutorial]")
+    if ti is not None:
+        print(f"  TI        {per['ti_one']:7.3f} s one class, {per['ti_every']:7.3f} s every class   [transformers-interpret SequenceClassificationExplainer]")
+    else:
+        print(f"  TI        skipped: {ti_skipped}")
+    print(f"  bare      {per['bare']:7.3f} s/explanation   (plain torch forward+backward of the same {args.n_steps + 2} points, full forward)")
+    print(
+        f"  one class:   ours / Captum {r['ours_over_captum_one_class']:.2f}x (target <= 1.3x)"
+        + (f",  TI / ours {r['ti_over_ours_one_class']:.2f}x (target >= 2x)" if ti is not None else "")
+    )
+    print(
+        f"  every class: ours / Captum {r['ours_over_captum_every_class']:.2f}x"
+        + (f",  TI / ours {r['ti_over_ours_every_class']:.2f}x" if ti is not None else "")
+    )
+    print(f"  ours / bare forward+backward: {r['ours_over_bare']:.2f}x")
+    print(
+        f"  values: |sum ours - sum Captum| (predicted class) at most {checks['sum_diff']:.1e}; ours' completeness error at most {checks['completeness']:.1e}"
+    )
+    r["load_average_end"] = os.getloadavg()[0]
+    print(f"  load average {r['load_average_end']:.1f} at the end of this part")
+    return r
+
+
+FIRST_SHAP = """
+import json, sys, threading, time
+started = time.perf_counter()
+sys.path.insert(0, {root!r})
+from explain.shap_explainer import warm_up
+threading.Thread(target=warm_up, name="shap-warm-up", daemon=True).start()  # as the app's first run does
+from models.inference import Predictor
+predictor = Predictor({model!r}, device="cpu")
+loaded = time.perf_counter() - started
+from explain.api import explain_text
+seconds = []
+for text in {texts!r}:
+    t = time.perf_counter()
+    explain_text(predictor, text, "shap", max_evals={max_evals}, seed=0)
+    seconds.append(time.perf_counter() - t)
+print(json.dumps(dict(loaded=loaded, first=seconds[0], second=seconds[1])))
+"""
+
+
+def first_shap(predictor, frame, args) -> dict:
+    """The first SHAP explanation after start (and the next one) in --first-runs fresh processes, on ~30-token texts."""
+    import subprocess
+
+    candidates = [str(t) for t in frame["text"].tolist()[:400]]
+    counts = predictor.token_counts(candidates)
+    texts = [t for t, n in zip(candidates, counts) if 26 <= n <= 34][:2]
+    code = FIRST_SHAP.format(root=str(ROOT), model=str(args.model), texts=texts, max_evals=args.max_evals)
+    runs = []
+    for _ in range(args.first_runs):
+        out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, env=dict(os.environ, TOKENIZERS_PARALLELISM="false"))
+        if out.returncode:
+            raise RuntimeError(out.stderr[-3000:])
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(f"  [first-shap {len(runs)}/{args.first_runs}] {runs[-1]}", file=sys.stderr, flush=True)
+    first, second, loaded = (float(np.median([r[k] for r in runs])) for k in ("first", "second", "loaded"))
+    lengths = ", ".join(str(n) for n in predictor.token_counts(texts))
+    each = ", ".join(f"{r['first']:.2f}" for r in runs)
+    print(f"\n== FIRST SHAP EXPLANATION AFTER START ({len(texts)} texts of {lengths} tokens, max_evals={args.max_evals}) ==")
+    print(f"  first SHAP explanation after start, s: {first:.2f} (median of {len(runs)} fresh processes: {each})")
+    print(f"  the next explanation, s:              {second:.2f}   first / next: {first / second:.2f}x")
+    print(f"  checkpoint load before it, s:         {loaded:.2f}   load average {os.getloadavg()[0]:.1f}")
+    return dict(first_seconds=first, second_seconds=second, runs=runs)
+
+
 def fitting_pairs(predictor, texts: list[str], n: int) -> list[tuple[str, str]]:
     """Up to n + 1 pairs (text i, text i + half) that fit the model whole (a pair is explained whole)."""
     half = len(texts) // 2
@@ -294,11 +483,19 @@ def main(argv=None) -> int:
         if not path.exists():
             print(f"{what} {path} does not exist. Build the demo first (`veredicto demo`) or pass {what}.", file=sys.stderr)
             return 2
+    if args.pairs and "ig" in args.methods:
+        print("--pairs measures SHAP and LIME only; run the gradient section (--methods ig) without it.", file=sys.stderr)
+        return 2
     frame = pd.read_csv(args.data)
     if args.threads:
         torch.set_num_threads(args.threads)
     predictor = Predictor(str(args.model), device="cpu")
-    bare = Predictor(str(args.model), device="cpu", first_token=False)
+    bare = Predictor(str(args.model), device="cpu", first_token=False) if set(args.methods) - {"ig"} else None
+    if args.first_shap:
+        result = first_shap(predictor, frame, args)
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=1))
+        return 0
     texts: list  # texts, or (text, text_pair) pairs with --pairs
     if args.pairs:
         texts = fitting_pairs(predictor, [str(t) for t in frame["text"].tolist()[: 4 * (args.n + 1)]], args.n)
@@ -325,6 +522,9 @@ def main(argv=None) -> int:
     n = len(texts)
     for method in args.methods:
         started = time.perf_counter()
+        if method == "ig":
+            results["ig"] = run_ig(predictor, texts, warm_text, args)
+            continue
         if args.pairs:
             side, costs, best, extra = run_pairs(method)(predictor, bare, texts, warm_text, args, rng)
             baseline = "none: neither library's documented usage explains a sentence pair"
@@ -373,7 +573,9 @@ def main(argv=None) -> int:
     print(
         "\nsummary: "
         + "; ".join(
-            (f"{m.upper()} {results[m]['speedup']:.1f}x faster than the baseline, " if results[m]["speedup"] is not None else f"{m.upper()} (pairs) ")
+            f"IG {results[m]['ours_over_captum_one_class']:.2f}x Captum's time (one class), {results[m]['ours_over_bare']:.2f}x the bare forward+backward"
+            if m == "ig"
+            else (f"{m.upper()} {results[m]['speedup']:.1f}x faster than the baseline, " if results[m]["speedup"] is not None else f"{m.upper()} (pairs) ")
             + f"{results[m]['ours_over_bare']:.2f}x the bare forward cost"
             for m in args.methods
             if m in results

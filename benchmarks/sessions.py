@@ -102,7 +102,7 @@ def main() -> None:
     print(
         f"budgets: SHAP max_evals={args.max_evals}, LIME num_samples={args.num_samples}; {args.sessions} sessions, examples of {len(examples[0].split())}-{len(examples[-1].split())} words"
     )
-    warm_up(predictor.tokenizer)  # numba kernels, once per process (a server pays it at start)
+    warm_up()  # import shap, once per process (the app starts it at its first run)
     for m in METHODS:  # imports and first calls, outside the timing
         explain_text(predictor, "a short warm-up text for the model", m, max_evals=20, num_samples=20)
 

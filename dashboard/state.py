@@ -105,18 +105,17 @@ def baseline_first(refs: list[CheckpointRef]) -> list[CheckpointRef]:
 
 @st.cache_resource(show_spinner="Loading checkpoint…", max_entries=6)
 def _predictor(path: str, fingerprint: str, task: str = SINGLE_LABEL, _ref: CheckpointRef | None = None) -> Predictor:
-    predictor = Predictor(_ref if _ref is not None else path)
-    _shap_warm_up(predictor.tokenizer)  # once per process, whichever checkpoint loads first
-    return predictor
+    return Predictor(_ref if _ref is not None else path)
 
 
-@st.cache_resource
-def _shap_warm_up(_tokenizer) -> threading.Thread:
-    """Once per process, in the background: compile shap's kernels before anyone asks for an explanation."""
+@st.cache_resource(show_spinner=False)
+def _shap_warm_up() -> threading.Thread:
+    """Once per process, at the app's first run, in the background: import shap before anyone asks for an explanation
+    (it needs no checkpoint, and holds nothing an explanation needs: see `explain.shap_explainer.warm_up`)."""
 
     def run():
-        with contextlib.suppress(Exception):  # if it fails, the first explanation compiles them instead
-            warm_up(_tokenizer)
+        with contextlib.suppress(Exception):  # if it fails, the first explanation imports shap instead
+            warm_up()
 
     thread = threading.Thread(target=run, name="shap-warm-up", daemon=True)
     thread.start()
@@ -291,6 +290,7 @@ def _keep_gold_choice() -> None:
 
 def sidebar() -> None:
     """Draw the sidebar and keep the resulting Session (or the reason there is none) in session state."""
+    _shap_warm_up()  # once per process: started before the checkpoints load, which the first page view waits for
     default_ckpts, default_data = demo_defaults()
     st.session_state.pop(SESSION_KEY, None)
     st.session_state.pop(PROBLEM_KEY, None)

@@ -20,6 +20,12 @@ The model is only ever reached through `Predictor.predict_proba` (batched, lengt
 cached: masked strings that repeat cost one forward pass). The run does not hold the predictor: the
 masker tokenizes with a private copy of the tokenizer (taken under `exclusive()`), so other sessions'
 predictions run between SHAP's forward batches; `texts_forwarded` is this run's own count (`usage()`).
+
+No compilation in a user's explanation: shap jit-compiles five small numba kernels for a text explanation (tree
+bookkeeping and averaging, microseconds of work per explanation) in about 6 s per process on these machines (30 s under
+load), and numba cannot cache the recursive one on disk (a cached `lower_credit` segfaults when loaded). `use_plain_kernels()`
+gives shap those kernels as the plain Python functions they were written as (numba's `py_func`, same code, same results,
+~30 ms per explanation), and `warm_up()` imports shap in the background when the app starts.
 """
 
 from __future__ import annotations
@@ -53,7 +59,7 @@ def seeded_numpy(seed: int, waiting: OnWait | None = None):
 
     shap's partition explainer breaks priority ties with `np.random.randn()`, so a fixed
     seed makes the order of evaluation (and results under a tight budget) reproducible, as long
-    as no other thread (another checkpoint's SHAP run, the warm-up) draws from it meanwhile.
+    as no other thread (another checkpoint's SHAP run) draws from it meanwhile.
     `waiting(ahead, in_line)` is told when the block has to wait for one of those.
     """
     with _NUMPY_RANDOM.turn(waiting):
@@ -63,6 +69,25 @@ def seeded_numpy(seed: int, waiting: OnWait | None = None):
             yield
         finally:
             np.random.set_state(state)
+
+
+# shap's numba kernels on a text explanation's path, by module: they run as the Python they were written in (see above)
+PLAIN_KERNELS = {
+    "shap.explainers._partition": ("lower_credit",),
+    "shap.utils._masked_model": ("_build_fixed_single_output", "_build_fixed_multi_output", "_init_masks", "_rec_fill_masks"),
+}
+
+
+def use_plain_kernels() -> None:
+    """Swap shap's kernels of `PLAIN_KERNELS` for their Python originals (imports shap; once per process is enough, and
+    every use of shap here calls this first), so no explanation waits seconds for numba to compile them."""
+    import importlib
+
+    for module_name, names in PLAIN_KERNELS.items():
+        module = importlib.import_module(module_name)
+        for name in names:
+            kernel = getattr(module, name)
+            setattr(module, name, getattr(kernel, "py_func", kernel))  # a recursive kernel calls itself through this global
 
 
 def text_masker(tokenizer, pair: bool = False):
@@ -81,6 +106,7 @@ def text_masker(tokenizer, pair: bool = False):
     """
     import shap
 
+    use_plain_kernels()
     mark = f" {pair_mark(tokenizer)} "
 
     class _Text(shap.maskers.Text):
@@ -211,20 +237,17 @@ def align_pair(text: str, text_pair: str, enc, values: np.ndarray) -> tuple[list
     return tokens, scores, folded
 
 
-def warm_up(tokenizer) -> None:
-    """Compile shap's numba kernels now rather than in a user's first explanation (about 6 s, once per process).
+def warm_up() -> None:
+    """Import shap now (seconds: numba, scikit-learn...) rather than in a user's first explanation, once per process.
 
-    No model runs: a constant function is explained on a short text with a copy of `tokenizer`, so the
-    caller's tokenizer stays free for other threads; a real explanation started meanwhile waits for it
-    (both hold numpy's generator) rather than compiling the same kernels a second time.
+    Nothing is left to compile after it: the kernels run as Python (`use_plain_kernels`) and the one numba function shap
+    still calls from Python on this path (its identity link) is compiled here. No model, no tokenizer, and numpy's
+    global generator is not touched, so an explanation started meanwhile never waits for it (beyond the import).
     """
-    import copy
-
     import shap
 
-    explainer = shap.Explainer(lambda batch: np.zeros((len(batch), 2)), text_masker(copy.deepcopy(tokenizer)), algorithm="partition")
-    with seeded_numpy(0):
-        explainer(["compile the kernels first"], max_evals=20, batch_size=DEFAULT_BATCH_SIZE, silent=True)
+    use_plain_kernels()
+    shap.links.identity(np.float64(0.0))
 
 
 def compute(
@@ -243,6 +266,8 @@ def compute(
 ) -> Attribution:
     """SHAP attribution of `text[:explained_chars]` (with `text_pair`: of the whole pair) for every class (no input validation here)."""
     import shap
+
+    use_plain_kernels()
 
     pair = text_pair is not None
     part = text[:explained_chars] if not pair else text + PAIR_SEP + str(text_pair)

@@ -119,18 +119,26 @@ def test_replacing_weights_in_place_changes_the_fingerprint_shown(tmp_path, monk
     assert new in captions and old not in captions
 
 
-def test_loading_a_checkpoint_compiles_shap_in_the_background(tiny_bert, monkeypatch):
-    """The first explanation a user asks for should not wait ~6 s for shap's kernels to compile."""
+def test_the_app_starts_the_shap_warm_up_in_the_background_before_any_checkpoint_loads(tmp_path, monkeypatch):
+    """The first explanation a user asks for should not wait seconds for `import shap`: the app's first run starts it,
+    without waiting for a checkpoint (here there is none at all), on a thread of its own, once per process."""
     import threading
 
+    from analysis_pages_support import ROOT
+    from streamlit.testing.v1 import AppTest
+
     from dashboard import state
-    from models.checkpoints import inspect_checkpoint
 
     called = []
-    monkeypatch.setattr(state, "warm_up", lambda tokenizer: called.append((tokenizer, threading.current_thread().name)))
+    monkeypatch.setattr(state, "warm_up", lambda: called.append(threading.current_thread().name))
     state._shap_warm_up.clear()
-    state._predictor.clear()  # a fresh load, as on a new server
-    predictor = state.get_predictor(inspect_checkpoint(tiny_bert))
-    state._shap_warm_up(None).join(30)  # the thread the first load started (cached once per process)
-    assert called == [(predictor.tokenizer, "shap-warm-up")]
-    state._shap_warm_up.clear()
+    empty = tmp_path / "no-checkpoints"
+    empty.mkdir()
+    monkeypatch.setenv("VEREDICTO_CHECKPOINTS", str(empty))
+    try:
+        AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+        state._shap_warm_up().join(30)  # the thread the first run started (cached once per process)
+        AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()  # another visit: no second warm-up
+        assert called == ["shap-warm-up"]
+    finally:
+        state._shap_warm_up.clear()
