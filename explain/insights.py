@@ -173,10 +173,9 @@ class CrossCheckView:
     def missing(self) -> int:
         return int(self.plan.missing)
 
-    def cost_lines(self) -> list[str]:
-        return [
-            (f"**{ref.name}**: " if len(self.plan.costs) > 1 else "") + describe_cost(CROSS_CHECK_METHOD, self.params, cost) for ref, cost in self.plan.costs
-        ]
+    def cost_lines(self) -> list[tuple[str, str]]:
+        """(checkpoint name, what explaining its missing sample costs) per checkpoint."""
+        return [(ref.name, describe_cost(CROSS_CHECK_METHOD, self.params, cost)) for ref, cost in self.plan.costs]
 
 
 def cross_check_view(

@@ -135,4 +135,4 @@ def test_cross_check_view_reads_the_cache_like_the_page(tiny_bert_predictor, tmp
     assert agreement.n_words == len(shared) >= 5
     assert agreement.rho == pytest.approx(spearmanr(a[shared], b[shared]).statistic)
     empty = cross_check_view(table, [ref], {ref.name: ig}, AttributionCache(tmp_path / "empty"), shap_params, lambda e, k: global_importance(e), size=6)
-    assert empty.checks == {} and empty.missing == 6 and "6 of 6 examples still need an explanation, about 240 model calls." in empty.cost_lines()[0]
+    assert empty.checks == {} and empty.missing == 6 and "6 of 6 examples still need an explanation, about 240 model calls." in empty.cost_lines()[0][1]
