@@ -66,9 +66,10 @@ def method_params(method: str, args) -> dict:
 Failure = tuple[str, TextInput, str]  # method, text, message
 
 
-def fill(cache, predictor, method: str, texts, params: dict, failures: list[Failure], *, what: str = "") -> None:
+def fill(cache, predictor, method: str, texts, params: dict, failures: list[Failure], *, what: str = "", position: int = 0) -> None:
     """Compute `method`'s explanations of the distinct `texts` the cache lacks, committed one by one, with a progress bar on
-    stderr; texts that cannot be explained are appended to `failures`. Shared by `veredicto precompute` and `veredicto demo`."""
+    stderr (on line `position`, when several processes show one each); texts that cannot be explained are appended to
+    `failures`. Shared by `veredicto precompute` and `veredicto demo`."""
     from tqdm import tqdm
 
     unique = list(dict.fromkeys(texts))
@@ -81,7 +82,7 @@ def fill(cache, predictor, method: str, texts, params: dict, failures: list[Fail
     def record_failure(text: TextInput, exc: Exception) -> None:
         failures.append((method, text, str(exc)))
 
-    with tqdm(total=todo, desc=method.upper(), unit="text", file=sys.stderr, dynamic_ncols=True) as bar:
+    with tqdm(total=todo, desc=f"{method.upper()} {predictor.ref.name}", unit="text", file=sys.stderr, dynamic_ncols=True, position=position) as bar:
         cache.get_or_compute_many(predictor, unique, method, progress=lambda done, total: bar.update(done - bar.n), on_error=record_failure, **params)
 
 
