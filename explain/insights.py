@@ -31,6 +31,9 @@ CROSS_CHECK_METHOD = "shap"
 # demo build's extra time within a few minutes, and still give ~100 words seen at least twice to compare rankings on.
 CROSS_CHECK_SIZE = 40
 SAMPLE_SEED = 0
+# On first open with nothing cached, the page computes a gradient method for this many examples itself (a stratified part,
+# about a minute on 2 CPU cores) so it never opens empty; the rest is one click (or `veredicto precompute --method ig`).
+FIRST_OPEN_SIZE = 200
 CLOSE, LOOSE = 0.7, 0.4  # Spearman from which the rankings are "much the same" / "broadly similar"
 MIN_SHARED = 5  # fewer shared words than this: no correlation is reported
 

@@ -11,6 +11,7 @@ from dashboard.columns import EXAMPLE_INDEX, display_frame, example_columns
 from dashboard.explanations import attribution_cache, default_params
 from dashboard.links import explore_link
 from dashboard.state import current_session, get_predictor, tables
+from explain import insights as insights_mod
 from explain.global_importance import (
     SORT_KEYS,
     drill_down,
@@ -99,12 +100,15 @@ def explain_missing(plan, method: str, params: dict) -> None:
 for ref, cost in costs:
     prefix = f"**{ref.name}**: " if len(costs) > 1 else ""
     (st.success if cost.n_missing == 0 else st.info)(prefix + describe_cost(method, params, cost))
-if missing and explains_everything(method) and not st.session_state.get(f"insights_tried_{method}_{missing}"):
-    # fast enough to do on first open rather than show nothing; once per state, so a text that cannot be explained
-    # does not send the page round in circles
-    st.session_state[f"insights_tried_{method}_{missing}"] = True
-    explain_missing(plan, method, params)
-elif missing:
+auto_key = f"insights_auto_{method}_{'|'.join(r.scoring_key for r in chosen_refs)}"
+if missing and explains_everything(method) and not st.session_state.get(auto_key):
+    # fast enough to start on first open rather than show nothing: a stratified first part, with progress (once per
+    # session, so a text that cannot be explained does not send the page round in circles); the rest is one click
+    st.session_state[auto_key] = True
+    first = insights_plan(table_list[0], chosen_refs, method, min(insights_mod.FIRST_OPEN_SIZE, n_total), params, cache, seed=SAMPLE_SEED)
+    if first.missing:
+        explain_missing(first, method, params)
+if missing:
     st.caption(
         f"{method_name(method)} explanations are kept in the attribution cache, so each is computed once. "
         f"To fill it ahead of a demo, run `veredicto precompute --model DIR --data FILE --method {method}`."

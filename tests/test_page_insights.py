@@ -175,6 +175,26 @@ def test_first_open_computes_integrated_gradients_over_every_example(env, monkey
     assert plotly_values(spec["data"][0]["x"]) == pytest.approx(expected["mean_signed"].tolist())
 
 
+def test_a_large_set_opens_on_a_stratified_first_part_then_one_click_explains_the_rest(env, monkeypatch):
+    """More examples than the page explains by itself on opening: a stratified first part is shown (never nothing) and
+    the rest is one click away, with its cost."""
+    import explain.insights
+
+    monkeypatch.setattr(explain.insights, "FIRST_OPEN_SIZE", 20)
+    at = open_page(env, monkeypatch, cache_name="insights-ig-first-part")
+    assert not at.exception, [e.message for e in at.exception]
+    info = [i.value for i in at.info]
+    assert any(i.startswith("40 of 60 examples still need an explanation (20 are cached), about 880 model calls, roughly ") for i in info), info  # 22 points
+    first, _ = independent(env, "tiny-after", "ig", 20)
+    assert first.n_examples == 20 and independent(env, "tiny-after", "ig", 60)[0].n_examples == 20  # exactly the stratified 20
+    assert "Integrated Gradients: words the model uses for 'negative' (20 examples)" in bar_charts(at)
+    assert "tiny-after: based on the 20 of 60 examples explained so far." in [c.value for c in at.caption]
+    at.button(key="insights_compute").click()
+    rerun(at)
+    assert any(s.value == "All 60 explanations are already cached: showing them is instant." for s in at.success)
+    assert "Integrated Gradients: words the model uses for 'negative' (60 examples)" in bar_charts(at)
+
+
 def test_the_shap_cross_check_is_offered_then_said_in_plain_words(env, monkeypatch):
     from explain.insights import CROSS_CHECK_SIZE, cross_check, rank_agreement
     from runtime.escaping import md
@@ -201,7 +221,7 @@ def test_the_shap_cross_check_is_offered_then_said_in_plain_words(env, monkeypat
 
 @pytest.mark.demo
 def test_insights_on_the_demo_shows_words_per_class(monkeypatch, tmp_path):
-    at = app_test(demo_env(tmp_path), monkeypatch, PAGE, budget=BUDGET, timeout=900)
+    at = app_test(demo_env(tmp_path), monkeypatch, PAGE, budget=BUDGET, timeout=900, state={"insights_method": "lime"})  # no IG on opening
     at.radio(key="insights_method").set_value("lime")
     rerun(at)  # the sample size is chosen for SHAP and LIME only
     at.slider(key="insights_size").set_value(20)
