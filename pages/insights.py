@@ -105,9 +105,9 @@ if missing and explains_everything(method) and not st.session_state.get(auto_key
     # fast enough to start on first open rather than show nothing: a stratified first part, with progress (once per
     # session, so a text that cannot be explained does not send the page round in circles); the rest is one click
     st.session_state[auto_key] = True
-    first = insights_plan(table_list[0], chosen_refs, method, min(insights_mod.FIRST_OPEN_SIZE, n_total), params, cache, seed=SAMPLE_SEED)
-    if first.missing:
-        explain_missing(first, method, params)
+    first_part = insights_plan(table_list[0], chosen_refs, method, min(insights_mod.FIRST_OPEN_SIZE, n_total), params, cache, seed=SAMPLE_SEED)
+    if first_part.missing:
+        explain_missing(first_part, method, params)
 if missing:
     st.caption(
         f"{method_name(method)} explanations are kept in the attribution cache, so each is computed once. "
