@@ -1,8 +1,9 @@
 """What fine-tuning changed in the model's reasoning about one text: word-level attribution differences.
 
-Works on any two explanations of the same text with the same method (duck-typed on
-`Attribution.words(label)`, so this package does not import `explain`). Word units (\\w+ runs
-of the text) line up across checkpoints even when their tokenizers split words differently.
+Works on any two explanations of the same text (or sentence pair) with the same method (duck-typed on
+`Attribution.words(label, segment)`, so this package does not import `explain`). Word units (\\w+ runs
+of the text) line up across checkpoints even when their tokenizers split words differently; a pair's
+second text is compared word by word too, its words marked "(second text)".
 """
 
 from __future__ import annotations
@@ -20,20 +21,22 @@ def _ordinal(n: int) -> str:
 def attribution_change(before, after, label: str) -> pd.DataFrame:
     """One row per word of the text: its contribution toward `label` before, after, and after − before.
 
-    A word that occurs more than once is listed per occurrence ("good (2nd)"). Rows keep text order.
+    A word that occurs more than once is listed per occurrence ("good (2nd)"). Rows keep text order; for a sentence
+    pair the first text's words come first, then the second's ("good (second text)"; spans index into that text).
     """
-    if before.text != after.text:
+    pair = getattr(before, "text_pair", None)
+    if before.text != after.text or pair != getattr(after, "text_pair", None):
         raise ValueError("The two explanations are of different texts; explain the same text with both checkpoints.")
     if before.method != after.method:
         raise ValueError(f"The explanations use different methods ({before.method} and {after.method}); their scores are not on one scale.")
-    words_before = before.words(label)
-    words_after = after.words(label)
-    seen: dict[str, int] = {}
     rows = []
-    for (word, start, end, score_b), (_, _, _, score_a) in zip(words_before, words_after):
-        seen[word.lower()] = seen.get(word.lower(), 0) + 1
-        name = word if seen[word.lower()] == 1 else f"{word} ({_ordinal(seen[word.lower()])})"
-        rows.append({"word": name, "start": start, "end": end, "before": score_b, "after": score_a, "change": score_a - score_b})
+    for segment in (0,) if pair is None else (0, 1):
+        seen: dict[str, int] = {}
+        for (word, start, end, score_b), (_, _, _, score_a) in zip(before.words(label, segment), after.words(label, segment)):
+            seen[word.lower()] = seen.get(word.lower(), 0) + 1
+            marks = ([_ordinal(seen[word.lower()])] if seen[word.lower()] > 1 else []) + (["second text"] if segment else [])
+            name = f"{word} ({', '.join(marks)})" if marks else word
+            rows.append({"word": name, "start": start, "end": end, "before": score_b, "after": score_a, "change": score_a - score_b})
     return pd.DataFrame(rows, columns=list(CHANGE_COLUMNS))
 
 

@@ -197,3 +197,27 @@ def load_labelled(args, model: Path | None = None):
     for warning in evalset.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return evalset, parse_mapping(args.label_map)
+
+
+def add_chunk_argument(parser, what: str) -> None:
+    from evaldata.streaming import DEFAULT_CHUNK_ROWS
+
+    parser.add_argument(
+        "--chunk-rows",
+        type=int,
+        default=DEFAULT_CHUNK_ROWS,
+        help=f"Read {what} this many rows at a time (default {DEFAULT_CHUNK_ROWS:,}): memory stays bounded for files larger than it.",
+    )
+
+
+def chunk_progress(chunks, desc: str, *, file=None, disable: bool | None = None):
+    """Pass `evaldata.streaming.Chunk`s through, drawing a bar on stderr: rows done, rows/s, and an ETA from the share of
+    the file read so far (`Chunk.done`); off when stderr is not a terminal unless `disable=False`."""
+    from tqdm import tqdm
+
+    with tqdm(desc=desc, unit=" rows", file=file or sys.stderr, disable=disable, dynamic_ncols=True) as bar:
+        for chunk in chunks:
+            rows = chunk.start + len(chunk.frame)
+            bar.total = max(rows, round(rows / chunk.done)) if chunk.done > 0 else None
+            bar.update(rows - bar.n)
+            yield chunk

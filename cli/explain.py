@@ -1,5 +1,6 @@
 """`veredicto explain`: why one text (or sentence pair, `--text-pair`) gets its prediction, as a readable table or as
-Attribution JSON (a pair's JSON carries `text_pair` and each token's segment)."""
+Attribution JSON (a pair's JSON carries `text_pair` and each token's segment; Integrated Gradients' JSON carries its
+completeness check in `extra`: `convergence_delta` per class and `completeness_error`)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,23 @@ import sys
 from pathlib import Path
 
 from models.errors import VeredictoError
+from models.gradients import BASELINES
+
+METHODS = ("shap", "lime", "ig", "grad_input")  # explain.api.METHODS, without importing the explainers to build the parser
+UNITS = {
+    "shap": "SHAP values (probability points)",
+    "lime": "LIME weights",
+    "ig": "Integrated Gradients attributions (probability points)",
+    "grad_input": "Gradient x Input attributions",
+}
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "explain",
-        help="Explain one prediction with SHAP or LIME: the words that pushed it each way.",
-        description="Explain one prediction with SHAP or LIME. Prints the words that pushed the explained class up "
-        "and down (or the full Attribution as JSON with --json).",
+        help="Explain one prediction with SHAP, LIME or gradients: the words that pushed it each way.",
+        description="Explain one prediction with SHAP, LIME, Integrated Gradients (ig, a fraction of a second) or Gradient x Input "
+        "(grad_input). Prints the words that pushed the explained class up and down (or the full Attribution as JSON with --json).",
     )
     parser.add_argument("--model", required=True, type=Path, help="Checkpoint directory (config.json, tokenizer, model.safetensors).")
     parser.add_argument("--text", required=True, help="The text to explain ('-' reads it from standard input).")
@@ -26,7 +36,13 @@ def register(subparsers) -> None:
         default=None,
         help="single-label or multi-label: overrides what config.json says (many multi-label checkpoints do not set problem_type).",
     )
-    parser.add_argument("--method", choices=("shap", "lime"), default="shap", help="Explanation method (default: shap).")
+    parser.add_argument(
+        "--method",
+        choices=METHODS,
+        default="shap",
+        help="Explanation method (default: shap). ig: Integrated Gradients on the input embeddings, whose scores add up to the "
+        "model's output minus the baseline's; grad_input: Gradient x Input (one backward pass, rough).",
+    )
     parser.add_argument(
         "--target", default=None, help="Class (multi-label: label) to explain, by name (default: the predicted class; multi-label: the most probable label)."
     )
@@ -35,6 +51,10 @@ def register(subparsers) -> None:
     parser.add_argument("--max-evals", type=int, default=None, help="SHAP budget of masked texts (default: 500).")
     parser.add_argument("--num-samples", type=int, default=None, help="LIME perturbed samples (default: 1000).")
     parser.add_argument("--seed", type=int, default=0, help="Random seed (LIME sampling, SHAP tie-breaking).")
+    parser.add_argument("--n-steps", type=int, default=None, help="Integrated Gradients' integration points (default: 20; 1 to 1000).")
+    parser.add_argument(
+        "--baseline", default=None, help=f"Integrated Gradients' reference input: {', '.join(BASELINES)} (default: pad, the padding token's embedding)."
+    )
     parser.add_argument(
         "--cache-dir",
         type=Path,
@@ -71,7 +91,7 @@ def format_table(attribution, top: int = 8, trust: list[str] | None = None, mult
         lines.append("Note:        the text is longer than the model reads; only the part it reads is explained.")
     toward, against = top_words(attribution, label, top)
     peak = max([abs(v) for _, v in toward + against] or [0.0])
-    unit = "SHAP value" if attribution.method == "shap" else "LIME weight"
+    unit = UNITS.get(attribution.method, "scores")
     width = max([len(w) for w, _ in toward + against] + [4])
     for title, rows in ((f"Toward '{label}'", toward), (f"Against '{label}'", against)):
         lines.append("")
@@ -81,7 +101,7 @@ def format_table(attribution, top: int = 8, trust: list[str] | None = None, mult
         for rank, (word, value) in enumerate(rows, 1):
             lines.append(f"  {rank:>2}. {word:<{width}}  {value:+.4f}  {_bar(value, peak)}")
     lines.append("")
-    lines.append(f"Scores are {unit}s for '{label}'; positive pushes toward it, negative away from it.")
+    lines.append(f"Scores are {unit} for '{label}'; positive pushes toward it, negative away from it.")
     if trust:
         lines.append("")
         lines.append("How far to trust it:")
@@ -104,7 +124,7 @@ def run(args) -> int:
     if args.top < 1:
         raise VeredictoError(f"--top must be at least 1 (got {args.top}).")
     predictor = Predictor(inspect_checkpoint(args.model, task=args.task))
-    params = {"max_evals": args.max_evals, "num_samples": args.num_samples, "seed": args.seed}
+    params = {"max_evals": args.max_evals, "num_samples": args.num_samples, "seed": args.seed, "n_steps": args.n_steps, "baseline": args.baseline}
     params = {k: v for k, v in params.items() if v is not None}
     if args.cache_dir is not None:
         from explain.cache import AttributionCache

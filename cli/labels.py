@@ -25,11 +25,17 @@ def register(subparsers) -> None:
     export.add_argument("--store", default=None, help=store_help)
     export.add_argument("--out", type=Path, default=None, help="CSV file to write (default: standard output).")
     export.add_argument("--history", action="store_true", help="Every decision, newest first, not only the one that counts per row.")
+    export.add_argument(
+        "--redact",
+        action="store_true",
+        help="Mask personal data in the texts and notes with typed placeholders (<EMAIL>, <NAME>, …), as the app's switch does.",
+    )
     export.set_defaults(func=run_export)
 
     listing = commands.add_parser("list", help="List decisions, newest first: on one evaluation file with --data, else every one in the store.")
     add_data_arguments(listing, required=False, scoring=False)
     listing.add_argument("--store", default=None, help=store_help)
+    listing.add_argument("--redact", action="store_true", help="Mask personal data in the notes with typed placeholders.")
     listing.set_defaults(func=run_list)
 
 
@@ -53,7 +59,7 @@ def run_export(args) -> int:
         print(NONE_FOUND.format(fingerprint=fingerprint[:12]), file=sys.stderr)
     if not args.history:
         decisions = list(latest_decisions(decisions, fingerprint, texts).values())
-    frame = decisions_frame(decisions, texts)
+    frame = decisions_frame(decisions, texts, redact=args.redact)
     if args.out is None:
         sys.stdout.write(csv_bytes(frame, bom=False).decode("utf-8"))
     else:
@@ -77,8 +83,10 @@ def run_list(args) -> int:
     if not decisions:
         print(f"No label decisions{where}." + (" " + NONE_FOUND.format(fingerprint=fingerprint[:12]) if args.data is not None else ""))
         return 0
+    if args.redact:
+        from privacy.redact import redact
     for d in sorted(decisions, key=lambda d: d.id, reverse=True):
-        note = " ".join(d.note.split())
+        note = " ".join((redact(d.note).text if args.redact else d.note).split())
         print(
             f"#{d.id}  {d.created_at[:19].replace('T', ' ')}  {d.data_name} {d.data_fingerprint[:12]}  row {d.row}  "
             f"gold {d.gold}: {d.described}  by {d.reviewer} ({d.identity})" + (f"  note: {note[:60]}{'…' if len(note) > 60 else ''}" if note else "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from cli.common import add_chunk_argument, chunk_progress
 from models.errors import VeredictoError
 
 GATE = "max_pii_rate"
@@ -24,6 +25,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--max-rate", type=float, default=None, help=f"Highest acceptable share of rows with personal data (0..1); overrides the policy's {GATE}."
     )
+    add_chunk_argument(parser, "the data file")
     parser.add_argument("--json", dest="json_out", action="store_true", help="Print the result as JSON instead of a table.")
     parser.set_defaults(func=run)
 
@@ -44,11 +46,12 @@ def threshold(args) -> float | None:
 
 
 def run(args) -> int:
-    from evaldata.loading import load_eval_data
-    from privacy.pii import KIND_NAMES, scan_evalset
+    from evaldata.streaming import stream_eval_data
+    from privacy.pii import KIND_NAMES, scan_chunks
 
     limit = threshold(args)  # cheapest check first
-    scan = scan_evalset(load_eval_data(args.data, text_col=args.text_col, label_col=""), examples=0)
+    chunks = stream_eval_data(args.data, text_col=args.text_col, label_col="", chunk_rows=args.chunk_rows)
+    scan = scan_chunks(chunk_progress(chunks, f"Scanning {args.data.name}"), name=args.data.name, examples=0)
     passed = limit is None or scan.rate <= limit
     if args.json_out:
         print(

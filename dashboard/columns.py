@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.state import redacting
-from privacy.redact import redact, redact_frame, redact_quoted
+from privacy.redact import private_words, redact, redact_frame, redact_quoted
 
 EXAMPLE_INDEX = st.column_config.NumberColumn("Example", format="%d")  # an example table's index: the row id Explore opens
 
@@ -33,6 +33,23 @@ def example_columns(frame: pd.DataFrame, **extra) -> dict:
 def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` as a page shows it: with redaction on, a copy whose text columns (text, metadata, slice names) are masked."""
     return redact_frame(frame) if redacting() else frame
+
+
+def display_importance(gi, frame: pd.DataFrame):
+    """A `GlobalImportance` as a page shows it: with redaction on, every word that lies inside personal data of a text it
+    came from (`frame`: the prediction table's) reads as its placeholder (`privacy.redact.private_words`) in the word
+    table, the charts, the warnings and the drill-down alike; the scores are unchanged."""
+    if not redacting():
+        return gi
+    masked = private_words(gi.occurrences, frame)
+    if not masked:
+        return gi
+    import dataclasses
+
+    occurrences = gi.occurrences.assign(
+        word=gi.occurrences["word"].replace(masked), surface=[masked.get(w, s) for w, s in zip(gi.occurrences["word"], gi.occurrences["surface"])]
+    )
+    return dataclasses.replace(gi, table=gi.table.assign(word=gi.table["word"].replace(masked)), occurrences=occurrences)
 
 
 def display_text(text: object) -> str:

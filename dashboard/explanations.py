@@ -1,5 +1,5 @@
 """Streamlit glue for explanations: the shared attribution cache, computing what is missing with progress,
-and the SHAP-and-LIME panel that Explore (and any page showing one example) lays out.
+and the one-method panel that Explore (and any page showing one example) lays out.
 
 Read-first: every explanation is looked up in the persistent cache (`explain.cache`, filled by
 `veredicto precompute` or by earlier visits) and computed only when missing, with a visible
@@ -9,7 +9,8 @@ cache is shared; `VEREDICTO_SHAP_MAX_EVALS` / `VEREDICTO_LIME_SAMPLES` change th
 Several reviewers at once: SHAP/LIME runs on one checkpoint take turns (first come, first served, see
 `explain.api`); a session whose run waits sees its place in line in the status box ("waiting: 2
 explanations ahead of yours"), then the run's progress ("computing SHAP: 300/500 evaluations"), never a
-silent wait. Cached explanations are read without queueing.
+silent wait. Cached explanations are read without queueing, and so are gradient explanations (Integrated
+Gradients takes a fraction of a second): Explore shows it first, as the instant view, while SHAP and LIME run.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import streamlit as st
 
 from dashboard.columns import display_note
 from dashboard.state import redacting
+from explain.api import QUEUED, model_calls
 from explain.attribution import Attribution
 from explain.cache import AttributionCache, key_params, shared_cache
 from explain.plots import method_name, token_heat_figure, top_tokens_figure
@@ -27,7 +29,9 @@ from models.errors import VeredictoError
 from models.protocol import TextInput
 from runtime.escaping import md
 
-METHODS = ("shap", "lime")
+METHODS = ("shap", "lime")  # the thorough methods every page shows (Overview, Insights, Sign-off)
+INSTANT = "ig"  # the gradient method Explore shows first, while the thorough ones run
+EXPLORE_METHODS = (INSTANT, *METHODS)
 
 
 def _env_int(name: str) -> int | None:
@@ -69,8 +73,9 @@ def waiting_message(name: str, ahead: int, in_line: int) -> str:
 
 
 def progress_message(method: str, name: str, done: int, total: int) -> str:
-    """The progress bar's text: SHAP counts its budget of evaluations, LIME the perturbed texts still to score."""
-    unit = "evaluations" if method == "shap" else "perturbed texts scored"
+    """The progress bar's text: SHAP counts its budget of evaluations, LIME the perturbed texts still to score, a gradient
+    method the points of its path (each a forward and backward pass)."""
+    unit = "evaluations" if method == "shap" else "perturbed texts scored" if method == "lime" else "path points"
     return f"computing {name}: {done:,}/{total:,} {unit}"
 
 
@@ -82,9 +87,9 @@ def get_attribution(predictor, text: TextInput, method: str, params: dict | None
     if hit is not None:
         return hit
     name = method_name(method)
-    budget = params.get("max_evals") or params.get("num_samples")
+    instant = "" if method in QUEUED else " — instant view"  # gradient methods never wait in line and take a fraction of a second
     try:
-        with st.status(f"Computing the {name} explanation ({budget:,} model calls at most)…", expanded=False) as status:
+        with st.status(f"Computing the {name} explanation{instant} ({model_calls(method, params):,} model calls at most)…", expanded=False) as status:
             bar = st.progress(0.0)
 
             def waiting(ahead: int, in_line: int) -> None:
@@ -104,7 +109,7 @@ def get_attribution(predictor, text: TextInput, method: str, params: dict | None
                 waiting=waiting,  # another reviewer's run on the same text, stored before our turn comes, is read instead
                 **params,
             )
-            status.update(label=f"{name}: {attribution.n_model_calls:,} model calls, {attribution.seconds:.1f} s (now cached)", state="complete")
+            status.update(label=f"{name}{instant}: {attribution.n_model_calls:,} model calls, {attribution.seconds:.1f} s (now cached)", state="complete")
     except VeredictoError as exc:
         st.warning(f"{name}: {md(exc)}")
         return None
@@ -122,7 +127,19 @@ def method_column(attribution: Attribution, label: str, *, key: str, width: int 
     if trust:
         st.markdown(trust)
     st.plotly_chart(top_tokens_figure(attribution, label, k=top), width="stretch", key=f"{key}-top-{attribution.method}")
-    st.caption(
-        f"{method_name(attribution.method)} · {attribution.n_model_calls:,} model calls · computed in {attribution.seconds:.1f} s · "
-        + ", ".join(f"{k}={v}" for k, v in sorted(attribution.params.items()) if k in ("max_evals", "num_samples", "seed"))
-    )
+    st.caption(method_caption(attribution))
+
+
+def method_caption(attribution: Attribution) -> str:
+    """What was computed and how: the budget's parameters (SHAP/LIME), or Integrated Gradients' steps, baseline and how
+    closely its scores add up to the model's output."""
+    shown = ("max_evals", "num_samples", "seed", "n_steps", "baseline")
+    parts = [
+        method_name(attribution.method),
+        f"{attribution.n_model_calls:,} model calls",
+        f"computed in {attribution.seconds:.1f} s",
+        ", ".join(f"{k}={v}" for k, v in sorted(attribution.params.items()) if k in shown),
+    ]
+    if "completeness_error" in attribution.extra:
+        parts.append(f"completeness error {float(attribution.extra['completeness_error']):.1e}")
+    return " · ".join(p for p in parts if p)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import threading
 from collections.abc import Callable
@@ -53,6 +54,9 @@ GOLD_TOGGLE = "use_corrected_gold_toggle"  # the switch's widget state; GOLD_KEY
 TRAINING_KEY, TEAM_TRAINING_KEY = "training_file", "team_training_file"  # the Data page's picker (widget state)
 TRAINING_CHOICE = "training_data_choice"  # the picked training file, kept across pages: the Sign-off gates read it too
 PROVENANCE = "(the checkpoint's provenance)"
+TRAINING_SOURCE, TRAINING_UPLOAD_KEY = "training_source", "training_upload"  # the picker's "file or upload" switch and uploader (widget state)
+TRAINING_UPLOAD = "training_data_upload"  # the uploaded training file (name, bytes), kept across pages like TRAINING_CHOICE
+UPLOADED = "upload:"  # TRAINING_CHOICE of an uploaded training file: this prefix, then its name
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ class Session:
     evalset: EvalSet
     label_mapping: dict = field(default_factory=dict)
     thresholds: Thresholds | None = None  # multi-label: per-label thresholds chosen in the sidebar (None: 0.5 for every label)
+    pair_col: str | None = None  # the data file's second text column (sentence pairs); a training file is read with the same
 
     @property
     def baseline(self) -> CheckpointRef:
@@ -427,7 +432,7 @@ def sidebar() -> None:
                 on_change=_keep_gold_choice,
                 help="Judge every page's metrics against the gold labels as reviewers corrected them on the Data page, instead of as labelled in the file.",
             )
-    st.session_state[SESSION_KEY] = Session(picked, evalset, mapping, thresholds)
+    st.session_state[SESSION_KEY] = Session(picked, evalset, mapping, thresholds, read_as.pair)
 
 
 AS_CONFIG = "as in config.json"
@@ -608,13 +613,48 @@ def _keep_training_choice(widget_key: str) -> None:
     st.session_state[TRAINING_CHOICE] = str(st.session_state.get(widget_key) or "")
 
 
+def _training_source_changed() -> None:
+    if st.session_state.get(TRAINING_SOURCE) != "Upload":  # back to a file: the upload is no longer the choice
+        st.session_state[TRAINING_CHOICE] = ""
+        st.session_state.pop(TRAINING_UPLOAD, None)
+
+
 def training_choice(session: Session):
     """The Data page's "Training data" picker: a file like the data file (team mode: only under the shared data roots),
-    or, left empty, the file the candidate's provenance names (team mode: only when it lies under those roots).
-    The choice is kept for the session (`TRAINING_CHOICE`), so the Sign-off page's gates read the same file
-    (`chosen_training`). Returns a `quality.training.TrainingData`; a file that cannot be used raises `DataError` / `PathNotAllowed`."""
+    or, left empty, the file the candidate's provenance names (team mode: only when it lies under those roots), or an
+    upload (as the evaluation data sidebar takes one, up to `settings.MAX_UPLOAD_MB`).
+    The choice is kept for the session (`TRAINING_CHOICE`, an upload's bytes in `TRAINING_UPLOAD`), so the Sign-off page's
+    gates read the same file (`chosen_training`). Returns a `quality.training.TrainingData`; a file that cannot be used
+    raises `DataError` / `PathNotAllowed`."""
+    from quality.training import HOW_TO_GIVE, TrainingData
+
     kept = str(st.session_state.get(TRAINING_CHOICE) or "")
-    if team_mode():
+    team = team_mode()
+    options = ["File on the server" if team else "File on this machine", "Upload"]
+    source = st.radio(
+        "Training data source",
+        options,
+        index=1 if kept.startswith(UPLOADED) else 0,
+        horizontal=True,
+        key=TRAINING_SOURCE,
+        on_change=_training_source_changed,
+        label_visibility="collapsed",
+    )
+    if source == "Upload":
+        upload = st.file_uploader(
+            "Training data (CSV, JSONL or Parquet)",
+            type=[s.lstrip(".") for s in FORMATS],
+            key=TRAINING_UPLOAD_KEY,
+            help=f"The file the checkpoint was trained on, with a text column (a label column adds label balance). At most {settings.MAX_UPLOAD_MB} MB.",
+        )
+        st.caption(f"Up to {settings.MAX_UPLOAD_MB} MB.")
+        if upload is not None:
+            st.session_state[TRAINING_UPLOAD] = (upload.name, upload.getvalue())
+            st.session_state[TRAINING_CHOICE] = UPLOADED + upload.name
+        elif not kept.startswith(UPLOADED):  # nothing uploaded yet (an earlier upload stays chosen across pages)
+            where = "this server" if team else "this machine"
+            return TrainingData(None, "", f"Upload the training file (it stays on {where}), or pick a file. {HOW_TO_GIVE}")
+    elif team:
         data_roots = tuple(str(r) for r in settings.data_roots())
         files = [PROVENANCE, *allowed_files(data_roots, tuple(FORMATS))]
         st.selectbox(
@@ -646,6 +686,13 @@ def chosen_training(session: Session):
     from quality.training import training_data
 
     chosen = str(st.session_state.get(TRAINING_CHOICE) or "").strip()
+    upload = st.session_state.get(TRAINING_UPLOAD)
+    pair_col = session.pair_col if session.evalset.pair else None  # sentence pairs: the second text named as in the data file
+    if chosen.startswith(UPLOADED) and upload is not None:
+        name, raw = upload
+        # read once per upload for every session: pages rerun on every click
+        key = ("training-upload", hashlib.sha256(raw).hexdigest(), name, pair_col)
+        return _table_store().get_or_compute(key, lambda: training_data(None, raw, name=name, pair_col=pair_col))
     team = team_mode()
     data_roots = [Path(r) for r in settings.data_roots()] if team else None
     if not chosen or chosen == PROVENANCE:
@@ -654,4 +701,4 @@ def chosen_training(session: Session):
     if not path.is_file():
         raise DataError(f"Training file '{path.name}' does not exist. Check the path.")
     # read once per file version for every session: pages rerun on every click
-    return _table_store().get_or_compute(("training-data", str(path), _stamp(path)), lambda: training_data(None, path))
+    return _table_store().get_or_compute(("training-data", str(path), _stamp(path), pair_col), lambda: training_data(None, path, pair_col=pair_col))

@@ -70,6 +70,14 @@ def frame_inputs(frame: pd.DataFrame) -> list:
     return list(zip(frame["text"].tolist(), frame["text_pair"].tolist()))
 
 
+def not_utf8(name: str, byte: int, line: int) -> DataError:
+    """The error for a byte that is not UTF-8, on `line` (1-based, the header is line 1) of the file."""
+    return DataError(
+        f"'{name}' is not UTF-8: byte 0x{byte:02x} on line {line} cannot be decoded. "
+        "Re-save the file as UTF-8 (in Excel: 'CSV UTF-8'; or `iconv -f latin1 -t utf-8`)."
+    )
+
+
 def _read(raw: bytes, kind: str, name: str) -> pd.DataFrame:
     if not raw.strip():
         raise DataError(f"'{name}' is empty. Provide a file with a header row and at least one example.")
@@ -77,11 +85,7 @@ def _read(raw: bytes, kind: str, name: str) -> pd.DataFrame:
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            line = raw[: exc.start].count(b"\n") + 1
-            raise DataError(
-                f"'{name}' is not UTF-8: byte 0x{raw[exc.start]:02x} on line {line} cannot be decoded. "
-                "Re-save the file as UTF-8 (in Excel: 'CSV UTF-8'; or `iconv -f latin1 -t utf-8`)."
-            ) from None
+            raise not_utf8(name, raw[exc.start], raw[: exc.start].count(b"\n") + 1) from None
     try:
         if kind == "parquet":
             return pd.read_parquet(io.BytesIO(raw))
@@ -96,7 +100,7 @@ def _read(raw: bytes, kind: str, name: str) -> pd.DataFrame:
         raise DataError(f"'{name}' could not be read as {kind.upper()}: {detail}. Check the file format and extension.") from None
 
 
-def _pick(columns: list[str], wanted: str | None, role: str, name: str) -> str:
+def pick_column(columns: list[str], wanted: str | None, role: str, name: str) -> str:
     if wanted is not None:
         if wanted not in columns:
             raise DataError(f"'{name}' has no {role} column '{wanted}'. Its columns are: {', '.join(columns)}. Choose one of them as the {role} column.")
@@ -155,24 +159,24 @@ def load_eval_data(
     """
     frame, raw, name = read_file(source, name=name, fmt=fmt)
     columns = list(frame.columns)
-    text = _pick(columns, text_col, "text", name)
+    text = pick_column(columns, text_col, "text", name)
     label_cols = tuple(label_cols or ())
     if label_cols:
         label = None
         for c in label_cols:
-            _pick(columns, c, "label", name)
+            pick_column(columns, c, "label", name)
     else:
-        label = None if label_col == "" else _pick(columns, label_col, "label", name)
-    pair = None if not pair_col else _pick(columns, pair_col, "pair text", name)
+        label = None if label_col == "" else pick_column(columns, label_col, "label", name)
+    pair = None if not pair_col else pick_column(columns, pair_col, "pair text", name)
     roles = [c for c in (text, pair, label, *label_cols) if c is not None]
     if len(set(roles)) != len(roles):
         raise DataError(f"'{name}' uses one column for two roles ({', '.join(roles)}). Pick different text, pair and label columns.")
 
     warnings: list[str] = []
-    texts = _text_column(frame[text], "text", warnings)
+    texts = text_column(frame[text], "text", warnings)
     out = pd.DataFrame({"text": texts.astype(str)})
     if pair is not None:
-        pairs = _text_column(frame[pair], "second text", warnings)
+        pairs = text_column(frame[pair], "second text", warnings)
         out["text_pair"] = pairs.astype(str)
         one_side = (texts.str.strip() == "") != (pairs.str.strip() == "")
         if one_side.any():
@@ -196,9 +200,8 @@ def load_eval_data(
         out["label"] = labels.where(~blank, "").astype(str).str.strip()
         if label_sep is not None:
             out["label"] = out["label"].map(lambda v: sep.join(t.strip() for t in v.split(sep) if t.strip()))
-    used = {c for c in (text, pair, label, *label_cols) if c is not None}
-    metadata = tuple(c for c in columns if c not in used)
-    renamed = tuple(c if c not in ("text", "label", "text_pair") else f"meta_{c}" for c in metadata)
+    metadata = tuple(c for c in columns if c not in {c for c in (text, pair, label, *label_cols) if c is not None})
+    renamed = metadata_names(metadata)
     for c, new in zip(metadata, renamed):
         out[new] = frame[c].values
     digest = hashlib.sha256(raw)
@@ -208,16 +211,21 @@ def load_eval_data(
     return EvalSet(out.reset_index(drop=True), name, digest.hexdigest(), renamed, tuple(warnings), sep)
 
 
-def _text_column(values: pd.Series, role: str, warnings: list[str]) -> pd.Series:
+def metadata_names(metadata: Sequence[str]) -> tuple[str, ...]:
+    """The names the metadata columns get in `EvalSet.frame`: their own, unless that is a role's (text, label, text_pair)."""
+    return tuple(c if c not in ("text", "label", "text_pair") else f"meta_{c}" for c in metadata)
+
+
+def text_column(values: pd.Series, role: str, warnings: list[str], offset: int = 0) -> pd.Series:
     """A text column as str (missing cells kept as ""), with a warning for missing and empty cells."""
     if values.map(lambda v: not isinstance(v, str)).any():
         missing = values.isna()
         if missing.any():
-            warnings.append(f"{int(missing.sum())} row(s) have no {role}; they are kept as empty text (rows {_rows(missing)}).")
+            warnings.append(f"{int(missing.sum())} row(s) have no {role}; they are kept as empty text (rows {_rows(missing, offset=offset)}).")
         values = values.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
     empty = values.str.strip() == ""
     if empty.any() and role == "text":
-        warnings.append(f"{int(empty.sum())} text(s) are empty or only whitespace (rows {_rows(empty)}); the model still scores them.")
+        warnings.append(f"{int(empty.sum())} text(s) are empty or only whitespace (rows {_rows(empty, offset=offset)}); the model still scores them.")
     return values
 
 
@@ -279,9 +287,9 @@ def data_fingerprint(
     return digest.hexdigest()
 
 
-def _rows(mask: pd.Series, limit: int = 5) -> str:
-    """1-based data-row numbers (header excluded) for messages."""
-    rows = [str(i + 1) for i in np.flatnonzero(mask.to_numpy())]
+def _rows(mask: pd.Series, limit: int = 5, offset: int = 0) -> str:
+    """1-based data-row numbers (header excluded) for messages; `offset`: the 0-based row of the mask's first row."""
+    rows = [str(i + 1 + offset) for i in np.flatnonzero(mask.to_numpy())]
     return ", ".join(rows[:limit]) + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
 
 

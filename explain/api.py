@@ -24,8 +24,9 @@ from __future__ import annotations
 import dataclasses
 import numbers
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from explain import gradient_explainer, lime_explainer, shap_explainer
 from explain.attribution import PAIR_SEP, Attribution, ExplainError
@@ -40,6 +41,16 @@ METHODS = ("shap", "lime", *gradient_explainer.METHODS)
 # predictor only per chunk of points, like any prediction), so the first view of an explanation never waits for one.
 QUEUED = frozenset({"shap", "lime"})
 MIN_BUDGET = 10
+
+
+def model_calls(method: str, params: Mapping[str, Any]) -> int:
+    """The most model calls one explanation with `params` makes: SHAP's evaluations, LIME's perturbed texts, Integrated
+    Gradients' path points plus its two ends, Gradient x Input's input and zero baseline (forward and backward each)."""
+    if method == "ig":
+        return int(params.get("n_steps", gradient_explainer.DEFAULT_STEPS)) + 2
+    if method == "grad_input":
+        return 2
+    return int(params.get("max_evals") or params.get("num_samples") or 0)
 
 
 @dataclass(frozen=True)

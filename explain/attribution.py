@@ -167,29 +167,43 @@ class Attribution:
     def redacted(self) -> Attribution:
         """The same explanation for display with personal data masked (`privacy.redact`): the tokens that fall inside a
         finding of the original text become one token reading `<EMAIL>`, `<NAME>`... whose scores are their sum (so SHAP
-        still adds up); the other tokens are unchanged. Display-only: the model explained the original text."""
+        still adds up); the other tokens are unchanged. A sentence pair's two texts are each masked on their own tokens.
+        Display-only: the model explained the original text."""
         from privacy.pii import Finding, find_pii
         from privacy.redact import redact_spans
 
-        found = find_pii(self.text)
-        if not found:
+        found = {segment: find_pii(self.segment_text(segment)) for segment in self.segments}
+        if not any(found.values()):
             return self
         tokens: list[Token] = []
         rows: list[np.ndarray] = []
-        i, n = 0, len(self.tokens)
-        while i < n:
-            start, end, j = self.tokens[i].start, self.tokens[i].end, i + 1
-            # grow the group until no finding that overlaps it reaches past its end
-            while j < n and any(f.start < end and f.end > start and f.end > end for f in found):
-                end, j = self.tokens[j].end, j + 1
-            inside = [Finding(f.kind, f.start - start, f.end - start, f.value) for f in found if f.start < end and f.end > start]
-            text = redact_spans(self.text[start:end], inside) if inside else self.text[start:end]
-            offset = tokens[-1].end if tokens else 0
-            tokens.append(Token(text, offset, offset + len(text)))
-            rows.append(self.scores[i:j].sum(axis=0))
-            i = j
+        texts: dict[int, str] = {}
+        for segment in self.segments:
+            source, hits = self.segment_text(segment), found[segment]
+            mine = [i for i, t in enumerate(self.tokens) if t.segment == segment]
+            shown: list[Token] = []
+            k = 0
+            while k < len(mine):
+                start, end, j = self.tokens[mine[k]].start, self.tokens[mine[k]].end, k + 1
+                # grow the group until no finding that overlaps it reaches past its end
+                while j < len(mine) and any(f.start < end and f.end > start and f.end > end for f in hits):
+                    end, j = self.tokens[mine[j]].end, j + 1
+                inside = [Finding(f.kind, f.start - start, f.end - start, f.value) for f in hits if f.start < end and f.end > start]
+                text = redact_spans(source[start:end], inside) if inside else source[start:end]
+                offset = shown[-1].end if shown else 0
+                shown.append(Token(text, offset, offset + len(text), segment))
+                rows.append(self.scores[mine[k:j]].sum(axis=0))
+                k = j
+            texts[segment] = "".join(t.text for t in shown)
+            tokens += shown
         data = self.to_dict()
-        data.update(text="".join(t.text for t in tokens), tokens=[[t.text, t.start, t.end] for t in tokens], scores=np.array(rows).tolist())
+        data.update(
+            text=texts[0],
+            tokens=[[t.text, t.start, t.end] + ([t.segment] if self.text_pair is not None else []) for t in tokens],
+            scores=np.array(rows).tolist(),
+        )
+        if self.text_pair is not None:
+            data["text_pair"] = texts[1]
         return Attribution.from_dict(data)
 
     def for_target(self, label: str) -> Attribution:

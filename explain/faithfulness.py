@@ -1,5 +1,5 @@
-"""How far to trust one explanation: faithfulness (ERASER), deletion curves, SHAP-vs-LIME agreement,
-and the same numbers in plain words.
+"""How far to trust one explanation: faithfulness (ERASER), deletion curves, agreement between two methods (SHAP,
+LIME, Integrated Gradients…), which method was most faithful where they disagree, and the same numbers in plain words.
 
 Faithfulness follows ERASER (DeYoung et al., 2020), on *word units* (the `\\w+` runs of the text,
 `Attribution.words`), so SHAP's sub-word tokens and LIME's words are measured the same way:
@@ -21,7 +21,7 @@ together and removed from (or kept in) their own segment; the model is given the
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -35,6 +35,12 @@ RANDOM_DRAWS = 5
 # Plain-words verdict thresholds on AOPC comprehensiveness minus the random baseline's (probability points).
 CLEARLY_FAITHFUL = 0.10
 SOMEWHAT_FAITHFUL = 0.03
+# Two methods agree from this rank correlation of their word scores up (the "moderate" of `describe_agreement`).
+AGREE_RHO = 0.4
+# Faithfulness scores closer than this (probability points) name no single most faithful method.
+TIE = 0.01
+# An Integrated Gradients completeness error above this is worth a warning (more steps shrink it).
+LOOSE_COMPLETENESS = 0.01
 
 
 # --------------------------------------------------------------------------- word units and texts
@@ -419,24 +425,94 @@ def describe_trust(
             "Verdict: not faithful — removing the marked words changes the prediction no more than removing random words; do not rely on the colours."
         )
     if agreement is not None:
-        names = " and ".join(m.upper() for m in agreement.methods)
-        top = f"{round(agreement.top_k_overlap * agreement.k)} of the {agreement.k} most important words"
-        if agreement.spearman is None:
-            strength = "cannot be compared word by word"
-            rank = f"their rankings {strength}"
-        else:
-            rho = agreement.spearman
-            strength = "strong" if rho >= 0.7 else "moderate" if rho >= 0.4 else "weak" if rho >= 0.1 else "none — they disagree"
-            rank = f"their rankings of {_plural(agreement.n_words, 'word')} correlate at {rho:.2f} ({strength})"
-        shared = f" ({_quote_words(agreement.shared_top)})" if agreement.shared_top else ""
-        sentences.append(f"{names} agree on {top}{shared}; {rank}.")
+        sentences.append(describe_agreement(agreement))
     if attribution is not None and attribution.method == "lime" and "r2" in attribution.extra:
         r2 = float(dict(attribution.extra["r2"]).get(label, float("nan")))
         quality = "closely" if r2 >= 0.5 else "only roughly" if r2 >= 0.2 else "poorly"
         sentences.append(f"LIME's simple word model follows the classifier {quality} around this text (R² = {r2:.2f}).")
+    if attribution is not None and "completeness_error" in attribution.extra:
+        sentences.append(describe_completeness(attribution))
     if faith.truncated:
         sentences.append(
             f"The text is longer than the model reads: only its first {faith.explained_chars} characters were explained; "
             "the rest did not affect the prediction."
         )
     return sentences
+
+
+def _and(items: Sequence[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _names(methods: Sequence[str]) -> str:
+    from explain.plots import method_name
+
+    return _and([method_name(m) for m in methods])
+
+
+def describe_agreement(agreement: Agreement) -> str:
+    """One sentence: how many of the top words two methods share, and how their rankings correlate."""
+    top = f"{round(agreement.top_k_overlap * agreement.k)} of the {agreement.k} most important words"
+    if agreement.spearman is None:
+        rank = "their rankings cannot be compared word by word"
+    else:
+        rho = agreement.spearman
+        strength = "strong" if rho >= 0.7 else "moderate" if rho >= AGREE_RHO else "weak" if rho >= 0.1 else "none — they disagree"
+        rank = f"their rankings of {_plural(agreement.n_words, 'word')} correlate at {rho:.2f} ({strength})"
+    shared = f" ({_quote_words(agreement.shared_top)})" if agreement.shared_top else ""
+    return f"{_names(agreement.methods)} agree on {top}{shared}; {rank}."
+
+
+def disagrees(agreement: Agreement) -> bool:
+    """Two methods disagree when their word rankings correlate less than moderately (or cannot be compared)."""
+    return agreement.spearman is None or agreement.spearman < AGREE_RHO
+
+
+def describe_most_faithful(faith: Mapping[str, Faithfulness], agreements: Sequence[Agreement]) -> str | None:
+    """Where some methods disagree (`disagrees`), which one was most faithful for this example and by how much, by its
+    faithfulness score (AOPC comprehensiveness: how far removing its top words lowers the class, on average over
+    `faith`'s ks); None where they agree or fewer than two were measured."""
+    split = [a for a in agreements if disagrees(a) and all(m in faith for m in a.methods)]
+    if len(faith) < 2 or not split:
+        return None
+    label = next(iter(faith.values())).label
+    ranked = sorted(faith, key=lambda m: -faith[m].aopc_comprehensiveness)
+    score = {m: faith[m].aopc_comprehensiveness for m in ranked}
+    pairs = "; ".join(f"{_names(a.methods)}: " + ("not comparable" if a.spearman is None else f"rank correlation {a.spearman:.2f}") for a in split)
+    opening = f"The methods disagree on this example ({pairs})."
+    best, rest = ranked[0], ranked[1:]
+    if score[best] <= 0:
+        return f"{opening} None of them is faithful here: removing any method's top words does not lower p('{label}')."
+    if score[best] - score[rest[0]] < TIE:
+        each = _and([f"{score[m]:.2f} ({_names([m])})" for m in ranked])
+        return f"{opening} None is clearly more faithful: removing their top words lowers p('{label}') by {each} on average."
+    others = _and([f"{score[best] - score[m]:.2f} more than {_names([m])} ({score[m]:.2f})" for m in rest])
+    return f"{opening} The most faithful here is {_names([best])}: removing its top words lowers p('{label}') by {score[best]:.2f} on average, {others}."
+
+
+def completeness_bound(error: float) -> float:
+    """`error` rounded up to one significant digit (0.0017 -> 0.002), so "within" it stays true."""
+    if error <= 0:
+        return 0.0
+    scale = 10.0 ** math.floor(math.log10(error))
+    return math.ceil(error / scale - 1e-9) * scale
+
+
+def within(error: float) -> str:
+    """`completeness_bound(error)` as a plain decimal: "0.002", "0.00004"."""
+    bound = completeness_bound(error)
+    return f"{bound:.{max(0, -math.floor(math.log10(bound))) if bound > 0 else 0}f}"
+
+
+def describe_completeness(attribution: Attribution) -> str:
+    """Integrated Gradients' completeness in plain words: how closely its scores add up to the model's output."""
+    error = float(attribution.extra["completeness_error"])
+    baseline = attribution.params.get("baseline", "pad")
+    sentence = (
+        f"Its scores add up to the model's output within {within(error)} (each class's scores sum to its probability minus the "
+        f"'{baseline}' baseline's, over {attribution.params.get('n_steps')} integration steps)."
+    )
+    if error > LOOSE_COMPLETENESS:
+        sentence += " That is loose: explain with more steps before reading the scores as exact shares."
+    return sentence

@@ -21,15 +21,17 @@ from analysis.views import (
     slice_changes,
 )
 from dashboard.columns import display_frame, display_text
-from dashboard.explanations import get_attribution
+from dashboard.explanations import cached_attribution, get_attribution
 from dashboard.links import explore_link
 from dashboard.state import current_session, get_predictor, redacting, tables
-from explain.plots import token_heat_comparison
+from explain.plots import method_name, token_heat_comparison
 from models.errors import VeredictoError
 from runtime.escaping import md
 from training.views import provenance_diff
 
 N_BOOT = 2000
+INSTANT = "ig"  # the gradient view: shown first, and while SHAP or LIME are computed
+METHODS = (INSTANT, "shap", "lime")
 SEED = 0
 
 
@@ -171,7 +173,8 @@ if shown.empty:
 else:
     st.caption(
         "Sorted by how far the probability of the gold label moved. Select a row to compare both checkpoints' explanations "
-        "(an explanation not yet cached can take a minute per checkpoint on a CPU; `veredicto precompute --model DIR --data FILE` fills the cache ahead of a review)."
+        "(Integrated Gradients shows at once; a SHAP or LIME explanation not yet cached can take a minute per checkpoint on a CPU; "
+        "`veredicto precompute --model DIR --data FILE` fills the cache ahead of a review)."
     )
     event = st.dataframe(
         display_frame(shown),
@@ -199,53 +202,19 @@ else:
     picked = selected_index(event, shown)
 
 
-@st.fragment
-def explanation_panel(example: int) -> None:
-    row = flips.loc[example]
-    text = str(row["text"])
-    st.markdown(f"#### Example {example}: {md(row['status'])}")
-    st.markdown("> " + "\n> ".join(md(line) for line in display_text(text).split("\n")))
-    if "text_pair" in row:
-        st.markdown("Second text:\n\n> " + "\n> ".join(md(line) for line in display_text(str(row["text_pair"])).split("\n")))
-    st.markdown(
-        f"Gold **{md(row['gold'] or NO_LABEL)}**. {md(comp.before_name)} predicted **{md(row['pred_before'] or NO_LABEL)}** (P(gold) {row['p_gold_before']:.2f}); "
-        f"{md(comp.after_name)} predicts **{md(row['pred_after'] or NO_LABEL)}** (P(gold) {row['p_gold_after']:.2f})."
-    )
-    if "text_pair" in row:  # NOTE for the merge: explanations of pairs come with part X's pair-aware get_attribution
-        st.info("Explanations of sentence pairs are shown on the Explore page; here both texts and the predictions are shown.")
-        explore_link(example, f"Open example {example} on the Explore page")
-        return
-    one, two = st.columns(2)
-    method = one.radio(
-        "Method",
-        ["shap", "lime"],
-        horizontal=True,
-        key="compare_method",
-        format_func=str.upper,
-        help="SHAP scores are in probability units; LIME weights come from a local linear fit.",
-    )
-    labels = list(comp.labels)
-    label = two.selectbox(
-        "Explain the label" if comp.multi_label else "Explain the class",
-        labels,
-        index=labels.index(explained_label(row, labels)),
-        key=f"compare_label_{example}",
-    )
-    attributions = [get_attribution(get_predictor(ref), text, method) for ref in (before_ref, after_ref)]
-    first, second = attributions
-    if first is None or second is None:
-        return  # get_attribution has shown why
+def difference_view(first, second, label: str, method: str, key: str) -> None:
+    """Both checkpoints' explanations of one text side by side, and what changed between them."""
     if redacting():  # words inside personal data are compared as <NAME>, <EMAIL>, ...
         first, second = first.redacted(), second.redacted()
     diff = explanation_difference(first, second, label, comp.before_name, comp.after_name)
-    st.plotly_chart(token_heat_comparison([first, second], label, titles=list(diff.titles)), width="stretch", key="compare-heat")
+    st.plotly_chart(token_heat_comparison([first, second], label, titles=list(diff.titles)), width="stretch", key=f"{key}-heat")
     st.markdown(md(diff.description))
     left, right = st.columns([3, 2])
     with left:
         st.plotly_chart(
-            figures.attribution_change_figure(diff.change, label, before_name=comp.before_name, after_name=comp.after_name, method=method.upper()),
+            figures.attribution_change_figure(diff.change, label, before_name=comp.before_name, after_name=comp.after_name, method=method_name(method)),
             width="stretch",
-            key="compare-attr-change",
+            key=f"{key}-attr-change",
         )
     with right:
         st.dataframe(
@@ -254,6 +223,55 @@ def explanation_panel(example: int) -> None:
             width="stretch",
             column_config={k: st.column_config.NumberColumn(format="%+.3f") for k in ("before", "after", "change")},
         )
+
+
+@st.fragment
+def explanation_panel(example: int) -> None:
+    row = flips.loc[example]
+    text = str(row["text"])
+    second = str(row["text_pair"]) if "text_pair" in row else None
+    st.markdown(f"#### Example {example}: {md(row['status'])}")
+    st.markdown("> " + "\n> ".join(md(line) for line in display_text(text).split("\n")))
+    if second is not None:
+        st.markdown("Second text:\n\n> " + "\n> ".join(md(line) for line in display_text(second).split("\n")))
+    st.markdown(
+        f"Gold **{md(row['gold'] or NO_LABEL)}**. {md(comp.before_name)} predicted **{md(row['pred_before'] or NO_LABEL)}** (P(gold) {row['p_gold_before']:.2f}); "
+        f"{md(comp.after_name)} predicts **{md(row['pred_after'] or NO_LABEL)}** (P(gold) {row['p_gold_after']:.2f})."
+    )
+    one, two = st.columns(2)
+    method = one.radio(
+        "Method",
+        list(METHODS),
+        horizontal=True,
+        key="compare_method",
+        format_func=method_name,
+        help="Integrated Gradients is instant (one pass of gradients per checkpoint) and its scores add up to the change in probability from a "
+        "blank input; SHAP scores are in probability units too; LIME weights come from a local linear fit. SHAP and LIME take hundreds of model "
+        "calls per checkpoint and are computed when picked (then cached).",
+    )
+    labels = list(comp.labels)
+    label = two.selectbox(
+        "Explain the label" if comp.multi_label else "Explain the class",
+        labels,
+        index=labels.index(explained_label(row, labels)),
+        key=f"compare_label_{example}",
+    )
+    inputs = text if second is None else (text, second)
+    predictors = [get_predictor(ref) for ref in (before_ref, after_ref)]
+    instant = None
+    if method != INSTANT and any(cached_attribution(p, inputs, method) is None for p in predictors):
+        instant = st.empty()  # the gradient view stays on screen while SHAP / LIME are computed, and if they fail
+        with instant.container():
+            st.caption(f"Instant view ({method_name(INSTANT)}) while {method_name(method)} is computed for both checkpoints:")
+            ready = [get_attribution(p, inputs, INSTANT) for p in predictors]
+            if ready[0] is not None and ready[1] is not None:
+                difference_view(ready[0], ready[1], label, INSTANT, key="compare-instant")
+    first, second_attr = [get_attribution(p, inputs, method) for p in predictors]
+    if first is None or second_attr is None:
+        return  # get_attribution has shown why
+    if instant is not None:
+        instant.empty()
+    difference_view(first, second_attr, label, method, key="compare")
     st.caption("Red: the word pushes toward the class; blue: against it. The change chart shows after − before for the words that moved most.")
     explore_link(example, f"Open example {example} on the Explore page")
 

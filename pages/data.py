@@ -245,8 +245,10 @@ if training is not None:
                 column_config={
                     "row": st.column_config.NumberColumn("Example", format="%d"),
                     "text": st.column_config.TextColumn("Evaluation text", width="large"),
+                    "text_pair": st.column_config.TextColumn("Evaluation second text", width="large"),
                     "train_row": st.column_config.NumberColumn("Training row", format="%d"),
                     "train_text": st.column_config.TextColumn("Training text", width="large"),
+                    "train_text_pair": st.column_config.TextColumn("Training second text", width="large"),
                     "similarity": st.column_config.NumberColumn("Similarity", format="%.2f"),
                     "kind": "Kind",
                 },
@@ -282,6 +284,7 @@ if training is not None:
                 column_config={
                     "row": st.column_config.NumberColumn("Example", format="%d"),
                     "text": st.column_config.TextColumn("Text", width="large"),
+                    "text_pair": st.column_config.TextColumn("Second text", width="large"),
                     "p_eval": st.column_config.NumberColumn("P(evaluation)", format="%.3f"),
                 },
             )

@@ -1,4 +1,5 @@
-"""Explore: find an example, see what the model predicted, and why — SHAP and LIME side by side with how far to trust them."""
+"""Explore: find an example, see what the model predicted, and why — Integrated Gradients at once, then SHAP and LIME side
+by side, with how far to trust each and which was most faithful where they disagree."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from analysis.predictions import NO_LABEL
 from analysis.selection import selected_index
 from analysis.views import explore_listing
 from dashboard.columns import EXAMPLE_INDEX, display_frame, display_note, display_text, example_columns
-from dashboard.explanations import METHODS, default_params, get_attribution, method_column
+from dashboard.explanations import EXPLORE_METHODS, INSTANT, default_params, get_attribution, method_column
 from dashboard.state import current_session, get_predictor, tables
 from explain.plots import deletion_curve_figure, method_name, probability_figure
 from explain.views import explore_example, explore_explanations
@@ -20,8 +21,8 @@ from runtime.escaping import md
 session = current_session()
 st.title("Explore")
 st.caption(
-    "Pick any example to see the model's probabilities and which words pushed its decision each way, from two "
-    "independent methods (SHAP and LIME). Red words push toward the class you explain, blue words push against it. "
+    "Pick any example to see the model's probabilities and which words pushed its decision each way, from three "
+    "independent methods: Integrated Gradients at once, then SHAP and LIME. Red words push toward the class you explain, blue words push against it. "
     "The address bar always links to the example shown: copy it to send a colleague straight here."
 )
 
@@ -143,24 +144,39 @@ def example_panel(example: int) -> None:
     with right:
         st.markdown(
             f"**How to read this.** Each word is coloured by how much it moved the probability of **{label}**: red raised it, "
-            "blue lowered it, white did nothing. SHAP and LIME estimate this in two independent ways; where they agree, "
-            "the evidence is stronger. Below each view: what happens to the prediction when its top words are removed."
+            "blue lowered it, white did nothing. Integrated Gradients, SHAP and LIME estimate this in three independent ways; "
+            "where they agree, the evidence is stronger; where they disagree, the page says which was most faithful here. Below each view: what happens to the prediction when its top words are removed."
         )
 
     predictor = get_predictor(ref)
-    attributions = {m: get_attribution(predictor, ex.input, m, default_params(m)) for m in METHODS}
+    # The instant view first: Streamlit shows each element as it is made, so Integrated Gradients (a fraction of a second)
+    # is on screen while SHAP and LIME run below it with their status boxes.
+    with st.container(border=True):
+        st.markdown(f"**Instant view — {method_name(INSTANT)}** (gradients through the model; SHAP and LIME follow below)")
+        attributions = {INSTANT: get_attribution(predictor, ex.input, INSTANT, default_params(INSTANT))}
+        instant = explore_explanations(predictor, attributions, label)
+        if INSTANT in instant.ready:
+            method_column(instant.ready[INSTANT], label, key=f"explore-{example}", width=80, trust=instant.trust[INSTANT])
+        else:
+            st.info(f"No {method_name(INSTANT)} explanation for this text (see the message above); SHAP and LIME below still explain it.")
+    thorough = [m for m in EXPLORE_METHODS if m != INSTANT]
+    columns = dict(zip(thorough, st.columns(len(thorough))))
+    for method, column in columns.items():
+        with column:  # each status box runs in its own column, where the view will be
+            attributions[method] = get_attribution(predictor, ex.input, method, default_params(method))
     with st.spinner("Checking how far to trust the explanations…"):
         explained = explore_explanations(predictor, attributions, label)
     ready, report = explained.ready, explained.report
-    columns = st.columns(len(METHODS))
-    for column, method in zip(columns, METHODS):
+    for method, column in columns.items():
         with column:
             if method not in ready:
                 st.info(f"No {method_name(method)} explanation for this text (see the message above).")
                 continue
             method_column(ready[method], label, key=f"explore-{example}", trust=explained.trust[method])
-    if report.agreement:
-        st.markdown(f"**Do the two methods agree?** {md(display_note(report.agreement, ex.text))}")
+    if report.agreement_sentences:
+        st.markdown("**Do the methods agree?**\n" + "\n".join(f"- {md(display_note(s, ex.text))}" for s in report.agreement_sentences))
+    if report.most_faithful:
+        st.markdown(f"**Which to trust here?** {md(display_note(report.most_faithful, ex.text))}")
     for problem in report.problems:
         st.caption(display_note(problem, ex.text))
     if report.curves:

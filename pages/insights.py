@@ -7,7 +7,7 @@ import json
 import streamlit as st
 
 from analysis.selection import selected_index
-from dashboard.columns import EXAMPLE_INDEX, display_frame, example_columns
+from dashboard.columns import EXAMPLE_INDEX, display_frame, display_importance, display_text, example_columns
 from dashboard.explanations import attribution_cache, default_params
 from dashboard.links import explore_link
 from dashboard.state import current_session, get_predictor, tables
@@ -84,7 +84,7 @@ def explain_missing(plan, method: str, params: dict) -> None:
                     list(plan.texts),
                     method,
                     progress=progress,
-                    on_error=lambda text, exc: problems.append(f"{str(text)[:60]!r}: {exc}"),
+                    on_error=lambda text, exc: problems.append(f"{display_text(text)[:60]!r}: {exc}"),
                     **params,
                 )
             except VeredictoError as exc:
@@ -124,7 +124,7 @@ def importance_for(_attributions: dict, key: str, hints_key: str):
 
 hints_key = json.dumps(name_hints_from_metadata(evalset.frame, evalset.metadata), sort_keys=True)
 insights = insights_results(plan, chosen_refs, method, cache, lambda by_example, key: importance_for(by_example, key, hints_key))
-results = {name: (found.importance, found.n_explained) for name, found in insights.items()}
+results = {name: (display_importance(found.importance, table_list[0].frame), found.n_explained) for name, found in insights.items()}
 
 if not results:
     st.info("Nothing to show yet: explain the examples above (or precompute the cache), then the word importance appears here.")
@@ -149,7 +149,7 @@ if explains_everything(method):  # the whole-set gradient ranking, cross-checked
     view = cross_check_view(
         table_list[0],
         chosen_refs,
-        {name: gi for name, (gi, _) in results.items()},
+        {name: found.importance for name, found in insights.items()},  # the words as computed: only labels reach the sentences
         cache,
         shap_params,
         lambda by_example, key: importance_for(by_example, key, hints_key),

@@ -11,7 +11,8 @@ from dashboard.columns import display_frame, display_text, example_columns
 from dashboard.explanations import cached_attribution, default_params, get_attribution
 from dashboard.links import explore_link
 from dashboard.state import current_session, get_predictor, redacting, tables
-from explain.plots import token_heat_comparison
+from explain.gradient_explainer import METHODS as GRADIENT_METHODS
+from explain.plots import method_name, token_heat_comparison
 from models.errors import VeredictoError
 from probes.figures import embedding_map_figure, failure_rate_figure
 from probes.perturb import LANGUAGES, TESTS, DirectionConfig, guess_directions, resolve_tests
@@ -257,7 +258,7 @@ with tab_probes:
                 test = st.selectbox(
                     "Test", choices.tests, key="robustness_failure_test", index=choices.default, format_func=lambda t: str(choices.names.get(t))
                 )
-            failing = failing_examples(reports, which, test)
+            failing = failing_examples(reports, which, test, redact=redacting())
             with c2:
                 st.markdown(failing.heading)
             failures = failing.failures
@@ -318,10 +319,20 @@ with tab_probes:
                     if evalset.pair:  # explaining a pair as one 'first ‖ second' text would explain another input
                         st.caption("Explaining an original and a perturbed sentence pair side by side is not available here yet.")
                     else:
-                        method = st.radio("Explain with", ["shap", "lime"], horizontal=True, key="robustness_explain_method", format_func=str.upper)
+                        method = st.radio(
+                            "Explain with",
+                            ["ig", "shap", "lime"],
+                            horizontal=True,
+                            key="robustness_explain_method",
+                            format_func=method_name,
+                            help="Integrated Gradients takes a fraction of a second and is shown at once; SHAP and LIME take hundreds of model calls "
+                            "per text, so they run when you click (their cost is estimated first).",
+                        )
                         texts = [f["original"], f["perturbed"]]
                         ready = [cached_attribution(predictor, t, method) for t in texts]
-                        if any(a is None for a in ready):
+                        if method in GRADIENT_METHODS:  # instant: explained on sight
+                            ready = [a or get_attribution(predictor, t, method) for t, a in zip(texts, ready)]
+                        elif any(a is None for a in ready):
                             st.caption(pair_explain_cost(predictor, texts, ready, method, default_params(method)))
                             if st.button("Explain the original and the perturbed text", key="robustness_explain", icon=":material/search:"):
                                 ready = [a or get_attribution(predictor, t, method) for t, a in zip(texts, ready)]
@@ -336,7 +347,7 @@ with tab_probes:
                                 width="stretch",
                                 key="robustness-explain-heat",
                             )
-                            st.caption(f"Colour: how much each token pushed P({md(f['watched'])}) up (towards) or down (against), {method.upper()}.")
+                            st.caption(f"Colour: how much each token pushed P({md(f['watched'])}) up (towards) or down (against), {md(method_name(method))}.")
 
 # =================================================================================================================
 with tab_similar:
@@ -442,7 +453,7 @@ with tab_similar:
         n1, n2 = st.columns(2)
         k_noise = n1.slider("Neighbours to look at", 1, max(1, min(50, len(index) - 1)), min(10, max(1, len(index) - 1)), key="robustness_noise_k")
         threshold = n2.slider("Flag when this share of them agrees on another label", 0.5, 1.0, 0.7, 0.05, key="robustness_noise_threshold")
-        noise = label_noise_view(index, k_noise, threshold)
+        noise = label_noise_view(index, k_noise, threshold, redact=redacting())
         if noise.frame.empty:
             st.success(noise.summary)
         else:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from types import MappingProxyType
 
+import numpy as np
 import pandas as pd
 import phonenumbers
 from stdnum import iban, luhn
@@ -285,26 +286,77 @@ def text_columns(frame: pd.DataFrame, metadata: Sequence[str] = ()) -> list[str]
     return columns
 
 
+class PiiTally:
+    """A `PiiScan` built chunk by chunk (a file read in parts): `add` each chunk's rows in file order, then `scan`.
+
+    Memory holds the counts and the kept examples, never more rows than the chunk given."""
+
+    def __init__(self, examples: int = EXAMPLES_PER_KIND):
+        self.examples = examples
+        self.rows = 0
+        self.rows_with_pii = 0
+        self.with_pii: Counter[str] = Counter()  # column -> rows with personal data
+        self.counts: dict[str, Counter[str]] = {}  # column -> kind -> findings; a column is here once it was scanned
+        self.kept: dict[str, list[PiiExample]] = {}
+
+    def add(self, frame: pd.DataFrame, columns: Sequence[str]) -> None:
+        """Scan `columns` of the next `len(frame)` rows (non-string cells count as empty)."""
+        any_row = np.zeros(len(frame), dtype=bool)
+        for column in columns:
+            values = [v if isinstance(v, str) else "" for v in frame[column].tolist()]
+            found = scan_texts(values)
+            has = np.fromiter((bool(f) for f in found), dtype=bool, count=len(found))
+            any_row |= has
+            self.with_pii[column] += int(has.sum())
+            counts = self.counts.setdefault(column, Counter())
+            kept = self.kept.setdefault(column, [])
+            per_kind = Counter(e.kind for e in kept)
+            for row, row_found in enumerate(found):
+                counts.update(f.kind for f in row_found)
+                for finding in row_found:
+                    if per_kind[finding.kind] < self.examples:
+                        per_kind[finding.kind] += 1
+                        kept.append(_example(values[row], finding, row_found, self.rows + row, column))
+        self.rows += len(frame)
+        self.rows_with_pii += int(any_row.sum())
+
+    def scan(self, name: str = "", order: Sequence[str] = ()) -> PiiScan:
+        """The scan so far; columns in `order` first (the file's), then any other scanned column."""
+        columns = [c for c in order if c in self.counts] + [c for c in self.counts if c not in order]
+        return PiiScan(
+            name,
+            self.rows,
+            self.rows_with_pii,
+            tuple(
+                ColumnScan(
+                    c,
+                    self.rows,
+                    self.with_pii[c],
+                    MappingProxyType({k: self.counts[c][k] for k in KINDS if self.counts[c][k]}),
+                    tuple(sorted(self.kept[c], key=lambda e: (_RANK[e.kind], e.row))),
+                )
+                for c in columns
+            ),
+        )
+
+
 def scan_frame(frame: pd.DataFrame, columns: Sequence[str], *, name: str = "", examples: int = EXAMPLES_PER_KIND) -> PiiScan:
     """Scan `columns` of `frame` (non-string cells count as empty)."""
-    any_row = pd.Series(False, index=range(len(frame)))
-    scans = []
-    for column in columns:
-        values = [v if isinstance(v, str) else "" for v in frame[column].tolist()]
-        found = scan_texts(values)
-        has = pd.Series([bool(f) for f in found])
-        any_row |= has
-        counts: Counter[str] = Counter(f.kind for row in found for f in row)
-        kept: list[PiiExample] = []
-        per_kind: Counter[str] = Counter()
-        for row, row_found in enumerate(found):
-            for finding in row_found:
-                if per_kind[finding.kind] < examples:
-                    per_kind[finding.kind] += 1
-                    kept.append(_example(values[row], finding, row_found, row, column))
-        ordered = MappingProxyType({k: counts[k] for k in KINDS if counts[k]})
-        scans.append(ColumnScan(column, len(frame), int(has.sum()), ordered, tuple(sorted(kept, key=lambda e: (_RANK[e.kind], e.row)))))
-    return PiiScan(name, len(frame), int(any_row.sum()), tuple(scans))
+    tally = PiiTally(examples)
+    tally.add(frame, columns)
+    return tally.scan(name, columns)
+
+
+def scan_chunks(chunks: Iterable, *, name: str = "", examples: int = EXAMPLES_PER_KIND) -> PiiScan:
+    """Scan `evaldata.streaming.Chunk`s of one file in order: the same scan as `scan_evalset` of the whole file.
+
+    A metadata column counts as text when any chunk holds a string in it (`text_columns`, chunk by chunk)."""
+    tally = PiiTally(examples)
+    order: list[str] = []
+    for chunk in chunks:
+        order = order or ["text", *chunk.metadata]
+        tally.add(chunk.frame, text_columns(chunk.frame, chunk.metadata))
+    return tally.scan(name, order)
 
 
 def scan_evalset(evalset, *, examples: int = EXAMPLES_PER_KIND) -> PiiScan:

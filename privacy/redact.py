@@ -75,6 +75,33 @@ def redact_quoted(sentence: str, source: str) -> str:
     return _QUOTED.sub(lambda m: f"'{PLACEHOLDERS[private[m.group(1)]]}'" if m.group(1) in private else m.group(), sentence)
 
 
+def private_words(units: pd.DataFrame, frame: pd.DataFrame) -> dict[str, str]:
+    """The words of explanations that lie inside personal data of a text they came from, each -> the name a page shows
+    for it: its placeholder numbered per kind in order of first occurrence (`<NAME> 1`, `<NAME> 2`, `<EMAIL> 1`…), so
+    masked words stay apart in a word list. A word cut out of a name or an email ('okafor', 'lopez') is not personal data
+    to the scanner on its own: it is judged where it occurs.
+
+    `units`: one row per occurrence, columns word, example (a row position of `frame`), segment (0: `text`, 1:
+    `text_pair`), start and end (characters of that text), as `explain.global_importance.GlobalImportance.occurrences`.
+    A word with one occurrence inside personal data is masked everywhere (the list must not show it at all)."""
+    columns = ["text", "text_pair"]
+    found: dict[tuple[int, int], Sequence[Finding]] = {}
+    out: dict[str, str] = {}
+    counts: Counter[str] = Counter()
+    for word, example, segment, start, end in units[["word", "example", "segment", "start", "end"]].drop_duplicates().itertuples(index=False):
+        if word in out:
+            continue
+        key = (int(example), int(segment))
+        if key not in found:
+            column = columns[key[1]] if key[1] < len(columns) else ""
+            found[key] = find_pii(str(frame[column].iat[key[0]])) if column in frame and 0 <= key[0] < len(frame) else ()
+        kind = next((f.kind for f in found[key] if f.start < end and start < f.end), None)
+        if kind is not None:
+            counts[kind] += 1
+            out[word] = f"{PLACEHOLDERS[kind]} {counts[kind]}"
+    return out
+
+
 class Tally:
     """Counts what was masked across many redactions (a report says how much it hid, per kind)."""
 

@@ -62,6 +62,14 @@ def index_from_vectors(vectors: np.ndarray, table, *, checkpoint_name: str = "",
     )
 
 
+def index_for_table(index: EmbeddingIndex, table) -> EmbeddingIndex:
+    """`index` with the gold labels (and so `correct`) of `table`, the same rows judged another way (as labelled, or with
+    the reviewers' corrections): an index some page built on the other gold labels keeps its vectors, never its labels."""
+    if len(index) == len(table) and np.array_equal(index.frame["gold"].to_numpy(), table.frame["gold"].to_numpy()):
+        return index
+    return index_from_vectors(index.vectors, table, checkpoint_name=index.checkpoint_name, fingerprint=index.fingerprint)
+
+
 def build_index(predictor: InferenceLayer, table, *, batch_size: int = 32, progress=None) -> EmbeddingIndex:
     """Embed every text of `table` (a PredictionTable of this predictor) with the checkpoint's encoder."""
     if getattr(table, "fingerprint", predictor.ref.fingerprint) != predictor.ref.fingerprint:

@@ -197,16 +197,34 @@ class FailingExamples:
     json: bytes  # all the reports shown
 
 
-def failing_examples(reports: list[ProbeReport], which: int, test: str) -> FailingExamples:
+PAIR_TEXTS = ("original", "perturbed")  # what a probe failure carries from the data
+
+
+def _redacted_report(report: ProbeReport) -> dict:
+    """`report.to_dict()` with personal data masked in every failing pair's texts."""
+    from privacy.redact import redact
+
+    data = report.to_dict()
+    for result in data["results"]:
+        result["failures"] = [{**f, **{k: redact(str(f[k])).text for k in PAIR_TEXTS if f.get(k) is not None}} for f in result["failures"]]
+    return data
+
+
+def failing_examples(reports: list[ProbeReport], which: int, test: str, *, redact: bool = False) -> FailingExamples:
+    """One test's failing pairs and the downloads; `redact`: the CSV and JSON downloads with personal data masked in the
+    texts (the page masks what it shows itself)."""
+    from privacy.redact import redact_frame
+
     report = reports[which]
     result = report.result(test)
+    everything = report.failures_frame()
     return FailingExamples(
         result.title,
         f"**{md(result.title)}** · {md(result.expectation)}" + (f" · {md(result.note)}" if result.note else ""),
         result.failures_frame().drop(columns=["test"]),
         f"No failing example for {md(result.title)} on {md(report.checkpoint_name)}." if result.n_tried else md(result.note),
-        csv_bytes(report.failures_frame()),  # formula-looking texts neutralised: a spreadsheet opens this
-        json.dumps({"reports": [r.to_dict() for r in reports]}, ensure_ascii=False).encode("utf-8"),
+        csv_bytes(redact_frame(everything, PAIR_TEXTS) if redact else everything),  # formula-looking texts neutralised: a spreadsheet opens this
+        json.dumps({"reports": [_redacted_report(r) if redact else r.to_dict() for r in reports]}, ensure_ascii=False).encode("utf-8"),
     )
 
 
@@ -236,11 +254,12 @@ class EmbeddingState:
 
 def embedding_state(predictor, table, label_mapping: dict, results: ResultCache = PROBE_RESULTS) -> EmbeddingState:
     from probes import cost
+    from probes.embeddings import index_for_table
 
     key = (table.fingerprint, table.data_fingerprint, json.dumps(label_mapping, sort_keys=True))
     index = results.get("indexes", key)
-    if index is not None:
-        return EmbeddingState(key, index, None, False)
+    if index is not None:  # kept under the data, not its gold labels: with the reviewers' corrections on, relabel it
+        return EmbeddingState(key, index_for_table(index, table), None, False)
     estimate = cost.estimate_embed(predictor, table.inputs)
     return EmbeddingState(key, None, estimate, estimate.n_model_calls == 0 or (estimate.seconds is not None and estimate.seconds <= AUTO_EMBED_SECONDS))
 
@@ -320,7 +339,9 @@ class LabelNoise:
     csv: bytes
 
 
-def label_noise_view(index, k: int, threshold: float) -> LabelNoise:
+def label_noise_view(index, k: int, threshold: float, *, redact: bool = False) -> LabelNoise:
+    """The label-noise hints of `index`; `redact`: the CSV download with personal data masked in the texts."""
+    from privacy.redact import redact_frame
     from probes.embeddings import label_noise, noise_csv
 
     noise = label_noise(index, k=k, threshold=threshold)
@@ -331,4 +352,4 @@ def label_noise_view(index, k: int, threshold: float) -> LabelNoise:
         f"**{len(noise):,}** example{'s' * (len(noise) != 1)} ({len(noise) / len(index):.1%}) look mislabelled: their neighbours mostly carry another label. "
         f"For {agree:,} of them the model also predicts that other label — check those first."
     )
-    return LabelNoise(noise.drop(columns=["neighbour_rows", "neighbours"]), summary, noise_csv(noise))
+    return LabelNoise(noise.drop(columns=["neighbour_rows", "neighbours"]), summary, noise_csv(redact_frame(noise, ["text"]) if redact else noise))

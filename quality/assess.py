@@ -6,14 +6,15 @@ quality.leakage / quality.drift / quality.label_issues   # None when not measure
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from analysis.predictions import PredictionTable
 from models.protocol import InferenceLayer, Progress
-from quality.drift import DEFAULT_CAP, Drift, measure_drift
+from quality.drift import DEFAULT_CAP, Drift, measure_drift, sample_rows
 from quality.label_issues import LabelIssues, NotSingleLabelError, find_issues
-from quality.leakage import DEFAULT_THRESHOLD, CleanMetrics, Leakage, find_leakage, metrics_without_leaked
+from quality.leakage import DEFAULT_THRESHOLD, CleanMetrics, Leakage, LeakageScan, find_leakage, metrics_without_leaked
 from quality.training import TrainingData
 
 CHECKS = ("leakage", "drift", "label_issues")
@@ -52,7 +53,7 @@ class DataQuality:
         return {
             "training": {
                 "source": self.training.source,
-                "name": self.training.evalset.name if self.training.evalset is not None else None,
+                "name": self.training.name,
                 "message": self.training.message,
             },
             "leakage": None if self.leakage is None else self.leakage.as_dict(),
@@ -61,6 +62,14 @@ class DataQuality:
             "label_issues": None if self.label_issues is None else self.label_issues.as_dict(),
             "missing": dict(self.missing),
         }
+
+
+def _mapped(counts: Counter[str], mapping: Mapping[str, str] | None) -> Counter[str]:
+    """Label counts with the data labels renamed to the checkpoint's (`mapping`), as `_train_labels` renames each label."""
+    out: Counter[str] = Counter()
+    for label, n in counts.items():
+        out[dict(mapping or {}).get(label, label)] += n
+    return out
 
 
 def _train_labels(training: TrainingData, mapping: Mapping[str, str] | None) -> list[str] | None:
@@ -90,29 +99,51 @@ def assess(
     """
     missing: dict[str, str] = {}
     leakage = clean = drift = issues = None
-    eval_texts = table.frame["text"].tolist()
-    train = training.evalset
+    eval_texts = table.inputs  # what the model reads: sentence pairs are compared and measured as pairs
+    if training.available and training.pair != table.pair:
+        for check in [c for c in checks if c in ("leakage", "drift")]:
+            missing[check] = (
+                "The evaluation data is sentence pairs but the training data has one text per row: give the training file's second text column (--train-pair-col)."
+                if table.pair
+                else "The training data is sentence pairs but the evaluation data has one text per row: read both files the same way."
+            )
+        checks = [c for c in checks if c not in missing]
+    train, file = training.evalset, training.file
+    train_labels: list[str] | Counter[str] | None = _train_labels(training, label_mapping)
+    train_texts: list | None = train.inputs if train is not None else None  # texts, or (text, text_pair) pairs
+    train_total = None
+    if file is not None and ({"leakage", "drift"} & set(checks)):
+        # a file read in chunks: one pass feeds the leakage scan and counts the labels, a second reads the drift sample
+        scan = LeakageScan(eval_texts, threshold=threshold) if "leakage" in checks else None
+        train_total, counts = file.read(scan.add_train if scan is not None else None)
+        if scan is not None:
+            leakage = scan.result()
+            clean = metrics_without_leaked(table, leakage)
+        train_labels = None if counts is None else _mapped(counts, label_mapping)
+        if "drift" in checks and predictor is not None:
+            train_texts = file.sample(sample_rows(train_total, drift_cap, seed))
     if "leakage" in checks:
-        if train is None:
+        if not training.available:
             missing["leakage"] = training.message
-        else:
-            leakage = find_leakage(train.texts, eval_texts, threshold=threshold, progress=progress)
+        elif leakage is None and train_texts is not None:
+            leakage = find_leakage(train_texts, eval_texts, threshold=threshold, progress=progress)
             clean = metrics_without_leaked(table, leakage)
     if "drift" in checks:
-        if train is None:
+        if not training.available:
             missing["drift"] = training.message
         elif predictor is None:
             missing["drift"] = "Drift needs the checkpoint (its tokenizer and embeddings)."
-        else:
+        elif train_texts is not None:
             drift = measure_drift(
                 predictor,
-                train.texts,
+                train_texts,
                 eval_texts,
-                train_labels=_train_labels(training, label_mapping),
+                train_labels=train_labels,
                 eval_labels=None if table.multi_label else table.frame["gold"].tolist(),  # multi-label: a set per row, no one share
                 cap=drift_cap,
                 seed=seed,
                 progress=progress,
+                train_total=train_total,
             )
     if "label_issues" in checks:
         index = None

@@ -16,6 +16,10 @@
   highest out-of-fold "evaluation" probability are the ones most unlike the training data.
 
 Each side is subsampled (seeded) to `cap` texts first, so the cost does not grow with the training set.
+
+Sentence pairs (`(text, text_pair)` inputs) are measured as the model reads them: lengths and truncation count the
+tokens of the encoded pair, the out-of-vocabulary rate the words of both texts, and the domain classifier works on
+the embeddings of the pairs; `most_unlike` then has `text_pair` after `text`.
 """
 
 from __future__ import annotations
@@ -23,14 +27,15 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from models.errors import VeredictoError
-from models.protocol import InferenceLayer, Progress
+from models.protocol import InferenceLayer, Progress, TextInput
+from quality.leakage import pair_inputs, split_pairs
 
 DEFAULT_CAP = 1000
 DEFAULT_FOLDS = 5
@@ -68,9 +73,14 @@ def domain_classifier(train_vectors: np.ndarray, eval_vectors: np.ndarray, *, fo
     return DomainClassifier(float(roc_auc_score(y, oof)), folds, oof[n_train:])
 
 
-def oov_rate(predictor: InferenceLayer, texts: Sequence[str]) -> float:
-    """Share of word occurrences the tokenizer maps (even in part) to its unknown token; NaN without words."""
-    counts = Counter(word for text in texts for word in WORD.findall(str(text)))
+def _as_input(value: TextInput) -> TextInput:
+    return (str(value[0]), str(value[1])) if isinstance(value, tuple) else str(value)
+
+
+def oov_rate(predictor: InferenceLayer, texts: Sequence[TextInput]) -> float:
+    """Share of word occurrences the tokenizer maps (even in part) to its unknown token (a pair: in both texts); NaN without words."""
+    parts = [part for text in texts for part in (text if isinstance(text, tuple) else (text,))]
+    counts = Counter(word for part in parts for word in WORD.findall(str(part)))
     total = sum(counts.values())
     if not total:
         return float("nan")
@@ -85,21 +95,25 @@ def oov_rate(predictor: InferenceLayer, texts: Sequence[str]) -> float:
     return unknown / total
 
 
-def _sample(n: int, cap: int, seed: int) -> np.ndarray:
+def sample_rows(n: int, cap: int, seed: int) -> np.ndarray:
+    """The sorted rows of `n` texts that drift measures: all of them, or a seeded sample of `cap`."""
     if n <= cap:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, size=cap, replace=False))
 
 
-def label_balance(train_labels: Sequence[str] | None, eval_labels: Sequence[str] | None, labels: Sequence[str]) -> pd.DataFrame:
-    """Index label (the checkpoint's, then any other label found); columns train_share, eval_share, difference, in_checkpoint."""
-    train = pd.Series(list(train_labels or []), dtype=object).astype(str)
-    evals = pd.Series(list(eval_labels or []), dtype=object).astype(str)
+def label_balance(train_labels: Sequence[str] | Mapping[str, int] | None, eval_labels: Sequence[str] | None, labels: Sequence[str]) -> pd.DataFrame:
+    """Index label (the checkpoint's, then any other label found); columns train_share, eval_share, difference, in_checkpoint.
+
+    `train_labels`: one label per text, or their counts (a training file read in chunks)."""
+    train = Counter(train_labels) if isinstance(train_labels, Mapping) else Counter(map(str, train_labels or []))
+    evals = Counter(map(str, eval_labels or []))
+    n_train, n_eval = sum(train.values()), sum(evals.values())
     order = list(labels) + sorted((set(train) | set(evals)) - set(labels))
     frame = pd.DataFrame(
         {
-            "train_share": [float((train == l).mean()) if len(train) else float("nan") for l in order],
-            "eval_share": [float((evals == l).mean()) if len(evals) else float("nan") for l in order],
+            "train_share": [train[l] / n_train if n_train else float("nan") for l in order],
+            "eval_share": [evals[l] / n_eval if n_eval else float("nan") for l in order],
         },
         index=pd.Index(order, name="label"),
     )
@@ -126,7 +140,7 @@ class Drift:
     unknown_train_labels: tuple[str, ...]  # training labels the checkpoint does not have
     domain_auc: float
     folds: int
-    most_unlike: pd.DataFrame  # UNLIKE_COLUMNS: evaluation rows most unlike the training data, most unlike first
+    most_unlike: pd.DataFrame  # UNLIKE_COLUMNS (pairs: with text_pair): evaluation rows most unlike the training data, most unlike first
 
     def sentence(self) -> str:
         """The domain classifier's AUC in plain words."""
@@ -171,26 +185,34 @@ class Drift:
 
 def measure_drift(
     predictor: InferenceLayer,
-    train_texts: Sequence[str],
-    eval_texts: Sequence[str],
+    train_texts: Sequence[TextInput],
+    eval_texts: Sequence[TextInput],
     *,
-    train_labels: Sequence[str] | None = None,
+    train_labels: Sequence[str] | Mapping[str, int] | None = None,
     eval_labels: Sequence[str] | None = None,
     cap: int = DEFAULT_CAP,
     folds: int = DEFAULT_FOLDS,
     seed: int = 0,
     top: int = 10,
     progress: Progress | None = None,
+    train_total: int | None = None,
 ) -> Drift:
-    """Length, vocabulary, truncation, label balance and domain-classifier drift (each side capped at `cap` texts)."""
+    """Length, vocabulary, truncation, label balance and domain-classifier drift (each side capped at `cap` texts).
+
+    `train_total`: the training texts are already the sample (`sample_rows(train_total, cap, seed)`) of a file of
+    `train_total` rows read in chunks, and `train_labels` its label counts."""
     from scipy.stats import ks_2samp
 
     if cap < 2:
         raise VeredictoError(f"The drift sample cap must be at least 2 texts per side, got {cap}.")
-    train_texts, eval_texts = [str(t) for t in train_texts], [str(t) for t in eval_texts]
+    train_texts, eval_texts = [_as_input(t) for t in train_texts], [_as_input(t) for t in eval_texts]
     if not train_texts or not eval_texts:
         raise VeredictoError("Drift needs texts on both sides; the training or the evaluation data is empty.")
-    train_rows, eval_rows = _sample(len(train_texts), cap, seed), _sample(len(eval_texts), cap, seed + 1)
+    pairs = pair_inputs(train_texts, eval_texts)
+    train_rows, eval_rows = (
+        sample_rows(len(train_texts), cap, seed) if train_total is None else np.arange(len(train_texts)),
+        sample_rows(len(eval_texts), cap, seed + 1),
+    )
     train = [train_texts[i] for i in train_rows]
     evals = [eval_texts[i] for i in eval_rows]
 
@@ -212,9 +234,11 @@ def measure_drift(
     unlike = pd.DataFrame(
         {"row": eval_rows[order].astype(int), "text": [evals[i] for i in order], "p_eval": domain.p_eval[order].astype(float)}, columns=UNLIKE_COLUMNS
     )
+    if pairs:
+        unlike = split_pairs(unlike, ["text"])
     return Drift(
         n_train=len(train),
-        n_train_total=len(train_texts),
+        n_train_total=len(train_texts) if train_total is None else int(train_total),
         n_eval=len(evals),
         n_eval_total=len(eval_texts),
         cap=int(cap),

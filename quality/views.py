@@ -13,7 +13,6 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from analysis.metrics import Metrics, table_metrics
@@ -56,12 +55,10 @@ def ranked_issues(
     """`quality.label_issues.find_issues`: cleanlab's confident learning merged with the neighbour hints of `index`
     (`probes.embeddings.label_noise(index, k, threshold)`), ranked, `flagged_by` naming the method(s). Kept for every
     session under the table and `index_key` (as `probes.views.embedding_state` names the index): the page reruns on every click."""
-    if index is not None and len(index) == len(table) and not np.array_equal(index.frame["gold"].to_numpy(), table.frame["gold"].to_numpy()):
-        # an index another page built on the same texts with the other gold labels (as labelled / corrected): the
-        # vectors are the same, the neighbours' labels must be this table's
-        from probes.embeddings import index_from_vectors
+    if index is not None:  # the neighbours' labels must be this table's (an index may come from a page judging the other gold labels)
+        from probes.embeddings import index_for_table
 
-        index = index_from_vectors(index.vectors, table, checkpoint_name=index.checkpoint_name, fingerprint=index.fingerprint)
+        index = index_for_table(index, table)
     if index is not None and index_key is None:
         return find_issues(table, index, k=k, threshold=threshold)
     key = (table.cache_key, index_key, k, threshold)
@@ -119,8 +116,8 @@ def data_view(
 ) -> DataView:
     """Read the decisions on `table`'s data once and lay out the page. `index`: the checkpoint's embeddings of the
     table (`probes.embeddings.EmbeddingIndex`) for the neighbour hints (`ranked_issues`, kept under `index_key`);
-    None when they are not computed yet (the page then says what they need). `redact`: texts shown with their personal
-    data masked (`privacy.redact`); the CSV keeps them as stored."""
+    None when they are not computed yet (the page then says what they need). `redact`: texts and notes shown and
+    exported (the CSV) with their personal data masked (`privacy.redact`)."""
     if table.multi_label:
         return DataView(pd.DataFrame(columns=ISSUE_COLUMNS + DECISION_COLUMNS), "", 0, None, b"", None, (SINGLE_LABEL_ONLY,))
     found = ranked_issues(table, index, index_key=index_key, k=k, threshold=threshold, results=results)
@@ -141,15 +138,13 @@ def data_view(
     fixed = corrected_tables(store, [table])
     if fixed.count:
         gold = GoldComparison(fixed.count, table_metrics(table), table_metrics(fixed.tables[0]))
-    history = decisions_frame(decisions, texts).drop(columns=["Data", "Data fingerprint", "Text sha256"]) if decisions else None
-    if history is not None and redact:
-        history = redact_frame(history, ["Text", "Note"])
+    history = decisions_frame(decisions, texts, redact=redact).drop(columns=["Data", "Data fingerprint", "Text sha256"]) if decisions else None
     return DataView(
         issues=issues,
         summary=summary,
         decided=len(latest),
         history=history,
-        csv=decisions_csv(decisions, texts) if decisions else b"",
+        csv=decisions_csv(decisions, texts, redact=redact) if decisions else b"",
         gold=gold,
         needs=() if index is not None else (EMBEDDINGS_NEEDED,),
     )
@@ -168,8 +163,10 @@ class QualitySection:
 
     training: str  # where the training data came from (Markdown); empty when there is none
     leakage: str | None  # the leakage summary (Markdown)
-    leaked: pd.DataFrame | None  # quality.leakage.MATCH_COLUMNS: each leaked evaluation row and its closest training text
-    within: pd.DataFrame | None  # quality.leakage.WITHIN_COLUMNS: evaluation texts that repeat an earlier one
+    leaked: (
+        pd.DataFrame | None
+    )  # quality.leakage.MATCH_COLUMNS (+ text_pair, train_text_pair for pairs): each leaked evaluation row and its closest training text
+    within: pd.DataFrame | None  # quality.leakage.WITHIN_COLUMNS (+ text_pair, first_text_pair): evaluation texts that repeat an earlier one
     clean: pd.DataFrame | None  # accuracy / macro-F1 / examples on all rows and without the leaked ones, side by side
     drift: str | None  # the drift summary, the domain classifier's AUC in plain words first (Markdown)
     drift_numbers: pd.DataFrame | None  # length, OOV and truncation per side (DRIFT_COLUMNS), as shown
@@ -244,13 +241,13 @@ def quality_section(quality: DataQuality | None, training: TrainingData, *, reda
     return QualitySection(
         training=md(training.describe()),
         leakage=None if leakage is None else md(leakage.summary()),
-        leaked=None if leakage is None else mask(leakage.matches, ["text", "train_text"]),
-        within=None if leakage is None else mask(leakage.within_eval, ["text", "first_text"]),
+        leaked=None if leakage is None else mask(leakage.matches, ["text", "text_pair", "train_text", "train_text_pair"]),
+        within=None if leakage is None else mask(leakage.within_eval, ["text", "text_pair", "first_text", "first_text_pair"]),
         clean=None if clean is None else clean.table(),
         drift=None if drift is None else md(drift.summary()),
         drift_numbers=None if drift is None else _drift_numbers(drift),
         balance=balance,
-        unlike=None if drift is None else mask(drift.most_unlike, ["text"]),
+        unlike=None if drift is None else mask(drift.most_unlike, ["text", "text_pair"]),
         needs=tuple(f"{check.replace('_', ' ').capitalize()}: {why}" for check, why in quality.missing.items()),
         quality=quality,
     )

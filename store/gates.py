@@ -283,10 +283,10 @@ def explain_one(
 
     `text` is a text, or a sentence pair `(text, text_pair)` (both segments are explained).
 
-    `params`: the explainer budget (max_evals / num_samples / batch_size), e.g. the dashboard's
+    `params`: the explainer budget (max_evals / num_samples / batch_size; Integrated Gradients' n_steps / baseline), e.g. the dashboard's
     `default_params(method)`, so the gates, the report and the pages share cache entries.
     """
-    budget = {k: v for k, v in dict(params or {}).items() if k in ("max_evals", "num_samples", "batch_size") and v is not None}
+    budget = {k: v for k, v in dict(params or {}).items() if k in ("max_evals", "num_samples", "batch_size", "n_steps", "baseline") and v is not None}
     if cache is not None:
         return cache.get_or_compute(predictor, text, method, target, seed=seed, **budget)
     from explain.api import explain_text
@@ -456,6 +456,8 @@ def _slice_drop_gate(ctx: GateContext, threshold) -> GateResult:
 
 @evaluator("min_faithfulness")
 def _faithfulness_gate(ctx: GateContext, threshold) -> GateResult:
+    from explain.plots import method_name
+
     key, rows, settings = "min_faithfulness", ctx.evidence.faithfulness, ctx.policy.settings
     if ctx.predictor is None:
         return _result(key, None, threshold, "needs the checkpoint's predictor to compute explanations.", NOT_EVALUATED)
@@ -464,7 +466,7 @@ def _faithfulness_gate(ctx: GateContext, threshold) -> GateResult:
     scores = rows["faithfulness"].to_numpy(dtype=float)
     detail = (
         f"mean ERASER comprehensiveness (AOPC: drop of the predicted class's probability when its top 10/20/50% words "
-        f"are removed) of {settings['faithfulness_method'].upper()} explanations on {len(scores)} sampled texts "
+        f"are removed) of {method_name(settings['faithfulness_method'])} explanations on {len(scores)} sampled texts "
         f"(seed {settings['seed']}); lowest {scores.min():.3f}, highest {scores.max():.3f}; "
         f"removing as many random words instead drops it by {rows['random'].mean():.3f} on average."
     )

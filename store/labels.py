@@ -170,9 +170,13 @@ def corrections(latest: Mapping[int, LabelDecision]) -> dict[int, str]:
     return {row: d.corrected for row, d in latest.items() if d.verdict == "wrong"}
 
 
-def decisions_frame(decisions: Sequence[LabelDecision], texts: Sequence[str] | None = None) -> pd.DataFrame:
+REDACTED_COLUMNS = ("Text", "Note")  # what a decision carries from the data (a reviewer's note may quote it); the rest is the record
+
+
+def decisions_frame(decisions: Sequence[LabelDecision], texts: Sequence[str] | None = None, *, redact: bool = False) -> pd.DataFrame:
     """The decisions as a table with readable column names (CSV_COLUMNS), newest first; with `texts` (the data they were
-    made on, row for row) also each row's text, where the row still holds the text decided on."""
+    made on, row for row) also each row's text, where the row still holds the text decided on. `redact`: personal data
+    in the texts and notes masked (`privacy.redact`), for a page or an export with redaction on."""
     rows = [
         {
             "id": d.id,
@@ -193,7 +197,12 @@ def decisions_frame(decisions: Sequence[LabelDecision], texts: Sequence[str] | N
     frame = pd.DataFrame(rows, columns=list(CSV_COLUMNS))
     if texts is not None:
         frame.insert(5, "text", [_text_if_same(texts, r, h) for r, h in zip(frame["row"], frame["text_sha256"])])
-    return frame.rename(columns={**CSV_COLUMNS, "text": "Text"})
+    frame = frame.rename(columns={**CSV_COLUMNS, "text": "Text"})
+    if redact:
+        from privacy.redact import redact_frame
+
+        frame = redact_frame(frame, REDACTED_COLUMNS)
+    return frame
 
 
 def _text_if_same(texts: Sequence[str], row: int, digest: str) -> str:
@@ -201,9 +210,10 @@ def _text_if_same(texts: Sequence[str], row: int, digest: str) -> str:
     return text if text and sha256_text(text) == digest else ""
 
 
-def decisions_csv(decisions: Sequence[LabelDecision], texts: Sequence[str] | None = None) -> bytes:
-    """The decisions as CSV a spreadsheet opens safely (`runtime.escaping.csv_bytes`: no cell runs as a formula)."""
-    return csv_bytes(decisions_frame(decisions, texts))
+def decisions_csv(decisions: Sequence[LabelDecision], texts: Sequence[str] | None = None, *, redact: bool = False) -> bytes:
+    """The decisions as CSV a spreadsheet opens safely (`runtime.escaping.csv_bytes`: no cell runs as a formula);
+    `redact`: personal data in the texts and notes masked."""
+    return csv_bytes(decisions_frame(decisions, texts, redact=redact))
 
 
 @dataclass(frozen=True, eq=False)

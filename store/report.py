@@ -43,7 +43,8 @@ from store.audit import ApprovalStatus, SignoffRecord, VerifyResult, app_version
 from store.gates import FAIL, NOT_EVALUATED, PASS, Evidence, GateReport, worst_slice_rows
 
 FIG_WIDTH = 700  # px: fits an A4 or Letter page in portrait with 12 mm margins
-METHOD_NAMES = {"shap": "SHAP", "lime": "LIME"}
+DEFAULT_METHODS = ("shap", "lime", "ig")  # Integrated Gradients costs a fraction of a second per example
+TRUST_HEADINGS = {"agreement": "Agreement between the methods", "most_faithful": "Most faithful here"}
 
 
 METRIC_NAMES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1", "micro_f1": "Micro-F1", "samples_f1": "Samples-F1", "hamming_loss": "Hamming loss"}
@@ -116,7 +117,7 @@ def explain_examples(
     candidate: PredictionTable,
     picks: Sequence[tuple[int, str]],
     *,
-    methods: Sequence[str] = ("shap", "lime"),
+    methods: Sequence[str] = DEFAULT_METHODS,
     cache=None,
     explain_params: Mapping[str, Mapping[str, Any]] | None = None,
     seed: int = 0,
@@ -151,6 +152,8 @@ def explain_examples(
             trust = [(method, tuple(sentences)) for method, sentences in found.sentences.items()]
             if found.agreement:
                 trust.append(("agreement", (found.agreement,)))
+            if found.most_faithful:
+                trust.append(("most_faithful", (found.most_faithful,)))
             trust += [("note", (p,)) for p in found.problems]
         out.append(
             ExplainedExample(
@@ -752,11 +755,13 @@ def build_report(
         '<section id="explanations" class="page"><h2>Explained examples</h2>'
         "<p>Why the model predicted what it did on a few telling examples. Red words push toward the predicted class, blue words against it. "
         "SHAP values are in probability points and add up to the prediction; LIME weights come from a local linear fit, so compare the "
-        "pattern of colours between the two methods, not the sizes. When the methods disagree, trust neither blindly.</p>"
+        "pattern of colours between the two methods, not the sizes. Integrated Gradients is a gradient method: its scores are in probability "
+        "points too and add up to the prediction minus that of a blank (padding) input, up to a small error stated under each example "
+        "(its completeness). When the methods disagree, trust none of them blindly.</p>"
     )
     if not examples:
         exp_html += "<p class=note>No explanations in this report (no model was loaded to compute them).</p>"
-    from explain.plots import token_heat_figure, top_tokens_figure
+    from explain.plots import METHOD_NAMES, method_name, token_heat_figure, top_tokens_figure
 
     for k, example in enumerate(examples, start=1):
         verdict = "correct" if example.gold == example.pred else "wrong"
@@ -769,19 +774,21 @@ def build_report(
         if not example.attributions:
             exp_html += "<p class=note>This text could not be explained (empty or a single token).</p>"
         for attribution in example.attributions:
-            name = METHOD_NAMES.get(attribution.method, attribution.method)
+            name = method_name(attribution.method)
             target = example.target or example.pred
             exp_html += _figure_html(token_heat_figure(attribution, target, width=70), f"fig-ex{k}-{attribution.method}-heat")
             exp_html += _figure_html(top_tokens_figure(attribution, target, k=8), f"fig-ex{k}-{attribution.method}-top")
             exp_html += (
                 f"<p class=note>{esc(name)}: {attribution.n_model_calls:,} model calls"
                 + (", text truncated to what the model reads" if attribution.truncated else "")
-                + ".</p>"
+                + "."
+                + (" A gradient method; how closely its scores add up (its completeness) is stated below." if attribution.method == "ig" else "")
+                + "</p>"
             )
         if example.trust:
             exp_html += "<h4>How far to trust these explanations</h4><ul class=trust>"
             for method, sentences in example.trust:
-                who = METHOD_NAMES.get(method, "SHAP vs LIME" if method == "agreement" else "Note")
+                who = METHOD_NAMES.get(method) or TRUST_HEADINGS.get(method, "Note")
                 exp_html += f"<li><strong>{esc(who)}:</strong> {esc(' '.join(sentences))}</li>"
             exp_html += "</ul>"
         exp_html += "</div>"
@@ -840,7 +847,7 @@ def make_report(
     store=None,
     cache=None,
     n_examples: int = 3,
-    methods: Sequence[str] = ("shap", "lime"),
+    methods: Sequence[str] = DEFAULT_METHODS,
     explain_params: Mapping[str, Mapping[str, Any]] | None = None,
     progress: Callable[[int, int], None] | None = None,
     title: str | None = None,

@@ -1,5 +1,7 @@
 """Word-level before/after explanation differences, on hand-made attributions."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -43,6 +45,27 @@ def test_different_texts_or_methods_are_refused():
         attribution_change(a, attribution("other", ["other"], [0.1]), "pos")
     with pytest.raises(ValueError, match="different methods"):
         attribution_change(a, attribution(TEXT, [TEXT], [0.1], method="lime"), "pos")
+
+
+def pair_attribution(first_scores, second_scores, second="not good"):
+    """'good not good' + `second`, one token per word (with the space before it) in each segment, with these scores toward 'pos'."""
+    tokens = [Token(m.group(), m.start(), m.end(), segment) for segment, text in ((0, TEXT), (1, second)) for m in re.finditer(r"\s*\S+", text)]
+    pos = np.asarray([*first_scores, *second_scores], float)
+    scores = np.column_stack([-pos, pos])
+    return Attribution(TEXT, tuple(tokens), LABELS, scores, np.zeros(2), np.array([0.5, 0.5]), "pos", "ig", {}, 1, 0.0, "fp", text_pair=second)
+
+
+def test_a_sentence_pair_is_compared_over_both_texts():
+    # the second text's 'good' is a word of its own: it must neither merge with the first text's 'good's nor be dropped
+    before = pair_attribution([0.3, -0.1, 0.3], [0.0, 0.2])
+    after = pair_attribution([0.1, -0.1, 0.3], [-0.3, 0.6])
+    change = attribution_change(before, after, "pos")
+    assert change["word"].tolist() == ["good", "not", "good (2nd)", "not (second text)", "good (second text)"]
+    assert change["change"].tolist() == pytest.approx([-0.2, 0.0, 0.0, -0.3, 0.4])
+    assert change["start"].tolist() == [0, 5, 9, 0, 4]  # spans into each segment's own text
+    assert biggest_changes(change, k=1)["word"].tolist() == ["good (second text)"]
+    with pytest.raises(ValueError, match="different texts"):
+        attribution_change(before, pair_attribution([0.3, -0.1, 0.3], [0.0, 0.2], second="not bad"), "pos")
 
 
 def test_identical_explanations_are_described_as_unchanged():

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -71,6 +72,57 @@ def test_bad_input_gets_a_message_and_exit_2(tiny_bert, capsys, args, message):
     assert message in err and "Traceback" not in err
 
 
+def test_integrated_gradients_json_carries_its_completeness_check(tiny_bert, capsys):
+    from models import Predictor
+
+    attribution = explain_json(tiny_bert, "--text", TEXT, "--method", "ig", "--n-steps", "8", "--baseline", "mask", capsys=capsys)
+    assert attribution.method == "ig" and attribution.params["n_steps"] == 8 and attribution.params["baseline"] == "mask"
+    # the model's own probabilities, and IG's completeness: each class's scores add up to P(class) - P(class | baseline)
+    assert attribution.probabilities == pytest.approx(Predictor(str(tiny_bert), device="cpu").predict_proba([TEXT])[0], abs=1e-5)
+    delta = np.asarray(attribution.extra["convergence_delta"])
+    assert delta.shape == (len(attribution.labels),)
+    assert attribution.scores.sum(0) - (attribution.probabilities - attribution.base_values) == pytest.approx(delta, abs=1e-9)
+    assert attribution.extra["completeness_error"] == pytest.approx(np.abs(delta).max())
+
+
+def test_the_gradient_table_states_its_unit_and_completeness(tiny_bert, capsys):
+    from explain.faithfulness import within
+
+    ig = explain_json(tiny_bert, "--text", TEXT, "--method", "ig", capsys=capsys)
+    assert main(["explain", "--model", str(tiny_bert), "--text", TEXT, "--method", "ig", "--top", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "with Integrated Gradients" in out and "Scores are Integrated Gradients attributions (probability points)" in out
+    trust = out.split("How far to trust it:")[1]
+    error = np.abs(ig.scores.sum(0) - (ig.probabilities - ig.base_values)).max()  # completeness, recomputed from the JSON
+    assert f"Its scores add up to the model's output within {within(error)}" in trust and "'pad' baseline's, over 20 integration steps" in trust
+    assert main(["explain", "--model", str(tiny_bert), "--text", TEXT, "--method", "grad_input", "--json"]) == 0
+    attribution = Attribution.from_dict(json.loads(capsys.readouterr().out))
+    assert attribution.method == "grad_input" and attribution.extra["additive"] is False
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--n-steps", "0"], "n_steps must be a whole number from 1 to 1000, got 0"),
+        (["--n-steps", "1001"], "n_steps must be a whole number from 1 to 1000, got 1001"),
+        (["--baseline", "noise"], "Unknown baseline 'noise' for Integrated Gradients. Choose one of: pad, mask, zero."),
+    ],
+)
+def test_bad_gradient_settings_exit_2_with_explain_api_messages(tiny_bert, tmp_path, capsys, args, message):
+    for cache in ([], ["--cache-dir", str(tmp_path)]):  # with a cache, nothing is stored either
+        assert main(["explain", "--model", str(tiny_bert), "--text", TEXT, "--method", "ig", *args, *cache]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+    assert not sqlite3.connect(tmp_path / FILENAME).execute("SELECT COUNT(*) FROM attributions").fetchone()[0]
+
+
+def test_the_cli_offers_every_method_explain_text_has():
+    from cli.explain import METHODS
+    from explain import api
+
+    assert set(METHODS) == set(api.METHODS)
+
+
 def test_explain_with_a_cache_computes_once(tiny_bert, tmp_path, capsys):
     first = explain_json(tiny_bert, "--text", TEXT, *FAST, "--cache-dir", str(tmp_path), capsys=capsys)
     second = explain_json(tiny_bert, "--text", TEXT, *FAST, "--cache-dir", str(tmp_path), capsys=capsys)
@@ -124,6 +176,20 @@ def test_precompute_with_ig_fills_what_insights_and_explore_read(tiny_bert, tmp_
     assert "IG: 4 of 4 already cached, skipped; 0 to compute." in capsys.readouterr().err
     assert main([*args[:-1], "grad_input"]) == 0
     assert "GRAD_INPUT: 0 of 4 already cached" in capsys.readouterr().err
+
+
+def test_precompute_fills_the_cache_with_integrated_gradients(tiny_bert, tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    texts = write_data(data, 3)
+    cache = tmp_path / "cache"
+    assert main(["precompute", "--model", str(tiny_bert), "--data", str(data), "--cache-dir", str(cache), "--method", "ig"]) == 0
+    assert "IG: 0 of 3 already cached, skipped; 3 to compute." in capsys.readouterr().err
+    rows = sqlite3.connect(cache / FILENAME).execute("SELECT method, params, text_hash FROM attributions").fetchall()
+    assert sorted(rows) == sorted(("ig", '{"baseline":"pad","n_steps":20}', text_hash(t)) for t in texts)  # the keys the app reads
+    # what `explain --method ig` reads from that cache is what it would compute
+    cached = explain_json(tiny_bert, "--text", texts[0], "--method", "ig", "--cache-dir", str(cache), capsys=capsys)
+    fresh = explain_json(tiny_bert, "--text", texts[0], "--method", "ig", capsys=capsys)
+    assert cached.scores == pytest.approx(fresh.scores, abs=1e-6) and cached.params == fresh.params
 
 
 def test_precompute_refuses_a_bad_limit(tiny_bert, tmp_path, capsys):

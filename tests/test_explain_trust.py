@@ -306,3 +306,104 @@ def test_describe_trust_verdicts_and_extras(tiny_bert_predictor):
     lime_att = explain_text(tiny_bert_predictor, TEXT, "lime", num_samples=100)
     f = measure_faithfulness(tiny_bert_predictor, lime_att)
     assert any("R² =" in s for s in describe_trust(f, attribution=lime_att))
+
+
+# --------------------------------------------------------------------------- three methods: pairwise agreement, the most faithful
+
+
+def test_most_faithful_names_the_highest_aopc_and_by_how_much_where_methods_disagree():
+    from explain.faithfulness import Agreement, describe_most_faithful
+
+    # AOPC comprehensiveness by hand: 0.91 - mean(without)
+    faith = {
+        "ig": fake_faith(method="ig", without=(0.61, 0.61, 0.61)),  # 0.30
+        "shap": fake_faith(without=(0.71, 0.71, 0.71)),  # 0.20
+        "lime": fake_faith(method="lime", without=(0.86, 0.86, 0.86)),  # 0.05
+    }
+    split = [Agreement(("ig", "shap"), "fresh", 12, 0.12, 5, 0.4, ()), Agreement(("shap", "lime"), "fresh", 12, 0.8, 5, 0.8, ())]
+    assert describe_most_faithful(faith, split) == (
+        "The methods disagree on this example (Integrated Gradients and SHAP: rank correlation 0.12). The most faithful here is "
+        "Integrated Gradients: removing its top words lowers p('fresh') by 0.30 on average, 0.10 more than SHAP (0.20) and 0.25 more than LIME (0.05)."
+    )
+    agreeing = [Agreement(("ig", "shap"), "fresh", 12, 0.45, 5, 0.6, ()), Agreement(("shap", "lime"), "fresh", 12, 0.8, 5, 0.8, ())]
+    assert describe_most_faithful(faith, agreeing) is None  # they agree: nothing to arbitrate
+    assert describe_most_faithful({"ig": faith["ig"]}, split) is None
+    undefined = [Agreement(("shap", "lime"), "fresh", 1, None, 1, 1.0, ())]
+    assert "SHAP and LIME: not comparable" in str(describe_most_faithful(faith, undefined))
+    tie = {"shap": faith["shap"], "lime": fake_faith(method="lime", without=(0.715, 0.715, 0.715))}
+    assert "None is clearly more faithful: removing their top words lowers p('fresh') by 0.20 (SHAP) and 0.20 (LIME)" in str(
+        describe_most_faithful(tie, undefined)
+    )
+    useless = {"shap": fake_faith(without=(0.95,) * 3), "lime": fake_faith(method="lime", without=(0.99,) * 3)}
+    assert "None of them is faithful here" in str(describe_most_faithful(useless, undefined))
+
+
+@pytest.mark.parametrize(("error", "bound"), [(0.0017, 0.002), (0.002, 0.002), (3.2e-5, 4e-5), (0.01, 0.01), (0.23, 0.3), (0.0, 0.0)])
+def test_completeness_bound_rounds_up_to_one_digit_so_within_stays_true(error, bound):
+    from explain.faithfulness import completeness_bound, within
+
+    assert completeness_bound(error) == pytest.approx(bound) and completeness_bound(error) >= error
+    assert float(within(error)) == pytest.approx(bound) and "e" not in within(error)  # a plain decimal: 0.002, 0.00004
+
+
+def test_a_leave_one_out_ranking_is_named_most_faithful_against_its_reverse(tiny_bert_predictor):
+    from explain.trust import trust_report
+
+    text = "the film was good and acting great but script awful"
+    col = tiny_bert_predictor.labels.index("positive")  # the class whose words, removed, lower it on this random model
+    words = text.split()
+    starts = np.cumsum([0] + [len(w) + 1 for w in words[:-1]])
+    p = tiny_bert_predictor.predict_proba([text] + [without_words(text, [(s, s + len(w))]) for s, w in zip(starts, words)])[:, col]
+    drops = {w: float(d) for w, d in zip(words, p[0] - p[1:])}
+    good = hand_made(tiny_bert_predictor, text, drops, method="ig", target="positive")
+    bad = hand_made(tiny_bert_predictor, text, {w: -d for w, d in drops.items()}, method="shap", target="positive")
+    report = trust_report(tiny_bert_predictor, {"ig": good, "shap": bad}, "positive")
+    assert report.agreements[("ig", "shap")].spearman == pytest.approx(-1.0)  # opposite rankings
+    expected = {m: measure_faithfulness(tiny_bert_predictor, a, label="positive").aopc_comprehensiveness for m, a in (("ig", good), ("shap", bad))}
+    assert expected["ig"] > expected["shap"]
+    assert f"The most faithful here is Integrated Gradients: removing its top words lowers p('positive') by {expected['ig']:.2f} on average" in str(
+        report.most_faithful
+    )
+    assert f"{expected['ig'] - expected['shap']:.2f} more than SHAP ({expected['shap']:.2f})" in str(report.most_faithful)
+
+
+def test_trust_report_over_ig_shap_and_lime_measures_each_pair_and_ig_completeness(tiny_bert_predictor):
+    from explain.faithfulness import completeness_bound
+    from explain.trust import trust_report
+
+    made = {m: explain_text(tiny_bert_predictor, TEXT, m, max_evals=60, num_samples=60, n_steps=16) for m in ("ig", "shap", "lime")}
+    label = made["ig"].target
+    report = trust_report(tiny_bert_predictor, made, label)
+    assert set(report.faithfulness) == {"ig", "shap", "lime"} and not report.problems
+    assert list(report.agreements) == [("ig", "shap"), ("ig", "lime"), ("shap", "lime")]
+    for (a, b), found in report.agreements.items():
+        assert found == agreement(made[a], made[b], label=label)
+    assert report.agreement_sentences[0].startswith("Integrated Gradients and SHAP agree on")
+    assert report.agreement == " ".join(report.agreement_sentences)  # what the report and the CLI print
+    assert list(report.curves) == ["ig", "shap", "lime", "random"]
+    error = made["ig"].extra["completeness_error"]
+    gap = np.abs(made["ig"].scores.sum(0) + made["ig"].base_values - made["ig"].probabilities).max()  # completeness, by hand
+    assert error == pytest.approx(gap)
+    said = [s for s in report.sentences["ig"] if "add up to the model's output" in s]
+    assert said and "16 integration steps" in said[0]
+    stated = float(said[0].split("within ")[1].split(" ")[0])
+    assert stated == pytest.approx(completeness_bound(error)) and stated >= error  # "within" holds for the real error
+    assert not any("add up" in s for s in report.sentences["shap"] + report.sentences["lime"])
+    split = any(x.spearman is None or x.spearman < 0.4 for x in report.agreements.values())
+    assert (report.most_faithful is not None) == split
+    if split:
+        best = max(report.faithfulness, key=lambda m: report.faithfulness[m].aopc_comprehensiveness)
+        from explain.plots import method_name
+
+        assert f"most faithful here is {method_name(best)}" in str(report.most_faithful) or "None is clearly" in str(report.most_faithful)
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "calls"), [("shap", {"max_evals": 500}, 500), ("lime", {"num_samples": 900}, 900), ("ig", {"n_steps": 20}, 22), ("grad_input", {}, 2)]
+)
+def test_model_calls_is_what_an_explanation_makes_at_most(tiny_bert_predictor, method, params, calls):
+    from explain.api import model_calls
+
+    assert model_calls(method, params) == calls
+    if method in ("ig", "grad_input"):  # the gradient methods' count is exact: the path's points and its two ends
+        assert explain_text(tiny_bert_predictor, TEXT, method, **params).n_model_calls == calls

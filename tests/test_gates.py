@@ -310,7 +310,8 @@ def test_cli_gate_exit_2_on_bad_input(case, tiny_bert, labelled_csv, tmp_path, c
     assert code == 2 and err.startswith("veredicto gate: ") and "Traceback" not in err
 
 
-def test_faithfulness_gate_explains_a_sample_and_uses_the_explain_package(tiny_bert_predictor, tmp_path):
+@pytest.mark.parametrize("method, name", [("lime", "LIME"), ("ig", "Integrated Gradients")])
+def test_faithfulness_gate_explains_a_sample_and_uses_the_explain_package(tiny_bert_predictor, tmp_path, method, name):
     from analysis.predictions import predict_table
     from evaldata.loading import load_eval_data
     from explain.api import explain_text
@@ -324,17 +325,17 @@ def test_faithfulness_gate_explains_a_sample_and_uses_the_explain_package(tiny_b
         }
     ).to_csv(data, index=False)
     table = predict_table(tiny_bert_predictor, load_eval_data(data))
-    pol = policy("gates:\n  min_faithfulness: 0.0\nsettings:\n  faithfulness_sample: 3\n  faithfulness_method: lime\n  seed: 3\n")
+    pol = policy(f"gates:\n  min_faithfulness: 0.0\nsettings:\n  faithfulness_sample: 3\n  faithfulness_method: {method}\n  seed: 3\n")
     report = evaluate_gates(pol, table, predictor=tiny_bert_predictor)
     gate = report.result("min_faithfulness")
     rows = report.evidence.faithfulness
     assert len(rows) == 3 and len(report.evidence.attributions) == 3
-    assert {a.method for a in report.evidence.attributions} == {"lime"}
+    assert {a.method for a in report.evidence.attributions} == {method}
     # the measured value is the mean of explain.faithfulness's score on the same explanations
-    expected = [faithfulness_score(tiny_bert_predictor, explain_text(tiny_bert_predictor, t, method="lime", seed=3)) for t in rows["text"]]
+    expected = [faithfulness_score(tiny_bert_predictor, explain_text(tiny_bert_predictor, t, method=method, seed=3)) for t in rows["text"]]
     assert gate.measured == pytest.approx(float(np.mean(expected)))
     assert gate.status == (PASS if gate.measured >= 0 else FAIL)
-    assert "LIME explanations on 3 sampled texts" in gate.detail
+    assert f"{name} explanations on 3 sampled texts" in gate.detail
     assert report.metrics_snapshot()["faithfulness"]["n"] == 3
     again = evaluate_gates(pol, table, predictor=tiny_bert_predictor)
     assert again.result("min_faithfulness").measured == gate.measured  # seeded: the same sample, the same number

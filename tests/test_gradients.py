@@ -163,3 +163,15 @@ def test_other_threads_predict_between_the_chunks_of_a_long_path(tiny_bert):
 
     predictor.path_gradients(TEXT, *gauss_legendre(12), batch_size=4, progress=progress)
     assert seen == [1]
+
+
+def test_byte_level_bpe_and_a_decoder_classifier_match_captum_too(tiny_roberta_predictor, tmp_path):
+    text = "naïve, slow — and 🎬 moving"
+    ours, _ = per_position(tiny_roberta_predictor, text, 10)
+    for target in range(3):
+        np.testing.assert_allclose(ours[:, target], captum_ig(tiny_roberta_predictor, text, target, 10)[0], atol=TOLERANCE)
+    a = explain_text(tiny_roberta_predictor, text, method="ig", n_steps=10)
+    assert "".join(t.text for t in a.tokens) == text  # the emoji's byte pieces fold into one token, nothing repeated
+    gpt2 = Predictor(make_tiny_checkpoint(tmp_path / "gpt2", "gpt2"))
+    ours, _ = per_position(gpt2, TEXT, 6)
+    np.testing.assert_allclose(ours[:, 1], captum_ig(gpt2, TEXT, 1, 6)[0], atol=TOLERANCE)

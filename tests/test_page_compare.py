@@ -111,28 +111,69 @@ def test_flipped_examples_fixed_and_broken_filters(page, truth):
     radio.set_value("fixed").run()
 
 
-def test_selecting_a_flip_shows_both_explanations_and_their_difference(page, truth):
+def charts(at) -> dict:
+    return {c.proto.id: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+
+
+def chart(at, key: str) -> dict:
+    found = [v for k, v in charts(at).items() if k.endswith(key)]
+    assert found, f"no chart {key}; ids: {list(charts(at))}"
+    return found[0]
+
+
+def words_table(at):
+    return next(d for d in at.dataframe if list(d.value.columns) == ["word", "before", "after", "change"]).value
+
+
+def test_selecting_a_flip_shows_the_gradient_difference_first_then_shap_and_lime(page, env, truth):
+    from analysis.attribution_diff import attribution_change
+    from explain.api import explain_text
+    from models import Predictor
+
     flips = dataframe(page, "compare-flips-fixed")
     example = int(flips.value.index[0])
     select_row(page, flips, 0)
     assert any(m.value == f"#### Example {example}: fixed" for m in page.markdown)
-    specs = {c.proto.id: json.loads(c.proto.spec) for c in page.get("plotly_chart")}
-    heat = next(v for k, v in specs.items() if k.endswith("compare-heat"))
+    assert page.radio(key="compare_method").value == "ig"  # the instant view is the default
+    heat = chart(page, "compare-heat")
     assert len(heat["data"]) == 2  # one panel per checkpoint
     titles = [a["text"] for a in heat["layout"]["annotations"][:2]]
     assert titles[0].startswith("tiny-before (before)") and titles[1].startswith("tiny-after (after)")
-    change = next(v for k, v in specs.items() if k.endswith("compare-attr-change"))
-    assert "tiny-after − tiny-before (SHAP)" in change["layout"]["title"]["text"]
-    slices = next(v for k, v in specs.items() if k.endswith("compare-slice-deltas"))
-    assert slices["data"][0]["orientation"] == "h"
-    words = next(d for d in page.dataframe if list(d.value.columns) == ["word", "before", "after", "change"]).value
+    assert "tiny-after − tiny-before (Integrated Gradients)" in chart(page, "compare-attr-change")["layout"]["title"]["text"]
+    # the words table holds each checkpoint's own Integrated Gradients, as explain_text computes it outside the app
+    label = page.selectbox(key=f"compare_label_{example}").value
+    text = env["frame"].loc[example, "text"]
+    reference = attribution_change(
+        *(explain_text(Predictor(str(env["checkpoints"] / name), device="cpu"), text, "ig") for name in ("tiny-before", "tiny-after")), label
+    ).set_index("word")
+    words = words_table(page).set_index("word")
+    assert len(words) and np.allclose(words[["before", "after"]], reference.loc[words.index, ["before", "after"]], atol=1e-6)
     assert np.allclose(words["after"] - words["before"], words["change"])
     assert any("leans" in m.value or "same way" in m.value for m in page.markdown)
-    page.radio(key="compare_method").set_value("lime").run()
-    assert not page.exception
-    specs = {c.proto.id: json.loads(c.proto.spec) for c in page.get("plotly_chart")}
-    change = next(v for k, v in specs.items() if k.endswith("compare-attr-change"))
-    assert "(LIME)" in change["layout"]["title"]["text"]
+    assert chart(page, "compare-slice-deltas")["data"][0]["orientation"] == "h"
+    for method, name in (("shap", "SHAP"), ("lime", "LIME")):
+        page.radio(key="compare_method").set_value(method).run()
+        assert not page.exception
+        assert f"({name})" in chart(page, "compare-attr-change")["layout"]["title"]["text"]
+        assert not [k for k in charts(page) if "instant" in k], "once computed, the instant view gives way"
+
+
+def test_the_gradient_view_stays_when_shap_fails(env, monkeypatch, tmp_path):
+    """SHAP is computed after the gradient view is drawn: a SHAP failure leaves the Integrated Gradients difference on screen."""
+    import explain.api
+    from explain.attribution import ExplainError
+
+    def broken(*args, **kwargs):
+        raise ExplainError("SHAP is out of order for this test.")
+
+    monkeypatch.setitem(explain.api.STRATEGIES, "shap", broken)
+    at = app_test({**env, "cache": tmp_path}, monkeypatch, PAGE, state={"compare_method": "shap"})
+    select_row(at, dataframe(at, "compare-flips-fixed"), 0)
+    assert any("SHAP is out of order for this test." in w.value for w in at.warning)
+    assert any("Instant view (Integrated Gradients) while SHAP is computed" in c.value for c in at.caption)
+    assert "(Integrated Gradients)" in chart(at, "compare-instant-attr-change")["layout"]["title"]["text"]
+    assert len(chart(at, "compare-instant-heat")["data"]) == 2
+    assert not [k for k in charts(at) if k.endswith("-compare-heat")]
 
 
 @pytest.mark.demo
@@ -204,3 +245,44 @@ def test_multi_label_checkpoints_are_compared_per_label(ml_env, monkeypatch):
     broken = dataframe(at, "compare-flips-broken").value
     assert sorted(broken.index) == np.flatnonzero((before[:, c] == gold[:, c]) & (after[:, c] != gold[:, c])).tolist()
     assert all(tag in labels.split(" | ") for labels in broken["broken_labels"])
+
+
+# --- sentence pairs ------------------------------------------------------------------------------------------------------
+
+
+def test_a_flipped_sentence_pair_shows_the_difference_over_both_texts(tmp_path, monkeypatch):
+    """The gradient difference of a pair covers the second text's words too (before, pairs got only a pointer to Explore)."""
+    import functools
+
+    import pandas as pd
+    from tiny import CORPUS, make_tiny_checkpoint
+
+    import dashboard.state as state
+    from analysis.attribution_diff import attribution_change
+    from evaldata.loading import load_eval_data
+    from explain.api import explain_text
+    from models import Predictor
+
+    for name, seed in (("pair-before", 2), ("pair-after", 5)):
+        make_tiny_checkpoint(tmp_path / "ckpts" / name, seed=seed)
+    rows = [{"text": f"{CORPUS[i % 7]} #{i}", "second": f"reply {CORPUS[(i + 3) % 7]}", "label": LABELS[i % 2]} for i in range(30)]
+    pd.DataFrame(rows).to_csv(tmp_path / "data.csv", index=False)
+    monkeypatch.setattr(state, "load_eval_data", functools.partial(load_eval_data, pair_col="second"))
+    at = app_test({"checkpoints": tmp_path / "ckpts", "data": tmp_path / "data.csv"}, monkeypatch, PAGE, state={"pair_col": "second"})
+    flips = next(d for d in at.dataframe if d.key and d.key.startswith("compare-flips-"))
+    example = int(flips.value.index[0])
+    select_row(at, flips, 0)
+    assert not [i.value for i in at.info if "shown on the Explore page" in i.value]
+    label = at.selectbox(key=f"compare_label_{example}").value
+    pair = (rows[example]["text"], rows[example]["second"])
+    reference = attribution_change(
+        *(explain_text(Predictor(str(tmp_path / "ckpts" / name), device="cpu"), pair[0], "ig", text_pair=pair[1]) for name in ("pair-before", "pair-after")),
+        label,
+    )
+    assert reference["word"].str.endswith("(second text)").any()
+    bars = chart(at, "compare-attr-change")["data"][0]
+    shown = dict(zip(bars["y"], bars["x"]))
+    expected = reference.set_index("word")["change"]
+    assert any(w.endswith("(second text)") for w in shown)  # the second text's words are compared too
+    assert shown == pytest.approx({w: expected[w] for w in shown}, abs=1e-6)
+    assert len(chart(at, "compare-heat")["data"]) == 2

@@ -279,3 +279,67 @@ def test_the_training_file_chosen_on_the_data_page_reaches_the_signoff_gates(tra
     gates = next(d.value for d in at.dataframe if "Gate" in d.value.columns).set_index("Gate")
     assert gates.loc["Train–evaluation leakage", "Measured"] == f"{3 / 60:.3f}"
     assert "N/A" not in gates.loc["Train–evaluation drift", "Result"]
+
+
+def test_sentence_pairs_are_leaked_only_as_pairs_and_the_tables_show_both_texts(tmp_path_factory, store_url, monkeypatch):
+    """A data file with a `text_pair` column is read as sentence pairs (the sidebar's default); the training file typed in
+    the picker is read with the same second-text column. Training holds evaluation pair 3 (re-cased) and evaluation row
+    5's first text with another second text: only row 3 is leaked."""
+    import pandas as pd
+
+    root = tmp_path_factory.mktemp("data-page-pairs")
+    env = build_fixture(root)
+    firsts = [f"premise {i} about a film and its cast" for i in range(60)]
+    seconds = [f"hypothesis {i} on the plot and the ending" for i in range(60)]
+    env["frame"].assign(text=firsts, text_pair=seconds).to_csv(env["data"], index=False)
+    train = root / "train.csv"
+    rows = {"text": [f"unrelated training premise {i}" for i in range(30)], "text_pair": [f"unrelated hypothesis {i}" for i in range(30)]}
+    rows["text"] += [firsts[3].upper(), firsts[5]]
+    rows["text_pair"] += [seconds[3] + "!", "a second text of its own"]
+    pd.DataFrame(rows).to_csv(train, index=False)
+
+    at = app_test(env, monkeypatch, PAGE)
+    at.text_input(key="training_file").input(str(train)).run()
+    assert not at.exception, [e.message for e in at.exception]
+    shown = frame(at, "train_text")
+    assert shown["row"].tolist() == [3] and shown["train_row"].tolist() == [30]
+    assert shown[["text_pair", "train_text_pair"]].values.tolist() == [[seconds[3], seconds[3] + "!"]]
+    unlike = frame(at, "p_eval")
+    assert "text_pair" in unlike.columns and all(t in seconds for t in unlike["text_pair"])
+
+
+def test_an_uploaded_training_file_is_compared_and_stays_chosen_for_the_signoff_gates(trained, store_url, monkeypatch):
+    at = app_test(trained, monkeypatch, PAGE)
+    at.radio(key="training_source").set_value("Upload").run()
+    assert any("Upload the training file" in i.value for i in at.info), [i.value for i in at.info]
+    at.file_uploader(key="training_upload").set_value(("train.csv", trained["train"].read_bytes(), "text/csv")).run()
+    assert not at.exception, [e.message for e in at.exception]
+    shown = frame(at, "train_text")
+    assert shown["row"].tolist() == LEAKED and shown["train_row"].tolist() == [40, 41, 42]  # the same rows as the file on disk gives
+    assert any("train.csv" in c.value and "43 rows, given explicitly" in c.value for c in at.caption), [c.value for c in at.caption]
+
+    at.switch_page("pages/signoff.py").run()  # the uploader's widget state is dropped here; the upload stays the choice
+    assert not at.exception, [e.message for e in at.exception]
+    gates = next(d.value for d in at.dataframe if "Gate" in d.value.columns).set_index("Gate")
+    assert gates.loc["Train–evaluation leakage", "Measured"] == f"{3 / 60:.3f}"
+    at.switch_page(PAGE).run()
+    assert at.radio(key="training_source").value == "Upload" and frame(at, "train_text")["row"].tolist() == LEAKED
+
+    at.radio(key="training_source").set_value("File on this machine").run()  # back to a file: the provenance again, not the upload
+    assert not [d for d in at.dataframe if "train_text" in d.value.columns]
+    assert any("no provenance.json naming its training file" in i.value for i in at.info)
+
+
+def test_a_bad_training_upload_in_team_mode_says_what_to_do_without_its_contents(trained, store_url, monkeypatch):
+    env = trained
+    monkeypatch.setenv("VEREDICTO_TEAM_MODE", "1")
+    monkeypatch.setenv("VEREDICTO_CHECKPOINT_ROOTS", str(env["checkpoints"]))
+    monkeypatch.setenv("VEREDICTO_DATA_ROOTS", str(env["data"].parent))
+    at = app_test(env, monkeypatch, PAGE)
+    at.radio(key="training_source").set_value("Upload").run()
+    at.file_uploader(key="training_upload").set_value(("secrets.csv", b"password,owner\nhunter2-secret,root\n", "text/csv")).run()
+    assert not at.exception, [e.message for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert any("has no column that looks like the text" in e and "--train-text-col" in e for e in errors), errors
+    assert not any("hunter2-secret" in str(getattr(el, "value", "")) for el in at.main), "a cell of the upload was shown"
+    assert frame(at, "flagged_by") is not None  # the rest of the page stays

@@ -12,6 +12,7 @@ from attr_factory import plotly_values
 
 from analysis.predictions import predict_table
 from explain.cache import AttributionCache
+from explain.faithfulness import within
 
 PAGE = "pages/explore.py"
 BUDGET = {"VEREDICTO_SHAP_MAX_EVALS": "40", "VEREDICTO_LIME_SAMPLES": "40"}
@@ -55,7 +56,7 @@ def cached(env, truth, text, method):
     return AttributionCache(default_cache_dir()).get(truth.fingerprint, text, method, **default_params(method))
 
 
-def test_demo_opens_on_the_most_confident_mistake_with_both_explanations(env, truth, monkeypatch):
+def test_demo_opens_on_the_most_confident_mistake_with_all_three_explanations(env, truth, monkeypatch):
     at = open_page(env, monkeypatch)
     frame = truth.frame
     wrong = frame[~frame["correct"]]
@@ -65,6 +66,9 @@ def test_demo_opens_on_the_most_confident_mistake_with_both_explanations(env, tr
     assert at.query_params["example"] == str(example)
     done = [s.label for s in at.status if "now cached" in s.label]  # computed with a visible status, then stored
     assert any(l.startswith("SHAP: ") for l in done) and any(l.startswith("LIME: ") for l in done)
+    assert any(l.startswith("Integrated Gradients — instant view: 22 model calls") for l in done)  # 20 steps + the two ends
+    order = [next(i for i, l in enumerate(done) if l.startswith(name)) for name in ("Integrated Gradients", "SHAP", "LIME")]
+    assert order == sorted(order)  # the instant view is made (and so shown) first, above SHAP's and LIME's status boxes
     row = frame.iloc[example]
     assert any(m.value.startswith(f"Gold **{row['gold']}** · predicted **{row['pred']}**") for m in at.markdown)
 
@@ -72,7 +76,7 @@ def test_demo_opens_on_the_most_confident_mistake_with_both_explanations(env, tr
     label = row["pred"]
     probs = figs[f"Prediction: '{label}' · gold: '{row['gold']}'"]["data"][0]
     assert plotly_values(probs["x"]) == pytest.approx(truth.probs[example].tolist(), abs=1e-6)
-    for method, name in (("shap", "SHAP"), ("lime", "LIME")):
+    for method, name in (("ig", "Integrated Gradients"), ("shap", "SHAP"), ("lime", "LIME")):
         attribution = cached(env, truth, row["text"], method)
         assert attribution is not None, f"{method} explanation was not stored in the cache"
         heat = figs[f"{name} — why '{label}' (p = {truth.probs[example].max():.2f})"]["data"][0]
@@ -84,14 +88,52 @@ def test_demo_opens_on_the_most_confident_mistake_with_both_explanations(env, tr
         bars = figs[f"{name} — words for and against '{label}'"]["data"][0]
         assert max(plotly_values(bars["x"])) == pytest.approx(max(w[3] for w in attribution.words(label)))
     curve = figs[f"Deletion curve — p('{label}') as the most important words are removed"]["data"]
-    assert [t["name"].split(" (")[0] for t in curve] == ["SHAP order", "LIME order", "random order"]
+    assert [t["name"].split(" (")[0] for t in curve] == ["Integrated Gradients order", "SHAP order", "LIME order", "random order"]
     for trace in curve:  # every order starts from the full text's probability
         assert plotly_values(trace["y"])[0] == pytest.approx(truth.probs[example, LABELS.index(label)], abs=1e-5)
         assert plotly_values(trace["x"])[0] == 0 and plotly_values(trace["x"])[-1] == 100
     text = "\n".join(m.value for m in at.markdown)
     assert "drops" in text or "raises" in text
-    assert text.count("Verdict:") == 2
-    assert "**Do the two methods agree?** SHAP and LIME agree on" in text
+    assert text.count("Verdict:") == 3
+    assert "**Do the methods agree?**\n- Integrated Gradients and SHAP agree on" in text and "\n- SHAP and LIME agree on" in text
+    ig = cached(env, truth, row["text"], "ig")
+    assert f"Its scores add up to the model's output within {within(ig.extra['completeness_error'])}" in text
+    assert any(f"n_steps=20 · completeness error {ig.extra['completeness_error']:.1e}" in c.value for c in at.caption)
+
+
+def test_where_the_methods_disagree_the_page_says_which_was_most_faithful_here(env, truth, monkeypatch):
+    import explain.faithfulness
+    from explain.trust import trust_report
+    from models import Predictor
+
+    monkeypatch.setattr(explain.faithfulness, "AGREE_RHO", 1.01)  # every pair of methods counts as disagreeing
+    at = open_page(env, monkeypatch, example="7")
+    row = truth.frame.iloc[7]
+    made = {m: cached(env, truth, row["text"], m) for m in ("ig", "shap", "lime")}
+    assert all(made.values()), "the page should have stored all three explanations"
+    predictor = Predictor(str(env["checkpoints"] / "tiny-after"), device="cpu")
+    expected = trust_report(predictor, {m: a.for_target(row["pred"]) for m, a in made.items()}, row["pred"]).most_faithful
+    assert expected and expected.startswith("The methods disagree on this example (Integrated Gradients and SHAP: rank correlation")
+    shown = [m.value for m in at.markdown if m.value.startswith("**Which to trust here?**")]
+    assert len(shown) == 1 and shown[0].replace("\\", "") == f"**Which to trust here?** {expected}"
+
+
+def test_a_model_without_an_embedding_layer_says_so_and_still_shows_shap_and_lime(env, truth, monkeypatch):
+    from transformers import BertForSequenceClassification
+
+    def missing(self):
+        raise NotImplementedError
+
+    monkeypatch.setattr(BertForSequenceClassification, "get_input_embeddings", missing)
+    at = app_test({**env, "cache": env["checkpoints"].parent / "explore-no-embeddings"}, monkeypatch, PAGE, budget=BUDGET, query={"example": "4"})
+    assert any("does not expose its input embedding layer" in w.value and "SHAP and LIME still work" in w.value for w in at.warning)
+    assert any(i.value.startswith("No Integrated Gradients explanation for this text") for i in at.info)
+    titles = list(charts(at))
+    assert any(t.startswith("SHAP — why") for t in titles) and any(t.startswith("LIME — why") for t in titles)
+    assert not any(t.startswith("Integrated Gradients") for t in titles)
+    curve = next(v for k, v in charts(at).items() if k.startswith("Deletion curve"))["data"]
+    assert [t["name"].split(" (")[0] for t in curve] == ["SHAP order", "LIME order", "random order"]
+    assert "**Do the methods agree?**\n- SHAP and LIME agree on" in "\n".join(m.value for m in at.markdown)
 
 
 def test_a_link_opens_that_example_and_class_without_recomputing(env, truth, monkeypatch):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 from analysis_pages_support import app_test, build_fixture, dataframe, select_row
-from privacy_support import PIECES, PLANTED, leaks, planted_file
+from privacy_support import PIECES, PLANTED, leaks, planted_file, planted_frame
 
 from dashboard.state import REDACT_KEY
 
@@ -123,3 +123,35 @@ def test_the_signoff_page_masks_slice_names_in_the_gate_details(env, monkeypatch
     assert not at.exception, [e.message for e in at.exception]
     html = at.session_state["signoff_report"][1]
     assert "Redacted report: personal data is masked." in html and leaks(html) == []
+
+
+# words of the planted values as the word list writes them (lower-cased \w+ units), none of them in a row without personal data
+PLANTED_WORDS = {"okafor", "maria", "lopez", "7946", "0958", "2671", "4399", "54362315k", "111222333", "36574261809", "8a2e", "7781", "shop"}
+
+
+def test_the_insights_word_list_masks_words_cut_from_personal_data(env, monkeypatch):
+    """The failure: 'okafor' or 'lopez' alone is no personal data to the scanner, so the word list, the bars, the
+    warnings and the drill-down showed the words of names, emails and numbers the texts carry."""
+    import json
+
+    at = app_test(env, monkeypatch, "pages/insights.py", budget={"VEREDICTO_LIME_SAMPLES": "30"}, state={REDACT_KEY: True})
+    at.radio(key="insights_method").set_value("lime").run()  # the sample size is chosen for SHAP and LIME only
+    at.slider(key="insights_size").set_value(len(planted_frame()))  # every row: the planted ones all explained
+    at.run()
+    if at.button and any(b.key == "insights_compute" for b in at.button):
+        at.button(key="insights_compute").click().run()
+    at.number_input(key="insights_min_count").set_value(1).run()
+    at.number_input(key="insights_k").set_value(50).run()
+    assert not at.exception, [e.message for e in at.exception]
+    words = dataframe(at, "insights_words_").value
+    shown = {str(w).lower() for w in words.index}
+    assert shown & PLANTED_WORDS == set() and any(str(w).startswith("<NAME> ") for w in words.index), sorted(shown)[:40]
+    charts = " ".join(chart.proto.spec for chart in at.get("plotly_chart")).lower()
+    assert [w for w in PLANTED_WORDS if json.dumps(w) in charts] == []
+    select_row(at, dataframe(at, "insights_words_"), list(words.index).index(next(w for w in words.index if str(w).startswith("<NAME> "))))
+    assert_nothing_shows(at)  # the drill-down of a masked word: its examples, masked
+    plain = app_test(env, monkeypatch, "pages/insights.py", budget={"VEREDICTO_LIME_SAMPLES": "30"})
+    plain.radio(key="insights_method").set_value("lime").run()
+    plain.slider(key="insights_size").set_value(len(planted_frame())).run()  # explained above: read from the cache
+    plain.number_input(key="insights_min_count").set_value(1).run()
+    assert {"okafor", "lopez"} <= set(dataframe(plain, "insights_words_").value.index)  # without redaction: the words as they are

@@ -130,13 +130,28 @@ def test_failing_pairs_and_explaining_the_perturbed_text(env, monkeypatch):
     at.run()
     codes = [c.value for c in at.code]
     assert failures["original"].iloc[0] in codes and failures["perturbed"].iloc[0] in codes
-    assert any("model call" in c.value for c in at.caption)  # the explanation's cost, before it runs
-    button(at, "robustness_explain").click().run()
-    assert not at.exception, [e.message for e in at.exception]
+    # Integrated Gradients, the default, is explained on sight: no button, no cost estimate
+    assert at.radio(key="robustness_explain_method").value == "ig" and not [b for b in at.button if b.key == "robustness_explain"]
     heat = chart(at, "robustness-explain-heat")
     assert len(heat["data"]) == 2
     titles = [a["text"] for a in heat["layout"]["annotations"]]
     assert "Original → positive" in titles and "Perturbed → negative" in titles
+    assert any(c.value.endswith("Integrated Gradients.") for c in at.caption)
+    # its colours are each text's own IG scores for the watched class (explain_text run outside the app)
+    from explain.api import explain_text
+    from models import Predictor
+
+    after = Predictor(str(env["checkpoints"] / "kw-after"), device="cpu")
+    for k, text in enumerate((failures["original"].iloc[0], failures["perturbed"].iloc[0])):
+        scores = explain_text(after, text, "ig").scores_for(failures["watched"].iloc[0])
+        shown = {int(token): score for _, score, token in heat["data"][k]["customdata"]}  # token index -> the score drawn
+        assert shown and np.allclose(list(shown.values()), scores[list(shown)], atol=1e-6)
+    at.radio(key="robustness_explain_method").set_value("shap").run()
+    assert any("model call" in c.value for c in at.caption)  # SHAP's cost, before it runs
+    button(at, "robustness_explain").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    heat = chart(at, "robustness-explain-heat")
+    assert len(heat["data"]) == 2 and any(c.value.endswith("SHAP.") for c in at.caption)
 
 
 def test_one_checkpoint_shows_its_summary_table(env, monkeypatch):

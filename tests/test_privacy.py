@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from privacy_support import CUSTOMERS, NEAR_MISSES, PIECES, PLANTED, planted_file, planted_frame
@@ -191,6 +192,33 @@ def test_a_redacted_explanation_merges_the_tokens_of_each_finding_and_keeps_shap
     assert plain.redacted() is plain
 
 
+def test_a_redacted_sentence_pair_masks_each_text_on_its_own_tokens():
+    """Both texts of a pair are masked (before, the second text's tokens were cut out of the first text and it failed)."""
+    import numpy as np
+
+    from explain.attribution import Attribution, Token
+
+    first, second = "write to jo@example.com today", "Jennifer Okafor said it was great"
+    tokens = [Token(m.group(), m.start(), m.end(), seg) for seg, text in ((0, first), (1, second)) for m in re.finditer(r"\s*\S+", text)]
+    pos = np.arange(1, len(tokens) + 1) / 100
+    attribution = Attribution(
+        first, tuple(tokens), ("negative", "positive"), np.column_stack([-pos, pos]), np.zeros(2), np.array([0.2, 0.8]), "positive", "ig", {}, 1, 0.0, "fp",
+        text_pair=second,
+    )  # fmt: skip
+    shown = attribution.redacted()
+    assert (shown.text, shown.text_pair) == ("write to <EMAIL> today", "<NAME> said it was great")
+    assert [(t.text.strip(), t.segment) for t in shown.tokens] == [
+        ("write", 0), ("to", 0), ("<EMAIL>", 0), ("today", 0), ("<NAME>", 1), ("said", 1), ("it", 1), ("was", 1), ("great", 1)
+    ]  # fmt: skip
+    scores = shown.scores_for("positive")
+    assert scores[4] == pytest.approx(pos[4] + pos[5])  # 'Jennifer' + 'Okafor'
+    for segment in (0, 1):  # each text's total is kept
+        kept = [i for i, t in enumerate(shown.tokens) if t.segment == segment]
+        was = [i for i, t in enumerate(attribution.tokens) if t.segment == segment]
+        assert scores[kept].sum() == pytest.approx(pos[was].sum())
+    assert "Okafor" not in json.dumps(shown.to_dict()) and "jo@" not in json.dumps(shown.to_dict())
+
+
 # --- the redacted report ------------------------------------------------------------------------------------------
 
 
@@ -257,3 +285,28 @@ def test_pii_section_counts_and_masks_its_examples_when_redacting(tmp_path):
     bars = {trace.name: dict(zip(trace.y, trace.x)) for trace in figure.data}
     assert bars["text"]["national ID numbers"] == 6 and bars["customer"]["email addresses"] == shown.scan.columns[1].counts["EMAIL"]
     assert leaks(json.dumps(figure.to_plotly_json(), default=str)) == []
+
+
+def test_words_of_explanations_are_private_where_they_lie_inside_personal_data_of_their_own_text():
+    import re
+
+    import pandas as pd
+
+    from privacy.redact import private_words
+
+    frame = pd.DataFrame({"text": ["Call Jennifer Okafor today", "jennifer wrote"], "text_pair": ["mail maria.lopez@example.com", "ok"]})
+    rows = []
+    for example in range(2):
+        for segment, column in enumerate(("text", "text_pair")):
+            rows += [(m.group().lower(), example, segment, m.start(), m.end()) for m in re.finditer(r"\w+", frame[column][example])]
+    units = pd.DataFrame(rows, columns=["word", "example", "segment", "start", "end"])
+    # "jennifer" alone (row 1) is no personal data, but the word list cannot show it: row 0 has it inside a name
+    assert private_words(units, frame) == {
+        "jennifer": "<NAME> 1",
+        "okafor": "<NAME> 2",
+        "maria": "<EMAIL> 1",
+        "lopez": "<EMAIL> 2",
+        "example": "<EMAIL> 3",
+        "com": "<EMAIL> 4",
+    }
+    assert private_words(units[units["example"] == 1], frame) == {}  # judged in its own text: the lone 'jennifer' is not

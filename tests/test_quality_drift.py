@@ -115,3 +115,28 @@ def test_out_of_fold_auc_is_scikit_learns_roc_auc_of_the_reported_probabilities(
 def test_drift_refuses_empty_sides_with_a_message(tiny_bert_predictor):
     with pytest.raises(VeredictoError, match="texts on both sides"):
         measure_drift(tiny_bert_predictor, [], ["a"])
+
+
+def test_sentence_pairs_drift_over_what_the_model_reads_both_texts(tiny_bert_predictor):
+    """The failure: measuring the first texts only. Here the first texts come from one pool on both sides and only the
+    second texts differ (reviews vs numbers): first texts alone look alike, the pairs do not."""
+    firsts, seconds = texts(400, seed=4), texts(200, seed=5)
+    numbers = [" ".join(f"{i * m} ({m})" for m in (3, 7, 11, 13, 17)) for i in range(200)]  # as long as a review, none of its words
+    train, evals = list(zip(firsts[:200], seconds)), list(zip(firsts[200:], numbers))
+    alone = measure_drift(tiny_bert_predictor, firsts[:200], firsts[200:], seed=0)
+    pairs = measure_drift(tiny_bert_predictor, train, evals, seed=0)
+    # (mean-pooled over both texts of a random-weight 32-dim model, the second text moves the vector only so far: ~0.83)
+    assert abs(alone.domain_auc - 0.5) < 0.15 and pairs.domain_auc > 0.75, (alone.domain_auc, pairs.domain_auc)
+    assert list(pairs.most_unlike.columns) == ["row", "text", "text_pair", "p_eval"]
+    top = pairs.most_unlike.iloc[0]
+    assert (top["text"], top["text_pair"]) == evals[int(top["row"])]
+    # lengths and truncation: the tokens of the encoded pair ([CLS] a [SEP] b [SEP])
+    long = " ".join(["good"] * 70)  # 70 + 70 + 3 tokens: over tiny BERT's 128 as a pair, not as one text
+    drift = measure_drift(tiny_bert_predictor, train[:30], [(long, long), (long, "a film"), ("a film", "good")], seed=0)
+    counts = tiny_bert_predictor.token_counts([(long, long), (long, "a film"), ("a film", "good")])
+    assert counts.tolist() == [143, 75, 6] and drift.lengths.loc["eval", "max"] == 143 and drift.lengths.loc["eval", "median"] == 75
+    assert drift.truncation_rate["eval"] == pytest.approx(1 / 3)
+    # out-of-vocabulary words of both texts: 2 Cyrillic words of 4
+    assert oov_rate(tiny_bert_predictor, [("good film жук", "мир")]) == pytest.approx(2 / 4)
+    with pytest.raises(VeredictoError, match="--train-pair-col"):
+        measure_drift(tiny_bert_predictor, firsts[:10], evals[:10])

@@ -9,7 +9,7 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from analysis.synthetic import probs_for, table_from_arrays
 from models.errors import VeredictoError
-from quality.leakage import find_leakage, jaccard, metrics_without_leaked, normalise_text, shingles
+from quality.leakage import find_leakage, jaccard, metrics_without_leaked, normalise_input, normalise_text, shingles
 
 VOCAB = [f"w{i}" for i in range(3000)]
 
@@ -105,3 +105,104 @@ def test_bad_parameters_and_mismatched_tables_say_what_is_wrong():
     table = table_from_arrays(probs_for(np.array([0, 1]), 2, np.full(2, 0.9)), np.array([0, 1]), ("a", "b"))
     with pytest.raises(VeredictoError, match="scan the same evaluation data"):
         metrics_without_leaked(table, find_leakage(["x y z"], ["x y z", "a", "b"]))
+
+
+LONG_FIRST = " ".join(f"w{i}" for i in range(20))
+LONG_SECOND = " ".join(f"v{i}" for i in range(20))
+PAIR_TRAIN = [
+    ("A man is sleeping on the couch.", "Someone rests indoors."),
+    ("Two dogs run in a park.", "Animals are outside."),
+    (LONG_FIRST, LONG_SECOND),
+]
+PAIR_EVAL = [
+    ("a MAN is sleeping on the couch", "someone rests  indoors!"),  # 0: the same pair after normalising
+    ("A man is sleeping on the couch.", "Nobody is at home."),  # 1: the same premise with another hypothesis: a new example
+    ("Someone rests indoors.", "A man is sleeping on the couch."),  # 2: the two texts swapped: a new example
+    (LONG_FIRST, LONG_SECOND.replace("v19", "changed")),  # 3: one word of the second text changed
+    ("Two dogs run in a park.", "Animals are outside."),  # 4: exact
+    ("a man is sleeping on the couch", "someone rests indoors"),  # 5: repeats evaluation pair 0 (and so training pair 0)
+]
+
+
+def test_a_sentence_pair_is_leaked_only_when_both_its_texts_are_in_training_together():
+    """The failure: comparing first texts only calls row 1 (the same premise with a new hypothesis) leaked."""
+    leak = find_leakage(PAIR_TRAIN, PAIR_EVAL, threshold=0.8)
+    assert leak.matches["row"].tolist() == [0, 3, 4, 5]
+    assert leak.matches["train_row"].tolist() == [0, 2, 1, 0] and leak.matches["kind"].tolist() == ["exact", "near", "exact", "exact"]
+    # the joined pair is 41 words (20 + the pair mark + 20): 39 word 3-grams; changing the last word changes one of them
+    np.testing.assert_allclose(leak.matches["similarity"], [1.0, 38 / 40, 1.0, 1.0])
+    assert list(leak.matches.columns) == ["row", "text", "text_pair", "train_row", "train_text", "train_text_pair", "similarity", "kind"]
+    first = leak.matches.iloc[0]
+    assert (first["text"], first["text_pair"], first["train_text_pair"]) == (*PAIR_EVAL[0], "Someone rests indoors.")
+    assert leak.within_eval[["row", "first_row", "kind"]].values.tolist() == [[5, 0, "exact"]]
+    assert leak.within_eval["first_text_pair"].tolist() == ["someone rests  indoors!"]
+    # what one text per row would have said: row 1's first text is a training first text
+    assert 1 in find_leakage([a for a, _ in PAIR_TRAIN], [a for a, _ in PAIR_EVAL]).leaked_rows
+
+
+def test_near_duplicate_pairs_equal_a_brute_force_jaccard_over_the_joined_pair():
+    rng = np.random.default_rng(8)
+    train = list(zip(sentences(40, seed=9, words=12), sentences(40, seed=10, words=12)))
+    evals = []
+    for i in range(80):
+        first, second = (t.split() for t in train[i % 40])
+        for j in rng.choice(12, size=i % 6, replace=False):
+            second[j] = f"new{i}_{j}"  # only the second text changes: the first texts are all in training
+        evals.append((" ".join(first), " ".join(second)))
+    leak = find_leakage(train, evals, threshold=0.7)
+    train_sets = [shingles(normalise_input(t)) for t in train]
+    expected = {r: max(jaccard(shingles(normalise_input(e)), t) for t in train_sets) for r, e in enumerate(evals)}
+    expected = {r: s for r, s in expected.items() if s >= 0.7}
+    assert 10 < len(expected) < 80
+    assert dict(zip(leak.matches["row"], leak.matches["similarity"])) == pytest.approx(expected)
+
+
+def test_pairs_on_one_side_only_are_refused_with_what_to_give():
+    with pytest.raises(VeredictoError, match="--train-pair-col"):
+        find_leakage(["a text"], [("a text", "its pair")])
+    with pytest.raises(VeredictoError, match="--pair-col"):
+        find_leakage([("a text", "its pair")], ["a text"])
+    assert normalise_input(("", "!!")) == "" and find_leakage([("", "")], [("", "?")]).matches.empty
+
+
+def _brute_force(train: list[str], evals: list[str], threshold: float) -> dict[int, tuple[int, float]]:
+    """Every evaluation row against every training row with the exact Jaccard: row -> (best training row, similarity)."""
+    norm_train = [normalise_text(t) for t in train]
+    sets = [shingles(n) for n in norm_train]
+    out = {}
+    for row, text in enumerate(evals):
+        norm = normalise_text(text)
+        if not norm:
+            continue
+        if norm in norm_train:
+            out[row] = (norm_train.index(norm), 1.0)
+            continue
+        scored = [(jaccard(shingles(norm), s), -t) for t, s in enumerate(sets)]
+        sim, neg_t = max(scored)
+        if sim >= threshold:
+            out[row] = (-neg_t, sim)
+    return out
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 10_000])
+def test_training_texts_given_in_chunks_give_the_brute_force_answer_and_the_same_as_all_at_once(chunk, monkeypatch):
+    from quality.leakage import LeakageScan
+
+    monkeypatch.setattr("quality.leakage.MINHASH_BATCH", 11)  # sketch batches that cut through the chunks too
+
+    train = sentences(200, seed=3, words=12)
+    evals = sentences(80, seed=4, words=12)
+    for i in range(0, 80, 5):  # copies (some exact, some with one word changed) of training rows spread over the chunks
+        words = train[(i * 37) % 200].split()
+        evals[i] = " ".join(words) if i % 10 else " ".join([*words[:-1], "changed"])
+    train[150] = train[(5 * 37) % 200]  # a later duplicate in the training data: the earliest row is reported
+    scan = LeakageScan(evals, threshold=0.7)
+    for start in range(0, len(train), chunk):
+        scan.add_train(train[start : start + chunk])
+    chunked, whole = scan.result(), find_leakage(train, evals, threshold=0.7)
+    assert chunked.as_dict() == whole.as_dict()
+    assert chunked.matches.equals(whole.matches) and chunked.within_eval.equals(whole.within_eval)
+    expected = _brute_force(train, evals, 0.7)
+    assert {r.row: r.train_row for r in chunked.matches.itertuples()} == {row: t for row, (t, _) in expected.items()}
+    assert chunked.matches["similarity"].tolist() == pytest.approx([expected[r][1] for r in sorted(expected)])
+    assert len(expected) == 16 and chunked.n_train == 200

@@ -168,3 +168,24 @@ def test_leakage_and_drift_are_computed_once_per_training_file_and_texts_are_mas
     assert measure_quality(tiny_bert_predictor, table, none, results=results).leakage is None
     empty = quality_section(None, none, redact=False)
     assert empty.needs == ("No training data was given. Pass it.",) and empty.leakage is None and empty.drift is None
+
+
+def test_with_redaction_both_texts_of_leaked_pairs_are_masked(tmp_path):
+    from privacy_support import leaks
+
+    from evaldata.loading import load_eval_data
+    from quality.assess import DataQuality
+    from quality.leakage import find_leakage
+    from quality.training import TrainingData
+    from quality.views import quality_section
+
+    pairs = [("Is this the refund desk?", "Write to maria.lopez@example.com about it."), ("Who called?", "Jennifer Okafor called on +44 20 7946 0958.")]
+    path = tmp_path / "train.csv"
+    pd.DataFrame({"text": [a for a, _ in pairs], "text_pair": [b for _, b in pairs]}).to_csv(path, index=False)
+    training = TrainingData(load_eval_data(path, label_col="", pair_col="text_pair"), "file")
+    quality = DataQuality(training, leakage=find_leakage(training.evalset.inputs, [*pairs, pairs[0]]))
+    section = quality_section(quality, training, redact=True)
+    assert section.leaked is not None and section.within is not None and len(section.leaked) == 3 and len(section.within) == 1
+    shown = section.leaked.to_csv() + section.within.to_csv()
+    assert leaks(shown) == [] and "<EMAIL>" in section.leaked["train_text_pair"].iat[0] and "<NAME>" in section.leaked["text_pair"].iat[1]
+    assert leaks(quality_section(quality, training, redact=False).leaked.to_csv())  # off: as they are

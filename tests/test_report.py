@@ -159,12 +159,41 @@ def test_explained_examples_with_shap_and_lime_on_a_real_model(tiny_bert_predict
     gates = evaluate_gates(policy("gates:\n  min_macro_f1: 0.0\nsettings:\n  slice_min_size: 1\n"), table)
     html = make_report(gates, table, predictor=tiny_bert_predictor, n_examples=2)
     for k in (1, 2):
-        for method in ("shap", "lime"):
+        for method in ("shap", "lime", "ig"):  # Integrated Gradients by default too: a fraction of a second per example
             assert f'id="fig-ex{k}-{method}-heat"' in html and f'id="fig-ex{k}-{method}-top"' in html
     assert re.search(r"SHAP (—|\\u2014) why", html) and re.search(r"LIME (—|\\u2014) why", html)
+    assert re.search(r"Integrated Gradients (—|\\u2014) why", html)
     body = html.split("</script></head>")[1]
     assert body.count("How far to trust these explanations") == 2
-    assert "<strong>SHAP vs LIME:</strong>" in body and "Verdict:" in body
+    assert "Verdict:" in body
+    assert body.count("<strong>Integrated Gradients:</strong>") == 2  # its faithfulness, in words, per example
+    agreement = body.split("<strong>Agreement between the methods:</strong>")[1].split("</li>")[0]  # every pair of the three
+    assert "SHAP and LIME agree" in agreement and "SHAP and Integrated Gradients agree" in agreement and "LIME and Integrated Gradients agree" in agreement
+    assert "Integrated Gradients is a gradient method" in body
+
+
+def test_the_report_states_integrated_gradients_completeness(tiny_bert_predictor, tmp_path):
+    """Each IG explanation's note gives its completeness: scores summing to P(class) - P(class | baseline), within the delta."""
+    import html as html_lib
+
+    from analysis.predictions import predict_table
+    from evaldata.loading import load_eval_data
+    from explain.faithfulness import within
+    from store.report import explain_examples
+
+    data = tmp_path / "e.csv"
+    pd.DataFrame({"text": ["a good film", "an awful boring film", "great acting"], "label": ["positive", "negative", "positive"]}).to_csv(data, index=False)
+    table = predict_table(tiny_bert_predictor, load_eval_data(data))
+    examples = explain_examples(tiny_bert_predictor, table, pick_examples(table, None, 2), methods=("ig",))
+    html = build_report(evaluate_gates(policy("gates:\n  min_macro_f1: 0.0\n"), table), table, examples=examples)
+    for example in examples:
+        (ig,) = example.attributions
+        c = ig.class_index(example.pred)
+        p = tiny_bert_predictor.predict_proba([example.text])[0, c]  # the model's own probability
+        total, base, delta = ig.scores[:, c].sum(), ig.base_values[c], abs(ig.extra["convergence_delta"][c])
+        assert abs(total - (p - base)) <= delta + 1e-5
+        assert html_lib.escape(f"Its scores add up to the model's output within {within(np.abs(ig.extra['convergence_delta']).max())}") in html
+    assert html.count("A gradient method; how closely its scores add up (its completeness) is stated below.") == len(examples)
 
 
 def test_cli_report_writes_one_offline_file(tiny_bert, tmp_path, capsys):

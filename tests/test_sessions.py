@@ -345,3 +345,4 @@ def test_the_page_says_where_a_waiting_run_stands():
     assert waiting_message("SHAP", 0, 1) == "Your turn: computing the SHAP explanation…"
     assert progress_message("shap", "SHAP", 300, 500) == "computing SHAP: 300/500 evaluations"
     assert progress_message("lime", "LIME", 64, 900) == "computing LIME: 64/900 perturbed texts scored"
+    assert progress_message("ig", "Integrated Gradients", 22, 22) == "computing Integrated Gradients: 22/22 path points"

@@ -255,3 +255,34 @@ def test_cli_labels_on_other_data_says_how_decisions_are_matched(tmp_path, data_
 def test_cli_labels_bad_input_exits_2(tmp_path, capsys):
     assert main(["labels", "export", "--data", str(tmp_path / "missing.csv"), "--store", str(tmp_path)]) == 2
     assert "missing.csv" in capsys.readouterr().err
+
+
+def test_with_redaction_the_decisions_export_masks_personal_data_in_texts_and_notes(tmp_path, capsys):
+    """The failure: the Data page's download and `veredicto labels export` wrote the decided texts (and notes quoting
+    them) as stored, names and emails included, while the page itself masked them."""
+    from privacy_support import PIECES, leaks, planted_file, planted_frame
+
+    from quality.views import data_view
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = AuditStore(url)
+    path = planted_file(tmp_path)
+    evalset = load_eval_data(path)
+    n = len(planted_frame())
+    table = make_table(texts=evalset.texts, gold=[0] * n, pred=[1] * n, fingerprint=data_fingerprint(evalset))
+    for row in range(17):  # every planted value's row
+        record_label_decision(store, table, row=row, verdict="wrong", corrected="positive", reviewer=BO, note=f"as the text says: {evalset.texts[row]}")
+
+    view = data_view(store, table, redact=True)
+    exported = view.csv.decode("utf-8-sig")
+    assert leaks(exported) == [] and [p for p in PIECES if p in exported] == [] and "<EMAIL>" in exported
+    assert view.history is not None and leaks(view.history.to_csv()) == []
+    assert leaks(data_view(store, table).csv.decode("utf-8-sig"))  # off: as stored (the search finds what it looks for)
+
+    assert main(["labels", "export", "--data", str(path), "--store", url, "--redact", "--history"]) == 0
+    printed = capsys.readouterr().out
+    assert leaks(printed) == [] and len(list(csv.DictReader(io.StringIO(printed)))) == 17 and "<NAME>" in printed
+    assert main(["labels", "export", "--data", str(path), "--store", url]) == 0
+    assert leaks(capsys.readouterr().out)
+    assert main(["labels", "list", "--data", str(path), "--store", url, "--redact"]) == 0
+    assert leaks(capsys.readouterr().out) == []

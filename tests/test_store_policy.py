@@ -54,7 +54,7 @@ YAML_CASES = [
     ("recall per label wrong type", "gates:\n  min_class_recall:\n    pos: 0.7\n    neg: high\n", "line 4", ["'gates.min_class_recall.neg'"]),
     ("list as recall", "gates:\n  min_class_recall: [0.7]\n", "line 2", ["mapping label -> number, not a list"]),
     ("unknown setting", "gates:\n  max_ece: 0.1\nsettings:\n  slice_minsize: 3\n", "line 4", ["unknown setting 'slice_minsize'", "slice_min_size"]),
-    ("bad choice", "gates:\n  max_ece: 0.1\nsettings:\n  faithfulness_method: gradcam\n", "line 4", ["must be one of shap, lime"]),
+    ("bad choice", "gates:\n  max_ece: 0.1\nsettings:\n  faithfulness_method: gradcam\n", "line 4", ["must be one of shap, lime, ig"]),
     ("duplicate key", "gates:\n  max_ece: 0.1\n  min_macro_f1: 0.8\n  max_ece: 0.2\n", "line 4", ["set twice (first on line 2)"]),
     ("unknown top-level key", "gates:\n  max_ece: 0.1\nthresholds:\n  x: 1\n", "line 3", ["unknown key 'thresholds'"]),
     ("wrong version", "version: 2\ngates:\n  max_ece: 0.1\n", "line 1", ["'version' must be 1"]),

@@ -114,6 +114,21 @@ def test_explore_explanations_view_each_method_for_the_class_and_word_its_trust(
     assert set(failed.ready) == {"shap"} and set(failed.trust) == {"shap"} and failed.ready["shap"].target == "pos"
 
 
+def test_explore_explanations_of_ig_and_lime_when_shap_failed_compare_the_two_it_has(tiny_bert_predictor):
+    from explain.api import explain_text
+    from explain.views import explore_explanations
+
+    text = "the film was good and the acting was great but the script was awful"
+    ig = explain_text(tiny_bert_predictor, text, "ig", n_steps=8)
+    lime = explain_text(tiny_bert_predictor, text, "lime", num_samples=60)
+    explained = explore_explanations(tiny_bert_predictor, {"ig": ig, "shap": None, "lime": lime}, "negative")
+    assert list(explained.ready) == ["ig", "lime"] and all(a.target == "negative" for a in explained.ready.values())
+    assert list(explained.report.agreements) == [("ig", "lime")]  # the one pair it can compare
+    assert explained.report.agreement_sentences[0].startswith("Integrated Gradients and LIME agree on")
+    assert "add up to the model's output within" in str(explained.trust["ig"]) and "add up" not in str(explained.trust["lime"])
+    assert list(explained.report.curves) == ["ig", "lime", "random"]
+
+
 class HeldCache(Cache):
     """Returns the held texts' explanations (the text upper-cased stands in for an Attribution) for checkpoint "fp-a"."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 
+import numpy as np
 import pytest
 
 from probes.perturb import DirectionConfig
@@ -187,6 +188,60 @@ def test_embedding_state_reuses_an_index_some_session_built():
     cache.put("indexes", key, index)
     state = embedding_state(None, table, {"a": 2, "b": 1}, results=cache)  # no predictor needed: nothing to estimate
     assert state.index is index and state.estimate is None and state.key == key
+
+
+def test_with_the_reviewers_corrections_the_noise_hints_judge_every_row_by_the_corrected_gold():
+    """The failure: the Data page built the index on the labels as in the file; the Robustness page, with "Use reviewers'
+    label corrections" on, reused it and flagged (and counted neighbours by) gold labels a reviewer had already corrected."""
+    from analysis.predictions import with_corrected_gold
+    from probes.views import embedding_state, label_noise_view
+
+    table, index = noise_index()
+    cache = ResultCache()
+    key = (table.fingerprint, table.data_fingerprint, json.dumps({}))
+    cache.put("indexes", key, index)  # built as labelled (row 2: 'pos')
+    assert label_noise_view(index, 2, 1.0).frame["row"].tolist() == [2]
+
+    corrected = with_corrected_gold(table, {2: "neg"})  # a reviewer said row 2 is 'neg'
+    state = embedding_state(None, corrected, {}, results=cache)
+    assert state.index.frame["gold"].tolist() == corrected.frame["gold"].tolist() == ["neg", "neg", "neg", "pos", "pos", "pos"]
+    assert state.index.frame["correct"].tolist() == corrected.frame["correct"].tolist()  # row 2 now predicted right
+    assert np.allclose(state.index.vectors, index.vectors)  # the same embeddings, only the labels differ
+    noise = label_noise_view(state.index, 2, 1.0)
+    assert noise.frame.empty  # with the corrected gold, every example agrees with its neighbours
+    # one neighbour each: as labelled, rows 1 and 2 are each other's nearest with different gold; corrected, they agree
+    assert sorted(label_noise_view(index, 1, 1.0).frame["row"].tolist()) == [1, 2]
+    assert label_noise_view(state.index, 1, 1.0).frame.empty
+    assert embedding_state(None, table, {}, results=cache).index is index  # as labelled: the index as built
+
+
+def test_with_redaction_the_probe_and_label_noise_downloads_mask_personal_data():
+    """The failure: the Robustness page masked the failing pairs and the label-noise table it showed, but its CSV and
+    JSON downloads carried the texts as they are."""
+    from privacy_support import leaks
+
+    from analysis.synthetic import probs_for, table_from_arrays
+    from probes.embeddings import index_from_vectors
+    from probes.run import ProbeFailure
+    from probes.views import failing_examples, label_noise_view
+
+    original, perturbed = "Jennifer Okafor wrote from maria.lopez@example.com", "Jennifer Okafor wrote from maria.lopez@example.com!"
+    fail = ProbeFailure(3, original, perturbed, "positive", "positive", "negative", "positive", 0.8, 0.4)
+    names = ProbeResult("names", "invariance", "Names", "same prediction", 40, 40, 1, 40, tuple(range(40)), (3,), (fail,), 0, 0.0)
+    reports = [report("one", (names,))]
+    masked = failing_examples(reports, 0, "names", redact=True)
+    assert leaks(masked.csv.decode("utf-8-sig")) == [] and leaks(masked.json.decode("utf-8")) == [] and b"<EMAIL>" in masked.csv
+    assert json.loads(masked.json)["reports"][0]["results"][0]["failures"][0]["p_after"] == pytest.approx(0.4)  # the numbers stay
+    plain = failing_examples(reports, 0, "names")
+    assert leaks(plain.csv.decode("utf-8-sig")) and leaks(plain.json.decode("utf-8"))  # off: as they are
+
+    texts = [f"note {i}" for i in range(6)]
+    texts[2] = original
+    table = table_from_arrays(probs_for(np.array([0, 0, 0, 1, 1, 1]), 2, np.full(6, 0.9)), np.array([0, 0, 1, 1, 1, 1]), ("neg", "pos"), texts=texts)
+    index = index_from_vectors(np.array([[1, 0.01], [1, 0.02], [1, 0.03], [0.01, 1], [0.02, 1], [0.03, 1]]), table)
+    noise = label_noise_view(index, 2, 1.0, redact=True)
+    assert noise.frame["row"].tolist() == [2] and leaks(noise.csv.decode("utf-8-sig")) == [] and b"<NAME>" in noise.csv
+    assert leaks(label_noise_view(index, 2, 1.0).csv.decode("utf-8-sig"))
 
 
 def test_a_formula_in_a_failing_pair_downloads_as_text_and_the_numbers_stay_numbers():
