@@ -8,9 +8,10 @@ import streamlit as st
 
 from analysis.selection import selected_index
 from dashboard.columns import EXAMPLE_INDEX, display_frame, display_importance, display_text, example_columns
-from dashboard.explanations import METHODS, attribution_cache, default_params
+from dashboard.explanations import attribution_cache, default_params
 from dashboard.links import explore_link
 from dashboard.state import current_session, get_predictor, tables
+from explain import insights as insights_mod
 from explain.global_importance import (
     SORT_KEYS,
     drill_down,
@@ -20,12 +21,11 @@ from explain.global_importance import (
     global_importance_figure,
     name_hints_from_metadata,
 )
+from explain.insights import CROSS_CHECK_METHOD, METHODS, SAMPLE_SEED, cross_check_view, describe_cost, explains_everything, sample_size
 from explain.plots import method_name
 from explain.views import insights_plan, insights_results
 from models.errors import VeredictoError
 from runtime.escaping import md
-
-SAMPLE_SEED = 0
 
 session = current_session()
 st.title("Insights")
@@ -53,23 +53,24 @@ with st.container(border=True):
         c1.markdown(f"**Checkpoint:** {md(refs[0].name)}")
         chosen = [0]
     method = c2.radio("Method", METHODS, format_func=method_name, horizontal=True, key="insights_method")
-    size = c3.slider("Examples to explain (a stratified sample)", min_value=1, max_value=n_total, value=min(60, n_total), key="insights_size")
+    if explains_everything(method):
+        c3.markdown(f"**Every example ({n_total:,})**: {md(method_name(method))} takes a fraction of a second per text.")
+        size = n_total
+    else:
+        size = c3.slider("Examples to explain (a stratified sample)", min_value=1, max_value=n_total, value=min(60, n_total), key="insights_size")
 
 params = default_params(method)
 cache = attribution_cache()
-plan = insights_plan(table_list[0], [refs[i] for i in chosen], method, size, params, cache, seed=SAMPLE_SEED)
-sample, texts, costs, missing = list(plan.sample), list(plan.texts), plan.costs, plan.missing
-for ref, cost in costs:
-    prefix = f"**{ref.name}**: " if len(costs) > 1 else ""
-    (st.success if cost.n_missing == 0 else st.info)(prefix + cost.describe())
-if missing:
-    st.caption(
-        f"{method_name(method)} explanations are kept in the attribution cache, so each is computed once. "
-        "To fill it ahead of a demo, run `veredicto precompute --model DIR --data FILE`."
-    )
-    if st.button(f"Explain the {missing:,} missing example(s) now", type="primary", key="insights_compute"):
-        problems: list[str] = []
-        for ref, cost in costs:
+chosen_refs = [refs[i] for i in chosen]
+plan = insights_plan(table_list[0], chosen_refs, method, sample_size(method, n_total, size), params, cache, seed=SAMPLE_SEED)
+sample, costs, missing = list(plan.sample), plan.costs, plan.missing
+
+
+def explain_missing(plan, method: str, params: dict) -> None:
+    """Compute the explanations `plan` lacks for each checkpoint, with a progress bar; then rerun the page."""
+    problems: list[str] = []
+    with st.status(f"Computing {method_name(method)} explanations: {plan.missing:,} to go", expanded=True) as status:
+        for ref, cost in plan.costs:
             if not cost.n_missing:
                 continue
             bar = st.progress(0.0, text=f"{method_name(method)} with {ref.name}: 0 / {cost.n_missing:,}")
@@ -80,7 +81,7 @@ if missing:
             try:
                 cache.get_or_compute_many(
                     get_predictor(ref),
-                    texts,
+                    list(plan.texts),
                     method,
                     progress=progress,
                     on_error=lambda text, exc: problems.append(f"{display_text(text)[:60]!r}: {exc}"),
@@ -88,11 +89,32 @@ if missing:
                 )
             except VeredictoError as exc:
                 st.error(str(exc))
-            bar.empty()
-        if problems:
-            with st.expander(f"{len(problems)} example(s) could not be explained and are left out"):
-                st.markdown("\n".join(f"- {md(p)}" for p in problems))
+        status.update(label=f"{method_name(method)} explanations computed", state="complete")
+    if problems:
+        with st.expander(f"{len(problems)} example(s) could not be explained and are left out"):
+            st.markdown("\n".join(f"- {md(p)}" for p in problems))
+    else:
         st.rerun()
+
+
+for ref, cost in costs:
+    prefix = f"**{ref.name}**: " if len(costs) > 1 else ""
+    (st.success if cost.n_missing == 0 else st.info)(prefix + describe_cost(method, params, cost))
+auto_key = f"insights_auto_{method}_{'|'.join(r.scoring_key for r in chosen_refs)}"
+if missing and explains_everything(method) and not st.session_state.get(auto_key):
+    # fast enough to start on first open rather than show nothing: a stratified first part, with progress (once per
+    # session, so a text that cannot be explained does not send the page round in circles); the rest is one click
+    st.session_state[auto_key] = True
+    first_part = insights_plan(table_list[0], chosen_refs, method, min(insights_mod.FIRST_OPEN_SIZE, n_total), params, cache, seed=SAMPLE_SEED)
+    if first_part.missing:
+        explain_missing(first_part, method, params)
+if missing:
+    st.caption(
+        f"{method_name(method)} explanations are kept in the attribution cache, so each is computed once. "
+        f"To fill it ahead of a demo, run `veredicto precompute --model DIR --data FILE --method {method}`."
+    )
+    if st.button(f"Explain the {missing:,} missing example(s) now", type="primary", key="insights_compute"):
+        explain_missing(plan, method, params)
 
 
 @st.cache_data(show_spinner="Aggregating explanations…", max_entries=32)
@@ -101,15 +123,16 @@ def importance_for(_attributions: dict, key: str, hints_key: str):
 
 
 hints_key = json.dumps(name_hints_from_metadata(evalset.frame, evalset.metadata), sort_keys=True)
-insights = insights_results(plan, [refs[i] for i in chosen], method, cache, lambda by_example, key: importance_for(by_example, key, hints_key))
+insights = insights_results(plan, chosen_refs, method, cache, lambda by_example, key: importance_for(by_example, key, hints_key))
 results = {name: (display_importance(found.importance, table_list[0].frame), found.n_explained) for name, found in insights.items()}
 
 if not results:
-    st.info("Nothing to show yet: explain the sample above (or precompute the cache), then the word importance appears here.")
+    st.info("Nothing to show yet: explain the examples above (or precompute the cache), then the word importance appears here.")
     st.stop()
 for name, (_, n) in results.items():
     if n < len(sample):
-        st.caption(f"{md(name)}: based on the {n:,} of {len(sample):,} sampled examples explained so far.")
+        what = "examples" if explains_everything(method) else "sampled examples"
+        st.caption(f"{md(name)}: based on the {n:,} of {len(sample):,} {what} explained so far.")
 
 # --- per class --------------------------------------------------------------------------------------------------------
 labels = list(table_list[0].labels)
@@ -119,6 +142,27 @@ by = o1.selectbox("Rank words by", list(SORT_KEYS), format_func=lambda s: str(SO
 min_count = o2.number_input("Seen at least (times)", min_value=1, value=2, key="insights_min_count", help="Words seen once can look important by chance.")
 k = o3.number_input("Words per chart", min_value=5, max_value=50, value=15, key="insights_k")
 flagged_only = o4.toggle("Only ⚠ cues", key="insights_flagged", help="Show only words flagged as possible spurious cues (names, numbers, punctuation).")
+
+checks = {}
+if explains_everything(method):  # the whole-set gradient ranking, cross-checked against SHAP on a stratified sample
+    shap_params = default_params(CROSS_CHECK_METHOD)
+    view = cross_check_view(
+        table_list[0],
+        chosen_refs,
+        {name: found.importance for name, found in insights.items()},  # the words as computed: only labels reach the sentences
+        cache,
+        shap_params,
+        lambda by_example, key: importance_for(by_example, key, hints_key),
+        min_count=int(min_count),
+    )
+    checks = dict(view.checks)
+    for name, check in checks.items():
+        st.caption((f"**{md(name)}** · " if len(checks) > 1 else "") + md(check.intro))
+    if view.missing:
+        for name, line in view.cost_lines():
+            st.caption(f"{method_name(CROSS_CHECK_METHOD)} cross-check{f' of **{md(name)}**' if len(chosen_refs) > 1 else ''}: {line}")
+        if st.button(f"Compute the {method_name(CROSS_CHECK_METHOD)} cross-check ({view.missing:,} explanation(s))", key="insights_cross_check"):
+            explain_missing(view.plan, CROSS_CHECK_METHOD, shap_params)
 
 tabs = st.tabs([f"{kind} '{md(label)}'" for label in labels])
 for label, tab in zip(labels, tabs):
@@ -133,6 +177,8 @@ for label, tab in zip(labels, tabs):
                     width="stretch",
                     key=f"insights-bars-{name}-{label}",
                 )
+                if name in checks:
+                    st.markdown(md(checks[name].agreements[label].sentence))
                 for line in flagged_summary(gi, label, k=int(k), by=by, min_count=int(min_count)):
                     st.warning(line, icon=":material/warning:")
         if len(results) > 1:

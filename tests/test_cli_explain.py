@@ -159,6 +159,25 @@ def test_precompute_fills_the_cache_and_a_second_run_skips_it(tiny_bert, tmp_pat
     assert "SHAP: 2 of 2 already cached" in capsys.readouterr().err
 
 
+def test_precompute_with_ig_fills_what_insights_and_explore_read(tiny_bert, tmp_path, capsys):
+    """`--method ig` caches Integrated Gradients under the dashboard's default parameters, so the pages find them."""
+    from explain.cache import AttributionCache, key_params
+    from models.checkpoints import inspect_checkpoint
+
+    data = tmp_path / "d.csv"
+    texts = write_data(data, 4, extra=["the film 0 was good and the cast good"])
+    cache = tmp_path / "cache"
+    args = ["precompute", "--model", str(tiny_bert), "--data", str(data), "--cache-dir", str(cache), "--method", "ig"]
+    assert main(args) == 0
+    assert "IG: 0 of 4 already cached, skipped; 4 to compute." in capsys.readouterr().err
+    found = AttributionCache(cache).get_many(inspect_checkpoint(tiny_bert).scoring_key, texts, "ig", **key_params("ig"))
+    assert set(found) == set(texts) and {a.method for a in found.values()} == {"ig"}
+    assert main(args) == 0
+    assert "IG: 4 of 4 already cached, skipped; 0 to compute." in capsys.readouterr().err
+    assert main([*args[:-1], "grad_input"]) == 0
+    assert "GRAD_INPUT: 0 of 4 already cached" in capsys.readouterr().err
+
+
 def test_precompute_fills_the_cache_with_integrated_gradients(tiny_bert, tmp_path, capsys):
     data = tmp_path / "d.csv"
     texts = write_data(data, 3)

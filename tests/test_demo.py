@@ -267,6 +267,37 @@ def test_tiny_build_checkpoint_files_get_the_plain_file_mode(tiny_demo):
         assert modes == dict.fromkeys(modes, 0o640), path.name
 
 
+def test_veredicto_demo_fills_the_insights_page_once_and_resumes(tiny_demo, tmp_path, capfd):
+    """`veredicto demo` leaves Integrated Gradients for every test text and SHAP for the page's stratified cross-check
+    sample in the attribution cache, for both checkpoints, under the dashboard's default parameters; a second run
+    computes nothing."""
+    from cli.main import main
+    from evaldata.loading import load_eval_data
+    from explain.cache import AttributionCache, key_params
+    from explain.global_importance import sample_indices
+    from explain.insights import CROSS_CHECK_SIZE
+    from models.checkpoints import inspect_checkpoint
+
+    cache_dir = tmp_path / "attribution-cache"
+    assert main(["demo", "--out", str(tiny_demo), "--cache-dir", str(cache_dir)]) == 0
+    err = capfd.readouterr().err
+    p = demo_paths(tiny_demo)
+    test = load_eval_data(p.test_data)
+    sample = [test.inputs[i] for i in sample_indices(test.gold, CROSS_CHECK_SIZE, seed=0)]
+    cache = AttributionCache(cache_dir)
+    for path in (p.before, p.after):
+        key = inspect_checkpoint(path).scoring_key
+        assert set(cache.get_many(key, test.inputs, "ig", **key_params("ig"))) == set(test.inputs), path.name
+        assert set(cache.get_many(key, test.inputs, "shap", **key_params("shap"))) == set(sample), path.name
+    assert f"IG (sentiment-after, all {len(test)} examples): 0 of {len(set(test.inputs))} already cached" in err
+    assert main(["demo", "--out", str(tiny_demo), "--cache-dir", str(cache_dir)]) == 0
+    again = capfd.readouterr().err
+    assert "nothing to do" in again and "0 to compute" in again and "to compute." in again
+    assert all(line.endswith("; 0 to compute.") for line in again.splitlines() if "to compute" in line)
+    assert main(["demo", "--out", str(tiny_demo), "--cache-dir", str(tmp_path / "other"), "--skip-insights"]) == 0
+    assert not (tmp_path / "other").exists()
+
+
 # --------------------------------------------------------------------------- the real demo
 
 

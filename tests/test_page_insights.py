@@ -55,6 +55,7 @@ def independent(env, name, method, size):
 def test_cost_is_shown_first_then_one_click_explains_the_sample(env, monkeypatch):
     at = open_page(env, monkeypatch)
     at.radio(key="insights_method").set_value("lime")
+    rerun(at)  # the sample size is chosen for SHAP and LIME only
     at.slider(key="insights_size").set_value(12)
     rerun(at)
     info = [i.value for i in at.info]
@@ -86,6 +87,7 @@ def test_cost_is_shown_first_then_one_click_explains_the_sample(env, monkeypatch
 def test_spurious_cues_are_flagged_and_a_word_drills_down_to_its_examples(env, monkeypatch):
     at = open_page(env, monkeypatch)
     at.radio(key="insights_method").set_value("lime")
+    rerun(at)  # the sample size is chosen for SHAP and LIME only
     at.slider(key="insights_size").set_value(12)
     rerun(at)  # the sample was explained by the test above: read from the cache
     assert not at.button  # nothing left to compute
@@ -117,6 +119,7 @@ def test_spurious_cues_are_flagged_and_a_word_drills_down_to_its_examples(env, m
 def test_both_checkpoints_side_by_side_with_a_comparison_chart(env, monkeypatch):
     at = open_page(env, monkeypatch)
     at.radio(key="insights_method").set_value("lime")
+    rerun(at)  # the sample size is chosen for SHAP and LIME only
     at.slider(key="insights_size").set_value(6)
     at.radio(key="insights_ckpt").set_value("both")
     rerun(at)
@@ -143,9 +146,10 @@ def test_both_checkpoints_side_by_side_with_a_comparison_chart(env, monkeypatch)
 
 def test_shap_sample_computes_and_aggregates(env, monkeypatch):
     at = open_page(env, monkeypatch, cache_name="insights-shap-cache")
+    at.radio(key="insights_method").set_value("shap")
+    rerun(at)
     at.slider(key="insights_size").set_value(3)
     rerun(at)
-    assert at.radio(key="insights_method").value == "shap"
     assert "3 of 3 examples still need an explanation, about 90 model calls." in [i.value for i in at.info]
     at.button(key="insights_compute").click()
     rerun(at)
@@ -155,10 +159,71 @@ def test_shap_sample_computes_and_aggregates(env, monkeypatch):
     assert plotly_values(spec["data"][0]["x"]) == pytest.approx(expected["mean_signed"].tolist())
 
 
+def test_first_open_computes_integrated_gradients_over_every_example(env, monkeypatch):
+    """IG is the default and aggregates all 60 examples; with nothing cached the page computes them itself, no click."""
+    at = open_page(env, monkeypatch, cache_name="insights-ig-cache")
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.radio(key="insights_method").value == "ig"
+    assert not [s for s in at.slider if s.key == "insights_size"]  # every example, no sample to choose
+    assert not [b for b in at.button if b.key == "insights_compute"]
+    assert any(s.value == "All 60 explanations are already cached: showing them is instant." for s in at.success)
+    gi, sample = independent(env, "tiny-after", "ig", 60)
+    assert gi.n_examples == 60 and sample == list(range(60))
+    spec = bar_charts(at)["Integrated Gradients: words the model uses for 'positive' (60 examples)"]
+    expected = gi.for_label("positive", by="total_abs", min_count=2, k=15).iloc[::-1]
+    assert [y.removeprefix("⚠ ") for y in spec["data"][0]["y"]] == expected["word"].tolist()
+    assert plotly_values(spec["data"][0]["x"]) == pytest.approx(expected["mean_signed"].tolist())
+
+
+def test_a_large_set_opens_on_a_stratified_first_part_then_one_click_explains_the_rest(env, monkeypatch):
+    """More examples than the page explains by itself on opening: a stratified first part is shown (never nothing) and
+    the rest is one click away, with its cost."""
+    import explain.insights
+
+    monkeypatch.setattr(explain.insights, "FIRST_OPEN_SIZE", 20)
+    at = open_page(env, monkeypatch, cache_name="insights-ig-first-part")
+    assert not at.exception, [e.message for e in at.exception]
+    info = [i.value for i in at.info]
+    assert any(i.startswith("40 of 60 examples still need an explanation (20 are cached), about 880 model calls, ") for i in info), info  # 22 points
+    first, _ = independent(env, "tiny-after", "ig", 20)
+    assert first.n_examples == 20 and independent(env, "tiny-after", "ig", 60)[0].n_examples == 20  # exactly the stratified 20
+    assert "Integrated Gradients: words the model uses for 'negative' (20 examples)" in bar_charts(at)
+    assert "tiny-after: based on the 20 of 60 examples explained so far." in [c.value for c in at.caption]
+    at.button(key="insights_compute").click()
+    rerun(at)
+    assert any(s.value == "All 60 explanations are already cached: showing them is instant." for s in at.success)
+    assert "Integrated Gradients: words the model uses for 'negative' (60 examples)" in bar_charts(at)
+
+
+def test_the_shap_cross_check_is_offered_then_said_in_plain_words(env, monkeypatch):
+    from explain.insights import CROSS_CHECK_SIZE, cross_check, rank_agreement
+    from runtime.escaping import md
+
+    at = open_page(env, monkeypatch, cache_name="insights-ig-cache")  # IG cached by the test above
+    captions = [c.value for c in at.caption]
+    size = min(CROSS_CHECK_SIZE, 60)
+    assert f"SHAP cross-check: {size} of {size} examples still need an explanation, about {size * 30:,} model calls." in captions
+    at.button(key="insights_cross_check").click()
+    rerun(at)
+    assert not [b for b in at.button if b.key == "insights_cross_check"]
+    ig, _ = independent(env, "tiny-after", "ig", 60)
+    shap, sample = independent(env, "tiny-after", "shap", size)
+    assert shap.n_examples == size == len(sample)
+    shown = [m.value for m in at.markdown]
+    for label in ("negative", "positive"):
+        sentence = rank_agreement(ig, shap, label).sentence
+        assert f"for '{label}' (Spearman" in sentence or "too few words" in sentence
+        assert md(sentence) in shown, (sentence, shown)
+    intro = cross_check(ig, shap, size).intro
+    assert intro.startswith(f"Cross-check: Integrated Gradients over all 60 examples against SHAP on a stratified sample of {size} (SHAP")
+    assert md(intro) in [c.value for c in at.caption]
+
+
 @pytest.mark.demo
 def test_insights_on_the_demo_shows_words_per_class(monkeypatch, tmp_path):
-    at = app_test(demo_env(tmp_path), monkeypatch, PAGE, budget=BUDGET, timeout=900)
+    at = app_test(demo_env(tmp_path), monkeypatch, PAGE, budget=BUDGET, timeout=900, state={"insights_method": "lime"})  # no IG on opening
     at.radio(key="insights_method").set_value("lime")
+    rerun(at)  # the sample size is chosen for SHAP and LIME only
     at.slider(key="insights_size").set_value(20)
     rerun(at)
     assert "20 of 20 examples still need an explanation, about 600 model calls." in [i.value for i in at.info]

@@ -135,7 +135,7 @@ def test_the_insights_word_list_masks_words_cut_from_personal_data(env, monkeypa
     import json
 
     at = app_test(env, monkeypatch, "pages/insights.py", budget={"VEREDICTO_LIME_SAMPLES": "30"}, state={REDACT_KEY: True})
-    at.radio(key="insights_method").set_value("lime")
+    at.radio(key="insights_method").set_value("lime").run()  # the sample size is chosen for SHAP and LIME only
     at.slider(key="insights_size").set_value(len(planted_frame()))  # every row: the planted ones all explained
     at.run()
     if at.button and any(b.key == "insights_compute" for b in at.button):
@@ -151,7 +151,7 @@ def test_the_insights_word_list_masks_words_cut_from_personal_data(env, monkeypa
     select_row(at, dataframe(at, "insights_words_"), list(words.index).index(next(w for w in words.index if str(w).startswith("<NAME> "))))
     assert_nothing_shows(at)  # the drill-down of a masked word: its examples, masked
     plain = app_test(env, monkeypatch, "pages/insights.py", budget={"VEREDICTO_LIME_SAMPLES": "30"})
-    plain.radio(key="insights_method").set_value("lime")
+    plain.radio(key="insights_method").set_value("lime").run()
     plain.slider(key="insights_size").set_value(len(planted_frame())).run()  # explained above: read from the cache
     plain.number_input(key="insights_min_count").set_value(1).run()
     assert {"okafor", "lopez"} <= set(dataframe(plain, "insights_words_").value.index)  # without redaction: the words as they are
