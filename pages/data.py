@@ -77,6 +77,7 @@ else:
         column_config={
             "row": st.column_config.NumberColumn("Example", format="%d"),
             "text": st.column_config.TextColumn("Text", width="large"),
+            "text_pair": st.column_config.TextColumn("Second text", width="large"),
             "gold": "Gold",
             "suggested": "Suggested",
             "pred": "Predicted",

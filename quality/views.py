@@ -124,7 +124,8 @@ def data_view(
     texts = table.frame["text"].tolist()
     decisions = decisions_of(store, table.data_fingerprint)
     latest = latest_decisions(decisions, table.data_fingerprint, texts)
-    issues = with_decisions(redact_frame(found.frame[ISSUE_COLUMNS], ["text"]) if redact else found.frame[ISSUE_COLUMNS], latest)
+    shown = found.frame[[c for c in found.frame.columns if c in (*ISSUE_COLUMNS, "text_pair")]]  # sentence pairs: the second text after the first
+    issues = with_decisions(redact_frame(shown, ["text", "text_pair"]) if redact else shown, latest)
     n = len(issues)
     if n:
         decided_here = int((issues["decision"] != "").sum())
