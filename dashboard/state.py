@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -680,9 +681,39 @@ def training_choice(session: Session):
     return chosen_training(session)
 
 
+def _reading_passes() -> Callable[[Iterator], Iterator]:
+    """A `quality.training.TrainingFile.wrap` for this page run: each pass over the file draws a progress bar (which pass,
+    rows read, share of the file) where the page is, removed when the pass ends."""
+    passes = itertools.count(1)
+
+    def wrap(chunks: Iterator) -> Iterator:
+        n = next(passes)
+        bar = st.progress(0.0, text=f"Reading the training data in chunks, pass {n}…")
+        try:
+            for chunk in chunks:
+                rows = chunk.start + len(chunk.frame)
+                bar.progress(min(1.0, chunk.done), text=f"Reading the training data in chunks, pass {n}: {rows:,} rows ({chunk.done:.0%} of the file)")
+                yield chunk
+        finally:
+            bar.empty()
+
+    return wrap
+
+
+def _train_chunk_rows() -> int:
+    from evaldata.streaming import DEFAULT_CHUNK_ROWS
+
+    try:
+        return settings.train_chunk_rows(DEFAULT_CHUNK_ROWS)
+    except settings.BadSetting as exc:
+        raise DataError(f"Training data: {exc}") from None
+
+
 def chosen_training(session: Session):
     """The training data the session chose on the Data page (`TRAINING_CHOICE`), else the file the candidate's provenance
-    names; in team mode only files under the shared data roots (a crafted session value is refused: `PathNotAllowed`)."""
+    names; in team mode only files under the shared data roots (a crafted session value is refused: `PathNotAllowed`).
+    A file on disk is never loaded whole: it is read `$VEREDICTO_TRAIN_CHUNK_ROWS` rows at a time whenever it is used
+    (`TrainingData.file`), each pass with a progress bar; an upload (at most `settings.MAX_UPLOAD_MB`) is read in memory."""
     from quality.training import training_data
 
     chosen = str(st.session_state.get(TRAINING_CHOICE) or "").strip()
@@ -695,10 +726,11 @@ def chosen_training(session: Session):
         return _table_store().get_or_compute(key, lambda: training_data(None, raw, name=name, pair_col=pair_col))
     team = team_mode()
     data_roots = [Path(r) for r in settings.data_roots()] if team else None
+    chunk_rows = _train_chunk_rows()
     if not chosen or chosen == PROVENANCE:
-        return training_data(session.candidate.path, roots=data_roots)
+        return training_data(session.candidate.path, roots=data_roots, chunk_rows=chunk_rows, wrap=_reading_passes())
     path = settings.allowed_path(chosen, data_roots) if data_roots is not None else Path(chosen).expanduser()
     if not path.is_file():
         raise DataError(f"Training file '{path.name}' does not exist. Check the path.")
-    # read once per file version for every session: pages rerun on every click
-    return _table_store().get_or_compute(("training-data", str(path), _stamp(path), pair_col), lambda: training_data(None, path, pair_col=pair_col))
+    # only its first rows are read here (the columns); the passes over it are cached with what they measure
+    return training_data(None, path, pair_col=pair_col, chunk_rows=chunk_rows, wrap=_reading_passes())

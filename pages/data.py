@@ -9,7 +9,7 @@ from dashboard.state import current_session, get_predictor, redacting, tables, t
 from models.errors import VeredictoError
 from privacy.figures import pii_counts_figure
 from probes.views import build_embeddings, embedding_state
-from quality.views import accuracy_delta, data_view, issue_choice, measure_quality, personal_data, quality_section, record_decision
+from quality.views import accuracy_delta, data_view, issue_choice, measure_quality, personal_data, quality_section, record_decision, training_personal_data
 from runtime.escaping import md
 from runtime.settings import PathNotAllowed
 from store.audit import StoreError, open_store
@@ -77,6 +77,7 @@ else:
         column_config={
             "row": st.column_config.NumberColumn("Example", format="%d"),
             "text": st.column_config.TextColumn("Text", width="large"),
+            "text_pair": st.column_config.TextColumn("Second text", width="large"),
             "gold": "Gold",
             "suggested": "Suggested",
             "pred": "Predicted",
@@ -208,12 +209,12 @@ except (VeredictoError, PathNotAllowed) as exc:
     training = None
 if training is not None:
     quality = None
-    if training.evalset is not None:
+    if training.available:
 
         def show_progress(done: int, total: int) -> None:
             bar.progress(min(1.0, done / max(total, 1)), text=f"Leakage and drift: {done:,}/{total:,}")
 
-        bar = st.progress(0.0, text=f"Comparing {len(table):,} evaluation texts with {len(training.evalset):,} training texts…")
+        bar = st.progress(0.0, text=f"Comparing {len(table):,} evaluation texts with the training data…")
         try:
             quality = measure_quality(
                 predictor,
@@ -291,11 +292,16 @@ if training is not None:
 
 # --- personal data -------------------------------------------------------------------------------------------------------
 st.subheader("Personal data")
-scanned = [("evaluation data", "data_pii", session.evalset)]
-if training is not None and training.evalset is not None:
-    scanned.append(("training data", "data_pii_train", training.evalset))
-for what, key, evalset in scanned:
-    pii = personal_data(evalset, redact=redact)
+scanned = [("evaluation data", "data_pii", personal_data(session.evalset, redact=redact))]
+if training is not None:
+    try:
+        train_pii = training_personal_data(training, redact=redact)
+    except VeredictoError as exc:
+        st.error(md(str(exc)), icon=":material/dataset:")
+        train_pii = None
+    if train_pii is not None:
+        scanned.append(("training data", "data_pii_train", train_pii))
+for what, key, pii in scanned:
     st.markdown(f"**In the {what}:** {pii.message}")
     if pii.scan.rows_with_pii:
         st.plotly_chart(pii_counts_figure(pii.scan), width="stretch", key=f"{key}_figure")

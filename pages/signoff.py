@@ -146,7 +146,7 @@ key = (
     policy.sha256,
     baseline.cache_key if baseline is not None else "",
     tuple(sorted(session.label_mapping.items())),
-    training.evalset.fingerprint if training.evalset is not None else training.message,
+    training.key,
 )
 sample = int(policy.settings["faithfulness_sample"]) if "min_faithfulness" in policy.gates else 0
 try:

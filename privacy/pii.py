@@ -354,7 +354,7 @@ def scan_chunks(chunks: Iterable, *, name: str = "", examples: int = EXAMPLES_PE
     tally = PiiTally(examples)
     order: list[str] = []
     for chunk in chunks:
-        order = order or ["text", *chunk.metadata]
+        order = order or [c for c in ("text", "text_pair") if c in chunk.frame.columns] + list(chunk.metadata)  # scan_evalset's order
         tally.add(chunk.frame, text_columns(chunk.frame, chunk.metadata))
     return tally.scan(name, order)
 

@@ -23,9 +23,10 @@ class PiiSection:
     redacted: bool
 
 
-def pii_section(evalset, *, redact: bool, examples: int = EXAMPLES_PER_KIND) -> PiiSection:
-    """Counts per column and kind and a few examples of each; with `redact` the examples show `<KIND>` in place of the value."""
-    scan = scan_evalset(evalset, examples=examples)
+def pii_section(data, *, redact: bool, examples: int = EXAMPLES_PER_KIND) -> PiiSection:
+    """Counts per column and kind and a few examples of each; with `redact` the examples show `<KIND>` in place of the value.
+    `data`: an `EvalSet` to scan, or a `PiiScan` already made (a file scanned in chunks: `privacy.pii.scan_chunks`)."""
+    scan = data if isinstance(data, PiiScan) else scan_evalset(data, examples=examples)
     rows = [
         {
             "column": e.column,

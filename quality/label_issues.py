@@ -1,7 +1,7 @@
 """Gold labels that are probably wrong: confident learning merged with the embedding-neighbour hints.
 
     issues = find_issues(table, index=None)      # index: probes.embeddings.EmbeddingIndex for the neighbour hints
-    issues.frame        # ranked: rank, row, text, gold, suggested, pred, confidence, gold_probability, flagged_by, ...
+    issues.frame        # ranked: rank, row, text, [text_pair: sentence pairs], gold, suggested, pred, confidence, gold_probability, flagged_by, ...
     issues.rate         # share of evaluation rows confident learning flags (what the max_label_issue_rate gate reads)
 
 Confident learning is cleanlab's `find_label_issues(labels, pred_probs, return_indices_ranked_by="self_confidence")`
@@ -131,6 +131,7 @@ def find_issues(table: PredictionTable, index=None, *, k: int = 10, threshold: f
                 "rank": rank,
                 "row": r,
                 "text": table.frame["text"].iat[r],
+                **({"text_pair": table.frame["text_pair"].iat[r]} if table.pair else {}),
                 "gold": labels[gold[r]],
                 "suggested": labels[int(np.argmax(others))] if r in cl else str(hint["suggested"]) if hint is not None else "",
                 "pred": labels[int(np.argmax(probs[r]))],
@@ -141,5 +142,5 @@ def find_issues(table: PredictionTable, index=None, *, k: int = 10, threshold: f
                 "neighbour_agreement": float("nan") if hint is None else float(hint["agreement"]),
             }
         )
-    frame = pd.DataFrame(rows, columns=ISSUE_COLUMNS)
+    frame = pd.DataFrame(rows, columns=[*ISSUE_COLUMNS[:3], "text_pair", *ISSUE_COLUMNS[3:]] if table.pair else ISSUE_COLUMNS)
     return LabelIssues(frame, len(table), len(cl), None if noise is None else len(noise))

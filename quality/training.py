@@ -69,6 +69,12 @@ class TrainingFile:
     def pair(self) -> bool:
         return bool(self.pair_col)
 
+    @property
+    def key(self) -> tuple:
+        """Names this file as read, for caches: where it is, its version (modification time, size) and the columns read."""
+        stat = self.path.stat()
+        return ("training-file", str(self.path.resolve()), stat.st_mtime_ns, stat.st_size, self.text_col, self.label_col, self.pair_col)
+
     def _stream(self, chunk_rows: int) -> Iterator[Chunk]:
         return stream_eval_data(self.path, text_col=self.text_col, label_col=self.label_col, pair_col=self.pair_col, chunk_rows=chunk_rows)
 
@@ -106,6 +112,15 @@ class TrainingFile:
             raise _all_empty(self.name)
         return rows, labels
 
+    def scan_pii(self):
+        """One pass: `privacy.pii.scan_chunks`, the same scan as `scan_evalset` of the whole file."""
+        from privacy.pii import scan_chunks
+
+        try:
+            return scan_chunks(self.chunks(), name=self.name)
+        except DataError as exc:
+            raise _training_error(exc) from None
+
     def sample(self, rows: np.ndarray) -> list:
         """The inputs (texts, or `(text, text_pair)` pairs) of the given sorted 0-based `rows`, in one pass."""
         out: list = []
@@ -142,6 +157,14 @@ class TrainingData:
     def pair(self) -> bool:
         """Whether the training data is sentence pairs (read with a second text column)."""
         return self.evalset.pair if self.evalset is not None else self.file is not None and self.file.pair
+
+    @property
+    def key(self) -> tuple:
+        """Names the training data for caches: the in-memory data's fingerprint, the file read in chunks (`TrainingFile.key`),
+        or why there is none."""
+        if self.evalset is not None:
+            return ("training-data", self.evalset.fingerprint)
+        return self.file.key if self.file is not None else ("no-training-data", self.message)
 
     def describe(self) -> str:
         origin = "named in the checkpoint's provenance.json" if self.source == "provenance" else "given explicitly"

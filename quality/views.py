@@ -124,7 +124,8 @@ def data_view(
     texts = table.frame["text"].tolist()
     decisions = decisions_of(store, table.data_fingerprint)
     latest = latest_decisions(decisions, table.data_fingerprint, texts)
-    issues = with_decisions(redact_frame(found.frame[ISSUE_COLUMNS], ["text"]) if redact else found.frame[ISSUE_COLUMNS], latest)
+    shown = found.frame[[c for c in found.frame.columns if c in (*ISSUE_COLUMNS, "text_pair")]]  # sentence pairs: the second text after the first
+    issues = with_decisions(redact_frame(shown, ["text", "text_pair"]) if redact else shown, latest)
     n = len(issues)
     if n:
         decided_here = int((issues["decision"] != "").sum())
@@ -202,8 +203,7 @@ def measure_quality(
     results: ResultCache = PROBE_RESULTS,
 ) -> DataQuality:
     """`quality.assess` leakage and drift, computed once per (checkpoint, data, training data, parameters) for every session."""
-    train_key = training.evalset.fingerprint if training.evalset is not None else None
-    key = (table.cache_key, train_key, json.dumps(dict(label_mapping or {}), sort_keys=True), threshold, cap, seed)
+    key = (table.cache_key, training.key, json.dumps(dict(label_mapping or {}), sort_keys=True), threshold, cap, seed)
     found = results.get("data_quality", key)
     if found is None:
         found = assess(
@@ -227,6 +227,19 @@ def personal_data(evalset, *, redact: bool, results: ResultCache = PROBE_RESULTS
     key = (evalset.fingerprint, redact)
     found = results.get("pii_section", key)
     return found if found is not None else results.put("pii_section", key, pii_section(evalset, redact=redact))
+
+
+def training_personal_data(training: TrainingData, *, redact: bool, results: ResultCache = PROBE_RESULTS) -> PiiSection | None:
+    """The personal-data section of the training data: `personal_data` of data in memory; a file read in chunks is scanned
+    in one pass (`TrainingFile.scan_pii`), once per file version for every session. None without training data."""
+    if training.evalset is not None:
+        return personal_data(training.evalset, redact=redact, results=results)
+    if training.file is None:
+        return None
+    scan = results.get("pii_scan", training.key)
+    if scan is None:
+        scan = results.put("pii_scan", training.key, training.file.scan_pii())
+    return pii_section(scan, redact=redact)
 
 
 def quality_section(quality: DataQuality | None, training: TrainingData, *, redact: bool) -> QualitySection:

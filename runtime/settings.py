@@ -37,6 +37,7 @@ STORE_URL_ENV = "VEREDICTO_STORE_URL"
 TEAM_MODE_ENV = "VEREDICTO_TEAM_MODE"
 DATA_ROOTS_ENV = "VEREDICTO_DATA_ROOTS"
 CHECKPOINT_ROOTS_ENV = "VEREDICTO_CHECKPOINT_ROOTS"
+TRAIN_CHUNK_ROWS_ENV = "VEREDICTO_TRAIN_CHUNK_ROWS"  # the app reads a training file on disk this many rows at a time (the CLI: --train-chunk-rows)
 HOME_NAME = ".veredicto"
 MAX_UPLOAD_MB = 200  # server.maxUploadSize (.streamlit/config.toml and `veredicto app`): the most an uploaded data file may be
 LISTING_DEPTH = 2  # list_allowed looks into folders at most this many levels below a root (root/a/b/file), no deeper
@@ -179,6 +180,21 @@ def checkpoint_roots(environ: Mapping[str, str] | None = None) -> tuple[Path, ..
     """Where team mode may load checkpoints: `$VEREDICTO_CHECKPOINT_ROOTS`, else `$VEREDICTO_CHECKPOINTS`, else the demo's checkpoints."""
     env = os.environ if environ is None else environ
     return _roots(env, CHECKPOINT_ROOTS_ENV, "VEREDICTO_CHECKPOINTS", load(env).demo_dir / "checkpoints")
+
+
+class BadSetting(ValueError):
+    """An environment variable whose value cannot be used; the message names it and says what it takes."""
+
+
+def train_chunk_rows(default: int, environ: Mapping[str, str] | None = None) -> int:
+    """How many rows of a training file on disk the app holds at a time: `$VEREDICTO_TRAIN_CHUNK_ROWS`, else `default`."""
+    env = os.environ if environ is None else environ
+    value = (env.get(TRAIN_CHUNK_ROWS_ENV) or "").strip().replace("_", "")
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise BadSetting(f"{TRAIN_CHUNK_ROWS_ENV} must be a whole number of rows of at least 1 (e.g. 50000); unset it for the default of {default:,}.")
+    return int(value)
 
 
 class PathNotAllowed(ValueError):

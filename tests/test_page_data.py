@@ -343,3 +343,71 @@ def test_a_bad_training_upload_in_team_mode_says_what_to_do_without_its_contents
     assert any("has no column that looks like the text" in e and "--train-text-col" in e for e in errors), errors
     assert not any("hunter2-secret" in str(getattr(el, "value", "")) for el in at.main), "a cell of the upload was shown"
     assert frame(at, "flagged_by") is not None  # the rest of the page stays
+
+
+def test_a_training_file_on_disk_is_read_in_chunks_with_progress_and_gives_what_the_whole_file_gives(trained, store_url, monkeypatch, tmp_path):
+    """The same training file uploaded (read whole, in memory) and typed as a path (read 7 rows at a time,
+    VEREDICTO_TRAIN_CHUNK_ROWS): every table on the page is the same (leaked rows, metrics without them, drift numbers,
+    label balance, most unlike texts, PII counts and examples), the page never holds more than 7 training rows at a time
+    nor loads the file whole, and each pass over the file shows its progress."""
+    import pandas as pd
+    import streamlit as st
+
+    import quality.training as training_module
+
+    source = pd.read_csv(trained["train"])
+    source.loc[[0, 5, 9], "text"] = [f"{t} write to ana.ruiz{i}@example.com" for i, t in zip((0, 5, 9), source.loc[[0, 5, 9], "text"])]
+    path = tmp_path / "train-pii.csv"
+    source.to_csv(path, index=False)
+
+    whole = app_test(trained, monkeypatch, PAGE)
+    whole.radio(key="training_source").set_value("Upload").run()
+    whole.file_uploader(key="training_upload").set_value(("train-pii.csv", path.read_bytes(), "text/csv")).run()
+    assert not whole.exception, [e.message for e in whole.exception]
+
+    monkeypatch.setenv("VEREDICTO_TRAIN_CHUNK_ROWS", "7")
+    held: list[int] = []
+    stream = training_module.stream_eval_data
+
+    def spy(*args, **kwargs):
+        for chunk in stream(*args, **kwargs):
+            held.append(len(chunk.frame))
+            yield chunk
+
+    def never(*args, **kwargs):
+        raise AssertionError("the training file was loaded whole")
+
+    progress: list[str] = []
+    real_progress = st.progress
+
+    class Bar:  # records what every bar says, as it is updated
+        def __init__(self, value, text=None, **kw):
+            progress.append(str(text))
+            self.bar = real_progress(value, text=text, **kw)
+
+        def progress(self, value, text=None):
+            progress.append(str(text))
+            return self.bar.progress(value, text=text)
+
+        def empty(self):
+            return self.bar.empty()
+
+    monkeypatch.setattr(training_module, "stream_eval_data", spy)
+    monkeypatch.setattr(training_module, "load_training_file", never)
+    monkeypatch.setattr(st, "progress", Bar)
+    chunked = app_test(trained, monkeypatch, PAGE)
+    chunked.text_input(key="training_file").input(str(path)).run()
+    assert not chunked.exception, [e.message for e in chunked.exception]
+
+    assert held and max(held) <= 7 and sum(held) >= 3 * len(source)  # three passes: leakage and labels, the drift sample, PII
+    passes = [t for t in progress if "Reading the training data in chunks, pass" in t]
+    assert {f"pass {n}: {len(source):,} rows (100% of the file)" for n in (1, 2, 3)} <= {t.split(", ", 1)[1] for t in passes}, passes
+
+    tables = lambda at: [d.value for d in at.dataframe if "flagged_by" not in d.value.columns]  # noqa: E731 - the training side and PII
+    expected, shown = tables(whole), tables(chunked)
+    assert len(shown) == len(expected) == 7  # metrics without leaked rows, leaked, drift numbers, balance, unlike, PII counts, PII examples
+    for want, got in zip(expected, shown):
+        pd.testing.assert_frame_equal(got, want)
+    assert frame(chunked, "train_text")["row"].tolist() == LEAKED
+    pii = [m.value for m in chunked.markdown if m.value.startswith("**In the training data:**")]
+    assert pii == [m.value for m in whole.markdown if m.value.startswith("**In the training data:**")] and "3 of 43 rows" in pii[0], pii

@@ -189,3 +189,27 @@ def test_with_redaction_both_texts_of_leaked_pairs_are_masked(tmp_path):
     shown = section.leaked.to_csv() + section.within.to_csv()
     assert leaks(shown) == [] and "<EMAIL>" in section.leaked["train_text_pair"].iat[0] and "<NAME>" in section.leaked["text_pair"].iat[1]
     assert leaks(quality_section(quality, training, redact=False).leaked.to_csv())  # off: as they are
+
+
+def test_label_issues_of_sentence_pairs_show_the_second_text_masked_like_the_first_when_redacting(store):
+    """Each flagged row carries its own second text (rows 2, 4, 6 are flagged); with redaction both texts are masked.
+    Fails when the issues drop `text_pair`, misalign it, or mask only the first text."""
+    import dataclasses
+
+    table = make_table(texts=[f"Is row {i} about a refund?" for i in range(8)])
+    frame = table.frame.copy()
+    frame.insert(1, "text_pair", [f"Write to person{i}@example.com about row {i}." for i in range(8)])
+    pairs = dataclasses.replace(table, frame=frame)
+    assert pairs.pair
+
+    shown = data_view(store, pairs, results=ResultCache()).issues
+    assert list(shown.columns[:3]) == ["row", "text", "text_pair"]
+    assert shown[["row", "text_pair"]].values.tolist() == [[r, f"Write to person{r}@example.com about row {r}."] for r in shown["row"]]
+    assert sorted(shown["row"]) == [2, 4, 6]
+
+    masked = data_view(store, pairs, redact=True, results=ResultCache()).issues
+    assert masked["row"].tolist() == shown["row"].tolist()
+    assert masked["text_pair"].tolist() == [f"Write to <EMAIL> about row {r}." for r in shown["row"]]
+    assert not masked.to_csv().count("@example.com")
+    # one text per row: no second-text column at all
+    assert "text_pair" not in data_view(store, table, results=ResultCache()).issues.columns

@@ -108,3 +108,12 @@ def test_the_attribution_cache_folder_does_not_depend_on_the_working_directory(t
     first = shared_cache()
     assert first.directory == tmp_path / "cache" and shared_cache(tmp_path / "cache") is first  # one object per folder
     assert shared_cache(tmp_path / "other") is not first
+
+
+def test_the_training_chunk_size_comes_from_the_environment_and_a_bad_one_says_what_it_takes():
+    from runtime.settings import BadSetting, train_chunk_rows
+
+    assert train_chunk_rows(50_000, {}) == 50_000 and train_chunk_rows(50_000, {"VEREDICTO_TRAIN_CHUNK_ROWS": " 7 "}) == 7
+    for bad in ("0", "-3", "lots"):
+        with pytest.raises(BadSetting, match="VEREDICTO_TRAIN_CHUNK_ROWS must be a whole number of rows of at least 1"):
+            train_chunk_rows(50_000, {"VEREDICTO_TRAIN_CHUNK_ROWS": bad})
