@@ -59,7 +59,7 @@ def test_select_a_misclassified_example_and_see_its_explanation(app_url):
         box = grid.bounding_box()
         page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first data row's selection checkbox
         wait_for_app(page)
-        page.wait_for_selector("text=Do the two methods agree?", timeout=300_000)
+        page.wait_for_selector("text=Do the methods agree?", timeout=300_000)
         wait_for_app(page)
         page_has_no_error(page)
         body = page.inner_text("body")

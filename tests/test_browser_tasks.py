@@ -82,7 +82,7 @@ def _explain_first_row(page) -> str:
     box = grid.bounding_box()
     page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first data row's selection checkbox
     wait_for_app(page)
-    page.wait_for_selector("text=Do the two methods agree?", timeout=600_000)
+    page.wait_for_selector("text=Do the methods agree?", timeout=600_000)
     wait_for_app(page)
     page_has_no_error(page)
     return page.inner_text("body")
