@@ -13,7 +13,6 @@ is started, and `AttributionCache.notice` says what happened and where the old f
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -29,7 +28,7 @@ from typing import Any
 from explain.attribution import Attribution
 from models.errors import VeredictoError
 from models.protocol import InferenceLayer, TextInput
-from runtime import settings
+from runtime import settings, sqlite_files
 
 SCHEMA_VERSION = 1
 FILENAME = "attributions.sqlite"
@@ -52,6 +51,10 @@ CREATE TABLE IF NOT EXISTS attributions (
 
 class CacheError(VeredictoError):
     """The cache directory cannot be used (permissions, disk, a path that is a file…)."""
+
+
+def _fail(message: str) -> CacheError:
+    return CacheError(f"{message} Choose another directory with --cache-dir (or {settings.CACHE_DIR_ENV}).")
 
 
 def default_cache_dir() -> Path:
@@ -111,87 +114,19 @@ class AttributionCache:
         self.path = self.directory / FILENAME
         self.notice: str | None = None  # set when an unusable file was moved aside or rows were unreadable
         self._lock = threading.Lock()
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise CacheError(f"Cannot create the cache directory '{self.directory}': {exc.strerror or exc}. Choose another with --cache-dir.") from None
-        if not self.directory.is_dir():
-            raise CacheError(f"'{self.directory}' is not a directory. Choose a directory for the attribution cache.")
-        self._open_or_recover()
-
-    # ------------------------------------------------------------------ file management
+        sqlite_files.make_directory(self.directory, "cache", _fail)
+        self.notice = sqlite_files.open_or_recover(
+            self.path,
+            schema=_SCHEMA,
+            version=SCHEMA_VERSION,
+            tables={"attributions"},
+            what="attribution cache",
+            consequence="a new, empty cache was started; explanations will be recomputed as needed.",
+            fail=_fail,
+        )
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)  # autocommit; explicit BEGIN below
-        conn.execute("PRAGMA busy_timeout = 30000")
-        return conn
-
-    def _open_or_recover(self) -> None:
-        problem = None
-        try:
-            conn = self._connect()
-            try:
-                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-                if "schema_version" in tables:
-                    row = conn.execute("SELECT version FROM schema_version").fetchone()
-                    found = row[0] if row else None
-                    if found != SCHEMA_VERSION:
-                        problem = ("version", found)
-                elif tables - {"attributions"}:
-                    problem = ("foreign", sorted(tables))
-                if problem is None:
-                    check = conn.execute("PRAGMA quick_check").fetchone()
-                    if not check or check[0] != "ok":
-                        problem = ("corrupt", check[0] if check else "no answer")
-            finally:
-                conn.close()
-        except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
-            problem = ("corrupt", str(exc))
-        except OSError as exc:
-            raise CacheError(f"Cannot open the attribution cache '{self.path}': {exc}.") from None
-        if problem is not None:
-            self._move_aside(*problem)
-        conn = self._connect()
-        try:
-            with contextlib.suppress(sqlite3.OperationalError):  # some network filesystems refuse WAL; the default journal works
-                conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("BEGIN IMMEDIATE")
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            if conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 0:
-                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-            conn.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            raise CacheError(f"Cannot initialise the attribution cache '{self.path}': {exc}. Choose another directory with --cache-dir.") from None
-        finally:
-            conn.close()
-
-    def _move_aside(self, kind: str, detail) -> None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        suffix = f"corrupt-{stamp}" if kind != "version" else f"v{detail}-{stamp}"
-        target = self.path.with_name(f"{self.path.name}.{suffix}")
-        n = 1
-        while target.exists():
-            target = self.path.with_name(f"{self.path.name}.{suffix}-{n}")
-            n += 1
-        os.replace(self.path, target)
-        for extra in ("-wal", "-shm"):  # WAL pages belong to the old file; keep them with it
-            side = self.path.with_name(self.path.name + extra)
-            if side.exists():
-                os.replace(side, target.with_name(target.name + extra))
-        if kind == "version":
-            why = f"it was written by another version of Veredicto (cache schema {detail}, this version reads {SCHEMA_VERSION})"
-        elif kind == "foreign":
-            why = f"it is an SQLite file of something else (tables: {', '.join(detail)})"
-        else:
-            why = f"it is damaged or not an SQLite database ({detail})"
-        self.notice = (
-            f"The attribution cache '{self.path}' could not be used because {why}. It was moved to '{target.name}' "
-            "(nothing was deleted) and a new, empty cache was started; explanations will be recomputed as needed."
-        )
-        log.warning(self.notice)
+        return sqlite_files.connect(self.path)
 
     # ------------------------------------------------------------------ reads
 

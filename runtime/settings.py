@@ -1,7 +1,8 @@
 """Where everything lives: one place that reads the environment, once per call (nothing is cached at import,
 so a changed variable counts from the next call on).
 
-The home folder holds the demo checkpoints (`demo/`), the attribution cache (`cache/`) and the stores
+The home folder holds the demo checkpoints (`demo/`), the results store (`cache/`: `results.sqlite` for probabilities and
+embeddings, `store.results`, and `attributions.sqlite` for explanations, `explain.cache`) and the stores
 (`store/veredicto.db` for sign-offs, `store/optuna.db` for hyperparameter searches):
 
 - `$VEREDICTO_HOME` when set;
@@ -100,7 +101,7 @@ def demo_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    """`$VEREDICTO_CACHE_DIR`, else `cache/` in the home folder."""
+    """The results store: `$VEREDICTO_CACHE_DIR`, else `cache/` in the home folder (predictions, embeddings, attributions)."""
     return load().cache_dir
 
 

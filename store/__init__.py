@@ -4,6 +4,8 @@
 - `store.gates`: evaluate every gate of a policy on prediction tables -> `GateReport`.
 - `store.audit`: append-only, hash-chained sign-off records in any SQLAlchemy database
   (SQLite file by default, PostgreSQL for a team), `verify()`, staleness.
+- `store.results`: the persistent results store of probabilities and embeddings (`results.sqlite` beside the attribution
+  cache, in `runtime.settings.cache_dir()`), read first by every `Predictor` given it.
 - `store.report`: one self-contained HTML report (Plotly JS inline, prints to PDF).
 
 May import `models`, `evaldata`, `analysis` and `explain`; never `pages`, `dashboard` or `cli`,

@@ -1,0 +1,203 @@
+"""The persistent results store: probabilities and embeddings computed once, read by the app, the CLI, the gates and the report.
+
+One SQLite file, `results.sqlite`, in the results store folder -- the attribution cache's folder, `runtime.settings.cache_dir()`
+(`$VEREDICTO_CACHE_DIR`, default `cache/` in the Veredicto home). Why SQLite: the standard library has it, WAL lets the app's
+sessions read while `veredicto precompute` (or another app process) writes, each batch is one transaction (a kill loses at most
+the batch in flight), and a lookup by key is an index seek, so reading 100k rows is a few hundred chunked `IN` queries.
+
+A row is keyed by (kind, key, text_hash): `kind` is "proba" (key: the checkpoint's `scoring_key`, fingerprint plus task) or
+"embedding" (key: the fingerprint); `text_hash` is `explain.cache.text_hash` of the input (a sentence pair hashes apart
+from its texts). The value is a float32 vector with its width, written with `FORMAT` (the code version of the result format):
+rows of another format are misses, recomputed and replaced, never mixed in. The data file is not part of the key: a text's
+result does not depend on which file it came from, so a changed file reads the rows of its unchanged texts and scores the rest.
+
+A damaged file, or one of another schema version, is moved aside (`notice` says where) as in `explain.cache`; a folder that
+cannot be written raises `StoreUnavailable`, and callers then keep results in memory only (`warning` in `open_store`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from explain.cache import text_hash
+from models.errors import VeredictoError
+from models.protocol import TextInput
+from runtime import settings, sqlite_files
+
+SCHEMA_VERSION = 1
+FORMAT = 1  # float32 little-endian vector; bump when what a row means changes (a new pooling, a new softmax…)
+FILENAME = "results.sqlite"
+KINDS = ("proba", "embedding")
+CHUNK = 900  # placeholders per IN list (SQLite's old limit is 999)
+_DTYPE = np.dtype("<f4")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS results (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    format INTEGER NOT NULL,
+    width INTEGER NOT NULL,
+    value BLOB NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (kind, key, text_hash)
+) WITHOUT ROWID;
+"""
+
+
+class StoreError(VeredictoError):
+    """The results store refused a request (an unknown kind, rows of the wrong width)."""
+
+
+class StoreUnavailable(StoreError):
+    """The results store's folder or disk cannot be used (read-only, full, an I/O error); results stay in memory only."""
+
+
+def _fail(message: str) -> StoreUnavailable:
+    return StoreUnavailable(
+        f"{message} Results are kept in memory only (recomputed after a restart). "
+        f"Point {settings.CACHE_DIR_ENV} (or --cache-dir) at a folder you can write to, or free disk space."
+    )
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    rows: int
+    by_kind: dict[str, int]
+    keys: int  # distinct (kind, key) pairs: checkpoints (and tasks) stored
+    path: Path
+    bytes: int  # the file with its WAL
+
+
+class ResultsStore:
+    """Read-first store of per-text result vectors. Safe to share between threads and processes; each call opens its own connection."""
+
+    def __init__(self, directory: str | os.PathLike | None = None):
+        self.directory = Path(directory).expanduser() if directory is not None else settings.cache_dir()
+        self.path = self.directory / FILENAME
+        self._lock = threading.Lock()  # one writer per process at a time (SQLite serialises processes)
+        sqlite_files.make_directory(self.directory, "results store", _fail)
+        self.notice: str | None = sqlite_files.open_or_recover(
+            self.path,
+            schema=_SCHEMA,
+            version=SCHEMA_VERSION,
+            tables={"results"},
+            what="results store",
+            consequence="a new, empty store was started; predictions and embeddings will be recomputed as needed.",
+            fail=_fail,
+        )
+
+    @staticmethod
+    def _kind(kind: str) -> str:
+        if kind not in KINDS:
+            raise StoreError(f"Unknown result kind {kind!r}; the results store holds {', '.join(KINDS)}.")
+        return kind
+
+    def _hashes(self, inputs: Sequence[TextInput]) -> list[str]:
+        return [text_hash(t) for t in inputs]
+
+    def _select(self, kind: str, key: str, hashes: list[str], columns: str) -> Iterator[tuple]:
+        conn = sqlite_files.connect(self.path)
+        try:
+            for start in range(0, len(hashes), CHUNK):
+                chunk = hashes[start : start + CHUNK]
+                marks = ",".join("?" * len(chunk))
+                yield from conn.execute(
+                    f"SELECT {columns} FROM results WHERE kind=? AND key=? AND format=? AND text_hash IN ({marks})", (kind, key, FORMAT, *chunk)
+                )
+        except sqlite3.DatabaseError as exc:
+            if sqlite_files.unavailable(exc):
+                raise _fail(f"Cannot read the results store '{self.path}': {exc}.") from None
+            raise StoreError(f"Cannot read the results store '{self.path}': {exc}. Move the file aside to start a new one.") from None
+        finally:
+            conn.close()
+
+    # ------------------------------------------------------------------ reads
+
+    def get_many(self, kind: str, key: str, inputs: Sequence[TextInput], *, width: int | None = None) -> dict[int, np.ndarray]:
+        """Stored rows of `inputs`, as {position in inputs: float32 vector}; inputs not stored are absent.
+
+        With `width`, a stored row of another width (the same key with another head: a store mixed by hand) is refused.
+        """
+        hashes = self._hashes(inputs)
+        positions: dict[str, list[int]] = {}
+        for i, h in enumerate(hashes):
+            positions.setdefault(h, []).append(i)
+        out: dict[int, np.ndarray] = {}
+        for h, stored_width, blob in self._select(self._kind(kind), key, list(positions), "text_hash, width, value"):
+            if width is not None and stored_width != width:
+                raise StoreError(
+                    f"The results store '{self.path}' holds {kind} rows of width {stored_width} for this checkpoint, but it produces {width}. "
+                    "Move the file aside (or point --cache-dir elsewhere) so the two are not mixed."
+                )
+            row = np.frombuffer(blob, dtype=_DTYPE)
+            if row.size != stored_width:  # a truncated value: a miss, recomputed and replaced
+                continue
+            for i in positions[h]:
+                out[i] = row
+        return out
+
+    def count(self, kind: str, key: str, inputs: Sequence[TextInput]) -> int:
+        """How many distinct `inputs` have a stored row (no value is read)."""
+        hashes = list(dict.fromkeys(self._hashes(inputs)))
+        return sum(1 for _ in self._select(self._kind(kind), key, hashes, "text_hash"))
+
+    def stats(self) -> StoreStats:
+        conn = sqlite_files.connect(self.path)
+        try:
+            by_kind = dict(conn.execute("SELECT kind, COUNT(*) FROM results GROUP BY kind").fetchall())
+            keys = conn.execute("SELECT COUNT(*) FROM (SELECT DISTINCT kind, key FROM results)").fetchone()[0]
+        finally:
+            conn.close()
+        size = sum(
+            p.stat().st_size for p in self.directory.glob(FILENAME + "*") if p.is_file() and "corrupt" not in p.name and ".v" not in p.name[len(FILENAME) :]
+        )
+        return StoreStats(rows=sum(by_kind.values()), by_kind=by_kind, keys=int(keys), path=self.path, bytes=size)
+
+    # ------------------------------------------------------------------ writes
+
+    def put_many(self, kind: str, key: str, inputs: Sequence[TextInput], rows: np.ndarray | Sequence[np.ndarray]) -> None:
+        """Store one row per input, in one transaction (committed before returning; a kill loses at most this call's rows).
+
+        Replaces rows of an older format; refuses rows whose width differs from what this key already holds.
+        """
+        self._kind(kind)
+        matrix = np.asarray(rows, dtype=_DTYPE)
+        if matrix.ndim != 2 or len(matrix) != len(inputs):
+            raise StoreError(f"put_many needs one row per input: got {len(inputs)} input(s) and rows of shape {matrix.shape}.")
+        if not len(inputs):
+            return
+        width = int(matrix.shape[1])
+        now = time.time()
+        records = [(kind, key, h, FORMAT, width, matrix[i].tobytes(), now) for i, h in enumerate(self._hashes(inputs))]
+        with self._lock:
+            conn = sqlite_files.connect(self.path)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                found = conn.execute("SELECT width FROM results WHERE kind=? AND key=? AND format=? LIMIT 1", (kind, key, FORMAT)).fetchone()
+                if found is not None and found[0] != width:
+                    raise StoreError(
+                        f"The results store '{self.path}' holds {kind} rows of width {found[0]} for this checkpoint; refusing rows of width {width}. "
+                        "Move the file aside (or point --cache-dir elsewhere) so the two are not mixed."
+                    )
+                conn.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?)", records)
+                conn.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                if sqlite_files.unavailable(exc):
+                    raise _fail(f"Cannot write to the results store '{self.path}': {exc}.") from None
+                raise StoreError(f"Cannot write to the results store '{self.path}': {exc}.") from None
+            finally:
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                conn.close()
