@@ -18,20 +18,24 @@ lock, `cached` / `uncached_count` / `cached_proba` instead of the cache-key form
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from models.checkpoints import CheckpointRef, inspect_checkpoint, load_checkpoint
-from models.errors import CheckpointError, DataError
+from models.errors import CheckpointError, DataError, VeredictoError
 from models.fairlock import FairLock
 from models.first_token import first_token_layer, first_token_only
 from models.gradients import BASELINES, PathGradients, baseline_ids, run_path
-from models.protocol import Progress, TextInput, Usage
+from models.protocol import Progress, ResultRows, TextInput, Usage
 from runtime import LRUCache, current
+
+log = logging.getLogger(__name__)
+OnBatch = Callable[[np.ndarray, np.ndarray], None]
 
 
 def as_text(value, index: int = 0) -> str:
@@ -86,6 +90,7 @@ def tokenizer_takes_pairs(tokenizer) -> bool:
 class InferenceStats:
     texts_requested: int = 0  # texts asked for, cache hits included
     texts_forwarded: int = 0  # texts that went through the model
+    texts_from_store: int = 0  # distinct texts read from the persistent results store (not in memory, not forwarded)
     batches: int = 0
 
 
@@ -106,14 +111,22 @@ class Predictor:
         batch_size: int = 32,
         cache: ProbabilityCache | None = None,
         first_token: bool = True,
+        store: ResultRows | None = None,
     ):
-        """`first_token=False` always runs the full last layer (the benchmark's bare forward does)."""
+        """`first_token=False` always runs the full last layer (the benchmark's bare forward does).
+
+        `store` (a `store.results.ResultsStore`): probabilities and default-cache embeddings are read from it for what
+        the memory cache lacks, and every forward batch is written to it as it finishes, so a restart (or another
+        process) reads them instead of running the model. If the store fails, `store_warning` says so and this
+        predictor keeps results in memory only."""
         self.ref = checkpoint if isinstance(checkpoint, CheckpointRef) else inspect_checkpoint(checkpoint)
         self.device = device or pick_device()
         self.model, self.tokenizer = load_checkpoint(self.ref, self.device)
         self.batch_size = batch_size
         self.cache = SHARED_CACHE if cache is None else cache
         self.stats = InferenceStats()
+        self.store = store
+        self.store_warning: str | None = None
         # Fast tokenizers raise "Already borrowed" when shared unguarded; the forward pass swaps a layer (first_token_only).
         # Held per tokenization / per batch, first come first served (see the module docstring).
         self._lock = FairLock()
@@ -154,9 +167,22 @@ class Predictor:
         yield Usage(self._forwarded_here)
 
     def cached(self, texts: Sequence[TextInput], *, embeddings: bool = False) -> np.ndarray:
-        """Bool mask: which of `texts` have probabilities (with `embeddings`: `embed`'s default cache) cached. Runs nothing."""
-        cache, key = (EMBEDDING_CACHE, self.ref.fingerprint) if embeddings else (self.cache, self.ref.scoring_key)
-        return np.array([cache.get((key, as_input(t, i))) is not None for i, t in enumerate(texts)], dtype=bool)
+        """Bool mask: which of `texts` have probabilities (with `embeddings`: `embed`'s default cache) cached, in memory or
+        in the results store (whose rows are then kept in memory). Runs nothing."""
+        inputs = [as_input(t, i) for i, t in enumerate(texts)]
+        cache, key, kind, width = self._target(embeddings)
+        found = np.array([cache.get((key, t)) is not None for t in inputs], dtype=bool)
+        if not found.all() and self.store is not None:
+            misses = list(dict.fromkeys(t for t, hit in zip(inputs, found) if not hit))
+            got = {misses[j] for j in self._read_store(kind, key, misses, width, cache)}
+            found |= np.array([t in got for t in inputs], dtype=bool)
+        return found
+
+    def _target(self, embeddings: bool) -> tuple[ProbabilityCache, str, str, int]:
+        """(memory cache, key, store kind, row width) of probabilities or of `embed`'s default cache."""
+        if embeddings:
+            return EMBEDDING_CACHE, self.ref.fingerprint, "embedding", int(self.model.config.hidden_size)
+        return self.cache, self.ref.scoring_key, "proba", len(self.labels)
 
     def uncached_count(self, texts: Sequence[TextInput], *, embeddings: bool = False) -> int:
         """How many distinct texts of `texts` a `predict_proba` (with `embeddings`: `embed`) call would run through the model."""
@@ -166,6 +192,8 @@ class Predictor:
     def cached_proba(self, texts: Sequence[TextInput]) -> np.ndarray | None:
         """Probabilities of `texts` when every one is cached (no model call, stats untouched), else None."""
         key = self.ref.scoring_key
+        if self.store is not None and not self.cached(texts).all():  # reads the store's rows into memory
+            return None
         rows = []
         for i, text in enumerate(texts):
             hit = self.cache.get((key, as_input(text, i)))
@@ -213,7 +241,7 @@ class Predictor:
         Single-label: a softmax (rows sum to 1). Multi-label: an independent sigmoid per label (rows do not sum to 1).
         """
         self.stats.texts_requested += len(texts)
-        return self._run(texts, self.cache, self.ref.scoring_key, self._probabilities, len(self.labels), self.batch_size, progress)
+        return self._run(texts, self.cache, self.ref.scoring_key, "proba", self._probabilities, len(self.labels), self.batch_size, progress)
 
     def embed(
         self, texts: Sequence[TextInput], *, batch_size: int | None = None, progress: Progress | None = None, cache: ProbabilityCache | None = None
@@ -221,11 +249,13 @@ class Predictor:
         """Sentence embeddings: the encoder's last hidden states averaged over real tokens, shape (n, hidden_size).
 
         The encoder is `model.base_model`, the weights the classification head reads, so neighbours
-        are "similar for this model". Cached like probabilities, in `EMBEDDING_CACHE` by default.
+        are "similar for this model". Cached like probabilities, in `EMBEDDING_CACHE` by default (and then in the results
+        store too; a private `cache` keeps them out of it).
         """
+        kind = "embedding" if cache is None else None
         cache = EMBEDDING_CACHE if cache is None else cache
         width = int(self.model.config.hidden_size)
-        return self._run(texts, cache, self.ref.fingerprint, self._mean_pooled, width, batch_size or self.batch_size, progress)
+        return self._run(texts, cache, self.ref.fingerprint, kind, self._mean_pooled, width, batch_size or self.batch_size, progress)
 
     def path_gradients(
         self,
@@ -288,8 +318,40 @@ class Predictor:
         weights = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
 
-    def _run(self, texts, cache: ProbabilityCache, key: str, head, width: int, batch_size: int, progress: Progress | None) -> np.ndarray:
-        """Look every input up in `cache` under (`key`, input); run `head` on the unique missing ones; return rows in input order."""
+    def _store_failed(self, exc: VeredictoError) -> None:
+        """Stop using a store that failed (read-only, full, mixed): results stay in memory; `store_warning` says why, once."""
+        if self.store_warning is None:
+            self.store_warning = str(exc)
+            log.warning(self.store_warning)
+        self.store = None
+
+    def _read_store(self, kind: str | None, key: str, texts: list[TextInput], width: int, cache: ProbabilityCache) -> dict[int, np.ndarray]:
+        """Rows of the distinct `texts` found in the results store ({position: row}), also put in `cache`; {} without a store."""
+        store = self.store
+        if store is None or kind is None or not texts:
+            return {}
+        try:
+            found = store.get_many(kind, key, texts, width=width)
+        except VeredictoError as exc:
+            self._store_failed(exc)
+            return {}
+        for j, row in found.items():
+            cache.put((key, texts[j]), row)
+        self.stats.texts_from_store += len(found)
+        return found
+
+    def _write_store(self, kind: str | None, key: str, texts: list[TextInput], rows: np.ndarray) -> None:
+        store = self.store
+        if store is None or kind is None:
+            return
+        try:
+            store.put_many(kind, key, texts, rows)
+        except VeredictoError as exc:
+            self._store_failed(exc)
+
+    def _run(self, texts, cache: ProbabilityCache, key: str, kind: str | None, head, width: int, batch_size: int, progress: Progress | None) -> np.ndarray:
+        """Look every input up in `cache` under (`key`, input), then the misses in the results store (`kind`; None: not
+        stored); run `head` on the unique inputs still missing, storing each batch as it finishes; return rows in input order."""
         texts = [as_input(t, i) for i, t in enumerate(texts)]
         split_pairs(texts)  # refuse a mix before anything is cached
         out = np.empty((len(texts), width), dtype=np.float32)
@@ -302,19 +364,30 @@ class Predictor:
                 out[i] = hit
         if missing:
             unique = list(missing)
-            for text, row in zip(unique, self._forward(unique, head, width, max(1, int(batch_size)), progress)):
-                cache.put((key, text), row)
-                out[missing[text]] = row
+            for j, row in self._read_store(kind, key, unique, width, cache).items():
+                out[missing.pop(unique[j])] = row
+        if missing:
+            unique = list(missing)
+
+            def on_batch(indices: np.ndarray, rows: np.ndarray) -> None:
+                done = [unique[j] for j in indices]
+                for text, row in zip(done, rows):
+                    cache.put((key, text), row)
+                    out[missing[text]] = row
+                self._write_store(kind, key, done, rows)
+
+            self._forward(unique, head, width, max(1, int(batch_size)), progress, on_batch)
         elif progress:
             progress(len(texts), len(texts))
         return out
 
-    def _forward(self, texts: list[TextInput], head, width: int, batch_size: int, progress: Progress | None) -> np.ndarray:
+    def _forward(self, texts: list[TextInput], head, width: int, batch_size: int, progress: Progress | None, on_batch: OnBatch | None = None) -> np.ndarray:
         """Tokenize once, sort by length, pad each batch only to its longest text, run `head` without autograd.
 
         The lock is held for the tokenization and for each batch's forward pass, not in between: another
         thread waiting for the predictor (a one-text prediction) runs before this call's next batch.
-        `progress` is called outside the lock.
+        `on_batch(positions in texts, rows)` (storing the batch) and then `progress` are called after each batch, outside the lock,
+        so an interrupted call keeps every batch it finished.
         """
         import torch
 
@@ -343,6 +416,8 @@ class Predictor:
                 self.stats.texts_forwarded += len(batch)
                 self.stats.batches += 1
             self._mine.forwarded = self._forwarded_here() + len(batch)
+            if on_batch is not None:
+                on_batch(batch, result[batch])
             if progress:
                 progress(min(start + batch_size, len(order)), len(order))
         return result

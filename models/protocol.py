@@ -29,6 +29,19 @@ Progress = Callable[[int, int], None]
 TextInput = str | tuple[str, str]
 
 
+class ResultRows(Protocol):
+    """A persistent store of per-text result vectors that a `Predictor` reads before running anything and fills as it runs
+    (`store.results.ResultsStore` is the one implementation; `models` never imports it). `kind` is "proba" or "embedding",
+    `key` the checkpoint's `scoring_key` or `fingerprint`. Failures raise a `VeredictoError` (the predictor then warns and
+    keeps results in memory only)."""
+
+    path: Any
+
+    def get_many(self, kind: str, key: str, inputs: Sequence[TextInput], *, width: int | None = None) -> dict[int, np.ndarray]: ...
+
+    def put_many(self, kind: str, key: str, inputs: Sequence[TextInput], rows: np.ndarray) -> None: ...
+
+
 class Usage:
     """What one `usage()` (or `exclusive()`) block has cost so far: `texts_forwarded`, the texts it sent through the model.
 
