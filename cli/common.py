@@ -157,6 +157,29 @@ def thresholds_json(table) -> dict | None:
     return {"source": table.thresholds.source, "values": table.thresholds.as_dict()}
 
 
+def open_predictor(ref, args, **kwargs):
+    """The command's Predictor: it reads and fills the results store (`--cache-dir` where the command has it, else
+    $VEREDICTO_CACHE_DIR), so a second command on the same data scores nothing; store warnings go to stderr once."""
+    from store.results import open_predictor as open_with_store
+
+    predictor = open_with_store(ref, directory=getattr(args, "cache_dir", None), **kwargs)
+    warn_store(predictor, args=args)
+    return predictor
+
+
+_WARNED: set[str] = set()
+
+
+def warn_store(*predictors, args=None) -> None:
+    """Print each results-store warning (a file moved aside, a folder that cannot be written) once per process, to stderr."""
+    from store.results import store_warnings
+
+    for warning in store_warnings(*predictors, directory=getattr(args, "cache_dir", None)):
+        if warning not in _WARNED:
+            _WARNED.add(warning)
+            print(f"warning: {warning}", file=sys.stderr)
+
+
 def score(model: Path, args, evalset, mapping, label: str, *, thresholds=None):
     """Load `model` (with `--task`), check the data fits it, pick its thresholds, and score the evaluation set with a progress bar.
 
@@ -166,9 +189,8 @@ def score(model: Path, args, evalset, mapping, label: str, *, thresholds=None):
 
     from analysis.predictions import predict_table
     from evaldata.loading import align_labels
-    from models.inference import Predictor
 
-    predictor = Predictor(checkpoint(model, args), batch_size=args.batch_size)
+    predictor = open_predictor(checkpoint(model, args), args, batch_size=args.batch_size)
     check_pairs(predictor, evalset)
     align_labels(evalset, predictor.labels, mapping, multi_label=predictor.ref.multi_label)  # fail on unknown labels before any scoring
     if thresholds is None:
@@ -180,6 +202,7 @@ def score(model: Path, args, evalset, mapping, label: str, *, thresholds=None):
             bar.update(done - bar.n)
 
         table = predict_table(predictor, evalset, label_mapping=mapping, thresholds=thresholds, progress=progress)
+    warn_store(predictor, args=args)
     return predictor, table
 
 

@@ -116,14 +116,14 @@ def _texts(attribution) -> list[tuple[str, str]]:
 
 
 def run(args) -> int:
+    from cli.common import open_predictor
     from explain.api import explain_text
     from models.checkpoints import inspect_checkpoint
-    from models.inference import Predictor
 
     text = sys.stdin.read() if args.text == "-" else args.text
     if args.top < 1:
         raise VeredictoError(f"--top must be at least 1 (got {args.top}).")
-    predictor = Predictor(inspect_checkpoint(args.model, task=args.task))
+    predictor = open_predictor(inspect_checkpoint(args.model, task=args.task), args)
     params = {"max_evals": args.max_evals, "num_samples": args.num_samples, "seed": args.seed, "n_steps": args.n_steps, "baseline": args.baseline}
     params = {k: v for k, v in params.items() if v is not None}
     if args.cache_dir is not None:

@@ -57,15 +57,14 @@ def multi_label_summary(table) -> list[str]:
 def run(args) -> int:
     from tqdm import tqdm
 
-    from cli.common import check_pairs, checkpoint, read_data, thresholds_for
+    from cli.common import check_pairs, checkpoint, open_predictor, read_data, thresholds_for, warn_store
     from evaldata.loading import align_labels, parse_mapping
-    from models.inference import Predictor
 
     if args.out.suffix.lower() != ".parquet":
         raise DataError(f"--out must end in .parquet (got '{args.out}').")
     ref = checkpoint(args.model, args)
     evalset = read_data(args, ref)
-    predictor = Predictor(ref, batch_size=args.batch_size)
+    predictor = open_predictor(ref, args, batch_size=args.batch_size)
     check_pairs(predictor, evalset)
     mapping = parse_mapping(args.label_map)
     labelled = "label" in evalset.frame
@@ -86,6 +85,7 @@ def run(args) -> int:
             frame = table.frame
         else:
             frame = _unlabelled_frame(predictor, evalset, thresholds, progress)
+    warn_store(predictor, args=args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(args.out, index=False)
     if ref.multi_label:

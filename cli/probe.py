@@ -103,9 +103,8 @@ def _print_report(report, examples: int) -> None:
 def run(args) -> int:
     from tqdm import tqdm
 
-    from cli.common import check_pairs, checkpoint, read_data, thresholds_for
+    from cli.common import check_pairs, checkpoint, open_predictor, read_data, thresholds_for
     from evaldata.loading import parse_mapping
-    from models.inference import Predictor
     from probes import cost
     from probes.perturb import resolve_tests
     from probes.run import compare_reports, plan_probes, run_probes
@@ -128,7 +127,7 @@ def run(args) -> int:
             f"The two checkpoints have different labels or tasks ({', '.join(refs[0].labels)}, {refs[0].task} vs "
             f"{', '.join(refs[1].labels)}, {refs[1].task}); probe results can only be compared between checkpoints of the same task."
         )
-    predictors = [Predictor(ref, batch_size=args.batch_size) for ref in refs]
+    predictors = [open_predictor(ref, args, batch_size=args.batch_size) for ref in refs]
     labels = predictors[0].labels
     for predictor in predictors:
         check_pairs(predictor, evalset)

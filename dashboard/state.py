@@ -33,6 +33,7 @@ from models.inference import Predictor
 from models.task import MULTI_LABEL, SINGLE_LABEL
 from runtime import LRUCache, current, settings
 from runtime.escaping import md
+from store.results import open_predictor, store_warnings
 
 PAGES = [  # (file, title, icon); a page is registered when its file exists
     ("overview.py", "Overview", ":material/dashboard:"),
@@ -106,7 +107,15 @@ def baseline_first(refs: list[CheckpointRef]) -> list[CheckpointRef]:
 
 @st.cache_resource(show_spinner="Loading checkpoint…", max_entries=6)
 def _predictor(path: str, fingerprint: str, task: str = SINGLE_LABEL, _ref: CheckpointRef | None = None) -> Predictor:
-    return Predictor(_ref if _ref is not None else path)
+    """Reads and fills the results store (`store.results`, in `$VEREDICTO_CACHE_DIR`): an app restart reads predictions instead of rescoring."""
+    return open_predictor(_ref if _ref is not None else path)
+
+
+def show_store_warnings(*predictors: Predictor) -> None:
+    """The results store's warnings in the sidebar, one line each: the shared store's (a file moved aside, a folder that
+    cannot be written: results then stay in memory) on every run while it holds; `predictors`' (a write that failed) when given."""
+    for warning in store_warnings(*predictors):
+        st.sidebar.warning(md(warning), icon=":material/warning:")
 
 
 @st.cache_resource(show_spinner=False)
@@ -243,8 +252,12 @@ def get_table(ref: CheckpointRef, evalset: EvalSet, mapping: dict | None = None,
         def progress(done: int, total: int) -> None:
             bar.progress(done / max(total, 1), text=f"Scoring with {ref.name}: {done:,}/{total:,} texts")
 
+        predictor = get_predictor(ref)
         try:
-            return predict_table(get_predictor(ref), evalset, label_mapping=mapping, thresholds=thresholds_for(ref, thresholds), progress=progress)
+            table = predict_table(predictor, evalset, label_mapping=mapping, thresholds=thresholds_for(ref, thresholds), progress=progress)
+            if predictor.store_warning:  # the store failed while this table was scored (the shared store's warnings are the sidebar's)
+                st.sidebar.warning(md(predictor.store_warning), icon=":material/warning:")
+            return table
         except LabelMismatchError as exc:
             if team_mode():  # the file may not be the reader's to see: counts and the checkpoint's labels only
                 raise DataError(exc.without_values) from None
@@ -295,6 +308,7 @@ def sidebar() -> None:
     default_ckpts, default_data = demo_defaults()
     st.session_state.pop(SESSION_KEY, None)
     st.session_state.pop(PROBLEM_KEY, None)
+    show_store_warnings()
     with st.sidebar:
         st.subheader("Checkpoints")
         team = team_mode()

@@ -130,10 +130,10 @@ def open_or_recover(
 def make_directory(directory: Path, what: str, fail: Callable[[str], Exception]) -> None:
     """Create `directory` (parents too) or raise `fail(message)` saying why (`fail` adds what to do)."""
     if directory.exists() and not directory.is_dir():
-        raise fail(f"'{directory}' is not a directory (a file of that name is in the way).")
+        raise fail(f"The {what} folder '{directory}' is not a directory (a file of that name is in the way).")
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise fail(f"Cannot create the {what} directory '{directory}': {exc.strerror or exc}.") from None
     if not directory.is_dir():
-        raise fail(f"'{directory}' is not a directory.")
+        raise fail(f"The {what} folder '{directory}' is not a directory.")

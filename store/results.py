@@ -201,3 +201,49 @@ class ResultsStore:
                     with contextlib.suppress(sqlite3.Error):
                         conn.execute("ROLLBACK")
                 conn.close()
+
+
+# ---------------------------------------------------------------------- one store per folder, and the predictors that use it
+
+
+@dataclass(frozen=True)
+class OpenedStore:
+    """The process's results store for a folder, or None when it cannot be used; `warning` says what happened (a damaged
+    file moved aside, or why results stay in memory only and what to do)."""
+
+    store: ResultsStore | None
+    warning: str | None
+
+
+def shared_store(directory: str | os.PathLike | None = None) -> OpenedStore:
+    """The one `ResultsStore` per folder in this process (default: `settings.cache_dir()`), owned by `runtime.current()`,
+    so every page, session, thread and command reads and writes through it. A folder that cannot be used gives
+    `OpenedStore(None, warning)` (tried once per process), never an error."""
+    from runtime import current
+
+    folder = Path(directory).expanduser() if directory is not None else settings.cache_dir()
+
+    def make() -> OpenedStore:
+        try:
+            store = ResultsStore(folder)
+        except StoreUnavailable as exc:
+            return OpenedStore(None, str(exc))
+        return OpenedStore(store, store.notice)
+
+    return current().shared(("results_store", str(folder.resolve())), make)
+
+
+def open_predictor(checkpoint, *, directory: str | os.PathLike | None = None, **kwargs):
+    """A `models.inference.Predictor` that reads and fills the shared results store of `directory` (see `shared_store`).
+
+    The one way the app and the CLI make a predictor; `kwargs` go to `Predictor` (batch_size, device, ...)."""
+    from models.inference import Predictor
+
+    return Predictor(checkpoint, store=shared_store(directory).store, **kwargs)
+
+
+def store_warnings(*predictors, directory: str | os.PathLike | None = None) -> list[str]:
+    """What a person should know about the results store: the shared store's warning (moved aside, unusable) and each
+    predictor's (a store that failed while writing), without repeats."""
+    found = [shared_store(directory).warning, *(getattr(p, "store_warning", None) for p in predictors)]
+    return list(dict.fromkeys(w for w in found if w))

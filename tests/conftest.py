@@ -48,3 +48,6 @@ def _audit_store_outside_the_home(monkeypatch, tmp_path_factory):
     test names its own, the store lives in this session's temporary folder (subprocesses inherit the setting)."""
     if not os.environ.get("VEREDICTO_STORE_URL") and not os.environ.get("VEREDICTO_STORE_DIR"):
         monkeypatch.setenv("VEREDICTO_STORE_DIR", str(tmp_path_factory.getbasetemp() / "audit-store"))
+    # the same for the results store and attribution cache: what the app and the CLI store goes to this session's folder
+    if not os.environ.get("VEREDICTO_CACHE_DIR"):
+        monkeypatch.setenv("VEREDICTO_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "results-store"))

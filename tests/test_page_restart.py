@@ -1,0 +1,72 @@
+"""An app restart opens the Overview from the results store: nothing is forwarded, the numbers are the same; an unusable store is a warning, not a crash."""
+
+from __future__ import annotations
+
+import pytest
+from analysis_pages_support import app_test, build_fixture
+
+from models.inference import Predictor
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    return build_fixture(tmp_path_factory.mktemp("restart-page"))
+
+
+def restart() -> None:
+    """What a new app process starts with: empty in-memory caches and tables, no loaded predictor, no open store."""
+    from dashboard import state
+    from runtime import current
+
+    current().clear()
+    state._predictor.clear()
+
+
+@pytest.fixture
+def forwarded(monkeypatch):
+    """How many texts go through any model from now on (the predictor's own counter is per object; a restart makes new ones)."""
+    counts: list[int] = []
+    real = Predictor._forward
+
+    def counting(self, texts, *args, **kwargs):
+        counts.append(len(texts))
+        return real(self, texts, *args, **kwargs)
+
+    monkeypatch.setattr(Predictor, "_forward", counting)
+    return counts
+
+
+def headline(at) -> list[str]:
+    return [m.value for m in at.metric if m.label in ("Accuracy", "Macro-F1")]
+
+
+def test_after_a_restart_the_overview_opens_from_the_store_with_nothing_forwarded(env, monkeypatch, forwarded):
+    from store.results import FILENAME, ResultsStore
+
+    restart()
+    cold = app_test(env, monkeypatch, "pages/overview.py")
+    assert sum(forwarded) == 2 * len(env["frame"])  # both checkpoints scored every text once
+    store = ResultsStore(env["data"].parent / "attribution-cache")
+    assert store.stats().by_kind.get("proba") == 2 * len(env["frame"]) and (store.directory / FILENAME).is_file()
+    forwarded.clear()
+    restart()
+    warm = app_test(env, monkeypatch, "pages/overview.py")
+    assert forwarded == []  # not a single text through a model
+    assert headline(warm) == headline(cold) and len(headline(warm)) == 4
+
+
+def test_a_store_that_cannot_be_used_is_one_sidebar_warning_and_the_page_still_works(env, tmp_path, monkeypatch, forwarded):
+    from analysis_pages_support import ROOT
+    from streamlit.testing.v1 import AppTest
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    restart()
+    app_test({**env, "cache": blocker}, monkeypatch, "pages/overview.py")  # the environment app_test sets, with the store on a file
+    assert sum(forwarded) == 2 * len(env["frame"])  # scored in memory
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()  # the first page (the Overview) keeps its sidebar in AppTest
+    assert not at.exception, [e.message for e in at.exception]
+    warnings = [w.value for w in at.sidebar.warning if "results store" in w.value]
+    assert len(warnings) == 1 and "in memory only" in warnings[0] and "VEREDICTO\\_CACHE\\_DIR" in warnings[0] and "not a directory" in warnings[0]
+    assert len(headline(at)) == 4
+    restart()
