@@ -162,6 +162,16 @@ class Predictor:
             yield Usage(self._forwarded_here)
 
     @contextlib.contextmanager
+    def scratch(self) -> Iterator[None]:
+        """Inside the block this thread's results are read from the store but not written to it (see `models.protocol.scratch`)."""
+        depth = getattr(self._mine, "scratch", 0)
+        self._mine.scratch = depth + 1
+        try:
+            yield
+        finally:
+            self._mine.scratch = depth
+
+    @contextlib.contextmanager
     def usage(self) -> Iterator[Usage]:
         """Count what this thread sends through the model during the block, without holding the predictor."""
         yield Usage(self._forwarded_here)
@@ -342,7 +352,7 @@ class Predictor:
 
     def _write_store(self, kind: str | None, key: str, texts: list[TextInput], rows: np.ndarray) -> None:
         store = self.store
-        if store is None or kind is None:
+        if store is None or kind is None or getattr(self._mine, "scratch", 0):
             return
         try:
             store.put_many(kind, key, texts, rows)

@@ -113,3 +113,17 @@ def test_a_store_that_fails_leaves_a_warning_and_the_results_in_memory(tiny_bert
     assert predictor.store is None and "disk is full" in predictor.store_warning and str(tmp_path) in predictor.store_warning
     np.testing.assert_array_equal(predictor.predict_proba(TEXTS), got)
     assert predictor.stats.texts_forwarded == len(TEXTS)
+
+
+def test_an_explanations_perturbed_texts_stay_out_of_the_store(tiny_bert, tmp_path):
+    """SHAP's masked texts and LIME's samples are many and used once: they must not fill the store (the explanation is cached elsewhere)."""
+    from explain.api import explain_text
+
+    store = ResultsStore(tmp_path)
+    predictor = fresh(tiny_bert, store)
+    predictor.predict_proba(["the film was good"])
+    explain_text(predictor, "the film was good", "lime", num_samples=60, seed=0)
+    explain_text(predictor, "the film was good", "shap", max_evals=40)
+    assert store.stats().rows == 1 and predictor.stats.texts_forwarded > 1
+    predictor.predict_proba(["the film was great"])  # outside an explanation, writes resume
+    assert store.stats().rows == 2
