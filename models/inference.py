@@ -352,7 +352,8 @@ class Predictor:
 
     def _write_store(self, kind: str | None, key: str, texts: list[TextInput], rows: np.ndarray) -> None:
         store = self.store
-        if store is None or kind is None or getattr(self._mine, "scratch", 0):
+        scratching: int = getattr(self._mine, "scratch", 0)
+        if store is None or kind is None or scratching:
             return
         try:
             store.put_many(kind, key, texts, rows)
