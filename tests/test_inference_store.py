@@ -84,10 +84,11 @@ def test_embeddings_are_stored_too_and_kept_apart_from_probabilities(tiny_bert, 
     assert again.cached(TEXTS, embeddings=True).all()
     np.testing.assert_array_equal(again.embed(TEXTS), expected)
     assert again.stats.texts_forwarded == 0
-    # a private embedding cache stays out of the store (a caller that asked for its own)
+    # a private memory cache (a caller that must fill the store whatever the process holds) still reads and writes it
     private = fresh(tiny_bert, store)
+    np.testing.assert_array_equal(private.embed(TEXTS[:2], cache=LRUCache()), expected[:2])
     private.embed(["only here"], cache=LRUCache())
-    assert store.count("embedding", private.ref.fingerprint, ["only here"]) == 0
+    assert store.count("embedding", private.ref.fingerprint, ["only here"]) == 1 and private.stats.texts_forwarded == 1
 
 
 def test_sentence_pairs_and_their_texts_are_stored_apart(tiny_bert, tmp_path):
