@@ -1,0 +1,171 @@
+"""`veredicto precompute --engine ray`: score texts on a Ray cluster (or a local Ray started for the run).
+
+Ray Data's `map_batches` with an actor pool: each actor loads the checkpoint once (a plain `Predictor`, no store) and
+returns probabilities or embeddings per batch, each row tagged with its position; the driver iterates the results and
+hands them to `sink` (the precompute writes them to the results store, so there is one writer: the driver), so a kill
+loses at most the batches in flight. Ray is optional (`pip install 'veredicto[ray]'`) and imported only here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from models.errors import VeredictoError
+from models.protocol import TextInput
+
+KINDS = ("proba", "embedding")
+Sink = Callable[[np.ndarray, np.ndarray], None]  # (positions in the input list, rows)
+
+
+class RayError(VeredictoError):
+    """Ray is missing, the cluster cannot be reached, or a worker died mid-run."""
+
+
+def require_ray():
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise RayError("--engine ray needs Ray Data, which is not installed: pip install 'veredicto[ray]' (or run without --engine ray).") from None
+    return ray
+
+
+@contextlib.contextmanager
+def session(address: str | None = None, *, num_cpus: int | None = None) -> Iterator[Any]:
+    """Ray for the block: join the cluster at `address` (`auto`, `ray://host:10001`, ...), else start a local Ray on
+    `num_cpus` cores and shut it down afterwards. An already initialised Ray (a test's shared session) is reused as is."""
+    ray = require_ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+    except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError... for a bad address
+        where = address or "a local Ray"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RayError(f"cannot reach the Ray cluster at {where}: {reason}; check `ray status` there or drop --address.") from None
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+class Scorer:
+    """One Ray actor: loads the checkpoint once, then scores each batch it is given (probabilities or embeddings)."""
+
+    def __init__(self, ref, kind: str, batch_size: int = 32, threads: int | None = None, device: str | None = None):
+        import torch
+
+        from models.inference import Predictor, ProbabilityCache
+
+        if threads:
+            torch.set_num_threads(threads)
+        # Private one-row caches: the rows go back to the driver, which stores them; nothing is kept here between batches.
+        self.predictor = Predictor(ref, batch_size=batch_size, device=device, cache=ProbabilityCache(1))
+        self.embeddings = ProbabilityCache(1)
+        self.kind = kind
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Each row of `batch` is one chunk (positions, texts[, pairs]), scored in one call as the local engine does, so
+        both run the very same forward batches and agree to the last bits."""
+        positions, rows = [], []
+        for k in range(len(batch["positions"])):
+            texts = [str(t) for t in batch["texts"][k]]
+            inputs: list[TextInput] = list(texts)
+            if "pairs" in batch:
+                inputs = [(a, str(b)) for a, b in zip(texts, batch["pairs"][k])]
+            positions.append(np.asarray(batch["positions"][k], dtype=np.int64))
+            if self.kind == "proba":
+                rows.append(self.predictor.predict_proba(inputs))
+            else:
+                rows.append(self.predictor.embed(inputs, cache=self.embeddings))
+        return {"position": np.concatenate(positions), "row": np.concatenate(rows).astype(np.float32)}
+
+
+def score(
+    ray,
+    ref,
+    kind: str,
+    chunks: Sequence[tuple[Sequence[int], Sequence[TextInput]]],
+    sink: Sink,
+    *,
+    workers: int = 2,
+    batch_size: int = 32,
+    cpus_per_worker: float = 1,
+    gpus_per_worker: float = 0,
+    actor: type = Scorer,
+) -> int:
+    """Score each chunk (positions in the caller's list, inputs) on Ray's actor pool; `sink(positions, rows)` gets each
+    finished chunk on the driver, in whatever order the actors finish. Returns how many rows reached the sink.
+
+    A worker that dies, or an error inside it, raises `RayError` saying how many rows were stored and that a rerun continues."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if not chunks:
+        return 0
+    total = sum(len(positions) for positions, _ in chunks)
+    items: list[dict[str, Any]] = []
+    for positions, inputs in chunks:
+        item: dict[str, Any] = {"positions": [int(p) for p in positions], "texts": [t if isinstance(t, str) else t[0] for t in inputs]}
+        if not isinstance(inputs[0], str):
+            item["pairs"] = [t[1] for t in inputs]
+        items.append(item)
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # the precompute shows its own bar, with ETA
+    dataset = ray.data.from_items(items, override_num_blocks=len(items))
+    scored = dataset.map_batches(
+        actor,
+        fn_constructor_kwargs={
+            "ref": ref,
+            "kind": kind,
+            "batch_size": batch_size,
+            "threads": max(1, int(cpus_per_worker)),
+            "device": "cuda" if gpus_per_worker else "cpu",
+        },
+        batch_size=1,
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=max(1, workers)),
+        num_cpus=cpus_per_worker,
+        num_gpus=gpus_per_worker,
+    )
+    stored = 0
+    try:
+        for batch in scored.iter_batches(batch_size=None, batch_format="numpy"):
+            sink(np.asarray(batch["position"]), np.asarray(batch["row"]))
+            stored += len(batch["position"])
+    except VeredictoError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - RayTaskError, RayActorError, ObjectLostError, ... all mean the same to the user
+        raise RayError(
+            f"a Ray worker failed after {stored:,} of {total:,} texts were stored ({root_cause(exc)[:300]}). "
+            "What is stored is kept: run the same command again to continue with the rest."
+        ) from None
+    return stored
+
+
+def root_cause(exc: BaseException) -> str:
+    """The worker's own error as `Type: message`, found in the traceback text Ray wraps it in (RayTaskError(UserCodeException)
+    -> ... -> RuntimeError: ...), else the first line of Ray's error."""
+    raised = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)): (.+)$")
+    found = [m for m in map(raised.match, str(exc).splitlines()) if m and not m.group(1).startswith(("ray.", "Ray")) and m.group(1) != "UserCodeException"]
+    if found:
+        return f"{found[-1].group(1)}: {found[-1].group(2).strip()}"
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def local_cpus() -> int:
+    """Cores a local Ray may use: all of this machine's (os.sched_getaffinity where it exists)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
