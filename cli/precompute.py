@@ -11,11 +11,15 @@ cluster (`cli.ray_engine`), the driver still being the one writer.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from cli.common import add_data_arguments
+from explain.cache import text_hash
 from models.errors import VeredictoError
 from models.protocol import TextInput
 
@@ -120,24 +124,45 @@ def method_params(method: str, args) -> dict:
 Failure = tuple[str, TextInput, str]  # method, text, message
 
 
-def fill(cache, predictor, method: str, texts, params: dict, failures: list[Failure], *, what: str = "", position: int = 0) -> None:
+def fill(cache, predictor, method: str, texts, params: dict, failures: list[Failure], *, what: str = "", position: int = 0, ray=None, args=None) -> None:
     """Compute `method`'s explanations of the distinct `texts` the cache lacks, committed one by one, with a progress bar on
     stderr (on line `position`, when several processes show one each); texts that cannot be explained are appended to
-    `failures`. Shared by `veredicto precompute` and `veredicto demo`."""
+    `failures`. On `ray` (sized by `args`), actors explain and this process, the one writer, stores what they return.
+    Shared by `veredicto precompute` and `veredicto demo`."""
     from tqdm import tqdm
 
     unique = list(dict.fromkeys(texts))
-    cached = cache.count_cached(predictor.ref.scoring_key, unique, method, **params)
-    todo = len(unique) - cached
-    print(f"{method.upper()}{f' ({what})' if what else ''}: {cached:,} of {len(unique):,} already cached, skipped; {todo:,} to compute.", file=sys.stderr)
+    have = cache.cached_hashes(predictor.ref.scoring_key, method, **params)
+    todo = [t for t in unique if text_hash(t) not in have]
+    print(
+        f"{method.upper()}{f' ({what})' if what else ''}: {len(unique) - len(todo):,} of {len(unique):,} already cached, skipped; {len(todo):,} to compute.",
+        file=sys.stderr,
+    )
     if not todo:
         return
 
     def record_failure(text: TextInput, exc: Exception) -> None:
         failures.append((method, text, str(exc)))
 
-    with tqdm(total=todo, desc=f"{method.upper()} {predictor.ref.name}", unit="text", file=sys.stderr, dynamic_ncols=True, position=position) as bar:
-        cache.get_or_compute_many(predictor, unique, method, progress=lambda done, total: bar.update(done - bar.n), on_error=record_failure, **params)
+    where = f" on Ray ({args.workers} worker(s))" if ray is not None else ""
+    with tqdm(
+        total=len(todo), desc=f"{method.upper()} {predictor.ref.name}{where}", unit="text", file=sys.stderr, dynamic_ncols=True, position=position
+    ) as bar:
+        if ray is None:
+            cache.get_or_compute_many(predictor, todo, method, progress=lambda done, total: bar.update(done - bar.n), on_error=record_failure, **params)
+            return
+        from cli import ray_engine
+        from explain.attribution import Attribution
+
+        def sink(positions, payloads, errors) -> None:
+            cache.put_many([Attribution.from_dict(json.loads(p)) for p in payloads if p], **params)
+            failures.extend((method, todo[int(i)], error) for i, p, error in zip(positions, payloads, errors) if not p)
+            bar.update(len(positions))
+
+        chunks = [([i], [text]) for i, text in enumerate(todo)]  # one text per task: seconds each, spread evenly, little lost to a kill
+        ray_engine.explain(
+            ray, predictor.ref, method, params, chunks, sink, workers=args.workers, cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker
+        )
 
 
 def report_failures(failures: list[Failure]) -> None:
@@ -201,6 +226,18 @@ def fill_scores(store, predictor, part: str, inputs: Sequence[TextInput], *, ray
     return len(todo)
 
 
+@contextlib.contextmanager
+def ray_or_none(args) -> Iterator[Any]:
+    """Ray for `--engine ray` (joining `--address`, else a local Ray on this machine's cores), None for the local engine."""
+    if args.engine != "ray":
+        yield None
+        return
+    from cli import ray_engine
+
+    with ray_engine.session(args.address, num_cpus=ray_engine.local_cpus()) as ray:
+        yield ray
+
+
 def run(args) -> int:
     from cli.common import check_pairs, checkpoint, read_data
     from explain.cache import AttributionCache
@@ -213,7 +250,7 @@ def run(args) -> int:
     parts = wanted_parts(args)
     scores = [p for p in parts if p in SCORES]
     methods = [p for p in parts if p in METHODS]
-    if args.engine == "ray" and scores:
+    if args.engine == "ray":
         from cli.ray_engine import require_ray
 
         require_ray()  # not installed: say so before loading anything
@@ -236,18 +273,11 @@ def run(args) -> int:
         file=sys.stderr,
     )
     failures: list[Failure] = []
-    with writer_lock(store.directory):
-        if scores and args.engine == "ray":
-            from cli import ray_engine
-
-            with ray_engine.session(args.address, num_cpus=ray_engine.local_cpus()) as ray:
-                for part in scores:
-                    fill_scores(store, predictor, part, unique, ray=ray, args=args)
-        else:
-            for part in scores:
-                fill_scores(store, predictor, part, unique)
+    with writer_lock(store.directory), ray_or_none(args) as ray:
+        for part in scores:
+            fill_scores(store, predictor, part, unique, ray=ray, args=args)
         for method in methods:
-            fill(cache, predictor, method, unique, method_params(method, args), failures)
+            fill(cache, predictor, method, unique, method_params(method, args), failures, ray=ray, args=args)
     report_failures(failures)
     done = store.stats()
     summary = f"Done. The results store holds {done.rows:,} row(s) ({done.bytes / 1e6:.1f} MB)"

@@ -59,18 +59,33 @@ def session(address: str | None = None, *, num_cpus: int | None = None) -> Itera
         ray.shutdown()
 
 
-class Scorer:
-    """One Ray actor: loads the checkpoint once, then scores each batch it is given (probabilities or embeddings)."""
+class _Loaded:
+    """A Ray actor holding one loaded checkpoint (a plain `Predictor`, no store): loaded once, in `__init__`."""
 
-    def __init__(self, ref, kind: str, batch_size: int = 32, threads: int | None = None, device: str | None = None):
+    def __init__(self, ref, batch_size: int = 32, threads: int | None = None, device: str | None = None, cache_items: int = 1):
         import torch
 
         from models.inference import Predictor, ProbabilityCache
 
         if threads:
             torch.set_num_threads(threads)
-        # Private one-row caches: the rows go back to the driver, which stores them; nothing is kept here between batches.
-        self.predictor = Predictor(ref, batch_size=batch_size, device=device, cache=ProbabilityCache(1))
+        self.predictor = Predictor(ref, batch_size=batch_size, device=device, cache=ProbabilityCache(cache_items))
+
+    @staticmethod
+    def inputs(batch: dict[str, np.ndarray], k: int) -> list[TextInput]:
+        texts = [str(t) for t in batch["texts"][k]]
+        if "pairs" in batch:
+            return [(a, str(b)) for a, b in zip(texts, batch["pairs"][k])]
+        return list(texts)
+
+
+class Scorer(_Loaded):
+    """Scores each chunk it is given: probabilities or embeddings, returned to the driver (which stores them)."""
+
+    def __init__(self, ref, kind: str, **kwargs):
+        from models.inference import ProbabilityCache
+
+        super().__init__(ref, **kwargs)  # one-row caches: nothing is kept here between batches
         self.embeddings = ProbabilityCache(1)
         self.kind = kind
 
@@ -79,37 +94,44 @@ class Scorer:
         both run the very same forward batches and agree to the last bits."""
         positions, rows = [], []
         for k in range(len(batch["positions"])):
-            texts = [str(t) for t in batch["texts"][k]]
-            inputs: list[TextInput] = list(texts)
-            if "pairs" in batch:
-                inputs = [(a, str(b)) for a, b in zip(texts, batch["pairs"][k])]
+            inputs = self.inputs(batch, k)
             positions.append(np.asarray(batch["positions"][k], dtype=np.int64))
-            if self.kind == "proba":
-                rows.append(self.predictor.predict_proba(inputs))
-            else:
-                rows.append(self.predictor.embed(inputs, cache=self.embeddings))
+            rows.append(self.predictor.predict_proba(inputs) if self.kind == "proba" else self.predictor.embed(inputs, cache=self.embeddings))
         return {"position": np.concatenate(positions), "row": np.concatenate(rows).astype(np.float32)}
 
 
-def score(
-    ray,
-    ref,
-    kind: str,
-    chunks: Sequence[tuple[Sequence[int], Sequence[TextInput]]],
-    sink: Sink,
-    *,
-    workers: int = 2,
-    batch_size: int = 32,
-    cpus_per_worker: float = 1,
-    gpus_per_worker: float = 0,
-    actor: type = Scorer,
-) -> int:
-    """Score each chunk (positions in the caller's list, inputs) on Ray's actor pool; `sink(positions, rows)` gets each
-    finished chunk on the driver, in whatever order the actors finish. Returns how many rows reached the sink.
+class Explainer(_Loaded):
+    """Explains each text it is given with one method; returns `Attribution.to_json` payloads (or the user-facing error
+    of a text that cannot be explained) for the driver to put in the attribution cache."""
 
-    A worker that dies, or an error inside it, raises `RayError` saying how many rows were stored and that a rerun continues."""
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    def __init__(self, ref, method: str, params: dict[str, Any], **kwargs):
+        super().__init__(ref, cache_items=100_000, **kwargs)  # SHAP and LIME ask for the same masked texts again
+        self.method, self.params = method, params
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from explain.cache import _explain_text  # the local engine's own call (pairs as text_pair)
+
+        positions, payloads, errors = [], [], []
+        for k in range(len(batch["positions"])):
+            for position, text in zip(batch["positions"][k], self.inputs(batch, k)):
+                positions.append(int(position))
+                try:
+                    payloads.append(_explain_text(self.predictor, text, self.method, None, **self.params).to_json())
+                    errors.append("")
+                except VeredictoError as exc:
+                    payloads.append("")
+                    errors.append(str(exc))
+        return {"position": np.asarray(positions, dtype=np.int64), "payload": np.asarray(payloads, dtype=object), "error": np.asarray(errors, dtype=object)}
+
+
+Chunks = Sequence[tuple[Sequence[int], Sequence[TextInput]]]
+
+
+def _run_pool(ray, actor: type, kwargs: dict[str, Any], chunks: Chunks, on_batch: Callable[[dict[str, np.ndarray]], int], resources: dict[str, float]) -> int:
+    """Send each chunk (positions in the caller's list, inputs) to `actor`s (`resources`: workers, cpus, gpus per worker);
+    `on_batch` gets each finished one on the driver, in whatever order they finish, and says how many texts it stored.
+
+    A worker that dies, or an error inside it, raises `RayError` saying how many texts were stored and that a rerun continues."""
     if not chunks:
         return 0
     total = sum(len(positions) for positions, _ in chunks)
@@ -121,27 +143,20 @@ def score(
         items.append(item)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # the precompute shows its own bar, with ETA
-    dataset = ray.data.from_items(items, override_num_blocks=len(items))
-    scored = dataset.map_batches(
+    cpus, gpus = resources.get("cpus_per_worker", 1), resources.get("gpus_per_worker", 0)
+    done = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
         actor,
-        fn_constructor_kwargs={
-            "ref": ref,
-            "kind": kind,
-            "batch_size": batch_size,
-            "threads": max(1, int(cpus_per_worker)),
-            "device": "cuda" if gpus_per_worker else "cpu",
-        },
+        fn_constructor_kwargs={**kwargs, "threads": max(1, int(cpus)), "device": "cuda" if gpus else "cpu"},
         batch_size=1,
         batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=max(1, workers)),
-        num_cpus=cpus_per_worker,
-        num_gpus=gpus_per_worker,
+        compute=ray.data.ActorPoolStrategy(size=max(1, int(resources.get("workers", 2)))),
+        num_cpus=cpus,
+        num_gpus=gpus,
     )
     stored = 0
     try:
-        for batch in scored.iter_batches(batch_size=None, batch_format="numpy"):
-            sink(np.asarray(batch["position"]), np.asarray(batch["row"]))
-            stored += len(batch["position"])
+        for batch in done.iter_batches(batch_size=None, batch_format="numpy"):
+            stored += on_batch(batch)
     except VeredictoError:
         raise
     except Exception as exc:  # noqa: BLE001 - RayTaskError, RayActorError, ObjectLostError, ... all mean the same to the user
@@ -150,6 +165,56 @@ def score(
             "What is stored is kept: run the same command again to continue with the rest."
         ) from None
     return stored
+
+
+def score(
+    ray,
+    ref,
+    kind: str,
+    chunks: Chunks,
+    sink: Sink,
+    *,
+    workers: int = 2,
+    batch_size: int = 32,
+    cpus_per_worker: float = 1,
+    gpus_per_worker: float = 0,
+    actor: type = Scorer,
+) -> int:
+    """Probabilities (`kind` "proba") or embeddings of each chunk on Ray's actor pool; `sink(positions, rows)` gets each
+    finished chunk on the driver. Returns how many rows reached the sink."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+
+    def on_batch(batch) -> int:
+        sink(np.asarray(batch["position"]), np.asarray(batch["row"]))
+        return len(batch["position"])
+
+    resources = {"workers": workers, "cpus_per_worker": cpus_per_worker, "gpus_per_worker": gpus_per_worker}
+    return _run_pool(ray, actor, {"ref": ref, "kind": kind, "batch_size": batch_size}, chunks, on_batch, resources)
+
+
+def explain(
+    ray,
+    ref,
+    method: str,
+    params: dict[str, Any],
+    chunks: Chunks,
+    sink: Callable[[np.ndarray, Sequence[str], Sequence[str]], None],
+    *,
+    workers: int = 2,
+    batch_size: int = 32,
+    cpus_per_worker: float = 1,
+    gpus_per_worker: float = 0,
+) -> int:
+    """`method`'s explanations of each chunk on Ray's actor pool; `sink(positions, payloads, errors)` gets each finished chunk
+    on the driver (a payload is `Attribution.to_json()`, or empty with the text's error). Returns how many texts came back."""
+
+    def on_batch(batch) -> int:
+        sink(np.asarray(batch["position"]), list(batch["payload"]), list(batch["error"]))
+        return len(batch["position"])
+
+    resources = {"workers": workers, "cpus_per_worker": cpus_per_worker, "gpus_per_worker": gpus_per_worker}
+    return _run_pool(ray, Explainer, {"ref": ref, "method": method, "params": params, "batch_size": batch_size}, chunks, on_batch, resources)
 
 
 def root_cause(exc: BaseException) -> str:

@@ -183,3 +183,21 @@ def test_a_worker_failing_mid_run_keeps_what_was_stored_and_says_a_rerun_continu
     assert kept in (0, 4)  # the first chunk, if it reached the driver before the failure did: committed whole, never in part
     assert f"a Ray worker failed after {kept} of 12 texts were stored" in str(error.value) and "(RuntimeError: worker lost)" in str(error.value)
     assert "run the same command again to continue" in str(error.value)
+
+
+@pytest.mark.ray
+def test_explanations_on_ray_are_the_local_engines(ray_session, tiny_bert, tmp_path, capsys):
+    from explain.cache import AttributionCache, key_params
+
+    data = tmp_path / "d.csv"
+    texts = write_data(data, 5)
+    ref = inspect_checkpoint(tiny_bert)
+    assert precompute(tiny_bert, data, tmp_path / "local", "--what", "ig") == 0
+    assert precompute(tiny_bert, data, tmp_path / "ray", "--what", "ig", "--engine", "ray", "--workers", "1") == 0
+    assert "IG: 0 of 5 already cached, skipped; 5 to compute." in capsys.readouterr().err
+    local = AttributionCache(tmp_path / "local").get_many(ref.scoring_key, texts, "ig", **key_params("ig"))
+    on_ray = AttributionCache(tmp_path / "ray").get_many(ref.scoring_key, texts, "ig", **key_params("ig"))
+    assert set(on_ray) == set(local) == set(texts)
+    for text in texts:
+        assert on_ray[text].tokens == local[text].tokens and on_ray[text].params == local[text].params
+        np.testing.assert_allclose(on_ray[text].scores, local[text].scores, atol=1e-6, rtol=0)
