@@ -1,6 +1,6 @@
 """`veredicto precompute` throughput: the local engine against Ray at equal workers, and the results store's write rate.
 
-In one run, on the demo's 'after' checkpoint and ~2,000 demo texts (test split, then validation), each into a fresh store:
+In one run, on the demo's 'after' checkpoint and ~2,000 demo texts (test split, then validation, then train for --texts beyond), each into a fresh store:
 - local engine with W torch threads vs `--engine ray` with W actors of one CPU each, W = 1 and 2, alternated
   (local 1, Ray 1, local 2, Ray 2, then again) through the code the CLI runs (`cli.precompute.fill_scores`);
   texts/s end to end (Ray's includes starting its actors and loading the checkpoint in each) and in steady state
@@ -95,8 +95,8 @@ def main() -> None:
 
     paths = demo_paths()
     texts: list = []
-    for split in (paths.test_data, paths.validation_data):
-        texts += [t for t in load_eval_data(split).inputs if t not in set(texts)]
+    for split in (paths.test_data, paths.validation_data, paths.train_data):
+        texts += load_eval_data(split).inputs
     texts = list(dict.fromkeys(texts))[: args.texts]
     ref = inspect_checkpoint(paths.after)
     predictor = Predictor(ref, device="cpu", cache=ProbabilityCache(1))

@@ -141,15 +141,16 @@ def _run_pool(ray, actor: type, kwargs: dict[str, Any], chunks: Chunks, on_batch
         if not isinstance(inputs[0], str):
             item["pairs"] = [t[1] for t in inputs]
         items.append(item)
+    cpus, gpus, workers = resources.get("cpus_per_worker", 1), resources.get("gpus_per_worker", 0), max(1, int(resources.get("workers", 2)))
+    check_resources(ray, workers, cpus, gpus)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # the precompute shows its own bar, with ETA
-    cpus, gpus = resources.get("cpus_per_worker", 1), resources.get("gpus_per_worker", 0)
     done = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
         actor,
         fn_constructor_kwargs={**kwargs, "threads": max(1, int(cpus)), "device": "cuda" if gpus else "cpu"},
         batch_size=1,
         batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=max(1, int(resources.get("workers", 2)))),
+        compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=cpus,
         num_gpus=gpus,
     )
@@ -215,6 +216,19 @@ def explain(
 
     resources = {"workers": workers, "cpus_per_worker": cpus_per_worker, "gpus_per_worker": gpus_per_worker}
     return _run_pool(ray, Explainer, {"ref": ref, "method": method, "params": params, "batch_size": batch_size}, chunks, on_batch, resources)
+
+
+def check_resources(ray, workers: int, cpus: float, gpus: float) -> None:
+    """Refuse an actor pool the cluster cannot hold: Ray would otherwise wait for the missing CPUs or GPUs forever.
+    (An autoscaling cluster: scale it up first, e.g. `ray.autoscaler.sdk.request_resources`.)"""
+    have = ray.cluster_resources()
+    cpu, gpu = float(have.get("CPU", 0)), float(have.get("GPU", 0))
+    if workers * cpus > cpu or workers * gpus > gpu:
+        raise RayError(
+            f"the Ray cluster has {cpu:g} CPU(s) and {gpu:g} GPU(s); {workers} worker(s) x {cpus:g} CPU(s)"
+            + (f" and {gpus:g} GPU(s)" if gpus else "")
+            + " each need more. Lower --workers, --cpus-per-worker or --gpus-per-worker, or add nodes to the cluster."
+        )
 
 
 def root_cause(exc: BaseException) -> str:

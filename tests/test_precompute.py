@@ -201,3 +201,14 @@ def test_explanations_on_ray_are_the_local_engines(ray_session, tiny_bert, tmp_p
     for text in texts:
         assert on_ray[text].tokens == local[text].tokens and on_ray[text].params == local[text].params
         np.testing.assert_allclose(on_ray[text].scores, local[text].scores, atol=1e-6, rtol=0)
+
+
+@pytest.mark.ray
+def test_more_workers_than_the_cluster_holds_are_refused_instead_of_waiting_forever(ray_session, tiny_bert, tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    write_data(data, 2)
+    assert precompute(tiny_bert, data, tmp_path / "s", "--what", "predictions", "--engine", "ray", "--workers", "3") == 2  # the session has 2 CPUs
+    err = capsys.readouterr().err
+    assert "the Ray cluster has 2 CPU(s) and 0 GPU(s); 3 worker(s) x 1 CPU(s) each need more" in err and "Lower --workers" in err
+    assert precompute(tiny_bert, data, tmp_path / "s", "--what", "predictions", "--engine", "ray", "--workers", "1", "--gpus-per-worker", "1") == 2
+    assert "0 GPU(s); 1 worker(s) x 1 CPU(s) and 1 GPU(s) each need more" in capsys.readouterr().err
