@@ -28,7 +28,7 @@ def register(subparsers) -> None:
         "--cache-dir",
         type=Path,
         default=None,
-        help="Attribution cache to fill (default: $VEREDICTO_CACHE_DIR, else cache/ in the Veredicto home, which the app reads).",
+        help="Results store to fill: predictions, embeddings and attributions (default: $VEREDICTO_CACHE_DIR, else cache/ in the Veredicto home, which the app reads).",
     )
     parser.set_defaults(func=run)
 
@@ -44,9 +44,41 @@ def run(args) -> int:
         build_news_demo(out, force=args.force, log=log)
     else:
         build_demo(out, force=args.force, log=log)
+        fill_results(out, cache_dir=args.cache_dir, log=log)
         if not args.skip_insights:
             fill_insights(out, cache_dir=args.cache_dir, log=log)
     return 0
+
+
+def fill_results(out: Path, *, cache_dir: Path | None = None, log: Callable[[str], None] = print) -> float:
+    """Store the sentiment demo's probabilities and embeddings of every test text, for both checkpoints, in the results
+    store (`store.results`), so a fresh demo's Overview, Errors, Compare, Robustness and Data pages open from it instead of
+    scoring. What is stored already is read, not recomputed (a second run forwards nothing). Returns the seconds spent."""
+    from evaldata.loading import load_eval_data
+    from models.checkpoints import inspect_checkpoint
+    from models.inference import ProbabilityCache
+    from store.results import open_predictor, shared_store, store_warnings
+    from training.demo import demo_paths
+
+    started = time.perf_counter()
+    paths = demo_paths(out)
+    inputs = load_eval_data(paths.test_data).inputs
+    opened = shared_store(cache_dir)
+    if opened.store is None:
+        log(f"warning: {opened.warning}")
+        return 0.0
+    log(f"Results store: predictions and embeddings of {len(inputs):,} test texts for both checkpoints -> {opened.store.path}")
+    for path in (paths.before, paths.after):
+        # own memory caches: the build's accuracy pass left these probabilities in the process's, and memory hits are not written to the store
+        predictor = open_predictor(inspect_checkpoint(path), directory=cache_dir, cache=ProbabilityCache())
+        predictor.predict_proba(inputs)
+        predictor.embed(inputs, cache=ProbabilityCache())
+        log(f"  {path.name}: {predictor.stats.texts_forwarded:,} forwarded, {predictor.stats.texts_from_store:,} read from the store")
+    for warning in store_warnings(directory=cache_dir):
+        log(f"warning: {warning}")
+    seconds = time.perf_counter() - started
+    log(f"Results stored after {seconds:.0f} s ({opened.store.stats().bytes / 1e6:.1f} MB on disk).")
+    return seconds
 
 
 def fill_insights(

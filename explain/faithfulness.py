@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from explain.attribution import Attribution, ExplainError
-from models.protocol import InferenceLayer
+from models.protocol import InferenceLayer, scratch
 
 KS = (0.1, 0.2, 0.5)
 RANDOM_DRAWS = 5
@@ -209,7 +209,8 @@ def measure_faithfulness(
         for _ in range(random_draws):
             pick = rng.choice(n, size=_k_count(k, n), replace=False)
             texts.append(units.without(pick))
-    p = predictor.predict_proba(texts)[:, c].astype(np.float64)
+    with scratch(predictor):
+        p = predictor.predict_proba(texts)[:, c].astype(np.float64)
     n_k = len(ks)
     random_part = p[1 + 2 * n_k :].reshape(n_k, random_draws)
     return Faithfulness(
@@ -287,7 +288,8 @@ def deletion_curves(
     if random:
         orders["random"] = tuple(int(i) for i in np.random.default_rng(seed).permutation(n))
     texts = [all_units[0].without(order[:m]) for order in orders.values() for m in counts]
-    p = predictor.predict_proba(texts)[:, c].astype(np.float64).reshape(len(orders), len(counts))
+    with scratch(predictor):
+        p = predictor.predict_proba(texts)[:, c].astype(np.float64).reshape(len(orders), len(counts))
     fractions = tuple(m / n for m in counts)
     return {name: DeletionCurve(fractions, tuple(float(x) for x in row)) for name, row in zip(orders, p)}
 

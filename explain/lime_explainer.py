@@ -27,7 +27,7 @@ from collections.abc import Callable
 import numpy as np
 
 from explain.attribution import PAIR_SEP, Attribution, ExplainError, Token
-from models.protocol import InferenceLayer
+from models.protocol import InferenceLayer, scratch
 
 DEFAULT_NUM_SAMPLES = 1000  # LIME's default is 5000; 1000 is plenty for sentence-length texts
 
@@ -84,7 +84,8 @@ def compute(
         nonlocal requested
         requested += len(texts)
         inputs = [tuple(t.split(PAIR_SEP, 1)) if text_pair is not None else t for t in texts]
-        return predictor.predict_proba(inputs, progress=progress).astype(np.float64)
+        with scratch(predictor):
+            return predictor.predict_proba(inputs, progress=progress).astype(np.float64)
 
     # LIME never tokenizes; predict_proba takes the predictor per batch, so other sessions' predictions run
     # in between, and usage() counts this thread's forwards only.

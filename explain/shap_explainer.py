@@ -38,7 +38,7 @@ import numpy as np
 
 from explain.attribution import PAIR_SEP, Attribution, Token
 from models.fairlock import FairLock, OnWait
-from models.protocol import InferenceLayer
+from models.protocol import InferenceLayer, scratch
 
 OUTPUT_SPACE = "probability"
 DEFAULT_MAX_EVALS = 500  # shap's own default
@@ -280,7 +280,8 @@ def compute(
         nonlocal requested
         texts = as_inputs(batch)
         requested += len(texts)
-        out = predictor.predict_proba(texts).astype(np.float64)
+        with scratch(predictor):
+            out = predictor.predict_proba(texts).astype(np.float64)
         if progress is not None:
             progress(min(requested, max_evals), max_evals)
         return out

@@ -162,6 +162,16 @@ class Predictor:
             yield Usage(self._forwarded_here)
 
     @contextlib.contextmanager
+    def scratch(self) -> Iterator[None]:
+        """Inside the block this thread's results are read from the store but not written to it (see `models.protocol.scratch`)."""
+        depth = getattr(self._mine, "scratch", 0)
+        self._mine.scratch = depth + 1
+        try:
+            yield
+        finally:
+            self._mine.scratch = depth
+
+    @contextlib.contextmanager
     def usage(self) -> Iterator[Usage]:
         """Count what this thread sends through the model during the block, without holding the predictor."""
         yield Usage(self._forwarded_here)
@@ -249,13 +259,11 @@ class Predictor:
         """Sentence embeddings: the encoder's last hidden states averaged over real tokens, shape (n, hidden_size).
 
         The encoder is `model.base_model`, the weights the classification head reads, so neighbours
-        are "similar for this model". Cached like probabilities, in `EMBEDDING_CACHE` by default (and then in the results
-        store too; a private `cache` keeps them out of it).
+        are "similar for this model". Cached like probabilities, in `EMBEDDING_CACHE` by default, and in the results store.
         """
-        kind = "embedding" if cache is None else None
         cache = EMBEDDING_CACHE if cache is None else cache
         width = int(self.model.config.hidden_size)
-        return self._run(texts, cache, self.ref.fingerprint, kind, self._mean_pooled, width, batch_size or self.batch_size, progress)
+        return self._run(texts, cache, self.ref.fingerprint, "embedding", self._mean_pooled, width, batch_size or self.batch_size, progress)
 
     def path_gradients(
         self,
@@ -325,10 +333,10 @@ class Predictor:
             log.warning(self.store_warning)
         self.store = None
 
-    def _read_store(self, kind: str | None, key: str, texts: list[TextInput], width: int, cache: ProbabilityCache) -> dict[int, np.ndarray]:
+    def _read_store(self, kind: str, key: str, texts: list[TextInput], width: int, cache: ProbabilityCache) -> dict[int, np.ndarray]:
         """Rows of the distinct `texts` found in the results store ({position: row}), also put in `cache`; {} without a store."""
         store = self.store
-        if store is None or kind is None or not texts:
+        if store is None or not texts:
             return {}
         try:
             found = store.get_many(kind, key, texts, width=width)
@@ -340,18 +348,22 @@ class Predictor:
         self.stats.texts_from_store += len(found)
         return found
 
-    def _write_store(self, kind: str | None, key: str, texts: list[TextInput], rows: np.ndarray) -> None:
+    def _write_store(self, kind: str, key: str, texts: list[TextInput], rows: np.ndarray) -> None:
         store = self.store
-        if store is None or kind is None:
+        scratching: int = getattr(self._mine, "scratch", 0)
+        if store is None or scratching:
             return
         try:
             store.put_many(kind, key, texts, rows)
         except VeredictoError as exc:
             self._store_failed(exc)
 
-    def _run(self, texts, cache: ProbabilityCache, key: str, kind: str | None, head, width: int, batch_size: int, progress: Progress | None) -> np.ndarray:
-        """Look every input up in `cache` under (`key`, input), then the misses in the results store (`kind`; None: not
-        stored); run `head` on the unique inputs still missing, storing each batch as it finishes; return rows in input order."""
+    def _run(self, texts, cache: ProbabilityCache, key: str, kind: str, head, width: int, batch_size: int, progress: Progress | None) -> np.ndarray:
+        """Look every input up in `cache` under (`key`, input), then the misses in the results store under `kind`; run `head`
+        on the unique inputs still missing, storing each batch as it finishes; return rows in input order.
+
+        A memory hit is not written to the store (it may come from a predictor without one, or from an explanation's scratch
+        calls): a caller that must fill the store passes its own empty memory `cache` (`cli.demo.fill_results` does)."""
         texts = [as_input(t, i) for i, t in enumerate(texts)]
         split_pairs(texts)  # refuse a mix before anything is cached
         out = np.empty((len(texts), width), dtype=np.float32)

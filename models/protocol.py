@@ -14,7 +14,7 @@ never takes the predictor's lock or builds a probability-cache key itself.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -40,6 +40,14 @@ class ResultRows(Protocol):
     def get_many(self, kind: str, key: str, inputs: Sequence[TextInput], *, width: int | None = None) -> dict[int, np.ndarray]: ...
 
     def put_many(self, kind: str, key: str, inputs: Sequence[TextInput], rows: np.ndarray) -> None: ...
+
+
+def scratch(layer: Any) -> AbstractContextManager[Any]:
+    """Calls on `layer` by this thread inside the block read the results store but add nothing to it: the perturbed texts
+    of an explanation (SHAP's masks, LIME's samples, deletion curves) are many and used once; the explanation itself is
+    what is kept (`explain.cache`). A layer without a store (a test's fake) needs nothing."""
+    enter = getattr(layer, "scratch", None)
+    return enter() if callable(enter) else nullcontext()
 
 
 class Usage:

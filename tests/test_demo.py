@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from finetune_support import accuracy_by_hand, file_modes, umask
@@ -295,7 +296,36 @@ def test_veredicto_demo_fills_the_insights_page_once_and_resumes(tiny_demo, tmp_
     assert "nothing to do" in again and "0 to compute" in again and "to compute." in again
     assert all(line.endswith("; 0 to compute.") for line in again.splitlines() if "to compute" in line)
     assert main(["demo", "--out", str(tiny_demo), "--cache-dir", str(tmp_path / "other"), "--skip-insights"]) == 0
-    assert not (tmp_path / "other").exists()
+    assert not (tmp_path / "other" / "attributions.sqlite").exists()  # no explanation computed; predictions are (next test)
+
+
+def test_veredicto_demo_stores_predictions_and_embeddings_so_the_pages_score_nothing(tiny_demo, tmp_path, capfd, monkeypatch):
+    """Both checkpoints' probabilities and embeddings of every test text are in the results store after `veredicto demo`,
+    under the keys the app's predictors read: a fresh predictor (an app restart) forwards nothing for them."""
+    from cli.main import main
+    from evaldata.loading import load_eval_data
+    from models.checkpoints import inspect_checkpoint
+    from models.inference import Predictor, ProbabilityCache
+    from runtime import LRUCache, current
+    from store.results import ResultsStore
+
+    store_dir = tmp_path / "store"
+    assert main(["demo", "--out", str(tiny_demo), "--cache-dir", str(store_dir), "--skip-insights"]) == 0
+    p = demo_paths(tiny_demo)
+    test = load_eval_data(p.test_data)
+    store = ResultsStore(store_dir)
+    assert store.stats().by_kind == {"proba": 2 * len(set(test.inputs)), "embedding": 2 * len(set(test.inputs))}
+    current().clear()
+    monkeypatch.setattr("models.inference.EMBEDDING_CACHE", LRUCache())
+    for path in (p.before, p.after):
+        restarted = Predictor(inspect_checkpoint(path), cache=ProbabilityCache(), store=store)
+        expected = Predictor(inspect_checkpoint(path), cache=ProbabilityCache()).predict_proba(test.inputs)
+        np.testing.assert_allclose(restarted.predict_proba(test.inputs), expected, atol=1e-6)
+        restarted.embed(test.inputs)
+        assert restarted.stats.texts_forwarded == 0, path.name
+    capfd.readouterr()
+    assert main(["demo", "--out", str(tiny_demo), "--cache-dir", str(store_dir), "--skip-insights"]) == 0
+    assert "0 forwarded" in capfd.readouterr().err  # a second run reads, scores nothing
 
 
 # --------------------------------------------------------------------------- the real demo

@@ -84,10 +84,11 @@ def test_embeddings_are_stored_too_and_kept_apart_from_probabilities(tiny_bert, 
     assert again.cached(TEXTS, embeddings=True).all()
     np.testing.assert_array_equal(again.embed(TEXTS), expected)
     assert again.stats.texts_forwarded == 0
-    # a private embedding cache stays out of the store (a caller that asked for its own)
+    # a private memory cache (a caller that must fill the store whatever the process holds) still reads and writes it
     private = fresh(tiny_bert, store)
+    np.testing.assert_array_equal(private.embed(TEXTS[:2], cache=LRUCache()), expected[:2])
     private.embed(["only here"], cache=LRUCache())
-    assert store.count("embedding", private.ref.fingerprint, ["only here"]) == 0
+    assert store.count("embedding", private.ref.fingerprint, ["only here"]) == 1 and private.stats.texts_forwarded == 1
 
 
 def test_sentence_pairs_and_their_texts_are_stored_apart(tiny_bert, tmp_path):
@@ -113,3 +114,17 @@ def test_a_store_that_fails_leaves_a_warning_and_the_results_in_memory(tiny_bert
     assert predictor.store is None and "disk is full" in predictor.store_warning and str(tmp_path) in predictor.store_warning
     np.testing.assert_array_equal(predictor.predict_proba(TEXTS), got)
     assert predictor.stats.texts_forwarded == len(TEXTS)
+
+
+def test_an_explanations_perturbed_texts_stay_out_of_the_store(tiny_bert, tmp_path):
+    """SHAP's masked texts and LIME's samples are many and used once: they must not fill the store (the explanation is cached elsewhere)."""
+    from explain.api import explain_text
+
+    store = ResultsStore(tmp_path)
+    predictor = fresh(tiny_bert, store)
+    predictor.predict_proba(["the film was good"])
+    explain_text(predictor, "the film was good", "lime", num_samples=60, seed=0)
+    explain_text(predictor, "the film was good", "shap", max_evals=40)
+    assert store.stats().rows == 1 and predictor.stats.texts_forwarded > 1
+    predictor.predict_proba(["the film was great"])  # outside an explanation, writes resume
+    assert store.stats().rows == 2
