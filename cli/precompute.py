@@ -74,7 +74,7 @@ def register(subparsers) -> None:
     parser.add_argument("--engine", choices=("local", "ray"), default="local", help="Where predictions and embeddings are computed (default: local).")
     parser.add_argument("--workers", type=positive_int, default=2, help="--engine ray: actors, each loading the checkpoint once (default: 2).")
     parser.add_argument("--cpus-per-worker", type=positive_int, default=1, help="--engine ray: CPU cores (torch threads) per actor (default: 1).")
-    parser.add_argument("--gpus-per-worker", type=float, default=0, help="--engine ray: GPUs per actor, e.g. 1 or 0.5 (default: 0, CPU only).")
+    parser.add_argument("--gpus-per-worker", type=non_negative, default=0, help="--engine ray: GPUs per actor, e.g. 1 or 0.5 (default: 0, CPU only).")
     parser.add_argument(
         "--address",
         default=None,
@@ -98,6 +98,13 @@ def positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1 (got {number})")
+    return number
+
+
+def non_negative(value: str) -> float:
+    number = float(value)
+    if not number >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more (got {value})")
     return number
 
 
@@ -247,6 +254,8 @@ def run(args) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise VeredictoError(f"--limit must be at least 1 (got {args.limit}).")
+    if args.address and args.engine != "ray":
+        raise VeredictoError(f"--address {args.address} joins a Ray cluster, which only --engine ray uses: add --engine ray, or drop --address.")
     parts = wanted_parts(args)
     scores = [p for p in parts if p in SCORES]
     methods = [p for p in parts if p in METHODS]

@@ -145,17 +145,17 @@ def _run_pool(ray, actor: type, kwargs: dict[str, Any], chunks: Chunks, on_batch
     check_resources(ray, workers, cpus, gpus)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # the precompute shows its own bar, with ETA
-    done = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-        actor,
-        fn_constructor_kwargs={**kwargs, "threads": max(1, int(cpus)), "device": "cuda" if gpus else "cpu"},
-        batch_size=1,
-        batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=workers),
-        num_cpus=cpus,
-        num_gpus=gpus,
-    )
     stored = 0
     try:
+        done = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+            actor,
+            fn_constructor_kwargs={**kwargs, "threads": max(1, int(cpus)), "device": "cuda" if gpus else "cpu"},
+            batch_size=1,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=workers),
+            num_cpus=cpus,
+            num_gpus=gpus,
+        )
         for batch in done.iter_batches(batch_size=None, batch_format="numpy"):
             stored += on_batch(batch)
     except VeredictoError:

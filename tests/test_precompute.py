@@ -96,6 +96,16 @@ def test_a_second_precompute_on_the_same_store_is_refused_naming_the_first(tiny_
     assert precompute(tiny_bert, data, store, "--what", "predictions") == 0  # released when the holder ends
 
 
+def test_ray_options_without_engine_ray_are_refused(tiny_bert, tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    write_data(data, 2)
+    assert precompute(tiny_bert, data, tmp_path / "s", "--address", "auto") == 2
+    assert "--address auto joins a Ray cluster, which only --engine ray uses" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        precompute(tiny_bert, data, tmp_path / "s", "--engine", "ray", "--gpus-per-worker", "-1")
+    assert "must be 0 or more" in capsys.readouterr().err
+
+
 def test_engine_ray_without_ray_installed_says_how_to_install_it(tiny_bert, tmp_path, capsys, monkeypatch):
     data = tmp_path / "d.csv"
     write_data(data, 2)
