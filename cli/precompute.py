@@ -33,9 +33,9 @@ CHUNK_BATCHES = 4  # forward batches per store write (and per Ray task): sorted 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "precompute",
-        help="Explain every example of a data file once and keep the results in the attribution cache.",
-        description="Explain the examples of an evaluation file with SHAP and/or LIME, or with a gradient method (Integrated "
-        "Gradients, Gradient x Input), and store the results in the attribution cache the dashboard reads. Interrupt it at any "
+        help="Score and explain every example of a data file once, into the results store the app, gates and report read.",
+        description="Fill the results store ahead (predictions, embeddings) and the attribution cache (SHAP, LIME, Integrated "
+        "Gradients, Gradient x Input) for an evaluation file, locally or on a Ray cluster (--engine ray). Interrupt it at any "
         "time; run it again to continue.",
     )
     parser.add_argument("--model", required=True, type=Path, help="Checkpoint directory (config.json, tokenizer, model.safetensors).")
@@ -66,12 +66,13 @@ def register(subparsers) -> None:
         "--store",
         "--cache-dir",
         dest="cache_dir",
+        metavar="DIR",
         type=Path,
         default=None,
         help="Results store directory, which holds the attribution cache too (default: $VEREDICTO_CACHE_DIR, else cache/ in the Veredicto "
         "home, which the app reads; see runtime/settings.py).",
     )
-    parser.add_argument("--engine", choices=("local", "ray"), default="local", help="Where predictions and embeddings are computed (default: local).")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local", help="Where the parts are computed: here, or on Ray actors (default: local).")
     parser.add_argument("--workers", type=positive_int, default=2, help="--engine ray: actors, each loading the checkpoint once (default: 2).")
     parser.add_argument("--cpus-per-worker", type=positive_int, default=1, help="--engine ray: CPU cores (torch threads) per actor (default: 1).")
     parser.add_argument("--gpus-per-worker", type=non_negative, default=0, help="--engine ray: GPUs per actor, e.g. 1 or 0.5 (default: 0, CPU only).")
