@@ -9,6 +9,7 @@ loses at most the batches in flight. Ray is optional (`pip install 'veredicto[ra
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -44,11 +45,12 @@ def session(address: str | None = None, *, num_cpus: int | None = None) -> Itera
     if ray.is_initialized():
         yield ray
         return
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # its plans and notices would break the precompute's progress bar
     try:
         if address:
-            ray.init(address=address, log_to_driver=False)
+            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
         else:
-            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError... for a bad address
         where = address or "a local Ray"
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -61,6 +61,14 @@ def test_default_fills_predictions_embeddings_and_ig_and_a_rerun_resumes(tiny_be
     assert "PREDICTIONS: 6 of 6 already stored, skipped; 0 to compute." in err and "EMBEDDINGS: 6 of 6 already stored" in err
     assert "IG: 6 of 6 already cached" in err
 
+    # what the app and the other commands read: their store-backed predictor finds every row and runs nothing
+    from store.results import open_predictor
+
+    reader = open_predictor(ref, directory=store, cache=ProbabilityCache())
+    reader.predict_proba(texts)
+    reader.embed(texts, cache=ProbabilityCache())
+    assert reader.stats.texts_forwarded == 0 and reader.stats.texts_from_store == 2 * len(texts)
+
 
 def test_method_keeps_meaning_explanations_only(tiny_bert, tmp_path, capsys):
     data = tmp_path / "d.csv"
