@@ -1,27 +1,41 @@
-"""`veredicto precompute`: fill the persistent attribution cache so the dashboard opens on ready explanations.
+"""`veredicto precompute`: fill the results store (predictions, embeddings) and the attribution cache ahead, so the
+dashboard, the gates and the report read instead of compute.
 
-Resumable: each explanation is committed to the cache as soon as it is computed, so Ctrl-C or a
-kill loses at most the one in flight, and running the same command again skips what is cached.
+`--what` picks the parts (default: what the pages need); each shows a progress bar with ETA. Resumable: predictions and
+embeddings are committed one chunk of forward batches at a time, explanations one by one, so Ctrl-C or a kill loses at
+most what is in flight, and running the same command again skips what is stored (and says how much). One precompute
+writes to a store at a time (`store.lock`); the app's sessions keep reading meanwhile. `--engine ray` scores on a Ray
+cluster (`cli.ray_engine`), the driver still being the one writer.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import json
 import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from cli.common import add_data_arguments
+from explain.cache import text_hash
 from models.errors import VeredictoError
 from models.protocol import TextInput
 
 METHODS = ("shap", "lime", "ig", "grad_input")
+SCORES = {"predictions": "proba", "embeddings": "embedding"}  # --what part -> results store kind
+PARTS = (*SCORES, *METHODS)
+DEFAULT_WHAT = ("predictions", "embeddings", "ig")  # what the pages read: Overview & co, Explore's neighbours, Insights
+CHUNK_BATCHES = 4  # forward batches per store write (and per Ray task): sorted by length within, little lost to a kill
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "precompute",
-        help="Explain every example of a data file once and keep the results in the attribution cache.",
-        description="Explain the examples of an evaluation file with SHAP and/or LIME, or with a gradient method (Integrated "
-        "Gradients, Gradient x Input), and store the results in the attribution cache the dashboard reads. Interrupt it at any "
+        help="Score and explain every example of a data file once, into the results store the app, gates and report read.",
+        description="Fill the results store ahead (predictions, embeddings) and the attribution cache (SHAP, LIME, Integrated "
+        "Gradients, Gradient x Input) for an evaluation file, locally or on a Ray cluster (--engine ray). Interrupt it at any "
         "time; run it again to continue.",
     )
     parser.add_argument("--model", required=True, type=Path, help="Checkpoint directory (config.json, tokenizer, model.safetensors).")
@@ -32,24 +46,76 @@ def register(subparsers) -> None:
         gold=False,
         thresholds=False,
     )
-    parser.add_argument(
+    chosen = parser.add_mutually_exclusive_group()
+    chosen.add_argument(
+        "--what",
+        type=parse_what,
+        default=None,
+        metavar="PARTS",
+        help=f"Comma-separated parts to fill: {', '.join(PARTS)} (default: {','.join(DEFAULT_WHAT)}, what the pages read). predictions and "
+        "embeddings go to the results store; shap, lime, ig (Integrated Gradients) and grad_input (Gradient x Input) to the attribution cache.",
+    )
+    chosen.add_argument(
         "--method",
         choices=(*METHODS, "both"),
-        default="both",
-        help="Which explanations to compute: shap, lime, both (shap and lime; the default), ig (Integrated Gradients, what the "
-        "Insights page aggregates over every example) or grad_input (Gradient x Input).",
+        default=None,
+        help="Older spelling of --what for one explanation method (both = shap,lime).",
     )
     parser.add_argument("--limit", type=int, default=None, help="Only the first N examples of the file.")
     parser.add_argument(
+        "--store",
         "--cache-dir",
+        dest="cache_dir",
+        metavar="DIR",
         type=Path,
         default=None,
-        help="Cache directory (default: $VEREDICTO_CACHE_DIR, else cache/ in the Veredicto home; see runtime/settings.py).",
+        help="Results store directory, which holds the attribution cache too (default: $VEREDICTO_CACHE_DIR, else cache/ in the Veredicto "
+        "home, which the app reads; see runtime/settings.py).",
+    )
+    parser.add_argument("--engine", choices=("local", "ray"), default="local", help="Where the parts are computed: here, or on Ray actors (default: local).")
+    parser.add_argument("--workers", type=positive_int, default=2, help="--engine ray: actors, each loading the checkpoint once (default: 2).")
+    parser.add_argument("--cpus-per-worker", type=positive_int, default=1, help="--engine ray: CPU cores (torch threads) per actor (default: 1).")
+    parser.add_argument("--gpus-per-worker", type=non_negative, default=0, help="--engine ray: GPUs per actor, e.g. 1 or 0.5 (default: 0, CPU only).")
+    parser.add_argument(
+        "--address",
+        default=None,
+        help="--engine ray: join this Ray cluster (`auto` on a cluster node, `ray://HEAD:10001` from outside; default: a local Ray for the run).",
     )
     parser.add_argument("--max-evals", type=int, default=None, help="SHAP budget of masked texts (default: 500).")
     parser.add_argument("--num-samples", type=int, default=None, help="LIME perturbed samples (default: 1000).")
     parser.add_argument("--seed", type=int, default=0, help="Random seed (LIME sampling, SHAP tie-breaking).")
     parser.set_defaults(func=run)
+
+
+def parse_what(value: str) -> tuple[str, ...]:
+    parts = tuple(dict.fromkeys(p.strip().lower() for p in value.split(",") if p.strip()))
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown or not parts:
+        raise argparse.ArgumentTypeError(f"unknown part(s) {', '.join(map(repr, unknown)) or '(none given)'}; choose from {', '.join(PARTS)}")
+    return parts
+
+
+def positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {number})")
+    return number
+
+
+def non_negative(value: str) -> float:
+    number = float(value)
+    if not number >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more (got {value})")
+    return number
+
+
+def wanted_parts(args) -> tuple[str, ...]:
+    """--what, else --method mapped onto it (both = shap,lime), else what the pages read."""
+    if args.what:
+        return args.what
+    if args.method:
+        return ("shap", "lime") if args.method == "both" else (args.method,)
+    return DEFAULT_WHAT
 
 
 def method_params(method: str, args) -> dict:
@@ -66,24 +132,45 @@ def method_params(method: str, args) -> dict:
 Failure = tuple[str, TextInput, str]  # method, text, message
 
 
-def fill(cache, predictor, method: str, texts, params: dict, failures: list[Failure], *, what: str = "", position: int = 0) -> None:
+def fill(cache, predictor, method: str, texts, params: dict, failures: list[Failure], *, what: str = "", position: int = 0, ray=None, args=None) -> None:
     """Compute `method`'s explanations of the distinct `texts` the cache lacks, committed one by one, with a progress bar on
     stderr (on line `position`, when several processes show one each); texts that cannot be explained are appended to
-    `failures`. Shared by `veredicto precompute` and `veredicto demo`."""
+    `failures`. On `ray` (sized by `args`), actors explain and this process, the one writer, stores what they return.
+    Shared by `veredicto precompute` and `veredicto demo`."""
     from tqdm import tqdm
 
     unique = list(dict.fromkeys(texts))
-    cached = cache.count_cached(predictor.ref.scoring_key, unique, method, **params)
-    todo = len(unique) - cached
-    print(f"{method.upper()}{f' ({what})' if what else ''}: {cached:,} of {len(unique):,} already cached, skipped; {todo:,} to compute.", file=sys.stderr)
+    have = cache.cached_hashes(predictor.ref.scoring_key, method, **params)
+    todo = [t for t in unique if text_hash(t) not in have]
+    print(
+        f"{method.upper()}{f' ({what})' if what else ''}: {len(unique) - len(todo):,} of {len(unique):,} already cached, skipped; {len(todo):,} to compute.",
+        file=sys.stderr,
+    )
     if not todo:
         return
 
     def record_failure(text: TextInput, exc: Exception) -> None:
         failures.append((method, text, str(exc)))
 
-    with tqdm(total=todo, desc=f"{method.upper()} {predictor.ref.name}", unit="text", file=sys.stderr, dynamic_ncols=True, position=position) as bar:
-        cache.get_or_compute_many(predictor, unique, method, progress=lambda done, total: bar.update(done - bar.n), on_error=record_failure, **params)
+    where = f" on Ray ({args.workers} worker(s))" if ray is not None else ""
+    with tqdm(
+        total=len(todo), desc=f"{method.upper()} {predictor.ref.name}{where}", unit="text", file=sys.stderr, dynamic_ncols=True, position=position
+    ) as bar:
+        if ray is None:
+            cache.get_or_compute_many(predictor, todo, method, progress=lambda done, total: bar.update(done - bar.n), on_error=record_failure, **params)
+            return
+        from cli import ray_engine
+        from explain.attribution import Attribution
+
+        def sink(positions, payloads, errors) -> None:
+            cache.put_many([Attribution.from_dict(json.loads(p)) for p in payloads if p], **params)
+            failures.extend((method, todo[int(i)], error) for i, p, error in zip(positions, payloads, errors) if not p)
+            bar.update(len(positions))
+
+        chunks = [([i], [text]) for i, text in enumerate(todo)]  # one text per task: seconds each, spread evenly, little lost to a kill
+        ray_engine.explain(
+            ray, predictor.ref, method, params, chunks, sink, workers=args.workers, cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker
+        )
 
 
 def report_failures(failures: list[Failure]) -> None:
@@ -93,38 +180,119 @@ def report_failures(failures: list[Failure]) -> None:
         print(f"skipped ({method}) {preview!r}: {message}", file=sys.stderr)
 
 
+def missing_positions(store, kind: str, key: str, inputs: Sequence[TextInput], step: int = 1000) -> list[int]:
+    """Positions of `inputs` the results store has no `kind` row for under `key` (read a slice at a time: memory stays small)."""
+    missing: list[int] = []
+    for start in range(0, len(inputs), step):
+        found = store.get_many(kind, key, inputs[start : start + step])
+        missing += [start + i for i in range(min(step, len(inputs) - start)) if i not in found]
+    return missing
+
+
+def fill_scores(store, predictor, part: str, inputs: Sequence[TextInput], *, ray=None, args=None) -> int:
+    """Compute `part` (predictions or embeddings) of the distinct `inputs` the results store lacks, a chunk of forward batches
+    per transaction, with a progress bar (ETA) on stderr: locally through `predictor`, or on `ray` (`cli.ray_engine`, sized by
+    `args`), the rows coming back to this process, the store's one writer. Returns how many rows were computed."""
+    from tqdm import tqdm
+
+    from models.inference import ProbabilityCache
+
+    kind = SCORES[part]
+    ref = predictor.ref
+    key = ref.scoring_key if kind == "proba" else ref.fingerprint
+    todo = missing_positions(store, kind, key, inputs)
+    print(f"{part.upper()}: {len(inputs) - len(todo):,} of {len(inputs):,} already stored, skipped; {len(todo):,} to compute.", file=sys.stderr)
+    if not todo:
+        return 0
+    size = CHUNK_BATCHES * predictor.batch_size
+    chunks = [(todo[s : s + size], [inputs[p] for p in todo[s : s + size]]) for s in range(0, len(todo), size)]
+    where = f" on Ray ({args.workers} worker(s))" if ray is not None else ""
+    with tqdm(total=len(todo), desc=f"{part.upper()} {ref.name}{where}", unit="text", file=sys.stderr, dynamic_ncols=True) as bar:
+
+        def sink(positions, rows) -> None:
+            store.put_many(kind, key, [inputs[int(p)] for p in positions], rows)
+            bar.update(len(positions))
+
+        if ray is not None:
+            from cli import ray_engine
+
+            ray_engine.score(
+                ray,
+                ref,
+                kind,
+                chunks,
+                sink,
+                workers=args.workers,
+                batch_size=predictor.batch_size,
+                cpus_per_worker=args.cpus_per_worker,
+                gpus_per_worker=args.gpus_per_worker,
+            )
+        else:
+            scratch = ProbabilityCache(1)  # embeddings go to the store; the process-wide cache would only hold them twice
+            for positions, chunk in chunks:
+                sink(positions, predictor.predict_proba(chunk) if kind == "proba" else predictor.embed(chunk, cache=scratch))
+    return len(todo)
+
+
+@contextlib.contextmanager
+def ray_or_none(args) -> Iterator[Any]:
+    """Ray for `--engine ray` (joining `--address`, else a local Ray on this machine's cores), None for the local engine."""
+    if args.engine != "ray":
+        yield None
+        return
+    from cli import ray_engine
+
+    with ray_engine.session(args.address, num_cpus=ray_engine.local_cpus()) as ray:
+        yield ray
+
+
 def run(args) -> int:
     from cli.common import check_pairs, checkpoint, read_data
     from explain.cache import AttributionCache
     from models.inference import Predictor
+    from store.lock import writer_lock
+    from store.results import ResultsStore
 
     if args.limit is not None and args.limit < 1:
         raise VeredictoError(f"--limit must be at least 1 (got {args.limit}).")
+    if args.address and args.engine != "ray":
+        raise VeredictoError(f"--address {args.address} joins a Ray cluster, which only --engine ray uses: add --engine ray, or drop --address.")
+    parts = wanted_parts(args)
+    scores = [p for p in parts if p in SCORES]
+    methods = [p for p in parts if p in METHODS]
+    if args.engine == "ray":
+        from cli.ray_engine import require_ray
+
+        require_ray()  # not installed: say so before loading anything
     ref = checkpoint(args.model, args)  # --task: a multi-label reading is explained (and cached) per label's sigmoid
     evalset = read_data(args, ref, labelled=False)
     texts = evalset.inputs[: args.limit] if args.limit else evalset.inputs  # sentence pairs are explained as pairs
     unique = list(dict.fromkeys(texts))
     predictor = Predictor(ref, batch_size=args.batch_size)
     check_pairs(predictor, evalset)
-    cache = AttributionCache(args.cache_dir)
-    if cache.notice:
-        print(f"warning: {cache.notice}", file=sys.stderr)
-    methods = ("shap", "lime") if args.method == "both" else (args.method,)
+    store = ResultsStore(args.cache_dir)
+    cache = AttributionCache(store.directory) if methods else None
+    for notice in (store.notice, cache and cache.notice):
+        if notice:
+            print(f"warning: {notice}", file=sys.stderr)
     duplicates = len(texts) - len(unique)
     print(
-        f"Explaining {len(unique):,} distinct text(s) from {evalset.name}"
-        + (f" ({duplicates:,} duplicate(s) share one explanation)" if duplicates else "")
-        + f" with {predictor.ref.name} ({predictor.ref.short_fingerprint}, {predictor.ref.task_description}); cache: {cache.path}",
+        f"Precomputing {', '.join(parts)} for {len(unique):,} distinct text(s) from {evalset.name}"
+        + (f" ({duplicates:,} duplicate(s) share one result)" if duplicates else "")
+        + f" with {predictor.ref.name} ({predictor.ref.short_fingerprint}, {predictor.ref.task_description}); store: {store.directory}",
         file=sys.stderr,
     )
     failures: list[Failure] = []
-    for method in methods:
-        fill(cache, predictor, method, unique, method_params(method, args), failures)
+    with writer_lock(store.directory), ray_or_none(args) as ray:
+        for part in scores:
+            fill_scores(store, predictor, part, unique, ray=ray, args=args)
+        for method in methods:
+            fill(cache, predictor, method, unique, method_params(method, args), failures, ray=ray, args=args)
     report_failures(failures)
-    stats = cache.stats()
-    print(
-        f"Done. The cache holds {stats.rows:,} explanation(s) ({stats.bytes / 1e6:.1f} MB)"
-        + (f"; {len(failures)} text(s) could not be explained (listed above)." if failures else "."),
-        file=sys.stderr,
-    )
+    done = store.stats()
+    summary = f"Done. The results store holds {done.rows:,} row(s) ({done.bytes / 1e6:.1f} MB)"
+    if cache is not None:
+        stats = cache.stats()
+        summary += f"; the attribution cache {stats.rows:,} explanation(s) ({stats.bytes / 1e6:.1f} MB)"
+    print(summary + (f"; {len(failures)} text(s) could not be explained (listed above)." if failures else "."), file=sys.stderr)
     return 0

@@ -142,9 +142,9 @@ def test_precompute_fills_the_cache_and_a_second_run_skips_it(tiny_bert, tmp_pat
     write_data(data, 5, extra=["the film 0 was good and the cast good", "good"])  # a duplicate, a one-token text
     cache = tmp_path / "cache"
     args = ["precompute", "--model", str(tiny_bert), "--data", str(data), "--cache-dir", str(cache), "--num-samples", "30", "--max-evals", "20"]
-    assert main(args) == 0
+    assert main([*args, "--method", "both"]) == 0
     err = capsys.readouterr().err
-    assert "Explaining 6 distinct text(s)" in err and "1 duplicate(s) share one explanation" in err
+    assert "Precomputing shap, lime for 6 distinct text(s)" in err and "1 duplicate(s) share one result" in err
     assert "SHAP: 0 of 6 already cached, skipped; 6 to compute." in err and "LIME: 0 of 6 already cached" in err
     assert "skipped (shap) 'good': " in err and "single token" in err
     assert "2 text(s) could not be explained" in err
@@ -155,7 +155,7 @@ def test_precompute_fills_the_cache_and_a_second_run_skips_it(tiny_bert, tmp_pat
     err = capsys.readouterr().err
     assert "LIME: 5 of 6 already cached, skipped; 1 to compute." in err  # only the unexplainable one is retried
     assert "SHAP" not in err.split("LIME")[0]
-    assert main([*args, "--limit", "2"]) == 0
+    assert main([*args, "--what", "shap", "--limit", "2"]) == 0
     assert "SHAP: 2 of 2 already cached" in capsys.readouterr().err
 
 

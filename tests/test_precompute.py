@@ -1,0 +1,232 @@
+"""`veredicto precompute --what …`: predictions and embeddings in the results store, resumable, one writer per store,
+and `--engine ray` storing what the local engine stores (the Ray tests are marked `ray`: `pytest -m ray`)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_cli_explain import write_data
+
+from cli.main import main
+from models.checkpoints import inspect_checkpoint
+from models.inference import Predictor, ProbabilityCache
+from store.lock import writer_lock
+from store.results import ResultsStore
+
+
+def stored(store_dir, kind, key, texts):
+    found = ResultsStore(store_dir).get_many(kind, key, texts)
+    assert len(found) == len(texts), f"{len(texts) - len(found)} of {len(texts)} {kind} rows missing"
+    return np.stack([found[i] for i in range(len(texts))])
+
+
+def reference(model_dir, texts):
+    """What a plain Predictor computes: the rows the store must hold."""
+    predictor = Predictor(inspect_checkpoint(model_dir), cache=ProbabilityCache())
+    return predictor.predict_proba(texts), predictor.embed(texts, cache=ProbabilityCache())
+
+
+def precompute(model, data, store, *extra):
+    return main(["precompute", "--model", str(model), "--data", str(data), "--store", str(store), *extra])
+
+
+def test_default_fills_predictions_embeddings_and_ig_and_a_rerun_resumes(tiny_bert, tmp_path, capsys):
+    from explain.cache import AttributionCache, key_params
+
+    data = tmp_path / "d.csv"
+    texts = write_data(data, 6, extra=["the film 0 was good and the cast good"])  # a duplicate: stored once
+    texts = list(dict.fromkeys(texts))
+    store = tmp_path / "store"
+    ref = inspect_checkpoint(tiny_bert)
+
+    assert precompute(tiny_bert, data, store, "--limit", "3", "--what", "predictions") == 0
+    assert "PREDICTIONS: 0 of 3 already stored, skipped; 3 to compute." in capsys.readouterr().err
+
+    assert precompute(tiny_bert, data, store, "--batch-size", "2") == 0  # chunks of 4 x 2 texts: several transactions
+    err = capsys.readouterr().err
+    assert "PREDICTIONS: 3 of 6 already stored, skipped; 3 to compute." in err  # the first run's rows are kept, not redone
+    assert "EMBEDDINGS: 0 of 6 already stored, skipped; 6 to compute." in err and "IG: 0 of 6 already cached" in err
+    proba, embedding = reference(tiny_bert, texts)
+    # batched differently (2 per forward pass, so other padding): equal up to float32 rounding of the tiny model's large weights
+    np.testing.assert_allclose(stored(store, "proba", ref.scoring_key, texts), proba, atol=1e-5)
+    np.testing.assert_allclose(stored(store, "embedding", ref.fingerprint, texts), embedding, atol=1e-5)
+    assert set(AttributionCache(store).get_many(ref.scoring_key, texts, "ig", **key_params("ig"))) == set(texts)
+
+    assert precompute(tiny_bert, data, store) == 0
+    err = capsys.readouterr().err
+    assert "PREDICTIONS: 6 of 6 already stored, skipped; 0 to compute." in err and "EMBEDDINGS: 6 of 6 already stored" in err
+    assert "IG: 6 of 6 already cached" in err
+
+    # what the app and the other commands read: their store-backed predictor finds every row and runs nothing
+    from store.results import open_predictor
+
+    reader = open_predictor(ref, directory=store, cache=ProbabilityCache())
+    reader.predict_proba(texts)
+    reader.embed(texts, cache=ProbabilityCache())
+    assert reader.stats.texts_forwarded == 0 and reader.stats.texts_from_store == 2 * len(texts)
+
+
+def test_method_keeps_meaning_explanations_only(tiny_bert, tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    write_data(data, 2)
+    assert precompute(tiny_bert, data, tmp_path / "s", "--method", "lime", "--num-samples", "20") == 0
+    err = capsys.readouterr().err
+    assert "LIME: 0 of 2 already cached" in err and "PREDICTIONS" not in err and "EMBEDDINGS" not in err
+
+
+def test_an_unknown_part_is_refused_with_the_choices(tiny_bert, tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    write_data(data, 2)
+    with pytest.raises(SystemExit) as exit_:
+        precompute(tiny_bert, data, tmp_path / "s", "--what", "predictions,probez")
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown part(s) 'probez'" in err and "predictions, embeddings, shap, lime, ig, grad_input" in err
+
+
+def test_a_second_precompute_on_the_same_store_is_refused_naming_the_first(tiny_bert, tmp_path, capsys):
+    import socket
+
+    data = tmp_path / "d.csv"
+    write_data(data, 2)
+    store = tmp_path / "store"
+    store.mkdir()
+    with writer_lock(store):  # the first precompute, mid-run (flock conflicts between two opens, even in one process)
+        assert precompute(tiny_bert, data, store, "--what", "predictions") == 2
+        err = capsys.readouterr().err
+        assert "Another precompute is writing to the results store" in err
+        assert f"pid {os.getpid()} on host {socket.gethostname()}" in err and "another --store" in err
+        assert not ResultsStore(store).stats().rows  # refused before computing anything
+    assert precompute(tiny_bert, data, store, "--what", "predictions") == 0  # released when the holder ends
+
+
+def test_ray_options_without_engine_ray_are_refused(tiny_bert, tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    write_data(data, 2)
+    assert precompute(tiny_bert, data, tmp_path / "s", "--address", "auto") == 2
+    assert "--address auto joins a Ray cluster, which only --engine ray uses" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        precompute(tiny_bert, data, tmp_path / "s", "--engine", "ray", "--gpus-per-worker", "-1")
+    assert "must be 0 or more" in capsys.readouterr().err
+
+
+def test_engine_ray_without_ray_installed_says_how_to_install_it(tiny_bert, tmp_path, capsys, monkeypatch):
+    data = tmp_path / "d.csv"
+    write_data(data, 2)
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    assert precompute(tiny_bert, data, tmp_path / "s", "--engine", "ray", "--what", "predictions") == 2
+    assert "pip install 'veredicto[ray]'" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------- on a local Ray
+
+ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+
+
+@pytest.mark.ray
+def test_an_unreachable_cluster_is_named_with_what_to_do(tiny_bert, tmp_path, capsys):
+    if ray.is_initialized():
+        pytest.skip("a Ray session is already running in this process")
+    data = tmp_path / "d.csv"
+    write_data(data, 2)
+    assert precompute(tiny_bert, data, tmp_path / "s", "--engine", "ray", "--what", "predictions", "--address", "ray://127.0.0.1:9") == 2
+    err = capsys.readouterr().err
+    assert "cannot reach the Ray cluster at ray://127.0.0.1:9: " in err and "check `ray status` there or drop --address" in err
+    assert not ray.is_initialized()
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    """One local Ray for the module's Ray tests (starting one takes seconds); its workers import this module too."""
+    here = Path(__file__).parent
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join([str(here.parent), str(here)])}})
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.ray
+def test_ray_stores_what_the_local_engine_stores(ray_session, tiny_bert, tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    texts = write_data(data, 50)
+    ref = inspect_checkpoint(tiny_bert)
+    what = ["--what", "predictions,embeddings", "--batch-size", "4"]
+    assert precompute(tiny_bert, data, tmp_path / "local", *what) == 0
+    assert precompute(tiny_bert, data, tmp_path / "ray", *what, "--engine", "ray", "--workers", "1") == 0
+    assert "PREDICTIONS: 0 of 50 already stored, skipped; 50 to compute." in capsys.readouterr().err
+    for kind, key in (("proba", ref.scoring_key), ("embedding", ref.fingerprint)):
+        np.testing.assert_allclose(stored(tmp_path / "ray", kind, key, texts), stored(tmp_path / "local", kind, key, texts), atol=1e-6, rtol=0)
+    assert precompute(tiny_bert, data, tmp_path / "ray", *what, "--engine", "ray") == 0
+    assert "EMBEDDINGS: 50 of 50 already stored, skipped; 0 to compute." in capsys.readouterr().err
+
+
+class FailsOnItsSecondChunk:
+    """A Scorer whose second call fails, as a worker that dies mid-run does."""
+
+    def __init__(self, **kwargs):
+        from cli.ray_engine import Scorer
+
+        self.scorer = Scorer(**kwargs)
+        self.calls = 0
+
+    def __call__(self, batch):
+        self.calls += 1
+        if self.calls == 2:
+            raise RuntimeError("worker lost")
+        return self.scorer(batch)
+
+
+@pytest.mark.ray
+def test_a_worker_failing_mid_run_keeps_what_was_stored_and_says_a_rerun_continues(ray_session, tiny_bert, tmp_path):
+    from cli.ray_engine import RayError, score
+
+    ref = inspect_checkpoint(tiny_bert)
+    texts = [f"text number {i} is good" for i in range(12)]
+    chunks = [(list(range(s, s + 4)), texts[s : s + 4]) for s in range(0, 12, 4)]
+    store = ResultsStore(tmp_path)
+    with pytest.raises(RayError) as error:
+        score(
+            ray_session,
+            ref,
+            "proba",
+            chunks,
+            lambda p, rows: store.put_many("proba", ref.scoring_key, [texts[i] for i in p], rows),
+            workers=1,
+            actor=FailsOnItsSecondChunk,
+        )
+    kept = store.count("proba", ref.scoring_key, texts)
+    assert kept in (0, 4)  # the first chunk, if it reached the driver before the failure did: committed whole, never in part
+    assert f"a Ray worker failed after {kept} of 12 texts were stored" in str(error.value) and "(RuntimeError: worker lost)" in str(error.value)
+    assert "run the same command again to continue" in str(error.value)
+
+
+@pytest.mark.ray
+def test_explanations_on_ray_are_the_local_engines(ray_session, tiny_bert, tmp_path, capsys):
+    from explain.cache import AttributionCache, key_params
+
+    data = tmp_path / "d.csv"
+    texts = write_data(data, 5)
+    ref = inspect_checkpoint(tiny_bert)
+    assert precompute(tiny_bert, data, tmp_path / "local", "--what", "ig") == 0
+    assert precompute(tiny_bert, data, tmp_path / "ray", "--what", "ig", "--engine", "ray", "--workers", "1") == 0
+    assert "IG: 0 of 5 already cached, skipped; 5 to compute." in capsys.readouterr().err
+    local = AttributionCache(tmp_path / "local").get_many(ref.scoring_key, texts, "ig", **key_params("ig"))
+    on_ray = AttributionCache(tmp_path / "ray").get_many(ref.scoring_key, texts, "ig", **key_params("ig"))
+    assert set(on_ray) == set(local) == set(texts)
+    for text in texts:
+        assert on_ray[text].tokens == local[text].tokens and on_ray[text].params == local[text].params
+        np.testing.assert_allclose(on_ray[text].scores, local[text].scores, atol=1e-6, rtol=0)
+
+
+@pytest.mark.ray
+def test_more_workers_than_the_cluster_holds_are_refused_instead_of_waiting_forever(ray_session, tiny_bert, tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    write_data(data, 2)
+    assert precompute(tiny_bert, data, tmp_path / "s", "--what", "predictions", "--engine", "ray", "--workers", "3") == 2  # the session has 2 CPUs
+    err = capsys.readouterr().err
+    assert "the Ray cluster has 2 CPU(s) and 0 GPU(s); 3 worker(s) x 1 CPU(s) each need more" in err and "Lower --workers" in err
+    assert precompute(tiny_bert, data, tmp_path / "s", "--what", "predictions", "--engine", "ray", "--workers", "1", "--gpus-per-worker", "1") == 2
+    assert "0 GPU(s); 1 worker(s) x 1 CPU(s) and 1 GPU(s) each need more" in capsys.readouterr().err
