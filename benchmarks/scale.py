@@ -148,6 +148,27 @@ def neighbours(ctx: Context) -> list[Row]:
     return rows
 
 
+def payloads(ctx: Context) -> list[Row]:
+    """What a page hands the browser: Explore's listing of every example (st.dataframe serialises the whole frame to
+    Arrow, and virtualises only the drawing) and the Robustness map (one WebGL point per example, with hover text)."""
+    import numpy as np
+    import pyarrow as pa
+
+    from analysis.browse import ExampleFilter
+    from analysis.views import explore_listing
+    from probes.figures import embedding_map_figure
+
+    shown = explore_listing(ctx.after, ExampleFilter(), "file", None).shown
+    name, seconds, _ = ctx.time("explore listing to Arrow", lambda: pa.Table.from_pandas(shown).nbytes)
+    rows = [(name, seconds, f"{ctx.kept[name] / 1e6:.1f} MB for {len(shown):,} rows")]
+    rng = np.random.default_rng(0)
+    frame = ctx.after.frame
+    points = frame.assign(row=np.arange(len(frame)), x=rng.standard_normal(len(frame)), y=rng.standard_normal(len(frame)))
+    name, seconds, _ = ctx.time("embedding_map_figure", lambda: embedding_map_figure(points))
+    rows.append((name, seconds, f"{len(ctx.kept[name].to_json()) / 1e6:.1f} MB of figure JSON, {len(frame):,} points"))
+    return rows
+
+
 SECTIONS: dict[str, Callable[[Context], list[Row]]] = {
     "overview": overview,
     "errors": errors,
@@ -156,6 +177,7 @@ SECTIONS: dict[str, Callable[[Context], list[Row]]] = {
     "signoff": signoff,
     "report": report,
     "neighbours": neighbours,
+    "payloads": payloads,
 }
 
 
