@@ -165,7 +165,7 @@ def payloads(ctx: Context) -> list[Row]:
     frame = ctx.after.frame
     points = frame.assign(row=np.arange(len(frame)), x=rng.standard_normal(len(frame)), y=rng.standard_normal(len(frame)))
     name, seconds, _ = ctx.time("embedding_map_figure", lambda: embedding_map_figure(points))
-    rows.append((name, seconds, f"{len(ctx.kept[name].to_json()) / 1e6:.1f} MB of figure JSON, {len(frame):,} points"))
+    rows.append((name, seconds, f"{len(ctx.kept[name].to_json()) / 1e6:.1f} MB of figure JSON for {len(frame):,} examples"))
     return rows
 
 
