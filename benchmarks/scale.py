@@ -149,8 +149,8 @@ def neighbours(ctx: Context) -> list[Row]:
 
 
 def payloads(ctx: Context) -> list[Row]:
-    """What a page hands the browser: Explore's listing of every example (st.dataframe serialises the whole frame to
-    Arrow, and virtualises only the drawing) and the Robustness map (one WebGL point per example, with hover text)."""
+    """What a page hands the browser: Explore's listing (st.dataframe serialises the whole frame it gets to Arrow and
+    virtualises only the drawing, so the listing is paged) and the Robustness map (at most MAP_POINTS WebGL points)."""
     import numpy as np
     import pyarrow as pa
 
@@ -158,9 +158,10 @@ def payloads(ctx: Context) -> list[Row]:
     from analysis.views import explore_listing
     from probes.figures import embedding_map_figure
 
-    shown = explore_listing(ctx.after, ExampleFilter(), "file", None).shown
+    listing = explore_listing(ctx.after, ExampleFilter(), "file", None)
+    shown = listing.shown
     name, seconds, _ = ctx.time("explore listing to Arrow", lambda: pa.Table.from_pandas(shown).nbytes)
-    rows = [(name, seconds, f"{ctx.kept[name] / 1e6:.1f} MB for {len(shown):,} rows")]
+    rows = [(name, seconds, f"{ctx.kept[name] / 1e6:.1f} MB for a page of {len(shown):,} of {listing.total:,} rows")]
     rng = np.random.default_rng(0)
     frame = ctx.after.frame
     points = frame.assign(row=np.arange(len(frame)), x=rng.standard_normal(len(frame)), y=rng.standard_normal(len(frame)))
