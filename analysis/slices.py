@@ -64,10 +64,13 @@ def _as_numbers(values: pd.Series) -> pd.Series | None:
     present = values.notna() & (as_text != "")
     if not present.any():
         return None
-    numbers = pd.to_numeric(as_text.where(present), errors="coerce")
+    # Parse each distinct value once: a metadata column of 100k rows has a few hundred values (dates, channels).
+    codes, distinct = pd.factorize(as_text.where(present))
+    parsed = pd.to_numeric(pd.Series(distinct, dtype="string"), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    numbers = pd.Series(np.where(codes >= 0, parsed[codes], np.nan), index=values.index)
     if numbers[present].notna().mean() < 0.95:
         return None
-    return numbers.astype(float)
+    return numbers
 
 
 def column_kind(frame: pd.DataFrame, column: str, top: int = 8) -> str:

@@ -98,24 +98,25 @@ def mcnemar_test(correct_before, correct_after) -> McNemar:
 
 # --- bootstrap --------------------------------------------------------------------------------------
 
-_BOOTSTRAP_CELLS = 4_000_000  # draws held in memory at once (rows x examples)
+_BOOTSTRAP_CELLS = 4_000_000  # counts held in memory at once (resamples x groups)
 
 
 def bootstrap_counts(code: np.ndarray, n_groups: int, n_boot: int, seed: int) -> Iterator[tuple[int, int, np.ndarray]]:
     """Bootstrap resamples of the examples as counts per group: yields (start, stop, counts (stop-start, n_groups)).
 
-    `code[i]` is example i's group. Drawn in chunks so memory stays bounded; one generator, so the
-    draws are the same whoever consumes them and however they are chunked.
+    `code[i]` is example i's group. Resampling the n examples with replacement and counting per group is drawing the
+    counts from a multinomial(n, group sizes / n), so that is what is drawn: n_boot x n_groups numbers instead of
+    n_boot x n indices (at 100k examples and 2,000 resamples, milliseconds instead of seconds), the same distribution.
+    Drawn in chunks so memory stays bounded; one generator, so the draws are the same whoever consumes them and
+    however they are chunked.
     """
     rng = np.random.default_rng(seed)
     n = len(code)
-    chunk = max(1, min(n_boot, _BOOTSTRAP_CELLS // n))
+    share = np.bincount(code, minlength=n_groups) / n
+    chunk = max(1, min(n_boot, _BOOTSTRAP_CELLS // max(n_groups, 1)))
     for start in range(0, n_boot, chunk):
         stop = min(n_boot, start + chunk)
-        rows = stop - start
-        draws = code[rng.integers(0, n, size=(rows, n))]
-        draws += (np.arange(rows) * n_groups)[:, None]
-        yield start, stop, np.bincount(draws.ravel(), minlength=rows * n_groups).reshape(rows, n_groups).astype(float)
+        yield start, stop, rng.multinomial(n, share, size=stop - start).astype(float)
 
 
 def percentile_interval(values, level: float = 0.95, axis: int = 0):

@@ -377,23 +377,45 @@ def flip_summary(baseline: PredictionTable, candidate: PredictionTable, show: in
 # --- Explore --------------------------------------------------------------------------------------------------------
 
 
+PAGE_ROWS = 2_000  # rows of the Explore listing sent to the browser at once (100k rows were 24 MB per rerun; the demo fits in one)
+
+
 @dataclass(frozen=True)
 class ExploreListing:
-    """The filtered table, the example a link (`?example=`) names, the example a demo opens on, and the row to preselect."""
+    """One page of the filtered table, the example a link (`?example=`) names, the example a demo opens on, and the row
+    to preselect; `total` rows pass the filter, in `pages` pages of PAGE_ROWS, `page` (0-based) is the one in `shown`."""
 
     shown: pd.DataFrame
     from_query: int | None
     fallback: int | None
-    position: int | None  # row of `shown` to preselect; None when the preselected example is filtered out
+    position: int | None  # row of `shown` to preselect; None when the preselected example is filtered out or on another page
+    total: int = 0
+    page: int = 0
+    pages: int = 1
+
+    def describe_page(self) -> str:
+        """'' on a single page, else which rows of how many the page holds."""
+        if self.pages <= 1:
+            return ""
+        first = self.page * PAGE_ROWS
+        return f"rows {first + 1:,}–{first + len(self.shown):,} of {self.total:,} (page {self.page + 1} of {self.pages})"
 
 
-def explore_listing(table: PredictionTable, flt, order: str, query_example) -> ExploreListing:
+def explore_listing(table: PredictionTable, flt, order: str, query_example, page: int | None = None) -> ExploreListing:
+    """`page` None: the page holding the preselected example (else the first); a page out of range is clamped."""
     from analysis.browse import default_example, example_from_query, position_of
 
-    shown = browse_examples(table, flt, order)
+    listing = browse_examples(table, flt, order)
     from_query = example_from_query(query_example, len(table))
     fallback = default_example(table)
-    return ExploreListing(shown, from_query, fallback, position_of(shown, from_query if from_query is not None else fallback))
+    wanted = position_of(listing, from_query if from_query is not None else fallback)
+    pages = max(1, -(-len(listing) // PAGE_ROWS))
+    if page is None:
+        page = 0 if wanted is None else wanted // PAGE_ROWS
+    page = min(max(int(page), 0), pages - 1)
+    shown = listing.iloc[page * PAGE_ROWS : (page + 1) * PAGE_ROWS]
+    position = wanted - page * PAGE_ROWS if wanted is not None and wanted // PAGE_ROWS == page else None
+    return ExploreListing(shown, from_query, fallback, position, len(listing), page, pages)
 
 
 # --- Compare --------------------------------------------------------------------------------------------------------

@@ -72,12 +72,18 @@ flt = ExampleFilter(
     missed=tuple(missed),
     false_positive=tuple(false_positive),
 )
-listing = explore_listing(table, flt, order, st.query_params.get("example"))
+listing_key = hashlib.sha1(repr((flt, order, ref.fingerprint)).encode()).hexdigest()[:12]  # new filter, fresh page and selection
+page_key = "explore_page_" + listing_key
+chosen_page = st.session_state.get(page_key)
+listing = explore_listing(table, flt, order, st.query_params.get("example"), None if chosen_page is None else int(chosen_page) - 1)
 shown, from_query, fallback, position = listing.shown, listing.from_query, listing.fallback, listing.position
-st.caption(f"**{len(shown):,}** of {len(table):,} examples · {md(flt.describe())} · click a row to explain it (column headers sort).")
+st.caption(f"**{listing.total:,}** of {len(table):,} examples · {md(flt.describe())} · click a row to explain it (column headers sort).")
+if listing.pages > 1:
+    st.number_input("Page", min_value=1, max_value=listing.pages, value=listing.page + 1, key=page_key, help="The listing is sent a page at a time.")
+    st.caption(f"Showing {listing.describe_page()}; column headers sort within the page.")
 event = st.dataframe(
     display_frame(shown),
-    key="explore_table_" + hashlib.sha1(repr((flt, order, ref.fingerprint)).encode()).hexdigest()[:12],  # new filter, fresh selection
+    key=f"explore_table_{listing_key}_{listing.page}",
     on_select="rerun",
     selection_mode="single-row",
     selection_default={"selection": {"rows": [position]}} if position is not None else None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -16,6 +17,7 @@ SERIES_COLORS = (BEFORE_COLOR, AFTER_COLOR, "#ff7f0e", "#2ca02c")
 CORRECT_COLORS = {"correct": "#2ca02c", "wrong": "#d62728"}
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 COLOR_BY = ("gold", "pred", "correct")
+MAP_POINTS = 20_000  # points the embedding map draws at most
 
 
 def _label(report: ProbeReport, role: str | None) -> str:
@@ -91,14 +93,26 @@ def _short(text: str, width: int = 120) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def embedding_map_figure(frame: pd.DataFrame, color_by: str = "gold", *, highlight: Sequence[int] = (), title: str | None = None) -> go.Figure:
+def embedding_map_figure(
+    frame: pd.DataFrame, color_by: str = "gold", *, highlight: Sequence[int] = (), title: str | None = None, max_points: int = MAP_POINTS
+) -> go.Figure:
     """Scatter of the 2-D embedding map, one trace per value of `color_by` (gold, pred or correct).
 
     Every point's customdata is its example row, so a selection on the chart gives back rows
     (`probes.embeddings.rows_from_selection`). Rows in `highlight` get a black ring.
+    Above `max_points` examples the map draws a sample stratified by `color_by` (seeded; highlighted rows always kept)
+    and its title says so: 100k points were 22 MB of figure JSON per rerun and seconds to build.
     """
     if color_by not in COLOR_BY:
         raise ValueError(f"color_by must be one of {COLOR_BY}, got {color_by!r}")
+    total, sampled = len(frame), ""
+    if total > max_points:
+        from explain.global_importance import sample_indices
+
+        keep = set(sample_indices(frame[color_by].astype(str).tolist(), max_points))
+        keep |= set(np.flatnonzero(frame["row"].isin(list(highlight)).to_numpy()).tolist())
+        frame = frame.iloc[sorted(keep)]
+        sampled = f" · showing {len(frame):,} of {total:,} examples, a sample stratified by {color_by}"
     fig = go.Figure()
     if color_by == "correct":
         groups = [("correct", frame["correct"].astype(bool)), ("wrong", ~frame["correct"].astype(bool))]
@@ -142,7 +156,8 @@ def embedding_map_figure(frame: pd.DataFrame, color_by: str = "gold", *, highlig
             )
         )
     fig.update_layout(
-        title=title or f"Embedding map (coloured by {'gold label' if color_by == 'gold' else 'prediction' if color_by == 'pred' else 'correctness'})",
+        title=(title or f"Embedding map (coloured by {'gold label' if color_by == 'gold' else 'prediction' if color_by == 'pred' else 'correctness'})")
+        + sampled,
         xaxis=dict(title=None, showticklabels=False, zeroline=False),
         yaxis=dict(title=None, showticklabels=False, zeroline=False),
         legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0),

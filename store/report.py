@@ -43,7 +43,12 @@ from store.audit import ApprovalStatus, SignoffRecord, VerifyResult, app_version
 from store.gates import FAIL, NOT_EVALUATED, PASS, Evidence, GateReport, worst_slice_rows
 
 FIG_WIDTH = 700  # px: fits an A4 or Letter page in portrait with 12 mm margins
+FLIP_SAMPLE = 30  # flipped examples listed at most: the report's size must not grow with the data
 DEFAULT_METHODS = ("shap", "lime", "ig")  # Integrated Gradients costs a fraction of a second per example
+SIZE_NOTE = (
+    "Every chart shows aggregates (counts, calibration bins, slices), never one mark per example, and every table of examples "
+    "is a capped sample that says so: the report stays a few megabytes whatever the size of the data."
+)
 TRUST_HEADINGS = {"agreement": "Agreement between the methods", "most_faithful": "Most faithful here"}
 
 
@@ -253,6 +258,17 @@ def _explained_label(row: pd.Series, table: PredictionTable) -> str:
 # --------------------------------------------------------------------------- figures
 
 
+def sample_rows(frame: pd.DataFrame, column: str, cap: int, what: str, *, seed: int = 0) -> tuple[pd.DataFrame, str]:
+    """At most `cap` rows of `frame`, stratified by `column` (every value as early as possible, then in proportion:
+    `explain.global_importance.sample_indices`), and the sentence that says which rows the table shows."""
+    if len(frame) <= cap:
+        return frame, f"All {len(frame):,} {what}:" if len(frame) else ""
+    from explain.global_importance import sample_indices
+
+    picked = sample_indices(frame[column].astype(str).tolist(), cap, seed=seed)
+    return frame.iloc[picked], f"Showing {cap:,} of {len(frame):,} {what}, a sample stratified by {column} (seed {seed}):"
+
+
 def _evidence(gates: GateReport) -> Evidence:
     """The numbers behind the gates; `evaluate_gates` always attaches them, so a report without is refused, not half drawn."""
     if gates.evidence is None:
@@ -430,10 +446,16 @@ def _quality_section(quality) -> str:
         )
     if quality.leakage is not None and len(quality.leakage.matches):
         rows = ", ".join(str(int(r) + 1) for r in quality.leakage.leaked_rows[:30])
-        out += f"<p>Leaked evaluation rows (1-based): {esc(rows)}{' …' if len(quality.leakage.matches) > 30 else ''}.</p>"
+        leaked = len(quality.leakage.leaked_rows)
+        shown = f"; the first 30 of {leaked:,}" if leaked > 30 else ""
+        out += f"<p>Leaked evaluation rows (1-based{shown}): {esc(rows)}{' …' if leaked > 30 else ''}.</p>"
     if quality.label_issues is not None and len(quality.label_issues.frame):
         head = quality.label_issues.frame.head(10)
-        out += "<p>Most likely wrong gold labels (1-based rows; the texts are on the Data page and in <code>veredicto quality</code>):</p>"
+        total = len(quality.label_issues.frame)
+        out += (
+            f"<p>The {len(head)} most likely wrong gold labels of {total:,} flagged (1-based rows; the texts and the full list are on the Data page "
+            "and in <code>veredicto quality</code>):</p>"
+        )
         out += _table(
             ["Row", "Gold", "Suggested", "P(gold)", "Flagged by"],
             [[str(int(r["row"]) + 1), esc(r["gold"]), esc(r["suggested"]), num(r["gold_probability"]), esc(r["flagged_by"])] for _, r in head.iterrows()],
@@ -453,6 +475,7 @@ def _single_label_metrics_html(gates: GateReport, ev: Evidence, figures: dict[st
     f1_lo, f1_hi = macro_f1_interval(candidate.gold_idx, candidate.pred_idx, len(candidate.labels)) if len(candidate) else (math.nan, math.nan)
     return (
         '<section id="metrics" class="page"><h2>Metrics</h2>'
+        f"<p class=muted>{SIZE_NOTE}</p>"
         f"<p>On {m.n:,} examples: accuracy {pct(m.accuracy)} (95% Wilson interval {pct(lo)}–{pct(hi)}), "
         f"macro-F1 {num(m.macro_f1)} (95% bootstrap interval {num(f1_lo)}–{num(f1_hi)}, 2,000 resamples of the examples). "
         "Per class, the intervals in brackets are 95% Wilson intervals for precision (among the examples predicted as the class) "
@@ -473,6 +496,7 @@ def _multi_label_metrics_html(gates: GateReport, m, lo: float, hi: float, figure
     rows = [[*row, num(threshold_of[label], 2) if label in threshold_of else "—"] for label, row in zip(m.labels, _per_class_rows(gates))]
     return (
         '<section id="metrics" class="page"><h2>Metrics</h2>'
+        f"<p class=muted>{SIZE_NOTE}</p>"
         f"<p>A multi-label checkpoint: each label has its own sigmoid probability and is predicted at or above its threshold "
         f"({esc(t.source if t is not None else 'default')}). On {m.n:,} examples: micro-F1 {num(m.micro_f1)} (over every example and label), "
         f"macro-F1 {num(m.macro_f1)} (every label counts equally), samples-F1 {num(m.samples_f1)} (per example, averaged), "
@@ -649,6 +673,7 @@ def build_report(
         ]
         flips = flipped_examples(baseline, candidate) if baseline is not None else pd.DataFrame()
         counts = flips["status"].value_counts() if len(flips) else pd.Series(dtype=int)
+        shown_flips, flips_note = sample_rows(flips, "status", FLIP_SAMPLE, "flipped examples", seed=int(policy.settings["seed"]))
         pair = "text_pair" in flips
         flip_rows = [
             [
@@ -660,7 +685,7 @@ def build_report(
                 esc(r["pred_after"]),
                 *([esc(r["fixed_labels"]), esc(r["broken_labels"])] if comp.multi_label else []),
             ]
-            for _, r in flips.head(10).iterrows()
+            for _, r in shown_flips.iterrows()
         ]
         flip_headers = [
             "Status",
@@ -714,7 +739,7 @@ def build_report(
             + _figure_html(figures["class_delta"], "fig-class-delta")
             + (_figure_html(figures["slice_delta"], "fig-slice-delta") if "slice_delta" in figures else "")
             + f"<h3>Flipped predictions</h3><p>{int(counts.get('fixed', 0))} fixed, {int(counts.get('broken', 0))} broken, "
-            f"{int(counts.get('changed, still wrong', 0))} changed but still wrong. The first ten:</p>"
+            f"{int(counts.get('changed, still wrong', 0))} changed but still wrong. {esc(flips_note)}</p>"
             + (_table(flip_headers, flip_rows) if flip_rows else "<p>No prediction changed.</p>")
             + "</section>"
         )

@@ -169,3 +169,17 @@ def test_confident_mistakes_come_most_confident_first_with_gold_probability():
     assert mistakes["src"].tolist() == ["v", "y", "w"]
     assert mistakes.loc[0, ["gold", "pred"]].tolist() == ["neg", "pos"]
     assert len(confident_mistakes(table, limit=1)) == 1
+
+
+def test_numbers_parsed_per_distinct_value_equal_parsing_every_row():
+    """`_as_numbers` parses each distinct value once (fast on 100k-row metadata); the result is what parsing every row gives."""
+    from analysis.slices import _as_numbers
+
+    values = pd.Series([" 3", "1.5", "", None, "2e3", "-4", " 3", "1.5", "x"] * 30 + ["7"] * 2000, index=np.arange(2270) * 3)
+    text = values.astype("string").str.strip()
+    present = values.notna() & (text != "")
+    expected = pd.to_numeric(text.where(present), errors="coerce").astype(float)
+    got = _as_numbers(values)
+    assert got is not None
+    pd.testing.assert_series_equal(got, expected, check_names=False)
+    assert _as_numbers(pd.Series(["2024-01-02", "2024-01-03", "7"] * 50)) is None  # dates are not numbers

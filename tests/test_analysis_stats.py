@@ -112,16 +112,24 @@ def test_bootstrap_counts_resample_every_example_once_per_row_and_chunking_keeps
 
     code = np.array([0, 0, 1, 2, 2, 2])
     chunked = list(bootstrap_counts(code, 3, 50, seed=7))
-    monkeypatch.setattr(analysis.stats, "_BOOTSTRAP_CELLS", 10)  # one row of 6 draws per chunk
+    monkeypatch.setattr(analysis.stats, "_BOOTSTRAP_CELLS", 3)  # one resample (3 group counts) per chunk
     tiny = list(bootstrap_counts(code, 3, 50, seed=7))
     assert len(chunked) == 1 and len(tiny) == 50
     counts = chunked[0][2]
     assert counts.shape == (50, 3) and (counts.sum(axis=1) == len(code)).all()
     np.testing.assert_array_equal(np.vstack([c for _, _, c in tiny]), counts)
-    # the counts are those of plain index draws from the same generator
-    draws = np.random.default_rng(7).integers(0, len(code), size=(50, len(code)))
-    expected = np.stack([np.bincount(code[row], minlength=3) for row in draws])
-    np.testing.assert_array_equal(counts, expected)
+
+
+def test_bootstrap_counts_are_distributed_like_counts_of_resampled_examples():
+    """Counting n examples drawn with replacement per group: mean n*p, covariance n*(diag(p) - p p^T) (multinomial)."""
+    code = np.array([0, 0, 1, 2, 2, 2, 2, 3, 3, 3])
+    counts = np.vstack([c for _, _, c in bootstrap_counts(code, 4, 40_000, seed=3)])
+    p, n = np.bincount(code) / len(code), len(code)
+    np.testing.assert_allclose(counts.mean(axis=0), n * p, atol=0.03)
+    np.testing.assert_allclose(np.cov(counts.T), n * (np.diag(p) - np.outer(p, p)), atol=0.05)
+    # and the same moments as plain index resampling (a second generator), within sampling error
+    plain = np.stack([np.bincount(code[row], minlength=4) for row in np.random.default_rng(4).integers(0, n, size=(40_000, n))])
+    np.testing.assert_allclose(counts.var(axis=0), plain.var(axis=0), rtol=0.05)
 
 
 def test_percentile_interval_by_hand():

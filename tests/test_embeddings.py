@@ -191,3 +191,26 @@ def test_build_index_from_a_prediction_table(tiny_bert_predictor, tiny_roberta_p
     assert near["row"].iloc[0] == 4 and near["similarity"].iloc[0] == pytest.approx(1.0, abs=1e-5)  # its duplicate
     with pytest.raises(VeredictoError, match="belongs to checkpoint"):
         build_index(tiny_roberta_predictor, table)
+
+
+def test_exact_search_finds_what_scikit_learn_finds_in_any_chunking(monkeypatch):
+    """The dot-product search over unit vectors returns scikit-learn's brute cosine neighbours, in order, whatever
+    the chunk of queries; duplicates (equal similarity) come in row order."""
+    from sklearn.neighbors import NearestNeighbors
+
+    import probes.embeddings as emb
+
+    rng = np.random.default_rng(4)
+    vectors = emb.normalise(rng.standard_normal((500, 24)).astype(np.float32))
+    queries = emb.normalise(rng.standard_normal((40, 24)).astype(np.float32))
+    dist, want = NearestNeighbors(n_neighbors=7, metric="cosine", algorithm="brute").fit(vectors).kneighbors(queries)
+    idx, sims = emb._knn(vectors, queries, 7)
+    np.testing.assert_array_equal(idx, want)
+    np.testing.assert_allclose(sims, 1 - dist, atol=1e-5)
+    monkeypatch.setattr(emb, "_KNN_CELLS", 3 * 500)  # three queries per chunk
+    chunked = emb._knn(vectors, queries, 7)
+    np.testing.assert_array_equal(chunked[0], idx)
+    np.testing.assert_allclose(chunked[1], sims, atol=1e-6)  # another BLAS kernel per chunk shape: the last bit may differ
+    twins = np.vstack([vectors[:3], vectors[:3]])  # rows 0-2 and 3-5 are equal
+    assert emb._knn(twins, twins[[1]], 2)[0].tolist() == [[1, 4]]
+    assert emb._knn(twins, twins[[1]], 6)[0].shape == (1, 6)  # k = every row

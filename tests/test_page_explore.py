@@ -209,3 +209,18 @@ def test_explore_on_the_demo_opens_on_a_confident_mistake(monkeypatch, tmp_path)
     assert len(dataframe(at, "explore_table_").value) == len(pd.read_csv(env["data"]))
     titles = list(charts(at))
     assert any(t.startswith("SHAP — why") for t in titles) and any(t.startswith("LIME — why") for t in titles)
+
+
+def test_a_long_listing_is_sent_a_page_at_a_time(env, truth, monkeypatch):
+    """Above PAGE_ROWS rows the table holds one page, opened on the page of the linked example; the number box turns it."""
+    import analysis.views
+
+    monkeypatch.setattr(analysis.views, "PAGE_ROWS", 25)  # 60 examples: pages of 25, 25 and 10
+    at = open_page(env, monkeypatch, example="30")
+    table = dataframe(at, "explore_table_")
+    assert list(table.value.index) == list(range(25, 50))  # file order: the page holding example 30
+    assert "Showing rows 26–50 of 60 (page 2 of 3); column headers sort within the page." in [c.value for c in at.caption]
+    page = next(n for n in at.number_input if n.label == "Page")
+    page.set_value(3).run()
+    assert list(dataframe(at, "explore_table_").value.index) == list(range(50, 60))
+    assert not at.exception

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -123,3 +124,21 @@ def test_embedding_map_highlights_rows_and_rejects_unknown_colouring():
     assert ring["name"] == "selected" and ring["customdata"] == [2, 4]
     with pytest.raises(ValueError):
         embedding_map_figure(map_frame(), "confidence")
+
+
+def test_a_large_embedding_map_draws_a_stratified_sample_and_says_so():
+    """100k points were 22 MB of figure JSON: above `max_points` the map samples per colour, keeps the highlighted row."""
+    rng = np.random.default_rng(0)
+    n = 600
+    gold = np.where(np.arange(n) < 500, "pos", "neg")  # 5 : 1
+    frame = pd.DataFrame(
+        {"row": np.arange(n) + 1000, "x": rng.random(n), "y": rng.random(n), "text": "t", "gold": gold, "pred": gold, "correct": True, "confidence": 0.9}
+    )
+    data = spec(embedding_map_figure(frame, "gold", highlight=[1599], max_points=60))
+    drawn = {t["name"]: t["customdata"] for t in data["data"] if t["name"] != "selected"}
+    rows = [r for v in drawn.values() for r in v]
+    assert len(drawn["gold: pos"]) == 50 and len(drawn["gold: neg"]) in (10, 11)  # in proportion, + the highlighted row
+    assert 1599 in drawn["gold: neg"] and set(rows) <= set(frame["row"]) and len(set(rows)) == len(rows)
+    assert data["data"][-1]["customdata"] == [1599]
+    assert data["layout"]["title"]["text"].endswith(f" · showing {len(rows)} of 600 examples, a sample stratified by gold")
+    assert "showing" not in spec(embedding_map_figure(frame, "gold"))["layout"]["title"]["text"]

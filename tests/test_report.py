@@ -17,7 +17,7 @@ from analysis.metrics import table_metrics
 from cli.main import main
 from store.audit import AuditStore
 from store.gates import evaluate_gates
-from store.report import build_report, make_report, pick_examples, report_figures
+from store.report import FLIP_SAMPLE, build_report, make_report, pick_examples, report_figures, sample_rows
 
 HORROR = [i for i in range(200) if GENRES[i] == "horror"]
 AFTER = make_table("after", {i for i in range(0, 200, 10) if GENRES[i] == "horror"} | set(HORROR[1:9]))
@@ -381,7 +381,7 @@ def test_a_multi_label_report_shows_per_label_metrics_thresholds_and_both_texts_
     # before / after per label, with both texts of every flipped pair
     assert "Per label" in text and "Status Text Second text Gold Before After Labels fixed Labels broken" in text
     flips = flipped_examples(base, cand)
-    first = flips.iloc[0]
+    first = sample_rows(flips, "status", FLIP_SAMPLE, "flipped examples")[0].iloc[0]  # the first row the report lists
     assert f"{first['text']} {first['text_pair']} {first['gold']}" in text
     comp = compare_tables(base, cand)
     for label, row in comp.per_class.iterrows():
@@ -408,3 +408,29 @@ def test_explained_examples_of_a_pair_table_explain_both_texts(tmp_path):
     gates = evaluate_gates(policy("version: 1\ngates:\n  min_macro_f1: 0.1\n"), cand)
     html = build_report(gates, cand, examples=examples)
     assert "the film was good Second text: I loved this story" in _visible(html) and "fig-ex1-shap-heat" in html
+
+
+def test_the_report_stays_bounded_at_100k_rows_and_says_what_it_samples(tiny_bert_predictor):
+    """Evidently's HTML report reached 600 MB at 150k rows: ours holds plotly.js once, aggregate charts and capped,
+    stratified samples of examples, so 100k rows make a file of the same few megabytes as 10k rows."""
+    from analysis.synthetic import synthetic_pair
+    from store.report import SIZE_NOTE
+
+    sizes = {}
+    for n in (10_000, 100_000):
+        before, after = synthetic_pair(n, seed=1, labels=("negative", "positive"))
+        gates = evaluate_gates(policy(ALL_GATES), after, baseline=before)
+        html = make_report(gates, after, baseline=before, predictor=tiny_bert_predictor, n_examples=2, methods=("ig",))
+        sizes[n] = len(html.encode("utf-8"))
+        assert html.count(get_plotlyjs()) == 1
+        assert 'id="fig-ex2-ig-heat"' in html  # the explained examples are there too
+        text = _visible(html)
+        flipped = int(np.sum(before.pred_idx != after.pred_idx))  # two labels: every change is a fix or a break
+        assert flipped > FLIP_SAMPLE
+        assert f"Showing {FLIP_SAMPLE} of {flipped:,} flipped examples, a sample stratified by status (seed 0):" in text
+        listed = html.split("<h3>Flipped predictions</h3>")[1].split("</table>")[0]
+        assert listed.count("<tr>") == FLIP_SAMPLE + 1  # the header row and the sample
+        assert listed.count("<td>fixed</td>") >= 10 and listed.count("<td>broken</td>") >= 5  # both statuses, in proportion
+        assert " ".join(SIZE_NOTE.split()) in text
+    assert sizes[100_000] < 10_000_000
+    assert abs(sizes[100_000] - sizes[10_000]) < 50_000  # nothing in it grows with the number of examples

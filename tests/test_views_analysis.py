@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.browse import ExampleFilter
+from analysis.browse import ExampleFilter, browse_examples
 from analysis.predictions import build_table
 from analysis.views import (
     ALL_EXAMPLES,
@@ -336,3 +336,21 @@ def test_single_label_compare_headline_is_accuracy_and_macro_f1():
     assert list(numbers) == ["Accuracy (candidate)", "Macro-F1 (candidate)", "Fixed", "Broken"]
     assert numbers["Accuracy (candidate)"].value == "100.0%" and numbers["Accuracy (candidate)"].delta == "+20.0 points"
     assert numbers["Fixed"].value == "8" and numbers["Broken"].delta is None and flip_label_options(comp) == ()
+
+
+def test_explore_listing_sends_one_page_and_opens_on_the_page_of_the_linked_example():
+    """100k rows were 24 MB of Arrow per rerun: the listing holds PAGE_ROWS rows, the page that holds the preselected example."""
+    from analysis.synthetic import synthetic_pair
+    from analysis.views import PAGE_ROWS
+
+    _, table = synthetic_pair(2 * PAGE_ROWS + 10, seed=2)
+    everything = browse_examples(table, ExampleFilter(), "confident")
+    linked = int(everything.index[PAGE_ROWS + 5])  # on the second page
+    listing = explore_listing(table, ExampleFilter(), "confident", str(linked))
+    assert (listing.total, listing.pages, listing.page, listing.position) == (2 * PAGE_ROWS + 10, 3, 1, 5)
+    pd.testing.assert_frame_equal(listing.shown, everything.iloc[PAGE_ROWS : 2 * PAGE_ROWS])
+    assert listing.describe_page() == f"rows {PAGE_ROWS + 1:,}–{2 * PAGE_ROWS:,} of {2 * PAGE_ROWS + 10:,} (page 2 of 3)"
+    last = explore_listing(table, ExampleFilter(), "confident", str(linked), page=7)  # clamped to the last page
+    assert last.page == 2 and len(last.shown) == 10 and last.position is None  # the linked example is on another page
+    one = explore_listing(table, ExampleFilter(search="review ba "), "file", None)  # a filter that leaves one page
+    assert one.pages == 1 and one.describe_page() == "" and len(one.shown) == one.total

@@ -141,7 +141,7 @@ def noise_index():
     gold = np.array([0, 0, 1, 1, 1, 1])
     pred = np.array([0, 0, 0, 1, 1, 1])
     table = table_from_arrays(probs_for(pred, 2, np.full(6, 0.9)), gold, ("neg", "pos"), texts=[f"t{i}" for i in range(6)], checkpoint_name="m")
-    vectors = np.array([[1, 0.01], [1, 0.02], [1, 0.03], [0.01, 1], [0.02, 1], [0.03, 1]])
+    vectors = np.array([[1, 0.01], [1, 0.03], [1, 0.04], [0.01, 1], [0.02, 1], [0.03, 1]])  # 1 is nearer 2 than 0, by more than float32 rounding
     return table, index_from_vectors(vectors, table)
 
 
