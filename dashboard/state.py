@@ -15,6 +15,7 @@ import streamlit as st
 
 from analysis.predictions import PredictionTable, predict_table
 from analysis.thresholds import MAX_FILE_BYTES, Thresholds, parse_thresholds, tune_thresholds
+from dashboard.progress import throttled
 from evaldata.loading import (
     DEFAULT_LABEL_SEP,
     FORMATS,
@@ -240,6 +241,7 @@ def get_table(ref: CheckpointRef, evalset: EvalSet, mapping: dict | None = None,
     def compute() -> PredictionTable:
         bar = st.progress(0.0, text=f"Scoring {len(evalset):,} examples with {ref.name}…")
 
+        @throttled  # a browser message per batch is more than anyone can see, and the scoring pays for each
         def progress(done: int, total: int) -> None:
             bar.progress(done / max(total, 1), text=f"Scoring with {ref.name}: {done:,}/{total:,} texts")
 
