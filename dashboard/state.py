@@ -112,8 +112,10 @@ def _predictor(path: str, fingerprint: str, task: str = SINGLE_LABEL, _ref: Chec
 
 @st.cache_resource(show_spinner=False)
 def _shap_warm_up() -> threading.Thread:
-    """Once per process, at the app's first run, in the background: import shap before anyone asks for an explanation
-    (it needs no checkpoint, and holds nothing an explanation needs: see `explain.shap_explainer.warm_up`)."""
+    """Once per process, in the background, as soon as the first page has its predictions (`tables`): import shap before
+    anyone asks for an explanation, which needs a prediction table first (it holds nothing an explanation needs: see
+    `explain.shap_explainer.warm_up`). Not earlier: the import takes seconds of CPU and holds the GIL, and started with
+    the app it ran on the same cores as the first scoring and slowed it (issue 12)."""
 
     def run():
         with contextlib.suppress(Exception):  # if it fails, the first explanation imports shap instead
@@ -293,7 +295,6 @@ def _keep_gold_choice() -> None:
 
 def sidebar() -> None:
     """Draw the sidebar and keep the resulting Session (or the reason there is none) in session state."""
-    _shap_warm_up()  # once per process: started before the checkpoints load, which the first page view waits for
     default_ckpts, default_data = demo_defaults()
     st.session_state.pop(SESSION_KEY, None)
     st.session_state.pop(PROBLEM_KEY, None)
@@ -591,6 +592,7 @@ def tables(session: Session, *, as_labelled: bool = False) -> list[PredictionTab
     except VeredictoError as exc:
         st.error(str(exc))
         st.stop()
+    _shap_warm_up()  # once per process, now that the first scoring is done
     if as_labelled or not st.session_state.get(GOLD_KEY) or found[0].multi_label:
         return found
     from store.audit import StoreError, open_store
