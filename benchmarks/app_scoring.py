@@ -38,7 +38,7 @@ def loadavg() -> str:
 
 
 def children_cpu() -> float:
-    """CPU seconds (user + system) of this process's finished children and theirs: what a run cost, whatever the load."""
+    """CPU seconds (user + system) of this process's finished children and theirs (it grows with the load too: threads spin and miss caches)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
