@@ -25,6 +25,8 @@ STREAMLIT_SETTINGS = {
     "client.toolbarMode": "minimal",
     "server.headless": "true",
     "server.maxUploadSize": str(MAX_UPLOAD_MB),
+    "server.fileWatcherType": "none",  # a server, not a dev loop: watching the tree (.venv inside it) slowed the first scoring
+    "server.runOnSave": "false",
     "browser.gatherUsageStats": "false",
     "theme.base": "light",
 }

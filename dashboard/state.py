@@ -15,6 +15,7 @@ import streamlit as st
 
 from analysis.predictions import PredictionTable, predict_table
 from analysis.thresholds import MAX_FILE_BYTES, Thresholds, parse_thresholds, tune_thresholds
+from dashboard.progress import throttled
 from evaldata.loading import (
     DEFAULT_LABEL_SEP,
     FORMATS,
@@ -120,8 +121,10 @@ def show_store_warnings(*predictors: Predictor) -> None:
 
 @st.cache_resource(show_spinner=False)
 def _shap_warm_up() -> threading.Thread:
-    """Once per process, at the app's first run, in the background: import shap before anyone asks for an explanation
-    (it needs no checkpoint, and holds nothing an explanation needs: see `explain.shap_explainer.warm_up`)."""
+    """Once per process, in the background, as soon as the first page has its predictions (`tables`): import shap before
+    anyone asks for an explanation, which needs a prediction table first (it holds nothing an explanation needs: see
+    `explain.shap_explainer.warm_up`). Not earlier: the import takes seconds of CPU and holds the GIL, and started with
+    the app it ran on the same cores as the first scoring and slowed it (issue 12)."""
 
     def run():
         with contextlib.suppress(Exception):  # if it fails, the first explanation imports shap instead
@@ -247,12 +250,13 @@ def get_table(ref: CheckpointRef, evalset: EvalSet, mapping: dict | None = None,
     key = table_key(ref, evalset, mapping, thresholds)
 
     def compute() -> PredictionTable:
+        predictor = get_predictor(ref)  # loaded first, under its own spinner: the bar then measures the scoring alone
         bar = st.progress(0.0, text=f"Scoring {len(evalset):,} examples with {ref.name}…")
 
+        @throttled  # a browser message per batch is more than anyone can see, and the scoring pays for each
         def progress(done: int, total: int) -> None:
             bar.progress(done / max(total, 1), text=f"Scoring with {ref.name}: {done:,}/{total:,} texts")
 
-        predictor = get_predictor(ref)
         try:
             table = predict_table(predictor, evalset, label_mapping=mapping, thresholds=thresholds_for(ref, thresholds), progress=progress)
             if predictor.store_warning:  # the store failed while this table was scored (the shared store's warnings are the sidebar's)
@@ -304,7 +308,6 @@ def _keep_gold_choice() -> None:
 
 def sidebar() -> None:
     """Draw the sidebar and keep the resulting Session (or the reason there is none) in session state."""
-    _shap_warm_up()  # once per process: started before the checkpoints load, which the first page view waits for
     default_ckpts, default_data = demo_defaults()
     st.session_state.pop(SESSION_KEY, None)
     st.session_state.pop(PROBLEM_KEY, None)
@@ -603,6 +606,7 @@ def tables(session: Session, *, as_labelled: bool = False) -> list[PredictionTab
     except VeredictoError as exc:
         st.error(str(exc))
         st.stop()
+    _shap_warm_up()  # once per process, now that the first scoring is done
     if as_labelled or not st.session_state.get(GOLD_KEY) or found[0].multi_label:
         return found
     from store.audit import StoreError, open_store
