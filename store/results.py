@@ -11,6 +11,11 @@ from its texts). The value is a float32 vector with its width, written with `FOR
 rows of another format are misses, recomputed and replaced, never mixed in. The data file is not part of the key: a text's
 result does not depend on which file it came from, so a changed file reads the rows of its unchanged texts and scores the rest.
 
+Whole results that are not per text -- a probe run, a gate evaluation -- sit in a second table, `payloads`, as JSON:
+(kind, key, params) -> payload, `params` the canonical JSON of what else the result depends on (`get_payload`/`put_payload`),
+each with the format version its writer gives; a payload of another format version is a miss. A file of schema 1 written
+before this table existed gains it when opened (nothing else changes, so the schema version stays).
+
 A damaged file, or one of another schema version, is moved aside (`notice` says where) as in `explain.cache`; a folder that
 cannot be written raises `StoreUnavailable`, and callers then keep results in memory only (`warning` in `open_store`).
 """
@@ -18,11 +23,12 @@ cannot be written raises `StoreUnavailable`, and callers then keep results in me
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +43,7 @@ SCHEMA_VERSION = 1
 FORMAT = 1  # float32 little-endian vector; bump when what a row means changes (a new pooling, a new softmax…)
 FILENAME = "results.sqlite"
 KINDS = ("proba", "embedding")
+PAYLOAD_KINDS = ("probes", "gates")  # whole results stored as JSON (see `put_payload`)
 CHUNK = 900  # placeholders per IN list (SQLite's old limit is 999)
 _DTYPE = np.dtype("<f4")
 
@@ -51,6 +58,15 @@ CREATE TABLE IF NOT EXISTS results (
     value BLOB NOT NULL,
     created REAL NOT NULL,
     PRIMARY KEY (kind, key, text_hash)
+);
+CREATE TABLE IF NOT EXISTS payloads (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    params TEXT NOT NULL,
+    format INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (kind, key, params)
 );
 """  # a rowid table: an embedding row (1.5 KB at width 384) in a WITHOUT ROWID table takes about a page; here the demo's store is 6.6 MB, not 12.5
 
@@ -91,7 +107,7 @@ class ResultsStore:
             self.path,
             schema=_SCHEMA,
             version=SCHEMA_VERSION,
-            tables={"results"},
+            tables={"results", "payloads"},
             what="results store",
             consequence="a new, empty store was started; predictions and embeddings will be recomputed as needed.",
             fail=_fail,
@@ -180,17 +196,62 @@ class ResultsStore:
         width = int(matrix.shape[1])
         now = time.time()
         records = [(kind, key, h, FORMAT, width, matrix[i].tobytes(), now) for i, h in enumerate(self._hashes(inputs))]
+
+        def same_width(conn: sqlite3.Connection) -> None:
+            found = conn.execute("SELECT width FROM results WHERE kind=? AND key=? AND format=? LIMIT 1", (kind, key, FORMAT)).fetchone()
+            if found is not None and found[0] != width:
+                raise StoreError(
+                    f"The results store '{self.path}' holds {kind} rows of width {found[0]} for this checkpoint; refusing rows of width {width}. "
+                    "Move the file aside (or point --cache-dir elsewhere) so the two are not mixed."
+                )
+
+        self._write("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?)", records, same_width)
+
+    # ------------------------------------------------------------------ whole results (JSON payloads)
+
+    @staticmethod
+    def _payload_kind(kind: str) -> str:
+        if kind not in PAYLOAD_KINDS:
+            raise StoreError(f"Unknown payload kind {kind!r}; the results store holds {', '.join(PAYLOAD_KINDS)}.")
+        return kind
+
+    def get_payload(self, kind: str, key: str, params: Mapping, format: int) -> object | None:
+        """The JSON payload stored under (kind, key, params) by a writer of `format`; None when there is none, it is of another
+        format, or it is not readable JSON (a miss, recomputed and replaced)."""
+        conn = sqlite_files.connect(self.path)
+        try:
+            row = conn.execute(
+                "SELECT payload FROM payloads WHERE kind=? AND key=? AND params=? AND format=?", (self._payload_kind(kind), key, canonical(params), format)
+            ).fetchone()
+        except sqlite3.DatabaseError as exc:
+            if sqlite_files.unavailable(exc):
+                raise _fail(f"Cannot read the results store '{self.path}': {exc}.") from None
+            raise StoreError(f"Cannot read the results store '{self.path}': {exc}. Move the file aside to start a new one.") from None
+        finally:
+            conn.close()
+        if row is None:
+            return None
+        try:
+            return json.loads(row[0])
+        except ValueError:
+            return None
+
+    def put_payload(self, kind: str, key: str, params: Mapping, format: int, payload: object) -> None:
+        """Store `payload` (JSON-serialisable) under (kind, key, params) in one transaction, replacing any earlier one (of any format)."""
+        text = json.dumps(payload, ensure_ascii=False, allow_nan=True)
+        self._write(
+            "INSERT OR REPLACE INTO payloads VALUES (?, ?, ?, ?, ?, ?)", [(self._payload_kind(kind), key, canonical(params), format, text, time.time())]
+        )
+
+    def _write(self, statement: str, records: list[tuple], check=None) -> None:
+        """Run `statement` over `records` in one IMMEDIATE transaction (`check(conn)` first, inside it), with this store's errors."""
         with self._lock:
             conn = sqlite_files.connect(self.path)
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                found = conn.execute("SELECT width FROM results WHERE kind=? AND key=? AND format=? LIMIT 1", (kind, key, FORMAT)).fetchone()
-                if found is not None and found[0] != width:
-                    raise StoreError(
-                        f"The results store '{self.path}' holds {kind} rows of width {found[0]} for this checkpoint; refusing rows of width {width}. "
-                        "Move the file aside (or point --cache-dir elsewhere) so the two are not mixed."
-                    )
-                conn.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?)", records)
+                if check is not None:
+                    check(conn)
+                conn.executemany(statement, records)
                 conn.execute("COMMIT")
             except sqlite3.DatabaseError as exc:
                 if sqlite_files.unavailable(exc):
@@ -201,6 +262,11 @@ class ResultsStore:
                     with contextlib.suppress(sqlite3.Error):
                         conn.execute("ROLLBACK")
                 conn.close()
+
+
+def canonical(params: Mapping) -> str:
+    """The one JSON spelling of a payload's parameters: sorted keys, no spaces, so equal parameters name one row."""
+    return json.dumps(params, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 # ---------------------------------------------------------------------- one store per folder, and the predictors that use it

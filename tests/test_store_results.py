@@ -200,3 +200,38 @@ def test_a_file_where_the_folder_should_be_is_a_clear_error(tmp_path):
     (tmp_path / "taken").write_text("x")
     with pytest.raises(StoreUnavailable, match="not a directory"):
         ResultsStore(tmp_path / "taken")
+
+
+def test_a_payload_comes_back_equal_under_its_params_in_any_order_and_other_params_or_formats_miss(tmp_path):
+    store = ResultsStore(tmp_path)
+    payload = {"results": [{"rate": 0.25, "rows": [1, 2]}], "nan": float("nan"), "text": "Café 🎬"}
+    store.put_payload("probes", KEY, {"seed": 0, "tests": ["names", "typos"]}, 1, payload)
+    back = ResultsStore(tmp_path).get_payload("probes", KEY, {"tests": ["names", "typos"], "seed": 0}, 1)  # a restart; keys in another order
+    assert back["results"] == payload["results"] and back["text"] == payload["text"] and back["nan"] != back["nan"]
+    assert store.get_payload("probes", KEY, {"seed": 1, "tests": ["names", "typos"]}, 1) is None  # other params
+    assert store.get_payload("probes", "b" * 64, {"seed": 0, "tests": ["names", "typos"]}, 1) is None  # another checkpoint
+    assert store.get_payload("gates", KEY, {"seed": 0, "tests": ["names", "typos"]}, 1) is None  # another kind
+    assert store.get_payload("probes", KEY, {"seed": 0, "tests": ["names", "typos"]}, 2) is None  # a newer reader: a miss
+    store.put_payload("probes", KEY, {"seed": 0, "tests": ["names", "typos"]}, 2, {"v": 2})  # ...recomputed and replaced
+    assert store.get_payload("probes", KEY, {"seed": 0, "tests": ["names", "typos"]}, 1) is None
+    assert store.get_payload("probes", KEY, {"seed": 0, "tests": ["names", "typos"]}, 2) == {"v": 2}
+    with pytest.raises(StoreError, match="Unknown payload kind 'proba'"):
+        store.put_payload("proba", KEY, {}, 1, {})
+
+
+def test_a_schema_1_file_from_before_payloads_gains_the_table_and_keeps_its_rows(tmp_path):
+    path = tmp_path / FILENAME
+    conn = sqlite3.connect(path)  # what a results store written before the payloads table holds
+    conn.executescript(
+        "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1);"
+        "CREATE TABLE results (kind TEXT NOT NULL, key TEXT NOT NULL, text_hash TEXT NOT NULL, format INTEGER NOT NULL, width INTEGER NOT NULL,"
+        " value BLOB NOT NULL, created REAL NOT NULL, PRIMARY KEY (kind, key, text_hash));"
+    )
+    conn.execute("INSERT INTO results VALUES ('proba', ?, ?, ?, 2, ?, 0)", (KEY, text_hash("a"), FORMAT, rows(1)[0].tobytes()))
+    conn.commit()
+    conn.close()
+    assert SCHEMA_VERSION == 1
+    store = ResultsStore(tmp_path)
+    assert store.notice is None and set(store.get_many("proba", KEY, ["a"])) == {0}  # not moved aside: nothing it holds changed meaning
+    store.put_payload("gates", KEY, {}, 1, {"ok": True})
+    assert store.get_payload("gates", KEY, {}, 1) == {"ok": True}
