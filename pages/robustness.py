@@ -32,6 +32,7 @@ from probes.views import (
     pair_explain_cost,
     pending_estimates,
     probe_comparison,
+    probe_report,
     probe_summary,
     run_and_keep,
 )
@@ -145,7 +146,7 @@ with tab_probes:
         params = ProbeParams.of(chosen, limit, len(evalset), seed, variants, language, directions, segment)
         plans = _plans(evalset.inputs, evalset.fingerprint, params.tests, params.limit, params.seed, params.variants, params.language, params.segment)
         keys = [params.key(ref.scoring_key, table.data_fingerprint) for ref, table in zip(refs, prediction_tables)]
-        reports = [PROBE_RESULTS.get("reports", key) for key in keys]
+        reports = [probe_report(key) for key in keys]
 
         pending = pending_estimates(predictors, reports, evalset, directions=directions, limit=params.limit, plans=plans)
         estimate_slot = st.empty()
@@ -178,7 +179,7 @@ with tab_probes:
                     st.error(str(exc))
                     st.stop()
                 bar.empty()
-            reports = [PROBE_RESULTS.get("reports", key) for key in keys]
+            reports = [probe_report(key) for key in keys]
             estimate_slot.empty()  # the run is done: its estimate-vs-actual line below replaces the estimate
 
         if any(r is None for r in reports):

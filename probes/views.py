@@ -1,11 +1,17 @@
 """What the Robustness page shows, as plain data: the probe settings, the shared store of computed results, the before/after verdicts.
 
+A finished probe run is kept in memory for every session (`PROBE_RESULTS`) and in the results store (`store.results`, payload
+kind "probes"), so an app restart, or `veredicto precompute --what probes`, opens the page on it: `probe_report` reads memory,
+then the store. The stored key is everything the in-memory key holds plus the word lists' contents and `PROBE_FORMAT`.
+
 The page lays these out; nothing here imports Streamlit, so it is tested directly.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import threading
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -13,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from probes.perturb import DirectionConfig
+from probes.perturb import WORDLIST_DIR, DirectionConfig
 from probes.run import DEFAULT_SEGMENT, ProbeReport, compare_reports
 from runtime import LRUCache, current
 from runtime.escaping import csv_bytes, md
@@ -85,6 +91,61 @@ class ResultCache:
 
 
 PROBE_RESULTS: ResultCache = current().shared("probe_results", lambda: ResultCache(keep=16))  # one per process, owned by the runtime
+
+PROBE_FORMAT = 1  # code version of a stored probe report: bump when the perturbations or what a report means change
+log = logging.getLogger(__name__)
+
+
+def wordlists_digest() -> str:
+    """sha256 over the word lists' files (they can be edited, and the perturbations follow them): part of a stored run's key."""
+    digest = hashlib.sha256()
+    for path in sorted(WORDLIST_DIR.glob("*.yaml")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _stored_where(key: tuple) -> tuple[str, dict]:
+    """(store key, params) of a probe run named by `ProbeParams.key`: the checkpoint's scoring key, then the rest."""
+    checkpoint_key, data_fingerprint, tests, limit, seed, variants, language, directions, segment = key
+    params = {"data": data_fingerprint, "tests": list(tests), "limit": limit, "seed": seed, "variants": variants, "language": language}
+    return checkpoint_key, {**params, "directions": directions, "segment": segment, "wordlists": wordlists_digest()}
+
+
+def _results_store():
+    from store.results import shared_store
+
+    return shared_store().store
+
+
+def probe_report(key: tuple, results: ResultCache = PROBE_RESULTS) -> ProbeReport | None:
+    """The report of the probe run `key` names: kept in memory, else read from the results store (then kept); None when
+    no one ran it (or the store cannot be read: the page then offers to run it)."""
+    from store.results import StoreError
+
+    report = results.get("reports", key)
+    store = _results_store()
+    if report is not None or store is None:
+        return report
+    try:
+        data = store.get_payload("probes", *_stored_where(key), PROBE_FORMAT)
+    except StoreError as exc:
+        log.warning("Probe results not read from the results store: %s", exc)
+        return None
+    return None if data is None else results.put("reports", key, ProbeReport.from_dict(data))
+
+
+def keep_report(key: tuple, report: ProbeReport, results: ResultCache = PROBE_RESULTS) -> ProbeReport:
+    """Keep a finished run for every session and in the results store (a store that cannot be written: memory only, logged)."""
+    from store.results import StoreError
+
+    results.put("reports", key, report)
+    store = _results_store()
+    if store is not None:
+        try:
+            store.put_payload("probes", *_stored_where(key), PROBE_FORMAT, report.to_dict())
+        except StoreError as exc:
+            log.warning("Probe results kept in memory only: %s", exc)
+    return report
 
 
 @dataclass(frozen=True)
@@ -162,7 +223,7 @@ def run_and_keep(
         segment=params.segment or DEFAULT_SEGMENT,
         thresholds=thresholds,
     )
-    results.put("reports", key, report)
+    keep_report(key, report, results)
     results.put("checks", key, cost.check(estimate, time.perf_counter() - started, report.n_model_calls))
     return report
 

@@ -14,12 +14,19 @@ def env(tmp_path_factory):
 
 
 def restart() -> None:
-    """What a new app process starts with: empty in-memory caches and tables, no loaded predictor, no open store."""
+    """What a new app process starts with: empty in-memory caches and tables, no loaded predictor, no open store, no probe
+    runs, nothing in Streamlit's caches (the Sign-off page's gate evaluations live there)."""
+    import streamlit as st
+
     from dashboard import state
+    from probes.views import PROBE_RESULTS
     from runtime import current
 
     current().clear()
     state._predictor.clear()
+    PROBE_RESULTS.clear()
+    st.cache_resource.clear()
+    st.cache_data.clear()
 
 
 @pytest.fixture
@@ -70,3 +77,42 @@ def test_a_store_that_cannot_be_used_is_one_sidebar_warning_and_the_page_still_w
     assert len(warnings) == 1 and "in memory only" in warnings[0] and "VEREDICTO\\_CACHE\\_DIR" in warnings[0] and "not a directory" in warnings[0]
     assert len(headline(at)) == 4
     restart()
+
+
+def rates_chart(at) -> list:
+    import json
+
+    found = [json.loads(c.proto.spec)["data"] for c in at.get("plotly_chart") if "robustness-rates" in c.proto.id]
+    return [(trace["name"], trace["x"], trace["y"]) for trace in found[0]] if found else []
+
+
+def test_after_a_restart_the_robustness_page_opens_on_the_stored_probe_results(env, monkeypatch, forwarded):
+    restart()
+    at = app_test(env, monkeypatch, "pages/robustness.py")
+    assert rates_chart(at) == [] and next(b for b in at.button if b.key == "robustness_run").label == "Run probes"
+    next(b for b in at.button if b.key == "robustness_run").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    ran = rates_chart(at)
+    assert len(ran) == 2 and sum(forwarded) > 0
+    forwarded.clear()
+    restart()
+    timing: list[int] = []  # the other tab's cost estimate times a few texts per process: that is a measurement, not a result
+    from probes import cost
+
+    real_calibrate = cost.calibrate
+
+    def calibrate(*args, **kwargs):
+        start = len(forwarded)
+        try:
+            return real_calibrate(*args, **kwargs)
+        finally:
+            timing.extend(forwarded[start:])
+            del forwarded[start:]
+
+    monkeypatch.setattr(cost, "calibrate", calibrate)
+    warm = app_test(env, monkeypatch, "pages/robustness.py")
+    assert not warm.exception, [e.message for e in warm.exception]
+    assert forwarded == []  # neither the probes nor the prediction tables forward a text
+    assert rates_chart(warm) == ran  # the same failure rates, per test and checkpoint
+    assert next(b for b in warm.button if b.key == "robustness_run").label == "Run probes again"
+    assert not [i for i in warm.info if i.value.startswith("**Before running:**")]

@@ -111,3 +111,24 @@ def test_probe_command_on_pairs_and_multi_label(multi, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:  # argparse refuses the choice
         main([*args, "--perturb", "middle"])
     assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize("kind", ["single-label pairs", "multi-label"])
+def test_a_report_read_back_from_json_is_the_report_that_was_written(kind, bert, multi):
+    """What the results store keeps of a probe run: after to_json -> from_dict every frame and field is the same, timings included."""
+    from probes.perturb import DirectionConfig
+    from probes.run import ProbeReport
+
+    if kind == "multi-label":
+        texts = ["you idiot", "buy now cheap pills", "I will find you", "the film was good", "a terrible boring movie"]
+        thresholds = Thresholds.default(TAGS).with_values({"toxic": 0.45, "spam": 0.55}, "test")
+        report = run_probes(multi, texts, ["typos", "casing", "names"], seed=0, n_variants=3, thresholds=thresholds)
+    else:
+        report = run_probes(bert, PAIRS, "all", seed=2, limit=3, segment="both", directions=DirectionConfig.sentiment("positive", "negative"))
+    assert any(r.failures for r in report.results) or kind == "multi-label"
+    back = ProbeReport.from_dict(json.loads(report.to_json()))
+    assert back.to_dict() == report.to_dict()
+    pd.testing.assert_frame_equal(back.summary_frame(), report.summary_frame())
+    pd.testing.assert_frame_equal(back.failures_frame(), report.failures_frame())
+    pd.testing.assert_frame_equal(back.label_flips_frame(), report.label_flips_frame())
+    assert back.directions == report.directions and back.thresholds == report.thresholds and back.segment == report.segment

@@ -262,3 +262,28 @@ def test_a_formula_in_a_failing_pair_downloads_as_text_and_the_numbers_stay_numb
     assert rows[0]["original"] == "'" + formula and rows[0]["perturbed"] == "'@" + formula and rows[0]["gold"] == "'-negative"
     back = pd.read_csv(io.BytesIO(shown.csv), encoding="utf-8-sig")
     assert back["change"].tolist() == [pytest.approx(-0.5)] and back["p_before"].dtype == float  # a negative number is not a formula
+
+
+def test_a_kept_report_is_read_back_from_the_results_store_and_only_under_its_own_key(tmp_path, monkeypatch):
+    """After a restart (an empty memory cache) the report comes from the store; other settings, another checkpoint or edited
+    word lists miss; a store that cannot be used keeps it in memory only."""
+    from probes import views
+    from store.results import ResultsStore
+
+    store = ResultsStore(tmp_path)
+    monkeypatch.setattr(views, "_results_store", lambda: store)
+    kept = with_failures("after")
+    params = ProbeParams.of(("names", "typos"), 10, 40, 0, 3, "auto", DirectionConfig.sentiment("positive", "negative"))
+    key = params.key("ckpt:single_label", "data-fp")
+    views.keep_report(key, kept, ResultCache())
+    memory = ResultCache()  # a new process
+    back = views.probe_report(key, memory)
+    assert back is not None and back.to_dict() == kept.to_dict() and memory.get("reports", key) is back
+    assert views.probe_report(ProbeParams.of(("names", "typos"), 10, 40, 1, 3, "auto", None).key("ckpt:single_label", "data-fp"), ResultCache()) is None
+    assert views.probe_report(params.key("ckpt:multi_label", "data-fp"), ResultCache()) is None
+    assert views.probe_report(params.key("ckpt:single_label", "other-data"), ResultCache()) is None
+    monkeypatch.setattr(views, "wordlists_digest", lambda: "edited")
+    assert views.probe_report(key, ResultCache()) is None  # the perturbations follow the word lists
+    monkeypatch.setattr(views, "_results_store", lambda: None)
+    memory = ResultCache()
+    assert views.keep_report(key, kept, memory) is kept and views.probe_report(key, memory) is kept
