@@ -25,7 +25,7 @@ from models.protocol import TextInput
 
 METHODS = ("shap", "lime", "ig", "grad_input")
 SCORES = {"predictions": "proba", "embeddings": "embedding"}  # --what part -> results store kind
-PARTS = (*SCORES, *METHODS)
+PARTS = (*SCORES, *METHODS, "probes")
 DEFAULT_WHAT = ("predictions", "embeddings", "ig")  # what the pages read: Overview & co, Explore's neighbours, Insights
 CHUNK_BATCHES = 4  # forward batches per store write (and per Ray task): sorted by length within, little lost to a kill
 
@@ -53,7 +53,8 @@ def register(subparsers) -> None:
         default=None,
         metavar="PARTS",
         help=f"Comma-separated parts to fill: {', '.join(PARTS)} (default: {','.join(DEFAULT_WHAT)}, what the pages read). predictions and "
-        "embeddings go to the results store; shap, lime, ig (Integrated Gradients) and grad_input (Gradient x Input) to the attribution cache.",
+        "embeddings go to the results store; shap, lime, ig (Integrated Gradients) and grad_input (Gradient x Input) to the attribution cache; "
+        "probes runs the Robustness page's default probe suite on the whole file (always locally) and stores it, so the page opens on it.",
     )
     chosen.add_argument(
         "--method",
@@ -246,6 +247,56 @@ def ray_or_none(args) -> Iterator[Any]:
         yield ray
 
 
+def fill_probes(store, ref, args) -> None:
+    """The probe run the Robustness page opens with (`probes.views.default_probe_params`), run here through `veredicto probe`'s
+    runner and kept in `store` under the page's key; skipped when it is stored. Reads the file as the app does (gold labels
+    included), so the data fingerprint is the page's."""
+    from analysis.predictions import predict_table
+    from cli.common import read_data
+    from cli.probe import run_with_bar
+    from models.inference import Predictor
+    from probes import cost
+    from probes.perturb import TESTS
+    from probes.run import DEFAULT_SEGMENT, plan_probes
+    from probes.views import ResultCache, default_probe_params, keep_report, probe_report
+
+    evalset = read_data(args, ref)
+    predictor = Predictor(ref, store=store, batch_size=args.batch_size)  # predictions read from (or written to) the store
+    table = predict_table(predictor, evalset)
+    params, directions = default_probe_params(predictor.labels, evalset)
+    key = params.key(ref.scoring_key, table.data_fingerprint)
+    memory = ResultCache(keep=1)
+    if probe_report(key, memory, store) is not None:
+        print(f"PROBES: the Robustness page's default run ({', '.join(params.tests)}) is already stored, skipped.", file=sys.stderr)
+        return
+    segment = params.segment or DEFAULT_SEGMENT
+    plans = plan_probes(
+        evalset.inputs,
+        [TESTS[t] for t in params.tests],
+        limit=params.limit,
+        seed=params.seed,
+        n_variants=params.variants,
+        language=params.language,
+        segment=segment,
+    )
+    estimate = cost.estimate_probes(predictor, evalset, directions=directions, limit=params.limit, plans=plans)
+    print(f"PROBES ({', '.join(params.tests)}; at most {params.limit or len(evalset):,} examples per test): {estimate.describe()}", file=sys.stderr)
+    report = run_with_bar(
+        predictor,
+        evalset,
+        estimate,
+        list(params.tests),
+        directions=directions,
+        limit=params.limit,
+        seed=params.seed,
+        n_variants=params.variants,
+        language=params.language,
+        segment=segment,
+        thresholds=table.thresholds,
+    )
+    keep_report(key, report, memory, store)
+
+
 def run(args) -> int:
     from cli.common import check_pairs, checkpoint, read_data
     from explain.cache import AttributionCache
@@ -255,6 +306,8 @@ def run(args) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise VeredictoError(f"--limit must be at least 1 (got {args.limit}).")
+    if args.limit is not None and "probes" in wanted_parts(args):
+        raise VeredictoError("--what probes runs on the whole file, as the Robustness page does: drop --limit, or leave probes out of --what.")
     if args.address and args.engine != "ray":
         raise VeredictoError(f"--address {args.address} joins a Ray cluster, which only --engine ray uses: add --engine ray, or drop --address.")
     parts = wanted_parts(args)
@@ -288,6 +341,8 @@ def run(args) -> int:
             fill_scores(store, predictor, part, unique, ray=ray, args=args)
         for method in methods:
             fill(cache, predictor, method, unique, method_params(method, args), failures, ray=ray, args=args)
+        if "probes" in parts:
+            fill_probes(store, ref, args)
     report_failures(failures)
     done = store.stats()
     summary = f"Done. The results store holds {done.rows:,} row(s) ({done.bytes / 1e6:.1f} MB)"

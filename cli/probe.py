@@ -100,14 +100,34 @@ def _print_report(report, examples: int) -> None:
             )
 
 
-def run(args) -> int:
+def run_with_bar(predictor, evalset, estimate, tests: list[str], **kwargs):
+    """One checkpoint's probe run (`probes.run.run_probes` with `kwargs`) with a progress bar on stderr, then how its cost
+    `estimate` compared with the run. Shared by `veredicto probe` and `veredicto precompute --what probes`."""
     from tqdm import tqdm
 
+    from probes import cost
+    from probes.run import run_probes
+
+    with tqdm(total=max(estimate.n_requested, 1), desc=predictor.ref.name, unit="text", file=sys.stderr, dynamic_ncols=True) as bar:
+
+        def progress(done, total, label):
+            if total != bar.total:
+                bar.total = total
+            bar.set_postfix_str(label, refresh=False)
+            bar.update(done - bar.n)
+
+        started = time.perf_counter()
+        report = run_probes(predictor, evalset, tests, progress=progress, **kwargs)
+    print(cost.check(estimate, time.perf_counter() - started, report.n_model_calls).describe(), file=sys.stderr)
+    return report
+
+
+def run(args) -> int:
     from cli.common import check_pairs, checkpoint, open_predictor, read_data, thresholds_for
     from evaldata.loading import parse_mapping
     from probes import cost
     from probes.perturb import resolve_tests
-    from probes.run import compare_reports, plan_probes, run_probes
+    from probes.run import compare_reports, plan_probes
 
     if len(args.model) > 2:
         raise VeredictoError("Give --model once (one checkpoint) or twice (baseline first, then the fine-tuned one).")
@@ -144,32 +164,22 @@ def run(args) -> int:
         estimates.append(estimate)
         print(f"Cost of {predictor.ref.name}: {estimate.describe()}", file=sys.stderr)
 
-    reports = []
-    for predictor, estimate, cuts in zip(predictors, estimates, thresholds):
-        with tqdm(total=max(estimate.n_requested, 1), desc=predictor.ref.name, unit="text", file=sys.stderr, dynamic_ncols=True) as bar:
-
-            def progress(done, total, label, bar=bar):
-                if total != bar.total:
-                    bar.total = total
-                bar.set_postfix_str(label, refresh=False)
-                bar.update(done - bar.n)
-
-            started = time.perf_counter()
-            report = run_probes(
-                predictor,
-                evalset,
-                [t.name for t in tests],
-                directions=directions,
-                limit=args.limit,
-                seed=args.seed,
-                n_variants=args.variants,
-                language=args.language,
-                progress=progress,
-                segment=args.perturb,
-                thresholds=cuts,
-            )
-        reports.append(report)
-        print(cost.check(estimate, time.perf_counter() - started, report.n_model_calls).describe(), file=sys.stderr)
+    reports = [
+        run_with_bar(
+            predictor,
+            evalset,
+            estimate,
+            [t.name for t in tests],
+            directions=directions,
+            limit=args.limit,
+            seed=args.seed,
+            n_variants=args.variants,
+            language=args.language,
+            segment=args.perturb,
+            thresholds=cuts,
+        )
+        for predictor, estimate, cuts in zip(predictors, estimates, thresholds)
+    ]
 
     for report in reports:
         _print_report(report, max(args.examples, 0))

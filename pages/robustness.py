@@ -15,9 +15,10 @@ from explain.gradient_explainer import METHODS as GRADIENT_METHODS
 from explain.plots import method_name, token_heat_comparison
 from models.errors import VeredictoError
 from probes.figures import embedding_map_figure, failure_rate_figure
-from probes.perturb import LANGUAGES, TESTS, DirectionConfig, guess_directions, resolve_tests
+from probes.perturb import DEFAULT_VARIANTS, LANGUAGES, TESTS, DirectionConfig, guess_directions, resolve_tests
 from probes.run import DEFAULT_SEGMENT, SEGMENTS, plan_probes
 from probes.views import (
+    DEFAULT_LIMIT,
     PROBE_RESULTS,
     ProbeParams,
     build_embeddings,
@@ -38,7 +39,6 @@ from probes.views import (
 )
 from runtime.escaping import md
 
-DEFAULT_LIMIT = 200
 OFF = "off"
 
 
@@ -121,7 +121,9 @@ with tab_probes:
         a, b, c = st.columns(3)
         language = a.selectbox("Word lists", ["auto", *LANGUAGES], key="robustness_language", help="auto: English or Spanish, detected per text.")
         variants = int(
-            b.number_input("Perturbed versions per example", 1, 10, 3, key="robustness_variants", help="An example fails if any of its versions fails.")
+            b.number_input(
+                "Perturbed versions per example", 1, 10, DEFAULT_VARIANTS, key="robustness_variants", help="An example fails if any of its versions fails."
+            )
         )
         seed = int(c.number_input("Seed", 0, 10_000, 0, key="robustness_seed"))
         st.caption(

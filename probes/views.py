@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from probes.perturb import WORDLIST_DIR, DirectionConfig
+from probes.perturb import DEFAULT_VARIANTS, TESTS, WORDLIST_DIR, DirectionConfig, guess_directions
 from probes.run import DEFAULT_SEGMENT, ProbeReport, compare_reports
 from runtime import LRUCache, current
 from runtime.escaping import csv_bytes, md
@@ -57,6 +57,18 @@ class ProbeParams:
     def key(self, checkpoint_key: str, data_fingerprint: str) -> tuple:
         """`checkpoint_key`: the checkpoint's `scoring_key` (task included); `data_fingerprint`: the table's (thresholds included)."""
         return (checkpoint_key, data_fingerprint, self.tests, self.limit, self.seed, self.variants, self.language, self.directions, self.segment)
+
+
+DEFAULT_LIMIT = 200  # examples per test the Robustness page opens with
+
+
+def default_probe_params(labels, evalset) -> tuple[ProbeParams, DirectionConfig | None]:
+    """The probe run the Robustness page opens with on `evalset` (every test that applies, directional ones when the labels
+    look like sentiment, seed 0, the default limit and variants), and its directions: what `veredicto precompute --what probes` stores."""
+    directions = guess_directions(labels)
+    tests = tuple(t.name for t in TESTS.values() if t.kind != "directional" or directions is not None)
+    segment = DEFAULT_SEGMENT if evalset.pair else None
+    return ProbeParams.of(tests, min(DEFAULT_LIMIT, len(evalset)), len(evalset), 0, DEFAULT_VARIANTS, "auto", directions, segment), directions
 
 
 class ResultCache:
@@ -111,19 +123,20 @@ def _stored_where(key: tuple) -> tuple[str, dict]:
     return checkpoint_key, {**params, "directions": directions, "segment": segment, "wordlists": wordlists_digest()}
 
 
-def _results_store():
+def _results_store(store=None):
+    """`store`, else the process's shared results store (None when it cannot be used)."""
     from store.results import shared_store
 
-    return shared_store().store
+    return store if store is not None else shared_store().store
 
 
-def probe_report(key: tuple, results: ResultCache = PROBE_RESULTS) -> ProbeReport | None:
-    """The report of the probe run `key` names: kept in memory, else read from the results store (then kept); None when
-    no one ran it (or the store cannot be read: the page then offers to run it)."""
+def probe_report(key: tuple, results: ResultCache = PROBE_RESULTS, store=None) -> ProbeReport | None:
+    """The report of the probe run `key` names: kept in memory, else read from the results store (`store`, default the
+    shared one; then kept); None when no one ran it (or the store cannot be read: the page then offers to run it)."""
     from store.results import StoreError
 
     report = results.get("reports", key)
-    store = _results_store()
+    store = _results_store(store)
     if report is not None or store is None:
         return report
     try:
@@ -134,12 +147,13 @@ def probe_report(key: tuple, results: ResultCache = PROBE_RESULTS) -> ProbeRepor
     return None if data is None else results.put("reports", key, ProbeReport.from_dict(data))
 
 
-def keep_report(key: tuple, report: ProbeReport, results: ResultCache = PROBE_RESULTS) -> ProbeReport:
-    """Keep a finished run for every session and in the results store (a store that cannot be written: memory only, logged)."""
+def keep_report(key: tuple, report: ProbeReport, results: ResultCache = PROBE_RESULTS, store=None) -> ProbeReport:
+    """Keep a finished run for every session and in the results store (`store`, default the shared one; one that cannot
+    be written: memory only, logged)."""
     from store.results import StoreError
 
     results.put("reports", key, report)
-    store = _results_store()
+    store = _results_store(store)
     if store is not None:
         try:
             store.put_payload("probes", *_stored_where(key), PROBE_FORMAT, report.to_dict())

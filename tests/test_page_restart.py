@@ -116,3 +116,37 @@ def test_after_a_restart_the_robustness_page_opens_on_the_stored_probe_results(e
     assert rates_chart(warm) == ran  # the same failure rates, per test and checkpoint
     assert next(b for b in warm.button if b.key == "robustness_run").label == "Run probes again"
     assert not [i for i in warm.info if i.value.startswith("**Before running:**")]
+
+
+def test_precompute_probes_fills_the_store_the_robustness_page_opens_on(tmp_path, monkeypatch, forwarded, capsys):
+    from cli.main import main
+    from probes import cost
+
+    env = build_fixture(tmp_path)
+    store = env["data"].parent / "attribution-cache"  # where app_test points the app
+    restart()
+    for model in sorted(env["checkpoints"].iterdir()):  # embeddings too: the page's other tab builds its map from them on sight
+        assert main(["precompute", "--model", str(model), "--data", str(env["data"]), "--store", str(store), "--what", "embeddings,probes"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("PROBES (") == 2 and "names" in err
+    assert main(["precompute", "--model", str(model), "--data", str(env["data"]), "--store", str(store), "--what", "probes"]) == 0
+    assert "already stored, skipped" in capsys.readouterr().err  # a rerun resumes: nothing is run twice
+    restart()
+    forwarded.clear()
+    real_calibrate = cost.calibrate  # as above: the other tab's timing is a measurement, not a result
+
+    def calibrate(*args, **kwargs):
+        start = len(forwarded)
+        try:
+            return real_calibrate(*args, **kwargs)
+        finally:
+            del forwarded[start:]
+
+    monkeypatch.setattr(cost, "calibrate", calibrate)
+    at = app_test(env, monkeypatch, "pages/robustness.py")
+    assert not at.exception, [e.message for e in at.exception]
+    assert forwarded == []
+    assert [name for name, _, _ in rates_chart(at)] == ["before: tiny-before", "after: tiny-after"]
+    assert next(b for b in at.button if b.key == "robustness_run").label == "Run probes again"
+    assert main(["precompute", "--model", str(model), "--data", str(env["data"]), "--limit", "5", "--what", "probes"]) == 2
+    assert "drop --limit" in capsys.readouterr().err

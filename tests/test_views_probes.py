@@ -271,7 +271,7 @@ def test_a_kept_report_is_read_back_from_the_results_store_and_only_under_its_ow
     from store.results import ResultsStore
 
     store = ResultsStore(tmp_path)
-    monkeypatch.setattr(views, "_results_store", lambda: store)
+    monkeypatch.setattr(views, "_results_store", lambda given=None: given or store)
     kept = with_failures("after")
     params = ProbeParams.of(("names", "typos"), 10, 40, 0, 3, "auto", DirectionConfig.sentiment("positive", "negative"))
     key = params.key("ckpt:single_label", "data-fp")
@@ -284,6 +284,6 @@ def test_a_kept_report_is_read_back_from_the_results_store_and_only_under_its_ow
     assert views.probe_report(params.key("ckpt:single_label", "other-data"), ResultCache()) is None
     monkeypatch.setattr(views, "wordlists_digest", lambda: "edited")
     assert views.probe_report(key, ResultCache()) is None  # the perturbations follow the word lists
-    monkeypatch.setattr(views, "_results_store", lambda: None)
+    monkeypatch.setattr(views, "_results_store", lambda given=None: None)
     memory = ResultCache()
     assert views.keep_report(key, kept, memory) is kept and views.probe_report(key, memory) is kept
