@@ -709,6 +709,99 @@ def evaluate_gates(
     )
 
 
+GATES_FORMAT = 1  # code version of a stored gate evaluation: bump when a gate, its evidence or store.codec's output changes meaning
+
+
+def evaluation_key(
+    policy: Policy,
+    table: PredictionTable,
+    *,
+    baseline=None,
+    predictor=None,
+    checkpoint_path: str = "",
+    explain_params=None,
+    training=None,
+    corrections: int = 0,
+) -> tuple[str, dict[str, Any]] | None:
+    """(store key, params) naming what `evaluate_gates` reads for these inputs, or None when something it reads cannot be keyed.
+
+    The candidate's scoring key (fingerprint and task) is the store key; the params hold the table as judged (`cache_key`:
+    data fingerprint with label mapping and thresholds, and a hash of the gold labels, so the reviewers' corrections count
+    by content, their number beside it), the baseline's the same way, the policy's content hash, the training data's key
+    (file, version and columns), the explainer budgets, the checkpoint path (the report names it), and for a probe gate
+    the word lists' contents. Explanations come from the attribution cache under their own key; approvals are never part of
+    a stored evaluation (evaluated without the audit store, `refresh_approvals` counts them on every read). Training data
+    that is given but has no key (`training.key` failing: a file that vanished) cannot be keyed: None, nothing is stored.
+    """
+    try:
+        training_key = list(training.key) if training is not None else None
+    except (OSError, AttributeError):
+        return None
+    params: dict[str, Any] = {
+        "table": table.cache_key,
+        "data": table.data_fingerprint,
+        "thresholds": None if table.thresholds is None else [list(table.thresholds.labels), [float(v) for v in table.thresholds.values]],
+        "corrections": int(corrections),
+        "baseline": baseline.cache_key if baseline is not None else None,
+        "policy": policy.sha256,
+        "training": training_key,
+        "explain": {m: dict(p) for m, p in sorted((explain_params or {}).items())},
+        "checkpoint_path": str(checkpoint_path),
+        "predictor": predictor is not None,
+    }
+    if "max_probe_failure_rate" in policy.gates and predictor is not None:
+        from probes.views import wordlists_digest
+
+        params["wordlists"] = wordlists_digest()
+    key = predictor.ref.scoring_key if predictor is not None else f"{table.fingerprint}:{table.task}"
+    return key, params
+
+
+def stored_evaluation(policy: Policy, table: PredictionTable, *, results=None, corrections: int = 0, **kwargs) -> GateReport:
+    """`evaluate_gates(policy, table, **kwargs)` read first from the results store (`results`, a `store.results.ResultsStore`;
+    None: the process's shared one) and written there after computing, under `evaluation_key`. `kwargs` may not hold an
+    audit `store` (approvals are counted on reading, see `refresh_approvals`). A store that cannot be used, an input that
+    cannot be keyed or evidence the codec does not write: computed and not stored."""
+    import logging
+
+    from store import codec
+    from store.results import StoreError, shared_store
+
+    if kwargs.get("store") is not None:
+        raise ValueError("a stored gate evaluation never holds approvals: evaluate without the audit store and refresh_approvals on reading")
+    results = results if results is not None else shared_store().store
+    named = (
+        evaluation_key(
+            policy,
+            table,
+            baseline=kwargs.get("baseline"),
+            predictor=kwargs.get("predictor"),
+            checkpoint_path=kwargs.get("checkpoint_path", ""),
+            explain_params=kwargs.get("explain_params"),
+            training=kwargs.get("training"),
+            corrections=corrections,
+        )
+        if results is not None
+        else None
+    )
+    externals = {"policy": policy, "training": kwargs.get("training")}
+    log = logging.getLogger(__name__)
+    if named is not None:
+        try:
+            found = results.get_payload("gates", *named, GATES_FORMAT)
+            if found is not None:
+                return codec.decode(found, externals)
+        except (StoreError, codec.CodecError, KeyError, TypeError, ValueError) as exc:  # unreadable: computed again and replaced
+            log.warning("Gate evaluation not read from the results store: %s", exc)
+    report = evaluate_gates(policy, table, **kwargs)
+    if named is not None:
+        try:
+            results.put_payload("gates", *named, GATES_FORMAT, codec.encode(report, externals))
+        except (StoreError, codec.CodecError) as exc:
+            log.warning("Gate evaluation kept in memory only: %s", exc)
+    return report
+
+
 def refresh_approvals(report: GateReport, store, chain=None) -> GateReport:
     """The same report with the approvals gate re-counted from the store (sign-offs change it; nothing else does).
     `chain`: a fresh `store.verify()` result the caller already holds (else the store verifies the chain itself)."""
