@@ -19,7 +19,7 @@ from quality.training import HOW_TO_GIVE, TrainingData
 from runtime import settings
 from runtime.escaping import md
 from store.audit import DECISIONS, StoreError, open_store
-from store.gates import evaluate_gates
+from store.gates import stored_evaluation
 from store.identity import LoginRefused, TeamConfigError, oidc_configured, oidc_reviewer, secrets_reviewers, team_config
 from store.labels import corrected_count, with_corrections_noted
 from store.policy import MAX_POLICY_BYTES, PolicyError, load_policy, parse_policy
@@ -41,11 +41,13 @@ STATE_ICON = {
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def gate_report(_policy, _table, _baseline, _predictor, _training, key: tuple):
-    """Every gate but approvals is a pure function of (weights, data, policy, baseline): compute once, share."""
-    return evaluate_gates(
+def gate_report(_policy, _table, _baseline, _predictor, _training, key: tuple, corrections: int = 0):
+    """Every gate but approvals is a pure function of (weights, data, policy, baseline): compute once (or read it from the
+    results store, where it outlives a restart), share."""
+    return stored_evaluation(
         _policy,
         _table,
+        corrections=corrections,
         baseline=_baseline,
         predictor=_predictor,
         checkpoint_path=key[1],
@@ -151,7 +153,7 @@ key = (
 sample = int(policy.settings["faithfulness_sample"]) if "min_faithfulness" in policy.gates else 0
 try:
     with st.spinner("Evaluating the gates" + (f" (explaining {sample} texts for the faithfulness gate)…" if sample else "…")):
-        report = gate_report(policy, table, baseline, get_predictor(candidate_ref), training, key)
+        report = gate_report(policy, table, baseline, get_predictor(candidate_ref), training, key, corrections)
 except (PolicyError, VeredictoError) as exc:
     st.error(str(exc))
     st.stop()

@@ -100,3 +100,19 @@ def select_row(at, frame_element, row: int):
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     return at
+
+
+def restart() -> None:
+    """What a new app process starts with: empty in-memory caches and tables, no loaded predictor, no open store, no probe
+    runs, nothing in Streamlit's caches (the Sign-off page's gate evaluations live there)."""
+    import streamlit as st
+
+    from dashboard import state
+    from probes.views import PROBE_RESULTS
+    from runtime import current
+
+    current().clear()
+    state._predictor.clear()
+    PROBE_RESULTS.clear()
+    st.cache_resource.clear()
+    st.cache_data.clear()

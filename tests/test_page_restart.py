@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from analysis_pages_support import app_test, build_fixture
+from analysis_pages_support import app_test, build_fixture, restart
 
 from models.inference import Predictor
 
@@ -11,22 +11,6 @@ from models.inference import Predictor
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     return build_fixture(tmp_path_factory.mktemp("restart-page"))
-
-
-def restart() -> None:
-    """What a new app process starts with: empty in-memory caches and tables, no loaded predictor, no open store, no probe
-    runs, nothing in Streamlit's caches (the Sign-off page's gate evaluations live there)."""
-    import streamlit as st
-
-    from dashboard import state
-    from probes.views import PROBE_RESULTS
-    from runtime import current
-
-    current().clear()
-    state._predictor.clear()
-    PROBE_RESULTS.clear()
-    st.cache_resource.clear()
-    st.cache_data.clear()
 
 
 @pytest.fixture
@@ -150,3 +134,26 @@ def test_precompute_probes_fills_the_store_the_robustness_page_opens_on(tmp_path
     assert next(b for b in at.button if b.key == "robustness_run").label == "Run probes again"
     assert main(["precompute", "--model", str(model), "--data", str(env["data"]), "--limit", "5", "--what", "probes"]) == 2
     assert "drop --limit" in capsys.readouterr().err
+
+
+def test_after_a_restart_the_signoff_page_reads_its_gate_evaluation_from_the_store(env, monkeypatch, forwarded):
+    import store.gates as gates
+
+    def gate_rows(at) -> list:
+        found = [d.value for d in at.dataframe if "Gate" in d.value.columns]
+        return found[0].drop(columns=[c for c in found[0].columns if c in ("Detail",)]).to_dict("records") if found else []
+
+    restart()
+    cold = app_test(env, monkeypatch, "pages/signoff.py")
+    assert not cold.exception, [e.message for e in cold.exception]
+    assert gate_rows(cold)
+    forwarded.clear()
+    restart()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the gates were evaluated again after a restart")
+
+    monkeypatch.setattr(gates, "evaluate_gates", refuse)
+    warm = app_test(env, monkeypatch, "pages/signoff.py")
+    assert not warm.exception, [e.message for e in warm.exception]
+    assert gate_rows(warm) == gate_rows(cold) and forwarded == []
