@@ -148,7 +148,7 @@ with tab_probes:
         params = ProbeParams.of(chosen, limit, len(evalset), seed, variants, language, directions, segment)
         plans = _plans(evalset.inputs, evalset.fingerprint, params.tests, params.limit, params.seed, params.variants, params.language, params.segment)
         keys = [params.key(ref.scoring_key, table.data_fingerprint) for ref, table in zip(refs, prediction_tables)]
-        reports = [probe_report(key) for key in keys]
+        reports: list = [probe_report(key) for key in keys]  # None where no run is kept or stored
 
         pending = pending_estimates(predictors, reports, evalset, directions=directions, limit=params.limit, plans=plans)
         estimate_slot = st.empty()

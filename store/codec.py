@@ -160,7 +160,7 @@ def decode(data: Any, externals: Mapping[str, Any] | None = None) -> Any:
         return frame.astype(dict(zip(frame.columns, data["dtypes"]))) if columns else frame
     if "__dc__" in data:
         cls = _class(data["__dc__"])
-        obj = object.__new__(cls)
+        obj: Any = object.__new__(cls)
         for name, value in data["fields"].items():
             object.__setattr__(obj, name, decode(value, externals))
         return obj
