@@ -53,7 +53,9 @@ def _name(cls: type) -> str:
 
 def _array(values: np.ndarray) -> dict:
     if values.dtype.kind in "biuf":
-        return {"__nd__": values.dtype.str, "shape": list(values.shape), "data": [encode(v) for v in values.ravel().tolist()]}
+        flat = values.ravel().tolist()  # plain ints and floats: JSON as they are, but for NaN and infinities
+        finite = values.dtype.kind != "f" or bool(np.isfinite(values).all())
+        return {"__nd__": values.dtype.str, "shape": list(values.shape), "data": flat if finite else [encode(v) for v in flat]}
     if values.dtype.kind == "M":
         return {"__nd__": values.dtype.str, "shape": list(values.shape), "data": values.astype("int64").ravel().tolist()}
     return {"__nd__": "object" if values.dtype.kind == "O" else values.dtype.str, "shape": list(values.shape), "data": [encode(v) for v in values.ravel()]}
