@@ -146,11 +146,13 @@ with tab_probes:
     else:
         resolve_tests(chosen, directional=directions is not None)
         params = ProbeParams.of(chosen, limit, len(evalset), seed, variants, language, directions, segment)
-        plans = _plans(evalset.inputs, evalset.fingerprint, params.tests, params.limit, params.seed, params.variants, params.language, params.segment)
         keys = [params.key(ref.scoring_key, table.data_fingerprint) for ref, table in zip(refs, prediction_tables)]
         reports: list = [probe_report(key) for key in keys]  # None where no run is kept or stored
 
-        pending = pending_estimates(predictors, reports, evalset, directions=directions, limit=params.limit, plans=plans)
+        def plans():  # the perturbed texts, prepared only to estimate or run (a stored run needs none: seconds saved on a restart)
+            return _plans(evalset.inputs, evalset.fingerprint, params.tests, params.limit, params.seed, params.variants, params.language, params.segment)
+
+        pending = pending_estimates(predictors, reports, evalset, directions=directions, limit=params.limit, plans=plans() if None in reports else None)
         estimate_slot = st.empty()
         if pending:
             estimate_slot.info(pending, icon=":material/timer:")
@@ -170,7 +172,7 @@ with tab_probes:
                         params,
                         key,
                         directions=directions,
-                        plans=plans,
+                        plans=plans(),
                         thresholds=table.thresholds,
                         progress=lambda done, total, label, name=predictor.ref.name, bar=bar: bar.progress(
                             min(1.0, done / max(total, 1)), text=f"{name} · {label}: {done:,}/{total:,} texts"
