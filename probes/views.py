@@ -323,7 +323,7 @@ class EmbeddingState:
 
     key: tuple
     index: Any  # probes.embeddings.EmbeddingIndex | None
-    estimate: Any  # the cost estimate; None when the index exists
+    estimate: Any  # the cost estimate; None when the index exists or every embedding is already stored
     auto: bool
 
 
@@ -335,6 +335,8 @@ def embedding_state(predictor, table, label_mapping: dict, results: ResultCache 
     index = results.get("indexes", key)
     if index is not None:  # kept under the data, not its gold labels: with the reviewers' corrections on, relabel it
         return EmbeddingState(key, index_for_table(index, table), None, False)
+    if predictor.uncached_count(table.inputs, embeddings=True) == 0:  # all in memory or the results store: nothing to time or ask
+        return EmbeddingState(key, None, None, True)
     estimate = cost.estimate_embed(predictor, table.inputs)
     return EmbeddingState(key, None, estimate, estimate.n_model_calls == 0 or (estimate.seconds is not None and estimate.seconds <= AUTO_EMBED_SECONDS))
 
@@ -348,7 +350,8 @@ def build_embeddings(predictor, table, state: EmbeddingState, progress=None, res
 
     started = time.perf_counter()
     index = results.put("indexes", state.key, build_index(predictor, table, progress=progress))
-    results.put("checks", ("embed", *state.key), cost.check(state.estimate, time.perf_counter() - started, state.estimate.n_model_calls))
+    if state.estimate is not None:  # nothing was estimated when every embedding was already stored
+        results.put("checks", ("embed", *state.key), cost.check(state.estimate, time.perf_counter() - started, state.estimate.n_model_calls))
     return index
 
 

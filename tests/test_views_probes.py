@@ -190,6 +190,25 @@ def test_embedding_state_reuses_an_index_some_session_built():
     assert state.index is index and state.estimate is None and state.key == key
 
 
+def test_embeddings_all_in_the_results_store_are_built_without_timing_the_model():
+    """The failure: after a restart, with every embedding in the results store, the Robustness page still measured the
+    model's speed (forwarding a few dozen calibration texts, ~3.6 s on the demo) to estimate a build that runs nothing."""
+    from probes.views import embedding_state
+
+    table, _ = noise_index()
+
+    class Stored:
+        def uncached_count(self, texts, *, embeddings=False):
+            assert embeddings
+            return 0
+
+        def __getattr__(self, name):  # anything else (token counts, a calibration forward) is a failure
+            raise AssertionError(f"embedding_state called predictor.{name}")
+
+    state = embedding_state(Stored(), table, {}, results=ResultCache())
+    assert state.auto and state.estimate is None and state.index is None
+
+
 def test_with_the_reviewers_corrections_the_noise_hints_judge_every_row_by_the_corrected_gold():
     """The failure: the Data page built the index on the labels as in the file; the Robustness page, with "Use reviewers'
     label corrections" on, reused it and flagged (and counted neighbours by) gold labels a reviewer had already corrected."""
