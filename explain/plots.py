@@ -23,6 +23,13 @@ TOWARD = "#b2182b"  # the ends of RdBu, used for bars so all views agree
 AGAINST = "#2166ac"
 NEUTRAL = "#bdbdbd"
 METHOD_NAMES = {"shap": "SHAP", "lime": "LIME", "ig": "Integrated Gradients", "grad_input": "Gradient × Input"}
+# What one bar's length is: SHAP and IG scores add up to probability differences, LIME's are a local linear fit's weights
+SCORE_UNITS = {
+    "shap": "SHAP value (probability points)",
+    "lime": "LIME weight",
+    "ig": "Integrated Gradients score (probability points)",
+    "grad_input": "Gradient × Input score",
+}
 CURVE_COLORS = {"shap": "#d95f02", "lime": "#1b9e77", "ig": "#7570b3", "grad_input": "#e7298a", "random": "#7f7f7f"}  # Dark2: colour-blind friendly
 CURVE_DASH = {"shap": "solid", "lime": "dash", "ig": "dashdot", "grad_input": "longdash", "random": "dot"}
 _CHUNK = re.compile(r"\S+")
@@ -286,7 +293,7 @@ def top_tokens_figure(attribution: Attribution, label: str | None = None, *, k: 
             showlegend=False,
         )
     )
-    unit = "SHAP value (probability points)" if attribution.method == "shap" else "LIME weight"
+    unit = SCORE_UNITS.get(attribution.method, "score")
     fig.update_layout(
         title=dict(text=f"{method_name(attribution.method)} — words for and against '{label}'", font=dict(size=15)),
         height=max(220, 90 + 24 * len(rows)),

@@ -134,6 +134,21 @@ def test_top_tokens_for_and_against_in_order_with_exact_values():
     assert "against 'positive'" in fig.layout.xaxis.title.text
 
 
+@pytest.mark.parametrize(
+    ("method", "unit"),
+    [
+        ("shap", "SHAP value (probability points)"),
+        ("lime", "LIME weight"),
+        ("ig", "Integrated Gradients score (probability points)"),
+        ("grad_input", "Gradient × Input score"),
+    ],
+)
+def test_the_bars_axis_names_the_method_s_own_unit(method, unit):
+    """The failure: Integrated Gradients' bars were labelled 'LIME weight' (every method but SHAP was)."""
+    fig = top_tokens_figure(make_attribution(TEXT, SCORES, method=method), k=2)
+    assert fig.layout.xaxis.title.text.startswith(f"{unit}: ← against 'positive'")
+
+
 def test_a_repeated_word_is_listed_per_occurrence_not_merged():
     text = "good, good and bad"
     tokens = tokens_of(text)
