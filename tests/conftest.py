@@ -51,3 +51,19 @@ def _audit_store_outside_the_home(monkeypatch, tmp_path_factory):
     # the same for the results store and attribution cache: what the app and the CLI store goes to this session's folder
     if not os.environ.get("VEREDICTO_CACHE_DIR"):
         monkeypatch.setenv("VEREDICTO_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "results-store"))
+
+
+@pytest.fixture
+def forwarded(monkeypatch):
+    """How many texts go through any model from now on (the predictor's own counter is per object; a restart makes new ones)."""
+    from models.inference import Predictor
+
+    counts: list[int] = []
+    real = Predictor._forward
+
+    def counting(self, texts, *args, **kwargs):
+        counts.append(len(texts))
+        return real(self, texts, *args, **kwargs)
+
+    monkeypatch.setattr(Predictor, "_forward", counting)
+    return counts

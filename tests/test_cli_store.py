@@ -6,21 +6,7 @@ import pandas as pd
 import pytest
 
 from cli.main import main
-from models.inference import Predictor
 from runtime import current
-
-
-@pytest.fixture
-def forwarded(monkeypatch):
-    counts: list[int] = []
-    real = Predictor._forward
-
-    def counting(self, texts, *args, **kwargs):
-        counts.append(len(texts))
-        return real(self, texts, *args, **kwargs)
-
-    monkeypatch.setattr(Predictor, "_forward", counting)
-    return counts
 
 
 @pytest.fixture

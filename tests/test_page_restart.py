@@ -5,26 +5,10 @@ from __future__ import annotations
 import pytest
 from analysis_pages_support import app_test, build_fixture, restart
 
-from models.inference import Predictor
-
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     return build_fixture(tmp_path_factory.mktemp("restart-page"))
-
-
-@pytest.fixture
-def forwarded(monkeypatch):
-    """How many texts go through any model from now on (the predictor's own counter is per object; a restart makes new ones)."""
-    counts: list[int] = []
-    real = Predictor._forward
-
-    def counting(self, texts, *args, **kwargs):
-        counts.append(len(texts))
-        return real(self, texts, *args, **kwargs)
-
-    monkeypatch.setattr(Predictor, "_forward", counting)
-    return counts
 
 
 def headline(at) -> list[str]:
