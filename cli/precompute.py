@@ -133,11 +133,11 @@ def method_params(method: str, args) -> dict:
 Failure = tuple[str, TextInput, str]  # method, text, message
 
 
-def fill(cache, predictor, method: str, texts, params: dict, failures: list[Failure], *, what: str = "", position: int = 0, ray=None, args=None) -> None:
+def fill(cache, predictor, method: str, texts, params: dict, failures: list[Failure], *, what: str = "", position: int = 0, pool=None) -> None:
     """Compute `method`'s explanations of the distinct `texts` the cache lacks, committed one by one, with a progress bar on
     stderr (on line `position`, when several processes show one each); texts that cannot be explained are appended to
-    `failures`. On `ray` (sized by `args`), actors explain and this process, the one writer, stores what they return.
-    Shared by `veredicto precompute` and `veredicto demo`."""
+    `failures`. With a Ray `pool` (`cli.ray_engine.Pool`) the texts are queued on it: when it runs, its actors explain and this
+    process, the one writer, stores what they return. Shared by `veredicto precompute` and `veredicto demo`."""
     from tqdm import tqdm
 
     unique = list(dict.fromkeys(texts))
@@ -153,25 +153,22 @@ def fill(cache, predictor, method: str, texts, params: dict, failures: list[Fail
     def record_failure(text: TextInput, exc: Exception) -> None:
         failures.append((method, text, str(exc)))
 
-    where = f" on Ray ({args.workers} worker(s))" if ray is not None else ""
-    with tqdm(
-        total=len(todo), desc=f"{method.upper()} {predictor.ref.name}{where}", unit="text", file=sys.stderr, dynamic_ncols=True, position=position
-    ) as bar:
-        if ray is None:
+    where = f" on Ray ({pool.workers} worker(s))" if pool is not None else ""
+    bar = tqdm(total=len(todo), desc=f"{method.upper()} {predictor.ref.name}{where}", unit="text", file=sys.stderr, dynamic_ncols=True, position=position)
+    if pool is None:
+        with bar:
             cache.get_or_compute_many(predictor, todo, method, progress=lambda done, total: bar.update(done - bar.n), on_error=record_failure, **params)
-            return
-        from cli import ray_engine
-        from explain.attribution import Attribution
+        return
+    from cli import ray_engine
+    from explain.attribution import Attribution
 
-        def sink(positions, payloads, errors) -> None:
-            cache.put_many([Attribution.from_dict(json.loads(p)) for p in payloads if p], **params)
-            failures.extend((method, todo[int(i)], error) for i, p, error in zip(positions, payloads, errors) if not p)
-            bar.update(len(positions))
+    def sink(positions, payloads, errors) -> None:
+        cache.put_many([Attribution.from_dict(json.loads(p)) for p in payloads if p], **params)
+        failures.extend((method, todo[int(i)], error) for i, p, error in zip(positions, payloads, errors) if not p)
+        bar.update(len(positions))
 
-        chunks = [([i], [text]) for i, text in enumerate(todo)]  # one text per task: seconds each, spread evenly, little lost to a kill
-        ray_engine.explain(
-            ray, predictor.ref, method, params, chunks, sink, workers=args.workers, cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker
-        )
+    chunks = [([i], [text]) for i, text in enumerate(todo)]  # one text per task: seconds each, spread evenly, little lost to a kill
+    pool.add(ray_engine.explain_part(method, params, chunks, sink), bar)
 
 
 def report_failures(failures: list[Failure]) -> None:
@@ -190,10 +187,11 @@ def missing_positions(store, kind: str, key: str, inputs: Sequence[TextInput], s
     return missing
 
 
-def fill_scores(store, predictor, part: str, inputs: Sequence[TextInput], *, ray=None, args=None) -> int:
+def fill_scores(store, predictor, part: str, inputs: Sequence[TextInput], *, pool=None, position: int = 0) -> int:
     """Compute `part` (predictions or embeddings) of the distinct `inputs` the results store lacks, a chunk of forward batches
-    per transaction, with a progress bar (ETA) on stderr: locally through `predictor`, or on `ray` (`cli.ray_engine`, sized by
-    `args`), the rows coming back to this process, the store's one writer. Returns how many rows were computed."""
+    per transaction, with a progress bar (ETA) on stderr (on line `position`): locally through `predictor`, or queued on a Ray
+    `pool` (`cli.ray_engine.Pool`) whose rows come back to this process, the store's one writer, when it runs. Returns how
+    many rows are (to be) computed."""
     from tqdm import tqdm
 
     from models.inference import ProbabilityCache
@@ -207,44 +205,36 @@ def fill_scores(store, predictor, part: str, inputs: Sequence[TextInput], *, ray
         return 0
     size = CHUNK_BATCHES * predictor.batch_size
     chunks = [(todo[s : s + size], [inputs[p] for p in todo[s : s + size]]) for s in range(0, len(todo), size)]
-    where = f" on Ray ({args.workers} worker(s))" if ray is not None else ""
-    with tqdm(total=len(todo), desc=f"{part.upper()} {ref.name}{where}", unit="text", file=sys.stderr, dynamic_ncols=True) as bar:
+    where = f" on Ray ({pool.workers} worker(s))" if pool is not None else ""
+    bar = tqdm(total=len(todo), desc=f"{part.upper()} {ref.name}{where}", unit="text", file=sys.stderr, dynamic_ncols=True, position=position)
 
-        def sink(positions, rows) -> None:
-            store.put_many(kind, key, [inputs[int(p)] for p in positions], rows)
-            bar.update(len(positions))
+    def sink(positions, rows) -> None:
+        store.put_many(kind, key, [inputs[int(p)] for p in positions], rows)
+        bar.update(len(positions))
 
-        if ray is not None:
-            from cli import ray_engine
+    if pool is not None:
+        from cli import ray_engine
 
-            ray_engine.score(
-                ray,
-                ref,
-                kind,
-                chunks,
-                sink,
-                workers=args.workers,
-                batch_size=predictor.batch_size,
-                cpus_per_worker=args.cpus_per_worker,
-                gpus_per_worker=args.gpus_per_worker,
-            )
-        else:
-            scratch = ProbabilityCache(1)  # embeddings go to the store; the process-wide cache would only hold them twice
-            for positions, chunk in chunks:
-                sink(positions, predictor.predict_proba(chunk) if kind == "proba" else predictor.embed(chunk, cache=scratch))
+        pool.add(ray_engine.score_part(kind, chunks, sink), bar)
+        return len(todo)
+    with bar:
+        scratch = ProbabilityCache(1)  # embeddings go to the store; the process-wide cache would only hold them twice
+        for positions, chunk in chunks:
+            sink(positions, predictor.predict_proba(chunk) if kind == "proba" else predictor.embed(chunk, cache=scratch))
     return len(todo)
 
 
 @contextlib.contextmanager
-def ray_or_none(args) -> Iterator[Any]:
-    """Ray for `--engine ray` (joining `--address`, else a local Ray on this machine's cores), None for the local engine."""
+def ray_pool(args, ref, batch_size: int) -> Iterator[Any]:
+    """For `--engine ray`: a Ray (joining `--address`, else a local Ray on this machine's cores) and one actor pool for the
+    run, sized by `--workers`, `--cpus-per-worker`, `--gpus-per-worker`; None for the local engine."""
     if args.engine != "ray":
         yield None
         return
     from cli import ray_engine
 
     with ray_engine.session(args.address, num_cpus=ray_engine.local_cpus()) as ray:
-        yield ray
+        yield ray_engine.Pool(ray, ref, workers=args.workers, batch_size=batch_size, cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker)
 
 
 def fill_probes(store, ref, args) -> None:
@@ -336,11 +326,13 @@ def run(args) -> int:
         file=sys.stderr,
     )
     failures: list[Failure] = []
-    with writer_lock(store.directory), ray_or_none(args) as ray:
-        for part in scores:
-            fill_scores(store, predictor, part, unique, ray=ray, args=args)
-        for method in methods:
-            fill(cache, predictor, method, unique, method_params(method, args), failures, ray=ray, args=args)
+    with writer_lock(store.directory), ray_pool(args, ref, predictor.batch_size) as pool:
+        for position, part in enumerate(scores):
+            fill_scores(store, predictor, part, unique, pool=pool, position=position if pool else 0)
+        for position, method in enumerate(methods, start=len(scores)):
+            fill(cache, predictor, method, unique, method_params(method, args), failures, pool=pool, position=position if pool else 0)
+        if pool is not None:
+            pool.run()  # every part above on one actor pool: the checkpoint is loaded once per actor for the whole run
         if "probes" in parts:
             fill_probes(store, ref, args)
     report_failures(failures)

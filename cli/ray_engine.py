@@ -1,9 +1,9 @@
 """`veredicto precompute --engine ray`: score texts on a Ray cluster (or a local Ray started for the run).
 
-Ray Data's `map_batches` with an actor pool: each actor loads the checkpoint once (a plain `Predictor`, no store) and
-returns probabilities or embeddings per batch, each row tagged with its position; the driver iterates the results and
-hands them to `sink` (the precompute writes them to the results store, so there is one writer: the driver), so a kill
-loses at most the batches in flight. Ray is optional (`pip install 'veredicto[ray]'`) and imported only here.
+Ray Data's `map_batches` with one actor pool per run (`Pool`): each actor loads the checkpoint once (a plain `Predictor`,
+no store) and serves every part the run asks for (probabilities, embeddings, explanations), each chunk tagged with its
+part and each row with its position; the driver iterates the results and hands each to its part's sink (the precompute
+writes them to the results store, so there is one writer: the driver), so a kill loses at most the batches in flight. Ray is optional (`pip install 'veredicto[ray]'`) and imported only here.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import logging
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -81,36 +82,36 @@ class _Loaded:
         return list(texts)
 
 
-class Scorer(_Loaded):
-    """Scores each chunk it is given: probabilities or embeddings, returned to the driver (which stores them)."""
+class Worker(_Loaded):
+    """Serves every part of a run with one loaded checkpoint: each chunk it is given says its part (`kind`): probabilities or
+    embeddings, scored in one call as the local engine does (so both run the very same forward batches and agree to the last
+    bits), or one explanation method's `Attribution.to_json` payloads (or the user-facing error of a text that cannot be
+    explained), all returned to the driver, which stores them."""
 
-    def __init__(self, ref, kind: str, **kwargs):
+    def __init__(self, ref, methods: dict[str, dict[str, Any]] | None = None, **kwargs):
         from models.inference import ProbabilityCache
 
-        super().__init__(ref, **kwargs)  # one-row caches: nothing is kept here between batches
+        # SHAP and LIME ask for the same masked texts again; scoring alone keeps nothing between batches
+        super().__init__(ref, cache_items=100_000 if methods else 1, **kwargs)
         self.embeddings = ProbabilityCache(1)
-        self.kind = kind
+        self.methods = methods or {}
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Each row of `batch` is one chunk (positions, texts[, pairs]), scored in one call as the local engine does, so
-        both run the very same forward batches and agree to the last bits."""
+        (kind,) = set(batch["kind"])  # batch_size=1: one chunk, of one part
+        if kind in KINDS:
+            return self.score(kind, batch)
+        return self.explain(kind, batch)
+
+    def score(self, kind: str, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         positions, rows = [], []
         for k in range(len(batch["positions"])):
             inputs = self.inputs(batch, k)
             positions.append(np.asarray(batch["positions"][k], dtype=np.int64))
-            rows.append(self.predictor.predict_proba(inputs) if self.kind == "proba" else self.predictor.embed(inputs, cache=self.embeddings))
-        return {"position": np.concatenate(positions), "row": np.concatenate(rows).astype(np.float32)}
+            rows.append(self.predictor.predict_proba(inputs) if kind == "proba" else self.predictor.embed(inputs, cache=self.embeddings))
+        position = np.concatenate(positions)
+        return {"position": position, "kind": np.full(len(position), kind, dtype=object), "row": np.concatenate(rows).astype(np.float32)}
 
-
-class Explainer(_Loaded):
-    """Explains each text it is given with one method; returns `Attribution.to_json` payloads (or the user-facing error
-    of a text that cannot be explained) for the driver to put in the attribution cache."""
-
-    def __init__(self, ref, method: str, params: dict[str, Any], **kwargs):
-        super().__init__(ref, cache_items=100_000, **kwargs)  # SHAP and LIME ask for the same masked texts again
-        self.method, self.params = method, params
-
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def explain(self, method: str, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from explain.cache import _explain_text  # the local engine's own call (pairs as text_pair)
 
         positions, payloads, errors = [], [], []
@@ -118,73 +119,36 @@ class Explainer(_Loaded):
             for position, text in zip(batch["positions"][k], self.inputs(batch, k)):
                 positions.append(int(position))
                 try:
-                    payloads.append(_explain_text(self.predictor, text, self.method, None, **self.params).to_json())
+                    payloads.append(_explain_text(self.predictor, text, method, None, **self.methods[method]).to_json())
                     errors.append("")
                 except VeredictoError as exc:
                     payloads.append("")
                     errors.append(str(exc))
-        return {"position": np.asarray(positions, dtype=np.int64), "payload": np.asarray(payloads, dtype=object), "error": np.asarray(errors, dtype=object)}
+        return {
+            "position": np.asarray(positions, dtype=np.int64),
+            "kind": np.full(len(positions), method, dtype=object),
+            "payload": np.asarray(payloads, dtype=object),
+            "error": np.asarray(errors, dtype=object),
+        }
 
 
 Chunks = Sequence[tuple[Sequence[int], Sequence[TextInput]]]
 
 
-def _run_pool(ray, actor: type, kwargs: dict[str, Any], chunks: Chunks, on_batch: Callable[[dict[str, np.ndarray]], int], resources: dict[str, float]) -> int:
-    """Send each chunk (positions in the caller's list, inputs) to `actor`s (`resources`: workers, cpus, gpus per worker);
-    `on_batch` gets each finished one on the driver, in whatever order they finish, and says how many texts it stored.
+@dataclass(frozen=True)
+class Part:
+    """One part of a run: `kind` ("proba", "embedding" or an explanation method, computed with `params`), its `chunks`
+    (positions in the caller's list, inputs), and `on_batch`, which stores one finished chunk on the driver and says how
+    many texts it stored."""
 
-    A worker that dies, or an error inside it, raises `RayError` saying how many texts were stored and that a rerun continues."""
-    if not chunks:
-        return 0
-    total = sum(len(positions) for positions, _ in chunks)
-    items: list[dict[str, Any]] = []
-    for positions, inputs in chunks:
-        item: dict[str, Any] = {"positions": [int(p) for p in positions], "texts": [t if isinstance(t, str) else t[0] for t in inputs]}
-        if not isinstance(inputs[0], str):
-            item["pairs"] = [t[1] for t in inputs]
-        items.append(item)
-    cpus, gpus, workers = resources.get("cpus_per_worker", 1), resources.get("gpus_per_worker", 0), max(1, int(resources.get("workers", 2)))
-    check_resources(ray, workers, cpus, gpus)
-    context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False  # the precompute shows its own bar, with ETA
-    stored = 0
-    try:
-        done = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-            actor,
-            fn_constructor_kwargs={**kwargs, "threads": max(1, int(cpus)), "device": "cuda" if gpus else "cpu"},
-            batch_size=1,
-            batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=workers),
-            num_cpus=cpus,
-            num_gpus=gpus,
-        )
-        for batch in done.iter_batches(batch_size=None, batch_format="numpy"):
-            stored += on_batch(batch)
-    except VeredictoError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - RayTaskError, RayActorError, ObjectLostError, ... all mean the same to the user
-        raise RayError(
-            f"a Ray worker failed after {stored:,} of {total:,} texts were stored ({root_cause(exc)[:300]}). "
-            "What is stored is kept: run the same command again to continue with the rest."
-        ) from None
-    return stored
+    kind: str
+    chunks: Chunks
+    on_batch: Callable[[dict[str, np.ndarray]], int]
+    params: dict[str, Any] = field(default_factory=dict)
 
 
-def score(
-    ray,
-    ref,
-    kind: str,
-    chunks: Chunks,
-    sink: Sink,
-    *,
-    workers: int = 2,
-    batch_size: int = 32,
-    cpus_per_worker: float = 1,
-    gpus_per_worker: float = 0,
-    actor: type = Scorer,
-) -> int:
-    """Probabilities (`kind` "proba") or embeddings of each chunk on Ray's actor pool; `sink(positions, rows)` gets each
-    finished chunk on the driver. Returns how many rows reached the sink."""
+def score_part(kind: str, chunks: Chunks, sink: Sink) -> Part:
+    """Probabilities (`kind` "proba") or embeddings of each chunk; `sink(positions, rows)` gets each finished chunk."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
 
@@ -192,32 +156,92 @@ def score(
         sink(np.asarray(batch["position"]), np.asarray(batch["row"]))
         return len(batch["position"])
 
-    resources = {"workers": workers, "cpus_per_worker": cpus_per_worker, "gpus_per_worker": gpus_per_worker}
-    return _run_pool(ray, actor, {"ref": ref, "kind": kind, "batch_size": batch_size}, chunks, on_batch, resources)
+    return Part(kind, chunks, on_batch)
 
 
-def explain(
-    ray,
-    ref,
-    method: str,
-    params: dict[str, Any],
-    chunks: Chunks,
-    sink: Callable[[np.ndarray, Sequence[str], Sequence[str]], None],
-    *,
-    workers: int = 2,
-    batch_size: int = 32,
-    cpus_per_worker: float = 1,
-    gpus_per_worker: float = 0,
-) -> int:
-    """`method`'s explanations of each chunk on Ray's actor pool; `sink(positions, payloads, errors)` gets each finished chunk
-    on the driver (a payload is `Attribution.to_json()`, or empty with the text's error). Returns how many texts came back."""
+def explain_part(method: str, params: dict[str, Any], chunks: Chunks, sink: Callable[[np.ndarray, Sequence[str], Sequence[str]], None]) -> Part:
+    """`method`'s explanations of each chunk; `sink(positions, payloads, errors)` gets each finished chunk (a payload is
+    `Attribution.to_json()`, or empty with the text's error)."""
 
     def on_batch(batch) -> int:
         sink(np.asarray(batch["position"]), list(batch["payload"]), list(batch["error"]))
         return len(batch["position"])
 
-    resources = {"workers": workers, "cpus_per_worker": cpus_per_worker, "gpus_per_worker": gpus_per_worker}
-    return _run_pool(ray, Explainer, {"ref": ref, "method": method, "params": params, "batch_size": batch_size}, chunks, on_batch, resources)
+    return Part(method, chunks, on_batch, params)
+
+
+class Pool:
+    """One Ray actor pool for a whole run: the run's parts are collected (`add`, each with its progress bar), then `run`
+    sends them all through the same actors, each loading the checkpoint once (starting a pool and loading takes seconds;
+    one per part would pay that again for every part). Results come back to the driver, the store's one writer."""
+
+    def __init__(self, ray, ref, *, workers: int = 2, batch_size: int = 32, cpus_per_worker: float = 1, gpus_per_worker: float = 0, actor: type | None = None):
+        self.ray, self.ref, self.actor = ray, ref, actor
+        self.workers, self.batch_size, self.cpus, self.gpus = max(1, int(workers)), batch_size, cpus_per_worker, gpus_per_worker
+        self.parts: list[Part] = []
+        self.bars: list[Any] = []
+
+    def add(self, part: Part, bar: Any = None) -> None:
+        """Queue `part` for `run`; `bar` (a tqdm bar, say) is closed when the run ends."""
+        if part.chunks:
+            self.parts.append(part)
+        if bar is not None:
+            self.bars.append(bar)
+
+    def run(self) -> int:
+        """Every queued part on one actor pool; each finished chunk goes to its part's `on_batch` on the driver, in whatever
+        order they finish. Returns how many texts were stored. A worker that dies, or an error inside it, raises `RayError`
+        saying how many texts were stored and that a rerun continues."""
+        try:
+            return self._run()
+        finally:
+            for bar in self.bars:
+                bar.close()
+            self.parts, self.bars = [], []
+
+    def _run(self) -> int:
+        if not self.parts:
+            return 0
+        ray = self.ray
+        total = sum(len(positions) for part in self.parts for positions, _ in part.chunks)
+        items: list[dict[str, Any]] = []
+        for part in self.parts:
+            for positions, inputs in part.chunks:
+                item: dict[str, Any] = {
+                    "kind": part.kind,
+                    "positions": [int(p) for p in positions],
+                    "texts": [t if isinstance(t, str) else t[0] for t in inputs],
+                }
+                if not isinstance(inputs[0], str):
+                    item["pairs"] = [t[1] for t in inputs]
+                items.append(item)
+        check_resources(ray, self.workers, self.cpus, self.gpus)
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = False  # the precompute shows its own bars, with ETA
+        sinks = {part.kind: part.on_batch for part in self.parts}
+        methods = {part.kind: part.params for part in self.parts if part.kind not in KINDS}
+        kwargs = {"ref": self.ref, "batch_size": self.batch_size, "threads": max(1, int(self.cpus)), "device": "cuda" if self.gpus else "cpu"}
+        stored = 0
+        try:
+            done = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+                self.actor or Worker,
+                fn_constructor_kwargs={**kwargs, "methods": methods},
+                batch_size=1,
+                batch_format="numpy",
+                compute=ray.data.ActorPoolStrategy(size=self.workers),
+                num_cpus=self.cpus,
+                num_gpus=self.gpus,
+            )
+            for batch in done.iter_batches(batch_size=None, batch_format="numpy"):
+                stored += sinks[str(batch["kind"][0])](batch)
+        except VeredictoError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - RayTaskError, RayActorError, ObjectLostError, ... all mean the same to the user
+            raise RayError(
+                f"a Ray worker failed after {stored:,} of {total:,} texts were stored ({root_cause(exc)[:300]}). "
+                "What is stored is kept: run the same command again to continue with the rest."
+            ) from None
+        return stored
 
 
 def check_resources(ray, workers: int, cpus: float, gpus: float) -> None:

@@ -4,7 +4,10 @@ and `--engine ray` storing what the local engine stores (the Ray tests are marke
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -163,13 +166,53 @@ def test_ray_stores_what_the_local_engine_stores(ray_session, tiny_bert, tmp_pat
     assert "EMBEDDINGS: 50 of 50 already stored, skipped; 0 to compute." in capsys.readouterr().err
 
 
-class FailsOnItsSecondChunk:
-    """A Scorer whose second call fails, as a worker that dies mid-run does."""
+def starts_of(job_id: str) -> Path:
+    return Path(tempfile.gettempdir()) / f"veredicto-test-actor-starts-{job_id}"
+
+
+class CountsItsStarts:
+    """A Worker that leaves a file behind for each start (the actors run in other processes), under the Ray job's id."""
 
     def __init__(self, **kwargs):
-        from cli.ray_engine import Scorer
+        import ray
 
-        self.scorer = Scorer(**kwargs)
+        from cli.ray_engine import Worker
+
+        self.worker = Worker(**kwargs)
+        starts = starts_of(ray.get_runtime_context().get_job_id())
+        starts.mkdir(exist_ok=True)
+        (starts / uuid.uuid4().hex).touch()
+
+    def __call__(self, batch):
+        return self.worker(batch)
+
+
+@pytest.mark.ray
+def test_a_run_starts_one_actor_pool_for_all_its_parts(ray_session, tiny_bert, tmp_path, monkeypatch):
+    """Each part used to start its own pool (seconds each: start the actors, load the checkpoint in every one)."""
+    from cli import ray_engine
+    from explain.cache import AttributionCache, key_params
+
+    monkeypatch.setattr(ray_engine, "Worker", CountsItsStarts)
+    starts = starts_of(ray_session.get_runtime_context().get_job_id())
+    shutil.rmtree(starts, ignore_errors=True)
+    data = tmp_path / "d.csv"
+    texts = write_data(data, 6)
+    ref = inspect_checkpoint(tiny_bert)
+    assert precompute(tiny_bert, data, tmp_path / "s", "--what", "predictions,embeddings,ig", "--engine", "ray", "--workers", "1") == 0
+    assert len(list(starts.iterdir())) == 1
+    shutil.rmtree(starts)
+    assert ResultsStore(tmp_path / "s").count("proba", ref.scoring_key, texts) == ResultsStore(tmp_path / "s").count("embedding", ref.fingerprint, texts) == 6
+    assert set(AttributionCache(tmp_path / "s").get_many(ref.scoring_key, texts, "ig", **key_params("ig"))) == set(texts)
+
+
+class FailsOnItsSecondChunk:
+    """A Worker whose second call fails, as a worker that dies mid-run does."""
+
+    def __init__(self, **kwargs):
+        from cli.ray_engine import Worker
+
+        self.scorer = Worker(**kwargs)
         self.calls = 0
 
     def __call__(self, batch):
@@ -181,22 +224,16 @@ class FailsOnItsSecondChunk:
 
 @pytest.mark.ray
 def test_a_worker_failing_mid_run_keeps_what_was_stored_and_says_a_rerun_continues(ray_session, tiny_bert, tmp_path):
-    from cli.ray_engine import RayError, score
+    from cli.ray_engine import Pool, RayError, score_part
 
     ref = inspect_checkpoint(tiny_bert)
     texts = [f"text number {i} is good" for i in range(12)]
     chunks = [(list(range(s, s + 4)), texts[s : s + 4]) for s in range(0, 12, 4)]
     store = ResultsStore(tmp_path)
+    pool = Pool(ray_session, ref, workers=1, actor=FailsOnItsSecondChunk)
+    pool.add(score_part("proba", chunks, lambda p, rows: store.put_many("proba", ref.scoring_key, [texts[i] for i in p], rows)))
     with pytest.raises(RayError) as error:
-        score(
-            ray_session,
-            ref,
-            "proba",
-            chunks,
-            lambda p, rows: store.put_many("proba", ref.scoring_key, [texts[i] for i in p], rows),
-            workers=1,
-            actor=FailsOnItsSecondChunk,
-        )
+        pool.run()
     kept = store.count("proba", ref.scoring_key, texts)
     assert kept in (0, 4)  # the first chunk, if it reached the driver before the failure did: committed whole, never in part
     assert f"a Ray worker failed after {kept} of 12 texts were stored" in str(error.value) and "(RuntimeError: worker lost)" in str(error.value)
