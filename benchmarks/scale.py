@@ -212,8 +212,7 @@ def fill_generated(store_dir: Path, checkpoints: list[Path], frame, seed: int = 
 def open_pages(size: str, section: str, env: dict[str, str], pages: str) -> None:
     """The `pages` (all: empty) in a fresh subprocess (`--pages-child`) with `env`; its rows join the table as they come."""
     command = [sys.executable, __file__, "--pages-child", size, "--only", section, "--pages", pages]
-    quiet = {"STREAMLIT_LOGGER_LEVEL": "error"}  # AppTest's "missing ScriptRunContext" warnings, one per page
-    with subprocess.Popen(command, env={**os.environ, **quiet, **env}, cwd=ROOT, stdout=subprocess.PIPE, text=True) as child:
+    with subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT, stdout=subprocess.PIPE, text=True) as child:
         assert child.stdout is not None
         for line in child.stdout:
             if line.startswith("ROW\t"):
@@ -231,9 +230,13 @@ COMPUTES_WHEN_MISSING = {
 
 def pages_child(size: str, section: str, only: str = "") -> None:
     """In the subprocess: open each page twice (first open, then a new session), print rows for the parent, then peak RSS."""
+    import logging
+
     from streamlit.testing.v1 import AppTest
 
     from dashboard.state import PAGES
+
+    logging.disable(logging.WARNING)  # AppTest's "missing ScriptRunContext" and "No runtime found" warnings, several per page
 
     def row(*values) -> None:
         print("ROW\t" + json.dumps([size, section, *values]), flush=True)
