@@ -141,8 +141,11 @@ def neighbours_of_vector(index: EmbeddingIndex, vector: np.ndarray, k: int = 5) 
     return out[NEIGHBOUR_COLUMNS].reset_index(drop=True)
 
 
-def label_noise(index: EmbeddingIndex, k: int = 10, threshold: float = 0.7) -> pd.DataFrame:
+def label_noise(index: EmbeddingIndex, k: int = 10, threshold: float = 0.7, *, sample: int | None = None, seed: int = 0) -> pd.DataFrame:
     """Examples whose k nearest neighbours mostly (share >= threshold) carry ONE other gold label.
+
+    `sample`: look only at a seeded random sample of that many examples (their neighbours still come from all of them):
+    the exact all-against-all search grows with n² (about 2 minutes at 100k rows on 2 cores).
 
     Columns: suggested (that label), agreement (its share among the neighbours), model_agrees
     (the model also predicts the suggested label: a stronger hint), mean_similarity, neighbour_rows.
@@ -154,14 +157,14 @@ def label_noise(index: EmbeddingIndex, k: int = 10, threshold: float = 0.7) -> p
     if n < 3 or index.frame["gold"].isna().all():
         return pd.DataFrame(columns=NOISE_COLUMNS)
     k = max(1, min(int(k), n - 1))
-    rows = np.arange(n)
-    idx, sims = _knn(index.vectors, index.vectors, k + 1)
+    rows = np.arange(n) if sample is None or sample >= n else np.sort(np.random.default_rng(seed).choice(n, int(sample), replace=False))
+    idx, sims = _knn(index.vectors, index.vectors[rows], k + 1)
     idx, sims = _without_self(rows, idx, sims, k)
     gold = index.frame["gold"].astype(str).to_numpy()
     pred = index.frame["pred"].to_numpy()
     flagged = []
-    for r in rows:
-        labels, counts = np.unique(gold[idx[r]], return_counts=True)
+    for q, r in enumerate(rows):
+        labels, counts = np.unique(gold[idx[q]], return_counts=True)
         others = labels != gold[r]
         if not others.any():
             continue
@@ -179,8 +182,8 @@ def label_noise(index: EmbeddingIndex, k: int = 10, threshold: float = 0.7) -> p
                     "pred": pred[r],
                     "confidence": index.frame["confidence"].iat[r],
                     "model_agrees": bool(pred[r] == labels[best]),
-                    "mean_similarity": float(sims[r].mean()),
-                    "neighbour_rows": " ".join(str(int(i)) for i in idx[r]),
+                    "mean_similarity": float(sims[q].mean()),
+                    "neighbour_rows": " ".join(str(int(i)) for i in idx[q]),
                 }
             )
     out = pd.DataFrame(flagged, columns=NOISE_COLUMNS)

@@ -417,17 +417,23 @@ class LabelNoise:
     csv: bytes
 
 
-def label_noise_view(index, k: int, threshold: float, *, redact: bool = False) -> LabelNoise:
-    """The label-noise hints of `index`; `redact`: the CSV download with personal data masked in the texts."""
+LABEL_NOISE_SAMPLE = 2_000  # examples looked at on the page: the exact all-against-all search took ~2 min at 100k rows here
+
+
+def label_noise_view(index, k: int, threshold: float, *, redact: bool = False, sample: int = LABEL_NOISE_SAMPLE) -> LabelNoise:
+    """The label-noise hints of `index`, looking at a seeded random `sample` of its examples when it has more (their
+    neighbours still come from all); `redact`: the CSV download with personal data masked in the texts."""
     from privacy.redact import redact_frame
     from probes.embeddings import label_noise, noise_csv
 
-    noise = label_noise(index, k=k, threshold=threshold)
+    noise = label_noise(index, k=k, threshold=threshold, sample=sample)
+    looked = min(sample, len(index))
+    sampled = f" (in a random sample of {looked:,} of the {len(index):,} examples; their neighbours come from all of them)" if looked < len(index) else ""
     if noise.empty:
-        return LabelNoise(noise, f"No example has {threshold:.0%} or more of its {k} nearest neighbours on one other gold label.", b"")
+        return LabelNoise(noise, f"No example{sampled} has {threshold:.0%} or more of its {k} nearest neighbours on one other gold label.", b"")
     agree = int(noise["model_agrees"].sum())
     summary = (
-        f"**{len(noise):,}** example{'s' * (len(noise) != 1)} ({len(noise) / len(index):.1%}) look mislabelled: their neighbours mostly carry another label. "
+        f"**{len(noise):,}** example{'s' * (len(noise) != 1)} ({len(noise) / looked:.1%}){sampled} look mislabelled: their neighbours mostly carry another label. "
         f"For {agree:,} of them the model also predicts that other label — check those first."
     )
     return LabelNoise(noise.drop(columns=["neighbour_rows", "neighbours"]), summary, noise_csv(redact_frame(noise, ["text"]) if redact else noise))

@@ -131,6 +131,24 @@ def test_label_noise_flags_an_example_whose_neighbours_carry_another_label():
         label_noise(index_from_vectors(vectors, fake_table(gold, pred)), threshold=0)
 
 
+def test_label_noise_on_a_sample_is_the_full_search_restricted_to_the_sampled_rows():
+    """A page at 100k rows looks at a sample (the all-against-all search took ~2 min); the neighbours still come from every row."""
+    from probes.views import label_noise_view
+
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(300, 8))
+    gold = list(rng.choice(["pos", "neg", "neu"], size=300))
+    index = index_from_vectors(vectors, fake_table(gold, gold))
+    full = label_noise(index, k=5, threshold=0.6)
+    sampled = label_noise(index, k=5, threshold=0.6, sample=120, seed=4)
+    rows = set(np.random.default_rng(4).choice(300, 120, replace=False).tolist())
+    assert 0 < len(sampled) < len(full)
+    pd.testing.assert_frame_equal(sampled.set_index("row").sort_index(), full[full["row"].isin(rows)].set_index("row").sort_index())
+    view = label_noise_view(index, 5, 0.6, sample=120)
+    assert f"({len(view.frame) / 120:.1%}) (in a random sample of 120 of the 300 examples;" in view.summary
+    assert "sample" not in label_noise_view(index, 5, 0.6, sample=300).summary
+
+
 def test_noise_csv_is_ready_for_relabelling():
     vectors, gold, pred = clusters()
     noise = label_noise(index_from_vectors(vectors, fake_table(gold, pred, texts=[f"texto «{i}»" for i in range(24)])), k=8)
