@@ -141,6 +141,9 @@ def neighbours_of_vector(index: EmbeddingIndex, vector: np.ndarray, k: int = 5) 
     return out[NEIGHBOUR_COLUMNS].reset_index(drop=True)
 
 
+LABEL_NOISE_SAMPLE = 2_000  # examples the pages' label-noise hints look at: all-against-all took ~2 min at 100k rows on 2 cores
+
+
 def label_noise(index: EmbeddingIndex, k: int = 10, threshold: float = 0.7, *, sample: int | None = None, seed: int = 0) -> pd.DataFrame:
     """Examples whose k nearest neighbours mostly (share >= threshold) carry ONE other gold label.
 

@@ -417,15 +417,14 @@ class LabelNoise:
     csv: bytes
 
 
-LABEL_NOISE_SAMPLE = 2_000  # examples looked at on the page: the exact all-against-all search took ~2 min at 100k rows here
-
-
-def label_noise_view(index, k: int, threshold: float, *, redact: bool = False, sample: int = LABEL_NOISE_SAMPLE) -> LabelNoise:
+def label_noise_view(index, k: int, threshold: float, *, redact: bool = False, sample: int | None = None) -> LabelNoise:
     """The label-noise hints of `index`, looking at a seeded random `sample` of its examples when it has more (their
-    neighbours still come from all); `redact`: the CSV download with personal data masked in the texts."""
+    neighbours still come from all; default `probes.embeddings.LABEL_NOISE_SAMPLE`); `redact`: the CSV download with
+    personal data masked in the texts."""
     from privacy.redact import redact_frame
-    from probes.embeddings import label_noise, noise_csv
+    from probes.embeddings import LABEL_NOISE_SAMPLE, label_noise, noise_csv
 
+    sample = sample or LABEL_NOISE_SAMPLE
     noise = label_noise(index, k=k, threshold=threshold, sample=sample)
     looked = min(sample, len(index))
     sampled = f" (in a random sample of {looked:,} of the {len(index):,} examples; their neighbours come from all of them)" if looked < len(index) else ""

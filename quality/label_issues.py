@@ -78,6 +78,7 @@ class LabelIssues:
     n: int  # evaluation rows examined
     confident_learning_count: int
     neighbour_count: int | None  # None when no embedding index was given
+    neighbour_sample: int | None = None  # the neighbours looked at this many examples only (a seeded sample of a large set)
 
     @property
     def rate(self) -> float:
@@ -89,7 +90,8 @@ class LabelIssues:
         if self.neighbour_count is None:
             return text + " (neighbour hints not computed)."
         both = int((self.frame["flagged_by"] == f"{CONFIDENT_LEARNING} + {NEIGHBOURS}").sum()) if len(self.frame) else 0
-        return text + f"; the embedding neighbours flag {self.neighbour_count}, {both} of them the same rows."
+        sampled = f" (of a random sample of {self.neighbour_sample:,} examples they looked at)" if self.neighbour_sample else ""
+        return text + f"; the embedding neighbours flag {self.neighbour_count}{sampled}, {both} of them the same rows."
 
     def as_dict(self) -> dict:
         return {
@@ -107,13 +109,14 @@ def find_issues(table: PredictionTable, index=None, *, k: int = 10, threshold: f
     probs = np.asarray(table.probs, dtype=float)
     gold = np.asarray(table.gold_idx, dtype=int)
     labels = table.labels
-    noise = None
+    noise, sample = None, None
     if index is not None:
-        from probes.embeddings import label_noise
+        from probes.embeddings import LABEL_NOISE_SAMPLE, label_noise
 
         if len(index) != len(table):
             raise VeredictoError(f"The embedding index has {len(index)} rows but the table {len(table)}; build it from the same table.")
-        noise = label_noise(index, k=k, threshold=threshold).set_index("row")
+        sample = LABEL_NOISE_SAMPLE if len(index) > LABEL_NOISE_SAMPLE else None  # all-against-all grows with n²
+        noise = label_noise(index, k=k, threshold=threshold, sample=sample).set_index("row")
     hinted = [] if noise is None else [int(r) for r in noise.index]
     cl = set(ranked.tolist())
     both = [int(r) for r in ranked if noise is not None and int(r) in noise.index]
@@ -143,4 +146,4 @@ def find_issues(table: PredictionTable, index=None, *, k: int = 10, threshold: f
             }
         )
     frame = pd.DataFrame(rows, columns=[*ISSUE_COLUMNS[:3], "text_pair", *ISSUE_COLUMNS[3:]] if table.pair else ISSUE_COLUMNS)
-    return LabelIssues(frame, len(table), len(cl), None if noise is None else len(noise))
+    return LabelIssues(frame, len(table), len(cl), None if noise is None else len(noise), sample)

@@ -71,3 +71,24 @@ def test_other_tasks_are_refused_with_a_clear_message():
         find_issues(multi)
     with pytest.raises(NotSingleLabelError, match="single-label checkpoint"):  # a table whose rows are not one softmax
         confident_learning(dataclasses.replace(table, probs=np.full_like(table.probs, 0.9)))
+
+
+def test_on_a_large_set_the_neighbour_hints_look_at_a_sample_and_the_summary_says_so(monkeypatch):
+    """All-against-all neighbours grow with n² (2 minutes at 100k rows here): past the sample size only a seeded sample is looked at."""
+    import probes.embeddings
+
+    table, wrong = planted()
+    rng = np.random.default_rng(1)
+    real = table.gold_idx.copy()
+    for row, label in wrong.items():
+        real[row] = label
+    vectors = np.eye(3)[real] * 10 + rng.normal(scale=0.1, size=(300, 3))
+    index = index_from_vectors(vectors, table)
+    monkeypatch.setattr(probes.embeddings, "LABEL_NOISE_SAMPLE", 100)
+    issues = find_issues(table, index, k=10, threshold=0.7)
+    looked = set(np.random.default_rng(0).choice(300, 100, replace=False).tolist())
+    by_neighbours = set(issues.frame.loc[issues.frame["flagged_by"].str.contains("neighbours"), "row"])
+    assert by_neighbours == set(wrong) & looked  # the planted rows the sample holds, nothing outside it
+    assert issues.neighbour_sample == 100 and "(of a random sample of 100 examples they looked at)" in issues.summary()
+    monkeypatch.setattr(probes.embeddings, "LABEL_NOISE_SAMPLE", 300)
+    assert find_issues(table, index, k=10, threshold=0.7).neighbour_sample is None
