@@ -232,11 +232,10 @@ def pages_child(size: str, section: str, only: str = "") -> None:
     """In the subprocess: open each page twice (first open, then a new session), print rows for the parent, then peak RSS."""
     import logging
 
+    logging.disable(logging.WARNING)  # AppTest's "missing ScriptRunContext" and "No runtime found" warnings, several per page
     from streamlit.testing.v1 import AppTest
 
     from dashboard.state import PAGES
-
-    logging.disable(logging.WARNING)  # AppTest's "missing ScriptRunContext" and "No runtime found" warnings, several per page
 
     def row(*values) -> None:
         print("ROW\t" + json.dumps([size, section, *values]), flush=True)
