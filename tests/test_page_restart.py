@@ -141,3 +141,33 @@ def test_after_a_restart_the_signoff_page_reads_its_gate_evaluation_from_the_sto
     warm = app_test(env, monkeypatch, "pages/signoff.py")
     assert not warm.exception, [e.message for e in warm.exception]
     assert gate_rows(warm) == gate_rows(cold) and forwarded == []
+
+
+def test_a_page_left_while_it_scores_does_not_stop_the_scoring_and_the_next_open_uses_it(env, tmp_path, monkeypatch, forwarded):
+    """The scoring is a background job (`dashboard.state.get_table`): a page run that stops following it (here AppTest's
+    timeout stops the run, as navigating to another page does) leaves it running, and the next open reads its table."""
+    import threading
+
+    from models.inference import Predictor
+    from runtime import current
+
+    env = {**env, "cache": tmp_path / "store"}  # an empty results store: the scoring has to run
+    restart()
+    gate = threading.Event()
+    counting = Predictor._forward  # the `forwarded` fixture's counter
+
+    def held(self, texts, *args, **kwargs):
+        assert gate.wait(60)
+        return counting(self, texts, *args, **kwargs)
+
+    monkeypatch.setattr(Predictor, "_forward", held)
+    with pytest.raises(RuntimeError, match="timed out"):
+        app_test(env, monkeypatch, "pages/overview.py", timeout=2)
+    (job,) = current().jobs.running()  # the baseline's scoring, still going with nobody on the page
+    assert job.label == "Scoring with tiny-before"
+    gate.set()
+    assert job.wait(60) and len(current().tables) == 1  # finished on its own and kept for every session
+    assert sum(forwarded) == len(env["frame"])
+    at = app_test(env, monkeypatch, "pages/overview.py")
+    assert sum(forwarded) == 2 * len(env["frame"])  # only the other checkpoint was scored now: every text went through each model once
+    assert len(headline(at)) == 4
