@@ -193,46 +193,68 @@ def missing_positions(store, kind: str, key: str, inputs: Sequence[TextInput], s
 def fill_scores(store, predictor, part: str, inputs: Sequence[TextInput], *, ray=None, args=None) -> int:
     """Compute `part` (predictions or embeddings) of the distinct `inputs` the results store lacks, a chunk of forward batches
     per transaction, with a progress bar (ETA) on stderr: locally through `predictor`, or on `ray` (`cli.ray_engine`, sized by
-    `args`), the rows coming back to this process, the store's one writer. Returns how many rows were computed."""
+    `args`), the rows coming back to this process, the store's one writer. Returns how many rows were computed.
+
+    Says how many texts are not stored yet (after the data file changed under a filled store: the new or changed ones). A
+    store that fails mid-run (a full disk) stops it with how many texts were stored; those stay, and a rerun continues."""
     from tqdm import tqdm
 
-    from models.inference import ProbabilityCache
+    from analysis.predictions import ScoringPlan
+    from store.results import StoreUnavailable
 
     kind = SCORES[part]
     ref = predictor.ref
     key = ref.scoring_key if kind == "proba" else ref.fingerprint
     todo = missing_positions(store, kind, key, inputs)
-    print(f"{part.upper()}: {len(inputs) - len(todo):,} of {len(inputs):,} already stored, skipped; {len(todo):,} to compute.", file=sys.stderr)
+    print(f"{part.upper()}: {ScoringPlan(total=len(inputs), missing=len(todo)).message}.", file=sys.stderr)
     if not todo:
         return 0
+    stored = 0
     size = CHUNK_BATCHES * predictor.batch_size
     chunks = [(todo[s : s + size], [inputs[p] for p in todo[s : s + size]]) for s in range(0, len(todo), size)]
     where = f" on Ray ({args.workers} worker(s))" if ray is not None else ""
     with tqdm(total=len(todo), desc=f"{part.upper()} {ref.name}{where}", unit="text", file=sys.stderr, dynamic_ncols=True) as bar:
 
         def sink(positions, rows) -> None:
+            nonlocal stored
             store.put_many(kind, key, [inputs[int(p)] for p in positions], rows)
+            stored += len(positions)
             bar.update(len(positions))
 
-        if ray is not None:
-            from cli import ray_engine
-
-            ray_engine.score(
-                ray,
-                ref,
-                kind,
-                chunks,
-                sink,
-                workers=args.workers,
-                batch_size=predictor.batch_size,
-                cpus_per_worker=args.cpus_per_worker,
-                gpus_per_worker=args.gpus_per_worker,
-            )
-        else:
-            scratch = ProbabilityCache(1)  # embeddings go to the store; the process-wide cache would only hold them twice
-            for positions, chunk in chunks:
-                sink(positions, predictor.predict_proba(chunk) if kind == "proba" else predictor.embed(chunk, cache=scratch))
+        try:
+            score_chunks(predictor, kind, chunks, sink, ray=ray, args=args)
+        except StoreUnavailable as exc:  # a full disk, a store turned read-only: what was committed stays, a rerun continues
+            now = len(inputs) - len(todo) + stored
+            raise type(exc)(
+                f"{exc} {part.upper()}: this run stored {stored:,} of the {len(todo):,} texts it had to score; {now:,} of {len(inputs):,} are stored now. "
+                "Run the same command again to continue: it scores only what is missing."
+            ) from None
     return len(todo)
+
+
+def score_chunks(predictor, kind: str, chunks, sink, *, ray=None, args=None) -> None:
+    """Compute each chunk's rows, locally through `predictor` or on `ray` (`cli.ray_engine`, sized by `args`), and hand them
+    to `sink(positions, rows)` on this process, the store's one writer."""
+    from models.inference import ProbabilityCache
+
+    if ray is not None:
+        from cli import ray_engine
+
+        ray_engine.score(
+            ray,
+            predictor.ref,
+            kind,
+            chunks,
+            sink,
+            workers=args.workers,
+            batch_size=predictor.batch_size,
+            cpus_per_worker=args.cpus_per_worker,
+            gpus_per_worker=args.gpus_per_worker,
+        )
+        return
+    scratch = ProbabilityCache(1)  # embeddings go to the store; the process-wide cache would only hold them twice
+    for positions, chunk in chunks:
+        sink(positions, predictor.predict_proba(chunk) if kind == "proba" else predictor.embed(chunk, cache=scratch))
 
 
 @contextlib.contextmanager

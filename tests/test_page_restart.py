@@ -171,3 +171,31 @@ def test_a_page_left_while_it_scores_does_not_stop_the_scoring_and_the_next_open
     at = app_test(env, monkeypatch, "pages/overview.py")
     assert sum(forwarded) == 2 * len(env["frame"])  # only the other checkpoint was scored now: every text went through each model once
     assert len(headline(at)) == 4
+
+
+def test_the_signoff_page_opens_on_the_evaluation_veredicto_gate_stored(tmp_path, monkeypatch, forwarded, capsys):
+    """The page and the CLI share one stored evaluation: after `veredicto gate` with the page's policy, the page evaluates nothing."""
+    from analysis_pages_support import SMALL_BUDGET
+
+    import store.gates as gates
+    from cli.main import main
+    from policies import example_policy
+
+    env = build_fixture(tmp_path)
+    for name, value in SMALL_BUDGET.items():  # the page's explainer budgets, which the stored evaluation is keyed by
+        monkeypatch.setenv(name, value)
+    restart()
+    ckpts = env["checkpoints"]
+    args = ["gate", "--model", str(ckpts / "tiny-after"), "--baseline", str(ckpts / "tiny-before"), "--data", str(env["data"])]
+    main([*args, "--policy", str(example_policy()), "--cache-dir", str(env["data"].parent / "attribution-cache")])
+    assert "Verdict:" in capsys.readouterr().out
+    restart()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the page evaluated the gates veredicto gate had stored")
+
+    monkeypatch.setattr(gates, "evaluate_gates", refuse)
+    forwarded.clear()
+    at = app_test(env, monkeypatch, "pages/signoff.py")
+    assert not at.exception, [e.message for e in at.exception]
+    assert [d.value for d in at.dataframe if "Gate" in d.value.columns] and forwarded == []
