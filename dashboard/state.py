@@ -14,7 +14,7 @@ from typing import Any
 
 import streamlit as st
 
-from analysis.predictions import PredictionTable, predict_table
+from analysis.predictions import PredictionTable, predict_table, scoring_plan
 from analysis.thresholds import MAX_FILE_BYTES, Thresholds, parse_thresholds, tune_thresholds
 from evaldata.loading import (
     DEFAULT_LABEL_SEP,
@@ -246,8 +246,8 @@ def follow(job: Job) -> Any:
     return job.outcome()
 
 
-def in_background(key: tuple, label: str, compute: Callable[[Callable[[int, int], None]], Any], **keeping: Callable) -> Any:
-    """`compute(progress)` run once for every session as a background job (`runtime.background.Jobs.start`: `kept`/`keep`
+def in_background(key: tuple, label: str, compute: Callable[[Job], Any], **keeping: Callable) -> Any:
+    """`compute(job)` run once for every session as a background job (`runtime.background.Jobs.start`: `kept`/`keep`
     read and keep its result, e.g. in the shared tables) and followed here with a progress bar."""
     return follow(current().jobs.start(key, label, compute, **keeping))
 
@@ -257,7 +257,7 @@ def embedding_index(predictor: Predictor, table: PredictionTable, state):
     from probes.views import build_embeddings
 
     return in_background(
-        ("embeddings", *state.key), f"Embedding with {predictor.ref.name}", lambda progress: build_embeddings(predictor, table, state, progress=progress)
+        ("embeddings", *state.key), f"Embedding with {predictor.ref.name}", lambda job: build_embeddings(predictor, table, state, progress=job.progress)
     )
 
 
@@ -281,8 +281,11 @@ def get_table(ref: CheckpointRef, evalset: EvalSet, mapping: dict | None = None,
         return table
     predictor = get_predictor(ref)  # loaded in the page's run, under its own spinner: the job's bar measures the scoring alone
 
-    def compute(progress: Callable[[int, int], None]) -> PredictionTable:
-        return predict_table(predictor, evalset, label_mapping=mapping, thresholds=thresholds_for(ref, thresholds), progress=progress)
+    def compute(job: Job) -> PredictionTable:
+        plan = scoring_plan(predictor, evalset.inputs)  # reads what the results store holds (kept in memory for the scoring)
+        if 0 < plan.missing < plan.total:  # say why only part is scored: a data file changed under a filled store
+            job.note = f"{plan.missing:,} of {plan.total:,} texts are new or changed since the results store was filled; the rest are read from it"
+        return predict_table(predictor, evalset, label_mapping=mapping, thresholds=thresholds_for(ref, thresholds), progress=job.progress)
 
     try:
         table = in_background(("table", *key), f"Scoring with {ref.name}", compute, kept=lambda: tables.get(key), keep=lambda value: tables.put(key, value))

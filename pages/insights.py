@@ -76,13 +76,13 @@ def explain_missing(plan, method: str, params: dict) -> None:
             continue
         predictor = get_predictor(ref)
 
-        def compute(progress, predictor=predictor) -> list[str]:
+        def compute(job, predictor=predictor) -> list[str]:
             failed: list[str] = []
             cache.get_or_compute_many(
                 predictor,
                 list(plan.texts),
                 method,
-                progress=progress,
+                progress=job.progress,
                 on_error=lambda text, exc: failed.append(f"{display_text(text)[:60]!r}: {exc}"),
                 **params,
             )

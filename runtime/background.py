@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
-Compute = Callable[[Callable[[int, int], None]], Any]  # compute(progress) -> result; progress(done, total) as the inference layer calls it
+Compute = Callable[["Job"], Any]  # compute(job) -> result; it reports through `job.progress(done, total)` (the inference layer's callback) and `job.note`
 
 
 class Job:
@@ -26,6 +26,7 @@ class Job:
     def __init__(self, key: Hashable, label: str):
         self.key, self.label = key, label
         self.done = self.total = 0
+        self.note = ""  # a line the computation adds to the bar, e.g. how much of the work the results store already held
         self.started = time.monotonic()
         self._finished = threading.Event()
         self._result: Any = None
@@ -57,12 +58,13 @@ class Job:
         return elapsed / self.done * (self.total - self.done)
 
     def describe(self) -> str:
-        """'label: done/total texts, about N s left' for a progress bar."""
+        """'label: done/total texts, about N s left — note' for a progress bar."""
+        note = f" — {self.note}" if self.note else ""
         if not self.total:
-            return f"{self.label}…"
+            return f"{self.label}…{note}"
         left = self.seconds_left()
         eta = "" if left is None else f", about {_duration(left)} left"
-        return f"{self.label}: {self.done:,}/{self.total:,} texts{eta}"
+        return f"{self.label}: {self.done:,}/{self.total:,} texts{eta}{note}"
 
     def fraction(self) -> float:
         return min(1.0, self.done / self.total) if self.total else 0.0
@@ -82,7 +84,7 @@ class Jobs:
         self, key: Hashable, label: str, compute: Compute, *, kept: Callable[[], Any] = lambda: None, keep: Callable[[Any], None] = lambda _: None
     ) -> Job:
         """The job computing `key`: the running one, else a finished one built from `kept()` when that holds the result,
-        else a new one running `compute(progress)` in a daemon thread, whose result goes to `keep`."""
+        else a new one running `compute(job)` in a daemon thread, whose result goes to `keep`."""
         with self._lock:
             job = self._running.get(key)
             if job is not None:
@@ -99,7 +101,7 @@ class Jobs:
 
     def _run(self, job: Job, compute: Compute, keep: Callable[[Any], None]) -> None:
         try:
-            result = compute(job.progress)
+            result = compute(job)
         except BaseException as exc:  # noqa: BLE001 — handed to every session following the job, raised in its thread
             job._error = exc
             with self._lock:

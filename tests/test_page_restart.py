@@ -199,3 +199,35 @@ def test_the_signoff_page_opens_on_the_evaluation_veredicto_gate_stored(tmp_path
     at = app_test(env, monkeypatch, "pages/signoff.py")
     assert not at.exception, [e.message for e in at.exception]
     assert [d.value for d in at.dataframe if "Gate" in d.value.columns] and forwarded == []
+
+
+def test_a_data_file_changed_under_a_filled_store_scores_only_its_changed_texts_and_the_bar_says_so(env, tmp_path, monkeypatch, forwarded):
+    import threading
+
+    from models.inference import Predictor
+    from runtime import current
+
+    env = {**env, "cache": tmp_path / "store"}
+    restart()
+    app_test(env, monkeypatch, "pages/overview.py")  # fills the store with both checkpoints' predictions
+    changed = env["frame"].copy()
+    changed.loc[[4, 20, 33], "text"] = ["a text nobody scored", "another new one", "and a third"]
+    data = tmp_path / "data.csv"
+    changed.to_csv(data, index=False)
+    env = {**env, "data": data}
+    restart()
+    forwarded.clear()
+    gate = threading.Event()
+    counting = Predictor._forward
+
+    def held(self, texts, *args, **kwargs):
+        assert gate.wait(60)
+        return counting(self, texts, *args, **kwargs)
+
+    monkeypatch.setattr(Predictor, "_forward", held)
+    with pytest.raises(RuntimeError, match="timed out"):
+        app_test(env, monkeypatch, "pages/overview.py", timeout=2)
+    (job,) = current().jobs.running()
+    assert "3 of 60 texts are new or changed since the results store was filled" in job.describe()
+    gate.set()
+    assert job.wait(60) and forwarded == [3]

@@ -13,11 +13,11 @@ from runtime.background import Job, Jobs
 def _held(release: threading.Event, calls: list, result="done"):
     """A computation that reports half its work, then waits for `release`."""
 
-    def compute(progress):
+    def compute(job):
         calls.append(1)
-        progress(5, 10)
+        job.progress(5, 10)
         assert release.wait(30)
-        progress(10, 10)
+        job.progress(10, 10)
         return result
 
     return compute
@@ -46,7 +46,7 @@ def test_a_job_whose_follower_went_away_still_finishes_and_the_next_request_read
 def test_a_failed_job_raises_its_error_to_every_follower_and_the_next_request_tries_again():
     jobs, attempts = Jobs(), []
 
-    def failing(progress):
+    def failing(job):
         attempts.append(1)
         raise ValueError("the data has labels the checkpoint does not know")
 
@@ -55,7 +55,7 @@ def test_a_failed_job_raises_its_error_to_every_follower_and_the_next_request_tr
     for _ in range(2):  # two sessions following the same job both see the error
         with pytest.raises(ValueError, match="labels the checkpoint does not know"):
             job.outcome()
-    retry = jobs.start("k", "Scoring", lambda progress: "fixed")
+    retry = jobs.start("k", "Scoring", lambda job: "fixed")
     assert retry is not job and retry.wait(30) and retry.outcome() == "fixed" and attempts == [1]
 
 
@@ -70,3 +70,5 @@ def test_progress_and_what_the_bar_says():
     assert job.describe().startswith("Scoring with after: 250/1,000 texts, about 3") and job.describe().endswith(" s left")
     job.started -= 290.0  # five minutes for the first quarter: the rest reads in minutes
     assert job.describe().endswith("about 15 min left")
+    job.note = "250 of 1,000 texts are new"
+    assert job.describe().endswith("about 15 min left — 250 of 1,000 texts are new")

@@ -73,13 +73,13 @@ def test_table_store_under_concurrent_sessions_respects_its_bound_computes_each_
             for _ in range(300):
                 key = rng.choice(keys)
 
-                def compute(progress, key=key):
+                def compute(job, key=key):
                     with guard:
                         computed[0] += 1
                         if key in computing:
                             overlapped.append(key)
                         computing.add(key)
-                    progress(1, 1)
+                    job.progress(1, 1)
                     with guard:
                         computing.discard(key)
                     return FakeTable(key, number)
