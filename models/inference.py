@@ -23,6 +23,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -142,11 +143,22 @@ class Predictor:
         # Held per tokenization / per batch, first come first served (see the module docstring).
         self._lock = FairLock()
         self._mine = threading.local()  # .forwarded: texts this thread sent through the model
-        self._first_token_layer = first_token_layer(self.model, self.tokenizer, self.device) if first_token else None
+        self._shortcut: Any = None if first_token else False  # the first-token layer once checked; False: off or not exact
+
+    @property
+    def _first_token_layer(self):
+        """The layer the first-token shortcut patches, or None. Checked (two small forward passes) at first use, not at
+        load: an app restart that reads every result from the results store runs no forward pass at all."""
+        if self._shortcut is None:
+            with self._lock:  # re-entrant: a forward that holds it may check here
+                if self._shortcut is None:
+                    layer = first_token_layer(self.model, self.tokenizer, self.device)
+                    self._shortcut = False if layer is None else layer
+        return None if self._shortcut is False else self._shortcut
 
     @property
     def first_token(self) -> bool:
-        """Whether class probabilities skip the last layer's unread positions (checked exact at load)."""
+        """Whether class probabilities skip the last layer's unread positions (checked exact at first use)."""
         return self._first_token_layer is not None
 
     @property
