@@ -180,6 +180,29 @@ def build_table(
     )
 
 
+@dataclass(frozen=True)
+class ScoringPlan:
+    """How many of an evaluation file's distinct texts are not stored yet (in the results store or in memory): only those
+    are scored. After a data file changed under a filled store, `missing` is the new or changed texts."""
+
+    total: int
+    missing: int
+
+    @property
+    def message(self) -> str:
+        if not self.missing:
+            return f"all {self.total:,} texts already stored"
+        if self.missing == self.total:
+            return f"none of the {self.total:,} texts is stored yet: scoring them"
+        return f"{self.missing:,} of {self.total:,} texts are not in the store yet (new or changed since it was filled): scoring them"
+
+
+def scoring_plan(predictor: InferenceLayer, inputs: Sequence) -> ScoringPlan:
+    """What a `predict_proba(inputs)` would score (runs nothing; rows found in the results store are kept in memory)."""
+    distinct = list(dict.fromkeys(tuple(x) if isinstance(x, list) else x for x in inputs))
+    return ScoringPlan(total=len(distinct), missing=predictor.uncached_count(distinct))
+
+
 def predict_table(
     predictor: InferenceLayer,
     evalset: EvalSet,

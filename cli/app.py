@@ -52,8 +52,9 @@ def app_script() -> Path:
 
 
 def streamlit_command(port: int, host: str = DEFAULT_HOST) -> list[str]:
-    """`streamlit run app.py` on `host:port` with the upload limit, plus the checkout's Streamlit settings where app.py has none beside it."""
-    command = [sys.executable, "-m", "streamlit", "run", str(app_script()), "--server.port", str(port), "--server.address", host]
+    """`streamlit run app.py` (through `cli.serve`, which imports the model libraries before the server starts) on
+    `host:port` with the upload limit, plus the checkout's Streamlit settings where app.py has none beside it."""
+    command = [sys.executable, "-m", "cli.serve", "run", str(app_script()), "--server.port", str(port), "--server.address", host]
     command += ["--server.maxUploadSize", str(MAX_UPLOAD_MB)]
     if not (ROOT / ".streamlit" / "config.toml").is_file():
         command += [arg for key, value in STREAMLIT_SETTINGS.items() if key != "server.maxUploadSize" for arg in (f"--{key}", value)]

@@ -1,4 +1,8 @@
-"""`veredicto gate`: evaluate a release policy on a checkpoint and exit 0 (all pass), 1 (a gate fails) or 2 (bad input)."""
+"""`veredicto gate`: evaluate a release policy on a checkpoint and exit 0 (all pass), 1 (a gate fails) or 2 (bad input).
+
+The evaluation is read from and kept in the results store (`store.gates.stored_evaluation`, the key the Sign-off page
+uses), so a second run on the same checkpoint, data and policy, or one after the page evaluated them, runs nothing;
+approvals are counted afresh every time."""
 
 from __future__ import annotations
 
@@ -27,7 +31,16 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--json", dest="json_out", type=Path, default=None, help="Also write the gate results as JSON to this file.")
     parser.add_argument(
-        "--cache-dir", default=None, help="Attribution cache for the faithfulness gate (default: $VEREDICTO_CACHE_DIR, else cache/ in the Veredicto home)."
+        "--cache-dir",
+        default=None,
+        help="Results store (predictions, gate evaluations) and attribution cache (faithfulness gate); default: $VEREDICTO_CACHE_DIR, else cache/ "
+        "in the Veredicto home, which the app reads. A gate evaluation stored there by an earlier run or the Sign-off page is read, not redone.",
+    )
+    parser.add_argument(
+        "--recompute",
+        action="store_true",
+        help="Evaluate the gates again instead of reading the evaluation stored for this checkpoint, data and policy; the new one replaces it "
+        "(predictions are still read from the results store).",
     )
     add_data_arguments(parser, data_help="Labelled evaluation file (CSV, TSV, JSONL or Parquet).")
     from cli.quality import add_training_arguments
@@ -37,8 +50,10 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from store.gates import evaluate_gates, format_table
+    from explain.cache import page_explain_params
+    from store.gates import format_table, refresh_approvals, stored_or_evaluated
     from store.policy import load_policy
+    from store.results import shared_store
 
     policy = load_policy(args.policy)  # cheapest check first
     evalset, mapping = load_labelled(args, args.model)
@@ -77,18 +92,28 @@ def run(args) -> int:
             bar.total = total
             bar.update(done - bar.n)
 
-        report = evaluate_gates(
+        results = shared_store(args.cache_dir).store  # None when unusable (already warned): evaluated, not stored
+        report, stored = stored_or_evaluated(
             policy,
             table,
+            results=results,
+            recompute=args.recompute,
             baseline=baseline,
             predictor=predictor,
-            store=store,
             checkpoint_path=str(predictor.ref.path),
             cache=cache,
+            explain_params=page_explain_params(),  # the Sign-off page's budgets: the page and this command share one stored evaluation
             progress=progress,
             training=training,
             label_mapping=mapping,
         )
+    if stored and results is not None:
+        print(
+            f"Gates read from the results store {results.directory} (evaluated before on this checkpoint, data and policy); --recompute evaluates them again.",
+            file=sys.stderr,
+        )
+    if store is not None:  # approvals are never stored: counted now
+        report = refresh_approvals(report, store)
     print(format_table(report))
     print(f"\nVerdict: {report.verdict}.")
     if args.json_out is not None:

@@ -191,25 +191,40 @@ def fill_scores(store, predictor, part: str, inputs: Sequence[TextInput], *, poo
     """Compute `part` (predictions or embeddings) of the distinct `inputs` the results store lacks, a chunk of forward batches
     per transaction, with a progress bar (ETA) on stderr (on line `position`): locally through `predictor`, or queued on a Ray
     `pool` (`cli.ray_engine.Pool`) whose rows come back to this process, the store's one writer, when it runs. Returns how
-    many rows are (to be) computed."""
+    many rows are (to be) computed.
+
+    Says how many texts are not stored yet (after the data file changed under a filled store: the new or changed ones). A
+    store that fails mid-run (a full disk) stops it with how many texts were stored; those stay, and a rerun continues."""
     from tqdm import tqdm
 
+    from analysis.predictions import ScoringPlan
     from models.inference import ProbabilityCache
+    from store.results import StoreUnavailable
 
     kind = SCORES[part]
     ref = predictor.ref
     key = ref.scoring_key if kind == "proba" else ref.fingerprint
     todo = missing_positions(store, kind, key, inputs)
-    print(f"{part.upper()}: {len(inputs) - len(todo):,} of {len(inputs):,} already stored, skipped; {len(todo):,} to compute.", file=sys.stderr)
+    print(f"{part.upper()}: {ScoringPlan(total=len(inputs), missing=len(todo)).message}.", file=sys.stderr)
     if not todo:
         return 0
+    stored = 0
     size = CHUNK_BATCHES * predictor.batch_size
     chunks = [(todo[s : s + size], [inputs[p] for p in todo[s : s + size]]) for s in range(0, len(todo), size)]
     where = f" on Ray ({pool.workers} worker(s))" if pool is not None else ""
     bar = tqdm(total=len(todo), desc=f"{part.upper()} {ref.name}{where}", unit="text", file=sys.stderr, dynamic_ncols=True, position=position)
 
     def sink(positions, rows) -> None:
-        store.put_many(kind, key, [inputs[int(p)] for p in positions], rows)
+        nonlocal stored
+        try:
+            store.put_many(kind, key, [inputs[int(p)] for p in positions], rows)
+        except StoreUnavailable as exc:  # a full disk, a store turned read-only: what was committed stays, a rerun continues
+            now = len(inputs) - len(todo) + stored
+            raise type(exc)(
+                f"{exc} {part.upper()}: this run stored {stored:,} of the {len(todo):,} texts it had to score; {now:,} of {len(inputs):,} are stored now. "
+                "Run the same command again to continue: it scores only what is missing."
+            ) from None
+        stored += len(positions)
         bar.update(len(positions))
 
     if pool is not None:

@@ -15,38 +15,21 @@ Gradients takes a fraction of a second): Explore shows it first, as the instant 
 
 from __future__ import annotations
 
-import os
-
 import streamlit as st
 
 from dashboard.columns import display_note
 from dashboard.state import redacting
 from explain.api import QUEUED, model_calls
 from explain.attribution import Attribution
-from explain.cache import AttributionCache, key_params, shared_cache
+from explain.cache import PAGE_METHODS, AttributionCache, default_params, shared_cache
 from explain.plots import method_name, token_heat_figure, top_tokens_figure
 from models.errors import VeredictoError
 from models.protocol import TextInput
 from runtime.escaping import md
 
-METHODS = ("shap", "lime")  # the thorough methods every page shows (Overview, Insights, Sign-off)
+METHODS = PAGE_METHODS  # the thorough methods every page shows (Overview, Insights, Sign-off)
 INSTANT = "ig"  # the gradient method Explore shows first, while the thorough ones run
 EXPLORE_METHODS = (INSTANT, *METHODS)
-
-
-def _env_int(name: str) -> int | None:
-    value = os.environ.get(name, "").strip()
-    return int(value) if value.isdigit() else None
-
-
-def default_params(method: str) -> dict:
-    """The budget the dashboard explains with (and looks up in the cache)."""
-    params = key_params(method, {})
-    if method == "shap" and _env_int("VEREDICTO_SHAP_MAX_EVALS"):
-        params["max_evals"] = _env_int("VEREDICTO_SHAP_MAX_EVALS")
-    if method == "lime" and _env_int("VEREDICTO_LIME_SAMPLES"):
-        params["num_samples"] = _env_int("VEREDICTO_LIME_SAMPLES")
-    return params
 
 
 def attribution_cache() -> AttributionCache:

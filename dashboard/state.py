@@ -10,12 +10,12 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
-from analysis.predictions import PredictionTable, predict_table
+from analysis.predictions import PredictionTable, predict_table, scoring_plan
 from analysis.thresholds import MAX_FILE_BYTES, Thresholds, parse_thresholds, tune_thresholds
-from dashboard.progress import throttled
 from evaldata.loading import (
     DEFAULT_LABEL_SEP,
     FORMATS,
@@ -33,6 +33,7 @@ from models.errors import DataError, VeredictoError
 from models.inference import Predictor
 from models.task import MULTI_LABEL, SINGLE_LABEL
 from runtime import LRUCache, current, settings
+from runtime.background import Job
 from runtime.escaping import md
 from store.results import open_predictor, store_warnings
 
@@ -51,6 +52,7 @@ PAGES = [  # (file, title, icon); a page is registered when its file exists
 SESSION_KEY = "veredicto_session"
 LISTING_TTL_S = 30  # how long a listing of the allowed roots is reused before the folders are looked at again
 PROBLEM_KEY = "veredicto_sidebar_problem"
+FIRST_LOOK_S, POLL_S = 0.3, 0.25  # a background job is waited for this long before a bar shows, then its bar is redrawn this often
 REDACT_KEY = "redact_personal_data"
 GOLD_KEY = "use_corrected_gold"  # the sidebar's one choice: every page judges against the reviewers' label corrections
 GOLD_TOGGLE = "use_corrected_gold_toggle"  # the switch's widget state; GOLD_KEY keeps the choice across pages even when widget state is dropped
@@ -229,9 +231,34 @@ def _table_store() -> LRUCache:
     return current().tables
 
 
-def cached_table(key: tuple, compute: Callable[[], PredictionTable]) -> PredictionTable:
-    """The shared table for `key`, else `compute()` kept in the shared store (the least recently used beyond its bound is dropped)."""
-    return _table_store().get_or_compute(key, compute)
+def follow(job: Job) -> Any:
+    """`job`'s result, drawing its progress while it runs (a job answered from the store ends before a bar would show).
+
+    The page's script run waits here, but the work is the job's thread's: going to another page stops this wait, not the
+    job, and other sessions needing the same result follow the same job."""
+    if not job.wait(FIRST_LOOK_S):
+        bar = st.progress(job.fraction(), text=job.describe())
+        note = st.caption("This runs in the background: other pages stay usable meanwhile, and this page picks it up where it is.")
+        while not job.wait(POLL_S):
+            bar.progress(job.fraction(), text=job.describe())  # each update is also where Streamlit stops this run on navigation
+        bar.empty()
+        note.empty()
+    return job.outcome()
+
+
+def in_background(key: tuple, label: str, compute: Callable[[Job], Any], **keeping: Callable) -> Any:
+    """`compute(job)` run once for every session as a background job (`runtime.background.Jobs.start`: `kept`/`keep`
+    read and keep its result, e.g. in the shared tables) and followed here with a progress bar."""
+    return follow(current().jobs.start(key, label, compute, **keeping))
+
+
+def embedding_index(predictor: Predictor, table: PredictionTable, state):
+    """`table`'s embedding index (`probes.views.build_embeddings`), built by a background job every session shares."""
+    from probes.views import build_embeddings
+
+    return in_background(
+        ("embeddings", *state.key), f"Embedding with {predictor.ref.name}", lambda job: build_embeddings(predictor, table, state, progress=job.progress)
+    )
 
 
 def thresholds_for(ref: CheckpointRef, thresholds: Thresholds | None) -> Thresholds | None:
@@ -246,30 +273,29 @@ def table_key(ref: CheckpointRef, evalset: EvalSet, mapping: dict | None = None,
 
 
 def get_table(ref: CheckpointRef, evalset: EvalSet, mapping: dict | None = None, thresholds: Thresholds | None = None) -> PredictionTable:
-    """Predictions of one checkpoint on the evaluation set, computed once (with a progress bar) and kept."""
-    key = table_key(ref, evalset, mapping, thresholds)
+    """Predictions of one checkpoint on the evaluation set: from the shared tables, else scored (or read from the results
+    store) by a background job that this page follows with a progress bar."""
+    key, tables = table_key(ref, evalset, mapping, thresholds), _table_store()
+    table = tables.get(key)
+    if table is not None:
+        return table
+    predictor = get_predictor(ref)  # loaded in the page's run, under its own spinner: the job's bar measures the scoring alone
 
-    def compute() -> PredictionTable:
-        predictor = get_predictor(ref)  # loaded first, under its own spinner: the bar then measures the scoring alone
-        bar = st.progress(0.0, text=f"Scoring {len(evalset):,} examples with {ref.name}…")
+    def compute(job: Job) -> PredictionTable:
+        plan = scoring_plan(predictor, evalset.inputs)  # reads what the results store holds (kept in memory for the scoring)
+        if 0 < plan.missing < plan.total:  # say why only part is scored: a data file changed under a filled store
+            job.note = f"{plan.missing:,} of {plan.total:,} texts are new or changed since the results store was filled; the rest are read from it"
+        return predict_table(predictor, evalset, label_mapping=mapping, thresholds=thresholds_for(ref, thresholds), progress=job.progress)
 
-        @throttled  # a browser message per batch is more than anyone can see, and the scoring pays for each
-        def progress(done: int, total: int) -> None:
-            bar.progress(done / max(total, 1), text=f"Scoring with {ref.name}: {done:,}/{total:,} texts")
-
-        try:
-            table = predict_table(predictor, evalset, label_mapping=mapping, thresholds=thresholds_for(ref, thresholds), progress=progress)
-            if predictor.store_warning:  # the store failed while this table was scored (the shared store's warnings are the sidebar's)
-                st.sidebar.warning(md(predictor.store_warning), icon=":material/warning:")
-            return table
-        except LabelMismatchError as exc:
-            if team_mode():  # the file may not be the reader's to see: counts and the checkpoint's labels only
-                raise DataError(exc.without_values) from None
-            raise
-        finally:
-            bar.empty()
-
-    return cached_table(key, compute)
+    try:
+        table = in_background(("table", *key), f"Scoring with {ref.name}", compute, kept=lambda: tables.get(key), keep=lambda value: tables.put(key, value))
+    except LabelMismatchError as exc:
+        if team_mode():  # the file may not be the reader's to see: counts and the checkpoint's labels only
+            raise DataError(exc.without_values) from None
+        raise
+    if predictor.store_warning:  # the store failed while this table was scored (the shared store's warnings are the sidebar's)
+        st.sidebar.warning(md(predictor.store_warning), icon=":material/warning:")
+    return table
 
 
 def _tree_stamp(root: Path) -> tuple:

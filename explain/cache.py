@@ -86,6 +86,30 @@ def key_params(method: str, params: Mapping[str, Any] | None = None) -> dict[str
     return {name: params.get(name, default) for name, default in defaults.items()}
 
 
+PAGE_METHODS = ("shap", "lime")  # the thorough methods every page shows (Overview, Insights, Sign-off)
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def default_params(method: str) -> dict:
+    """The budget the dashboard explains with (and looks up in the cache): `key_params`' defaults, SHAP's and LIME's
+    overridden by $VEREDICTO_SHAP_MAX_EVALS / $VEREDICTO_LIME_SAMPLES."""
+    params = key_params(method, {})
+    if method == "shap" and _env_int("VEREDICTO_SHAP_MAX_EVALS"):
+        params["max_evals"] = _env_int("VEREDICTO_SHAP_MAX_EVALS")
+    if method == "lime" and _env_int("VEREDICTO_LIME_SAMPLES"):
+        params["num_samples"] = _env_int("VEREDICTO_LIME_SAMPLES")
+    return params
+
+
+def page_explain_params() -> dict[str, dict]:
+    """The explainer budgets a gate evaluation is made (and stored) with, by the Sign-off page and `veredicto gate` alike."""
+    return {m: default_params(m) for m in PAGE_METHODS}
+
+
 def canonical_params(params: Mapping[str, Any] | None, method: str | None = None) -> str:
     """Parameters as sorted, compact JSON (`key_params` first when `method` is given)."""
     clean = key_params(method, params) if method is not None else {k: v for k, v in (params or {}).items() if v is not None}

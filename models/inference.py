@@ -23,6 +23,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -94,6 +95,17 @@ class InferenceStats:
     batches: int = 0
 
 
+@dataclass(frozen=True)
+class CallCounts:
+    """What one `predict_proba` / `embed` call did with its distinct inputs: found in memory, read from the results store,
+    or computed (sent through the model). `Predictor.last_call()` gives the calling thread's last one."""
+
+    texts: int = 0
+    in_memory: int = 0
+    from_store: int = 0
+    computed: int = 0
+
+
 def pick_device() -> str:
     import torch
 
@@ -131,11 +143,22 @@ class Predictor:
         # Held per tokenization / per batch, first come first served (see the module docstring).
         self._lock = FairLock()
         self._mine = threading.local()  # .forwarded: texts this thread sent through the model
-        self._first_token_layer = first_token_layer(self.model, self.tokenizer, self.device) if first_token else None
+        self._shortcut: Any = None if first_token else False  # the first-token layer once checked; False: off or not exact
+
+    @property
+    def _first_token_layer(self):
+        """The layer the first-token shortcut patches, or None. Checked (two small forward passes) at first use, not at
+        load: an app restart that reads every result from the results store runs no forward pass at all."""
+        if self._shortcut is None:
+            with self._lock:  # re-entrant: a forward that holds it may check here
+                if self._shortcut is None:
+                    layer = first_token_layer(self.model, self.tokenizer, self.device)
+                    self._shortcut = False if layer is None else layer
+        return None if self._shortcut is False else self._shortcut
 
     @property
     def first_token(self) -> bool:
-        """Whether class probabilities skip the last layer's unread positions (checked exact at load)."""
+        """Whether class probabilities skip the last layer's unread positions (checked exact at first use)."""
         return self._first_token_layer is not None
 
     @property
@@ -175,6 +198,11 @@ class Predictor:
     def usage(self) -> Iterator[Usage]:
         """Count what this thread sends through the model during the block, without holding the predictor."""
         yield Usage(self._forwarded_here)
+
+    def last_call(self) -> CallCounts:
+        """This thread's last `predict_proba` / `embed`: how many distinct texts came from memory, from the store, or were
+        computed (e.g. "1,279 read from the store, 3 scored" after a data file changed under a filled store)."""
+        return getattr(self._mine, "last_call", CallCounts())
 
     def cached(self, texts: Sequence[TextInput], *, embeddings: bool = False) -> np.ndarray:
         """Bool mask: which of `texts` have probabilities (with `embeddings`: `embed`'s default cache) cached, in memory or
@@ -374,10 +402,16 @@ class Predictor:
                 missing.setdefault(text, []).append(i)
             else:
                 out[i] = hit
+        distinct = len(set(texts))
+        in_memory = distinct - len(missing)
+        from_store = 0
         if missing:
             unique = list(missing)
-            for j, row in self._read_store(kind, key, unique, width, cache).items():
+            read = self._read_store(kind, key, unique, width, cache)
+            from_store = len(read)
+            for j, row in read.items():
                 out[missing.pop(unique[j])] = row
+        self._mine.last_call = CallCounts(distinct, in_memory, from_store, len(missing))
         if missing:
             unique = list(missing)
 

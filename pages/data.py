@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.state import current_session, get_predictor, redacting, tables, team_mode, training_choice
+from dashboard.state import current_session, embedding_index, get_predictor, redacting, tables, team_mode, training_choice
 from models.errors import VeredictoError
 from privacy.figures import pii_counts_figure
-from probes.views import build_embeddings, embedding_state
+from probes.views import embedding_state
 from quality.views import accuracy_delta, data_view, issue_choice, measure_quality, personal_data, quality_section, record_decision, training_personal_data
 from runtime.escaping import md
 from runtime.settings import PathNotAllowed
@@ -38,11 +38,7 @@ except StoreError as exc:
 state = embedding_state(predictor, table, session.label_mapping)
 index = state.index
 if index is None and (state.auto or st.button(f"Compute embeddings for the neighbour hints ({state.estimate.describe()})", key="data_embed", type="primary")):
-    bar = st.progress(0.0, text=f"Embedding {len(table):,} examples with {predictor.ref.name}…")
-    index = build_embeddings(
-        predictor, table, state, progress=lambda done, total: bar.progress(min(1.0, done / max(total, 1)), text=f"Embedding: {done:,}/{total:,} texts")
-    )
-    bar.empty()
+    index = embedding_index(predictor, table, state)
 
 try:
     view = data_view(store, table, index, index_key=state.key, redact=redact)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import streamlit as st
@@ -10,7 +11,7 @@ from analysis.selection import selected_index
 from dashboard.columns import EXAMPLE_INDEX, display_frame, display_importance, display_text, example_columns
 from dashboard.explanations import attribution_cache, default_params
 from dashboard.links import explore_link
-from dashboard.state import current_session, get_predictor, tables
+from dashboard.state import current_session, get_predictor, in_background, tables
 from explain import insights as insights_mod
 from explain.global_importance import (
     SORT_KEYS,
@@ -67,29 +68,32 @@ sample, costs, missing = list(plan.sample), plan.costs, plan.missing
 
 
 def explain_missing(plan, method: str, params: dict) -> None:
-    """Compute the explanations `plan` lacks for each checkpoint, with a progress bar; then rerun the page."""
+    """Compute the explanations `plan` lacks for each checkpoint as background jobs (going to another page does not stop
+    them), followed here with a progress bar; then rerun the page."""
     problems: list[str] = []
-    with st.status(f"Computing {method_name(method)} explanations: {plan.missing:,} to go", expanded=True) as status:
-        for ref, cost in plan.costs:
-            if not cost.n_missing:
-                continue
-            bar = st.progress(0.0, text=f"{method_name(method)} with {ref.name}: 0 / {cost.n_missing:,}")
+    for ref, cost in plan.costs:
+        if not cost.n_missing:
+            continue
+        predictor = get_predictor(ref)
 
-            def progress(done: int, total: int, bar=bar, ref=ref) -> None:
-                bar.progress(done / max(total, 1), text=f"{method_name(method)} with {ref.name}: {done:,} / {total:,}")
+        def compute(job, predictor=predictor) -> list[str]:
+            failed: list[str] = []
+            cache.get_or_compute_many(
+                predictor,
+                list(plan.texts),
+                method,
+                progress=job.progress,
+                on_error=lambda text, exc: failed.append(f"{display_text(text)[:60]!r}: {exc}"),
+                **params,
+            )
+            return failed
 
-            try:
-                cache.get_or_compute_many(
-                    get_predictor(ref),
-                    list(plan.texts),
-                    method,
-                    progress=progress,
-                    on_error=lambda text, exc: problems.append(f"{display_text(text)[:60]!r}: {exc}"),
-                    **params,
-                )
-            except VeredictoError as exc:
-                st.error(str(exc))
-        status.update(label=f"{method_name(method)} explanations computed", state="complete")
+        asked = json.dumps([list(plan.texts), params], sort_keys=True, default=str).encode()
+        key = ("explain", method, ref.scoring_key, hashlib.sha256(asked).hexdigest())
+        try:
+            problems += in_background(key, f"{method_name(method)} with {ref.name}", compute)
+        except VeredictoError as exc:
+            st.error(str(exc))
     if problems:
         with st.expander(f"{len(problems)} example(s) could not be explained and are left out"):
             st.markdown("\n".join(f"- {md(p)}" for p in problems))

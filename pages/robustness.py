@@ -10,7 +10,7 @@ from analysis.selection import selected_index
 from dashboard.columns import display_frame, display_text, example_columns
 from dashboard.explanations import cached_attribution, default_params, get_attribution
 from dashboard.links import explore_link
-from dashboard.state import current_session, get_predictor, redacting, tables
+from dashboard.state import current_session, embedding_index, get_predictor, redacting, tables
 from explain.gradient_explainer import METHODS as GRADIENT_METHODS
 from explain.plots import method_name, token_heat_comparison
 from models.errors import VeredictoError
@@ -21,7 +21,6 @@ from probes.views import (
     DEFAULT_LIMIT,
     PROBE_RESULTS,
     ProbeParams,
-    build_embeddings,
     embedding_map,
     embedding_state,
     failing_examples,
@@ -369,11 +368,7 @@ with tab_similar:
     index = state.index
     if index is None:
         if state.auto or st.button(f"Compute embeddings ({state.estimate.describe()})", key="robustness_embed", type="primary"):
-            bar = st.progress(0.0, text=f"Embedding {len(table):,} examples with {predictor.ref.name}…")
-            index = build_embeddings(
-                predictor, table, state, progress=lambda done, total: bar.progress(min(1.0, done / max(total, 1)), text=f"Embedding: {done:,}/{total:,} texts")
-            )
-            bar.empty()
+            index = embedding_index(predictor, table, state)
         else:
             st.info(f"Embeddings are not computed yet. {state.estimate.describe()}", icon=":material/timer:")
     if index is not None:

@@ -10,9 +10,10 @@ import streamlit as st
 
 from analysis.views import flip_summary
 from dashboard.columns import display_frame, display_text
-from dashboard.explanations import METHODS, attribution_cache, default_params
+from dashboard.explanations import attribution_cache
 from dashboard.links import explore_link
 from dashboard.state import allowed_files, chosen_training, current_session, get_predictor, redacting, tables, team_mode
+from explain.cache import page_explain_params
 from models.errors import VeredictoError
 from policies import example_policy
 from quality.training import HOW_TO_GIVE, TrainingData
@@ -52,7 +53,7 @@ def gate_report(_policy, _table, _baseline, _predictor, _training, key: tuple, c
         predictor=_predictor,
         checkpoint_path=key[1],
         cache=attribution_cache(),
-        explain_params={m: default_params(m) for m in METHODS},
+        explain_params=page_explain_params(),
         # Leakage and drift gates: the training file chosen on the Data page, else the one the checkpoint's provenance
         # names (team mode: only under the allow-listed folders; dashboard.state.chosen_training)
         training=_training,
@@ -354,7 +355,7 @@ if st.button("Build the report", icon=":material/description:", key="signoff_bui
             predictor=get_predictor(candidate_ref),
             store=store,
             cache=attribution_cache(),
-            explain_params={m: default_params(m) for m in METHODS},
+            explain_params=page_explain_params(),
             progress=progress,
             redact=redacting(),
         )

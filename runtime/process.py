@@ -5,6 +5,7 @@ mutable structure with its own lock.
   (`models.inference.SHARED_CACHE` / `EMBEDDING_CACHE` name them);
 - `tables`: the dashboard's prediction tables, shared by every browser session (`dashboard.state.get_table`);
 - `calibrations`: measured throughput and learned corrections of cost estimates (`probes.cost`);
+- `jobs`: the background computations every session can follow (`runtime.background`: prediction tables, embedding indexes);
 - `shared(key, factory)`: one object per key for everything else that must exist once per process
   (e.g. one attribution cache per cache folder).
 
@@ -17,6 +18,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any
+
+from runtime.background import Jobs
 
 PROBABILITY_ITEMS = 200_000
 EMBEDDING_ITEMS = 100_000
@@ -95,6 +98,7 @@ class Runtime:
         self.embeddings = LRUCache(EMBEDDING_ITEMS)
         self.tables = LRUCache(TABLE_ITEMS)
         self.calibrations = Calibrations()
+        self.jobs = Jobs()
         self._shared: dict[Hashable, Any] = {}
         self._shared_lock = threading.Lock()
 
@@ -113,6 +117,7 @@ class Runtime:
         for cache in self.caches():
             cache.clear()
         self.calibrations.clear()
+        self.jobs.clear()
         with self._shared_lock:
             self._shared.clear()
 

@@ -34,6 +34,11 @@ def unavailable(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and any(word in str(exc).lower() for word in _UNAVAILABLE)
 
 
+def full(exc: BaseException) -> bool:
+    """Whether an SQLite error is SQLITE_FULL ("database or disk is full"): the disk, or a size limit the file hit."""
+    return isinstance(exc, sqlite3.OperationalError) and (getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL" or "disk is full" in str(exc).lower())
+
+
 def _problem(conn: sqlite3.Connection, version: int, tables: Iterable[str]) -> tuple[str, Any] | None:
     found = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     if "schema_version" in found:

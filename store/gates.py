@@ -728,13 +728,13 @@ def evaluation_key(
     The candidate's scoring key (fingerprint and task) is the store key; the params hold the table as judged (`cache_key`:
     data fingerprint with label mapping and thresholds, and a hash of the gold labels, so the reviewers' corrections count
     by content, their number beside it), the baseline's the same way, the policy's content hash, the training data's key
-    (file, version and columns), the explainer budgets, the checkpoint path (the report names it), and for a probe gate
+    (file, version and columns; only with a data-quality gate), the explainer budgets (only with a faithfulness gate), the checkpoint path (the report names it), and for a probe gate
     the word lists' contents. Explanations come from the attribution cache under their own key; approvals are never part of
     a stored evaluation (evaluated without the audit store, `refresh_approvals` counts them on every read). Training data
     that is given but has no key (`training.key` failing: a file that vanished) cannot be keyed: None, nothing is stored.
     """
     try:
-        training_key = list(training.key) if training is not None else None
+        training_key = list(training.key) if training is not None and set(QUALITY_GATES) & set(policy.gates) else None
     except (OSError, AttributeError):
         return None
     params: dict[str, Any] = {
@@ -744,8 +744,9 @@ def evaluation_key(
         "corrections": int(corrections),
         "baseline": baseline.cache_key if baseline is not None else None,
         "policy": policy.sha256,
+        # training data and explainer budgets only where a gate reads them: the Sign-off page always passes both, the CLI only when needed
         "training": training_key,
-        "explain": {m: dict(p) for m, p in sorted((explain_params or {}).items())},
+        "explain": {m: dict(p) for m, p in sorted((explain_params or {}).items())} if "min_faithfulness" in policy.gates else {},
         "checkpoint_path": str(checkpoint_path),
         "predictor": predictor is not None,
     }
@@ -762,6 +763,14 @@ def stored_evaluation(policy: Policy, table: PredictionTable, *, results=None, c
     None: the process's shared one) and written there after computing, under `evaluation_key`. `kwargs` may not hold an
     audit `store` (approvals are counted on reading, see `refresh_approvals`). A store that cannot be used, an input that
     cannot be keyed or evidence the codec does not write: computed and not stored."""
+    return stored_or_evaluated(policy, table, results=results, corrections=corrections, **kwargs)[0]
+
+
+def stored_or_evaluated(
+    policy: Policy, table: PredictionTable, *, results=None, corrections: int = 0, recompute: bool = False, **kwargs
+) -> tuple[GateReport, bool]:
+    """`stored_evaluation`, and whether the report was read from the store (True) or evaluated now (False). `recompute`:
+    evaluate even when one is stored, and replace it (`veredicto gate --recompute`)."""
     import logging
 
     from store import codec
@@ -786,11 +795,11 @@ def stored_evaluation(policy: Policy, table: PredictionTable, *, results=None, c
     )
     externals = {"policy": policy, "training": kwargs.get("training")}
     log = logging.getLogger(__name__)
-    if named is not None:
+    if named is not None and not recompute:
         try:
             found = results.get_payload("gates", *named, GATES_FORMAT)
             if found is not None:
-                return codec.decode(found, externals)
+                return codec.decode(found, externals), True
         except (StoreError, codec.CodecError, KeyError, TypeError, ValueError) as exc:  # unreadable: computed again and replaced
             log.warning("Gate evaluation not read from the results store: %s", exc)
     report = evaluate_gates(policy, table, **kwargs)
@@ -799,7 +808,7 @@ def stored_evaluation(policy: Policy, table: PredictionTable, *, results=None, c
             results.put_payload("gates", *named, GATES_FORMAT, codec.encode(report, externals))
         except (StoreError, codec.CodecError) as exc:
             log.warning("Gate evaluation kept in memory only: %s", exc)
-    return report
+    return report, False
 
 
 def refresh_approvals(report: GateReport, store, chain=None) -> GateReport:

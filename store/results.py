@@ -17,7 +17,7 @@ each with the format version its writer gives; a payload of another format versi
 before this table existed gains it when opened (nothing else changes, so the schema version stays).
 
 A damaged file, or one of another schema version, is moved aside (`notice` says where) as in `explain.cache`; a folder that
-cannot be written raises `StoreUnavailable`, and callers then keep results in memory only (`warning` in `open_store`).
+cannot be written raises `StoreUnavailable` (a write on a full disk `StoreFull`, one of them), and callers then keep results in memory only (`warning` in `open_store`).
 """
 
 from __future__ import annotations
@@ -77,6 +77,10 @@ class StoreError(VeredictoError):
 
 class StoreUnavailable(StoreError):
     """The results store's folder or disk cannot be used (read-only, full, an I/O error); results stay in memory only."""
+
+
+class StoreFull(StoreUnavailable):
+    """A write found the disk holding the results store full (SQLITE_FULL); what was stored before stays readable."""
 
 
 def _fail(message: str) -> StoreUnavailable:
@@ -254,6 +258,11 @@ class ResultsStore:
                 conn.executemany(statement, records)
                 conn.execute("COMMIT")
             except sqlite3.DatabaseError as exc:
+                if sqlite_files.full(exc):
+                    raise StoreFull(
+                        f"The disk holding the results store {self.directory} is full ({exc}): free space or choose another store with --store / "
+                        f"${settings.CACHE_DIR_ENV}; results stay in memory for this run."
+                    ) from None
                 if sqlite_files.unavailable(exc):
                     raise _fail(f"Cannot write to the results store '{self.path}': {exc}.") from None
                 raise StoreError(f"Cannot write to the results store '{self.path}': {exc}.") from None

@@ -123,3 +123,27 @@ def test_veredicto_app_serves_without_watching_files(monkeypatch, tmp_path):
     finally:
         monkeypatch.undo()
         config.get_config_options(force_reparse=True)
+
+
+def test_the_app_server_is_streamlits_own_command_that_imports_the_checkpoints_model_classes_first(tmp_path):
+    """`veredicto app` starts `python -m cli.serve run app.py`: Streamlit's command line, after importing the model
+    libraries so the first page after a restart does not (issue 12)."""
+    import os
+    from pathlib import Path
+
+    from tiny import make_tiny_checkpoint
+
+    import cli.app
+
+    assert cli.app.streamlit_command(8501)[1:5] == ["-m", "cli.serve", "run", str(cli.app.app_script())]
+    root = Path(cli.app.ROOT)
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    version = subprocess.run([sys.executable, "-m", "cli.serve", "version"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert version.returncode == 0 and version.stdout.startswith("Streamlit, version ")
+    make_tiny_checkpoint(tmp_path / "checkpoints" / "tiny", "bert", seed=0)
+    probe = (
+        "import sys; from pathlib import Path; from cli.serve import warm_up; module = 'transformers.models.bert.modeling_bert'; "
+        "before = module in sys.modules; print(before, warm_up(Path(sys.argv[1])), module in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "checkpoints")], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip() == "False ['BertForSequenceClassification'] True", out.stderr[-2000:]

@@ -63,3 +63,17 @@ def test_other_architectures_run_as_they_are(tiny_bert):
     pred = predictor(tiny_bert, first_token=False)
     other = BertForMaskedLM(pred.model.config).eval()
     assert first_token_layer(other, pred.tokenizer) is None
+
+
+def test_the_shortcut_is_checked_at_the_first_forward_not_at_load(tiny_bert, monkeypatch):
+    """An app restart that reads every result from the results store must not run the model just to load it."""
+    import models.inference as inference
+
+    checks = []
+    real = inference.first_token_layer
+    monkeypatch.setattr(inference, "first_token_layer", lambda *a, **k: checks.append(1) or real(*a, **k))
+    loaded = predictor(tiny_bert)
+    assert checks == []
+    loaded.predict_proba(["one text", "and another"])
+    loaded.predict_proba(["a third"])
+    assert checks == [1] and loaded.first_token

@@ -141,3 +141,93 @@ def test_after_a_restart_the_signoff_page_reads_its_gate_evaluation_from_the_sto
     warm = app_test(env, monkeypatch, "pages/signoff.py")
     assert not warm.exception, [e.message for e in warm.exception]
     assert gate_rows(warm) == gate_rows(cold) and forwarded == []
+
+
+def test_a_page_left_while_it_scores_does_not_stop_the_scoring_and_the_next_open_uses_it(env, tmp_path, monkeypatch, forwarded):
+    """The scoring is a background job (`dashboard.state.get_table`): a page run that stops following it (here AppTest's
+    timeout stops the run, as navigating to another page does) leaves it running, and the next open reads its table."""
+    import threading
+
+    from models.inference import Predictor
+    from runtime import current
+
+    env = {**env, "cache": tmp_path / "store"}  # an empty results store: the scoring has to run
+    restart()
+    gate = threading.Event()
+    counting = Predictor._forward  # the `forwarded` fixture's counter
+
+    def held(self, texts, *args, **kwargs):
+        assert gate.wait(60)
+        return counting(self, texts, *args, **kwargs)
+
+    monkeypatch.setattr(Predictor, "_forward", held)
+    with pytest.raises(RuntimeError, match="timed out"):
+        app_test(env, monkeypatch, "pages/overview.py", timeout=2)
+    (job,) = current().jobs.running()  # the baseline's scoring, still going with nobody on the page
+    assert job.label == "Scoring with tiny-before"
+    gate.set()
+    assert job.wait(60) and len(current().tables) == 1  # finished on its own and kept for every session
+    assert sum(forwarded) == len(env["frame"])
+    at = app_test(env, monkeypatch, "pages/overview.py")
+    assert sum(forwarded) == 2 * len(env["frame"])  # only the other checkpoint was scored now: every text went through each model once
+    assert len(headline(at)) == 4
+
+
+def test_the_signoff_page_opens_on_the_evaluation_veredicto_gate_stored(tmp_path, monkeypatch, forwarded, capsys):
+    """The page and the CLI share one stored evaluation: after `veredicto gate` with the page's policy, the page evaluates nothing."""
+    from analysis_pages_support import SMALL_BUDGET
+
+    import store.gates as gates
+    from cli.main import main
+    from policies import example_policy
+
+    env = build_fixture(tmp_path)
+    for name, value in SMALL_BUDGET.items():  # the page's explainer budgets, which the stored evaluation is keyed by
+        monkeypatch.setenv(name, value)
+    restart()
+    ckpts = env["checkpoints"]
+    args = ["gate", "--model", str(ckpts / "tiny-after"), "--baseline", str(ckpts / "tiny-before"), "--data", str(env["data"])]
+    main([*args, "--policy", str(example_policy()), "--cache-dir", str(env["data"].parent / "attribution-cache")])
+    assert "Verdict:" in capsys.readouterr().out
+    restart()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the page evaluated the gates veredicto gate had stored")
+
+    monkeypatch.setattr(gates, "evaluate_gates", refuse)
+    forwarded.clear()
+    at = app_test(env, monkeypatch, "pages/signoff.py")
+    assert not at.exception, [e.message for e in at.exception]
+    assert [d.value for d in at.dataframe if "Gate" in d.value.columns] and forwarded == []
+
+
+def test_a_data_file_changed_under_a_filled_store_scores_only_its_changed_texts_and_the_bar_says_so(env, tmp_path, monkeypatch, forwarded):
+    import threading
+
+    from models.inference import Predictor
+    from runtime import current
+
+    env = {**env, "cache": tmp_path / "store"}
+    restart()
+    app_test(env, monkeypatch, "pages/overview.py")  # fills the store with both checkpoints' predictions
+    changed = env["frame"].copy()
+    changed.loc[[4, 20, 33], "text"] = ["a text nobody scored", "another new one", "and a third"]
+    data = tmp_path / "data.csv"
+    changed.to_csv(data, index=False)
+    env = {**env, "data": data}
+    restart()
+    forwarded.clear()
+    gate = threading.Event()
+    counting = Predictor._forward
+
+    def held(self, texts, *args, **kwargs):
+        assert gate.wait(60)
+        return counting(self, texts, *args, **kwargs)
+
+    monkeypatch.setattr(Predictor, "_forward", held)
+    with pytest.raises(RuntimeError, match="timed out"):
+        app_test(env, monkeypatch, "pages/overview.py", timeout=2)
+    (job,) = current().jobs.running()
+    assert "3 of 60 texts are new or changed since the results store was filled" in job.describe()
+    gate.set()
+    assert job.wait(60) and forwarded == [3]

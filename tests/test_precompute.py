@@ -47,12 +47,14 @@ def test_default_fills_predictions_embeddings_and_ig_and_a_rerun_resumes(tiny_be
     ref = inspect_checkpoint(tiny_bert)
 
     assert precompute(tiny_bert, data, store, "--limit", "3", "--what", "predictions") == 0
-    assert "PREDICTIONS: 0 of 3 already stored, skipped; 3 to compute." in capsys.readouterr().err
+    assert "PREDICTIONS: none of the 3 texts is stored yet: scoring them." in capsys.readouterr().err
 
     assert precompute(tiny_bert, data, store, "--batch-size", "2") == 0  # chunks of 4 x 2 texts: several transactions
     err = capsys.readouterr().err
-    assert "PREDICTIONS: 3 of 6 already stored, skipped; 3 to compute." in err  # the first run's rows are kept, not redone
-    assert "EMBEDDINGS: 0 of 6 already stored, skipped; 6 to compute." in err and "IG: 0 of 6 already cached" in err
+    assert (
+        "PREDICTIONS: 3 of 6 texts are not in the store yet (new or changed since it was filled): scoring them." in err
+    )  # the first run's rows are kept, not redone
+    assert "EMBEDDINGS: none of the 6 texts is stored yet: scoring them." in err and "IG: 0 of 6 already cached" in err
     proba, embedding = reference(tiny_bert, texts)
     # batched differently (2 per forward pass, so other padding): equal up to float32 rounding of the tiny model's large weights
     np.testing.assert_allclose(stored(store, "proba", ref.scoring_key, texts), proba, atol=1e-5)
@@ -61,7 +63,7 @@ def test_default_fills_predictions_embeddings_and_ig_and_a_rerun_resumes(tiny_be
 
     assert precompute(tiny_bert, data, store) == 0
     err = capsys.readouterr().err
-    assert "PREDICTIONS: 6 of 6 already stored, skipped; 0 to compute." in err and "EMBEDDINGS: 6 of 6 already stored" in err
+    assert "PREDICTIONS: all 6 texts already stored." in err and "EMBEDDINGS: all 6 texts already stored." in err
     assert "IG: 6 of 6 already cached" in err
 
     # what the app and the other commands read: their store-backed predictor finds every row and runs nothing
@@ -159,11 +161,11 @@ def test_ray_stores_what_the_local_engine_stores(ray_session, tiny_bert, tmp_pat
     what = ["--what", "predictions,embeddings", "--batch-size", "4"]
     assert precompute(tiny_bert, data, tmp_path / "local", *what) == 0
     assert precompute(tiny_bert, data, tmp_path / "ray", *what, "--engine", "ray", "--workers", "1") == 0
-    assert "PREDICTIONS: 0 of 50 already stored, skipped; 50 to compute." in capsys.readouterr().err
+    assert "PREDICTIONS: none of the 50 texts is stored yet: scoring them." in capsys.readouterr().err
     for kind, key in (("proba", ref.scoring_key), ("embedding", ref.fingerprint)):
         np.testing.assert_allclose(stored(tmp_path / "ray", kind, key, texts), stored(tmp_path / "local", kind, key, texts), atol=1e-6, rtol=0)
     assert precompute(tiny_bert, data, tmp_path / "ray", *what, "--engine", "ray") == 0
-    assert "EMBEDDINGS: 50 of 50 already stored, skipped; 0 to compute." in capsys.readouterr().err
+    assert "EMBEDDINGS: all 50 texts already stored." in capsys.readouterr().err
 
 
 def starts_of(job_id: str) -> Path:

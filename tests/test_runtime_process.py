@@ -1,8 +1,10 @@
 """runtime.process: one Runtime owns the process-wide caches, each with its lock. The dashboard's table store is
-shared by every browser session, so it is hammered here from many threads with more keys than it may hold."""
+shared by every browser session, so it is hammered here from many threads with more keys than it may hold, through
+the background jobs (`runtime.background`) that fill it."""
 
 from __future__ import annotations
 
+import functools
 import random
 import sys
 import threading
@@ -47,8 +49,10 @@ def test_the_runtime_owns_the_caches_the_old_names_point_at():
     assert rt.shared(("test", "once"), lambda: made.append(2) or object()) is first and made == [1]
 
 
-def test_table_store_under_concurrent_sessions_respects_its_bound_and_returns_the_asked_table() -> None:
-    from dashboard.state import _table_store, cached_table
+def test_table_store_under_concurrent_sessions_respects_its_bound_computes_each_table_once_at_a_time_and_returns_the_asked_one() -> None:
+    """Sessions get tables as `dashboard.state.get_table` does: the shared store, else a background job that keeps its
+    result there. Two sessions missing the same table at once must share one computation, never run two."""
+    from dashboard.state import _table_store
 
     store = _table_store()
     assert store is runtime.current().tables and store.max_items == TABLE_ITEMS
@@ -58,19 +62,31 @@ def test_table_store_under_concurrent_sessions_respects_its_bound_and_returns_th
     wrong: list[tuple] = []
     sizes: list[int] = []
     computed = [0]
+    computing: set[tuple] = set()
+    overlapped: list[tuple] = []
+    guard = threading.Lock()
     done = threading.Event()
 
     def session(number: int) -> None:
         rng = random.Random(number)
         try:
-            for _ in range(600):
+            for _ in range(300):
                 key = rng.choice(keys)
 
-                def compute(key=key):
-                    computed[0] += 1
+                def compute(job, key=key):
+                    with guard:
+                        computed[0] += 1
+                        if key in computing:
+                            overlapped.append(key)
+                        computing.add(key)
+                    job.progress(1, 1)
+                    with guard:
+                        computing.discard(key)
                     return FakeTable(key, number)
 
-                table = cached_table(key, compute)  # the store is typed for PredictionTable; it must hand back the very FakeTable made
+                job = runtime.current().jobs.start(key, "test", compute, kept=functools.partial(store.get, key), keep=functools.partial(store.put, key))
+                assert job.wait(60)
+                table = job.outcome()  # the store is typed for PredictionTable; it must hand back the very FakeTable made
                 if not isinstance(table, FakeTable) or table.key != key:
                     wrong.append((key, table))
         except BaseException as exc:  # noqa: BLE001 - any exception in a session is the failure
@@ -95,7 +111,7 @@ def test_table_store_under_concurrent_sessions_respects_its_bound_and_returns_th
     finally:
         sys.setswitchinterval(old)
     assert not any(t.is_alive() for t in sessions), "a session hung"
-    assert errors == [] and wrong == []
+    assert errors == [] and wrong == [] and overlapped == []
     assert sizes and max(sizes) <= TABLE_ITEMS and len(store) <= TABLE_ITEMS
     assert computed[0] > len(keys)  # the bound really evicted: some tables were computed again
     store.clear()
