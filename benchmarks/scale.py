@@ -235,10 +235,15 @@ def pages_child(size: str, section: str, only: str = "") -> None:
     logging.disable(logging.WARNING)  # AppTest's "missing ScriptRunContext" and "No runtime found" warnings, several per page
     from streamlit.testing.v1 import AppTest
 
+    from cli.serve import checkpoints_root, warm_up
     from dashboard.state import PAGES
 
     def row(*values) -> None:
         print("ROW\t" + json.dumps([size, section, *values]), flush=True)
+
+    start = time.perf_counter()
+    warm_up(checkpoints_root())  # what `veredicto app` (cli.serve) does before its server starts
+    row("imports before the server starts (cli.serve)", time.perf_counter() - start, "s", "", False)
 
     for file, title, _ in PAGES:
         if only and file.removesuffix(".py") not in only.split(","):
