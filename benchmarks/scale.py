@@ -183,7 +183,7 @@ def precompute(args) -> None:
 def fill_generated(store_dir: Path, checkpoints: list[Path], frame, seed: int = 0) -> None:
     """Probabilities and embeddings of every text of `frame`, generated (no model), under each checkpoint's real keys, so
     the app reads them as it would the model's: about 80% of predictions right, confidence 0.5-1, embeddings near their
-    label's centre."""
+    label's centre; token counts are the tokenizer's (seconds), as `veredicto precompute` stores them."""
     import numpy as np
 
     from analysis.synthetic import probs_for
@@ -200,7 +200,9 @@ def fill_generated(store_dir: Path, checkpoints: list[Path], frame, seed: int = 
         n_labels = len(ref.labels)
         pred = np.where(rng.random(len(texts)) < 0.7 + 0.1 * k, gold, (gold + rng.integers(1, n_labels, len(texts))) % n_labels)
         probs = probs_for(pred, n_labels, rng.uniform(1 / n_labels + 0.01, 0.99, len(texts))).astype(np.float32)
-        width = Predictor(ref, device="cpu", cache=ProbabilityCache(1)).embed(texts[:1]).shape[1]
+        predictor = Predictor(ref, device="cpu", cache=ProbabilityCache(1), store=store)
+        width = predictor.embed(texts[:1]).shape[1]
+        predictor.token_counts(texts)  # real counts, stored (kind "tokens") as precompute leaves them: the Overview tokenizes nothing
         centres = rng.standard_normal((n_labels, width)).astype(np.float32)
         for s in range(0, len(texts), 10_000):
             part = slice(s, s + 10_000)

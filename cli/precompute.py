@@ -198,7 +198,7 @@ def fill_scores(store, predictor, part: str, inputs: Sequence[TextInput], *, poo
     from tqdm import tqdm
 
     from analysis.predictions import ScoringPlan
-    from models.inference import ProbabilityCache
+    from models.inference import TOKENS, ProbabilityCache
     from store.results import StoreUnavailable
 
     kind = SCORES[part]
@@ -216,8 +216,11 @@ def fill_scores(store, predictor, part: str, inputs: Sequence[TextInput], *, poo
 
     def sink(positions, rows) -> None:
         nonlocal stored
+        texts = [inputs[int(p)] for p in positions]
         try:
-            store.put_many(kind, key, [inputs[int(p)] for p in positions], rows)
+            store.put_many(kind, key, texts, rows)
+            if kind == "proba":  # the prediction table's 'truncated' flag, so the Overview tokenizes nothing either
+                store.put_many(TOKENS, ref.fingerprint, texts, predictor.token_counts(texts)[:, None])
         except StoreUnavailable as exc:  # a full disk, a store turned read-only: what was committed stays, a rerun continues
             now = len(inputs) - len(todo) + stored
             raise type(exc)(

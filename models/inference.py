@@ -80,6 +80,8 @@ ProbabilityCache = LRUCache
 # The process-wide caches are owned by the runtime (`runtime.current()`); these names are the accessors.
 SHARED_CACHE = current().probabilities
 EMBEDDING_CACHE = current().embeddings
+TOKEN_CACHE = current().tokens  # (fingerprint, input) -> [token count], stored as kind TOKENS
+TOKENS = "tokens"  # results-store kind of token counts: keyed by the checkpoint fingerprint (its tokenizer decides the count)
 
 
 def tokenizer_takes_pairs(tokenizer) -> bool:
@@ -261,13 +263,21 @@ class Predictor:
         return self.tokenizer(firsts, seconds, verbose=False, **kwargs)
 
     def token_counts(self, texts: Sequence[TextInput]) -> np.ndarray:
-        """Tokens per input (both texts of a pair together) with special tokens, before truncation."""
-        inputs = [as_input(t, i) for i, t in enumerate(texts)]
-        if not inputs:
+        """Tokens per input (both texts of a pair together) with special tokens, before truncation.
+
+        Read like probabilities: memory (`TOKEN_CACHE`), then the results store (one bulk read), tokenizing only what is
+        missing and storing it, so a restart's prediction table tokenizes nothing. Counts are stored as float32 (exact below 2**24)."""
+        if not len(texts):
             return np.zeros(0, dtype=int)
+        rows = self._run(texts, TOKEN_CACHE, self.ref.fingerprint, TOKENS, None, 1, 0, None)
+        return rows[:, 0].astype(int)
+
+    def _count_tokens(self, inputs: list[TextInput], on_batch: OnBatch) -> None:
+        """Tokenize `inputs` untruncated (the lock held) and hand their counts, one column, to `on_batch`."""
         with self._lock:
             enc = self._encode(inputs, add_special_tokens=True, truncation=False)
-        return np.array([len(ids) for ids in enc["input_ids"]], dtype=int)
+        counts = np.array([[len(ids)] for ids in enc["input_ids"]], dtype=np.float32)
+        on_batch(np.arange(len(inputs)), counts)
 
     def truncated(self, texts: Sequence[TextInput]) -> np.ndarray:
         """Which texts are longer than the model reads; only their first `max_length` tokens count."""
@@ -373,7 +383,8 @@ class Predictor:
             return {}
         for j, row in found.items():
             cache.put((key, texts[j]), row)
-        self.stats.texts_from_store += len(found)
+        if kind != TOKENS:  # stats count texts whose model results were read, not their token counts
+            self.stats.texts_from_store += len(found)
         return found
 
     def _write_store(self, kind: str, key: str, texts: list[TextInput], rows: np.ndarray) -> None:
@@ -386,9 +397,19 @@ class Predictor:
         except VeredictoError as exc:
             self._store_failed(exc)
 
+    def _keep(self, cache: ProbabilityCache, key: str, kind: str, texts: list[TextInput], rows: np.ndarray) -> None:
+        """Put computed rows in the memory `cache` and the results store; with probabilities, also the texts' token counts
+        (tokenized again, untruncated: a few ms a batch), so whatever stores predictions leaves the 'truncated' flag stored too."""
+        for text, row in zip(texts, rows):
+            cache.put((key, text), row)
+        self._write_store(kind, key, texts, rows)
+        if kind == "proba" and self.store is not None and not getattr(self._mine, "scratch", 0):
+            self._count_tokens(texts, lambda _, counts: self._keep(TOKEN_CACHE, self.ref.fingerprint, TOKENS, texts, counts))
+
     def _run(self, texts, cache: ProbabilityCache, key: str, kind: str, head, width: int, batch_size: int, progress: Progress | None) -> np.ndarray:
         """Look every input up in `cache` under (`key`, input), then the misses in the results store under `kind`; run `head`
-        on the unique inputs still missing, storing each batch as it finishes; return rows in input order.
+        on the unique inputs still missing, storing each batch as it finishes; return rows in input order. Token counts
+        (`kind` TOKENS, no `head`) are tokenized instead, and leave `last_call` alone.
 
         A memory hit is not written to the store (it may come from a predictor without one, or from an explanation's scratch
         calls): a caller that must fill the store passes its own empty memory `cache` (`cli.demo.fill_results` does)."""
@@ -411,18 +432,21 @@ class Predictor:
             from_store = len(read)
             for j, row in read.items():
                 out[missing.pop(unique[j])] = row
-        self._mine.last_call = CallCounts(distinct, in_memory, from_store, len(missing))
+        if kind != TOKENS:
+            self._mine.last_call = CallCounts(distinct, in_memory, from_store, len(missing))
         if missing:
             unique = list(missing)
 
             def on_batch(indices: np.ndarray, rows: np.ndarray) -> None:
                 done = [unique[j] for j in indices]
                 for text, row in zip(done, rows):
-                    cache.put((key, text), row)
                     out[missing[text]] = row
-                self._write_store(kind, key, done, rows)
+                self._keep(cache, key, kind, done, rows)
 
-            self._forward(unique, head, width, max(1, int(batch_size)), progress, on_batch)
+            if kind == TOKENS:
+                self._count_tokens(unique, on_batch)
+            else:
+                self._forward(unique, head, width, max(1, int(batch_size)), progress, on_batch)
         elif progress:
             progress(len(texts), len(texts))
         return out

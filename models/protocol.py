@@ -31,8 +31,8 @@ TextInput = str | tuple[str, str]
 
 class ResultRows(Protocol):
     """A persistent store of per-text result vectors that a `Predictor` reads before running anything and fills as it runs
-    (`store.results.ResultsStore` is the one implementation; `models` never imports it). `kind` is "proba" or "embedding",
-    `key` the checkpoint's `scoring_key` or `fingerprint`. Failures raise a `VeredictoError` (the predictor then warns and
+    (`store.results.ResultsStore` is the one implementation; `models` never imports it). `kind` is "proba", "embedding" or "tokens"
+    (token counts), `key` the checkpoint's `scoring_key` or `fingerprint`. Failures raise a `VeredictoError` (the predictor then warns and
     keeps results in memory only)."""
 
     path: Any

@@ -1,8 +1,8 @@
 """The process-wide state every session shares, owned by one `Runtime` (`runtime.current()`), each shared
 mutable structure with its own lock.
 
-- `probabilities` / `embeddings`: the inference layer's caches, (fingerprint, text) -> vector
-  (`models.inference.SHARED_CACHE` / `EMBEDDING_CACHE` name them);
+- `probabilities` / `embeddings` / `tokens`: the inference layer's caches, (fingerprint, text) -> vector
+  (`models.inference.SHARED_CACHE` / `EMBEDDING_CACHE` / `TOKEN_CACHE` name them);
 - `tables`: the dashboard's prediction tables, shared by every browser session (`dashboard.state.get_table`);
 - `calibrations`: measured throughput and learned corrections of cost estimates (`probes.cost`);
 - `jobs`: the background computations every session can follow (`runtime.background`: prediction tables, embedding indexes);
@@ -23,6 +23,7 @@ from runtime.background import Jobs
 
 PROBABILITY_ITEMS = 200_000
 EMBEDDING_ITEMS = 100_000
+TOKEN_ITEMS = 200_000
 TABLE_ITEMS = 12
 
 
@@ -96,6 +97,7 @@ class Runtime:
     def __init__(self) -> None:
         self.probabilities = LRUCache(PROBABILITY_ITEMS)
         self.embeddings = LRUCache(EMBEDDING_ITEMS)
+        self.tokens = LRUCache(TOKEN_ITEMS)
         self.tables = LRUCache(TABLE_ITEMS)
         self.calibrations = Calibrations()
         self.jobs = Jobs()
@@ -110,7 +112,7 @@ class Runtime:
             return self._shared[key]
 
     def caches(self) -> Iterator[LRUCache]:
-        yield from (self.probabilities, self.embeddings, self.tables)
+        yield from (self.probabilities, self.embeddings, self.tokens, self.tables)
 
     def clear(self) -> None:
         """Empty every cache in place (the objects stay, so names bound to them keep working)."""

@@ -5,8 +5,9 @@ One SQLite file, `results.sqlite`, in the results store folder -- the attributio
 sessions read while `veredicto precompute` (or another app process) writes, each batch is one transaction (a kill loses at most
 the batch in flight), and a lookup by key is an index seek, so reading 100k rows is a few hundred chunked `IN` queries.
 
-A row is keyed by (kind, key, text_hash): `kind` is "proba" (key: the checkpoint's `scoring_key`, fingerprint plus task) or
-"embedding" (key: the fingerprint); `text_hash` is `explain.cache.text_hash` of the input (a sentence pair hashes apart
+A row is keyed by (kind, key, text_hash): `kind` is "proba" (key: the checkpoint's `scoring_key`, fingerprint plus task),
+"embedding" (key: the fingerprint) or "tokens" (key: the fingerprint, whose tokenizer decides the count; a one-wide row, the
+count with special tokens before truncation, exact in float32); `text_hash` is `explain.cache.text_hash` of the input (a sentence pair hashes apart
 from its texts). The value is a float32 vector with its width, written with `FORMAT` (the code version of the result format):
 rows of another format are misses, recomputed and replaced, never mixed in. The data file is not part of the key: a text's
 result does not depend on which file it came from, so a changed file reads the rows of its unchanged texts and scores the rest.
@@ -42,7 +43,7 @@ from runtime import settings, sqlite_files
 SCHEMA_VERSION = 1
 FORMAT = 1  # float32 little-endian vector; bump when what a row means changes (a new pooling, a new softmax…)
 FILENAME = "results.sqlite"
-KINDS = ("proba", "embedding")
+KINDS = ("proba", "embedding", "tokens")
 PAYLOAD_KINDS = ("probes", "gates")  # whole results stored as JSON (see `put_payload`)
 CHUNK = 900  # placeholders per IN list (SQLite's old limit is 999)
 _DTYPE = np.dtype("<f4")

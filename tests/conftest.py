@@ -67,3 +67,19 @@ def forwarded(monkeypatch):
 
     monkeypatch.setattr(Predictor, "_forward", counting)
     return counts
+
+
+@pytest.fixture
+def tokenized(monkeypatch):
+    """How many inputs each tokenization of any predictor got from now on (`_encode`: counting tokens and forwarding both tokenize)."""
+    from models.inference import Predictor
+
+    counts: list[int] = []
+    real = Predictor._encode
+
+    def counting(self, inputs, **kwargs):
+        counts.append(len(inputs))
+        return real(self, inputs, **kwargs)
+
+    monkeypatch.setattr(Predictor, "_encode", counting)
+    return counts

@@ -125,6 +125,6 @@ def test_an_explanations_perturbed_texts_stay_out_of_the_store(tiny_bert, tmp_pa
     predictor.predict_proba(["the film was good"])
     explain_text(predictor, "the film was good", "lime", num_samples=60, seed=0)
     explain_text(predictor, "the film was good", "shap", max_evals=40)
-    assert store.stats().rows == 1 and predictor.stats.texts_forwarded > 1
+    assert store.stats().by_kind == {"proba": 1, "tokens": 1} and predictor.stats.texts_forwarded > 1
     predictor.predict_proba(["the film was great"])  # outside an explanation, writes resume
-    assert store.stats().rows == 2
+    assert store.stats().by_kind == {"proba": 2, "tokens": 2}

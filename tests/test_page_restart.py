@@ -15,7 +15,7 @@ def headline(at) -> list[str]:
     return [m.value for m in at.metric if m.label in ("Accuracy", "Macro-F1")]
 
 
-def test_after_a_restart_the_overview_opens_from_the_store_with_nothing_forwarded(env, monkeypatch, forwarded):
+def test_after_a_restart_the_overview_opens_from_the_store_with_nothing_forwarded(env, monkeypatch, forwarded, tokenized):
     from store.results import FILENAME, ResultsStore
 
     restart()
@@ -23,10 +23,13 @@ def test_after_a_restart_the_overview_opens_from_the_store_with_nothing_forwarde
     assert sum(forwarded) == 2 * len(env["frame"])  # both checkpoints scored every text once
     store = ResultsStore(env["data"].parent / "attribution-cache")
     assert store.stats().by_kind.get("proba") == 2 * len(env["frame"]) and (store.directory / FILENAME).is_file()
+    assert store.stats().by_kind.get("tokens") == 2 * len(env["frame"])  # counts are keyed per checkpoint, like probabilities
     forwarded.clear()
+    tokenized.clear()
     restart()
     warm = app_test(env, monkeypatch, "pages/overview.py")
     assert forwarded == []  # not a single text through a model
+    assert tokenized == []  # nor through a tokenizer: the 'truncated' flag's token counts come from the store too
     assert headline(warm) == headline(cold) and len(headline(warm)) == 4
 
 

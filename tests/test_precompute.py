@@ -33,6 +33,12 @@ def reference(model_dir, texts):
     return predictor.predict_proba(texts), predictor.embed(texts, cache=ProbabilityCache())
 
 
+def ref_tokenizer(model_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model_dir)
+
+
 def precompute(model, data, store, *extra):
     return main(["precompute", "--model", str(model), "--data", str(data), "--store", str(store), *extra])
 
@@ -59,6 +65,8 @@ def test_default_fills_predictions_embeddings_and_ig_and_a_rerun_resumes(tiny_be
     # batched differently (2 per forward pass, so other padding): equal up to float32 rounding of the tiny model's large weights
     np.testing.assert_allclose(stored(store, "proba", ref.scoring_key, texts), proba, atol=1e-5)
     np.testing.assert_allclose(stored(store, "embedding", ref.fingerprint, texts), embedding, atol=1e-5)
+    # predictions leave their token counts (the table's 'truncated' flag) stored too, exactly the tokenizer's
+    assert stored(store, "tokens", ref.fingerprint, texts)[:, 0].tolist() == [len(x) for x in ref_tokenizer(tiny_bert)(texts)["input_ids"]]
     assert set(AttributionCache(store).get_many(ref.scoring_key, texts, "ig", **key_params("ig"))) == set(texts)
 
     assert precompute(tiny_bert, data, store) == 0
@@ -162,7 +170,7 @@ def test_ray_stores_what_the_local_engine_stores(ray_session, tiny_bert, tmp_pat
     assert precompute(tiny_bert, data, tmp_path / "local", *what) == 0
     assert precompute(tiny_bert, data, tmp_path / "ray", *what, "--engine", "ray", "--workers", "1") == 0
     assert "PREDICTIONS: none of the 50 texts is stored yet: scoring them." in capsys.readouterr().err
-    for kind, key in (("proba", ref.scoring_key), ("embedding", ref.fingerprint)):
+    for kind, key in (("proba", ref.scoring_key), ("embedding", ref.fingerprint), ("tokens", ref.fingerprint)):
         np.testing.assert_allclose(stored(tmp_path / "ray", kind, key, texts), stored(tmp_path / "local", kind, key, texts), atol=1e-6, rtol=0)
     assert precompute(tiny_bert, data, tmp_path / "ray", *what, "--engine", "ray") == 0
     assert "EMBEDDINGS: all 50 texts already stored." in capsys.readouterr().err
