@@ -90,7 +90,8 @@ def _print_report(report, examples: int) -> None:
         low, high = r.interval
         ci = "" if math.isnan(low) else f"  95% CI {low:.0%}–{high:.0%}"
         print(
-            f"  {r.title:<{width}}  {_rate(r.failure_rate)}  {r.n_failed:>5}/{r.n_tried:<5} failed{ci}" + (f"  · {r.note}" if r.note and not r.n_tried else "")
+            f"  {r.title:<{width}}  {_rate(r.failure_rate)}  {r.n_failed:>5}/{r.n_tried:<5} failed{ci}  · applies to {r.applies_to}"
+            + (f"  · {r.note}" if r.note and not r.n_tried else "")
         )
         if r.label_flips:
             print("      label flips: " + ", ".join(f"{label} {n}" for label, n in r.label_flips.items()))

@@ -237,7 +237,9 @@ with tab_probes:
                         "failure_rate": st.column_config.NumberColumn("Failure rate", format="percent"),
                         "failed": "Failed",
                         "tried": "Tried",
-                        "applicable": st.column_config.NumberColumn("Applies to", help="Examples the perturbation can change"),
+                        "applicable": st.column_config.TextColumn(
+                            "Applies to", help="Examples the perturbation can change; 'about': estimated from the sample perturbed to fill the limit"
+                        ),
                         "expectation": "Expected",
                         "note": "Note",
                     },

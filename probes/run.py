@@ -73,7 +73,7 @@ class ProbeResult:
     kind: str
     title: str
     expectation: str
-    n_applicable: int  # examples the perturbation applies to (before the limit)
+    n_applicable: int  # examples the perturbation applies to (before the limit); an estimate when `applicable_estimated`
     n_tried: int  # examples tested (after the limit; for directional tests, those predicted as a watched class)
     n_failed: int
     n_perturbed: int  # perturbed texts scored
@@ -84,6 +84,7 @@ class ProbeResult:
     seconds: float
     note: str = ""
     label_flips: Mapping[str, int] = field(default_factory=dict)  # multi-label: perturbed texts where each label's decision flipped
+    applicable_estimated: bool = False  # n_applicable extrapolated from the sample walked to fill the limit (see `plan_probes`)
 
     @property
     def failure_rate(self) -> float:
@@ -92,6 +93,11 @@ class ProbeResult:
     @property
     def interval(self) -> tuple[float, float]:
         return wilson_interval(self.n_failed, self.n_tried)
+
+    @property
+    def applies_to(self) -> str:
+        """`n_applicable` for people: 'about 93,000' (two significant digits) when it is an estimate, else exact."""
+        return f"about {float(f'{self.n_applicable:.2g}'):,.0f}" if self.applicable_estimated else f"{self.n_applicable:,}"
 
     def failures_frame(self) -> pd.DataFrame:
         rows = [{"test": self.test, **{k: getattr(f, k) for k in FAILURE_COLUMNS if k not in ("test", "change")}, "change": f.change} for f in self.failures]
@@ -126,6 +132,7 @@ SUMMARY_COLUMNS = [
     "failed",
     "tried",
     "applicable",
+    "applicable_estimated",
     "perturbed_texts",
     "model_calls",
     "seconds",
@@ -184,6 +191,7 @@ class ProbeReport:
                     "failed": r.n_failed,
                     "tried": r.n_tried,
                     "applicable": r.n_applicable,
+                    "applicable_estimated": r.applicable_estimated,
                     "perturbed_texts": r.n_perturbed,
                     "model_calls": r.n_model_calls,
                     "seconds": r.seconds,
@@ -232,12 +240,16 @@ class ProbeReport:
 
 @dataclass(frozen=True, eq=False)
 class PlannedTest:
-    """The perturbed texts of one test. `rows` are in sampling order; invariance/fairness are already cut to the limit."""
+    """The perturbed texts of one test. `rows` are in sampling order; invariance/fairness are already cut to the limit.
+
+    `n_applicable` is exact when every text was perturbed, else (`estimated`) the share of applicable texts in the walked
+    sample times the number of texts."""
 
     test: ProbeTest
     n_applicable: int
     rows: tuple[int, ...]
     variants: Mapping[int, tuple[TextInput, ...]]
+    estimated: bool = False
 
     def texts(self, originals: Sequence[TextInput], rows: Iterable[int] | None = None) -> list[TextInput]:
         rows = self.rows if rows is None else rows
@@ -293,6 +305,9 @@ def _sample_order(n: int, seed: int, test: str) -> np.ndarray:
     return np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(b"sample:" + test.encode())]).permutation(n)
 
 
+ESTIMATE_SAMPLE = 1_000  # texts planning perturbs at least before it stops at the limit, so an estimated `n_applicable` rests on a fair sample
+
+
 def plan_probes(
     texts: Sequence[TextInput],
     tests: Sequence[ProbeTest],
@@ -303,10 +318,14 @@ def plan_probes(
     language: str = "auto",
     segment: str = DEFAULT_SEGMENT,
 ) -> list[PlannedTest]:
-    """Perturb every text for every test (cheap, no model) and choose which examples each test tries.
+    """Choose which examples each test tries and perturb them (no model).
 
     The sample is a seeded shuffle of the examples the perturbation applies to, so `limit` caps
-    examples per test without wasting it on texts with, say, no person name in them.
+    examples per test without wasting it on texts with, say, no person name in them. Invariance and fairness
+    tests perturb texts in that shuffled order only until `limit` applicable ones are found and at least
+    `ESTIMATE_SAMPLE` texts were walked (the same examples as perturbing all of them first; at 100k texts, seconds
+    instead of minutes), so their `n_applicable` is then an estimate from the walked share (`PlannedTest.estimated`);
+    directional tests perturb every text. Language detection ("auto") is per text, so it too runs only on the walked ones.
     Sentence pairs: `segment` says which text is perturbed ("second", "first" or "both").
     """
     if limit is not None and (not isinstance(limit, (int, np.integer)) or limit < 1):
@@ -315,15 +334,23 @@ def plan_probes(
         raise ProbeError(f"Which segment of a sentence pair to perturb: one of {', '.join(SEGMENTS)}, not {segment!r}.")
     plans = []
     for test in tests:
+        cut = limit if limit and test.kind != "directional" else None  # directional tests pick by prediction later: they need every candidate
         variants: dict[int, tuple[TextInput, ...]] = {}
-        for i, text in enumerate(texts):
-            out = _variants(test, text, segment, seed=seed, n_variants=n_variants, language=language)
+        walked = 0
+        found = 0
+        for i in _sample_order(len(texts), seed, test.name):  # perturb in sampling order, only until the limit is filled
+            if cut is not None and found >= cut and walked >= ESTIMATE_SAMPLE:
+                break
+            walked += 1
+            out = _variants(test, texts[int(i)], segment, seed=seed, n_variants=n_variants, language=language)
             if out:
-                variants[i] = tuple(out)
-        order = [int(i) for i in _sample_order(len(texts), seed, test.name) if int(i) in variants]
-        if test.kind != "directional":
-            order = sorted(order[:limit] if limit else order)
-        plans.append(PlannedTest(test, len(variants), tuple(order), {r: variants[r] for r in order}))
+                found += 1
+                if cut is None or found <= cut:
+                    variants[int(i)] = tuple(out)
+        order = list(variants)
+        estimated = walked < len(texts)
+        n_applicable = round(found / walked * len(texts)) if estimated else found
+        plans.append(PlannedTest(test, n_applicable, tuple(sorted(order) if test.kind != "directional" else order), variants, estimated))
     return plans
 
 
@@ -424,6 +451,7 @@ def _run_invariance(plan: PlannedTest, texts, gold, labels, score: _Scorer, thre
         title=test.title,
         expectation=expectation,
         n_applicable=plan.n_applicable,
+        applicable_estimated=plan.estimated,
         n_tried=len(rows),
         n_failed=len(failed_rows),
         n_perturbed=n_perturbed,
@@ -497,6 +525,7 @@ def _run_directional(plan: PlannedTest, expectations: Sequence[Expectation], tex
         title=test.title,
         expectation=described,
         n_applicable=plan.n_applicable,
+        applicable_estimated=plan.estimated,
         n_tried=len(eligible),
         n_failed=len(failed_rows),
         n_perturbed=len(variant_texts),
@@ -526,6 +555,7 @@ def _empty(plan: PlannedTest, expectation: str, started: float, note: str | None
         title=test.title,
         expectation=expectation,
         n_applicable=plan.n_applicable,
+        applicable_estimated=plan.estimated,
         n_tried=0,
         n_failed=0,
         n_perturbed=0,

@@ -186,7 +186,9 @@ def probe_comparison(before: ProbeReport, after: ProbeReport) -> ProbeComparison
 
 
 def probe_summary(report: ProbeReport) -> pd.DataFrame:
-    return report.summary_frame()[SUMMARY_COLUMNS]
+    """One row per test; 'applicable' as text, 'about N' where planning estimated it from the sample it walked."""
+    summary = report.summary_frame()[SUMMARY_COLUMNS]
+    return summary.assign(applicable=[r.applies_to for r in report.results])
 
 
 def label_flips(report: ProbeReport) -> pd.DataFrame | None:

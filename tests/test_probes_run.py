@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 from test_probes_models import make_invariant_checkpoint, make_keyword_checkpoint
@@ -16,7 +17,7 @@ from test_probes_models import make_invariant_checkpoint, make_keyword_checkpoin
 from analysis.stats import wilson_interval
 from models import Predictor
 from probes.perturb import TESTS, DirectionConfig, ProbeError
-from probes.run import ProbeReport, compare_reports, probe_failure_rates, run_probes
+from probes.run import ProbeReport, ProbeResult, _sample_order, _variants, compare_reports, plan_probes, probe_failure_rates, run_probes
 
 INVARIANCE_AND_FAIRNESS = [t for t in TESTS if TESTS[t].kind != "directional"]
 SENTIMENT = DirectionConfig.sentiment("positive", "negative")
@@ -195,7 +196,7 @@ def test_limit_samples_only_examples_the_probe_applies_to(models):
     texts = PLAIN_TEXTS * 5 + NAME_TEXTS
     report = run_probes(models["names"], texts, ["names", "typos"], limit=3, seed=1)
     names = report.result("names")
-    assert names.n_applicable == len(NAME_TEXTS) and names.n_tried == 3
+    assert names.n_applicable == len(NAME_TEXTS) and names.n_tried == 3 and not names.applicable_estimated  # under ESTIMATE_SAMPLE texts: all walked
     assert all(r >= len(PLAIN_TEXTS) * 5 for r in names.tried_rows)
     assert report.result("typos").n_tried == 3
     same = run_probes(models["names"], texts, ["names", "typos"], limit=3, seed=1)
@@ -281,3 +282,59 @@ def test_wilson_interval():
     assert low == 0.0 and 0.1 < high < 0.2
     low, high = wilson_interval(10, 20)
     assert low == pytest.approx(1 - high)
+
+
+def _plan_by_perturbing_everything(texts, test, limit, seed):
+    """The planning before it stopped early: perturb every text, then keep the first `limit` applicable in sampling order."""
+    variants = {i: tuple(v) for i, text in enumerate(texts) if (v := _variants(test, text, "second", seed=seed))}
+    order = [int(i) for i in _sample_order(len(texts), seed, test.name) if int(i) in variants]
+    if test.kind != "directional":
+        order = sorted(order[:limit] if limit else order)
+    return len(variants), tuple(order), {r: variants[r] for r in order}
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_planning_with_a_limit_picks_exactly_the_examples_perturbing_everything_picked(seed, monkeypatch):
+    monkeypatch.setattr("probes.run.ESTIMATE_SAMPLE", 50)  # so a few hundred texts are enough to stop early
+    # a few hundred texts where each test applies to a different share (names, gendered words, countries, none, Spanish)
+    spanish = ["La película fue muy buena y Juan la disfrutó", "No me gustó nada, es una película aburrida"]
+    texts = [f"{t} {k}" for k in range(25) for t in ALL_TEXTS + spanish]
+    for name, test in TESTS.items():
+        for limit in (1, 7, 40, None):
+            n_applicable, rows, variants = _plan_by_perturbing_everything(texts, test, limit, seed)
+            (plan,) = plan_probes(texts, [test], limit=limit, seed=seed)
+            assert plan.rows == rows, (name, limit)
+            assert {r: plan.variants[r] for r in plan.rows} == variants, (name, limit)
+            if not plan.estimated:
+                assert plan.n_applicable == n_applicable, (name, limit)
+            else:  # stopped early: the walked share times the number of texts, same order of magnitude as the truth
+                assert test.kind != "directional" and limit is not None and len(rows) == limit < n_applicable
+                assert 0 < plan.n_applicable <= len(texts), (name, limit)
+    assert any(p.estimated for p in plan_probes(texts, [TESTS["typos"]], limit=7, seed=seed))
+
+
+def test_an_estimated_count_is_the_walked_share_and_is_shown_as_about(monkeypatch):
+    monkeypatch.setattr("probes.run.ESTIMATE_SAMPLE", 40)
+    texts = PLAIN_TEXTS * 50 + NAME_TEXTS * 50  # 200 plain, 50 x len(NAME_TEXTS) with a name
+    (plan,) = plan_probes(texts, [TESTS["names"]], limit=5, seed=0)
+    order = _sample_order(len(texts), 0, "names")
+    hits = np.cumsum(order >= len(PLAIN_TEXTS) * 50)
+    walked = max(40, int(np.argmax(hits >= 5)) + 1)  # by hand: until 5 name texts are found and at least 40 walked
+    assert plan.estimated and plan.n_applicable == round(hits[walked - 1] / walked * len(texts))
+    result = ProbeResult.from_dict({**run_result_stub(), "n_applicable": 93_478, "applicable_estimated": True})
+    assert result.applies_to == "about 93,000"
+    assert ProbeResult.from_dict({**run_result_stub(), "n_applicable": 93_478}).applies_to == "93,478"  # stored before the estimate: exact
+
+
+def run_result_stub() -> dict:
+    return {
+        "test": "names",
+        "kind": "fairness",
+        "title": "Names",
+        "expectation": "",
+        "n_tried": 0,
+        "n_failed": 0,
+        "n_perturbed": 0,
+        "n_model_calls": 0,
+        "seconds": 0.0,
+    }

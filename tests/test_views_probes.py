@@ -94,6 +94,15 @@ def test_the_summary_has_the_columns_the_page_shows():
     assert summary["failure_rate"].tolist() == [pytest.approx(2 / 40)] and summary["failed"].tolist() == [2]
 
 
+def test_the_summary_says_about_where_planning_estimated_how_many_examples_a_test_applies_to():
+    import dataclasses
+
+    exact = result("names", range(40), ())
+    estimated = dataclasses.replace(result("typos", range(40), ()), n_applicable=41_350, applicable_estimated=True)
+    summary = probe_summary(report("one", (exact, estimated)))
+    assert summary["applicable"].tolist() == ["40", "about 41,000"]
+
+
 def with_failures(name: str) -> ProbeReport:
     from probes.run import ProbeFailure
 
