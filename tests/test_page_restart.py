@@ -146,16 +146,14 @@ def test_after_a_restart_the_signoff_page_reads_its_gate_evaluation_from_the_sto
     assert gate_rows(warm) == gate_rows(cold) and forwarded == []
 
 
-def test_a_page_left_while_it_scores_does_not_stop_the_scoring_and_the_next_open_uses_it(env, tmp_path, monkeypatch, forwarded):
-    """The scoring is a background job (`dashboard.state.get_table`): a page run that stops following it (here AppTest's
-    timeout stops the run, as navigating to another page does) leaves it running, and the next open reads its table."""
+def overview_left_while_scoring(env, monkeypatch):
+    """Open the Overview with every forward pass held, and leave it while it scores (AppTest's timeout stops the run, as
+    navigating to another page does). Returns the one running job and the event that releases the forward passes."""
     import threading
 
     from models.inference import Predictor
     from runtime import current
 
-    env = {**env, "cache": tmp_path / "store"}  # an empty results store: the scoring has to run
-    restart()
     gate = threading.Event()
     counting = Predictor._forward  # the `forwarded` fixture's counter
 
@@ -166,7 +164,19 @@ def test_a_page_left_while_it_scores_does_not_stop_the_scoring_and_the_next_open
     monkeypatch.setattr(Predictor, "_forward", held)
     with pytest.raises(RuntimeError, match="timed out"):
         app_test(env, monkeypatch, "pages/overview.py", timeout=2)
-    (job,) = current().jobs.running()  # the baseline's scoring, still going with nobody on the page
+    (job,) = current().jobs.running()
+    return job, gate
+
+
+def test_a_page_left_while_it_scores_does_not_stop_the_scoring_and_the_next_open_uses_it(env, tmp_path, monkeypatch, forwarded):
+    """The scoring is a background job (`dashboard.state.get_table`): a page run that stops following it (here AppTest's
+    timeout stops the run, as navigating to another page does) leaves it running, and the next open reads its table."""
+
+    from runtime import current
+
+    env = {**env, "cache": tmp_path / "store"}  # an empty results store: the scoring has to run
+    restart()
+    job, gate = overview_left_while_scoring(env, monkeypatch)  # the baseline's scoring, still going with nobody on the page
     assert job.label == "Scoring with tiny-before"
     gate.set()
     assert job.wait(60) and len(current().tables) == 1  # finished on its own and kept for every session
@@ -205,10 +215,6 @@ def test_the_signoff_page_opens_on_the_evaluation_veredicto_gate_stored(tmp_path
 
 
 def test_a_data_file_changed_under_a_filled_store_scores_only_its_changed_texts_and_the_bar_says_so(env, tmp_path, monkeypatch, forwarded):
-    import threading
-
-    from models.inference import Predictor
-    from runtime import current
 
     env = {**env, "cache": tmp_path / "store"}
     restart()
@@ -220,17 +226,7 @@ def test_a_data_file_changed_under_a_filled_store_scores_only_its_changed_texts_
     env = {**env, "data": data}
     restart()
     forwarded.clear()
-    gate = threading.Event()
-    counting = Predictor._forward
-
-    def held(self, texts, *args, **kwargs):
-        assert gate.wait(60)
-        return counting(self, texts, *args, **kwargs)
-
-    monkeypatch.setattr(Predictor, "_forward", held)
-    with pytest.raises(RuntimeError, match="timed out"):
-        app_test(env, monkeypatch, "pages/overview.py", timeout=2)
-    (job,) = current().jobs.running()
+    job, gate = overview_left_while_scoring(env, monkeypatch)
     assert "3 of 60 texts are new or changed since the results store was filled" in job.describe()
     gate.set()
     assert job.wait(60) and forwarded == [3]
