@@ -97,17 +97,6 @@ class InferenceStats:
     batches: int = 0
 
 
-@dataclass(frozen=True)
-class CallCounts:
-    """What one `predict_proba` / `embed` call did with its distinct inputs: found in memory, read from the results store,
-    or computed (sent through the model). `Predictor.last_call()` gives the calling thread's last one."""
-
-    texts: int = 0
-    in_memory: int = 0
-    from_store: int = 0
-    computed: int = 0
-
-
 def pick_device() -> str:
     import torch
 
@@ -200,11 +189,6 @@ class Predictor:
     def usage(self) -> Iterator[Usage]:
         """Count what this thread sends through the model during the block, without holding the predictor."""
         yield Usage(self._forwarded_here)
-
-    def last_call(self) -> CallCounts:
-        """This thread's last `predict_proba` / `embed`: how many distinct texts came from memory, from the store, or were
-        computed (e.g. "1,279 read from the store, 3 scored" after a data file changed under a filled store)."""
-        return getattr(self._mine, "last_call", CallCounts())
 
     def cached(self, texts: Sequence[TextInput], *, embeddings: bool = False) -> np.ndarray:
         """Bool mask: which of `texts` have probabilities (with `embeddings`: `embed`'s default cache) cached, in memory or
@@ -409,7 +393,7 @@ class Predictor:
     def _run(self, texts, cache: ProbabilityCache, key: str, kind: str, head, width: int, batch_size: int, progress: Progress | None) -> np.ndarray:
         """Look every input up in `cache` under (`key`, input), then the misses in the results store under `kind`; run `head`
         on the unique inputs still missing, storing each batch as it finishes; return rows in input order. Token counts
-        (`kind` TOKENS, no `head`) are tokenized instead, and leave `last_call` alone.
+        (`kind` TOKENS, no `head`) are tokenized instead.
 
         A memory hit is not written to the store (it may come from a predictor without one, or from an explanation's scratch
         calls): a caller that must fill the store passes its own empty memory `cache` (`cli.demo.fill_results` does)."""
@@ -423,17 +407,10 @@ class Predictor:
                 missing.setdefault(text, []).append(i)
             else:
                 out[i] = hit
-        distinct = len(set(texts))
-        in_memory = distinct - len(missing)
-        from_store = 0
         if missing:
             unique = list(missing)
-            read = self._read_store(kind, key, unique, width, cache)
-            from_store = len(read)
-            for j, row in read.items():
+            for j, row in self._read_store(kind, key, unique, width, cache).items():
                 out[missing.pop(unique[j])] = row
-        if kind != TOKENS:
-            self._mine.last_call = CallCounts(distinct, in_memory, from_store, len(missing))
         if missing:
             unique = list(missing)
 

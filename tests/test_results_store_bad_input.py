@@ -14,7 +14,7 @@ from test_cli_explain import write_data
 from analysis.predictions import ScoringPlan, scoring_plan
 from cli.main import main
 from models.checkpoints import inspect_checkpoint
-from models.inference import CallCounts, Predictor, ProbabilityCache
+from models.inference import Predictor, ProbabilityCache
 from runtime import sqlite_files
 from store.results import ResultsStore
 
@@ -109,7 +109,7 @@ def test_a_data_file_changed_under_a_filled_store_scores_only_its_changed_texts_
     assert "PREDICTIONS: all 10 texts already stored." in capsys.readouterr().err
 
 
-def test_the_predictor_says_how_many_of_its_last_calls_texts_came_from_the_store(tiny_bert, tmp_path, forwarded):
+def test_the_scoring_plan_says_how_many_texts_came_from_the_store_and_only_those_missing_are_scored(tiny_bert, tmp_path, forwarded):
     data = tmp_path / "d.csv"
     texts = write_data(data, 10)
     fresh(tiny_bert, ResultsStore(tmp_path)).predict_proba(texts)
@@ -120,10 +120,9 @@ def test_the_predictor_says_how_many_of_its_last_calls_texts_came_from_the_store
     assert plan.message == "3 of 10 texts are not in the store yet (new or changed since it was filled): scoring them"
     forwarded.clear()
     predictor.predict_proba(changed)
-    assert forwarded == [3]
-    assert predictor.last_call() == CallCounts(texts=10, in_memory=7, from_store=0, computed=3)  # the plan read the 7 stored rows into memory
+    assert forwarded == [3] and predictor.stats.texts_from_store == 7  # the plan read the 7 stored rows
 
     again = fresh(tiny_bert, ResultsStore(tmp_path))
     again.predict_proba(changed + changed[:1])
-    assert again.last_call() == CallCounts(texts=10, in_memory=0, from_store=10, computed=0)
+    assert forwarded == [3] and again.stats.texts_from_store == 10
     assert scoring_plan(again, changed).message == "all 10 texts already stored"
