@@ -211,6 +211,16 @@ def fill_generated(store_dir: Path, checkpoints: list[Path], frame, seed: int = 
             store.put_many("embedding", ref.fingerprint, texts[part], centres[gold[part]] + noise)
 
 
+def fill_signoff_pages(size: str, store: Path, data: Path, checkpoints: list[Path], audit: Path) -> None:
+    """What the Robustness and Sign-off pages read, filled as a user would (`cli.demo.fill_signoff`: `veredicto precompute
+    --what probes` per checkpoint, `veredicto gate` with the example policy), each step timed."""
+    from cli.demo import fill_signoff
+
+    seconds = fill_signoff(*checkpoints, data, cache_dir=store, audit=audit, log=lambda _: None)
+    emit(size, "pages", "precompute --what probes (2 checkpoints)", seconds["probes"], "s", "the Robustness page's default run")
+    emit(size, "pages", "veredicto gate (example policy)", seconds["gates"], "s", "the Sign-off page's evaluation, baseline included")
+
+
 def open_pages(size: str, section: str, env: dict[str, str], pages: str) -> None:
     """The `pages` (all: empty) in a fresh subprocess (`--pages-child`) with `env`; its rows join the table as they come."""
     command = [sys.executable, __file__, "--pages-child", size, "--only", section, "--pages", pages]
@@ -290,6 +300,7 @@ def pages(args) -> None:
                 fill_generated(store, checkpoints, frame)
             note = "by the model" if by_model else f"with generated results (scoring {2 * n:,} texts takes ~{2 * n / 80 / 60:.0f} min here)"
             emit(size, "pages", f"{size} store filled", time.perf_counter() - started, "s", note)
+            fill_signoff_pages(size, store, data, checkpoints, Path(tmp) / "audit")
             env = {"VEREDICTO_CHECKPOINTS": str(paths.checkpoints), "VEREDICTO_DATA": str(data), "VEREDICTO_CACHE_DIR": str(store)}
             open_pages(size, "pages", {**env, "VEREDICTO_STORE_DIR": str(Path(tmp) / "audit")}, args.pages)
             shutil.rmtree(store, ignore_errors=True)
@@ -313,7 +324,13 @@ def restart(args) -> None:
         if not filled:
             print(f"-- restart: {store} lacks the demo's results; filling a temporary store as `veredicto demo` does", flush=True)
             store = Path(tmp) / "store"
-            emit("demo", "restart", "store filled (veredicto demo's fill)", fill_results(paths.root, cache_dir=store, log=lambda _: None), "s")
+            emit(
+                "demo",
+                "restart",
+                "store filled (veredicto demo's fill)",
+                fill_results(paths.root, cache_dir=store, audit=Path(tmp) / "audit", log=lambda _: None),
+                "s",
+            )
         env = {"VEREDICTO_CHECKPOINTS": str(paths.checkpoints), "VEREDICTO_DATA": str(paths.test_data), "VEREDICTO_CACHE_DIR": str(store)}
         open_pages("demo", "restart", {**env, "VEREDICTO_STORE_DIR": str(Path(tmp) / "audit")}, args.pages)
 

@@ -50,10 +50,12 @@ def run(args) -> int:
     return 0
 
 
-def fill_results(out: Path, *, cache_dir: Path | None = None, log: Callable[[str], None] = print) -> float:
+def fill_results(out: Path, *, cache_dir: Path | None = None, audit: Path | None = None, log: Callable[[str], None] = print) -> float:
     """Store the sentiment demo's probabilities and embeddings of every test text, for both checkpoints, in the results
     store (`store.results`), so a fresh demo's Overview, Errors, Compare, Robustness and Data pages open from it instead of
-    scoring. What is stored already is read, not recomputed (a second run forwards nothing). Returns the seconds spent."""
+    scoring; then the Robustness page's probe runs and the Sign-off page's gate evaluation (`fill_signoff`; `audit`: the
+    audit store its approvals are counted from, default the user's). What is stored already is read, not recomputed (a
+    second run forwards nothing). Returns the seconds spent."""
     from evaldata.loading import load_eval_data
     from models.checkpoints import inspect_checkpoint
     from models.inference import ProbabilityCache
@@ -76,8 +78,45 @@ def fill_results(out: Path, *, cache_dir: Path | None = None, log: Callable[[str
         log(f"  {path.name}: {predictor.stats.texts_forwarded:,} forwarded, {predictor.stats.texts_from_store:,} read from the store")
     for warning in store_warnings(directory=cache_dir):
         log(f"warning: {warning}")
+    fill_signoff(paths.before, paths.after, paths.test_data, cache_dir=cache_dir, audit=audit, log=log)
     seconds = time.perf_counter() - started
     log(f"Results stored after {seconds:.0f} s ({opened.store.stats().bytes / 1e6:.1f} MB on disk).")
+    return seconds
+
+
+def fill_signoff(
+    before: Path, after: Path, data: Path, *, cache_dir: Path | None = None, audit: Path | None = None, log: Callable[[str], None] = print
+) -> dict[str, float]:
+    """Store what the Robustness and Sign-off pages open on for `data` and these two checkpoints, as a user would: `veredicto
+    precompute --what probes` for each checkpoint (the page shows both; its default run) and `veredicto gate` of `after`
+    against `before` under the page's policy (`policies.default_policy`) and explainer budgets, so the pages read instead of
+    planning probes or evaluating gates. What is stored already is read, not redone. `audit`: the audit store `veredicto
+    gate` counts approvals from (default the user's; approvals are never stored). Returns the seconds of each step."""
+    import contextlib
+    import io
+
+    from cli.main import main
+    from policies import default_policy
+
+    results = [] if cache_dir is None else [str(cache_dir)]  # `veredicto precompute --store DIR`, `veredicto gate --cache-dir DIR`
+    seconds = {}
+    started = time.perf_counter()
+    for path in (before, after):
+        if main(["precompute", "--model", str(path), "--data", str(data), "--what", "probes", *[f"--store={d}" for d in results]]) != 0:
+            log(f"warning: the probes of {path.name} could not be stored (see above); the Robustness page runs them when asked.")
+    seconds["probes"] = time.perf_counter() - started
+    started = time.perf_counter()
+    policy = default_policy()
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):  # the gate table: the Sign-off page shows it
+        code = main(
+            ["gate", "--model", str(after), "--baseline", str(before), "--data", str(data), "--policy", str(policy)]
+            + [f"--cache-dir={d}" for d in results]
+            + ([] if audit is None else [f"--store={audit}"])
+        )
+    seconds["gates"] = time.perf_counter() - started
+    verdict = next((line for line in printed.getvalue().splitlines() if line.startswith("Verdict:")), f"not evaluated (exit code {code}, see above).")
+    log(f"Sign-off gates of {after.name} ({policy.name}) stored: {verdict.removeprefix('Verdict: ')}")
     return seconds
 
 

@@ -15,7 +15,7 @@ from dashboard.links import explore_link
 from dashboard.state import allowed_files, chosen_training, current_session, get_predictor, redacting, tables, team_mode
 from explain.cache import page_explain_params
 from models.errors import VeredictoError
-from policies import example_policy
+from policies import default_policy, example_policy
 from quality.training import HOW_TO_GIVE, TrainingData
 from runtime import settings
 from runtime.escaping import md
@@ -26,7 +26,7 @@ from store.labels import corrected_count, with_corrections_noted
 from store.policy import MAX_POLICY_BYTES, PolicyError, load_policy, parse_policy
 from store.views import record_signoff, signoff_view
 
-DEFAULT_POLICY = os.environ.get("VEREDICTO_POLICY") or str(example_policy())
+DEFAULT_POLICY = str(default_policy())
 ERRORS_PAGE, COMPARE_PAGE = "pages/errors.py", "pages/compare.py"
 FLASH = "signoff_flash"
 POLICY_SUFFIXES = (".yaml", ".yml", ".toml")

@@ -329,6 +329,43 @@ def test_veredicto_demo_stores_predictions_and_embeddings_so_the_pages_score_not
     assert "0 forwarded" in capfd.readouterr().err  # a second run reads, scores nothing
 
 
+def test_veredicto_demo_stores_what_the_robustness_and_signoff_pages_open_on(tiny_demo, tmp_path, capfd, monkeypatch):
+    """After `veredicto demo` an app restart opens Robustness on the stored probe runs of both checkpoints and Sign-off on
+    the stored gate evaluation: neither plans a probe nor evaluates a gate."""
+    from analysis_pages_support import SMALL_BUDGET, app_test, restart
+
+    import store.gates as gates
+    from cli.main import main
+    from probes import cost
+    from probes import run as probe_run
+
+    for name, value in SMALL_BUDGET.items():  # the page's explainer budgets (app_test sets them too) key the stored evaluation
+        monkeypatch.setenv(name, value)
+    store_dir = tmp_path / "store"
+    assert main(["demo", "--out", str(tiny_demo), "--cache-dir", str(store_dir), "--skip-insights"]) == 0
+    err = capfd.readouterr().err
+    assert err.count("PROBES (") == 2 and "Sign-off gates of sentiment-after (example.yaml) stored:" in err
+
+    def refuse(what: str):
+        def fail(*args, **kwargs):
+            raise AssertionError(f"{what} on the store veredicto demo filled")
+
+        return fail
+
+    monkeypatch.setattr(gates, "evaluate_gates", refuse("the gates were evaluated"))
+    monkeypatch.setattr(probe_run, "plan_probes", refuse("probes were planned"))
+    monkeypatch.setattr(cost, "estimate_probes", refuse("a probe run was estimated"))
+    p = demo_paths(tiny_demo)
+    env = {"checkpoints": p.checkpoints, "data": p.test_data, "cache": store_dir}
+    restart()
+    signoff = app_test(env, monkeypatch, "pages/signoff.py")
+    assert [d.value for d in signoff.dataframe if "Gate" in d.value.columns]
+    robustness = app_test(env, monkeypatch, "pages/robustness.py")
+    assert next(b for b in robustness.button if b.key == "robustness_run").label == "Run probes again"
+    assert main(["demo", "--out", str(tiny_demo), "--cache-dir", str(store_dir), "--skip-insights"]) == 0
+    assert capfd.readouterr().err.count("already stored, skipped") == 2  # a second run reads what is stored
+
+
 # --------------------------------------------------------------------------- the real demo
 
 
