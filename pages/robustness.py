@@ -455,7 +455,7 @@ with tab_similar:
         n1, n2 = st.columns(2)
         k_noise = n1.slider("Neighbours to look at", 1, max(1, min(50, len(index) - 1)), min(10, max(1, len(index) - 1)), key="robustness_noise_k")
         threshold = n2.slider("Flag when this share of them agrees on another label", 0.5, 1.0, 0.7, 0.05, key="robustness_noise_threshold")
-        noise = label_noise_view(index, k_noise, threshold, redact=redacting())
+        noise = label_noise_view(index, k_noise, threshold, redact=redacting(), key=(*state.key, table.cache_key))
         if noise.frame.empty:
             st.success(noise.summary)
         else:

@@ -375,14 +375,20 @@ class MapExamples:
     heading: str
 
 
-def map_examples(table, event) -> MapExamples:
+def map_examples(table, event, page_rows: int | None = None) -> MapExamples:
+    """The examples selected on the map, else all; at most `page_rows` (default `analysis.views.PAGE_ROWS`) of them listed,
+    the heading saying so (st.dataframe sends every row it gets to the browser: 100k rows were megabytes per rerun)."""
+    from analysis.views import PAGE_ROWS
     from probes.embeddings import rows_from_selection
 
+    page_rows = page_rows or PAGE_ROWS
     on_map = [r for r in rows_from_selection(event) if 0 <= r < len(table)]
-    shown = (table.frame.loc[on_map] if on_map else table.frame)[["text", "gold", "pred", "confidence", "correct"]]
-    return MapExamples(
-        shown, f"**{len(shown):,} example{'s' * (len(shown) != 1)}**" + (" selected on the map" if on_map else " (select points on the map to filter)")
-    )
+    listed = table.frame.loc[on_map] if on_map else table.frame
+    n = len(listed)
+    heading = f"**{n:,} example{'s' * (n != 1)}**" + (" selected on the map" if on_map else " (select points on the map to filter)")
+    if n > page_rows:
+        heading += f"; the first {page_rows:,} are listed" + ("" if on_map else ", select points on the map to list others")
+    return MapExamples(listed.iloc[:page_rows][["text", "gold", "pred", "confidence", "correct"]], heading)
 
 
 @dataclass(frozen=True)
@@ -419,15 +425,24 @@ class LabelNoise:
     csv: bytes
 
 
-def label_noise_view(index, k: int, threshold: float, *, redact: bool = False, sample: int | None = None) -> LabelNoise:
+def label_noise_view(
+    index, k: int, threshold: float, *, redact: bool = False, sample: int | None = None, key: tuple | None = None, results: ResultCache = PROBE_RESULTS
+) -> LabelNoise:
     """The label-noise hints of `index`, looking at a seeded random `sample` of its examples when it has more (their
     neighbours still come from all; default `probes.embeddings.LABEL_NOISE_SAMPLE`); `redact`: the CSV download with
-    personal data masked in the texts."""
+    personal data masked in the texts. `key` (names the index and its gold labels: `EmbeddingState.key` and the table's `cache_key`): the
+    hints are searched once per index and settings and kept for every session (at 100k rows the search takes seconds, and
+    the page reruns on every click)."""
     from privacy.redact import redact_frame
     from probes.embeddings import LABEL_NOISE_SAMPLE, label_noise, noise_csv
 
     sample = sample or LABEL_NOISE_SAMPLE
-    noise = label_noise(index, k=k, threshold=threshold, sample=sample)
+    named = None if key is None else (*key, k, threshold, sample)
+    noise = None if named is None else results.get("noise", named)
+    if noise is None:
+        noise = label_noise(index, k=k, threshold=threshold, sample=sample)
+        if named is not None:
+            results.put("noise", named, noise)
     looked = min(sample, len(index))
     sampled = f" (in a random sample of {looked:,} of the {len(index):,} examples; their neighbours come from all of them)" if looked < len(index) else ""
     if noise.empty:

@@ -169,6 +169,25 @@ def test_label_noise_view_flags_the_outlier_and_counts_where_the_model_agrees():
     assert clean.frame.empty and clean.summary == "No example has 100% or more of its 5 nearest neighbours on one other gold label." and clean.csv == b""
 
 
+def test_label_noise_is_searched_once_per_index_and_settings(monkeypatch):
+    """The page reruns on every click: the neighbour search behind the hints runs once per (index, gold labels, settings)."""
+    from probes import embeddings
+    from probes.views import label_noise_view
+
+    _, index = noise_index()
+    calls = []
+    real = embeddings.label_noise
+    monkeypatch.setattr(embeddings, "label_noise", lambda *a, **kw: calls.append(kw["k"]) or real(*a, **kw))
+    cache = ResultCache()
+    first = label_noise_view(index, 2, 1.0, key=("index", "gold-a"), results=cache)
+    again = label_noise_view(index, 2, 1.0, key=("index", "gold-a"), results=cache)
+    assert calls == [2] and again.frame.equals(first.frame) and again.summary == first.summary
+    label_noise_view(index, 1, 1.0, key=("index", "gold-a"), results=cache)  # other settings
+    label_noise_view(index, 2, 1.0, key=("index", "gold-b"), results=cache)  # other gold labels (a reviewer's corrections)
+    label_noise_view(index, 2, 1.0, results=cache)  # no key: searched, not kept
+    assert calls == [2, 1, 2, 2]
+
+
 def test_the_map_lists_selected_points_and_the_neighbours_of_a_picked_example():
     from probes.views import embedding_map, map_examples, nearest
 
@@ -182,6 +201,10 @@ def test_the_map_lists_selected_points_and_the_neighbours_of_a_picked_example():
     everything = map_examples(table, [])
     assert len(everything.shown) == 6 and everything.heading == "**6 examples** (select points on the map to filter)"
     assert list(everything.shown.columns) == ["text", "gold", "pred", "confidence", "correct"]
+    paged = map_examples(table, [], page_rows=4)  # a large set lists one page, and says so
+    assert list(paged.shown.index) == [0, 1, 2, 3] and paged.heading.startswith("**6 examples** (select") and "the first 4 are listed" in paged.heading
+    picked = map_examples(table, [{"customdata": [5]}, {"customdata": [0]}, {"customdata": [3]}], page_rows=2)
+    assert list(picked.shown.index) == [0, 3] and picked.heading == "**3 examples** selected on the map; the first 2 are listed"
     near = nearest(index, table, None, "  ", [2], 2)
     assert near.row == 2 and near.frame["row"].tolist() == [1, 0] and near.other_gold == 2
     assert near.heading == "Examples most similar to **example 2** (gold **pos**, predicted **neg**): t2"
