@@ -216,7 +216,7 @@ def fill_signoff_pages(size: str, store: Path, data: Path, checkpoints: list[Pat
     --what probes` per checkpoint, `veredicto gate` with the example policy), each step timed."""
     from cli.demo import fill_signoff
 
-    seconds = fill_signoff(*checkpoints, data, cache_dir=store, audit=audit, log=lambda _: None)
+    seconds = fill_signoff(checkpoints[0], checkpoints[1], data, cache_dir=store, audit=audit, log=lambda _: None)
     emit(size, "pages", "precompute --what probes (2 checkpoints)", seconds["probes"], "s", "the Robustness page's default run")
     emit(size, "pages", "veredicto gate (example policy)", seconds["gates"], "s", "the Sign-off page's evaluation, baseline included")
 

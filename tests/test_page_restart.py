@@ -114,11 +114,28 @@ def test_precompute_probes_fills_the_store_the_robustness_page_opens_on(tmp_path
             del forwarded[start:]
 
     monkeypatch.setattr(cost, "calibrate", calibrate)
+    from probes import run as probe_run
+
+    real_plan, real_estimate = probe_run.plan_probes, cost.estimate_probes
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the page planned or estimated a probe run that is stored")
+
+    monkeypatch.setattr(probe_run, "plan_probes", refuse)  # at 100k rows planning perturbed texts was most of a first open
+    monkeypatch.setattr(cost, "estimate_probes", refuse)
     at = app_test(env, monkeypatch, "pages/robustness.py")
     assert not at.exception, [e.message for e in at.exception]
     assert forwarded == []
     assert [name for name, _, _ in rates_chart(at)] == ["before: tiny-before", "after: tiny-after"]
     assert next(b for b in at.button if b.key == "robustness_run").label == "Run probes again"
+    monkeypatch.setattr(probe_run, "plan_probes", real_plan)
+    monkeypatch.setattr(cost, "estimate_probes", real_estimate)
+    changed = env["frame"].assign(text=env["frame"]["text"] + " indeed")  # other data: the stored runs are not its results
+    changed.to_csv(env["data"], index=False)
+    restart()
+    other = app_test(env, monkeypatch, "pages/robustness.py")
+    assert rates_chart(other) == [] and next(b for b in other.button if b.key == "robustness_run").label == "Run probes"
+    assert [i for i in other.info if i.value.startswith("**Before running:**")]
     assert main(["precompute", "--model", str(model), "--data", str(env["data"]), "--limit", "5", "--what", "probes"]) == 2
     assert "drop --limit" in capsys.readouterr().err
 
