@@ -15,7 +15,8 @@ Sections (`--only precompute,pages,restart,views`; the view-model sections can b
   is that size's. Each page is timed from `at.run()` start to end, first open (in page order, after the Overview) and
   second open (a new session in the same process). The store is filled by the model (`veredicto precompute`, real) up
   to 10,000 rows, or at any size with `--fill model`; above that, by default, with generated probabilities and
-  embeddings written under the checkpoints' real keys (scoring 200k texts takes ~40 min here).
+  embeddings written under the checkpoints' real keys (scoring 200k texts takes ~40 min here). Then, at any size, as a user
+  would: `veredicto precompute --what probes` per checkpoint and `veredicto gate` (example policy), each timed.
 - restart: the same in a fresh subprocess on the demo (its test split) from the store `veredicto demo` fills
   ($VEREDICTO_CACHE_DIR, else cache/ in the Veredicto home), as an app restart reads it; when that store lacks the
   demo's results, a temporary store is filled as `veredicto demo` does (`cli.demo.fill_results`). Issue: Overview <= 2 s.
