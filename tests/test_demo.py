@@ -315,7 +315,10 @@ def test_veredicto_demo_stores_predictions_and_embeddings_so_the_pages_score_not
     test = load_eval_data(p.test_data)
     store = ResultsStore(store_dir)
     n = len(set(test.inputs))
-    assert store.stats().by_kind == {"proba": 2 * n, "embedding": 2 * n, "tokens": 2 * n}  # token counts: the table's 'truncated' flag
+    for path in (p.before, p.after):  # the probe runs and the gate evaluation store more (perturbed and training texts)
+        ref = inspect_checkpoint(path)
+        assert store.count("proba", ref.scoring_key, test.inputs) == n and store.count("embedding", ref.fingerprint, test.inputs) == n
+        assert store.count("tokens", ref.fingerprint, test.inputs) == n  # token counts: the table's 'truncated' flag
     current().clear()
     monkeypatch.setattr("models.inference.EMBEDDING_CACHE", LRUCache())
     for path in (p.before, p.after):
