@@ -209,6 +209,7 @@ def fill_generated(store_dir: Path, checkpoints: list[Path], frame, seed: int = 
             noise = rng.standard_normal((len(texts[part]), width), dtype=np.float32)
             store.put_many("proba", ref.scoring_key, texts[part], probs[part])
             store.put_many("embedding", ref.fingerprint, texts[part], centres[gold[part]] + noise)
+        store.table_from_rows(ref.scoring_key, ref.fingerprint, texts, n_labels)  # the table whole, as precompute leaves it
 
 
 def open_pages(size: str, section: str, env: dict[str, str], pages: str) -> None:

@@ -71,7 +71,7 @@ def fill_results(out: Path, *, cache_dir: Path | None = None, log: Callable[[str
     for path in (paths.before, paths.after):
         # own memory caches: the build's accuracy pass left these probabilities in the process's, and memory hits are not written to the store
         predictor = open_predictor(inspect_checkpoint(path), directory=cache_dir, cache=ProbabilityCache())
-        predictor.predict_proba(inputs)
+        predictor.store_table(inputs, predictor.predict_proba(inputs), predictor.token_counts(inputs))  # the Overview's table, whole
         predictor.embed(inputs, cache=ProbabilityCache())
         log(f"  {path.name}: {predictor.stats.texts_forwarded:,} forwarded, {predictor.stats.texts_from_store:,} read from the store")
     for warning in store_warnings(directory=cache_dir):

@@ -14,7 +14,7 @@ from typing import Any
 
 import streamlit as st
 
-from analysis.predictions import PredictionTable, predict_table, scoring_plan
+from analysis.predictions import PredictionTable, ScoringPlan, predict_table
 from analysis.thresholds import MAX_FILE_BYTES, Thresholds, parse_thresholds, tune_thresholds
 from evaldata.loading import (
     DEFAULT_LABEL_SEP,
@@ -282,10 +282,11 @@ def get_table(ref: CheckpointRef, evalset: EvalSet, mapping: dict | None = None,
     predictor = get_predictor(ref)  # loaded in the page's run, under its own spinner: the job's bar measures the scoring alone
 
     def compute(job: Job) -> PredictionTable:
-        plan = scoring_plan(predictor, evalset.inputs)  # reads what the results store holds (kept in memory for the scoring)
-        if 0 < plan.missing < plan.total:  # say why only part is scored: a data file changed under a filled store
-            job.note = f"{plan.missing:,} of {plan.total:,} texts are new or changed since the results store was filled; the rest are read from it"
-        return predict_table(predictor, evalset, label_mapping=mapping, thresholds=thresholds_for(ref, thresholds), progress=job.progress)
+        def say(plan: ScoringPlan) -> None:  # asked only when the store lacks the whole table (reads its rows into memory for the scoring)
+            if 0 < plan.missing < plan.total:  # say why only part is scored: a data file changed under a filled store
+                job.note = f"{plan.missing:,} of {plan.total:,} texts are new or changed since the results store was filled; the rest are read from it"
+
+        return predict_table(predictor, evalset, label_mapping=mapping, thresholds=thresholds_for(ref, thresholds), progress=job.progress, on_plan=say)
 
     try:
         table = in_background(("table", *key), f"Scoring with {ref.name}", compute, kept=lambda: tables.get(key), keep=lambda value: tables.put(key, value))

@@ -348,6 +348,41 @@ class Predictor:
         weights = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
 
+    def stored_table(self, texts: Sequence[TextInput]) -> tuple[np.ndarray, np.ndarray] | None:
+        """(probabilities, token counts) of exactly `texts`, in order, when the results store holds them whole (`store_table`):
+        one read instead of a row lookup per text; the rows are also kept in memory, as a row read keeps them. None otherwise."""
+        store = self.store
+        get = getattr(store, "get_table", None)  # a store of rows alone (a benchmark's wrapper) has no wholes
+        if get is None or not len(texts):
+            return None
+        inputs = [tuple(t) if isinstance(t, list) else t for t in texts]  # a pair given as a list is the tuple `as_input` makes
+        try:
+            found = get(self.ref.scoring_key, inputs, len(self.labels))
+        except VeredictoError as exc:
+            self._store_failed(exc)
+            return None
+        except TypeError:  # an input that is not text yet (bytes): the row path converts (or refuses) it
+            return None
+        if found is None:
+            return None
+        probs, counts = found
+        self.cache.put_many(zip([(self.ref.scoring_key, t) for t in inputs], probs.copy()))  # rows apart from the caller's array
+        TOKEN_CACHE.put_many(zip([(self.ref.fingerprint, t) for t in inputs], counts.astype(np.float32)[:, None]))
+        self.stats.texts_from_store += len(set(inputs))
+        return probs, counts
+
+    def store_table(self, texts: Sequence[TextInput], probs: np.ndarray, counts: np.ndarray) -> None:
+        """Store the probabilities and token counts of a whole evaluation set (`texts`, in order) as one result, read back by
+        `stored_table`; the per-text rows stay what a changed file or an interrupted run reads."""
+        store = self.store
+        put = getattr(store, "put_table", None)
+        if put is None or getattr(self._mine, "scratch", 0) or not len(texts):
+            return
+        try:
+            put(self.ref.scoring_key, [as_input(t, i) for i, t in enumerate(texts)], probs, counts)
+        except VeredictoError as exc:
+            self._store_failed(exc)
+
     def _store_failed(self, exc: VeredictoError) -> None:
         """Stop using a store that failed (read-only, full, mixed): results stay in memory; `store_warning` says why, once."""
         if self.store_warning is None:
