@@ -45,6 +45,7 @@ def run(args) -> int:
     else:
         build_demo(out, force=args.force, log=log)
         fill_results(out, cache_dir=args.cache_dir, log=log)
+        fill_explore(out, cache_dir=args.cache_dir, log=log)
         if not args.skip_insights:
             fill_insights(out, cache_dir=args.cache_dir, log=log)
     return 0
@@ -79,6 +80,26 @@ def fill_results(out: Path, *, cache_dir: Path | None = None, log: Callable[[str
     seconds = time.perf_counter() - started
     log(f"Results stored after {seconds:.0f} s ({opened.store.stats().bytes / 1e6:.1f} MB on disk).")
     return seconds
+
+
+def fill_explore(out: Path, *, cache_dir: Path | None = None, log: Callable[[str], None] = print) -> float:
+    """Explain the example a fresh demo's Explore opens on (the 'after' checkpoint's, the one the page shows first) with SHAP
+    and LIME into the attribution cache (`cli.precompute.fill_first_example`), so the page shows them at once. Needs
+    `fill_results`' predictions; what is cached already is skipped. Returns the seconds spent."""
+    from cli.precompute import Failure, fill_first_example, report_failures
+    from evaldata.loading import load_eval_data
+    from explain.cache import AttributionCache
+    from models.checkpoints import inspect_checkpoint
+    from store.results import open_predictor
+    from training.demo import demo_paths
+
+    started = time.perf_counter()
+    paths = demo_paths(out)
+    failures: list[Failure] = []
+    predictor = open_predictor(inspect_checkpoint(paths.after), directory=cache_dir)
+    fill_first_example(AttributionCache(cache_dir), predictor, load_eval_data(paths.test_data), failures)  # read as the app reads it
+    report_failures(failures)
+    return time.perf_counter() - started
 
 
 def fill_insights(

@@ -25,8 +25,8 @@ from models.protocol import TextInput
 
 METHODS = ("shap", "lime", "ig", "grad_input")
 SCORES = {"predictions": "proba", "embeddings": "embedding"}  # --what part -> results store kind
-PARTS = (*SCORES, *METHODS, "probes")
-DEFAULT_WHAT = ("predictions", "embeddings", "ig")  # what the pages read: Overview & co, Explore's neighbours, Insights
+PARTS = (*SCORES, *METHODS, "probes", "explore")
+DEFAULT_WHAT = ("predictions", "embeddings", "ig", "explore")  # what the pages read: Overview & co, Explore's neighbours and first example, Insights
 CHUNK_BATCHES = 4  # forward batches per store write (and per Ray task): sorted by length within, little lost to a kill
 
 
@@ -54,7 +54,8 @@ def register(subparsers) -> None:
         metavar="PARTS",
         help=f"Comma-separated parts to fill: {', '.join(PARTS)} (default: {','.join(DEFAULT_WHAT)}, what the pages read). predictions and "
         "embeddings go to the results store; shap, lime, ig (Integrated Gradients) and grad_input (Gradient x Input) to the attribution cache; "
-        "probes runs the Robustness page's default probe suite on the whole file (always locally) and stores it, so the page opens on it.",
+        "probes runs the Robustness page's default probe suite on the whole file (always locally) and stores it, so the page opens on it; "
+        "explore explains the example the Explore page opens on (SHAP and LIME at the page's budgets; needs gold labels).",
     )
     chosen.add_argument(
         "--method",
@@ -305,6 +306,27 @@ def fill_probes(store, ref, args) -> None:
     keep_report(key, report, memory, store)
 
 
+def fill_first_example(cache, predictor, source, failures: list[Failure]) -> None:
+    """SHAP and LIME, at the page's budgets (`explain.cache.default_params`), of the example Explore opens on with this
+    checkpoint (`analysis.browse.default_example` of its prediction table, read from the results store, else scored), so
+    the page's first open shows them instead of computing them (half a minute at 100k rows on 2 cores). `source`: the
+    command's arguments (the file is read with its gold labels, which pick the example) or an `EvalSet`."""
+    from analysis.browse import default_example
+    from analysis.predictions import predict_table
+    from cli.common import read_data
+    from explain.cache import PAGE_METHODS, default_params
+
+    try:
+        evalset = source if hasattr(source, "inputs") else read_data(source, predictor.ref, labelled=True)
+        example = default_example(predict_table(predictor, evalset))
+    except VeredictoError as exc:
+        print(f"EXPLORE: skipped, the page's first example needs the gold labels: {exc}", file=sys.stderr)
+        return
+    if example is not None:
+        for method in PAGE_METHODS:
+            fill(cache, predictor, method, [evalset.inputs[example]], default_params(method), failures, what=f"Explore's first example, #{example}")
+
+
 def fill_table(store, ref, inputs: Sequence[TextInput]) -> None:
     """The file's probabilities and token counts stored whole (`store.results.ResultsStore.table_from_rows`), from the rows
     just stored: the app's prediction table is then one read per checkpoint, not a row lookup per text (100k rows: seconds)."""
@@ -362,6 +384,8 @@ def run(args) -> int:
             fill_table(store, ref, evalset.inputs)
         if "probes" in parts:
             fill_probes(store, ref, args)
+        if "explore" in parts and not args.limit:  # the page's example is picked from the whole file
+            fill_first_example(cache or AttributionCache(store.directory), Predictor(ref, store=store, batch_size=args.batch_size), args, failures)
     report_failures(failures)
     done = store.stats()
     summary = f"Done. The results store holds {done.rows:,} row(s) ({done.bytes / 1e6:.1f} MB)"

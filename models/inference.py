@@ -376,7 +376,8 @@ class Predictor:
         `stored_table`; the per-text rows stay what a changed file or an interrupted run reads."""
         store = self.store
         put = getattr(store, "put_table", None)
-        if put is None or getattr(self._mine, "scratch", 0) or not len(texts):
+        scratching: int = getattr(self._mine, "scratch", 0)
+        if put is None or scratching or not len(texts):
             return
         try:
             put(self.ref.scoring_key, [as_input(t, i) for i, t in enumerate(texts)], probs, counts)

@@ -154,3 +154,55 @@ def test_precompute_and_the_demo_fill_leave_the_table_whole(tiny_bert, tmp_path,
     rows = ResultsStore(store_dir).get_many("proba", predictor.ref.scoring_key, data.inputs)
     np.testing.assert_array_equal(got.probs, np.stack([rows[i] for i in range(len(data))]))
     assert got.frame["n_tokens"].tolist() == fresh(tiny_bert, None).token_counts(data.inputs).tolist()
+
+
+def test_the_demo_fill_leaves_the_table_whole_and_explores_first_example_explained(tiny_bert, tmp_path, monkeypatch):
+    """`veredicto demo`: the Overview's tables are one read, and Explore's first example (the 'after' checkpoint's default,
+    `analysis.browse.default_example`) has SHAP and LIME cached under the keys the page asks for, and no other text has."""
+    import shutil
+
+    from analysis.browse import default_example
+    from cli.demo import fill_explore, fill_results
+    from explain.cache import PAGE_METHODS, AttributionCache, default_params
+    from training.demo import demo_paths
+
+    monkeypatch.setenv("VEREDICTO_SHAP_MAX_EVALS", "20")
+    monkeypatch.setenv("VEREDICTO_LIME_SAMPLES", "20")
+    paths = demo_paths(tmp_path / "demo")
+    for where in (paths.before, paths.after):
+        shutil.copytree(tiny_bert, where)
+    paths.data.mkdir(parents=True)
+    data = evalset(paths.data, TEXTS, name=paths.test_data.name)
+    store_dir = tmp_path / "store"
+    fill_results(paths.root, cache_dir=store_dir, log=lambda _: None)
+    fill_explore(paths.root, cache_dir=store_dir, log=lambda _: None)
+
+    store = RowReads(store_dir)
+    after = fresh(paths.after, store)
+    table = predict_table(after, data)
+    assert store.rows_read == 0 and after.stats.texts_forwarded == 0
+    example = default_example(table)
+    cache = AttributionCache(store_dir)
+    for method in PAGE_METHODS:
+        params = default_params(method)
+        assert cache.get(after.ref.scoring_key, data.inputs[example], method, **params) is not None
+        assert len(cache.cached_hashes(after.ref.scoring_key, method, **params)) == 1
+
+
+def test_precompute_explore_explains_the_example_the_page_opens_on(tiny_bert, tmp_path, monkeypatch):
+    from analysis.browse import default_example
+    from cli.main import main
+    from explain.cache import PAGE_METHODS, AttributionCache, default_params
+
+    monkeypatch.setenv("VEREDICTO_SHAP_MAX_EVALS", "20")
+    monkeypatch.setenv("VEREDICTO_LIME_SAMPLES", "20")
+    data = evalset(tmp_path, TEXTS)
+    store_dir = tmp_path / "store"
+    args = ["precompute", "--model", str(tiny_bert), "--data", str(tmp_path / "eval.csv"), "--store", str(store_dir), "--what"]
+    assert main([*args, "predictions,explore"]) == 0
+    predictor = fresh(tiny_bert, ResultsStore(store_dir))
+    example = default_example(predict_table(predictor, data))
+    cache = AttributionCache(store_dir)
+    for method in PAGE_METHODS:  # under the keys the page asks for (dashboard.explanations.get_attribution), that text alone
+        assert cache.get(predictor.ref.scoring_key, data.inputs[example], method, **default_params(method)) is not None
+        assert len(cache.cached_hashes(predictor.ref.scoring_key, method, **default_params(method))) == 1
