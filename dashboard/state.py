@@ -25,6 +25,7 @@ from evaldata.loading import (
     guess_column,
     load_eval_data,
     parse_mapping,
+    read_columns,
     read_file,
 )
 from explain.shap_explainer import warm_up
@@ -218,7 +219,7 @@ def _load_bytes(raw: bytes, name: str, columns: Columns) -> EvalSet:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _columns_path(path: str, stamp: tuple) -> list[str]:
-    return list(read_file(path)[0].columns)
+    return read_columns(path)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
