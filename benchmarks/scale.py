@@ -297,7 +297,7 @@ def pages(args) -> None:
 
 
 def restart(args) -> None:
-    from cli.demo import fill_results
+    from cli.demo import fill_explore, fill_results
     from evaldata.loading import load_eval_data
     from models.checkpoints import inspect_checkpoint
     from runtime import settings
@@ -315,6 +315,13 @@ def restart(args) -> None:
             print(f"-- restart: {store} lacks the demo's results; filling a temporary store as `veredicto demo` does", flush=True)
             store = Path(tmp) / "store"
             emit("demo", "restart", "store filled (veredicto demo's fill)", fill_results(paths.root, cache_dir=store, log=lambda _: None), "s")
+            emit(
+                "demo",
+                "restart",
+                "Explore's first example explained (veredicto demo's fill)",
+                fill_explore(paths.root, cache_dir=store, log=lambda _: None),
+                "s",
+            )
         env = {"VEREDICTO_CHECKPOINTS": str(paths.checkpoints), "VEREDICTO_DATA": str(paths.test_data), "VEREDICTO_CACHE_DIR": str(store)}
         open_pages("demo", "restart", {**env, "VEREDICTO_STORE_DIR": str(Path(tmp) / "audit")}, args.pages)
 

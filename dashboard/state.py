@@ -280,7 +280,7 @@ def get_table(ref: CheckpointRef, evalset: EvalSet, mapping: dict | None = None,
     table = tables.get(key)
     if table is not None:
         return table
-    predictor = get_predictor(ref)  # loaded in the page's run, under its own spinner: the job's bar measures the scoring alone
+    predictor = get_predictor(ref)  # its model loads at first use: in the job, only when something must be scored
 
     def compute(job: Job) -> PredictionTable:
         def say(plan: ScoringPlan) -> None:  # asked only when the store lacks the whole table (reads its rows into memory for the scoring)

@@ -124,7 +124,8 @@ class Predictor:
         predictor keeps results in memory only."""
         self.ref = checkpoint if isinstance(checkpoint, CheckpointRef) else inspect_checkpoint(checkpoint)
         self.device = device or pick_device()
-        self.model, self.tokenizer = load_checkpoint(self.ref, self.device)
+        self._loaded: tuple[Any, Any] | None = None  # (model, tokenizer), loaded at first use: see `model`
+        self._loading = threading.Lock()
         self.batch_size = batch_size
         self.cache = SHARED_CACHE if cache is None else cache
         self.stats = InferenceStats()
@@ -135,6 +136,25 @@ class Predictor:
         self._lock = FairLock()
         self._mine = threading.local()  # .forwarded: texts this thread sent through the model
         self._shortcut: Any = None if first_token else False  # the first-token layer once checked; False: off or not exact
+
+    @property
+    def model(self) -> Any:
+        """The loaded model. Loaded at first use, not with the predictor: a page whose results are all in the results store
+        (a filled store's Overview, an app restart) runs no model, and loading two checkpoints took a second of its first open."""
+        return self._load()[0]
+
+    @property
+    def tokenizer(self) -> Any:
+        return self._load()[1]
+
+    def _load(self) -> tuple[Any, Any]:
+        loaded = self._loaded
+        if loaded is None:
+            with self._loading:
+                if self._loaded is None:
+                    self._loaded = load_checkpoint(self.ref, self.device)
+                loaded = self._loaded
+        return loaded
 
     @property
     def _first_token_layer(self):
