@@ -21,8 +21,8 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--skip-insights",
         action="store_true",
-        help="sentiment: do not precompute the Insights page (Integrated Gradients for every test text, SHAP on a stratified "
-        "sample; a few minutes, resumable). The page then computes them on first open.",
+        help="sentiment: do not precompute explanations: the Insights page's (Integrated Gradients for every test text, SHAP on a stratified "
+        "sample; a few minutes, resumable) and Explore's first example's (SHAP and LIME). The pages then compute them on first open.",
     )
     parser.add_argument(
         "--cache-dir",
@@ -45,8 +45,8 @@ def run(args) -> int:
     else:
         build_demo(out, force=args.force, log=log)
         fill_results(out, cache_dir=args.cache_dir, log=log)
-        fill_explore(out, cache_dir=args.cache_dir, log=log)
         if not args.skip_insights:
+            fill_explore(out, cache_dir=args.cache_dir, log=log)
             fill_insights(out, cache_dir=args.cache_dir, log=log)
     return 0
 
