@@ -13,20 +13,13 @@ from dashboard.explanations import attribution_cache, default_params
 from dashboard.links import explore_link
 from dashboard.state import current_session, get_predictor, in_background, tables
 from explain import insights as insights_mod
-from explain.global_importance import (
-    SORT_KEYS,
-    drill_down,
-    flagged_summary,
-    global_comparison_figure,
-    global_importance,
-    global_importance_figure,
-    name_hints_from_metadata,
-)
-from explain.insights import CROSS_CHECK_METHOD, METHODS, SAMPLE_SEED, cross_check_view, describe_cost, explains_everything, sample_size
+from explain.global_importance import SORT_KEYS, flagged_summary, global_comparison_figure, global_importance_figure
+from explain.insights import CROSS_CHECK_METHOD, METHODS, SAMPLE_SEED, cross_check_view, describe_cost, explains_everything, name_hints, sample_size
 from explain.plots import method_name
-from explain.views import insights_plan, insights_results
+from explain.views import insights_plan, insights_results, word_examples
 from models.errors import VeredictoError
 from runtime.escaping import md
+from store.results import shared_store
 
 session = current_session()
 st.title("Insights")
@@ -122,12 +115,13 @@ if missing:
 
 
 @st.cache_data(show_spinner="Aggregating explanations…", max_entries=32)
-def importance_for(_attributions: dict, key: str, hints_key: str):
-    return global_importance(_attributions, name_hints=json.loads(hints_key))
+def importance_for(key: str, _compute):
+    return _compute()
 
 
-hints_key = json.dumps(name_hints_from_metadata(evalset.frame, evalset.metadata), sort_keys=True)
-insights = insights_results(plan, chosen_refs, method, cache, lambda by_example, key: importance_for(by_example, key, hints_key))
+hints = name_hints(evalset)
+inputs = table_list[0].inputs
+insights = insights_results(plan, chosen_refs, method, cache, importance_for, inputs=inputs, hints=hints, store=shared_store().store)
 results = {name: (display_importance(found.importance, table_list[0].frame), found.n_explained) for name, found in insights.items()}
 
 if not results:
@@ -156,7 +150,7 @@ if explains_everything(method):  # the whole-set gradient ranking, cross-checked
         {name: found.importance for name, found in insights.items()},  # the words as computed: only labels reach the sentences
         cache,
         shap_params,
-        lambda by_example, key: importance_for(by_example, key, hints_key),
+        importance_for,
         min_count=int(min_count),
     )
     checks = dict(view.checks)
@@ -229,8 +223,12 @@ word = st.selectbox(
     help="Select a row in the table above, or pick a word here.",
 )
 frame = table_list[[r.name for r in refs].index(name)].frame
-rows = drill_down(gi, word, frame)
-st.markdown(f"**'{md(word)}'** occurs in **{len(rows)}** of the {results[name][1]} explained examples. Its score in each, per class:")
+shown_ref = next(r for r in chosen_refs if r.name == name)
+drill = word_examples(gi, word, frame, cache=cache, scoring_key=shown_ref.scoring_key, method=method, params=params, sample=sample, inputs=inputs)
+rows = drill.rows
+st.markdown(f"**'{md(word)}'** occurs in **{drill.n_examples:,}** of the {results[name][1]:,} explained examples. Its score in each, per class:")
+if drill.note:
+    st.caption(md(drill.note))
 st.dataframe(
     display_frame(rows),
     column_config=example_columns(
