@@ -68,15 +68,20 @@ def unit_scores(attribution: Attribution, segment: int = 0) -> tuple[list[tuple[
     for u, (_, s, e) in enumerate(units):
         owner[s:e] = u
     out = np.zeros((len(units), len(attribution.labels)), dtype=np.float64)
-    for t, token in enumerate(attribution.tokens):
-        if token.segment != segment:
-            continue
-        covered = owner[token.start : token.end]
-        covered = covered[covered >= 0]
-        if covered.size == 0:
-            continue
-        ids, counts = np.unique(covered, return_counts=True)
-        out[ids] += np.outer(counts / covered.size, attribution.scores[t])
+    mine = [t for t, token in enumerate(attribution.tokens) if token.segment == segment]
+    if not units or not mine:
+        return units, out
+    # every character of the segment, by the token it belongs to (tokens cover the text exactly, in order)
+    spans = np.array([(attribution.tokens[t].start, attribution.tokens[t].end) for t in mine], dtype=np.int64)
+    token_of = np.repeat(np.arange(len(mine)), spans[:, 1] - spans[:, 0])  # tokens are contiguous from 0 (Attribution checks)
+    if len(token_of) != len(text) or spans[0, 0] != 0:
+        raise ValueError("the tokens do not cover the text exactly")
+    inside = (owner >= 0) & (token_of >= 0)
+    chars_unit, chars_token = owner[inside], token_of[inside]
+    covered = np.bincount(chars_token, minlength=len(mine))  # characters of each token that lie in some unit
+    share = attribution.scores[mine][chars_token] / covered[chars_token][:, None]  # each character's share of its token's score
+    for c in range(out.shape[1]):
+        out[:, c] = np.bincount(chars_unit, weights=share[:, c], minlength=len(units))
     return units, out
 
 
@@ -213,11 +218,12 @@ class Aggregate:
         self.private: dict[str, str] = {}  # word -> what a page shows instead (`privacy.redact.private_words`), when `add` had the frame
         self.private_counts: dict[str, int] = {}
 
-    def add(self, items: Sequence[tuple[object, Attribution]], frame: pd.DataFrame | None = None) -> pd.DataFrame:
-        """Count one part's (example id, Attribution) pairs in; returns the part's occurrences (see `GlobalImportance`).
-        With `frame` (the prediction table's: example id = row position), the words inside personal data are noted too."""
+    def add(self, items: Sequence[tuple[object, Attribution]], frame: pd.DataFrame | None = None, *, keep_occurrences: bool = True) -> pd.DataFrame | None:
+        """Count one part's (example id, Attribution) pairs in; returns the part's occurrences (see `GlobalImportance`),
+        unless not `keep_occurrences`. With `frame` (the prediction table's: example id = row position), the words inside
+        personal data are noted too."""
         if not items:
-            return pd.DataFrame(columns=OCCURRENCE_COLUMNS)
+            return pd.DataFrame(columns=OCCURRENCE_COLUMNS) if keep_occurrences else None
         labels = self.labels or items[0][1].labels
         methods = {a.method for _, a in items} | ({self.method} if self.method else set())
         if any(a.labels != labels for _, a in items):
@@ -225,32 +231,88 @@ class Aggregate:
         if len(methods) > 1:
             raise ValueError(f"Explanations mix methods ({', '.join(sorted(methods))}); aggregate one method at a time.")
         self.labels, self.method = tuple(labels), methods.pop()
-        records: list[tuple] = []
+        examples: list = []
+        words: list[str] = []
+        surfaces: list[str] = []
+        spans: list[tuple[int, int]] = []
+        segments: list[int] = []
+        rows: list[np.ndarray] = []
         for example, attribution in items:
             for segment in attribution.segments:  # a sentence pair: the words of both texts
                 units, scores = unit_scores(attribution, segment)
-                for (surface, start, end), row in zip(units, scores):
+                text = attribution.segment_text(segment)
+                for surface, start, end in units:
                     word = surface.lower() if self.lowercase else surface
                     seen = self.capital.setdefault(word, [0, 0])
-                    seen[0] += _mid_sentence_capital(attribution.segment_text(segment), start, surface)
+                    seen[0] += _mid_sentence_capital(text, start, surface)
                     seen[1] += 1
-                    for c, label in enumerate(labels):
-                        records.append((example, label, word, surface, start, end, float(row[c]), segment))
-        occurrences = pd.DataFrame(records, columns=OCCURRENCE_COLUMNS)
-        grouped = occurrences.assign(abs_score=occurrences["score"].abs()).groupby(["label", "word"], sort=False)
+                    words.append(word)
+                    surfaces.append(surface)
+                    spans.append((start, end))
+                examples += [example] * len(units)
+                segments += [segment] * len(units)
+                rows.append(scores)
+        scores = np.vstack(rows)  # (units, labels)
+        example_ids = pd.Series(examples).to_numpy()  # int64 for row positions, as before
+        # per (label, word) sums, counted with bincount over word codes: no row per unit and label is built
+        codes, vocabulary = pd.factorize(np.asarray(words, dtype=object))
+        example_codes, distinct = pd.factorize(example_ids)
+        n_words = len(vocabulary)
+        pairs = np.unique(codes.astype(np.int64) * max(1, len(distinct)) + example_codes)
+        in_examples = np.bincount(pairs // max(1, len(distinct)), minlength=n_words)
+        count = np.bincount(codes, minlength=n_words)
         self.parts.append(
-            grouped.agg(total_abs=("abs_score", "sum"), total_signed=("score", "sum"), count=("score", "size"), n_examples=("example", "nunique")).reset_index()
+            pd.concat(
+                [
+                    pd.DataFrame(
+                        {
+                            "label": label,
+                            "word": vocabulary,
+                            "total_abs": np.bincount(codes, weights=np.abs(scores[:, c]), minlength=n_words),
+                            "total_signed": np.bincount(codes, weights=scores[:, c], minlength=n_words),
+                            "count": count,
+                            "n_examples": in_examples,
+                        }
+                    )
+                    for c, label in enumerate(labels)
+                ],
+                ignore_index=True,
+            )
         )
         self.n_examples += len(items)
+        n_labels = len(labels)
+
+        def occurrences_of(keep: np.ndarray | slice = slice(None)) -> pd.DataFrame:
+            """One row per unit and class (the units `keep` selects), units in text order, classes within."""
+            where = np.asarray(spans, dtype=np.int64).reshape(-1, 2)[keep]
+            return pd.DataFrame(
+                {
+                    "example": np.repeat(example_ids[keep], n_labels),
+                    "label": np.tile(np.asarray(labels, dtype=object), len(where)),
+                    "word": np.repeat(np.asarray(words, dtype=object)[keep], n_labels),
+                    "surface": np.repeat(np.asarray(surfaces, dtype=object)[keep], n_labels),
+                    "start": np.repeat(where[:, 0], n_labels),
+                    "end": np.repeat(where[:, 1], n_labels),
+                    "score": scores[keep].ravel(),
+                    "segment": np.repeat(np.asarray(segments, dtype=np.int64)[keep], n_labels),
+                },
+                columns=OCCURRENCE_COLUMNS,
+            )
+
         if frame is not None:
+            from privacy.pii import find_pii
             from privacy.redact import private_words
 
-            for word, name in private_words(occurrences, frame).items():  # numbered per part: renumbered across parts
-                if word not in self.private:
-                    placeholder = name.rsplit(" ", 1)[0]
-                    self.private_counts[placeholder] = self.private_counts.get(placeholder, 0) + 1
-                    self.private[word] = f"{placeholder} {self.private_counts[placeholder]}"
-        return occurrences
+            columns = [c for c in ("text", "text_pair") if c in frame]
+            flagged = {ex for ex in distinct if any(find_pii(str(frame[c].iat[int(ex)])) for c in columns)}  # few texts hold personal data
+            if flagged:
+                found = private_words(occurrences_of(np.isin(example_ids, list(flagged))), frame)
+                for word, name in found.items():  # numbered per part: renumbered across parts
+                    if word not in self.private:
+                        placeholder = name.rsplit(" ", 1)[0]
+                        self.private_counts[placeholder] = self.private_counts.get(placeholder, 0) + 1
+                        self.private[word] = f"{placeholder} {self.private_counts[placeholder]}"
+        return occurrences_of() if keep_occurrences else None
 
     def result(self, name_hints: Mapping[str, str] | None = None, occurrences: pd.DataFrame | None = None) -> GlobalImportance:
         """The statistics of every part added; `occurrences` as the drill-down's (None: not kept, see `GlobalImportance`)."""
@@ -406,6 +468,8 @@ def sample_indices(gold: Sequence[str], size: int, *, seed: int = 0) -> list[int
     """A reproducible, stratified sample of `size` row positions (sorted); samples of one seed are nested."""
     gold = list(gold)
     size = max(0, min(int(size), len(gold)))
+    if size == len(gold):  # every row: the same set without dealing 100k rows out one by one
+        return list(range(size))
     return sorted(sample_order(gold, seed=seed, limit=size))
 
 

@@ -229,15 +229,18 @@ def importance_key(
     return scoring_key, {
         "method": method,
         "params": json.loads(canonical_params(params, method)),
-        "examples": _digest([[int(ex), text_hash(t)] for ex, t in explained]),
+        "examples": _digest([[int(ex), h] for ex, _, h in explained]),
         "hints": _digest(dict(hints)),
     }
 
 
-def explained_examples(cache, scoring_key: str, method: str, params: Mapping[str, Any], sample: Sequence[int], texts: Sequence[Any]) -> list[tuple[int, Any]]:
-    """(example, text) of the `sample` (positions, with their `texts`) whose explanation `cache` holds (no payload is read)."""
+def explained_examples(
+    cache, scoring_key: str, method: str, params: Mapping[str, Any], sample: Sequence[int], texts: Sequence[Any]
+) -> list[tuple[int, Any, str]]:
+    """(example, text, text hash) of the `sample` (positions, with their `texts`) whose explanation `cache` holds (no payload is read)."""
     have = cache.cached_hashes(scoring_key, method, **params)
-    return [(int(ex), t) for ex, t in zip(sample, texts) if text_hash(t) in have]
+    found = ((int(ex), t, text_hash(t)) for ex, t in zip(sample, texts))
+    return [e for e in found if e[2] in have]
 
 
 def stored_importance(
@@ -245,12 +248,13 @@ def stored_importance(
     scoring_key: str,
     method: str,
     params: Mapping[str, Any],
-    explained: Sequence[tuple[int, Any]],
+    explained: Sequence[tuple[int, Any, str]],
     inputs: Sequence[Any],
     *,
     hints: Mapping[str, str],
     store=None,
     complete: bool = True,
+    key: tuple[str, dict] | None = None,
 ) -> GlobalImportance:
     """The word statistics of the `explained` examples: read from the results store `store` when it holds them, else
     aggregated from the attribution cache a part at a time (`AGGREGATE_CHUNK`) and, when `complete` (the whole sample is
@@ -258,7 +262,7 @@ def stored_importance(
     private words are looked for. No occurrences are kept (see `GlobalImportance`)."""
     from store.results import StoreError
 
-    key, where = importance_key(scoring_key, method, params, explained, hints)
+    key, where = key or importance_key(scoring_key, method, params, explained, hints)
     if store is not None:
         try:
             found = store.get_payload("insights", key, where, INSIGHTS_FORMAT)
@@ -270,8 +274,8 @@ def stored_importance(
     frame = _texts_frame(inputs)
     for start in range(0, len(explained), AGGREGATE_CHUNK):
         part = explained[start : start + AGGREGATE_CHUNK]
-        read = cache.get_many(scoring_key, [t for _, t in part], method, **params)
-        aggregate.add([(ex, read[t]) for ex, t in part if t in read], frame)
+        read = cache.get_many(scoring_key, [t for _, t, _ in part], method, **params)
+        aggregate.add([(ex, read[t]) for ex, t, _ in part if t in read], frame, keep_occurrences=False)
     importance = aggregate.result(hints)
     if store is not None and complete:
         with contextlib.suppress(StoreError):  # a store that cannot be written: the page keeps it in memory

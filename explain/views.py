@@ -80,12 +80,13 @@ def insights_results(
         if not explained:
             continue
 
-        def compute(ref=ref, explained=explained):
-            return stored_importance(
-                cache, ref.scoring_key, method, plan.params, explained, every, hints=hints, store=store, complete=len(explained) == len(plan.sample)
-            )
+        stored_as = importance_key(ref.scoring_key, method, plan.params, explained, hints)
 
-        key = json.dumps(importance_key(ref.scoring_key, method, plan.params, explained, hints), sort_keys=True)
+        def compute(ref=ref, explained=explained, stored_as=stored_as):
+            complete = len(explained) == len(plan.sample)
+            return stored_importance(cache, ref.scoring_key, method, plan.params, explained, every, hints=hints, store=store, complete=complete, key=stored_as)
+
+        key = json.dumps([stored_as, str(getattr(store, "path", ""))], sort_keys=True)  # a memory hit must not skip storing it in another store
         results[ref.name] = CheckpointInsights(ref.name, memo(key, compute) if memo else compute(), len(explained))
     return results
 
