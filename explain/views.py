@@ -3,6 +3,7 @@ settings, and what explaining the missing ones would cost per checkpoint. No Str
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from explain.cache import text_hash
 from explain.global_importance import estimate_cost, sample_indices
 
 
@@ -21,6 +23,8 @@ class InsightsPlan:
     texts: tuple[Any, ...]  # texts, or (text, text_pair) sentence pairs
     params: dict[str, Any]
     costs: tuple[tuple[Any, Any], ...]  # (checkpoint ref, cost estimate)
+    hashes: tuple[str, ...] = ()  # `explain.cache.text_hash` of each text
+    held: Mapping[str, frozenset[str]] = dataclasses.field(default_factory=dict)  # scoring key -> hashes of texts the cache explains
 
     @property
     def missing(self) -> int:
@@ -35,14 +39,16 @@ def insights_plan(table, refs, method: str, size: int, params: dict[str, Any], c
     inputs = table.inputs if hasattr(table, "inputs") else table.frame["text"].tolist()  # sentence pairs: (text, text_pair)
     texts = [inputs[i] for i in sample]
     calls = int(params.get("max_evals") or params.get("num_samples") or 0)  # every explainer has one of the two budgets
-    costs = []
+    hashes = tuple(text_hash(t) for t in texts)  # once per plan: 100k texts take a while
+    distinct = set(hashes)
+    costs, held = [], {}
     for ref in refs:
-        n_distinct = len(set(texts))
-        n_cached = cache.count_cached(ref.scoring_key, texts, method, **params)
+        held[ref.scoring_key] = frozenset(distinct & cache.cached_hashes(ref.scoring_key, method, **params))
+        n_cached = len(held[ref.scoring_key])
         # the time per explanation only prices what is missing; reading it visits every stored row (100k JSON rows: seconds)
-        per = cache.mean_seconds(ref.scoring_key, method, **params) if n_cached < n_distinct else None
-        costs.append((ref, estimate_cost(n_distinct, n_cached, calls, per)))
-    return InsightsPlan(tuple(int(i) for i in sample), tuple(texts), dict(params), tuple(costs))
+        per = cache.mean_seconds(ref.scoring_key, method, **params) if n_cached < len(distinct) else None
+        costs.append((ref, estimate_cost(len(distinct), n_cached, calls, per)))
+    return InsightsPlan(tuple(int(i) for i in sample), tuple(texts), dict(params), tuple(costs), hashes, held)
 
 
 @dataclass(frozen=True)
@@ -76,7 +82,11 @@ def insights_results(
     every = list(inputs) if inputs is not None else _by_position(plan)
     results = {}
     for ref in refs:
-        explained = explained_examples(cache, ref.scoring_key, method, plan.params, plan.sample, plan.texts)
+        held = plan.held.get(ref.scoring_key)
+        if held is None:
+            explained = explained_examples(cache, ref.scoring_key, method, plan.params, plan.sample, plan.texts)
+        else:  # what the plan found cached (a text explained since shows on the next run)
+            explained = [(ex, t, h) for ex, t, h in zip(plan.sample, plan.texts, plan.hashes) if h in held]
         if not explained:
             continue
 
@@ -99,7 +109,7 @@ def _by_position(plan: InsightsPlan) -> list[Any]:
     return every
 
 
-DRILL_LIMIT = 500  # examples a drill-down reads explanations of, in file order, when the aggregate keeps no occurrences
+DRILL_LIMIT = 100  # examples a drill-down reads explanations of, in file order, when the aggregate keeps no occurrences
 
 
 @dataclass(frozen=True)
@@ -128,7 +138,6 @@ def word_examples(
     """The examples containing `word` with its score in each, per class. From the aggregate's occurrences when it keeps
     them; else (a stored aggregate) the sampled examples whose text (`inputs` by position) holds the word are found by a
     search over the texts, and the explanations of the first `limit` of them are read from `cache` and aggregated."""
-    import dataclasses
     import re
 
     import pandas as pd
