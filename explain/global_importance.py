@@ -453,7 +453,7 @@ def sample_order(gold: Sequence[str], *, seed: int = 0, limit: int | None = None
     by_class: dict[str, list[int]] = {}
     for i, g in enumerate(gold):
         by_class.setdefault(g, []).append(i)
-    queues = {c: [int(x) for x in rng.permutation(rows)] for c, rows in sorted(by_class.items(), key=lambda kv: str(kv[0]))}
+    queues = {c: rng.permutation(rows).tolist() for c, rows in sorted(by_class.items(), key=lambda kv: str(kv[0]))}
     taken = dict.fromkeys(queues, 0)
     order: list[int] = []
     while len(order) < (len(gold) if limit is None else min(limit, len(gold))):

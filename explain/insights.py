@@ -197,6 +197,7 @@ def cross_check_view(
     *,
     size: int = CROSS_CHECK_SIZE,
     min_count: int = 2,
+    inputs: Sequence[Any] | None = None,
 ) -> CrossCheckView:
     """The SHAP cross-check of the gradient rankings `whole` (checkpoint name -> importance over every example) of `refs`:
     SHAP with `params` on `table`'s stratified sample of `size` (the one `precompute_jobs` fills), read from `cache` and
@@ -204,8 +205,8 @@ def cross_check_view(
     explained at all is left out (its cost is in the plan)."""
     from explain.views import insights_plan, insights_results
 
-    plan = insights_plan(table, list(refs), CROSS_CHECK_METHOD, size, params, cache, seed=SAMPLE_SEED)
-    found = insights_results(plan, list(refs), CROSS_CHECK_METHOD, cache, memo)
+    plan = insights_plan(table, list(refs), CROSS_CHECK_METHOD, size, params, cache, seed=SAMPLE_SEED, inputs=inputs)
+    found = insights_results(plan, list(refs), CROSS_CHECK_METHOD, cache, memo, inputs=inputs)
     checks = {name: cross_check(whole[name], result.importance, len(plan.sample), min_count=min_count) for name, result in found.items() if name in whole}
     return CrossCheckView(plan, checks, dict(params))
 
@@ -221,15 +222,16 @@ def _digest(value) -> str:
 
 
 def importance_key(
-    scoring_key: str, method: str, params: Mapping[str, Any], explained: Sequence[tuple[int, Any]], hints: Mapping[str, str]
+    scoring_key: str, method: str, params: Mapping[str, Any], explained: Sequence[tuple[int, Any, str]], hints: Mapping[str, str]
 ) -> tuple[str, dict]:
-    """(key, params) of the stored aggregate of `explained` ((example position, text or pair) pairs) by the checkpoint whose
+    """(key, params) of the stored aggregate of `explained` ((example position, text or pair, its `text_hash`), as
+    `explained_examples` gives them) by the checkpoint whose
     scoring key is `scoring_key`, with `method` and its `params`, flagging names from `hints`: the examples' positions and
     text hashes name the data (another file, another order, one text changed: another key) and which examples are in it."""
     return scoring_key, {
         "method": method,
         "params": json.loads(canonical_params(params, method)),
-        "examples": _digest([[int(ex), h] for ex, _, h in explained]),
+        "examples": hashlib.sha256("\n".join(f"{ex} {h}" for ex, _, h in explained).encode()).hexdigest(),
         "hints": _digest(dict(hints)),
     }
 
@@ -262,10 +264,10 @@ def stored_importance(
     private words are looked for. No occurrences are kept (see `GlobalImportance`)."""
     from store.results import StoreError
 
-    key, where = key or importance_key(scoring_key, method, params, explained, hints)
+    name, where = key or importance_key(scoring_key, method, params, explained, hints)
     if store is not None:
         try:
-            found = store.get_payload("insights", key, where, INSIGHTS_FORMAT)
+            found = store.get_payload("insights", name, where, INSIGHTS_FORMAT)
         except StoreError:
             found = None
         if found is not None:
@@ -279,7 +281,7 @@ def stored_importance(
     importance = aggregate.result(hints)
     if store is not None and complete:
         with contextlib.suppress(StoreError):  # a store that cannot be written: the page keeps it in memory
-            store.put_payload("insights", key, where, INSIGHTS_FORMAT, importance.to_payload())
+            store.put_payload("insights", name, where, INSIGHTS_FORMAT, importance.to_payload())
     return importance
 
 

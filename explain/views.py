@@ -32,11 +32,12 @@ class InsightsPlan:
         return sum(c.n_missing for _, c in self.costs)
 
 
-def insights_plan(table, refs, method: str, size: int, params: dict[str, Any], cache, seed: int = 0) -> InsightsPlan:
+def insights_plan(table, refs, method: str, size: int, params: dict[str, Any], cache, seed: int = 0, *, inputs: Sequence[Any] | None = None) -> InsightsPlan:
     """`size` examples drawn stratified by gold label from `table` (seeded), explained with `method` and `params` for each
-    checkpoint in `refs`; the cost counts only what `cache` does not hold yet."""
+    checkpoint in `refs`; the cost counts only what `cache` does not hold yet. `inputs`: `table.inputs`, when the caller has them."""
     sample = sample_indices(table.frame["gold"].tolist(), size, seed=seed)
-    inputs = table.inputs if hasattr(table, "inputs") else table.frame["text"].tolist()  # sentence pairs: (text, text_pair)
+    if inputs is None:
+        inputs = table.inputs if hasattr(table, "inputs") else table.frame["text"].tolist()  # sentence pairs: (text, text_pair)
     texts = [inputs[i] for i in sample]
     calls = int(params.get("max_evals") or params.get("num_samples") or 0)  # every explainer has one of the two budgets
     hashes = tuple(text_hash(t) for t in texts)  # once per plan: 100k texts take a while
@@ -154,7 +155,7 @@ def word_examples(
     pattern = re.compile(re.escape(word) if not re.match(r"\w", word) else rf"(?<!\w){re.escape(word)}(?!\w)", re.IGNORECASE)
     candidates = [int(ex) for ex in sample if any(pattern.search(part) for part in ([inputs[ex]] if isinstance(inputs[ex], str) else inputs[ex]))]
     read = cache.get_many(scoring_key, [inputs[ex] for ex in candidates[:limit]], method, **dict(params or {})) if candidates else {}
-    found = {ex: read[inputs[ex]] for ex in candidates[:limit] if inputs[ex] in read}
+    found: dict[object, Any] = {ex: read[inputs[ex]] for ex in candidates[:limit] if inputs[ex] in read}
     if not found:
         return WordExamples(drill_down(dataclasses.replace(importance, occurrences=pd.DataFrame(columns=OCCURRENCE_COLUMNS)), word, frame), 0, "")
     rows = drill_down(global_importance(found), word, frame)

@@ -56,7 +56,8 @@ with st.container(border=True):
 params = default_params(method)
 cache = attribution_cache()
 chosen_refs = [refs[i] for i in chosen]
-plan = insights_plan(table_list[0], chosen_refs, method, sample_size(method, n_total, size), params, cache, seed=SAMPLE_SEED)
+inputs = table_list[0].inputs  # every example's text (or pair), by position
+plan = insights_plan(table_list[0], chosen_refs, method, sample_size(method, n_total, size), params, cache, seed=SAMPLE_SEED, inputs=inputs)
 sample, costs, missing = list(plan.sample), plan.costs, plan.missing
 
 
@@ -102,7 +103,7 @@ if missing and explains_everything(method) and not st.session_state.get(auto_key
     # fast enough to start on first open rather than show nothing: a stratified first part, with progress (once per
     # session, so a text that cannot be explained does not send the page round in circles); the rest is one click
     st.session_state[auto_key] = True
-    first_part = insights_plan(table_list[0], chosen_refs, method, min(insights_mod.FIRST_OPEN_SIZE, n_total), params, cache, seed=SAMPLE_SEED)
+    first_part = insights_plan(table_list[0], chosen_refs, method, min(insights_mod.FIRST_OPEN_SIZE, n_total), params, cache, seed=SAMPLE_SEED, inputs=inputs)
     if first_part.missing:
         explain_missing(first_part, method, params)
 if missing:
@@ -120,7 +121,6 @@ def importance_for(key: str, _compute):
 
 
 hints = name_hints(evalset)
-inputs = table_list[0].inputs
 insights = insights_results(plan, chosen_refs, method, cache, importance_for, inputs=inputs, hints=hints, store=shared_store().store)
 results = {name: (display_importance(found.importance, table_list[0].frame), found.n_explained) for name, found in insights.items()}
 
@@ -152,6 +152,7 @@ if explains_everything(method):  # the whole-set gradient ranking, cross-checked
         shap_params,
         importance_for,
         min_count=int(min_count),
+        inputs=inputs,
     )
     checks = dict(view.checks)
     for name, check in checks.items():
