@@ -139,9 +139,21 @@ def fill_insights(
             for found in pool.map(_fill_checkpoint, tasks):
                 failures += found
     report_failures(failures)
+    store_insights(cache, evalset, checkpoints)
     seconds = time.perf_counter() - started
     log(f"Insights ready after {seconds:.0f} s.")
     return seconds
+
+
+def store_insights(cache, evalset, checkpoints) -> None:
+    """The Insights page's whole-set word statistics per checkpoint, stored beside the attribution cache (as precompute does)."""
+    from explain.insights import name_hints, store_whole_set
+    from models.checkpoints import inspect_checkpoint
+    from store.results import shared_store
+
+    store = shared_store(cache.directory).store
+    for path in checkpoints:
+        store_whole_set(cache, store, inspect_checkpoint(path).scoring_key, evalset.inputs, name_hints(evalset))
 
 
 def _fill_checkpoint(task) -> list:

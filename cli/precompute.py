@@ -334,6 +334,18 @@ def fill_table(store, ref, inputs: Sequence[TextInput]) -> None:
         print("PREDICTIONS: the whole file's table stored as one result as well (the app's first open reads it at once).", file=sys.stderr)
 
 
+def fill_insights_aggregate(cache, store, ref, args) -> None:
+    """After the Insights page's method explained every text: the page's whole-set word statistics, stored
+    (`explain.insights.store_whole_set`), so it opens without reading every explanation. The file is read as the app reads
+    it (gold labels included), so positions and name hints, hence the key, are the page's."""
+    from cli.common import read_data
+    from explain.insights import DEFAULT_METHOD, name_hints, store_whole_set
+
+    evalset = read_data(args, ref)
+    if store_whole_set(cache, store, ref.scoring_key, evalset.inputs, name_hints(evalset)) is not None:
+        print(f"INSIGHTS: the word statistics of {DEFAULT_METHOD.upper()} over all {len(evalset):,} examples are stored.", file=sys.stderr)
+
+
 def run(args) -> int:
     from cli.common import check_pairs, checkpoint, read_data
     from explain.cache import AttributionCache
@@ -386,6 +398,8 @@ def run(args) -> int:
             fill_probes(store, ref, args)
         if "explore" in parts and not args.limit:  # the page's example is picked from the whole file
             fill_first_example(cache or AttributionCache(store.directory), Predictor(ref, store=store, batch_size=args.batch_size), args, failures)
+        if "ig" in methods and args.limit is None:
+            fill_insights_aggregate(cache, store, ref, args)
     report_failures(failures)
     done = store.stats()
     summary = f"Done. The results store holds {done.rows:,} row(s) ({done.bytes / 1e6:.1f} MB)"
