@@ -44,7 +44,7 @@ SCHEMA_VERSION = 1
 FORMAT = 1  # float32 little-endian vector; bump when what a row means changes (a new pooling, a new softmax…)
 FILENAME = "results.sqlite"
 KINDS = ("proba", "embedding", "tokens")
-PAYLOAD_KINDS = ("probes", "gates")  # whole results stored as JSON (see `put_payload`)
+PAYLOAD_KINDS = ("probes", "gates", "label_issues", "data_quality", "pii")  # whole results stored as JSON (see `put_payload`)
 CHUNK = 900  # placeholders per IN list (SQLite's old limit is 999)
 _DTYPE = np.dtype("<f4")
 
