@@ -9,6 +9,7 @@ parts need and how to give it, so the page never shows an empty box.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Hashable, Mapping
@@ -319,7 +320,9 @@ def _quality_params(table: PredictionTable, training: TrainingData, label_mappin
 def personal_data(evalset, *, redact: bool, results: ResultCache = PROBE_RESULTS, store=None) -> PiiSection:
     """`privacy.views.pii_section` of the evaluation data, scanned once per data for every session and kept in the results
     store (`store`, default the shared one; payload "pii"), so a restart reads the scan."""
-    return pii_section(_pii_scan(_pii_source(evalset), results, store), redact=redact)
+    source = _pii_source(evalset)
+    assert source is not None  # an EvalSet always has one
+    return pii_section(_pii_scan(source, results, store), redact=redact)
 
 
 def training_personal_data(training: TrainingData, *, redact: bool, results: ResultCache = PROBE_RESULTS, store=None) -> PiiSection | None:
@@ -340,14 +343,14 @@ def _pii_source(data) -> PiiSource | None:
     from probes.views import wordlists_digest
 
     if isinstance(data, TrainingData):
-        if data.evalset is None and data.file is None:
+        file = data.file
+        if data.evalset is None and file is None:
             return None
-        if data.evalset is not None:
-            data = data.evalset
-        else:
-            file = data.file
+        if file is not None and data.evalset is None:
             return json.dumps(list(file.key)), {"name": file.name, "examples": EXAMPLES_PER_KIND, "wordlists": wordlists_digest()}, file.scan_pii
-    return data.fingerprint, {"name": data.name, "examples": EXAMPLES_PER_KIND, "wordlists": wordlists_digest()}, lambda: scan_evalset(data)
+        data = data.evalset
+    evalset = data
+    return evalset.fingerprint, {"name": evalset.name, "examples": EXAMPLES_PER_KIND, "wordlists": wordlists_digest()}, lambda: scan_evalset(evalset)
 
 
 def _pii_scan(source: PiiSource, results: ResultCache, store) -> PiiScan:
@@ -384,7 +387,7 @@ def quality_section(quality: DataQuality | None, training: TrainingData, *, reda
 def issue_choices(issues: pd.DataFrame) -> dict[int, str]:
     """How each issue reads in the page's picker, by row: `#row: text… (gold g, suggested s)`. Made once per page run (a
     lookup per option made the picker's labels quadratic: 6 s at 20k issues)."""
-    out = {}
+    out: dict[int, str] = {}
     for row, text, gold, suggested in zip(issues["row"].tolist(), issues["text"].astype(str).tolist(), issues["gold"].tolist(), issues["suggested"].tolist()):
         out.setdefault(int(row), f"#{row}: {text[:70]}{'…' if len(text) > 70 else ''} (gold {gold}, suggested {suggested})")
     return out
@@ -488,5 +491,6 @@ def fill_quality(predictor: InferenceLayer, table: PredictionTable, evalset, tra
         )
     for what, source in (("evaluation data", _pii_source(evalset)), ("training data", _pii_source(training))):
         if source is not None:
-            part(f"Personal data in the {what}", read("pii", source[0], source[1], store=store), lambda source=source: _pii_scan(source, memory, store))
+            key, named, scan = source
+            part(f"Personal data in the {what}", read("pii", key, named, store=store), functools.partial(stored, "pii", key, named, scan, store=store))
     return lines
