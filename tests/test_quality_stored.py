@@ -190,13 +190,17 @@ def test_precompute_quality_fills_the_store_a_second_run_skips_and_the_page_comp
     forwarded.clear()
     calls = Calls(monkeypatch)
     import probes.embeddings
+    from dashboard import state
 
-    indexes = []
+    indexes, tabled = [], []
     monkeypatch.setattr(probes.embeddings, "build_index", lambda *args, **kwargs: indexes.append(1))  # reading 100k embeddings takes seconds
+    real_table = state.get_table
+    monkeypatch.setattr(state, "get_table", lambda ref, *args: tabled.append(ref.name) or real_table(ref, *args))
     at = app_test(filled, monkeypatch, "pages/data.py")
     assert not at.exception, [e.message for e in at.exception]
     assert calls.take() == {"issues": 0, "quality": 0, "pii": 0}
     assert forwarded == [] and indexes == []  # no embedding index either: the neighbour hints were stored with the issues
+    assert tabled == ["tiny-before", "tiny-after", "tiny-after"]  # the Overview (app_test opens it first) reads both; the Data page only the candidate's
     issues = next(d.value for d in at.dataframe if "flagged_by" in d.value.columns)
     assert len(issues) and not any("need the model's embeddings" in i.value for i in at.info)
     assert (
