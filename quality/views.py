@@ -67,8 +67,8 @@ def ranked_issues(
 ) -> LabelIssues:
     """`quality.label_issues.find_issues`: cleanlab's confident learning merged with the neighbour hints of `index`
     (`probes.embeddings.label_noise(index, k, threshold)`), ranked, `flagged_by` naming the method(s). Kept for every
-    session (the page reruns on every click) and in the results store (`store`, default the shared one: `stored_issues`),
-    so a restart reads it. Without `index`, the issues with neighbour hints are shown when kept (`kept_issues`). An index
+    session (the page reruns on every click) and in the results store (`store`, default the shared one; payload
+    "label_issues", keyed by `_issue_params`), so a restart reads it. Without `index`, the issues with neighbour hints are shown when kept (`kept_issues`). An index
     given without `index_key` (a caller's own) is used as it is, nothing kept."""
     if index is not None:  # the neighbours' labels must be this table's (an index may come from a page judging the other gold labels)
         from probes.embeddings import index_for_table
@@ -194,8 +194,9 @@ def data_view(
 ) -> DataView:
     """Read the decisions on `table`'s data once and lay out the page. `index`: the checkpoint's embeddings of the
     table (`probes.embeddings.EmbeddingIndex`) for the neighbour hints (`ranked_issues`, kept under `index_key`);
-    None when they are not computed yet (the page then says what they need). `redact`: texts and notes shown and
-    exported (the CSV) with their personal data masked (`privacy.redact`)."""
+    None when they are not computed yet (the page then says what they need, unless issues with the hints are kept:
+    `kept_issues`). `redact`: texts and notes shown and exported (the CSV) with their personal data masked
+    (`privacy.redact`). `results_store`: the results store the issues are read from and kept in (default the shared one)."""
     if table.multi_label:
         return DataView(pd.DataFrame(columns=ISSUE_COLUMNS + DECISION_COLUMNS), "", 0, None, b"", None, (SINGLE_LABEL_ONLY,), {})
     found = ranked_issues(table, index, index_key=index_key, k=k, threshold=threshold, results=results, store=results_store)
