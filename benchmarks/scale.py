@@ -15,7 +15,8 @@ Sections (`--only precompute,pages,restart,views`; the view-model sections can b
   is that size's. Each page is timed from `at.run()` start to end, first open (in page order, after the Overview) and
   second open (a new session in the same process). The store is filled by the model (`veredicto precompute`, real) up
   to 10,000 rows, or at any size with `--fill model`; above that, by default, with generated probabilities and
-  embeddings written under the checkpoints' real keys (scoring 200k texts takes ~40 min here).
+  embeddings written under the checkpoints' real keys (scoring 200k texts takes ~40 min here); then the Data page's
+  results for the candidate, by `veredicto precompute --what quality` (real, from those).
 - restart: the same in a fresh subprocess on the demo (its test split) from the store `veredicto demo` fills
   ($VEREDICTO_CACHE_DIR, else cache/ in the Veredicto home), as an app restart reads it; when that store lacks the
   demo's results, a temporary store is filled as `veredicto demo` does (`cli.demo.fill_results`). Issue: Overview <= 2 s.
@@ -261,6 +262,19 @@ def fill_generated_attributions(store_dir: Path, checkpoints: list[Path], data: 
         store_whole_set(cache, store, ref.scoring_key, evalset.inputs, name_hints(evalset))
 
 
+def fill_data_page(store: Path, candidate: Path, data: Path) -> None:
+    """The Data page's results for the candidate (label issues, leakage and drift, PII scans), as `veredicto precompute`
+    (default --what) leaves them: real, computed from the stored probabilities and embeddings and the demo's training file."""
+    import contextlib
+    import io
+
+    from cli.main import main as cli
+
+    with contextlib.redirect_stderr(io.StringIO()):
+        code = cli(["precompute", "--model", str(candidate), "--data", str(data), "--what", "quality", "--store", str(store)])
+    assert code == 0, f"precompute --what quality exited {code}"
+
+
 def open_pages(size: str, section: str, env: dict[str, str], pages: str) -> None:
     """The `pages` (all: empty) in a fresh subprocess (`--pages-child`) with `env`; its rows join the table as they come."""
     command = [sys.executable, __file__, "--pages-child", size, "--only", section, "--pages", pages]
@@ -339,6 +353,7 @@ def pages(args) -> None:
             else:
                 fill_generated(store, checkpoints, frame)
                 fill_generated_attributions(store, checkpoints, data)
+            fill_data_page(store, checkpoints[-1], data)
             note = "by the model" if by_model else f"with generated results (scoring {2 * n:,} texts takes ~{2 * n / 80 / 60:.0f} min here)"
             emit(size, "pages", f"{size} store filled", time.perf_counter() - started, "s", note)
             env = {"VEREDICTO_CHECKPOINTS": str(paths.checkpoints), "VEREDICTO_DATA": str(data), "VEREDICTO_CACHE_DIR": str(store)}

@@ -53,8 +53,9 @@ def run(args) -> int:
 
 def fill_results(out: Path, *, cache_dir: Path | None = None, log: Callable[[str], None] = print) -> float:
     """Store the sentiment demo's probabilities and embeddings of every test text, for both checkpoints, in the results
-    store (`store.results`), so a fresh demo's Overview, Errors, Compare, Robustness and Data pages open from it instead of
-    scoring. What is stored already is read, not recomputed (a second run forwards nothing). Returns the seconds spent."""
+    store (`store.results`), and the Data page's results (`fill_data_page`), so a fresh demo's Overview, Errors, Compare,
+    Robustness and Data pages open from it instead of scoring. What is stored already is read, not recomputed (a second
+    run forwards nothing). Returns the seconds spent."""
     from evaldata.loading import load_eval_data
     from models.checkpoints import inspect_checkpoint
     from models.inference import ProbabilityCache
@@ -77,6 +78,7 @@ def fill_results(out: Path, *, cache_dir: Path | None = None, log: Callable[[str
         log(f"  {path.name}: {predictor.stats.texts_forwarded:,} forwarded, {predictor.stats.texts_from_store:,} read from the store")
     for warning in store_warnings(directory=cache_dir):
         log(f"warning: {warning}")
+    fill_data_page(paths, cache_dir=cache_dir, log=log)
     seconds = time.perf_counter() - started
     log(f"Results stored after {seconds:.0f} s ({opened.store.stats().bytes / 1e6:.1f} MB on disk).")
     return seconds
@@ -100,6 +102,24 @@ def fill_explore(out: Path, *, cache_dir: Path | None = None, log: Callable[[str
     fill_first_example(AttributionCache(cache_dir), predictor, load_eval_data(paths.test_data), failures)  # read as the app reads it
     report_failures(failures)
     return time.perf_counter() - started
+
+
+def fill_data_page(paths, *, cache_dir: Path | None = None, log: Callable[[str], None] = print) -> None:
+    """The Data page's results (label issues, leakage and drift against the demo's training file, PII scans) for both
+    checkpoints on the test split, stored by `veredicto precompute --what quality` itself, so the keys are the page's."""
+    import contextlib
+    import io
+
+    from cli.main import main
+
+    for path in (paths.before, paths.after):
+        argv = ["precompute", "--model", str(path), "--data", str(paths.test_data), "--what", "quality", *(["--store", str(cache_dir)] if cache_dir else [])]
+        said = io.StringIO()
+        with contextlib.redirect_stderr(said):
+            code = main(argv)
+        lines = said.getvalue().splitlines()
+        done = [line.removeprefix("QUALITY: ") for line in lines if line.startswith("QUALITY: ")]
+        log(f"  {path.name}, Data page: " + (" ".join(done) if code == 0 else f"not stored ({lines[-1] if lines else f'exit code {code}'})"))
 
 
 def fill_insights(

@@ -315,6 +315,12 @@ def test_veredicto_demo_stores_predictions_and_embeddings_so_the_pages_score_not
 
     store_dir = tmp_path / "store"
     assert main(["demo", "--out", str(tiny_demo), "--cache-dir", str(store_dir), "--skip-insights"]) == 0
+    err = capfd.readouterr().err
+    for name in ("sentiment-before", "sentiment-after"):  # the Data page's results too, against the training file each checkpoint's provenance names
+        assert (
+            f"{name}, Data page: Label issues (confident learning and neighbour hints): computed and stored. Leakage and drift against the training data: computed and stored."
+            in err
+        )
     p = demo_paths(tiny_demo)
     test = load_eval_data(p.test_data)
     store = ResultsStore(store_dir)
@@ -330,7 +336,9 @@ def test_veredicto_demo_stores_predictions_and_embeddings_so_the_pages_score_not
         assert restarted.stats.texts_forwarded == 0, path.name
     capfd.readouterr()
     assert main(["demo", "--out", str(tiny_demo), "--cache-dir", str(store_dir), "--skip-insights"]) == 0
-    assert "0 forwarded" in capfd.readouterr().err  # a second run reads, scores nothing
+    again = capfd.readouterr().err
+    assert "0 forwarded" in again  # a second run reads, scores nothing
+    assert again.count("Data page: ") == 2 and "computed and stored" not in again
 
 
 # --------------------------------------------------------------------------- the real demo
