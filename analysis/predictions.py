@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -210,10 +210,13 @@ def predict_table(
     label_mapping: Mapping[str, str] | None = None,
     thresholds: Thresholds | None = None,
     progress: Progress | None = None,
+    on_plan: Callable[[ScoringPlan], None] | None = None,
 ) -> PredictionTable:
     """Score every example once (the inference layer dedups and caches) and lay the result out as a table.
 
     The checkpoint's task (`predictor.ref.task`) decides single- or multi-label; sentence-pair data is scored as pairs.
+    Probabilities and token counts stored whole for these exact inputs (`InferenceLayer.stored_table`) are one read;
+    otherwise `on_plan` is told what is not stored yet (`scoring_plan`), they are read per text or scored, and stored whole.
     """
     task = predictor.ref.task
     multi = task == MULTI_LABEL
@@ -223,8 +226,17 @@ def predict_table(
             raise DataError(f"The thresholds are for labels {', '.join(thresholds.labels)}, not the checkpoint's ({', '.join(predictor.labels)}).")
     gold = align_labels(evalset, predictor.labels, label_mapping, multi_label=multi)
     inputs = evalset.inputs
-    probs = predictor.predict_proba(inputs, progress=progress)
-    n_tokens = predictor.token_counts(inputs)
+    stored = predictor.stored_table(inputs)
+    if stored is not None:
+        probs, n_tokens = stored
+        if progress is not None:
+            progress(len(inputs), len(inputs))
+    else:
+        if on_plan is not None:
+            on_plan(scoring_plan(predictor, inputs))
+        probs = predictor.predict_proba(inputs, progress=progress)
+        n_tokens = predictor.token_counts(inputs)
+        predictor.store_table(inputs, probs, n_tokens)
     return build_table(
         checkpoint_name=predictor.ref.name,
         fingerprint=predictor.ref.fingerprint,

@@ -15,8 +15,9 @@ Sections (`--only precompute,pages,restart,views`; the view-model sections can b
   is that size's. Each page is timed from `at.run()` start to end, first open (in page order, after the Overview) and
   second open (a new session in the same process). The store is filled by the model (`veredicto precompute`, real) up
   to 10,000 rows, or at any size with `--fill model`; above that, by default, with generated probabilities and
-  embeddings written under the checkpoints' real keys (scoring 200k texts takes ~40 min here). Then, at any size, as a user
-  would: `veredicto precompute --what probes` per checkpoint and `veredicto gate` (example policy), each timed.
+  embeddings written under the checkpoints' real keys (scoring 200k texts takes ~40 min here); then the Data page's
+  results for the candidate, by `veredicto precompute --what quality` (real, from those), and, as a user would,
+  `veredicto precompute --what probes` per checkpoint and `veredicto gate` (example policy), each timed.
 - restart: the same in a fresh subprocess on the demo (its test split) from the store `veredicto demo` fills
   ($VEREDICTO_CACHE_DIR, else cache/ in the Veredicto home), as an app restart reads it; when that store lacks the
   demo's results, a temporary store is filled as `veredicto demo` does (`cli.demo.fill_results`). Issue: Overview <= 2 s.
@@ -210,6 +211,69 @@ def fill_generated(store_dir: Path, checkpoints: list[Path], frame, seed: int = 
             noise = rng.standard_normal((len(texts[part]), width), dtype=np.float32)
             store.put_many("proba", ref.scoring_key, texts[part], probs[part])
             store.put_many("embedding", ref.fingerprint, texts[part], centres[gold[part]] + noise)
+        store.table_from_rows(ref.scoring_key, ref.fingerprint, texts, n_labels)  # the table whole, as precompute leaves it
+
+
+def fill_generated_attributions(store_dir: Path, checkpoints: list[Path], data: Path, seed: int = 0) -> None:
+    """What `veredicto precompute` (default --what) leaves for Insights, generated (IG at 100k is hours of CPU here):
+    Integrated Gradients of every text and SHAP of the page's cross-check sample (`precompute_jobs`), under each
+    checkpoint's real scoring key and the dashboard's parameters, on the real tokenizer's tokens, with word scores that
+    are the same for a word wherever it occurs plus noise; then the whole-set aggregate, as precompute stores it."""
+    import zlib
+
+    import numpy as np
+    from transformers import AutoTokenizer
+
+    from evaldata.loading import load_eval_data
+    from explain.attribution import Attribution, Token
+    from explain.cache import AttributionCache, key_params, text_hash
+    from explain.insights import name_hints, precompute_jobs, store_whole_set
+    from models.checkpoints import inspect_checkpoint
+    from store.results import ResultsStore
+
+    evalset = load_eval_data(data)  # as the app reads it: the same texts, positions and name hints as the page's
+    cache, store = AttributionCache(store_dir), ResultsStore(store_dir)
+    jobs = precompute_jobs(evalset.inputs, evalset.gold)
+    for k, path in enumerate(checkpoints):
+        ref = inspect_checkpoint(path)
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        rng = np.random.default_rng([seed, k, 1])
+        n_labels = len(ref.labels)
+        for job in jobs:
+            have = cache.cached_hashes(ref.scoring_key, job.method, **job.params)
+            texts = [t for t in job.texts if text_hash(t) not in have]  # resumable
+            for s in range(0, len(texts), 5_000):
+                part = texts[s : s + 5_000]
+                offsets = tokenizer(part, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+                made = []
+                for text, spans in zip(part, offsets):
+                    starts = sorted({0, *(a for a, b in spans if b > a and a < len(text))})
+                    tokens = tuple(Token(text[a:b], a, b) for a, b in zip(starts, [*starts[1:], len(text)]))
+                    words = [zlib.crc32(t.text.strip().lower().encode()) for t in tokens]
+                    value = np.array([[((w >> (4 * c)) % 2001 - 1000) / 20_000 for c in range(n_labels)] for w in words])
+                    scores = value + rng.normal(0, 0.005, value.shape)
+                    probs = np.exp(scores.sum(0)) / np.exp(scores.sum(0)).sum()
+                    made.append(
+                        Attribution(
+                            text, tokens, ref.labels, scores, probs - scores.sum(0), probs, ref.labels[int(np.argmax(probs))],
+                            job.method, key_params(job.method), 22, 0.0, ref.scoring_key, extra={"generated": True},
+                        )
+                    )  # fmt: skip
+                cache.put_many(made, **job.params)
+        store_whole_set(cache, store, ref.scoring_key, evalset.inputs, name_hints(evalset))
+
+
+def fill_data_page(store: Path, candidate: Path, data: Path) -> None:
+    """The Data page's results for the candidate (label issues, leakage and drift, PII scans), as `veredicto precompute`
+    (default --what) leaves them: real, computed from the stored probabilities and embeddings and the demo's training file."""
+    import contextlib
+    import io
+
+    from cli.main import main as cli
+
+    with contextlib.redirect_stderr(io.StringIO()):
+        code = cli(["precompute", "--model", str(candidate), "--data", str(data), "--what", "quality", "--store", str(store)])
+    assert code == 0, f"precompute --what quality exited {code}"
 
 
 def fill_signoff_pages(size: str, store: Path, data: Path, checkpoints: list[Path], audit: Path) -> None:
@@ -299,6 +363,8 @@ def pages(args) -> None:
                     assert code == 0, f"precompute exited {code}"
             else:
                 fill_generated(store, checkpoints, frame)
+                fill_generated_attributions(store, checkpoints, data)
+            fill_data_page(store, checkpoints[-1], data)
             note = "by the model" if by_model else f"with generated results (scoring {2 * n:,} texts takes ~{2 * n / 80 / 60:.0f} min here)"
             emit(size, "pages", f"{size} store filled", time.perf_counter() - started, "s", note)
             fill_signoff_pages(size, store, data, checkpoints, Path(tmp) / "audit")
@@ -308,7 +374,7 @@ def pages(args) -> None:
 
 
 def restart(args) -> None:
-    from cli.demo import fill_results
+    from cli.demo import fill_explore, fill_results
     from evaldata.loading import load_eval_data
     from models.checkpoints import inspect_checkpoint
     from runtime import settings
@@ -330,6 +396,13 @@ def restart(args) -> None:
                 "restart",
                 "store filled (veredicto demo's fill)",
                 fill_results(paths.root, cache_dir=store, audit=Path(tmp) / "audit", log=lambda _: None),
+                "s",
+            )
+            emit(
+                "demo",
+                "restart",
+                "Explore's first example explained (veredicto demo's fill)",
+                fill_explore(paths.root, cache_dir=store, log=lambda _: None),
                 "s",
             )
         env = {"VEREDICTO_CHECKPOINTS": str(paths.checkpoints), "VEREDICTO_DATA": str(paths.test_data), "VEREDICTO_CACHE_DIR": str(store)}

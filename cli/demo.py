@@ -21,8 +21,8 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--skip-insights",
         action="store_true",
-        help="sentiment: do not precompute the Insights page (Integrated Gradients for every test text, SHAP on a stratified "
-        "sample; a few minutes, resumable). The page then computes them on first open.",
+        help="sentiment: do not precompute explanations: the Insights page's (Integrated Gradients for every test text, SHAP on a stratified "
+        "sample; a few minutes, resumable) and Explore's first example's (SHAP and LIME). The pages then compute them on first open.",
     )
     parser.add_argument(
         "--cache-dir",
@@ -46,16 +46,17 @@ def run(args) -> int:
         build_demo(out, force=args.force, log=log)
         fill_results(out, cache_dir=args.cache_dir, log=log)
         if not args.skip_insights:
+            fill_explore(out, cache_dir=args.cache_dir, log=log)
             fill_insights(out, cache_dir=args.cache_dir, log=log)
     return 0
 
 
 def fill_results(out: Path, *, cache_dir: Path | None = None, audit: Path | None = None, log: Callable[[str], None] = print) -> float:
     """Store the sentiment demo's probabilities and embeddings of every test text, for both checkpoints, in the results
-    store (`store.results`), so a fresh demo's Overview, Errors, Compare, Robustness and Data pages open from it instead of
-    scoring; then the Robustness page's probe runs and the Sign-off page's gate evaluation (`fill_signoff`; `audit`: the
-    audit store its approvals are counted from, default the user's). What is stored already is read, not recomputed (a
-    second run forwards nothing). Returns the seconds spent."""
+    store (`store.results`), the Data page's results (`fill_data_page`), the Robustness page's probe runs and the Sign-off
+    page's gate evaluation (`fill_signoff`; `audit`: the audit store its approvals are counted from, default the user's), so
+    a fresh demo's pages open from it instead of computing. What is stored already is read, not recomputed (a second run
+    forwards nothing). Returns the seconds spent."""
     from evaldata.loading import load_eval_data
     from models.checkpoints import inspect_checkpoint
     from models.inference import ProbabilityCache
@@ -73,15 +74,54 @@ def fill_results(out: Path, *, cache_dir: Path | None = None, audit: Path | None
     for path in (paths.before, paths.after):
         # own memory caches: the build's accuracy pass left these probabilities in the process's, and memory hits are not written to the store
         predictor = open_predictor(inspect_checkpoint(path), directory=cache_dir, cache=ProbabilityCache())
-        predictor.predict_proba(inputs)
+        predictor.store_table(inputs, predictor.predict_proba(inputs), predictor.token_counts(inputs))  # the Overview's table, whole
         predictor.embed(inputs, cache=ProbabilityCache())
         log(f"  {path.name}: {predictor.stats.texts_forwarded:,} forwarded, {predictor.stats.texts_from_store:,} read from the store")
     for warning in store_warnings(directory=cache_dir):
         log(f"warning: {warning}")
+    fill_data_page(paths, cache_dir=cache_dir, log=log)
     fill_signoff(paths.before, paths.after, paths.test_data, cache_dir=cache_dir, audit=audit, log=log)
     seconds = time.perf_counter() - started
     log(f"Results stored after {seconds:.0f} s ({opened.store.stats().bytes / 1e6:.1f} MB on disk).")
     return seconds
+
+
+def fill_explore(out: Path, *, cache_dir: Path | None = None, log: Callable[[str], None] = print) -> float:
+    """Explain the example a fresh demo's Explore opens on (the 'after' checkpoint's, the one the page shows first) with SHAP
+    and LIME into the attribution cache (`cli.precompute.fill_first_example`), so the page shows them at once. Needs
+    `fill_results`' predictions; what is cached already is skipped. Returns the seconds spent."""
+    from cli.precompute import Failure, fill_first_example, report_failures
+    from evaldata.loading import load_eval_data
+    from explain.cache import AttributionCache
+    from models.checkpoints import inspect_checkpoint
+    from store.results import open_predictor
+    from training.demo import demo_paths
+
+    started = time.perf_counter()
+    paths = demo_paths(out)
+    failures: list[Failure] = []
+    predictor = open_predictor(inspect_checkpoint(paths.after), directory=cache_dir)
+    fill_first_example(AttributionCache(cache_dir), predictor, load_eval_data(paths.test_data), failures)  # read as the app reads it
+    report_failures(failures)
+    return time.perf_counter() - started
+
+
+def fill_data_page(paths, *, cache_dir: Path | None = None, log: Callable[[str], None] = print) -> None:
+    """The Data page's results (label issues, leakage and drift against the demo's training file, PII scans) for both
+    checkpoints on the test split, stored by `veredicto precompute --what quality` itself, so the keys are the page's."""
+    import contextlib
+    import io
+
+    from cli.main import main
+
+    for path in (paths.before, paths.after):
+        argv = ["precompute", "--model", str(path), "--data", str(paths.test_data), "--what", "quality", *(["--store", str(cache_dir)] if cache_dir else [])]
+        said = io.StringIO()
+        with contextlib.redirect_stderr(said):
+            code = main(argv)
+        lines = said.getvalue().splitlines()
+        done = [line.removeprefix("QUALITY: ") for line in lines if line.startswith("QUALITY: ")]
+        log(f"  {path.name}, Data page: " + (" ".join(done) if code == 0 else f"not stored ({lines[-1] if lines else f'exit code {code}'})"))
 
 
 def fill_signoff(
@@ -157,9 +197,21 @@ def fill_insights(
             for found in pool.map(_fill_checkpoint, tasks):
                 failures += found
     report_failures(failures)
+    store_insights(cache, evalset, checkpoints)
     seconds = time.perf_counter() - started
     log(f"Insights ready after {seconds:.0f} s.")
     return seconds
+
+
+def store_insights(cache, evalset, checkpoints) -> None:
+    """The Insights page's whole-set word statistics per checkpoint, stored beside the attribution cache (as precompute does)."""
+    from explain.insights import name_hints, store_whole_set
+    from models.checkpoints import inspect_checkpoint
+    from store.results import shared_store
+
+    store = shared_store(cache.directory).store
+    for path in checkpoints:
+        store_whole_set(cache, store, inspect_checkpoint(path).scoring_key, evalset.inputs, name_hints(evalset))
 
 
 def _fill_checkpoint(task) -> list:

@@ -25,8 +25,9 @@ from models.protocol import TextInput
 
 METHODS = ("shap", "lime", "ig", "grad_input")
 SCORES = {"predictions": "proba", "embeddings": "embedding"}  # --what part -> results store kind
-PARTS = (*SCORES, *METHODS, "probes")
-DEFAULT_WHAT = ("predictions", "embeddings", "ig")  # what the pages read: Overview & co, Explore's neighbours, Insights
+PARTS = (*SCORES, *METHODS, "probes", "explore", "quality")
+# what the pages read: Overview & co, Explore's neighbours and first example, Insights, Data
+DEFAULT_WHAT = ("predictions", "embeddings", "ig", "explore", "quality")
 CHUNK_BATCHES = 4  # forward batches per store write (and per Ray task): sorted by length within, little lost to a kill
 
 
@@ -54,7 +55,9 @@ def register(subparsers) -> None:
         metavar="PARTS",
         help=f"Comma-separated parts to fill: {', '.join(PARTS)} (default: {','.join(DEFAULT_WHAT)}, what the pages read). predictions and "
         "embeddings go to the results store; shap, lime, ig (Integrated Gradients) and grad_input (Gradient x Input) to the attribution cache; "
-        "probes runs the Robustness page's default probe suite on the whole file (always locally) and stores it, so the page opens on it.",
+        "probes runs the Robustness page's default probe suite on the whole file (always locally) and stores it, so the page opens on it; "
+        "explore explains the example the Explore page opens on (SHAP and LIME at the page's budgets; needs gold labels); "
+        "quality stores the Data page's label issues, leakage and drift against the checkpoint's training file (its provenance) and PII scans.",
     )
     chosen.add_argument(
         "--method",
@@ -111,12 +114,12 @@ def non_negative(value: str) -> float:
 
 
 def wanted_parts(args) -> tuple[str, ...]:
-    """--what, else --method mapped onto it (both = shap,lime), else what the pages read."""
+    """--what, else --method mapped onto it (both = shap,lime), else what the pages read (with --limit, less quality: it is of the whole file)."""
     if args.what:
         return args.what
     if args.method:
         return ("shap", "lime") if args.method == "both" else (args.method,)
-    return DEFAULT_WHAT
+    return tuple(p for p in DEFAULT_WHAT if p != "quality") if args.limit else DEFAULT_WHAT  # the Data page's results are of the whole file
 
 
 def method_params(method: str, args) -> dict:
@@ -305,6 +308,67 @@ def fill_probes(store, ref, args) -> None:
     keep_report(key, report, memory, store)
 
 
+def fill_first_example(cache, predictor, source, failures: list[Failure]) -> None:
+    """SHAP and LIME, at the page's budgets (`explain.cache.default_params`), of the example Explore opens on with this
+    checkpoint (`analysis.browse.default_example` of its prediction table, read from the results store, else scored), so
+    the page's first open shows them instead of computing them (half a minute at 100k rows on 2 cores). `source`: the
+    command's arguments (the file is read with its gold labels, which pick the example) or an `EvalSet`."""
+    from analysis.browse import default_example
+    from analysis.predictions import predict_table
+    from cli.common import read_data
+    from explain.cache import PAGE_METHODS, default_params
+
+    try:
+        evalset = source if hasattr(source, "inputs") else read_data(source, predictor.ref, labelled=True)
+        example = default_example(predict_table(predictor, evalset))
+    except VeredictoError as exc:
+        print(f"EXPLORE: skipped, the page's first example needs the gold labels: {exc}", file=sys.stderr)
+        return
+    if example is not None:
+        for method in PAGE_METHODS:
+            fill(cache, predictor, method, [evalset.inputs[example]], default_params(method), failures, what=f"Explore's first example, #{example}")
+
+
+def fill_table(store, ref, inputs: Sequence[TextInput]) -> None:
+    """The file's probabilities and token counts stored whole (`store.results.ResultsStore.table_from_rows`), from the rows
+    just stored: the app's prediction table is then one read per checkpoint, not a row lookup per text (100k rows: seconds)."""
+    if store.table_from_rows(ref.scoring_key, ref.fingerprint, inputs, len(ref.labels)):
+        print("PREDICTIONS: the whole file's table stored as one result as well (the app's first open reads it at once).", file=sys.stderr)
+
+
+def fill_insights_aggregate(cache, store, ref, args) -> None:
+    """After the Insights page's method explained every text: the page's whole-set word statistics, stored
+    (`explain.insights.store_whole_set`), so it opens without reading every explanation. The file is read as the app reads
+    it (gold labels included), so positions and name hints, hence the key, are the page's."""
+    from cli.common import read_data
+    from explain.insights import DEFAULT_METHOD, name_hints, store_whole_set
+
+    evalset = read_data(args, ref)
+    if store_whole_set(cache, store, ref.scoring_key, evalset.inputs, name_hints(evalset)) is not None:
+        print(f"INSIGHTS: the word statistics of {DEFAULT_METHOD.upper()} over all {len(evalset):,} examples are stored.", file=sys.stderr)
+
+
+def fill_quality(store, ref, args) -> None:
+    """What the Data page computes on open (`quality.views.fill_quality`: label issues with neighbour hints, leakage and drift
+    against the training file the checkpoint's provenance names, PII scans), kept in `store` under the page's keys; parts
+    stored already are skipped. Reads the file as the app does (gold labels included), so the data fingerprint is the page's."""
+    from analysis.predictions import predict_table
+    from cli.common import read_data
+    from evaldata.streaming import DEFAULT_CHUNK_ROWS
+    from models.inference import Predictor
+    from quality.training import training_data
+    from quality.views import fill_quality as fill_page
+    from runtime import settings
+
+    evalset = read_data(args, ref)
+    predictor = Predictor(ref, store=store, batch_size=args.batch_size)  # predictions and embeddings read from (or written to) the store
+    table = predict_table(predictor, evalset)
+    training = training_data(ref.path, chunk_rows=settings.train_chunk_rows(DEFAULT_CHUNK_ROWS))  # the page's default: the provenance file, read in chunks
+    print(f"QUALITY (the Data page; {training.describe() if training.available else training.message})", file=sys.stderr)
+    for line in fill_page(predictor, table, evalset, training, store=store):
+        print(f"QUALITY: {line}", file=sys.stderr)
+
+
 def run(args) -> int:
     from cli.common import check_pairs, checkpoint, read_data
     from explain.cache import AttributionCache
@@ -314,8 +378,11 @@ def run(args) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise VeredictoError(f"--limit must be at least 1 (got {args.limit}).")
-    if args.limit is not None and "probes" in wanted_parts(args):
-        raise VeredictoError("--what probes runs on the whole file, as the Robustness page does: drop --limit, or leave probes out of --what.")
+    for whole in ("probes", "quality"):
+        if args.limit is not None and whole in wanted_parts(args):
+            raise VeredictoError(
+                f"--what {whole} runs on the whole file, as the {'Robustness' if whole == 'probes' else 'Data'} page does: drop --limit, or leave {whole} out of --what."
+            )
     if args.address and args.engine != "ray":
         raise VeredictoError(f"--address {args.address} joins a Ray cluster, which only --engine ray uses: add --engine ray, or drop --address.")
     parts = wanted_parts(args)
@@ -351,8 +418,16 @@ def run(args) -> int:
             fill(cache, predictor, method, unique, method_params(method, args), failures, pool=pool, position=position if pool else 0)
         if pool is not None:
             pool.run()  # every part above on one actor pool: the checkpoint is loaded once per actor for the whole run
+        if "predictions" in scores and not args.limit:
+            fill_table(store, ref, evalset.inputs)
         if "probes" in parts:
             fill_probes(store, ref, args)
+        if "explore" in parts and not args.limit:  # the page's example is picked from the whole file
+            fill_first_example(cache or AttributionCache(store.directory), Predictor(ref, store=store, batch_size=args.batch_size), args, failures)
+        if "ig" in methods and args.limit is None:
+            fill_insights_aggregate(cache, store, ref, args)
+        if "quality" in parts:
+            fill_quality(store, ref, args)
     report_failures(failures)
     done = store.stats()
     summary = f"Done. The results store holds {done.rows:,} row(s) ({done.bytes / 1e6:.1f} MB)"

@@ -41,11 +41,13 @@ def display_importance(gi, frame: pd.DataFrame):
     table, the charts, the warnings and the drill-down alike; the scores are unchanged."""
     if not redacting():
         return gi
-    masked = private_words(gi.occurrences, frame)
+    masked = private_words(gi.occurrences, frame) if gi.occurrences is not None else dict(gi.private or {})  # a stored aggregate found them while aggregating
     if not masked:
         return gi
     import dataclasses
 
+    if gi.occurrences is None:
+        return dataclasses.replace(gi, table=gi.table.assign(word=gi.table["word"].replace(masked)), private=masked)
     occurrences = gi.occurrences.assign(
         word=gi.occurrences["word"].replace(masked), surface=[masked.get(w, s) for w, s in zip(gi.occurrences["word"], gi.occurrences["surface"])]
     )

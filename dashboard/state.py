@@ -14,7 +14,7 @@ from typing import Any
 
 import streamlit as st
 
-from analysis.predictions import PredictionTable, predict_table, scoring_plan
+from analysis.predictions import PredictionTable, ScoringPlan, predict_table
 from analysis.thresholds import MAX_FILE_BYTES, Thresholds, parse_thresholds, tune_thresholds
 from evaldata.loading import (
     DEFAULT_LABEL_SEP,
@@ -25,6 +25,7 @@ from evaldata.loading import (
     guess_column,
     load_eval_data,
     parse_mapping,
+    read_columns,
     read_file,
 )
 from explain.shap_explainer import warm_up
@@ -218,7 +219,7 @@ def _load_bytes(raw: bytes, name: str, columns: Columns) -> EvalSet:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _columns_path(path: str, stamp: tuple) -> list[str]:
-    return list(read_file(path)[0].columns)
+    return read_columns(path)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -279,13 +280,14 @@ def get_table(ref: CheckpointRef, evalset: EvalSet, mapping: dict | None = None,
     table = tables.get(key)
     if table is not None:
         return table
-    predictor = get_predictor(ref)  # loaded in the page's run, under its own spinner: the job's bar measures the scoring alone
+    predictor = get_predictor(ref)  # its model loads at first use: in the job, only when something must be scored
 
     def compute(job: Job) -> PredictionTable:
-        plan = scoring_plan(predictor, evalset.inputs)  # reads what the results store holds (kept in memory for the scoring)
-        if 0 < plan.missing < plan.total:  # say why only part is scored: a data file changed under a filled store
-            job.note = f"{plan.missing:,} of {plan.total:,} texts are new or changed since the results store was filled; the rest are read from it"
-        return predict_table(predictor, evalset, label_mapping=mapping, thresholds=thresholds_for(ref, thresholds), progress=job.progress)
+        def say(plan: ScoringPlan) -> None:  # asked only when the store lacks the whole table (reads its rows into memory for the scoring)
+            if 0 < plan.missing < plan.total:  # say why only part is scored: a data file changed under a filled store
+                job.note = f"{plan.missing:,} of {plan.total:,} texts are new or changed since the results store was filled; the rest are read from it"
+
+        return predict_table(predictor, evalset, label_mapping=mapping, thresholds=thresholds_for(ref, thresholds), progress=job.progress, on_plan=say)
 
     try:
         table = in_background(("table", *key), f"Scoring with {ref.name}", compute, kept=lambda: tables.get(key), keep=lambda value: tables.put(key, value))
@@ -621,14 +623,16 @@ def current_session() -> Session:
     return session
 
 
-def tables(session: Session, *, as_labelled: bool = False) -> list[PredictionTable]:
+def tables(session: Session, *, as_labelled: bool = False, candidate_only: bool = False) -> list[PredictionTable]:
     """Prediction tables of every chosen checkpoint; a label mismatch stops the page with its message.
 
     The one place that picks the gold labels: with the sidebar's "Use reviewers' label corrections" on (and not
     `as_labelled`, which the Data page asks for: decisions are made on the labels as in the file) the tables are judged
-    against the corrections (`store.labels.corrected_tables`), and the page says so."""
+    against the corrections (`store.labels.corrected_tables`), and the page says so. `candidate_only`: the candidate's table
+    alone, for a page that reads nothing else (the Data page: a restart at 100k rows then reads one checkpoint's results, not two)."""
     try:
-        found = [get_table(ref, session.evalset, session.label_mapping, session.thresholds) for ref in session.checkpoints]
+        refs = session.checkpoints[-1:] if candidate_only else session.checkpoints
+        found = [get_table(ref, session.evalset, session.label_mapping, session.thresholds) for ref in refs]
     except VeredictoError as exc:
         st.error(str(exc))
         st.stop()

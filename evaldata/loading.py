@@ -78,7 +78,7 @@ def not_utf8(name: str, byte: int, line: int) -> DataError:
     )
 
 
-def _read(raw: bytes, kind: str, name: str) -> pd.DataFrame:
+def _read(raw: bytes, kind: str, name: str, header_only: bool = False) -> pd.DataFrame:
     if not raw.strip():
         raise DataError(f"'{name}' is empty. Provide a file with a header row and at least one example.")
     if kind in ("csv", "tsv", "jsonl"):
@@ -94,7 +94,9 @@ def _read(raw: bytes, kind: str, name: str) -> pd.DataFrame:
             if text.startswith("["):
                 return pd.DataFrame(json.loads(text))
             return pd.read_json(io.StringIO(text), lines=True)
-        return pd.read_csv(io.BytesIO(raw), sep="\t" if kind == "tsv" else ",", dtype=str, keep_default_na=False, encoding="utf-8")
+        return pd.read_csv(
+            io.BytesIO(raw), sep="\t" if kind == "tsv" else ",", dtype=str, keep_default_na=False, encoding="utf-8", nrows=0 if header_only else None
+        )
     except (ValueError, pd.errors.ParserError, json.JSONDecodeError, OSError) as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"'{name}' could not be read as {kind.upper()}: {detail}. Check the file format and extension.") from None
@@ -114,8 +116,11 @@ def pick_column(columns: list[str], wanted: str | None, role: str, name: str) ->
     )
 
 
-def read_file(source: str | Path | bytes, *, name: str | None = None, fmt: str | None = None) -> tuple[pd.DataFrame, bytes, str]:
-    """Read a CSV/TSV/JSONL/Parquet file (path or uploaded bytes) as it is: (frame, raw bytes, display name)."""
+def read_file(source: str | Path | bytes, *, name: str | None = None, fmt: str | None = None, header_only: bool = False) -> tuple[pd.DataFrame, bytes, str]:
+    """Read a CSV/TSV/JSONL/Parquet file (path or uploaded bytes) as it is: (frame, raw bytes, display name).
+
+    `header_only`: a CSV/TSV's rows are not parsed (the frame has the columns and no rows; the file is still checked whole
+    for UTF-8); other formats are read whole."""
     if isinstance(source, (str, Path)):
         path = Path(source).expanduser()
         name = name or path.name
@@ -128,11 +133,18 @@ def read_file(source: str | Path | bytes, *, name: str | None = None, fmt: str |
     kind = fmt or FORMATS.get(Path(name).suffix.lower())
     if kind is None:
         raise DataError(f"'{name}' has an unknown extension. Use .csv, .tsv, .jsonl or .parquet.")
-    frame = _read(raw, kind, name)
+    frame = _read(raw, kind, name, header_only)
     frame.columns = [str(c) for c in frame.columns]
-    if len(frame) == 0:
+    if len(frame) == 0 and not (header_only and kind in ("csv", "tsv")):
         raise DataError(f"'{name}' has a header ({', '.join(frame.columns)}) but no rows. Add examples to evaluate.")
     return frame, raw, name
+
+
+def read_columns(path: str | Path) -> list[str]:
+    """A data file's column names, as `read_file` reads them (its checks and messages included: an empty file, one that is
+    not UTF-8), but parsing only a CSV/TSV's header line: the sidebar asks before the file is loaded, and a 100k-row file
+    was parsed twice on first open."""
+    return list(read_file(path, header_only=True)[0].columns)
 
 
 def guess_column(columns: list[str], role: str) -> str | None:

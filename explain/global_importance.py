@@ -68,15 +68,20 @@ def unit_scores(attribution: Attribution, segment: int = 0) -> tuple[list[tuple[
     for u, (_, s, e) in enumerate(units):
         owner[s:e] = u
     out = np.zeros((len(units), len(attribution.labels)), dtype=np.float64)
-    for t, token in enumerate(attribution.tokens):
-        if token.segment != segment:
-            continue
-        covered = owner[token.start : token.end]
-        covered = covered[covered >= 0]
-        if covered.size == 0:
-            continue
-        ids, counts = np.unique(covered, return_counts=True)
-        out[ids] += np.outer(counts / covered.size, attribution.scores[t])
+    mine = [t for t, token in enumerate(attribution.tokens) if token.segment == segment]
+    if not units or not mine:
+        return units, out
+    # every character of the segment, by the token it belongs to (tokens cover the text exactly, in order)
+    spans = np.array([(attribution.tokens[t].start, attribution.tokens[t].end) for t in mine], dtype=np.int64)
+    token_of = np.repeat(np.arange(len(mine)), spans[:, 1] - spans[:, 0])  # tokens are contiguous from 0 (Attribution checks)
+    if len(token_of) != len(text) or spans[0, 0] != 0:
+        raise ValueError("the tokens do not cover the text exactly")
+    inside = (owner >= 0) & (token_of >= 0)
+    chars_unit, chars_token = owner[inside], token_of[inside]
+    covered = np.bincount(chars_token, minlength=len(mine))  # characters of each token that lie in some unit
+    share = attribution.scores[mine][chars_token] / covered[chars_token][:, None]  # each character's share of its token's score
+    for c in range(out.shape[1]):
+        out[:, c] = np.bincount(chars_unit, weights=share[:, c], minlength=len(units))
     return units, out
 
 
@@ -114,14 +119,34 @@ class GlobalImportance:
     `table` columns: label, word, mean_abs, mean_signed, total_abs, count, n_examples, cue, cue_reason.
     `occurrences` columns: example, label, word, surface, start, end, score, segment (one row per unit, class; start/end
     index into the segment's text: 0 the text, 1 a sentence pair's second text). Multi-label: one set of rows per label,
-    each from that label's own sigmoid probability.
+    each from that label's own sigmoid probability. None when not kept (a whole evaluation set's are millions of rows; a
+    stored aggregate holds the table only): `explain.views.word_examples` then finds a word's examples from their texts,
+    and `private` names the words that lie inside personal data (`privacy.redact.private_words`), found while aggregating.
     """
 
     labels: tuple[str, ...]
     method: str
     n_examples: int
     table: pd.DataFrame
-    occurrences: pd.DataFrame
+    occurrences: pd.DataFrame | None
+    private: Mapping[str, str] | None = None
+
+    def to_payload(self) -> dict:
+        """Plain JSON data of everything but the occurrences (the results store keeps it, see `explain.insights`)."""
+        return {
+            "labels": list(self.labels),
+            "method": self.method,
+            "n_examples": self.n_examples,
+            "table": {c: self.table[c].tolist() for c in self.table.columns},
+            "private": dict(self.private or {}),
+        }
+
+    @classmethod
+    def from_payload(cls, data: Mapping) -> GlobalImportance:
+        table = pd.DataFrame(data["table"], columns=TABLE_COLUMNS).astype(
+            {"mean_abs": float, "mean_signed": float, "total_abs": float, "count": int, "n_examples": int}
+        )
+        return cls(tuple(data["labels"]), str(data["method"]), int(data["n_examples"]), table, None, dict(data.get("private") or {}))
 
     def for_label(self, label: str, *, by: str = "total_abs", min_count: int = 1, k: int | None = None, flagged_only: bool = False) -> pd.DataFrame:
         """This class's words, strongest first by `by` (see SORT_KEYS); ties broken by count then word."""
@@ -142,6 +167,8 @@ class GlobalImportance:
 
         Columns: example, occurrences, then `score_<label>` per class; strongest effect on any class first.
         """
+        if self.occurrences is None:
+            raise ValueError("This aggregate keeps no occurrences: find the word's examples with explain.views.word_examples.")
         key = word if word in set(self.table["word"]) else word.lower()
         hits = self.occurrences[self.occurrences["word"] == key]
         if hits.empty:
@@ -171,41 +198,145 @@ def global_importance(
     items = list(attributions.items()) if isinstance(attributions, Mapping) else list(enumerate(attributions))
     if not items:
         raise ValueError("No explanations to aggregate: choose a sample of at least one example.")
-    labels = items[0][1].labels
-    methods = {a.method for _, a in items}
-    if any(a.labels != labels for _, a in items):
-        raise ValueError("Explanations come from checkpoints with different labels; aggregate one checkpoint at a time.")
-    if len(methods) > 1:
-        raise ValueError(f"Explanations mix methods ({', '.join(sorted(methods))}); aggregate one method at a time.")
-    hints = {k.lower(): v for k, v in (name_hints or {}).items()}
-    records: list[tuple] = []
-    capital: dict[str, list[bool]] = {}
-    for example, attribution in items:
-        for segment in attribution.segments:  # a sentence pair: the words of both texts
-            units, scores = unit_scores(attribution, segment)
-            for (surface, start, end), row in zip(units, scores):
-                word = surface.lower() if lowercase else surface
-                capital.setdefault(word, []).append(_mid_sentence_capital(attribution.segment_text(segment), start, surface))
-                for c, label in enumerate(labels):
-                    records.append((example, label, word, surface, start, end, float(row[c]), segment))
-    occurrences = pd.DataFrame(records, columns=["example", "label", "word", "surface", "start", "end", "score", "segment"])
-    grouped = occurrences.assign(abs_score=occurrences["score"].abs()).groupby(["label", "word"], sort=False)
-    table = grouped.agg(
-        mean_abs=("abs_score", "mean"),
-        mean_signed=("score", "mean"),
-        total_abs=("abs_score", "sum"),
-        count=("score", "size"),
-        n_examples=("example", "nunique"),
-    ).reset_index()
-    cues = {word: _cue(word, capital[word], hints) for word in capital}
-    table["cue"] = table["word"].map(lambda w: cues[w][0])
-    table["cue_reason"] = table["word"].map(lambda w: cues[w][1])
-    table["count"] = table["count"].astype(int)
-    table["n_examples"] = table["n_examples"].astype(int)
-    return GlobalImportance(labels=tuple(labels), method=methods.pop(), n_examples=len(items), table=table, occurrences=occurrences)
+    aggregate = Aggregate(lowercase=lowercase)
+    occurrences = aggregate.add(items)
+    return aggregate.result(name_hints, occurrences)
 
 
-def _cue(word: str, mid_capitals: list[bool], hints: Mapping[str, str]) -> tuple[str, str]:
+class Aggregate:
+    """Word statistics built a part at a time (`add`), so a whole evaluation set's explanations never sit in memory at
+    once: per (label, word) sums of |score| and score, occurrences and examples, and per word its mid-sentence capitals.
+    The parts' example ids must be distinct (each example in one part). `result` gives the `GlobalImportance`."""
+
+    def __init__(self, *, lowercase: bool = True):
+        self.lowercase = lowercase
+        self.labels: tuple[str, ...] | None = None
+        self.method: str | None = None
+        self.n_examples = 0
+        self.parts: list[pd.DataFrame] = []
+        self.capital: dict[str, list[int]] = {}  # word -> [uses capitalised mid-sentence, uses]
+        self.private: dict[str, str] = {}  # word -> what a page shows instead (`privacy.redact.private_words`), when `add` had the frame
+        self.private_counts: dict[str, int] = {}
+
+    def add(self, items: Sequence[tuple[object, Attribution]], frame: pd.DataFrame | None = None, *, keep_occurrences: bool = True) -> pd.DataFrame | None:
+        """Count one part's (example id, Attribution) pairs in; returns the part's occurrences (see `GlobalImportance`),
+        unless not `keep_occurrences`. With `frame` (the prediction table's: example id = row position), the words inside
+        personal data are noted too."""
+        if not items:
+            return pd.DataFrame(columns=OCCURRENCE_COLUMNS) if keep_occurrences else None
+        labels = self.labels or items[0][1].labels
+        methods = {a.method for _, a in items} | ({self.method} if self.method else set())
+        if any(a.labels != labels for _, a in items):
+            raise ValueError("Explanations come from checkpoints with different labels; aggregate one checkpoint at a time.")
+        if len(methods) > 1:
+            raise ValueError(f"Explanations mix methods ({', '.join(sorted(methods))}); aggregate one method at a time.")
+        self.labels, self.method = tuple(labels), methods.pop()
+        examples: list = []
+        words: list[str] = []
+        surfaces: list[str] = []
+        spans: list[tuple[int, int]] = []
+        segments: list[int] = []
+        rows: list[np.ndarray] = []
+        for example, attribution in items:
+            for segment in attribution.segments:  # a sentence pair: the words of both texts
+                units, scores = unit_scores(attribution, segment)
+                text = attribution.segment_text(segment)
+                for surface, start, end in units:
+                    word = surface.lower() if self.lowercase else surface
+                    seen = self.capital.setdefault(word, [0, 0])
+                    seen[0] += _mid_sentence_capital(text, start, surface)
+                    seen[1] += 1
+                    words.append(word)
+                    surfaces.append(surface)
+                    spans.append((start, end))
+                examples += [example] * len(units)
+                segments += [segment] * len(units)
+                rows.append(scores)
+        scores = np.vstack(rows)  # (units, labels)
+        example_ids = pd.Series(examples).to_numpy()  # int64 for row positions, as before
+        # per (label, word) sums, counted with bincount over word codes: no row per unit and label is built
+        codes, vocabulary = pd.factorize(np.asarray(words, dtype=object))
+        example_codes, distinct = pd.factorize(example_ids)
+        n_words = len(vocabulary)
+        pairs = np.unique(codes.astype(np.int64) * max(1, len(distinct)) + example_codes)
+        in_examples = np.bincount(pairs // max(1, len(distinct)), minlength=n_words)
+        count = np.bincount(codes, minlength=n_words)
+        self.parts.append(
+            pd.concat(
+                [
+                    pd.DataFrame(
+                        {
+                            "label": label,
+                            "word": vocabulary,
+                            "total_abs": np.bincount(codes, weights=np.abs(scores[:, c]), minlength=n_words),
+                            "total_signed": np.bincount(codes, weights=scores[:, c], minlength=n_words),
+                            "count": count,
+                            "n_examples": in_examples,
+                        }
+                    )
+                    for c, label in enumerate(labels)
+                ],
+                ignore_index=True,
+            )
+        )
+        self.n_examples += len(items)
+        n_labels = len(labels)
+
+        def occurrences_of(keep: np.ndarray | slice = slice(None)) -> pd.DataFrame:
+            """One row per unit and class (the units `keep` selects), units in text order, classes within."""
+            where = np.asarray(spans, dtype=np.int64).reshape(-1, 2)[keep]
+            return pd.DataFrame(
+                {
+                    "example": np.repeat(example_ids[keep], n_labels),
+                    "label": np.tile(np.asarray(labels, dtype=object), len(where)),
+                    "word": np.repeat(np.asarray(words, dtype=object)[keep], n_labels),
+                    "surface": np.repeat(np.asarray(surfaces, dtype=object)[keep], n_labels),
+                    "start": np.repeat(where[:, 0], n_labels),
+                    "end": np.repeat(where[:, 1], n_labels),
+                    "score": scores[keep].ravel(),
+                    "segment": np.repeat(np.asarray(segments, dtype=np.int64)[keep], n_labels),
+                },
+                columns=OCCURRENCE_COLUMNS,
+            )
+
+        if frame is not None:
+            from privacy.pii import find_pii
+            from privacy.redact import private_words
+
+            columns = [c for c in ("text", "text_pair") if c in frame]
+            flagged = {ex for ex in distinct if any(find_pii(str(frame[c].iat[int(ex)])) for c in columns)}  # few texts hold personal data
+            if flagged:
+                found = private_words(occurrences_of(np.isin(example_ids, list(flagged))), frame)
+                for word, name in found.items():  # numbered per part: renumbered across parts
+                    if word not in self.private:
+                        placeholder = name.rsplit(" ", 1)[0]
+                        self.private_counts[placeholder] = self.private_counts.get(placeholder, 0) + 1
+                        self.private[word] = f"{placeholder} {self.private_counts[placeholder]}"
+        return occurrences_of() if keep_occurrences else None
+
+    def result(self, name_hints: Mapping[str, str] | None = None, occurrences: pd.DataFrame | None = None) -> GlobalImportance:
+        """The statistics of every part added; `occurrences` as the drill-down's (None: not kept, see `GlobalImportance`)."""
+        if self.labels is None or self.method is None:
+            raise ValueError("No explanations to aggregate: choose a sample of at least one example.")
+        parts = self.parts[0] if len(self.parts) == 1 else pd.concat(self.parts).groupby(["label", "word"], sort=False).sum().reset_index()
+        table = parts.assign(
+            mean_abs=parts["total_abs"] / parts["count"], mean_signed=parts["total_signed"] / parts["count"], count=parts["count"].astype(int)
+        )[["label", "word", "mean_abs", "mean_signed", "total_abs", "count", "n_examples"]]
+        hints = {k.lower(): v for k, v in (name_hints or {}).items()}
+        cues = {word: _cue(word, n_cap, n, hints) for word, (n_cap, n) in self.capital.items()}
+        table["cue"] = table["word"].map(lambda w: cues[w][0])
+        table["cue_reason"] = table["word"].map(lambda w: cues[w][1])
+        table["n_examples"] = table["n_examples"].astype(int)
+        return GlobalImportance(
+            labels=self.labels, method=self.method, n_examples=self.n_examples, table=table, occurrences=occurrences, private=dict(self.private)
+        )
+
+
+OCCURRENCE_COLUMNS = ["example", "label", "word", "surface", "start", "end", "score", "segment"]
+TABLE_COLUMNS = ["label", "word", "mean_abs", "mean_signed", "total_abs", "count", "n_examples", "cue", "cue_reason"]
+
+
+def _cue(word: str, n_cap: int, n_uses: int, hints: Mapping[str, str]) -> tuple[str, str]:
     if not re.search(r"\w", word):
         return "punctuation", "punctuation: it carries no meaning about the class by itself"
     if any(ch.isdigit() for ch in word):
@@ -213,9 +344,8 @@ def _cue(word: str, mid_capitals: list[bool], hints: Mapping[str, str]) -> tuple
     column = hints.get(word.lower())
     if column:
         return "name", f"appears in the metadata column '{column}': the model may recognise the item, not the content"
-    n_cap = sum(mid_capitals)
-    if n_cap and n_cap * 2 >= len(mid_capitals):
-        return "name", f"looks like a name (capitalised mid-sentence in {n_cap} of {len(mid_capitals)} uses)"
+    if n_cap and n_cap * 2 >= n_uses:
+        return "name", f"looks like a name (capitalised mid-sentence in {n_cap} of {n_uses} uses)"
     return "", ""
 
 
@@ -323,7 +453,7 @@ def sample_order(gold: Sequence[str], *, seed: int = 0, limit: int | None = None
     by_class: dict[str, list[int]] = {}
     for i, g in enumerate(gold):
         by_class.setdefault(g, []).append(i)
-    queues = {c: [int(x) for x in rng.permutation(rows)] for c, rows in sorted(by_class.items(), key=lambda kv: str(kv[0]))}
+    queues = {c: rng.permutation(rows).tolist() for c, rows in sorted(by_class.items(), key=lambda kv: str(kv[0]))}
     taken = dict.fromkeys(queues, 0)
     order: list[int] = []
     while len(order) < (len(gold) if limit is None else min(limit, len(gold))):
@@ -338,6 +468,8 @@ def sample_indices(gold: Sequence[str], size: int, *, seed: int = 0) -> list[int
     """A reproducible, stratified sample of `size` row positions (sorted); samples of one seed are nested."""
     gold = list(gold)
     size = max(0, min(int(size), len(gold)))
+    if size == len(gold):  # every row: the same set without dealing 100k rows out one by one
+        return list(range(size))
     return sorted(sample_order(gold, seed=seed, limit=size))
 
 

@@ -8,19 +8,25 @@ cross-check, and the page says in plain words whether the two rank the words ali
 - `precompute_jobs` is what `veredicto demo` computes ahead so the demo's Insights page opens filled: IG for every
   text, SHAP for the stratified sample the page cross-checks with; both with the dashboard's default parameters, so the
   page finds them in the cache (and Explore finds every IG explanation too).
+- `stored_importance`: the word statistics of a whole sample, kept in the results store (payload kind "insights") once
+  every example of the sample is explained, so a page opens on 100k explanations without reading them. The per-text
+  attributions stay the source of truth: the payload is keyed by everything it is computed from (`importance_key`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Mapping, Sequence
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from explain.cache import key_params
-from explain.global_importance import GlobalImportance, sample_indices
+from explain.cache import canonical_params, key_params, text_hash
+from explain.global_importance import Aggregate, GlobalImportance, sample_indices
 from explain.gradient_explainer import METHODS as GRADIENT_METHODS
 from explain.plots import method_name
 
@@ -187,18 +193,123 @@ def cross_check_view(
     whole: Mapping[str, GlobalImportance],
     cache,
     params: dict[str, Any],
-    aggregate,
+    memo: Memo | None = None,
     *,
     size: int = CROSS_CHECK_SIZE,
     min_count: int = 2,
+    inputs: Sequence[Any] | None = None,
 ) -> CrossCheckView:
     """The SHAP cross-check of the gradient rankings `whole` (checkpoint name -> importance over every example) of `refs`:
     SHAP with `params` on `table`'s stratified sample of `size` (the one `precompute_jobs` fills), read from `cache` and
-    aggregated with `aggregate(by_example, key)` as the page aggregates; a checkpoint whose sample is not explained at all is
-    left out (its cost is in the plan)."""
+    aggregated as the page aggregates (`explain.views.insights_results`, kept by `memo`); a checkpoint whose sample is not
+    explained at all is left out (its cost is in the plan)."""
     from explain.views import insights_plan, insights_results
 
-    plan = insights_plan(table, list(refs), CROSS_CHECK_METHOD, size, params, cache, seed=SAMPLE_SEED)
-    found = insights_results(plan, list(refs), CROSS_CHECK_METHOD, cache, aggregate)
+    plan = insights_plan(table, list(refs), CROSS_CHECK_METHOD, size, params, cache, seed=SAMPLE_SEED, inputs=inputs)
+    found = insights_results(plan, list(refs), CROSS_CHECK_METHOD, cache, memo, inputs=inputs)
     checks = {name: cross_check(whole[name], result.importance, len(plan.sample), min_count=min_count) for name, result in found.items() if name in whole}
     return CrossCheckView(plan, checks, dict(params))
+
+
+# --------------------------------------------------------------------------- the aggregate, stored
+
+INSIGHTS_FORMAT = 1  # bump when what a stored aggregate means changes (units, statistics, cue rules, private words)
+AGGREGATE_CHUNK = 2_000  # explanations read and aggregated at a time: memory stays small at 100k
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def importance_key(
+    scoring_key: str, method: str, params: Mapping[str, Any], explained: Sequence[tuple[int, Any, str]], hints: Mapping[str, str]
+) -> tuple[str, dict]:
+    """(key, params) of the stored aggregate of `explained` ((example position, text or pair, its `text_hash`), as
+    `explained_examples` gives them) by the checkpoint whose
+    scoring key is `scoring_key`, with `method` and its `params`, flagging names from `hints`: the examples' positions and
+    text hashes name the data (another file, another order, one text changed: another key) and which examples are in it."""
+    return scoring_key, {
+        "method": method,
+        "params": json.loads(canonical_params(params, method)),
+        "examples": hashlib.sha256("\n".join(f"{ex} {h}" for ex, _, h in explained).encode()).hexdigest(),
+        "hints": _digest(dict(hints)),
+    }
+
+
+def explained_examples(
+    cache, scoring_key: str, method: str, params: Mapping[str, Any], sample: Sequence[int], texts: Sequence[Any]
+) -> list[tuple[int, Any, str]]:
+    """(example, text, text hash) of the `sample` (positions, with their `texts`) whose explanation `cache` holds (no payload is read)."""
+    have = cache.cached_hashes(scoring_key, method, **params)
+    found = ((int(ex), t, text_hash(t)) for ex, t in zip(sample, texts))
+    return [e for e in found if e[2] in have]
+
+
+def stored_importance(
+    cache,
+    scoring_key: str,
+    method: str,
+    params: Mapping[str, Any],
+    explained: Sequence[tuple[int, Any, str]],
+    inputs: Sequence[Any],
+    *,
+    hints: Mapping[str, str],
+    store=None,
+    complete: bool = True,
+    key: tuple[str, dict] | None = None,
+) -> GlobalImportance:
+    """The word statistics of the `explained` examples: read from the results store `store` when it holds them, else
+    aggregated from the attribution cache a part at a time (`AGGREGATE_CHUNK`) and, when `complete` (the whole sample is
+    explained: a state worth keeping), stored. `inputs` are every example's texts (or pairs) by position, where the
+    private words are looked for. No occurrences are kept (see `GlobalImportance`)."""
+    from store.results import StoreError
+
+    name, where = key or importance_key(scoring_key, method, params, explained, hints)
+    if store is not None:
+        try:
+            found = store.get_payload("insights", name, where, INSIGHTS_FORMAT)
+        except StoreError:
+            found = None
+        if found is not None:
+            return GlobalImportance.from_payload(found)
+    aggregate = Aggregate()
+    frame = _texts_frame(inputs)
+    for start in range(0, len(explained), AGGREGATE_CHUNK):
+        part = explained[start : start + AGGREGATE_CHUNK]
+        read = cache.get_many(scoring_key, [t for _, t, _ in part], method, **params)
+        aggregate.add([(ex, read[t]) for ex, t, _ in part if t in read], frame, keep_occurrences=False)
+    importance = aggregate.result(hints)
+    if store is not None and complete:
+        with contextlib.suppress(StoreError):  # a store that cannot be written: the page keeps it in memory
+            store.put_payload("insights", name, where, INSIGHTS_FORMAT, importance.to_payload())
+    return importance
+
+
+def _texts_frame(inputs: Sequence[Any]):
+    """Every example's text (and a pair's second text) by position, as `privacy.redact.private_words` reads them."""
+    import pandas as pd
+
+    if inputs and not isinstance(inputs[0], str):
+        return pd.DataFrame({"text": [t[0] for t in inputs], "text_pair": [t[1] for t in inputs]})
+    return pd.DataFrame({"text": list(inputs)})
+
+
+def store_whole_set(cache, store, scoring_key: str, inputs: Sequence[Any], hints: Mapping[str, str], method: str = DEFAULT_METHOD) -> GlobalImportance | None:
+    """What `veredicto precompute` leaves for the Insights page after explaining every input with `method` (the page's
+    parameters): the whole set's aggregate, stored under the key the page asks for. None when some input is not explained."""
+    params = key_params(method)
+    sample = list(range(len(inputs)))  # a gradient method's sample is every example (`sample_size`), in file order
+    explained = explained_examples(cache, scoring_key, method, params, sample, inputs)
+    if len(explained) < len(sample):
+        return None
+    return stored_importance(cache, scoring_key, method, params, explained, inputs, hints=hints, store=store)
+
+
+def name_hints(evalset) -> dict[str, str]:
+    """The metadata words the page flags as possible names, for an evaluation set (`name_hints_from_metadata`)."""
+    from explain.global_importance import name_hints_from_metadata
+
+    return name_hints_from_metadata(evalset.frame, evalset.metadata)
+
+
+Memo = Callable[[str, Callable[[], GlobalImportance]], GlobalImportance]

@@ -124,7 +124,8 @@ class Predictor:
         predictor keeps results in memory only."""
         self.ref = checkpoint if isinstance(checkpoint, CheckpointRef) else inspect_checkpoint(checkpoint)
         self.device = device or pick_device()
-        self.model, self.tokenizer = load_checkpoint(self.ref, self.device)
+        self._loaded: tuple[Any, Any] | None = None  # (model, tokenizer), loaded at first use: see `model`
+        self._loading = threading.Lock()
         self.batch_size = batch_size
         self.cache = SHARED_CACHE if cache is None else cache
         self.stats = InferenceStats()
@@ -135,6 +136,25 @@ class Predictor:
         self._lock = FairLock()
         self._mine = threading.local()  # .forwarded: texts this thread sent through the model
         self._shortcut: Any = None if first_token else False  # the first-token layer once checked; False: off or not exact
+
+    @property
+    def model(self) -> Any:
+        """The loaded model. Loaded at first use, not with the predictor: a page whose results are all in the results store
+        (a filled store's Overview, an app restart) runs no model, and loading two checkpoints took a second of its first open."""
+        return self._load()[0]
+
+    @property
+    def tokenizer(self) -> Any:
+        return self._load()[1]
+
+    def _load(self) -> tuple[Any, Any]:
+        loaded = self._loaded
+        if loaded is None:
+            with self._loading:
+                if self._loaded is None:
+                    self._loaded = load_checkpoint(self.ref, self.device)
+                loaded = self._loaded
+        return loaded
 
     @property
     def _first_token_layer(self):
@@ -347,6 +367,42 @@ class Predictor:
         hidden = self.model.base_model(input_ids=input_ids, attention_mask=mask, **extra).last_hidden_state
         weights = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+
+    def stored_table(self, texts: Sequence[TextInput]) -> tuple[np.ndarray, np.ndarray] | None:
+        """(probabilities, token counts) of exactly `texts`, in order, when the results store holds them whole (`store_table`):
+        one read instead of a row lookup per text; the rows are also kept in memory, as a row read keeps them. None otherwise."""
+        store = self.store
+        get = getattr(store, "get_table", None)  # a store of rows alone (a benchmark's wrapper) has no wholes
+        if get is None or not len(texts):
+            return None
+        inputs = [tuple(t) if isinstance(t, list) else t for t in texts]  # a pair given as a list is the tuple `as_input` makes
+        try:
+            found = get(self.ref.scoring_key, inputs, len(self.labels))
+        except VeredictoError as exc:
+            self._store_failed(exc)
+            return None
+        except TypeError:  # an input that is not text yet (bytes): the row path converts (or refuses) it
+            return None
+        if found is None:
+            return None
+        probs, counts = found
+        self.cache.put_many(zip([(self.ref.scoring_key, t) for t in inputs], probs.copy()))  # rows apart from the caller's array
+        TOKEN_CACHE.put_many(zip([(self.ref.fingerprint, t) for t in inputs], counts.astype(np.float32)[:, None]))
+        self.stats.texts_from_store += len(set(inputs))
+        return probs, counts
+
+    def store_table(self, texts: Sequence[TextInput], probs: np.ndarray, counts: np.ndarray) -> None:
+        """Store the probabilities and token counts of a whole evaluation set (`texts`, in order) as one result, read back by
+        `stored_table`; the per-text rows stay what a changed file or an interrupted run reads."""
+        store = self.store
+        put = getattr(store, "put_table", None)
+        scratching: int = getattr(self._mine, "scratch", 0)
+        if put is None or scratching or not len(texts):
+            return
+        try:
+            put(self.ref.scoring_key, [as_input(t, i) for i, t in enumerate(texts)], probs, counts)
+        except VeredictoError as exc:
+            self._store_failed(exc)
 
     def _store_failed(self, exc: VeredictoError) -> None:
         """Stop using a store that failed (read-only, full, mixed): results stay in memory; `store_warning` says why, once."""

@@ -164,3 +164,11 @@ class InferenceLayer(Protocol):
     def cached_proba(self, texts: Sequence[TextInput]) -> np.ndarray | None:
         """Probabilities of `texts` when every one is cached (no model call), else None."""
         ...
+
+    def stored_table(self, texts: Sequence[TextInput]) -> tuple[np.ndarray, np.ndarray] | None:
+        """(probabilities, token counts) of exactly `texts`, in order, when stored whole (one read; `store_table`), else None."""
+        ...
+
+    def store_table(self, texts: Sequence[TextInput], probs: np.ndarray, counts: np.ndarray) -> None:
+        """Store a whole evaluation set's probabilities and token counts as one result (nothing without a results store)."""
+        ...

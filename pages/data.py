@@ -9,7 +9,16 @@ from dashboard.state import current_session, embedding_index, get_predictor, red
 from models.errors import VeredictoError
 from privacy.figures import pii_counts_figure
 from probes.views import embedding_state
-from quality.views import accuracy_delta, data_view, issue_choice, measure_quality, personal_data, quality_section, record_decision, training_personal_data
+from quality.views import (
+    accuracy_delta,
+    data_view,
+    kept_issues,
+    measure_quality,
+    personal_data,
+    quality_section,
+    record_decision,
+    training_personal_data,
+)
 from runtime.escaping import md
 from runtime.settings import PathNotAllowed
 from store.audit import StoreError, open_store
@@ -25,7 +34,7 @@ st.caption(
     "texts carry personal data. Decisions are stored with who and when, and every page's metrics can use them "
     "(sidebar: 'Use reviewers' label corrections')."
 )
-table = tables(session, as_labelled=True)[-1]  # decisions are made on the gold labels as in the file
+table = tables(session, as_labelled=True, candidate_only=True)[0]  # decisions are made on the gold labels as in the file
 redact = redacting()
 predictor = get_predictor(session.candidate)
 try:
@@ -34,14 +43,18 @@ except StoreError as exc:
     st.error(str(exc), icon=":material/database:")
     st.stop()
 
-# --- embeddings for the neighbour hints (computed on sight when cheap, else on request) ----------------------------------
-state = embedding_state(predictor, table, session.label_mapping)
-index = state.index
-if index is None and (state.auto or st.button(f"Compute embeddings for the neighbour hints ({state.estimate.describe()})", key="data_embed", type="primary")):
-    index = embedding_index(predictor, table, state)
+# --- embeddings for the neighbour hints (computed on sight when cheap, else on request; not needed when the hints are kept) --
+index = index_key = None
+if kept_issues(table) is None:
+    state = embedding_state(predictor, table, session.label_mapping)
+    index, index_key = state.index, state.key
+    if index is None and (
+        state.auto or st.button(f"Compute embeddings for the neighbour hints ({state.estimate.describe()})", key="data_embed", type="primary")
+    ):
+        index = embedding_index(predictor, table, state)
 
 try:
-    view = data_view(store, table, index, index_key=state.key, redact=redact)
+    view = data_view(store, table, index, index_key=index_key, redact=redact)
 except (StoreError, VeredictoError) as exc:
     st.error(str(exc))
     st.stop()
@@ -121,7 +134,7 @@ else:
         rows = [int(r) for r in view.issues["row"]]
         left, right = st.columns([3, 2])
         with left:
-            row = st.selectbox("Example", rows, format_func=lambda r: issue_choice(view.issues, r), key="data_row")
+            row = st.selectbox("Example", rows, format_func=view.choices.__getitem__, key="data_row")
             note = st.text_input("Note (optional)", key="data_note", placeholder="Why? e.g. 'sarcastic: the gold label is right'")
         with right:
             verdict = st.radio(

@@ -13,20 +13,13 @@ from dashboard.explanations import attribution_cache, default_params
 from dashboard.links import explore_link
 from dashboard.state import current_session, get_predictor, in_background, tables
 from explain import insights as insights_mod
-from explain.global_importance import (
-    SORT_KEYS,
-    drill_down,
-    flagged_summary,
-    global_comparison_figure,
-    global_importance,
-    global_importance_figure,
-    name_hints_from_metadata,
-)
-from explain.insights import CROSS_CHECK_METHOD, METHODS, SAMPLE_SEED, cross_check_view, describe_cost, explains_everything, sample_size
+from explain.global_importance import SORT_KEYS, flagged_summary, global_comparison_figure, global_importance_figure
+from explain.insights import CROSS_CHECK_METHOD, METHODS, SAMPLE_SEED, cross_check_view, describe_cost, explains_everything, name_hints, sample_size
 from explain.plots import method_name
-from explain.views import insights_plan, insights_results
+from explain.views import insights_plan, insights_results, word_examples
 from models.errors import VeredictoError
 from runtime.escaping import md
+from store.results import shared_store
 
 session = current_session()
 st.title("Insights")
@@ -63,7 +56,8 @@ with st.container(border=True):
 params = default_params(method)
 cache = attribution_cache()
 chosen_refs = [refs[i] for i in chosen]
-plan = insights_plan(table_list[0], chosen_refs, method, sample_size(method, n_total, size), params, cache, seed=SAMPLE_SEED)
+inputs = table_list[0].inputs  # every example's text (or pair), by position
+plan = insights_plan(table_list[0], chosen_refs, method, sample_size(method, n_total, size), params, cache, seed=SAMPLE_SEED, inputs=inputs)
 sample, costs, missing = list(plan.sample), plan.costs, plan.missing
 
 
@@ -109,7 +103,7 @@ if missing and explains_everything(method) and not st.session_state.get(auto_key
     # fast enough to start on first open rather than show nothing: a stratified first part, with progress (once per
     # session, so a text that cannot be explained does not send the page round in circles); the rest is one click
     st.session_state[auto_key] = True
-    first_part = insights_plan(table_list[0], chosen_refs, method, min(insights_mod.FIRST_OPEN_SIZE, n_total), params, cache, seed=SAMPLE_SEED)
+    first_part = insights_plan(table_list[0], chosen_refs, method, min(insights_mod.FIRST_OPEN_SIZE, n_total), params, cache, seed=SAMPLE_SEED, inputs=inputs)
     if first_part.missing:
         explain_missing(first_part, method, params)
 if missing:
@@ -122,12 +116,12 @@ if missing:
 
 
 @st.cache_data(show_spinner="Aggregating explanations…", max_entries=32)
-def importance_for(_attributions: dict, key: str, hints_key: str):
-    return global_importance(_attributions, name_hints=json.loads(hints_key))
+def importance_for(key: str, _compute):
+    return _compute()
 
 
-hints_key = json.dumps(name_hints_from_metadata(evalset.frame, evalset.metadata), sort_keys=True)
-insights = insights_results(plan, chosen_refs, method, cache, lambda by_example, key: importance_for(by_example, key, hints_key))
+hints = name_hints(evalset)
+insights = insights_results(plan, chosen_refs, method, cache, importance_for, inputs=inputs, hints=hints, store=shared_store().store)
 results = {name: (display_importance(found.importance, table_list[0].frame), found.n_explained) for name, found in insights.items()}
 
 if not results:
@@ -156,8 +150,9 @@ if explains_everything(method):  # the whole-set gradient ranking, cross-checked
         {name: found.importance for name, found in insights.items()},  # the words as computed: only labels reach the sentences
         cache,
         shap_params,
-        lambda by_example, key: importance_for(by_example, key, hints_key),
+        importance_for,
         min_count=int(min_count),
+        inputs=inputs,
     )
     checks = dict(view.checks)
     for name, check in checks.items():
@@ -229,8 +224,12 @@ word = st.selectbox(
     help="Select a row in the table above, or pick a word here.",
 )
 frame = table_list[[r.name for r in refs].index(name)].frame
-rows = drill_down(gi, word, frame)
-st.markdown(f"**'{md(word)}'** occurs in **{len(rows)}** of the {results[name][1]} explained examples. Its score in each, per class:")
+shown_ref = next(r for r in chosen_refs if r.name == name)
+drill = word_examples(gi, word, frame, cache=cache, scoring_key=shown_ref.scoring_key, method=method, params=params, sample=sample, inputs=inputs)
+rows = drill.rows
+st.markdown(f"**'{md(word)}'** occurs in **{drill.n_examples:,}** of the {results[name][1]:,} explained examples. Its score in each, per class:")
+if drill.note:
+    st.caption(md(drill.note))
 st.dataframe(
     display_frame(rows),
     column_config=example_columns(

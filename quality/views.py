@@ -8,16 +8,21 @@ parts need and how to give it, so the page never shows an empty box.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import hashlib
 import json
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from analysis.metrics import Metrics, table_metrics
 from analysis.predictions import PredictionTable
 from models.protocol import InferenceLayer, Progress
+from privacy.pii import EXAMPLES_PER_KIND, PiiScan, scan_evalset
 from privacy.redact import redact_frame
 from privacy.views import PiiSection, pii_section
 from probes.views import PROBE_RESULTS, ResultCache
@@ -25,6 +30,7 @@ from quality.assess import DataQuality, assess
 from quality.drift import DEFAULT_CAP, Drift
 from quality.label_issues import LabelIssues, find_issues
 from quality.leakage import DEFAULT_THRESHOLD
+from quality.stored import read, stored
 from quality.training import TrainingData
 from runtime.escaping import md
 from store.audit import AuditStore, StoreError
@@ -50,20 +56,90 @@ EMBEDDINGS_NEEDED = (
 
 
 def ranked_issues(
-    table: PredictionTable, index=None, *, index_key: Hashable | None = None, k: int = 10, threshold: float = 0.7, results: ResultCache = PROBE_RESULTS
+    table: PredictionTable,
+    index=None,
+    *,
+    index_key: Hashable | None = None,
+    k: int = 10,
+    threshold: float = 0.7,
+    results: ResultCache = PROBE_RESULTS,
+    store=None,
 ) -> LabelIssues:
     """`quality.label_issues.find_issues`: cleanlab's confident learning merged with the neighbour hints of `index`
     (`probes.embeddings.label_noise(index, k, threshold)`), ranked, `flagged_by` naming the method(s). Kept for every
-    session under the table and `index_key` (as `probes.views.embedding_state` names the index): the page reruns on every click."""
+    session (the page reruns on every click) and in the results store (`store`, default the shared one; payload
+    "label_issues", keyed by `_issue_params`), so a restart reads it. Without `index`, the issues with neighbour hints are shown when kept (`kept_issues`). An index
+    given without `index_key` (a caller's own) is used as it is, nothing kept."""
     if index is not None:  # the neighbours' labels must be this table's (an index may come from a page judging the other gold labels)
         from probes.embeddings import index_for_table
 
         index = index_for_table(index, table)
-    if index is not None and index_key is None:
-        return find_issues(table, index, k=k, threshold=threshold)
-    key = (table.cache_key, index_key, k, threshold)
+        if index_key is None:
+            return find_issues(table, index, k=k, threshold=threshold)
+    else:
+        kept = kept_issues(table, k=k, threshold=threshold, results=results, store=store)
+        if kept is not None:
+            return kept
+    key = (table.cache_key, index is not None, k, threshold)  # the neighbours come from the checkpoint's embeddings of these texts: the table names them
     found = results.get("label_issues", key)
-    return found if found is not None else results.put("label_issues", key, find_issues(table, index, k=k, threshold=threshold))
+    if found is None:
+        params = _issue_params(table, index is not None, k, threshold)
+        found = stored("label_issues", _checkpoint_key(table), params, lambda: _without_texts(find_issues(table, index, k=k, threshold=threshold)), store=store)
+        found = results.put("label_issues", key, _with_texts(found, table))
+    return found
+
+
+def kept_issues(table: PredictionTable, *, k: int = 10, threshold: float = 0.7, results: ResultCache = PROBE_RESULTS, store=None) -> LabelIssues | None:
+    """`table`'s label issues with the neighbour hints when some session or `veredicto precompute --what quality` computed
+    them (memory, then the results store; then kept in memory), else None: nothing is computed. The Data page asks first,
+    so a filled store needs no embedding index."""
+    key = (table.cache_key, True, k, threshold)
+    found = results.get("label_issues", key)
+    if found is None and not table.multi_label:
+        found = read("label_issues", _checkpoint_key(table), _issue_params(table, True, k, threshold), store=store)
+        if found is not None:
+            found = results.put("label_issues", key, _with_texts(found, table))
+    return found
+
+
+TEXTS = ("text", "text_pair")  # stored issues leave them out (the table holds them): a smaller payload, and the texts are always the table's
+
+
+def _without_texts(issues: LabelIssues) -> LabelIssues:
+    return dataclasses.replace(issues, frame=issues.frame.drop(columns=[c for c in TEXTS if c in issues.frame.columns]))
+
+
+def _with_texts(issues: LabelIssues, table: PredictionTable) -> LabelIssues:
+    """Stored issues with their rows' texts from `table`, where `find_issues` puts them (after rank and row)."""
+    frame = issues.frame.copy()
+    rows = frame["row"].to_numpy(dtype=int)
+    for at, column in enumerate([c for c in TEXTS if c in table.frame.columns and c not in frame.columns], start=2):
+        frame.insert(at, column, table.frame[column].to_numpy()[rows])
+    return dataclasses.replace(issues, frame=frame)
+
+
+def _issue_params(table: PredictionTable, neighbours: bool, k: int, threshold: float) -> dict:
+    """What stored label issues depend on besides the checkpoint: the table as judged (data, label mapping, gold labels) and its
+    probabilities, whether neighbour hints were merged in, their parameters and sample, and cleanlab's version."""
+    from cleanlab import __version__ as cleanlab_version
+
+    from probes.embeddings import LABEL_NOISE_SAMPLE
+
+    probs = hashlib.sha1(np.ascontiguousarray(table.probs).tobytes()).hexdigest()  # what cleanlab reads (the fingerprint names it; a ms at 100k rows)
+    return {
+        "table": table.cache_key,
+        "probs": probs,
+        "neighbours": neighbours,
+        "k": k,
+        "threshold": threshold,
+        "sample": LABEL_NOISE_SAMPLE,
+        "cleanlab": cleanlab_version,
+    }
+
+
+def _checkpoint_key(table: PredictionTable) -> str:
+    """The results store's key for a table's checkpoint: its fingerprint and task (as `store.gates.evaluation_key` names it without a predictor)."""
+    return f"{table.fingerprint}:{table.task}"
 
 
 def with_decisions(issues: pd.DataFrame, latest: Mapping[int, LabelDecision]) -> pd.DataFrame:
@@ -101,6 +177,7 @@ class DataView:
     csv: bytes
     gold: GoldComparison | None
     needs: tuple[str, ...]
+    choices: Mapping[int, str]  # row -> how the issue reads in the picker (`issue_choices`)
 
 
 def data_view(
@@ -113,14 +190,17 @@ def data_view(
     threshold: float = 0.7,
     redact: bool = False,
     results: ResultCache = PROBE_RESULTS,
+    results_store=None,
 ) -> DataView:
     """Read the decisions on `table`'s data once and lay out the page. `index`: the checkpoint's embeddings of the
     table (`probes.embeddings.EmbeddingIndex`) for the neighbour hints (`ranked_issues`, kept under `index_key`);
-    None when they are not computed yet (the page then says what they need). `redact`: texts and notes shown and
-    exported (the CSV) with their personal data masked (`privacy.redact`)."""
+    None when they are not computed yet (the page then says what they need, unless issues with the hints are kept:
+    `kept_issues`). `redact`: texts and notes shown and exported (the CSV) with their personal data masked
+    (`privacy.redact`). `results_store`: the results store the issues are read from and kept in (default the shared one)."""
     if table.multi_label:
-        return DataView(pd.DataFrame(columns=ISSUE_COLUMNS + DECISION_COLUMNS), "", 0, None, b"", None, (SINGLE_LABEL_ONLY,))
-    found = ranked_issues(table, index, index_key=index_key, k=k, threshold=threshold, results=results)
+        return DataView(pd.DataFrame(columns=ISSUE_COLUMNS + DECISION_COLUMNS), "", 0, None, b"", None, (SINGLE_LABEL_ONLY,), {})
+    found = ranked_issues(table, index, index_key=index_key, k=k, threshold=threshold, results=results, store=results_store)
+    hinted = found.neighbour_count is not None  # from `index`, or kept from an earlier run
     texts = table.frame["text"].tolist()
     decisions = decisions_of(store, table.data_fingerprint)
     latest = latest_decisions(decisions, table.data_fingerprint, texts)
@@ -134,7 +214,7 @@ def data_view(
             f"{decided_here:,} of them {'has' if decided_here == 1 else 'have'} a reviewer's decision already."
         )
     else:
-        summary = "Nothing to check: confident learning flags no gold label" + (" and no example's neighbours disagree with it." if index is not None else ".")
+        summary = "Nothing to check: confident learning flags no gold label" + (" and no example's neighbours disagree with it." if hinted else ".")
     gold = None
     fixed = corrected_tables(store, [table])
     if fixed.count:
@@ -147,7 +227,8 @@ def data_view(
         history=history,
         csv=decisions_csv(decisions, texts, redact=redact) if decisions else b"",
         gold=gold,
-        needs=() if index is not None else (EMBEDDINGS_NEEDED,),
+        needs=() if hinted else (EMBEDDINGS_NEEDED,),
+        choices=issue_choices(issues),
     )
 
 
@@ -201,12 +282,18 @@ def measure_quality(
     seed: int = 0,
     progress: Progress | None = None,
     results: ResultCache = PROBE_RESULTS,
+    store=None,
 ) -> DataQuality:
-    """`quality.assess` leakage and drift, computed once per (checkpoint, data, training data, parameters) for every session."""
-    key = (table.cache_key, training.key, json.dumps(dict(label_mapping or {}), sort_keys=True), threshold, cap, seed)
+    """`quality.assess` leakage and drift, computed once per (checkpoint, data, training data, parameters) for every session
+    and kept in the results store (`store`, default the shared one; payload "data_quality"), so a restart reads it."""
+    params = _quality_params(table, training, label_mapping, threshold, cap, seed)
+    key = json.dumps(params, sort_keys=True)
     found = results.get("data_quality", key)
-    if found is None:
-        found = assess(
+    if found is not None:
+        return found
+
+    def compute() -> DataQuality:
+        return assess(
             predictor,
             table,
             training,
@@ -217,29 +304,61 @@ def measure_quality(
             seed=seed,
             progress=progress,
         )
-        if training.available:  # without training data nothing was computed: nothing to keep
-            results.put("data_quality", key, found)
-    return found
+
+    if not training.available:  # without training data nothing is computed: nothing to keep
+        return compute()
+    found = stored("data_quality", predictor.ref.scoring_key, params, compute, externals={"training": training}, store=store)
+    return results.put("data_quality", key, found)
 
 
-def personal_data(evalset, *, redact: bool, results: ResultCache = PROBE_RESULTS) -> PiiSection:
-    """`privacy.views.pii_section` of the evaluation data, scanned once per data and redaction for every session."""
-    key = (evalset.fingerprint, redact)
-    found = results.get("pii_section", key)
-    return found if found is not None else results.put("pii_section", key, pii_section(evalset, redact=redact))
+def _quality_params(table: PredictionTable, training: TrainingData, label_mapping: Mapping[str, str] | None, threshold: float, cap: int, seed: int) -> dict:
+    """What stored leakage and drift depend on besides the checkpoint: the table as judged, the training data's key (a file:
+    path, version and columns), the label mapping and the parameters."""
+    mapping = json.dumps(dict(label_mapping or {}), sort_keys=True)
+    return {"table": table.cache_key, "training": list(training.key), "mapping": mapping, "threshold": threshold, "cap": cap, "seed": seed}
 
 
-def training_personal_data(training: TrainingData, *, redact: bool, results: ResultCache = PROBE_RESULTS) -> PiiSection | None:
+def personal_data(evalset, *, redact: bool, results: ResultCache = PROBE_RESULTS, store=None) -> PiiSection:
+    """`privacy.views.pii_section` of the evaluation data, scanned once per data for every session and kept in the results
+    store (`store`, default the shared one; payload "pii"), so a restart reads the scan."""
+    source = _pii_source(evalset)
+    assert source is not None  # an EvalSet always has one
+    return pii_section(_pii_scan(source, results, store), redact=redact)
+
+
+def training_personal_data(training: TrainingData, *, redact: bool, results: ResultCache = PROBE_RESULTS, store=None) -> PiiSection | None:
     """The personal-data section of the training data: `personal_data` of data in memory; a file read in chunks is scanned
-    in one pass (`TrainingFile.scan_pii`), once per file version for every session. None without training data."""
-    if training.evalset is not None:
-        return personal_data(training.evalset, redact=redact, results=results)
-    if training.file is None:
-        return None
-    scan = results.get("pii_scan", training.key)
-    if scan is None:
-        scan = results.put("pii_scan", training.key, training.file.scan_pii())
-    return pii_section(scan, redact=redact)
+    in one pass (`TrainingFile.scan_pii`), once per file version for every session and kept in the results store. None
+    without training data."""
+    source = _pii_source(training)
+    return None if source is None else pii_section(_pii_scan(source, results, store), redact=redact)
+
+
+PiiSource = tuple[str, dict, Callable[[], PiiScan]]  # (store key, params, scan)
+
+
+def _pii_source(data) -> PiiSource | None:
+    """How the scan of `data` (an `EvalSet`, or `TrainingData`: in memory, a file read in chunks, or none) is named and made.
+    The key is the data's fingerprint (a file: its path, version and columns); the params its name, the examples kept per
+    kind and the word lists' digest (the name detector reads them)."""
+    from probes.views import wordlists_digest
+
+    if isinstance(data, TrainingData):
+        file = data.file
+        if data.evalset is None and file is None:
+            return None
+        if file is not None and data.evalset is None:
+            return json.dumps(list(file.key)), {"name": file.name, "examples": EXAMPLES_PER_KIND, "wordlists": wordlists_digest()}, file.scan_pii
+        data = data.evalset
+    evalset = data
+    return evalset.fingerprint, {"name": evalset.name, "examples": EXAMPLES_PER_KIND, "wordlists": wordlists_digest()}, lambda: scan_evalset(evalset)
+
+
+def _pii_scan(source: PiiSource, results: ResultCache, store) -> PiiScan:
+    """The scan `source` names: from memory, else the results store, else made (then kept in both)."""
+    key, params, scan = source
+    found = results.get("pii_scan", (key, params["name"]))
+    return found if found is not None else results.put("pii_scan", (key, params["name"]), stored("pii", key, params, scan, store=store))
 
 
 def quality_section(quality: DataQuality | None, training: TrainingData, *, redact: bool) -> QualitySection:
@@ -266,14 +385,13 @@ def quality_section(quality: DataQuality | None, training: TrainingData, *, reda
     )
 
 
-def issue_choice(issues: pd.DataFrame, row: int) -> str:
-    """How an issue reads in the page's picker: `#row: text… (gold → suggested)`."""
-    found = issues[issues["row"] == row]
-    if found.empty:
-        return f"#{row}"
-    r = found.iloc[0]
-    text = str(r["text"])
-    return f"#{row}: {text[:70]}{'…' if len(text) > 70 else ''} (gold {r['gold']}, suggested {r['suggested']})"
+def issue_choices(issues: pd.DataFrame) -> dict[int, str]:
+    """How each issue reads in the page's picker, by row: `#row: text… (gold g, suggested s)`. Made once per page run (a
+    lookup per option made the picker's labels quadratic: 6 s at 20k issues)."""
+    out: dict[int, str] = {}
+    for row, text, gold, suggested in zip(issues["row"].tolist(), issues["text"].astype(str).tolist(), issues["gold"].tolist(), issues["suggested"].tolist()):
+        out.setdefault(int(row), f"#{row}: {text[:70]}{'…' if len(text) > 70 else ''} (gold {gold}, suggested {suggested})")
+    return out
 
 
 # --- recording a decision --------------------------------------------------------------------------------------------
@@ -338,3 +456,42 @@ def record_decision(
 def accuracy_delta(gold: GoldComparison) -> str:
     """The change in accuracy the corrections make, as the page's metric delta ("+2.5 points")."""
     return f"{(gold.corrected.accuracy - gold.as_labelled.accuracy) * 100:+.1f} points"
+
+
+# --- filled ahead (`veredicto precompute --what quality`, `veredicto demo`) ---------------------------------------------
+
+
+def fill_quality(predictor: InferenceLayer, table: PredictionTable, evalset, training: TrainingData, *, store, progress: Progress | None = None) -> list[str]:
+    """Store what the Data page computes on open for `table` (the candidate's predictions on `evalset`, read as the app
+    reads it) and `training` (what the page picks by default: the checkpoint's provenance file), through the page's own
+    functions, so the keys are the page's: the label issues with the neighbour hints (`predictor`'s embeddings, read from
+    `store` when stored), leakage and drift, and the PII scans of both data sets. What `store` holds already is read, not
+    recomputed. Returns one line per part, saying whether it was computed or found stored."""
+    from probes.embeddings import build_index
+
+    memory = ResultCache(keep=1)  # not the process's: each part is looked up in the store, as a fresh app process would
+    lines = []
+
+    def part(what: str, found: object, run: Callable[[], object]) -> None:
+        if found is None:
+            run()
+        lines.append(f"{what}: {'computed and stored' if found is None else 'already stored, skipped'}.")
+
+    if not table.multi_label:
+        part(
+            "Label issues (confident learning and neighbour hints)",
+            kept_issues(table, results=memory, store=store),
+            lambda: ranked_issues(table, build_index(predictor, table, progress=progress), index_key="precompute", results=memory, store=store),
+        )
+    if training.available:
+        params = _quality_params(table, training, None, DEFAULT_THRESHOLD, DEFAULT_CAP, 0)
+        part(
+            "Leakage and drift against the training data",
+            read("data_quality", predictor.ref.scoring_key, params, externals={"training": training}, store=store),
+            lambda: measure_quality(predictor, table, training, results=memory, store=store, progress=progress),
+        )
+    for what, source in (("evaluation data", _pii_source(evalset)), ("training data", _pii_source(training))):
+        if source is not None:
+            key, named, scan = source
+            part(f"Personal data in the {what}", read("pii", key, named, store=store), functools.partial(stored, "pii", key, named, scan, store=store))
+    return lines

@@ -39,6 +39,9 @@ CLASSES = frozenset(
         "quality.leakage.CleanMetrics",
         "quality.drift.Drift",
         "quality.label_issues.LabelIssues",
+        "privacy.pii.PiiScan",
+        "privacy.pii.ColumnScan",
+        "privacy.pii.PiiExample",
     }
 )
 

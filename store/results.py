@@ -12,10 +12,16 @@ from its texts). The value is a float32 vector with its width, written with `FOR
 rows of another format are misses, recomputed and replaced, never mixed in. The data file is not part of the key: a text's
 result does not depend on which file it came from, so a changed file reads the rows of its unchanged texts and scores the rest.
 
-Whole results that are not per text -- a probe run, a gate evaluation -- sit in a second table, `payloads`, as JSON:
+Whole results that are not per text -- a probe run, a gate evaluation, a prediction table's rows -- sit in a second table, `payloads`, as JSON:
 (kind, key, params) -> payload, `params` the canonical JSON of what else the result depends on (`get_payload`/`put_payload`),
 each with the format version its writer gives; a payload of another format version is a miss. A file of schema 1 written
 before this table existed gains it when opened (nothing else changes, so the schema version stays).
+
+A prediction table's rows are also stored whole (`put_table`/`get_table`, payload kind "table"): the probabilities and token
+counts of one exact sequence of inputs, keyed by the scoring key and `inputs_digest` (every text, in order), so a filled store
+gives the 100k-row Overview one read per checkpoint instead of 100k hashed row lookups. The rows stay the source of truth: a
+changed data file has another digest (a miss: its rows are read, its new texts scored, and the new whole stored), a whole of
+another format or a damaged one is a miss.
 
 A damaged file, or one of another schema version, is moved aside (`notice` says where) as in `explain.cache`; a folder that
 cannot be written raises `StoreUnavailable` (a write on a full disk `StoreFull`, one of them), and callers then keep results in memory only (`warning` in `open_store`).
@@ -23,7 +29,10 @@ cannot be written raises `StoreUnavailable` (a write on a full disk `StoreFull`,
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
+import hashlib
 import json
 import os
 import sqlite3
@@ -44,9 +53,11 @@ SCHEMA_VERSION = 1
 FORMAT = 1  # float32 little-endian vector; bump when what a row means changes (a new pooling, a new softmax…)
 FILENAME = "results.sqlite"
 KINDS = ("proba", "embedding", "tokens")
-PAYLOAD_KINDS = ("probes", "gates")  # whole results stored as JSON (see `put_payload`)
+TABLE_FORMAT = 1  # a whole evaluation set's probabilities and token counts as one payload (`put_table`); bump when its layout changes
+PAYLOAD_KINDS = ("probes", "gates", "table", "insights", "label_issues", "data_quality", "pii")  # whole results stored as JSON (see `put_payload`)
 CHUNK = 900  # placeholders per IN list (SQLite's old limit is 999)
 _DTYPE = np.dtype("<f4")
+_COUNTS = np.dtype("<i8")  # a stored table's token counts
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -248,6 +259,45 @@ class ResultsStore:
             "INSERT OR REPLACE INTO payloads VALUES (?, ?, ?, ?, ?, ?)", [(self._payload_kind(kind), key, canonical(params), format, text, time.time())]
         )
 
+    # ------------------------------------------------------------------ a prediction table's rows, whole
+
+    def get_table(self, key: str, inputs: Sequence[TextInput], width: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(probabilities, n x `width` float32; token counts, n ints) of exactly `inputs`, in this order, as `put_table` stored
+        them under `key` (the checkpoint's scoring key); None when not stored, stored by another format, or not readable."""
+        found = self.get_payload("table", key, _table_params(inputs), TABLE_FORMAT)
+        if not isinstance(found, dict) or found.get("n") != len(inputs) or found.get("width") != width:
+            return None
+        try:  # a damaged whole is a miss: the rows are read instead and the whole is stored again
+            probs = np.frombuffer(bytearray(base64.b64decode(found["proba"], validate=True)), dtype=_DTYPE).reshape(len(inputs), width)
+            counts = np.frombuffer(bytearray(base64.b64decode(found["tokens"], validate=True)), dtype=_COUNTS).astype(int)
+        except (KeyError, TypeError, ValueError, binascii.Error):
+            return None
+        return (probs, counts) if counts.shape == (len(inputs),) else None
+
+    def put_table(self, key: str, inputs: Sequence[TextInput], probs: np.ndarray, counts: np.ndarray) -> None:
+        """Store the probabilities and token counts of a whole sequence of `inputs` (an evaluation set's, in order) as one payload."""
+        probs = np.ascontiguousarray(probs, dtype=_DTYPE)
+        counts = np.ascontiguousarray(counts, dtype=_COUNTS)
+        if probs.ndim != 2 or len(probs) != len(inputs) or counts.shape != (len(inputs),):
+            raise StoreError(f"put_table needs one row and one count per input: got {len(inputs)} input(s), rows {probs.shape}, counts {counts.shape}.")
+        payload = {
+            "n": len(inputs),
+            "width": int(probs.shape[1]),
+            "proba": base64.b64encode(probs.tobytes()).decode("ascii"),
+            "tokens": base64.b64encode(counts.tobytes()).decode("ascii"),
+        }
+        self.put_payload("table", key, _table_params(inputs), TABLE_FORMAT, payload)
+
+    def table_from_rows(self, key: str, tokens_key: str, inputs: Sequence[TextInput], width: int) -> bool:
+        """Store the whole of `inputs` (`put_table`) from their rows (probabilities under `key`, token counts under `tokens_key`)
+        when every one is stored; what a writer that fills rows without a `Predictor` (precompute's sink) calls at the end.
+        Returns whether it was stored."""
+        proba, tokens = self.get_many("proba", key, inputs, width=width), self.get_many("tokens", tokens_key, inputs, width=1)
+        if len(proba) < len(inputs) or len(tokens) < len(inputs):
+            return False
+        self.put_table(key, inputs, np.stack([proba[i] for i in range(len(inputs))]), np.array([tokens[i][0] for i in range(len(inputs))]))
+        return True
+
     def _write(self, statement: str, records: list[tuple], check=None) -> None:
         """Run `statement` over `records` in one IMMEDIATE transaction (`check(conn)` first, inside it), with this store's errors."""
         with self._lock:
@@ -272,6 +322,15 @@ class ResultsStore:
                     with contextlib.suppress(sqlite3.Error):
                         conn.execute("ROLLBACK")
                 conn.close()
+
+
+def inputs_digest(inputs: Sequence[TextInput]) -> str:
+    """sha256 of a whole sequence of inputs, in order (a sentence pair as a two-item list): names exactly the texts a table scored."""
+    return hashlib.sha256(json.dumps(list(inputs)).encode("ascii")).hexdigest()
+
+
+def _table_params(inputs: Sequence[TextInput]) -> dict:
+    return {"inputs": inputs_digest(inputs), "rows": FORMAT}  # rows of another format: another whole
 
 
 def canonical(params: Mapping) -> str:

@@ -276,8 +276,9 @@ def test_veredicto_demo_fills_the_insights_page_once_and_resumes(tiny_demo, tmp_
     from evaldata.loading import load_eval_data
     from explain.cache import AttributionCache, key_params
     from explain.global_importance import sample_indices
-    from explain.insights import CROSS_CHECK_SIZE
+    from explain.insights import CROSS_CHECK_SIZE, INSIGHTS_FORMAT, explained_examples, importance_key, name_hints
     from models.checkpoints import inspect_checkpoint
+    from store.results import ResultsStore
 
     cache_dir = tmp_path / "attribution-cache"
     assert main(["demo", "--out", str(tiny_demo), "--cache-dir", str(cache_dir)]) == 0
@@ -290,6 +291,9 @@ def test_veredicto_demo_fills_the_insights_page_once_and_resumes(tiny_demo, tmp_
         key = inspect_checkpoint(path).scoring_key
         assert set(cache.get_many(key, test.inputs, "ig", **key_params("ig"))) == set(test.inputs), path.name
         assert set(cache.get_many(key, test.inputs, "shap", **key_params("shap"))) == set(sample), path.name
+        # and the whole set's word statistics, stored under the key the Insights page asks for
+        explained = explained_examples(cache, key, "ig", key_params("ig"), range(len(test)), test.inputs)
+        assert ResultsStore(cache_dir).get_payload("insights", *importance_key(key, "ig", key_params("ig"), explained, name_hints(test)), INSIGHTS_FORMAT)
     assert f"IG (sentiment-after, all {len(test)} examples): 0 of {len(set(test.inputs))} already cached" in err
     assert main(["demo", "--out", str(tiny_demo), "--cache-dir", str(cache_dir)]) == 0
     again = capfd.readouterr().err
@@ -311,6 +315,12 @@ def test_veredicto_demo_stores_predictions_and_embeddings_so_the_pages_score_not
 
     store_dir = tmp_path / "store"
     assert main(["demo", "--out", str(tiny_demo), "--cache-dir", str(store_dir), "--skip-insights"]) == 0
+    err = capfd.readouterr().err
+    for name in ("sentiment-before", "sentiment-after"):  # the Data page's results too, against the training file each checkpoint's provenance names
+        assert (
+            f"{name}, Data page: Label issues (confident learning and neighbour hints): computed and stored. Leakage and drift against the training data: computed and stored."
+            in err
+        )
     p = demo_paths(tiny_demo)
     test = load_eval_data(p.test_data)
     store = ResultsStore(store_dir)
@@ -329,7 +339,9 @@ def test_veredicto_demo_stores_predictions_and_embeddings_so_the_pages_score_not
         assert restarted.stats.texts_forwarded == 0, path.name
     capfd.readouterr()
     assert main(["demo", "--out", str(tiny_demo), "--cache-dir", str(store_dir), "--skip-insights"]) == 0
-    assert "0 forwarded" in capfd.readouterr().err  # a second run reads, scores nothing
+    again = capfd.readouterr().err
+    assert "0 forwarded" in again  # a second run reads, scores nothing
+    assert again.count("Data page: ") == 2 and "computed and stored" not in again
 
 
 def test_veredicto_demo_stores_what_the_robustness_and_signoff_pages_open_on(tiny_demo, tmp_path, capfd, monkeypatch):

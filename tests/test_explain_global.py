@@ -171,3 +171,11 @@ def test_drill_down_joins_the_examples_and_flags_are_summarised():
         "'maria' pushes against 'positive' (2×): looks like a name (capitalised mid-sentence in 1 of 2 uses).",
         "'10' pushes toward 'positive' (2×): a number: check it is not a score, date or ID leaking the answer.",
     ]
+
+
+def test_a_sample_of_every_row_is_every_row_in_order():
+    from explain.global_importance import sample_order
+
+    gold = ["b", "a", "a", "c", "b", "a", "a"]
+    assert sample_indices(gold, len(gold)) == sorted(sample_order(gold, seed=3)) == list(range(len(gold)))
+    assert sample_indices(gold, 99, seed=3) == list(range(len(gold)))

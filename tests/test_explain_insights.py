@@ -123,7 +123,7 @@ def test_cross_check_view_reads_the_cache_like_the_page(tiny_bert_predictor, tmp
         cache.get_or_compute_many(tiny_bert_predictor, list(job.texts), job.method, **params)
     ref = tiny_bert_predictor.ref
     ig = global_importance(dict(enumerate(cache.get_many(ref.scoring_key, texts, "ig", **key_params("ig"))[t] for t in texts)))
-    view = cross_check_view(table, [ref], {ref.name: ig}, cache, shap_params, lambda by_example, key: global_importance(by_example), size=6, min_count=1)
+    view = cross_check_view(table, [ref], {ref.name: ig}, cache, shap_params, size=6, min_count=1)
     assert view.missing == 0 and list(view.checks) == [ref.name]
     sample = sample_indices(gold, 6, seed=0)
     shap_found = cache.get_many(ref.scoring_key, [texts[i] for i in sample], "shap", **shap_params)
@@ -134,5 +134,5 @@ def test_cross_check_view_reads_the_cache_like_the_page(tiny_bert_predictor, tmp
     agreement = view.checks[ref.name].agreements["positive"]
     assert agreement.n_words == len(shared) >= 5
     assert agreement.rho == pytest.approx(spearmanr(a[shared], b[shared]).statistic)
-    empty = cross_check_view(table, [ref], {ref.name: ig}, AttributionCache(tmp_path / "empty"), shap_params, lambda e, k: global_importance(e), size=6)
+    empty = cross_check_view(table, [ref], {ref.name: ig}, AttributionCache(tmp_path / "empty"), shap_params, size=6)
     assert empty.checks == {} and empty.missing == 6 and "6 of 6 examples still need an explanation, about 240 model calls." in empty.cost_lines()[0][1]

@@ -226,6 +226,12 @@ class KeywordLayer:
     def cached_proba(self, texts):
         return self.predict_proba(texts) if all(self.cached(texts)) else None
 
+    def stored_table(self, texts):
+        return None  # no results store: a table is always assembled from predict_proba
+
+    def store_table(self, texts, probs, counts):
+        pass
+
     def path_gradients(self, text, alphas, weights, *, baseline="pad", batch_size=None, progress=None):
         raise CheckpointError("This keyword fake has no input embedding layer, so gradient explanations cannot be computed for it. SHAP and LIME still work.")
 

@@ -175,6 +175,41 @@ def test_first_open_computes_integrated_gradients_over_every_example(env, monkey
     assert plotly_values(spec["data"][0]["x"]) == pytest.approx(expected["mean_signed"].tolist())
 
 
+def test_a_filled_store_opens_without_explaining_or_aggregating(env, monkeypatch):
+    """After the test above filled the cache (and the page stored the whole set's aggregate): a fresh open reads the
+    aggregate from the results store, explains nothing and aggregates nothing, and shows the same words."""
+    import streamlit as st
+
+    import explain.api
+    import explain.cache
+    import explain.global_importance
+    import explain.insights
+
+    st.cache_data.clear()  # nothing kept in this process's memory: only the store can answer
+    calls = {"explain": 0, "aggregate": 0}
+
+    def refuse(*args, **kwargs):
+        calls["explain"] += 1
+        raise AssertionError("explained on a filled cache")
+
+    class Aggregate(explain.global_importance.Aggregate):
+        def add(self, *args, **kwargs):
+            calls["aggregate"] += 1  # the whole set (or the SHAP sample) aggregated from the cache
+            return super().add(*args, **kwargs)
+
+    monkeypatch.setattr(explain.api, "explain_text", refuse)
+    monkeypatch.setattr(explain.cache, "_explain_text", refuse)
+    monkeypatch.setattr(explain.insights, "Aggregate", Aggregate)
+    monkeypatch.setenv("VEREDICTO_SHAP_MAX_EVALS", "30")
+    at = open_page(env, monkeypatch, cache_name="insights-ig-cache")
+    assert not at.exception, [e.message for e in at.exception]
+    spec = bar_charts(at)["Integrated Gradients: words the model uses for 'positive' (60 examples)"]
+    gi, _ = independent(env, "tiny-after", "ig", 60)
+    expected = gi.for_label("positive", by="total_abs", min_count=2, k=15).iloc[::-1]
+    assert plotly_values(spec["data"][0]["x"]) == pytest.approx(expected["mean_signed"].tolist())
+    assert calls == {"explain": 0, "aggregate": 0}
+
+
 def test_a_large_set_opens_on_a_stratified_first_part_then_one_click_explains_the_rest(env, monkeypatch):
     """More examples than the page explains by itself on opening: a stratified first part is shown (never nothing) and
     the rest is one click away, with its cost."""

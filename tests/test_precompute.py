@@ -277,3 +277,42 @@ def test_more_workers_than_the_cluster_holds_are_refused_instead_of_waiting_fore
     assert "the Ray cluster has 2 CPU(s) and 0 GPU(s); 3 worker(s) x 1 CPU(s) each need more" in err and "Lower --workers" in err
     assert precompute(tiny_bert, data, tmp_path / "s", "--what", "predictions", "--engine", "ray", "--workers", "1", "--gpus-per-worker", "1") == 2
     assert "0 GPU(s); 1 worker(s) x 1 CPU(s) and 1 GPU(s) each need more" in capsys.readouterr().err
+
+
+def test_precompute_stores_the_insights_aggregate_the_page_opens_on(tiny_bert, tmp_path, capsys, monkeypatch):
+    """After `--what ig` the Insights page's whole-set word statistics are stored under the key the page asks for (the file
+    read as the app reads it): the page's view reads them, aggregating no explanation."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    import explain.insights
+    from evaldata.loading import load_eval_data
+    from explain.cache import AttributionCache, key_params
+    from explain.global_importance import global_importance
+    from explain.views import insights_plan, insights_results
+
+    data = tmp_path / "d.csv"
+    write_data(data, 6, extra=["the film 0 was good and the cast good"])  # a duplicate text at two positions
+    store = tmp_path / "store"
+    assert precompute(tiny_bert, data, store, "--what", "ig") == 0
+    assert "INSIGHTS: the word statistics of IG over all 7 examples are stored." in capsys.readouterr().err
+
+    evalset = load_eval_data(data)  # as the app's sidebar reads it
+    table = SimpleNamespace(frame=pd.DataFrame({"gold": evalset.gold, "text": evalset.inputs}), inputs=evalset.inputs)
+    ref = inspect_checkpoint(tiny_bert)
+    cache = AttributionCache(store)
+    plan = insights_plan(table, [ref], "ig", len(evalset), key_params("ig"), cache)
+
+    class Refused:
+        def __init__(self, *args, **kwargs):
+            raise AssertionError("the page aggregated explanations the store holds the statistics of")
+
+    monkeypatch.setattr(explain.insights, "Aggregate", Refused)
+    found = insights_results(plan, [ref], "ig", cache, inputs=evalset.inputs, hints=explain.insights.name_hints(evalset), store=ResultsStore(store))
+    explained = cache.get_many(ref.scoring_key, evalset.inputs, "ig", **key_params("ig"))
+    expected = global_importance({i: explained[t] for i, t in enumerate(evalset.inputs)}, name_hints=explain.insights.name_hints(evalset)).table
+    got = found[ref.name].importance.table
+    pd.testing.assert_frame_equal(
+        got.sort_values(["label", "word"]).reset_index(drop=True), expected.sort_values(["label", "word"]).reset_index(drop=True), check_exact=False, rtol=1e-12
+    )

@@ -11,7 +11,7 @@ from test_store_labels import ANA, LABELS, make_table
 from probes.embeddings import index_from_vectors
 from probes.views import ResultCache
 from quality.label_issues import CONFIDENT_LEARNING, NEIGHBOURS
-from quality.views import EMBEDDINGS_NEEDED, data_view, issue_choice, ranked_issues, record_decision
+from quality.views import EMBEDDINGS_NEEDED, data_view, ranked_issues, record_decision
 from store.audit import AuditStore
 from store.identity import LoginThrottle, hash_password
 from store.labels import decisions_of
@@ -45,7 +45,7 @@ def test_confident_learning_and_the_neighbours_are_merged_and_each_row_says_whic
     assert "Confident learning flags 3 of 8 gold labels (37.5%)" in view.summary and "the embedding neighbours flag 1, 1 of them the same rows" in view.summary
     # kept for the next rerun: the same table, index and settings are not ranked again
     kept = ranked_issues(table, index, index_key=("ckpt", "data"), k=3, threshold=1.0, results=results)
-    assert kept is results.get("label_issues", (table.cache_key, ("ckpt", "data"), 3, 1.0))
+    assert kept is results.get("label_issues", (table.cache_key, True, 3, 1.0))
 
 
 def test_the_view_shows_decisions_with_who_and_when_and_both_numbers(store):
@@ -66,7 +66,7 @@ def test_the_view_shows_decisions_with_who_and_when_and_both_numbers(store):
     pred = [0, 1, 1, 0, 0, 2, 2, 1]
     assert view.gold.as_labelled.accuracy == pytest.approx(accuracy_score([0, 1, 2, 0, 1, 2, 0, 1], pred))
     assert view.gold.corrected.accuracy == pytest.approx(accuracy_score([0, 1, 1, 0, 1, 2, 0, 1], pred))
-    assert issue_choice(view.issues, 2) == "#2: text number 2 (gold neutral, suggested positive)"
+    assert view.choices[2] == "#2: text number 2 (gold neutral, suggested positive)"
 
 
 def test_the_view_uses_the_neighbour_hints_when_embeddings_exist(store):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from analysis.predictions import build_table
@@ -27,8 +28,10 @@ class Cache:
     def __init__(self, held):
         self.held = set(held)
 
-    def count_cached(self, fingerprint, texts, method, **params):
-        return len(set(texts) & self.held) if fingerprint == "fp-a" else 0
+    def cached_hashes(self, fingerprint, method, **params):
+        from explain.cache import text_hash
+
+        return {text_hash(t) for t in self.held} if fingerprint == "fp-a" else set()
 
     def mean_seconds(self, fingerprint, method, **params):
         return 0.5
@@ -129,16 +132,14 @@ def test_explore_explanations_of_ig_and_lime_when_shap_failed_compare_the_two_it
     assert list(explained.report.curves) == ["ig", "lime", "random"]
 
 
-class HeldCache(Cache):
-    """Returns the held texts' explanations (the text upper-cased stands in for an Attribution) for checkpoint "fp-a"."""
+def test_insights_results_aggregate_each_checkpoint_over_its_cached_examples_only(tmp_path):
+    from attr_factory import make_attribution
 
-    def get_many(self, fingerprint, texts, method, **params):
-        return {t: t.upper() for t in texts if t in self.held} if fingerprint == "fp-a" else {}
+    from explain.cache import AttributionCache
+    from explain.global_importance import global_importance
 
-
-def test_insights_results_aggregate_each_checkpoint_over_its_cached_examples_only():
-    labels = ("neg", "pos")
-    gold = np.array([0] * 4 + [1] * 4)
+    labels = ("negative", "positive")
+    texts = [f"text {w} number {i}" for i, w in enumerate(["good", "bad", "dull", "fine"] * 2)]
     t = build_table(
         checkpoint_name="a",
         fingerprint="fp-a",
@@ -146,17 +147,18 @@ def test_insights_results_aggregate_each_checkpoint_over_its_cached_examples_onl
         data_fingerprint="d",
         labels=labels,
         probs=np.tile([[0.7, 0.3]], (8, 1)),
-        gold=gold,
-        texts=[f"text {i}" for i in range(8)],
+        gold=np.array([0] * 4 + [1] * 4),
+        texts=texts,
         n_tokens=np.full(8, 3),
         truncated=np.zeros(8, dtype=bool),
     )
-    cache = HeldCache(["text 0", "text 5"])
+    cache = AttributionCache(tmp_path)
+    held = {i: make_attribution(texts[i], {texts[i].split()[1]: 0.1 * i}, fingerprint="fp-a") for i in (0, 5)}
+    cache.put_many(list(held.values()), max_evals=64)
     plan = insights_plan(t, [Ref("a", "fp-a"), Ref("b", "fp-b")], "shap", 8, {"max_evals": 64}, cache)
-    seen = []
-    results = insights_results(plan, [Ref("a", "fp-a"), Ref("b", "fp-b")], "shap", cache, lambda by_example, key: seen.append((by_example, key)) or len(seen))
+    keys = []
+    results = insights_results(plan, [Ref("a", "fp-a"), Ref("b", "fp-b")], "shap", cache, lambda key, compute: keys.append(key) or compute())
     assert list(results) == ["a"]  # b has nothing cached: left out
-    assert results["a"].n_explained == 2 and results["a"].importance == 1
-    by_example, key = seen[0]
-    assert by_example == {0: "TEXT 0", 5: "TEXT 5"}
-    assert key == '["fp-a", "shap", {"max_evals": 64}, [0, 5]]'  # names checkpoint, method, settings and examples
+    assert results["a"].n_explained == 2
+    pd.testing.assert_frame_equal(results["a"].importance.table, global_importance(held).table)  # over the cached examples only
+    assert all(part in keys[0] for part in ('"fp-a"', '"shap"', '"max_evals": 64'))  # the memo key names checkpoint, method, settings
