@@ -378,7 +378,8 @@ def test_veredicto_demo_stores_what_the_robustness_and_signoff_pages_open_on(tin
     robustness = app_test(env, monkeypatch, "pages/robustness.py")
     assert next(b for b in robustness.button if b.key == "robustness_run").label == "Run probes again"
     assert main(["demo", "--out", str(tiny_demo), "--cache-dir", str(store_dir), "--skip-insights"]) == 0
-    assert capfd.readouterr().err.count("already stored, skipped") == 2  # a second run reads what is stored
+    again = capfd.readouterr().err
+    assert again.count("PROBES: the Robustness page's default run") == 2 and "PROBES (" not in again  # a second run reads what is stored
 
 
 # --------------------------------------------------------------------------- the real demo
