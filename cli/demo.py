@@ -22,7 +22,8 @@ def register(subparsers) -> None:
         "--skip-insights",
         action="store_true",
         help="sentiment: do not precompute explanations: the Insights page's (Integrated Gradients for every test text, SHAP on a stratified "
-        "sample; a few minutes, resumable) and Explore's first example's (SHAP and LIME). The pages then compute them on first open.",
+        "sample; a few minutes, resumable), Explore's first example's (SHAP and LIME) and the Sign-off gates' evaluation (its faithfulness gate "
+        "explains a sample). The pages then compute them on first open.",
     )
     parser.add_argument(
         "--cache-dir",
@@ -44,17 +45,18 @@ def run(args) -> int:
         build_news_demo(out, force=args.force, log=log)
     else:
         build_demo(out, force=args.force, log=log)
-        fill_results(out, cache_dir=args.cache_dir, log=log)
+        fill_results(out, cache_dir=args.cache_dir, gates=not args.skip_insights, log=log)
         if not args.skip_insights:
             fill_explore(out, cache_dir=args.cache_dir, log=log)
             fill_insights(out, cache_dir=args.cache_dir, log=log)
     return 0
 
 
-def fill_results(out: Path, *, cache_dir: Path | None = None, audit: Path | None = None, log: Callable[[str], None] = print) -> float:
+def fill_results(out: Path, *, cache_dir: Path | None = None, audit: Path | None = None, gates: bool = True, log: Callable[[str], None] = print) -> float:
     """Store the sentiment demo's probabilities and embeddings of every test text, for both checkpoints, in the results
     store (`store.results`), the Data page's results (`fill_data_page`), the Robustness page's probe runs and the Sign-off
-    page's gate evaluation (`fill_signoff`; `audit`: the audit store its approvals are counted from, default the user's), so
+    page's gate evaluation (`fill_signoff`; `audit`: the audit store its approvals are counted from, default the user's;
+    `gates` False: not the gates, whose faithfulness gate explains texts), so
     a fresh demo's pages open from it instead of computing. What is stored already is read, not recomputed (a second run
     forwards nothing). Returns the seconds spent."""
     from evaldata.loading import load_eval_data
@@ -80,7 +82,7 @@ def fill_results(out: Path, *, cache_dir: Path | None = None, audit: Path | None
     for warning in store_warnings(directory=cache_dir):
         log(f"warning: {warning}")
     fill_data_page(paths, cache_dir=cache_dir, log=log)
-    fill_signoff(paths.before, paths.after, paths.test_data, cache_dir=cache_dir, audit=audit, log=log)
+    fill_signoff(paths.before, paths.after, paths.test_data, cache_dir=cache_dir, audit=audit, gates=gates, log=log)
     seconds = time.perf_counter() - started
     log(f"Results stored after {seconds:.0f} s ({opened.store.stats().bytes / 1e6:.1f} MB on disk).")
     return seconds
@@ -125,13 +127,21 @@ def fill_data_page(paths, *, cache_dir: Path | None = None, log: Callable[[str],
 
 
 def fill_signoff(
-    before: Path, after: Path, data: Path, *, cache_dir: Path | None = None, audit: Path | None = None, log: Callable[[str], None] = print
+    before: Path,
+    after: Path,
+    data: Path,
+    *,
+    cache_dir: Path | None = None,
+    audit: Path | None = None,
+    gates: bool = True,
+    log: Callable[[str], None] = print,
 ) -> dict[str, float]:
     """Store what the Robustness and Sign-off pages open on for `data` and these two checkpoints, as a user would: `veredicto
     precompute --what probes` for each checkpoint (the page shows both; its default run) and `veredicto gate` of `after`
     against `before` under the page's policy (`policies.default_policy`) and explainer budgets, so the pages read instead of
     planning probes or evaluating gates. What is stored already is read, not redone. `audit`: the audit store `veredicto
-    gate` counts approvals from (default the user's; approvals are never stored). Returns the seconds of each step."""
+    gate` counts approvals from (default the user's; approvals are never stored); `gates` False: the probes only. Returns the
+    seconds of each step."""
     import contextlib
     import io
 
@@ -145,6 +155,8 @@ def fill_signoff(
         if main(["precompute", "--model", str(path), "--data", str(data), "--what", "probes", *[f"--store={d}" for d in results]]) != 0:
             log(f"warning: the probes of {path.name} could not be stored (see above); the Robustness page runs them when asked.")
     seconds["probes"] = time.perf_counter() - started
+    if not gates:
+        return seconds
     started = time.perf_counter()
     policy = default_policy()
     printed = io.StringIO()

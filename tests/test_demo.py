@@ -338,7 +338,7 @@ def test_veredicto_demo_stores_predictions_and_embeddings_so_the_pages_score_not
         restarted.embed(test.inputs)
         assert restarted.stats.texts_forwarded == 0, path.name
     capfd.readouterr()
-    assert main(["demo", "--out", str(tiny_demo), "--cache-dir", str(store_dir), "--skip-insights"]) == 0
+    assert main(["demo", "--out", str(tiny_demo), "--cache-dir", str(store_dir)]) == 0
     again = capfd.readouterr().err
     assert "0 forwarded" in again  # a second run reads, scores nothing
     assert again.count("Data page: ") == 2 and "computed and stored" not in again
@@ -357,7 +357,7 @@ def test_veredicto_demo_stores_what_the_robustness_and_signoff_pages_open_on(tin
     for name, value in SMALL_BUDGET.items():  # the page's explainer budgets (app_test sets them too) key the stored evaluation
         monkeypatch.setenv(name, value)
     store_dir = tmp_path / "store"
-    assert main(["demo", "--out", str(tiny_demo), "--cache-dir", str(store_dir), "--skip-insights"]) == 0
+    assert main(["demo", "--out", str(tiny_demo), "--cache-dir", str(store_dir)]) == 0  # --skip-insights: no gates (they explain texts)
     err = capfd.readouterr().err
     assert err.count("PROBES (") == 2 and "Sign-off gates of sentiment-after (example.yaml) stored:" in err
 
@@ -377,7 +377,7 @@ def test_veredicto_demo_stores_what_the_robustness_and_signoff_pages_open_on(tin
     assert [d.value for d in signoff.dataframe if "Gate" in d.value.columns]
     robustness = app_test(env, monkeypatch, "pages/robustness.py")
     assert next(b for b in robustness.button if b.key == "robustness_run").label == "Run probes again"
-    assert main(["demo", "--out", str(tiny_demo), "--cache-dir", str(store_dir), "--skip-insights"]) == 0
+    assert main(["demo", "--out", str(tiny_demo), "--cache-dir", str(store_dir)]) == 0
     again = capfd.readouterr().err
     assert again.count("PROBES: the Robustness page's default run") == 2 and "PROBES (" not in again  # a second run reads what is stored
 
