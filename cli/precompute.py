@@ -54,7 +54,7 @@ def register(subparsers) -> None:
         default=None,
         metavar="PARTS",
         help=f"Comma-separated parts to fill: {', '.join(PARTS)} (default: {','.join(DEFAULT_WHAT)}, what the pages read). predictions and "
-        "embeddings go to the results store; shap, lime, ig (Integrated Gradients) and grad_input (Gradient x Input) to the attribution cache; "
+        "embeddings go to the results store (embeddings, on the whole file, with the Robustness page's map and label-noise hints); shap, lime, ig (Integrated Gradients) and grad_input (Gradient x Input) to the attribution cache; "
         "probes runs the Robustness page's default probe suite on the whole file (always locally) and stores it, so the page opens on it; "
         "explore explains the example the Explore page opens on (SHAP and LIME at the page's budgets; needs gold labels); "
         "quality stores the Data page's label issues, leakage and drift against the checkpoint's training file (its provenance) and PII scans.",
