@@ -424,16 +424,16 @@ def test_other_data_gold_labels_checkpoint_or_settings_are_a_miss_in_the_store(t
     both(table, index, k=1)
     both(table, index, threshold=0.5)
     both(table, index, method="tsne")
-    assert projected == ["tsne"] and searched == [2, 1, 2, 2]
+    assert projected == ["tsne"] and searched == [2, 1, 2]  # t-SNE: the hints of these settings are stored
     texts = [f"t{i}" for i in range(5)] + ["another text"]
     other = table_from_arrays(
         probs_for(np.array([0, 0, 0, 1, 1, 1]), 2, np.full(6, 0.9)), np.array([0, 0, 1, 1, 1, 1]), ("neg", "pos"), texts=texts, checkpoint_name="m"
     )
     both(other, embeddings.index_from_vectors(index.vectors, other))  # another data file
-    assert projected == ["tsne", "pca"] and searched[-1:] == [2] and len(searched) == 5
+    assert projected == ["tsne", "pca"] and len(searched) == 4
     other_model = dataclasses.replace(table, fingerprint="f" * 64)  # another checkpoint's embeddings
     both(other_model, embeddings.index_from_vectors(index.vectors, other_model))
-    assert projected == ["tsne", "pca", "pca"] and len(searched) == 6
+    assert projected == ["tsne", "pca", "pca"] and len(searched) == 5
 
 
 def test_fill_similar_stores_what_the_tab_opens_on_once(tmp_path, monkeypatch):
