@@ -54,7 +54,7 @@ def register(subparsers) -> None:
         default=None,
         metavar="PARTS",
         help=f"Comma-separated parts to fill: {', '.join(PARTS)} (default: {','.join(DEFAULT_WHAT)}, what the pages read). predictions and "
-        "embeddings go to the results store; shap, lime, ig (Integrated Gradients) and grad_input (Gradient x Input) to the attribution cache; "
+        "embeddings go to the results store (embeddings, on the whole file, with the Robustness page's map and label-noise hints); shap, lime, ig (Integrated Gradients) and grad_input (Gradient x Input) to the attribution cache; "
         "probes runs the Robustness page's default probe suite on the whole file (always locally) and stores it, so the page opens on it; "
         "explore explains the example the Explore page opens on (SHAP and LIME at the page's budgets; needs gold labels); "
         "quality stores the Data page's label issues, leakage and drift against the checkpoint's training file (its provenance) and PII scans.",
@@ -308,6 +308,26 @@ def fill_probes(store, ref, args) -> None:
     keep_report(key, report, memory, store)
 
 
+def fill_similar(store, ref, args) -> None:
+    """What the Robustness page's "Similar examples" tab computes on open (`probes.views.fill_similar`: the PCA map's
+    coordinates and the label-noise hints), kept in `store` under the page's keys, from the embeddings just stored; parts
+    stored already are skipped. Reads the file as the app does (gold labels included), so the keys are the page's."""
+    from analysis.predictions import predict_table
+    from cli.common import read_data
+    from models.inference import Predictor
+    from probes.views import fill_similar as fill_tab
+
+    try:
+        evalset = read_data(args, ref)
+        predictor = Predictor(ref, store=store, batch_size=args.batch_size)  # predictions and embeddings read from the store
+        lines = fill_tab(predictor, predict_table(predictor, evalset), store=store)
+    except VeredictoError as exc:
+        print(f"EMBEDDINGS: the Robustness page's map and label-noise hints were not stored: {exc}", file=sys.stderr)
+        return
+    for line in lines:
+        print(f"EMBEDDINGS: {line}", file=sys.stderr)
+
+
 def fill_first_example(cache, predictor, source, failures: list[Failure]) -> None:
     """SHAP and LIME, at the page's budgets (`explain.cache.default_params`), of the example Explore opens on with this
     checkpoint (`analysis.browse.default_example` of its prediction table, read from the results store, else scored), so
@@ -420,6 +440,8 @@ def run(args) -> int:
             pool.run()  # every part above on one actor pool: the checkpoint is loaded once per actor for the whole run
         if "predictions" in scores and not args.limit:
             fill_table(store, ref, evalset.inputs)
+        if "embeddings" in scores and not args.limit:  # the map and the hints are of the whole file
+            fill_similar(store, ref, args)
         if "probes" in parts:
             fill_probes(store, ref, args)
         if "explore" in parts and not args.limit:  # the page's example is picked from the whole file

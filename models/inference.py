@@ -214,24 +214,34 @@ class Predictor:
         """Bool mask: which of `texts` have probabilities (with `embeddings`: `embed`'s default cache) cached, in memory or
         in the results store (whose rows are then kept in memory). Runs nothing."""
         inputs = [as_input(t, i) for i, t in enumerate(texts)]
-        cache, key, kind, width = self._target(embeddings)
+        cache, key, kind = self._target(embeddings)
         found = np.array([cache.get((key, t)) is not None for t in inputs], dtype=bool)
         if not found.all() and self.store is not None:
             misses = list(dict.fromkeys(t for t, hit in zip(inputs, found) if not hit))
+            width = int(self.model.config.hidden_size) if embeddings else len(self.labels)
             got = {misses[j] for j in self._read_store(kind, key, misses, width, cache)}
             found |= np.array([t in got for t in inputs], dtype=bool)
         return found
 
-    def _target(self, embeddings: bool) -> tuple[ProbabilityCache, str, str, int]:
-        """(memory cache, key, store kind, row width) of probabilities or of `embed`'s default cache."""
+    def _target(self, embeddings: bool) -> tuple[ProbabilityCache, str, str]:
+        """(memory cache, key, store kind) of probabilities or of `embed`'s default cache."""
         if embeddings:
-            return EMBEDDING_CACHE, self.ref.fingerprint, "embedding", int(self.model.config.hidden_size)
-        return self.cache, self.ref.scoring_key, "proba", len(self.labels)
+            return EMBEDDING_CACHE, self.ref.fingerprint, "embedding"
+        return self.cache, self.ref.scoring_key, "proba"
 
     def uncached_count(self, texts: Sequence[TextInput], *, embeddings: bool = False) -> int:
-        """How many distinct texts of `texts` a `predict_proba` (with `embeddings`: `embed`) call would run through the model."""
-        unique = list(dict.fromkeys(as_input(t, i) for i, t in enumerate(texts)))
-        return int((~self.cached(unique, embeddings=embeddings)).sum())
+        """How many distinct texts of `texts` a `predict_proba` (with `embeddings`: `embed`) call would run through the model.
+
+        Counts the results store's rows without reading them (nor loading the model): at 100k rows reading every stored
+        embedding just to count them took the Robustness page's first open ~5 s; the call that needs them reads them."""
+        cache, key, kind = self._target(embeddings)
+        misses = [t for t in dict.fromkeys(as_input(t, i) for i, t in enumerate(texts)) if cache.get((key, t)) is None]
+        if misses and self.store is not None:
+            try:
+                return len(misses) - self.store.count(kind, key, misses)
+            except VeredictoError as exc:
+                self._store_failed(exc)
+        return len(misses)
 
     def cached_proba(self, texts: Sequence[TextInput]) -> np.ndarray | None:
         """Probabilities of `texts` when every one is cached (no model call, stats untouched), else None."""

@@ -41,6 +41,8 @@ class ResultRows(Protocol):
 
     def put_many(self, kind: str, key: str, inputs: Sequence[TextInput], rows: np.ndarray) -> None: ...
 
+    def count(self, kind: str, key: str, inputs: Sequence[TextInput]) -> int: ...
+
 
 def scratch(layer: Any) -> AbstractContextManager[Any]:
     """Calls on `layer` by this thread inside the block read the results store but add nothing to it: the perturbed texts

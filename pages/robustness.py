@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import streamlit as st
@@ -19,8 +20,10 @@ from probes.perturb import DEFAULT_VARIANTS, LANGUAGES, TESTS, DirectionConfig, 
 from probes.run import DEFAULT_SEGMENT, SEGMENTS, plan_probes
 from probes.views import (
     DEFAULT_LIMIT,
+    NOISE_THRESHOLD,
     PROBE_RESULTS,
     ProbeParams,
+    default_noise_k,
     embedding_map,
     embedding_state,
     failing_examples,
@@ -368,11 +371,13 @@ with tab_similar:
     predictor, table = predictors[which], prediction_tables[which]
     state = embedding_state(predictor, table, session.label_mapping)
     index = state.index
-    if index is None:
+    if index is None and not state.ready:
         if state.auto or st.button(f"Compute embeddings ({state.estimate.describe()})", key="robustness_embed", type="primary"):
             index = embedding_index(predictor, table, state)
         else:
             st.info(f"Embeddings are not computed yet. {state.estimate.describe()}", icon=":material/timer:")
+    if index is None and state.ready:  # every embedding is stored: read (100k rows: seconds) only when a search needs the vectors
+        index = functools.cache(functools.partial(embedding_index, predictor, table, state))
     if index is not None:
         # --- map ------------------------------------------------------------------------------------------------
         st.subheader("Embedding map")
@@ -393,7 +398,7 @@ with tab_similar:
             format_func=lambda c: {"gold": "Gold label", "pred": "Prediction", "correct": "Correct?"}[c],
         )
         with st.spinner("Projecting to 2-D…"):
-            frame = embedding_map(index, state.key, method)
+            frame = embedding_map(index, state.key, method, table=table)
         map_event = st.plotly_chart(
             embedding_map_figure(display_frame(frame), color_by),
             on_select="rerun",
@@ -419,7 +424,7 @@ with tab_similar:
 
         # --- nearest neighbours ---------------------------------------------------------------------------------
         st.subheader("Most similar examples")
-        k = st.slider("Neighbours", 1, max(1, min(25, len(index) - 1)), min(5, max(1, len(index) - 1)), key="robustness_k")
+        k = st.slider("Neighbours", 1, max(1, min(25, len(table) - 1)), min(5, max(1, len(table) - 1)), key="robustness_k")
         query = st.text_input(
             "…of a text you type (or select an example above)", key="robustness_query", placeholder="Type a sentence to find the examples most like it"
         )
@@ -453,9 +458,9 @@ with tab_similar:
         # --- label noise ----------------------------------------------------------------------------------------
         st.subheader("Possible label noise")
         n1, n2 = st.columns(2)
-        k_noise = n1.slider("Neighbours to look at", 1, max(1, min(50, len(index) - 1)), min(10, max(1, len(index) - 1)), key="robustness_noise_k")
-        threshold = n2.slider("Flag when this share of them agrees on another label", 0.5, 1.0, 0.7, 0.05, key="robustness_noise_threshold")
-        noise = label_noise_view(index, k_noise, threshold, redact=redacting(), key=(*state.key, table.cache_key))
+        k_noise = n1.slider("Neighbours to look at", 1, max(1, min(50, len(table) - 1)), default_noise_k(len(table)), key="robustness_noise_k")
+        threshold = n2.slider("Flag when this share of them agrees on another label", 0.5, 1.0, NOISE_THRESHOLD, 0.05, key="robustness_noise_threshold")
+        noise = label_noise_view(index, k_noise, threshold, redact=redacting(), key=(*state.key, table.cache_key), table=table)
         if noise.frame.empty:
             st.success(noise.summary)
         else:

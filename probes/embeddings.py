@@ -47,19 +47,25 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
 
 def index_from_vectors(vectors: np.ndarray, table, *, checkpoint_name: str = "", fingerprint: str = "") -> EmbeddingIndex:
     """An index over given vectors (row i of `vectors` is row i of `table.frame`)."""
-    frame = table.frame
-    if len(vectors) != len(frame):
-        raise VeredictoError(f"{len(vectors)} embeddings for {len(frame)} examples; they must match row for row.")
-    cols = {"row": np.arange(len(frame)), "text": frame["text"].to_numpy()}
-    for c in ("gold", "pred", "correct", "confidence"):
-        cols[c] = frame[c].to_numpy() if c in frame else np.full(len(frame), None)
+    if len(vectors) != len(table.frame):
+        raise VeredictoError(f"{len(vectors)} embeddings for {len(table.frame)} examples; they must match row for row.")
     return EmbeddingIndex(
         checkpoint_name=checkpoint_name or getattr(table, "checkpoint_name", ""),
         fingerprint=fingerprint or getattr(table, "fingerprint", ""),
         data_fingerprint=getattr(table, "data_fingerprint", ""),
         vectors=normalise(vectors),
-        frame=pd.DataFrame(cols),
+        frame=example_frame(table),
     )
+
+
+def example_frame(table) -> pd.DataFrame:
+    """row, text, gold, pred, correct, confidence of each example of `table` (a PredictionTable): an index's frame, and the
+    map's without the vectors."""
+    frame = table.frame
+    cols = {"row": np.arange(len(frame)), "text": frame["text"].to_numpy()}
+    for c in ("gold", "pred", "correct", "confidence"):
+        cols[c] = frame[c].to_numpy() if c in frame else np.full(len(frame), None)
+    return pd.DataFrame(cols)
 
 
 def index_for_table(index: EmbeddingIndex, table) -> EmbeddingIndex:
@@ -217,9 +223,10 @@ def project(vectors: np.ndarray, method: str = "pca", *, seed: int = 0) -> np.nd
     return np.asarray(coords, dtype=float)
 
 
-def embedding_map_frame(index: EmbeddingIndex, coords: np.ndarray) -> pd.DataFrame:
-    """One row per example: row, x, y, text, gold, pred, correct, confidence (input of the map figure)."""
-    frame = index.frame.copy()
+def embedding_map_frame(index: EmbeddingIndex | pd.DataFrame, coords: np.ndarray) -> pd.DataFrame:
+    """One row per example: row, x, y, text, gold, pred, correct, confidence (input of the map figure); `index` an index or
+    its frame (`example_frame`)."""
+    frame = (index.frame if isinstance(index, EmbeddingIndex) else index).copy()
     frame.insert(1, "x", np.asarray(coords)[:, 0])
     frame.insert(2, "y", np.asarray(coords)[:, 1])
     return frame

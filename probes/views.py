@@ -316,6 +316,19 @@ def pair_explain_cost(predictor, texts, ready, method: str, budget: dict[str, An
 # --- similar examples and label noise ---------------------------------------------------------------------------------
 
 AUTO_EMBED_SECONDS = 3.0  # embeddings cheaper than this are computed on sight; dearer ones wait for a click
+SIMILAR_FORMAT = 1  # code version of a stored map or label-noise payload: bump when `project` or `label_noise` change what they give
+MAP_SEED = 0  # the map's projection (t-SNE's start; PCA's solver)
+NOISE_K, NOISE_THRESHOLD = 10, 0.7  # the label-noise hints the page opens with (what `fill_similar` stores)
+
+
+def default_noise_k(n: int) -> int:
+    """Neighbours the label-noise hints look at when the page opens on `n` examples."""
+    return min(NOISE_K, max(1, n - 1))
+
+
+def _loaded(index):
+    """`index` (a `probes.embeddings.EmbeddingIndex`), or what it loads when it is a loader of one (called only when a search needs the vectors)."""
+    return index() if callable(index) else index
 
 
 @dataclass(frozen=True)
@@ -327,6 +340,7 @@ class EmbeddingState:
     index: Any  # probes.embeddings.EmbeddingIndex | None
     estimate: Any  # the cost estimate; None when the index exists or every embedding is already stored
     auto: bool
+    ready: bool = False  # no index yet, but every embedding is in memory or the results store: it loads when a search needs it
 
 
 def embedding_state(predictor, table, label_mapping: dict, results: ResultCache = PROBE_RESULTS) -> EmbeddingState:
@@ -337,8 +351,9 @@ def embedding_state(predictor, table, label_mapping: dict, results: ResultCache 
     index = results.get("indexes", key)
     if index is not None:  # kept under the data, not its gold labels: with the reviewers' corrections on, relabel it
         return EmbeddingState(key, index_for_table(index, table), None, False)
-    if predictor.uncached_count(table.inputs, embeddings=True) == 0:  # all in memory or the results store: nothing to time or ask
-        return EmbeddingState(key, None, None, True)
+    if results.get("ready", key) or predictor.uncached_count(table.inputs, embeddings=True) == 0:  # all in memory or the results store: nothing to time or ask
+        results.put("ready", key, True)  # counted once (100k rows: a second), not on every rerun
+        return EmbeddingState(key, None, None, True, ready=True)
     estimate = cost.estimate_embed(predictor, table.inputs)
     return EmbeddingState(key, None, estimate, estimate.n_model_calls == 0 or (estimate.seconds is not None and estimate.seconds <= AUTO_EMBED_SECONDS))
 
@@ -357,14 +372,39 @@ def build_embeddings(predictor, table, state: EmbeddingState, progress=None, res
     return index
 
 
-def embedding_map(index, index_key: tuple, method: str, results: ResultCache = PROBE_RESULTS) -> pd.DataFrame:
-    """The 2-D map of the examples (`method` 'pca' or 'tsne'), the projection computed once per index and method."""
-    from probes.embeddings import embedding_map_frame, project
+def map_where(table, method: str) -> tuple[str, dict]:
+    """(store key, params) of the map of `table`'s examples: the checkpoint whose embeddings it projects, the data (the texts,
+    in order), the method and seed, the embeddings' row format."""
+    from store.results import FORMAT
+
+    return table.fingerprint, {"data": table.data_fingerprint, "method": method, "seed": MAP_SEED, "rows": FORMAT}
+
+
+def noise_where(table, k: int, threshold: float, sample: int) -> tuple[str, dict]:
+    """(store key, params) of the label-noise hints on `table`: its `cache_key` (checkpoint and task, data as judged, the gold
+    labels), the settings and the embeddings' row format."""
+    from store.results import FORMAT
+
+    return table.fingerprint, {"table": table.cache_key, "k": k, "threshold": threshold, "sample": sample, "seed": 0, "rows": FORMAT}
+
+
+def embedding_map(index, index_key: tuple, method: str, results: ResultCache = PROBE_RESULTS, *, table=None, store=None) -> pd.DataFrame:
+    """The 2-D map of the examples (`method` 'pca' or 'tsne'), the projection computed once per index and method and kept
+    for every session. With `table` (the prediction table the index is of) the coordinates are also read from the results
+    store (`store`, default the shared one; `map_where`), else stored once projected: a filled store's first open projects
+    nothing (PCA of 100k x 768 took ~3 s). `index`: an index, or a loader of one, called only to project."""
+    from probes.embeddings import embedding_map_frame, example_frame, project
+    from store.payloads import stored
 
     coords = results.get("maps", (*index_key, method))
     if coords is None:
-        coords = results.put("maps", (*index_key, method), project(index.vectors, method))
-    return embedding_map_frame(index, coords)
+
+        def projected():
+            return project(_loaded(index).vectors, method, seed=MAP_SEED)
+
+        coords = projected() if table is None else stored("embedding_map", *map_where(table, method), SIMILAR_FORMAT, projected, store=store)
+        results.put("maps", (*index_key, method), coords)
+    return embedding_map_frame(_loaded(index) if table is None else example_frame(table), coords)
 
 
 @dataclass(frozen=True)
@@ -406,11 +446,11 @@ def nearest(index, table, predictor, query: str, picked: list, k: int) -> Neighb
     from probes.embeddings import neighbours, neighbours_of_vector
 
     if query.strip():
-        return Neighbours(neighbours_of_vector(index, embed_texts(predictor, [query])[0], k), f"Examples most similar to *{md(query.strip())}*:")
+        return Neighbours(neighbours_of_vector(_loaded(index), embed_texts(predictor, [query])[0], k), f"Examples most similar to *{md(query.strip())}*:")
     if not picked:
         return Neighbours(None)
     row = int(picked[0])
-    near = neighbours(index, row, k)
+    near = neighbours(_loaded(index), row, k)
     frame = table.frame
     heading = f"Examples most similar to **example {row}** (gold **{md(frame['gold'].iat[row])}**, predicted **{md(frame['pred'].iat[row])}**): {md(frame['text'].iat[row])}"
     return Neighbours(near, heading, int((near["gold"] != frame["gold"].iat[row]).sum()), row)
@@ -426,25 +466,42 @@ class LabelNoise:
 
 
 def label_noise_view(
-    index, k: int, threshold: float, *, redact: bool = False, sample: int | None = None, key: tuple | None = None, results: ResultCache = PROBE_RESULTS
+    index,
+    k: int,
+    threshold: float,
+    *,
+    redact: bool = False,
+    sample: int | None = None,
+    key: tuple | None = None,
+    table=None,
+    store=None,
+    results: ResultCache = PROBE_RESULTS,
 ) -> LabelNoise:
     """The label-noise hints of `index`, looking at a seeded random `sample` of its examples when it has more (their
     neighbours still come from all; default `probes.embeddings.LABEL_NOISE_SAMPLE`); `redact`: the CSV download with
     personal data masked in the texts. `key` (names the index and its gold labels: `EmbeddingState.key` and the table's `cache_key`): the
     hints are searched once per index and settings and kept for every session (at 100k rows the search takes seconds, and
-    the page reruns on every click)."""
+    the page reruns on every click). With `table` (the prediction table the index is of) they are also read from the
+    results store (`store`, default the shared one; `noise_where`), else stored once searched: a filled store's first open
+    searches nothing. `index`: an index, or a loader of one, called only to search."""
     from privacy.redact import redact_frame
     from probes.embeddings import LABEL_NOISE_SAMPLE, label_noise, noise_csv
+    from store.payloads import stored
 
     sample = sample or LABEL_NOISE_SAMPLE
     named = None if key is None else (*key, k, threshold, sample)
     noise = None if named is None else results.get("noise", named)
     if noise is None:
-        noise = label_noise(index, k=k, threshold=threshold, sample=sample)
+
+        def searched():
+            return label_noise(_loaded(index), k=k, threshold=threshold, sample=sample)
+
+        noise = searched() if table is None else stored("label_noise", *noise_where(table, k, threshold, sample), SIMILAR_FORMAT, searched, store=store)
         if named is not None:
             results.put("noise", named, noise)
-    looked = min(sample, len(index))
-    sampled = f" (in a random sample of {looked:,} of the {len(index):,} examples; their neighbours come from all of them)" if looked < len(index) else ""
+    n = len(table) if table is not None else len(_loaded(index))
+    looked = min(sample, n)
+    sampled = f" (in a random sample of {looked:,} of the {n:,} examples; their neighbours come from all of them)" if looked < n else ""
     if noise.empty:
         return LabelNoise(noise, f"No example{sampled} has {threshold:.0%} or more of its {k} nearest neighbours on one other gold label.", b"")
     agree = int(noise["model_agrees"].sum())
@@ -453,3 +510,34 @@ def label_noise_view(
         f"For {agree:,} of them the model also predicts that other label — check those first."
     )
     return LabelNoise(noise.drop(columns=["neighbour_rows", "neighbours"]), summary, noise_csv(redact_frame(noise, ["text"]) if redact else noise))
+
+
+def fill_similar(predictor, table, *, store) -> list[str]:
+    """Store what the "Similar examples" tab computes on open for `table` (a checkpoint's predictions on the data, read as
+    the app reads it): the PCA map's coordinates and the label-noise hints at the opening settings, through the tab's own
+    functions, so the keys are the page's; the embeddings are `predictor`'s (read from `store`, else computed). What
+    `store` holds already is read, not recomputed. Returns one line per part."""
+    import functools
+
+    from probes.embeddings import LABEL_NOISE_SAMPLE, build_index
+    from store.payloads import read
+
+    index = functools.cache(lambda: build_index(predictor, table))  # read once, only when a part is missing
+    memory = ResultCache(keep=1)  # not the process's: each part is looked up in the store, as a fresh app process would
+    k = default_noise_k(len(table))
+    parts = (
+        ("The embedding map (PCA)", "embedding_map", map_where(table, "pca"), lambda: embedding_map(index, ("fill",), "pca", memory, table=table, store=store)),
+        (
+            f"Label-noise hints ({k} neighbours, {NOISE_THRESHOLD:.0%} agreement)",
+            "label_noise",
+            noise_where(table, k, NOISE_THRESHOLD, LABEL_NOISE_SAMPLE),
+            lambda: label_noise_view(index, k, NOISE_THRESHOLD, table=table, store=store, results=memory),
+        ),
+    )
+    lines = []
+    for what, kind, where, run in parts:
+        found = read(kind, *where, SIMILAR_FORMAT, store=store)
+        if found is None:
+            run()
+        lines.append(f"{what}: {'computed and stored' if found is None else 'already stored, skipped'}.")
+    return lines

@@ -13,19 +13,19 @@ Three payload kinds, each written with `store.codec` under (kind, key, params) a
 - "pii": `privacy.pii.PiiScan`; key the data's fingerprint (or the training file's key), params its name, the examples
   kept per kind and the word lists' digest (the name detector reads them).
 
-Bump `QUALITY_FORMAT` when what one of them means changes. A store that cannot be read or written, or a payload that cannot
-be decoded, is logged and the result computed (and kept in memory by the caller) as before: never an error on the page.
+Bump `QUALITY_FORMAT` when what one of them means changes. Reading and writing is `store.payloads`'s: a store that cannot be
+read or written, or a payload that cannot be decoded, is logged and the result computed (and kept in memory by the caller).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from store import payloads
+
 QUALITY_FORMAT = 1
 T = TypeVar("T")
-log = logging.getLogger(__name__)
 
 
 def stored(
@@ -38,42 +38,10 @@ def stored(
     store=None,
     keep: Callable[[T], bool] = lambda _: True,
 ) -> T:
-    """The `kind` payload under (key, params) from `store` (a `store.results.ResultsStore`; None: the process's shared one),
-    else `compute()`, written there when `keep(result)`. `externals`: objects the result holds that the caller gives back on
-    reading (`store.codec`)."""
-    from store import codec
-    from store.results import StoreError
-
-    results = _results(store)
-    found = read(kind, key, params, externals=externals, store=results)
-    if found is not None:
-        return found
-    value = compute()
-    if results is not None and keep(value):
-        try:
-            results.put_payload(kind, key, params, QUALITY_FORMAT, codec.encode(value, externals))
-        except (StoreError, codec.CodecError) as exc:
-            log.warning("%s kept in memory only: %s", kind, exc)
-    return value
+    """`store.payloads.stored` with `QUALITY_FORMAT`."""
+    return payloads.stored(kind, key, params, QUALITY_FORMAT, compute, externals=externals, store=store, keep=keep)
 
 
 def read(kind: str, key: str, params: Mapping[str, Any], *, externals: Mapping[str, Any] | None = None, store=None) -> Any:
-    """The `kind` payload under (key, params), decoded; None when none is stored (or it cannot be read: logged)."""
-    from store import codec
-    from store.results import StoreError
-
-    results = _results(store)
-    if results is None:
-        return None
-    try:
-        found = results.get_payload(kind, key, params, QUALITY_FORMAT)
-        return None if found is None else codec.decode(found, externals)
-    except (StoreError, codec.CodecError, KeyError, TypeError, ValueError) as exc:  # unreadable: computed again and replaced
-        log.warning("%s not read from the results store: %s", kind, exc)
-        return None
-
-
-def _results(store):
-    from store.results import shared_store
-
-    return store if store is not None else shared_store().store
+    """`store.payloads.read` with `QUALITY_FORMAT`."""
+    return payloads.read(kind, key, params, QUALITY_FORMAT, externals=externals, store=store)

@@ -54,7 +54,17 @@ FORMAT = 1  # float32 little-endian vector; bump when what a row means changes (
 FILENAME = "results.sqlite"
 KINDS = ("proba", "embedding", "tokens")
 TABLE_FORMAT = 1  # a whole evaluation set's probabilities and token counts as one payload (`put_table`); bump when its layout changes
-PAYLOAD_KINDS = ("probes", "gates", "table", "insights", "label_issues", "data_quality", "pii")  # whole results stored as JSON (see `put_payload`)
+PAYLOAD_KINDS = (
+    "probes",
+    "gates",
+    "table",
+    "insights",
+    "label_issues",
+    "data_quality",
+    "pii",
+    "embedding_map",
+    "label_noise",
+)  # whole results stored as JSON (see `put_payload`)
 CHUNK = 900  # placeholders per IN list (SQLite's old limit is 999)
 _DTYPE = np.dtype("<f4")
 _COUNTS = np.dtype("<i8")  # a stored table's token counts

@@ -50,6 +50,27 @@ def test_cached_and_cached_proba_see_the_store_without_running_anything(tiny_ber
     assert restarted.cached_proba(TEXTS[:4]) is None and restarted.stats.texts_forwarded == 0
 
 
+class NoRowReads(ResultsStore):
+    def get_many(self, kind, key, inputs, *, width=None):
+        raise AssertionError(f"read {len(inputs)} {kind} row(s)")
+
+
+def test_counting_what_is_missing_reads_no_stored_row_and_loads_no_model(tiny_bert, tmp_path):
+    """The failure: at 100k rows the Robustness page read every stored embedding (and loaded the model for their width)
+    only to learn that none was missing: ~5 s of its first open."""
+    store = ResultsStore(tmp_path)
+    writer = fresh(tiny_bert, store)
+    writer.embed(TEXTS[:4], cache=ProbabilityCache())
+    writer.predict_proba(TEXTS[:3])
+    restarted = Predictor(tiny_bert, device="cpu", cache=ProbabilityCache(), store=NoRowReads(tmp_path))
+    from models.inference import EMBEDDING_CACHE
+
+    EMBEDDING_CACHE.clear()  # as in a new process
+    assert restarted.uncached_count(TEXTS[:6] + TEXTS[:2], embeddings=True) == 2  # distinct texts, as `embed` runs them
+    assert restarted.uncached_count(TEXTS[:5]) == 2
+    assert restarted._loaded is None  # nothing loaded to count
+
+
 class Killed(Exception):
     pass
 

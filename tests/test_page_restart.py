@@ -123,13 +123,21 @@ def test_precompute_probes_fills_the_store_the_robustness_page_opens_on(tmp_path
 
     monkeypatch.setattr(probe_run, "plan_probes", refuse)  # at 100k rows planning perturbed texts was most of a first open
     monkeypatch.setattr(cost, "estimate_probes", refuse)
+    from probes import embeddings
+
+    similar = {name: getattr(embeddings, name) for name in ("project", "label_noise", "build_index")}
+    for name in similar:  # --what embeddings stored the other tab's map and label-noise hints under its keys: read, not computed (100k rows: ~13 s)
+        monkeypatch.setattr(embeddings, name, lambda *a, name=name, **kw: pytest.fail(f"the page ran probes.embeddings.{name} on a filled store"))
     at = app_test(env, monkeypatch, "pages/robustness.py")
     assert not at.exception, [e.message for e in at.exception]
     assert forwarded == []
     assert [name for name, _, _ in rates_chart(at)] == ["before: tiny-before", "after: tiny-after"]
     assert next(b for b in at.button if b.key == "robustness_run").label == "Run probes again"
+    assert [c for c in at.get("plotly_chart") if "robustness-map-" in c.proto.id]
     monkeypatch.setattr(probe_run, "plan_probes", real_plan)
     monkeypatch.setattr(cost, "estimate_probes", real_estimate)
+    for name, real in similar.items():
+        monkeypatch.setattr(embeddings, name, real)
     changed = env["frame"].assign(text=env["frame"]["text"] + " indeed")  # other data: the stored runs are not its results
     changed.to_csv(env["data"], index=False)
     restart()

@@ -226,3 +226,23 @@ def test_a_typed_text_finds_its_neighbours(env, monkeypatch):
     near = frame_with(at, "similarity")
     assert set(near["text"].head(5)) == {DUPLICATE}
     assert near["similarity"].iloc[0] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_on_a_filled_store_the_similar_examples_tab_projects_searches_and_loads_nothing(env, monkeypatch):
+    """The failure: at 100k rows the tab's first open in a new app process read every stored embedding, projected them and
+    searched the label-noise neighbours (~13 s); the first open stores the map and the hints, and a restart reads them."""
+    from analysis_pages_support import restart
+
+    from dashboard import state
+    from probes import embeddings
+
+    open_page(env, monkeypatch)  # computes (or finds) and stores the embeddings, the map and the hints
+    first = frame_with(open_page(env, monkeypatch), "suggested")
+    restart()
+    for name in ("project", "label_noise", "build_index", "neighbours", "neighbours_of_vector"):
+        monkeypatch.setattr(embeddings, name, lambda *a, name=name, **kw: pytest.fail(f"probes.embeddings.{name} ran on a filled store"))
+    monkeypatch.setattr(state, "embedding_index", lambda *a, **kw: pytest.fail("the embedding index was loaded on a filled store"))
+    at = open_page(env, monkeypatch)
+    assert not at.exception, at.exception
+    assert chart(at, "robustness-map-")["data"]
+    pd.testing.assert_frame_equal(frame_with(at, "suggested"), first)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 
@@ -230,15 +231,20 @@ def test_embeddings_all_in_the_results_store_are_built_without_timing_the_model(
     table, _ = noise_index()
 
     class Stored:
+        counted = 0
+
         def uncached_count(self, texts, *, embeddings=False):
             assert embeddings
+            self.counted += 1
             return 0
 
         def __getattr__(self, name):  # anything else (token counts, a calibration forward) is a failure
             raise AssertionError(f"embedding_state called predictor.{name}")
 
-    state = embedding_state(Stored(), table, {}, results=ResultCache())
-    assert state.auto and state.estimate is None and state.index is None
+    predictor, cache = Stored(), ResultCache()
+    state = embedding_state(predictor, table, {}, results=cache)
+    assert state.auto and state.ready and state.estimate is None and state.index is None
+    assert embedding_state(predictor, table, {}, results=cache).ready and predictor.counted == 1  # the page reruns on every click: counted once
 
 
 def test_with_the_reviewers_corrections_the_noise_hints_judge_every_row_by_the_corrected_gold():
@@ -338,3 +344,114 @@ def test_a_kept_report_is_read_back_from_the_results_store_and_only_under_its_ow
     monkeypatch.setattr(views, "_results_store", lambda given=None: None)
     memory = ResultCache()
     assert views.keep_report(key, kept, memory) is kept and views.probe_report(key, memory) is kept
+
+
+class Embedder:
+    """A predictor whose embeddings are given vectors (row i of the table: vectors[i]); counts its calls."""
+
+    def __init__(self, table, vectors):
+        from types import SimpleNamespace
+
+        self.ref = SimpleNamespace(fingerprint=table.fingerprint, name="m")
+        self.texts = dict(zip(table.inputs, vectors))
+        self.calls = 0
+
+    def embed(self, texts, **kw):
+        self.calls += 1
+        return np.array([self.texts[t] for t in texts], dtype=np.float32)
+
+
+def fail(what):
+    def failing(*a, **kw):
+        raise AssertionError(f"{what} ran on a filled store")
+
+    return failing
+
+
+def test_the_map_and_the_noise_hints_are_stored_equal_to_fresh_ones_and_read_without_the_vectors(tmp_path, monkeypatch):
+    """The failure: at 100k rows the Robustness page's first open read every embedding, projected them (PCA, ~3 s) and
+    searched the label-noise neighbours (~5 s) in every new app process; a filled store now gives both without the index."""
+    import pandas as pd
+
+    from probes import embeddings
+    from probes.views import embedding_map, label_noise_view
+    from store.results import ResultsStore
+
+    table, index = noise_index()
+    store = ResultsStore(tmp_path)
+    fresh_map = embeddings.embedding_map_frame(index, embeddings.project(index.vectors, "pca"))
+    fresh_noise = label_noise_view(index, 2, 1.0)
+    assert len(fresh_noise.frame) == 1  # something to store
+    first_map = embedding_map(index, ("k",), "pca", ResultCache(), table=table, store=store)  # projected and stored
+    first_noise = label_noise_view(index, 2, 1.0, key=("k",), table=table, store=store, results=ResultCache())
+    pd.testing.assert_frame_equal(first_map, fresh_map)
+
+    monkeypatch.setattr(embeddings, "project", fail("PCA"))
+    monkeypatch.setattr(embeddings, "label_noise", fail("the neighbour search"))
+    no_index = fail("loading the index")  # a loader the page gives: never called when both are stored
+    stored_map = embedding_map(no_index, ("k",), "pca", ResultCache(), table=table, store=store)  # a new process: memory empty
+    stored_noise = label_noise_view(no_index, 2, 1.0, key=("k",), table=table, store=store, results=ResultCache())
+    pd.testing.assert_frame_equal(stored_map, fresh_map, check_exact=True)
+    pd.testing.assert_frame_equal(stored_noise.frame, fresh_noise.frame, check_exact=True)
+    assert stored_noise.summary == first_noise.summary == fresh_noise.summary and stored_noise.csv == fresh_noise.csv
+
+
+def test_other_data_gold_labels_checkpoint_or_settings_are_a_miss_in_the_store(tmp_path, monkeypatch):
+    from analysis.predictions import with_corrected_gold
+    from analysis.synthetic import probs_for, table_from_arrays
+    from probes import embeddings
+    from probes.views import embedding_map, label_noise_view
+    from store.results import ResultsStore
+
+    table, index = noise_index()
+    store = ResultsStore(tmp_path)
+    embedding_map(index, ("k",), "pca", ResultCache(), table=table, store=store)
+    label_noise_view(index, 2, 1.0, table=table, store=store, results=ResultCache())
+    projected, searched = [], []
+    real_project, real_noise = embeddings.project, embeddings.label_noise
+    monkeypatch.setattr(embeddings, "project", lambda *a, **kw: projected.append(a[1]) or real_project(*a, **kw))
+    monkeypatch.setattr(embeddings, "label_noise", lambda *a, **kw: searched.append(kw["k"]) or real_noise(*a, **kw))
+
+    def both(t, idx, method="pca", k=2, threshold=1.0):
+        embedding_map(idx, ("k",), method, ResultCache(), table=t, store=store)
+        label_noise_view(idx, k, threshold, table=t, store=store, results=ResultCache())
+
+    both(table, index)
+    assert projected == searched == []  # the same: read
+    corrected = with_corrected_gold(table, {2: "neg"})  # a reviewer's correction: other gold labels, the same texts
+    both(corrected, embeddings.index_for_table(index, corrected))
+    assert projected == [] and searched == [2]  # the map does not depend on the labels; the hints do
+    both(table, index, k=1)
+    both(table, index, threshold=0.5)
+    both(table, index, method="tsne")
+    assert projected == ["tsne"] and searched == [2, 1, 2]  # t-SNE: the hints of these settings are stored
+    texts = [f"t{i}" for i in range(5)] + ["another text"]
+    other = table_from_arrays(
+        probs_for(np.array([0, 0, 0, 1, 1, 1]), 2, np.full(6, 0.9)), np.array([0, 0, 1, 1, 1, 1]), ("neg", "pos"), texts=texts, checkpoint_name="m"
+    )
+    both(other, embeddings.index_from_vectors(index.vectors, other))  # another data file
+    assert projected == ["tsne", "pca"] and len(searched) == 4
+    other_model = dataclasses.replace(table, fingerprint="f" * 64)  # another checkpoint's embeddings
+    both(other_model, embeddings.index_from_vectors(index.vectors, other_model))
+    assert projected == ["tsne", "pca", "pca"] and len(searched) == 5
+
+
+def test_fill_similar_stores_what_the_tab_opens_on_once(tmp_path, monkeypatch):
+    """`veredicto precompute --what embeddings` stores the map and the hints under the page's keys: the page then reads them."""
+    from probes import embeddings
+    from probes.views import NOISE_THRESHOLD, default_noise_k, embedding_map, fill_similar, label_noise_view
+    from store.results import ResultsStore
+
+    table, index = noise_index()
+    store = ResultsStore(tmp_path)
+    predictor = Embedder(table, index.vectors)
+    assert fill_similar(predictor, table, store=store) == [
+        "The embedding map (PCA): computed and stored.",
+        "Label-noise hints (5 neighbours, 70% agreement): computed and stored.",
+    ]
+    assert predictor.calls == 1  # the embeddings read once for both
+    assert all(line.endswith("already stored, skipped.") for line in fill_similar(predictor, table, store=store)) and predictor.calls == 1
+    monkeypatch.setattr(embeddings, "project", fail("PCA"))
+    monkeypatch.setattr(embeddings, "label_noise", fail("the neighbour search"))
+    embedding_map(fail("loading the index"), ("page",), "pca", ResultCache(), table=table, store=store)
+    label_noise_view(fail("loading the index"), default_noise_k(len(table)), NOISE_THRESHOLD, key=("page",), table=table, store=store, results=ResultCache())
