@@ -343,7 +343,7 @@ class EmbeddingState:
     ready: bool = False  # no index yet, but every embedding is in memory or the results store: it loads when a search needs it
 
 
-def embedding_state(predictor, table, label_mapping: dict, results: ResultCache = PROBE_RESULTS) -> EmbeddingState:
+def embedding_state(predictor, table, label_mapping: dict, results: ResultCache = PROBE_RESULTS, *, store=None) -> EmbeddingState:
     from probes import cost
     from probes.embeddings import index_for_table
 
@@ -351,11 +351,24 @@ def embedding_state(predictor, table, label_mapping: dict, results: ResultCache 
     index = results.get("indexes", key)
     if index is not None:  # kept under the data, not its gold labels: with the reviewers' corrections on, relabel it
         return EmbeddingState(key, index_for_table(index, table), None, False)
-    if results.get("ready", key) or predictor.uncached_count(table.inputs, embeddings=True) == 0:  # all in memory or the results store: nothing to time or ask
+    if results.get("ready", key) or _map_stored(table, key, results, store) or predictor.uncached_count(table.inputs, embeddings=True) == 0:
+        # all in memory or the results store: nothing to time or ask
         results.put("ready", key, True)  # counted once (100k rows: a second), not on every rerun
         return EmbeddingState(key, None, None, True, ready=True)
     estimate = cost.estimate_embed(predictor, table.inputs)
     return EmbeddingState(key, None, estimate, estimate.n_model_calls == 0 or (estimate.seconds is not None and estimate.seconds <= AUTO_EMBED_SECONDS))
+
+
+def _map_stored(table, key: tuple, results: ResultCache, store=None) -> bool:
+    """Whether the results store (`store`: default the shared one) holds the PCA map of `table`, kept in memory for
+    `embedding_map` when it does: it is stored only once every embedding of the table is, in the same file, so the
+    embeddings need no counting (100k rows: a second of SQL)."""
+    from store.payloads import read
+
+    coords = read("embedding_map", *map_where(table, "pca"), SIMILAR_FORMAT, store=store)
+    if coords is not None:
+        results.put("maps", (*key, "pca"), coords)
+    return coords is not None
 
 
 def build_embeddings(predictor, table, state: EmbeddingState, progress=None, results: ResultCache = PROBE_RESULTS):

@@ -455,3 +455,26 @@ def test_fill_similar_stores_what_the_tab_opens_on_once(tmp_path, monkeypatch):
     monkeypatch.setattr(embeddings, "label_noise", fail("the neighbour search"))
     embedding_map(fail("loading the index"), ("page",), "pca", ResultCache(), table=table, store=store)
     label_noise_view(fail("loading the index"), default_noise_k(len(table)), NOISE_THRESHOLD, key=("page",), table=table, store=store, results=ResultCache())
+
+
+def test_a_stored_map_makes_the_embeddings_ready_without_counting_them(tmp_path, monkeypatch):
+    """The failure: at 100k rows a filled store's first Robustness open still counted every stored embedding (~1 s of SQL
+    over 100k hashes) although the stored map says they are all there (it is stored only from a full index)."""
+    from probes import embeddings
+    from probes.views import embedding_map, embedding_state, fill_similar
+    from store.results import ResultsStore
+
+    table, index = noise_index()
+    store = ResultsStore(tmp_path)
+    fill_similar(Embedder(table, index.vectors), table, store=store)
+
+    class NoCounting:
+        def __getattr__(self, name):
+            raise AssertionError(f"embedding_state called predictor.{name}")
+
+    monkeypatch.setattr(embeddings, "project", fail("PCA"))
+    cache = ResultCache()
+    state = embedding_state(NoCounting(), table, {}, results=cache, store=store)
+    assert state.ready and state.auto and state.index is None
+    shown = embedding_map(fail("loading the index"), state.key, "pca", cache, table=table, store=ResultsStore(tmp_path / "empty"))  # from memory
+    assert len(shown) == len(table)
