@@ -16,7 +16,8 @@ Sections (`--only precompute,pages,restart,views`; the view-model sections can b
   second open (a new session in the same process). The store is filled by the model (`veredicto precompute`, real) up
   to 10,000 rows, or at any size with `--fill model`; above that, by default, with generated probabilities and
   embeddings written under the checkpoints' real keys (scoring 200k texts takes ~40 min here); then the Data page's
-  results for the candidate, by `veredicto precompute --what quality` (real, from those), and, as a user would,
+  results, the Robustness map and hints and Explore's first example for the candidate, by `veredicto precompute --what
+  embeddings,explore,quality` (real, from those), and, as a user would,
   `veredicto precompute --what probes` per checkpoint and `veredicto gate` (example policy), each timed.
 - restart: the same in a fresh subprocess on the demo (its test split) from the store `veredicto demo` fills
   ($VEREDICTO_CACHE_DIR, else cache/ in the Veredicto home), as an app restart reads it; when that store lacks the
@@ -264,16 +265,18 @@ def fill_generated_attributions(store_dir: Path, checkpoints: list[Path], data: 
 
 
 def fill_data_page(store: Path, candidate: Path, data: Path) -> None:
-    """The Data page's results for the candidate (label issues, leakage and drift, PII scans), as `veredicto precompute`
-    (default --what) leaves them: real, computed from the stored probabilities and embeddings and the demo's training file."""
+    """The rest of what `veredicto precompute` (default --what) leaves for the candidate, real, from the stored probabilities
+    and embeddings: the Data page's results (label issues, leakage and drift, PII scans against the demo's training file),
+    the Robustness map and label-noise hints (`embeddings` stores them when every embedding is stored) and the SHAP and
+    LIME of the example Explore opens on."""
     import contextlib
     import io
 
     from cli.main import main as cli
 
     with contextlib.redirect_stderr(io.StringIO()):
-        code = cli(["precompute", "--model", str(candidate), "--data", str(data), "--what", "quality", "--store", str(store)])
-    assert code == 0, f"precompute --what quality exited {code}"
+        code = cli(["precompute", "--model", str(candidate), "--data", str(data), "--what", "embeddings,explore,quality", "--store", str(store)])
+    assert code == 0, f"precompute --what embeddings,explore,quality exited {code}"
 
 
 def fill_signoff_pages(size: str, store: Path, data: Path, checkpoints: list[Path], audit: Path) -> None:
