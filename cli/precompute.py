@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import sys
 from collections.abc import Iterator, Sequence
@@ -258,24 +259,47 @@ def ray_pool(args, ref, batch_size: int) -> Iterator[Any]:
         yield ray_engine.Pool(ray, ref, workers=args.workers, batch_size=batch_size, cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker)
 
 
-def fill_probes(store, ref, args) -> None:
+class AsThePagesRead:
+    """The data file read as the app reads it (gold labels included, so the data fingerprint, positions and keys are the
+    pages'), a predictor reading from (or writing to) the results store, and its prediction table: each made once per run,
+    when a part first needs it, and shared by every part that fills what a page opens on (100k rows: a read and a table
+    each, not one per part)."""
+
+    def __init__(self, args, ref, store):
+        self.args, self.ref, self.store = args, ref, store
+
+    @functools.cached_property
+    def evalset(self):
+        from cli.common import read_data
+
+        return read_data(self.args, self.ref)
+
+    @functools.cached_property
+    def predictor(self):
+        from models.inference import Predictor
+
+        return Predictor(self.ref, store=self.store, batch_size=self.args.batch_size)
+
+    @functools.cached_property
+    def table(self):
+        from analysis.predictions import predict_table
+
+        return predict_table(self.predictor, self.evalset)
+
+
+def fill_probes(store, page: AsThePagesRead) -> None:
     """The probe run the Robustness page opens with (`probes.views.default_probe_params`), run here through `veredicto probe`'s
     runner and kept in `store` under the page's key; skipped when it is stored. Reads the file as the app does (gold labels
     included), so the data fingerprint is the page's."""
-    from analysis.predictions import predict_table
-    from cli.common import read_data
     from cli.probe import run_with_bar
-    from models.inference import Predictor
     from probes import cost
     from probes.perturb import TESTS
     from probes.run import DEFAULT_SEGMENT, plan_probes
     from probes.views import ResultCache, default_probe_params, keep_report, probe_report
 
-    evalset = read_data(args, ref)
-    predictor = Predictor(ref, store=store, batch_size=args.batch_size)  # predictions read from (or written to) the store
-    table = predict_table(predictor, evalset)
+    evalset, predictor, table = page.evalset, page.predictor, page.table
     params, directions = default_probe_params(predictor.labels, evalset)
-    key = params.key(ref.scoring_key, table.data_fingerprint)
+    key = params.key(page.ref.scoring_key, table.data_fingerprint)
     memory = ResultCache(keep=1)
     if probe_report(key, memory, store) is not None:
         print(f"PROBES: the Robustness page's default run ({', '.join(params.tests)}) is already stored, skipped.", file=sys.stderr)
@@ -308,19 +332,14 @@ def fill_probes(store, ref, args) -> None:
     keep_report(key, report, memory, store)
 
 
-def fill_similar(store, ref, args) -> None:
+def fill_similar(store, page: AsThePagesRead) -> None:
     """What the Robustness page's "Similar examples" tab computes on open (`probes.views.fill_similar`: the PCA map's
     coordinates and the label-noise hints), kept in `store` under the page's keys, from the embeddings just stored; parts
     stored already are skipped. Reads the file as the app does (gold labels included), so the keys are the page's."""
-    from analysis.predictions import predict_table
-    from cli.common import read_data
-    from models.inference import Predictor
     from probes.views import fill_similar as fill_tab
 
     try:
-        evalset = read_data(args, ref)
-        predictor = Predictor(ref, store=store, batch_size=args.batch_size)  # predictions and embeddings read from the store
-        lines = fill_tab(predictor, predict_table(predictor, evalset), store=store)
+        lines = fill_tab(page.predictor, page.table, store=store)
     except VeredictoError as exc:
         print(f"EMBEDDINGS: the Robustness page's map and label-noise hints were not stored: {exc}", file=sys.stderr)
         return
@@ -356,36 +375,29 @@ def fill_table(store, ref, inputs: Sequence[TextInput]) -> None:
         print("PREDICTIONS: the whole file's table stored as one result as well (the app's first open reads it at once).", file=sys.stderr)
 
 
-def fill_insights_aggregate(cache, store, ref, args) -> None:
+def fill_insights_aggregate(cache, store, page: AsThePagesRead) -> None:
     """After the Insights page's method explained every text: the page's whole-set word statistics, stored
     (`explain.insights.store_whole_set`), so it opens without reading every explanation. The file is read as the app reads
     it (gold labels included), so positions and name hints, hence the key, are the page's."""
-    from cli.common import read_data
     from explain.insights import DEFAULT_METHOD, name_hints, store_whole_set
 
-    evalset = read_data(args, ref)
-    if store_whole_set(cache, store, ref.scoring_key, evalset.inputs, name_hints(evalset)) is not None:
+    evalset = page.evalset
+    if store_whole_set(cache, store, page.ref.scoring_key, evalset.inputs, name_hints(evalset)) is not None:
         print(f"INSIGHTS: the word statistics of {DEFAULT_METHOD.upper()} over all {len(evalset):,} examples are stored.", file=sys.stderr)
 
 
-def fill_quality(store, ref, args) -> None:
+def fill_quality(store, page: AsThePagesRead) -> None:
     """What the Data page computes on open (`quality.views.fill_quality`: label issues with neighbour hints, leakage and drift
     against the training file the checkpoint's provenance names, PII scans), kept in `store` under the page's keys; parts
     stored already are skipped. Reads the file as the app does (gold labels included), so the data fingerprint is the page's."""
-    from analysis.predictions import predict_table
-    from cli.common import read_data
     from evaldata.streaming import DEFAULT_CHUNK_ROWS
-    from models.inference import Predictor
     from quality.training import training_data
     from quality.views import fill_quality as fill_page
     from runtime import settings
 
-    evalset = read_data(args, ref)
-    predictor = Predictor(ref, store=store, batch_size=args.batch_size)  # predictions and embeddings read from (or written to) the store
-    table = predict_table(predictor, evalset)
-    training = training_data(ref.path, chunk_rows=settings.train_chunk_rows(DEFAULT_CHUNK_ROWS))  # the page's default: the provenance file, read in chunks
+    training = training_data(page.ref.path, chunk_rows=settings.train_chunk_rows(DEFAULT_CHUNK_ROWS))  # the page's default: the provenance file, read in chunks
     print(f"QUALITY (the Data page; {training.describe() if training.available else training.message})", file=sys.stderr)
-    for line in fill_page(predictor, table, evalset, training, store=store):
+    for line in fill_page(page.predictor, page.table, page.evalset, training, store=store):
         print(f"QUALITY: {line}", file=sys.stderr)
 
 
@@ -440,16 +452,17 @@ def run(args) -> int:
             pool.run()  # every part above on one actor pool: the checkpoint is loaded once per actor for the whole run
         if "predictions" in scores and not args.limit:
             fill_table(store, ref, evalset.inputs)
+        page = AsThePagesRead(args, ref, store)
         if "embeddings" in scores and not args.limit:  # the map and the hints are of the whole file
-            fill_similar(store, ref, args)
+            fill_similar(store, page)
         if "probes" in parts:
-            fill_probes(store, ref, args)
+            fill_probes(store, page)
         if "explore" in parts and not args.limit:  # the page's example is picked from the whole file
-            fill_first_example(cache or AttributionCache(store.directory), Predictor(ref, store=store, batch_size=args.batch_size), args, failures)
+            fill_first_example(cache or AttributionCache(store.directory), page.predictor, args, failures)
         if "ig" in methods and args.limit is None:
-            fill_insights_aggregate(cache, store, ref, args)
+            fill_insights_aggregate(cache, store, page)
         if "quality" in parts:
-            fill_quality(store, ref, args)
+            fill_quality(store, page)
     report_failures(failures)
     done = store.stats()
     summary = f"Done. The results store holds {done.rows:,} row(s) ({done.bytes / 1e6:.1f} MB)"
