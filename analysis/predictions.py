@@ -118,6 +118,12 @@ TAG_JOIN = " | "
 NO_LABEL = "(no label)"  # how an empty multi-label set is shown
 
 
+def _column(values: Sequence | np.ndarray | pd.api.extensions.ExtensionArray) -> object:
+    """A column's values as a frame takes them: an array as it is (a loaded file's text stays its Arrow strings, not 100k
+    Python objects converted twice), anything else as a list."""
+    return values if isinstance(values, (np.ndarray, pd.api.extensions.ExtensionArray)) else list(values)
+
+
 def build_table(
     *,
     checkpoint_name: str,
@@ -137,9 +143,9 @@ def build_table(
 ) -> PredictionTable:
     """Lay probabilities and gold labels out as the one table every analysis reads."""
     labels = tuple(labels)
-    columns: dict[str, object] = {"text": list(texts)}
+    columns: dict[str, object] = {"text": _column(texts)}
     if text_pairs is not None:
-        columns["text_pair"] = list(text_pairs)
+        columns["text_pair"] = _column(text_pairs)
     if task == MULTI_LABEL:
         thresholds = thresholds or Thresholds.default(labels)
         gold = np.asarray(gold, dtype=bool)
@@ -164,7 +170,7 @@ def build_table(
         frame[f"p_{label}"] = probs[:, c].astype(float)
     metadata = dict(metadata or {})
     for column, values in metadata.items():
-        frame[column] = list(values)
+        frame[column] = _column(values)
     return PredictionTable(
         checkpoint_name=checkpoint_name,
         fingerprint=fingerprint,
@@ -247,11 +253,11 @@ def predict_table(
         labels=predictor.labels,
         probs=probs,
         gold=gold,
-        texts=evalset.texts,
-        text_pairs=evalset.frame["text_pair"].tolist() if evalset.pair else None,
+        texts=evalset.frame["text"].array,
+        text_pairs=evalset.frame["text_pair"].array if evalset.pair else None,
         n_tokens=n_tokens,
         truncated=n_tokens > predictor.max_length,
-        metadata={column: evalset.frame[column].to_numpy() for column in evalset.metadata},
+        metadata={column: evalset.frame[column].array for column in evalset.metadata},
         task=task,
         thresholds=thresholds,
     )
@@ -281,11 +287,11 @@ def with_corrected_gold(table: PredictionTable, corrected: Mapping[int, str]) ->
         labels=table.labels,
         probs=table.probs,
         gold=gold,
-        texts=frame["text"].tolist(),
-        text_pairs=frame["text_pair"].tolist() if table.pair else None,
+        texts=frame["text"].array,
+        text_pairs=frame["text_pair"].array if table.pair else None,
         n_tokens=frame["n_tokens"].to_numpy(),
         truncated=frame["truncated"].to_numpy(),
-        metadata={column: frame[column].to_numpy() for column in table.metadata},
+        metadata={column: frame[column].array for column in table.metadata},
         task=table.task,
     )
 

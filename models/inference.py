@@ -97,6 +97,27 @@ class InferenceStats:
     batches: int = 0
 
 
+@dataclass
+class _Whole:
+    """Rows of a table read whole (`Predictor.stored_table`), in the order of its `inputs`, under one cache key. Found by
+    input only when a later call asks for some: putting 100k rows in the memory caches up front cost the first open of the
+    Overview ~0.25 s per checkpoint, for lookups that may never come."""
+
+    key: str
+    inputs: list[TextInput]
+    rows: np.ndarray
+    _index: dict[TextInput, int] | None = None
+
+    def find(self, key: str, texts: Sequence[TextInput]) -> dict[int, np.ndarray]:
+        """{position in `texts`: row} of those it holds."""
+        if key != self.key:
+            return {}
+        if self._index is None:  # built once; two threads building it at once build equal dicts
+            self._index = {text: i for i, text in enumerate(self.inputs)}
+        index = self._index
+        return {j: self.rows[index[text]] for j, text in enumerate(texts) if text in index}
+
+
 def pick_device() -> str:
     import torch
 
@@ -136,6 +157,7 @@ class Predictor:
         self._lock = FairLock()
         self._mine = threading.local()  # .forwarded: texts this thread sent through the model
         self._shortcut: Any = None if first_token else False  # the first-token layer once checked; False: off or not exact
+        self._wholes: dict[str, _Whole] = {}  # store kind -> the last table read whole (`stored_table`)
 
     @property
     def model(self) -> Any:
@@ -216,7 +238,7 @@ class Predictor:
         inputs = [as_input(t, i) for i, t in enumerate(texts)]
         cache, key, kind = self._target(embeddings)
         found = np.array([cache.get((key, t)) is not None for t in inputs], dtype=bool)
-        if not found.all() and self.store is not None:
+        if not found.all() and (self.store is not None or kind in self._wholes):
             misses = list(dict.fromkeys(t for t, hit in zip(inputs, found) if not hit))
             width = int(self.model.config.hidden_size) if embeddings else len(self.labels)
             got = {misses[j] for j in self._read_store(kind, key, misses, width, cache)}
@@ -236,6 +258,10 @@ class Predictor:
         embedding just to count them took the Robustness page's first open ~5 s; the call that needs them reads them."""
         cache, key, kind = self._target(embeddings)
         misses = [t for t in dict.fromkeys(as_input(t, i) for i, t in enumerate(texts)) if cache.get((key, t)) is None]
+        whole = self._wholes.get(kind)
+        if misses and whole is not None:
+            held = whole.find(key, misses)
+            misses = [t for j, t in enumerate(misses) if j not in held]
         if misses and self.store is not None:
             try:
                 return len(misses) - self.store.count(kind, key, misses)
@@ -380,7 +406,8 @@ class Predictor:
 
     def stored_table(self, texts: Sequence[TextInput]) -> tuple[np.ndarray, np.ndarray] | None:
         """(probabilities, token counts) of exactly `texts`, in order, when the results store holds them whole (`store_table`):
-        one read instead of a row lookup per text; the rows are also kept in memory, as a row read keeps them. None otherwise."""
+        one read instead of a row lookup per text. Later calls on any of these texts find their rows in it, as they would
+        rows read from the store. None otherwise."""
         store = self.store
         get = getattr(store, "get_table", None)  # a store of rows alone (a benchmark's wrapper) has no wholes
         if get is None or not len(texts):
@@ -396,8 +423,8 @@ class Predictor:
         if found is None:
             return None
         probs, counts = found
-        self.cache.put_many(zip([(self.ref.scoring_key, t) for t in inputs], probs.copy()))  # rows apart from the caller's array
-        TOKEN_CACHE.put_many(zip([(self.ref.fingerprint, t) for t in inputs], counts.astype(np.float32)[:, None]))
+        self._wholes["proba"] = _Whole(self.ref.scoring_key, inputs, probs.copy())  # rows apart from the caller's array
+        self._wholes[TOKENS] = _Whole(self.ref.fingerprint, inputs, counts.astype(np.float32)[:, None])
         self.stats.texts_from_store += len(set(inputs))
         return probs, counts
 
@@ -422,19 +449,23 @@ class Predictor:
         self.store = None
 
     def _read_store(self, kind: str, key: str, texts: list[TextInput], width: int, cache: ProbabilityCache) -> dict[int, np.ndarray]:
-        """Rows of the distinct `texts` found in the results store ({position: row}), also put in `cache`; {} without a store."""
+        """Rows of the distinct `texts` found in a table read whole, else in the results store ({position: row}), also put
+        in `cache`; {} when neither holds them."""
+        whole = self._wholes.get(kind)
+        found = whole.find(key, texts) if whole is not None else {}
+        rest = [j for j in range(len(texts)) if j not in found]
         store = self.store
-        if store is None or not texts:
-            return {}
-        try:
-            found = store.get_many(kind, key, texts, width=width)
-        except VeredictoError as exc:
-            self._store_failed(exc)
-            return {}
+        if store is not None and rest:
+            try:
+                read = store.get_many(kind, key, [texts[j] for j in rest], width=width)
+            except VeredictoError as exc:
+                self._store_failed(exc)
+                read = {}
+            found |= {rest[j]: row for j, row in read.items()}
+            if kind != TOKENS:  # stats count texts whose model results were read (a whole's were, once), not their token counts
+                self.stats.texts_from_store += len(read)
         for j, row in found.items():
             cache.put((key, texts[j]), row)
-        if kind != TOKENS:  # stats count texts whose model results were read, not their token counts
-            self.stats.texts_from_store += len(found)
         return found
 
     def _write_store(self, kind: str, key: str, texts: list[TextInput], rows: np.ndarray) -> None:

@@ -67,6 +67,8 @@ def test_a_filled_store_gives_the_row_paths_table_in_one_read(tiny_bert, tmp_pat
     # the rows went to memory as a row read puts them: a later call on any of the texts reads neither store nor model
     np.testing.assert_array_equal(again.predict_proba(data.inputs[:3]), reference.probs[:3])
     np.testing.assert_array_equal(again.token_counts(data.inputs[:3]), reference.frame["n_tokens"].to_numpy()[:3])
+    assert again.cached(data.inputs).all() and again.uncached_count(data.inputs) == 0
+    np.testing.assert_array_equal(again.cached_proba(data.inputs[::-1]), reference.probs[::-1])
     assert store.rows_read == 0 and again.stats.texts_forwarded == 0
 
 

@@ -235,3 +235,34 @@ def test_a_schema_1_file_from_before_payloads_gains_the_table_and_keeps_its_rows
     assert store.notice is None and set(store.get_many("proba", KEY, ["a"])) == {0}  # not moved aside: nothing it holds changed meaning
     store.put_payload("gates", KEY, {}, 1, {"ok": True})
     assert store.get_payload("gates", KEY, {}, 1) == {"ok": True}
+
+
+def test_damage_inside_a_file_is_found_when_the_file_changed_and_the_check_is_skipped_when_it_did_not(tmp_path):
+    """`PRAGMA quick_check` reads the whole file (seconds at 100k rows after a reboot): it runs at a process's first open
+    only when the file changed since it last passed. Damage written behind SQLite's back is found; an unchanged file is not
+    read again (the one case that skips it, a rewrite that keeps size, time and inode, is forged here on purpose)."""
+    store = ResultsStore(tmp_path)
+    store.put_many("proba", KEY, [f"text {i} " * 20 for i in range(3000)], rows(3000))
+    del store
+    ResultsStore(tmp_path)  # checked, and its stamp kept
+    path = tmp_path / FILENAME
+    assert (tmp_path / (FILENAME + ".checked")).is_file()
+    page = 4096
+    size, before = path.stat().st_size, path.stat()
+    assert size > 40 * page
+
+    def damage():
+        with open(path, "r+b") as f:  # the last pages hold rows, far from the schema on page 1
+            f.seek(size - 3 * page)
+            f.write(b"\xff" * (2 * page))
+
+    damage()
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # same size, time and inode: taken as unchanged
+    unchecked = ResultsStore(tmp_path)
+    assert unchecked.notice is None and not list(tmp_path.glob("*.corrupt-*"))
+
+    os.utime(path)  # the file changed since it passed: checked again, damage found, moved aside
+    checked = ResultsStore(tmp_path)
+    kept = list(tmp_path.glob(FILENAME + ".corrupt-*"))
+    assert len(kept) == 1 and "damaged" in checked.notice and kept[0].name in checked.notice
+    assert checked.count("proba", KEY, ["text 0 " * 20]) == 0  # a fresh store, nothing mixed in
