@@ -147,7 +147,12 @@ class AttributionCache:
             what="attribution cache",
             consequence="a new, empty cache was started; explanations will be recomputed as needed.",
             fail=_fail,
+            on_damage=self._damaged,
         )
+
+    def _damaged(self, message: str) -> None:
+        """Told by the background integrity check (`runtime.sqlite_files`) that the file is damaged: `notice` says so."""
+        self.notice = message
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite_files.connect(self.path)

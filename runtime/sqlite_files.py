@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -53,17 +54,59 @@ def _stamp(path: Path) -> list[int]:
     return stamp
 
 
-def _checked(path: Path) -> Path:
-    """Where the stamp of the file as it last passed `PRAGMA quick_check` is kept."""
-    return path.with_name(path.name + ".checked")
+def _beside(path: Path, suffix: str) -> Path:
+    """`<name>.checked`: the stamp of the file as it last passed `PRAGMA quick_check`; `<name>.damaged`: what a check found."""
+    return path.with_name(f"{path.name}.{suffix}")
+
+
+def _write_beside(path: Path, suffix: str, text: str) -> None:
+    with contextlib.suppress(OSError):  # a folder one may only read: the next open checks again
+        tmp = _beside(path, f"{suffix}.{os.getpid()}-{threading.get_ident()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, _beside(path, suffix))
+
+
+_checks: list[threading.Thread] = []
+
+
+def wait_for_checks(timeout: float | None = None) -> None:
+    """Wait for the integrity checks `open_or_recover` started in this process (tests, and a command about to exit)."""
+    for thread in list(_checks):
+        thread.join(timeout)
+
+
+def _check(path: Path, stamp: list[int], what: str, on_damage: Callable[[str], None] | None) -> None:
+    """`PRAGMA quick_check` of `path` (a thread of its own: SQLite releases the GIL while it reads). Passed: its stamp is
+    kept beside it. Damaged: the finding is kept beside it (the next `open_or_recover` moves the file aside) and
+    `on_damage` is told what to say."""
+    try:
+        conn = connect(path)
+        try:
+            row = conn.execute("PRAGMA quick_check").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        if unavailable(exc):  # a folder gone read-only, a disk error: says nothing about the file
+            return
+        row = (str(exc),)
+    detail = row[0] if row else "no answer"
+    if detail == "ok":
+        _write_beside(path, "checked", json.dumps(stamp))
+        return
+    _write_beside(path, "damaged", str(detail))
+    message = (
+        f"The {what} '{path}' is damaged ({detail}). What cannot be read from it is computed again; Veredicto moves it "
+        "aside (nothing is deleted) and starts a new one the next time it opens it."
+    )
+    log.warning(message)
+    if on_damage is not None:
+        on_damage(message)
 
 
 def _problem(conn: sqlite3.Connection, path: Path, version: int, tables: Iterable[str]) -> tuple[str, Any] | None:
-    """Why `path` cannot be used (another version, another program's file, damaged), or None.
-
-    The page-by-page `quick_check` reads the whole file: 0.4 s for a 600 MB store with the file in the page cache and
-    seconds after a reboot, on every process's first open. It runs only when the file changed since it last passed (its
-    stamp, `_stamp`, is kept beside it), so an app restart on an unchanged store reads only the pages it needs."""
+    """Why `path` cannot be used (another version, another program's file, damage an earlier check found), or None."""
+    with contextlib.suppress(OSError):
+        return ("corrupt", _beside(path, "damaged").read_text(encoding="utf-8", errors="replace")[:300])
     found = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     if "schema_version" in found:
         row = conn.execute("SELECT version FROM schema_version").fetchone()
@@ -71,17 +114,6 @@ def _problem(conn: sqlite3.Connection, path: Path, version: int, tables: Iterabl
             return ("version", row[0] if row else None)
     elif found - set(tables):
         return ("foreign", sorted(found))
-    stamp = _stamp(path)  # taken before the check: a write during it changes the file, and the next open checks again
-    with contextlib.suppress(OSError, ValueError):
-        if json.loads(_checked(path).read_text()) == stamp:
-            return None
-    check = conn.execute("PRAGMA quick_check").fetchone()
-    if not check or check[0] != "ok":
-        return ("corrupt", check[0] if check else "no answer")
-    with contextlib.suppress(OSError):  # a folder one may only read: the next open checks again
-        tmp = _checked(path).with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(stamp))
-        os.replace(tmp, _checked(path))
     return None
 
 
@@ -95,8 +127,9 @@ def move_aside(path: Path, kind: str, detail: Any) -> Path:
         target = path.with_name(f"{path.name}.{suffix}-{n}")
         n += 1
     os.replace(path, target)
-    with contextlib.suppress(OSError):
-        _checked(path).unlink()
+    for kept in ("checked", "damaged"):  # they describe the file moved aside, not the next one
+        with contextlib.suppress(OSError):
+            _beside(path, kept).unlink()
     for extra in ("-wal", "-shm"):  # WAL pages belong to the old file; keep them with it
         side = path.with_name(path.name + extra)
         if side.exists():
@@ -105,7 +138,15 @@ def move_aside(path: Path, kind: str, detail: Any) -> Path:
 
 
 def open_or_recover(
-    path: Path, *, schema: str, version: int, tables: Iterable[str], what: str, consequence: str, fail: Callable[[str], Exception]
+    path: Path,
+    *,
+    schema: str,
+    version: int,
+    tables: Iterable[str],
+    what: str,
+    consequence: str,
+    fail: Callable[[str], Exception],
+    on_damage: Callable[[str], None] | None = None,
 ) -> str | None:
     """Make `path` a usable SQLite file with `schema` (statements separated by ';', `CREATE ... IF NOT EXISTS`) at `version`.
 
@@ -113,6 +154,11 @@ def open_or_recover(
     started; the notice saying so (naming `what` and the `consequence`) is returned (None when nothing was moved).
     A folder or disk that cannot be used raises `fail(message)` (a VeredictoError whose message the caller completes
     with what to do): nothing is moved then.
+
+    Damage inside the file is what `PRAGMA quick_check` finds, reading every page: 0.4 s for a 600 MB store in the page
+    cache, 19 s for a 1 GB one after the cache went cold, and it was the first page's wait on every process start. It
+    runs in a thread of its own (`_check`), only when the file changed since it last passed: damage is told to
+    `on_damage` when found and the file moved aside at the next open; no page waits for the check.
     """
     tables = set(tables) | {"schema_version"}
     problem = None
@@ -163,6 +209,13 @@ def open_or_recover(
         raise fail(f"Cannot initialise the {what} '{path}': {exc}.") from None
     finally:
         conn.close()
+    stamp = _stamp(path)  # before the check: a write during it changes the file, and the next open checks again
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(_beside(path, "checked").read_text(encoding="utf-8")) == stamp:
+            return notice
+    thread = threading.Thread(target=_check, args=(path, stamp, what, on_damage), name=f"check {path.name}", daemon=True)
+    _checks[:] = [t for t in _checks if t.is_alive()] + [thread]
+    thread.start()
     return notice
 
 

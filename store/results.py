@@ -137,7 +137,12 @@ class ResultsStore:
             what="results store",
             consequence="a new, empty store was started; predictions and embeddings will be recomputed as needed.",
             fail=_fail,
+            on_damage=self._damaged,
         )
+
+    def _damaged(self, message: str) -> None:
+        """Told by the background integrity check (`runtime.sqlite_files`) that the file is damaged: `notice` says so."""
+        self.notice = message
 
     @staticmethod
     def _kind(kind: str) -> str:
@@ -402,5 +407,6 @@ def open_predictor(checkpoint, *, directory: str | os.PathLike | None = None, **
 def store_warnings(*predictors, directory: str | os.PathLike | None = None) -> list[str]:
     """What a person should know about the results store: the shared store's warning (moved aside, unusable) and each
     predictor's (a store that failed while writing), without repeats."""
-    found = [shared_store(directory).warning, *(getattr(p, "store_warning", None) for p in predictors)]
+    opened = shared_store(directory)
+    found = [opened.warning, opened.store and opened.store.notice, *(getattr(p, "store_warning", None) for p in predictors)]
     return list(dict.fromkeys(w for w in found if w))

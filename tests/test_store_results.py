@@ -237,32 +237,39 @@ def test_a_schema_1_file_from_before_payloads_gains_the_table_and_keeps_its_rows
     assert store.get_payload("gates", KEY, {}, 1) == {"ok": True}
 
 
-def test_damage_inside_a_file_is_found_when_the_file_changed_and_the_check_is_skipped_when_it_did_not(tmp_path):
-    """`PRAGMA quick_check` reads the whole file (seconds at 100k rows after a reboot): it runs at a process's first open
-    only when the file changed since it last passed. Damage written behind SQLite's back is found; an unchanged file is not
-    read again (the one case that skips it, a rewrite that keeps size, time and inode, is forged here on purpose)."""
+def test_damage_inside_a_file_is_found_in_the_background_when_the_file_changed_and_moved_aside_at_the_next_open(tmp_path):
+    """`PRAGMA quick_check` reads the whole file (seconds at 100k rows after a reboot): it runs in a thread of its own, and
+    only when the file changed since it last passed, so no page waits for it. Damage written behind SQLite's back is found
+    and said, the file moved aside at the next open; an unchanged file is not read again (the one case that skips it, a
+    rewrite that keeps size, time and inode, is forged here on purpose)."""
+    from runtime.sqlite_files import wait_for_checks
+
     store = ResultsStore(tmp_path)
     store.put_many("proba", KEY, [f"text {i} " * 20 for i in range(3000)], rows(3000))
+    wait_for_checks()
     del store
-    ResultsStore(tmp_path)  # checked, and its stamp kept
+    ResultsStore(tmp_path)  # checked (the file changed since), and its stamp kept
+    wait_for_checks()
     path = tmp_path / FILENAME
     assert (tmp_path / (FILENAME + ".checked")).is_file()
     page = 4096
     size, before = path.stat().st_size, path.stat()
     assert size > 40 * page
 
-    def damage():
-        with open(path, "r+b") as f:  # the last pages hold rows, far from the schema on page 1
-            f.seek(size - 3 * page)
-            f.write(b"\xff" * (2 * page))
-
-    damage()
+    with open(path, "r+b") as f:  # the last pages hold rows, far from the schema on page 1
+        f.seek(size - 3 * page)
+        f.write(b"\xff" * (2 * page))
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # same size, time and inode: taken as unchanged
     unchecked = ResultsStore(tmp_path)
-    assert unchecked.notice is None and not list(tmp_path.glob("*.corrupt-*"))
+    wait_for_checks()
+    assert unchecked.notice is None and not list(tmp_path.glob("*.corrupt-*")) and not (tmp_path / (FILENAME + ".damaged")).exists()
 
-    os.utime(path)  # the file changed since it passed: checked again, damage found, moved aside
-    checked = ResultsStore(tmp_path)
+    os.utime(path)  # the file changed since it passed: checked again, in the background
+    checking = ResultsStore(tmp_path)
+    wait_for_checks()
+    assert "is damaged" in checking.notice and "moves it aside" in checking.notice and not list(tmp_path.glob("*.corrupt-*"))
+    moved = ResultsStore(tmp_path)  # the next open moves it aside and starts a fresh store
     kept = list(tmp_path.glob(FILENAME + ".corrupt-*"))
-    assert len(kept) == 1 and "damaged" in checked.notice and kept[0].name in checked.notice
-    assert checked.count("proba", KEY, ["text 0 " * 20]) == 0  # a fresh store, nothing mixed in
+    assert len(kept) == 1 and "damaged" in moved.notice and kept[0].name in moved.notice
+    assert not (tmp_path / (FILENAME + ".damaged")).exists()
+    assert moved.count("proba", KEY, ["text 0 " * 20]) == 0  # a fresh store, nothing mixed in
