@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
 from runtime.background import Jobs
@@ -46,18 +46,6 @@ class LRUCache:
         with self._lock:
             self._data[key] = value
             self._data.move_to_end(key)
-            while len(self._data) > self.max_items:
-                self._data.popitem(last=False)
-
-    def put_many(self, items: Iterable[tuple[Hashable, Any]]) -> None:
-        """`put` each (key, value), under one lock (a whole table's rows: 100k single puts cost a lock and a move each)."""
-        items = list(items)
-        with self._lock:
-            before = len(self._data)
-            self._data.update(items)
-            if len(self._data) < before + len(items):  # some keys were held already: they move to the end, as `put` moves them
-                for key, _ in items:
-                    self._data.move_to_end(key)
             while len(self._data) > self.max_items:
                 self._data.popitem(last=False)
 

@@ -10,7 +10,6 @@ import pytest
 from analysis.predictions import predict_table
 from evaldata.loading import load_eval_data
 from models.inference import Predictor, ProbabilityCache
-from runtime import LRUCache
 from store.results import TABLE_FORMAT, ResultsStore, StoreError, inputs_digest
 
 TEXTS = [f"the film number {i} was {'good' if i % 3 else 'awful'}" for i in range(9)] + ["the film number 1 was good", "Café crème 🎬 " * 40]
@@ -129,16 +128,6 @@ def test_inputs_digest_tells_apart_order_pairs_and_joined_texts():
     }
     assert len(digests) == 6
     assert inputs_digest([("a", "b")]) == inputs_digest([["a", "b"]])  # a pair as tuple or list is the same input
-
-
-def test_lru_put_many_keeps_the_newest_and_moves_what_it_had():
-    cache = LRUCache(3)
-    cache.put("old", 0)
-    cache.put("kept", 1)
-    cache.put_many([("kept", 2), ("x", 3)])
-    assert cache.keys() == ["old", "kept", "x"]
-    cache.put_many([("y", 4)])
-    assert cache.keys() == ["kept", "x", "y"] and cache.get("kept") == 2
 
 
 def test_precompute_and_the_demo_fill_leave_the_table_whole(tiny_bert, tmp_path, capsys):
