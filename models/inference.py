@@ -258,9 +258,8 @@ class Predictor:
         embedding just to count them took the Robustness page's first open ~5 s; the call that needs them reads them."""
         cache, key, kind = self._target(embeddings)
         misses = [t for t in dict.fromkeys(as_input(t, i) for i, t in enumerate(texts)) if cache.get((key, t)) is None]
-        whole = self._wholes.get(kind)
-        if misses and whole is not None:
-            held = whole.find(key, misses)
+        if misses and kind in self._wholes:
+            held = self._held(kind, key, misses)
             misses = [t for j, t in enumerate(misses) if j not in held]
         if misses and self.store is not None:
             try:
@@ -448,11 +447,15 @@ class Predictor:
             log.warning(self.store_warning)
         self.store = None
 
+    def _held(self, kind: str, key: str, texts: Sequence[TextInput]) -> dict[int, np.ndarray]:
+        """{position in `texts`: row} of those in the table of `kind` read whole (`stored_table`); {} when none was."""
+        whole = self._wholes.get(kind)
+        return whole.find(key, texts) if whole is not None else {}
+
     def _read_store(self, kind: str, key: str, texts: list[TextInput], width: int, cache: ProbabilityCache) -> dict[int, np.ndarray]:
         """Rows of the distinct `texts` found in a table read whole, else in the results store ({position: row}), also put
         in `cache`; {} when neither holds them."""
-        whole = self._wholes.get(kind)
-        found = whole.find(key, texts) if whole is not None else {}
+        found = self._held(kind, key, texts)
         rest = [j for j in range(len(texts)) if j not in found]
         store = self.store
         if store is not None and rest:
