@@ -66,12 +66,15 @@ def _write_beside(path: Path, suffix: str, text: str) -> None:
         os.replace(tmp, _beside(path, suffix))
 
 
-_checks: list[threading.Thread] = []
+_checks: list[threading.Thread] = []  # the integrity checks running in this process, under `_checks_lock`
+_checks_lock = threading.Lock()
 
 
 def wait_for_checks(timeout: float | None = None) -> None:
     """Wait for the integrity checks `open_or_recover` started in this process (tests, and a command about to exit)."""
-    for thread in list(_checks):
+    with _checks_lock:
+        running = list(_checks)
+    for thread in running:
         thread.join(timeout)
 
 
@@ -214,7 +217,8 @@ def open_or_recover(
         if json.loads(_beside(path, "checked").read_text(encoding="utf-8")) == stamp:
             return notice
     thread = threading.Thread(target=_check, args=(path, stamp, what, on_damage), name=f"check {path.name}", daemon=True)
-    _checks[:] = [t for t in _checks if t.is_alive()] + [thread]
+    with _checks_lock:  # two stores opened from two threads at once keep both checks
+        _checks[:] = [t for t in _checks if t.is_alive()] + [thread]
     thread.start()
     return notice
 
