@@ -9,6 +9,7 @@ are not over-read.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -136,8 +137,53 @@ def metadata_slices(frame: pd.DataFrame, column: str, *, top: int = 8, bins: int
     return categorical_slices(frame[column], column, top)
 
 
+_WORD_BLOCK = 1 << 18  # bytes `word_counts` counts at once: its temporaries stay in the CPU's cache (4x faster than a whole column)
+
+
+def _ascii_word_counts(chunk) -> np.ndarray:
+    """Words per text of an Arrow string array, counted on its UTF-8 bytes; -1 for a text with a non-ASCII byte."""
+    import pyarrow as pa
+
+    _, offsets_buffer, data_buffer = chunk.buffers()
+    width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+    offsets = np.frombuffer(offsets_buffer, dtype=width)[chunk.offset : chunk.offset + len(chunk) + 1].astype(np.int64)
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
+    counts = np.zeros(len(chunk), dtype=np.int64)
+    cuts = np.unique(np.concatenate(([0], np.searchsorted(offsets, np.arange(offsets[0], offsets[-1], _WORD_BLOCK)), [len(chunk)])))
+    for first, last in itertools.pairwise(cuts):
+        edges = offsets[first : last + 1]
+        block = data[edges[0] : edges[-1]]
+        edges = edges - edges[0]
+        # what str.split() splits on in ASCII: space, \t \n \v \f \r (9-13) and \x1c-\x1f (uint8 wraps below 9 and 28)
+        space = (block == 32) | (block - np.uint8(9) <= 4) | (block - np.uint8(28) <= 3)
+        starts = ~space  # a word starts at a byte that is no space, after a space or at its text's first byte
+        starts[1:] &= space[:-1]
+        firsts = edges[:-1][edges[:-1] < edges[1:]]
+        starts[firsts] = ~space[firsts]
+        part = np.diff(np.searchsorted(np.flatnonzero(starts), edges))
+        part[np.diff(np.searchsorted(np.flatnonzero(block >= 0x80), edges)) > 0] = -1
+        counts[first:last] = part
+    return counts
+
+
 def word_counts(texts) -> np.ndarray:
-    return np.array([len(str(t).split()) for t in texts], dtype=int)
+    """Whitespace-separated words per text, as `len(str(t).split())` counts them.
+
+    A column of strings is counted on its UTF-8 bytes (100k texts: 0.07 s, against 0.27 s splitting each); the texts with
+    a non-ASCII byte (Unicode has more spaces) and anything that is not a column of strings are split one by one."""
+    import pyarrow as pa
+
+    try:
+        array = pa.array(texts.array if isinstance(texts, pd.Series) else texts, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        array = None
+    if array is None or array.null_count or not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        return np.array([len(str(t).split()) for t in texts], dtype=int)
+    chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
+    counts = np.concatenate([np.zeros(0, np.int64), *(_ascii_word_counts(chunk) for chunk in chunks)])
+    unicode = np.flatnonzero(counts < 0)
+    counts[unicode] = [len(text.split()) for text in array.take(unicode).to_pylist()]
+    return counts.astype(int)
 
 
 def searchable_texts(frame: pd.DataFrame) -> list[str]:

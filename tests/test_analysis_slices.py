@@ -20,6 +20,7 @@ from analysis.slices import (
     numeric_slices,
     parse_keywords,
     slice_table,
+    word_counts,
     worst_slices,
 )
 from analysis.stats import wilson_interval
@@ -88,6 +89,44 @@ def test_length_slices_in_words_and_tokens():
     by_words = length_slices(frame, bins=2)
     assert names(by_words) == ["1–2 words", "3–4 words"]
     assert names(length_slices(frame, bins=2, unit="tokens")) == ["3–4 tokens", "5–9 tokens"]
+
+
+EDGE_TEXTS = [
+    *("", " ", "  a  b ", "a\tb\n c", "a\x1cb\x1fc", "a\x0bb\x0cc\rd", "\x08a\x00b\x1bc\x7f d", "end ", "x"),
+    *("a\u00a0b", "a\u2003b", "\u3000x\u3000y", "a\x85b", "\u200bword", "naïve  café", "🙂 ok", "é"),
+]  # the second line: Unicode spaces, NEL, a zero-width space that is no space, accents, an emoji
+
+
+def split_counts(texts) -> list[int]:
+    return [len(str(t).split()) for t in texts]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda t: pd.Series(t, dtype="str"),  # Arrow strings, as the loader reads a file
+        lambda t: pd.Series(t, dtype="str").iloc[3:],  # a slice: the Arrow array starts at an offset
+        lambda t: pd.concat([pd.Series(t[:5], dtype="str"), pd.Series(t[5:], dtype="str")]),  # two Arrow chunks
+        lambda t: pd.Series(t, dtype=object),
+        list,
+    ],
+    ids=["arrow", "offset", "chunked", "object", "list"],
+)
+def test_word_counts_count_as_str_split_does(make):
+    texts = make(EDGE_TEXTS)
+    assert word_counts(texts).tolist() == split_counts(texts)
+
+
+def test_word_counts_across_byte_blocks_and_of_cells_that_are_not_strings(monkeypatch):
+    import analysis.slices
+
+    rng = np.random.default_rng(0)
+    alphabet = list("ab \t\n\x0b\x0c\r\x1c\x1f\x00\x7fé\u00a0\u2003")
+    texts = ["".join(rng.choice(alphabet, rng.integers(0, 12))) for _ in range(3000)]
+    monkeypatch.setattr(analysis.slices, "_WORD_BLOCK", 64)  # many blocks: words and texts cut at every block's edge
+    assert word_counts(pd.Series(texts, dtype="str")).tolist() == split_counts(texts)
+    for odd in ([1, None, "a b"], pd.Series(["a b", None], dtype="str"), [], pd.Series([], dtype="str")):
+        assert word_counts(odd).tolist() == split_counts(odd)
 
 
 def test_confidence_bins_are_right_closed_and_empty_ones_dropped():

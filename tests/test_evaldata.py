@@ -94,6 +94,21 @@ def test_empty_texts_and_duplicates_are_warned_not_dropped(tmp_path):
     assert any("1 duplicate text(s) (rows 1, 3)" in w for w in evalset.warnings)
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet", "parquet-strings"])
+def test_missing_and_non_string_texts_are_kept_as_text_with_a_warning(tmp_path, fmt):
+    """A JSONL cell that is null or a number, a Parquet column of objects or of strings with a null: each row is kept."""
+    texts = ["fine", None, 7, "ok"] if fmt == "jsonl" else ["fine", None, "7", "ok"]
+    labels = ["x", "y", "x", "y"]
+    path = tmp_path / f"t.{fmt.split('-')[0]}"
+    if fmt == "jsonl":
+        path.write_text("\n".join(json.dumps({"text": t, "label": g}) for t, g in zip(texts, labels)), encoding="utf-8")
+    else:
+        pd.DataFrame({"text": pd.Series(texts, dtype="str" if fmt == "parquet-strings" else object), "label": labels}).to_parquet(path)
+    evalset = load_eval_data(path)
+    assert evalset.frame["text"].tolist() == ["fine", "", "7", "ok"]
+    assert any("1 row(s) have no text; they are kept as empty text (rows 2)" in w for w in evalset.warnings), evalset.warnings
+
+
 def test_missing_labels_are_refused(tmp_path):
     path = tmp_path / "e.csv"
     pd.DataFrame({"text": ["a", "b"], "label": ["x", ""]}).to_csv(path, index=False)
