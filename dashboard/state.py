@@ -623,15 +623,16 @@ def current_session() -> Session:
     return session
 
 
-def tables(session: Session, *, as_labelled: bool = False, candidate_only: bool = False) -> list[PredictionTable]:
+def tables(session: Session, *, as_labelled: bool = False, only: int | None = None) -> list[PredictionTable]:
     """Prediction tables of every chosen checkpoint; a label mismatch stops the page with its message.
 
     The one place that picks the gold labels: with the sidebar's "Use reviewers' label corrections" on (and not
     `as_labelled`, which the Data page asks for: decisions are made on the labels as in the file) the tables are judged
-    against the corrections (`store.labels.corrected_tables`), and the page says so. `candidate_only`: the candidate's table
-    alone, for a page that reads nothing else (the Data page: a restart at 100k rows then reads one checkpoint's results, not two)."""
+    against the corrections (`store.labels.corrected_tables`), and the page says so. `only`: the table of
+    `session.checkpoints[only]` alone, for a page that shows one checkpoint at a time (Errors, Explore, Data: their first
+    open after a restart at 100k rows reads one checkpoint's results, not two)."""
     try:
-        refs = session.checkpoints[-1:] if candidate_only else session.checkpoints
+        refs = session.checkpoints if only is None else [session.checkpoints[only]]
         found = [get_table(ref, session.evalset, session.label_mapping, session.thresholds) for ref in refs]
     except VeredictoError as exc:
         st.error(str(exc))

@@ -34,7 +34,7 @@ st.caption(
     "texts carry personal data. Decisions are stored with who and when, and every page's metrics can use them "
     "(sidebar: 'Use reviewers' label corrections')."
 )
-table = tables(session, as_labelled=True, candidate_only=True)[0]  # decisions are made on the gold labels as in the file
+table = tables(session, as_labelled=True, only=-1)[0]  # decisions are made on the gold labels as in the file
 redact = redacting()
 predictor = get_predictor(session.candidate)
 try:

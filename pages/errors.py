@@ -138,20 +138,19 @@ def show_slices(table: PredictionTable, key: str, slices: ErrorSlices, widget: s
 
 session = current_session()
 st.title("Errors")
-table_list = tables(session)
-if len(table_list) > 1:
-    names = [t.checkpoint_name for t in table_list]
+checkpoints = [ref.name for ref in session.checkpoints]
+index = 0
+if len(checkpoints) > 1:
     choice = st.radio(
         "Checkpoint",
-        names,
-        index=len(names) - 1,
+        checkpoints,
+        index=len(checkpoints) - 1,
         horizontal=True,
         key="errors_checkpoint",
-        format_func=lambda n: f"{n} ({'baseline' if n == names[0] else 'candidate'})",
+        format_func=lambda n: f"{n} ({'baseline' if n == checkpoints[0] else 'candidate'})",
     )
-    table = table_list[names.index(choice)]
-else:
-    table = table_list[0]
+    index = checkpoints.index(choice)
+table = tables(session, only=index)[0]  # the other checkpoint's table is read when it is picked
 key = table.cache_key
 labels = table.labels
 st.caption(f"Where **{md(table.checkpoint_name)}** goes wrong on **{md(table.data_name)}**, and whether its confidence can be trusted.")

@@ -26,7 +26,6 @@ st.caption(
     "The address bar always links to the example shown: copy it to send a colleague straight here."
 )
 
-table_list = tables(session)
 names = [ref.name for ref in session.checkpoints]
 if len(names) > 1:
     chosen = st.radio(
@@ -35,7 +34,7 @@ if len(names) > 1:
     index = names.index(chosen)
 else:
     index = 0
-ref, table = session.checkpoints[index], table_list[index]
+ref, table = session.checkpoints[index], tables(session, only=index)[0]  # the other checkpoint's table is read when it is picked
 labels = list(table.labels)
 
 # --- filters ----------------------------------------------------------------------------------------------------------

@@ -55,8 +55,10 @@ def app_test(
     query: dict | None = None,
     timeout: float = 300,
     state: dict | None = None,
+    opened_first: bool = False,
 ):
-    """AppTest on app.py pointed at the fixture `env`, switched to `page` with `query` as the URL's query string.
+    """AppTest on app.py pointed at the fixture `env`, switched to `page` with `query` as the URL's query string; after
+    a first run of the Overview, or with `opened_first` as the visit's first page (a link, or a reload after a restart).
 
     `checkpoints` names the folder in `env` to load ("single": only the baseline). After `switch_page`, AppTest
     no longer exposes the sidebar's widgets, so the number of checkpoints is chosen through the folder, and the
@@ -72,7 +74,8 @@ def app_test(
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
     for name, value in (state or {}).items():
         at.session_state[name] = value
-    at.run()
+    if not opened_first:
+        at.run()
     at.switch_page(page)
     at.query_params.update(query or {})
     at.run()

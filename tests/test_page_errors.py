@@ -128,6 +128,23 @@ def test_reliability_diagram_reports_the_ece(env, truth, monkeypatch):
     assert {m.label: m.value for m in at.metric}["Calibration error (ECE)"] == f"{ece:.3f}"
 
 
+@pytest.mark.parametrize("page", [PAGE, "pages/explore.py"])
+def test_a_page_of_one_checkpoint_reads_that_checkpoints_table_alone(tmp_path, monkeypatch, page):
+    """Errors and Explore show one checkpoint at a time: their first open scores (or reads from the results store) the
+    candidate's predictions only, the baseline's once it is picked (at 100k rows each table is ~0.25 s and 2 MB)."""
+    from dashboard import state
+
+    fixture = build_fixture(tmp_path)
+    fixture["frame"].assign(text=fixture["frame"]["text"] + f" ({page})").to_csv(fixture["data"], index=False)  # texts no other test scored
+    scored: list[str] = []
+    real = state.predict_table
+    monkeypatch.setattr(state, "predict_table", lambda predictor, *a, **k: scored.append(predictor.ref.name) or real(predictor, *a, **k))
+    at = app_test(fixture, monkeypatch, page, opened_first=True)
+    assert not at.exception and scored == ["tiny-after"]
+    at.radio(key=next(r.key for r in at.radio if r.label == "Checkpoint")).set_value("tiny-before").run()
+    assert not at.exception and scored == ["tiny-after", "tiny-before"]
+
+
 def test_with_one_checkpoint_there_is_no_checkpoint_switch(env, monkeypatch):
     at = app_test(env, monkeypatch, PAGE, checkpoints="single")
     assert not [r for r in at.radio if r.label == "Checkpoint"]

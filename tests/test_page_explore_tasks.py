@@ -32,7 +32,7 @@ def _page(monkeypatch, tmp_path, page, predictor, table, evalset=None):
 
     session = state.Session((predictor.ref,), evalset)
     monkeypatch.setattr(state, "current_session", lambda: session)
-    monkeypatch.setattr(state, "tables", lambda _session: [table])
+    monkeypatch.setattr(state, "tables", lambda _session, **_: [table])
     monkeypatch.setattr(state, "get_predictor", lambda _ref: predictor)
     monkeypatch.setenv("VEREDICTO_CACHE_DIR", str(tmp_path / "cache"))
     for name, value in BUDGET.items():
