@@ -154,9 +154,16 @@ def test_an_unreachable_cluster_is_named_with_what_to_do(tiny_bert, tmp_path, ca
 
 @pytest.fixture(scope="module")
 def ray_session():
-    """One local Ray for the module's Ray tests (starting one takes seconds); its workers import this module too."""
+    """One local Ray for the module's Ray tests (starting one takes seconds); its workers import this module too. It
+    declares one GPU, which Ray takes on trust: the pool's GPU requests are scheduled (the actor still runs on the CPU)."""
     here = Path(__file__).parent
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join([str(here.parent), str(here)])}})
+    ray.init(
+        num_cpus=2,
+        num_gpus=1,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join([str(here.parent), str(here)])}},
+    )
     yield ray
     ray.shutdown()
 
@@ -274,9 +281,42 @@ def test_more_workers_than_the_cluster_holds_are_refused_instead_of_waiting_fore
     write_data(data, 2)
     assert precompute(tiny_bert, data, tmp_path / "s", "--what", "predictions", "--engine", "ray", "--workers", "3") == 2  # the session has 2 CPUs
     err = capsys.readouterr().err
-    assert "the Ray cluster has 2 CPU(s) and 0 GPU(s); 3 worker(s) x 1 CPU(s) each need more" in err and "Lower --workers" in err
-    assert precompute(tiny_bert, data, tmp_path / "s", "--what", "predictions", "--engine", "ray", "--workers", "1", "--gpus-per-worker", "1") == 2
-    assert "0 GPU(s); 1 worker(s) x 1 CPU(s) and 1 GPU(s) each need more" in capsys.readouterr().err
+    assert "the Ray cluster has 2 CPU(s) and 1 GPU(s); 3 worker(s) x 1 CPU(s) each need more" in err and "Lower --workers" in err
+    assert precompute(tiny_bert, data, tmp_path / "s", "--what", "predictions", "--engine", "ray", "--workers", "2", "--gpus-per-worker", "1") == 2
+    assert "1 GPU(s); 2 worker(s) x 1 CPU(s) and 1 GPU(s) each need more" in capsys.readouterr().err
+
+
+class RecordsItsDevice:
+    """A Worker that says which device the pool asked it to load the checkpoint on and which GPUs Ray gave it, and scores
+    on the CPU (the test machine has no CUDA)."""
+
+    def __init__(self, device=None, **kwargs):
+        import ray
+
+        from cli.ray_engine import Worker
+
+        self.scorer = Worker(device="cpu", **kwargs)
+        self.seen = f"device={device} gpus={len(ray.get_gpu_ids())}"
+
+    def __call__(self, batch):
+        out = self.scorer(batch)
+        return {**out, "seen": np.full(len(out["position"]), self.seen, dtype=object)}
+
+
+@pytest.mark.ray
+def test_a_gpu_per_worker_is_asked_of_ray_and_the_checkpoint_loaded_on_cuda(ray_session, tiny_bert):
+    from cli.ray_engine import Part, Pool
+
+    texts = [f"text number {i} is good" for i in range(8)]
+    seen: set[str] = set()
+    pool = Pool(ray_session, inspect_checkpoint(tiny_bert), workers=1, gpus_per_worker=1, actor=RecordsItsDevice)
+    pool.add(Part("proba", [(list(range(s, s + 4)), texts[s : s + 4]) for s in (0, 4)], lambda batch: seen.update(batch["seen"]) or len(batch["seen"])))
+    assert pool.run() == 8
+    assert seen == {"device=cuda gpus=1"}
+    cpu_only = Pool(ray_session, inspect_checkpoint(tiny_bert), workers=1, actor=RecordsItsDevice)
+    cpu_only.add(Part("proba", [([0], texts[:1])], lambda batch: seen.update(batch["seen"]) or 1))
+    assert cpu_only.run() == 1
+    assert seen == {"device=cuda gpus=1", "device=cpu gpus=0"}
 
 
 def test_precompute_stores_the_insights_aggregate_the_page_opens_on(tiny_bert, tmp_path, capsys, monkeypatch):
