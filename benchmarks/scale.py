@@ -6,7 +6,9 @@ Sections (`--only precompute,pages,restart,views`; the view-model sections can b
   predictions + embeddings of the demo's 'after' checkpoint, each into a fresh store, through the code the CLI runs
   (`cli.precompute.fill_scores`, `cli.ray_engine.Pool`): the local engine with W torch threads against Ray with W
   actors of 1 CPU (1 torch thread) each, W in --workers (default 1,2), alternated (local 1, Ray 1, local 2, Ray 2, ...)
-  so load changes hit both. "Equal workers" is W cores either way: W threads in one process, or W one-thread processes.
+  so load changes hit both; or, with --side-by-side, both at the same time on W cores each (the local engine in this
+  process, the Ray driver in a thread beside it: the same load for both, half the wall time; the 100k runs, an hour per
+  engine here, are measured so). "Equal workers" is W cores either way: W threads in one process, or W one-thread processes.
   Ray's figures are end to end (the one actor pool of the run starts, each actor loads the checkpoint once), with the
   pool start (until the first chunk is stored) and the steady rate after it beside them; Ray's own start (once per
   command) is a row of its own. Then the store's write rate (`ResultsStore.put_many`, chunks of 128).
@@ -25,7 +27,7 @@ Sections (`--only precompute,pages,restart,views`; the view-model sections can b
 - views: each page's view-model and the HTML report on synthetic tables (`analysis.synthetic.synthetic_pair`), no
   model: the median of --repeats calls, the report's size, the process's peak RSS.
 
-Run: nice -n 10 .venv/bin/python benchmarks/scale.py [--rows 10000 100000] [--precompute-rows 10000] [--only pages,restart]
+Run: nice -n 10 .venv/bin/python benchmarks/scale.py [--rows 10000 100000] [--precompute-rows 10000] [--side-by-side] [--only pages,restart]
      trial: --rows 2000 --precompute-rows 500
 """
 
@@ -41,6 +43,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -110,7 +113,8 @@ def precompute_once(engine: str, workers: int, predictor, texts, ray) -> tuple[f
                 done = pool.run()
             end = time.perf_counter()
         finally:
-            torch.set_num_threads(threads)
+            if engine == "local":  # (only the local engine's: with --side-by-side the Ray run shares this process)
+                torch.set_num_threads(threads)
         assert done == 2 * len(texts), f"{engine} stored {done} of {2 * len(texts)} rows"
         assert store.first is not None
         first_at, first_rows = store.first
@@ -149,14 +153,21 @@ def precompute(args) -> None:
     size, workers = f"{n:,}", [int(w) for w in args.workers.split(",")]
     print(f"-- precompute: {len(texts):,} build_100k texts, predictions + embeddings of {predictor.ref.name}, batch {predictor.batch_size}", flush=True)
     started = time.perf_counter()
+    print(f"-- engines {'side by side (at the same time, W cores each)' if args.side_by_side else 'alternated'}", flush=True)
     with ray_engine.session(num_cpus=max(workers)) as ray:
         emit(size, "precompute", "Ray start (once per command)", time.perf_counter() - started, "s", f"Ray {ray.__version__}, local, {max(workers)} CPUs")
         results: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
         for _ in range(args.repeats_precompute):
             for w in workers:
+                if args.side_by_side:  # both engines at once, W cores each: the same load for both, half the wall time
+                    with contextlib.redirect_stderr(io.StringIO()), ThreadPoolExecutor(2) as both:
+                        runs = {engine: both.submit(precompute_once, engine, w, predictor, texts, ray) for engine in ("local", "ray")}
+                        for engine, run in runs.items():
+                            results.setdefault((engine, w), []).append(run.result())
                 for engine in ("local", "ray"):  # alternated, so load changes hit both
-                    with contextlib.redirect_stderr(io.StringIO()):  # the progress bars
-                        results.setdefault((engine, w), []).append(precompute_once(engine, w, predictor, texts, ray))
+                    if not args.side_by_side:
+                        with contextlib.redirect_stderr(io.StringIO()):  # the progress bars
+                            results.setdefault((engine, w), []).append(precompute_once(engine, w, predictor, texts, ray))
                     e2e, steady, first = results[(engine, w)][-1]
                     label = f"local, {w} torch thread(s)" if engine == "local" else f"Ray, {w} actor(s) x 1 CPU"
                     chunk = CHUNK_BATCHES * predictor.batch_size  # texts in the first chunk stored
@@ -585,6 +596,11 @@ def main() -> None:
     parser.add_argument("--precompute-rows", type=int, default=10_000, help="texts per precompute measurement (100k: ~20 min per engine here)")
     parser.add_argument("--workers", default="1,2", help="precompute: worker counts to compare (comma list)")
     parser.add_argument("--repeats-precompute", type=int, default=1, help="precompute: rounds of the alternated measurements")
+    parser.add_argument(
+        "--side-by-side",
+        action="store_true",
+        help="precompute: run the two engines at the same time (W cores each, so 2W in all) instead of one after the other: half the wall time",
+    )
     parser.add_argument(
         "--fill",
         choices=("auto", "generated", "model"),
