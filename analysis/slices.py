@@ -137,7 +137,7 @@ def metadata_slices(frame: pd.DataFrame, column: str, *, top: int = 8, bins: int
     return categorical_slices(frame[column], column, top)
 
 
-_WORD_BLOCK = 1 << 18  # bytes `word_counts` counts at once: its temporaries stay in the CPU's cache (4x faster than a whole column)
+_WORD_BLOCK = 1 << 18  # bytes counted at once: the temporaries stay in the CPU's cache (100k texts: 0.04 s, a whole column at once 0.08-0.29 s)
 
 
 def _ascii_word_counts(chunk) -> np.ndarray:
@@ -169,7 +169,7 @@ def _ascii_word_counts(chunk) -> np.ndarray:
 def word_counts(texts) -> np.ndarray:
     """Whitespace-separated words per text, as `len(str(t).split())` counts them.
 
-    A column of strings is counted on its UTF-8 bytes (100k texts: 0.07 s, against 0.27 s splitting each); the texts with
+    A column of strings is counted on its UTF-8 bytes (100k texts: 0.08 s, against 0.27 s splitting each); the texts with
     a non-ASCII byte (Unicode has more spaces) and anything that is not a column of strings are split one by one."""
     import pyarrow as pa
 
