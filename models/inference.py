@@ -258,7 +258,7 @@ class Predictor:
         embedding just to count them took the Robustness page's first open ~5 s; the call that needs them reads them."""
         cache, key, kind = self._target(embeddings)
         misses = [t for t in dict.fromkeys(as_input(t, i) for i, t in enumerate(texts)) if cache.get((key, t)) is None]
-        if misses and kind in self._wholes:
+        if misses:
             held = self._held(kind, key, misses)
             misses = [t for j, t in enumerate(misses) if j not in held]
         if misses and self.store is not None:
