@@ -55,6 +55,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 Row = tuple[str, float, str]
 GROUPS = ("precompute", "pages", "restart", "views")
+ENGINES = ("local", "ray")
 MODEL_FILL_ROWS = 10_000  # above this the pages' store is filled with generated results unless --fill model
 
 
@@ -159,24 +160,24 @@ def precompute(args) -> None:
         results: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
         for _ in range(args.repeats_precompute):
             for w in workers:
-                if args.side_by_side:  # both engines at once, W cores each: the same load for both, half the wall time
-                    with contextlib.redirect_stderr(io.StringIO()), ThreadPoolExecutor(2) as both:
-                        runs = {engine: both.submit(precompute_once, engine, w, predictor, texts, ray) for engine in ("local", "ray")}
-                        for engine, run in runs.items():
-                            results.setdefault((engine, w), []).append(run.result())
-                for engine in ("local", "ray"):  # alternated, so load changes hit both
-                    if not args.side_by_side:
-                        with contextlib.redirect_stderr(io.StringIO()):  # the progress bars
-                            results.setdefault((engine, w), []).append(precompute_once(engine, w, predictor, texts, ray))
-                    e2e, steady, first = results[(engine, w)][-1]
-                    label = f"local, {w} torch thread(s)" if engine == "local" else f"Ray, {w} actor(s) x 1 CPU"
-                    chunk = CHUNK_BATCHES * predictor.batch_size  # texts in the first chunk stored
-                    note = f"steady {steady:.1f}/s" + (
-                        f"; pool start ~{first - chunk / steady:.1f} s (first chunk stored after {first:.1f} s)" if engine == "ray" else ""
-                    )
-                    emit(size, "precompute", label, e2e, "texts/s", note)
+
+                def once(engine: str, w: int = w) -> tuple[float, float, float]:
+                    return precompute_once(engine, w, predictor, texts, ray)
+
+                # stderr: the progress bars. Side by side: both engines at once, W cores each (the same load for both, half
+                # the wall time); else alternated, so load changes hit both, each row printed as its run ends
+                with contextlib.redirect_stderr(io.StringIO()), ThreadPoolExecutor(2) as both:
+                    measured = both.map(once, ENGINES) if args.side_by_side else map(once, ENGINES)
+                    for engine, (e2e, steady, first) in zip(ENGINES, measured):
+                        results.setdefault((engine, w), []).append((e2e, steady, first))
+                        label = f"local, {w} torch thread(s)" if engine == "local" else f"Ray, {w} actor(s) x 1 CPU"
+                        chunk = CHUNK_BATCHES * predictor.batch_size  # texts in the first chunk stored
+                        note = f"steady {steady:.1f}/s" + (
+                            f"; pool start ~{first - chunk / steady:.1f} s (first chunk stored after {first:.1f} s)" if engine == "ray" else ""
+                        )
+                        emit(size, "precompute", label, e2e, "texts/s", note)
         for w in workers:
-            local, on_ray = (statistics.median(r[0] for r in results[(e, w)]) for e in ("local", "ray"))
+            local, on_ray = (statistics.median(r[0] for r in results[(e, w)]) for e in ENGINES)
             steady = statistics.median(r[1] for r in results[("ray", w)]) / statistics.median(r[1] for r in results[("local", w)])
             emit(
                 size,
